@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+/**
+ * The `spikeserve` command. `spikeserve replay CASE.json` replays a recorded
+ * case (the format of shared/golden) and prints its spikes, weights and
+ * potentials as one JSON object, the shape of the case's `expect` field.
+ */
+import { readFileSync } from 'node:fs';
+import { BACKEND_NAMES, replay, type BackendName } from './engine/index.js';
+import { SpikeserveError } from './errors.js';
+
+const USAGE = `usage: spikeserve replay CASE.json|- [--backend ${BACKEND_NAMES.join('|')}]
+
+  replay   replay a case in the format of shared/golden (network,
+           initial_weights, steps) and print {"spikes","weights","v"} as JSON.
+           "-" reads the case from standard input.`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`spikeserve: ${message}\n`);
+  process.exit(code);
+}
+
+function parseArgs(argv: string[]): { file: string; backend: BackendName } {
+  let file: string | undefined;
+  let backend: BackendName = 'native';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--backend') {
+      const b = argv[++i];
+      if (!BACKEND_NAMES.includes(b as BackendName)) fail(`--backend must be one of ${BACKEND_NAMES.join(', ')}\n${USAGE}`);
+      backend = b as BackendName;
+    } else if (a.startsWith('--backend=')) {
+      const b = a.slice('--backend='.length);
+      if (!BACKEND_NAMES.includes(b as BackendName)) fail(`--backend must be one of ${BACKEND_NAMES.join(', ')}\n${USAGE}`);
+      backend = b as BackendName;
+    } else if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE + '\n');
+      process.exit(0);
+    } else if (a.startsWith('-') && a !== '-') {
+      fail(`unknown option ${a}\n${USAGE}`);
+    } else if (file === undefined) {
+      file = a;
+    } else {
+      fail(`one case file at a time\n${USAGE}`);
+    }
+  }
+  if (file === undefined) fail(`replay needs a case file\n${USAGE}`);
+  return { file, backend };
+}
+
+function main(argv: string[]): void {
+  const [command, ...rest] = argv;
+  if (command === '-h' || command === '--help') {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  if (command !== 'replay') fail(command === undefined ? USAGE : `unknown command "${command}"\n${USAGE}`);
+  const { file, backend } = parseArgs(rest);
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    fail(`cannot read ${file === '-' ? 'standard input' : file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (e) {
+    fail(`${file === '-' ? 'standard input' : file} is not valid JSON: ${(e as Error).message}`);
+  }
+  try {
+    const result = replay(input, { backend });
+    process.stdout.write(JSON.stringify(result) + '\n');
+  } catch (e) {
+    if (e instanceof SpikeserveError) fail(`${e.code}: ${e.message}`, 1);
+    throw e;
+  }
+}
+
+main(process.argv.slice(2));

@@ -1,0 +1,66 @@
+/**
+ * What a backend implements: the numeric work of model.md on its own storage.
+ * Everything around it (validation, the deferred-reward contract, the step
+ * counter, initial weights, snapshots) lives in Network, once for every
+ * backend, in the spirit of tfjs-core's kernel/backend split.
+ */
+import type { ResolvedNetwork } from '../spec-schema.js';
+import type { RuleState } from './native/rules.js';
+
+export type { RuleState };
+
+export interface PopulationState {
+  v: number[];
+  refrac: number[];
+  traces: number[];
+  /** Indices of the neurons that spiked in the most recent step. */
+  spikes: number[];
+}
+
+export interface ConnectionState {
+  /** Row-major [pre.n * post.n]; the real weight is w[k] * scale. */
+  w: number[];
+  scale: number;
+  rule: RuleState;
+}
+
+export interface KernelState {
+  populations: Record<string, PopulationState>;
+  connections: Record<string, ConnectionState>;
+}
+
+/** Per-step external input, owned by Network and written before each step:
+ * inputs[p] holds population p's current where hasInput[p] is 1. */
+export interface ExternalInputs {
+  readonly inputs: Float64Array[];
+  readonly hasInput: Uint8Array;
+}
+
+export interface Kernel {
+  readonly name: string;
+  /** Model.md "One network step", part 1: every population in order. */
+  stepPopulations(): void;
+  /** Part 2: every connection's rule in order, with this reward. */
+  updateRules(reward: number): void;
+  spikeCount(pop: number): number;
+  /** The most recent step's spiking neurons, written into `out` (length >= n); returns the count. */
+  readSpikes(pop: number, out: Int32Array): number;
+  potentials(pop: number): Float64Array;
+  traces(pop: number): Float64Array;
+  refractory(pop: number): Float64Array;
+  /** Real weights, row-major. */
+  weights(conn: number): Float64Array;
+  /** Sets real weights (row-major), clamped into the bounds. */
+  setWeights(conn: number, w: Float64Array): void;
+  /** Dense eligibility, row-major, or null for rules without one. */
+  eligibility(conn: number): Float64Array | null;
+  /** Potentials, traces, refractory counters, spikes and rule state back to their start; weights kept. */
+  resetState(): void;
+  exportState(): KernelState;
+  importState(state: KernelState): void;
+  dispose(): void;
+}
+
+export interface KernelFactory {
+  (spec: ResolvedNetwork, external: ExternalInputs): Kernel;
+}

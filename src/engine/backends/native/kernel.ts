@@ -1,0 +1,168 @@
+/**
+ * The native backend: typed arrays and loops that do work in proportion to
+ * spikes wherever model.md allows. The step path allocates nothing.
+ */
+import type { ResolvedNetwork } from '../../spec-schema.js';
+import type { ExternalInputs, Kernel, KernelState } from '../kernel.js';
+import { LifPopulation } from './population.js';
+import { MstdpRule, NoOpRule, StdpRule, type NativeRule } from './rules.js';
+import { DenseWeights } from './weights.js';
+
+interface NativeConnection {
+  readonly pre: LifPopulation;
+  readonly post: LifPopulation;
+  readonly weights: DenseWeights;
+  readonly rule: NativeRule;
+}
+
+export class NativeKernel implements Kernel {
+  readonly name = 'native';
+  private readonly pops: LifPopulation[];
+  private readonly conns: NativeConnection[];
+  /** incoming[p]: connections whose post population is p, in declaration order. */
+  private readonly incoming: NativeConnection[][];
+  private readonly popNames: string[];
+  private readonly connNames: string[];
+
+  constructor(
+    spec: ResolvedNetwork,
+    private readonly external: ExternalInputs,
+  ) {
+    this.popNames = Object.keys(spec.populations);
+    this.connNames = Object.keys(spec.connections);
+    this.pops = this.popNames.map((name) => new LifPopulation(spec.populations[name], spec.dt));
+    const popIndex = new Map(this.popNames.map((n, i) => [n, i]));
+    this.incoming = this.pops.map(() => []);
+    this.conns = this.connNames.map((name) => {
+      const c = spec.connections[name];
+      const pi = popIndex.get(c.pre) as number;
+      const qi = popIndex.get(c.post) as number;
+      const pre = this.pops[pi];
+      const post = this.pops[qi];
+      const weights = new DenseWeights(pre.n, post.n, c.w_min, c.w_max, c.rule.weight_decay, c.rule.boundary === 'soft');
+      let rule: NativeRule;
+      switch (c.rule.type) {
+        case 'STDP':
+          rule = new StdpRule(pre, post, weights, c.rule);
+          break;
+        case 'MSTDP':
+          rule = new MstdpRule(pre, post, weights, c.rule, spec.dt);
+          break;
+        default:
+          rule = new NoOpRule(weights);
+      }
+      const conn = { pre, post, weights, rule };
+      this.incoming[qi].push(conn);
+      return conn;
+    });
+  }
+
+  stepPopulations(): void {
+    const { pops, incoming } = this;
+    const { inputs, hasInput } = this.external;
+    for (let p = 0; p < pops.length; p++) {
+      const pop = pops[p];
+      const cur = pop.current;
+      if (hasInput[p] === 1) cur.set(inputs[p]);
+      else cur.fill(0);
+      // A pre population later in the order has not stepped yet, so its
+      // spikes are the previous step's: the recurrent one-step delay.
+      const inc = incoming[p];
+      for (let k = 0; k < inc.length; k++) {
+        const c = inc[k];
+        if (c.pre.spikeCount > 0) c.weights.deliver(c.pre.spikeIdx, c.pre.spikeCount, cur);
+      }
+      pop.step();
+    }
+  }
+
+  updateRules(reward: number): void {
+    const conns = this.conns;
+    for (let k = 0; k < conns.length; k++) conns[k].rule.update(reward);
+  }
+
+  spikeCount(pop: number): number {
+    return this.pops[pop].spikeCount;
+  }
+
+  readSpikes(pop: number, out: Int32Array): number {
+    const p = this.pops[pop];
+    for (let k = 0; k < p.spikeCount; k++) out[k] = p.spikeIdx[k];
+    return p.spikeCount;
+  }
+
+  potentials(pop: number): Float64Array {
+    return this.pops[pop].v.slice();
+  }
+
+  traces(pop: number): Float64Array {
+    return this.pops[pop].traces.slice();
+  }
+
+  refractory(pop: number): Float64Array {
+    return this.pops[pop].refrac.slice();
+  }
+
+  weights(conn: number): Float64Array {
+    return this.conns[conn].weights.toFlat();
+  }
+
+  setWeights(conn: number, w: Float64Array): void {
+    const dw = this.conns[conn].weights;
+    const { wMin, wMax, stored } = dw;
+    for (let k = 0; k < stored.length; k++) stored[k] = Math.min(wMax, Math.max(wMin, w[k]));
+    dw.scale = 1;
+  }
+
+  eligibility(conn: number): Float64Array | null {
+    const e = this.conns[conn].rule.eligibility();
+    return e ? Float64Array.from(e.flat()) : null;
+  }
+
+  resetState(): void {
+    for (const p of this.pops) p.reset();
+    for (const c of this.conns) c.rule.reset();
+  }
+
+  exportState(): KernelState {
+    const state: KernelState = { populations: {}, connections: {} };
+    this.pops.forEach((p, i) => {
+      state.populations[this.popNames[i]] = {
+        v: Array.from(p.v),
+        refrac: Array.from(p.refrac),
+        traces: Array.from(p.traces),
+        spikes: Array.from(p.spikeIdx.subarray(0, p.spikeCount)),
+      };
+    });
+    this.conns.forEach((c, i) => {
+      state.connections[this.connNames[i]] = {
+        w: Array.from(c.weights.stored),
+        scale: c.weights.scale,
+        rule: c.rule.getState(),
+      };
+    });
+    return state;
+  }
+
+  importState(state: KernelState): void {
+    this.pops.forEach((p, i) => {
+      const s = state.populations[this.popNames[i]];
+      p.v.set(s.v);
+      p.refrac.set(s.refrac);
+      p.traces.set(s.traces);
+      p.setSpikes(s.spikes);
+    });
+    this.conns.forEach((c, i) => {
+      const s = state.connections[this.connNames[i]];
+      c.weights.stored.set(s.w);
+      c.weights.scale = s.scale;
+      c.rule.setState(s.rule);
+    });
+  }
+
+  dispose(): void {}
+}
+
+export function createNativeKernel(spec: ResolvedNetwork, external: ExternalInputs): Kernel {
+  return new NativeKernel(spec, external);
+}

@@ -1,0 +1,239 @@
+/**
+ * The learning rules of model.md on the native kernels. Each update visits
+ * only the synapses its terms can make non-zero: STDP the rows of pre neurons
+ * that spiked and the columns of post neurons that spiked; MSTDP the rows and
+ * columns of the spikes its eligibility was built from. Every other synapse
+ * only decays, which DenseWeights does without touching it.
+ */
+import type { ResolvedRule } from '../../spec-schema.js';
+import type { LifPopulation } from './population.js';
+import type { DenseWeights } from './weights.js';
+
+/** A rule's state beyond the weights, in snapshot form. */
+export interface RuleState {
+  p_plus?: number[];
+  p_minus?: number[];
+  /** The pre and post spikes the current eligibility was built from. */
+  e_pre?: number[];
+  e_post?: number[];
+}
+
+export interface NativeRule {
+  update(reward: number): void;
+  reset(): void;
+  getState(): RuleState;
+  setState(state: RuleState): void;
+  /** The eligibility trace as a dense [pre.n][post.n] matrix, or null for rules without one. */
+  eligibility(): number[][] | null;
+}
+
+export class NoOpRule implements NativeRule {
+  constructor(private readonly w: DenseWeights) {}
+
+  update(): void {
+    if (!this.w.decays) return;
+    this.w.begin();
+    this.w.end();
+  }
+  reset(): void {}
+  getState(): RuleState {
+    return {};
+  }
+  setState(): void {}
+  eligibility(): null {
+    return null;
+  }
+}
+
+/** Pair-based STDP with nearest traces (BindsNET PostPre). */
+export class StdpRule implements NativeRule {
+  private readonly lrPre: number;
+  private readonly lrPost: number;
+
+  constructor(
+    private readonly pre: LifPopulation,
+    private readonly post: LifPopulation,
+    private readonly w: DenseWeights,
+    rule: ResolvedRule,
+  ) {
+    [this.lrPre, this.lrPost] = rule.lr;
+  }
+
+  update(): void {
+    const { pre, post, w, lrPre, lrPost } = this;
+    w.begin();
+    const cols = w.cols;
+    const tPre = pre.traces;
+    const tPost = post.traces;
+    const sPre = pre.s;
+    const sPost = post.s;
+    // Rows of spiking pre neurons: depression lr0 * trace_post[j] on every column,
+    // plus potentiation where the post neuron spiked too.
+    if (lrPre !== 0 || lrPost !== 0) {
+      for (let k = 0; k < pre.spikeCount; k++) {
+        const i = pre.spikeIdx[k];
+        const row = i * cols;
+        const upHere = lrPost * tPre[i];
+        for (let j = 0; j < cols; j++) {
+          const down = lrPre * tPost[j];
+          const up = sPost[j] === 1 ? upHere : 0;
+          if (up !== 0 || down !== 0) w.apply(row + j, up, down);
+        }
+      }
+      // Columns of spiking post neurons, rows not visited above: potentiation only.
+      if (lrPost !== 0) {
+        for (let k = 0; k < post.spikeCount; k++) {
+          const j = post.spikeIdx[k];
+          for (let i = 0; i < pre.n; i++) {
+            if (sPre[i] === 1) continue;
+            const up = lrPost * tPre[i];
+            if (up !== 0) w.apply(i * cols + j, up, 0);
+          }
+        }
+      }
+    }
+    w.end();
+  }
+
+  reset(): void {}
+  getState(): RuleState {
+    return {};
+  }
+  setState(): void {}
+  eligibility(): null {
+    return null;
+  }
+}
+
+/**
+ * Reward-modulated STDP (Florian 2007, BindsNET MSTDP). The eligibility
+ * e = outer(p_plus, s_post) + outer(s_pre, p_minus) is never stored densely:
+ * it is non-zero only on the rows and columns of the spikes it was built from,
+ * and p_plus / p_minus do not change between building it and using it (the
+ * next update uses e before it decays p), so the spike lists and the p vectors
+ * are the whole of it.
+ */
+export class MstdpRule implements NativeRule {
+  private readonly lr0: number;
+  private readonly plusDecay: number;
+  private readonly minusDecay: number;
+  private readonly aPlus: number;
+  private readonly aMinus: number;
+  readonly pPlus: Float64Array;
+  readonly pMinus: Float64Array;
+  private readonly ePreMask: Uint8Array;
+  private readonly ePreIdx: Int32Array;
+  private ePreCount = 0;
+  private readonly ePostMask: Uint8Array;
+  private readonly ePostIdx: Int32Array;
+  private ePostCount = 0;
+
+  constructor(
+    private readonly pre: LifPopulation,
+    private readonly post: LifPopulation,
+    private readonly w: DenseWeights,
+    rule: ResolvedRule,
+    dt: number,
+  ) {
+    this.lr0 = rule.lr[0];
+    this.plusDecay = Math.exp(-dt / (rule.tc_plus as number));
+    this.minusDecay = Math.exp(-dt / (rule.tc_minus as number));
+    this.aPlus = rule.a_plus as number;
+    this.aMinus = rule.a_minus as number;
+    this.pPlus = new Float64Array(pre.n);
+    this.pMinus = new Float64Array(post.n);
+    this.ePreMask = new Uint8Array(pre.n);
+    this.ePreIdx = new Int32Array(pre.n);
+    this.ePostMask = new Uint8Array(post.n);
+    this.ePostIdx = new Int32Array(post.n);
+  }
+
+  update(reward: number): void {
+    const { w, pPlus, pMinus, ePreMask, ePreIdx, ePostMask, ePostIdx, pre, post } = this;
+    const cols = w.cols;
+    w.begin();
+    // 1. dw = lr0 * r * e, with the eligibility left by the previous update.
+    const c = this.lr0 * reward;
+    if (c !== 0) {
+      for (let k = 0; k < this.ePreCount; k++) {
+        const i = ePreIdx[k];
+        const row = i * cols;
+        for (let j = 0; j < cols; j++) {
+          const e = (ePostMask[j] === 1 ? pPlus[i] : 0) + pMinus[j];
+          const dw = c * e;
+          if (dw > 0) w.apply(row + j, dw, 0);
+          else if (dw < 0) w.apply(row + j, 0, -dw);
+        }
+      }
+      for (let k = 0; k < this.ePostCount; k++) {
+        const j = ePostIdx[k];
+        for (let i = 0; i < pre.n; i++) {
+          if (ePreMask[i] === 1) continue;
+          const dw = c * pPlus[i];
+          if (dw > 0) w.apply(i * cols + j, dw, 0);
+          else if (dw < 0) w.apply(i * cols + j, 0, -dw);
+        }
+      }
+    }
+    w.end();
+    // 2-3. decay the synaptic traces and add this step's spikes.
+    const { plusDecay, minusDecay, aPlus, aMinus } = this;
+    const sPre = pre.s;
+    const sPost = post.s;
+    for (let i = 0; i < pPlus.length; i++) pPlus[i] = pPlus[i] * plusDecay + aPlus * sPre[i];
+    for (let j = 0; j < pMinus.length; j++) pMinus[j] = pMinus[j] * minusDecay + aMinus * sPost[j];
+    // 4. e is now built from this step's spikes.
+    this.setEligibilitySpikes(pre.spikeIdx, pre.spikeCount, post.spikeIdx, post.spikeCount);
+  }
+
+  private setEligibilitySpikes(preIdx: ArrayLike<number>, preCount: number, postIdx: ArrayLike<number>, postCount: number): void {
+    const { ePreMask, ePreIdx, ePostMask, ePostIdx } = this;
+    for (let k = 0; k < this.ePreCount; k++) ePreMask[ePreIdx[k]] = 0;
+    for (let k = 0; k < this.ePostCount; k++) ePostMask[ePostIdx[k]] = 0;
+    for (let k = 0; k < preCount; k++) {
+      ePreIdx[k] = preIdx[k];
+      ePreMask[preIdx[k]] = 1;
+    }
+    for (let k = 0; k < postCount; k++) {
+      ePostIdx[k] = postIdx[k];
+      ePostMask[postIdx[k]] = 1;
+    }
+    this.ePreCount = preCount;
+    this.ePostCount = postCount;
+  }
+
+  reset(): void {
+    this.pPlus.fill(0);
+    this.pMinus.fill(0);
+    this.setEligibilitySpikes([], 0, [], 0);
+  }
+
+  getState(): RuleState {
+    return {
+      p_plus: Array.from(this.pPlus),
+      p_minus: Array.from(this.pMinus),
+      e_pre: Array.from(this.ePreIdx.subarray(0, this.ePreCount)),
+      e_post: Array.from(this.ePostIdx.subarray(0, this.ePostCount)),
+    };
+  }
+
+  setState(state: RuleState): void {
+    this.pPlus.set(state.p_plus ?? []);
+    this.pMinus.set(state.p_minus ?? []);
+    const ePre = state.e_pre ?? [];
+    const ePost = state.e_post ?? [];
+    this.setEligibilitySpikes(ePre, ePre.length, ePost, ePost.length);
+  }
+
+  eligibility(): number[][] {
+    const out: number[][] = [];
+    for (let i = 0; i < this.pre.n; i++) {
+      const row = new Array<number>(this.post.n);
+      for (let j = 0; j < this.post.n; j++) {
+        row[j] = this.pPlus[i] * this.ePostMask[j] + this.ePreMask[i] * this.pMinus[j];
+      }
+      out.push(row);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,15 @@
+/** Size limits a spec is checked against before anything is allocated. The
+ * service sets them from its configuration; these defaults keep one session
+ * well under a gigabyte (a synapse costs 8 bytes of weight plus a share of
+ * rule state). */
+export interface EngineLimits {
+  /** Neurons summed over all populations. */
+  maxNeurons: number;
+  /** Synapses (pre.n * post.n) summed over all connections. */
+  maxSynapses: number;
+}
+
+export const DEFAULT_ENGINE_LIMITS: Readonly<EngineLimits> = Object.freeze({
+  maxNeurons: 200_000,
+  maxSynapses: 20_000_000,
+});

@@ -1,0 +1,471 @@
+/**
+ * A network: one session's simulation. It owns the parts every backend shares
+ * (input validation, the deferred-reward contract, the step counter, initial
+ * weights, snapshots) and hands the numeric work to its kernel.
+ *
+ * Deferred reward (docs/deferred-reward.md): step(..., { deferReward: true })
+ * runs the populations and leaves the rule update pending, so a client can
+ * look at the step's spikes before it rewards them; reward(r) then completes
+ * the update with r. A pending update that gets no reward is completed with
+ * reward 0 by the next step (before it runs), which is exactly what stepping
+ * with no reward does, so skipping the reward never changes the trajectory.
+ */
+import { SpikeserveError } from '../errors.js';
+import { BACKENDS, BACKEND_NAMES, type BackendName } from './backends/index.js';
+import type { ExternalInputs, Kernel, KernelState } from './backends/kernel.js';
+import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
+import { MAX_SEED, Rng } from './random.js';
+import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, checkSnapshotEnvelope, checkSnapshotShapes, type Snapshot } from './snapshot.js';
+import type { ResolvedNetwork } from './spec-schema.js';
+import { checkMatrixShape, resolveSpec } from './validate.js';
+
+/** Per population: one number for every neuron, or one number per neuron. */
+export type StepInputs = Record<string, number | ArrayLike<number>>;
+
+export interface StepOptions {
+  /** Leave this step's rule update pending until reward() or the next step. */
+  deferReward?: boolean;
+}
+
+export interface NetworkOptions {
+  /** Seeds the generator that draws initial weights; default 0. */
+  seed?: number;
+  limits?: EngineLimits;
+  backend?: BackendName;
+}
+
+export interface ResetOptions {
+  /** Also put the weights back to their initial values (the spec's `w`, or the seeded draw). */
+  weights?: boolean;
+}
+
+function inputError(field: string, message: string): SpikeserveError {
+  return new SpikeserveError('INPUT_INVALID', `${field}: ${message}`, { field });
+}
+
+export function checkReward(reward: unknown, field = 'reward'): asserts reward is number {
+  if (typeof reward !== 'number' || !Number.isFinite(reward)) throw inputError(field, 'must be a finite number');
+}
+
+export class Network {
+  readonly spec: ResolvedNetwork;
+  readonly seed: number;
+  readonly backend: BackendName;
+  readonly populationNames: readonly string[];
+  readonly connectionNames: readonly string[];
+  /** Population sizes, by index. */
+  readonly sizes: readonly number[];
+  private readonly popIndex: Map<string, number>;
+  private readonly connIndex: Map<string, number>;
+  private readonly external: ExternalInputs;
+  private readonly kernel: Kernel;
+  private rng: Rng;
+  private steps = 0;
+  private pendingUpdate = false;
+
+  private constructor(spec: ResolvedNetwork, seed: number, backend: BackendName) {
+    if (!BACKENDS[backend]) {
+      throw new SpikeserveError('SPEC_INVALID', `backend: unknown backend "${backend}"; available: ${BACKEND_NAMES.join(', ')}`, { field: 'backend' });
+    }
+    this.spec = spec;
+    this.seed = seed;
+    this.backend = backend;
+    this.populationNames = Object.keys(spec.populations);
+    this.connectionNames = Object.keys(spec.connections);
+    this.sizes = this.populationNames.map((p) => spec.populations[p].n);
+    this.popIndex = new Map(this.populationNames.map((n, i) => [n, i]));
+    this.connIndex = new Map(this.connectionNames.map((n, i) => [n, i]));
+    this.external = {
+      inputs: this.sizes.map((n) => new Float64Array(n)),
+      hasInput: new Uint8Array(this.sizes.length),
+    };
+    this.kernel = BACKENDS[backend](spec, this.external);
+    this.rng = new Rng(seed);
+  }
+
+  /** Validates the spec (throws SPEC_INVALID / LIMIT_EXCEEDED before allocating) and builds the network. */
+  static create(specInput: unknown, options: NetworkOptions = {}): Network {
+    const seed = options.seed ?? 0;
+    if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+      throw new SpikeserveError('SPEC_INVALID', `seed: must be an integer from 0 to ${MAX_SEED}`, { field: 'seed' });
+    }
+    const spec = resolveSpec(specInput, options.limits ?? DEFAULT_ENGINE_LIMITS);
+    const net = new Network(spec, seed, options.backend ?? 'native');
+    net.drawInitialWeights();
+    return net;
+  }
+
+  /** Rebuilds a network from snapshot(); it continues exactly as the original would. */
+  static fromSnapshot(input: unknown, options: Omit<NetworkOptions, 'seed'> = {}): Network {
+    checkSnapshotEnvelope(input);
+    const spec = resolveSpec(input.network, options.limits ?? DEFAULT_ENGINE_LIMITS, 'snapshot.network');
+    checkSnapshotShapes(input, spec);
+    let rng: Rng;
+    try {
+      rng = Rng.fromState(input.rng);
+    } catch (e) {
+      throw new SpikeserveError('SNAPSHOT_INVALID', `snapshot.rng: ${(e as Error).message}`, { field: 'snapshot.rng' });
+    }
+    const net = new Network(spec, input.seed, options.backend ?? 'native');
+    net.kernel.importState(input.state);
+    net.rng = rng;
+    net.steps = input.step;
+    net.pendingUpdate = input.pending;
+    return net;
+  }
+
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** True between a step with deferReward and its reward (or the next step). */
+  get pending(): boolean {
+    return this.pendingUpdate;
+  }
+
+  get kernelName(): string {
+    return this.kernel.name;
+  }
+
+  populationSize(name: string): number {
+    return this.sizes[this.population(name)];
+  }
+
+  /** Throws POPULATION_NOT_FOUND. */
+  population(name: string): number {
+    const i = this.popIndex.get(name);
+    if (i === undefined) {
+      throw new SpikeserveError('POPULATION_NOT_FOUND', `population "${name}" does not exist; this network has ${this.populationNames.join(', ')}`, { population: name });
+    }
+    return i;
+  }
+
+  /** Throws CONNECTION_NOT_FOUND. */
+  connection(name: string): number {
+    const i = this.connIndex.get(name);
+    if (i === undefined) {
+      const have = this.connectionNames.length ? this.connectionNames.join(', ') : 'no connections';
+      throw new SpikeserveError('CONNECTION_NOT_FOUND', `connection "${name}" does not exist; this network has ${have}`, { connection: name });
+    }
+    return i;
+  }
+
+  /** Checks inputs without touching any state. */
+  checkInputs(inputs: unknown, field = 'inputs'): asserts inputs is StepInputs | undefined | null {
+    if (inputs === undefined || inputs === null) return;
+    if (typeof inputs !== 'object' || Array.isArray(inputs)) throw inputError(field, 'must be an object keyed by population name');
+    const o = inputs as Record<string, unknown>;
+    for (const name in o) {
+      if (!Object.prototype.hasOwnProperty.call(o, name)) continue;
+      const p = this.popIndex.get(name);
+      if (p === undefined) throw inputError(`${field}.${name}`, `unknown population; this network has ${this.populationNames.join(', ')}`);
+      const x = o[name];
+      if (typeof x === 'number') {
+        if (!Number.isFinite(x)) throw inputError(`${field}.${name}`, 'must be a finite number');
+        continue;
+      }
+      const n = this.sizes[p];
+      if (typeof x !== 'object' || x === null || typeof (x as ArrayLike<number>).length !== 'number') {
+        throw inputError(`${field}.${name}`, `must be a number or a vector of ${n} numbers`);
+      }
+      const v = x as ArrayLike<unknown>;
+      if (v.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${v.length}`);
+      for (let i = 0; i < n; i++) {
+        const xi = v[i];
+        if (typeof xi !== 'number' || !Number.isFinite(xi)) throw inputError(`${field}.${name}[${i}]`, 'must be a finite number');
+      }
+    }
+  }
+
+  /** Copies checked inputs into the external buffers. */
+  private loadInputs(inputs: StepInputs | undefined | null): void {
+    const { inputs: buf, hasInput } = this.external;
+    hasInput.fill(0);
+    if (!inputs) return;
+    for (const name in inputs) {
+      if (!Object.prototype.hasOwnProperty.call(inputs, name)) continue;
+      const p = this.popIndex.get(name) as number;
+      const x = inputs[name];
+      if (typeof x === 'number') buf[p].fill(x);
+      else if (x instanceof Float64Array) buf[p].set(x);
+      else for (let i = 0; i < x.length; i++) buf[p][i] = x[i];
+      hasInput[p] = 1;
+    }
+  }
+
+  /**
+   * One network step (model.md "One network step"). Inputs and reward are
+   * checked before anything changes: an invalid call leaves the network as it was.
+   */
+  step(inputs?: StepInputs | null, reward?: number, options?: StepOptions): void {
+    this.checkInputs(inputs);
+    if (reward !== undefined) checkReward(reward);
+    const defer = options?.deferReward === true;
+    if (defer && reward !== undefined) {
+      throw inputError('reward', 'give a reward with the step or defer it, not both');
+    }
+    this.loadInputs(inputs);
+    this.stepLoaded(reward ?? 0, defer);
+  }
+
+  /** The step itself, inputs already in the external buffers. */
+  private stepLoaded(reward: number, defer: boolean): void {
+    if (this.pendingUpdate) {
+      this.pendingUpdate = false;
+      this.kernel.updateRules(0);
+    }
+    this.kernel.stepPopulations();
+    this.steps++;
+    if (defer) this.pendingUpdate = true;
+    else this.kernel.updateRules(reward);
+  }
+
+  /** Completes the pending update of a step taken with deferReward. */
+  reward(reward: number): void {
+    checkReward(reward);
+    if (!this.pendingUpdate) {
+      throw new SpikeserveError('REWARD_NOT_PENDING', 'no step is waiting for a reward: step with deferReward: true first, or send the reward with the step');
+    }
+    this.pendingUpdate = false;
+    this.kernel.updateRules(reward);
+  }
+
+  /** Prepares a multi-step run: every input and reward is checked up front. */
+  prepareRun(request: RunRequest, maxSteps = Infinity): RunPlan {
+    return prepareRun(this, request, maxSteps);
+  }
+
+  /** Runs steps [from, to) of a prepared plan; onStep sees the network after each step. */
+  runSlice(plan: RunPlan, from: number, to: number, onStep?: (t: number) => void): void {
+    const { inputs: buf, hasInput } = this.external;
+    for (let t = from; t < to; t++) {
+      hasInput.fill(0);
+      for (let k = 0; k < plan.inputs.length; k++) {
+        const src = plan.inputs[k];
+        const p = src.pop;
+        if (src.perStep) buf[p].set(src.perStep[t]);
+        else buf[p].set(src.held as Float64Array);
+        hasInput[p] = 1;
+      }
+      const last = t === plan.steps - 1;
+      this.stepLoaded(plan.rewards ? plan.rewards[t] : plan.reward, last && plan.deferReward);
+      onStep?.(t);
+    }
+  }
+
+  /** Convenience: prepare and run a whole plan. */
+  run(request: RunRequest, onStep?: (t: number) => void): void {
+    const plan = this.prepareRun(request);
+    this.runSlice(plan, 0, plan.steps, onStep);
+  }
+
+  /** Number of neurons of population `pop` (index) that spiked in the most recent step. */
+  spikeCount(pop: number): number {
+    return this.kernel.spikeCount(pop);
+  }
+
+  /** Writes the most recent step's spike indices of population `pop` into out; returns the count. */
+  readSpikes(pop: number, out: Int32Array): number {
+    return this.kernel.readSpikes(pop, out);
+  }
+
+  spikes(population: string): number[] {
+    const p = this.population(population);
+    const out = new Int32Array(this.sizes[p]);
+    const n = this.kernel.readSpikes(p, out);
+    return Array.from(out.subarray(0, n));
+  }
+
+  potentials(population: string): Float64Array {
+    return this.kernel.potentials(this.population(population));
+  }
+
+  traces(population: string): Float64Array {
+    return this.kernel.traces(this.population(population));
+  }
+
+  refractory(population: string): Float64Array {
+    return this.kernel.refractory(this.population(population));
+  }
+
+  private shape(conn: number): [number, number] {
+    const c = this.spec.connections[this.connectionNames[conn]];
+    return [this.spec.populations[c.pre].n, this.spec.populations[c.post].n];
+  }
+
+  /** Weights as [pre.n][post.n]. */
+  weights(connection: string): number[][] {
+    const k = this.connection(connection);
+    return toRows(this.kernel.weights(k), this.shape(k));
+  }
+
+  /** Weights row-major. */
+  weightsFlat(connection: string): Float64Array {
+    return this.kernel.weights(this.connection(connection));
+  }
+
+  /** Replaces a connection's weights: shape checked, values clamped into [w_min, w_max]. */
+  setWeights(connection: string, w: unknown): void {
+    const k = this.connection(connection);
+    const [rows, cols] = this.shape(k);
+    checkMatrixShape(w, rows, cols, 'weights', 'WEIGHTS_INVALID');
+    const flat = new Float64Array(rows * cols);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) flat[i * cols + j] = w[i][j];
+    this.kernel.setWeights(k, flat);
+  }
+
+  /** MSTDP's eligibility as [pre.n][post.n]; null for rules without one. */
+  eligibility(connection: string): number[][] | null {
+    const k = this.connection(connection);
+    const e = this.kernel.eligibility(k);
+    return e ? toRows(e, this.shape(k)) : null;
+  }
+
+  /** Potentials, traces, refractory counters, eligibility, pending update and time back to 0. */
+  reset(options: ResetOptions = {}): void {
+    this.kernel.resetState();
+    this.steps = 0;
+    this.pendingUpdate = false;
+    if (options.weights) {
+      this.rng = new Rng(this.seed);
+      this.drawInitialWeights();
+    }
+  }
+
+  /** The spec's `w` where given (clamped), else uniform in [w_min, w_max], connection by connection in order. */
+  private drawInitialWeights(): void {
+    this.connectionNames.forEach((name, k) => {
+      const c = this.spec.connections[name];
+      const [rows, cols] = this.shape(k);
+      const flat = new Float64Array(rows * cols);
+      if (c.w) {
+        for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) flat[i * cols + j] = c.w[i][j];
+      } else {
+        const span = c.w_max - c.w_min;
+        for (let q = 0; q < flat.length; q++) flat[q] = c.w_min + span * this.rng.nextFloat();
+      }
+      this.kernel.setWeights(k, flat);
+    });
+  }
+
+  snapshot(): Snapshot {
+    const network: ResolvedNetwork = { ...this.spec, connections: {} };
+    for (const [name, c] of Object.entries(this.spec.connections)) {
+      // Weights live in the state; the spec's initial `w` would only double the size.
+      const { w: _w, ...rest } = c;
+      network.connections[name] = rest;
+    }
+    return {
+      format: SNAPSHOT_FORMAT,
+      version: SNAPSHOT_VERSION,
+      network,
+      seed: this.seed,
+      rng: this.rng.getState(),
+      step: this.steps,
+      pending: this.pendingUpdate,
+      state: this.kernel.exportState() as KernelState,
+    };
+  }
+
+  dispose(): void {
+    this.kernel.dispose();
+  }
+}
+
+function toRows(flat: Float64Array, [rows, cols]: [number, number]): number[][] {
+  const out: number[][] = new Array(rows);
+  for (let i = 0; i < rows; i++) out[i] = Array.from(flat.subarray(i * cols, (i + 1) * cols));
+  return out;
+}
+
+/** A multi-step run: inputs held or given per step, rewards per step. */
+export interface RunRequest {
+  /** Default 1. */
+  steps?: number;
+  /** Per population: a number for every neuron, a vector held for every step, or one vector per step. */
+  inputs?: Record<string, number | ArrayLike<number> | ArrayLike<ArrayLike<number>>> | null;
+  /** A number for every step, or one per step. Default 0. */
+  reward?: number | ArrayLike<number> | null;
+  /** Leave the last step's rule update pending (see Network). */
+  deferReward?: boolean;
+}
+
+export interface RunPlan {
+  readonly steps: number;
+  readonly inputs: { pop: number; held?: Float64Array; perStep?: Float64Array[] }[];
+  readonly reward: number;
+  readonly rewards: Float64Array | null;
+  readonly deferReward: boolean;
+}
+
+function prepareRun(net: Network, req: RunRequest, maxSteps: number): RunPlan {
+  if (typeof req !== 'object' || req === null) throw inputError('request', 'must be an object');
+  const steps = req.steps ?? 1;
+  if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 1) throw inputError('steps', 'must be a whole number >= 1');
+  if (steps > maxSteps) {
+    throw new SpikeserveError('LIMIT_EXCEEDED', `steps: ${steps} exceeds the limit of ${maxSteps} steps per call; split the run`, {
+      field: 'steps', limit: 'maxStepsPerCall', value: steps, max: maxSteps,
+    });
+  }
+  const inputs: RunPlan['inputs'] = [];
+  const raw = req.inputs;
+  if (raw !== undefined && raw !== null) {
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw inputError('inputs', 'must be an object keyed by population name');
+    for (const name of Object.keys(raw)) {
+      const field = `inputs.${name}`;
+      const p = net.populationNames.indexOf(name);
+      if (p < 0) throw inputError(field, `unknown population; this network has ${net.populationNames.join(', ')}`);
+      const n = net.sizes[p];
+      const x = (raw as Record<string, unknown>)[name];
+      if (typeof x === 'number') {
+        if (!Number.isFinite(x)) throw inputError(field, 'must be a finite number');
+        inputs.push({ pop: p, held: new Float64Array(n).fill(x) });
+      } else if (Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null) {
+        if (x.length !== steps) throw inputError(field, `one vector per step: expected ${steps} vectors, got ${x.length}`);
+        inputs.push({ pop: p, perStep: x.map((v, t) => vector(v, n, `${field}[${t}]`)) });
+      } else {
+        inputs.push({ pop: p, held: vector(x, n, field) });
+      }
+    }
+  }
+  // With deferReward the last step's reward comes later, so rewards given
+  // here cover the steps before it.
+  const deferReward = req.deferReward === true;
+  const rewarded = deferReward ? steps - 1 : steps;
+  let reward = 0;
+  let rewards: Float64Array | null = null;
+  const r = req.reward;
+  if (r !== undefined && r !== null && rewarded === 0) {
+    throw inputError('reward', 'the only step\'s reward is deferred: send it with reward() (POST .../reward) after the step, or do not defer');
+  }
+  if (typeof r === 'number') {
+    checkReward(r);
+    reward = r;
+  } else if (r !== undefined && r !== null) {
+    if (typeof r !== 'object' || typeof (r as ArrayLike<number>).length !== 'number') throw inputError('reward', 'must be a number or one number per step');
+    if (r.length !== rewarded) {
+      throw inputError('reward', `one reward per ${deferReward ? 'step before the deferred last one' : 'step'}: expected ${rewarded}, got ${r.length}`);
+    }
+    rewards = new Float64Array(steps);
+    for (let t = 0; t < rewarded; t++) {
+      checkReward(r[t], `reward[${t}]`);
+      rewards[t] = r[t];
+    }
+  }
+  return { steps, inputs, reward, rewards, deferReward };
+}
+
+function vector(x: unknown, n: number, field: string): Float64Array {
+  if (typeof x !== 'object' || x === null || typeof (x as ArrayLike<unknown>).length !== 'number') {
+    throw inputError(field, `must be a number, a vector of ${n} numbers, or one such vector per step`);
+  }
+  const v = x as ArrayLike<unknown>;
+  if (v.length !== n) throw inputError(field, `must have ${n} entries (one per neuron), got ${v.length}`);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const xi = v[i];
+    if (typeof xi !== 'number' || !Number.isFinite(xi)) throw inputError(`${field}[${i}]`, 'must be a finite number');
+    out[i] = xi;
+  }
+  return out;
+}

@@ -1,0 +1,120 @@
+/**
+ * The snapshot format: everything a network needs to continue bit for bit
+ * (weights with their decay scale, every state variable, the pending update,
+ * the step counter and the random generator). Versioned: a reader refuses a
+ * version it does not know rather than guess at it.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { SpikeserveError } from '../errors.js';
+import type { KernelState } from './backends/kernel.js';
+import { jsonPointerToField } from './validate.js';
+import type { ResolvedNetwork } from './spec-schema.js';
+
+export const SNAPSHOT_FORMAT = 'spikeserve-snapshot';
+export const SNAPSHOT_VERSION = 1;
+
+const Numbers = Type.Array(Type.Number());
+const Indices = Type.Array(Type.Integer({ minimum: 0 }));
+
+export const SnapshotSchema = Type.Object(
+  {
+    format: Type.Literal(SNAPSHOT_FORMAT),
+    version: Type.Literal(SNAPSHOT_VERSION),
+    network: Type.Unknown({ description: 'The resolved network spec, without initial weights.' }),
+    seed: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
+    rng: Type.Tuple([Type.Integer(), Type.Integer(), Type.Integer(), Type.Integer()]),
+    step: Type.Integer({ minimum: 0 }),
+    pending: Type.Boolean(),
+    state: Type.Object({
+      populations: Type.Record(Type.String(), Type.Object({ v: Numbers, refrac: Numbers, traces: Numbers, spikes: Indices }, { additionalProperties: false })),
+      connections: Type.Record(
+        Type.String(),
+        Type.Object(
+          {
+            w: Numbers,
+            scale: Type.Number({ exclusiveMinimum: 0 }),
+            rule: Type.Object(
+              { p_plus: Type.Optional(Numbers), p_minus: Type.Optional(Numbers), e_pre: Type.Optional(Indices), e_post: Type.Optional(Indices) },
+              { additionalProperties: false },
+            ),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    }),
+  },
+  { additionalProperties: false, $id: 'Snapshot', description: 'A complete, versioned session state (format spikeserve-snapshot).' },
+);
+
+export type Snapshot = Static<typeof SnapshotSchema> & { network: ResolvedNetwork; state: KernelState };
+
+function snapError(field: string, message: string): SpikeserveError {
+  return new SpikeserveError('SNAPSHOT_INVALID', `${field}: ${message}`, { field });
+}
+
+/** Structural check; the shapes against the network are checked once it is resolved. */
+export function checkSnapshotEnvelope(input: unknown, root = 'snapshot'): asserts input is Snapshot {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw snapError(root, 'must be an object');
+  const o = input as Record<string, unknown>;
+  if (o.format !== SNAPSHOT_FORMAT) throw snapError(`${root}.format`, `must be "${SNAPSHOT_FORMAT}"`);
+  if (o.version !== SNAPSHOT_VERSION) {
+    throw new SpikeserveError(
+      'SNAPSHOT_VERSION_UNSUPPORTED',
+      `${root}.version: this server reads snapshot version ${SNAPSHOT_VERSION}, not ${JSON.stringify(o.version)}`,
+      { field: `${root}.version`, supported: [SNAPSHOT_VERSION] },
+    );
+  }
+  for (const err of Value.Errors(SnapshotSchema, input)) {
+    throw snapError(jsonPointerToField(root, err.path), err.message.charAt(0).toLowerCase() + err.message.slice(1));
+  }
+}
+
+/** Every vector has its population's or connection's size, every number is finite. */
+export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root = 'snapshot'): void {
+  const vec = (field: string, a: number[] | undefined, n: number) => {
+    if (!a || a.length !== n) throw snapError(field, `must have ${n} entries, got ${a ? a.length : 'none'}`);
+    for (let k = 0; k < a.length; k++) if (!Number.isFinite(a[k])) throw snapError(`${field}[${k}]`, 'must be a finite number');
+  };
+  const idx = (field: string, a: number[] | undefined, n: number) => {
+    const seen = new Set<number>();
+    for (const i of a ?? []) {
+      if (i >= n || seen.has(i)) throw snapError(field, `must list distinct neuron indices below ${n}`);
+      seen.add(i);
+    }
+  };
+  const pops = snap.state.populations;
+  for (const [name, p] of Object.entries(spec.populations)) {
+    const s = pops[name];
+    const f = `${root}.state.populations.${name}`;
+    if (!s) throw snapError(f, 'missing');
+    vec(`${f}.v`, s.v, p.n);
+    vec(`${f}.refrac`, s.refrac, p.n);
+    vec(`${f}.traces`, s.traces, p.n);
+    idx(`${f}.spikes`, s.spikes, p.n);
+  }
+  for (const name of Object.keys(pops)) {
+    if (!spec.populations[name]) throw snapError(`${root}.state.populations.${name}`, 'not in the network');
+  }
+  const conns = snap.state.connections;
+  for (const [name, c] of Object.entries(spec.connections)) {
+    const s = conns[name];
+    const f = `${root}.state.connections.${name}`;
+    if (!s) throw snapError(f, 'missing');
+    const rows = spec.populations[c.pre].n;
+    const cols = spec.populations[c.post].n;
+    vec(`${f}.w`, s.w, rows * cols);
+    if (!Number.isFinite(s.scale)) throw snapError(`${f}.scale`, 'must be a finite number');
+    if (c.rule.type === 'MSTDP') {
+      vec(`${f}.rule.p_plus`, s.rule.p_plus, rows);
+      vec(`${f}.rule.p_minus`, s.rule.p_minus, cols);
+      idx(`${f}.rule.e_pre`, s.rule.e_pre, rows);
+      idx(`${f}.rule.e_post`, s.rule.e_post, cols);
+    } else if (Object.keys(s.rule).length > 0) {
+      throw snapError(`${f}.rule`, `a ${c.rule.type} rule has no state`);
+    }
+  }
+  for (const name of Object.keys(conns)) {
+    if (!spec.connections[name]) throw snapError(`${root}.state.connections.${name}`, 'not in the network');
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * Turns an untrusted spec into a ResolvedNetwork, or throws SPEC_INVALID /
+ * LIMIT_EXCEEDED naming the field. Nothing is allocated for the network until
+ * this has passed, so an oversized spec costs nothing.
+ */
+import { Value } from '@sinclair/typebox/value';
+import { SpikeserveError } from '../errors.js';
+import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
+import {
+  NetworkSpecSchema,
+  RULE_TYPES,
+  type ConnectionSpec,
+  type NetworkSpec,
+  type PopulationSpec,
+  type ResolvedConnection,
+  type ResolvedNetwork,
+  type ResolvedPopulation,
+  type ResolvedRule,
+  type RuleSpec,
+  type RuleType,
+} from './spec-schema.js';
+
+/** SynapticFlow's LIFPopulation defaults. */
+export const POPULATION_DEFAULTS: Omit<ResolvedPopulation, 'n'> = {
+  threshold: -52,
+  rest_pot: -62,
+  reset_pot: -62,
+  refrac_length: 5,
+  tau_s: 10,
+  R: 20,
+  lower_bound: null,
+  additive_spike_trace: false,
+  trace_scale: 1,
+};
+
+export const MSTDP_DEFAULTS = { tc_plus: 20, tc_minus: 20, a_plus: 1, a_minus: -1 } as const;
+const MSTDP_ONLY = Object.keys(MSTDP_DEFAULTS) as (keyof typeof MSTDP_DEFAULTS)[];
+
+function specError(path: string, message: string): SpikeserveError {
+  return new SpikeserveError('SPEC_INVALID', `${path}: ${message}`, { field: path });
+}
+
+/** '/populations/pre/n' -> 'network.populations.pre.n' */
+export function jsonPointerToField(root: string, pointer: string): string {
+  if (pointer === '') return root;
+  return root + pointer.split('/').slice(1).map((p) => '.' + p.replace(/~1/g, '/').replace(/~0/g, '~')).join('');
+}
+
+function structuralCheck(input: unknown, root: string): asserts input is NetworkSpec {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw specError(root, 'must be an object with "populations" (and optionally "dt", "connections")');
+  }
+  for (const err of Value.Errors(NetworkSpecSchema, input)) {
+    const field = jsonPointerToField(root, err.path);
+    let message = err.message;
+    // TypeBox reports a bad record key as an unexpected property; say why.
+    const last = err.path.split('/').pop() ?? '';
+    if (/^\/(populations|connections)\/[^/]+$/.test(err.path) && !new RegExp('^[A-Za-z][A-Za-z0-9_-]{0,63}$').test(last)) {
+      message = 'invalid name: a name starts with a letter and holds letters, digits, _ and -, at most 64 characters';
+    } else if (err.message === 'Unexpected property') {
+      message = 'unknown field';
+    }
+    throw specError(field, message.charAt(0).toLowerCase() + message.slice(1));
+  }
+}
+
+function finite(path: string, v: number | null | undefined): void {
+  if (typeof v === 'number' && !Number.isFinite(v)) throw specError(path, 'must be a finite number');
+}
+
+function resolvePopulation(p: PopulationSpec, path: string): ResolvedPopulation {
+  for (const [k, v] of Object.entries(p)) if (typeof v === 'number') finite(`${path}.${k}`, v);
+  return { ...POPULATION_DEFAULTS, ...p, lower_bound: p.lower_bound ?? null };
+}
+
+function canonicalRuleType(type: string, path: string): RuleType {
+  const t = RULE_TYPES.find((r) => r.toLowerCase() === type.toLowerCase());
+  if (!t) throw specError(`${path}.type`, `unknown rule "${type}"; expected one of ${RULE_TYPES.join(', ')}`);
+  return t;
+}
+
+function resolveRule(r: RuleSpec | undefined, path: string): ResolvedRule {
+  if (!r) return { type: 'NoOp', lr: [0, 0], weight_decay: 0, boundary: 'hard', reduction: 'sum' };
+  const type = canonicalRuleType(r.type, path);
+  const lrIn = r.lr ?? 0;
+  const lr: [number, number] = typeof lrIn === 'number' ? [lrIn, lrIn] : [lrIn[0], lrIn[1]];
+  finite(`${path}.lr`, lr[0]);
+  finite(`${path}.lr`, lr[1]);
+  for (const k of ['weight_decay', ...MSTDP_ONLY] as const) finite(`${path}.${k}`, r[k]);
+  const rule: ResolvedRule = {
+    type,
+    lr,
+    weight_decay: r.weight_decay ?? 0,
+    boundary: r.boundary ?? 'hard',
+    reduction: r.reduction ?? 'sum',
+  };
+  if (type === 'MSTDP') {
+    for (const k of MSTDP_ONLY) rule[k] = r[k] ?? MSTDP_DEFAULTS[k];
+  } else {
+    for (const k of MSTDP_ONLY) {
+      if (r[k] !== undefined) throw specError(`${path}.${k}`, `only MSTDP has this parameter, not ${type}`);
+    }
+  }
+  return rule;
+}
+
+function resolveConnection(
+  c: ConnectionSpec,
+  path: string,
+  pops: Record<string, ResolvedPopulation>,
+): ResolvedConnection {
+  const pre = pops[c.pre];
+  if (!pre) throw specError(`${path}.pre`, `unknown population "${c.pre}"; declared: ${Object.keys(pops).join(', ')}`);
+  const post = pops[c.post];
+  if (!post) throw specError(`${path}.post`, `unknown population "${c.post}"; declared: ${Object.keys(pops).join(', ')}`);
+  const w_min = c.w_min ?? 0;
+  const w_max = c.w_max ?? 1;
+  finite(`${path}.w_min`, w_min);
+  finite(`${path}.w_max`, w_max);
+  if (w_min > w_max) throw specError(`${path}.w_min`, `w_min (${w_min}) must not exceed w_max (${w_max})`);
+  const out: ResolvedConnection = { pre: c.pre, post: c.post, w_min, w_max, rule: resolveRule(c.rule, `${path}.rule`) };
+  if (c.w !== undefined) {
+    checkMatrixShape(c.w, pre.n, post.n, `${path}.w`, 'SPEC_INVALID');
+    out.w = c.w;
+  }
+  return out;
+}
+
+/** Checks a [rows][cols] matrix of finite numbers; shared by specs and weight writes. */
+export function checkMatrixShape(
+  w: unknown,
+  rows: number,
+  cols: number,
+  path: string,
+  code: 'SPEC_INVALID' | 'WEIGHTS_INVALID',
+): asserts w is number[][] {
+  const fail = (p: string, m: string) => new SpikeserveError(code, `${p}: ${m}`, { field: p, expected: [rows, cols] });
+  if (!Array.isArray(w)) throw fail(path, `must be an array of ${rows} rows`);
+  if (w.length !== rows) throw fail(path, `must have ${rows} rows (one per pre neuron), got ${w.length}`);
+  for (let i = 0; i < rows; i++) {
+    const row: unknown = w[i];
+    if (!Array.isArray(row) || row.length !== cols) {
+      throw fail(`${path}[${i}]`, `must have ${cols} columns (one per post neuron), got ${Array.isArray(row) ? row.length : typeof row}`);
+    }
+    for (let j = 0; j < cols; j++) {
+      const x: unknown = row[j];
+      if (typeof x !== 'number' || !Number.isFinite(x)) throw fail(`${path}[${i}][${j}]`, 'must be a finite number');
+    }
+  }
+}
+
+export function resolveSpec(
+  input: unknown,
+  limits: EngineLimits = DEFAULT_ENGINE_LIMITS,
+  root = 'network',
+): ResolvedNetwork {
+  structuralCheck(input, root);
+  const dt = input.dt ?? 0.1;
+  finite(`${root}.dt`, dt);
+
+  // Sizes first, before any per-element work on a possibly huge `w`.
+  let neurons = 0;
+  for (const p of Object.values(input.populations)) neurons += p.n;
+  if (neurons > limits.maxNeurons) {
+    throw new SpikeserveError('LIMIT_EXCEEDED', `${root}.populations: ${neurons} neurons in all exceeds the limit of ${limits.maxNeurons}`, {
+      limit: 'maxNeurons', value: neurons, max: limits.maxNeurons,
+    });
+  }
+  const connsIn = input.connections ?? {};
+  let synapses = 0;
+  for (const c of Object.values(connsIn)) {
+    const pre = input.populations[c.pre];
+    const post = input.populations[c.post];
+    if (pre && post) synapses += pre.n * post.n;
+  }
+  if (synapses > limits.maxSynapses) {
+    throw new SpikeserveError('LIMIT_EXCEEDED', `${root}.connections: ${synapses} synapses in all exceeds the limit of ${limits.maxSynapses}`, {
+      limit: 'maxSynapses', value: synapses, max: limits.maxSynapses,
+    });
+  }
+
+  const populations: Record<string, ResolvedPopulation> = {};
+  for (const [name, p] of Object.entries(input.populations)) {
+    populations[name] = resolvePopulation(p, `${root}.populations.${name}`);
+  }
+  const connections: Record<string, ResolvedConnection> = {};
+  for (const [name, c] of Object.entries(connsIn)) {
+    connections[name] = resolveConnection(c, `${root}.connections.${name}`, populations);
+  }
+  return { dt, populations, connections };
+}
