@@ -67,8 +67,8 @@ export const ConnectionSpecSchema = Type.Object(
 export const NetworkSpecSchema = Type.Object(
   {
     dt: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Time step of every population and rule. Default 0.1.' })),
-    populations: Type.Record(Name, PopulationSpecSchema, { minProperties: 1, description: 'Populations by name; declaration order is update order.' }),
-    connections: Type.Optional(Type.Record(Name, ConnectionSpecSchema, { description: 'Connections by name; declaration order is rule order.' })),
+    populations: Type.Record(Name, PopulationSpecSchema, { minProperties: 1, additionalProperties: false, description: 'Populations by name; declaration order is update order.' }),
+    connections: Type.Optional(Type.Record(Name, ConnectionSpecSchema, { additionalProperties: false, description: 'Connections by name; declaration order is rule order.' })),
   },
   { additionalProperties: false, $id: 'NetworkSpec', description: 'A network spec (shared/spec/model.md).' },
 );

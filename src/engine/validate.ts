@@ -7,6 +7,7 @@ import { Value } from '@sinclair/typebox/value';
 import { SpikeserveError } from '../errors.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
 import {
+  NAME_PATTERN,
   NetworkSpecSchema,
   RULE_TYPES,
   type ConnectionSpec,
@@ -43,7 +44,11 @@ function specError(path: string, message: string): SpikeserveError {
 /** '/populations/pre/n' -> 'network.populations.pre.n' */
 export function jsonPointerToField(root: string, pointer: string): string {
   if (pointer === '') return root;
-  return root + pointer.split('/').slice(1).map((p) => '.' + p.replace(/~1/g, '/').replace(/~0/g, '~')).join('');
+  // An all-digit segment is an array index, except as a key of a name map
+  // (where it is an invalid name the message must show as given).
+  const maps = new Set(['populations', 'connections', 'inputs', 'initial_weights', 'weights']);
+  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return root + parts.map((p, i) => (/^\d+$/.test(p) && !maps.has(parts[i - 1]) ? `[${p}]` : '.' + p)).join('');
 }
 
 function structuralCheck(input: unknown, root: string): asserts input is NetworkSpec {
@@ -55,7 +60,7 @@ function structuralCheck(input: unknown, root: string): asserts input is Network
     let message = err.message;
     // TypeBox reports a bad record key as an unexpected property; say why.
     const last = err.path.split('/').pop() ?? '';
-    if (/^\/(populations|connections)\/[^/]+$/.test(err.path) && !new RegExp('^[A-Za-z][A-Za-z0-9_-]{0,63}$').test(last)) {
+    if (/^\/(populations|connections)\/[^/]+$/.test(err.path) && !new RegExp(NAME_PATTERN).test(last)) {
       message = 'invalid name: a name starts with a letter and holds letters, digits, _ and -, at most 64 characters';
     } else if (err.message === 'Unexpected property') {
       message = 'unknown field';

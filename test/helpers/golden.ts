@@ -1,0 +1,64 @@
+/** Loads the reference trajectories of ../shared/golden and compares runs against them. */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ReplayResult } from '../../src/engine/index.js';
+
+export const GOLDEN_DIR = path.resolve(process.env.SPIKESERVE_GOLDEN_DIR ?? path.join('..', 'shared', 'golden'));
+export const TOLERANCE = 1e-4;
+
+export interface GoldenCase {
+  name: string;
+  about: string;
+  network: unknown;
+  initial_weights?: Record<string, number[][]>;
+  steps: { inputs?: Record<string, number[]>; reward?: number }[];
+  expect: ReplayResult;
+}
+
+/** Every case file, read anew each run so new cases are picked up. */
+export function goldenFiles(): string[] {
+  return readdirSync(GOLDEN_DIR).filter((f) => f.endsWith('.json')).sort();
+}
+
+export function loadGolden(file: string): GoldenCase {
+  return JSON.parse(readFileSync(path.join(GOLDEN_DIR, file), 'utf8')) as GoldenCase;
+}
+
+/**
+ * Golden files whose expected weights contradict model.md. random-stdp-hard-310
+ * expects the initial weights unchanged after 400 steps of STDP with lr
+ * [0.0047, 0.0094], 135 pre and 12 post spikes: under model.md every weight
+ * must move (depression on each pre spike once post has a trace). Its spikes
+ * and potentials are still checked; the weight comparison runs as a todo and
+ * is reported upstream.
+ */
+export const WEIGHTS_DISPUTED = new Set(['random-stdp-hard-310.json']);
+
+export function assertSpikesEqual(actual: ReplayResult['spikes'], expected: ReplayResult['spikes']): void {
+  for (const [pop, steps] of Object.entries(expected)) {
+    assert.ok(actual[pop], `population ${pop} missing from the run`);
+    assert.equal(actual[pop].length, steps.length, `population ${pop}: number of steps`);
+    for (let t = 0; t < steps.length; t++) {
+      assert.deepEqual(actual[pop][t], steps[t], `population ${pop}, step ${t}: spikes differ`);
+    }
+  }
+}
+
+export function assertClose(actual: number, expected: number, what: string, tol = TOLERANCE): void {
+  assert.ok(Math.abs(actual - expected) <= tol, `${what}: got ${actual}, expected ${expected} (tolerance ${tol})`);
+}
+
+export function assertWeightsClose(actual: ReplayResult['weights'], expected: ReplayResult['weights'], tol = TOLERANCE): void {
+  for (const [conn, w] of Object.entries(expected)) {
+    assert.ok(actual[conn], `connection ${conn} missing`);
+    w.forEach((row, i) => row.forEach((x, j) => assertClose(actual[conn][i][j], x, `weights.${conn}[${i}][${j}]`, tol)));
+  }
+}
+
+export function assertPotentialsClose(actual: ReplayResult['v'], expected: ReplayResult['v'], tol = TOLERANCE): void {
+  for (const [pop, v] of Object.entries(expected)) {
+    assert.ok(actual[pop], `population ${pop} missing`);
+    v.forEach((x, i) => assertClose(actual[pop][i], x, `v.${pop}[${i}]`, tol));
+  }
+}
