@@ -20,7 +20,7 @@ import type { ResolvedNetwork } from './spec-schema.js';
 import { checkMatrixShape, resolveSpec } from './validate.js';
 
 /** Per population: one number for every neuron, or one number per neuron. */
-export type StepInputs = Record<string, number | ArrayLike<number>>;
+export type StepInputs = Record<string, number | number[] | Float64Array | Float32Array>;
 
 export interface StepOptions {
   /** Leave this step's rule update pending until reward() or the next step. */
@@ -150,8 +150,13 @@ export class Network {
     return i;
   }
 
-  /** Checks inputs without touching any state. */
-  checkInputs(inputs: unknown, field = 'inputs'): asserts inputs is StepInputs | undefined | null {
+  /**
+   * Checks inputs and copies them into the external buffers in one pass. The
+   * buffers are scratch, not state: a rejected input leaves the network as it was.
+   */
+  private loadInputs(inputs: unknown, field = 'inputs'): void {
+    const { inputs: buf, hasInput } = this.external;
+    hasInput.fill(0);
     if (inputs === undefined || inputs === null) return;
     if (typeof inputs !== 'object' || Array.isArray(inputs)) throw inputError(field, 'must be an object keyed by population name');
     const o = inputs as Record<string, unknown>;
@@ -160,35 +165,28 @@ export class Network {
       const p = this.popIndex.get(name);
       if (p === undefined) throw inputError(`${field}.${name}`, `unknown population; this network has ${this.populationNames.join(', ')}`);
       const x = o[name];
+      const out = buf[p];
+      const n = out.length;
       if (typeof x === 'number') {
         if (!Number.isFinite(x)) throw inputError(`${field}.${name}`, 'must be a finite number');
-        continue;
-      }
-      const n = this.sizes[p];
-      if (typeof x !== 'object' || x === null || typeof (x as ArrayLike<number>).length !== 'number') {
+        out.fill(x);
+      } else if (x instanceof Float64Array || x instanceof Float32Array) {
+        if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
+        out.set(x);
+        for (let i = 0; i < n; i++) {
+          // x - x is 0 for every finite number and NaN for NaN and the infinities.
+          if (out[i] - out[i] !== 0) throw inputError(`${field}.${name}[${i}]`, 'must be a finite number');
+        }
+      } else if (Array.isArray(x)) {
+        if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
+        for (let i = 0; i < n; i++) {
+          const xi: unknown = x[i];
+          if (typeof xi !== 'number' || !Number.isFinite(xi)) throw inputError(`${field}.${name}[${i}]`, 'must be a finite number');
+          out[i] = xi;
+        }
+      } else {
         throw inputError(`${field}.${name}`, `must be a number or a vector of ${n} numbers`);
       }
-      const v = x as ArrayLike<unknown>;
-      if (v.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${v.length}`);
-      for (let i = 0; i < n; i++) {
-        const xi = v[i];
-        if (typeof xi !== 'number' || !Number.isFinite(xi)) throw inputError(`${field}.${name}[${i}]`, 'must be a finite number');
-      }
-    }
-  }
-
-  /** Copies checked inputs into the external buffers. */
-  private loadInputs(inputs: StepInputs | undefined | null): void {
-    const { inputs: buf, hasInput } = this.external;
-    hasInput.fill(0);
-    if (!inputs) return;
-    for (const name in inputs) {
-      if (!Object.prototype.hasOwnProperty.call(inputs, name)) continue;
-      const p = this.popIndex.get(name) as number;
-      const x = inputs[name];
-      if (typeof x === 'number') buf[p].fill(x);
-      else if (x instanceof Float64Array) buf[p].set(x);
-      else for (let i = 0; i < x.length; i++) buf[p][i] = x[i];
       hasInput[p] = 1;
     }
   }
@@ -198,7 +196,6 @@ export class Network {
    * checked before anything changes: an invalid call leaves the network as it was.
    */
   step(inputs?: StepInputs | null, reward?: number, options?: StepOptions): void {
-    this.checkInputs(inputs);
     if (reward !== undefined) checkReward(reward);
     const defer = options?.deferReward === true;
     if (defer && reward !== undefined) {

@@ -108,10 +108,7 @@ export class NativeKernel implements Kernel {
   }
 
   setWeights(conn: number, w: Float64Array): void {
-    const dw = this.conns[conn].weights;
-    const { wMin, wMax, stored } = dw;
-    for (let k = 0; k < stored.length; k++) stored[k] = Math.min(wMax, Math.max(wMin, w[k]));
-    dw.scale = 1;
+    this.conns[conn].weights.setFlat(w);
   }
 
   eligibility(conn: number): Float64Array | null {

@@ -23,7 +23,8 @@ export class LifPopulation {
   private readonly restPot: number;
   private readonly resetPot: number;
   private readonly refracLength: number;
-  private readonly tauS: number;
+  /** dt / tau_s */
+  private readonly rate: number;
   private readonly R: number;
   private readonly hasLowerBound: boolean;
   private readonly lowerBound: number;
@@ -44,7 +45,7 @@ export class LifPopulation {
     this.restPot = p.rest_pot;
     this.resetPot = p.reset_pot;
     this.refracLength = p.refrac_length;
-    this.tauS = p.tau_s;
+    this.rate = dt / p.tau_s;
     this.R = p.R;
     this.hasLowerBound = p.lower_bound !== null;
     this.lowerBound = p.lower_bound ?? 0;
@@ -66,26 +67,27 @@ export class LifPopulation {
   /** One step with input `this.current`; the five numbered steps of model.md in order. */
   step(): void {
     const { v, refrac, traces, s, spikeIdx, current: x, n } = this;
-    const { threshold, restPot, resetPot, refracLength, tauS, R, dt, traceDecay, hasLowerBound, lowerBound, additive, traceScale } = this;
+    const { threshold, restPot, resetPot, refracLength, R, dt, rate, traceDecay, hasLowerBound, lowerBound, additive, traceScale } = this;
+    // s is cleared through the previous spike list instead of rewritten for every neuron.
+    for (let k = 0; k < this.spikeCount; k++) s[spikeIdx[k]] = 0;
     let count = 0;
     for (let i = 0; i < n; i++) {
       let vi = v[i];
       const r = refrac[i];
-      // Same operation order as SynapticFlow, so float rounding matches its float64 run.
-      if (r <= 0) vi += ((-(vi - restPot) + R * x[i]) * dt) / tauS;
-      const spiked = vi >= threshold;
-      if (spiked) {
+      // (-(v - rest) + R x) dt / tau_s, with dt / tau_s folded into one factor.
+      if (r <= 0) vi += (restPot - vi + R * x[i]) * rate;
+      let tr = traces[i] * traceDecay;
+      if (vi >= threshold) {
         refrac[i] = refracLength;
         vi = resetPot;
         spikeIdx[count++] = i;
+        s[i] = 1;
+        tr = additive ? tr + traceScale : 1;
       } else {
         refrac[i] = r - dt;
       }
       if (hasLowerBound && vi < lowerBound) vi = lowerBound;
       v[i] = vi;
-      s[i] = spiked ? 1 : 0;
-      let tr = traces[i] * traceDecay;
-      if (spiked) tr = additive ? tr + traceScale : 1;
       traces[i] = tr;
     }
     this.spikeCount = count;

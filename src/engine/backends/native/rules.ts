@@ -62,34 +62,24 @@ export class StdpRule implements NativeRule {
   update(): void {
     const { pre, post, w, lrPre, lrPost } = this;
     w.begin();
-    const cols = w.cols;
-    const tPre = pre.traces;
-    const tPost = post.traces;
-    const sPre = pre.s;
-    const sPost = post.s;
-    // Rows of spiking pre neurons: depression lr0 * trace_post[j] on every column,
-    // plus potentiation where the post neuron spiked too.
     if (lrPre !== 0 || lrPost !== 0) {
+      const { upRow, downRow, perRow } = w;
+      const tPre = pre.traces;
+      const tPost = post.traces;
+      const sPost = post.s;
+      // Depression on the rows of spiking pre neurons (every column with a post
+      // trace), potentiation where the post neuron spiked too.
+      for (let j = 0; j < w.cols; j++) downRow[j] = lrPre * tPost[j];
       for (let k = 0; k < pre.spikeCount; k++) {
         const i = pre.spikeIdx[k];
-        const row = i * cols;
         const upHere = lrPost * tPre[i];
-        for (let j = 0; j < cols; j++) {
-          const down = lrPre * tPost[j];
-          const up = sPost[j] === 1 ? upHere : 0;
-          if (up !== 0 || down !== 0) w.apply(row + j, up, down);
-        }
+        for (let j = 0; j < w.cols; j++) upRow[j] = sPost[j] === 1 ? upHere : 0;
+        w.applyRow(i);
       }
-      // Columns of spiking post neurons, rows not visited above: potentiation only.
-      if (lrPost !== 0) {
-        for (let k = 0; k < post.spikeCount; k++) {
-          const j = post.spikeIdx[k];
-          for (let i = 0; i < pre.n; i++) {
-            if (sPre[i] === 1) continue;
-            const up = lrPost * tPre[i];
-            if (up !== 0) w.apply(i * cols + j, up, 0);
-          }
-        }
+      // Potentiation on the columns of spiking post neurons, rows not done above.
+      if (lrPost !== 0 && post.spikeCount > 0) {
+        for (let i = 0; i < w.rows; i++) perRow[i] = lrPost * tPre[i];
+        w.applyCross(pre.s, post.spikeIdx, post.spikeCount, false);
       }
     }
     w.end();
@@ -150,29 +140,24 @@ export class MstdpRule implements NativeRule {
 
   update(reward: number): void {
     const { w, pPlus, pMinus, ePreMask, ePreIdx, ePostMask, ePostIdx, pre, post } = this;
-    const cols = w.cols;
     w.begin();
-    // 1. dw = lr0 * r * e, with the eligibility left by the previous update.
+    // 1. dw = lr0 * r * e, with the eligibility left by the previous update;
+    // its sign decides potentiation or depression.
     const c = this.lr0 * reward;
     if (c !== 0) {
+      const { upRow, downRow, perRow } = w;
       for (let k = 0; k < this.ePreCount; k++) {
         const i = ePreIdx[k];
-        const row = i * cols;
-        for (let j = 0; j < cols; j++) {
-          const e = (ePostMask[j] === 1 ? pPlus[i] : 0) + pMinus[j];
-          const dw = c * e;
-          if (dw > 0) w.apply(row + j, dw, 0);
-          else if (dw < 0) w.apply(row + j, 0, -dw);
+        for (let j = 0; j < w.cols; j++) {
+          const dw = c * ((ePostMask[j] === 1 ? pPlus[i] : 0) + pMinus[j]);
+          upRow[j] = dw > 0 ? dw : 0;
+          downRow[j] = dw < 0 ? -dw : 0;
         }
+        w.applyRow(i);
       }
-      for (let k = 0; k < this.ePostCount; k++) {
-        const j = ePostIdx[k];
-        for (let i = 0; i < pre.n; i++) {
-          if (ePreMask[i] === 1) continue;
-          const dw = c * pPlus[i];
-          if (dw > 0) w.apply(i * cols + j, dw, 0);
-          else if (dw < 0) w.apply(i * cols + j, 0, -dw);
-        }
+      if (this.ePostCount > 0) {
+        for (let i = 0; i < w.rows; i++) perRow[i] = c * pPlus[i];
+        w.applyCross(ePreMask, ePostIdx, this.ePostCount, true);
       }
     }
     w.end();

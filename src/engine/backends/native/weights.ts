@@ -9,7 +9,10 @@
  * weights a rule touches are written, at stored = w_new / scale_new. Otherwise
  * (the bounds exclude 0, or d = 1) the decay and clamp run eagerly.
  *
- * An update is begin(), then apply() once per touched synapse, then end().
+ * An update is begin(), then applyRow() / applyCross() for the synapses a
+ * rule touches, then end(). Those two loops are the only places the
+ * per-synapse arithmetic lives, and they take only integers and typed arrays,
+ * so nothing is boxed or allocated on the hot path.
  */
 export class DenseWeights {
   readonly rows: number;
@@ -19,6 +22,11 @@ export class DenseWeights {
   readonly wMin: number;
   readonly wMax: number;
   readonly soft: boolean;
+  /** Scratch for rules: per-column potentiation and depression of one row. */
+  readonly upRow: Float64Array;
+  readonly downRow: Float64Array;
+  /** Scratch for rules: one signed value per row (see applyCross). */
+  readonly perRow: Float64Array;
   private readonly factor: number;
   private readonly lazy: boolean;
   private nextScale = 1;
@@ -30,6 +38,9 @@ export class DenseWeights {
     this.rows = rows;
     this.cols = cols;
     this.stored = new Float64Array(rows * cols);
+    this.upRow = new Float64Array(cols);
+    this.downRow = new Float64Array(cols);
+    this.perRow = new Float64Array(rows);
     this.wMin = wMin;
     this.wMax = wMax;
     this.soft = soft;
@@ -54,18 +65,58 @@ export class DenseWeights {
     this.nextScale = this.lazy ? this.scale * this.factor : 1;
   }
 
-  /** One synapse's update (model.md "Learning rules", steps 1-3). */
-  apply(k: number, up: number, down: number): void {
-    const w = this.stored[k] * this.scale;
-    let wn = this.soft ? w + up * (this.wMax - w) - down * (w - this.wMin) : w + up - down;
-    if (!this.lazy) {
-      this.stored[k] = wn; // end() decays and clamps every weight
-      return;
+  /**
+   * Row i: synapse (i, j) gets potentiation upRow[j] and depression downRow[j]
+   * (model.md "Learning rules", steps 1-3). Columns where both are 0 only decay.
+   */
+  applyRow(i: number): void {
+    const { stored, scale, nextScale, factor, lazy, soft, wMin, wMax, upRow, downRow, cols } = this;
+    const base = i * cols;
+    for (let j = 0; j < cols; j++) {
+      const up = upRow[j];
+      const down = downRow[j];
+      if (up === 0 && down === 0) continue;
+      const k = base + j;
+      const w = stored[k] * scale;
+      let wn = soft ? w + up * (wMax - w) - down * (w - wMin) : w + up - down;
+      if (lazy) {
+        wn *= factor;
+        wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
+        stored[k] = wn / nextScale;
+      } else {
+        stored[k] = wn; // end() decays and clamps every weight
+      }
     }
-    wn *= this.factor;
-    if (wn < this.wMin) wn = this.wMin;
-    else if (wn > this.wMax) wn = this.wMax;
-    this.stored[k] = wn / this.nextScale;
+  }
+
+  /**
+   * Synapses (i, cols[c]) for every row i with skipRow[i] = 0 and every listed
+   * column: perRow[i] is their change, as potentiation when `split` is false,
+   * or split by sign into potentiation and depression when it is true.
+   * Iterates row-major so the matrix is read in memory order.
+   */
+  applyCross(skipRow: Uint8Array, colIdx: Int32Array, colCount: number, split: boolean): void {
+    if (colCount === 0) return;
+    const { stored, scale, nextScale, factor, lazy, soft, wMin, wMax, perRow, cols, rows } = this;
+    for (let i = 0; i < rows; i++) {
+      const a = perRow[i];
+      if (a === 0 || skipRow[i] === 1) continue;
+      const up = split ? (a > 0 ? a : 0) : a;
+      const down = split ? (a < 0 ? -a : 0) : 0;
+      const base = i * cols;
+      for (let c = 0; c < colCount; c++) {
+        const k = base + colIdx[c];
+        const w = stored[k] * scale;
+        let wn = soft ? w + up * (wMax - w) - down * (w - wMin) : w + up - down;
+        if (lazy) {
+          wn *= factor;
+          wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
+          stored[k] = wn / nextScale;
+        } else {
+          stored[k] = wn;
+        }
+      }
+    }
   }
 
   end(): void {
@@ -91,28 +142,11 @@ export class DenseWeights {
     this.scale = 1;
   }
 
-  get(i: number, j: number): number {
-    return this.stored[i * this.cols + j] * this.scale;
-  }
-
-  /** Writes real weights, clamped into the bounds; resets the scale. */
-  setRows(w: ArrayLike<ArrayLike<number>>): void {
-    const { cols, wMin, wMax, stored } = this;
-    for (let i = 0; i < this.rows; i++) {
-      const row = w[i];
-      for (let j = 0; j < cols; j++) stored[i * cols + j] = Math.min(wMax, Math.max(wMin, row[j]));
-    }
+  /** Writes real weights (row-major), clamped into the bounds; resets the scale. */
+  setFlat(w: ArrayLike<number>): void {
+    const { wMin, wMax, stored } = this;
+    for (let k = 0; k < stored.length; k++) stored[k] = Math.min(wMax, Math.max(wMin, w[k]));
     this.scale = 1;
-  }
-
-  toRows(): number[][] {
-    const out: number[][] = new Array(this.rows);
-    for (let i = 0; i < this.rows; i++) {
-      const row = new Array<number>(this.cols);
-      for (let j = 0; j < this.cols; j++) row[j] = this.get(i, j);
-      out[i] = row;
-    }
-    return out;
   }
 
   /** Real weights, row-major, into a new Float64Array. */
