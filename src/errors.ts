@@ -16,6 +16,12 @@ export const ERROR_CATALOGUE = {
   POPULATION_NOT_FOUND: { status: 404, description: 'The named population does not exist in this session.' },
   SESSION_NOT_FOUND: { status: 404, description: 'No session with this id exists (or it was deleted or evicted).' },
   REPLAY_CASE_INVALID: { status: 400, description: 'A replay case file is not in the format of shared/golden.' },
+  REQUEST_INVALID: { status: 400, description: 'The request is malformed: the body is not valid JSON, or a field, query parameter or path parameter is missing, unknown or of the wrong type.' },
+  ROUTE_NOT_FOUND: { status: 404, description: 'No endpoint has this method and path (the API lives under /v1; see /openapi.yaml).' },
+  BODY_TOO_LARGE: { status: 413, description: 'The request body is larger than the configured limit (BODY_LIMIT_BYTES).' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body is not sent as application/json.' },
+  SHUTTING_DOWN: { status: 503, description: 'The server is shutting down and takes no new work; retry against another instance or after the restart.' },
+  INTERNAL_ERROR: { status: 500, description: 'A bug in the server, not in the request. The response carries the request id to report; the details are in the server log.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -1,0 +1,89 @@
+/** /v1/sessions: create (from a spec or a snapshot), list, describe, delete. */
+import type { FastifyInstance } from 'fastify';
+import { ref, SessionParamsSchema, type SessionParams } from '../src/api/common.js';
+import {
+  CreateSessionBodySchema,
+  DeletedSchema,
+  ListSessionsQuerySchema,
+  SessionDetailSchema,
+  SessionListSchema,
+  type CreateSessionBody,
+  type ListSessionsQuery,
+} from '../src/api/sessions.js';
+import { BODY_ERRORS, described, errorResponses } from '../src/http/responses.js';
+import type { SessionManager } from '../src/sessions/manager.js';
+
+export default async function sessionRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
+  app.post<{ Body: CreateSessionBody }>(
+    '/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Create a session',
+        description:
+          'From a network spec (a new session, initial weights from the spec or the seeded draw) or from a snapshot (restore a session, or fork a copy that then runs on its own). Returns the session with its id, the network with every default filled in, and its limits.',
+        body: CreateSessionBodySchema,
+        response: {
+          201: ref(SessionDetailSchema, { description: 'Created; the Location header points at it.' }),
+          ...errorResponses(...BODY_ERRORS, 'SPEC_INVALID', 'SNAPSHOT_INVALID', 'SNAPSHOT_VERSION_UNSUPPORTED', 'LIMIT_EXCEEDED'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const session = sessions.create(request.body);
+      request.log.info({ sessionId: session.id, from: request.body.snapshot ? 'snapshot' : 'network' }, 'session created');
+      reply.code(201).header('location', `/v1/sessions/${session.id}`);
+      return session.detailNow();
+    },
+  );
+
+  app.get<{ Querystring: ListSessionsQuery }>(
+    '/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'List sessions, oldest first, a page at a time',
+        querystring: ListSessionsQuerySchema,
+        response: { 200: described(SessionListSchema, 'A page of sessions.'), ...errorResponses('REQUEST_INVALID') },
+      },
+    },
+    async (request) => {
+      const page = sessions.list(request.query);
+      return { sessions: page.sessions.map((s) => s.summary()), next: page.next, total: page.total };
+    },
+  );
+
+  app.get<{ Params: SessionParams }>(
+    '/sessions/:id',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Describe a session',
+        description: 'Its network, step count, pending update, times, limits, and spike and weight statistics.',
+        params: SessionParamsSchema,
+        response: { 200: ref(SessionDetailSchema, { description: 'The session.' }), ...errorResponses('SESSION_NOT_FOUND') },
+      },
+    },
+    async (request) => sessions.get(request.params.id).detail(),
+  );
+
+  app.delete<{ Params: SessionParams }>(
+    '/sessions/:id',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Delete a session',
+        description: 'Frees it at once; a long step running on it stops and its caller gets SESSION_NOT_FOUND.',
+        params: SessionParamsSchema,
+        response: { 200: described(DeletedSchema, 'Deleted.'), ...errorResponses('SESSION_NOT_FOUND') },
+      },
+    },
+    async (request) => {
+      const id = request.params.id;
+      // Respond once the session is gone from the manager; its memory is released when its queue empties.
+      void sessions.delete(id);
+      request.log.info({ sessionId: id }, 'session deleted');
+      return { id, deleted: true as const };
+    },
+  );
+}

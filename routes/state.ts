@@ -1,0 +1,21 @@
+/** GET /v1/sessions/{id}/state: everything a user debugging a network wants to see. */
+import type { FastifyInstance } from 'fastify';
+import { SessionParamsSchema, type SessionParams } from '../src/api/common.js';
+import { SessionStateSchema } from '../src/api/state.js';
+import { described, errorResponses } from '../src/http/responses.js';
+import type { SessionManager } from '../src/sessions/manager.js';
+
+export default async function stateRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
+  app.get<{ Params: SessionParams }>(
+    '/sessions/:id/state',
+    {
+      schema: {
+        tags: ['state'],
+        summary: 'Potentials, traces, refractory counters, last spikes and eligibility',
+        params: SessionParamsSchema,
+        response: { 200: described(SessionStateSchema, 'The session\'s state now.'), ...errorResponses('SESSION_NOT_FOUND') },
+      },
+    },
+    async (request) => sessions.get(request.params.id).state(),
+  );
+}

@@ -1,0 +1,46 @@
+/** POST /v1/sessions/{id}/step and /reward: run the network, and complete a deferred update. */
+import type { FastifyInstance } from 'fastify';
+import { ref, SessionParamsSchema, type SessionParams } from '../src/api/common.js';
+import { RewardBodySchema, RewardResultSchema, StepBodySchema, StepResultSchema, type RewardBody, type StepBody } from '../src/api/step.js';
+import { BODY_ERRORS, described, errorResponses } from '../src/http/responses.js';
+import type { SessionManager } from '../src/sessions/manager.js';
+
+export default async function stepRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
+  app.post<{ Params: SessionParams; Body: StepBody }>(
+    '/sessions/:id/step',
+    {
+      schema: {
+        tags: ['run'],
+        summary: 'Step the network',
+        description:
+          'Runs `steps` network steps with the given inputs and rewards, and returns each step\'s spikes (or per-neuron counts), optionally the potentials and weights after the last step. Long runs yield to other requests between slices; requests on one session run one at a time, in order. A refused request changes nothing. With deferReward the last step\'s learning update waits for POST .../reward (docs/deferred-reward.md).',
+        params: SessionParamsSchema,
+        body: StepBodySchema,
+        response: {
+          200: ref(StepResultSchema, { description: 'The steps ran; what the reply carries follows `return`.' }),
+          ...errorResponses(...BODY_ERRORS, 'INPUT_INVALID', 'SESSION_NOT_FOUND', 'LIMIT_EXCEEDED'),
+        },
+      },
+    },
+    async (request) => sessions.get(request.params.id).step(request.body),
+  );
+
+  app.post<{ Params: SessionParams; Body: RewardBody }>(
+    '/sessions/:id/reward',
+    {
+      schema: {
+        tags: ['run'],
+        summary: 'Reward the pending step',
+        description:
+          'Completes the learning update left pending by a step taken with deferReward: the result is exactly that of a step given this reward. 409 REWARD_NOT_PENDING if no step waits for one.',
+        params: SessionParamsSchema,
+        body: RewardBodySchema,
+        response: {
+          200: described(RewardResultSchema, 'The pending update is applied.'),
+          ...errorResponses(...BODY_ERRORS, 'INPUT_INVALID', 'SESSION_NOT_FOUND', 'REWARD_NOT_PENDING'),
+        },
+      },
+    },
+    async (request) => sessions.get(request.params.id).reward(request.body.reward),
+  );
+}

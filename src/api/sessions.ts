@@ -1,0 +1,126 @@
+/** Schemas of the session resource: create, list, describe. */
+import { Type, type Static } from '@sinclair/typebox';
+import { MAX_SEED, NetworkSpecSchema, ResolvedNetworkSchema } from '../engine/index.js';
+import { ref } from './common.js';
+
+/** A snapshot in a request is checked in full by the engine, which tells an
+ * unreadable version (422) from a malformed body (400); the schema here only
+ * recognises the envelope so that a future version is not refused as malformed. */
+export const SnapshotInputSchema = Type.Object(
+  {
+    format: Type.String({ description: 'spikeserve-snapshot' }),
+    version: Type.Integer({ description: 'Snapshot format version; this server reads version 1.' }),
+  },
+  {
+    additionalProperties: true,
+    description:
+      'A snapshot exactly as GET /v1/sessions/{id}/snapshot returned it (schema Snapshot). Checked in full: SNAPSHOT_INVALID names a bad field, SNAPSHOT_VERSION_UNSUPPORTED (422) a version this server does not read.',
+  },
+);
+
+export const CreateSessionBodySchema = Type.Object(
+  {
+    network: Type.Optional(ref(NetworkSpecSchema, { description: 'The network to simulate (give this or snapshot).' })),
+    snapshot: Type.Optional(SnapshotInputSchema),
+    seed: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: MAX_SEED, description: 'Seeds the draw of initial weights not given in the spec. Default 0. Not with a snapshot, which carries its own.' }),
+    ),
+    name: Type.Optional(Type.String({ maxLength: 128, description: 'A label of your choice, shown in listings.' })),
+  },
+  {
+    additionalProperties: false,
+    minProperties: 1,
+    description: 'exactly one of network (a new session) or snapshot (restore or fork an exported session)',
+  },
+);
+export type CreateSessionBody = Static<typeof CreateSessionBodySchema>;
+
+export const SessionLimitsSchema = Type.Object(
+  {
+    maxNeurons: Type.Integer({ description: 'MAX_NEURONS_PER_SESSION' }),
+    maxSynapses: Type.Integer({ description: 'MAX_SYNAPSES_PER_SESSION' }),
+    maxStepsPerCall: Type.Integer({ description: 'MAX_STEPS_PER_CALL' }),
+    maxSpikeRecordsPerCall: Type.Integer({ description: 'MAX_SPIKE_RECORDS_PER_CALL: steps x returned neurons of per-step spike lists in one step call.' }),
+    idleTimeoutSeconds: Type.Number({ description: 'SESSION_IDLE_TIMEOUT_S: evicted after this long without a request; 0 never.' }),
+  },
+  { additionalProperties: false, description: 'The limits this session is held to.' },
+);
+export type SessionLimitsView = Static<typeof SessionLimitsSchema>;
+
+const ConnectionOutlineSchema = Type.Object(
+  {
+    pre: Type.String(),
+    post: Type.String(),
+    rule: Type.String({ description: 'NoOp, STDP or MSTDP.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const SessionSummarySchema = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    name: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Type.String({ format: 'date-time' }),
+    lastUsedAt: Type.String({ format: 'date-time' }),
+    expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the session is evicted if no request comes first; null if never.' }),
+    step: Type.Integer({ description: 'Steps taken since creation or the last reset.' }),
+    pending: Type.Boolean({ description: 'A step taken with deferReward is waiting for its reward.' }),
+    populations: Type.Record(Type.String(), Type.Integer(), { description: 'Population sizes by name, in update order.' }),
+    connections: Type.Record(Type.String(), ConnectionOutlineSchema, { description: 'Connections by name, in rule order.' }),
+  },
+  { $id: 'SessionSummary', additionalProperties: false },
+);
+export type SessionSummary = Static<typeof SessionSummarySchema>;
+
+const SpikeStatsSchema = Type.Object(
+  {
+    total: Type.Integer({ description: 'Spikes of all neurons since creation or the last reset.' }),
+    lastStep: Type.Integer({ description: 'Neurons that spiked in the most recent step.' }),
+    rate: Type.Number({ description: 'Spikes per neuron per step since creation or the last reset (0 before the first step).' }),
+  },
+  { additionalProperties: false },
+);
+
+const WeightStatsSchema = Type.Object(
+  { min: Type.Number(), max: Type.Number(), mean: Type.Number(), std: Type.Number() },
+  { additionalProperties: false, description: 'Over every synapse of the connection (all 0 for an empty one).' },
+);
+
+export const SessionDetailSchema = Type.Object(
+  {
+    ...SessionSummarySchema.properties,
+    seed: Type.Integer(),
+    network: ref(ResolvedNetworkSchema, { description: 'The network with every default filled in (initial `w` left out: see /weights).' }),
+    limits: SessionLimitsSchema,
+    stats: Type.Object(
+      {
+        spikes: Type.Record(Type.String(), SpikeStatsSchema),
+        weights: Type.Record(Type.String(), WeightStatsSchema),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { $id: 'SessionDetail', additionalProperties: false },
+);
+export type SessionDetail = Static<typeof SessionDetailSchema>;
+
+export const ListSessionsQuerySchema = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Sessions per page; default 100.' })),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'The `next` of the previous page.' })),
+  },
+  { additionalProperties: false },
+);
+export type ListSessionsQuery = Static<typeof ListSessionsQuerySchema>;
+
+export const SessionListSchema = Type.Object(
+  {
+    sessions: Type.Array(ref(SessionSummarySchema), { description: 'Oldest first.' }),
+    next: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null on the last page.' }),
+    total: Type.Integer({ description: 'Sessions held now.' }),
+  },
+  { additionalProperties: false },
+);
+export type SessionList = Static<typeof SessionListSchema>;
+
+export const DeletedSchema = Type.Object({ id: Type.String(), deleted: Type.Literal(true) }, { additionalProperties: false });

@@ -1,0 +1,68 @@
+/** Schemas of what a session lets a client read: weights, state, snapshots, health. */
+import { Type, type Static } from '@sinclair/typebox';
+import { WeightMatrixSchema } from './common.js';
+
+export const AllWeightsSchema = Type.Object(
+  {
+    step: Type.Integer(),
+    weights: Type.Record(Type.String(), WeightMatrixSchema, { description: 'Per connection, in rule order.' }),
+  },
+  { additionalProperties: false },
+);
+export type AllWeights = Static<typeof AllWeightsSchema>;
+
+export const ConnectionWeightsSchema = Type.Object(
+  {
+    connection: Type.String(),
+    pre: Type.String(),
+    post: Type.String(),
+    w_min: Type.Number(),
+    w_max: Type.Number(),
+    step: Type.Integer(),
+    weights: WeightMatrixSchema,
+  },
+  { additionalProperties: false },
+);
+export type ConnectionWeights = Static<typeof ConnectionWeightsSchema>;
+
+export const PutWeightsBodySchema = Type.Object(
+  { weights: WeightMatrixSchema },
+  { additionalProperties: false, description: 'The new weights, [pre.n][post.n]; values are clamped into [w_min, w_max].' },
+);
+export type PutWeightsBody = Static<typeof PutWeightsBodySchema>;
+
+const PopulationStateSchema = Type.Object(
+  {
+    v: Type.Array(Type.Number(), { description: 'Membrane potentials.' }),
+    traces: Type.Array(Type.Number(), { description: 'Spike traces.' }),
+    refractory: Type.Array(Type.Number(), { description: 'Refractory counters (time left, in units of dt; <= 0 means not refractory).' }),
+    spikes: Type.Array(Type.Integer(), { description: 'Neurons that fired in the most recent step.' }),
+  },
+  { additionalProperties: false },
+);
+
+const ConnectionStateSchema = Type.Object(
+  {
+    rule: Type.String(),
+    eligibility: Type.Union([WeightMatrixSchema, Type.Null()], { description: 'MSTDP\'s eligibility [pre.n][post.n]; null for rules without one.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const SessionStateSchema = Type.Object(
+  {
+    step: Type.Integer(),
+    pending: Type.Boolean(),
+    populations: Type.Record(Type.String(), PopulationStateSchema),
+    connections: Type.Record(Type.String(), ConnectionStateSchema),
+  },
+  { additionalProperties: false },
+);
+export type SessionState = Static<typeof SessionStateSchema>;
+
+export const HealthSchema = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false });
+
+export const ReadySchema = Type.Object(
+  { status: Type.Literal('ready'), sessions: Type.Integer({ description: 'Sessions held now.' }) },
+  { additionalProperties: false },
+);

@@ -1,0 +1,153 @@
+/**
+ * Builds the HTTP service without listening: tests drive it with inject() or
+ * supertest, server.ts puts it on a port. Everything the app holds (its
+ * session manager above all) is created here, per app.
+ */
+import swagger, { type SwaggerTransformObject } from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TSchema } from '@sinclair/typebox';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { ErrorResponseSchema } from './api/common.js';
+import { SessionDetailSchema, SessionSummarySchema } from './api/sessions.js';
+import { StepResultSchema } from './api/step.js';
+import type { Config } from './config.js';
+import { NetworkSpecSchema, ResolvedNetworkSchema, SnapshotSchema } from './engine/index.js';
+import { SpikeserveError } from './errors.js';
+import { errorHandler, notFoundHandler } from './http/errors.js';
+import { genReqId, loggerOptions, registerRequestLogging } from './http/logging.js';
+import { bodyIsOptional, typeboxValidatorCompiler } from './http/validation.js';
+import { SessionManager, type SessionManagerOptions } from './sessions/manager.js';
+import docsRoutes from '../routes/docs.js';
+import healthRoutes from '../routes/health.js';
+import resetRoutes from '../routes/reset.js';
+import sessionRoutes from '../routes/sessions.js';
+import snapshotRoutes from '../routes/snapshot.js';
+import stateRoutes from '../routes/state.js';
+import stepRoutes from '../routes/step.js';
+import weightRoutes from '../routes/weights.js';
+
+/** Schemas registered once and pointed at with ref(); openapi.yaml lists them under components. */
+const SHARED_SCHEMAS: TSchema[] = [
+  ErrorResponseSchema,
+  NetworkSpecSchema,
+  ResolvedNetworkSchema,
+  SnapshotSchema,
+  SessionSummarySchema,
+  SessionDetailSchema,
+  StepResultSchema,
+];
+
+export const API_DESCRIPTION = [
+  'Spiking-neural-network sessions for reinforcement learning.',
+  'Create a session from a network spec (LIF populations, dense connections, NoOp/STDP/MSTDP learning rules), then step it with input currents and rewards and read back spikes, potentials and weights. The model is shared/spec/model.md.',
+  'Every failure has the shape ErrorResponse, with a stable code from the catalogue listed there.',
+].join('\n\n');
+
+export interface AppOptions {
+  /** pino options, or false for no logging; default: the config's LOG_LEVEL to stdout. */
+  logger?: FastifyServerOptions['logger'];
+  /** Overrides for the session manager (a fake clock in tests). */
+  sessions?: Partial<Pick<SessionManagerOptions, 'now'>>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sessions: SessionManager;
+    /** True once close() has begun: /readyz answers 503 and new requests get SHUTTING_DOWN. */
+    isClosing(): boolean;
+  }
+}
+
+export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(config.logLevel),
+    // fastify's two lines per request are replaced by registerRequestLogging's one.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId,
+    bodyLimit: config.bodyLimitBytes,
+    // fastify's own 503 while closing has another shape; the onRequest hook below answers instead.
+    return503OnClosing: false,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+  });
+
+  const sessions = new SessionManager({
+    limits: {
+      maxNeurons: config.maxNeurons,
+      maxSynapses: config.maxSynapses,
+      maxStepsPerCall: config.maxStepsPerCall,
+      maxSpikeRecordsPerCall: config.maxSpikeRecords,
+    },
+    maxSessions: config.maxSessions,
+    idleTimeoutMs: config.sessionIdleTimeoutS * 1000,
+    sliceMs: config.stepSliceMs,
+    log: app.log,
+    ...options.sessions,
+  });
+  let closing = false;
+  app.decorate('sessions', sessions);
+  app.decorate('isClosing', () => closing);
+  app.decorateReply('errorCode', undefined);
+
+  // Only JSON bodies: anything else gets 415 rather than reaching a route as a string.
+  app.removeContentTypeParser('text/plain');
+  for (const s of SHARED_SCHEMAS) app.addSchema(s);
+  app.setValidatorCompiler(typeboxValidatorCompiler(SHARED_SCHEMAS));
+  app.setErrorHandler(errorHandler(config.bodyLimitBytes));
+  app.setNotFoundHandler(notFoundHandler);
+  registerRequestLogging(app);
+
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (closing && request.url !== '/healthz') done(new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
+    else done();
+  });
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  // After the server stops accepting and in-flight requests are answered:
+  // let queued commands finish, then release every session.
+  app.addHook('onClose', async () => {
+    await sessions.close();
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'spikeserve', version: '1', description: API_DESCRIPTION },
+      tags: [
+        { name: 'sessions', description: 'Create, list, describe and delete sessions.' },
+        { name: 'run', description: 'Step the network, reward it, reset it.' },
+        { name: 'weights', description: 'Read and write connection weights.' },
+        { name: 'state', description: 'Inspect and export a session.' },
+        { name: 'health', description: 'Probes and this description.' },
+      ],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    transformObject: (doc) => markOptionalBodies(('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject) as OpenApiDoc) as ReturnType<SwaggerTransformObject>,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes, { sessions, isClosing: () => closing });
+  await app.register(docsRoutes);
+  for (const routes of [sessionRoutes, stepRoutes, resetRoutes, weightRoutes, stateRoutes, snapshotRoutes]) {
+    await app.register(routes, { prefix: '/v1', sessions });
+  }
+  await app.ready();
+  return app;
+}
+
+type OpenApiDoc = {
+  paths?: Record<string, Record<string, { requestBody?: { required?: boolean; content?: Record<string, { schema?: { required?: unknown; minProperties?: unknown } }> } }>>;
+};
+
+/** @fastify/swagger marks every request body required; a body whose fields are all optional may be left out. */
+function markOptionalBodies<T extends OpenApiDoc>(doc: T): T {
+  for (const ops of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(ops)) {
+      const body = op.requestBody;
+      const schema = body?.content?.['application/json']?.schema;
+      if (body && schema && bodyIsOptional(schema)) body.required = false;
+    }
+  }
+  return doc;
+}

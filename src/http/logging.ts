@@ -1,0 +1,47 @@
+/**
+ * Logging: pino, one line per request (method, path, status, error code,
+ * time) carrying the request id, and the session id for session routes, in
+ * the logger's context so that anything else logged for the request has them
+ * too. Headers and bodies are never logged: they may hold keys or user data.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { LogLevel } from '../config.js';
+
+/** A caller's own request id is kept when it is short and plain, so logs can be joined across services. */
+const CLIENT_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export function genReqId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  if (typeof given === 'string' && CLIENT_ID.test(given)) return given;
+  return randomUUID();
+}
+
+export function loggerOptions(level: LogLevel): FastifyServerOptions['logger'] {
+  return {
+    level,
+    // Belt and braces: nothing logs requests whole, but if anything ever does, no credential goes with it.
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'], censor: '[redacted]' },
+  };
+}
+
+export function registerRequestLogging(app: FastifyInstance): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    const id = (request.params as { id?: unknown } | undefined)?.id;
+    if (typeof id === 'string') request.log = request.log.child({ sessionId: id.slice(0, 64) });
+    reply.header('x-request-id', request.id);
+    done();
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    const line: Record<string, unknown> = {
+      method: request.method,
+      url: request.url.length > 256 ? request.url.slice(0, 256) + '...' : request.url,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+    };
+    if (reply.errorCode) line.code = reply.errorCode;
+    request.log.info(line, 'request');
+    done();
+  });
+}

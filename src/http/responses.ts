@@ -1,0 +1,34 @@
+/**
+ * The error responses a route declares, grouped by status, each documented
+ * with the codes it may carry. Declaring them also makes fastify serialize
+ * error bodies with the ErrorResponse schema.
+ */
+import type { TSchema } from '@sinclair/typebox';
+import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
+import { ErrorResponseSchema, ref } from '../api/common.js';
+
+/** Every route may fail these ways, whatever it does. */
+const ALWAYS: ErrorCode[] = ['INTERNAL_ERROR', 'SHUTTING_DOWN'];
+
+export function errorResponses(...codes: ErrorCode[]): Record<string, ReturnType<typeof ref>> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of [...codes, ...ALWAYS]) {
+    const status = ERROR_CATALOGUE[code].status;
+    const list = byStatus.get(status) ?? [];
+    if (!list.includes(code)) list.push(code);
+    byStatus.set(status, list);
+  }
+  const out: Record<string, ReturnType<typeof ref>> = {};
+  for (const [status, list] of [...byStatus.entries()].sort((a, b) => a[0] - b[0])) {
+    out[String(status)] = ref(ErrorResponseSchema, { description: list.map((c) => `${c}: ${ERROR_CATALOGUE[c].description}`).join('\n\n') });
+  }
+  return out;
+}
+
+/** Codes any request with a body can get before its route runs. */
+export const BODY_ERRORS: ErrorCode[] = ['REQUEST_INVALID', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
+
+/** A response schema with the description openapi.yaml shows for it (for schemas without an $id; use ref() for those). */
+export function described<T extends TSchema>(schema: T, description: string): T {
+  return { ...schema, description };
+}

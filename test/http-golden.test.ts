@@ -1,0 +1,91 @@
+/**
+ * Every golden case replayed over HTTP gives the same spikes and weights as
+ * the engine alone (replay()), and as the case expects: once a request per
+ * step, and once the whole case in one request with one input vector and one
+ * reward per step.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { replay, type ReplayCase } from '../src/engine/index.js';
+import { WEIGHTS_DISPUTED } from './helpers/golden.js';
+import { assertClose, call, createSession, makeApp } from './helpers/http.js';
+
+const GOLDEN = resolve('..', 'shared', 'golden');
+const cases = readdirSync(GOLDEN)
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((f) => ({ file: f, c: JSON.parse(readFileSync(resolve(GOLDEN, f), 'utf8')) as ReplayCase & { expect: { spikes: Record<string, number[][]>; weights: Record<string, number[][]>; v: Record<string, number[]> } } }));
+
+/** The case's network with its initial weights as the spec's `w`, as replay() builds it. */
+function sessionBody(c: ReplayCase) {
+  const network = structuredClone(c.network) as { connections?: Record<string, Record<string, unknown>> };
+  for (const [name, w] of Object.entries(c.initial_weights ?? {})) network.connections![name].w = w;
+  return { network, seed: c.seed ?? 0 };
+}
+
+describe('golden cases over HTTP', () => {
+  let app: FastifyInstance;
+  before(async () => {
+    app = await makeApp();
+  });
+  after(() => app.close());
+
+  test('the golden directory has the cases the README lists', () => {
+    assert.ok(cases.length >= 10, `found ${cases.length} cases in ${GOLDEN}`);
+  });
+
+  for (const { file, c } of cases) {
+    test(`${file}: one request per step equals the engine alone and the recorded run`, async () => {
+      const engine = replay(c);
+      const id = await createSession(app, sessionBody(c));
+      const pops = Object.keys(engine.spikes);
+      const spikes: Record<string, number[][]> = Object.fromEntries(pops.map((p) => [p, []]));
+      let last: { potentials: Record<string, number[]>; weights: Record<string, number[][]> } | null = null;
+      for (let t = 0; t < c.steps.length; t++) {
+        const s = c.steps[t];
+        const body: Record<string, unknown> = {};
+        if (s.inputs) body.inputs = s.inputs;
+        if (s.reward !== undefined) body.reward = s.reward;
+        if (t === c.steps.length - 1) body.return = { potentials: true, weights: true };
+        const r = await call(app, 'POST', `/v1/sessions/${id}/step`, body);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        for (const p of pops) spikes[p].push(r.body.spikes[p][0]);
+        if (t === c.steps.length - 1) last = r.body;
+      }
+      assert.deepEqual(spikes, engine.spikes);
+      assert.deepEqual(spikes, c.expect.spikes);
+      assert.ok(last);
+      for (const [name, w] of Object.entries(engine.weights)) {
+        assert.deepEqual(last.weights[name], w, `${name}: weights equal the engine's exactly`);
+        // One file's recorded weights contradict model.md (see helpers/golden.ts); the engine test reports it.
+        if (!WEIGHTS_DISPUTED.has(file)) assertClose(last.weights[name], c.expect.weights[name], 1e-4, `${file} weights ${name}`);
+      }
+      for (const [p, v] of Object.entries(engine.v)) {
+        assert.deepEqual(last.potentials[p], v);
+        assertClose(last.potentials[p], c.expect.v[p], 1e-4, `${file} v ${p}`);
+      }
+      await call(app, 'DELETE', `/v1/sessions/${id}`);
+    });
+
+    test(`${file}: the whole case in one request equals the engine alone`, async () => {
+      const engine = replay(c);
+      const id = await createSession(app, sessionBody(c));
+      const sizes: Record<string, number> = Object.fromEntries(Object.entries((c.network as { populations: Record<string, { n: number }> }).populations).map(([p, s]) => [p, s.n]));
+      const inputs: Record<string, number[][]> = {};
+      for (const p of Object.keys(sizes)) {
+        // A step without input for a population is a step with zeros: model.md step 1.
+        if (c.steps.some((s) => s.inputs?.[p])) inputs[p] = c.steps.map((s) => s.inputs?.[p] ?? new Array(sizes[p]).fill(0));
+      }
+      const reward = c.steps.map((s) => s.reward ?? 0);
+      const r = await call(app, 'POST', `/v1/sessions/${id}/step`, { steps: c.steps.length, inputs, reward, return: { potentials: true, weights: true } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.deepEqual(r.body.spikes, engine.spikes);
+      assert.deepEqual(r.body.weights, engine.weights);
+      assert.deepEqual(r.body.potentials, engine.v);
+      await call(app, 'DELETE', `/v1/sessions/${id}`);
+    });
+  }
+});
