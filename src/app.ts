@@ -59,6 +59,7 @@ declare module 'fastify' {
 }
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
+  const handleError = errorHandler(config.bodyLimitBytes);
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config.logLevel),
     // fastify's two lines per request are replaced by registerRequestLogging's one.
@@ -68,6 +69,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // fastify's own 503 while closing has another shape; the onRequest hook below answers instead.
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    // Errors before routing (a malformed URL) get the same shape as the rest.
+    frameworkErrors: (err, request, reply) => handleError(err, request, reply),
   });
 
   const sessions = new SessionManager({
@@ -92,7 +95,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.removeContentTypeParser('text/plain');
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
   app.setValidatorCompiler(typeboxValidatorCompiler(SHARED_SCHEMAS));
-  app.setErrorHandler(errorHandler(config.bodyLimitBytes));
+  app.setErrorHandler(handleError);
   app.setNotFoundHandler(notFoundHandler);
   registerRequestLogging(app);
 
@@ -100,14 +103,24 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (closing && request.url !== '/healthz') done(new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
     else done();
   });
+  // Node closes the keep-alive connections that are idle when the server
+  // closes, but a connection busy then stays open once its response is sent,
+  // until its keep-alive timeout; sweep those up so that close() ends soon
+  // after the last response.
+  let idleSweep: NodeJS.Timeout | null = null;
   app.addHook('preClose', (done) => {
     closing = true;
+    if (app.server.listening) {
+      idleSweep = setInterval(() => app.server.closeIdleConnections(), 50);
+      idleSweep.unref();
+    }
     done();
   });
   // After the server stops accepting and in-flight requests are answered:
   // let queued commands finish, then release every session.
   app.addHook('onClose', async () => {
     await sessions.close();
+    if (idleSweep) clearInterval(idleSweep);
   });
 
   await app.register(swagger, {

@@ -213,7 +213,9 @@ export class Session {
       counts: format === 'counts' ? pops.map((p) => new Uint32Array(net.sizes[p])) : null,
       potentials: ret.potentials === true,
       weights: ret.weights === true,
-      chunk: Math.max(1, Math.floor(1_000_000 / Math.max(1, this.stepCost))),
+      // A first guess (a step costs roughly 50 neurons' or synapses' worth of
+      // fixed overhead plus its size); advance() corrects it after one chunk.
+      chunk: Math.max(1, Math.floor(100_000 / (this.stepCost + 50))),
     };
   }
 

@@ -1,0 +1,85 @@
+/**
+ * The published contract: openapi.yaml is what the routes generate (a stale
+ * file fails here: run `npm run openapi`), it is valid OpenAPI 3.1, it lists
+ * every endpoint of the issue with the one error shape, and the server
+ * serves it and the interactive docs.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import type { FastifyInstance } from 'fastify';
+import { parse } from 'yaml';
+import { ERROR_CATALOGUE } from '../src/errors.js';
+import { OPENAPI_HEADER, renderOpenApi } from '../src/openapi.js';
+import { makeApp } from './helpers/http.js';
+
+const committed = readFileSync('openapi.yaml', 'utf8');
+
+const ENDPOINTS = [
+  'post /v1/sessions',
+  'get /v1/sessions',
+  'get /v1/sessions/{id}',
+  'delete /v1/sessions/{id}',
+  'post /v1/sessions/{id}/step',
+  'post /v1/sessions/{id}/reward',
+  'post /v1/sessions/{id}/reset',
+  'get /v1/sessions/{id}/weights',
+  'get /v1/sessions/{id}/weights/{connection}',
+  'put /v1/sessions/{id}/weights/{connection}',
+  'get /v1/sessions/{id}/state',
+  'get /v1/sessions/{id}/snapshot',
+  'get /healthz',
+  'get /readyz',
+  'get /openapi.yaml',
+];
+
+type Operation = { responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>; requestBody?: unknown };
+
+describe('openapi.yaml', () => {
+  let app: FastifyInstance;
+  before(async () => {
+    app = await makeApp();
+  });
+  after(() => app.close());
+
+  test('the committed file is what the routes generate (else run `npm run openapi`)', async () => {
+    const generated = await renderOpenApi();
+    assert.ok(committed === generated, 'openapi.yaml is out of date with the route schemas: run `npm run openapi` and commit the result');
+  });
+
+  test('it is valid OpenAPI 3.1', async () => {
+    const validator = new Validator();
+    const res = await validator.validate(parse(committed));
+    assert.equal(res.valid, true, JSON.stringify(res.errors, null, 1));
+    assert.equal(validator.version, '3.1');
+  });
+
+  test('it describes every endpoint, and every error response is the one ErrorResponse shape', () => {
+    const doc = parse(committed) as { paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, { properties: { error: { properties: { code: { enum: string[] } } } } }> } };
+    const found = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`));
+    assert.deepEqual([...found].sort(), [...ENDPOINTS].sort());
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        for (const [status, res] of Object.entries(op.responses)) {
+          if (Number(status) >= 400) assert.equal(res.content?.['application/json']?.schema?.$ref, '#/components/schemas/ErrorResponse', `${method} ${path} ${status}`);
+        }
+        assert.ok(op.responses['500'], `${method} ${path} documents 500`);
+      }
+    }
+    const codes = doc.components.schemas.ErrorResponse.properties.error.properties.code.enum;
+    assert.deepEqual(codes, Object.keys(ERROR_CATALOGUE));
+  });
+
+  test('GET /openapi.yaml serves the same contract; /docs serves the interactive docs', async () => {
+    const r = await app.inject({ method: 'GET', url: '/openapi.yaml' });
+    assert.equal(r.statusCode, 200);
+    assert.match(String(r.headers['content-type']), /^application\/yaml/);
+    assert.equal(OPENAPI_HEADER + r.body, committed);
+    const docs = await app.inject({ method: 'GET', url: '/docs' });
+    assert.equal(docs.statusCode, 200);
+    assert.match(docs.body, /swagger-ui/i);
+    const json = await app.inject({ method: 'GET', url: '/docs/json' });
+    assert.equal(json.json().openapi, '3.1.0');
+  });
+});
