@@ -5,14 +5,17 @@
  * potentials as one JSON object, the shape of the case's `expect` field.
  */
 import { readFileSync } from 'node:fs';
-import { BACKEND_NAMES, replay, type BackendName } from './engine/index.js';
+import { BACKEND_NAMES, initTfjs, replay, type BackendName } from './engine/index.js';
 import { SpikeserveError } from './errors.js';
 
 const USAGE = `usage: spikeserve replay CASE.json|- [--backend ${BACKEND_NAMES.join('|')}]
 
   replay   replay a case in the format of shared/golden (network,
            initial_weights, steps) and print {"spikes","weights","v"} as JSON.
-           "-" reads the case from standard input.`;
+           "-" reads the case from standard input.
+
+  --backend tfjs runs on TensorFlow.js: @tensorflow/tfjs-node when installed,
+           else wasm, else cpu; TFJS_BACKEND=node|wasm|cpu forces one.`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`spikeserve: ${message}\n`);
@@ -47,7 +50,7 @@ function parseArgs(argv: string[]): { file: string; backend: BackendName } {
   return { file, backend };
 }
 
-function main(argv: string[]): void {
+async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === '-h' || command === '--help') {
     process.stdout.write(USAGE + '\n');
@@ -68,6 +71,7 @@ function main(argv: string[]): void {
     fail(`${file === '-' ? 'standard input' : file} is not valid JSON: ${(e as Error).message}`);
   }
   try {
+    if (backend === 'tfjs') await initTfjs({ prefer: process.env.TFJS_BACKEND });
     const result = replay(input, { backend });
     process.stdout.write(JSON.stringify(result) + '\n');
   } catch (e) {
@@ -76,4 +80,4 @@ function main(argv: string[]): void {
   }
 }
 
-main(process.argv.slice(2));
+await main(process.argv.slice(2));

@@ -1,0 +1,308 @@
+/**
+ * A dense connection and its learning rule on tfjs tensors (model.md,
+ * "Connection" and "Learning rules"). Every term is the whole [pre.n][post.n]
+ * matrix, exactly as written on the page: this is the reference the sparse
+ * native kernels are checked against, not a fast path.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ResolvedConnection } from '../../spec-schema.js';
+import type { RuleState } from '../kernel.js';
+import type { TfjsPopulation } from './population.js';
+
+export class TfjsConnection {
+  readonly rows: number;
+  readonly cols: number;
+  /** Real weights [pre.n][post.n]. */
+  w: tf.Tensor;
+  private readonly c: ResolvedConnection;
+  private readonly rule: TfjsRule;
+
+  constructor(
+    c: ResolvedConnection,
+    readonly pre: TfjsPopulation,
+    readonly post: TfjsPopulation,
+    dt: number,
+  ) {
+    this.c = c;
+    this.rows = pre.n;
+    this.cols = post.n;
+    this.w = tf.zeros([pre.n, post.n]);
+    switch (c.rule.type) {
+      case 'STDP':
+        this.rule = new StdpRule(c, pre, post);
+        break;
+      case 'MSTDP':
+        this.rule = new MstdpRule(c, pre, post, dt);
+        break;
+      default:
+        this.rule = new NoOpRule(c);
+    }
+  }
+
+  /** What this connection delivers to its post population: x_post[j] += sum_i s_pre[i] * w[i][j]. Inside a tidy. */
+  deliver(sPre: tf.Tensor): tf.Tensor {
+    return tf.dot(sPre, this.w);
+  }
+
+  /** The rule's update with this reward (model.md "Learning rules"). */
+  update(reward: number): void {
+    if (this.rule.isIdentity) return;
+    const next = tf.tidy(() => {
+      const { up, down, state } = this.rule.terms(reward);
+      return { w: applyUpdate(this.c, this.w, up, down), state };
+    });
+    tf.dispose(this.w);
+    this.w = next.w;
+    this.rule.commit(next.state);
+  }
+
+  /** Real weights, row-major, clamped into the bounds. */
+  setWeights(w: ArrayLike<number>): void {
+    const { w_min, w_max } = this.c;
+    const f = new Float32Array(this.rows * this.cols);
+    for (let k = 0; k < f.length; k++) f[k] = Math.min(w_max, Math.max(w_min, w[k]));
+    tf.dispose(this.w);
+    this.w = tf.tensor2d(f, [this.rows, this.cols]);
+  }
+
+  weights(): Float64Array {
+    return Float64Array.from(this.w.dataSync());
+  }
+
+  eligibility(): Float64Array | null {
+    return this.rule.eligibility();
+  }
+
+  resetRule(): void {
+    this.rule.reset();
+  }
+
+  /** The shared snapshot form: weights as stored values times a scale (always 1 here) and the rule's state. */
+  exportState(): { w: number[]; scale: number; rule: RuleState } {
+    return { w: Array.from(this.w.dataSync()), scale: 1, rule: this.rule.getState() };
+  }
+
+  /** Restores from the shared snapshot form; a native snapshot's lazy decay scale is folded into the weights. */
+  importState(s: { w: ArrayLike<number>; scale: number; rule: RuleState }): void {
+    const f = new Float32Array(this.rows * this.cols);
+    for (let k = 0; k < f.length; k++) f[k] = s.w[k] * s.scale;
+    tf.dispose(this.w);
+    this.w = tf.tensor2d(f, [this.rows, this.cols]);
+    this.rule.setState(s.rule);
+  }
+
+  dispose(): void {
+    tf.dispose(this.w);
+    this.rule.dispose();
+  }
+}
+
+/**
+ * model.md's update, steps 1-3:
+ * 1. hard: w += up - down; soft: w += up * (w_max - w) - down * (w - w_min), both from the same w;
+ * 2. w *= (1 - weight_decay);
+ * 3. w = clamp(w, w_min, w_max).
+ * up / down null mean zero terms (NoOp).
+ */
+function applyUpdate(c: ResolvedConnection, w: tf.Tensor, up: tf.Tensor | null, down: tf.Tensor | null): tf.Tensor {
+  const { w_min, w_max } = c;
+  let w1: tf.Tensor = w;
+  if (up && down) {
+    w1 =
+      c.rule.boundary === 'soft'
+        ? tf.add(w, tf.sub(tf.mul(up, tf.sub(w_max, w)), tf.mul(down, tf.sub(w, w_min))))
+        : tf.add(w, tf.sub(up, down));
+  }
+  // Multiplying by 1 is exact, so skipping it when there is no decay changes nothing.
+  const w2 = c.rule.weight_decay !== 0 ? tf.mul(w1, 1 - c.rule.weight_decay) : w1;
+  return tf.clipByValue(w2, w_min, w_max);
+}
+
+type RuleTerms = {
+  up: tf.Tensor | null;
+  down: tf.Tensor | null;
+  /** The rule's new state tensors (kept by the tidy, handed to commit). */
+  state: tf.Tensor[];
+};
+
+interface TfjsRule {
+  /** True when an update cannot change anything, so it is skipped. */
+  readonly isIdentity: boolean;
+  /** This update's terms; inside a tidy, reading but not replacing the rule's state. */
+  terms(reward: number): RuleTerms;
+  /** Installs the state tensors terms() returned, freeing the old ones. */
+  commit(state: tf.Tensor[]): void;
+  reset(): void;
+  getState(): RuleState;
+  setState(state: RuleState): void;
+  eligibility(): Float64Array | null;
+  dispose(): void;
+}
+
+/** NoOp: up = down = 0; only decay and bounds act. */
+class NoOpRule implements TfjsRule {
+  readonly isIdentity: boolean;
+
+  constructor(c: ResolvedConnection) {
+    // With no decay the update is w = clamp(w), and weights are always within
+    // their bounds (setWeights clamps), so it cannot change a weight.
+    this.isIdentity = c.rule.weight_decay === 0;
+  }
+
+  terms(): RuleTerms {
+    return { up: null, down: null, state: [] };
+  }
+  commit(): void {}
+  reset(): void {}
+  getState(): RuleState {
+    return {};
+  }
+  setState(): void {}
+  eligibility(): null {
+    return null;
+  }
+  dispose(): void {}
+}
+
+/** Pair-based STDP with nearest traces (BindsNET PostPre). */
+class StdpRule implements TfjsRule {
+  readonly isIdentity = false;
+  private readonly lr: [number, number];
+
+  constructor(
+    c: ResolvedConnection,
+    private readonly pre: TfjsPopulation,
+    private readonly post: TfjsPopulation,
+  ) {
+    this.lr = c.rule.lr;
+  }
+
+  terms(): RuleTerms {
+    const { pre, post, lr } = this;
+    // down = lr[0] * outer(s_pre, traces_post); up = lr[1] * outer(traces_pre, s_post)
+    const down = tf.mul(lr[0], outer(pre.s, post.traces));
+    const up = tf.mul(lr[1], outer(pre.traces, post.s));
+    return { up, down, state: [] };
+  }
+  commit(): void {}
+  reset(): void {}
+  getState(): RuleState {
+    return {};
+  }
+  setState(): void {}
+  eligibility(): null {
+    return null;
+  }
+  dispose(): void {}
+}
+
+/**
+ * Reward-modulated STDP (Florian 2007, BindsNET MSTDP), with a dense
+ * eligibility e. The shared snapshot format describes e by the spikes it was
+ * built from (e_pre, e_post) plus p_plus / p_minus, which do not change between
+ * building e and using it; so the spike vectors e was built from are kept
+ * alongside it, and e is rebuilt from them on restore.
+ */
+class MstdpRule implements TfjsRule {
+  readonly isIdentity = false;
+  private readonly lr0: number;
+  private readonly plusDecay: number;
+  private readonly minusDecay: number;
+  private readonly aPlus: number;
+  private readonly aMinus: number;
+  private pPlus: tf.Tensor;
+  private pMinus: tf.Tensor;
+  private e: tf.Tensor;
+  /** The pre and post spike vectors (0/1) e was built from. */
+  private eSPre: tf.Tensor;
+  private eSPost: tf.Tensor;
+
+  constructor(
+    c: ResolvedConnection,
+    private readonly pre: TfjsPopulation,
+    private readonly post: TfjsPopulation,
+    dt: number,
+  ) {
+    this.lr0 = c.rule.lr[0];
+    this.plusDecay = Math.exp(-dt / (c.rule.tc_plus as number));
+    this.minusDecay = Math.exp(-dt / (c.rule.tc_minus as number));
+    this.aPlus = c.rule.a_plus as number;
+    this.aMinus = c.rule.a_minus as number;
+    [this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost] = this.initial();
+  }
+
+  private initial(): [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] {
+    const m = this.pre.n;
+    const n = this.post.n;
+    return [tf.zeros([m]), tf.zeros([n]), tf.zeros([m, n]), tf.zeros([m]), tf.zeros([n])];
+  }
+
+  terms(reward: number): RuleTerms {
+    const { pre, post } = this;
+    // 1. dw = lr[0] * r * e, with the eligibility left by the previous step
+    const dw = tf.mul(this.lr0 * reward, this.e);
+    const up = tf.relu(dw);
+    const down = tf.relu(tf.neg(dw));
+    // 2. p_plus = p_plus * exp(-dt / tc_plus) + a_plus * s_pre
+    const pPlus = tf.add(tf.mul(this.pPlus, this.plusDecay), tf.mul(this.aPlus, pre.s));
+    // 3. p_minus = p_minus * exp(-dt / tc_minus) + a_minus * s_post
+    const pMinus = tf.add(tf.mul(this.pMinus, this.minusDecay), tf.mul(this.aMinus, post.s));
+    // 4. e = outer(p_plus, s_post) + outer(s_pre, p_minus)
+    const e = eligibilityOf(pPlus, pMinus, pre.s, post.s);
+    return { up, down, state: [pPlus, pMinus, e, tf.clone(pre.s), tf.clone(post.s)] };
+  }
+
+  commit(state: tf.Tensor[]): void {
+    tf.dispose([this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost]);
+    [this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost] = state;
+  }
+
+  reset(): void {
+    this.commit(this.initial());
+  }
+
+  getState(): RuleState {
+    return {
+      p_plus: Array.from(this.pPlus.dataSync()),
+      p_minus: Array.from(this.pMinus.dataSync()),
+      e_pre: indicesOf(this.eSPre.dataSync()),
+      e_post: indicesOf(this.eSPost.dataSync()),
+    };
+  }
+
+  setState(state: RuleState): void {
+    const sPre = new Float32Array(this.pre.n);
+    const sPost = new Float32Array(this.post.n);
+    for (const i of state.e_pre ?? []) sPre[i] = 1;
+    for (const j of state.e_post ?? []) sPost[j] = 1;
+    const pPlus = tf.tensor1d(Float32Array.from(state.p_plus ?? new Float32Array(this.pre.n)));
+    const pMinus = tf.tensor1d(Float32Array.from(state.p_minus ?? new Float32Array(this.post.n)));
+    const eSPre = tf.tensor1d(sPre);
+    const eSPost = tf.tensor1d(sPost);
+    const e = tf.tidy(() => eligibilityOf(pPlus, pMinus, eSPre, eSPost));
+    this.commit([pPlus, pMinus, e, eSPre, eSPost]);
+  }
+
+  eligibility(): Float64Array {
+    return Float64Array.from(this.e.dataSync());
+  }
+
+  dispose(): void {
+    tf.dispose([this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost]);
+  }
+}
+
+function eligibilityOf(pPlus: tf.Tensor, pMinus: tf.Tensor, sPre: tf.Tensor, sPost: tf.Tensor): tf.Tensor {
+  return tf.add(outer(pPlus, sPost), outer(sPre, pMinus));
+}
+
+/** outer(a, b)[i][j] = a[i] * b[j]; every vector here is rank 1. */
+function outer(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.outerProduct(a as tf.Tensor1D, b as tf.Tensor1D);
+}
+
+function indicesOf(mask: ArrayLike<number>): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < mask.length; i++) if (mask[i] !== 0) out.push(i);
+  return out;
+}

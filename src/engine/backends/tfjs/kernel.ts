@@ -1,0 +1,191 @@
+/**
+ * The tfjs backend: model.md transcribed literally into dense tfjs tensor
+ * operations, in float32 (what tfjs computes in). It is the reference the
+ * native kernels are checked against; it trades speed for being easy to audit.
+ *
+ * Every step's intermediate tensors live inside tf.tidy and only the new state
+ * survives it; the state it replaces is disposed, so the number of live
+ * tensors is the same after every step. dispose() frees them all: a network on
+ * this backend must be disposed, tfjs does not garbage-collect tensors.
+ *
+ * Loaded only by initTfjs (platform.ts), after a tfjs platform is running.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { SpikeserveError } from '../../../errors.js';
+import type { ResolvedNetwork } from '../../spec-schema.js';
+import type { ExternalInputs, Kernel, KernelState } from '../kernel.js';
+import { TfjsConnection } from './connection.js';
+import { TfjsPopulation, type PopulationTensors } from './population.js';
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** A parameter beyond float32's range would silently become Infinity here. */
+function checkFloat32Range(spec: ResolvedNetwork): void {
+  const check = (field: string, x: unknown) => {
+    if (typeof x === 'number' && Math.abs(x) > FLOAT32_MAX) {
+      throw new SpikeserveError(
+        'SPEC_INVALID',
+        `network.${field}: ${x} is beyond float32's range (±${FLOAT32_MAX}), which the tfjs backend computes in; use the native backend`,
+        { field: `network.${field}` },
+      );
+    }
+  };
+  check('dt', spec.dt);
+  for (const [name, p] of Object.entries(spec.populations)) for (const [k, x] of Object.entries(p)) check(`populations.${name}.${k}`, x);
+  for (const [name, c] of Object.entries(spec.connections)) {
+    check(`connections.${name}.w_min`, c.w_min);
+    check(`connections.${name}.w_max`, c.w_max);
+    for (const [k, x] of Object.entries(c.rule)) {
+      if (Array.isArray(x)) x.forEach((xi, i) => check(`connections.${name}.rule.${k}[${i}]`, xi));
+      else check(`connections.${name}.rule.${k}`, x);
+    }
+  }
+}
+
+export class TfjsKernel implements Kernel {
+  readonly name = 'tfjs';
+  private readonly pops: TfjsPopulation[];
+  private readonly conns: TfjsConnection[];
+  /** incoming[p]: indices of the connections whose post population is p, in declaration order. */
+  private readonly incoming: number[][];
+  /** connPre[k]: index of connection k's pre population. */
+  private readonly connPre: number[];
+  private readonly popNames: string[];
+  private readonly connNames: string[];
+
+  constructor(
+    spec: ResolvedNetwork,
+    private readonly external: ExternalInputs,
+  ) {
+    checkFloat32Range(spec);
+    this.popNames = Object.keys(spec.populations);
+    this.connNames = Object.keys(spec.connections);
+    const popIndex = new Map(this.popNames.map((n, i) => [n, i]));
+    this.pops = [];
+    this.conns = [];
+    try {
+      for (const name of this.popNames) this.pops.push(new TfjsPopulation(spec.populations[name], spec.dt));
+      this.incoming = this.pops.map(() => []);
+      this.connPre = [];
+      this.connNames.forEach((name, k) => {
+        const c = spec.connections[name];
+        const pi = popIndex.get(c.pre) as number;
+        const qi = popIndex.get(c.post) as number;
+        this.conns.push(new TfjsConnection(c, this.pops[pi], this.pops[qi], spec.dt));
+        this.connPre.push(pi);
+        this.incoming[qi].push(k);
+      });
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * Model.md "One network step", part 1. Populations step in declaration
+   * order; a connection delivers its pre population's most recent spikes,
+   * this step's if that population already stepped, the previous step's
+   * otherwise (the recurrent one-step delay).
+   */
+  stepPopulations(): void {
+    const { pops, conns, incoming, connPre } = this;
+    const { inputs, hasInput } = this.external;
+    const next = tf.tidy(() => {
+      const spikes: tf.Tensor[] = pops.map((p) => p.s);
+      const out: PopulationTensors[] = [];
+      for (let p = 0; p < pops.length; p++) {
+        const pop = pops[p];
+        let x: tf.Tensor = pop.zero;
+        if (hasInput[p] === 1) {
+          // tfjs may keep a reference to a typed array it is given; the staging
+          // buffer is reused only after this tidy has disposed the tensor.
+          pop.inputBuffer.set(inputs[p]);
+          x = tf.tensor1d(pop.inputBuffer);
+        }
+        for (const k of incoming[p]) x = tf.add(x, conns[k].deliver(spikes[connPre[k]]));
+        const st = pop.step(x);
+        spikes[p] = st.s;
+        out.push(st);
+      }
+      return out;
+    });
+    for (let p = 0; p < pops.length; p++) pops[p].commit(next[p]);
+  }
+
+  /** Part 2: every connection's rule in declaration order. */
+  updateRules(reward: number): void {
+    for (const c of this.conns) c.update(reward);
+  }
+
+  spikeCount(pop: number): number {
+    return this.pops[pop].spikes().length;
+  }
+
+  readSpikes(pop: number, out: Int32Array): number {
+    const idx = this.pops[pop].spikes();
+    out.set(idx);
+    return idx.length;
+  }
+
+  potentials(pop: number): Float64Array {
+    return Float64Array.from(this.pops[pop].v.dataSync());
+  }
+
+  traces(pop: number): Float64Array {
+    return Float64Array.from(this.pops[pop].traces.dataSync());
+  }
+
+  refractory(pop: number): Float64Array {
+    return Float64Array.from(this.pops[pop].refrac.dataSync());
+  }
+
+  weights(conn: number): Float64Array {
+    return this.conns[conn].weights();
+  }
+
+  setWeights(conn: number, w: Float64Array): void {
+    this.conns[conn].setWeights(w);
+  }
+
+  eligibility(conn: number): Float64Array | null {
+    return this.conns[conn].eligibility();
+  }
+
+  resetState(): void {
+    for (const p of this.pops) p.reset();
+    for (const c of this.conns) c.resetRule();
+  }
+
+  exportState(): KernelState {
+    const state: KernelState = { populations: {}, connections: {} };
+    this.pops.forEach((p, i) => {
+      state.populations[this.popNames[i]] = {
+        v: Array.from(p.v.dataSync()),
+        refrac: Array.from(p.refrac.dataSync()),
+        traces: Array.from(p.traces.dataSync()),
+        spikes: Array.from(p.spikes()),
+      };
+    });
+    this.conns.forEach((c, i) => {
+      state.connections[this.connNames[i]] = c.exportState();
+    });
+    return state;
+  }
+
+  importState(state: KernelState): void {
+    this.pops.forEach((p, i) => {
+      const s = state.populations[this.popNames[i]];
+      p.load(s.v, s.refrac, s.traces, s.spikes);
+    });
+    this.conns.forEach((c, i) => c.importState(state.connections[this.connNames[i]]));
+  }
+
+  dispose(): void {
+    for (const p of this.pops) p.dispose();
+    for (const c of this.conns) c.dispose();
+  }
+}
+
+export function createTfjsKernel(spec: ResolvedNetwork, external: ExternalInputs): Kernel {
+  return new TfjsKernel(spec, external);
+}

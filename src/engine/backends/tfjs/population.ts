@@ -1,0 +1,113 @@
+/**
+ * A LIF population on tfjs tensors (model.md, "LIF population"): the five
+ * numbered steps written as whole-vector tensor operations, one line each, in
+ * model.md's order and operation order, so the code reads against the page.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ResolvedPopulation } from '../../spec-schema.js';
+
+/** One population's state after a step: what step() returns inside the caller's tidy. */
+export type PopulationTensors = {
+  v: tf.Tensor;
+  refrac: tf.Tensor;
+  traces: tf.Tensor;
+  /** 1 where the neuron spiked, else 0 (float32, so it multiplies directly). */
+  s: tf.Tensor;
+};
+
+export class TfjsPopulation {
+  readonly n: number;
+  v: tf.Tensor;
+  refrac: tf.Tensor;
+  traces: tf.Tensor;
+  s: tf.Tensor;
+  /** The external-input staging buffer (see TfjsKernel.stepPopulations). */
+  readonly inputBuffer: Float32Array;
+  /** The most recent step's spike indices, read back lazily. */
+  private spikeIdx: Int32Array | null = null;
+
+  private readonly p: ResolvedPopulation;
+  private readonly dt: number;
+  private readonly traceDecay: number;
+  /** Zero current, for a population with no input and no incoming connection. */
+  readonly zero: tf.Tensor;
+
+  constructor(p: ResolvedPopulation, dt: number) {
+    this.n = p.n;
+    this.p = p;
+    this.dt = dt;
+    this.traceDecay = Math.exp(-dt / p.tau_s);
+    this.inputBuffer = new Float32Array(p.n);
+    this.zero = tf.zeros([p.n]);
+    [this.v, this.refrac, this.traces, this.s] = this.initial();
+  }
+
+  private initial(): [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] {
+    const n = this.n;
+    return [tf.fill([n], this.p.rest_pot), tf.zeros([n]), tf.zeros([n]), tf.zeros([n])];
+  }
+
+  /** One step with input current x; call inside tf.tidy. Returns the new state, leaves this one as it is. */
+  step(x: tf.Tensor): PopulationTensors {
+    const { p, dt } = this;
+    const { v, refrac, traces } = this;
+    // 1. v += ((-(v - rest_pot) + R * x) * dt / tau_s) * (refrac_count <= 0)
+    const active = tf.cast(tf.lessEqual(refrac, 0), 'float32');
+    const drive = tf.add(tf.neg(tf.sub(v, p.rest_pot)), tf.mul(p.R, x));
+    const v1 = tf.add(v, tf.mul(tf.div(tf.mul(drive, dt), p.tau_s), active));
+    // 2. s = v >= threshold
+    const spiked = tf.greaterEqual(v1, p.threshold);
+    // 3. refrac_count -= dt; where s: refrac_count = refrac_length, v = reset_pot
+    const refrac1 = tf.where(spiked, tf.scalar(p.refrac_length), tf.sub(refrac, dt));
+    let v2 = tf.where(spiked, tf.scalar(p.reset_pot), v1);
+    // 4. v = max(v, lower_bound)
+    if (p.lower_bound !== null) v2 = tf.maximum(v2, p.lower_bound);
+    // 5. traces *= exp(-dt / tau_s); then traces = 1 where s, or traces += trace_scale * s
+    const s = tf.cast(spiked, 'float32');
+    const decayed = tf.mul(traces, this.traceDecay);
+    const traces1 = p.additive_spike_trace ? tf.add(decayed, tf.mul(p.trace_scale, s)) : tf.where(spiked, tf.scalar(1), decayed);
+    return { v: v2, refrac: refrac1, traces: traces1, s };
+  }
+
+  /** Replaces the state with `next` (already kept out of its tidy) and frees the old tensors. */
+  commit(next: PopulationTensors): void {
+    tf.dispose([this.v, this.refrac, this.traces, this.s]);
+    ({ v: this.v, refrac: this.refrac, traces: this.traces, s: this.s } = next);
+    this.spikeIdx = null;
+  }
+
+  /** Indices of the neurons that spiked in the most recent step. */
+  spikes(): Int32Array {
+    if (!this.spikeIdx) {
+      const s = this.s.dataSync();
+      let count = 0;
+      for (let i = 0; i < s.length; i++) if (s[i] !== 0) count++;
+      const idx = new Int32Array(count);
+      for (let i = 0, k = 0; i < s.length; i++) if (s[i] !== 0) idx[k++] = i;
+      this.spikeIdx = idx;
+    }
+    return this.spikeIdx;
+  }
+
+  reset(): void {
+    tf.dispose([this.v, this.refrac, this.traces, this.s]);
+    [this.v, this.refrac, this.traces, this.s] = this.initial();
+    this.spikeIdx = null;
+  }
+
+  /** Restores state from plain numbers (a snapshot, possibly from another backend). */
+  load(v: ArrayLike<number>, refrac: ArrayLike<number>, traces: ArrayLike<number>, spikes: ArrayLike<number>): void {
+    const s = new Float32Array(this.n);
+    for (let k = 0; k < spikes.length; k++) s[spikes[k]] = 1;
+    tf.dispose([this.v, this.refrac, this.traces, this.s]);
+    this.v = tf.tensor1d(Float32Array.from(v));
+    this.refrac = tf.tensor1d(Float32Array.from(refrac));
+    this.traces = tf.tensor1d(Float32Array.from(traces));
+    this.s = tf.tensor1d(s);
+    this.spikeIdx = null;
+  }
+
+  dispose(): void {
+    tf.dispose([this.v, this.refrac, this.traces, this.s, this.zero]);
+  }
+}
