@@ -8,6 +8,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CATALOGUE, isSpikeserveError, type ErrorCode } from '../errors.js';
 import type { ErrorResponse } from '../api/common.js';
+import { sessionIdOf } from './logging.js';
 
 export interface CodedError {
   status: number;
@@ -59,7 +60,7 @@ export function toCodedError(err: unknown, requestId: string, bodyLimit: number)
 export function errorHandler(bodyLimit: number) {
   return function handle(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
     const { status, body } = toCodedError(err, String(request.id), bodyLimit);
-    if (status >= 500) request.log.error({ err }, 'request failed');
+    if (status >= 500) request.log.error({ err, sessionId: sessionIdOf(request) }, 'request failed');
     reply.errorCode = body.error.code;
     reply.code(status).send(body);
   };

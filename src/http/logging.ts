@@ -1,12 +1,12 @@
 /**
  * Logging: pino, one line per request (method, path, status, error code,
- * time) carrying the request id, and the session id for session routes, in
- * the logger's context so that anything else logged for the request has them
- * too. Headers and bodies are never logged: they may hold keys or user data.
+ * time) carrying the request id (in the request logger's context, so anything
+ * else logged for the request has it too) and the session id for session
+ * routes. Headers and bodies are never logged: they may hold keys or user data.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { LogLevel } from '../config.js';
 
 /** A caller's own request id is kept when it is short and plain, so logs can be joined across services. */
@@ -28,8 +28,6 @@ export function loggerOptions(level: LogLevel): FastifyServerOptions['logger'] {
 
 export function registerRequestLogging(app: FastifyInstance): void {
   app.addHook('onRequest', (request, reply, done) => {
-    const id = (request.params as { id?: unknown } | undefined)?.id;
-    if (typeof id === 'string') request.log = request.log.child({ sessionId: id.slice(0, 64) });
     reply.header('x-request-id', request.id);
     done();
   });
@@ -40,8 +38,20 @@ export function registerRequestLogging(app: FastifyInstance): void {
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 100) / 100,
     };
+    const sessionId = sessionIdOf(request);
+    if (sessionId) line.sessionId = sessionId;
     if (reply.errorCode) line.code = reply.errorCode;
     request.log.info(line, 'request');
     done();
   });
+}
+
+/**
+ * The session a request is about, for log lines. Read from the route
+ * parameters when a line is written rather than bound into a child logger
+ * per request: that costs a logger allocation on every request of the hot path.
+ */
+export function sessionIdOf(request: FastifyRequest): string | undefined {
+  const id = (request.params as { id?: unknown } | undefined)?.id;
+  return typeof id === 'string' ? id.slice(0, 64) : undefined;
 }
