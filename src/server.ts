@@ -5,8 +5,10 @@
  * commands finished; past SHUTDOWN_TIMEOUT_S it exits anyway with code 1, and
  * a second signal exits at once.
  */
+import pino from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { loggerOptions } from './http/logging.js';
 
 let config: Config;
 try {
@@ -19,35 +21,48 @@ try {
   throw e;
 }
 
-const app = await buildApp(config);
+// Asynchronous stdout: a synchronous write per request line costs a system
+// call on the hot path; lines written while one is in flight are batched.
+// Every exit below flushes it first.
+const logStream = pino.destination({ dest: 1, sync: false });
+const app = await buildApp(config, { logger: loggerOptions(config.logLevel, logStream) });
+
+function exit(code: number): never {
+  try {
+    logStream.flushSync();
+  } catch {
+    // stdout already gone: nothing more to save
+  }
+  process.exit(code);
+}
 
 try {
   await app.listen({ host: config.host, port: config.port });
 } catch (err) {
   app.log.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
-  process.exit(1);
+  exit(1);
 }
 
 let shuttingDown = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (shuttingDown) {
     app.log.warn({ signal }, 'second signal: exiting now');
-    process.exit(1);
+    exit(1);
   }
   shuttingDown = true;
   app.log.info({ signal, timeoutS: config.shutdownTimeoutS }, 'shutting down');
   const force = setTimeout(() => {
     app.log.error({ timeoutS: config.shutdownTimeoutS }, 'shutdown took too long: exiting with work unfinished');
-    process.exit(1);
+    exit(1);
   }, config.shutdownTimeoutS * 1000);
   force.unref();
   try {
     await app.close();
     app.log.info('shut down cleanly');
-    process.exit(0);
+    exit(0);
   } catch (err) {
     app.log.error({ err }, 'shutdown failed');
-    process.exit(1);
+    exit(1);
   }
 }
 

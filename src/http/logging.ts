@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { DestinationStream } from 'pino';
 import type { LogLevel } from '../config.js';
 
 /** A caller's own request id is kept when it is short and plain, so logs can be joined across services. */
@@ -18,9 +19,11 @@ export function genReqId(req: IncomingMessage): string {
   return randomUUID();
 }
 
-export function loggerOptions(level: LogLevel): FastifyServerOptions['logger'] {
+/** pino options; `stream` defaults to synchronous stdout (server.ts passes an asynchronous one). */
+export function loggerOptions(level: LogLevel, stream?: DestinationStream): FastifyServerOptions['logger'] {
   return {
     level,
+    ...(stream ? { stream } : {}),
     // Belt and braces: nothing logs requests whole, but if anything ever does, no credential goes with it.
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'], censor: '[redacted]' },
   };
