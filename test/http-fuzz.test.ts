@@ -15,7 +15,7 @@ const NET = {
   connections: { ab: { pre: 'a', post: 'b', rule: { type: 'MSTDP', lr: [0.01, 0] } } },
 };
 
-const RUNS = 150;
+const RUNS = 300;
 
 const anyJson = fc.jsonValue({ maxDepth: 4 });
 const num = fc.oneof(fc.double(), fc.integer({ min: -3, max: 6 }), anyJson);

@@ -227,6 +227,30 @@ describe('sessions over HTTP', () => {
   });
 });
 
+describe('idle eviction over HTTP', () => {
+  test('a session idle past SESSION_IDLE_TIMEOUT_S is evicted: 404 saying so; a used one stays', async () => {
+    let now = Date.parse('2030-01-01T00:00:00Z');
+    const app = await makeApp({ sessionIdleTimeoutS: 60 }, { sessions: { now: () => now } });
+    try {
+      const idle = await createSession(app, { network: NET });
+      const used = await createSession(app, { network: NET });
+      now += 45_000;
+      await call(app, 'POST', `/v1/sessions/${used}/step`, {});
+      const d = await call(app, 'GET', `/v1/sessions/${used}`);
+      assert.equal(d.body.expiresAt, new Date(now + 60_000).toISOString());
+      now += 30_000;
+      assert.deepEqual(app.sessions.evictIdle(), [idle]);
+      const r = await call(app, 'GET', `/v1/sessions/${idle}`);
+      assert.equal(r.status, 404);
+      assert.equal(r.body.error.code, 'SESSION_NOT_FOUND');
+      assert.equal((await call(app, 'GET', `/v1/sessions/${used}`)).status, 200);
+      assert.equal((await call(app, 'GET', '/v1/sessions')).body.total, 1);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('request log', () => {
   test('one line per request with the request id, the session id in the context, no headers or bodies', async () => {
     const lines: Record<string, unknown>[] = [];
