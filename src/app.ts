@@ -81,6 +81,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       maxSpikeRecordsPerCall: config.maxSpikeRecords,
     },
     maxSessions: config.maxSessions,
+    maxTotalSynapses: config.maxTotalSynapses,
     idleTimeoutMs: config.sessionIdleTimeoutS * 1000,
     sliceMs: config.stepSliceMs,
     log: app.log,

@@ -64,6 +64,12 @@ export const SETTINGS = {
   maxSessions: setting('MAX_SESSIONS', '256', int(1, 1_000_000), 'Sessions held at once; one more gets 422 LIMIT_EXCEEDED.'),
   maxNeurons: setting('MAX_NEURONS_PER_SESSION', '100000', int(1, 100_000_000), 'Neurons, summed over populations, in one session.'),
   maxSynapses: setting('MAX_SYNAPSES_PER_SESSION', '4000000', int(0, 1_000_000_000), 'Synapses (pre.n x post.n summed over connections) in one session; about 8 to 24 bytes each.'),
+  maxTotalSynapses: setting(
+    'MAX_TOTAL_SYNAPSES',
+    '100000000',
+    int(0, 100_000_000_000),
+    'Synapses summed over every session the server holds: with the per-session limits, what bounds its memory (about 8 to 24 bytes a synapse).',
+  ),
   maxStepsPerCall: setting('MAX_STEPS_PER_CALL', '100000', int(1, 100_000_000), 'Network steps one step request may ask for.'),
   maxSpikeRecords: setting(
     'MAX_SPIKE_RECORDS_PER_CALL',

@@ -15,6 +15,7 @@ test('with nothing set, every setting has its documented default', () => {
       maxSessions: 256,
       maxNeurons: 100_000,
       maxSynapses: 4_000_000,
+      maxTotalSynapses: 100_000_000,
       maxStepsPerCall: 100_000,
       maxSpikeRecords: 5_000_000,
       sessionIdleTimeoutS: 3600,

@@ -19,6 +19,7 @@ function manager(over: Partial<SessionManagerOptions> = {}) {
   return new SessionManager({
     limits: { maxNeurons: 1000, maxSynapses: 100_000, maxStepsPerCall: 5_000_000, maxSpikeRecordsPerCall: 1_000_000 },
     maxSessions: 10,
+    maxTotalSynapses: 1_000_000,
     idleTimeoutMs: 0,
     sliceMs: 2,
     ...over,
@@ -152,6 +153,21 @@ describe('session manager', () => {
     for (const body of bad) await assert.rejects(s.step(body), SpikeserveError);
     assert.deepEqual(await s.snapshot(), before);
     await m.close();
+  });
+
+  test('synapses summed over sessions stay under MAX_TOTAL_SYNAPSES; deleting frees them', async () => {
+    const m = manager({ maxTotalSynapses: 15 });
+    const a = m.create({ network: NET });
+    m.create({ network: NET });
+    assert.equal(m.totalSynapses, 12);
+    assert.throws(() => m.create({ network: NET }), (e: SpikeserveError) => e.code === 'LIMIT_EXCEEDED' && e.details?.limit === 'maxTotalSynapses' && /MAX_TOTAL_SYNAPSES/.test(e.message));
+    assert.equal(m.size, 2);
+    await m.delete(a.id);
+    assert.equal(m.totalSynapses, 6);
+    m.create({ network: NET });
+    assert.equal(m.totalSynapses, 12);
+    await m.close();
+    assert.equal(m.totalSynapses, 0);
   });
 
   test('create: limits and refusals', async () => {

@@ -18,6 +18,8 @@ export interface ManagerLog {
 export interface SessionManagerOptions {
   limits: SessionLimits;
   maxSessions: number;
+  /** Synapses summed over all sessions. */
+  maxTotalSynapses: number;
   /** Evict sessions without a request for this long; 0 never evicts. */
   idleTimeoutMs: number;
   /** Slice length of long step runs. */
@@ -44,6 +46,7 @@ export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly opts: Required<SessionManagerOptions>;
   private seq = 0;
+  private synapses = 0;
   private timer: NodeJS.Timeout | null = null;
   private closing = false;
   private readonly listeners: { [E in keyof ManagerEvents]: Set<ManagerEvents[E]> } = { created: new Set(), closed: new Set() };
@@ -61,6 +64,11 @@ export class SessionManager {
 
   get size(): number {
     return this.sessions.size;
+  }
+
+  /** Synapses summed over every session held. */
+  get totalSynapses(): number {
+    return this.synapses;
   }
 
   get limits(): SessionLimits {
@@ -93,6 +101,15 @@ export class SessionManager {
     }
     const limits = { maxNeurons: this.opts.limits.maxNeurons, maxSynapses: this.opts.limits.maxSynapses };
     const net = hasSnapshot ? Network.fromSnapshot(body.snapshot, { limits }) : Network.create(body.network, { seed: body.seed ?? 0, limits });
+    const synapses = countSynapses(net);
+    if (this.synapses + synapses > this.opts.maxTotalSynapses) {
+      net.dispose();
+      throw new SpikeserveError(
+        'LIMIT_EXCEEDED',
+        `this network's ${synapses} synapses would take the server past its limit of ${this.opts.maxTotalSynapses} synapses over all sessions (MAX_TOTAL_SYNAPSES; ${this.synapses} in use); delete sessions you no longer need`,
+        { limit: 'maxTotalSynapses', value: this.synapses + synapses, max: this.opts.maxTotalSynapses },
+      );
+    }
     const session = new Session(net, {
       id: randomUUID(),
       name: body.name ?? null,
@@ -104,6 +121,7 @@ export class SessionManager {
       onListenerError: (err, s, event) => this.opts.log.error({ err, sessionId: s.id, event }, 'session listener failed'),
     });
     this.sessions.set(session.id, session);
+    this.synapses += synapses;
     this.emit('created', session);
     return session;
   }
@@ -166,6 +184,7 @@ export class SessionManager {
   private remove(session: Session, reason: CloseReason): Promise<void> {
     if (this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
+      this.synapses -= countSynapses(session);
       this.emit('closed', session, reason);
     }
     return session.close(reason);
@@ -180,6 +199,12 @@ export class SessionManager {
       }
     }
   }
+}
+
+function countSynapses(net: { spec: Network['spec'] }): number {
+  let n = 0;
+  for (const c of Object.values(net.spec.connections)) n += net.spec.populations[c.pre].n * net.spec.populations[c.post].n;
+  return n;
 }
 
 export type { Session, SessionEvents, CloseReason, SessionLimits };
