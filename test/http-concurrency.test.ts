@@ -95,7 +95,7 @@ describe('concurrency', () => {
     const events: string[] = [];
     const long = agent
       .post(`/v1/sessions/${busy}/step`)
-      .send({ steps: 3_000_000, return: { spikes: 'none' } })
+      .send({ steps: 6_000_000, return: { spikes: 'none' } })
       .then((r) => {
         assert.equal(r.status, 200);
         events.push('long');
@@ -108,7 +108,7 @@ describe('concurrency', () => {
     }
     // The busy session's own reads wait for its run: they never see half of it.
     const state = await quickAgent.get(`/v1/sessions/${busy}`);
-    assert.equal(state.body.step, 3_000_000);
+    assert.equal(state.body.step, 6_000_000);
     await long;
     assert.deepEqual(events.slice(0, 20), new Array(20).fill('quick'), 'every quick request was answered before the long run ended');
   });
