@@ -1,7 +1,7 @@
 /**
  * Engine benchmark: microseconds per network step on the native backend.
- * Run with `npm run bench` (or `node --expose-gc dist/bench/engine.js` after a
- * build, which also reports heap growth per step).
+ * Run with `npm run bench`. That the step allocates nothing is a test
+ * (test/engine-allocation.test.ts), not a figure here.
  *
  * Input firing is controlled by giving a chosen ~1% of the input neurons a
  * current that crosses threshold within the step; the patterns are drawn in
@@ -78,9 +78,7 @@ const cases: Case[] = [
   { name: '10000 -> 100 NoOp, 1% input firing', target: 30, build: layered(10000, 100, NOOP, 0.01) },
 ];
 
-const gc = (globalThis as { gc?: () => void }).gc;
-
-function measure(c: Case): { usPerStep: number; steps: number; heapBytesPerStep: number | null; postRate: number } {
+function measure(c: Case): { usPerStep: number; steps: number; postRate: number } {
   const { net, inputs, rewards } = c.build();
   const postIndex = net.populationNames.indexOf('post');
   const run = (steps: number) => {
@@ -100,25 +98,21 @@ function measure(c: Case): { usPerStep: number; steps: number; heapBytesPerStep:
     steps *= 4;
   }
   let postSpikes = 0;
-  gc?.();
-  const heap0 = process.memoryUsage().heapUsed;
   const t0 = process.hrtime.bigint();
   for (let t = 0; t < steps; t++) {
     net.step(inputs[t % inputs.length], rewards[t % rewards.length]);
     postSpikes += net.spikeCount(postIndex);
   }
   const ns = Number(process.hrtime.bigint() - t0);
-  const heap1 = process.memoryUsage().heapUsed;
   return {
     usPerStep: ns / 1000 / steps,
     steps,
-    heapBytesPerStep: gc ? (heap1 - heap0) / steps : null,
     postRate: postSpikes / steps / net.populationSize('post'),
   };
 }
 
 console.log(`engine benchmark, native backend, node ${process.version}`);
-console.log('case'.padEnd(40) + 'us/step'.padStart(10) + 'target'.padStart(9) + 'steps'.padStart(11) + 'post rate'.padStart(11) + (gc ? 'heap B/step'.padStart(13) : ''));
+console.log('case'.padEnd(40) + 'us/step'.padStart(10) + 'target'.padStart(9) + 'steps'.padStart(11) + 'post rate'.padStart(11));
 for (const c of cases) {
   const r = measure(c);
   console.log(
@@ -126,7 +120,6 @@ for (const c of cases) {
       r.usPerStep.toFixed(3).padStart(10) +
       `< ${c.target}`.padStart(9) +
       String(r.steps).padStart(11) +
-      `${(r.postRate * 100).toFixed(2)}%`.padStart(11) +
-      (r.heapBytesPerStep === null ? '' : r.heapBytesPerStep.toFixed(2).padStart(13)),
+      `${(r.postRate * 100).toFixed(2)}%`.padStart(11),
   );
 }

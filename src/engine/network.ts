@@ -173,9 +173,13 @@ export class Network {
       } else if (x instanceof Float64Array || x instanceof Float32Array) {
         if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
         out.set(x);
-        for (let i = 0; i < n; i++) {
-          // x - x is 0 for every finite number and NaN for NaN and the infinities.
-          if (out[i] - out[i] !== 0) throw inputError(`${field}.${name}[${i}]`, 'must be a finite number');
+        // x * 0 is 0 for every finite x and NaN for NaN and the infinities, so
+        // one branch-free pass tells whether any entry is non-finite.
+        let probe = 0;
+        for (let i = 0; i < n; i++) probe += out[i] * 0;
+        if (probe !== 0) {
+          const i = out.findIndex((xi) => !Number.isFinite(xi));
+          throw inputError(`${field}.${name}[${i}]`, 'must be a finite number');
         }
       } else if (Array.isArray(x)) {
         if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
