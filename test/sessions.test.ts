@@ -81,11 +81,12 @@ describe('session manager', () => {
     assert.equal(seen.length, 50, 'unsubscribed');
 
     const events: string[] = [];
+    m.on('created', (sess) => events.push(`${sess.id}:created`));
     m.on('closed', (sess, reason) => events.push(`${sess.id}:${reason}`));
     const t = m.create({ network: NET });
     await m.delete(s.id);
     await m.close();
-    assert.deepEqual(events, [`${s.id}:deleted`, `${t.id}:shutdown`]);
+    assert.deepEqual(events, [`${t.id}:created`, `${s.id}:deleted`, `${t.id}:shutdown`]);
   });
 
   test('a throwing listener is reported and does not break the command', async () => {
