@@ -26,15 +26,15 @@ function patterns(n: number, rate: number, count: number, seed: number): Float64
 }
 
 /**
- * Weights are scaled with the fan-in (w_max = 0.8 / expected input spikes per
- * step, learning rates with it) so that the output population fires sparsely
- * too, as in a working network; with unscaled weights a 10000-neuron input
+ * Weights are scaled with the fan-in (w_max = 2 / expected input spikes per
+ * step, learning rates with it) so that the output population fires at about
+ * 1% too, as in a working network; with unscaled weights a 10000-neuron input
  * drives every output neuron to fire every step and the benchmark measures
  * saturation instead. The post rate is printed with each result.
  */
 function layered(nPre: number, nPost: number, rule: { type: string; lr: number[] }, rate: number): Case['build'] {
   return () => {
-    const wMax = Math.min(1, 0.8 / (nPre * rate));
+    const wMax = 2 / (nPre * rate);
     const net = Network.create(
       {
         dt: 0.1,

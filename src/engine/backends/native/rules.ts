@@ -66,15 +66,19 @@ export class StdpRule implements NativeRule {
       const { upRow, downRow, perRow } = w;
       const tPre = pre.traces;
       const tPost = post.traces;
-      const sPost = post.s;
       // Depression on the rows of spiking pre neurons (every column with a post
-      // trace), potentiation where the post neuron spiked too.
+      // trace), potentiation where the post neuron spiked too. downRow is the
+      // same for every row; upRow is zero but at the spiking post neurons, so
+      // each row patches only those.
       for (let j = 0; j < w.cols; j++) downRow[j] = lrPre * tPost[j];
+      const postIdx = post.spikeIdx;
+      const postCount = post.spikeCount;
       for (let k = 0; k < pre.spikeCount; k++) {
         const i = pre.spikeIdx[k];
         const upHere = lrPost * tPre[i];
-        for (let j = 0; j < w.cols; j++) upRow[j] = sPost[j] === 1 ? upHere : 0;
+        for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = upHere;
         w.applyRow(i);
+        for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = 0;
       }
       // Potentiation on the columns of spiking post neurons, rows not done above.
       if (lrPost !== 0 && post.spikeCount > 0) {
@@ -139,21 +143,36 @@ export class MstdpRule implements NativeRule {
   }
 
   update(reward: number): void {
-    const { w, pPlus, pMinus, ePreMask, ePreIdx, ePostMask, ePostIdx, pre, post } = this;
+    const { w, pPlus, pMinus, ePreMask, ePreIdx, ePostIdx, pre, post } = this;
     w.begin();
     // 1. dw = lr0 * r * e, with the eligibility left by the previous update;
     // its sign decides potentiation or depression.
     const c = this.lr0 * reward;
     if (c !== 0) {
       const { upRow, downRow, perRow } = w;
+      // Rows of the pre spikes: dw[j] = c * (p_minus[j] + (p_plus[i] where post j spiked)).
+      // The p_minus part is the same for every row; each row patches the
+      // columns of the post spikes.
+      for (let j = 0; j < w.cols; j++) {
+        const dw = c * pMinus[j];
+        upRow[j] = dw > 0 ? dw : 0;
+        downRow[j] = dw < 0 ? -dw : 0;
+      }
       for (let k = 0; k < this.ePreCount; k++) {
         const i = ePreIdx[k];
-        for (let j = 0; j < w.cols; j++) {
-          const dw = c * ((ePostMask[j] === 1 ? pPlus[i] : 0) + pMinus[j]);
+        for (let q = 0; q < this.ePostCount; q++) {
+          const j = ePostIdx[q];
+          const dw = c * (pPlus[i] + pMinus[j]);
           upRow[j] = dw > 0 ? dw : 0;
           downRow[j] = dw < 0 ? -dw : 0;
         }
         w.applyRow(i);
+        for (let q = 0; q < this.ePostCount; q++) {
+          const j = ePostIdx[q];
+          const dw = c * pMinus[j];
+          upRow[j] = dw > 0 ? dw : 0;
+          downRow[j] = dw < 0 ? -dw : 0;
+        }
       }
       if (this.ePostCount > 0) {
         for (let i = 0; i < w.rows; i++) perRow[i] = c * pPlus[i];

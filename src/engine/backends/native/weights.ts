@@ -70,8 +70,24 @@ export class DenseWeights {
    * (model.md "Learning rules", steps 1-3). Columns where both are 0 only decay.
    */
   applyRow(i: number): void {
-    const { stored, scale, nextScale, factor, lazy, soft, wMin, wMax, upRow, downRow, cols } = this;
+    const { stored, scale, factor, lazy, soft, wMin, wMax, upRow, downRow, cols } = this;
+    // Multiplying by the reciprocal is within an ulp of dividing and much cheaper;
+    // with no decay both scales are exactly 1.
+    const inv = 1 / this.nextScale;
     const base = i * cols;
+    if (lazy && !soft) {
+      // The common case, kept branch-light: hard bounds, lazy decay.
+      for (let j = 0; j < cols; j++) {
+        const up = upRow[j];
+        const down = downRow[j];
+        if (up === 0 && down === 0) continue;
+        const k = base + j;
+        let wn = (stored[k] * scale + up - down) * factor;
+        wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
+        stored[k] = wn * inv;
+      }
+      return;
+    }
     for (let j = 0; j < cols; j++) {
       const up = upRow[j];
       const down = downRow[j];
@@ -82,7 +98,7 @@ export class DenseWeights {
       if (lazy) {
         wn *= factor;
         wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
-        stored[k] = wn / nextScale;
+        stored[k] = wn * inv;
       } else {
         stored[k] = wn; // end() decays and clamps every weight
       }
@@ -97,7 +113,8 @@ export class DenseWeights {
    */
   applyCross(skipRow: Uint8Array, colIdx: Int32Array, colCount: number, split: boolean): void {
     if (colCount === 0) return;
-    const { stored, scale, nextScale, factor, lazy, soft, wMin, wMax, perRow, cols, rows } = this;
+    const { stored, scale, factor, lazy, soft, wMin, wMax, perRow, cols, rows } = this;
+    const inv = 1 / this.nextScale;
     for (let i = 0; i < rows; i++) {
       const a = perRow[i];
       if (a === 0 || skipRow[i] === 1) continue;
@@ -111,7 +128,7 @@ export class DenseWeights {
         if (lazy) {
           wn *= factor;
           wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
-          stored[k] = wn / nextScale;
+          stored[k] = wn * inv;
         } else {
           stored[k] = wn;
         }
