@@ -1,23 +1,16 @@
 /** `spikeserve replay --backend tfjs`: the CLI starts TensorFlow.js itself, honouring TFJS_BACKEND. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { probeTfjsNode } from './helpers/tfjs-node.js';
 import { GOLDEN_DIR, assertPotentialsClose, assertSpikesEqual, assertWeightsClose, loadGolden } from './helpers/golden.js';
 
 const CLI = path.resolve('dist', 'src', 'cli.js');
 const CASE = path.join(GOLDEN_DIR, 'seed-stdp.json');
 
-function tfjsNodeInstalled(): boolean {
-  try {
-    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
-    return true;
-  } catch {
-    return false;
-  }
-}
+const TFJS_NODE_STATE = probeTfjsNode();
 
 function run(args: string[], env: Record<string, string | undefined> = {}) {
   // From another directory: the wasm binaries must be found from the package, not the cwd.
@@ -50,10 +43,11 @@ test('an unknown TFJS_BACKEND is refused with a coded message', () => {
   assert.equal(r.stdout, '');
 });
 
-test('TFJS_BACKEND=node without tfjs-node installed fails instead of falling back', { skip: tfjsNodeInstalled() && '@tensorflow/tfjs-node is installed here' }, () => {
+test('TFJS_BACKEND=node where tfjs-node cannot run fails instead of falling back', { skip: TFJS_NODE_STATE === 'works' && '@tensorflow/tfjs-node runs here' }, () => {
   const r = run(['replay', CASE, '--backend', 'tfjs'], { TFJS_BACKEND: 'node' });
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /BACKEND_UNAVAILABLE: the tfjs platform "node" \(forced by TFJS_BACKEND\) did not start: node: not installed/);
+  const why = TFJS_NODE_STATE === 'absent' ? 'not installed' : 'The Node.js native addon module \\(tfjs_binding\\.node\\) can not be found';
+  assert.match(r.stderr, new RegExp(`BACKEND_UNAVAILABLE: the tfjs platform "node" \\(forced by TFJS_BACKEND\\) did not start: node: ${why}`));
   assert.equal(r.stdout, '');
 });
 

@@ -76,7 +76,7 @@ function reasonOf(e: unknown): string {
   const err = e as { code?: string; message?: string };
   if (err && (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND')) return 'not installed';
   const msg = err?.message ?? String(e);
-  return msg.split('\n')[0];
+  return msg.split('\n')[0].trim();
 }
 
 /** Loads a platform's package (which registers its backend with tfjs-core). */
