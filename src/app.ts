@@ -17,6 +17,7 @@ import { errorHandler, notFoundHandler } from './http/errors.js';
 import { genReqId, loggerOptions, registerRequestLogging } from './http/logging.js';
 import { bodyIsOptional, typeboxValidatorCompiler } from './http/validation.js';
 import { SessionManager, type SessionManagerOptions } from './sessions/manager.js';
+import dashboardRoutes from '../routes/dashboard.js';
 import docsRoutes from '../routes/docs.js';
 import healthRoutes from '../routes/health.js';
 import resetRoutes from '../routes/reset.js';
@@ -143,6 +144,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   await app.register(healthRoutes, { sessions, isClosing: () => closing });
   await app.register(docsRoutes);
+  await app.register(dashboardRoutes, {});
   for (const routes of [sessionRoutes, stepRoutes, resetRoutes, weightRoutes, stateRoutes, snapshotRoutes]) {
     await app.register(routes, { prefix: '/v1', sessions });
   }
