@@ -6,6 +6,8 @@
  * (and its row to the README's configuration table; a test checks both agree).
  */
 
+import { TFJS_PLATFORMS } from './engine/index.js';
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -80,6 +82,12 @@ export const SETTINGS = {
   sessionIdleTimeoutS: setting('SESSION_IDLE_TIMEOUT_S', '3600', decimal(0, 365 * 24 * 3600), 'Seconds without a request after which a session is evicted; 0 never evicts.'),
   stepSliceMs: setting('STEP_SLICE_MS', '10', decimal(1, 10_000), 'A long step request runs in slices of about this many milliseconds, yielding to other requests between them.'),
   shutdownTimeoutS: setting('SHUTDOWN_TIMEOUT_S', '10', decimal(0, 3600), 'On SIGTERM/SIGINT, seconds to finish requests in flight before exiting anyway (with code 1).'),
+  tfjsBackend: setting(
+    'TFJS_BACKEND',
+    'auto',
+    oneOf(['auto', ...TFJS_PLATFORMS] as const),
+    'Platform of the "tfjs" session backend: auto tries node (@tensorflow/tfjs-node, when installed), then wasm, then cpu; naming one forces it. If none starts, tfjs sessions get 503 BACKEND_UNAVAILABLE and native ones run as usual.',
+  ),
 } as const;
 
 type Settings = typeof SETTINGS;

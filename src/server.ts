@@ -7,6 +7,7 @@
  */
 import pino from 'pino';
 import { buildApp } from './app.js';
+import { initTfjs, tfjsInfo } from './engine/index.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { loggerOptions } from './http/logging.js';
 
@@ -34,6 +35,15 @@ function exit(code: number): never {
     // stdout already gone: nothing more to save
   }
   process.exit(code);
+}
+
+// tfjs is one engine per process, started once here. If no platform starts,
+// "tfjs" sessions are refused with BACKEND_UNAVAILABLE; native ones run as usual.
+try {
+  const tfjs = await initTfjs({ prefer: config.tfjsBackend });
+  app.log.info({ tfjs }, `tfjs backend runs on the ${tfjs.platform} platform`);
+} catch {
+  app.log.warn({ tfjs: tfjsInfo() }, 'tfjs backend unavailable: sessions with "backend": "tfjs" will be refused');
 }
 
 try {

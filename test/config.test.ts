@@ -21,6 +21,7 @@ test('with nothing set, every setting has its documented default', () => {
       sessionIdleTimeoutS: 3600,
       stepSliceMs: 10,
       shutdownTimeoutS: 10,
+      tfjsBackend: 'auto',
     },
   );
   assert.ok(Object.isFrozen(c));

@@ -1,6 +1,6 @@
 /** Schemas of the session resource: create, list, describe. */
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_SEED, NetworkSpecSchema, ResolvedNetworkSchema } from '../engine/index.js';
+import { BACKEND_NAMES, MAX_SEED, NetworkSpecSchema, ResolvedNetworkSchema } from '../engine/index.js';
 import { ref } from './common.js';
 
 /** A snapshot in a request is checked in full by the engine, which tells an
@@ -18,6 +18,14 @@ export const SnapshotInputSchema = Type.Object(
   },
 );
 
+export const BackendSchema = Type.Union(
+  BACKEND_NAMES.map((b) => Type.Literal(b)),
+  {
+    description:
+      'What runs the network: "native" (default; typed arrays, work in proportion to spikes) or "tfjs" (TensorFlow.js tensors, float32, the dense transcription of the model; GET /healthz says which tfjs platform runs). A snapshot restores on either.',
+  },
+);
+
 export const CreateSessionBodySchema = Type.Object(
   {
     network: Type.Optional(ref(NetworkSpecSchema, { description: 'The network to simulate (give this or snapshot).' })),
@@ -26,6 +34,7 @@ export const CreateSessionBodySchema = Type.Object(
       Type.Integer({ minimum: 0, maximum: MAX_SEED, description: 'Seeds the draw of initial weights not given in the spec. Default 0. Not with a snapshot, which carries its own.' }),
     ),
     name: Type.Optional(Type.String({ maxLength: 128, description: 'A label of your choice, shown in listings.' })),
+    backend: Type.Optional(BackendSchema),
   },
   {
     additionalProperties: false,
@@ -90,6 +99,7 @@ export const SessionDetailSchema = Type.Object(
   {
     ...SessionSummarySchema.properties,
     seed: Type.Integer(),
+    backend: BackendSchema,
     network: ref(ResolvedNetworkSchema, { description: 'The network with every default filled in (initial `w` left out: see /weights).' }),
     limits: SessionLimitsSchema,
     stats: Type.Object(

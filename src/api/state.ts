@@ -1,5 +1,6 @@
 /** Schemas of what a session lets a client read: weights, state, snapshots, health. */
 import { Type, type Static } from '@sinclair/typebox';
+import { TfjsInfoSchema } from '../engine/index.js';
 import { WeightMatrixSchema } from './common.js';
 
 export const AllWeightsSchema = Type.Object(
@@ -60,7 +61,10 @@ export const SessionStateSchema = Type.Object(
 );
 export type SessionState = Static<typeof SessionStateSchema>;
 
-export const HealthSchema = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false });
+export const HealthSchema = Type.Object(
+  { status: Type.Literal('ok'), tfjs: TfjsInfoSchema },
+  { additionalProperties: false },
+);
 
 export const ReadySchema = Type.Object(
   { status: Type.Literal('ready'), sessions: Type.Integer({ description: 'Sessions held now.' }) },

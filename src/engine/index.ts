@@ -3,7 +3,7 @@ export { Network, checkReward } from './network.js';
 export type { NetworkOptions, ResetOptions, RunPlan, RunRequest, StepInputs, StepOptions } from './network.js';
 export { BACKEND_NAMES } from './backends/index.js';
 export type { BackendName } from './backends/index.js';
-export { initTfjs, tfjsInfo, TFJS_PLATFORMS } from './backends/tfjs/platform.js';
+export { initTfjs, tfjsInfo, TFJS_PLATFORMS, TfjsInfoSchema } from './backends/tfjs/platform.js';
 export type { TfjsInfo, TfjsInitOptions, TfjsPlatform } from './backends/tfjs/platform.js';
 export { DEFAULT_ENGINE_LIMITS } from './limits.js';
 export type { EngineLimits } from './limits.js';

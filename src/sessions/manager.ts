@@ -100,7 +100,10 @@ export class SessionManager {
       );
     }
     const limits = { maxNeurons: this.opts.limits.maxNeurons, maxSynapses: this.opts.limits.maxSynapses };
-    const net = hasSnapshot ? Network.fromSnapshot(body.snapshot, { limits }) : Network.create(body.network, { seed: body.seed ?? 0, limits });
+    const backend = body.backend ?? 'native';
+    const net = hasSnapshot
+      ? Network.fromSnapshot(body.snapshot, { limits, backend })
+      : Network.create(body.network, { seed: body.seed ?? 0, limits, backend });
     const synapses = countSynapses(net);
     if (this.synapses + synapses > this.opts.maxTotalSynapses) {
       net.dispose();

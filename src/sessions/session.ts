@@ -420,7 +420,7 @@ export class Session {
       maxSpikeRecordsPerCall: this.opts.limits.maxSpikeRecordsPerCall,
       idleTimeoutSeconds: this.opts.idleTimeoutMs / 1000,
     };
-    return { ...this.summary(), seed: net.seed, network, limits, stats: { spikes, weights } };
+    return { ...this.summary(), seed: net.seed, backend: net.backend, network, limits, stats: { spikes, weights } };
   }
 
   /**

@@ -12,6 +12,7 @@
  * Nothing of tfjs is loaded until initTfjs runs, so a process that only uses
  * the native backend never pays for it.
  */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { SpikeserveError } from '../../../errors.js';
 import type { ResolvedNetwork } from '../../spec-schema.js';
 import type { ExternalInputs, Kernel, KernelFactory } from '../kernel.js';
@@ -31,22 +32,25 @@ export interface TfjsInitOptions {
   prefer?: string | null;
 }
 
-export interface TfjsInfo {
-  /** True once a platform runs and networks can be created on 'tfjs'. */
-  ready: boolean;
-  /** The platform that runs, or null. */
-  platform: TfjsPlatform | null;
-  /** tfjs's name for that platform's backend ('tensorflow', 'wasm', 'cpu'), or null. */
-  tfBackend: string | null;
-  /** 'forced' when prefer / TFJS_BACKEND named the platform, 'auto' when it was chosen; null before initTfjs. */
-  selection: 'auto' | 'forced' | null;
-  /** @tensorflow/tfjs-core's version, once loaded. */
-  version: string | null;
-  /** Platforms that were tried and did not start, with the reason. */
-  unavailable: { platform: TfjsPlatform; reason: string }[];
-  /** Why initTfjs failed, when it did. */
-  error: string | null;
-}
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+/** What runs behind 'tfjs'; /healthz and the startup log publish it. */
+export const TfjsInfoSchema = Type.Object(
+  {
+    ready: Type.Boolean({ description: 'True once a platform runs and sessions can be created on "tfjs".' }),
+    platform: Nullable(Type.Union(TFJS_PLATFORMS.map((p) => Type.Literal(p)), { description: 'The platform that runs: node (tfjs-node), wasm or cpu.' })),
+    tfBackend: Nullable(Type.String({ description: "tfjs's name for that platform's backend: tensorflow, wasm or cpu." })),
+    selection: Nullable(Type.Union([Type.Literal('auto'), Type.Literal('forced')], { description: 'forced when TFJS_BACKEND named the platform.' })),
+    version: Nullable(Type.String({ description: "@tensorflow/tfjs-core's version, once loaded." })),
+    unavailable: Type.Array(
+      Type.Object({ platform: Type.Union(TFJS_PLATFORMS.map((p) => Type.Literal(p))), reason: Type.String() }, { additionalProperties: false }),
+      { description: 'Platforms that were tried and did not start, with the reason.' },
+    ),
+    error: Nullable(Type.String({ description: 'Why tfjs did not start, when it did not.' })),
+  },
+  { additionalProperties: false, description: 'The TensorFlow.js backend.' },
+);
+export type TfjsInfo = Static<typeof TfjsInfoSchema>;
 
 interface Runtime {
   create: KernelFactory;
