@@ -94,6 +94,10 @@ const inputCases: [string, () => [unknown, unknown?], RegExp][] = [
   ['a string', () => [{ pre: 'x' }], /^inputs\.pre: must be a number or a vector of 2 numbers/],
   ['not an object', () => [[1, 2]], /^inputs: must be an object keyed by population name/],
   ['non-finite reward', () => [{}, NaN], /^reward: must be a finite number/],
+  ['an input beyond 1e30 (float32 backends would overflow)', () => [{ pre: [0, -1e31] }], /^inputs\.pre\[1\]: must be a finite number of magnitude at most 1e\+30/],
+  ['a typed-array input beyond 1e30', () => [{ pre: new Float64Array([2e30, 0]) }], /^inputs\.pre\[0\]: must be a finite number of magnitude at most 1e\+30/],
+  ['a typed-array input with NaN', () => [{ pre: new Float64Array([0, NaN]) }], /^inputs\.pre\[1\]: must be a finite number/],
+  ['a reward beyond 1e30', () => [{}, 1e31], /^reward: must be a finite number of magnitude at most 1e\+30/],
   ['a string reward', () => [{}, '1'], /^reward: must be a finite number/],
 ];
 

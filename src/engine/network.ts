@@ -43,8 +43,21 @@ function inputError(field: string, message: string): SpikeserveError {
   return new SpikeserveError('INPUT_INVALID', `${field}: ${message}`, { field });
 }
 
+/**
+ * Inputs and rewards are finite and at most 1e30 in magnitude: far beyond any
+ * meaningful current or reward, and small enough that no backend overflows
+ * (float32 ends near 3.4e38, and R * x or lr * r * e must stay below it).
+ */
+export const MAX_ABS_VALUE = 1e30;
+const TOO_LARGE = `must be a finite number of magnitude at most ${MAX_ABS_VALUE}`;
+
+/** False for NaN, the infinities and anything beyond MAX_ABS_VALUE. */
+function inRange(x: number): boolean {
+  return x <= MAX_ABS_VALUE && x >= -MAX_ABS_VALUE;
+}
+
 export function checkReward(reward: unknown, field = 'reward'): asserts reward is number {
-  if (typeof reward !== 'number' || !Number.isFinite(reward)) throw inputError(field, 'must be a finite number');
+  if (typeof reward !== 'number' || !inRange(reward)) throw inputError(field, TOO_LARGE);
 }
 
 export class Network {
@@ -168,24 +181,20 @@ export class Network {
       const out = buf[p];
       const n = out.length;
       if (typeof x === 'number') {
-        if (!Number.isFinite(x)) throw inputError(`${field}.${name}`, 'must be a finite number');
+        if (!inRange(x)) throw inputError(`${field}.${name}`, TOO_LARGE);
         out.fill(x);
       } else if (x instanceof Float64Array || x instanceof Float32Array) {
         if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
         out.set(x);
-        // x * 0 is 0 for every finite x and NaN for NaN and the infinities, so
-        // one branch-free pass tells whether any entry is non-finite.
-        let probe = 0;
-        for (let i = 0; i < n; i++) probe += out[i] * 0;
-        if (probe !== 0) {
-          const i = out.findIndex((xi) => !Number.isFinite(xi));
-          throw inputError(`${field}.${name}[${i}]`, 'must be a finite number');
+        for (let i = 0; i < n; i++) {
+          const xi = out[i];
+          if (!(xi <= MAX_ABS_VALUE && xi >= -MAX_ABS_VALUE)) throw inputError(`${field}.${name}[${i}]`, TOO_LARGE);
         }
       } else if (Array.isArray(x)) {
         if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
         for (let i = 0; i < n; i++) {
           const xi: unknown = x[i];
-          if (typeof xi !== 'number' || !Number.isFinite(xi)) throw inputError(`${field}.${name}[${i}]`, 'must be a finite number');
+          if (typeof xi !== 'number' || !inRange(xi)) throw inputError(`${field}.${name}[${i}]`, TOO_LARGE);
           out[i] = xi;
         }
       } else {
@@ -419,7 +428,7 @@ function prepareRun(net: Network, req: RunRequest, maxSteps: number): RunPlan {
       const n = net.sizes[p];
       const x = (raw as Record<string, unknown>)[name];
       if (typeof x === 'number') {
-        if (!Number.isFinite(x)) throw inputError(field, 'must be a finite number');
+        if (!inRange(x)) throw inputError(field, TOO_LARGE);
         inputs.push({ pop: p, held: new Float64Array(n).fill(x) });
       } else if (Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null) {
         if (x.length !== steps) throw inputError(field, `one vector per step: expected ${steps} vectors, got ${x.length}`);
@@ -465,7 +474,7 @@ function vector(x: unknown, n: number, field: string): Float64Array {
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const xi = v[i];
-    if (typeof xi !== 'number' || !Number.isFinite(xi)) throw inputError(`${field}[${i}]`, 'must be a finite number');
+    if (typeof xi !== 'number' || !inRange(xi)) throw inputError(`${field}[${i}]`, TOO_LARGE);
     out[i] = xi;
   }
   return out;
