@@ -5,87 +5,20 @@
  * `npm run bench:backends`; `-- --quick` times each case for a tenth of the
  * time.
  *
- * The networks are those of bench/engine.ts (same sizes, rules, ~1% input
- * firing, weights scaled with the fan-in so the output fires sparsely), plus
- * large dense networks at high firing rates, where the dense tensor kernels
- * do no more work than the sparse native ones. Both backends get the same
+ * The networks are those of bench/networks.ts: the ones bench/engine.ts times,
+ * plus large dense networks at high firing rates, where the dense tensor
+ * kernels do no more work than the sparse native ones. Both backends get the same
  * inputs and rewards; the output firing rate is printed, and whether both
  * backends produced the same output spike counts over the steps both timed.
  */
-import { Network, initTfjs, type BackendName, type NetworkSpec, type StepInputs } from '../src/engine/index.js';
-import { Rng } from '../src/engine/random.js';
+import { Network, initTfjs, type BackendName } from '../src/engine/index.js';
+import { DENSE_CASES, STANDARD_CASES, type BenchCase } from './networks.js';
 
 const QUICK = process.argv.includes('--quick');
 /** Warm-up and each of the REPS timed runs last about this long. */
 const TARGET_MS = QUICK ? 50 : 500;
 
-interface Case {
-  name: string;
-  spec: NetworkSpec;
-  inputs: StepInputs[];
-  rewards: number[];
-}
-
-function patterns(n: number, rate: number, count: number, seed: number): Float64Array[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: count }, () => {
-    const x = new Float64Array(n);
-    for (let i = 0; i < n; i++) if (rng.nextFloat() < rate) x[i] = 100;
-    return x;
-  });
-}
-
-function rewards(seed: number): number[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: 89 }, () => (rng.nextFloat() < 0.5 ? 1 : -1));
-}
-
-/**
- * As bench/engine.ts: w_max = 0.8 / expected input spikes per step, learning
- * rates scaled with it. `gain` multiplies the weights, to make the output fire
- * too (the dense, busy cases).
- */
-function layered(name: string, nPre: number, nPost: number, rule: { type: string; lr: number[]; weight_decay?: number }, rate: number, gain = 1): Case {
-  const wMax = Math.min(gain, (gain * 0.8) / (nPre * rate));
-  return {
-    name,
-    spec: {
-      dt: 0.1,
-      populations: { pre: { n: nPre, refrac_length: 0 }, post: { n: nPost, refrac_length: 0 } },
-      connections: { pre_post: { pre: 'pre', post: 'post', w_min: 0, w_max: wMax, rule: { ...rule, lr: [rule.lr[0] * wMax, rule.lr[1] * wMax] } } },
-    },
-    inputs: patterns(nPre, rate, 97, 2).map((pre) => ({ pre })),
-    rewards: rewards(3),
-  };
-}
-
-const STDP = { type: 'STDP', lr: [0.0003, 0.0002], weight_decay: 0.0001 };
-const MSTDP = { type: 'MSTDP', lr: [0.0003, 0.0002] };
-const NOOP = { type: 'NoOp', lr: [0, 0] };
-
-const cases: Case[] = [
-  {
-    name: "seed's 2 -> 1 (STDP)",
-    spec: {
-      dt: 0.1,
-      populations: { pre: { n: 2, refrac_length: 0 }, post: { n: 1, refrac_length: 0 } },
-      connections: { pre_post: { pre: 'pre', post: 'post', w: [[0.4434], [0.8602]], rule: STDP } },
-    },
-    inputs: [{ pre: new Float64Array([0, 50]), post: new Float64Array([50]) }],
-    rewards: [0],
-  },
-  layered('100 -> 100 STDP, 1% input', 100, 100, STDP, 0.01),
-  layered('100 -> 100 MSTDP, 1% input', 100, 100, MSTDP, 0.01),
-  layered('1000 -> 1000 STDP, 1% input', 1000, 1000, STDP, 0.01),
-  layered('1000 -> 1000 MSTDP, 1% input', 1000, 1000, MSTDP, 0.01),
-  layered('10000 -> 100 STDP, 1% input', 10000, 100, STDP, 0.01),
-  layered('10000 -> 100 NoOp, 1% input', 10000, 100, NOOP, 0.01),
-  // Dense and busy: half the inputs fire every step and weights 50 times
-  // stronger make a large share of the outputs fire too.
-  layered('2000 -> 2000 NoOp, 50% input', 2000, 2000, NOOP, 0.5, 50),
-  layered('2000 -> 2000 STDP, 50% input', 2000, 2000, STDP, 0.5, 50),
-  layered('2000 -> 2000 MSTDP, 50% input', 2000, 2000, MSTDP, 0.5, 50),
-];
+const cases: BenchCase[] = [...STANDARD_CASES, ...DENSE_CASES];
 
 interface Result {
   usPerStep: number;
@@ -98,7 +31,7 @@ interface Result {
 /** Timed runs per case; the fastest counts (the others absorb noise from other processes). */
 const REPS = 3;
 
-function measure(c: Case, backend: BackendName): Result {
+function measure(c: BenchCase, backend: BackendName): Result {
   const net = Network.create(c.spec, { seed: 1, backend });
   const post = net.populationNames.indexOf('post');
   const postSpikes: number[] = [];

@@ -1,0 +1,87 @@
+/**
+ * The benchmark networks, shared by bench/engine.ts (native) and
+ * bench/engine-backends.ts (native vs tfjs), so both time the same thing.
+ *
+ * Input firing is set by giving a chosen share of the input neurons a current
+ * that crosses threshold within the step; the patterns are drawn in advance so
+ * only the step is timed. Weights scale with the fan-in (w_max = 2 / expected
+ * input spikes per step, learning rates with it) so that the output fires at
+ * about the input's rate too, as in a working network; with unscaled weights a
+ * 10000-neuron input drives every output neuron every step and the benchmark
+ * measures saturation instead. Each result prints the output rate it ran at.
+ */
+import type { NetworkSpec, StepInputs } from '../src/engine/index.js';
+import { Rng } from '../src/engine/random.js';
+
+export interface BenchCase {
+  name: string;
+  spec: NetworkSpec;
+  inputs: StepInputs[];
+  rewards: number[];
+  /** The issue's target on the 2-core machine, in microseconds per step, where one is set. */
+  targetUs?: number;
+}
+
+function patterns(n: number, rate: number, count: number, seed: number): Float64Array[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: count }, () => {
+    const x = new Float64Array(n);
+    for (let i = 0; i < n; i++) if (rng.nextFloat() < rate) x[i] = 100;
+    return x;
+  });
+}
+
+function rewards(seed: number): number[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: 89 }, () => (rng.nextFloat() < 0.5 ? 1 : -1));
+}
+
+type Rule = { type: string; lr: number[]; weight_decay?: number };
+
+/** pre -> post; `gain` multiplies the weights, to make the output busy too. */
+function layered(name: string, nPre: number, nPost: number, rule: Rule, rate: number, targetUs?: number, gain = 1): BenchCase {
+  const wMax = (gain * 2) / (nPre * rate);
+  return {
+    name,
+    spec: {
+      dt: 0.1,
+      populations: { pre: { n: nPre, refrac_length: 0 }, post: { n: nPost, refrac_length: 0 } },
+      connections: { pre_post: { pre: 'pre', post: 'post', w_min: 0, w_max: wMax, rule: { ...rule, lr: [rule.lr[0] * wMax, rule.lr[1] * wMax] } } },
+    },
+    inputs: patterns(nPre, rate, 97, 2).map((pre) => ({ pre })),
+    rewards: rewards(3),
+    targetUs,
+  };
+}
+
+const STDP: Rule = { type: 'STDP', lr: [0.0003, 0.0002], weight_decay: 0.0001 };
+const MSTDP: Rule = { type: 'MSTDP', lr: [0.0003, 0.0002] };
+const NOOP: Rule = { type: 'NoOp', lr: [0, 0] };
+
+/** The networks the issues set targets for. */
+export const STANDARD_CASES: BenchCase[] = [
+  {
+    name: "seed's 2 -> 1 (STDP)",
+    spec: {
+      dt: 0.1,
+      populations: { pre: { n: 2, refrac_length: 0 }, post: { n: 1, refrac_length: 0 } },
+      connections: { pre_post: { pre: 'pre', post: 'post', w: [[0.4434], [0.8602]], rule: STDP } },
+    },
+    inputs: [{ pre: new Float64Array([0, 50]), post: new Float64Array([50]) }],
+    rewards: [0],
+    targetUs: 1,
+  },
+  layered('100 -> 100 STDP, 1% input', 100, 100, STDP, 0.01, 5),
+  layered('100 -> 100 MSTDP, 1% input', 100, 100, MSTDP, 0.01, 5),
+  layered('1000 -> 1000 STDP, 1% input', 1000, 1000, STDP, 0.01, 30),
+  layered('1000 -> 1000 MSTDP, 1% input', 1000, 1000, MSTDP, 0.01, 30),
+  layered('10000 -> 100 STDP, 1% input', 10000, 100, STDP, 0.01, 30),
+  layered('10000 -> 100 NoOp, 1% input', 10000, 100, NOOP, 0.01, 30),
+];
+
+/** Dense and busy: half the inputs fire every step and stronger weights make many outputs fire too. */
+export const DENSE_CASES: BenchCase[] = [
+  layered('2000 -> 2000 NoOp, 50% input', 2000, 2000, NOOP, 0.5, undefined, 20),
+  layered('2000 -> 2000 STDP, 50% input', 2000, 2000, STDP, 0.5, undefined, 20),
+  layered('2000 -> 2000 MSTDP, 50% input', 2000, 2000, MSTDP, 0.5, undefined, 20),
+];
