@@ -121,6 +121,17 @@ export class DenseWeights {
       const up = split ? (a > 0 ? a : 0) : a;
       const down = split ? (a < 0 ? -a : 0) : 0;
       const base = i * cols;
+      if (lazy && !soft) {
+        // As in applyRow: the common case without loop-invariant branches.
+        const delta = up - down;
+        for (let c = 0; c < colCount; c++) {
+          const k = base + colIdx[c];
+          let wn = (stored[k] * scale + delta) * factor;
+          wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
+          stored[k] = wn * inv;
+        }
+        continue;
+      }
       for (let c = 0; c < colCount; c++) {
         const k = base + colIdx[c];
         const w = stored[k] * scale;
