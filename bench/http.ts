@@ -5,17 +5,25 @@
  * the seed network (at the default LOG_LEVEL=info, and at warn), and network
  * steps per second with `steps: 1000` per call.
  *
+ * Then the cost of durability: the same loads with persistence off
+ * (DATA_DIR=) and on (a fresh DATA_DIR, PERSIST_SYNC normal, then full), with
+ * 32 connections and with one (strict request-reply, where a commit per
+ * request cannot be shared), and the ratio on/off.
+ *
  * Environment: BENCH_SECONDS (default 5) per scenario, BENCH_CONNECTIONS
- * (default 32).
+ * (default 32), BENCH_FILTER (run only scenarios whose name contains it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { jsonRequest, runLoad, type LoadResult } from './load-client.js';
 
 const HOST = '127.0.0.1';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const FILTER = process.env.BENCH_FILTER ?? '';
 
 /** The seed's MSTDP network (model.md, last section). */
 const SEED_NETWORK = {
@@ -79,6 +87,10 @@ interface Scenario {
   env: Record<string, string>;
   body: unknown;
   stepsPerCall: number;
+  /** Persistence: off (DATA_DIR=, the default here), or on in a fresh directory with this PERSIST_SYNC. */
+  persist?: 'off' | 'normal' | 'full';
+  /** Connections (one session each); default BENCH_CONNECTIONS. */
+  connections?: number;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -88,9 +100,38 @@ const SCENARIOS: Scenario[] = [
   { name: 'steps: 1000 per call, return.spikes counts', env: { LOG_LEVEL: 'info' }, body: { steps: 1000, inputs: { pre: [100, 0] }, return: { spikes: 'counts' } }, stepsPerCall: 1000 },
 ];
 
+const STEP = { inputs: { pre: [100, 0] }, reward: 0.5 };
+const STEP_1000 = { steps: 1000, inputs: { pre: [100, 0] }, reward: 0.5, return: { spikes: 'counts' } };
+const WARN = { LOG_LEVEL: 'warn' };
+/** Pairs: the same load with persistence off and on. */
+const PERSIST_SCENARIOS: Scenario[] = [
+  { name: 'persistence off, single step', env: WARN, body: STEP, stepsPerCall: 1, persist: 'off' },
+  { name: 'persistence on (normal), single step', env: WARN, body: STEP, stepsPerCall: 1, persist: 'normal' },
+  { name: 'persistence on (full), single step', env: WARN, body: STEP, stepsPerCall: 1, persist: 'full' },
+  { name: 'persistence off, single step, 1 connection', env: WARN, body: STEP, stepsPerCall: 1, persist: 'off', connections: 1 },
+  { name: 'persistence on (normal), single step, 1 connection', env: WARN, body: STEP, stepsPerCall: 1, persist: 'normal', connections: 1 },
+  { name: 'persistence on (full), single step, 1 connection', env: WARN, body: STEP, stepsPerCall: 1, persist: 'full', connections: 1 },
+  { name: 'persistence off, steps: 1000 per call, counts', env: WARN, body: STEP_1000, stepsPerCall: 1000, persist: 'off' },
+  { name: 'persistence on (normal), steps: 1000 per call, counts', env: WARN, body: STEP_1000, stepsPerCall: 1000, persist: 'normal' },
+];
+
 function row(s: Scenario, r: LoadResult): string {
   const steps = s.stepsPerCall > 1 ? `${Math.round(r.perSecond * s.stepsPerCall).toLocaleString('en-US')} steps/s` : '';
   return `| ${s.name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${steps} | ${r.errors} |`;
+}
+
+async function run(s: Scenario): Promise<LoadResult> {
+  const dir = s.persist && s.persist !== 'off' ? mkdtempSync(join(tmpdir(), 'spikeserve-bench-')) : null;
+  const env = { ...s.env, DATA_DIR: dir ?? '', ...(dir ? { PERSIST_SYNC: s.persist! } : {}) };
+  const { child, port } = await startServer(env);
+  try {
+    const ids = await createSessions(port, s.connections ?? CONNECTIONS);
+    const requests = ids.map((id) => jsonRequest('POST', `/v1/sessions/${id}/step`, s.body));
+    return await runLoad({ host: HOST, port, requests, durationMs: SECONDS * 1000, warmupMs: 1000 });
+  } finally {
+    await stopServer(child);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function main(): Promise<void> {
@@ -99,15 +140,24 @@ async function main(): Promise<void> {
   console.log('| scenario | requests/s | p50 ms | p99 ms | network steps/s | errors |');
   console.log('|---|---|---|---|---|---|');
   for (const s of SCENARIOS) {
-    const { child, port } = await startServer(s.env);
-    try {
-      const ids = await createSessions(port, CONNECTIONS);
-      const requests = ids.map((id) => jsonRequest('POST', `/v1/sessions/${id}/step`, s.body));
-      const r = await runLoad({ host: HOST, port, requests, durationMs: SECONDS * 1000, warmupMs: 1000 });
-      console.log(row(s, r));
-    } finally {
-      await stopServer(child);
-    }
+    if (!s.name.includes(FILTER)) continue;
+    console.log(row(s, await run(s)));
+  }
+
+  const persist = PERSIST_SCENARIOS.filter((s) => s.name.includes(FILTER));
+  if (persist.length === 0) return;
+  console.log('\nDurability: the same loads with persistence off and on (LOG_LEVEL=warn)\n');
+  console.log('| scenario | requests/s | p50 ms | p99 ms | network steps/s | errors | on / off |');
+  console.log('|---|---|---|---|---|---|---|');
+  const off = new Map<string, number>();
+  for (const s of persist) {
+    const r = await run(s);
+    // The load this row is a variant of: its name without the persistence part.
+    const load = s.name.replace(/^persistence (off|on \((normal|full)\)), /, '');
+    if (s.persist === 'off') off.set(load, r.perSecond);
+    const base = off.get(load);
+    const ratio = s.persist !== 'off' && base ? `${((r.perSecond / base) * 100).toFixed(0)}%` : '';
+    console.log(`${row(s, r)} ${ratio} |`);
   }
 }
 

@@ -10,7 +10,7 @@ import {
   type CreateSessionBody,
   type ListSessionsQuery,
 } from '../src/api/sessions.js';
-import { BODY_ERRORS, described, errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, BODY_ERRORS, described, errorResponses } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
 export default async function sessionRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
@@ -25,12 +25,24 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
         body: CreateSessionBodySchema,
         response: {
           201: ref(SessionDetailSchema, { description: 'Created; the Location header points at it.' }),
-          ...errorResponses(...BODY_ERRORS, 'SPEC_INVALID', 'SNAPSHOT_INVALID', 'SNAPSHOT_VERSION_UNSUPPORTED', 'LIMIT_EXCEEDED'),
+          ...errorResponses(
+            ...BODY_ERRORS,
+            ...API_ERRORS,
+            'SPEC_INVALID',
+            'SNAPSHOT_INVALID',
+            'SNAPSHOT_VERSION_UNSUPPORTED',
+            'LIMIT_EXCEEDED',
+            'QUOTA_EXCEEDED',
+            'OVERLOADED',
+            'PERSISTENCE_FAILED',
+          ),
         },
       },
     },
     async (request, reply) => {
-      const session = sessions.create(request.body);
+      const session = sessions.create(request.body, request.owner ?? null);
+      // 201 only once the session is on disk (with persistence on).
+      await session.persisted();
       request.log.info({ sessionId: session.id, from: request.body.snapshot ? 'snapshot' : 'network' }, 'session created');
       reply.code(201).header('location', `/v1/sessions/${session.id}`);
       return session.detailNow();
@@ -44,11 +56,11 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
         tags: ['sessions'],
         summary: 'List sessions, oldest first, a page at a time',
         querystring: ListSessionsQuerySchema,
-        response: { 200: described(SessionListSchema, 'A page of sessions.'), ...errorResponses('REQUEST_INVALID') },
+        response: { 200: described(SessionListSchema, 'A page of sessions.'), ...errorResponses('REQUEST_INVALID', ...API_ERRORS) },
       },
     },
     async (request) => {
-      const page = sessions.list(request.query);
+      const page = sessions.list({ ...request.query, owner: request.owner });
       return { sessions: page.sessions.map((s) => s.summary()), next: page.next, total: page.total };
     },
   );
@@ -61,7 +73,7 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
         summary: 'Describe a session',
         description: 'Its network, step count, pending update, times, limits, and spike and weight statistics.',
         params: SessionParamsSchema,
-        response: { 200: ref(SessionDetailSchema, { description: 'The session.' }), ...errorResponses('SESSION_NOT_FOUND') },
+        response: { 200: ref(SessionDetailSchema, { description: 'The session.' }), ...errorResponses('SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS) },
       },
     },
     async (request) => sessions.get(request.params.id).detail(),
@@ -75,13 +87,13 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
         summary: 'Delete a session',
         description: 'Frees it at once; a long step running on it stops and its caller gets SESSION_NOT_FOUND.',
         params: SessionParamsSchema,
-        response: { 200: described(DeletedSchema, 'Deleted.'), ...errorResponses('SESSION_NOT_FOUND') },
+        response: { 200: described(DeletedSchema, 'Deleted.'), ...errorResponses('SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS) },
       },
     },
     async (request) => {
       const id = request.params.id;
-      // Respond once the session is gone from the manager; its memory is released when its queue empties.
-      void sessions.delete(id);
+      // Respond once the session is gone from the manager (and the database); its memory is released when its queue empties.
+      await sessions.delete(id, request.owner);
       request.log.info({ sessionId: id }, 'session deleted');
       return { id, deleted: true as const };
     },

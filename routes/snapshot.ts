@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ref, SessionParamsSchema, type SessionParams } from '../src/api/common.js';
 import { SnapshotSchema } from '../src/engine/index.js';
-import { errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, errorResponses } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
 export default async function snapshotRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
@@ -15,7 +15,7 @@ export default async function snapshotRoutes(app: FastifyInstance, { sessions }:
         description:
           'Everything the session needs to continue bit for bit: weights, every state variable, the pending update, the step count and the random generator. POST it to /v1/sessions as `snapshot` to restore it, or to fork a copy.',
         params: SessionParamsSchema,
-        response: { 200: ref(SnapshotSchema, { description: 'The snapshot.' }), ...errorResponses('SESSION_NOT_FOUND') },
+        response: { 200: ref(SnapshotSchema, { description: 'The snapshot.' }), ...errorResponses('SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS) },
       },
     },
     async (request) => sessions.get(request.params.id).snapshot(),

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ConnectionParamsSchema, SessionParamsSchema, type ConnectionParams, type SessionParams } from '../src/api/common.js';
 import { AllWeightsSchema, ConnectionWeightsSchema, PutWeightsBodySchema, type PutWeightsBody } from '../src/api/state.js';
-import { BODY_ERRORS, described, errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, BODY_ERRORS, described, errorResponses } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
 export default async function weightRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
@@ -13,7 +13,7 @@ export default async function weightRoutes(app: FastifyInstance, { sessions }: {
         tags: ['weights'],
         summary: 'Every connection\'s weights',
         params: SessionParamsSchema,
-        response: { 200: described(AllWeightsSchema, 'The weights of every connection.'), ...errorResponses('SESSION_NOT_FOUND') },
+        response: { 200: described(AllWeightsSchema, 'The weights of every connection.'), ...errorResponses('SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS) },
       },
     },
     async (request) => sessions.get(request.params.id).allWeights(),
@@ -26,7 +26,7 @@ export default async function weightRoutes(app: FastifyInstance, { sessions }: {
         tags: ['weights'],
         summary: 'One connection\'s weights and bounds',
         params: ConnectionParamsSchema,
-        response: { 200: described(ConnectionWeightsSchema, 'The connection\'s weights.'), ...errorResponses('SESSION_NOT_FOUND', 'CONNECTION_NOT_FOUND') },
+        response: { 200: described(ConnectionWeightsSchema, 'The connection\'s weights.'), ...errorResponses('SESSION_NOT_FOUND', 'CONNECTION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS) },
       },
     },
     async (request) => sessions.get(request.params.id).weights(request.params.connection),
@@ -44,7 +44,7 @@ export default async function weightRoutes(app: FastifyInstance, { sessions }: {
         body: PutWeightsBodySchema,
         response: {
           200: described(ConnectionWeightsSchema, 'The weights as stored (clamped into the bounds).'),
-          ...errorResponses(...BODY_ERRORS, 'WEIGHTS_INVALID', 'SESSION_NOT_FOUND', 'CONNECTION_NOT_FOUND'),
+          ...errorResponses(...BODY_ERRORS, ...API_ERRORS, 'WEIGHTS_INVALID', 'SESSION_NOT_FOUND', 'CONNECTION_NOT_FOUND', 'PERSISTENCE_FAILED'),
         },
       },
     },

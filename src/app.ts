@@ -16,7 +16,19 @@ import { SpikeserveError } from './errors.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { genReqId, loggerOptions, registerRequestLogging } from './http/logging.js';
 import { bodyIsOptional, typeboxValidatorCompiler } from './http/validation.js';
-import { SessionManager, type SessionManagerOptions } from './sessions/manager.js';
+import { SessionManager, type RestoreReport, type SessionManagerOptions } from './sessions/manager.js';
+import type { SessionHooks } from './sessions/session.js';
+import { registerAuth } from './http/auth.js';
+import { registerHeaders } from './http/headers.js';
+import { Metrics } from './metrics.js';
+import { autoMemoryBytes, OverloadMonitor, type LoadReading } from './overload.js';
+import { openDataDir, type OpenReport } from './persist/open.js';
+import { KeyRing } from './security/keys.js';
+import { OriginPolicy } from './security/origins.js';
+import { StepBudget } from './security/quota.js';
+import { TicketBook } from './security/tickets.js';
+import metricsRoutes from '../routes/metrics.js';
+import ticketRoutes from '../routes/tickets.js';
 import dashboardRoutes from '../routes/dashboard.js';
 import docsRoutes from '../routes/docs.js';
 import healthRoutes from '../routes/health.js';
@@ -49,11 +61,20 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Overrides for the session manager (a fake clock in tests). */
   sessions?: Partial<Pick<SessionManagerOptions, 'now'>>;
+  /** Overload readings in place of the process's own (tests). */
+  overload?: { sample?: () => LoadReading; intervalMs?: number };
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     sessions: SessionManager;
+    metrics: Metrics;
+    tickets: TicketBook;
+    overload: OverloadMonitor;
+    keys: KeyRing;
+    origins: OriginPolicy;
+    /** What the start found in DATA_DIR (null: memory only). */
+    restoreReport: RestoreReport | null;
     /** True once close() has begun: /readyz answers 503 and new requests get SHUTTING_DOWN. */
     isClosing(): boolean;
   }
@@ -74,6 +95,26 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     frameworkErrors: (err, request, reply) => handleError(err, request, reply),
   });
 
+  // Sessions on disk: open DATA_DIR (moving a damaged database aside) before anything else.
+  let opened: OpenReport | null = null;
+  if (config.dataDir !== '') opened = openDataDir(config.dataDir, config.persistSync);
+  const keys = new KeyRing(config.apiKeys);
+  const origins = new OriginPolicy(config.corsOrigins);
+  const overload = new OverloadMonitor({
+    eventLoopDelayMs: config.overloadEventLoopDelayMs,
+    memoryBytes: config.overloadMemoryMb === 'auto' ? autoMemoryBytes() : config.overloadMemoryMb * 2 ** 20,
+    heavyStepCost: config.overloadHeavyStepCost,
+    ...options.overload,
+  });
+  const budget = new StepBudget(config.quotaStepsPerS, config.quotaStepsBurst);
+  let metrics: Metrics | null = null;
+  const hooks: SessionHooks = {
+    admitStep: (session, steps, cost) => {
+      overload.admitStep(cost);
+      budget.take(session.owner ?? '', steps);
+    },
+    stepDone: (steps, seconds) => metrics?.stepDone(steps, seconds),
+  };
   const sessions = new SessionManager({
     limits: {
       maxNeurons: config.maxNeurons,
@@ -86,10 +127,29 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     idleTimeoutMs: config.sessionIdleTimeoutS * 1000,
     sliceMs: config.stepSliceMs,
     log: app.log,
+    store: opened?.store ?? null,
+    compactSteps: config.persistCompactSteps,
+    quota: { sessions: config.quotaSessions, synapses: config.quotaSynapses },
+    hooks,
+    admitCreate: () => overload.admitCreate(),
+    onCommit: (m) => metrics?.committed(m),
     ...options.sessions,
   });
+  metrics = new Metrics(sessions, overload);
+  const restoreReport = opened ? restoreFromDisk(app, sessions, opened) : null;
+  if (restoreReport) metrics.restored(restoreReport);
+  if (!keys.enabled) {
+    app.log.warn({ host: config.host }, 'API_KEYS is not set: no authentication; anyone who can reach this address can use every session');
+  }
+  const tickets = new TicketBook({ ttlMs: config.wsTicketTtlS * 1000 });
   let closing = false;
   app.decorate('sessions', sessions);
+  app.decorate('metrics', metrics);
+  app.decorate('tickets', tickets);
+  app.decorate('overload', overload);
+  app.decorate('keys', keys);
+  app.decorate('origins', origins);
+  app.decorate('restoreReport', restoreReport);
   app.decorate('isClosing', () => closing);
   app.decorateReply('errorCode', undefined);
 
@@ -104,6 +164,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.addHook('onRequest', (request, _reply, done) => {
     if (closing && request.url !== '/healthz') done(new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
     else done();
+  });
+  registerHeaders(app, origins);
+  registerAuth(app, keys, sessions);
+  const counted = metrics;
+  app.addHook('onResponse', (_request, reply, done) => {
+    if (reply.errorCode !== undefined) counted.rejectedRequest(reply.errorCode, 'http');
+    done();
   });
   // Node closes the keep-alive connections that are idle when the server
   // closes, but a connection busy then stays open once its response is sent,
@@ -121,7 +188,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // After the server stops accepting and in-flight requests are answered:
   // let queued commands finish, then release every session.
   app.addHook('onClose', async () => {
-    await sessions.close();
+    overload.stop();
+    // Final snapshots get half the shutdown time at most: the log already holds every change.
+    await sessions.close({ snapshotDeadline: performance.now() + config.shutdownTimeoutS * 500 });
     if (idleSweep) clearInterval(idleSweep);
   });
 
@@ -148,7 +217,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   for (const routes of [sessionRoutes, stepRoutes, resetRoutes, weightRoutes, stateRoutes, snapshotRoutes]) {
     await app.register(routes, { prefix: '/v1', sessions });
   }
+  await app.register(ticketRoutes, { prefix: '/v1', sessions, tickets });
+  await app.register(metricsRoutes, { metrics });
   await app.ready();
+  // Only now: building the app blocks the loop, which is not load.
+  overload.start();
   return app;
 }
 
@@ -166,4 +239,24 @@ function markOptionalBodies<T extends OpenApiDoc>(doc: T): T {
     }
   }
   return doc;
+}
+
+/** Restores the sessions in DATA_DIR and says what happened in the log. */
+function restoreFromDisk(app: FastifyInstance, sessions: SessionManager, opened: OpenReport): RestoreReport {
+  const t0 = performance.now();
+  const file = opened.store.file;
+  if (opened.fileDamage.length > 0) {
+    app.log.error(
+      { file, problems: opened.fileDamage, movedTo: opened.movedTo, lost: opened.lost },
+      `the database was damaged: it was moved to ${opened.movedTo} and a new one holds the ${'sessions that could be read in full'}`,
+    );
+  }
+  const report = sessions.restore(opened.loaded);
+  report.fileDamage = opened.fileDamage;
+  report.damaged.unshift(...opened.lost);
+  if (opened.movedTo) report.preservedCopy ??= opened.movedTo;
+  for (const d of report.damaged) app.log.error({ sessionId: d.id, reason: d.reason, preservedCopy: report.preservedCopy }, 'session damaged on disk: not restored');
+  for (const k of report.kept) app.log.warn({ sessionId: k.id, reason: k.reason }, 'session left on disk, not loaded');
+  app.log.info({ file, restored: report.restored, damaged: report.damaged.length, kept: report.kept.length, ms: Math.round(performance.now() - t0) }, 'sessions restored');
+  return report;
 }

@@ -5,7 +5,7 @@
  * as odd behaviour hours later. To add a setting, add one line to SETTINGS
  * (and its row to the README's configuration table; a test checks both agree).
  */
-
+import { createHash } from 'node:crypto';
 import { TFJS_PLATFORMS } from './engine/index.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -19,10 +19,14 @@ interface Setting<T> {
   readonly default: string;
   readonly parse: Parser<T>;
   readonly doc: string;
+  /** Set but empty is a value of its own (DATA_DIR=: no directory), not the default. */
+  readonly emptyAllowed?: boolean;
+  /** Holds secrets: a bad value is never echoed in the error. */
+  readonly secret?: boolean;
 }
 
-function setting<T>(env: string, def: string, parse: Parser<T>, doc: string): Setting<T> {
-  return { env, default: def, parse, doc };
+function setting<T>(env: string, def: string, parse: Parser<T>, doc: string, options: { emptyAllowed?: boolean; secret?: boolean } = {}): Setting<T> {
+  return { env, default: def, parse, doc, ...options };
 }
 
 function int(min: number, max: number): Parser<number> {
@@ -52,6 +56,73 @@ function oneOf<const T extends readonly string[]>(values: T): Parser<T[number]> 
   };
 }
 
+function bool(raw: string): boolean {
+  const s = raw.trim().toLowerCase();
+  if (s === 'true' || s === '1' || s === 'yes') return true;
+  if (s === 'false' || s === '0' || s === 'no') return false;
+  throw new Error('must be true or false');
+}
+
+/** An API key: its id (what owns sessions and appears in logs and metrics) and its secret. */
+export interface ApiKey {
+  readonly id: string;
+  readonly secret: string;
+}
+
+const KEY_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * `name:secret` or a bare `secret`, comma-separated. A named key's sessions
+ * stay its own when its secret is replaced; a bare one is known by a hash of
+ * its secret. Secrets are at least 16 characters: a short one can be guessed.
+ */
+function apiKeys(raw: string): ApiKey[] {
+  const out: ApiKey[] = [];
+  const entries = raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  entries.forEach((entry, i) => {
+    const colon = entry.indexOf(':');
+    const id = colon >= 0 ? entry.slice(0, colon) : `key-${createHash('sha256').update(entry).digest('hex').slice(0, 12)}`;
+    const secret = colon >= 0 ? entry.slice(colon + 1) : entry;
+    if (colon >= 0 && !KEY_NAME.test(id)) throw new Error(`key ${i + 1}: a name holds letters, digits, _ . and -, at most 64 characters`);
+    if (secret.length < 16 || /\s/.test(secret)) throw new Error(`key ${i + 1} (${id}): a secret needs at least 16 characters and no spaces`);
+    if (out.some((k) => k.id === id)) throw new Error(`key ${i + 1}: the name ${id} is used twice`);
+    if (out.some((k) => k.secret === secret)) throw new Error(`key ${i + 1} (${id}): the same secret is listed twice`);
+    out.push({ id, secret });
+  });
+  return out;
+}
+
+/** Browser origins, comma-separated, each scheme://host[:port] exactly; `*` allows every origin. */
+function origins(raw: string): string[] {
+  const out = raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  for (const o of out) {
+    if (o === '*') continue;
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new Error(`"${o}" is not an origin like https://example.org or http://localhost:8080`);
+    }
+    if (u.origin !== o) throw new Error(`"${o}" is not an origin: write ${u.origin} (scheme, host and port only, no path or trailing slash)`);
+  }
+  return out;
+}
+
+/** Megabytes, or `auto`. */
+function megabytesOrAuto(raw: string): number | 'auto' {
+  const s = raw.trim().toLowerCase();
+  if (s === 'auto') return 'auto';
+  try {
+    return int(0, 1024 * 1024 * 1024)(s);
+  } catch {
+    throw new Error('must be auto or a whole number of megabytes (0: no bound)');
+  }
+}
+
+function path(raw: string): string {
+  return raw.trim();
+}
+
 function nonEmpty(raw: string): string {
   const s = raw.trim();
   if (s === '') throw new Error('must not be empty');
@@ -61,6 +132,72 @@ function nonEmpty(raw: string): string {
 export const SETTINGS = {
   host: setting('HOST', '127.0.0.1', nonEmpty, 'Address to listen on. 0.0.0.0 listens on every interface.'),
   port: setting('PORT', '3000', int(0, 65535), 'TCP port to listen on; 0 picks a free one.'),
+  apiKeys: setting(
+    'API_KEYS',
+    '',
+    apiKeys,
+    'API keys, comma-separated, each name:secret or a bare secret (16+ characters). When set, every /v1 request and WebSocket needs Authorization: Bearer <secret>, and a session is visible only to the key that created it. Empty: no authentication, and HOST must be a loopback address.',
+    { secret: true },
+  ),
+  allowUnauthenticatedPublic: setting(
+    'ALLOW_UNAUTHENTICATED_PUBLIC',
+    'false',
+    bool,
+    'true lets the server listen on a non-loopback HOST without API_KEYS (anyone who reaches it can use every session). Without it, that configuration refuses to start.',
+  ),
+  corsOrigins: setting('CORS_ORIGINS', '', origins, 'Browser origins (scheme://host[:port], comma-separated; * for any) allowed to call the API and open WebSockets from another origin. Empty: none.'),
+  wsTicketTtlS: setting('WS_TICKET_TTL_S', '30', decimal(1, 3600), 'Seconds a WebSocket ticket (POST /v1/sessions/{id}/ws-ticket) stays valid; it is good for one connection.'),
+  quotaSessions: setting('QUOTA_SESSIONS', '0', int(0, 1_000_000), 'Sessions one API key may hold at once; one more gets 429 QUOTA_EXCEEDED. 0: only MAX_SESSIONS applies.'),
+  quotaSynapses: setting(
+    'QUOTA_SYNAPSES',
+    '0',
+    int(0, 100_000_000_000),
+    'Synapses over the sessions of one API key; past it a new session gets 429 QUOTA_EXCEEDED. 0: only MAX_TOTAL_SYNAPSES applies.',
+  ),
+  quotaStepsPerS: setting(
+    'QUOTA_STEPS_PER_S',
+    '0',
+    decimal(0, 1e12),
+    'Network steps per second one API key may run, over HTTP and WebSocket together (a token bucket); past it, 429 QUOTA_EXCEEDED with Retry-After. 0: no limit.',
+  ),
+  quotaStepsBurst: setting('QUOTA_STEPS_BURST', '0', decimal(0, 1e12), 'Steps one API key may run at once above QUOTA_STEPS_PER_S (the bucket\'s size). 0: one second\'s worth.'),
+  overloadEventLoopDelayMs: setting(
+    'OVERLOAD_EVENT_LOOP_DELAY_MS',
+    '500',
+    decimal(0, 60_000),
+    'Event-loop delay (99th percentile over the last second) past which the server is overloaded: new sessions and heavy steps get 503 OVERLOADED with Retry-After; light steps and health checks still run. 0: not checked.',
+  ),
+  overloadMemoryMb: setting(
+    'OVERLOAD_MEMORY_MB',
+    'auto',
+    megabytesOrAuto,
+    'Resident memory (RSS) past which the server is overloaded, in MB. auto: 90% of the container\'s memory limit, or of the machine\'s memory. 0: not checked.',
+  ),
+  overloadHeavyStepCost: setting(
+    'OVERLOAD_HEAVY_STEP_COST',
+    '10000000',
+    int(0, Number.MAX_SAFE_INTEGER),
+    'A step request is heavy, and refused while overloaded, when its steps x (neurons + synapses) reaches this. 0: every step is heavy.',
+  ),
+  dataDir: setting(
+    'DATA_DIR',
+    './data',
+    path,
+    'Directory of the SQLite database that keeps sessions across restarts (created if missing). Set it empty (DATA_DIR=) to keep sessions in memory only.',
+    { emptyAllowed: true },
+  ),
+  persistSync: setting(
+    'PERSIST_SYNC',
+    'normal',
+    oneOf(['normal', 'full'] as const),
+    'normal: a reply waits until its change is written to the operating system (survives a crash or kill of the server). full: also flushed to the disk (survives a power cut), at about a millisecond or more per commit.',
+  ),
+  persistCompactSteps: setting(
+    'PERSIST_COMPACT_STEPS',
+    '10000',
+    int(1, 1_000_000_000),
+    'A session\'s log of commands is folded into a new snapshot once it holds this many network steps (or is larger than the snapshot): what bounds replay at start.',
+  ),
   logLevel: setting('LOG_LEVEL', 'info', oneOf(LOG_LEVELS), `Log level: ${LOG_LEVELS.join(', ')}. At info, one line per request.`),
   bodyLimitBytes: setting('BODY_LIMIT_BYTES', '16777216', int(1024, 1024 ** 3), 'Largest request body accepted, in bytes (16 MiB); larger gets 413 BODY_TOO_LARGE.'),
   maxSessions: setting('MAX_SESSIONS', '256', int(1, 1_000_000), 'Sessions held at once; one more gets 422 LIMIT_EXCEEDED.'),
@@ -109,13 +246,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problems: { variable: string; message: string }[] = [];
   for (const [key, s] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
     const raw = env[s.env];
-    const given = raw !== undefined && raw.trim() !== '';
+    const given = raw !== undefined && (raw.trim() !== '' || s.emptyAllowed === true);
     try {
       out[key] = s.parse(given ? raw : s.default);
     } catch (e) {
-      problems.push({ variable: s.env, message: `${(e as Error).message}, got ${JSON.stringify(raw)}` });
+      problems.push({ variable: s.env, message: `${(e as Error).message}${s.secret ? '' : `, got ${JSON.stringify(raw)}`}` });
     }
   }
+  if (problems.length === 0) checkExposure(out as Config, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out) as Config;
 }
@@ -123,4 +261,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** The defaults, with overrides: what tests and tools use instead of the environment. */
 export function defaultConfig(overrides: Partial<Config> = {}): Config {
   return Object.freeze({ ...loadConfig({}), ...overrides });
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** Without keys the service is for this machine only, unless the operator says otherwise in so many words. */
+function checkExposure(c: Config, problems: { variable: string; message: string }[]): void {
+  if (c.apiKeys.length === 0 && !isLoopback(c.host) && !c.allowUnauthenticatedPublic) {
+    problems.push({
+      variable: 'HOST',
+      message: `${c.host} can be reached from other machines and API_KEYS is empty, so anyone could use every session: set API_KEYS, listen on 127.0.0.1, or set ALLOW_UNAUTHENTICATED_PUBLIC=true to serve without keys anyway`,
+    });
+  }
 }

@@ -22,6 +22,11 @@ export const ERROR_CATALOGUE = {
   BODY_TOO_LARGE: { status: 413, description: 'The request body is larger than the configured limit (BODY_LIMIT_BYTES).' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body is not sent as application/json.' },
   SHUTTING_DOWN: { status: 503, description: 'The server is shutting down and takes no new work; retry against another instance or after the restart.' },
+  UNAUTHORIZED: { status: 401, description: 'No valid credentials: API_KEYS is set and the request has no `Authorization: Bearer <key>` header, or its key is not one of them; or a WebSocket ticket is unknown, expired or already used.' },
+  QUOTA_EXCEEDED: { status: 429, description: 'The API key is over one of its quotas: sessions held (QUOTA_SESSIONS), synapses over its sessions (QUOTA_SYNAPSES), or network steps per second (QUOTA_STEPS_PER_S; the Retry-After header says when to retry). details.quota names it.' },
+  ORIGIN_NOT_ALLOWED: { status: 403, description: 'A browser request or WebSocket upgrade came from an origin not in CORS_ORIGINS.' },
+  OVERLOADED: { status: 503, description: 'The server is past a load bound (event-loop delay or memory; OVERLOAD_*) and refuses new sessions and heavy steps for now; light steps and health checks still run. Retry after the Retry-After header\'s seconds.' },
+  PERSISTENCE_FAILED: { status: 503, description: 'The change could not be saved to disk (disk full or failing); the session is back at its last saved state. Retry later; the server log has the cause.' },
   INTERNAL_ERROR: { status: 500, description: 'A bug in the server, not in the request. The response carries the request id to report; the details are in the server log.' },
 } as const;
 

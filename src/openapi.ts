@@ -10,7 +10,8 @@ export const OPENAPI_HEADER = '# Generated from the route schemas by `npm run op
 
 /** The contract as YAML, from an app built on the default configuration (the environment plays no part). */
 export async function renderOpenApi(): Promise<string> {
-  const app = await buildApp(defaultConfig(), { logger: false });
+  // In memory only: generating the contract must not open (or lock) a data directory.
+  const app = await buildApp(defaultConfig({ dataDir: '' }), { logger: false });
   try {
     return OPENAPI_HEADER + app.swagger({ yaml: true });
   } finally {

@@ -1,15 +1,18 @@
 /**
  * `npm start`: the service on HOST:PORT. A bad setting stops it at once with
- * a message naming the variable. SIGTERM or SIGINT shuts it down gracefully:
- * no new connections or requests, in-flight requests answered, queued session
- * commands finished; past SHUTDOWN_TIMEOUT_S it exits anyway with code 1, and
- * a second signal exits at once.
+ * a message naming the variable, as does a DATA_DIR it cannot use. Sessions
+ * saved in DATA_DIR are restored before it listens. SIGTERM or SIGINT shuts
+ * it down gracefully: no new connections or requests, in-flight requests
+ * answered, queued session commands finished, final snapshots written and the
+ * database closed; past SHUTDOWN_TIMEOUT_S it exits anyway with code 1 (every
+ * acknowledged change is already on disk), and a second signal exits at once.
  */
 import pino from 'pino';
 import { buildApp } from './app.js';
 import { initTfjs, tfjsInfo } from './engine/index.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { loggerOptions } from './http/logging.js';
+import { StoreError } from './persist/store.js';
 
 let config: Config;
 try {
@@ -26,7 +29,18 @@ try {
 // call on the hot path; lines written while one is in flight are batched.
 // Every exit below flushes it first.
 const logStream = pino.destination({ dest: 1, sync: false });
-const app = await buildApp(config, { logger: loggerOptions(config.logLevel, logStream) });
+let app: Awaited<ReturnType<typeof buildApp>>;
+try {
+  app = await buildApp(config, { logger: loggerOptions(config.logLevel, logStream) });
+} catch (e) {
+  // DATA_DIR in use by another server, unwritable, or from a newer version: the operator must act.
+  if (e instanceof StoreError) {
+    logStream.flushSync();
+    process.stderr.write(`spikeserve: ${e.message}\n`);
+    process.exit(1);
+  }
+  throw e;
+}
 
 function exit(code: number): never {
   try {

@@ -21,6 +21,20 @@ test('with nothing set, every setting has its documented default', () => {
       sessionIdleTimeoutS: 3600,
       stepSliceMs: 10,
       shutdownTimeoutS: 10,
+      apiKeys: [],
+      allowUnauthenticatedPublic: false,
+      corsOrigins: [],
+      wsTicketTtlS: 30,
+      quotaSessions: 0,
+      quotaSynapses: 0,
+      quotaStepsPerS: 0,
+      quotaStepsBurst: 0,
+      overloadEventLoopDelayMs: 500,
+      overloadMemoryMb: 'auto',
+      overloadHeavyStepCost: 10_000_000,
+      dataDir: './data',
+      persistSync: 'normal',
+      persistCompactSteps: 10_000,
       tfjsBackend: 'auto',
     },
   );
@@ -28,7 +42,7 @@ test('with nothing set, every setting has its documented default', () => {
 });
 
 test('values are read from their variables; empty means the default', () => {
-  const c = loadConfig({ HOST: '0.0.0.0', PORT: '8080', LOG_LEVEL: 'WARN', MAX_SESSIONS: '1_000', SESSION_IDLE_TIMEOUT_S: '0.5', MAX_NEURONS_PER_SESSION: '' });
+  const c = loadConfig({ HOST: '0.0.0.0', ALLOW_UNAUTHENTICATED_PUBLIC: 'true', PORT: '8080', LOG_LEVEL: 'WARN', MAX_SESSIONS: '1_000', SESSION_IDLE_TIMEOUT_S: '0.5', MAX_NEURONS_PER_SESSION: '' });
   assert.equal(c.host, '0.0.0.0');
   assert.equal(c.port, 8080);
   assert.equal(c.logLevel, 'warn');
@@ -71,4 +85,50 @@ test('every setting has a variable name, a default that parses, and a descriptio
     assert.ok(s.doc.length > 10);
     s.parse(s.default);
   }
+});
+
+test('API_KEYS: named and bare keys, each with an id that never shows the secret; weak or repeated keys stop the start', () => {
+  const c = loadConfig({ API_KEYS: ' alice:0123456789abcdef0123 , fedcba9876543210fedc ' });
+  assert.equal(c.apiKeys.length, 2);
+  assert.deepEqual(c.apiKeys[0], { id: 'alice', secret: '0123456789abcdef0123' });
+  assert.match(c.apiKeys[1].id, /^key-[0-9a-f]{12}$/);
+  assert.ok(!c.apiKeys[1].id.includes('fedcba'));
+  const bad = (v: string) => {
+    try {
+      loadConfig({ API_KEYS: v });
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.problems[0].variable, 'API_KEYS');
+      // The message names the key by position or id, never by its secret.
+      assert.ok(!e.message.includes('shortsecret'));
+      return e.problems[0].message;
+    }
+    assert.fail(`${v} was accepted`);
+  };
+  assert.match(bad('bob:shortsecret'), /key 1 \(bob\): a secret needs at least 16 characters/);
+  assert.match(bad('a:0123456789abcdef0123,a:0123456789abcdef9999'), /name a is used twice/);
+  assert.match(bad('a:0123456789abcdef0123,b:0123456789abcdef0123'), /same secret is listed twice/);
+  assert.match(bad('bad name:0123456789abcdef0123'), /a name holds letters/);
+});
+
+test('without API_KEYS the server stays on loopback unless ALLOW_UNAUTHENTICATED_PUBLIC says otherwise', () => {
+  for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) assert.equal(loadConfig({ HOST: host }).host, host);
+  for (const host of ['0.0.0.0', '::', '192.0.2.10', 'example.org']) {
+    assert.throws(() => loadConfig({ HOST: host }), (e: ConfigError) => e.problems[0].variable === 'HOST' && /API_KEYS is empty/.test(e.message));
+    assert.equal(loadConfig({ HOST: host, ALLOW_UNAUTHENTICATED_PUBLIC: 'true' }).host, host);
+    assert.equal(loadConfig({ HOST: host, API_KEYS: 'k:0123456789abcdef0123' }).host, host);
+  }
+  assert.throws(() => loadConfig({ ALLOW_UNAUTHENTICATED_PUBLIC: 'maybe' }), /ALLOW_UNAUTHENTICATED_PUBLIC: must be true or false/);
+});
+
+test('DATA_DIR set but empty means memory only (not the default); CORS_ORIGINS and OVERLOAD_MEMORY_MB are checked', () => {
+  assert.equal(loadConfig({ DATA_DIR: '' }).dataDir, '');
+  assert.equal(loadConfig({}).dataDir, './data');
+  assert.equal(loadConfig({ DATA_DIR: '/var/lib/spikeserve' }).dataDir, '/var/lib/spikeserve');
+  assert.deepEqual(loadConfig({ CORS_ORIGINS: 'https://a.example, http://localhost:8080' }).corsOrigins, ['https://a.example', 'http://localhost:8080']);
+  assert.throws(() => loadConfig({ CORS_ORIGINS: 'https://a.example/' }), /CORS_ORIGINS: "https:\/\/a.example\/" is not an origin: write https:\/\/a.example/);
+  assert.throws(() => loadConfig({ CORS_ORIGINS: 'a.example' }), /CORS_ORIGINS: "a.example" is not an origin/);
+  assert.equal(loadConfig({ OVERLOAD_MEMORY_MB: '2048' }).overloadMemoryMb, 2048);
+  assert.throws(() => loadConfig({ OVERLOAD_MEMORY_MB: 'lots' }), /OVERLOAD_MEMORY_MB: must be auto or a whole number/);
+  assert.throws(() => loadConfig({ PERSIST_SYNC: 'always' }), /PERSIST_SYNC: must be one of normal, full/);
 });

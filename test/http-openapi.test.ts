@@ -32,6 +32,8 @@ const ENDPOINTS = [
   'get /healthz',
   'get /readyz',
   'get /openapi.yaml',
+  'get /metrics',
+  'post /v1/sessions/{id}/ws-ticket',
 ];
 
 type Operation = { responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>; requestBody?: unknown };

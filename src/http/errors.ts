@@ -60,7 +60,10 @@ export function toCodedError(err: unknown, requestId: string, bodyLimit: number)
 export function errorHandler(bodyLimit: number) {
   return function handle(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
     const { status, body } = toCodedError(err, String(request.id), bodyLimit);
-    if (status >= 500) request.log.error({ err, sessionId: sessionIdOf(request) }, 'request failed');
+    if (status >= 500 && status !== 503) request.log.error({ err, sessionId: sessionIdOf(request) }, 'request failed');
+    // Quotas and overload say when to come back.
+    const retry = body.error.details?.retryAfterSeconds;
+    if (typeof retry === 'number') reply.header('retry-after', String(Math.ceil(retry)));
     reply.errorCode = body.error.code;
     reply.code(status).send(body);
   };

@@ -37,7 +37,7 @@ export function registerRequestLogging(app: FastifyInstance): void {
   app.addHook('onResponse', (request, reply, done) => {
     const line: Record<string, unknown> = {
       method: request.method,
-      url: request.url.length > 256 ? request.url.slice(0, 256) + '...' : request.url,
+      url: loggedUrl(request.url),
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 100) / 100,
     };
@@ -57,4 +57,10 @@ export function registerRequestLogging(app: FastifyInstance): void {
 export function sessionIdOf(request: FastifyRequest): string | undefined {
   const id = (request.params as { id?: unknown } | undefined)?.id;
   return typeof id === 'string' ? id.slice(0, 64) : undefined;
+}
+
+/** The URL as logged: bounded, and with a WebSocket ticket (a credential) replaced. */
+export function loggedUrl(url: string): string {
+  const clean = url.includes('ticket=') ? url.replace(/([?&]ticket=)[^&#]*/g, '$1[redacted]') : url;
+  return clean.length > 256 ? clean.slice(0, 256) + '...' : clean;
 }

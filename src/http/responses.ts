@@ -25,6 +25,9 @@ export function errorResponses(...codes: ErrorCode[]): Record<string, ReturnType
   return out;
 }
 
+/** Codes any /v1 request can get before its route runs: no valid API key. */
+export const API_ERRORS: ErrorCode[] = ['UNAUTHORIZED'];
+
 /** Codes any request with a body can get before its route runs. */
 export const BODY_ERRORS: ErrorCode[] = ['REQUEST_INVALID', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
 

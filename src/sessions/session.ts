@@ -9,6 +9,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ResolvedNetwork } from '../engine/index.js';
 import { Network, type RunPlan } from '../engine/index.js';
 import { SpikeserveError } from '../errors.js';
+import { decodeBlob, encodeBlob } from '../persist/codec.js';
+import type { RecordKind, SessionLog } from '../persist/journal.js';
 import type { SessionDetail, SessionLimitsView, SessionSummary } from '../api/sessions.js';
 import type { ResetResult, RewardResult, StepBody, StepResult } from '../api/step.js';
 import type { AllWeights, ConnectionWeights, SessionState } from '../api/state.js';
@@ -53,6 +55,32 @@ export interface SessionOptions {
   now: () => number;
   /** Where a throwing listener is reported; it never breaks the command. */
   onListenerError: (error: unknown, session: Session, event: keyof SessionEvents) => void;
+  /** The API key id that created it (null: created without keys); only that key sees it. */
+  owner?: string | null;
+  /** Creation time, when restored from disk. */
+  createdAt?: number;
+  /** Where its state changes are recorded; none keeps it in memory only. */
+  log?: SessionLog | null;
+  hooks?: SessionHooks;
+}
+
+/** What the manager checks and measures around a step, for every transport alike. */
+export interface SessionHooks {
+  /** Throws to refuse a step before it is queued (quotas, overload). `cost` is steps x (neurons + synapses). */
+  admitStep?(session: Session, steps: number, cost: number): void;
+  /** A step call finished (reply ready to send): its network steps and seconds from arrival. */
+  stepDone?(steps: number, seconds: number): void;
+}
+
+/** What a snapshot on disk holds beside the network: the session's spike statistics. */
+export interface SnapshotMeta {
+  stats: { spikes: number[]; steps: number };
+}
+
+/** A logged command read back from disk. */
+export interface LoggedCommand {
+  kind: RecordKind;
+  payload: string | Uint8Array;
 }
 
 /** One step call in progress. */
@@ -79,10 +107,12 @@ export class Session {
   /** Creation order, for paging. */
   readonly seq: number;
   readonly createdAt: number;
+  readonly owner: string | null;
   private lastUsed: number;
   private closedReason: CloseReason | null = null;
   private disposed = false;
-  private readonly net: Network;
+  private net: Network;
+  private readonly log: SessionLog | null;
   private readonly queue = new CommandQueue();
   private readonly opts: SessionOptions;
   private readonly listeners: { [E in keyof SessionEvents]: Set<SessionEvents[E]> } = { step: new Set(), closed: new Set() };
@@ -99,8 +129,11 @@ export class Session {
     this.id = opts.id;
     this.name = opts.name;
     this.seq = opts.seq;
-    this.createdAt = opts.now();
-    this.lastUsed = this.createdAt;
+    this.owner = opts.owner ?? null;
+    this.log = opts.log ?? null;
+    this.createdAt = opts.createdAt ?? opts.now();
+    // Restored sessions get a full idle period from the restart.
+    this.lastUsed = opts.now();
     this.spikeTotals = new Float64Array(net.populationNames.length);
     this.spikeBuf = new Int32Array(Math.max(1, ...net.sizes));
     let synapses = 0;
@@ -138,6 +171,20 @@ export class Session {
     return this.net.spec;
   }
 
+  /** Neurons plus synapses: what one step costs. */
+  get size(): number {
+    return this.stepCost;
+  }
+
+  get backend(): string {
+    return this.net.backend;
+  }
+
+  /** Its record in the database; null when the server keeps sessions in memory only. */
+  get persistence(): SessionLog | null {
+    return this.log;
+  }
+
   on<E extends keyof SessionEvents>(event: E, listener: SessionEvents[E]): () => void {
     this.listeners[event].add(listener);
     return () => this.listeners[event].delete(listener);
@@ -158,22 +205,95 @@ export class Session {
     return new SpikeserveError('SESSION_NOT_FOUND', `session ${this.id} no longer exists: ${why}`, { sessionId: this.id });
   }
 
-  /** Queues a command; it fails with SESSION_NOT_FOUND if the session closes first. */
+  /**
+   * Queues a command; it fails with SESSION_NOT_FOUND if the session closes
+   * first. With persistence, its result is released only once every change
+   * it could observe is durable; the next command does not wait for that (it
+   * may run, and be logged in the same commit).
+   */
   private command<T>(task: () => T | Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(this.notFound());
     this.lastUsed = this.opts.now();
-    return this.queue.run(() => {
+    const ran = this.queue.run(() => {
       if (this.closed) throw this.notFound();
       return task();
     });
+    if (this.log === null) return ran;
+    const log = this.log;
+    return ran.then((v) => {
+      const d = log.durable;
+      return d === null ? v : d.then(() => v);
+    });
+  }
+
+  /** Records a state change (with persistence on) and compacts the log into a snapshot past its bound. */
+  private record(kind: RecordKind, payload: string | Buffer, steps: number): void {
+    const log = this.log;
+    if (log === null) return;
+    log.append(kind, payload, steps);
+    if (log.wantsCompaction) this.writeSnapshot();
+  }
+
+  /** Writes a snapshot of the session as it is now (between commands) to the database. */
+  private writeSnapshot(): void {
+    if (this.log === null) return;
+    const meta: SnapshotMeta = { stats: { spikes: Array.from(this.spikeTotals), steps: this.statSteps } };
+    this.log.snapshot(JSON.stringify(meta), encodeBlob(this.net.snapshot()));
+  }
+
+  /** Compacts the log into a snapshot, in turn with the other commands. */
+  compact(): Promise<void> {
+    return this.command(() => this.writeSnapshot());
+  }
+
+  /** Writes a snapshot now if any change since the last one is only in the log (shutdown: queues are drained). */
+  snapshotIfLogged(): void {
+    if (this.log !== null && this.log.liveRecords > 0 && !this.log.failed) this.writeSnapshot();
+  }
+
+  /** Resolves once the session's creation and every change so far are durable. */
+  persisted(): Promise<void> {
+    return this.log?.durable ?? Promise.resolve();
   }
 
   step(body: StepBody): Promise<StepResult> {
-    return this.command(() => {
-      const run = this.prepareRun(body);
-      if (this.advance(run)) return this.finishRun(run);
-      return this.continueRun(run);
+    const hooks = this.opts.hooks;
+    if (hooks === undefined) return this.command(() => this.runStep(body));
+    const steps = body.steps ?? 1;
+    try {
+      hooks.admitStep?.(this, steps, steps * this.stepCost);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (hooks.stepDone === undefined) return this.command(() => this.runStep(body));
+    const t0 = performance.now();
+    const done = hooks.stepDone;
+    return this.command(() => this.runStep(body)).then((r) => {
+      done(r.steps, (performance.now() - t0) / 1000);
+      return r;
     });
+  }
+
+  private runStep(body: StepBody): StepResult | Promise<StepResult> {
+    const run = this.prepareRun(body);
+    if (this.advance(run)) return this.finishLogged(run, body);
+    return this.continueRun(run).then((r) => {
+      this.logStep(body);
+      return r;
+    });
+  }
+
+  private finishLogged(run: Run, body: StepBody): StepResult {
+    const r = this.finishRun(run);
+    this.logStep(body);
+    return r;
+  }
+
+  private logStep(body: StepBody): void {
+    if (this.log === null) return;
+    const cmd = { steps: body.steps, inputs: body.inputs, reward: body.reward, deferReward: body.deferReward };
+    // Typed arrays (from a binary transport) would not survive JSON: those go in the binary format.
+    this.record('step', hasTypedArrays(cmd) ? encodeBlob(cmd) : JSON.stringify(cmd), body.steps ?? 1);
   }
 
   /** Everything is checked here, before the first step: a refused call changes nothing. */
@@ -310,17 +430,23 @@ export class Session {
   reward(reward: number): Promise<RewardResult> {
     return this.command(() => {
       this.net.reward(reward);
+      this.record('reward', JSON.stringify({ reward }), 0);
       return { step: this.net.stepCount, pending: this.net.pending };
     });
   }
 
   reset(options: { weights?: boolean } = {}): Promise<ResetResult> {
     return this.command(() => {
-      this.net.reset({ weights: options.weights === true });
-      this.spikeTotals.fill(0);
-      this.statSteps = 0;
+      this.resetNow(options.weights === true);
+      this.record('reset', JSON.stringify({ weights: options.weights === true }), 0);
       return { step: this.net.stepCount, pending: this.net.pending, weightsReset: options.weights === true };
     });
+  }
+
+  private resetNow(weights: boolean): void {
+    this.net.reset({ weights });
+    this.spikeTotals.fill(0);
+    this.statSteps = 0;
   }
 
   allWeights(): Promise<AllWeights> {
@@ -339,7 +465,72 @@ export class Session {
   setWeights(connection: string, w: unknown): Promise<ConnectionWeights> {
     return this.command(() => {
       this.net.setWeights(connection, w);
+      // Binary, so that every value (a -0 too) is replayed exactly as it was given.
+      this.record('weights', encodeBlob({ connection, weights: w }), 0);
       return this.connectionWeights(connection);
+    });
+  }
+
+  /**
+   * Puts back the state read from disk: the network rebuilt from its snapshot,
+   * the statistics saved with it, then every command logged after it, run
+   * again. Not queued: for restore at start, and inside resync().
+   */
+  loadState(net: Network, meta: SnapshotMeta, commands: Iterable<LoggedCommand>): { steps: number; bytes: number } {
+    if (net !== this.net) {
+      const old = this.net;
+      this.net = net;
+      old.dispose();
+    }
+    const spikes = meta.stats.spikes;
+    for (let p = 0; p < this.spikeTotals.length; p++) this.spikeTotals[p] = spikes[p] ?? 0;
+    this.statSteps = meta.stats.steps;
+    let steps = 0;
+    let bytes = 0;
+    for (const c of commands) {
+      steps += this.replay(c);
+      bytes += c.payload.length;
+    }
+    return { steps, bytes };
+  }
+
+  /** Runs one logged command again, exactly as it ran the first time (limits of the time it ran do not apply twice). */
+  private replay(c: LoggedCommand): number {
+    const net = this.net;
+    const body = (typeof c.payload === 'string' ? JSON.parse(c.payload) : decodeBlob(c.payload)) as Record<string, unknown>;
+    switch (c.kind) {
+      case 'step': {
+        const plan = net.prepareRun(body as StepBody);
+        const n = net.populationNames.length;
+        net.runSlice(plan, 0, plan.steps, () => {
+          for (let p = 0; p < n; p++) this.spikeTotals[p] += net.spikeCount(p);
+          this.statSteps++;
+        });
+        return plan.steps;
+      }
+      case 'reward':
+        net.reward(body.reward as number);
+        break;
+      case 'reset':
+        this.resetNow(body.weights === true);
+        break;
+      case 'weights':
+        net.setWeights(body.connection as string, body.weights);
+        break;
+    }
+    return 0;
+  }
+
+  /**
+   * After a failed commit: waits for the commands already queued (their
+   * replies fail), then puts back the state on disk via `load`. If that fails
+   * too, the session is closed (it stays on disk for the next start).
+   */
+  resync(load: () => { net: Network; meta: SnapshotMeta; commands: LoggedCommand[] }, onLoaded: (replayed: { steps: number; bytes: number }) => void): Promise<void> {
+    return this.queue.run(() => {
+      if (this.closed) return;
+      const { net, meta, commands } = load();
+      onLoaded(this.loadState(net, meta, commands));
     });
   }
 
@@ -463,4 +654,16 @@ function weightStats(w: Float64Array): { min: number; max: number; mean: number;
   let sq = 0;
   for (let i = 0; i < w.length; i++) sq += (w[i] - mean) ** 2;
   return { min, max, mean, std: Math.sqrt(sq / w.length) };
+}
+
+/** True if a step command holds typed arrays (which JSON would turn into objects). */
+function hasTypedArrays(cmd: { inputs?: unknown; reward?: unknown }): boolean {
+  if (ArrayBuffer.isView(cmd.reward)) return true;
+  const inputs = cmd.inputs;
+  if (inputs === null || typeof inputs !== 'object') return false;
+  for (const v of Object.values(inputs as Record<string, unknown>)) {
+    if (ArrayBuffer.isView(v)) return true;
+    if (Array.isArray(v) && v.length > 0 && ArrayBuffer.isView(v[0])) return true;
+  }
+  return false;
 }

@@ -67,7 +67,8 @@ export interface Server {
 }
 
 export async function startServer(overrides: Partial<Config> = {}): Promise<Server> {
-  const app = await buildApp(defaultConfig(overrides), { logger: false });
+  // In memory only: test files run side by side and must not share (or restore) a data directory.
+  const app = await buildApp(defaultConfig({ dataDir: '', ...overrides }), { logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('no TCP address');

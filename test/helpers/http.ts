@@ -6,8 +6,13 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildApp, type AppOptions } from '../../src/app.js';
 import { defaultConfig, type Config } from '../../src/config.js';
 
+/**
+ * An app on the defaults, but in memory only (no DATA_DIR: tests run side by
+ * side and must not share a database) and without overload bounds (a loaded
+ * test machine must not refuse a test's sessions), unless the test says so.
+ */
 export async function makeApp(overrides: Partial<Config> = {}, options: AppOptions = {}): Promise<FastifyInstance> {
-  return buildApp(defaultConfig(overrides), { logger: false, ...options });
+  return buildApp(defaultConfig({ dataDir: '', overloadEventLoopDelayMs: 0, overloadMemoryMb: 0, ...overrides }), { logger: false, ...options });
 }
 
 export interface Reply<T = any> {

@@ -1,0 +1,57 @@
+/**
+ * API keys on HTTP: with API_KEYS set, every /v1 request and /metrics needs
+ * `Authorization: Bearer <secret>`; the key's id becomes `request.owner`,
+ * and a session of another key answers exactly as a session that does not
+ * exist (404), so ids cannot be probed. Without keys, `request.owner` stays
+ * undefined and nothing is checked (the server then listens on loopback only,
+ * see config.ts).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SpikeserveError } from '../errors.js';
+import type { KeyRing } from '../security/keys.js';
+import type { SessionManager } from '../sessions/manager.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The API key id of the caller; undefined when the server runs without keys. */
+    owner?: string;
+  }
+}
+
+const CHALLENGE = 'Bearer realm="spikeserve"';
+
+function guarded(url: string): boolean {
+  return url.startsWith('/v1/') || url === '/v1' || url.startsWith('/v1?') || url === '/metrics' || url.startsWith('/metrics?');
+}
+
+export function registerAuth(app: FastifyInstance, keys: KeyRing, sessions: SessionManager): void {
+  if (!keys.enabled) return;
+  app.decorateRequest('owner', undefined);
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!guarded(request.url)) return done();
+    const r = keys.authenticate(request.headers.authorization);
+    if ('id' in r) {
+      request.owner = r.id;
+      return done();
+    }
+    if (r.error === 'missing') {
+      reply.header('www-authenticate', CHALLENGE);
+      return done(new SpikeserveError('UNAUTHORIZED', 'this server needs an API key: send the header Authorization: Bearer <key>'));
+    }
+    reply.header('www-authenticate', `${CHALLENGE}, error="invalid_token"`);
+    done(new SpikeserveError('UNAUTHORIZED', 'the API key is not valid'));
+  });
+  // Every route about one session checks, before anything else, that the
+  // caller's key owns it; the routes themselves then need not.
+  app.addHook('preHandler', (request: FastifyRequest, _reply, done) => {
+    const id = (request.params as { id?: unknown } | undefined)?.id;
+    if (typeof id === 'string' && request.url.startsWith('/v1/sessions/')) {
+      try {
+        sessions.get(id, request.owner ?? null);
+      } catch (e) {
+        return done(e as Error);
+      }
+    }
+    done();
+  });
+}

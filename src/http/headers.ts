@@ -1,0 +1,51 @@
+/**
+ * Response headers every client gets: browsers are told not to sniff, frame
+ * or cache the API's answers, and cross-origin browser access follows the
+ * CORS_ORIGINS allow-list (preflights answered here, before authentication,
+ * as browsers send them without credentials).
+ */
+import type { FastifyInstance } from 'fastify';
+import { SpikeserveError } from '../errors.js';
+import type { OriginPolicy } from '../security/origins.js';
+
+const COMMON = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};
+
+/** Pages that run scripts (the interactive docs, the dashboard) set their own policy. */
+function isPage(url: string): boolean {
+  return url.startsWith('/docs') || url.startsWith('/dashboard');
+}
+
+const API_ONLY = { ...COMMON, 'content-security-policy': "default-src 'none'; frame-ancestors 'none'", 'cache-control': 'no-store' };
+
+const ALLOW_METHODS = 'GET, POST, PUT, DELETE';
+const ALLOW_HEADERS = 'authorization, content-type, x-request-id';
+const EXPOSE_HEADERS = 'x-request-id, retry-after, location, www-authenticate';
+
+export function registerHeaders(app: FastifyInstance, origins: OriginPolicy): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(isPage(request.url) ? COMMON : API_ONLY);
+    const origin = request.headers.origin;
+    if (origin === undefined) return done();
+    const allowed = origins.allows(origin);
+    if (allowed) {
+      reply.header('access-control-allow-origin', origin);
+      reply.header('vary', 'Origin');
+      reply.header('access-control-expose-headers', EXPOSE_HEADERS);
+    }
+    if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
+      if (!allowed) return done(new SpikeserveError('ORIGIN_NOT_ALLOWED', `origin ${origin} is not allowed to call this API (CORS_ORIGINS)`));
+      reply
+        .code(204)
+        .header('access-control-allow-methods', ALLOW_METHODS)
+        .header('access-control-allow-headers', ALLOW_HEADERS)
+        .header('access-control-max-age', '600')
+        .send();
+      return;
+    }
+    done();
+  });
+}

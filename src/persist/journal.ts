@@ -1,0 +1,375 @@
+/**
+ * Group commit: every state-changing command of every session goes into the
+ * pending batch, and the batch is written in one transaction when the event
+ * loop turns (setImmediate: after every request that arrived in this turn has
+ * run its command). Replies wait for their batch, so a reply is only sent once
+ * its command is durable, and a transaction's cost is shared by every command
+ * in it. While one batch commits nothing else runs, so there is never more
+ * than one batch pending.
+ *
+ * A SessionLog is one session's view: its sequence numbers, how much log has
+ * grown since its snapshot (to decide when to compact), and the batch that
+ * holds its latest write. If a commit fails, each session in it is marked
+ * failed: its replies fail with PERSISTENCE_FAILED until the owner reloads it
+ * from the database (onFailure), so memory never runs ahead of disk for long
+ * and a gap can never open in a session's log.
+ */
+import { SpikeserveError } from '../errors.js';
+import type { Batch, RecordRow, SessionRow, SnapshotRow, Store } from './store.js';
+
+/** What each kind of logged command is, as stored in the log's `kind` column. */
+export const RECORD_KIND = { step: 1, reward: 2, reset: 3, weights: 4 } as const;
+export type RecordKind = keyof typeof RECORD_KIND;
+
+export interface JournalOptions {
+  /** Compact a session's log into a new snapshot once it covers this many network steps. */
+  compactSteps: number;
+  /** ... or once its records take this many bytes, or more than its snapshot does. */
+  compactMinBytes?: number;
+  /**
+   * Records of log kept behind the newest before a session that still has
+   * records that old is asked to compact, so the front of the log can be pruned.
+   */
+  pruneWindow?: number;
+  /** Called after a failed commit with the sessions it held; each must be reloaded (see SessionLog.failed). */
+  onFailure: (error: unknown, logs: SessionLog[]) => void;
+  /** Called when a session should be compacted but is not being written to (it pins old records). */
+  onCompactionWanted: (log: SessionLog) => void;
+  /** Measurements of each commit. */
+  onCommit?: (m: { records: number; snapshots: number; seconds: number; lagSeconds: number }) => void;
+  now?: () => number;
+}
+
+interface Pending {
+  batch: Batch;
+  logs: Set<SessionLog>;
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  /** performance.now() of its first write: how long replies have waited. */
+  since: number;
+  /** Session logs created in this batch. */
+  created: Set<SessionLog>;
+}
+
+const PRUNE_CHUNK = 20_000;
+
+export class Journal {
+  readonly store: Store;
+  private readonly opts: Required<Omit<JournalOptions, 'onCommit'>> & Pick<JournalOptions, 'onCommit'>;
+  private pending: Pending | null = null;
+  private scheduled: NodeJS.Immediate | null = null;
+  private readonly logs = new Set<SessionLog>();
+  /** First live record ids of sessions kept on disk but not loaded: their records must not be pruned. */
+  private readonly pins: number[] = [];
+  private pruned = 0;
+  private appendedSinceMaintenance = 0;
+  private closed = false;
+  private lastError: unknown = null;
+  /** Running totals, for metrics. */
+  readonly totals = { commits: 0, failures: 0, records: 0, snapshots: 0 };
+
+  constructor(store: Store, options: JournalOptions) {
+    this.store = store;
+    this.opts = { compactMinBytes: 64 * 1024, pruneWindow: 200_000, now: () => performance.now(), ...options };
+  }
+
+  /** Records waiting for the next commit. */
+  get pendingRecords(): number {
+    return this.pending ? this.pending.batch.records.length : 0;
+  }
+
+  /** Seconds the oldest uncommitted write has waited. */
+  get lagSeconds(): number {
+    return this.pending ? (this.opts.now() - this.pending.since) / 1000 : 0;
+  }
+
+  /** A session read back from the database at start. */
+  attach(key: number, state: { seq: number; upto: number; firstLiveId: number | null; steps: number; bytes: number; snapshotBytes: number }): SessionLog {
+    const log = new SessionLog(this, key, state);
+    this.logs.add(log);
+    return log;
+  }
+
+  /** A new session: its row and first snapshot are written with the next commit. */
+  create(row: Omit<SessionRow, 'key'>, snapshot: { meta: string; data: Buffer }): SessionLog {
+    const key = this.store.allocateKey();
+    const log = new SessionLog(this, key, { seq: 0, upto: 0, firstLiveId: null, steps: 0, bytes: 0, snapshotBytes: snapshot.data.length });
+    this.logs.add(log);
+    const p = this.batch();
+    p.batch.creates.push({ ...row, key });
+    p.batch.snapshots.push({ session: key, upto: 0, meta: snapshot.meta, data: snapshot.data });
+    p.logs.add(log);
+    p.created.add(log);
+    log.batch = p;
+    return log;
+  }
+
+  /** Deletes sessions that are in the database but not loaded (damaged ones) with the next commit. */
+  dropSessions(keys: number[]): void {
+    this.batch().batch.deletes.push(...keys);
+  }
+
+  /** Keeps the records from `firstLiveId` on (a session on disk that was not loaded). */
+  pin(firstLiveId: number): void {
+    this.pins.push(firstLiveId);
+  }
+
+  /** Commits the pending batch now (shutdown, tests). Throws if the commit fails. */
+  flush(): void {
+    if (this.scheduled) {
+      clearImmediate(this.scheduled);
+      this.scheduled = null;
+    }
+    this.commit();
+    if (this.lastError) {
+      const e = this.lastError;
+      this.lastError = null;
+      throw e;
+    }
+  }
+
+  /** Commits what is pending and closes the database. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.flush();
+    } finally {
+      this.closed = true;
+      this.store.close();
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** @internal */
+  batch(): Pending {
+    if (this.closed) throw new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and saves no more changes');
+    if (this.pending) return this.pending;
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // A batch nobody waits on (a compaction) must not turn a failure into an unhandled rejection.
+    done.catch(() => {});
+    this.pending = {
+      batch: { creates: [], records: [], snapshots: [], deletes: [], pruneBelow: null },
+      logs: new Set(),
+      done,
+      resolve,
+      reject,
+      since: this.opts.now(),
+      created: new Set(),
+    };
+    this.scheduled = setImmediate(() => {
+      this.scheduled = null;
+      this.commit();
+    });
+    return this.pending;
+  }
+
+  /** @internal */
+  appended(): void {
+    if (++this.appendedSinceMaintenance >= 4096) {
+      this.appendedSinceMaintenance = 0;
+      this.maintain();
+    }
+  }
+
+  /** @internal */
+  forget(log: SessionLog): void {
+    this.logs.delete(log);
+  }
+
+  /** Asks sessions that pin old records to compact, and prunes records no session needs. */
+  private maintain(): void {
+    const head = this.store.nextRecordId;
+    let min = head;
+    for (const log of this.logs) {
+      const f = log.firstLiveId;
+      if (f === null) continue;
+      if (f < min) min = f;
+      if (head - f > this.opts.pruneWindow && !log.compactionRequested) {
+        log.compactionRequested = true;
+        this.opts.onCompactionWanted(log);
+      }
+    }
+    for (const p of this.pins) if (p < min) min = p;
+    if (min > this.pruned) {
+      const below = Math.min(min, this.pruned + PRUNE_CHUNK);
+      this.batch().batch.pruneBelow = below;
+    }
+  }
+
+  private commit(): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    const t0 = this.opts.now();
+    try {
+      this.store.commit(p.batch);
+    } catch (e) {
+      this.totals.failures++;
+      this.lastError = e;
+      const err = new SpikeserveError(
+        'PERSISTENCE_FAILED',
+        'the change could not be saved (the server\'s disk failed or is full); the session is back at its last saved state: retry later',
+      );
+      // Deletes are retried with the next commit; everything else is refused.
+      if (p.batch.deletes.length > 0) {
+        const next = this.closed ? null : this.batch();
+        if (next) next.batch.deletes.push(...p.batch.deletes);
+      }
+      const affected = [...p.logs];
+      for (const log of affected) log.fail(err, p.created.has(log));
+      p.reject(err);
+      this.opts.onFailure(e, affected);
+      return;
+    }
+    this.totals.commits++;
+    this.totals.records += p.batch.records.length;
+    this.totals.snapshots += p.batch.snapshots.length;
+    if (p.batch.pruneBelow !== null) this.pruned = p.batch.pruneBelow;
+    for (const log of p.logs) if (log.batch === p) log.batch = null;
+    p.resolve();
+    const t1 = this.opts.now();
+    this.opts.onCommit?.({ records: p.batch.records.length, snapshots: p.batch.snapshots.length, seconds: (t1 - t0) / 1000, lagSeconds: (t1 - p.since) / 1000 });
+  }
+
+  /** @internal */
+  get options(): Required<Omit<JournalOptions, 'onCommit'>> {
+    return this.opts;
+  }
+}
+
+export class SessionLog {
+  readonly key: number;
+  private readonly journal: Journal;
+  /** Seq of the last record written (or pending). */
+  seq: number;
+  /** Seq of the last record the latest snapshot includes. */
+  upto: number;
+  /** Log id of the first record after the snapshot; null if there is none. */
+  firstLiveId: number | null;
+  /** Network steps and bytes logged since the snapshot, and the snapshot's size: when to compact. */
+  private steps: number;
+  private bytes: number;
+  private snapshotBytes: number;
+  /** @internal the batch holding this session's latest write, until it commits. */
+  batch: Pending | null = null;
+  /** @internal */
+  compactionRequested = false;
+  private failure: SpikeserveError | null = null;
+  private removed = false;
+
+  /** @internal */
+  constructor(journal: Journal, key: number, s: { seq: number; upto: number; firstLiveId: number | null; steps: number; bytes: number; snapshotBytes: number }) {
+    this.journal = journal;
+    this.key = key;
+    this.seq = s.seq;
+    this.upto = s.upto;
+    this.firstLiveId = s.firstLiveId;
+    this.steps = s.steps;
+    this.bytes = s.bytes;
+    this.snapshotBytes = s.snapshotBytes;
+  }
+
+  /** Set after a failed commit until the session is reloaded: its writes are dropped and its replies refused. */
+  get failed(): SpikeserveError | null {
+    return this.failure;
+  }
+
+  /** Resolves once everything this session has written is durable; null if it already is. */
+  get durable(): Promise<void> | null {
+    if (this.failure) return Promise.reject(this.failure);
+    return this.batch ? this.batch.done : null;
+  }
+
+  /** Past the compaction bound: the caller should write a snapshot now. */
+  get wantsCompaction(): boolean {
+    const o = this.journal.options;
+    return this.steps >= o.compactSteps || this.bytes >= Math.max(o.compactMinBytes, this.snapshotBytes);
+  }
+
+  /** Records after the snapshot. */
+  get liveRecords(): number {
+    return this.seq - this.upto;
+  }
+
+  append(kind: RecordKind, payload: string | Buffer, steps: number): void {
+    if (this.failure || this.removed) return;
+    const p = this.journal.batch();
+    const id = this.journal.store.allocateRecordId();
+    const rec: RecordRow = { id, session: this.key, seq: ++this.seq, kind: RECORD_KIND[kind], payload };
+    p.batch.records.push(rec);
+    p.logs.add(this);
+    this.batch = p;
+    if (this.firstLiveId === null) this.firstLiveId = id;
+    this.steps += steps;
+    this.bytes += payload.length;
+    this.journal.appended();
+  }
+
+  /** A snapshot of the session as of its latest record: the records before it become obsolete. */
+  snapshot(meta: string, data: Buffer): void {
+    if (this.failure || this.removed) return;
+    const p = this.journal.batch();
+    const row: SnapshotRow = { session: this.key, upto: this.seq, meta, data };
+    // One snapshot per session per batch: a newer one replaces an older one not yet written.
+    const i = p.batch.snapshots.findIndex((s) => s.session === this.key);
+    if (i >= 0) p.batch.snapshots[i] = row;
+    else p.batch.snapshots.push(row);
+    p.logs.add(this);
+    this.batch = p;
+    this.upto = this.seq;
+    this.firstLiveId = null;
+    this.steps = 0;
+    this.bytes = 0;
+    this.snapshotBytes = data.length;
+    this.compactionRequested = false;
+  }
+
+  /** Deletes the session from the database with the next commit. */
+  remove(): void {
+    if (this.removed) return;
+    this.removed = true;
+    this.journal.forget(this);
+    if (this.journal.isClosed) return;
+    const p = this.journal.batch();
+    p.batch.deletes.push(this.key);
+    this.batch = p;
+    this.firstLiveId = null;
+  }
+
+  /** Stops tracking the session without deleting it (shutdown). */
+  detach(): void {
+    this.journal.forget(this);
+  }
+
+  /** @internal */
+  fail(err: SpikeserveError, created: boolean): void {
+    this.failure = err;
+    if (created) {
+      // Never written: nothing to reload, and nothing to delete later.
+      this.removed = true;
+      this.journal.forget(this);
+    }
+  }
+
+  /** After a reload from the database: back to its durable state, writes accepted again. */
+  reset(s: { seq: number; upto: number; firstLiveId: number | null; steps: number; bytes: number; snapshotBytes: number }): void {
+    this.failure = null;
+    this.batch = null;
+    this.seq = s.seq;
+    this.upto = s.upto;
+    this.firstLiveId = s.firstLiveId;
+    this.steps = s.steps;
+    this.bytes = s.bytes;
+    this.snapshotBytes = s.snapshotBytes;
+    this.compactionRequested = false;
+  }
+}

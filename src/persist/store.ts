@@ -1,0 +1,440 @@
+/**
+ * The SQLite database in DATA_DIR that holds every session: one row per
+ * session, its latest snapshot, and an append-only log of the commands that
+ * changed it since. Nothing here knows what a session is or how to replay a
+ * command: it stores rows, commits batches in one transaction, and reads them
+ * back, salvaging what it can from a damaged file.
+ *
+ * Why the log is one append-only table with no index on the session: every
+ * commit then appends to the end of one b-tree (a page or two written per
+ * commit, whatever the number of sessions in it), where a per-session key
+ * would dirty a page per session. Records are only read back at start, in
+ * one scan. Records that a newer snapshot makes obsolete are pruned from the
+ * front of the table (see Journal), so the scan stays bounded.
+ */
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { blobChecksum, recordChecksum } from './codec.js';
+
+export const DB_FILE = 'spikeserve.db';
+const SCHEMA_VERSION = 1;
+
+export type SyncMode = 'normal' | 'full';
+
+export interface SessionRow {
+  key: number;
+  id: string;
+  owner: string | null;
+  name: string | null;
+  seq: number;
+  createdAt: number;
+  backend: string;
+}
+
+export interface SnapshotRow {
+  session: number;
+  /** The log seq this snapshot includes (0: none). */
+  upto: number;
+  /** JSON: what the session keeps beside its network (spike statistics). */
+  meta: string;
+  data: Buffer;
+}
+
+export interface RecordRow {
+  id: number;
+  session: number;
+  seq: number;
+  kind: number;
+  payload: string | Buffer;
+}
+
+export interface Batch {
+  creates: SessionRow[];
+  records: RecordRow[];
+  snapshots: SnapshotRow[];
+  deletes: number[];
+  /** Delete log rows with id below this (obsolete ones). */
+  pruneBelow: number | null;
+}
+
+export interface LoadedSession {
+  row: SessionRow;
+  snapshot: SnapshotRow | null;
+  /** Records after the snapshot, in log order. */
+  records: RecordRow[];
+  /** Why this session cannot be trusted, if it cannot (bad checksum, a gap in its log). */
+  damage: string | null;
+  /** Id of its first record after the snapshot (null: none): records from here on must be kept. */
+  firstLiveId: number | null;
+}
+
+export interface LoadResult {
+  sessions: LoadedSession[];
+  /** Problems with the file itself (corrupt pages): what was readable is in `sessions`. */
+  fileDamage: string[];
+  /** The largest creation seq seen, so new sessions sort after restored ones. */
+  maxSeq: number;
+}
+
+export class StoreError extends Error {
+  readonly reason: 'locked' | 'unreadable' | 'newer' | 'io';
+
+  constructor(reason: StoreError['reason'], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+    this.reason = reason;
+  }
+}
+
+function sqliteCode(e: unknown): string {
+  return typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : '';
+}
+
+/** Errors that mean the file is damaged (as opposed to busy, full or unwritable). */
+export function isCorruption(e: unknown): boolean {
+  const c = sqliteCode(e);
+  return c.startsWith('SQLITE_CORRUPT') || c === 'SQLITE_NOTADB' || c.startsWith('SQLITE_IOERR_SHORT_READ');
+}
+
+const SESSION_COLS = 'key, id, owner, name, seq, created_at AS createdAt, backend';
+const SNAPSHOT_COLS = 'session, upto, meta, data, crc';
+const RECORD_COLS = 'id, session, seq, kind, payload, crc';
+
+function acceptSnapshot(s: LoadedSession, r: Record<string, unknown>): void {
+  const snap = r as unknown as SnapshotRow & { crc: number };
+  if (blobChecksum(snap.data) !== snap.crc) s.damage ??= 'its snapshot fails its checksum';
+  s.snapshot = { session: snap.session, upto: snap.upto, meta: snap.meta, data: snap.data };
+}
+
+/** Takes a session's next record, checking its checksum and that no record is missing before it. */
+function acceptRecord(s: LoadedSession, r: Record<string, unknown>): void {
+  if (!s.snapshot) return;
+  const rec = r as unknown as RecordRow & { crc: number };
+  if (rec.seq <= s.snapshot.upto) return;
+  if (recordChecksum(rec.session, rec.seq, rec.kind, rec.payload) !== rec.crc) {
+    s.damage ??= `its log record ${rec.seq} fails its checksum`;
+    return;
+  }
+  const expected = s.snapshot.upto + s.records.length + 1;
+  if (rec.seq !== expected) s.damage ??= `its log skips from record ${expected - 1} to ${rec.seq} (records lost)`;
+  if (s.firstLiveId === null) s.firstLiveId = rec.id;
+  s.records.push({ id: rec.id, session: rec.session, seq: rec.seq, kind: rec.kind, payload: rec.payload });
+}
+
+function readOr<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (isCorruption(e)) return fallback;
+    throw e;
+  }
+}
+
+/** The largest number of failed range reads spent salvaging one table before giving up on the rest of it. */
+const SALVAGE_BUDGET = 20_000;
+
+export class Store {
+  readonly dir: string;
+  readonly file: string;
+  private db: Database.Database;
+  private nextKey: number;
+  private nextId: number;
+  private readonly stmts: {
+    insertSession: Database.Statement;
+    insertRecord: Database.Statement;
+    upsertSnapshot: Database.Statement;
+    deleteSession: Database.Statement;
+    deleteSnapshot: Database.Statement;
+    prune: Database.Statement;
+  };
+  private readonly commitTx: (batch: Batch) => void;
+
+  private constructor(dir: string, file: string, db: Database.Database) {
+    this.dir = dir;
+    this.file = file;
+    this.db = db;
+    // A damaged file may fail these reads; load() then finds and reports the
+    // damage, and the file is replaced before anything is written to it.
+    this.nextKey = readOr(() => ((db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'sessions'").pluck().get() as number | undefined) ?? 0) + 1, 1);
+    this.nextId = readOr(() => ((db.prepare('SELECT max(id) FROM log').pluck().get() as number | null) ?? 0) + 1, 1);
+    this.stmts = {
+      insertSession: db.prepare('INSERT INTO sessions (key, id, owner, name, seq, created_at, backend) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertRecord: db.prepare('INSERT INTO log (id, session, seq, kind, payload, crc) VALUES (?, ?, ?, ?, ?, ?)'),
+      upsertSnapshot: db.prepare(
+        'INSERT INTO snapshots (session, upto, meta, data, crc) VALUES (?, ?, ?, ?, ?) ON CONFLICT (session) DO UPDATE SET upto = excluded.upto, meta = excluded.meta, data = excluded.data, crc = excluded.crc',
+      ),
+      deleteSession: db.prepare('DELETE FROM sessions WHERE key = ?'),
+      deleteSnapshot: db.prepare('DELETE FROM snapshots WHERE session = ?'),
+      prune: db.prepare('DELETE FROM log WHERE id < ?'),
+    };
+    this.commitTx = db.transaction((b: Batch) => {
+      const s = this.stmts;
+      for (const c of b.creates) s.insertSession.run(c.key, c.id, c.owner, c.name, c.seq, c.createdAt, c.backend);
+      for (const r of b.records) s.insertRecord.run(r.id, r.session, r.seq, r.kind, r.payload, recordChecksum(r.session, r.seq, r.kind, r.payload));
+      for (const p of b.snapshots) s.upsertSnapshot.run(p.session, p.upto, p.meta, p.data, blobChecksum(p.data));
+      for (const k of b.deletes) {
+        s.deleteSnapshot.run(k);
+        s.deleteSession.run(k);
+      }
+      if (b.pruneBelow !== null) s.prune.run(b.pruneBelow);
+    });
+  }
+
+  /**
+   * Opens (creating if needed) DATA_DIR/spikeserve.db. The database is held
+   * in exclusive mode for the life of the process: a second server pointed at
+   * the same directory is refused (reason 'locked') instead of interleaving
+   * its writes with ours.
+   */
+  static open(dir: string, sync: SyncMode, fileName = DB_FILE): Store {
+    const abs = resolve(dir);
+    try {
+      mkdirSync(abs, { recursive: true });
+    } catch (e) {
+      throw new StoreError('io', `cannot create the data directory ${abs}: ${(e as Error).message}`, { cause: e });
+    }
+    const file = join(abs, fileName);
+    let db: Database.Database | null = null;
+    try {
+      db = new Database(file, { timeout: 2000 });
+      // Exclusive before WAL: SQLite then keeps the WAL index in process memory
+      // (no -shm file) and holds the lock until close.
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
+      // Takes the lock now, so a second server fails here and not at its first write.
+      db.exec('BEGIN IMMEDIATE; COMMIT');
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) {
+        throw new StoreError('newer', `${file} was written by a newer spikeserve (schema ${version}; this one reads ${SCHEMA_VERSION}); run that version, or point DATA_DIR elsewhere`);
+      }
+      if (version < SCHEMA_VERSION) {
+        db.exec(`
+          BEGIN;
+          CREATE TABLE IF NOT EXISTS sessions (
+            key INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            owner TEXT,
+            name TEXT,
+            seq INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            backend TEXT NOT NULL
+          );
+          CREATE TABLE IF NOT EXISTS snapshots (
+            session INTEGER PRIMARY KEY,
+            upto INTEGER NOT NULL,
+            meta TEXT NOT NULL,
+            data BLOB NOT NULL,
+            crc INTEGER NOT NULL
+          );
+          CREATE TABLE IF NOT EXISTS log (
+            id INTEGER PRIMARY KEY,
+            session INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            payload NOT NULL,
+            crc INTEGER NOT NULL
+          );
+          PRAGMA user_version = ${SCHEMA_VERSION};
+          COMMIT;
+        `);
+      }
+      return new Store(abs, file, db);
+    } catch (e) {
+      try {
+        db?.close();
+      } catch {
+        // already unusable
+      }
+      if (e instanceof StoreError) throw e;
+      const code = sqliteCode(e);
+      if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY')) {
+        throw new StoreError('locked', `${file} is in use by another process (another spikeserve with the same DATA_DIR?); stop it or give this one its own DATA_DIR`, { cause: e });
+      }
+      if (isCorruption(e)) throw new StoreError('unreadable', `${file} is not a readable SQLite database: ${(e as Error).message}`, { cause: e });
+      throw new StoreError('io', `cannot open ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** A key for a new session; keys are never reused, so a stale log row can never be taken for a new session's. */
+  allocateKey(): number {
+    return this.nextKey++;
+  }
+
+  /** An id for a new log record; ids increase in commit order. */
+  allocateRecordId(): number {
+    return this.nextId++;
+  }
+
+  /** Writes a batch in one transaction: all of it is durable when this returns, or none of it (it throws). */
+  commit(batch: Batch): void {
+    this.commitTx(batch);
+  }
+
+  /**
+   * Reads every session back: its row, its snapshot and its records after the
+   * snapshot, each checked (checksums, contiguous sequence numbers). A damaged
+   * session is returned with `damage` set; pages SQLite cannot read are skipped
+   * and reported in `fileDamage`, and the rest is still returned.
+   */
+  load(): LoadResult {
+    const fileDamage: string[] = [];
+    try {
+      const rows = this.db.pragma('quick_check(20)', { simple: false }) as { quick_check: string }[];
+      const problems = rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
+      if (problems.length > 0) fileDamage.push(`integrity check: ${problems.join('; ')}`);
+    } catch (e) {
+      fileDamage.push(`integrity check failed: ${(e as Error).message}`);
+    }
+
+    const sessions = new Map<number, LoadedSession>();
+    let maxSeq = 0;
+    this.salvage('sessions', 'key', SESSION_COLS, fileDamage, (r) => {
+      const row = r as unknown as SessionRow;
+      sessions.set(row.key, { row, snapshot: null, records: [], damage: null, firstLiveId: null });
+      if (row.seq > maxSeq) maxSeq = row.seq;
+    });
+    this.salvage('snapshots', 'session', SNAPSHOT_COLS, fileDamage, (r) => {
+      const s = sessions.get(r.session as number);
+      if (s) acceptSnapshot(s, r);
+    });
+    for (const s of sessions.values()) if (!s.snapshot) s.damage ??= 'its snapshot is missing';
+    this.salvage('log', 'id', RECORD_COLS, fileDamage, (r) => {
+      const s = sessions.get(r.session as number);
+      if (s) acceptRecord(s, r);
+    });
+    return { sessions: [...sessions.values()].sort((a, b) => a.row.seq - b.row.seq), fileDamage, maxSeq };
+  }
+
+  /**
+   * Reads a table in key order. If SQLite reports a damaged page, starts over
+   * reading key ranges, halving the ones that fail, so the rows on readable
+   * pages are still returned; what could not be read is reported.
+   */
+  private salvage(table: string, key: string, cols: string, damage: string[], onRow: (r: Record<string, unknown>) => void): void {
+    try {
+      const seen: Record<string, unknown>[] = [];
+      for (const r of this.db.prepare(`SELECT ${cols} FROM ${table} ORDER BY ${key}`).iterate()) seen.push(r as Record<string, unknown>);
+      for (const r of seen) onRow(r);
+      return;
+    } catch (e) {
+      if (!isCorruption(e)) throw e;
+      damage.push(`table ${table}: ${(e as Error).message}`);
+    }
+    const range = this.db.prepare(`SELECT ${cols} FROM ${table} WHERE ${key} BETWEEN ? AND ? ORDER BY ${key}`);
+    let budget = SALVAGE_BUDGET;
+    let lostRanges = 0;
+    let hi = Number.MAX_SAFE_INTEGER;
+    try {
+      hi = (this.db.prepare(`SELECT max(${key}) FROM ${table}`).pluck().get() as number | null) ?? 0;
+    } catch {
+      // the rightmost pages are damaged too: search the whole key space
+    }
+    const stack: [number, number][] = [[0, hi]];
+    const rows: Record<string, unknown>[] = [];
+    while (stack.length > 0) {
+      const [lo, h] = stack.pop()!;
+      try {
+        for (const r of range.iterate(lo, h)) rows.push(r as Record<string, unknown>);
+      } catch (e) {
+        if (!isCorruption(e)) throw e;
+        // Rows read before the error are kept only if the halves succeed; drop this range's partial rows.
+        while (rows.length > 0 && (rows[rows.length - 1][key] as number) >= lo) rows.pop();
+        if (h <= lo || --budget <= 0) {
+          lostRanges++;
+          continue;
+        }
+        const mid = lo + Math.floor((h - lo) / 2);
+        // Pushed high half first so the low half is read first and rows stay in key order.
+        stack.push([mid + 1, h], [lo, mid]);
+      }
+    }
+    if (lostRanges > 0) damage.push(`table ${table}: ${lostRanges} key range(s) unreadable; the rows there are lost`);
+    for (const r of rows) onRow(r);
+  }
+
+  /** One session read back (after a failed commit, to return it to its saved state); null if it is not in the database. */
+  loadOne(key: number): LoadedSession | null {
+    const row = this.db.prepare(`SELECT ${SESSION_COLS} FROM sessions WHERE key = ?`).get(key) as SessionRow | undefined;
+    if (!row) return null;
+    const s: LoadedSession = { row, snapshot: null, records: [], damage: null, firstLiveId: null };
+    const snap = this.db.prepare(`SELECT ${SNAPSHOT_COLS} FROM snapshots WHERE session = ?`).get(key) as Record<string, unknown> | undefined;
+    if (snap) acceptSnapshot(s, snap);
+    else s.damage = 'its snapshot is missing';
+    // No index on the log's session column (see the top of this file): a full scan, on a rare path.
+    for (const r of this.db.prepare(`SELECT ${RECORD_COLS} FROM log WHERE session = ? ORDER BY id`).iterate(key)) acceptRecord(s, r as Record<string, unknown>);
+    return s;
+  }
+
+  /** Writes sessions read from another (damaged) database, keys and record ids unchanged, in one transaction. */
+  importSessions(sessions: LoadedSession[]): void {
+    const batch: Batch = { creates: [], records: [], snapshots: [], deletes: [], pruneBelow: null };
+    for (const l of sessions) {
+      batch.creates.push(l.row);
+      if (l.snapshot) batch.snapshots.push(l.snapshot);
+      batch.records.push(...l.records);
+      this.nextKey = Math.max(this.nextKey, l.row.key + 1);
+      for (const r of l.records) this.nextId = Math.max(this.nextId, r.id + 1);
+    }
+    this.commitTx(batch);
+  }
+
+  /** Id the next log record will get. */
+  get nextRecordId(): number {
+    return this.nextId;
+  }
+
+  /** Checkpoints the WAL into the database file and closes it. */
+  close(): void {
+    if (!this.db.open) return;
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      this.db.close();
+    }
+  }
+
+  get open(): boolean {
+    return this.db.open;
+  }
+
+  /** A consistent copy of the database (for keeping damaged sessions' data before they are dropped). */
+  backupTo(path: string): void {
+    this.db.prepare('VACUUM INTO ?').run(path);
+  }
+
+  /** For tests and the disk-full path: the underlying handle. */
+  get handle(): Database.Database {
+    return this.db;
+  }
+}
+
+/**
+ * Moves an unreadable database (and its WAL) aside so that the service can
+ * start on a fresh one; the file is kept for inspection or recovery by hand.
+ * Returns where it went.
+ */
+export function moveAside(dir: string, suffix: string): string {
+  const file = join(resolve(dir), DB_FILE);
+  const target = `${file}.${suffix}`;
+  for (const ext of ['', '-wal', '-shm']) {
+    if (existsSync(file + ext)) renameSync(file + ext, target + ext);
+  }
+  return target;
+}
+
+/** A copy of the database file as it is (when SQLite cannot make one). */
+export function copyAside(dir: string, suffix: string): string {
+  const file = join(resolve(dir), DB_FILE);
+  const target = `${file}.${suffix}`;
+  for (const ext of ['', '-wal']) {
+    if (existsSync(file + ext)) copyFileSync(file + ext, target + ext);
+  }
+  return target;
+}
+
+export function removeDatabase(dir: string): void {
+  const file = join(resolve(dir), DB_FILE);
+  for (const ext of ['', '-wal', '-shm']) rmSync(file + ext, { force: true });
+}

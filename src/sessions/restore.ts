@@ -1,0 +1,150 @@
+/**
+ * Bringing sessions back from the database at start: each from its snapshot,
+ * then its logged commands run again, which gives exactly the state it had
+ * at its last acknowledged command (the engine is deterministic). A session
+ * that cannot come back is reported and the others still load:
+ *
+ * - damaged (a checksum fails, a record is missing, its snapshot or a command
+ *   does not decode or replay): a copy of the database is kept beside it
+ *   (spikeserve.db.damaged-<time>) and the session is dropped from the live
+ *   database, so one bad row does not block every later start;
+ * - not loadable here (over this server's limits, or its backend unavailable):
+ *   left untouched in the database, to load once the configuration allows it.
+ */
+import { Network, type BackendName } from '../engine/index.js';
+import { isSpikeserveError } from '../errors.js';
+import { decodeBlob } from '../persist/codec.js';
+import { RECORD_KIND, type Journal, type RecordKind, type SessionLog } from '../persist/journal.js';
+import type { LoadedSession, LoadResult } from '../persist/store.js';
+import type { LoggedCommand, Session, SessionLimits, SnapshotMeta } from './session.js';
+
+export interface RestoreReport {
+  restored: number;
+  /** Sessions left in the database that this server could not load (limits, backend). */
+  kept: { id: string; reason: string }[];
+  /** Sessions found damaged and dropped (their data is in `preservedCopy`). */
+  damaged: { id: string; reason: string }[];
+  /** Damage to the database file itself, found and worked around when it was opened. */
+  fileDamage: string[];
+  /** Where the damaged data was kept, if anything was damaged. */
+  preservedCopy: string | null;
+}
+
+const KIND_NAMES = new Map<number, RecordKind>(Object.entries(RECORD_KIND).map(([k, v]) => [v, k as RecordKind]));
+
+/** Rebuilds the network from a loaded session's snapshot and lists its commands; throws if they cannot be read. */
+export function decodeLoaded(loaded: LoadedSession, limits: Pick<SessionLimits, 'maxNeurons' | 'maxSynapses'>): { net: Network; meta: SnapshotMeta; commands: LoggedCommand[] } {
+  const commands = loaded.records.map((r) => {
+    const kind = KIND_NAMES.get(r.kind);
+    if (!kind) throw new Error(`log record ${r.seq} has an unknown kind ${r.kind}`);
+    return { kind, payload: r.payload };
+  });
+  const meta = JSON.parse(loaded.snapshot!.meta) as SnapshotMeta;
+  if (!meta || !meta.stats || !Array.isArray(meta.stats.spikes) || typeof meta.stats.steps !== 'number') throw new Error('snapshot statistics are malformed');
+  const net = Network.fromSnapshot(decodeBlob(loaded.snapshot!.data), {
+    limits: { maxNeurons: limits.maxNeurons, maxSynapses: limits.maxSynapses },
+    backend: loaded.row.backend as BackendName,
+  });
+  return { net, meta, commands };
+}
+
+/** A session log's counters after loading: what compaction decisions start from. */
+export function logState(loaded: LoadedSession, replayed: { steps: number; bytes: number }) {
+  const upto = loaded.snapshot!.upto;
+  return {
+    seq: upto + loaded.records.length,
+    upto,
+    firstLiveId: loaded.firstLiveId,
+    steps: replayed.steps,
+    bytes: replayed.bytes,
+    snapshotBytes: loaded.snapshot!.data.length,
+  };
+}
+
+export interface RestoreContext {
+  limits: SessionLimits;
+  maxSessions: number;
+  maxTotalSynapses: number;
+  totalSynapses(): number;
+  count(): number;
+  /** Puts a session under management; `init` runs on it first and may throw to abandon it. */
+  adopt(
+    net: Network,
+    fields: { id: string; name: string | null; seq: number; owner: string | null; createdAt: number },
+    log: SessionLog,
+    init: (session: Session) => void,
+  ): Session;
+}
+
+/** Errors that say "not here, not now" rather than "damaged". */
+function notLoadableHere(e: unknown): boolean {
+  return isSpikeserveError(e) && (e.code === 'LIMIT_EXCEEDED' || e.code === 'BACKEND_UNAVAILABLE');
+}
+
+function synapsesOf(net: Network): number {
+  let n = 0;
+  for (const c of Object.values(net.spec.connections)) n += net.spec.populations[c.pre].n * net.spec.populations[c.post].n;
+  return n;
+}
+
+export function restoreSessions(journal: Journal, ctx: RestoreContext, preloaded?: LoadResult): RestoreReport {
+  const store = journal.store;
+  const loadedAll = preloaded ?? store.load();
+  const report: RestoreReport = { restored: 0, kept: [], damaged: [], fileDamage: loadedAll.fileDamage, preservedCopy: null };
+  const drop: number[] = [];
+  const keep = (l: LoadedSession, reason: string) => {
+    report.kept.push({ id: l.row.id, reason });
+    if (l.firstLiveId !== null) journal.pin(l.firstLiveId);
+  };
+  for (const l of loadedAll.sessions) {
+    const id = l.row.id;
+    if (l.damage) {
+      report.damaged.push({ id, reason: l.damage });
+      drop.push(l.row.key);
+      continue;
+    }
+    let decoded: ReturnType<typeof decodeLoaded>;
+    try {
+      decoded = decodeLoaded(l, ctx.limits);
+    } catch (e) {
+      if (notLoadableHere(e)) keep(l, (e as Error).message);
+      else {
+        report.damaged.push({ id, reason: `its snapshot cannot be read: ${(e as Error).message}` });
+        drop.push(l.row.key);
+      }
+      continue;
+    }
+    const synapses = synapsesOf(decoded.net);
+    if (ctx.count() >= ctx.maxSessions || ctx.totalSynapses() + synapses > ctx.maxTotalSynapses) {
+      decoded.net.dispose();
+      keep(l, `over this server's limits (MAX_SESSIONS ${ctx.maxSessions}, MAX_TOTAL_SYNAPSES ${ctx.maxTotalSynapses})`);
+      continue;
+    }
+    const log = journal.attach(l.row.key, logState(l, { steps: 0, bytes: 0 }));
+    try {
+      ctx.adopt(decoded.net, { id, name: l.row.name, seq: l.row.seq, owner: l.row.owner, createdAt: l.row.createdAt }, log, (session) => {
+        log.reset(logState(l, session.loadState(decoded.net, decoded.meta, decoded.commands)));
+      });
+      report.restored++;
+    } catch (e) {
+      log.detach();
+      report.damaged.push({ id, reason: `its logged commands do not replay: ${(e as Error).message}` });
+      drop.push(l.row.key);
+    }
+  }
+  if (drop.length > 0) {
+    const copy = `${store.file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      store.backupTo(copy);
+      report.preservedCopy = copy;
+    } catch (e) {
+      // Without a copy, dropping them would lose their data for good: leave them where they are.
+      for (const d of report.damaged) d.reason += ` (left in the database: no copy could be made: ${(e as Error).message})`;
+      for (const l of loadedAll.sessions) if (drop.includes(l.row.key) && l.firstLiveId !== null) journal.pin(l.firstLiveId);
+      return report;
+    }
+    journal.dropSessions(drop);
+    journal.flush();
+  }
+  return report;
+}

@@ -1,0 +1,204 @@
+/**
+ * Quotas per API key and overload protection answer with their documented
+ * codes (429 QUOTA_EXCEEDED, 503 OVERLOADED, with Retry-After where there is
+ * a time to wait) while other keys and light work are still served; browsers
+ * get the CORS allow-list and the security headers.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { LoadReading } from '../src/overload.js';
+import { makeApp } from './helpers/http.js';
+
+const A = 'key-a-secret-0123456789';
+const B = 'key-b-secret-0123456789';
+const KEYS = [
+  { id: 'a', secret: A },
+  { id: 'b', secret: B },
+];
+// 3 + 2 neurons, 6 synapses: 11 per step.
+const NET = { populations: { x: { n: 3 }, y: { n: 2 } }, connections: { xy: { pre: 'x', post: 'y' } } };
+
+async function req(app: FastifyInstance, method: InjectOptions['method'], url: string, key?: string, body?: unknown, headers: Record<string, string> = {}) {
+  const h: Record<string, string> = { ...headers };
+  if (key) h.authorization = `Bearer ${key}`;
+  const opts: InjectOptions = { method, url, headers: h };
+  if (body !== undefined) {
+    opts.payload = JSON.stringify(body);
+    h['content-type'] = 'application/json';
+  }
+  const r = await app.inject(opts);
+  const type = String(r.headers['content-type'] ?? '');
+  return { status: r.statusCode, body: type.includes('json') ? r.json() : r.body, headers: r.headers };
+}
+
+describe('quotas per key', () => {
+  test('sessions and synapses: 429 QUOTA_EXCEEDED naming the quota; another key is still served; deleting frees the quota', async () => {
+    const app = await makeApp({ apiKeys: KEYS, quotaSessions: 2, quotaSynapses: 10 });
+    try {
+      const first = await req(app, 'POST', '/v1/sessions', A, { network: NET });
+      assert.equal(first.status, 201);
+      // 6 + 6 synapses would pass 10.
+      const tooBig = await req(app, 'POST', '/v1/sessions', A, { network: NET });
+      assert.equal(tooBig.status, 429);
+      assert.equal(tooBig.body.error.code, 'QUOTA_EXCEEDED');
+      assert.equal(tooBig.body.error.details.quota, 'synapses');
+      assert.match(tooBig.body.error.message, /QUOTA_SYNAPSES/);
+      const small = { populations: { x: { n: 1 } } };
+      assert.equal((await req(app, 'POST', '/v1/sessions', A, { network: small })).status, 201);
+      const third = await req(app, 'POST', '/v1/sessions', A, { network: small });
+      assert.equal(third.status, 429);
+      assert.equal(third.body.error.details.quota, 'sessions');
+      assert.match(third.body.error.message, /quota of 2 sessions \(QUOTA_SESSIONS\)/);
+      assert.equal(third.headers['retry-after'], undefined, 'no time to wait: a session must be deleted');
+      // Key b has its own quota.
+      assert.equal((await req(app, 'POST', '/v1/sessions', B, { network: NET })).status, 201);
+      assert.equal((await req(app, 'DELETE', `/v1/sessions/${first.body.id}`, A)).status, 200);
+      assert.equal((await req(app, 'POST', '/v1/sessions', A, { network: small })).status, 201);
+      const metrics = (await req(app, 'GET', '/metrics', A)).body as string;
+      assert.match(metrics, /spikeserve_rejected_requests_total\{code="QUOTA_EXCEEDED",transport="http"\} 2/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('steps per second: a token bucket per key, 429 with Retry-After past it, other keys unaffected, refilled with time', async () => {
+    const app = await makeApp({ apiKeys: KEYS, quotaStepsPerS: 100, quotaStepsBurst: 50 });
+    try {
+      const a = (await req(app, 'POST', '/v1/sessions', A, { network: NET })).body.id;
+      const b = (await req(app, 'POST', '/v1/sessions', B, { network: NET })).body.id;
+      assert.equal((await req(app, 'POST', `/v1/sessions/${a}/step`, A, { steps: 45 })).status, 200);
+      const over = await req(app, 'POST', `/v1/sessions/${a}/step`, A, { steps: 20 });
+      assert.equal(over.status, 429);
+      assert.equal(over.body.error.code, 'QUOTA_EXCEEDED');
+      assert.equal(over.body.error.details.quota, 'stepsPerSecond');
+      assert.equal(over.headers['retry-after'], '1');
+      assert.equal(over.body.error.details.retryAfterSeconds, 1);
+      // Refused means not run.
+      assert.equal((await req(app, 'GET', `/v1/sessions/${a}`, A)).body.step, 45);
+      assert.equal((await req(app, 'POST', `/v1/sessions/${b}/step`, B, { steps: 50 })).status, 200);
+      // A call larger than the bucket runs once the bucket is full, then the key waits it off.
+      await new Promise((r) => setTimeout(r, 600));
+      const big = await req(app, 'POST', `/v1/sessions/${a}/step`, A, { steps: 500 });
+      assert.equal(big.status, 200);
+      const after = await req(app, 'POST', `/v1/sessions/${a}/step`, A, { steps: 1 });
+      assert.equal(after.status, 429);
+      assert.ok(Number(after.headers['retry-after']) >= 4, `retry after ${after.headers['retry-after']} s`);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('overload protection', () => {
+  test('past a bound: new sessions and heavy steps get 503 OVERLOADED with Retry-After; light steps and health still answer; it lifts when the load does', async () => {
+    let reading: LoadReading = { eventLoopDelayMs: 5, rssBytes: 100 * 2 ** 20 };
+    const app = await makeApp(
+      { overloadEventLoopDelayMs: 200, overloadMemoryMb: 1024, overloadHeavyStepCost: 1100 },
+      { overload: { sample: () => reading, intervalMs: 60_000 } },
+    );
+    try {
+      const id = (await req(app, 'POST', '/v1/sessions', undefined, { network: NET })).body.id;
+      for (const [r, cause] of [
+        [{ eventLoopDelayMs: 450, rssBytes: 100 * 2 ** 20 }, /event-loop delay 450 ms is over OVERLOAD_EVENT_LOOP_DELAY_MS \(200 ms\)/],
+        [{ eventLoopDelayMs: 5, rssBytes: 2048 * 2 ** 20 }, /memory in use 2048 MB is over OVERLOAD_MEMORY_MB \(1024 MB\)/],
+      ] as const) {
+        reading = r;
+        app.overload.read();
+        const create = await req(app, 'POST', '/v1/sessions', undefined, { network: NET });
+        assert.equal(create.status, 503);
+        assert.equal(create.body.error.code, 'OVERLOADED');
+        assert.match(create.body.error.message, cause);
+        assert.equal(create.headers['retry-after'], '60');
+        // 100 steps x 11 = 1100: heavy. 99 steps: light, runs.
+        const heavy = await req(app, 'POST', `/v1/sessions/${id}/step`, undefined, { steps: 100 });
+        assert.equal(heavy.status, 503);
+        assert.equal(heavy.body.error.code, 'OVERLOADED');
+        assert.equal((await req(app, 'POST', `/v1/sessions/${id}/step`, undefined, { steps: 99 })).status, 200);
+        assert.equal((await req(app, 'GET', `/v1/sessions/${id}/weights`)).status, 200);
+        assert.equal((await req(app, 'GET', '/healthz')).status, 200);
+        assert.equal((await req(app, 'GET', '/readyz')).status, 200);
+        assert.match((await req(app, 'GET', '/metrics')).body, /spikeserve_overloaded 1/);
+      }
+      reading = { eventLoopDelayMs: 5, rssBytes: 100 * 2 ** 20 };
+      app.overload.read();
+      assert.equal((await req(app, 'POST', '/v1/sessions', undefined, { network: NET })).status, 201);
+      assert.equal((await req(app, 'POST', `/v1/sessions/${id}/step`, undefined, { steps: 100 })).status, 200);
+      assert.match((await req(app, 'GET', '/metrics')).body, /spikeserve_overloaded 0/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('the real event-loop reading: a blocked loop trips it, a free one does not', async () => {
+    const app = await makeApp({ overloadEventLoopDelayMs: 50, overloadMemoryMb: 0 }, { overload: { intervalMs: 60_000 } });
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      app.overload.read();
+      assert.equal(app.overload.overloaded, false);
+      const until = Date.now() + 150;
+      while (Date.now() < until) {
+        // block the event loop, as a runaway computation would
+      }
+      await new Promise((r) => setTimeout(r, 20));
+      const r = app.overload.read();
+      assert.ok(r.eventLoopDelayMs > 50, `p99 delay ${r.eventLoopDelayMs} ms`);
+      assert.equal(app.overload.overloaded, true);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('browsers', () => {
+  test('CORS follows the allow-list; preflights from other origins are refused; security headers on every response', async () => {
+    const app = await makeApp({ corsOrigins: ['https://lab.example', 'http://localhost:8080'] });
+    try {
+      const ok = await req(app, 'GET', '/v1/sessions', undefined, undefined, { origin: 'https://lab.example' });
+      assert.equal(ok.status, 200);
+      assert.equal(ok.headers['access-control-allow-origin'], 'https://lab.example');
+      assert.equal(ok.headers.vary, 'Origin');
+      assert.match(String(ok.headers['access-control-expose-headers']), /retry-after/);
+      const other = await req(app, 'GET', '/v1/sessions', undefined, undefined, { origin: 'https://evil.example' });
+      assert.equal(other.headers['access-control-allow-origin'], undefined);
+      const pre = await req(app, 'OPTIONS', '/v1/sessions', undefined, undefined, { origin: 'http://localhost:8080', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers['access-control-allow-origin'], 'http://localhost:8080');
+      assert.match(String(pre.headers['access-control-allow-methods']), /POST/);
+      assert.match(String(pre.headers['access-control-allow-headers']), /authorization/);
+      const bad = await req(app, 'OPTIONS', '/v1/sessions', undefined, undefined, { origin: 'https://evil.example', 'access-control-request-method': 'POST' });
+      assert.equal(bad.status, 403);
+      assert.equal(bad.body.error.code, 'ORIGIN_NOT_ALLOWED');
+      for (const url of ['/v1/sessions', '/healthz', '/v1/sessions/nope']) {
+        const r = await req(app, 'GET', url);
+        assert.equal(r.headers['x-content-type-options'], 'nosniff', url);
+        assert.equal(r.headers['x-frame-options'], 'DENY', url);
+        assert.equal(r.headers['referrer-policy'], 'no-referrer', url);
+        assert.equal(r.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", url);
+        assert.equal(r.headers['cache-control'], 'no-store', url);
+      }
+      // The interactive docs run scripts: no API policy there.
+      const docs = await req(app, 'GET', '/docs/');
+      assert.equal(docs.headers['x-content-type-options'], 'nosniff');
+      assert.notEqual(docs.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'");
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('no stack trace leaves the server', async () => {
+    const app = await makeApp();
+    try {
+      const id = (await req(app, 'POST', '/v1/sessions', undefined, { network: NET })).body.id;
+      // Make the session's next command throw something that is not a coded error.
+      const s = app.sessions.get(id) as unknown as { state: () => Promise<unknown> };
+      s.state = () => Promise.reject(new TypeError('boom at /work/secret/path.ts:12'));
+      const r = await req(app, 'GET', `/v1/sessions/${id}/state`);
+      assert.equal(r.status, 500);
+      assert.equal(r.body.error.code, 'INTERNAL_ERROR');
+      assert.ok(!JSON.stringify(r.body).includes('boom') && !JSON.stringify(r.body).includes('.ts:'));
+    } finally {
+      await app.close();
+    }
+  });
+});
