@@ -1,0 +1,50 @@
+/**
+ * Who may open a session's WebSocket: the check the WebSocket endpoint runs
+ * on each upgrade request (its `authorizeUpgrade` hook), before a socket
+ * exists. In order: the Origin (browsers send any page's; only the server's
+ * own pages and CORS_ORIGINS may), then the caller (a one-use ticket in
+ * ?ticket=, or `Authorization: Bearer <key>` from a client that can set
+ * headers), then the session (another key's answers 404, as over HTTP).
+ */
+import type { IncomingMessage } from 'node:http';
+import { SpikeserveError } from '../errors.js';
+import type { SessionManager } from '../sessions/manager.js';
+import type { KeyRing } from './keys.js';
+import type { OriginPolicy } from './origins.js';
+import type { TicketBook } from './tickets.js';
+
+export interface UpgradeTarget {
+  sessionId: string;
+  url: URL;
+}
+
+/** Query parameters the check reads from the socket's URL. */
+export const UPGRADE_QUERY_PARAMS = ['ticket'] as const;
+
+export function upgradeAuthorizer(deps: { keys: KeyRing; tickets: TicketBook; origins: OriginPolicy; sessions: SessionManager }): (req: IncomingMessage, target: UpgradeTarget) => void {
+  return (req, target) => {
+    const origin = req.headers.origin;
+    if (!deps.origins.allowsUpgrade(origin, req.headers.host)) {
+      throw new SpikeserveError('ORIGIN_NOT_ALLOWED', `origin ${origin} may not open WebSockets here (CORS_ORIGINS)`);
+    }
+    const ticket = target.url.searchParams.get('ticket');
+    let owner: string | null;
+    if (ticket !== null) {
+      owner = deps.tickets.consume(ticket, target.sessionId).owner;
+    } else if (deps.keys.enabled) {
+      const r = deps.keys.authenticate(req.headers.authorization);
+      if ('error' in r) {
+        throw new SpikeserveError(
+          'UNAUTHORIZED',
+          r.error === 'missing'
+            ? 'this server needs an API key: send Authorization: Bearer <key> with the upgrade, or (from a browser) a ticket from POST /v1/sessions/{id}/ws-ticket as ?ticket='
+            : 'the API key is not valid',
+        );
+      }
+      owner = r.id;
+    } else {
+      return;
+    }
+    if (deps.keys.enabled) deps.sessions.get(target.sessionId, owner);
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The WebSocket upgrade's check, on upgrade requests as the endpoint hands
+ * them over: no key, a wrong key, another key's session, an expired, reused
+ * or other-session ticket, and a foreign Origin are each refused with the
+ * documented code; a key, a fresh ticket, or (without keys) nothing at all
+ * is let in.
+ */
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { test } from 'node:test';
+import type { SpikeserveError } from '../src/errors.js';
+import { KeyRing } from '../src/security/keys.js';
+import { OriginPolicy } from '../src/security/origins.js';
+import { TicketBook } from '../src/security/tickets.js';
+import { upgradeAuthorizer } from '../src/security/upgrade.js';
+import { SessionManager } from '../src/sessions/manager.js';
+
+const KEY_A = 'upgrade-key-a-0123456789';
+const KEY_B = 'upgrade-key-b-0123456789';
+
+function setup(withKeys: boolean) {
+  const sessions = new SessionManager({
+    limits: { maxNeurons: 100, maxSynapses: 100, maxStepsPerCall: 100, maxSpikeRecordsPerCall: 1000 },
+    maxSessions: 10,
+    maxTotalSynapses: 1000,
+    idleTimeoutMs: 0,
+    sliceMs: 5,
+  });
+  const keys = new KeyRing(withKeys ? [{ id: 'a', secret: KEY_A }, { id: 'b', secret: KEY_B }] : []);
+  let now = 1_000_000;
+  const tickets = new TicketBook({ ttlMs: 30_000, now: () => now });
+  const check = upgradeAuthorizer({ keys, tickets, origins: new OriginPolicy(['https://lab.example']), sessions });
+  const s = sessions.create({ network: { populations: { x: { n: 1 } } } }, withKeys ? 'a' : null);
+  const upgrade = (opts: { key?: string; ticket?: string; origin?: string; session?: string }) => {
+    const headers: Record<string, string> = { host: 'spikeserve.example:3000' };
+    if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+    if (opts.origin) headers.origin = opts.origin;
+    const id = opts.session ?? s.id;
+    const url = new URL(`http://spikeserve.example:3000/v1/sessions/${id}/ws${opts.ticket ? `?ticket=${opts.ticket}` : ''}`);
+    return () => check({ headers } as IncomingMessage, { sessionId: id, url });
+  };
+  return { sessions, tickets, s, upgrade, advance: (ms: number) => (now += ms) };
+}
+
+const code = (c: string) => (e: SpikeserveError) => e.code === c;
+
+test('with keys: a key or a fresh ticket opens the owner\'s session; anything else is refused with its code', async () => {
+  const { sessions, tickets, s, upgrade, advance } = setup(true);
+  upgrade({ key: KEY_A })();
+  assert.throws(upgrade({}), code('UNAUTHORIZED'));
+  assert.throws(upgrade({ key: 'not-a-key-000000000000' }), code('UNAUTHORIZED'));
+  // Another key: the session does not exist for it.
+  assert.throws(upgrade({ key: KEY_B }), code('SESSION_NOT_FOUND'));
+  const t = tickets.issue(s.id, 'a').ticket;
+  upgrade({ ticket: t })();
+  assert.throws(upgrade({ ticket: t }), code('UNAUTHORIZED'), 'a ticket is good once');
+  const other = sessions.create({ network: { populations: { x: { n: 1 } } } }, 'a');
+  assert.throws(upgrade({ ticket: tickets.issue(other.id, 'a').ticket }), code('UNAUTHORIZED'), 'a ticket is for its own session');
+  const late = tickets.issue(s.id, 'a').ticket;
+  advance(30_001);
+  assert.throws(upgrade({ ticket: late }), code('UNAUTHORIZED'), 'an expired ticket');
+  // A ticket issued to key b for a's session (had b ever seen it) still finds no session.
+  assert.throws(upgrade({ ticket: tickets.issue(s.id, 'b').ticket }), code('SESSION_NOT_FOUND'));
+  await sessions.close();
+});
+
+test('origins: none (not a browser), the server\'s own, or a listed one; any other is refused before credentials are read', async () => {
+  const { sessions, upgrade } = setup(true);
+  upgrade({ key: KEY_A, origin: 'http://spikeserve.example:3000' })();
+  upgrade({ key: KEY_A, origin: 'https://lab.example' })();
+  assert.throws(upgrade({ key: KEY_A, origin: 'https://evil.example' }), code('ORIGIN_NOT_ALLOWED'));
+  assert.throws(upgrade({ origin: 'https://evil.example' }), code('ORIGIN_NOT_ALLOWED'));
+  await sessions.close();
+});
+
+test('without keys: anyone on this machine may open a socket; a ticket, if given, must still be valid', async () => {
+  const { sessions, upgrade } = setup(false);
+  upgrade({})();
+  assert.throws(upgrade({ ticket: 'made-up' }), code('UNAUTHORIZED'));
+  await sessions.close();
+});
