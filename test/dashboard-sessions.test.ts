@@ -114,3 +114,52 @@ describe('dashboard sessions list, in chromium', () => {
     assert.match((await panel.textContent()) ?? '', /SESSION_NOT_FOUND/);
   });
 });
+
+describe('dashboard with API keys, in chromium', () => {
+  const ALICE = { id: 'alice', secret: 'alice-secret-0123456789' };
+  const BOB = { id: 'bob', secret: 'bob-secret-0123456789ab' };
+  let server: Server;
+  let browser: Browser;
+  before(async () => {
+    server = await startServer({ apiKeys: [ALICE, BOB] });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.app.close();
+  });
+
+  const createAs = async (secret: string, name: string) => {
+    const r = await server.app.inject({
+      method: 'POST',
+      url: '/v1/sessions',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ name, network: SEED_MSTDP_NETWORK }),
+    });
+    assert.equal(r.statusCode, 201, r.body);
+    return r.json().id as string;
+  };
+
+  test('without a key the page asks for one; with a key it lists that key\'s sessions only', async () => {
+    const mine = await createAs(ALICE.secret, 'alice-run');
+    const theirs = await createAs(BOB.secret, 'bob-run');
+    const page = browser.page;
+    await page.goto(`${server.base}/dashboard`);
+    await page.locator('#status[data-kind="error"]').waitFor({ timeout: 5000 });
+    assert.match((await page.locator('#status').textContent()) ?? '', /^UNAUTHORIZED/);
+    await page.locator('.key-form.wanted').waitFor();
+
+    await page.fill('.key-form input', ALICE.secret);
+    await page.click('.key-form button[type="submit"]');
+    await page.locator(`tr[data-session="${mine}"]`).waitFor({ timeout: 5000 });
+    assert.equal(await page.locator(`tr[data-session="${theirs}"]`).count(), 0, 'another key\'s session stays invisible');
+    assert.equal(await page.locator('.key-state').textContent(), 'key set');
+    assert.equal(await page.locator('.key-form input').inputValue(), '', 'the key is not left in the box');
+
+    // The key survives a reload of the tab (sessionStorage), and is gone once forgotten.
+    await page.reload();
+    await page.locator(`tr[data-session="${mine}"]`).waitFor({ timeout: 5000 });
+    await page.click('.key-form button.secondary');
+    await page.locator('#status[data-kind="error"]').waitFor({ timeout: 5000 });
+  });
+});

@@ -90,3 +90,20 @@ export async function listSessions(maxPages = 20): Promise<{ sessions: SessionSu
 export const getSession = (id: string) => request<SessionDetail>('GET', base(id));
 export const getWeights = (id: string) => request<AllWeights>('GET', `${base(id)}/weights`);
 export const getSnapshot = (id: string) => request<unknown>('GET', `${base(id)}/snapshot`);
+
+/**
+ * A single-use ticket for the session's WebSocket, when the page has a key:
+ * browsers cannot put an Authorization header on a WebSocket, so the key buys
+ * a short-lived ticket over REST (POST /v1/sessions/{id}/ws-ticket) and the
+ * socket presents that. Without a key, or on a server without tickets, none.
+ */
+export async function wsTicket(id: string): Promise<string | null> {
+  if (!apiKey()) return null;
+  try {
+    const r = await request<{ ticket: string }>('POST', `${base(id)}/ws-ticket`);
+    return typeof r.ticket === 'string' ? r.ticket : null;
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'ROUTE_NOT_FOUND') return null;
+    throw e;
+  }
+}

@@ -86,7 +86,8 @@ export class HeatmapView {
     ctx.fillText('pre', x0 - 4, y0);
     ctx.textAlign = 'left';
     ctx.fillText('post →', x0, y0 + plotH + 3);
-    this.colourBar(ctx, width - MARGIN.right + 14, MARGIN.top, Math.max(40, areaH), lo, hi, w);
+    // The colour bar sits beside the matrix, not at the far edge, so the eye need not travel.
+    this.colourBar(ctx, Math.min(width - MARGIN.right + 14, x0 + plotW + 18), MARGIN.top, Math.max(40, areaH), lo, hi, w);
     return true;
   }
 

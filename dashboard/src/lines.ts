@@ -26,6 +26,8 @@ export class LineChart {
     readonly canvas: HTMLCanvasElement,
     private readonly span: number,
     private readonly yFloor: number | null = null,
+    /** Written across the plot while no trace has a point in range. */
+    private readonly emptyText = 'no data yet',
   ) {}
 
   render(traces: Trace[], latestStep: number): boolean {
@@ -37,8 +39,9 @@ export class LineChart {
     ctx.fillRect(0, 0, width, height);
     const plotW = Math.max(1, width - MARGIN.left - MARGIN.right);
     const plotH = Math.max(1, height - MARGIN.top - MARGIN.bottom);
-    const x1 = Math.max(latestStep, this.span);
-    const x0 = x1 - this.span;
+    // The newest step at the right edge; a young session's history fills the width.
+    const x0 = Math.max(0, latestStep - this.span);
+    const x1 = Math.max(latestStep, x0 + 10);
 
     let lo = Infinity;
     let hi = -Infinity;
@@ -52,6 +55,7 @@ export class LineChart {
         if (v > hi) hi = v;
       }
     }
+    const empty = !(hi >= lo);
     if (this.yFloor !== null) lo = Math.min(this.yFloor, lo);
     if (!(hi >= lo)) [lo, hi] = [0, 1];
     if (hi === lo) [lo, hi] = [lo - 1, hi + 1];
@@ -64,7 +68,7 @@ export class LineChart {
     ctx.strokeStyle = THEME.grid;
     ctx.lineWidth = 1;
     ctx.strokeRect(MARGIN.left - 0.5, MARGIN.top - 0.5, plotW + 1, plotH + 1);
-    if (lo < 0 && hi > 0) {
+    if (!empty && lo < 0 && hi > 0) {
       const zy = Math.round(sy(0)) + 0.5;
       ctx.setLineDash([3, 3]);
       ctx.beginPath();
@@ -83,16 +87,22 @@ export class LineChart {
 
     ctx.font = THEME.font;
     ctx.fillStyle = THEME.muted;
-    ctx.textAlign = 'right';
-    ctx.textBaseline = 'top';
-    ctx.fillText(formatNumber(hi), MARGIN.left - 4, MARGIN.top);
-    ctx.textBaseline = 'bottom';
-    ctx.fillText(formatNumber(lo), MARGIN.left - 4, MARGIN.top + plotH);
+    if (empty) {
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillText(this.emptyText, MARGIN.left + plotW / 2, MARGIN.top + plotH / 2);
+    } else {
+      ctx.textAlign = 'right';
+      ctx.textBaseline = 'top';
+      ctx.fillText(formatNumber(hi), MARGIN.left - 4, MARGIN.top);
+      ctx.textBaseline = 'bottom';
+      ctx.fillText(formatNumber(lo), MARGIN.left - 4, MARGIN.top + plotH);
+    }
     ctx.textBaseline = 'top';
     ctx.textAlign = 'left';
     ctx.fillText(`step ${Math.max(0, x0)}`, MARGIN.left, MARGIN.top + plotH + 3);
     ctx.textAlign = 'right';
-    ctx.fillText(String(latestStep), MARGIN.left + plotW, MARGIN.top + plotH + 3);
+    ctx.fillText(String(x1), MARGIN.left + plotW, MARGIN.top + plotH + 3);
 
     // Legend along the top, each label in its trace's colour.
     ctx.textAlign = 'left';

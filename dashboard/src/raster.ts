@@ -57,7 +57,7 @@ export class RasterView {
     ctx.textAlign = 'right';
     ctx.fillText('0', MARGIN.left - 4, MARGIN.top);
     ctx.textBaseline = 'bottom';
-    ctx.fillText(String(n - 1), MARGIN.left - 4, MARGIN.top + plotH);
+    if (n > 1) ctx.fillText(String(n - 1), MARGIN.left - 4, MARGIN.top + plotH);
     ctx.textBaseline = 'top';
     ctx.textAlign = 'left';
     ctx.fillText(`step ${Math.max(0, first)}`, MARGIN.left, MARGIN.top + plotH + 3);

@@ -263,6 +263,8 @@ export class SessionStore {
     this.rewardWindowHead = this.rewardWindowCount = 0;
     this.rewardWindowSum = 0;
     this.step = 0;
+    // Weights from before the reset must not block the ones after it (see setWeights).
+    for (const w of this.weights.values()) w.step = -1;
   }
 }
 
