@@ -29,6 +29,8 @@ import { StepBudget } from './security/quota.js';
 import { TicketBook } from './security/tickets.js';
 import metricsRoutes from '../routes/metrics.js';
 import ticketRoutes from '../routes/tickets.js';
+import { attachWebSocket } from './ws/plugin.js';
+import type { WebSocketOptions, WebSocketService } from './ws/service.js';
 import dashboardRoutes from '../routes/dashboard.js';
 import docsRoutes from '../routes/docs.js';
 import healthRoutes from '../routes/health.js';
@@ -63,6 +65,8 @@ export interface AppOptions {
   sessions?: Partial<Pick<SessionManagerOptions, 'now'>>;
   /** Overload readings in place of the process's own (tests). */
   overload?: { sample?: () => LoadReading; intervalMs?: number };
+  /** Hooks of the WebSocket endpoint (authorizeUpgrade: auth on the upgrade request). */
+  websocket?: WebSocketOptions;
 }
 
 declare module 'fastify' {
@@ -75,6 +79,8 @@ declare module 'fastify' {
     origins: OriginPolicy;
     /** What the start found in DATA_DIR (null: memory only). */
     restoreReport: RestoreReport | null;
+    /** The WebSocket endpoint /v1/sessions/{id}/ws: its sockets and counters. */
+    websockets: WebSocketService;
     /** True once close() has begun: /readyz answers 503 and new requests get SHUTTING_DOWN. */
     isClosing(): boolean;
   }
@@ -219,6 +225,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   }
   await app.register(ticketRoutes, { prefix: '/v1', sessions, tickets });
   await app.register(metricsRoutes, { metrics });
+  app.decorate('websockets', attachWebSocket(app, sessions, config, options.websocket));
   await app.ready();
   // Only now: building the app blocks the loop, which is not load.
   overload.start();

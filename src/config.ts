@@ -225,6 +225,44 @@ export const SETTINGS = {
     oneOf(['auto', ...TFJS_PLATFORMS] as const),
     'Platform of the "tfjs" session backend: auto tries node (@tensorflow/tfjs-node, when installed), then wasm, then cpu; naming one forces it. If none starts, tfjs sessions get 503 BACKEND_UNAVAILABLE and native ones run as usual.',
   ),
+  wsMaxPayloadBytes: setting(
+    'WS_MAX_PAYLOAD_BYTES',
+    '16777216',
+    int(1024, 1024 ** 3),
+    'Largest WebSocket message (and frame) accepted, in bytes (16 MiB, as BODY_LIMIT_BYTES); a larger one closes the socket with 1009.',
+  ),
+  wsSendBufferBytes: setting(
+    'WS_SEND_BUFFER_BYTES',
+    '1048576',
+    int(1024, 1024 ** 3),
+    'Bytes waiting to be sent on one WebSocket above which its stream events are dropped (and counted) and the server stops reading its requests until it drains (1 MiB).',
+  ),
+  wsMaxBufferedBytes: setting(
+    'WS_MAX_BUFFERED_BYTES',
+    '67108864',
+    int(1024, 1024 ** 4),
+    'Bytes waiting to be sent on one WebSocket past which the server closes it (4413 WS_BUFFER_EXCEEDED): a peer that stopped reading (64 MiB).',
+  ),
+  wsMaxInFlight: setting(
+    'WS_MAX_IN_FLIGHT',
+    '4096',
+    int(1, 1_000_000),
+    'Requests one WebSocket may have sent and not yet had answered (pipelining); past it the server stops reading the socket until replies go out.',
+  ),
+  wsRateLimitPerS: setting(
+    'WS_RATE_LIMIT_PER_S',
+    '50000',
+    decimal(0, 1e9),
+    'Messages per second one WebSocket may send, on average; more get RATE_LIMITED error replies, unrun. About half of what one connection can push through this server on 2 cores, so one socket cannot take it all. 0: no limit.',
+  ),
+  wsRateBurst: setting('WS_RATE_BURST', '10000', int(1, 1e9), 'Messages one WebSocket may send at once above the rate (the token bucket\'s size).'),
+  wsHeartbeatIntervalS: setting(
+    'WS_HEARTBEAT_INTERVAL_S',
+    '30',
+    decimal(0, 3600),
+    'The server pings every WebSocket this often and closes one that has not answered the previous ping (a dead peer). 0: no heartbeat.',
+  ),
+  wsMaxObservers: setting('WS_MAX_OBSERVERS', '16', int(0, 100_000), 'Observer WebSockets one session may have at once (besides its one controller).'),
 } as const;
 
 type Settings = typeof SETTINGS;

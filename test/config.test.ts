@@ -36,6 +36,14 @@ test('with nothing set, every setting has its documented default', () => {
       persistSync: 'normal',
       persistCompactSteps: 10_000,
       tfjsBackend: 'auto',
+      wsMaxPayloadBytes: 16 * 1024 * 1024,
+      wsSendBufferBytes: 1024 * 1024,
+      wsMaxBufferedBytes: 64 * 1024 * 1024,
+      wsMaxInFlight: 4096,
+      wsRateLimitPerS: 50000,
+      wsRateBurst: 10000,
+      wsHeartbeatIntervalS: 30,
+      wsMaxObservers: 16,
     },
   );
   assert.ok(Object.isFrozen(c));

@@ -14,8 +14,8 @@ import type { FastifySchemaCompiler } from 'fastify';
 import { NAME_PATTERN } from '../engine/index.js';
 import { SpikeserveError, type ErrorCode } from '../errors.js';
 
-/** Which code a bad body field gets; everything else is REQUEST_INVALID. */
-const BODY_FIELD_CODES: Record<string, ErrorCode> = {
+/** Which code a bad body field gets; everything else is REQUEST_INVALID. The WebSocket protocol uses the same table. */
+export const BODY_FIELD_CODES: Record<string, ErrorCode> = {
   network: 'SPEC_INVALID',
   seed: 'SPEC_INVALID',
   snapshot: 'SNAPSHOT_INVALID',
@@ -40,7 +40,8 @@ export function fieldName(root: string, pointer: string): string {
   return out;
 }
 
-function describe(err: ValueError, field: string): string {
+/** What is wrong with a field, as the end of an error message ("must be ...", "unknown field", "required"). */
+export function describeValueError(err: ValueError, field: string): string {
   if (err.type === ValueErrorType.Union && typeof err.schema.description === 'string') {
     return `must be ${err.schema.description}`;
   }
@@ -95,7 +96,7 @@ export function typeboxValidatorCompiler(references: TSchema[]): FastifySchemaCo
       if (!first) return { error: new SpikeserveError('REQUEST_INVALID', `${root || 'body'}: invalid`) };
       const field = fieldName(root, first.path);
       return {
-        error: new SpikeserveError(codeFor(httpPart, url, first.path), `${field}: ${describe(first, field)}`, { field }),
+        error: new SpikeserveError(codeFor(httpPart, url, first.path), `${field}: ${describeValueError(first, field)}`, { field }),
       };
     };
   };

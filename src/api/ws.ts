@@ -1,0 +1,223 @@
+/**
+ * Schemas of the WebSocket protocol (/v1/sessions/{id}/ws). The commands take
+ * the very fields of their HTTP counterparts (step, reward, reset, weights),
+ * spread from the same schemas, so a field means the same on both transports
+ * and is checked by the same rules. README "WebSocket API" is the prose.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ErrorResponseSchema, WeightMatrixSchema } from './common.js';
+import { ResetBodySchema, RewardBodySchema, StepBodySchema } from './step.js';
+
+/** Bumped when a change would break a client written against the previous version. */
+export const WS_PROTOCOL_VERSION = 1;
+
+export const WS_ROLES = ['controller', 'observer'] as const;
+export type WsRole = (typeof WS_ROLES)[number];
+
+export const WS_FORMATS = ['json', 'binary'] as const;
+export type WsFormat = (typeof WS_FORMATS)[number];
+
+export const WS_STREAMS = ['spikes', 'potentials', 'weights'] as const;
+export type WsStream = (typeof WS_STREAMS)[number];
+
+/** The longest string id a client may give a message. */
+export const MAX_ID_LENGTH = 128;
+
+const IdSchema = Type.Union([Type.String({ maxLength: MAX_ID_LENGTH }), Type.Number()], {
+  description: 'Chosen by the client, echoed in the reply: a string of at most 128 characters or a finite number.',
+});
+export type MessageId = string | number;
+
+const FormatSchema = Type.Union(
+  WS_FORMATS.map((f) => Type.Literal(f)),
+  { description: '`json` or `binary`: the format of this message\'s reply; default the connection\'s (?format=).' },
+);
+
+function message<K extends string, P extends Record<string, TSchema>>(type: K, properties: P, description: string) {
+  return Type.Object({ type: Type.Literal(type), id: Type.Optional(IdSchema), ...properties }, { additionalProperties: false, description });
+}
+
+export const StepMessageSchema = message('step', { format: Type.Optional(FormatSchema), ...StepBodySchema.properties }, 'Run the network; the fields of POST /v1/sessions/{id}/step.');
+export const RewardMessageSchema = message('reward', { ...RewardBodySchema.properties }, 'Complete the pending update (POST .../reward).');
+export const ResetMessageSchema = message('reset', { ...ResetBodySchema.properties }, 'Reset the session (POST .../reset).');
+export const WeightsMessageSchema = message(
+  'weights',
+  {
+    format: Type.Optional(FormatSchema),
+    connection: Type.Optional(Type.String({ description: 'One connection (the reply is GET .../weights/{connection}); default every connection (GET .../weights).' })),
+  },
+  'Read weights.',
+);
+export const SetWeightsMessageSchema = message(
+  'set_weights',
+  { format: Type.Optional(FormatSchema), connection: Type.String(), weights: WeightMatrixSchema },
+  'Replace one connection\'s weights (PUT .../weights/{connection}); values are clamped into [w_min, w_max].',
+);
+export const SnapshotMessageSchema = message('snapshot', {}, 'Export the session (GET .../snapshot).');
+export const SubscribeMessageSchema = message(
+  'subscribe',
+  {
+    stream: Type.Union(
+      WS_STREAMS.map((s) => Type.Literal(s)),
+      { description: 'spikes, potentials or weights' },
+    ),
+    populations: Type.Optional(Type.Array(Type.String(), { description: 'spikes and potentials: these populations only; default all.' })),
+    connections: Type.Optional(Type.Array(Type.String(), { description: 'weights: these connections only; default all.' })),
+    every: Type.Optional(Type.Integer({ minimum: 1, description: 'An event at every step whose count is a multiple of this; default 1.' })),
+    format: Type.Optional(FormatSchema),
+  },
+  'Stream one kind of event; subscribing again to a stream replaces its subscription.',
+);
+export const UnsubscribeMessageSchema = message(
+  'unsubscribe',
+  { stream: Type.Optional(Type.Union(WS_STREAMS.map((s) => Type.Literal(s)), { description: 'spikes, potentials or weights' })) },
+  'Stop one stream, or every stream when `stream` is left out.',
+);
+
+/** Every client message schema by its type. */
+export const CLIENT_MESSAGE_SCHEMAS = {
+  step: StepMessageSchema,
+  reward: RewardMessageSchema,
+  reset: ResetMessageSchema,
+  weights: WeightsMessageSchema,
+  set_weights: SetWeightsMessageSchema,
+  snapshot: SnapshotMessageSchema,
+  subscribe: SubscribeMessageSchema,
+  unsubscribe: UnsubscribeMessageSchema,
+} as const;
+export type ClientMessageType = keyof typeof CLIENT_MESSAGE_SCHEMAS;
+export const CLIENT_MESSAGE_TYPES = Object.keys(CLIENT_MESSAGE_SCHEMAS) as ClientMessageType[];
+/** The commands that change the session: a controller's alone. */
+export const COMMAND_TYPES: ReadonlySet<ClientMessageType> = new Set<ClientMessageType>(['step', 'reward', 'reset', 'set_weights']);
+
+export type StepMessage = Static<typeof StepMessageSchema>;
+export type RewardMessage = Static<typeof RewardMessageSchema>;
+export type ResetMessage = Static<typeof ResetMessageSchema>;
+export type WeightsMessage = Static<typeof WeightsMessageSchema>;
+export type SetWeightsMessage = Static<typeof SetWeightsMessageSchema>;
+export type SnapshotMessage = Static<typeof SnapshotMessageSchema>;
+export type SubscribeMessage = Static<typeof SubscribeMessageSchema>;
+export type UnsubscribeMessage = Static<typeof UnsubscribeMessageSchema>;
+export type ClientMessage = { [K in ClientMessageType]: Static<(typeof CLIENT_MESSAGE_SCHEMAS)[K]> }[ClientMessageType];
+
+// ---- server messages ----
+
+export const HelloMessageSchema = Type.Object(
+  {
+    type: Type.Literal('hello'),
+    protocol: Type.Integer({ description: 'The protocol version; this document describes 1.' }),
+    role: Type.Union(WS_ROLES.map((r) => Type.Literal(r))),
+    format: Type.Union(WS_FORMATS.map((f) => Type.Literal(f)), { description: 'The connection\'s default reply and event format.' }),
+    session: Type.Object({ id: Type.String(), name: Type.Union([Type.String(), Type.Null()]), step: Type.Integer(), pending: Type.Boolean() }, { additionalProperties: false }),
+    populations: Type.Array(Type.Object({ name: Type.String(), n: Type.Integer() }, { additionalProperties: false }), {
+      description: 'In update order; a population\'s position here is its index in binary frames.',
+    }),
+    connections: Type.Array(
+      Type.Object({ name: Type.String(), pre: Type.String(), post: Type.String(), rule: Type.String(), rows: Type.Integer(), cols: Type.Integer() }, { additionalProperties: false }),
+      { description: 'In rule order; a connection\'s position here is its index in binary frames. rows = pre.n, cols = post.n.' },
+    ),
+    limits: Type.Object(
+      {
+        maxPayloadBytes: Type.Integer(),
+        maxInFlight: Type.Integer(),
+        rateLimitPerS: Type.Number({ description: '0: no limit.' }),
+        rateBurst: Type.Integer(),
+        heartbeatIntervalS: Type.Number({ description: '0: no heartbeat.' }),
+        sendBufferBytes: Type.Integer(),
+        maxBufferedBytes: Type.Integer(),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false, description: 'The first message on every accepted connection.' },
+);
+export type HelloMessage = Static<typeof HelloMessageSchema>;
+
+export const ReplyMessageSchema = Type.Object(
+  {
+    type: Type.Literal('reply'),
+    id: Type.Optional(IdSchema),
+    request: Type.Union(CLIENT_MESSAGE_TYPES.map((t) => Type.Literal(t))),
+    result: Type.Unknown({ description: 'Exactly the body the HTTP endpoint of the same command returns (subscribe and unsubscribe: their own).' }),
+  },
+  { additionalProperties: false },
+);
+export type ReplyMessage = Static<typeof ReplyMessageSchema>;
+
+export const ErrorMessageSchema = Type.Object(
+  {
+    type: Type.Literal('error'),
+    id: Type.Optional(IdSchema),
+    request: Type.Optional(Type.String({ description: 'The type of the message this answers, when it had a known one.' })),
+    error: ErrorResponseSchema.properties.error,
+  },
+  { additionalProperties: false },
+);
+export type ErrorMessage = Static<typeof ErrorMessageSchema>;
+
+export const SubscribedSchema = Type.Object(
+  {
+    stream: Type.Union(WS_STREAMS.map((s) => Type.Literal(s))),
+    populations: Type.Optional(Type.Array(Type.String())),
+    connections: Type.Optional(Type.Array(Type.String())),
+    every: Type.Integer(),
+    format: Type.Union(WS_FORMATS.map((f) => Type.Literal(f))),
+  },
+  { additionalProperties: false, description: 'The subscription as it now stands, every default filled in.' },
+);
+export type Subscribed = Static<typeof SubscribedSchema>;
+
+export const UnsubscribedSchema = Type.Object(
+  {
+    streams: Type.Array(Type.String(), { description: 'The streams stopped.' }),
+    dropped: Type.Integer({ description: 'Events dropped on this connection since it opened (see the dropped notice).' }),
+  },
+  { additionalProperties: false },
+);
+export type Unsubscribed = Static<typeof UnsubscribedSchema>;
+
+export const SpikesEventSchema = Type.Object(
+  {
+    type: Type.Literal('spikes'),
+    step: Type.Integer({ description: 'The session\'s step count after the step this event reports.' }),
+    pending: Type.Boolean(),
+    spikes: Type.Record(Type.String(), Type.Array(Type.Integer()), { description: 'Per population, the indices of the neurons that fired.' }),
+  },
+  { additionalProperties: false },
+);
+export type SpikesEvent = Static<typeof SpikesEventSchema>;
+
+export const PotentialsEventSchema = Type.Object(
+  {
+    type: Type.Literal('potentials'),
+    step: Type.Integer(),
+    pending: Type.Boolean(),
+    potentials: Type.Record(Type.String(), Type.Array(Type.Number())),
+  },
+  { additionalProperties: false },
+);
+export type PotentialsEvent = Static<typeof PotentialsEventSchema>;
+
+export const WeightsEventSchema = Type.Object(
+  {
+    type: Type.Literal('weights'),
+    step: Type.Integer(),
+    pending: Type.Boolean({ description: 'True: this step\'s learning update has not been applied yet (deferReward); the weights are those before it.' }),
+    weights: Type.Record(Type.String(), WeightMatrixSchema),
+  },
+  { additionalProperties: false },
+);
+export type WeightsEvent = Static<typeof WeightsEventSchema>;
+
+export const DroppedNoticeSchema = Type.Object(
+  {
+    type: Type.Literal('dropped'),
+    count: Type.Integer({ description: 'Events dropped since the previous notice.' }),
+    total: Type.Integer({ description: 'Events dropped since the connection opened.' }),
+  },
+  { additionalProperties: false, description: 'Sent before the first event that gets through after some were dropped.' },
+);
+export type DroppedNotice = Static<typeof DroppedNoticeSchema>;
+
+export type StreamEvent = SpikesEvent | PotentialsEvent | WeightsEvent;
+export type ServerTextMessage = HelloMessage | ReplyMessage | ErrorMessage | StreamEvent | DroppedNotice;

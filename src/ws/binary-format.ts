@@ -1,0 +1,265 @@
+/**
+ * The binary frames of the WebSocket protocol, version 1: written by the
+ * server, read by src/client (and by anyone from README "Binary frames",
+ * which this file must match; test/ws-binary-format.test.ts checks a frame
+ * byte for byte against the README's example). Pure: no ws, no sockets.
+ *
+ * Layout (every integer little-endian, every frame a multiple of 4 bytes):
+ *
+ *   header, 24 bytes
+ *     0  u8   format version, 1
+ *     1  u8   kind (FRAME_KINDS)
+ *     2  u16  flags: bit 0 = pending (the step's update waits for a reward)
+ *     4  u32  L, the length in bytes of the id
+ *     8  f64  step: the session's step count
+ *    16  u32  steps: a step reply's number of steps run; 0 otherwise
+ *    20  u32  S, the number of sections
+ *   id: L bytes, the request id as JSON text in UTF-8 (`17`, `"a1"`), then
+ *       zero bytes up to a multiple of 4
+ *   S sections, each a 12-byte header and its payload
+ *     0  u8   section type (SECTION_TYPES)
+ *     1  u8   0
+ *     2  u16  index of the population (spikes, counts, potentials) or the
+ *             connection (weights) in the hello message's lists
+ *     4  u32  a
+ *     8  u32  b
+ *    12  payload
+ *       spikes      a = steps T, b = spikes K; u32 count[T] then u32 index[K]
+ *                   (step 0's indices first)
+ *       counts      a = n, b = 0; u32 count[n]
+ *       potentials  a = n, b = 0; f32 v[n]
+ *       weights     a = rows (pre.n), b = cols (post.n); f32 w[rows*cols],
+ *                   row-major: w[i][j] at i*cols + j
+ */
+import type { MessageId } from '../api/ws.js';
+
+export const BINARY_FORMAT_VERSION = 1;
+export const HEADER_BYTES = 24;
+export const SECTION_HEADER_BYTES = 12;
+
+export const FRAME_KINDS = { step: 1, weights: 2, spikesEvent: 3, potentialsEvent: 4, weightsEvent: 5 } as const;
+export type FrameKind = keyof typeof FRAME_KINDS;
+const KIND_NAMES = new Map<number, FrameKind>(Object.entries(FRAME_KINDS).map(([k, v]) => [v, k as FrameKind]));
+
+export const SECTION_TYPES = { spikes: 1, counts: 2, potentials: 3, weights: 4 } as const;
+export type SectionType = keyof typeof SECTION_TYPES;
+const SECTION_NAMES = new Map<number, SectionType>(Object.entries(SECTION_TYPES).map(([k, v]) => [v, k as SectionType]));
+
+const FLAG_PENDING = 1;
+
+/** What a section carries, before encoding. Arrays may be plain or typed. */
+export type SectionInput =
+  | { type: 'spikes'; index: number; steps: ArrayLike<ArrayLike<number>> }
+  | { type: 'counts'; index: number; counts: ArrayLike<number> }
+  | { type: 'potentials'; index: number; values: ArrayLike<number> }
+  | { type: 'weights'; index: number; rows: number; cols: number; values: ArrayLike<number> | ArrayLike<ArrayLike<number>> };
+
+export interface FrameInput {
+  kind: FrameKind;
+  id?: MessageId;
+  step: number;
+  steps?: number;
+  pending?: boolean;
+  sections: SectionInput[];
+}
+
+const pad4 = (n: number) => (n + 3) & ~3;
+
+function sectionBytes(s: SectionInput): number {
+  switch (s.type) {
+    case 'spikes': {
+      let k = 0;
+      for (let t = 0; t < s.steps.length; t++) k += s.steps[t].length;
+      return SECTION_HEADER_BYTES + 4 * (s.steps.length + k);
+    }
+    case 'counts':
+      return SECTION_HEADER_BYTES + 4 * s.counts.length;
+    case 'potentials':
+      return SECTION_HEADER_BYTES + 4 * s.values.length;
+    case 'weights':
+      return SECTION_HEADER_BYTES + 4 * s.rows * s.cols;
+  }
+}
+
+/** Encodes one frame. The id is written as its JSON text. */
+export function encodeFrame(frame: FrameInput): Buffer {
+  const idText = frame.id === undefined ? null : Buffer.from(JSON.stringify(frame.id), 'utf8');
+  const idLen = idText ? idText.length : 0;
+  let size = HEADER_BYTES + pad4(idLen);
+  for (const s of frame.sections) size += sectionBytes(s);
+  // alloc (zero-filled): the id's padding must be zeros.
+  const buf = Buffer.alloc(size);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  dv.setUint8(0, BINARY_FORMAT_VERSION);
+  dv.setUint8(1, FRAME_KINDS[frame.kind]);
+  dv.setUint16(2, frame.pending ? FLAG_PENDING : 0, true);
+  dv.setUint32(4, idLen, true);
+  dv.setFloat64(8, frame.step, true);
+  dv.setUint32(16, frame.steps ?? 0, true);
+  dv.setUint32(20, frame.sections.length, true);
+  if (idText) idText.copy(buf, HEADER_BYTES);
+  let o = HEADER_BYTES + pad4(idLen);
+  for (const s of frame.sections) o = writeSection(dv, o, s);
+  return buf;
+}
+
+function writeSection(dv: DataView, o: number, s: SectionInput): number {
+  dv.setUint8(o, SECTION_TYPES[s.type]);
+  dv.setUint16(o + 2, s.index, true);
+  let p = o + SECTION_HEADER_BYTES;
+  switch (s.type) {
+    case 'spikes': {
+      const T = s.steps.length;
+      let k = 0;
+      for (let t = 0; t < T; t++) {
+        const n = s.steps[t].length;
+        dv.setUint32(p + 4 * t, n, true);
+        k += n;
+      }
+      dv.setUint32(o + 4, T, true);
+      dv.setUint32(o + 8, k, true);
+      p += 4 * T;
+      for (let t = 0; t < T; t++) {
+        const list = s.steps[t];
+        for (let i = 0; i < list.length; i++, p += 4) dv.setUint32(p, list[i], true);
+      }
+      return p;
+    }
+    case 'counts':
+      dv.setUint32(o + 4, s.counts.length, true);
+      for (let i = 0; i < s.counts.length; i++, p += 4) dv.setUint32(p, s.counts[i], true);
+      return p;
+    case 'potentials':
+      dv.setUint32(o + 4, s.values.length, true);
+      for (let i = 0; i < s.values.length; i++, p += 4) dv.setFloat32(p, s.values[i], true);
+      return p;
+    case 'weights': {
+      dv.setUint32(o + 4, s.rows, true);
+      dv.setUint32(o + 8, s.cols, true);
+      const v = s.values;
+      if (s.rows > 0 && typeof v[0] === 'object') {
+        const rows = v as ArrayLike<ArrayLike<number>>;
+        for (let i = 0; i < s.rows; i++) {
+          const row = rows[i];
+          for (let j = 0; j < s.cols; j++, p += 4) dv.setFloat32(p, row[j], true);
+        }
+      } else {
+        const flat = v as ArrayLike<number>;
+        for (let i = 0; i < s.rows * s.cols; i++, p += 4) dv.setFloat32(p, flat[i], true);
+      }
+      return p;
+    }
+  }
+}
+
+// ---- decoding ----
+
+export type Section =
+  | { type: 'spikes'; index: number; counts: Uint32Array; indices: Uint32Array }
+  | { type: 'counts'; index: number; counts: Uint32Array }
+  | { type: 'potentials'; index: number; values: Float32Array }
+  | { type: 'weights'; index: number; rows: number; cols: number; values: Float32Array };
+
+export interface DecodedFrame {
+  version: number;
+  kind: FrameKind;
+  pending: boolean;
+  id: MessageId | undefined;
+  step: number;
+  steps: number;
+  sections: Section[];
+}
+
+export class BinaryFrameError extends Error {
+  constructor(message: string) {
+    super(`binary frame: ${message}`);
+    this.name = 'BinaryFrameError';
+  }
+}
+
+function readU32s(dv: DataView, o: number, n: number): Uint32Array {
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) out[i] = dv.getUint32(o + 4 * i, true);
+  return out;
+}
+
+function readF32s(dv: DataView, o: number, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = dv.getFloat32(o + 4 * i, true);
+  return out;
+}
+
+/** Decodes a frame; throws BinaryFrameError on anything that does not follow the layout. */
+export function decodeFrame(data: ArrayBufferView | ArrayBuffer): DecodedFrame {
+  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const need = (end: number, what: string) => {
+    if (end > bytes.byteLength) throw new BinaryFrameError(`${what} runs past the end (${bytes.byteLength} bytes)`);
+  };
+  need(HEADER_BYTES, 'header');
+  const version = dv.getUint8(0);
+  if (version !== BINARY_FORMAT_VERSION) throw new BinaryFrameError(`version ${version}, this reader knows ${BINARY_FORMAT_VERSION}`);
+  const kind = KIND_NAMES.get(dv.getUint8(1));
+  if (!kind) throw new BinaryFrameError(`unknown kind ${dv.getUint8(1)}`);
+  const flags = dv.getUint16(2, true);
+  const idLen = dv.getUint32(4, true);
+  const step = dv.getFloat64(8, true);
+  const steps = dv.getUint32(16, true);
+  const count = dv.getUint32(20, true);
+  need(HEADER_BYTES + idLen, 'id');
+  const id = idLen === 0 ? undefined : (JSON.parse(new TextDecoder().decode(bytes.subarray(HEADER_BYTES, HEADER_BYTES + idLen))) as MessageId);
+  let o = HEADER_BYTES + pad4(idLen);
+  const sections: Section[] = [];
+  for (let k = 0; k < count; k++) {
+    need(o + SECTION_HEADER_BYTES, `section ${k} header`);
+    const type = SECTION_NAMES.get(dv.getUint8(o));
+    if (!type) throw new BinaryFrameError(`section ${k}: unknown type ${dv.getUint8(o)}`);
+    const index = dv.getUint16(o + 2, true);
+    const a = dv.getUint32(o + 4, true);
+    const b = dv.getUint32(o + 8, true);
+    const p = o + SECTION_HEADER_BYTES;
+    switch (type) {
+      case 'spikes':
+        need(p + 4 * (a + b), `section ${k}`);
+        sections.push({ type, index, counts: readU32s(dv, p, a), indices: readU32s(dv, p + 4 * a, b) });
+        o = p + 4 * (a + b);
+        break;
+      case 'counts':
+        need(p + 4 * a, `section ${k}`);
+        sections.push({ type, index, counts: readU32s(dv, p, a) });
+        o = p + 4 * a;
+        break;
+      case 'potentials':
+        need(p + 4 * a, `section ${k}`);
+        sections.push({ type, index, values: readF32s(dv, p, a) });
+        o = p + 4 * a;
+        break;
+      case 'weights':
+        need(p + 4 * a * b, `section ${k}`);
+        sections.push({ type, index, rows: a, cols: b, values: readF32s(dv, p, a * b) });
+        o = p + 4 * a * b;
+        break;
+    }
+  }
+  if (o !== bytes.byteLength) throw new BinaryFrameError(`${bytes.byteLength - o} bytes after the last section`);
+  return { version, kind, pending: (flags & FLAG_PENDING) !== 0, id, step, steps, sections };
+}
+
+/** A spikes section's per-step index lists. */
+export function spikeLists(s: { counts: Uint32Array; indices: Uint32Array }): number[][] {
+  const out: number[][] = [];
+  let k = 0;
+  for (let t = 0; t < s.counts.length; t++) {
+    const n = s.counts[t];
+    out.push(Array.from(s.indices.subarray(k, k + n)));
+    k += n;
+  }
+  return out;
+}
+
+/** A weights section as [rows][cols]. */
+export function weightRows(s: { rows: number; cols: number; values: Float32Array }): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < s.rows; i++) out.push(Array.from(s.values.subarray(i * s.cols, (i + 1) * s.cols)));
+  return out;
+}

@@ -1,0 +1,41 @@
+/**
+ * The close codes the server sends, each documented in README "Close codes".
+ * The server's own codes are 4000 + the HTTP status of the error code that
+ * says why, and that error code starts the close reason ("WS_CONTROLLER_TAKEN:
+ * ..."), so a client reads the cause from either. The 1000s are the
+ * standard's, sent by ws itself for broken frames.
+ */
+import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
+
+export const CLOSE = {
+  /** Either side closed on purpose. */
+  NORMAL: 1000,
+  /** The server is shutting down. */
+  GOING_AWAY: 1001,
+  /** A broken frame: bad opcode, unmasked client frame, bad control frame (sent by ws). */
+  PROTOCOL_ERROR: 1002,
+  /** A text message that is not valid UTF-8 (sent by ws). */
+  INVALID_PAYLOAD: 1007,
+  /** A message or frame larger than WS_MAX_PAYLOAD_BYTES (sent by ws). */
+  MESSAGE_TOO_BIG: 1009,
+  /** A bug in the server. */
+  INTERNAL_ERROR: 1011,
+} as const;
+
+/** The close code for a refusal or disconnection with this error code. */
+export function closeCodeFor(code: ErrorCode): number {
+  if (code === 'SHUTTING_DOWN') return CLOSE.GOING_AWAY;
+  if (code === 'INTERNAL_ERROR') return CLOSE.INTERNAL_ERROR;
+  return 4000 + ERROR_CATALOGUE[code].status;
+}
+
+/** "CODE: message", cut at a word to fit the 123 bytes of UTF-8 a close reason may hold (the error message before it has it whole). */
+export function closeReason(code: ErrorCode, message: string): string {
+  const full = `${code}: ${message}`;
+  if (Buffer.byteLength(full) <= 123) return full;
+  let s = full.slice(0, 120);
+  while (Buffer.byteLength(s) > 120) s = s.slice(0, -1);
+  const space = s.lastIndexOf(' ');
+  if (space > code.length + 1) s = s.slice(0, space);
+  return s + '...';
+}

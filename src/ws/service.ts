@@ -1,0 +1,321 @@
+/**
+ * The WebSocket endpoint /v1/sessions/{id}/ws: takes the HTTP server's
+ * upgrade requests (the `ws` package, noServer, per-message deflate off),
+ * admits each socket to its session's hub as controller or observer, pings
+ * every socket on a heartbeat and cuts the dead ones, and on shutdown closes
+ * every socket with 1001 once its replies are out.
+ *
+ * Refusals: a path that is not a session socket gets an HTTP 404, as any
+ * unknown route. Every refusal on a session socket's path (the server
+ * shutting down, whatever `authorizeUpgrade` throws, an unknown or deleted
+ * session, a bad ?role= or ?format=, a second controller, too many observers)
+ * is answered on the socket, so that every client, browsers included, can
+ * read it: an `error` message, then a close with the matching code
+ * (close-codes.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer } from 'ws';
+import { WS_FORMATS, WS_PROTOCOL_VERSION, WS_ROLES, type HelloMessage, type WsFormat, type WsRole } from '../api/ws.js';
+import type { Config } from '../config.js';
+import { ERROR_CATALOGUE, isSpikeserveError, SpikeserveError } from '../errors.js';
+import type { SessionManager } from '../sessions/manager.js';
+import { closeCodeFor, closeReason } from './close-codes.js';
+import { errorText, WsConnection, type ConnectionLimits, type WsCounters, type WsLog } from './connection.js';
+import { SessionHub } from './session-hub.js';
+
+export const WS_PATH = /^\/v1\/sessions\/([^/?#]+)\/ws$/;
+
+/** What a hook learns about an upgrade request on a session socket. */
+export interface UpgradeTarget {
+  sessionId: string;
+  url: URL;
+}
+
+export interface WebSocketOptions {
+  /**
+   * Called for every upgrade request on a session socket path before the
+   * socket is accepted (the place for API keys or a browser ticket). Throw a
+   * SpikeserveError to refuse: the client gets the error's HTTP status and
+   * the usual error body, and no socket. Not set: every upgrade is admitted.
+   */
+  authorizeUpgrade?: (req: IncomingMessage, target: UpgradeTarget) => void | Promise<void>;
+  /** Query parameters the upgrade accepts besides role and format (say, a ticket read by authorizeUpgrade); any other is refused. */
+  extraQueryParams?: readonly string[];
+}
+
+export type WsSettings = Pick<
+  Config,
+  'wsMaxPayloadBytes' | 'wsSendBufferBytes' | 'wsMaxBufferedBytes' | 'wsMaxInFlight' | 'wsRateLimitPerS' | 'wsRateBurst' | 'wsHeartbeatIntervalS' | 'wsMaxObservers'
+>;
+
+/** One socket, as tests and metrics see it. */
+export interface ConnectionInfo {
+  id: string;
+  sessionId: string;
+  role: WsRole;
+  format: WsFormat;
+  bufferedAmount: number;
+  maxBuffered: number;
+  inFlight: number;
+  /** Messages read while reading was paused, not yet handled. */
+  deferred: number;
+  paused: boolean;
+  eventsSent: number;
+  eventsDropped: number;
+  subscriptions: string[];
+}
+
+export interface WsStats extends WsCounters {
+  connections: number;
+  controllers: number;
+  observers: number;
+}
+
+/** A refused socket gets this long to answer the close before it is cut. */
+const REFUSE_GRACE_MS = 2000;
+
+export class WebSocketService {
+  private readonly wss: WebSocketServer;
+  private readonly sessions: SessionManager;
+  private readonly settings: WsSettings;
+  private readonly log: WsLog;
+  private readonly options: WebSocketOptions;
+  private readonly limits: ConnectionLimits;
+  private readonly allowedParams: Set<string>;
+  private readonly hubs = new Map<string, SessionHub>();
+  private readonly connections = new Set<WsConnection>();
+  private readonly counters: WsCounters = { eventsSent: 0, eventsDropped: 0, messagesReceived: 0, closedSlow: 0, closedDead: 0 };
+  private heartbeat: NodeJS.Timeout | null = null;
+  private closing = false;
+
+  constructor(sessions: SessionManager, settings: WsSettings, log: WsLog, options: WebSocketOptions = {}) {
+    this.sessions = sessions;
+    this.settings = settings;
+    this.log = log;
+    this.options = options;
+    this.limits = {
+      maxPayloadBytes: settings.wsMaxPayloadBytes,
+      sendBufferBytes: settings.wsSendBufferBytes,
+      maxBufferedBytes: settings.wsMaxBufferedBytes,
+      maxInFlight: settings.wsMaxInFlight,
+      rateLimitPerS: settings.wsRateLimitPerS,
+      rateBurst: settings.wsRateBurst,
+    };
+    this.allowedParams = new Set(['role', 'format', ...(options.extraQueryParams ?? [])]);
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: settings.wsMaxPayloadBytes, perMessageDeflate: false, clientTracking: false });
+    if (settings.wsHeartbeatIntervalS > 0) {
+      this.heartbeat = setInterval(() => this.beat(), settings.wsHeartbeatIntervalS * 1000);
+      this.heartbeat.unref();
+    }
+  }
+
+  /** The HTTP server's 'upgrade' listener. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      rejectUpgrade(socket, new SpikeserveError('REQUEST_INVALID', 'the URL is not valid'));
+      return;
+    }
+    const m = WS_PATH.exec(url.pathname);
+    if (!m) {
+      rejectUpgrade(socket, new SpikeserveError('ROUTE_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}; session sockets are at /v1/sessions/{id}/ws`));
+      return;
+    }
+    let sessionId: string;
+    try {
+      sessionId = decodeURIComponent(m[1]);
+    } catch {
+      this.upgrade(req, socket, head, '', url, new SpikeserveError('REQUEST_INVALID', 'the session id in the URL is not valid percent-encoding'));
+      return;
+    }
+    const authorize = this.options.authorizeUpgrade;
+    if (!authorize || this.closing) {
+      this.upgrade(req, socket, head, sessionId, url, null);
+      return;
+    }
+    Promise.resolve()
+      .then(() => authorize(req, { sessionId, url }))
+      .then(
+        () => this.upgrade(req, socket, head, sessionId, url, null),
+        (e: unknown) => this.upgrade(req, socket, head, sessionId, url, this.coded(e, sessionId, 'authorizeUpgrade failed')),
+      );
+  }
+
+  /** Completes the handshake, then serves the socket, or refuses it on the socket with `refusal`. */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, sessionId: string, url: URL, refusal: SpikeserveError | null): void {
+    if (socket.destroyed) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (refusal === null && this.closing) refusal = new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and takes no new connections');
+      if (refusal) {
+        this.refuse(ws, refusal);
+        return;
+      }
+      try {
+        this.accept(ws, socket, sessionId, url);
+      } catch (e) {
+        this.refuse(ws, this.coded(e, sessionId, 'websocket accept failed'));
+      }
+    });
+  }
+
+  /** A SpikeserveError as it is; anything else logged and replaced by INTERNAL_ERROR. */
+  private coded(e: unknown, sessionId: string, what: string): SpikeserveError {
+    if (isSpikeserveError(e)) return e;
+    this.log.error({ err: e, sessionId }, what);
+    return new SpikeserveError('INTERNAL_ERROR', 'internal error while opening the socket; the details are in the server log');
+  }
+
+  private accept(ws: WebSocket, socket: Duplex, sessionId: string, url: URL): void {
+    for (const key of url.searchParams.keys()) {
+      if (!this.allowedParams.has(key)) {
+        throw new SpikeserveError('REQUEST_INVALID', `query.${key}: unknown parameter; the socket takes ${[...this.allowedParams].join(', ')}`, { field: `query.${key}` });
+      }
+    }
+    const role = oneOf(url.searchParams.get('role'), WS_ROLES, 'role', 'controller');
+    const format = oneOf(url.searchParams.get('format'), WS_FORMATS, 'format', 'json');
+    const session = this.sessions.get(sessionId);
+    if (session.closed) throw new SpikeserveError('SESSION_NOT_FOUND', `no session with id "${sessionId}"`, { sessionId });
+    let hub = this.hubs.get(sessionId);
+    if (hub && hub.session !== session) hub = undefined;
+    if (!hub) {
+      hub = new SessionHub(session, this.settings.wsMaxObservers, (h) => {
+        if (this.hubs.get(h.session.id) === h) this.hubs.delete(h.session.id);
+      });
+      this.hubs.set(sessionId, hub);
+    }
+    try {
+      hub.checkRole(role);
+    } catch (e) {
+      if (hub.size === 0) this.hubs.delete(sessionId);
+      throw e;
+    }
+    const conn = new WsConnection({ id: randomUUID(), ws, socket, hub, role, format, limits: this.limits, log: this.log, counters: this.counters });
+    hub.attach(conn);
+    this.connections.add(conn);
+    const opened = performance.now();
+    ws.on('error', (err) => this.log.info({ sessionId, connectionId: conn.id, err: err.message }, 'websocket protocol error'));
+    ws.on('close', (code, reason) => {
+      this.connections.delete(conn);
+      conn.closed();
+      this.log.info(
+        { sessionId, connectionId: conn.id, role, code, reason: reason.toString().slice(0, 123), eventsSent: conn.eventsSent, eventsDropped: conn.droppedTotal, ms: Math.round(performance.now() - opened) },
+        'websocket closed',
+      );
+    });
+    this.log.info({ sessionId, connectionId: conn.id, role, format }, 'websocket opened');
+    const hello: HelloMessage = {
+      type: 'hello',
+      protocol: WS_PROTOCOL_VERSION,
+      role,
+      format,
+      session: { id: session.id, name: session.name, step: session.stepCount, pending: session.summary().pending },
+      populations: session.populationNames.map((name) => ({ name, n: session.spec.populations[name].n })),
+      connections: session.connectionNames.map((name) => {
+        const c = session.spec.connections[name];
+        return { name, pre: c.pre, post: c.post, rule: c.rule.type, rows: session.spec.populations[c.pre].n, cols: session.spec.populations[c.post].n };
+      }),
+      limits: {
+        maxPayloadBytes: this.limits.maxPayloadBytes,
+        maxInFlight: this.limits.maxInFlight,
+        rateLimitPerS: this.limits.rateLimitPerS,
+        rateBurst: this.limits.rateBurst,
+        heartbeatIntervalS: this.settings.wsHeartbeatIntervalS,
+        sendBufferBytes: this.limits.sendBufferBytes,
+        maxBufferedBytes: this.limits.maxBufferedBytes,
+      },
+    };
+    ws.send(JSON.stringify(hello));
+  }
+
+  /** An accepted socket that cannot be served: say why, then close with the matching code. */
+  private refuse(ws: WebSocket, e: SpikeserveError): void {
+    ws.on('error', () => {});
+    ws.send(errorText(e, undefined, undefined));
+    ws.close(closeCodeFor(e.code), closeReason(e.code, e.message));
+    setTimeout(() => ws.terminate(), REFUSE_GRACE_MS).unref();
+  }
+
+  private beat(): void {
+    for (const conn of this.connections) {
+      if (!conn.alive) {
+        this.log.info({ sessionId: conn.session.id, connectionId: conn.id }, 'websocket closed: no answer to the last ping');
+        conn.terminate();
+      } else {
+        conn.alive = false;
+        conn.ping();
+      }
+    }
+  }
+
+  stats(): WsStats {
+    let controllers = 0;
+    for (const c of this.connections) if (c.role === 'controller') controllers++;
+    return { ...this.counters, connections: this.connections.size, controllers, observers: this.connections.size - controllers };
+  }
+
+  /** The open sockets of one session (every session when left out). */
+  connectionsOf(sessionId?: string): ConnectionInfo[] {
+    const out: ConnectionInfo[] = [];
+    for (const c of this.connections) {
+      if (sessionId !== undefined && c.session.id !== sessionId) continue;
+      out.push({
+        id: c.id,
+        sessionId: c.session.id,
+        role: c.role,
+        format: c.format,
+        bufferedAmount: c.bufferedAmount,
+        maxBuffered: c.maxBuffered,
+        inFlight: c.inFlight,
+        deferred: c.deferredCount,
+        paused: c.isPaused,
+        eventsSent: c.eventsSent,
+        eventsDropped: c.droppedTotal,
+        subscriptions: [...c.subscriptions.keys()],
+      });
+    }
+    return out;
+  }
+
+  /** Refuses new sockets and closes each open one with 1001 once the replies to what it sent are out. */
+  beginShutdown(): void {
+    this.closing = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    for (const c of this.connections) c.closeAfterReplies('SHUTTING_DOWN', 'the server is shutting down');
+  }
+
+  /** Cuts whatever is still open. */
+  close(): void {
+    this.beginShutdown();
+    for (const c of this.connections) c.terminate();
+    this.wss.close();
+  }
+}
+
+function oneOf<T extends string>(raw: string | null, values: readonly T[], name: string, def: T): T {
+  if (raw === null) return def;
+  if (!(values as readonly string[]).includes(raw)) {
+    throw new SpikeserveError('REQUEST_INVALID', `query.${name}: must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`, { field: `query.${name}` });
+  }
+  return raw as T;
+}
+
+/** Answers an upgrade request in plain HTTP with the usual error body, and hangs up. */
+function rejectUpgrade(socket: Duplex, e: SpikeserveError): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = ERROR_CATALOGUE[e.code].status;
+  const error: Record<string, unknown> = { code: e.code, message: e.message };
+  if (e.details !== undefined) error.details = e.details;
+  const body = JSON.stringify({ error });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,89 @@
+/**
+ * Stream subscriptions: checking a subscribe request against the session,
+ * and building each event once per step for every connection that wants the
+ * same thing (same stream, selection and format).
+ */
+import type { Subscribed, SubscribeMessage, WsFormat, WsStream } from '../api/ws.js';
+import { SpikeserveError } from '../errors.js';
+import type { Session } from '../sessions/manager.js';
+import type { StepView } from '../sessions/session.js';
+import { encodeFrame, type SectionInput } from './binary-format.js';
+
+export interface Subscription {
+  readonly stream: WsStream;
+  /** Population names (spikes, potentials) or connection names (weights), in the session's order. */
+  readonly names: readonly string[];
+  /** Their indices in the hello message's lists. */
+  readonly indices: readonly number[];
+  readonly every: number;
+  readonly format: WsFormat;
+  /** Connections with equal keys get the very same frame. */
+  readonly key: string;
+}
+
+function pick(all: readonly string[], wanted: string[] | undefined, field: string, code: 'POPULATION_NOT_FOUND' | 'CONNECTION_NOT_FOUND'): number[] {
+  if (wanted === undefined) return all.map((_, i) => i);
+  const set = new Set<number>();
+  wanted.forEach((name, k) => {
+    const i = all.indexOf(name);
+    if (i < 0) {
+      const what = code === 'POPULATION_NOT_FOUND' ? 'population' : 'connection';
+      throw new SpikeserveError(code, `${field}[${k}]: unknown ${what} "${name}"; this network has ${all.join(', ')}`, { field: `${field}[${k}]` });
+    }
+    set.add(i);
+  });
+  return [...set].sort((a, b) => a - b);
+}
+
+export function makeSubscription(session: Session, msg: SubscribeMessage, defaultFormat: WsFormat): Subscription {
+  const stream = msg.stream;
+  const format = msg.format ?? defaultFormat;
+  const every = msg.every ?? 1;
+  let indices: number[];
+  let names: readonly string[];
+  if (stream === 'weights') {
+    if (msg.populations !== undefined) throw new SpikeserveError('REQUEST_INVALID', 'populations: the weights stream is chosen by connections', { field: 'populations' });
+    indices = pick(session.connectionNames, msg.connections, 'connections', 'CONNECTION_NOT_FOUND');
+    names = indices.map((i) => session.connectionNames[i]);
+  } else {
+    if (msg.connections !== undefined) throw new SpikeserveError('REQUEST_INVALID', `connections: the ${stream} stream is chosen by populations`, { field: 'connections' });
+    indices = pick(session.populationNames, msg.populations, 'populations', 'POPULATION_NOT_FOUND');
+    names = indices.map((i) => session.populationNames[i]);
+  }
+  return { stream, names, indices, every, format, key: `${stream}|${format}|${indices.join(',')}` };
+}
+
+export function describeSubscription(s: Subscription): Subscribed {
+  const out: Subscribed = { stream: s.stream, every: s.every, format: s.format };
+  if (s.stream === 'weights') out.connections = [...s.names];
+  else out.populations = [...s.names];
+  return out;
+}
+
+/** One stream event for one step, as a text or binary frame. */
+export function buildEvent(session: Session, s: Subscription, view: StepView): string | Buffer {
+  const { step, pending } = view;
+  if (s.format === 'binary') {
+    const sections: SectionInput[] = [];
+    if (s.stream === 'spikes') {
+      for (let k = 0; k < s.names.length; k++) sections.push({ type: 'spikes', index: s.indices[k], steps: [view.spikes(s.names[k])] });
+      return encodeFrame({ kind: 'spikesEvent', step, pending, sections });
+    }
+    if (s.stream === 'potentials') {
+      for (let k = 0; k < s.names.length; k++) sections.push({ type: 'potentials', index: s.indices[k], values: view.potentials(s.names[k]) });
+      return encodeFrame({ kind: 'potentialsEvent', step, pending, sections });
+    }
+    for (let k = 0; k < s.names.length; k++) {
+      const c = session.spec.connections[s.names[k]];
+      const rows = session.spec.populations[c.pre].n;
+      const cols = session.spec.populations[c.post].n;
+      sections.push({ type: 'weights', index: s.indices[k], rows, cols, values: view.weights(s.names[k]) });
+    }
+    return encodeFrame({ kind: 'weightsEvent', step, pending, sections });
+  }
+  const data: Record<string, unknown> = {};
+  if (s.stream === 'spikes') for (const name of s.names) data[name] = view.spikes(name);
+  else if (s.stream === 'potentials') for (const name of s.names) data[name] = view.potentials(name);
+  else for (const name of s.names) data[name] = view.weights(name);
+  return JSON.stringify({ type: s.stream, step, pending, [s.stream]: data });
+}
