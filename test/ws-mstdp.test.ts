@@ -1,0 +1,50 @@
+/**
+ * The seed's MSTDP task played over the WebSocket by the typed client, one
+ * step message and one reward message per network step (step with
+ * deferReward, look at the output's spikes in the reply, reward that step):
+ * at least 90% right on trials 201 to 300, in JSON and in binary.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { SEED_MSTDP_NETWORK, accuracy, playSeedTask } from './helpers/seed-mstdp-task.js';
+import { liveServer, type LiveServer } from './helpers/ws.js';
+
+let srv: LiveServer;
+before(async () => {
+  srv = await liveServer();
+});
+after(() => srv.close());
+
+for (const format of ['json', 'binary'] as const) {
+  test(`the seed's MSTDP task over the WebSocket (${format}): >= 90% on trials 201-300`, async () => {
+    const { id } = await srv.rest.createSession({ network: SEED_MSTDP_NETWORK, seed: 1 });
+    const ws = await srv.rest.socket(id, { format });
+    let steps = 0;
+    let rewards = 0;
+    const { correct } = await playSeedTask(
+      {
+        step: async (pre) => {
+          const r = await ws.step({ inputs: { pre }, deferReward: true, return: { populations: ['post'] } });
+          steps++;
+          assert.equal(r.pending, true);
+          return r.spikes!.post[0].length > 0;
+        },
+        reward: async (reward) => {
+          const r = await ws.reward(reward);
+          rewards++;
+          assert.equal(r.pending, false);
+        },
+      },
+      300,
+    );
+    assert.equal(steps, 300 * 50);
+    assert.equal(rewards, 300 * 50);
+    const acc = accuracy(correct, 201, 300);
+    assert.ok(acc >= 0.9, `accuracy on trials 201-300 was ${acc}`);
+    // The learned weights, read over REST, favour the input that should fire.
+    const w = (await srv.rest.weights(id)).weights.pre_post;
+    assert.ok(w[0][0] > w[1][0], `w ${JSON.stringify(w)}`);
+    assert.equal((await srv.rest.getSession(id)).step, 300 * 50);
+    await ws.close();
+  });
+}
