@@ -131,17 +131,24 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
     const canvas = h('canvas', { class: 'raster-canvas', 'aria-label': `spike raster of ${p.name}` });
     canvas.style.height = `${rasterHeight(p.n)}px`;
     const rate = h('span', { class: 'rate', 'data-rate': '0' }, '–');
-    const box = h('div', { class: 'raster', 'data-population': p.name }, h('h3', {}, h('span', { class: 'swatch' }), `${p.name} `, h('span', { class: 'muted' }, `${count(p.n)} neurons · `), rate), canvas);
+    const box = h('div', { class: 'raster', 'data-population': p.name }, h('h3', {}, h('span', { class: 'swatch' }), h('strong', {}, p.name), h('span', { class: 'muted' }, ` · ${count(p.n)} neuron${p.n === 1 ? '' : 's'} · `), rate), canvas);
     (box.querySelector('.swatch') as HTMLElement).style.background = colourOf.get(p.name)!;
     return { name: p.name, box, rate, view: new RasterView(canvas, store.spikes.get(p.name)!, colourOf.get(p.name)!) };
   });
   const heatmaps = layout.connections.map((c) => {
     const canvas = h('canvas', { class: 'heatmap-canvas', 'aria-label': `weights of ${c.name}` });
     const stats = h('span', { class: 'stats muted' }, '');
-    const fig = h('figure', { class: 'heatmap', 'data-connection': c.name }, h('figcaption', {}, h('strong', {}, c.name), ` ${c.pre} → ${c.post} · ${c.rule} · ${c.rows}×${c.cols} · `, stats), canvas);
+    const fig = h('figure', { class: 'heatmap', 'data-connection': c.name }, h('figcaption', {}, h('strong', {}, c.name), h('span', { class: 'muted' }, ` · ${c.pre} → ${c.post} · ${c.rule} · ${c.rows}×${c.cols} · `), stats), canvas);
     return { name: c.name, fig, stats, view: new HeatmapView(canvas, c), drawn: -1 };
   });
-  const rewardChart = new LineChart(h('canvas', { class: 'chart-canvas', id: 'reward-chart', 'aria-label': 'reward per step' }), CHART_STEPS);
+  // Protocol version 1 streams spikes, potentials and weights but not rewards, so this
+  // chart stays empty and says why until the protocol carries them (SessionStore.addReward).
+  const rewardChart = new LineChart(
+    h('canvas', { class: 'chart-canvas', id: 'reward-chart', 'aria-label': 'reward per step' }),
+    CHART_STEPS,
+    null,
+    'no rewards: the WebSocket protocol (version 1) does not stream them to observers',
+  );
   const rateChart = new LineChart(h('canvas', { class: 'chart-canvas', id: 'rate-chart', 'aria-label': 'firing rates' }), CHART_STEPS, 0);
 
   clear(ctx.root);
@@ -164,6 +171,14 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
 
   // The data: the initial weights over REST, then the stream.
   let lastEvent = performance.now();
+  /** A step count lower than what was seen means a reset: the history no longer applies. */
+  const noteStep = (step: number) => {
+    if (step < store.step) {
+      store.clearHistory();
+      void catchUpWeights();
+    }
+    store.noteStep(step);
+  };
   let catchingUp = false;
   let lastCatchUp = 0;
   const catchUpWeights = async () => {
@@ -180,32 +195,24 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
   };
   void catchUpWeights();
 
-  let observer: Observer | null = observe(id, {
+  let observer: Observer | null = observe(id, layout, {
     onStatus: (text, kind) => ctx.setStatus(text, kind),
     onAuthError: () => ctx.onAuthError(),
     onStep(step) {
       lastEvent = performance.now();
-      if (step < store.step) store.clearHistory();
-      store.noteStep(step);
+      noteStep(step);
     },
     onSpikes(step, spikes) {
       lastEvent = performance.now();
-      if (step < store.step) store.clearHistory();
+      noteStep(step);
       store.addSpikes(step, spikes);
     },
     onWeights(step, weights) {
       lastEvent = performance.now();
       for (const [name, m] of Object.entries(weights)) store.setWeights(name, step, m);
     },
-    onReward(step, reward) {
-      store.addReward(step, reward);
-    },
     onDropped(total) {
       store.dropped = total;
-    },
-    onReset() {
-      store.clearHistory();
-      void catchUpWeights();
     },
     onEnd(reason) {
       say(reason);

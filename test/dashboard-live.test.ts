@@ -1,0 +1,222 @@
+/**
+ * The dashboard watching a session learn, in a real browser (Debian's
+ * chromium): an agent plays the seed's MSTDP task over REST while the page
+ * observes over the WebSocket. The raster and heatmap get drawn, the step
+ * counter follows the session, and once the agent stops the weights the page
+ * shows are the ones REST reads. Screenshots go to test-output/ (CI keeps
+ * them); DASHBOARD_SCREENSHOT=path also writes the README's picture.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { Rng } from '../src/engine/random.js';
+import { call, createSession } from './helpers/http.js';
+import { launchBrowser, outputPath, saturatedPixels, startServer, type Browser, type Server } from './helpers/dashboard-browser.js';
+import { accuracy, playSeedTask, SEED_MSTDP_NETWORK, type TaskPlayer } from './helpers/seed-mstdp-task.js';
+
+/** The seed task's player over REST (inject: the same routes, no sockets between agent and server). */
+function restPlayer(server: Server, id: string): TaskPlayer {
+  return {
+    async step(pre) {
+      const r = await call(server.app, 'POST', `/v1/sessions/${id}/step`, { inputs: { pre }, deferReward: true, return: { populations: ['post'] } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body.spikes.post[0].length > 0;
+    },
+    async reward(value) {
+      const r = await call(server.app, 'POST', `/v1/sessions/${id}/reward`, { reward: value });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    },
+  };
+}
+
+async function domStep(browser: Browser): Promise<number> {
+  return Number(await browser.page.locator('#step').getAttribute('data-step'));
+}
+
+describe('dashboard session view, in chromium', () => {
+  let server: Server;
+  let browser: Browser;
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.app.close();
+  });
+
+  test('shows the seed MSTDP task learning: raster, heatmap, step counter, and the weights REST reads', async () => {
+    const id = await createSession(server.app, { name: 'seed-mstdp', network: SEED_MSTDP_NETWORK, seed: 1 });
+    const page = browser.page;
+    await page.goto(`${server.base}/dashboard/${id}`);
+    await page.locator('#status[data-kind="live"]').waitFor({ timeout: 10_000 });
+    const raster = '.raster[data-population="pre"] canvas';
+    const heatmap = '.heatmap[data-connection="pre_post"] canvas';
+    // Before any step: weights drawn (read at load), raster empty: the pixel check can fail.
+    await page.waitForFunction(() => document.querySelector('.heatmap[data-connection="pre_post"]')?.getAttribute('data-weights') !== null);
+    assert.equal(await saturatedPixels(page, raster), 0, 'an idle session has an empty raster');
+
+    // The agent plays while the test samples the page's step counter.
+    const play = playSeedTask(restPlayer(server, id), 300, { seed: 1 });
+    let done = false;
+    void play.finally(() => (done = true)).catch(() => {});
+    const seen: number[] = [];
+    while (!done) {
+      seen.push(await domStep(browser));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const { correct } = await play;
+    const steps = 300 * 50;
+    const moving = [...new Set(seen.filter((s) => s > 0 && s < steps))];
+    assert.ok(moving.length >= 2, `the counter advanced while the agent played (saw ${JSON.stringify(seen.slice(0, 20))}...)`);
+    assert.deepEqual(moving, [...moving].sort((a, b) => a - b), 'the counter never went back');
+
+    // The counter reaches the session's step count (the last events may come a frame later).
+    await page.waitForFunction((n) => Number(document.querySelector('#step')?.getAttribute('data-step')) === n, steps, { timeout: 10_000 });
+
+    assert.ok((await saturatedPixels(page, raster)) > 50, 'the raster shows spikes');
+    assert.ok((await saturatedPixels(page, '.raster[data-population="post"] canvas')) > 0, 'the output population spiked');
+    assert.ok((await saturatedPixels(page, heatmap)) > 1000, 'the heatmap is drawn');
+
+    // The weights on the page are those of the session, once the stream has caught up.
+    const r = await call(server.app, 'GET', `/v1/sessions/${id}/weights`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.step, steps);
+    const fig = page.locator('.heatmap[data-connection="pre_post"]');
+    await page.waitForFunction((n) => Number(document.querySelector('.heatmap[data-connection="pre_post"]')?.getAttribute('data-step')) === n, steps, { timeout: 10_000 });
+    const shown = JSON.parse((await fig.getAttribute('data-weights')) ?? 'null') as number[][];
+    const want = r.body.weights.pre_post as number[][];
+    assert.equal(shown.length, want.length);
+    shown.forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - want[i][j]) <= 1e-5 * Math.max(1, Math.abs(want[i][j])), `w[${i}][${j}]: page ${v}, REST ${want[i][j]}`)));
+    assert.equal(Number(await fig.getAttribute('data-min')), Math.min(...want.flat()));
+    // The task was learnt while watched (what the page shows is a session that works).
+    assert.ok(accuracy(correct, 201, 300) >= 0.9, `accuracy on trials 201-300: ${accuracy(correct, 201, 300)}`);
+
+    await page.screenshot({ path: outputPath('dashboard-seed-mstdp.png'), fullPage: true });
+    assert.deepEqual(browser.pageErrors, []);
+  });
+
+  test('controls: choose populations, pause the view, download weights (CSV, JSON) and a snapshot; a deleted session says so', async () => {
+    const network = {
+      dt: 1,
+      populations: { input: { n: 64 }, hidden: { n: 48, threshold: -55 }, output: { n: 8, threshold: -56 } },
+      connections: {
+        in_hid: { pre: 'input', post: 'hidden', w_min: 0, w_max: 1, rule: { type: 'STDP', lr: [0.0004, 0.0006] } },
+        hid_out: { pre: 'hidden', post: 'output', w_min: 0, w_max: 1, rule: { type: 'MSTDP', lr: [0.002, 0.002] } },
+      },
+    };
+    const id = await createSession(server.app, { name: 'three-layers', network, seed: 3 });
+    const page = browser.page;
+    await page.goto(`${server.base}/dashboard/${id}`);
+    await page.locator('#status[data-kind="live"]').waitFor({ timeout: 10_000 });
+
+    // Input neurons fire in moving bands, so the raster and the learnt weights have structure.
+    const rng = new Rng(11);
+    let step = 0;
+    const run = async (n: number) => {
+      for (let k = 0; k < n; k++, step++) {
+        const centre = Math.floor(step / 60) % 4;
+        const pre = Array.from({ length: 64 }, (_, i) => (Math.floor(i / 16) === centre ? (rng.nextFloat() < 0.5 ? 90 : 0) : rng.nextFloat() < 0.03 ? 90 : 0));
+        const r = await call(server.app, 'POST', `/v1/sessions/${id}/step`, { inputs: { input: pre }, reward: centre % 2 === 0 ? 1 : -1, return: { spikes: 'none' } });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+      }
+    };
+    await run(600);
+    await page.waitForFunction((n) => Number(document.querySelector('#step')?.getAttribute('data-step')) === n, step, { timeout: 10_000 });
+
+    // Populations: hiding one hides its raster; showing it again brings it back, drawing.
+    const inputBox = page.locator('input[data-population="input"]');
+    await inputBox.uncheck();
+    assert.equal(await page.locator('.raster[data-population="input"]').isHidden(), true);
+    assert.equal(await page.locator('.raster[data-population="hidden"]').isVisible(), true);
+    await run(100);
+    await inputBox.check();
+    await run(100);
+    await page.waitForFunction((n) => Number(document.querySelector('#step')?.getAttribute('data-step')) === n, step, { timeout: 10_000 });
+    assert.ok((await saturatedPixels(page, '.raster[data-population="input"] canvas')) > 0);
+
+    // Pause: the view holds still while the session runs on; resume catches up.
+    await page.click('#pause');
+    const held = await domStep(browser);
+    await run(200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await domStep(browser), held, 'a paused view does not move');
+    await page.click('#pause');
+    await page.waitForFunction((n) => Number(document.querySelector('#step')?.getAttribute('data-step')) === n, step, { timeout: 10_000 });
+
+    // Downloads hold exactly the weights REST reads now.
+    const rest = (await call(server.app, 'GET', `/v1/sessions/${id}/weights`)).body;
+    const download = async (button: string) => {
+      const [dl] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
+      return { name: dl.suggestedFilename(), text: readFileSync((await dl.path())!, 'utf8') };
+    };
+    const json = await download('#download-json');
+    assert.match(json.name, new RegExp(`^three-layers-step${step}-weights\\.json$`));
+    assert.deepEqual(JSON.parse(json.text), rest);
+    const csv = await download('#download-csv');
+    const lines = csv.text.trim().split('\n');
+    assert.equal(lines[0], 'connection,pre,post,weight');
+    assert.equal(lines.length, 1 + 64 * 48 + 48 * 8);
+    for (const line of [lines[1], lines[64 * 48], lines[64 * 48 + 1], lines[lines.length - 1]]) {
+      const [c, i, j, w] = line.split(',');
+      assert.equal(Number(w), rest.weights[c][Number(i)][Number(j)], line);
+    }
+    const snap = await download('#download-snapshot');
+    const snapshot = JSON.parse(snap.text);
+    assert.equal(snapshot.format, 'spikeserve-snapshot');
+    const fork = await call(server.app, 'POST', '/v1/sessions', { snapshot });
+    assert.equal(fork.status, 201, 'the downloaded snapshot restores');
+    assert.equal(fork.body.step, step);
+
+    await page.selectOption('#scale', 'data');
+    await run(300);
+    await page.waitForFunction((n) => Number(document.querySelector('#step')?.getAttribute('data-step')) === n, step, { timeout: 10_000 });
+    for (const c of ['in_hid', 'hid_out']) assert.ok((await saturatedPixels(page, `.heatmap[data-connection="${c}"] canvas`)) > 1000, c);
+    await page.screenshot({ path: outputPath('dashboard-three-layers.png'), fullPage: true });
+    if (process.env.DASHBOARD_SCREENSHOT) copyFileSync(outputPath('dashboard-three-layers.png'), process.env.DASHBOARD_SCREENSHOT);
+
+    // Deleting the session ends the stream with the server's reason; the page keeps its last picture.
+    await call(server.app, 'DELETE', `/v1/sessions/${id}`);
+    await page.locator('#message:not([hidden])').waitFor({ timeout: 5000 });
+    assert.match((await page.locator('#message').textContent()) ?? '', /session is gone/i);
+    assert.deepEqual(browser.pageErrors, []);
+  });
+});
+
+describe('dashboard session view with API keys, in chromium', () => {
+  const KEY = { id: 'alice', secret: 'alice-secret-0123456789' };
+  let server: Server;
+  let browser: Browser;
+  before(async () => {
+    server = await startServer({ apiKeys: [KEY] });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.app.close();
+  });
+
+  // POST /v1/sessions/{id}/ws-ticket exists, but the WebSocket endpoint does not take ?ticket= yet
+  // (the upgrade check of src/security/upgrade.ts is not wired into the app): until it is, this fails.
+  test('with the key typed in, the page reads over REST and streams over a WebSocket ticket', { todo: 'the WebSocket upgrade does not accept tickets yet' }, async () => {
+    const auth = { authorization: `Bearer ${KEY.secret}`, 'content-type': 'application/json' };
+    const created = await server.app.inject({ method: 'POST', url: '/v1/sessions', headers: auth, payload: JSON.stringify({ name: 'keyed', network: SEED_MSTDP_NETWORK }) });
+    assert.equal(created.statusCode, 201, created.body);
+    const id = created.json().id as string;
+    const page = browser.page;
+    await page.goto(`${server.base}/dashboard/${id}`);
+    await page.locator('section.panel.error').waitFor({ timeout: 5000 });
+    assert.match((await page.locator('section.panel.error').textContent()) ?? '', /UNAUTHORIZED/);
+
+    await page.fill('.key-form input', KEY.secret);
+    await page.click('.key-form button[type="submit"]');
+    await page.locator('#status[data-kind="live"]').waitFor({ timeout: 10_000 });
+    for (let k = 0; k < 20; k++) {
+      const r = await server.app.inject({ method: 'POST', url: `/v1/sessions/${id}/step`, headers: auth, payload: JSON.stringify({ steps: 10, inputs: { pre: [100, 0] } }) });
+      assert.equal(r.statusCode, 200, r.body);
+    }
+    await page.waitForFunction(() => Number(document.querySelector('#step')?.getAttribute('data-step')) === 200, undefined, { timeout: 10_000 });
+    assert.ok((await saturatedPixels(page, '.raster[data-population="pre"] canvas')) > 0, 'spikes arrived over the stream');
+    assert.deepEqual(browser.pageErrors.filter((e) => !/401/.test(e)), [], 'only the refused first load failed');
+  });
+});
