@@ -206,7 +206,8 @@ export class SessionStore {
       const ring = this.spikes.get(name);
       if (!ring) continue;
       ring.push(step, list);
-      this.rates.get(name)!.push(step, ring.rate(this.options.window));
+      // A mean over a handful of steps is mostly noise (a first step's burst reads as 1 kHz).
+      if (ring.size >= Math.min(this.options.window, 20)) this.rates.get(name)!.push(step, ring.rate(this.options.window));
     }
   }
 
