@@ -253,7 +253,7 @@ export const SETTINGS = {
     'WS_RATE_LIMIT_PER_S',
     '50000',
     decimal(0, 1e9),
-    'Messages per second one WebSocket may send, on average; more get RATE_LIMITED error replies, unrun. About half of what one connection can push through this server on 2 cores, so one socket cannot take it all. 0: no limit.',
+    'Messages per second one WebSocket may send, on average; more get RATE_LIMITED error replies, unrun. A third or less of what one pipelining socket can push through the server on 2 cores, so one socket cannot take it all. 0: no limit.',
   ),
   wsRateBurst: setting('WS_RATE_BURST', '10000', int(1, 1e9), 'Messages one WebSocket may send at once above the rate (the token bucket\'s size).'),
   wsHeartbeatIntervalS: setting(

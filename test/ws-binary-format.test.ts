@@ -1,0 +1,99 @@
+/**
+ * The binary frames: the README's worked example is byte for byte what the
+ * encoder writes, every section type survives a round trip (weights and
+ * potentials as float32), ids of any kind are padded to 4 bytes with zeros,
+ * and a reader refuses what does not follow the layout.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { BinaryFrameError, decodeFrame, encodeFrame, spikeLists, weightRows } from '../src/ws/binary-format.js';
+
+test("the README's example frame is what the encoder writes, and reads back", () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const start = readme.indexOf('\n### Binary frames\n');
+  assert.ok(start >= 0);
+  const block = /```text\n([\s\S]*?)```/.exec(readme.slice(start));
+  assert.ok(block);
+  // Each line: hex bytes, then (after a wide gap) what they are.
+  const hex = block[1]
+    .split('\n')
+    .map((l) => l.split(/ {3,}(?=[a-z])/)[0])
+    .join(' ')
+    .trim()
+    .split(/\s+/);
+  const bytes = Buffer.from(hex.map((h) => parseInt(h, 16)));
+  const frame = encodeFrame({
+    kind: 'step',
+    id: 7,
+    step: 12,
+    steps: 1,
+    pending: true,
+    sections: [
+      { type: 'spikes', index: 1, steps: [[]] },
+      { type: 'potentials', index: 1, values: [-61.5] },
+    ],
+  });
+  assert.equal(bytes.length, 60);
+  assert.deepEqual(bytes, frame);
+  const d = decodeFrame(bytes);
+  assert.deepEqual(
+    { version: d.version, kind: d.kind, pending: d.pending, id: d.id, step: d.step, steps: d.steps },
+    { version: 1, kind: 'step', pending: true, id: 7, step: 12, steps: 1 },
+  );
+  assert.equal(d.sections.length, 2);
+  assert.deepEqual(spikeLists(d.sections[0] as never), [[]]);
+  assert.deepEqual(Array.from((d.sections[1] as { values: Float32Array }).values), [-61.5]);
+});
+
+test('every section type round-trips; floats become float32; ids are padded with zeros', () => {
+  const w = [
+    [0.1, -2.5, 3],
+    [1e-7, 7.25, 0],
+  ];
+  for (const id of [undefined, 0, 123456, 'a', 'ab', 'abc', 'abcd', 'çé→∑', -1.5]) {
+    const buf = encodeFrame({
+      kind: 'step',
+      id,
+      step: 2 ** 40 + 3,
+      steps: 3,
+      pending: false,
+      sections: [
+        { type: 'spikes', index: 0, steps: [[0, 5], [], [65_536]] },
+        { type: 'counts', index: 2, counts: [0, 4_000_000_000, 3] },
+        { type: 'potentials', index: 1, values: new Float64Array([-65.123456789, 0]) },
+        { type: 'weights', index: 3, rows: 2, cols: 3, values: w },
+        { type: 'weights', index: 4, rows: 2, cols: 3, values: w.flat() },
+      ],
+    });
+    assert.equal(buf.length % 4, 0);
+    const idLen = buf.readUInt32LE(4);
+    for (let i = 24 + idLen; i < 24 + ((idLen + 3) & ~3); i++) assert.equal(buf[i], 0, 'padding is zero');
+    const d = decodeFrame(buf);
+    assert.equal(d.id, id);
+    assert.equal(d.step, 2 ** 40 + 3, 'the step count is exact past 2^32');
+    assert.equal(d.steps, 3);
+    const [sp, counts, pot, w1, w2] = d.sections as any[];
+    assert.deepEqual(spikeLists(sp), [[0, 5], [], [65_536]]);
+    assert.deepEqual(Array.from(counts.counts), [0, 4_000_000_000, 3]);
+    assert.deepEqual(Array.from(pot.values), [Math.fround(-65.123456789), 0]);
+    assert.deepEqual(weightRows(w1), w.map((r) => r.map(Math.fround)));
+    assert.deepEqual(weightRows(w2), weightRows(w1));
+    assert.deepEqual([w1.index, w1.rows, w1.cols, counts.index, pot.index], [3, 2, 3, 2, 1]);
+  }
+});
+
+test('a reader refuses a frame that does not follow the layout', () => {
+  const good = encodeFrame({ kind: 'weightsEvent', step: 1, sections: [{ type: 'weights', index: 0, rows: 2, cols: 2, values: [1, 2, 3, 4] }] });
+  const cases: [Buffer, RegExp][] = [
+    [good.subarray(0, 20), /header runs past the end/],
+    [good.subarray(0, good.length - 4), /section 0 runs past the end/],
+    [Buffer.concat([good, Buffer.alloc(4)]), /4 bytes after the last section/],
+    [Buffer.from([2, ...good.subarray(1)]), /version 2, this reader knows 1/],
+    [Buffer.from([1, 9, ...good.subarray(2)]), /unknown kind 9/],
+  ];
+  const badSection = Buffer.from(good);
+  badSection[24] = 7;
+  cases.push([badSection, /section 0: unknown type 7/]);
+  for (const [buf, message] of cases) assert.throws(() => decodeFrame(buf), (e: Error) => e instanceof BinaryFrameError && message.test(e.message));
+});

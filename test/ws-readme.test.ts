@@ -1,0 +1,60 @@
+/**
+ * The README's WebSocket section stays true: its walkthrough transcript
+ * replayed line by line against a live server gives exactly the lines it
+ * shows, and its close-code table lists every code the server closes with.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { closeCodeFor } from '../src/ws/close-codes.js';
+import { liveServer, rawSocket } from './helpers/ws.js';
+
+const readme = readFileSync('README.md', 'utf8');
+
+function section(title: string): string {
+  const start = readme.indexOf(`\n## ${title}\n`);
+  assert.ok(start >= 0, `README has a "## ${title}" section`);
+  const end = readme.indexOf('\n## ', start + 1);
+  return readme.slice(start, end < 0 ? undefined : end);
+}
+
+function subsection(text: string, title: string): string {
+  const start = text.indexOf(`\n### ${title}\n`);
+  assert.ok(start >= 0, `README has a "### ${title}" subsection`);
+  const end = text.indexOf('\n### ', start + 1);
+  return text.slice(start, end < 0 ? undefined : end);
+}
+
+test('README WebSocket walkthrough: every line the server sends is the one shown', async () => {
+  const walk = subsection(section('WebSocket API'), 'Walkthrough');
+  const block = /```text\n([\s\S]*?)```/.exec(walk);
+  assert.ok(block, 'the walkthrough has a text block');
+  const lines = block[1].split('\n').filter((l) => l.startsWith('> ') || l.startsWith('< '));
+  assert.ok(lines.length >= 20, `${lines.length} lines`);
+  // The session of the HTTP walkthrough: the seed's MSTDP network, seed 1.
+  const http = section('HTTP API');
+  const create = /-d '(\{\n {2}"name": "seed-mstdp"[\s\S]*?\})' \\/.exec(http);
+  assert.ok(create, 'the HTTP walkthrough creates the seed-mstdp session');
+  const srv = await liveServer();
+  try {
+    const { id } = await srv.rest.createSession(JSON.parse(create[1]));
+    const raw = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws`);
+    for (const line of lines) {
+      const text = line.slice(2).replaceAll('$ID', id);
+      if (line.startsWith('> ')) raw.ws.send(text);
+      else assert.deepEqual((await raw.next())[0], JSON.parse(text), line.slice(0, 80));
+    }
+    raw.ws.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('README close codes: the table lists every code the server closes with', () => {
+  const table = subsection(section('WebSocket API'), 'Close codes');
+  const listed = new Set([...table.matchAll(/^\| (\d{4}) \|/gm)].map((m) => Number(m[1])));
+  for (const code of ['SHUTTING_DOWN', 'INTERNAL_ERROR', 'REQUEST_INVALID', 'SESSION_NOT_FOUND', 'WS_CONTROLLER_TAKEN', 'WS_BUFFER_EXCEEDED', 'LIMIT_EXCEEDED'] as const) {
+    assert.ok(listed.has(closeCodeFor(code)), `${code} closes with ${closeCodeFor(code)}, listed`);
+  }
+  for (const c of [1000, 1002, 1006, 1007, 1009]) assert.ok(listed.has(c), `${c} listed`);
+});
