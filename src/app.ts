@@ -27,10 +27,11 @@ import { KeyRing } from './security/keys.js';
 import { OriginPolicy } from './security/origins.js';
 import { StepBudget } from './security/quota.js';
 import { TicketBook } from './security/tickets.js';
+import { UPGRADE_QUERY_PARAMS, upgradeAuthorizer } from './security/upgrade.js';
 import metricsRoutes from '../routes/metrics.js';
 import ticketRoutes from '../routes/tickets.js';
 import { attachWebSocket } from './ws/plugin.js';
-import type { WebSocketOptions, WebSocketService } from './ws/service.js';
+import type { WebSocketService } from './ws/service.js';
 import dashboardRoutes from '../routes/dashboard.js';
 import docsRoutes from '../routes/docs.js';
 import healthRoutes from '../routes/health.js';
@@ -65,8 +66,6 @@ export interface AppOptions {
   sessions?: Partial<Pick<SessionManagerOptions, 'now'>>;
   /** Overload readings in place of the process's own (tests). */
   overload?: { sample?: () => LoadReading; intervalMs?: number };
-  /** Hooks of the WebSocket endpoint (authorizeUpgrade: auth on the upgrade request). */
-  websocket?: WebSocketOptions;
 }
 
 declare module 'fastify' {
@@ -225,7 +224,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   }
   await app.register(ticketRoutes, { prefix: '/v1', sessions, tickets });
   await app.register(metricsRoutes, { metrics });
-  app.decorate('websockets', attachWebSocket(app, sessions, config, options.websocket));
+  // Every upgrade passes the same checks as a /v1 request: origin, then ticket or key, then the session's owner.
+  const websockets = attachWebSocket(app, sessions, config, {
+    authorizeUpgrade: upgradeAuthorizer({ keys, tickets, origins, sessions }),
+    extraQueryParams: UPGRADE_QUERY_PARAMS,
+  });
+  app.decorate('websockets', websockets);
   await app.ready();
   // Only now: building the app blocks the loop, which is not load.
   overload.start();

@@ -139,7 +139,7 @@ describe('WebSocket errors', () => {
     for (const [query, message] of [
       ['role=boss', /^query\.role: must be one of controller, observer, got "boss"$/],
       ['format=xml', /^query\.format: must be one of json, binary, got "xml"$/],
-      ['rolee=observer', /^query\.rolee: unknown parameter; the socket takes role, format$/],
+      ['rolee=observer', /^query\.rolee: unknown parameter; the socket takes role, format, ticket$/],
     ] as const) {
       const raw = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws?${query}`);
       const [refusal] = await raw.next();
