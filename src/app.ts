@@ -228,7 +228,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const websockets = attachWebSocket(app, sessions, config, {
     authorizeUpgrade: upgradeAuthorizer({ keys, tickets, origins, sessions }),
     extraQueryParams: UPGRADE_QUERY_PARAMS,
+    onError: (code) => counted.rejectedRequest(code, 'ws'),
   });
+  metrics.webSockets(() => websockets.stats());
   app.decorate('websockets', websockets);
   await app.ready();
   // Only now: building the app blocks the loop, which is not load.

@@ -4,8 +4,8 @@
  * sessions held, network steps run and how long step calls take, requests
  * refused by error code, how far persistence lags, overload, what the last
  * start restored, and the process's own figures (CPU, memory, event loop, GC).
- * Transports add theirs (WebSocket connections, dropped observer events)
- * through `registry`.
+ * The WebSocket endpoint adds its sockets and dropped stream events
+ * (webSockets()) and counts its errors with rejectedRequest(code, 'ws').
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OverloadMonitor } from './overload.js';
@@ -108,6 +108,40 @@ export class Metrics {
       registers,
       collect() {
         this.set(overload?.overloaded ? 1 : 0);
+      },
+    });
+  }
+
+  /** The WebSocket endpoint's figures, read at each scrape. */
+  webSockets(stats: () => { controllers: number; observers: number; eventsSent: number; eventsDropped: number }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'spikeserve_ws_connections',
+      help: 'Open session WebSockets, by role.',
+      labelNames: ['role'],
+      registers,
+      collect() {
+        const s = stats();
+        this.set({ role: 'controller' }, s.controllers);
+        this.set({ role: 'observer' }, s.observers);
+      },
+    });
+    new Counter({
+      name: 'spikeserve_ws_events_sent_total',
+      help: 'Stream events (spikes, potentials, weights) sent on WebSockets.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats().eventsSent);
+      },
+    });
+    new Counter({
+      name: 'spikeserve_ws_events_dropped_total',
+      help: 'Stream events dropped because a socket (an observer, mostly) was not reading fast enough.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats().eventsDropped);
       },
     });
   }

@@ -76,6 +76,8 @@ export interface ConnectionOptions {
   limits: ConnectionLimits;
   log: WsLog;
   counters: WsCounters;
+  /** Called with the code of every error reply (metrics). */
+  onError?: (code: ErrorCode) => void;
 }
 
 export class WsConnection {
@@ -92,6 +94,7 @@ export class WsConnection {
   private readonly limits: ConnectionLimits;
   private readonly log: WsLog;
   private readonly counters: WsCounters;
+  private readonly onError: (code: ErrorCode) => void;
   private readonly bucket: TokenBucket | null;
   private readonly slots: Slot[] = [];
   private inFlightBytes = 0;
@@ -124,6 +127,7 @@ export class WsConnection {
     this.limits = o.limits;
     this.log = o.log;
     this.counters = o.counters;
+    this.onError = o.onError ?? (() => {});
     this.bucket = o.limits.rateLimitPerS > 0 ? new TokenBucket(o.limits.rateLimitPerS, o.limits.rateBurst) : null;
     this.ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     this.ws.on('pong', () => (this.alive = true));
@@ -174,12 +178,13 @@ export class WsConnection {
       // Neither parsed nor given an Error (whose stack costs more than a
       // step): refusing must cost less than serving.
       const limit = this.limits.rateLimitPerS;
+      this.onError('RATE_LIMITED');
       const message = `more than ${limit} messages a second on this connection (WS_RATE_LIMIT_PER_S, burst WS_RATE_BURST); this message was not run, retry in ${wait} ms`;
       this.fill(slot, `{"type":"error","error":{"code":"RATE_LIMITED","message":${JSON.stringify(message)},"details":{"limit":"rateLimitPerS","max":${limit},"retryAfterMs":${wait}}}}`);
     } else {
       const parsed = parseMessage(data as Buffer, isBinary);
       if (parsed.ok) this.dispatch(parsed.message, slot);
-      else this.fill(slot, errorText(parsed.error, parsed.id, parsed.request));
+      else this.fill(slot, this.errorFor(parsed.error, parsed.id, parsed.request));
     }
     if (!this.paused && this.mustPause()) {
       this.paused = true;
@@ -208,7 +213,7 @@ export class WsConnection {
     const id = msg.id;
     const type = msg.type;
     if (this.role === 'observer' && COMMAND_TYPES.has(type)) {
-      this.fill(slot, errorText(new SpikeserveError('WS_READ_ONLY', `${type}: an observer cannot change the session; only its controller (?role=controller) can`), id, type));
+      this.fill(slot, this.errorFor(new SpikeserveError('WS_READ_ONLY', `${type}: an observer cannot change the session; only its controller (?role=controller) can`), id, type));
       return;
     }
     const session = this.session;
@@ -299,8 +304,12 @@ export class WsConnection {
     );
   }
 
-  private errorFor(e: unknown, id: MessageId | undefined, type: ClientMessageType): string {
-    if (isSpikeserveError(e)) return errorText(e, id, type);
+  private errorFor(e: unknown, id: MessageId | undefined, type: ClientMessageType | undefined): string {
+    if (isSpikeserveError(e)) {
+      this.onError(e.code);
+      return errorText(e, id, type);
+    }
+    this.onError('INTERNAL_ERROR');
     this.log.error({ err: e, sessionId: this.session.id, connectionId: this.id, request: type }, 'websocket request failed');
     return errorText(
       new SpikeserveError('INTERNAL_ERROR', `internal error: please report connection id ${this.id}; the details are in the server log`, { connectionId: this.id }),

@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { WS_FORMATS, WS_PROTOCOL_VERSION, WS_ROLES, type HelloMessage, type WsFormat, type WsRole } from '../api/ws.js';
 import type { Config } from '../config.js';
-import { ERROR_CATALOGUE, isSpikeserveError, SpikeserveError } from '../errors.js';
+import { ERROR_CATALOGUE, isSpikeserveError, SpikeserveError, type ErrorCode } from '../errors.js';
 import type { SessionManager } from '../sessions/manager.js';
 import { closeCodeFor, closeReason } from './close-codes.js';
 import { errorText, WsConnection, type ConnectionLimits, type WsCounters, type WsLog } from './connection.js';
@@ -43,6 +43,8 @@ export interface WebSocketOptions {
   authorizeUpgrade?: (req: IncomingMessage, target: UpgradeTarget) => void | Promise<void>;
   /** Query parameters the upgrade accepts besides role and format (say, a ticket read by authorizeUpgrade); any other is refused. */
   extraQueryParams?: readonly string[];
+  /** Called with the code of every error the endpoint answers: an error reply, or a refused socket (metrics). */
+  onError?: (code: ErrorCode) => void;
 }
 
 export type WsSettings = Pick<
@@ -194,7 +196,7 @@ export class WebSocketService {
       if (hub.size === 0) this.hubs.delete(sessionId);
       throw e;
     }
-    const conn = new WsConnection({ id: randomUUID(), ws, socket, hub, role, format, limits: this.limits, log: this.log, counters: this.counters });
+    const conn = new WsConnection({ id: randomUUID(), ws, socket, hub, role, format, limits: this.limits, log: this.log, counters: this.counters, onError: this.options.onError });
     hub.attach(conn);
     this.connections.add(conn);
     const opened = performance.now();
@@ -234,6 +236,7 @@ export class WebSocketService {
 
   /** An accepted socket that cannot be served: say why, then close with the matching code. */
   private refuse(ws: WebSocket, e: SpikeserveError): void {
+    this.options.onError?.(e.code);
     ws.on('error', () => {});
     ws.send(errorText(e, undefined, undefined));
     ws.close(closeCodeFor(e.code), closeReason(e.code, e.message));
