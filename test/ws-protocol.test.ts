@@ -27,10 +27,12 @@ describe('the WebSocket protocol', () => {
   });
   after(() => srv.close());
 
-  test('the first message is the hello: version, role, format, session, populations and connections with sizes, limits', async () => {
+  test('the first message is the hello: version, role, format, session, populations and connections with sizes, limits; no per-message deflate', async () => {
     const { id } = await srv.rest.createSession({ network: CHAIN, name: 'chain' });
     await srv.rest.step(id, { steps: 3 });
-    const raw = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws?role=observer&format=binary`);
+    // ws offers per-message deflate by default; the server declines it.
+    const raw = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws?role=observer&format=binary`, { perMessageDeflate: true });
+    assert.equal(raw.ws.extensions, '', 'no extension negotiated');
     const [hello] = await raw.next();
     assert.deepEqual(hello, {
       type: 'hello',
