@@ -53,7 +53,7 @@ test('README WebSocket walkthrough: every line the server sends is the one shown
 test('README close codes: the table lists every code the server closes with', () => {
   const table = subsection(section('WebSocket API'), 'Close codes');
   const listed = new Set([...table.matchAll(/^\| (\d{4}) \|/gm)].map((m) => Number(m[1])));
-  for (const code of ['SHUTTING_DOWN', 'INTERNAL_ERROR', 'REQUEST_INVALID', 'SESSION_NOT_FOUND', 'WS_CONTROLLER_TAKEN', 'WS_BUFFER_EXCEEDED', 'LIMIT_EXCEEDED'] as const) {
+  for (const code of ['SHUTTING_DOWN', 'INTERNAL_ERROR', 'REQUEST_INVALID', 'UNAUTHORIZED', 'ORIGIN_NOT_ALLOWED', 'SESSION_NOT_FOUND', 'WS_CONTROLLER_TAKEN', 'WS_BUFFER_EXCEEDED', 'LIMIT_EXCEEDED'] as const) {
     assert.ok(listed.has(closeCodeFor(code)), `${code} closes with ${closeCodeFor(code)}, listed`);
   }
   for (const c of [1000, 1002, 1006, 1007, 1009]) assert.ok(listed.has(c), `${c} listed`);
