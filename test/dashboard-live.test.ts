@@ -83,7 +83,15 @@ describe('dashboard session view, in chromium', () => {
     assert.equal(r.status, 200);
     assert.equal(r.body.step, steps);
     const fig = page.locator('.heatmap[data-connection="pre_post"]');
-    await page.waitForFunction((n) => Number(document.querySelector('.heatmap[data-connection="pre_post"]')?.getAttribute('data-step')) === n, steps, { timeout: 10_000 });
+    // The last stream frame was taken before the last reward (deferred): the page must catch up.
+    await page.waitForFunction(
+      (n) => {
+        const fig = document.querySelector('.heatmap[data-connection="pre_post"]');
+        return Number(fig?.getAttribute('data-step')) === n && fig?.getAttribute('data-pending') === 'false';
+      },
+      steps,
+      { timeout: 10_000 },
+    );
     const shown = JSON.parse((await fig.getAttribute('data-weights')) ?? 'null') as number[][];
     const want = r.body.weights.pre_post as number[][];
     assert.equal(shown.length, want.length);
@@ -196,9 +204,7 @@ describe('dashboard session view with API keys, in chromium', () => {
     await server?.app.close();
   });
 
-  // POST /v1/sessions/{id}/ws-ticket exists, but the WebSocket endpoint does not take ?ticket= yet
-  // (the upgrade check of src/security/upgrade.ts is not wired into the app): until it is, this fails.
-  test('with the key typed in, the page reads over REST and streams over a WebSocket ticket', { todo: 'the WebSocket upgrade does not accept tickets yet' }, async () => {
+  test('with the key typed in, the page reads over REST and streams over a WebSocket ticket', async () => {
     const auth = { authorization: `Bearer ${KEY.secret}`, 'content-type': 'application/json' };
     const created = await server.app.inject({ method: 'POST', url: '/v1/sessions', headers: auth, payload: JSON.stringify({ name: 'keyed', network: SEED_MSTDP_NETWORK }) });
     assert.equal(created.statusCode, 201, created.body);

@@ -26,7 +26,8 @@ export interface ObserverEvents {
   /** The session's step count, from the greeting or any event. */
   onStep(step: number): void;
   onSpikes(step: number, spikes: Record<string, ArrayLike<number>>): void;
-  onWeights(step: number, weights: Record<string, ArrayLike<number>>): void;
+  /** `pending`: the step's learning update waits for a reward, so these are the weights before it. */
+  onWeights(step: number, weights: Record<string, ArrayLike<number>>, pending: boolean): void;
   onDropped(total: number): void;
   /** The stream ended for good (session deleted, evicted, ...): the reason to show. */
   onEnd(reason: string): void;
@@ -138,7 +139,7 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
       case 'weights': {
         const flat: Record<string, number[]> = {};
         for (const [name, rows] of Object.entries(msg.weights as Record<string, number[][]>)) flat[name] = rows.flat();
-        events.onWeights(Number(msg.step), flat);
+        events.onWeights(Number(msg.step), flat, msg.pending === true);
         return;
       }
       default:
@@ -159,7 +160,7 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
       } else {
         const weights: Record<string, ArrayLike<number>> = {};
         for (const [i, w] of f.weights) if (hello.connections[i]) weights[hello.connections[i].name] = w.values;
-        events.onWeights(f.step, weights);
+        events.onWeights(f.step, weights, f.pending);
       }
     } catch (e) {
       events.onStatus(e instanceof FrameError ? e.message : String(e), 'error');

@@ -207,9 +207,9 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
       noteStep(step);
       store.addSpikes(step, spikes);
     },
-    onWeights(step, weights) {
+    onWeights(step, weights, pending) {
       lastEvent = performance.now();
-      for (const [name, m] of Object.entries(weights)) store.setWeights(name, step, m);
+      for (const [name, m] of Object.entries(weights)) store.setWeights(name, step, m, pending);
     },
     onDropped(total) {
       store.dropped = total;
@@ -272,7 +272,12 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
     const first = rateSamples[0];
     if (now - first.t > 250) stepsPerSecond = Math.max(0, ((store.step - first.step) * 1000) / (now - first.t));
     if (!catchingUp && now - lastEvent > WEIGHTS_CATCH_UP_MS && now - lastCatchUp > WEIGHTS_CATCH_UP_MS) {
-      const stale = heatmaps.some((m) => (store.weights.get(m.name)?.step ?? -1) < store.step);
+      // Stale: older than the step count, or taken before a reward that has since been applied
+      // (a REST read reflects the session as it is, so it ends the catching up either way).
+      const stale = heatmaps.some((m) => {
+        const w = store.weights.get(m.name);
+        return !w || w.step < store.step || w.pending;
+      });
       if (stale) void catchUpWeights();
     }
     if (paused) return;
@@ -299,6 +304,7 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
       if (w && w.version !== m.drawn) {
         m.drawn = w.version;
         m.fig.dataset.step = String(w.step);
+        m.fig.dataset.pending = String(w.pending);
         m.fig.dataset.min = String(w.min);
         m.fig.dataset.max = String(w.max);
         if (w.data.length <= DOM_WEIGHTS_MAX) {

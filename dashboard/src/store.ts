@@ -149,6 +149,8 @@ export interface WeightMatrix {
   data: Float64Array;
   min: number;
   max: number;
+  /** Taken while the step's update waited for its reward: the reward will change them without a new step. */
+  pending: boolean;
   version: number;
 }
 
@@ -225,9 +227,10 @@ export class SessionStore {
 
   /**
    * A connection's weights, as rows of numbers or a flat row-major array.
-   * Older than what is held (a REST read overtaken by the stream) is ignored.
+   * Older than what is held (a REST read overtaken by the stream) is ignored;
+   * at the same step, the newer read wins (it may have the reward's update).
    */
-  setWeights(name: string, step: number, matrix: ArrayLike<number>[] | ArrayLike<number>): void {
+  setWeights(name: string, step: number, matrix: ArrayLike<number>[] | ArrayLike<number>, pending = false): void {
     const c = this.connection(name);
     if (!c) return;
     const held = this.weights.get(name);
@@ -251,7 +254,7 @@ export class SessionStore {
       if (data[k] > max) max = data[k];
     }
     if (data.length === 0) min = max = 0;
-    this.weights.set(name, { step, rows: c.rows, cols: c.cols, data, min, max, version: (held?.version ?? 0) + 1 });
+    this.weights.set(name, { step, rows: c.rows, cols: c.cols, data, min, max, pending, version: (held?.version ?? 0) + 1 });
     this.noteStep(step);
   }
 
