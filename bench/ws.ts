@@ -13,16 +13,25 @@
  * round trip over one WebSocket on the machine. The
  * client sends prepared messages (those sent in one turn of its loop in one
  * write) and only checks that each reply is a step reply, so the figures are
- * the server's and the socket's, not a client library's. Environment: BENCH_SECONDS (default 5) per scenario after a 1 s
- * warm-up, BENCH_WINDOW (default 256).
+ * the server's and the socket's, not a client library's.
+ *
+ * Every scenario runs with persistence off (DATA_DIR=) and on (a fresh
+ * DATA_DIR, PERSIST_SYNC=normal), the on row giving its share of the off
+ * row's throughput. Environment: BENCH_SECONDS (default 5) per scenario after
+ * a 1 s warm-up, BENCH_WINDOW (default 256), BENCH_FILTER (run only
+ * scenarios whose name contains it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { freePort, HOST, startServer } from './server-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 256);
+const FILTER = process.env.BENCH_FILTER ?? '';
 
 const SEED_NETWORK = {
   dt: 0.1,
@@ -102,8 +111,14 @@ function drive(ws: WebSocket, message: string, binary: boolean, window: number, 
   });
 }
 
-async function main(): Promise<void> {
-  const server = await startServer({ DATA_DIR: '', WS_RATE_LIMIT_PER_S: '0' });
+function row(label: string, r: Result, extra = ''): string {
+  return `${label.padEnd(58)} | ${String(Math.round(r.steps / r.seconds)).padStart(7)} | ${quantile(r.latenciesUs, 0.5).toFixed(0).padStart(6)} | ${quantile(r.latenciesUs, 0.99).toFixed(0).padStart(6)} | ${extra}`;
+}
+
+/** Runs the scenarios that pass BENCH_FILTER on a server with persistence off (recording steps/s in `off`) or on (comparing with it); prints a row each. */
+async function runScenarios(persist: 'off' | 'normal', off: Map<string, number>): Promise<void> {
+  const dir = persist === 'off' ? null : mkdtempSync(join(tmpdir(), 'spikeserve-bench-ws-'));
+  const server = await startServer({ DATA_DIR: dir ?? '', ...(dir ? { PERSIST_SYNC: persist } : {}), WS_RATE_LIMIT_PER_S: '0' });
   try {
     const created = await fetch(`${server.base}/v1/sessions`, {
       method: 'POST',
@@ -112,27 +127,46 @@ async function main(): Promise<void> {
     });
     if (created.status !== 201) throw new Error(`create failed: ${created.status} ${await created.text()}`);
     const { id } = (await created.json()) as { id: string };
-    console.log(`\nWebSocket benchmark: the seed's MSTDP network (2 -> 1) over one socket, one step per message, ${SECONDS} s per scenario`);
-    console.log('scenario                          | steps/s | p50 us | p99 us');
-    console.log('----------------------------------|---------|--------|-------');
     for (const format of ['json', 'binary'] as const) {
+      const scenarios = (
+        [
+          ['request-reply', 1],
+          [`pipelined (${WINDOW} in flight)`, WINDOW],
+        ] as const
+      ).filter(([name]) => `${format} ${name}`.includes(FILTER));
+      if (scenarios.length === 0) continue;
       const ws = new WebSocket(`ws://${HOST}:${server.port}/v1/sessions/${id}/ws?format=${format}`, { perMessageDeflate: false });
       await new Promise<void>((resolve, reject) => {
         ws.once('message', () => resolve());
         ws.once('error', reject);
       });
       const message = JSON.stringify({ type: 'step', inputs: { pre: [100, 0] } });
-      for (const [name, window] of [
-        ['request-reply', 1],
-        [`pipelined (${WINDOW} in flight)`, WINDOW],
-      ] as const) {
+      for (const [name, window] of scenarios) {
         const r = await drive(ws, message, format === 'binary', window, SECONDS);
-        const label = `${format.padEnd(6)} ${name}`.padEnd(33);
-        console.log(`${label} | ${String(Math.round(r.steps / r.seconds)).padStart(7)} | ${quantile(r.latenciesUs, 0.5).toFixed(0).padStart(6)} | ${quantile(r.latenciesUs, 0.99).toFixed(0).padStart(6)}`);
+        const key = `${format} ${name}`;
+        const perSecond = r.steps / r.seconds;
+        if (persist === 'off') off.set(key, perSecond);
+        const base = off.get(key);
+        const share = persist !== 'off' && base ? `${((perSecond / base) * 100).toFixed(0)}%` : '';
+        console.log(row(`${key}, persistence ${persist === 'off' ? 'off' : `on (${persist})`}`, r, share));
       }
       ws.close();
       await new Promise((r) => ws.once('close', r));
     }
+  } finally {
+    await server.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`\nWebSocket benchmark: the seed's MSTDP network (2 -> 1) over one socket, one step per message, ${SECONDS} s per scenario`);
+  console.log(`${'scenario'.padEnd(58)} | steps/s | p50 us | p99 us | of off`);
+  console.log(`${'-'.repeat(59)}|---------|--------|--------|-------`);
+  const off = new Map<string, number>();
+  await runScenarios('off', off);
+  await runScenarios('normal', off);
+  if ('bare ws echo, request-reply'.includes(FILTER)) {
     // The floor: a bare ws echo server in its own process, same client, same message.
     const echo = await startEcho();
     try {
@@ -142,16 +176,14 @@ async function main(): Promise<void> {
         ws.once('error', reject);
       });
       const r = await drive(ws, JSON.stringify({ type: 'step', inputs: { pre: [100, 0] } }), false, 1, SECONDS);
-      console.log(`${'bare ws echo, request-reply'.padEnd(33)} | ${String(Math.round(r.steps / r.seconds)).padStart(7)} | ${quantile(r.latenciesUs, 0.5).toFixed(0).padStart(6)} | ${quantile(r.latenciesUs, 0.99).toFixed(0).padStart(6)}`);
+      console.log(row('bare ws echo, request-reply', r));
       ws.close();
     } finally {
       echo.child.kill('SIGTERM');
     }
-    console.log('(targets on the 2-core machine: 20,000 request-reply and 100,000 pipelined steps/s; server: sessions in memory, WS_RATE_LIMIT_PER_S=0;');
-    console.log(' the bare echo is the floor of a round trip over one WebSocket on this machine: no session, no parsing)');
-  } finally {
-    await server.stop();
   }
+  console.log('(targets on the 2-core machine: 20,000 request-reply and 100,000 pipelined steps/s, and with persistence on at least 70% of off;');
+  console.log(' server: WS_RATE_LIMIT_PER_S=0; the bare echo is the floor of a round trip over one WebSocket on this machine: no session, no parsing)');
 }
 
 /** A ws server that answers every message with a fixed reply, in a process of its own. */
