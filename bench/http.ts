@@ -13,14 +13,12 @@
  * Environment: BENCH_SECONDS (default 5) per scenario, BENCH_CONNECTIONS
  * (default 32), BENCH_FILTER (run only scenarios whose name contains it).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jsonRequest, runLoad, type LoadResult } from './load-client.js';
+import { HOST, startServer } from './server-process.js';
 
-const HOST = '127.0.0.1';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const FILTER = process.env.BENCH_FILTER ?? '';
@@ -31,42 +29,6 @@ const SEED_NETWORK = {
   populations: { pre: { n: 2, refrac_length: 0 }, post: { n: 1, refrac_length: 0 } },
   connections: { pre_post: { pre: 'pre', post: 'post', w_min: 0, w_max: 10, rule: { type: 'MSTDP', lr: [0.0003, 0.0002] } } },
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, HOST, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['dist/src/server.js'], {
-    env: { ...process.env, HOST, PORT: String(port), MAX_SESSIONS: '10000', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  for (let i = 0; i < 200; i++) {
-    try {
-      const r = await fetch(`http://${HOST}:${port}/readyz`);
-      if (r.ok) return { child, port };
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGKILL');
-  throw new Error('server did not start');
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.on('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 async function createSessions(port: number, n: number): Promise<string[]> {
   const ids: string[] = [];
@@ -123,13 +85,14 @@ function row(s: Scenario, r: LoadResult): string {
 async function run(s: Scenario): Promise<LoadResult> {
   const dir = s.persist && s.persist !== 'off' ? mkdtempSync(join(tmpdir(), 'spikeserve-bench-')) : null;
   const env = { ...s.env, DATA_DIR: dir ?? '', ...(dir ? { PERSIST_SYNC: s.persist! } : {}) };
-  const { child, port } = await startServer(env);
+  const server = await startServer({ MAX_SESSIONS: '10000', ...env });
+  const { port } = server;
   try {
     const ids = await createSessions(port, s.connections ?? CONNECTIONS);
     const requests = ids.map((id) => jsonRequest('POST', `/v1/sessions/${id}/step`, s.body));
     return await runLoad({ host: HOST, port, requests, durationMs: SECONDS * 1000, warmupMs: 1000 });
   } finally {
-    await stopServer(child);
+    await server.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }
