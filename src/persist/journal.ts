@@ -85,7 +85,7 @@ export class Journal {
   }
 
   /** A session read back from the database at start. */
-  attach(key: number, state: { seq: number; upto: number; firstLiveId: number | null; steps: number; bytes: number; snapshotBytes: number }): SessionLog {
+  attach(key: number, state: LogPosition): SessionLog {
     const log = new SessionLog(this, key, state);
     this.logs.add(log);
     return log;
@@ -246,19 +246,22 @@ export class Journal {
   }
 }
 
+/** Where a session's log stands: what attach() starts a SessionLog from and a reload puts back. */
+export type LogPosition = { seq: number; upto: number; firstLiveId: number | null; steps: number; bytes: number; snapshotBytes: number };
+
 export class SessionLog {
   readonly key: number;
   private readonly journal: Journal;
   /** Seq of the last record written (or pending). */
-  seq: number;
+  seq!: number;
   /** Seq of the last record the latest snapshot includes. */
-  upto: number;
+  upto!: number;
   /** Log id of the first record after the snapshot; null if there is none. */
-  firstLiveId: number | null;
+  firstLiveId!: number | null;
   /** Network steps and bytes logged since the snapshot, and the snapshot's size: when to compact. */
-  private steps: number;
-  private bytes: number;
-  private snapshotBytes: number;
+  private steps!: number;
+  private bytes!: number;
+  private snapshotBytes!: number;
   /** @internal the batch holding this session's latest write, until it commits. */
   batch: Pending | null = null;
   /** @internal */
@@ -267,15 +270,10 @@ export class SessionLog {
   private removed = false;
 
   /** @internal */
-  constructor(journal: Journal, key: number, s: { seq: number; upto: number; firstLiveId: number | null; steps: number; bytes: number; snapshotBytes: number }) {
+  constructor(journal: Journal, key: number, s: LogPosition) {
     this.journal = journal;
     this.key = key;
-    this.seq = s.seq;
-    this.upto = s.upto;
-    this.firstLiveId = s.firstLiveId;
-    this.steps = s.steps;
-    this.bytes = s.bytes;
-    this.snapshotBytes = s.snapshotBytes;
+    this.reset(s);
   }
 
   /** Set after a failed commit until the session is reloaded: its writes are dropped and its replies refused. */
@@ -361,7 +359,7 @@ export class SessionLog {
   }
 
   /** After a reload from the database: back to its durable state, writes accepted again. */
-  reset(s: { seq: number; upto: number; firstLiveId: number | null; steps: number; bytes: number; snapshotBytes: number }): void {
+  reset(s: LogPosition): void {
     this.failure = null;
     this.batch = null;
     this.seq = s.seq;
