@@ -16,15 +16,8 @@ import { parse } from 'yaml';
 import { SETTINGS } from '../src/config.js';
 import { ERROR_CATALOGUE } from '../src/errors.js';
 import { makeApp } from './helpers/http.js';
+import { section } from './helpers/readme.js';
 
-const readme = readFileSync('README.md', 'utf8');
-
-function section(title: string): string {
-  const start = readme.indexOf(`\n## ${title}\n`);
-  assert.ok(start >= 0, `README has a "## ${title}" section`);
-  const end = readme.indexOf('\n## ', start + 1);
-  return readme.slice(start, end < 0 ? undefined : end);
-}
 
 test('README configuration table: every setting with its variable and default', () => {
   const table = section('Configuration');

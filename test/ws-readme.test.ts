@@ -4,19 +4,11 @@
  * shows, and its close-code table lists every code the server closes with.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { closeCodeFor } from '../src/ws/close-codes.js';
 import { liveServer, rawSocket } from './helpers/ws.js';
+import { section } from './helpers/readme.js';
 
-const readme = readFileSync('README.md', 'utf8');
-
-function section(title: string): string {
-  const start = readme.indexOf(`\n## ${title}\n`);
-  assert.ok(start >= 0, `README has a "## ${title}" section`);
-  const end = readme.indexOf('\n## ', start + 1);
-  return readme.slice(start, end < 0 ? undefined : end);
-}
 
 function subsection(text: string, title: string): string {
   const start = text.indexOf(`\n### ${title}\n`);
