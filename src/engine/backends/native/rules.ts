@@ -27,14 +27,9 @@ export interface NativeRule {
   eligibility(): number[][] | null;
 }
 
-export class NoOpRule implements NativeRule {
-  constructor(private readonly w: DenseWeights) {}
-
-  update(): void {
-    if (!this.w.decays) return;
-    this.w.begin();
-    this.w.end();
-  }
+/** A rule whose only state is the weights: nothing to reset or save. */
+abstract class StatelessRule implements NativeRule {
+  abstract update(reward: number): void;
   reset(): void {}
   getState(): RuleState {
     return {};
@@ -45,8 +40,20 @@ export class NoOpRule implements NativeRule {
   }
 }
 
+export class NoOpRule extends StatelessRule {
+  constructor(private readonly w: DenseWeights) {
+    super();
+  }
+
+  update(): void {
+    if (!this.w.decays) return;
+    this.w.begin();
+    this.w.end();
+  }
+}
+
 /** Pair-based STDP with nearest traces (BindsNET PostPre). */
-export class StdpRule implements NativeRule {
+export class StdpRule extends StatelessRule {
   private readonly lrPre: number;
   private readonly lrPost: number;
 
@@ -56,6 +63,7 @@ export class StdpRule implements NativeRule {
     private readonly w: DenseWeights,
     rule: ResolvedRule,
   ) {
+    super();
     [this.lrPre, this.lrPost] = rule.lr;
   }
 
@@ -89,14 +97,6 @@ export class StdpRule implements NativeRule {
     w.end();
   }
 
-  reset(): void {}
-  getState(): RuleState {
-    return {};
-  }
-  setState(): void {}
-  eligibility(): null {
-    return null;
-  }
 }
 
 /**

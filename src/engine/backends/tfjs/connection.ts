@@ -139,19 +139,10 @@ interface TfjsRule {
   dispose(): void;
 }
 
-/** NoOp: up = down = 0; only decay and bounds act. */
-class NoOpRule implements TfjsRule {
-  readonly isIdentity: boolean;
-
-  constructor(c: ResolvedConnection) {
-    // With no decay the update is w = clamp(w), and weights are always within
-    // their bounds (setWeights clamps), so it cannot change a weight.
-    this.isIdentity = c.rule.weight_decay === 0;
-  }
-
-  terms(): RuleTerms {
-    return { up: null, down: null, state: [] };
-  }
+/** A rule whose only state is the weights: nothing to commit, reset, save or free. */
+abstract class StatelessRule implements TfjsRule {
+  abstract readonly isIdentity: boolean;
+  abstract terms(reward: number): RuleTerms;
   commit(): void {}
   reset(): void {}
   getState(): RuleState {
@@ -164,8 +155,24 @@ class NoOpRule implements TfjsRule {
   dispose(): void {}
 }
 
+/** NoOp: up = down = 0; only decay and bounds act. */
+class NoOpRule extends StatelessRule {
+  readonly isIdentity: boolean;
+
+  constructor(c: ResolvedConnection) {
+    super();
+    // With no decay the update is w = clamp(w), and weights are always within
+    // their bounds (setWeights clamps), so it cannot change a weight.
+    this.isIdentity = c.rule.weight_decay === 0;
+  }
+
+  terms(): RuleTerms {
+    return { up: null, down: null, state: [] };
+  }
+}
+
 /** Pair-based STDP with nearest traces (BindsNET PostPre). */
-class StdpRule implements TfjsRule {
+class StdpRule extends StatelessRule {
   readonly isIdentity = false;
   private readonly lr: [number, number];
 
@@ -174,6 +181,7 @@ class StdpRule implements TfjsRule {
     private readonly pre: TfjsPopulation,
     private readonly post: TfjsPopulation,
   ) {
+    super();
     this.lr = c.rule.lr;
   }
 
@@ -184,16 +192,6 @@ class StdpRule implements TfjsRule {
     const up = tf.mul(lr[1], outer(pre.traces, post.s));
     return { up, down, state: [] };
   }
-  commit(): void {}
-  reset(): void {}
-  getState(): RuleState {
-    return {};
-  }
-  setState(): void {}
-  eligibility(): null {
-    return null;
-  }
-  dispose(): void {}
 }
 
 /**
