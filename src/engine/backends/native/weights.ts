@@ -177,10 +177,20 @@ export class DenseWeights {
     this.scale = 1;
   }
 
-  /** Real weights, row-major, into a new Float64Array. */
+  /**
+   * Real weights, row-major, into a new Float64Array. A weight clamped to a
+   * bound is stored as bound / scale, and stored * scale can land an ulp
+   * outside it (3 -> 3.0000000000000004), so reads clamp again: a user never
+   * sees a weight outside [w_min, w_max]. Delivery skips this; an ulp there is
+   * far below the 1e-4 the goldens allow.
+   */
   toFlat(): Float64Array {
-    const out = new Float64Array(this.stored.length);
-    for (let k = 0; k < out.length; k++) out[k] = this.stored[k] * this.scale;
+    const { stored, scale, wMin, wMax } = this;
+    const out = new Float64Array(stored.length);
+    for (let k = 0; k < out.length; k++) {
+      const w = stored[k] * scale;
+      out[k] = w < wMin ? wMin : w > wMax ? wMax : w;
+    }
     return out;
   }
 }

@@ -58,15 +58,16 @@ export class TfjsConnection {
 
   /** Real weights, row-major, clamped into the bounds. */
   setWeights(w: ArrayLike<number>): void {
-    const { w_min, w_max } = this.c;
-    const f = new Float32Array(this.rows * this.cols);
-    for (let k = 0; k < f.length; k++) f[k] = Math.min(w_max, Math.max(w_min, w[k]));
-    tf.dispose(this.w);
-    this.w = tf.tensor2d(f, [this.rows, this.cols]);
+    this.load(w, 1);
   }
 
+  /**
+   * Real weights, row-major. Clamped again in float64: a float32 bound such
+   * as 0.3 reads back as 0.30000001192092896, outside the user's w_max.
+   */
   weights(): Float64Array {
-    return Float64Array.from(this.w.dataSync());
+    const { w_min, w_max } = this.c;
+    return Float64Array.from(this.w.dataSync(), (v) => (v < w_min ? w_min : v > w_max ? w_max : v));
   }
 
   eligibility(): Float64Array | null {
@@ -79,16 +80,22 @@ export class TfjsConnection {
 
   /** The shared snapshot form: weights as stored values times a scale (always 1 here) and the rule's state. */
   exportState(): { w: number[]; scale: number; rule: RuleState } {
-    return { w: Array.from(this.w.dataSync()), scale: 1, rule: this.rule.getState() };
+    return { w: Array.from(this.weights()), scale: 1, rule: this.rule.getState() };
   }
 
   /** Restores from the shared snapshot form; a native snapshot's lazy decay scale is folded into the weights. */
   importState(s: { w: ArrayLike<number>; scale: number; rule: RuleState }): void {
+    this.load(s.w, s.scale);
+    this.rule.setState(s.rule);
+  }
+
+  /** w[k] * scale, clamped: a native stored * scale can be an ulp outside a bound. */
+  private load(w: ArrayLike<number>, scale: number): void {
+    const { w_min, w_max } = this.c;
     const f = new Float32Array(this.rows * this.cols);
-    for (let k = 0; k < f.length; k++) f[k] = s.w[k] * s.scale;
+    for (let k = 0; k < f.length; k++) f[k] = Math.min(w_max, Math.max(w_min, w[k] * scale));
     tf.dispose(this.w);
     this.w = tf.tensor2d(f, [this.rows, this.cols]);
-    this.rule.setState(s.rule);
   }
 
   dispose(): void {
