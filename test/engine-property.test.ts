@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { Network } from '../src/engine/index.js';
+import { fuzzRuns, fuzzSeed } from './helpers/fuzz.js';
 import { ReferenceNetwork } from './helpers/reference-model.js';
+
+const SEED = fuzzSeed(20261128);
 
 const popArb = fc.record({
   n: fc.integer({ min: 1, max: 6 }),
@@ -95,7 +98,7 @@ test('native kernels agree with the dense reference transcription of model.md', 
         ref.pops.get(p)!.v.forEach((x, i) => assert.ok(Math.abs(v[i] - x) <= 1e-9, `v.${p}[${i}]`));
       }
     }),
-    { numRuns: 300 },
+    { seed: SEED, numRuns: fuzzRuns(300) },
   );
 });
 
@@ -119,6 +122,6 @@ test('weights stay within bounds, nothing becomes NaN, and snapshots round-trip 
         for (const arr of [net.potentials(p), net.traces(p), net.refractory(p)]) assert.ok(arr.every(Number.isFinite), `${p} has a non-finite state`);
       }
     }),
-    { numRuns: 200 },
+    { seed: SEED + 1, numRuns: fuzzRuns(200) },
   );
 });

@@ -10,11 +10,11 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import fc from 'fast-check';
 import { Network, initTfjs, type BackendName, type NetworkSpec } from '../src/engine/index.js';
+import { fuzzRuns, fuzzSeed } from './helpers/fuzz.js';
 import { apply, assertSameState, onKnifeEdge, type Action } from './helpers/tfjs-compare.js';
 
-/** Fixed so CI is reproducible; FC_SEED=<n> explores other cases. */
-const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : 20240606;
-const RUNS = process.env.FC_RUNS ? Number(process.env.FC_RUNS) : 120;
+const SEED = fuzzSeed(20240606);
+const RUNS = fuzzRuns(120);
 
 before(async () => {
   await initTfjs({ prefer: process.env.TFJS_BACKEND });
