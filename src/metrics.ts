@@ -128,7 +128,7 @@ export class Metrics {
     });
     new Counter({
       name: 'spikeserve_ws_events_sent_total',
-      help: 'Stream events (spikes, potentials, weights) sent on WebSockets.',
+      help: 'Stream events (spikes, potentials, weights, rewards) sent on WebSockets.',
       registers,
       collect() {
         this.reset();

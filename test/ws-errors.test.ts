@@ -58,7 +58,7 @@ describe('WebSocket errors', () => {
       [JSON.stringify({ type: 'set_weights', id: 13, connection: 'nope', weights: [[1], [2]] }), 'CONNECTION_NOT_FOUND', /nope/, 13],
       [JSON.stringify({ type: 'weights', id: 14, connection: 'nope' }), 'CONNECTION_NOT_FOUND', /nope/, 14],
       [JSON.stringify({ type: 'reset', id: 15, weights: 'yes' }), 'REQUEST_INVALID', /^weights: /, 15],
-      [JSON.stringify({ type: 'subscribe', id: 16, stream: 'voltages' }), 'REQUEST_INVALID', /^stream: must be spikes, potentials or weights$/, 16],
+      [JSON.stringify({ type: 'subscribe', id: 16, stream: 'voltages' }), 'REQUEST_INVALID', /^stream: must be spikes, potentials, weights or rewards$/, 16],
     ];
     let validSent = 0;
     for (const [data, code, message, id] of cases) {

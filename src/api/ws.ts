@@ -17,8 +17,13 @@ export type WsRole = (typeof WS_ROLES)[number];
 export const WS_FORMATS = ['json', 'binary'] as const;
 export type WsFormat = (typeof WS_FORMATS)[number];
 
-export const WS_STREAMS = ['spikes', 'potentials', 'weights'] as const;
+export const WS_STREAMS = ['spikes', 'potentials', 'weights', 'rewards'] as const;
 export type WsStream = (typeof WS_STREAMS)[number];
+const STREAMS_TEXT = 'spikes, potentials, weights or rewards';
+
+/** Where the reward of a learning update came from (RewardEvent.source). */
+export const REWARD_SOURCES = ['step', 'deferred', 'implicit'] as const;
+export type RewardSource = (typeof REWARD_SOURCES)[number];
 
 /** The longest string id a client may give a message. */
 export const MAX_ID_LENGTH = 128;
@@ -59,10 +64,10 @@ export const SubscribeMessageSchema = message(
   {
     stream: Type.Union(
       WS_STREAMS.map((s) => Type.Literal(s)),
-      { description: 'spikes, potentials or weights' },
+      { description: STREAMS_TEXT },
     ),
     populations: Type.Optional(Type.Array(Type.String(), { description: 'spikes and potentials: these populations only; default all.' })),
-    connections: Type.Optional(Type.Array(Type.String(), { description: 'weights: these connections only; default all.' })),
+    connections: Type.Optional(Type.Array(Type.String(), { description: 'weights: these connections only; default all. (rewards takes neither.)' })),
     every: Type.Optional(Type.Integer({ minimum: 1, description: 'An event at every step whose count is a multiple of this; default 1.' })),
     format: Type.Optional(FormatSchema),
   },
@@ -70,7 +75,7 @@ export const SubscribeMessageSchema = message(
 );
 export const UnsubscribeMessageSchema = message(
   'unsubscribe',
-  { stream: Type.Optional(Type.Union(WS_STREAMS.map((s) => Type.Literal(s)), { description: 'spikes, potentials or weights' })) },
+  { stream: Type.Optional(Type.Union(WS_STREAMS.map((s) => Type.Literal(s)), { description: STREAMS_TEXT })) },
   'Stop one stream, or every stream when `stream` is left out.',
 );
 
@@ -209,6 +214,23 @@ export const WeightsEventSchema = Type.Object(
 );
 export type WeightsEvent = Static<typeof WeightsEventSchema>;
 
+export const RewardEventSchema = Type.Object(
+  {
+    type: Type.Literal('reward'),
+    step: Type.Integer({ description: 'The step whose learning update used this reward (the session\'s step count after that step).' }),
+    reward: Type.Number(),
+    source: Type.Union(
+      REWARD_SOURCES.map((s) => Type.Literal(s)),
+      {
+        description:
+          '`step`: given with the step (0 when the step had none); `deferred`: sent later with `reward` for a step taken with deferReward; `implicit`: the 0 a pending update got because the next step came first.',
+      },
+    ),
+  },
+  { additionalProperties: false, description: 'The rewards stream: one event per network step, once its learning update is applied, in the order they were applied.' },
+);
+export type RewardEvent = Static<typeof RewardEventSchema>;
+
 export const DroppedNoticeSchema = Type.Object(
   {
     type: Type.Literal('dropped'),
@@ -219,5 +241,5 @@ export const DroppedNoticeSchema = Type.Object(
 );
 export type DroppedNotice = Static<typeof DroppedNoticeSchema>;
 
-export type StreamEvent = SpikesEvent | PotentialsEvent | WeightsEvent;
+export type StreamEvent = SpikesEvent | PotentialsEvent | WeightsEvent | RewardEvent;
 export type ServerTextMessage = HelloMessage | ReplyMessage | ErrorMessage | StreamEvent | DroppedNotice;

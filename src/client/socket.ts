@@ -18,6 +18,7 @@ import type {
   ErrorMessage,
   HelloMessage,
   PotentialsEvent,
+  RewardEvent,
   SpikesEvent,
   Subscribed,
   SubscribeMessage,
@@ -53,6 +54,8 @@ export type SocketEvents = {
   spikes: (e: SpikesEvent) => void;
   potentials: (e: PotentialsEvent) => void;
   weights: (e: WeightsEvent) => void;
+  /** The rewards stream (subscribe to `rewards`): one event per reward a learning update used. */
+  reward: (e: RewardEvent) => void;
   dropped: (e: DroppedNotice) => void;
   close: (e: CloseInfo) => void;
 };
@@ -76,6 +79,7 @@ export class SessionSocket {
     spikes: new Set(),
     potentials: new Set(),
     weights: new Set(),
+    reward: new Set(),
     dropped: new Set(),
     close: new Set(),
   };
@@ -278,6 +282,7 @@ export class SessionSocket {
       case 'spikes':
       case 'potentials':
       case 'weights':
+      case 'reward':
       case 'dropped':
         for (const l of this.listeners[msg.type]) (l as (e: unknown) => void)(msg);
         return;
@@ -299,7 +304,7 @@ export class SessionSocket {
           if (s.type === 'spikes') (r.spikes ??= {})[pops[s.index].name] = spikeLists(s);
           else if (s.type === 'counts') (r.spikeCounts ??= {})[pops[s.index].name] = Array.from(s.counts);
           else if (s.type === 'potentials') (r.potentials ??= {})[pops[s.index].name] = Array.from(s.values);
-          else (r.weights ??= {})[conns[s.index].name] = weightRows(s);
+          else if (s.type === 'weights') (r.weights ??= {})[conns[s.index].name] = weightRows(s);
         }
         p.resolve(r as never);
         return;
@@ -333,6 +338,13 @@ export class SessionSocket {
         for (const s of f.sections) if (s.type === 'weights') weights[conns[s.index].name] = weightRows(s);
         const e: WeightsEvent = { type: 'weights', step: f.step, pending: f.pending, weights };
         for (const l of this.listeners.weights) l(e);
+        return;
+      }
+      case 'rewardEvent': {
+        const s = f.sections[0];
+        if (f.sections.length !== 1 || s.type !== 'reward') return this.protocolError(`a binary reward event came with ${f.sections.length} sections, not one reward section`);
+        const e: RewardEvent = { type: 'reward', step: f.step, reward: s.reward, source: s.source };
+        for (const l of this.listeners.reward) l(e);
         return;
       }
     }

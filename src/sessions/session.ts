@@ -14,6 +14,7 @@ import type { RecordKind, SessionLog } from '../persist/journal.js';
 import type { SessionDetail, SessionLimitsView, SessionSummary } from '../api/sessions.js';
 import type { ResetResult, RewardResult, StepBody, StepResult } from '../api/step.js';
 import type { AllWeights, ConnectionWeights, SessionState } from '../api/state.js';
+import type { RewardSource } from '../api/ws.js';
 import { CommandQueue } from './command-queue.js';
 
 export interface SessionLimits {
@@ -40,8 +41,20 @@ export interface StepView {
   weights(connection: string): number[][];
 }
 
+/** The reward one learning update used, for 'reward' listeners; sent once the update is applied. */
+export interface RewardUpdate {
+  readonly sessionId: string;
+  /** The step whose learning update used this reward (its step count after that step). */
+  readonly step: number;
+  readonly reward: number;
+  /** Given with the step (0 if none), sent later for a deferred step, or the 0 a pending update got from the next step. */
+  readonly source: RewardSource;
+}
+
 export interface SessionEvents {
   step: (view: StepView) => void;
+  /** One per network step, in the order the updates are applied (a step's update may come after later commands' replies: deferred). */
+  reward: (update: RewardUpdate) => void;
   closed: (reason: CloseReason) => void;
 }
 
@@ -95,6 +108,8 @@ interface Run {
   weights: boolean;
   /** Steps per runSlice call, adapted so that a chunk takes about a millisecond. */
   chunk: number;
+  /** An update was pending when the run began: its first step completes it with reward 0. */
+  completesPending: boolean;
 }
 
 function inputError(field: string, message: string): SpikeserveError {
@@ -115,7 +130,7 @@ export class Session {
   private readonly log: SessionLog | null;
   private readonly queue = new CommandQueue();
   private readonly opts: SessionOptions;
-  private readonly listeners: { [E in keyof SessionEvents]: Set<SessionEvents[E]> } = { step: new Set(), closed: new Set() };
+  private readonly listeners: { [E in keyof SessionEvents]: Set<SessionEvents[E]> } = { step: new Set(), reward: new Set(), closed: new Set() };
   /** Spikes per population since creation or reset, and the steps they were counted over. */
   private readonly spikeTotals: Float64Array;
   private statSteps = 0;
@@ -336,6 +351,7 @@ export class Session {
       // A first guess (a step costs roughly 50 neurons' or synapses' worth of
       // fixed overhead plus its size); advance() corrects it after one chunk.
       chunk: Math.max(1, Math.floor(100_000 / (this.stepCost + 50))),
+      completesPending: net.pending,
     };
   }
 
@@ -387,10 +403,18 @@ export class Session {
         for (let i = 0; i < c; i++) counts[this.spikeBuf[i]]++;
       }
     }
-    if (this.listeners.step.size > 0) {
-      const pending = t === run.plan.steps - 1 && run.plan.deferReward;
-      this.emit('step', this.stepView(pending));
-    }
+    const plan = run.plan;
+    const pending = t === plan.steps - 1 && plan.deferReward;
+    // The order the updates ran in: the pending one (completed before this
+    // step's populations), then this step's own (after them).
+    const rewards = this.listeners.reward.size > 0;
+    if (rewards && t === 0 && run.completesPending) this.emitReward(net.stepCount - 1, 0, 'implicit');
+    if (this.listeners.step.size > 0) this.emit('step', this.stepView(pending));
+    if (rewards && !pending) this.emitReward(net.stepCount, plan.rewards ? plan.rewards[t] : plan.reward, 'step');
+  }
+
+  private emitReward(step: number, reward: number, source: RewardSource): void {
+    this.emit('reward', { sessionId: this.id, step, reward, source });
   }
 
   private stepView(pending: boolean): StepView {
@@ -430,6 +454,7 @@ export class Session {
   reward(reward: number): Promise<RewardResult> {
     return this.command(() => {
       this.net.reward(reward);
+      if (this.listeners.reward.size > 0) this.emitReward(this.net.stepCount, reward, 'deferred');
       this.record('reward', JSON.stringify({ reward }), 0);
       return { step: this.net.stepCount, pending: this.net.pending };
     });
@@ -628,6 +653,7 @@ export class Session {
       if (this.disposed) return;
       this.disposed = true;
       this.listeners.step.clear();
+      this.listeners.reward.clear();
       this.listeners.closed.clear();
       this.net.dispose();
     });

@@ -30,20 +30,29 @@
  *       potentials  a = n, b = 0; f32 v[n]
  *       weights     a = rows (pre.n), b = cols (post.n); f32 w[rows*cols],
  *                   row-major: w[i][j] at i*cols + j
+ *       reward      index 0, a = source (REWARD_SOURCE_CODES), b = 0; f64 r
+ *                   (f64, not f32: a reward is the client's own number, and
+ *                   must read back as exactly what it sent)
+ *
+ * A rewards event (kind rewardEvent) has one reward section, and the header's
+ * step is the step whose update used it.
  */
-import type { MessageId } from '../api/ws.js';
+import type { MessageId, RewardSource } from '../api/ws.js';
 
 export const BINARY_FORMAT_VERSION = 1;
 export const HEADER_BYTES = 24;
 export const SECTION_HEADER_BYTES = 12;
 
-export const FRAME_KINDS = { step: 1, weights: 2, spikesEvent: 3, potentialsEvent: 4, weightsEvent: 5 } as const;
+export const FRAME_KINDS = { step: 1, weights: 2, spikesEvent: 3, potentialsEvent: 4, weightsEvent: 5, rewardEvent: 6 } as const;
 export type FrameKind = keyof typeof FRAME_KINDS;
 const KIND_NAMES = new Map<number, FrameKind>(Object.entries(FRAME_KINDS).map(([k, v]) => [v, k as FrameKind]));
 
-export const SECTION_TYPES = { spikes: 1, counts: 2, potentials: 3, weights: 4 } as const;
+export const SECTION_TYPES = { spikes: 1, counts: 2, potentials: 3, weights: 4, reward: 5 } as const;
 export type SectionType = keyof typeof SECTION_TYPES;
 const SECTION_NAMES = new Map<number, SectionType>(Object.entries(SECTION_TYPES).map(([k, v]) => [v, k as SectionType]));
+
+export const REWARD_SOURCE_CODES: Record<RewardSource, number> = { step: 1, deferred: 2, implicit: 3 };
+const REWARD_SOURCE_NAMES = new Map<number, RewardSource>(Object.entries(REWARD_SOURCE_CODES).map(([k, v]) => [v, k as RewardSource]));
 
 const FLAG_PENDING = 1;
 
@@ -52,7 +61,8 @@ export type SectionInput =
   | { type: 'spikes'; index: number; steps: ArrayLike<ArrayLike<number>> }
   | { type: 'counts'; index: number; counts: ArrayLike<number> }
   | { type: 'potentials'; index: number; values: ArrayLike<number> }
-  | { type: 'weights'; index: number; rows: number; cols: number; values: ArrayLike<number> | ArrayLike<ArrayLike<number>> };
+  | { type: 'weights'; index: number; rows: number; cols: number; values: ArrayLike<number> | ArrayLike<ArrayLike<number>> }
+  | { type: 'reward'; source: RewardSource; reward: number };
 
 export interface FrameInput {
   kind: FrameKind;
@@ -78,6 +88,8 @@ function sectionBytes(s: SectionInput): number {
       return SECTION_HEADER_BYTES + 4 * s.values.length;
     case 'weights':
       return SECTION_HEADER_BYTES + 4 * s.rows * s.cols;
+    case 'reward':
+      return SECTION_HEADER_BYTES + 8;
   }
 }
 
@@ -105,9 +117,13 @@ export function encodeFrame(frame: FrameInput): Buffer {
 
 function writeSection(dv: DataView, o: number, s: SectionInput): number {
   dv.setUint8(o, SECTION_TYPES[s.type]);
-  dv.setUint16(o + 2, s.index, true);
+  dv.setUint16(o + 2, s.type === 'reward' ? 0 : s.index, true);
   let p = o + SECTION_HEADER_BYTES;
   switch (s.type) {
+    case 'reward':
+      dv.setUint32(o + 4, REWARD_SOURCE_CODES[s.source], true);
+      dv.setFloat64(p, s.reward, true);
+      return p + 8;
     case 'spikes': {
       const T = s.steps.length;
       let k = 0;
@@ -158,7 +174,8 @@ export type Section =
   | { type: 'spikes'; index: number; counts: Uint32Array; indices: Uint32Array }
   | { type: 'counts'; index: number; counts: Uint32Array }
   | { type: 'potentials'; index: number; values: Float32Array }
-  | { type: 'weights'; index: number; rows: number; cols: number; values: Float32Array };
+  | { type: 'weights'; index: number; rows: number; cols: number; values: Float32Array }
+  | { type: 'reward'; index: number; source: RewardSource; reward: number };
 
 export interface DecodedFrame {
   version: number;
@@ -239,6 +256,14 @@ export function decodeFrame(data: ArrayBufferView | ArrayBuffer): DecodedFrame {
         sections.push({ type, index, rows: a, cols: b, values: readF32s(dv, p, a * b) });
         o = p + 4 * a * b;
         break;
+      case 'reward': {
+        need(p + 8, `section ${k}`);
+        const source = REWARD_SOURCE_NAMES.get(a);
+        if (!source) throw new BinaryFrameError(`section ${k}: unknown reward source ${a}`);
+        sections.push({ type, index, source, reward: dv.getFloat64(p, true) });
+        o = p + 8;
+        break;
+      }
     }
   }
   if (o !== bytes.byteLength) throw new BinaryFrameError(`${bytes.byteLength - o} bytes after the last section`);

@@ -1,18 +1,19 @@
 /**
  * The sockets of one session: at most one controller, any number of
  * observers (up to WS_MAX_OBSERVERS). It listens to the session's steps only
- * while some socket has a subscription, so an unwatched session steps at full
- * speed, and builds each step's events once for every socket that wants the
- * same frame. A socket whose send buffer is full gets nothing built for it:
+ * while some socket subscribes to a step stream (spikes, potentials,
+ * weights), and to its rewards only while some socket subscribes to rewards,
+ * so an unwatched session steps at full speed; it builds each event once for
+ * every socket that wants the same frame. A socket whose send buffer is full gets nothing built for it:
  * the event is dropped and counted, which is what keeps a slow observer from
  * costing the controller more than a check per step.
  */
 import type { WsRole } from '../api/ws.js';
 import { SpikeserveError } from '../errors.js';
 import type { CloseReason, Session } from '../sessions/manager.js';
-import type { StepView } from '../sessions/session.js';
+import type { RewardUpdate, StepView } from '../sessions/session.js';
 import type { WsConnection } from './connection.js';
-import { buildEvent } from './subscriptions.js';
+import { buildEvent, buildRewardEvent } from './subscriptions.js';
 
 export class SessionHub {
   readonly session: Session;
@@ -20,6 +21,7 @@ export class SessionHub {
   private readonly members = new Set<WsConnection>();
   private readonly subscribers = new Set<WsConnection>();
   private offStep: (() => void) | null = null;
+  private offReward: (() => void) | null = null;
   private readonly offClosed: () => void;
   private readonly maxObservers: number;
   private readonly onEmpty: (hub: SessionHub) => void;
@@ -83,19 +85,49 @@ export class SessionHub {
   subscriptionChanged(conn: WsConnection): void {
     if (conn.subscriptions.size > 0 && this.members.has(conn)) this.subscribers.add(conn);
     else this.subscribers.delete(conn);
-    if (this.subscribers.size > 0 && !this.offStep) {
+    let steps = false;
+    let rewards = false;
+    for (const c of this.subscribers) {
+      for (const stream of c.subscriptions.keys()) {
+        if (stream === 'rewards') rewards = true;
+        else steps = true;
+      }
+    }
+    if (steps && !this.offStep) {
       this.offStep = this.session.on('step', (view) => this.onStep(view));
-    } else if (this.subscribers.size === 0 && this.offStep) {
+    } else if (!steps && this.offStep) {
       this.offStep();
       this.offStep = null;
     }
+    if (rewards && !this.offReward) {
+      this.offReward = this.session.on('reward', (u) => this.onReward(u));
+    } else if (!rewards && this.offReward) {
+      this.offReward();
+      this.offReward = null;
+    }
+  }
+
+  private onReward(u: RewardUpdate): void {
+    const frames = this.frames;
+    for (const conn of this.subscribers) {
+      const sub = conn.subscriptions.get('rewards');
+      if (sub === undefined || u.step % sub.every !== 0) continue;
+      if (!conn.acceptsEvent()) continue;
+      let frame = frames.get(sub.key);
+      if (frame === undefined) {
+        frame = buildRewardEvent(sub, u);
+        frames.set(sub.key, frame);
+      }
+      conn.sendEvent(frame);
+    }
+    if (frames.size > 0) frames.clear();
   }
 
   private onStep(view: StepView): void {
     const frames = this.frames;
     for (const conn of this.subscribers) {
       for (const sub of conn.subscriptions.values()) {
-        if (view.step % sub.every !== 0) continue;
+        if (sub.stream === 'rewards' || view.step % sub.every !== 0) continue;
         if (!conn.acceptsEvent()) continue;
         let frame = frames.get(sub.key);
         if (frame === undefined) {

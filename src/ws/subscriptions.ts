@@ -1,17 +1,19 @@
 /**
  * Stream subscriptions: checking a subscribe request against the session,
- * and building each event once per step for every connection that wants the
- * same thing (same stream, selection and format).
+ * and building each event once for every connection that wants the same
+ * thing (same stream, selection and format). Spikes, potentials and weights
+ * are read from a step; rewards come from the learning updates, which are
+ * not always a step's (a deferred reward arrives on its own).
  */
 import type { Subscribed, SubscribeMessage, WsFormat, WsStream } from '../api/ws.js';
 import { SpikeserveError } from '../errors.js';
 import type { Session } from '../sessions/manager.js';
-import type { StepView } from '../sessions/session.js';
+import type { RewardUpdate, StepView } from '../sessions/session.js';
 import { encodeFrame, type SectionInput } from './binary-format.js';
 
 export interface Subscription {
   readonly stream: WsStream;
-  /** Population names (spikes, potentials) or connection names (weights), in the session's order. */
+  /** Population names (spikes, potentials) or connection names (weights), in the session's order; none for rewards. */
   readonly names: readonly string[];
   /** Their indices in the hello message's lists. */
   readonly indices: readonly number[];
@@ -41,7 +43,13 @@ export function makeSubscription(session: Session, msg: SubscribeMessage, defaul
   const every = msg.every ?? 1;
   let indices: number[];
   let names: readonly string[];
-  if (stream === 'weights') {
+  if (stream === 'rewards') {
+    for (const field of ['populations', 'connections'] as const) {
+      if (msg[field] !== undefined) throw new SpikeserveError('REQUEST_INVALID', `${field}: the rewards stream has no selection (one reward per step, for the whole network)`, { field });
+    }
+    indices = [];
+    names = [];
+  } else if (stream === 'weights') {
     if (msg.populations !== undefined) throw new SpikeserveError('REQUEST_INVALID', 'populations: the weights stream is chosen by connections', { field: 'populations' });
     indices = pick(session.connectionNames, msg.connections, 'connections', 'CONNECTION_NOT_FOUND');
     names = indices.map((i) => session.connectionNames[i]);
@@ -56,11 +64,17 @@ export function makeSubscription(session: Session, msg: SubscribeMessage, defaul
 export function describeSubscription(s: Subscription): Subscribed {
   const out: Subscribed = { stream: s.stream, every: s.every, format: s.format };
   if (s.stream === 'weights') out.connections = [...s.names];
-  else out.populations = [...s.names];
+  else if (s.stream !== 'rewards') out.populations = [...s.names];
   return out;
 }
 
-/** One stream event for one step, as a text or binary frame. */
+/** A rewards event, as a text or binary frame. */
+export function buildRewardEvent(s: Subscription, u: RewardUpdate): string | Buffer {
+  if (s.format === 'binary') return encodeFrame({ kind: 'rewardEvent', step: u.step, sections: [{ type: 'reward', source: u.source, reward: u.reward }] });
+  return JSON.stringify({ type: 'reward', step: u.step, reward: u.reward, source: u.source });
+}
+
+/** One stream event of a step stream (spikes, potentials, weights) for one step, as a text or binary frame. */
 export function buildEvent(session: Session, s: Subscription, view: StepView): string | Buffer {
   const { step, pending } = view;
   if (s.format === 'binary') {
