@@ -1,28 +1,33 @@
 /**
- * The binary frames: the README's worked example is byte for byte what the
+ * The binary frames: the README's worked examples are byte for byte what the
  * encoder writes, every section type survives a round trip (weights and
- * potentials as float32), ids of any kind are padded to 4 bytes with zeros,
- * and a reader refuses what does not follow the layout.
+ * potentials as float32, rewards exactly), ids of any kind are padded to 4
+ * bytes with zeros, and a reader refuses what does not follow the layout.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { BinaryFrameError, decodeFrame, encodeFrame, spikeLists, weightRows } from '../src/ws/binary-format.js';
 
-test("the README's example frame is what the encoder writes, and reads back", () => {
+/** The hex dumps of README "Binary frames", in order: each line hex bytes, then (after a wide gap) what they are. */
+function readmeExamples(): Buffer[] {
   const readme = readFileSync('README.md', 'utf8');
   const start = readme.indexOf('\n### Binary frames\n');
   assert.ok(start >= 0);
-  const block = /```text\n([\s\S]*?)```/.exec(readme.slice(start));
-  assert.ok(block);
-  // Each line: hex bytes, then (after a wide gap) what they are.
-  const hex = block[1]
-    .split('\n')
-    .map((l) => l.split(/ {3,}(?=[a-z])/)[0])
-    .join(' ')
-    .trim()
-    .split(/\s+/);
-  const bytes = Buffer.from(hex.map((h) => parseInt(h, 16)));
+  const end = readme.indexOf('\n### ', start + 1);
+  return [...readme.slice(start, end).matchAll(/```text\n([\s\S]*?)```/g)].map((block) => {
+    const hex = block[1]
+      .split('\n')
+      .map((l) => l.split(/ {3,}(?=[a-z])/)[0])
+      .join(' ')
+      .trim()
+      .split(/\s+/);
+    return Buffer.from(hex.map((h) => parseInt(h, 16)));
+  });
+}
+
+test("the README's example frames are what the encoder writes, and read back", () => {
+  const [bytes, rewardBytes] = readmeExamples();
   const frame = encodeFrame({
     kind: 'step',
     id: 7,
@@ -44,6 +49,27 @@ test("the README's example frame is what the encoder writes, and reads back", ()
   assert.equal(d.sections.length, 2);
   assert.deepEqual(spikeLists(d.sections[0] as never), [[]]);
   assert.deepEqual(Array.from((d.sections[1] as { values: Float32Array }).values), [-61.5]);
+
+  assert.equal(rewardBytes.length, 44);
+  assert.deepEqual(rewardBytes, encodeFrame({ kind: 'rewardEvent', step: 12, sections: [{ type: 'reward', source: 'deferred', reward: -1 }] }));
+  const r = decodeFrame(rewardBytes);
+  assert.deepEqual(
+    { kind: r.kind, pending: r.pending, id: r.id, step: r.step, steps: r.steps, sections: r.sections },
+    { kind: 'rewardEvent', pending: false, id: undefined, step: 12, steps: 0, sections: [{ type: 'reward', index: 0, source: 'deferred', reward: -1 }] },
+  );
+});
+
+test('a reward section keeps the reward exactly (float64) and names its source', () => {
+  for (const [source, reward] of [
+    ['step', 0.1],
+    ['deferred', -1e30],
+    ['implicit', 0],
+    ['step', 5e-324],
+  ] as const) {
+    const d = decodeFrame(encodeFrame({ kind: 'rewardEvent', step: 2 ** 40, sections: [{ type: 'reward', source, reward }] }));
+    assert.deepEqual(d.sections, [{ type: 'reward', index: 0, source, reward }]);
+    assert.equal(d.step, 2 ** 40);
+  }
 });
 
 test('every section type round-trips; floats become float32; ids are padded with zeros', () => {
@@ -95,5 +121,9 @@ test('a reader refuses a frame that does not follow the layout', () => {
   const badSection = Buffer.from(good);
   badSection[24] = 7;
   cases.push([badSection, /section 0: unknown type 7/]);
+  const reward = encodeFrame({ kind: 'rewardEvent', step: 1, sections: [{ type: 'reward', source: 'step', reward: 1 }] });
+  const badSource = Buffer.from(reward);
+  badSource.writeUInt32LE(9, 28);
+  cases.push([badSource, /section 0: unknown reward source 9/], [reward.subarray(0, 40), /section 0 runs past the end/]);
   for (const [buf, message] of cases) assert.throws(() => decodeFrame(buf), (e: Error) => e instanceof BinaryFrameError && message.test(e.message));
 });
