@@ -1,9 +1,10 @@
 /**
  * The dashboard watching a session learn, in a real browser (Debian's
  * chromium): an agent plays the seed's MSTDP task over REST while the page
- * observes over the WebSocket. The raster and heatmap get drawn, the step
- * counter follows the session, and once the agent stops the weights the page
- * shows are the ones REST reads. Screenshots go to test-output/ (CI keeps
+ * observes over the WebSocket. The raster, heatmap and reward chart get
+ * drawn, the step counter follows the session, and once the agent stops the
+ * weights the page shows are the ones REST reads and the rewards it shows
+ * are the ones the agent sent. Screenshots go to test-output/ (CI keeps
  * them); DASHBOARD_SCREENSHOT=path also writes the README's picture.
  */
 import assert from 'node:assert/strict';
@@ -14,17 +15,23 @@ import { call, createSession } from './helpers/http.js';
 import { launchBrowser, outputPath, saturatedPixels, startServer, type Browser, type Server } from './helpers/dashboard-browser.js';
 import { accuracy, playSeedTask, SEED_MSTDP_NETWORK, type TaskPlayer } from './helpers/seed-mstdp-task.js';
 
-/** The seed task's player over REST (inject: the same routes, no sockets between agent and server). */
-function restPlayer(server: Server, id: string): TaskPlayer {
+/**
+ * The seed task's player over REST (inject: the same routes, no sockets
+ * between agent and server); `sent` gets each step's reward, by step.
+ */
+function restPlayer(server: Server, id: string, sent: Map<number, number>): TaskPlayer {
+  let step = 0;
   return {
     async step(pre) {
       const r = await call(server.app, 'POST', `/v1/sessions/${id}/step`, { inputs: { pre }, deferReward: true, return: { populations: ['post'] } });
       assert.equal(r.status, 200, JSON.stringify(r.body));
+      step = r.body.step;
       return r.body.spikes.post[0].length > 0;
     },
     async reward(value) {
       const r = await call(server.app, 'POST', `/v1/sessions/${id}/reward`, { reward: value });
       assert.equal(r.status, 200, JSON.stringify(r.body));
+      sent.set(step, value);
     },
   };
 }
@@ -45,7 +52,7 @@ describe('dashboard session view, in chromium', () => {
     await server?.app.close();
   });
 
-  test('shows the seed MSTDP task learning: raster, heatmap, step counter, and the weights REST reads', async () => {
+  test('shows the seed MSTDP task learning: raster, heatmap, step counter, the weights REST reads, and the rewards the agent sent', async () => {
     const id = await createSession(server.app, { name: 'seed-mstdp', network: SEED_MSTDP_NETWORK, seed: 1 });
     const page = browser.page;
     await page.goto(`${server.base}/dashboard/${id}`);
@@ -55,9 +62,14 @@ describe('dashboard session view, in chromium', () => {
     // Before any step: weights drawn (read at load), raster empty: the pixel check can fail.
     await page.waitForFunction(() => document.querySelector('.heatmap[data-connection="pre_post"]')?.getAttribute('data-weights') !== null);
     assert.equal(await saturatedPixels(page, raster), 0, 'an idle session has an empty raster');
+    // The reward chart's only colour before any reward is its legend's swatch (10 x 3 pixels).
+    const rewardChart = '#reward-chart';
+    const idleRewardPixels = await saturatedPixels(page, rewardChart);
+    assert.ok(idleRewardPixels <= 30, `${idleRewardPixels} coloured pixels on an empty reward chart`);
 
     // The agent plays while the test samples the page's step counter.
-    const play = playSeedTask(restPlayer(server, id), 300, { seed: 1 });
+    const sent = new Map<number, number>();
+    const play = playSeedTask(restPlayer(server, id, sent), 300, { seed: 1 });
     let done = false;
     void play.finally(() => (done = true)).catch(() => {});
     const seen: number[] = [];
@@ -77,6 +89,33 @@ describe('dashboard session view, in chromium', () => {
     assert.ok((await saturatedPixels(page, raster)) > 50, 'the raster shows spikes');
     assert.ok((await saturatedPixels(page, '.raster[data-population="post"] canvas')) > 0, 'the output population spiked');
     assert.ok((await saturatedPixels(page, heatmap)) > 1000, 'the heatmap is drawn');
+
+    // The rewards: each one the page holds is the one the agent sent for that step, up to the last,
+    // and the average shown is theirs. (They came over the observer socket, from the server's
+    // rewards stream; the agent sent them over REST, deferred.)
+    assert.equal(sent.size, steps);
+    await page.waitForFunction((n) => JSON.parse(document.querySelector('#reward-panel')?.getAttribute('data-rewards') ?? '[]').at(-1)?.[0] === n, steps, { timeout: 10_000 });
+    const panel = page.locator('#reward-panel');
+    const recent = JSON.parse((await panel.getAttribute('data-rewards')) ?? '[]') as [number, number][];
+    assert.equal(recent.length, 100, 'the window of the moving average is full');
+    for (const [step, value] of recent) assert.equal(value, sent.get(step), `the reward of step ${step}`);
+    assert.deepEqual(
+      recent.map(([step]) => step),
+      [...new Set(recent.map(([step]) => step))].sort((a, b) => a - b),
+      'in step order, none twice',
+    );
+    const mean = recent.reduce((a, [, v]) => a + v, 0) / recent.length;
+    assert.ok(Math.abs(Number(await panel.getAttribute('data-average')) - mean) <= 1e-9 * Math.max(1, Math.abs(mean)), 'the average shown is that of the rewards held');
+    const thinned = /thinned out/.test((await page.locator('#stream').textContent()) ?? '');
+    if (!thinned) {
+      // Nothing dropped by the server: every reward arrived, and the window is exactly the last 100 steps.
+      assert.equal(Number(await panel.getAttribute('data-count')), steps);
+      assert.deepEqual(
+        recent.map(([step]) => step),
+        Array.from({ length: 100 }, (_, k) => steps - 99 + k),
+      );
+    }
+    assert.ok((await saturatedPixels(page, rewardChart)) > idleRewardPixels + 300, 'the reward chart is drawn');
 
     // The weights on the page are those of the session, once the stream has caught up.
     const r = await call(server.app, 'GET', `/v1/sessions/${id}/weights`);

@@ -10,8 +10,8 @@
 export const FRAME_VERSION = 1;
 const HEADER = 24;
 const SECTION_HEADER = 12;
-export const KIND = { spikesEvent: 3, weightsEvent: 5 } as const;
-const SECTION = { spikes: 1, weights: 4 } as const;
+export const KIND = { spikesEvent: 3, weightsEvent: 5, rewardEvent: 6 } as const;
+const SECTION = { spikes: 1, weights: 4, reward: 5 } as const;
 
 export interface SpikesFrame {
   kind: 'spikes';
@@ -29,9 +29,16 @@ export interface WeightsFrame {
   weights: Map<number, { rows: number; cols: number; values: Float32Array }>;
 }
 
+export interface RewardFrame {
+  kind: 'reward';
+  /** The step whose learning update used the reward. */
+  step: number;
+  reward: number;
+}
+
 export class FrameError extends Error {}
 
-export function readFrame(buf: ArrayBuffer): SpikesFrame | WeightsFrame {
+export function readFrame(buf: ArrayBuffer): SpikesFrame | WeightsFrame | RewardFrame {
   const dv = new DataView(buf);
   const need = (end: number, what: string) => {
     if (end > buf.byteLength) throw new FrameError(`binary frame: ${what} runs past its end (${buf.byteLength} bytes)`);
@@ -40,7 +47,7 @@ export function readFrame(buf: ArrayBuffer): SpikesFrame | WeightsFrame {
   const version = dv.getUint8(0);
   if (version !== FRAME_VERSION) throw new FrameError(`binary frame: format version ${version}; this page reads ${FRAME_VERSION}`);
   const kind = dv.getUint8(1);
-  if (kind !== KIND.spikesEvent && kind !== KIND.weightsEvent) throw new FrameError(`binary frame: kind ${kind} is not an event this page subscribes to`);
+  if (kind !== KIND.spikesEvent && kind !== KIND.weightsEvent && kind !== KIND.rewardEvent) throw new FrameError(`binary frame: kind ${kind} is not an event this page subscribes to`);
   const pending = (dv.getUint16(2, true) & 1) !== 0;
   const idLength = dv.getUint32(4, true);
   const step = dv.getFloat64(8, true);
@@ -49,6 +56,7 @@ export function readFrame(buf: ArrayBuffer): SpikesFrame | WeightsFrame {
   need(o, 'the id');
   const spikes = new Map<number, Uint32Array>();
   const weights = new Map<number, { rows: number; cols: number; values: Float32Array }>();
+  let reward: number | null = null;
   for (let k = 0; k < sections; k++) {
     need(o + SECTION_HEADER, `section ${k}'s header`);
     const type = dv.getUint8(o);
@@ -67,9 +75,18 @@ export function readFrame(buf: ArrayBuffer): SpikesFrame | WeightsFrame {
       for (let i = 0; i < values.length; i++) values[i] = dv.getFloat32(p + 4 * i, true);
       weights.set(index, { rows: a, cols: b, values });
       o = p + 4 * a * b;
+    } else if (type === SECTION.reward) {
+      // a = where the reward came from, which the chart does not tell apart; f64 payload.
+      need(p + 8, `section ${k}`);
+      reward = dv.getFloat64(p, true);
+      o = p + 8;
     } else {
       throw new FrameError(`binary frame: section type ${type} is not one this page subscribes to`);
     }
+  }
+  if (kind === KIND.rewardEvent) {
+    if (reward === null) throw new FrameError('binary frame: a reward event without its reward section');
+    return { kind: 'reward', step, reward };
   }
   return kind === KIND.spikesEvent ? { kind: 'spikes', step, pending, spikes } : { kind: 'weights', step, pending, weights };
 }

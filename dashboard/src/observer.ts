@@ -5,11 +5,12 @@
  * observer is too slow to take rather than slow the controller, so watching
  * never costs the agent its speed.
  *
- * It subscribes to every step's spikes of the populations shown, and to the
- * weights every k steps, k chosen from the step rate so that about
- * WEIGHT_FRAMES_PER_S frames of at most WEIGHT_BYTES_PER_S arrive a second,
- * whatever the network's size or speed. Both streams come in the binary
- * format (packed indices, float32 weights: frames.ts). A dropped socket is
+ * It subscribes to every step's spikes of the populations shown, to every
+ * step's reward (a moving average needs them all; each is a 44-byte frame),
+ * and to the weights every k steps, k chosen from the step rate so that
+ * about WEIGHT_FRAMES_PER_S frames of at most WEIGHT_BYTES_PER_S arrive a
+ * second, whatever the network's size or speed. Every stream comes in the
+ * binary format (packed indices, float32 weights, float64 rewards: frames.ts). A dropped socket is
  * reopened with backoff, unless the session is gone.
  */
 import { ApiError, wsTicket } from './api.js';
@@ -28,6 +29,8 @@ export interface ObserverEvents {
   onSpikes(step: number, spikes: Record<string, ArrayLike<number>>): void;
   /** `pending`: the step's learning update waits for a reward, so these are the weights before it. */
   onWeights(step: number, weights: Record<string, ArrayLike<number>>, pending: boolean): void;
+  /** The reward the learning update of `step` used, in the order the updates ran. */
+  onReward(step: number, reward: number): void;
   onDropped(total: number): void;
   /** The stream ended for good (session deleted, evicted, ...): the reason to show. */
   onEnd(reason: string): void;
@@ -119,6 +122,7 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
         weightsEvery = 0;
         events.onStep(h.session.step);
         subscribeSpikes();
+        send({ type: 'subscribe', id: 'rewards', stream: 'rewards', every: 1, format: 'binary' });
         // Start at one frame per step for small networks; adaptWeights then follows the step rate.
         subscribeWeights(Math.max(1, Math.ceil((4 * synapses) / WEIGHT_BYTES_PER_S)));
         events.onStatus('live', 'live');
@@ -135,6 +139,9 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
       case 'spikes':
         events.onSpikes(Number(msg.step), msg.spikes as Record<string, number[]>);
         adaptWeights(Number(msg.step));
+        return;
+      case 'reward':
+        events.onReward(Number(msg.step), Number(msg.reward));
         return;
       case 'weights': {
         const flat: Record<string, number[]> = {};
@@ -157,6 +164,8 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
         for (const [i, list] of f.spikes) if (hello.populations[i]) spikes[hello.populations[i].name] = list;
         events.onSpikes(f.step, spikes);
         adaptWeights(f.step);
+      } else if (f.kind === 'reward') {
+        events.onReward(f.step, f.reward);
       } else {
         const weights: Record<string, ArrayLike<number>> = {};
         for (const [i, w] of f.weights) if (hello.connections[i]) weights[hello.connections[i].name] = w.values;

@@ -141,14 +141,14 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
     const fig = h('figure', { class: 'heatmap', 'data-connection': c.name }, h('figcaption', {}, h('strong', {}, c.name), h('span', { class: 'muted' }, ` · ${c.pre} → ${c.post} · ${c.rule} · ${c.rows}×${c.cols} · `), stats), canvas);
     return { name: c.name, fig, stats, view: new HeatmapView(canvas, c), drawn: -1 };
   });
-  // Protocol version 1 streams spikes, potentials and weights but not rewards, so this
-  // chart stays empty and says why until the protocol carries them (SessionStore.addReward).
-  const rewardChart = new LineChart(
-    h('canvas', { class: 'chart-canvas', id: 'reward-chart', 'aria-label': 'reward per step' }),
-    CHART_STEPS,
-    null,
-    'no rewards: the WebSocket protocol (version 1) does not stream them to observers',
+  const rewardChart = new LineChart(h('canvas', { class: 'chart-canvas', id: 'reward-chart', 'aria-label': 'reward per step' }), CHART_STEPS, null, 'no rewards yet');
+  const rewardPanel = h(
+    'section',
+    { class: 'panel', id: 'reward-panel', 'data-count': '0' },
+    h('h2', {}, `Reward per step, and its mean over the last ${store.options.window} rewards`),
+    rewardChart.canvas,
   );
+  let rewardsDrawn = -1;
   const rateChart = new LineChart(h('canvas', { class: 'chart-canvas', id: 'rate-chart', 'aria-label': 'firing rates' }), CHART_STEPS, 0);
 
   clear(ctx.root);
@@ -159,7 +159,7 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
       { class: 'grid' },
       h('section', { class: 'panel', id: 'rasters' }, h('h2', {}, `Spikes, last ${store.options.rasterSteps} steps received`), ...rasters.map((r) => r.box)),
       h('section', { class: 'panel', id: 'heatmaps' }, h('h2', {}, 'Weights'), layout.connections.length === 0 ? h('p', { class: 'muted' }, 'This network has no connections.') : null, ...heatmaps.map((m) => m.fig)),
-      h('section', { class: 'panel' }, h('h2', {}, 'Reward per step'), rewardChart.canvas),
+      rewardPanel,
       h('section', { class: 'panel' }, h('h2', {}, `Firing rate, Hz (mean over the last ${store.options.window} steps)`), rateChart.canvas),
     ),
   );
@@ -210,6 +210,11 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
     onWeights(step, weights, pending) {
       lastEvent = performance.now();
       for (const [name, m] of Object.entries(weights)) store.setWeights(name, step, m, pending);
+    },
+    onReward(step, reward) {
+      lastEvent = performance.now();
+      noteStep(step);
+      store.addReward(step, reward);
     },
     onDropped(total) {
       store.dropped = total;
@@ -320,6 +325,16 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
       { series: store.rewardAverage, colour: '#ffb703', label: `mean of last ${store.options.window}`, style: 'line' },
     ];
     rewardChart.render(rewardTraces, latest);
+    if (store.reward.version !== rewardsDrawn) {
+      rewardsDrawn = store.reward.version;
+      // For scripts and tests, as data-weights: the rewards the average is taken over, and the average.
+      const r = store.reward;
+      const recent: [number, number][] = [];
+      for (let k = Math.max(0, r.size - store.options.window); k < r.size; k++) recent.push([r.stepAt(k), r.valueAt(k)]);
+      rewardPanel.dataset.count = String(store.rewardsReceived);
+      rewardPanel.dataset.rewards = JSON.stringify(recent);
+      rewardPanel.dataset.average = String(avg ? avg.value : '');
+    }
     const rateTraces: Trace[] = rasters
       .filter((r) => shown.has(r.name))
       .map((r) => ({ series: store.rates.get(r.name)!, colour: colourOf.get(r.name)!, label: r.name, style: 'line', scale: hz }));

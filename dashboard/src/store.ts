@@ -177,6 +177,8 @@ export class SessionStore {
   stepsReceived = 0;
   /** Events the server reports it dropped for this observer. */
   dropped = 0;
+  /** Rewards received since the page opened (or the last reset). */
+  rewardsReceived = 0;
   private rewardWindow: Float64Array;
   private rewardWindowHead = 0;
   private rewardWindowCount = 0;
@@ -215,6 +217,7 @@ export class SessionStore {
 
   addReward(step: number, reward: number): void {
     if (!Number.isFinite(reward)) return;
+    this.rewardsReceived++;
     this.reward.push(step, reward);
     const w = this.rewardWindow;
     if (this.rewardWindowCount === w.length) this.rewardWindowSum -= w[this.rewardWindowHead];
@@ -266,6 +269,7 @@ export class SessionStore {
     this.rewardAverage.clear();
     this.rewardWindowHead = this.rewardWindowCount = 0;
     this.rewardWindowSum = 0;
+    this.rewardsReceived = 0;
     this.step = 0;
     // Weights from before the reset must not block the ones after it (see setWeights).
     for (const w of this.weights.values()) w.step = -1;
