@@ -143,6 +143,29 @@ describe('dashboard session view, in chromium', () => {
     assert.deepEqual(browser.pageErrors, []);
   });
 
+  test('a reset clears the history: the counter, raster and rewards start again from the reset', async () => {
+    const id = await createSession(server.app, { name: 'reset', network: SEED_MSTDP_NETWORK, seed: 2 });
+    const page = browser.page;
+    await page.goto(`${server.base}/dashboard/${id}`);
+    await page.locator('#status[data-kind="live"]').waitFor({ timeout: 10_000 });
+    const stepAll = async (n: number, reward: number) => {
+      for (let k = 0; k < n; k++) {
+        const r = await call(server.app, 'POST', `/v1/sessions/${id}/step`, { inputs: { pre: [100, 0] }, reward });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+      }
+    };
+    const rewardsShown = async () => JSON.parse((await page.locator('#reward-panel').getAttribute('data-rewards')) ?? '[]') as [number, number][];
+    await stepAll(30, 1);
+    await page.waitForFunction(() => Number(document.querySelector('#reward-panel')?.getAttribute('data-count')) === 30, undefined, { timeout: 10_000 });
+    assert.equal((await call(server.app, 'POST', `/v1/sessions/${id}/reset`, {})).status, 200);
+    await stepAll(5, -1);
+    await page.waitForFunction(() => Number(document.querySelector('#reward-panel')?.getAttribute('data-count')) === 5, undefined, { timeout: 10_000 });
+    assert.deepEqual(await rewardsShown(), [[1, -1], [2, -1], [3, -1], [4, -1], [5, -1]], 'only the rewards after the reset');
+    assert.equal(await domStep(browser), 5);
+    assert.equal(Number(await page.locator('#reward-panel').getAttribute('data-average')), -1);
+    assert.deepEqual(browser.pageErrors, []);
+  });
+
   test('controls: choose populations, pause the view, download weights (CSV, JSON) and a snapshot; a deleted session says so', async () => {
     const network = {
       dt: 1,

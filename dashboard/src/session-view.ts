@@ -171,12 +171,18 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
 
   // The data: the initial weights over REST, then the stream.
   let lastEvent = performance.now();
-  /** A step count lower than what was seen means a reset: the history no longer applies. */
+  /**
+   * A stream step lower than the stream's last means a reset: the history no
+   * longer applies. Only stream events count: a REST read of the weights can
+   * report a later step than events still on their way, which is no reset.
+   */
+  let streamStep = detail.step;
   const noteStep = (step: number) => {
-    if (step < store.step) {
+    if (step < streamStep) {
       store.clearHistory();
       void catchUpWeights();
     }
+    streamStep = step;
     store.noteStep(step);
   };
   let catchingUp = false;
