@@ -1,11 +1,20 @@
 /**
  * Group commit: every state-changing command of every session goes into the
- * pending batch, and the batch is written in one transaction when the event
- * loop turns (setImmediate: after every request that arrived in this turn has
- * run its command). Replies wait for their batch, so a reply is only sent once
- * its command is durable, and a transaction's cost is shared by every command
- * in it. While one batch commits nothing else runs, so there is never more
- * than one batch pending.
+ * pending batch, and the batch is written in one transaction. Replies wait
+ * for their batch, so a reply is only sent once its command is durable, and a
+ * transaction's cost is shared by every command in it. When it is written:
+ *
+ * - the first batch of a turn of the event loop is written as soon as the
+ *   callback that started it is done (process.nextTick, after its promise
+ *   jobs): a lone client in request-reply does not wait for the end of the
+ *   turn, and every message of one socket read (a pipelining client) still
+ *   shares it;
+ * - a batch started later in the same turn (requests arriving on several
+ *   connections at once) is written when the turn ends (setImmediate), after
+ *   every request of that turn has run its command: one commit for all.
+ *
+ * While one batch commits nothing else runs, so there is never more than one
+ * batch pending.
  *
  * A SessionLog is one session's view: its sequence numbers, how much log has
  * grown since its snapshot (to decide when to compact), and the batch that
@@ -63,6 +72,11 @@ export class Journal {
   private readonly opts: Required<Omit<JournalOptions, 'onCommit'>> & Pick<JournalOptions, 'onCommit'>;
   private pending: Pending | null = null;
   private scheduled: NodeJS.Immediate | null = null;
+  /** A batch of this turn of the loop was already written at the end of its tick: the next one waits for the turn's end. */
+  private tickCommitted = false;
+  private readonly endTurn = () => {
+    this.tickCommitted = false;
+  };
   private readonly logs = new Set<SessionLog>();
   /** First live record ids of sessions kept on disk but not loaded: their records must not be pruned. */
   private readonly pins: number[] = [];
@@ -170,11 +184,21 @@ export class Journal {
       created: new Set(),
       commands: 0,
     };
-    this.scheduled = setImmediate(() => {
-      this.scheduled = null;
-      this.commit();
-    });
-    return this.pending;
+    const p = this.pending;
+    if (!this.tickCommitted) {
+      this.tickCommitted = true;
+      setImmediate(this.endTurn);
+      // Unless flush() wrote it first.
+      process.nextTick(() => {
+        if (this.pending === p) this.commit();
+      });
+    } else {
+      this.scheduled = setImmediate(() => {
+        this.scheduled = null;
+        this.commit();
+      });
+    }
+    return p;
   }
 
   /** @internal */
