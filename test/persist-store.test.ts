@@ -161,6 +161,29 @@ describe('sessions saved to SQLite', () => {
     await m2.close();
   });
 
+  test('a version 1 database (a log row per command) is read as it is and upgraded', async () => {
+    const dir = tmp();
+    const m1 = manager(dir);
+    const s = m1.create({ network: NET, seed: 9 });
+    // One at a time: one command a row, all a version 1 file could hold.
+    await s.step({ steps: 4, inputs: { pre: [100, 0, 90, 20] }, reward: 0.5 });
+    await s.step({ inputs: { pre: 100 }, deferReward: true });
+    await s.reward(-1);
+    const before = await s.snapshot();
+    await m1.close({ snapshotDeadline: -Infinity });
+    const db = new Database(join(dir, 'spikeserve.db'));
+    assert.equal(db.prepare('SELECT count(*) FROM log WHERE kind = 0').pluck().get(), 0);
+    db.pragma('user_version = 1');
+    db.close();
+    const m2 = manager(dir);
+    assert.equal(m2.restore().restored, 1);
+    assert.deepEqual(await m2.get(s.id).snapshot(), before);
+    await m2.close();
+    const after = new Database(join(dir, 'spikeserve.db'), { readonly: true });
+    assert.equal(after.pragma('user_version', { simple: true }), 2);
+    after.close();
+  });
+
   test('a deleted session stays deleted; creation order and paging continue after a restart', async () => {
     const dir = tmp();
     const m1 = manager(dir);
