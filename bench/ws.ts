@@ -187,9 +187,10 @@ async function runScenarios(): Promise<void> {
   );
   if (scenarios.length === 0) return;
   const off = await startTarget('off');
-  const on = await startTarget('normal');
+  let on: Target | null = null;
   const summary: { key: string; off: number[]; on: number[]; ratios: number[] }[] = [];
   try {
+    on = await startTarget('normal');
     for (const s of scenarios) {
       const rec = { key: s.key, off: [] as number[], on: [] as number[], ratios: [] as number[] };
       summary.push(rec);
@@ -207,7 +208,7 @@ async function runScenarios(): Promise<void> {
       }
     }
   } finally {
-    await Promise.all([stopTarget(off), stopTarget(on)]);
+    await Promise.all([stopTarget(off), on ? stopTarget(on) : null]);
   }
   console.log(`\nPersistence on (normal) / off, ${ROUNDS} round(s), each the two runs taken back to back:`);
   console.log(`${'scenario'.padEnd(36)} | off: steps/s | on: steps/s | on / off (median, range)`);
