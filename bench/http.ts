@@ -8,10 +8,14 @@
  * Then the cost of durability: the same loads with persistence off
  * (DATA_DIR=) and on (a fresh DATA_DIR, PERSIST_SYNC normal, then full), with
  * 32 connections and with one (strict request-reply, where a commit per
- * request cannot be shared), and the ratio on/off.
+ * request cannot be shared), and the ratio on/off. The variants of a load run
+ * back to back, BENCH_ROUNDS times (in reverse order every other round, so
+ * that a drift in the machine's speed does not always favour one), and a
+ * summary gives the median of each and of the rounds' ratios.
  *
  * Environment: BENCH_SECONDS (default 5) per scenario, BENCH_CONNECTIONS
- * (default 32), BENCH_FILTER (run only scenarios whose name contains it).
+ * (default 32), BENCH_ROUNDS (default 3), BENCH_FILTER (run only scenarios
+ * whose name contains it).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -22,6 +26,7 @@ import { HOST, startServer } from './server-process.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const FILTER = process.env.BENCH_FILTER ?? '';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 /** The seed's MSTDP network (model.md, last section). */
 const SEED_NETWORK = {
@@ -109,19 +114,45 @@ async function main(): Promise<void> {
 
   const persist = PERSIST_SCENARIOS.filter((s) => s.name.includes(FILTER));
   if (persist.length === 0) return;
-  console.log('\nDurability: the same loads with persistence off and on (LOG_LEVEL=warn)\n');
+  console.log(`\nDurability: the same loads with persistence off and on (LOG_LEVEL=warn), ${ROUNDS} round(s), a load's variants back to back\n`);
   console.log('| scenario | requests/s | p50 ms | p99 ms | network steps/s | errors | on / off |');
   console.log('|---|---|---|---|---|---|---|');
-  const off = new Map<string, number>();
-  for (const s of persist) {
-    const r = await run(s);
-    // The load this row is a variant of: its name without the persistence part.
-    const load = s.name.replace(/^persistence (off|on \((normal|full)\)), /, '');
-    if (s.persist === 'off') off.set(load, r.perSecond);
-    const base = off.get(load);
-    const ratio = s.persist !== 'off' && base ? `${((r.perSecond / base) * 100).toFixed(0)}%` : '';
-    console.log(`${row(s, r)} ${ratio} |`);
+  // The load a row is a variant of: its name without the persistence part.
+  const loadOf = (s: Scenario) => s.name.replace(/^persistence (off|on \((normal|full)\)), /, '');
+  const loads = [...new Set(persist.map(loadOf))];
+  const summary = new Map<Scenario, { rates: number[]; ratios: number[] }>();
+  for (const load of loads) {
+    const variants = persist.filter((s) => loadOf(s) === load);
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? variants : [...variants].reverse();
+      const results = new Map<Scenario, LoadResult>();
+      for (const s of order) results.set(s, await run(s));
+      const base = [...results].find(([s]) => s.persist === 'off')?.[1].perSecond;
+      for (const s of variants) {
+        const r = results.get(s)!;
+        const entry = summary.get(s) ?? { rates: [], ratios: [] };
+        summary.set(s, entry);
+        entry.rates.push(r.perSecond);
+        const ratio = s.persist !== 'off' && base ? r.perSecond / base : null;
+        if (ratio !== null) entry.ratios.push(ratio);
+        console.log(`${row(s, r)} ${ratio !== null ? `${(ratio * 100).toFixed(0)}%` : ''} |`);
+      }
+    }
   }
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  console.log(`\nSummary over ${ROUNDS} round(s): median requests/s, and the median (range) of the rounds' on / off\n`);
+  console.log('| scenario | requests/s | on / off |');
+  console.log('|---|---|---|');
+  for (const [s, e] of summary) {
+    const ratio = e.ratios.length > 0 ? `${pct(median(e.ratios))} (${pct(Math.min(...e.ratios))} - ${pct(Math.max(...e.ratios))})` : '';
+    console.log(`| ${s.name} | ${Math.round(median(e.rates)).toLocaleString('en-US')} | ${ratio} |`);
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 await main();

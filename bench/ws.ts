@@ -16,10 +16,14 @@
  * the server's and the socket's, not a client library's.
  *
  * Every scenario runs with persistence off (DATA_DIR=) and on (a fresh
- * DATA_DIR, PERSIST_SYNC=normal), the on row giving its share of the off
- * row's throughput. Environment: BENCH_SECONDS (default 5) per scenario after
- * a 1 s warm-up, BENCH_WINDOW (default 256), BENCH_FILTER (run only
- * scenarios whose name contains it).
+ * DATA_DIR, PERSIST_SYNC=normal): two servers run side by side (the idle one
+ * costs nothing), and each scenario is measured on one then the other,
+ * BENCH_ROUNDS times, alternating which goes first, so that an on/off ratio
+ * compares runs taken back to back on a machine whose speed drifts. A
+ * summary gives, per scenario, the median steps/s of each and the median
+ * (and range) of the rounds' ratios. Environment: BENCH_SECONDS (default 5)
+ * per run after a 1 s warm-up, BENCH_ROUNDS (default 3), BENCH_WINDOW
+ * (default 256), BENCH_FILTER (run only scenarios whose name contains it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,11 +31,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { freePort, HOST, startServer } from './server-process.js';
+import { freePort, HOST, startServer, type ServerProcess } from './server-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 256);
 const FILTER = process.env.BENCH_FILTER ?? '';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 const SEED_NETWORK = {
   dt: 0.1,
@@ -115,57 +120,111 @@ function row(label: string, r: Result, extra = ''): string {
   return `${label.padEnd(58)} | ${String(Math.round(r.steps / r.seconds)).padStart(7)} | ${quantile(r.latenciesUs, 0.5).toFixed(0).padStart(6)} | ${quantile(r.latenciesUs, 0.99).toFixed(0).padStart(6)} | ${extra}`;
 }
 
-/** Runs the scenarios that pass BENCH_FILTER on a server with persistence off (recording steps/s in `off`) or on (comparing with it); prints a row each. */
-async function runScenarios(persist: 'off' | 'normal', off: Map<string, number>): Promise<void> {
+type Persist = 'off' | 'normal';
+
+interface Target {
+  persist: Persist;
+  server: ServerProcess;
+  sessionId: string;
+  dir: string | null;
+}
+
+/** A server with persistence off or on (a fresh DATA_DIR), holding one session of the seed network. */
+async function startTarget(persist: Persist): Promise<Target> {
   const dir = persist === 'off' ? null : mkdtempSync(join(tmpdir(), 'spikeserve-bench-ws-'));
   const server = await startServer({ DATA_DIR: dir ?? '', ...(dir ? { PERSIST_SYNC: persist } : {}), WS_RATE_LIMIT_PER_S: '0' });
+  const created = await fetch(`${server.base}/v1/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ network: SEED_NETWORK, seed: 1 }),
+  });
+  if (created.status !== 201) throw new Error(`create failed: ${created.status} ${await created.text()}`);
+  const { id } = (await created.json()) as { id: string };
+  return { persist, server, sessionId: id, dir };
+}
+
+async function stopTarget(t: Target): Promise<void> {
+  await t.server.stop();
+  if (t.dir) rmSync(t.dir, { recursive: true, force: true });
+}
+
+/** One measured run of a scenario on a fresh socket. */
+async function measure(t: Target, format: 'json' | 'binary', window: number): Promise<Result> {
+  const ws = new WebSocket(`ws://${HOST}:${t.server.port}/v1/sessions/${t.sessionId}/ws?format=${format}`, { perMessageDeflate: false });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('message', () => resolve());
+    ws.once('error', reject);
+  });
   try {
-    const created = await fetch(`${server.base}/v1/sessions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ network: SEED_NETWORK, seed: 1 }),
-    });
-    if (created.status !== 201) throw new Error(`create failed: ${created.status} ${await created.text()}`);
-    const { id } = (await created.json()) as { id: string };
-    for (const format of ['json', 'binary'] as const) {
-      const scenarios = (
-        [
-          ['request-reply', 1],
-          [`pipelined (${WINDOW} in flight)`, WINDOW],
-        ] as const
-      ).filter(([name]) => `${format} ${name}`.includes(FILTER));
-      if (scenarios.length === 0) continue;
-      const ws = new WebSocket(`ws://${HOST}:${server.port}/v1/sessions/${id}/ws?format=${format}`, { perMessageDeflate: false });
-      await new Promise<void>((resolve, reject) => {
-        ws.once('message', () => resolve());
-        ws.once('error', reject);
-      });
-      const message = JSON.stringify({ type: 'step', inputs: { pre: [100, 0] } });
-      for (const [name, window] of scenarios) {
-        const r = await drive(ws, message, format === 'binary', window, SECONDS);
-        const key = `${format} ${name}`;
-        const perSecond = r.steps / r.seconds;
-        if (persist === 'off') off.set(key, perSecond);
-        const base = off.get(key);
-        const share = persist !== 'off' && base ? `${((perSecond / base) * 100).toFixed(0)}%` : '';
-        console.log(row(`${key}, persistence ${persist === 'off' ? 'off' : `on (${persist})`}`, r, share));
+    return await drive(ws, JSON.stringify({ type: 'step', inputs: { pre: [100, 0] } }), format === 'binary', window, SECONDS);
+  } finally {
+    ws.close();
+    await new Promise((r) => ws.once('close', r));
+  }
+}
+
+function label(key: string, persist: Persist): string {
+  return `${key}, persistence ${persist === 'off' ? 'off' : `on (${persist})`}`;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Each scenario that passes BENCH_FILTER, off and on back to back, ROUNDS times; then the summary. */
+async function runScenarios(): Promise<void> {
+  const scenarios = (['json', 'binary'] as const).flatMap((format) =>
+    (
+      [
+        ['request-reply', 1],
+        [`pipelined (${WINDOW} in flight)`, WINDOW],
+      ] as const
+    )
+      .map(([name, window]) => ({ key: `${format} ${name}`, format, window }))
+      .filter((s) => s.key.includes(FILTER)),
+  );
+  if (scenarios.length === 0) return;
+  const off = await startTarget('off');
+  let on: Target | null = null;
+  const summary: { key: string; off: number[]; on: number[]; ratios: number[] }[] = [];
+  try {
+    on = await startTarget('normal');
+    for (const s of scenarios) {
+      const rec = { key: s.key, off: [] as number[], on: [] as number[], ratios: [] as number[] };
+      summary.push(rec);
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = round % 2 === 0 ? [off, on] : [on, off];
+        const rate: Partial<Record<Persist, number>> = {};
+        for (const t of order) {
+          const r = await measure(t, s.format, s.window);
+          rate[t.persist] = r.steps / r.seconds;
+          rec[t.persist === 'off' ? 'off' : 'on'].push(rate[t.persist]!);
+          const share = rate.off !== undefined && rate.normal !== undefined ? `${((rate.normal / rate.off) * 100).toFixed(0)}%` : '';
+          console.log(row(label(s.key, t.persist), r, share));
+        }
+        rec.ratios.push(rate.normal! / rate.off!);
       }
-      ws.close();
-      await new Promise((r) => ws.once('close', r));
     }
   } finally {
-    await server.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await Promise.all([stopTarget(off), on ? stopTarget(on) : null]);
+  }
+  console.log(`\nPersistence on (normal) / off, ${ROUNDS} round(s), each the two runs taken back to back:`);
+  console.log(`${'scenario'.padEnd(36)} | off: steps/s | on: steps/s | on / off (median, range)`);
+  for (const r of summary) {
+    const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+    console.log(
+      `${r.key.padEnd(36)} | ${String(Math.round(median(r.off))).padStart(12)} | ${String(Math.round(median(r.on))).padStart(11)} | ${pct(median(r.ratios))} (${pct(Math.min(...r.ratios))} - ${pct(Math.max(...r.ratios))})`,
+    );
   }
 }
 
 async function main(): Promise<void> {
-  console.log(`\nWebSocket benchmark: the seed's MSTDP network (2 -> 1) over one socket, one step per message, ${SECONDS} s per scenario`);
+  console.log(`\nWebSocket benchmark: the seed's MSTDP network (2 -> 1) over one socket, one step per message, ${SECONDS} s per run, persistence off and on ${ROUNDS} time(s) each`);
   console.log(`${'scenario'.padEnd(58)} | steps/s | p50 us | p99 us | of off`);
   console.log(`${'-'.repeat(59)}|---------|--------|--------|-------`);
-  const off = new Map<string, number>();
-  await runScenarios('off', off);
-  await runScenarios('normal', off);
+  await runScenarios();
   if ('bare ws echo, request-reply'.includes(FILTER)) {
     // The floor: a bare ws echo server in its own process, same client, same message.
     const echo = await startEcho();

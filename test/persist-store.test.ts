@@ -111,6 +111,79 @@ describe('sessions saved to SQLite', () => {
     await m2.close();
   });
 
+  test('commands sent without waiting share log rows, across compactions in the same commit, and come back exactly', async () => {
+    const dir = tmp();
+    const m1 = manager(dir, { compactSteps: 50 });
+    const s = m1.create({ network: NET, seed: 5 });
+    await s.persisted();
+    // Sent together, as a pipelining client does: they run in one turn and go to disk in one commit,
+    // which also holds the snapshots that compaction writes after 50 and 100 steps.
+    const replies: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const defer = i % 10 === 4;
+      replies.push(s.step({ steps: 3, inputs: { pre: [100, i % 2 ? 0 : 80, 60, i] }, ...(defer ? { deferReward: true } : { reward: (i % 3) - 1 }) }));
+      if (defer) replies.push(s.reward(0.5 - i / 40));
+      if (i === 17) replies.push(s.setWeights('pp', [[1, 2, 3], [0.5, -0, 7], [-1, 0.25, 1], [4, 4, 4]]));
+      if (i === 33) replies.push(s.reset());
+    }
+    await Promise.all(replies);
+    const before = await s.snapshot();
+    await m1.close({ snapshotDeadline: -Infinity });
+    const db = new Database(join(dir, 'spikeserve.db'), { readonly: true });
+    const upto = db.prepare('SELECT upto FROM snapshots').pluck().get() as number;
+    const packed = db.prepare('SELECT count(*) FROM log WHERE kind = 0 AND seq > ?').pluck().get(upto) as number;
+    db.close();
+    assert.ok(upto > 0 && upto < 47, `a snapshot was written in the middle of the commands (covers ${upto} of 47)`);
+    assert.equal(packed, 1, 'the commands after it are one row');
+    const m2 = manager(dir, { compactSteps: 50 });
+    const report = m2.restore();
+    assert.deepEqual(report.damaged, []);
+    assert.deepEqual(await m2.get(s.id).snapshot(), before);
+    await m2.close();
+  });
+
+  test('a row of several commands that fails its checksum is reported, and the session is not restored', async () => {
+    const dir = tmp();
+    const m1 = manager(dir);
+    const s = m1.create({ network: NET, seed: 6 });
+    await Promise.all([s.step({ steps: 2, inputs: { pre: 100 } }), s.step({ steps: 2, inputs: { pre: 50 } }), s.step({ inputs: { pre: 0 } })]);
+    await m1.close({ snapshotDeadline: -Infinity });
+    const db = new Database(join(dir, 'spikeserve.db'));
+    const row = db.prepare('SELECT id, payload FROM log WHERE kind = 0').get() as { id: number; payload: Buffer };
+    row.payload[row.payload.length - 2] ^= 0x01;
+    db.prepare('UPDATE log SET payload = ? WHERE id = ?').run(row.payload, row.id);
+    db.close();
+    const m2 = manager(dir);
+    const report = m2.restore();
+    assert.equal(report.restored, 0);
+    assert.deepEqual(report.damaged.map((d) => d.id), [s.id]);
+    assert.match(report.damaged[0].reason, /log record 1 fails its checksum/);
+    await m2.close();
+  });
+
+  test('a version 1 database (a log row per command) is read as it is and upgraded', async () => {
+    const dir = tmp();
+    const m1 = manager(dir);
+    const s = m1.create({ network: NET, seed: 9 });
+    // One at a time: one command a row, all a version 1 file could hold.
+    await s.step({ steps: 4, inputs: { pre: [100, 0, 90, 20] }, reward: 0.5 });
+    await s.step({ inputs: { pre: 100 }, deferReward: true });
+    await s.reward(-1);
+    const before = await s.snapshot();
+    await m1.close({ snapshotDeadline: -Infinity });
+    const db = new Database(join(dir, 'spikeserve.db'));
+    assert.equal(db.prepare('SELECT count(*) FROM log WHERE kind = 0').pluck().get(), 0);
+    db.pragma('user_version = 1');
+    db.close();
+    const m2 = manager(dir);
+    assert.equal(m2.restore().restored, 1);
+    assert.deepEqual(await m2.get(s.id).snapshot(), before);
+    await m2.close();
+    const after = new Database(join(dir, 'spikeserve.db'), { readonly: true });
+    assert.equal(after.pragma('user_version', { simple: true }), 2);
+    after.close();
+  });
+
   test('a deleted session stays deleted; creation order and paging continue after a restart', async () => {
     const dir = tmp();
     const m1 = manager(dir);

@@ -13,6 +13,13 @@
  *
  * Step, reward and reset commands are small and on the hot path: they are
  * stored as plain JSON text, which round-trips every finite double exactly.
+ *
+ * Several commands of one session written in the same commit (pipelined
+ * requests) share one log row: an insert costs more than a step, so a row
+ * per command would make the log the larger part of a pipelined step's cost.
+ * Layout of such a row's payload: "SSR1", u32 LE count, then per command a
+ * u8 kind, a u8 type (0: UTF-8 text, 1: binary), a u32 LE length and the
+ * bytes.
  */
 import { crc32 } from 'node:zlib';
 
@@ -92,6 +99,63 @@ function revive(v: unknown, b: Buffer, dataStart: number, count: number): unknow
     for (const k of Object.keys(o)) o[k] = revive(o[k], b, dataStart, count);
   }
   return v;
+}
+
+/** One logged command as stored: its kind (the log's `kind` column) and what it says. */
+export interface LogEntry {
+  kind: number;
+  payload: string | Buffer;
+}
+
+const PACKED_MAGIC = 'SSR1';
+const PACKED_HEADER = 8;
+const ENTRY_HEADER = 6;
+
+/** Several consecutive commands of one session as one payload. */
+export function packEntries(entries: readonly LogEntry[]): Buffer {
+  const lengths = new Array<number>(entries.length);
+  let total = PACKED_HEADER;
+  for (let i = 0; i < entries.length; i++) {
+    const p = entries[i].payload;
+    lengths[i] = typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length;
+    total += ENTRY_HEADER + lengths[i];
+  }
+  const out = Buffer.allocUnsafe(total);
+  out.write(PACKED_MAGIC, 0, 'latin1');
+  out.writeUInt32LE(entries.length, 4);
+  let at = PACKED_HEADER;
+  for (let i = 0; i < entries.length; i++) {
+    const { kind, payload } = entries[i];
+    out[at] = kind;
+    out[at + 1] = typeof payload === 'string' ? 0 : 1;
+    out.writeUInt32LE(lengths[i], at + 2);
+    at += ENTRY_HEADER;
+    if (typeof payload === 'string') out.write(payload, at, 'utf8');
+    else payload.copy(out, at);
+    at += lengths[i];
+  }
+  return out;
+}
+
+/** The commands packEntries wrote; throws CodecError if the payload is not one. */
+export function unpackEntries(buf: Uint8Array): LogEntry[] {
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (b.length < PACKED_HEADER || b.toString('latin1', 0, 4) !== PACKED_MAGIC) throw new CodecError('not a packed log row (bad magic)');
+  const count = b.readUInt32LE(4);
+  const out: LogEntry[] = [];
+  let at = PACKED_HEADER;
+  for (let i = 0; i < count; i++) {
+    if (at + ENTRY_HEADER > b.length) throw new CodecError('packed log row truncated');
+    const kind = b[at];
+    const type = b[at + 1];
+    const len = b.readUInt32LE(at + 2);
+    at += ENTRY_HEADER;
+    if (type > 1 || at + len > b.length) throw new CodecError('packed log row truncated or malformed');
+    out.push({ kind, payload: type === 0 ? b.toString('utf8', at, at + len) : b.subarray(at, at + len) });
+    at += len;
+  }
+  if (at !== b.length) throw new CodecError('packed log row has bytes past its last command');
+  return out;
 }
 
 /** Checksum of a logged command, over where it belongs as well as what it says: a row moved to another session or position fails it. */

@@ -1,11 +1,20 @@
 /**
  * Group commit: every state-changing command of every session goes into the
- * pending batch, and the batch is written in one transaction when the event
- * loop turns (setImmediate: after every request that arrived in this turn has
- * run its command). Replies wait for their batch, so a reply is only sent once
- * its command is durable, and a transaction's cost is shared by every command
- * in it. While one batch commits nothing else runs, so there is never more
- * than one batch pending.
+ * pending batch, and the batch is written in one transaction. Replies wait
+ * for their batch, so a reply is only sent once its command is durable, and a
+ * transaction's cost is shared by every command in it. When it is written:
+ *
+ * - the first batch of a turn of the event loop is written as soon as the
+ *   callback that started it is done (process.nextTick, after its promise
+ *   jobs): a lone client in request-reply does not wait for the end of the
+ *   turn, and every message of one socket read (a pipelining client) still
+ *   shares it;
+ * - a batch started later in the same turn (requests arriving on several
+ *   connections at once) is written when the turn ends (setImmediate), after
+ *   every request of that turn has run its command: one commit for all.
+ *
+ * While one batch commits nothing else runs, so there is never more than one
+ * batch pending.
  *
  * A SessionLog is one session's view: its sequence numbers, how much log has
  * grown since its snapshot (to decide when to compact), and the batch that
@@ -15,7 +24,7 @@
  * and a gap can never open in a session's log.
  */
 import { SpikeserveError } from '../errors.js';
-import type { Batch, RecordRow, SessionRow, SnapshotRow, Store } from './store.js';
+import type { Batch, LogRow, SessionRow, SnapshotRow, Store } from './store.js';
 
 /** What each kind of logged command is, as stored in the log's `kind` column. */
 export const RECORD_KIND = { step: 1, reward: 2, reset: 3, weights: 4 } as const;
@@ -50,15 +59,24 @@ interface Pending {
   since: number;
   /** Session logs created in this batch. */
   created: Set<SessionLog>;
+  /** Commands in its records (a row may hold several). */
+  commands: number;
 }
 
 const PRUNE_CHUNK = 20_000;
+/** A session's commands in one commit share a row up to about this many bytes (a row is one value in memory, packed and read whole). */
+const ROW_BYTES = 1 << 20;
 
 export class Journal {
   readonly store: Store;
   private readonly opts: Required<Omit<JournalOptions, 'onCommit'>> & Pick<JournalOptions, 'onCommit'>;
   private pending: Pending | null = null;
   private scheduled: NodeJS.Immediate | null = null;
+  /** A batch of this turn of the loop was already written at the end of its tick: the next one waits for the turn's end. */
+  private tickCommitted = false;
+  private readonly endTurn = () => {
+    this.tickCommitted = false;
+  };
   private readonly logs = new Set<SessionLog>();
   /** First live record ids of sessions kept on disk but not loaded: their records must not be pruned. */
   private readonly pins: number[] = [];
@@ -76,7 +94,7 @@ export class Journal {
 
   /** Records waiting for the next commit. */
   get pendingRecords(): number {
-    return this.pending ? this.pending.batch.records.length : 0;
+    return this.pending ? this.pending.commands : 0;
   }
 
   /** Seconds the oldest uncommitted write has waited. */
@@ -164,12 +182,23 @@ export class Journal {
       reject,
       since: this.opts.now(),
       created: new Set(),
+      commands: 0,
     };
-    this.scheduled = setImmediate(() => {
-      this.scheduled = null;
-      this.commit();
-    });
-    return this.pending;
+    const p = this.pending;
+    if (!this.tickCommitted) {
+      this.tickCommitted = true;
+      setImmediate(this.endTurn);
+      // Unless flush() wrote it first.
+      process.nextTick(() => {
+        if (this.pending === p) this.commit();
+      });
+    } else {
+      this.scheduled = setImmediate(() => {
+        this.scheduled = null;
+        this.commit();
+      });
+    }
+    return p;
   }
 
   /** @internal */
@@ -231,13 +260,13 @@ export class Journal {
       return;
     }
     this.totals.commits++;
-    this.totals.records += p.batch.records.length;
+    this.totals.records += p.commands;
     this.totals.snapshots += p.batch.snapshots.length;
     if (p.batch.pruneBelow !== null) this.pruned = p.batch.pruneBelow;
     for (const log of p.logs) if (log.batch === p) log.batch = null;
     p.resolve();
     const t1 = this.opts.now();
-    this.opts.onCommit?.({ records: p.batch.records.length, snapshots: p.batch.snapshots.length, seconds: (t1 - t0) / 1000, lagSeconds: (t1 - p.since) / 1000 });
+    this.opts.onCommit?.({ records: p.commands, snapshots: p.batch.snapshots.length, seconds: (t1 - t0) / 1000, lagSeconds: (t1 - p.since) / 1000 });
   }
 
   /** @internal */
@@ -266,6 +295,9 @@ export class SessionLog {
   batch: Pending | null = null;
   /** @internal */
   compactionRequested = false;
+  /** The row of the pending batch this session's next commands join; null: they start a new one. */
+  private row: LogRow | null = null;
+  private rowBytes = 0;
   private failure: SpikeserveError | null = null;
   private removed = false;
 
@@ -301,12 +333,21 @@ export class SessionLog {
   append(kind: RecordKind, payload: string | Buffer, steps: number): void {
     if (this.failure || this.removed) return;
     const p = this.journal.batch();
-    const id = this.journal.store.allocateRecordId();
-    const rec: RecordRow = { id, session: this.key, seq: ++this.seq, kind: RECORD_KIND[kind], payload };
-    p.batch.records.push(rec);
-    p.logs.add(this);
-    this.batch = p;
-    if (this.firstLiveId === null) this.firstLiveId = id;
+    const seq = ++this.seq;
+    let row = this.row;
+    if (row === null || this.batch !== p || this.rowBytes >= ROW_BYTES) {
+      const id = this.journal.store.allocateRecordId();
+      row = { id, session: this.key, seq, entries: [] };
+      p.batch.records.push(row);
+      p.logs.add(this);
+      this.batch = p;
+      this.row = row;
+      this.rowBytes = 0;
+      if (this.firstLiveId === null) this.firstLiveId = id;
+    }
+    row.entries.push({ kind: RECORD_KIND[kind], payload });
+    this.rowBytes += payload.length;
+    p.commands++;
     this.steps += steps;
     this.bytes += payload.length;
     this.journal.appended();
@@ -323,6 +364,9 @@ export class SessionLog {
     else p.batch.snapshots.push(row);
     p.logs.add(this);
     this.batch = p;
+    // Commands after the snapshot start a row of their own: a row is never
+    // half obsolete, and firstLiveId is the id of a row.
+    this.row = null;
     this.upto = this.seq;
     this.firstLiveId = null;
     this.steps = 0;
@@ -362,6 +406,7 @@ export class SessionLog {
   reset(s: LogPosition): void {
     this.failure = null;
     this.batch = null;
+    this.row = null;
     this.seq = s.seq;
     this.upto = s.upto;
     this.firstLiveId = s.firstLiveId;

@@ -11,14 +11,22 @@
  * would dirty a page per session. Records are only read back at start, in
  * one scan. Records that a newer snapshot makes obsolete are pruned from the
  * front of the table (see Journal), so the scan stays bounded.
+ *
+ * A row holds one command, or several consecutive ones of one session
+ * written in the same commit (kind PACKED_KIND, see codec.ts): pipelined
+ * requests then cost one insert per commit, not one each.
  */
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { blobChecksum, recordChecksum } from './codec.js';
+import { blobChecksum, CodecError, packEntries, recordChecksum, unpackEntries, type LogEntry } from './codec.js';
 
 export const DB_FILE = 'spikeserve.db';
-const SCHEMA_VERSION = 1;
+/** 1: a log row per command. 2: a row may hold several (PACKED_KIND); version 1 files are read as they are. */
+const SCHEMA_VERSION = 2;
+
+/** The `kind` of a log row holding several commands; a row of one command has that command's kind (1 and up). */
+export const PACKED_KIND = 0;
 
 export type SyncMode = 'normal' | 'full';
 
@@ -41,17 +49,17 @@ export interface SnapshotRow {
   data: Buffer;
 }
 
-export interface RecordRow {
+/** A row of the log: consecutive commands of one session, the first of them number `seq`. */
+export interface LogRow {
   id: number;
   session: number;
   seq: number;
-  kind: number;
-  payload: string | Buffer;
+  entries: LogEntry[];
 }
 
 export interface Batch {
   creates: SessionRow[];
-  records: RecordRow[];
+  records: LogRow[];
   snapshots: SnapshotRow[];
   deletes: number[];
   /** Delete log rows with id below this (obsolete ones). */
@@ -61,8 +69,10 @@ export interface Batch {
 export interface LoadedSession {
   row: SessionRow;
   snapshot: SnapshotRow | null;
-  /** Records after the snapshot, in log order. */
-  records: RecordRow[];
+  /** Rows with the commands after the snapshot, in log order. */
+  records: LogRow[];
+  /** Commands in those rows. */
+  commands: number;
   /** Why this session cannot be trusted, if it cannot (bad checksum, a gap in its log). */
   damage: string | null;
   /** Id of its first record after the snapshot (null: none): records from here on must be kept. */
@@ -107,19 +117,35 @@ function acceptSnapshot(s: LoadedSession, r: Record<string, unknown>): void {
   s.snapshot = { session: snap.session, upto: snap.upto, meta: snap.meta, data: snap.data };
 }
 
-/** Takes a session's next record, checking its checksum and that no record is missing before it. */
+/** Takes a session's next log row, checking its checksum and that no command is missing before it. */
 function acceptRecord(s: LoadedSession, r: Record<string, unknown>): void {
   if (!s.snapshot) return;
-  const rec = r as unknown as RecordRow & { crc: number };
-  if (rec.seq <= s.snapshot.upto) return;
+  const rec = r as unknown as { id: number; session: number; seq: number; kind: number; payload: string | Buffer; crc: number };
+  const upto = s.snapshot.upto;
+  // A row never holds commands from both sides of a snapshot (a snapshot ends
+  // the row being filled), so one that starts at or before it is obsolete.
+  if (rec.seq <= upto) return;
   if (recordChecksum(rec.session, rec.seq, rec.kind, rec.payload) !== rec.crc) {
     s.damage ??= `its log record ${rec.seq} fails its checksum`;
     return;
   }
-  const expected = s.snapshot.upto + s.records.length + 1;
+  let entries: LogEntry[];
+  if (rec.kind === PACKED_KIND) {
+    try {
+      entries = unpackEntries(rec.payload as Buffer);
+    } catch (e) {
+      if (!(e instanceof CodecError)) throw e;
+      s.damage ??= `its log records from ${rec.seq} cannot be read: ${e.message}`;
+      return;
+    }
+  } else {
+    entries = [{ kind: rec.kind, payload: rec.payload }];
+  }
+  const expected = upto + s.commands + 1;
   if (rec.seq !== expected) s.damage ??= `its log skips from record ${expected - 1} to ${rec.seq} (records lost)`;
   if (s.firstLiveId === null) s.firstLiveId = rec.id;
-  s.records.push({ id: rec.id, session: rec.session, seq: rec.seq, kind: rec.kind, payload: rec.payload });
+  s.records.push({ id: rec.id, session: rec.session, seq: rec.seq, entries });
+  s.commands += entries.length;
 }
 
 function readOr<T>(read: () => T, fallback: T): T {
@@ -171,7 +197,7 @@ export class Store {
     this.commitTx = db.transaction((b: Batch) => {
       const s = this.stmts;
       for (const c of b.creates) s.insertSession.run(c.key, c.id, c.owner, c.name, c.seq, c.createdAt, c.backend);
-      for (const r of b.records) s.insertRecord.run(r.id, r.session, r.seq, r.kind, r.payload, recordChecksum(r.session, r.seq, r.kind, r.payload));
+      for (const r of b.records) this.insertRow(r);
       for (const p of b.snapshots) s.upsertSnapshot.run(p.session, p.upto, p.meta, p.data, blobChecksum(p.data));
       for (const k of b.deletes) {
         s.deleteSnapshot.run(k);
@@ -269,7 +295,20 @@ export class Store {
 
   /** Writes a batch in one transaction: all of it is durable when this returns, or none of it (it throws). */
   commit(batch: Batch): void {
+    // One row and nothing else (one client, one request at a time): a single
+    // statement is a transaction of its own, without BEGIN and COMMIT's cost.
+    if (batch.records.length === 1 && batch.creates.length === 0 && batch.snapshots.length === 0 && batch.deletes.length === 0 && batch.pruneBelow === null) {
+      this.insertRow(batch.records[0]);
+      return;
+    }
     this.commitTx(batch);
+  }
+
+  private insertRow(r: LogRow): void {
+    const one = r.entries.length === 1 ? r.entries[0] : null;
+    const kind = one ? one.kind : PACKED_KIND;
+    const payload = one ? one.payload : packEntries(r.entries);
+    this.stmts.insertRecord.run(r.id, r.session, r.seq, kind, payload, recordChecksum(r.session, r.seq, kind, payload));
   }
 
   /**
@@ -292,7 +331,7 @@ export class Store {
     let maxSeq = 0;
     this.salvage('sessions', 'key', SESSION_COLS, fileDamage, (r) => {
       const row = r as unknown as SessionRow;
-      sessions.set(row.key, { row, snapshot: null, records: [], damage: null, firstLiveId: null });
+      sessions.set(row.key, { row, snapshot: null, records: [], commands: 0, damage: null, firstLiveId: null });
       if (row.seq > maxSeq) maxSeq = row.seq;
     });
     this.salvage('snapshots', 'session', SNAPSHOT_COLS, fileDamage, (r) => {
@@ -358,7 +397,7 @@ export class Store {
   loadOne(key: number): LoadedSession | null {
     const row = this.db.prepare(`SELECT ${SESSION_COLS} FROM sessions WHERE key = ?`).get(key) as SessionRow | undefined;
     if (!row) return null;
-    const s: LoadedSession = { row, snapshot: null, records: [], damage: null, firstLiveId: null };
+    const s: LoadedSession = { row, snapshot: null, records: [], commands: 0, damage: null, firstLiveId: null };
     const snap = this.db.prepare(`SELECT ${SNAPSHOT_COLS} FROM snapshots WHERE session = ?`).get(key) as Record<string, unknown> | undefined;
     if (snap) acceptSnapshot(s, snap);
     else s.damage = 'its snapshot is missing';

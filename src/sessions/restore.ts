@@ -34,11 +34,14 @@ const KIND_NAMES = new Map<number, RecordKind>(Object.entries(RECORD_KIND).map((
 
 /** Rebuilds the network from a loaded session's snapshot and lists its commands; throws if they cannot be read. */
 export function decodeLoaded(loaded: LoadedSession, limits: Pick<SessionLimits, 'maxNeurons' | 'maxSynapses'>): { net: Network; meta: SnapshotMeta; commands: LoggedCommand[] } {
-  const commands = loaded.records.map((r) => {
-    const kind = KIND_NAMES.get(r.kind);
-    if (!kind) throw new Error(`log record ${r.seq} has an unknown kind ${r.kind}`);
-    return { kind, payload: r.payload };
-  });
+  const commands: LoggedCommand[] = [];
+  for (const r of loaded.records) {
+    r.entries.forEach((e, i) => {
+      const kind = KIND_NAMES.get(e.kind);
+      if (!kind) throw new Error(`log record ${r.seq + i} has an unknown kind ${e.kind}`);
+      commands.push({ kind, payload: e.payload });
+    });
+  }
   const meta = JSON.parse(loaded.snapshot!.meta) as SnapshotMeta;
   if (!meta || !meta.stats || !Array.isArray(meta.stats.spikes) || typeof meta.stats.steps !== 'number') throw new Error('snapshot statistics are malformed');
   const net = Network.fromSnapshot(decodeBlob(loaded.snapshot!.data), {
@@ -52,7 +55,7 @@ export function decodeLoaded(loaded: LoadedSession, limits: Pick<SessionLimits, 
 export function logState(loaded: LoadedSession, replayed: { steps: number; bytes: number }) {
   const upto = loaded.snapshot!.upto;
   return {
-    seq: upto + loaded.records.length,
+    seq: upto + loaded.commands,
     upto,
     firstLiveId: loaded.firstLiveId,
     steps: replayed.steps,
