@@ -71,6 +71,9 @@ export class StdpRule extends StatelessRule {
     const { pre, post, w, lrPre, lrPost } = this;
     w.begin();
     if (lrPre !== 0 || lrPost !== 0) {
+      // Every post trace is read when a pre neuron spiked, every pre trace when a post neuron did.
+      if (pre.spikeCount > 0) post.catchUp();
+      if (post.spikeCount > 0) pre.catchUp();
       const { upRow, downRow, perRow } = w;
       const tPre = pre.traces;
       const tPost = post.traces;
