@@ -12,6 +12,7 @@ import { Network } from '../src/engine/index.js';
 import { LifPopulation } from '../src/engine/backends/native/population.js';
 import { resolveSpec } from '../src/engine/validate.js';
 import { DEFAULT_ENGINE_LIMITS } from '../src/engine/limits.js';
+import { ReferenceNetwork } from './helpers/reference-model.js';
 
 function lcg(seed: number): () => number {
   let x = seed >>> 0;
@@ -113,4 +114,62 @@ test('inputs as Float64Array, reused buffers included, give the same run as plai
     if (t % 60 === 0) assert.deepEqual(typed.snapshot(), plain.snapshot());
   }
   assert.deepEqual(typed.snapshot(), plain.snapshot());
+});
+
+test('networks whose input populations take the sparse path agree with the dense reference transcription of model.md', () => {
+  // Populations of 40-60 neurons (the sparse path starts at 32) with sparse
+  // input, every rule, both bounds, lazy and eager decay, a recurrent
+  // connection into an input population, and state read mid-run (which
+  // catches lagging neurons up) before stepping on.
+  const rules = [
+    { type: 'STDP', lr: [0.02, 0.03], weight_decay: 0.001 },
+    { type: 'STDP', lr: [0.02, 0.03], boundary: 'soft' },
+    { type: 'MSTDP', lr: 0.05, weight_decay: 0.01 },
+    { type: 'MSTDP', lr: 0.05, boundary: 'soft' },
+    { type: 'NoOp', weight_decay: 0.01 },
+  ];
+  rules.forEach((rule, r) => {
+    const spec = {
+      dt: r % 2 === 0 ? 0.1 : 0.5,
+      populations: {
+        a: { n: 48, refrac_length: r % 3, reset_pot: r === 1 ? -66 : -62, lower_bound: r === 1 ? -64 : null, additive_spike_trace: r === 2 },
+        b: { n: 60, refrac_length: 0 },
+        c: { n: 40, tau_s: 5 },
+      },
+      connections: {
+        ab: { pre: 'a', post: 'b', w_min: r === 4 ? 0.1 : 0, w_max: 3, rule },
+        ca: { pre: 'c', post: 'a', w_min: -1, w_max: 0, rule: { type: 'NoOp' } },
+        bc: { pre: 'b', post: 'c', w_max: 2, rule },
+      },
+    };
+    const net = Network.create(spec, { seed: r + 1 });
+    const weights = Object.fromEntries(net.connectionNames.map((k) => [k, net.weights(k)]));
+    const ref = new ReferenceNetwork(net.spec, weights);
+    const rnd = lcg(100 + r);
+    for (let t = 0; t < 250; t++) {
+      const inputs = {
+        a: Array.from({ length: 48 }, () => (rnd() < 0.06 ? 30 + rnd() * 30 : 0)),
+        b: Array.from({ length: 60 }, () => (rnd() < 0.04 ? rnd() * 60 : 0)),
+      };
+      const reward = rnd() - 0.4;
+      net.step({ a: Float64Array.from(inputs.a), b: inputs.b }, reward);
+      ref.step(inputs, reward);
+      for (const p of net.populationNames) assert.deepEqual(net.spikes(p), ref.spikes(p), `rule ${r}, ${p} spikes at step ${t}`);
+      if (t % 41 === 7 || t === 249) {
+        for (const p of net.populationNames) {
+          const pop = ref.pops.get(p)!;
+          const [v, refrac, traces] = [net.potentials(p), net.refractory(p), net.traces(p)];
+          for (let i = 0; i < pop.n; i++) {
+            assert.ok(Math.abs(v[i] - pop.v[i]) <= 1e-9, `rule ${r}, v.${p}[${i}] at step ${t}`);
+            assert.ok(Math.abs(refrac[i] - pop.refrac[i]) <= 1e-9, `rule ${r}, refrac.${p}[${i}] at step ${t}`);
+            assert.ok(Math.abs(traces[i] - pop.traces[i]) <= 1e-9, `rule ${r}, traces.${p}[${i}] at step ${t}`);
+          }
+        }
+        for (const k of net.connectionNames) {
+          const rw = ref.conns.get(k)!.w;
+          net.weights(k).forEach((row, i) => row.forEach((x, j) => assert.ok(Math.abs(x - rw[i][j]) <= 1e-9, `rule ${r}, ${k}[${i}][${j}] at step ${t}`)));
+        }
+      }
+    }
+  });
 });
