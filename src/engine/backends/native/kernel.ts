@@ -15,9 +15,6 @@ interface NativeConnection {
   readonly rule: NativeRule;
 }
 
-/** Below this size a dense population step costs less than the sparse path's bookkeeping. */
-const SPARSE_MIN_NEURONS = 32;
-
 export class NativeKernel implements Kernel {
   readonly name = 'native';
   private readonly pops: LifPopulation[];
@@ -70,7 +67,7 @@ export class NativeKernel implements Kernel {
       const inc = incoming[p];
       let delivers = false;
       for (let k = 0; k < inc.length; k++) if (inc[k].pre.spikeCount > 0) delivers = true;
-      if (!delivers && pop.canSkipRest && pop.n >= SPARSE_MIN_NEURONS) {
+      if (!delivers && pop.sparseCapable) {
         // Input only (or none): the step visits the neurons with input or away from rest.
         if (hasInput[p] === 1) pop.stepSparse(inputs[p], nonZero[p], nonZeroCount[p]);
         else pop.stepSparse(null, nonZero[p], 0);

@@ -46,6 +46,8 @@ const PARAM_COUNT = 11;
  * below cannot overflow int32, which spares an overflow check per access.
  */
 const MAX_N = 0x0fffffff;
+/** See LifPopulation.sparseCapable. */
+const SPARSE_MIN_NEURONS = 32;
 
 export class LifPopulation {
   readonly n: number;
@@ -72,6 +74,12 @@ export class LifPopulation {
    * (v === rest must imply the same bits; -0 and +0 compare equal).
    */
   readonly canSkipRest: boolean;
+  /**
+   * Whether the kernel may take the sparse path: canSkipRest, and at least
+   * SPARSE_MIN_NEURONS neurons (below that a dense step costs less than the
+   * sparse path's bookkeeping).
+   */
+  readonly sparseCapable: boolean;
   /** Ascending indices of the neurons whose v is not exactly rest: the first unsettledCount entries. */
   private unsettled: Int32Array;
   private unsettledCount: number;
@@ -115,6 +123,7 @@ export class LifPopulation {
     this.params = params;
     this.restPot = p.rest_pot;
     this.canSkipRest = p.rest_pot < p.threshold && params[LOWER_BOUND] <= p.rest_pot && p.rest_pot !== 0;
+    this.sparseCapable = this.canSkipRest && n >= SPARSE_MIN_NEURONS;
     this.unsettled = new Int32Array(n);
     this.unsettledCount = 0;
     this.nextUnsettled = new Int32Array(n);
@@ -152,7 +161,7 @@ export class LifPopulation {
   stepDense(): void {
     if (this.lagging) this.catchUp();
     const counts = this.counts;
-    lifDense(this.state, this.s, this.spikeIdx, this.spikeCount, this.n, this.params, this.unsettled, this.canSkipRest ? 1 : 0, counts);
+    lifDense(this.state, this.s, this.spikeIdx, this.spikeCount, this.n, this.params, this.unsettled, this.sparseCapable ? 1 : 0, counts);
     this.t++;
     this.spikeCount = counts[0];
     this.unsettledCount = counts[1];

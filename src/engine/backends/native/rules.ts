@@ -88,9 +88,11 @@ export class StdpRule extends StatelessRule {
         const i = pre.spikeIdx[k];
         const upHere = lrPost * tPre[i];
         for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = upHere;
-        if (w.hardLazy) {
+        if (w.hardLazy && postCount * 8 < w.cols) {
           // The spiking post neurons' columns with both terms, then the rest
           // with depression alone (applyRowNegated skips the zeroed columns).
+          // Worth it for long rows with few post spikes; short rows take
+          // applyRow in one pass.
           w.applyCells(i, postIdx, postCount);
           for (let q = 0; q < postCount; q++) downRow[postIdx[q]] = 0;
           w.applyRowNegated(i, downRow);
