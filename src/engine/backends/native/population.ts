@@ -159,10 +159,11 @@ export class LifPopulation {
 
   /** A dense step (every neuron) with input `current`: model.md's five numbered steps. */
   stepDense(): void {
+    // Step numbers count only while lagging (catchUp puts t back to 0), so a
+    // population stepped densely for hours starts its next sparse run at 0.
     if (this.lagging) this.catchUp();
     const counts = this.counts;
     lifDense(this.state, this.s, this.spikeIdx, this.spikeCount, this.n, this.params, this.unsettled, this.sparseCapable ? 1 : 0, counts);
-    this.t++;
     this.spikeCount = counts[0];
     this.unsettledCount = counts[1];
   }
@@ -170,7 +171,7 @@ export class LifPopulation {
   /**
    * A sparse step (only candidates visited; see the file comment), for when
    * nothing was delivered into the population this step; only if
-   * canSkipRest. The input is x, or zero when x is null; `nonZeroCount`
+   * sparseCapable (dense steps keep the unsettled list only then). The input is x, or zero when x is null; `nonZeroCount`
    * entries of `nonZero` list its non-zero entries, or it is -1 and x is
    * scanned for them.
    */
