@@ -56,6 +56,39 @@ function inRange(x: number): boolean {
   return x <= MAX_ABS_VALUE && x >= -MAX_ABS_VALUE;
 }
 
+/**
+ * Validates input vector x and lists its non-zero entries in `nz`
+ * (ascending); copies x into `out` if given, else leaves `out` alone (the
+ * caller copied it already). Returns the number of non-zero entries, or
+ * -1 - i for the first entry i out of range. Inputs are mostly zeros, so
+ * entries are tested four at a time before any is looked at closely. The
+ * bound is MAX_ABS_VALUE written as a literal: a module-level constant is
+ * re-read from its cell on every iteration of a loop.
+ */
+function scanInput(x: Float64Array, nz: Int32Array, out: Float64Array | null): number {
+  const n = x.length & 0x3fffffff;
+  let c = 0;
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    if (x[i] === 0 && x[i + 1] === 0 && x[i + 2] === 0 && x[i + 3] === 0) continue;
+    for (let j = i; j < i + 4; j++) {
+      const xj = x[j];
+      if (xj === 0) continue;
+      if (!(Math.abs(xj) <= 1e30)) return -1 - j;
+      nz[c++] = j;
+      if (out !== null) out[j] = xj;
+    }
+  }
+  for (; i < n; i++) {
+    const xi = x[i];
+    if (xi === 0) continue;
+    if (!(Math.abs(xi) <= 1e30)) return -1 - i;
+    nz[c++] = i;
+    if (out !== null) out[i] = xi;
+  }
+  return c;
+}
+
 export function checkReward(reward: unknown, field = 'reward'): asserts reward is number {
   if (typeof reward !== 'number' || !inRange(reward)) throw inputError(field, TOO_LARGE);
 }
@@ -71,6 +104,11 @@ export class Network {
   private readonly popIndex: Map<string, number>;
   private readonly connIndex: Map<string, number>;
   private readonly external: ExternalInputs;
+  /**
+   * 1 where the input buffer was last written by the sparse Float64Array
+   * load: all zeros but at the entries its non-zero list names.
+   */
+  private readonly sparseLoaded: Uint8Array;
   private readonly kernel: Kernel;
   private rng: Rng;
   private steps = 0;
@@ -91,7 +129,10 @@ export class Network {
     this.external = {
       inputs: this.sizes.map((n) => new Float64Array(n)),
       hasInput: new Uint8Array(this.sizes.length),
+      nonZero: this.sizes.map((n) => new Int32Array(n)),
+      nonZeroCount: new Int32Array(this.sizes.length),
     };
+    this.sparseLoaded = new Uint8Array(this.sizes.length);
     this.kernel = BACKENDS[backend](spec, this.external);
     this.rng = new Rng(seed);
   }
@@ -168,7 +209,7 @@ export class Network {
    * buffers are scratch, not state: a rejected input leaves the network as it was.
    */
   private loadInputs(inputs: unknown, field = 'inputs'): void {
-    const { inputs: buf, hasInput } = this.external;
+    const { inputs: buf, hasInput, nonZero, nonZeroCount } = this.external;
     hasInput.fill(0);
     if (inputs === undefined || inputs === null) return;
     if (typeof inputs !== 'object' || Array.isArray(inputs)) throw inputError(field, 'must be an object keyed by population name');
@@ -180,26 +221,46 @@ export class Network {
       const x = o[name];
       const out = buf[p];
       const n = out.length;
+      let count: number;
       if (typeof x === 'number') {
         if (!inRange(x)) throw inputError(`${field}.${name}`, TOO_LARGE);
+        this.sparseLoaded[p] = 0;
         out.fill(x);
-      } else if (x instanceof Float64Array || x instanceof Float32Array) {
+        count = x === 0 ? 0 : -1;
+      } else if (x instanceof Float64Array) {
         if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
+        // The buffer holds zeros but at the listed entries of the previous
+        // load (when that load was one of these): clear those and write only
+        // the new non-zeros, instead of copying every entry.
+        const nz = nonZero[p];
+        const prev = this.sparseLoaded[p] === 1 ? nonZeroCount[p] : -1;
+        if (prev >= 0) for (let k = 0; k < prev; k++) out[nz[k]] = 0;
+        else out.fill(0);
+        this.sparseLoaded[p] = 0;
+        count = scanInput(x, nz, out);
+        if (count < 0) throw inputError(`${field}.${name}[${-1 - count}]`, TOO_LARGE);
+        this.sparseLoaded[p] = 1;
+      } else if (x instanceof Float32Array) {
+        if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
+        this.sparseLoaded[p] = 0;
         out.set(x);
-        for (let i = 0; i < n; i++) {
-          const xi = out[i];
-          if (!(xi <= MAX_ABS_VALUE && xi >= -MAX_ABS_VALUE)) throw inputError(`${field}.${name}[${i}]`, TOO_LARGE);
-        }
+        count = scanInput(out, nonZero[p], null);
+        if (count < 0) throw inputError(`${field}.${name}[${-1 - count}]`, TOO_LARGE);
       } else if (Array.isArray(x)) {
         if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
+        const nz = nonZero[p];
+        this.sparseLoaded[p] = 0;
+        count = 0;
         for (let i = 0; i < n; i++) {
           const xi: unknown = x[i];
           if (typeof xi !== 'number' || !inRange(xi)) throw inputError(`${field}.${name}[${i}]`, TOO_LARGE);
           out[i] = xi;
+          if (xi !== 0) nz[count++] = i;
         }
       } else {
         throw inputError(`${field}.${name}`, `must be a number or a vector of ${n} numbers`);
       }
+      nonZeroCount[p] = count;
       hasInput[p] = 1;
     }
   }
@@ -247,9 +308,11 @@ export class Network {
 
   /** Runs steps [from, to) of a prepared plan; onStep sees the network after each step. */
   runSlice(plan: RunPlan, from: number, to: number, onStep?: (t: number) => void): void {
-    const { inputs: buf, hasInput } = this.external;
+    const { inputs: buf, hasInput, nonZeroCount } = this.external;
     for (let t = from; t < to; t++) {
       hasInput.fill(0);
+      nonZeroCount.fill(-1);
+      this.sparseLoaded.fill(0);
       for (let k = 0; k < plan.inputs.length; k++) {
         const src = plan.inputs[k];
         const p = src.pop;

@@ -59,20 +59,36 @@ export class NativeKernel implements Kernel {
 
   stepPopulations(): void {
     const { pops, incoming } = this;
-    const { inputs, hasInput } = this.external;
+    const { inputs, hasInput, nonZero, nonZeroCount } = this.external;
     for (let p = 0; p < pops.length; p++) {
       const pop = pops[p];
-      const cur = pop.current;
-      if (hasInput[p] === 1) cur.set(inputs[p]);
-      else cur.fill(0);
       // A pre population later in the order has not stepped yet, so its
       // spikes are the previous step's: the recurrent one-step delay.
       const inc = incoming[p];
+      let delivers = false;
+      for (let k = 0; k < inc.length; k++) if (inc[k].pre.spikeCount > 0) delivers = true;
+      if (!delivers && pop.sparseCapable) {
+        // Input only (or none): the step visits the neurons with input or away from rest.
+        if (hasInput[p] === 1) pop.stepSparse(inputs[p], nonZero[p], nonZeroCount[p]);
+        else pop.stepSparse(null, nonZero[p], 0);
+        continue;
+      }
+      const cur = pop.current;
+      if (hasInput[p] === 1) {
+        cur.set(inputs[p]);
+        pop.currentIsZero = false;
+      } else if (!pop.currentIsZero) {
+        cur.fill(0);
+        pop.currentIsZero = true;
+      }
       for (let k = 0; k < inc.length; k++) {
         const c = inc[k];
-        if (c.pre.spikeCount > 0) c.weights.deliver(c.pre.spikeIdx, c.pre.spikeCount, cur);
+        if (c.pre.spikeCount > 0) {
+          c.weights.deliver(c.pre.spikeIdx, c.pre.spikeCount, cur);
+          pop.currentIsZero = false;
+        }
       }
-      pop.step();
+      pop.stepDense();
     }
   }
 
@@ -96,10 +112,12 @@ export class NativeKernel implements Kernel {
   }
 
   traces(pop: number): Float64Array {
+    this.pops[pop].catchUp();
     return this.pops[pop].traces.slice();
   }
 
   refractory(pop: number): Float64Array {
+    this.pops[pop].catchUp();
     return this.pops[pop].refrac.slice();
   }
 
@@ -124,6 +142,7 @@ export class NativeKernel implements Kernel {
   exportState(): KernelState {
     const state: KernelState = { populations: {}, connections: {} };
     this.pops.forEach((p, i) => {
+      p.catchUp();
       state.populations[this.popNames[i]] = {
         v: Array.from(p.v),
         refrac: Array.from(p.refrac),
@@ -148,6 +167,7 @@ export class NativeKernel implements Kernel {
       p.refrac.set(s.refrac);
       p.traces.set(s.traces);
       p.setSpikes(s.spikes);
+      p.resync();
     });
     this.conns.forEach((c, i) => {
       const s = state.connections[this.connNames[i]];

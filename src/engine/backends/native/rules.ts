@@ -71,6 +71,9 @@ export class StdpRule extends StatelessRule {
     const { pre, post, w, lrPre, lrPost } = this;
     w.begin();
     if (lrPre !== 0 || lrPost !== 0) {
+      // Every post trace is read when a pre neuron spiked, every pre trace when a post neuron did.
+      if (pre.spikeCount > 0) post.catchUp();
+      if (post.spikeCount > 0) pre.catchUp();
       const { upRow, downRow, perRow } = w;
       const tPre = pre.traces;
       const tPost = post.traces;
@@ -78,14 +81,25 @@ export class StdpRule extends StatelessRule {
       // trace), potentiation where the post neuron spiked too. downRow is the
       // same for every row; upRow is zero but at the spiking post neurons, so
       // each row patches only those.
-      for (let j = 0; j < w.cols; j++) downRow[j] = lrPre * tPost[j];
       const postIdx = post.spikeIdx;
       const postCount = post.spikeCount;
+      if (pre.spikeCount > 0) for (let j = 0; j < w.cols; j++) downRow[j] = lrPre * tPost[j];
       for (let k = 0; k < pre.spikeCount; k++) {
         const i = pre.spikeIdx[k];
         const upHere = lrPost * tPre[i];
         for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = upHere;
-        w.applyRow(i);
+        if (w.hardLazy && postCount * 8 < w.cols) {
+          // The spiking post neurons' columns with both terms, then the rest
+          // with depression alone (applyRowNegated skips the zeroed columns).
+          // Worth it for long rows with few post spikes; short rows take
+          // applyRow in one pass.
+          w.applyCells(i, postIdx, postCount);
+          for (let q = 0; q < postCount; q++) downRow[postIdx[q]] = 0;
+          w.applyRowNegated(i, downRow);
+          for (let q = 0; q < postCount; q++) downRow[postIdx[q]] = lrPre * tPost[postIdx[q]];
+        } else {
+          w.applyRow(i);
+        }
         for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = 0;
       }
       // Potentiation on the columns of spiking post neurons, rows not done above.
@@ -153,25 +167,43 @@ export class MstdpRule implements NativeRule {
       // Rows of the pre spikes: dw[j] = c * (p_minus[j] + (p_plus[i] where post j spiked)).
       // The p_minus part is the same for every row; each row patches the
       // columns of the post spikes.
-      for (let j = 0; j < w.cols; j++) {
-        const dw = c * pMinus[j];
-        upRow[j] = dw > 0 ? dw : 0;
-        downRow[j] = dw < 0 ? -dw : 0;
-      }
-      for (let k = 0; k < this.ePreCount; k++) {
-        const i = ePreIdx[k];
-        for (let q = 0; q < this.ePostCount; q++) {
-          const j = ePostIdx[q];
-          const dw = c * (pPlus[i] + pMinus[j]);
-          upRow[j] = dw > 0 ? dw : 0;
-          downRow[j] = dw < 0 ? -dw : 0;
+      if (w.hardLazy) {
+        // One array, -dw (see DenseWeights.applyRowNegated); downRow is its scratch.
+        const m = downRow;
+        if (this.ePreCount > 0) for (let j = 0; j < w.cols; j++) m[j] = -(c * pMinus[j]);
+        for (let k = 0; k < this.ePreCount; k++) {
+          const i = ePreIdx[k];
+          for (let q = 0; q < this.ePostCount; q++) {
+            const j = ePostIdx[q];
+            m[j] = -(c * (pPlus[i] + pMinus[j]));
+          }
+          w.applyRowNegated(i, m);
+          for (let q = 0; q < this.ePostCount; q++) {
+            const j = ePostIdx[q];
+            m[j] = -(c * pMinus[j]);
+          }
         }
-        w.applyRow(i);
-        for (let q = 0; q < this.ePostCount; q++) {
-          const j = ePostIdx[q];
+      } else {
+        for (let j = 0; j < w.cols; j++) {
           const dw = c * pMinus[j];
           upRow[j] = dw > 0 ? dw : 0;
           downRow[j] = dw < 0 ? -dw : 0;
+        }
+        for (let k = 0; k < this.ePreCount; k++) {
+          const i = ePreIdx[k];
+          for (let q = 0; q < this.ePostCount; q++) {
+            const j = ePostIdx[q];
+            const dw = c * (pPlus[i] + pMinus[j]);
+            upRow[j] = dw > 0 ? dw : 0;
+            downRow[j] = dw < 0 ? -dw : 0;
+          }
+          w.applyRow(i);
+          for (let q = 0; q < this.ePostCount; q++) {
+            const j = ePostIdx[q];
+            const dw = c * pMinus[j];
+            upRow[j] = dw > 0 ? dw : 0;
+            downRow[j] = dw < 0 ? -dw : 0;
+          }
         }
       }
       if (this.ePostCount > 0) {

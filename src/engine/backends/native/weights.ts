@@ -14,6 +14,13 @@
  * per-synapse arithmetic lives, and they take only integers and typed arrays,
  * so nothing is boxed or allocated on the hot path.
  */
+/**
+ * Largest matrix the kernels' index arithmetic allows (2^31 - 1 entries, 16 GiB
+ * of weights): offsets then fit int32, and `| 0` spares an overflow check per
+ * access.
+ */
+const MAX_SYNAPSES = 0x7fffffff;
+
 export class DenseWeights {
   readonly rows: number;
   readonly cols: number;
@@ -29,12 +36,17 @@ export class DenseWeights {
   readonly perRow: Float64Array;
   private readonly factor: number;
   private readonly lazy: boolean;
+  /** [factor, wMin, wMax] for decayAndClamp. */
+  private readonly decayParams: Float64Array;
+  /** Doubles for the free-function kernels, set per call (a double argument would be boxed). */
+  private readonly kernelParams: Float64Array;
   private nextScale = 1;
 
   /** Below this the scale is folded into the stored values so it never underflows. */
   static readonly RENORMALISE_BELOW = 1e-100;
 
   constructor(rows: number, cols: number, wMin: number, wMax: number, weightDecay: number, soft: boolean) {
+    if (rows * cols > MAX_SYNAPSES) throw new RangeError(`a connection of ${rows * cols} synapses exceeds the engine's maximum of ${MAX_SYNAPSES}`);
     this.rows = rows;
     this.cols = cols;
     this.stored = new Float64Array(rows * cols);
@@ -46,6 +58,13 @@ export class DenseWeights {
     this.soft = soft;
     this.factor = 1 - weightDecay;
     this.lazy = weightDecay === 0 || (wMin <= 0 && wMax >= 0 && weightDecay < 1);
+    this.decayParams = Float64Array.of(this.factor, wMin, wMax);
+    this.kernelParams = new Float64Array(5);
+  }
+
+  /** Hard bounds with lazy decay, the common case, where rules may use applyRowNegated and applyCells. */
+  get hardLazy(): boolean {
+    return this.lazy && !this.soft;
   }
 
   get decays(): boolean {
@@ -54,11 +73,8 @@ export class DenseWeights {
 
   /** x_post[j] += sum over spiking i of w[i][j]: only the rows of neurons that spiked. */
   deliver(spikeIdx: Int32Array, spikeCount: number, out: Float64Array): void {
-    const { stored, cols, scale } = this;
-    for (let k = 0; k < spikeCount; k++) {
-      const row = spikeIdx[k] * cols;
-      for (let j = 0; j < cols; j++) out[j] += stored[row + j] * scale;
-    }
+    this.kernelParams[0] = this.scale;
+    deliverRows(this.stored, this.cols, spikeIdx, spikeCount, out, this.kernelParams);
   }
 
   begin(): void {
@@ -103,6 +119,33 @@ export class DenseWeights {
         stored[k] = wn; // end() decays and clamps every weight
       }
     }
+  }
+
+  /**
+   * For hardLazy only: row i, synapse (i, j) becomes w - m[j], then decays and
+   * is clamped; columns where m[j] is 0 are left alone. With m = down - up,
+   * one of them 0, this is applyRow's arithmetic exactly: (w + 0) - down and
+   * w - down are the same bits, and so are (w + up) - 0 and w - (-up). One
+   * array read per synapse instead of two.
+   */
+  applyRowNegated(i: number, m: Float64Array): void {
+    rowHardLazy(this.stored, Math.imul(i, this.cols), this.cols, m, this.updateParams());
+  }
+
+  /** For hardLazy only: applyRow restricted to row i's columns idx[0 .. count). */
+  applyCells(i: number, idx: Int32Array, count: number): void {
+    cellsHardLazy(this.stored, Math.imul(i, this.cols), idx, count, this.upRow, this.downRow, this.updateParams());
+  }
+
+  /** [scale, factor, wMin, wMax, 1 / next scale] in kernelParams, for the update kernels. */
+  private updateParams(): Float64Array {
+    const p = this.kernelParams;
+    p[0] = this.scale;
+    p[1] = this.factor;
+    p[2] = this.wMin;
+    p[3] = this.wMax;
+    p[4] = 1 / this.nextScale;
+    return p;
   }
 
   /**
@@ -153,13 +196,7 @@ export class DenseWeights {
       if (this.scale < DenseWeights.RENORMALISE_BELOW) this.normalise();
       return;
     }
-    const { stored, factor, wMin, wMax } = this;
-    for (let k = 0; k < stored.length; k++) {
-      let w = stored[k] * factor;
-      if (w < wMin) w = wMin;
-      else if (w > wMax) w = wMax;
-      stored[k] = w;
-    }
+    decayAndClamp(this.stored, this.decayParams);
   }
 
   /** Folds the scale into the stored values. */
@@ -192,5 +229,99 @@ export class DenseWeights {
       out[k] = w < wMin ? wMin : w > wMax ? wMax : w;
     }
     return out;
+  }
+}
+
+/**
+ * The eager decay: every weight times `factor`, clamped. A free function over
+ * a typed array, so it is optimised on its own from its first long run
+ * rather than with whatever feedback the method around it had gathered. Its
+ * doubles come in a Float64Array: a double argument to a call that is not
+ * inlined is boxed, an allocation per call.
+ */
+function decayAndClamp(stored: Float64Array, params: Float64Array): void {
+  const factor = params[0];
+  const wMin = params[1];
+  const wMax = params[2];
+  for (let k = 0; k < stored.length; k++) {
+    let w = stored[k] * factor;
+    if (w < wMin) w = wMin;
+    else if (w > wMax) w = wMax;
+    stored[k] = w;
+  }
+}
+
+/**
+ * Delivery: out[j] += w[i][j] for every spiking i (params[0] is the lazy decay
+ * scale). Four rows at a time, each out[j] loaded and stored once per four
+ * rows; the additions into out[j] happen in the same order as one row at a
+ * time, so the sums are the same bits.
+ */
+function deliverRows(stored: Float64Array, cols: number, spikeIdx: Int32Array, spikeCount: number, out: Float64Array, params: Float64Array): void {
+  const scale = params[0];
+  const n = cols & 0x3fffffff;
+  let k = 0;
+  for (; k + 3 < spikeCount; k += 4) {
+    const r0 = Math.imul(spikeIdx[k], n);
+    const r1 = Math.imul(spikeIdx[k + 1], n);
+    const r2 = Math.imul(spikeIdx[k + 2], n);
+    const r3 = Math.imul(spikeIdx[k + 3], n);
+    for (let j = 0; j < n; j++) {
+      let o = out[j];
+      o += stored[(r0 + j) | 0] * scale;
+      o += stored[(r1 + j) | 0] * scale;
+      o += stored[(r2 + j) | 0] * scale;
+      o += stored[(r3 + j) | 0] * scale;
+      out[j] = o;
+    }
+  }
+  for (; k < spikeCount; k++) {
+    const r = Math.imul(spikeIdx[k], n);
+    for (let j = 0; j < n; j++) out[j] += stored[(r + j) | 0] * scale;
+  }
+}
+
+/** See DenseWeights.applyRowNegated; params from updateParams. */
+function rowHardLazy(stored: Float64Array, base: number, cols: number, m: Float64Array, params: Float64Array): void {
+  const scale = params[0];
+  const factor = params[1];
+  const wMin = params[2];
+  const wMax = params[3];
+  const inv = params[4];
+  const n = cols & 0x3fffffff;
+  for (let j = 0; j < n; j++) {
+    const d = m[j];
+    if (d === 0) continue;
+    const k = (base + j) | 0;
+    let wn = (stored[k] * scale - d) * factor;
+    wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
+    stored[k] = wn * inv;
+  }
+}
+
+/** See DenseWeights.applyCells: applyRow's hard, lazy arithmetic on the listed columns. */
+function cellsHardLazy(
+  stored: Float64Array,
+  base: number,
+  idx: Int32Array,
+  count: number,
+  upRow: Float64Array,
+  downRow: Float64Array,
+  params: Float64Array,
+): void {
+  const scale = params[0];
+  const factor = params[1];
+  const wMin = params[2];
+  const wMax = params[3];
+  const inv = params[4];
+  for (let q = 0; q < count; q++) {
+    const j = idx[q];
+    const up = upRow[j];
+    const down = downRow[j];
+    if (up === 0 && down === 0) continue;
+    const k = (base + j) | 0;
+    let wn = (stored[k] * scale + up - down) * factor;
+    wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
+    stored[k] = wn * inv;
   }
 }
