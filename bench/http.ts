@@ -21,6 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jsonRequest, runLoad, type LoadResult } from './load-client.js';
+import { SEED_NETWORK } from './networks.js';
 import { HOST, startServer } from './server-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -28,12 +29,6 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const FILTER = process.env.BENCH_FILTER ?? '';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
-/** The seed's MSTDP network (model.md, last section). */
-const SEED_NETWORK = {
-  dt: 0.1,
-  populations: { pre: { n: 2, refrac_length: 0 }, post: { n: 1, refrac_length: 0 } },
-  connections: { pre_post: { pre: 'pre', post: 'post', w_min: 0, w_max: 10, rule: { type: 'MSTDP', lr: [0.0003, 0.0002] } } },
-};
 
 async function createSessions(port: number, n: number): Promise<string[]> {
   const ids: string[] = [];

@@ -22,6 +22,13 @@ export interface BenchCase {
   targetUs?: number;
 }
 
+/** The seed's MSTDP network (model.md, last section): what the HTTP and WebSocket benchmarks step. */
+export const SEED_NETWORK: NetworkSpec = {
+  dt: 0.1,
+  populations: { pre: { n: 2, refrac_length: 0 }, post: { n: 1, refrac_length: 0 } },
+  connections: { pre_post: { pre: 'pre', post: 'post', w_min: 0, w_max: 10, rule: { type: 'MSTDP', lr: [0.0003, 0.0002] } } },
+};
+
 function patterns(n: number, rate: number, count: number, seed: number): Float64Array[] {
   const rng = new Rng(seed);
   return Array.from({ length: count }, () => {

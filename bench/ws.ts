@@ -31,6 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
+import { SEED_NETWORK } from './networks.js';
 import { freePort, HOST, startServer, type ServerProcess } from './server-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -38,11 +39,6 @@ const WINDOW = Number(process.env.BENCH_WINDOW ?? 256);
 const FILTER = process.env.BENCH_FILTER ?? '';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
-const SEED_NETWORK = {
-  dt: 0.1,
-  populations: { pre: { n: 2, refrac_length: 0 }, post: { n: 1, refrac_length: 0 } },
-  connections: { pre_post: { pre: 'pre', post: 'post', w_min: 0, w_max: 10, rule: { type: 'MSTDP', lr: [0.0003, 0.0002] } } },
-};
 
 interface Result {
   steps: number;
