@@ -13,7 +13,8 @@ import { ReferenceNetwork } from './helpers/reference-model.js';
 const SEED = fuzzSeed(20261128);
 
 const popArb = fc.record({
-  n: fc.integer({ min: 1, max: 6 }),
+  // Sizes from 32 up take the sparse path for input populations (population.ts).
+  n: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 6 }), weight: 3 }, { arbitrary: fc.integer({ min: 32, max: 40 }), weight: 1 }),
   refrac_length: fc.constantFrom(0, 0.3, 1, 5),
   tau_s: fc.constantFrom(5, 10, 20),
   threshold: fc.constantFrom(-52, -55),
@@ -65,7 +66,8 @@ const caseArb = fc
     let x = inputSeed >>> 0;
     const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
     const schedule = Array.from({ length: steps }, () => ({
-      inputs: Object.fromEntries(pops.map((p, i) => [names[i], Array.from({ length: p.n }, () => (rnd() < 0.5 ? rnd() * 12 : 0))])),
+      // Large populations get sparse input, as the sparse path expects; small ones dense.
+      inputs: Object.fromEntries(pops.map((p, i) => [names[i], Array.from({ length: p.n }, () => (rnd() < (p.n >= 32 ? 0.08 : 0.5) ? rnd() * 12 : 0))])),
       reward: rnd() < 0.5 ? (rnd() - 0.5) * 4 : 0,
       defer: rnd() < 0.3,
     }));
