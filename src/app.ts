@@ -264,6 +264,7 @@ function restoreFromDisk(app: FastifyInstance, sessions: SessionManager, opened:
       `the database was damaged: it was moved to ${opened.movedTo} and a new one holds the ${'sessions that could be read in full'}`,
     );
   }
+  if (opened.tailDamage) app.log.error({ file, problem: opened.tailDamage }, 'the end of the log was cut short or damaged; every record before it was read');
   const report = sessions.restore(opened.loaded);
   report.fileDamage = opened.fileDamage;
   report.damaged.unshift(...opened.lost);

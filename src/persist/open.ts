@@ -7,7 +7,7 @@
  */
 import { closeSync, copyFileSync, existsSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DB_FILE, moveAside, Store, StoreError, type LoadResult, type SyncMode } from './store.js';
+import { DB_FILE, moveAside, stamp, Store, StoreError, TAIL_SUFFIX, type LoadResult, type SyncMode } from './store.js';
 
 export interface OpenReport {
   store: Store;
@@ -19,10 +19,8 @@ export interface OpenReport {
   movedTo: string | null;
   /** Everything read from the database, for the restore (so it is read once). */
   loaded: LoadResult;
-}
-
-function stamp(): string {
-  return new Date().toISOString().replace(/[:.]/g, '-');
+  /** What was wrong with the end of the tail file (tail-file.ts), if anything: it does not make the database damaged. */
+  tailDamage: string | null;
 }
 
 /** Throws StoreError for what the operator must fix (directory in use, newer schema, no permission). */
@@ -36,22 +34,23 @@ export function openDataDir(dir: string, sync: SyncMode): OpenReport {
     const movedTo = moveAside(dir, `damaged-${stamp()}`);
     const fresh = Store.open(dir, sync);
     const fileDamage = [e.message, ...(salvaged?.fileDamage ?? ['nothing could be read from it'])];
-    if (!salvaged) return { store: fresh, fileDamage, lost: [], movedTo, loaded: { sessions: [], fileDamage: [], maxSeq: 0 } };
+    if (!salvaged) return { store: fresh, fileDamage, lost: [], movedTo, loaded: { sessions: [], fileDamage: [], maxSeq: 0 }, tailDamage: null };
     const whole = salvaged.sessions.filter((s) => s.damage === null);
     fresh.importSessions(whole);
     const lost = salvaged.sessions.filter((s) => s.damage !== null).map((s) => ({ id: s.row.id, reason: s.damage! }));
-    return { store: fresh, fileDamage, lost, movedTo, loaded: { sessions: whole, fileDamage: [], maxSeq: salvaged.maxSeq } };
+    return { store: fresh, fileDamage, lost, movedTo, loaded: { sessions: whole, fileDamage: [], maxSeq: salvaged.maxSeq }, tailDamage: salvaged.tailDamage };
   }
   // Pages SQLite cannot read show up in this first read of everything.
   const loaded = store.load();
-  if (loaded.fileDamage.length === 0) return { store, fileDamage: [], lost: [], movedTo: null, loaded };
-  store.close();
+  if (loaded.fileDamage.length === 0) return { store, fileDamage: [], lost: [], movedTo: null, loaded, tailDamage: store.tailDamage };
+  // Its tail rows are in `loaded` and go to the fresh database with the rest; the damaged file is not written to.
+  store.close({ spill: false });
   const movedTo = moveAside(dir, `damaged-${stamp()}`);
   const fresh = Store.open(dir, sync);
   const whole = loaded.sessions.filter((s) => s.damage === null);
   fresh.importSessions(whole);
   const lost = loaded.sessions.filter((s) => s.damage !== null).map((s) => ({ id: s.row.id, reason: s.damage! }));
-  return { store: fresh, fileDamage: loaded.fileDamage, lost, movedTo, loaded: { sessions: whole, fileDamage: [], maxSeq: loaded.maxSeq } };
+  return { store: fresh, fileDamage: loaded.fileDamage, lost, movedTo, loaded: { sessions: whole, fileDamage: [], maxSeq: loaded.maxSeq }, tailDamage: store.tailDamage };
 }
 
 /**
@@ -61,23 +60,24 @@ export function openDataDir(dir: string, sync: SyncMode): OpenReport {
  * the file really has, and the pages that remain are read. Null if nothing
  * can be read (the file is not a database at all).
  */
-function salvageCopy(dir: string, sync: SyncMode): LoadResult | null {
+function salvageCopy(dir: string, sync: SyncMode): (LoadResult & { tailDamage: string | null }) | null {
   const file = join(resolve(dir), DB_FILE);
   const name = `${DB_FILE}.salvage`;
   const copy = join(resolve(dir), name);
   const cleanup = () => {
-    for (const ext of ['', '-wal', '-shm']) rmSync(copy + ext, { force: true });
+    for (const ext of ['', '-wal', '-shm', TAIL_SUFFIX]) rmSync(copy + ext, { force: true });
   };
   cleanup();
   try {
     copyFileSync(file, copy);
     if (existsSync(file + '-wal')) copyFileSync(file + '-wal', copy + '-wal');
+    if (existsSync(file + TAIL_SUFFIX)) copyFileSync(file + TAIL_SUFFIX, copy + TAIL_SUFFIX);
     fixPageCount(copy);
     const store = Store.open(dir, sync, name);
     try {
-      return store.load();
+      return { ...store.load(), tailDamage: store.tailDamage };
     } finally {
-      store.close();
+      store.close({ spill: false });
     }
   } catch {
     return null;

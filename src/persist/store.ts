@@ -20,10 +20,24 @@ import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { blobChecksum, CodecError, packEntries, recordChecksum, unpackEntries, type LogEntry } from './codec.js';
+import { TailFile, type StoredRow } from './tail-file.js';
 
 export const DB_FILE = 'spikeserve.db';
 /** 1: a log row per command. 2: a row may hold several (PACKED_KIND); version 1 files are read as they are. */
 const SCHEMA_VERSION = 2;
+/** Suffix of the tail file (tail-file.ts) beside the database, as SQLite's -wal is. */
+export const TAIL_SUFFIX = '-tail';
+/**
+ * Bytes of rows the tail file may hold before they are moved into the
+ * database. Moving costs about 2 us a row in one transaction, so the bound
+ * only sets how long that pause is (a few ms) and how much a start re-reads.
+ */
+const TAIL_LIMIT_BYTES = 1024 * 1024;
+
+export interface StoreOptions {
+  /** See TAIL_LIMIT_BYTES; 0 moves the rows of each commit into the database at the next. */
+  tailLimitBytes?: number;
+}
 
 /** The `kind` of a log row holding several commands; a row of one command has that command's kind (1 and up). */
 export const PACKED_KIND = 0;
@@ -87,6 +101,8 @@ export interface LoadResult {
   maxSeq: number;
 }
 
+const EMPTY_BATCH: Batch = Object.freeze({ creates: [], records: [], snapshots: [], deletes: [], pruneBelow: null }) as unknown as Batch;
+
 export class StoreError extends Error {
   readonly reason: 'locked' | 'unreadable' | 'newer' | 'io';
 
@@ -148,6 +164,22 @@ function acceptRecord(s: LoadedSession, r: Record<string, unknown>): void {
   s.commands += entries.length;
 }
 
+/** A time for file names: damaged copies are named after when they were made. */
+export function stamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-');
+}
+
+function toStored(r: LogRow): StoredRow {
+  const one = r.entries.length === 1 ? r.entries[0] : null;
+  const kind = one ? one.kind : PACKED_KIND;
+  const payload = one ? one.payload : packEntries(r.entries);
+  return { id: r.id, session: r.session, seq: r.seq, kind, payload, crc: recordChecksum(r.session, r.seq, kind, payload) };
+}
+
+function storedBytes(r: StoredRow): number {
+  return 32 + (typeof r.payload === 'string' ? r.payload.length : r.payload.length);
+}
+
 function readOr<T>(read: () => T, fallback: T): T {
   try {
     return read();
@@ -175,11 +207,19 @@ export class Store {
     prune: Database.Statement;
   };
   private readonly commitTx: (batch: Batch) => void;
+  private readonly tail: TailFile;
+  private readonly tailLimit: number;
+  /** Rows committed to the tail file and not yet in the database, in id order. */
+  private unspilled: StoredRow[] = [];
+  private unspilledBytes = 0;
+  /** What was wrong with the tail file at open, if anything (see TailFile.open). */
+  readonly tailDamage: string | null;
 
-  private constructor(dir: string, file: string, db: Database.Database) {
+  private constructor(dir: string, file: string, db: Database.Database, sync: SyncMode, options: StoreOptions) {
     this.dir = dir;
     this.file = file;
     this.db = db;
+    this.tailLimit = options.tailLimitBytes ?? TAIL_LIMIT_BYTES;
     // A damaged file may fail these reads; load() then finds and reports the
     // damage, and the file is replaced before anything is written to it.
     this.nextKey = readOr(() => ((db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'sessions'").pluck().get() as number | undefined) ?? 0) + 1, 1);
@@ -194,10 +234,23 @@ export class Store {
       deleteSnapshot: db.prepare('DELETE FROM snapshots WHERE session = ?'),
       prune: db.prepare('DELETE FROM log WHERE id < ?'),
     };
+    const read = TailFile.open(file + TAIL_SUFFIX, sync === 'full', stamp);
+    this.tail = read.tail;
+    this.tailDamage = read.damage;
+    const inDatabase = this.nextId - 1;
+    for (const r of read.rows) {
+      // Moved into the database by a run that stopped before it emptied the file.
+      if (r.id <= inDatabase) continue;
+      this.unspilled.push(r);
+      this.unspilledBytes += storedBytes(r);
+      if (r.id >= this.nextId) this.nextId = r.id + 1;
+    }
     this.commitTx = db.transaction((b: Batch) => {
       const s = this.stmts;
+      // The tail's rows first: ids stay in commit order, and a prune in this batch sees them.
+      for (const r of this.unspilled) this.insertStored(r);
       for (const c of b.creates) s.insertSession.run(c.key, c.id, c.owner, c.name, c.seq, c.createdAt, c.backend);
-      for (const r of b.records) this.insertRow(r);
+      for (const r of b.records) this.insertStored(toStored(r));
       for (const p of b.snapshots) s.upsertSnapshot.run(p.session, p.upto, p.meta, p.data, blobChecksum(p.data));
       for (const k of b.deletes) {
         s.deleteSnapshot.run(k);
@@ -213,7 +266,7 @@ export class Store {
    * the same directory is refused (reason 'locked') instead of interleaving
    * its writes with ours.
    */
-  static open(dir: string, sync: SyncMode, fileName = DB_FILE): Store {
+  static open(dir: string, sync: SyncMode, fileName = DB_FILE, options: StoreOptions = {}): Store {
     const abs = resolve(dir);
     try {
       mkdirSync(abs, { recursive: true });
@@ -266,7 +319,7 @@ export class Store {
           COMMIT;
         `);
       }
-      return new Store(abs, file, db);
+      return new Store(abs, file, db, sync, options);
     } catch (e) {
       try {
         db?.close();
@@ -293,22 +346,49 @@ export class Store {
     return this.nextId++;
   }
 
-  /** Writes a batch in one transaction: all of it is durable when this returns, or none of it (it throws). */
+  /** Writes a batch: all of it is durable when this returns, or none of it (it throws). */
   commit(batch: Batch): void {
-    // One row and nothing else (one client, one request at a time): a single
-    // statement is a transaction of its own, without BEGIN and COMMIT's cost.
-    if (batch.records.length === 1 && batch.creates.length === 0 && batch.snapshots.length === 0 && batch.deletes.length === 0 && batch.pruneBelow === null) {
-      this.insertRow(batch.records[0]);
+    // Log rows and nothing else (every step and reward): one write to the tail file.
+    if (batch.creates.length === 0 && batch.snapshots.length === 0 && batch.deletes.length === 0 && batch.pruneBelow === null) {
+      if (batch.records.length === 0) return;
+      // Before, not after: if moving fails, this batch is refused whole.
+      if (this.unspilledBytes >= this.tailLimit) this.spill();
+      const rows = batch.records.map(toStored);
+      this.tail.append(rows);
+      for (const r of rows) {
+        this.unspilled.push(r);
+        this.unspilledBytes += storedBytes(r);
+      }
       return;
     }
-    this.commitTx(batch);
+    this.commitAll(batch);
   }
 
-  private insertRow(r: LogRow): void {
-    const one = r.entries.length === 1 ? r.entries[0] : null;
-    const kind = one ? one.kind : PACKED_KIND;
-    const payload = one ? one.payload : packEntries(r.entries);
-    this.stmts.insertRecord.run(r.id, r.session, r.seq, kind, payload, recordChecksum(r.session, r.seq, kind, payload));
+  /** Moves the tail file's rows into the database. */
+  spill(): void {
+    if (this.unspilled.length > 0) this.commitAll(EMPTY_BATCH);
+  }
+
+  /** Rows waiting in the tail file. */
+  get tailRows(): number {
+    return this.unspilled.length;
+  }
+
+  /** One transaction: the tail's rows, then the batch. */
+  private commitAll(batch: Batch): void {
+    this.commitTx(batch);
+    if (this.unspilled.length === 0) return;
+    this.unspilled = [];
+    this.unspilledBytes = 0;
+    try {
+      this.tail.clear();
+    } catch {
+      // The rows stay in the file too; the next open skips them (their ids are in the database).
+    }
+  }
+
+  private insertStored(r: StoredRow): void {
+    this.stmts.insertRecord.run(r.id, r.session, r.seq, r.kind, r.payload, r.crc);
   }
 
   /**
@@ -343,6 +423,11 @@ export class Store {
       const s = sessions.get(r.session as number);
       if (s) acceptRecord(s, r);
     });
+    // After every row of the database: the tail's rows are newer.
+    for (const r of this.unspilled) {
+      const s = sessions.get(r.session);
+      if (s) acceptRecord(s, r as unknown as Record<string, unknown>);
+    }
     return { sessions: [...sessions.values()].sort((a, b) => a.row.seq - b.row.seq), fileDamage, maxSeq };
   }
 
@@ -403,6 +488,7 @@ export class Store {
     else s.damage = 'its snapshot is missing';
     // No index on the log's session column (see the top of this file): a full scan, on a rare path.
     for (const r of this.db.prepare(`SELECT ${RECORD_COLS} FROM log WHERE session = ? ORDER BY id`).iterate(key)) acceptRecord(s, r as Record<string, unknown>);
+    for (const r of this.unspilled) if (r.session === key) acceptRecord(s, r as unknown as Record<string, unknown>);
     return s;
   }
 
@@ -416,7 +502,7 @@ export class Store {
       this.nextKey = Math.max(this.nextKey, l.row.key + 1);
       for (const r of l.records) this.nextId = Math.max(this.nextId, r.id + 1);
     }
-    this.commitTx(batch);
+    this.commitAll(batch);
   }
 
   /** Id the next log record will get. */
@@ -424,14 +510,28 @@ export class Store {
     return this.nextId;
   }
 
-  /** Checkpoints the WAL into the database file and closes it. */
-  close(): void {
+  /**
+   * Moves the tail's rows into the database, checkpoints the WAL into the
+   * database file and closes both. `spill: false` leaves the rows in the tail
+   * file (a damaged database about to be moved aside with it). If moving
+   * fails the rows stay in the tail file, which the next open reads, and the
+   * error is thrown after closing.
+   */
+  close(options: { spill?: boolean } = {}): void {
     if (!this.db.open) return;
+    let failure: unknown = null;
     try {
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      if (options.spill !== false) this.spill();
+    } catch (e) {
+      failure = e;
+    }
+    try {
+      if (options.spill !== false) this.db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
       this.db.close();
+      this.tail.close();
     }
+    if (failure) throw failure;
   }
 
   get open(): boolean {
@@ -440,6 +540,7 @@ export class Store {
 
   /** A consistent copy of the database (for keeping damaged sessions' data before they are dropped). */
   backupTo(path: string): void {
+    this.spill();
     this.db.prepare('VACUUM INTO ?').run(path);
   }
 
@@ -457,7 +558,7 @@ export class Store {
 export function moveAside(dir: string, suffix: string): string {
   const file = join(resolve(dir), DB_FILE);
   const target = `${file}.${suffix}`;
-  for (const ext of ['', '-wal', '-shm']) {
+  for (const ext of ['', '-wal', '-shm', TAIL_SUFFIX]) {
     if (existsSync(file + ext)) renameSync(file + ext, target + ext);
   }
   return target;
@@ -467,7 +568,7 @@ export function moveAside(dir: string, suffix: string): string {
 export function copyAside(dir: string, suffix: string): string {
   const file = join(resolve(dir), DB_FILE);
   const target = `${file}.${suffix}`;
-  for (const ext of ['', '-wal']) {
+  for (const ext of ['', '-wal', TAIL_SUFFIX]) {
     if (existsSync(file + ext)) copyFileSync(file + ext, target + ext);
   }
   return target;
@@ -475,5 +576,5 @@ export function copyAside(dir: string, suffix: string): string {
 
 export function removeDatabase(dir: string): void {
   const file = join(resolve(dir), DB_FILE);
-  for (const ext of ['', '-wal', '-shm']) rmSync(file + ext, { force: true });
+  for (const ext of ['', '-wal', '-shm', TAIL_SUFFIX]) rmSync(file + ext, { force: true });
 }

@@ -15,7 +15,7 @@ import { Network, type BackendName } from '../engine/index.js';
 import { isSpikeserveError } from '../errors.js';
 import { decodeBlob } from '../persist/codec.js';
 import { RECORD_KIND, type Journal, type RecordKind, type SessionLog } from '../persist/journal.js';
-import type { LoadedSession, LoadResult } from '../persist/store.js';
+import { stamp, type LoadedSession, type LoadResult } from '../persist/store.js';
 import type { LoggedCommand, Session, SessionLimits, SnapshotMeta } from './session.js';
 
 export interface RestoreReport {
@@ -136,7 +136,7 @@ export function restoreSessions(journal: Journal, ctx: RestoreContext, preloaded
     }
   }
   if (drop.length > 0) {
-    const copy = `${store.file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const copy = `${store.file}.damaged-${stamp()}`;
     try {
       store.backupTo(copy);
       report.preservedCopy = copy;

@@ -1,0 +1,241 @@
+/**
+ * The tail file (spikeserve.db-tail): steps and rewards are durable once
+ * their frame is written there, a restart after a crash reads them back
+ * exactly, a frame cut short or damaged at the end is reported and the
+ * frames before it still count, rows already moved into the database are not
+ * applied twice, and the file is emptied into the database past its bound.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { openDataDir } from '../src/persist/open.js';
+import { Store, TAIL_SUFFIX } from '../src/persist/store.js';
+import { encodeFrame, parseFrames, type StoredRow } from '../src/persist/tail-file.js';
+import { SessionManager } from '../src/sessions/manager.js';
+import type { Session } from '../src/sessions/session.js';
+
+const NET = {
+  dt: 0.1,
+  populations: { pre: { n: 4, refrac_length: 2 }, post: { n: 3, refrac_length: 0 } },
+  connections: {
+    pp: { pre: 'pre', post: 'post', w_min: -1, w_max: 8, rule: { type: 'MSTDP', lr: [0.003, 0.002] } },
+  },
+};
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'spikeserve-tail-'));
+}
+
+function manager(store: Store): SessionManager {
+  return new SessionManager({
+    limits: { maxNeurons: 1000, maxSynapses: 100_000, maxStepsPerCall: 1_000_000, maxSpikeRecordsPerCall: 10_000_000 },
+    maxSessions: 100,
+    maxTotalSynapses: 10_000_000,
+    idleTimeoutMs: 0,
+    sliceMs: 5,
+    store,
+  });
+}
+
+const tailOf = (dir: string) => join(dir, 'spikeserve.db' + TAIL_SUFFIX);
+
+function logRows(dir: string): number {
+  const db = new Database(join(dir, 'spikeserve.db'), { readonly: true });
+  try {
+    return db.prepare('SELECT count(*) FROM log').pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
+
+/** A session created and saved, then `n` one-step commands, each its own commit; the snapshot after each. */
+async function stepOneByOne(s: Session, n: number): Promise<unknown[]> {
+  const after: unknown[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 3 === 2) await s.reward(0.25 * i);
+    else await s.step({ inputs: { pre: [100, i % 2 ? 0 : 90, 40, 7 * i] }, ...(i % 3 === 1 ? { deferReward: true } : { reward: (i % 5) - 2 }) });
+    after.push(await s.snapshot());
+  }
+  return after;
+}
+
+/** Leaves the files as a crash would: rows in the tail file, none moved into the database. */
+function crash(store: Store): void {
+  store.close({ spill: false });
+}
+
+function restart(dir: string): { m: SessionManager; store: Store; tailDamage: string | null } {
+  const opened = openDataDir(dir, 'normal');
+  const store = opened.store;
+  const m = manager(store);
+  const report = m.restore(opened.loaded);
+  assert.deepEqual(report.damaged, []);
+  return { m, store, tailDamage: opened.tailDamage };
+}
+
+describe('the tail file', () => {
+  test('frames round-trip rows with text and binary payloads', () => {
+    const rows: StoredRow[] = [
+      { id: 1, session: 3, seq: 1, kind: 1, payload: '{"steps":1,"inputs":{"pre":[1,2]}}', crc: -123 },
+      { id: 2 ** 40, session: 2 ** 31, seq: 2 ** 45 + 3, kind: 0, payload: Buffer.from([0, 255, 7]), crc: 2 ** 31 - 1 },
+      { id: 5, session: 1, seq: 9, kind: 2, payload: 'é ✓', crc: 0 },
+    ];
+    const buf = Buffer.concat([encodeFrame(rows.slice(0, 2)), encodeFrame(rows.slice(2))]);
+    const parsed = parseFrames(buf);
+    assert.equal(parsed.end, buf.length);
+    assert.deepEqual(parsed.rows, rows);
+    // Cut anywhere inside the second frame: the first still reads, and where it ends is known.
+    for (const cut of [buf.length - 1, encodeFrame(rows.slice(0, 2)).length + 3]) {
+      const p = parseFrames(buf.subarray(0, cut));
+      assert.deepEqual(p.rows, rows.slice(0, 2));
+      assert.equal(p.end, encodeFrame(rows.slice(0, 2)).length);
+    }
+  });
+
+  test('steps are durable in the tail file before they reach the database, and come back exactly after a crash', async () => {
+    const dir = tmp();
+    const store = Store.open(dir, 'normal');
+    const m1 = manager(store);
+    const s = m1.create({ network: NET, seed: 4 });
+    await s.persisted();
+    const after = await stepOneByOne(s, 12);
+    assert.ok(statSync(tailOf(dir)).size > 0, 'the commands are in the tail file');
+    crash(store);
+    assert.equal(logRows(dir), 0, 'and not yet in the database');
+
+    const { m, store: store2, tailDamage } = restart(dir);
+    assert.equal(tailDamage, null);
+    assert.deepEqual(await m.get(s.id).snapshot(), after.at(-1));
+    // It goes on from there, and a clean stop moves the rows into the database and empties the file.
+    await m.get(s.id).step({ steps: 3, inputs: { pre: 100 } });
+    const final = await m.get(s.id).snapshot();
+    await m.close({ snapshotDeadline: -Infinity });
+    assert.equal(store2.open, false);
+    assert.equal(statSync(tailOf(dir)).size, 0);
+    assert.ok(logRows(dir) > 0);
+    const again = restart(dir);
+    assert.deepEqual(await again.m.get(s.id).snapshot(), final);
+    await again.m.close();
+  });
+
+  test('a last frame cut short by a crash is reported, kept aside, and every command before it comes back', async () => {
+    const dir = tmp();
+    const store = Store.open(dir, 'normal');
+    const m1 = manager(store);
+    const s = m1.create({ network: NET, seed: 5 });
+    await s.persisted();
+    const after = await stepOneByOne(s, 6);
+    crash(store);
+    const size = statSync(tailOf(dir)).size;
+    truncateSync(tailOf(dir), size - 5);
+
+    const { m, tailDamage } = restart(dir);
+    assert.match(tailDamage ?? '', /the last \d+ of its \d+ bytes are a record cut short and were ignored/);
+    assert.deepEqual(await m.get(s.id).snapshot(), after.at(-2), 'at the command before the cut one');
+    const kept = readdirSync(dir).filter((f) => f.includes('-tail.damaged-'));
+    assert.equal(kept.length, 1, 'the damaged file is kept');
+    assert.equal(statSync(join(dir, kept[0])).size, size - 5);
+    // Cut back to its whole frames, so what follows is readable.
+    await m.get(s.id).step({ inputs: { pre: 100 } });
+    const final = await m.get(s.id).snapshot();
+    await m.close({ snapshotDeadline: -Infinity });
+    const again = restart(dir);
+    assert.equal(again.tailDamage, null);
+    assert.deepEqual(await again.m.get(s.id).snapshot(), final);
+    await again.m.close();
+  });
+
+  test('a damaged frame is reported and nothing after it is applied', async () => {
+    const dir = tmp();
+    const store = Store.open(dir, 'normal');
+    const m1 = manager(store);
+    const s = m1.create({ network: NET, seed: 6 });
+    await s.persisted();
+    const after = await stepOneByOne(s, 4);
+    crash(store);
+    const buf = readFileSync(tailOf(dir));
+    const frames: number[] = [];
+    for (let at = 0; at < buf.length; at += 8 + buf.readUInt32LE(at)) frames.push(at);
+    assert.equal(frames.length, 4, 'one frame per command');
+    buf[frames[2] + 20] ^= 0x10;
+    writeFileSync(tailOf(dir), buf);
+
+    const { m, tailDamage } = restart(dir);
+    assert.match(tailDamage ?? '', /fail their checksum/);
+    assert.deepEqual(await m.get(s.id).snapshot(), after[1]);
+    await m.close();
+  });
+
+  test('rows already moved into the database are not applied twice (a stop between moving them and emptying the file)', async () => {
+    const dir = tmp();
+    const store = Store.open(dir, 'normal');
+    const m1 = manager(store);
+    const s = m1.create({ network: NET, seed: 7 });
+    await s.persisted();
+    const after = await stepOneByOne(s, 5);
+    copyFileSync(tailOf(dir), `${tailOf(dir)}.before`);
+    await m1.close({ snapshotDeadline: -Infinity });
+    assert.equal(logRows(dir), 5);
+    copyFileSync(`${tailOf(dir)}.before`, tailOf(dir));
+
+    const { m, tailDamage } = restart(dir);
+    assert.equal(tailDamage, null);
+    assert.deepEqual(await m.get(s.id).snapshot(), after.at(-1));
+    await m.close();
+  });
+
+  test('past its bound the file is emptied into the database, in one transaction, while the service runs', async () => {
+    const dir = tmp();
+    const store = Store.open(dir, 'normal', undefined, { tailLimitBytes: 600 });
+    const m1 = manager(store);
+    const s = m1.create({ network: NET, seed: 8 });
+    await s.persisted();
+    let maxTail = 0;
+    let after: unknown[] = [];
+    for (let i = 0; i < 8; i++) {
+      after = await stepOneByOne(s, 5);
+      maxTail = Math.max(maxTail, statSync(tailOf(dir)).size);
+    }
+    assert.ok(store.tailRows < 40, `rows moved into the database (${store.tailRows} left in the file)`);
+    assert.ok(maxTail < 2000, `the file stays near its bound (${maxTail} bytes at most)`);
+    crash(store);
+    assert.ok(logRows(dir) > 0);
+    const { m } = restart(dir);
+    assert.deepEqual(await m.get(s.id).snapshot(), after.at(-1));
+    await m.close();
+  });
+
+  test('with PERSIST_SYNC=full the same commands come back', async () => {
+    const dir = tmp();
+    const store = Store.open(dir, 'full');
+    const m1 = manager(store);
+    const s = m1.create({ network: NET, seed: 9 });
+    await s.persisted();
+    const after = await stepOneByOne(s, 4);
+    crash(store);
+    const opened = openDataDir(dir, 'full');
+    const m = manager(opened.store);
+    m.restore(opened.loaded);
+    assert.deepEqual(await m.get(s.id).snapshot(), after.at(-1));
+    await m.close();
+  });
+
+  test('a database that cannot be read is moved aside with its tail file, and the new one starts with an empty tail', async () => {
+    const dir = tmp();
+    const store = Store.open(dir, 'normal');
+    const m1 = manager(store);
+    const s = m1.create({ network: NET, seed: 10 });
+    await s.persisted();
+    await stepOneByOne(s, 3);
+    crash(store);
+    // Not a database any more: the start salvages what it can from a copy, then starts a fresh one.
+    writeFileSync(join(dir, 'spikeserve.db'), Buffer.alloc(4096, 0x5a));
+    const opened = openDataDir(dir, 'normal');
+    assert.ok(opened.movedTo && existsSync(opened.movedTo + TAIL_SUFFIX), 'the tail file went with the damaged database');
+    assert.equal(existsSync(tailOf(dir)) ? statSync(tailOf(dir)).size : 0, 0, 'the fresh database starts with an empty tail');
+    opened.store.close();
+  });
+});
