@@ -79,9 +79,9 @@ function restart(dir: string): { m: SessionManager; store: Store; tailDamage: st
 describe('the tail file', () => {
   test('frames round-trip rows with text and binary payloads', () => {
     const rows: StoredRow[] = [
-      { id: 1, session: 3, seq: 1, kind: 1, payload: '{"steps":1,"inputs":{"pre":[1,2]}}', crc: -123 },
-      { id: 2 ** 40, session: 2 ** 31, seq: 2 ** 45 + 3, kind: 0, payload: Buffer.from([0, 255, 7]), crc: 2 ** 31 - 1 },
-      { id: 5, session: 1, seq: 9, kind: 2, payload: 'é ✓', crc: 0 },
+      { id: 1, session: 3, seq: 1, kind: 1, payload: '{"steps":1,"inputs":{"pre":[1,2]}}', crc: null },
+      { id: 2 ** 40 + 2 ** 33 + 5, session: 2 ** 31, seq: 2 ** 45 + 3, kind: 0, payload: Buffer.from([0, 255, 7]), crc: null },
+      { id: 5, session: 1, seq: 9, kind: 2, payload: 'é ✓', crc: null },
     ];
     const buf = Buffer.concat([encodeFrame(rows.slice(0, 2)), encodeFrame(rows.slice(2))]);
     const parsed = parseFrames(buf);
@@ -205,6 +205,28 @@ describe('the tail file', () => {
     assert.ok(logRows(dir) > 0);
     const { m } = restart(dir);
     assert.deepEqual(await m.get(s.id).snapshot(), after.at(-1));
+    await m.close();
+  });
+
+  test('steps with typed-array inputs and rewards (the binary transport) come back bit for bit, -0 included', async () => {
+    const dir = tmp();
+    const store = Store.open(dir, 'normal');
+    const m1 = manager(store);
+    const s = m1.create({ network: NET, seed: 11 });
+    await s.persisted();
+    // What the binary protocol's decoder hands the session: Float64Arrays where JSON has arrays.
+    const f = (...x: number[]) => Float64Array.of(...x) as unknown as number[];
+    await s.step({ inputs: { pre: f(100, 0, 55.5, 1e-300) }, reward: 0.5 });
+    await s.step({ steps: 2, inputs: { pre: [f(90, 0, 0, 3), f(0, 100, 7, 0)] }, reward: f(1, -0.25) });
+    // A -0 current: JSON would write it as 0, so this one is logged in the binary format.
+    await s.step({ steps: 2, inputs: { pre: f(-0, 100, 0, 100), post: f(-0, 1, 2) }, reward: f(-0, 2) });
+    await s.step({ inputs: { pre: f(3, 4, 5, 6) }, deferReward: true });
+    const want = await s.snapshot();
+    crash(store);
+    const logged = parseFrames(readFileSync(tailOf(dir))).rows.map((r) => (typeof r.payload === 'string' ? 'json' : r.payload.toString('latin1', 0, 4)));
+    assert.deepEqual(logged, ['json', 'json', 'SSB1', 'json']);
+    const { m } = restart(dir);
+    assert.deepEqual(await m.get(s.id).snapshot(), want);
     await m.close();
   });
 

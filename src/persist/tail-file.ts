@@ -15,8 +15,10 @@
  *
  * Layout: frames of u32 LE body length, i32 LE CRC-32 of the body, body.
  * A body is one commit's rows, each: u48 LE id, u32 LE session, u48 LE seq,
- * u8 kind, u8 payload type (0: UTF-8 text, 1: bytes), i32 LE the row's own
- * checksum (as the database stores it), u32 LE payload length, payload.
+ * u8 kind, u8 payload type (0: UTF-8 text, 1: bytes), u32 LE payload
+ * length, payload. The frame's checksum covers its rows; the checksum the
+ * database keeps per row is computed when the row moves there, or never if
+ * a snapshot makes it obsolete first (most rows of a busy session).
  * A frame is written with one write at the end of the file: a crash leaves
  * whole frames and at most one cut short at the end, which was never
  * acknowledged.
@@ -24,18 +26,18 @@
 import { closeSync, copyFileSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync, constants } from 'node:fs';
 import { crc32 } from 'node:zlib';
 
-/** A log row as the database stores it: what the tail file holds. */
+/** A log row as the database stores it: what the tail file holds, but for its checksum (null until computed). */
 export interface StoredRow {
   id: number;
   session: number;
   seq: number;
   kind: number;
   payload: string | Buffer;
-  crc: number;
+  crc: number | null;
 }
 
 const FRAME_HEADER = 8;
-const ROW_HEADER = 6 + 4 + 6 + 1 + 1 + 4 + 4;
+const ROW_HEADER = 6 + 4 + 6 + 1 + 1 + 4;
 
 export interface TailRead {
   tail: TailFile;
@@ -136,18 +138,23 @@ function payloadLength(p: string | Buffer): number {
   return typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length;
 }
 
+/** Buffer.writeUIntLE(v, at, 6) without its generic byte loop: this runs on every commit. */
+function writeU48(out: Buffer, v: number, at: number): void {
+  out.writeUInt32LE(v % 0x100000000, at);
+  out.writeUInt16LE(Math.floor(v / 0x100000000), at + 4);
+}
+
 export function encodeFrame(rows: readonly StoredRow[]): Buffer {
   let total = FRAME_HEADER;
   for (const r of rows) total += ROW_HEADER + payloadLength(r.payload);
   const out = Buffer.allocUnsafe(total);
   let at = FRAME_HEADER;
   for (const r of rows) {
-    out.writeUIntLE(r.id, at, 6);
+    writeU48(out, r.id, at);
     out.writeUInt32LE(r.session, at + 6);
-    out.writeUIntLE(r.seq, at + 10, 6);
+    writeU48(out, r.seq, at + 10);
     out[at + 16] = r.kind;
     out[at + 17] = typeof r.payload === 'string' ? 0 : 1;
-    out.writeInt32LE(r.crc, at + 18);
     at += ROW_HEADER;
     const len = typeof r.payload === 'string' ? out.write(r.payload, at, 'utf8') : r.payload.copy(out, at);
     out.writeUInt32LE(len, at - 4);
@@ -177,7 +184,7 @@ export function parseFrames(buf: Buffer): { rows: StoredRow[]; end: number; prob
         ok = false;
         break;
       }
-      const plen = buf.readUInt32LE(p + 22);
+      const plen = buf.readUInt32LE(p + 18);
       const type = buf[p + 17];
       const start = p + ROW_HEADER;
       if (type > 1 || start + plen > stop) {
@@ -190,7 +197,7 @@ export function parseFrames(buf: Buffer): { rows: StoredRow[]; end: number; prob
         seq: buf.readUIntLE(p + 10, 6),
         kind: buf[p + 16],
         payload: type === 0 ? buf.toString('utf8', start, start + plen) : Buffer.from(buf.subarray(start, start + plen)),
-        crc: buf.readInt32LE(p + 18),
+        crc: null,
       });
       p = start + plen;
     }
