@@ -220,12 +220,15 @@ export class Store {
   private unspilledBytes = 0;
   /** What was wrong with the tail file at open, if anything (see TailFile.open). */
   readonly tailDamage: string | null;
+  /** PERSIST_SYNC: with 'full' every commit waits for a disk flush. */
+  readonly sync: SyncMode;
 
   private constructor(dir: string, file: string, db: Database.Database, sync: SyncMode, options: StoreOptions) {
     this.dir = dir;
     this.file = file;
     this.db = db;
     this.tailLimit = options.tailLimitBytes ?? TAIL_LIMIT_BYTES;
+    this.sync = sync;
     // A damaged file may fail these reads; load() then finds and reports the
     // damage, and the file is replaced before anything is written to it.
     this.nextKey = readOr(() => ((db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'sessions'").pluck().get() as number | undefined) ?? 0) + 1, 1);
