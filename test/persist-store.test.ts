@@ -13,7 +13,8 @@ import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { SpikeserveError } from '../src/errors.js';
 import { Store } from '../src/persist/store.js';
-import { SessionManager, type SessionManagerOptions } from '../src/sessions/manager.js';
+import type { SessionManager, SessionManagerOptions } from '../src/sessions/manager.js';
+import { persistManager } from './helpers/manager.js';
 import type { Session } from '../src/sessions/session.js';
 
 const NET = {
@@ -30,15 +31,7 @@ function tmp(): string {
 }
 
 function manager(dir: string, over: Partial<SessionManagerOptions> = {}): SessionManager {
-  return new SessionManager({
-    limits: { maxNeurons: 1000, maxSynapses: 100_000, maxStepsPerCall: 1_000_000, maxSpikeRecordsPerCall: 10_000_000 },
-    maxSessions: 100,
-    maxTotalSynapses: 10_000_000,
-    idleTimeoutMs: 0,
-    sliceMs: 5,
-    ...over,
-    store: 'store' in over ? over.store : Store.open(dir, 'normal'),
-  });
+  return persistManager({ ...over, store: 'store' in over ? over.store : Store.open(dir, 'normal') });
 }
 
 /** Every kind of state change, with inputs that make the network fire and learn. */

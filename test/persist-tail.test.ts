@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openDataDir } from '../src/persist/open.js';
-import { Store, TAIL_SUFFIX } from '../src/persist/store.js';
+import { Store, TAIL_SUFFIX, type StoreOptions } from '../src/persist/store.js';
 import { encodeFrame, parseFrames, type StoredRow } from '../src/persist/tail-file.js';
-import { SessionManager } from '../src/sessions/manager.js';
+import type { SessionManager } from '../src/sessions/manager.js';
+import { persistManager } from './helpers/manager.js';
 import type { Session } from '../src/sessions/session.js';
 
 const NET = {
@@ -30,14 +31,17 @@ function tmp(): string {
 }
 
 function manager(store: Store): SessionManager {
-  return new SessionManager({
-    limits: { maxNeurons: 1000, maxSynapses: 100_000, maxStepsPerCall: 1_000_000, maxSpikeRecordsPerCall: 10_000_000 },
-    maxSessions: 100,
-    maxTotalSynapses: 10_000_000,
-    idleTimeoutMs: 0,
-    sliceMs: 5,
-    store,
-  });
+  return persistManager({ store });
+}
+
+/** A data directory with one saved session of NET. */
+async function started(seed: number, sync: 'normal' | 'full' = 'normal', options?: StoreOptions): Promise<{ dir: string; store: Store; m1: SessionManager; s: Session }> {
+  const dir = tmp();
+  const store = Store.open(dir, sync, undefined, options);
+  const m1 = manager(store);
+  const s = m1.create({ network: NET, seed });
+  await s.persisted();
+  return { dir, store, m1, s };
 }
 
 const tailOf = (dir: string) => join(dir, 'spikeserve.db' + TAIL_SUFFIX);
@@ -96,11 +100,7 @@ describe('the tail file', () => {
   });
 
   test('steps are durable in the tail file before they reach the database, and come back exactly after a crash', async () => {
-    const dir = tmp();
-    const store = Store.open(dir, 'normal');
-    const m1 = manager(store);
-    const s = m1.create({ network: NET, seed: 4 });
-    await s.persisted();
+    const { dir, store, s } = await started(4);
     const after = await stepOneByOne(s, 12);
     assert.ok(statSync(tailOf(dir)).size > 0, 'the commands are in the tail file');
     crash(store);
@@ -122,11 +122,7 @@ describe('the tail file', () => {
   });
 
   test('a last frame cut short by a crash is reported, kept aside, and every command before it comes back', async () => {
-    const dir = tmp();
-    const store = Store.open(dir, 'normal');
-    const m1 = manager(store);
-    const s = m1.create({ network: NET, seed: 5 });
-    await s.persisted();
+    const { dir, store, s } = await started(5);
     const after = await stepOneByOne(s, 6);
     crash(store);
     const size = statSync(tailOf(dir)).size;
@@ -149,11 +145,7 @@ describe('the tail file', () => {
   });
 
   test('a damaged frame is reported and nothing after it is applied', async () => {
-    const dir = tmp();
-    const store = Store.open(dir, 'normal');
-    const m1 = manager(store);
-    const s = m1.create({ network: NET, seed: 6 });
-    await s.persisted();
+    const { dir, store, s } = await started(6);
     const after = await stepOneByOne(s, 4);
     crash(store);
     const buf = readFileSync(tailOf(dir));
@@ -170,11 +162,7 @@ describe('the tail file', () => {
   });
 
   test('rows already moved into the database are not applied twice (a stop between moving them and emptying the file)', async () => {
-    const dir = tmp();
-    const store = Store.open(dir, 'normal');
-    const m1 = manager(store);
-    const s = m1.create({ network: NET, seed: 7 });
-    await s.persisted();
+    const { dir, m1, s } = await started(7);
     const after = await stepOneByOne(s, 5);
     copyFileSync(tailOf(dir), `${tailOf(dir)}.before`);
     await m1.close({ snapshotDeadline: -Infinity });
@@ -188,11 +176,7 @@ describe('the tail file', () => {
   });
 
   test('past its bound the file is emptied into the database, in one transaction, while the service runs', async () => {
-    const dir = tmp();
-    const store = Store.open(dir, 'normal', undefined, { tailLimitBytes: 600 });
-    const m1 = manager(store);
-    const s = m1.create({ network: NET, seed: 8 });
-    await s.persisted();
+    const { dir, store, s } = await started(8, 'normal', { tailLimitBytes: 600 });
     let maxTail = 0;
     let after: unknown[] = [];
     for (let i = 0; i < 8; i++) {
@@ -209,11 +193,7 @@ describe('the tail file', () => {
   });
 
   test('steps with typed-array inputs and rewards (the binary transport) come back bit for bit, -0 included', async () => {
-    const dir = tmp();
-    const store = Store.open(dir, 'normal');
-    const m1 = manager(store);
-    const s = m1.create({ network: NET, seed: 11 });
-    await s.persisted();
+    const { dir, store, s } = await started(11);
     // What the binary protocol's decoder hands the session: Float64Arrays where JSON has arrays.
     const f = (...x: number[]) => Float64Array.of(...x) as unknown as number[];
     await s.step({ inputs: { pre: f(100, 0, 55.5, 1e-300) }, reward: 0.5 });
@@ -231,11 +211,7 @@ describe('the tail file', () => {
   });
 
   test('with PERSIST_SYNC=full the same commands come back', async () => {
-    const dir = tmp();
-    const store = Store.open(dir, 'full');
-    const m1 = manager(store);
-    const s = m1.create({ network: NET, seed: 9 });
-    await s.persisted();
+    const { dir, store, s } = await started(9, 'full');
     const after = await stepOneByOne(s, 4);
     crash(store);
     const opened = openDataDir(dir, 'full');
@@ -246,11 +222,7 @@ describe('the tail file', () => {
   });
 
   test('a database that cannot be read is moved aside with its tail file, and the new one starts with an empty tail', async () => {
-    const dir = tmp();
-    const store = Store.open(dir, 'normal');
-    const m1 = manager(store);
-    const s = m1.create({ network: NET, seed: 10 });
-    await s.persisted();
+    const { dir, store, s } = await started(10);
     await stepOneByOne(s, 3);
     crash(store);
     // Not a database any more: the start salvages what it can from a copy, then starts a fresh one.
