@@ -46,7 +46,12 @@ for (const rule of rules) {
         }
       };
       run(); // warm the JIT
-      const bytes = await bytesAllocated(run);
+      // The optimising compiler runs on a background thread: on a busy machine
+      // (the other test files run in parallel) it may not be done after the
+      // warm-up, and unoptimised code boxes doubles. The best of three runs
+      // is the optimised step's; an allocation of its own shows in every run.
+      let bytes = Infinity;
+      for (let attempt = 0; attempt < 3 && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
       assert.ok(bytes / steps < 8, `${(bytes / steps).toFixed(2)} bytes allocated per step`);
     });
   }
