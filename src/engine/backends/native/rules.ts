@@ -95,7 +95,7 @@ export class StdpRule extends StatelessRule {
           // applyRow in one pass.
           w.applyCells(i, postIdx, postCount);
           for (let q = 0; q < postCount; q++) downRow[postIdx[q]] = 0;
-          w.applyRowNegated(i, downRow);
+          w.applyRowNegated(i);
           for (let q = 0; q < postCount; q++) downRow[postIdx[q]] = lrPre * tPost[postIdx[q]];
         } else {
           w.applyRow(i);
@@ -177,7 +177,7 @@ export class MstdpRule implements NativeRule {
             const j = ePostIdx[q];
             m[j] = -(c * (pPlus[i] + pMinus[j]));
           }
-          w.applyRowNegated(i, m);
+          w.applyRowNegated(i);
           for (let q = 0; q < this.ePostCount; q++) {
             const j = ePostIdx[q];
             m[j] = -(c * pMinus[j]);

@@ -13,7 +13,24 @@
  * rule touches, then end(). Those two loops are the only places the
  * per-synapse arithmetic lives, and they take only integers and typed arrays,
  * so nothing is boxed or allocated on the hot path.
+ *
+ * Connections of at least WASM_MIN_SYNAPSES keep the matrix and the rules'
+ * scratch rows in WebAssembly memory (wasm-weights.ts), where delivery and
+ * the hard-bound, lazy-decay updates run as WebAssembly kernels with the
+ * same bits as the loops below; the rarer variants (soft bounds, eager
+ * decay) run the loops below on the same views.
  */
+import { WasmWeights } from './wasm-weights.js';
+
+/** Which loops a DenseWeights runs: 'auto' picks WebAssembly where available and worth it. */
+export type WeightKernels = 'auto' | 'js' | 'wasm';
+
+/**
+ * Below this many synapses the JavaScript loops stay: a call into
+ * WebAssembly and the copies around it cost more than the loops save, and
+ * each WebAssembly memory reserves address space.
+ */
+export const WASM_MIN_SYNAPSES = 1024;
 /**
  * Largest matrix the kernels' index arithmetic allows (2^31 - 1 entries, 16 GiB
  * of weights): offsets then fit int32, and `| 0` spares an overflow check per
@@ -41,25 +58,35 @@ export class DenseWeights {
   /** Doubles for the free-function kernels, set per call (a double argument would be boxed). */
   private readonly kernelParams: Float64Array;
   private nextScale = 1;
+  /** The WebAssembly kernels over this matrix's memory, or null for the JavaScript loops. */
+  private readonly wasm: WasmWeights | null;
 
   /** Below this the scale is folded into the stored values so it never underflows. */
   static readonly RENORMALISE_BELOW = 1e-100;
 
-  constructor(rows: number, cols: number, wMin: number, wMax: number, weightDecay: number, soft: boolean) {
+  constructor(rows: number, cols: number, wMin: number, wMax: number, weightDecay: number, soft: boolean, kernels: WeightKernels = 'auto') {
     if (rows * cols > MAX_SYNAPSES) throw new RangeError(`a connection of ${rows * cols} synapses exceeds the engine's maximum of ${MAX_SYNAPSES}`);
     this.rows = rows;
     this.cols = cols;
-    this.stored = new Float64Array(rows * cols);
-    this.upRow = new Float64Array(cols);
-    this.downRow = new Float64Array(cols);
-    this.perRow = new Float64Array(rows);
+    const useWasm = kernels === 'wasm' || (kernels === 'auto' && rows * cols >= WASM_MIN_SYNAPSES);
+    this.wasm = useWasm ? WasmWeights.create(rows, cols) : null;
+    if (kernels === 'wasm' && this.wasm === null) throw new RangeError('WebAssembly SIMD kernels are unavailable here, or the connection is too large for them');
+    this.stored = this.wasm?.stored ?? new Float64Array(rows * cols);
+    this.upRow = this.wasm?.upRow ?? new Float64Array(cols);
+    this.downRow = this.wasm?.downRow ?? new Float64Array(cols);
+    this.perRow = this.wasm?.perRow ?? new Float64Array(rows);
     this.wMin = wMin;
     this.wMax = wMax;
     this.soft = soft;
     this.factor = 1 - weightDecay;
     this.lazy = weightDecay === 0 || (wMin <= 0 && wMax >= 0 && weightDecay < 1);
     this.decayParams = Float64Array.of(this.factor, wMin, wMax);
-    this.kernelParams = new Float64Array(5);
+    this.kernelParams = this.wasm?.params ?? new Float64Array(5);
+  }
+
+  /** Whether the WebAssembly kernels run this matrix's hot loops. */
+  get usesWasm(): boolean {
+    return this.wasm !== null;
   }
 
   /** Hard bounds with lazy decay, the common case, where rules may use applyRowNegated and applyCells. */
@@ -74,7 +101,8 @@ export class DenseWeights {
   /** x_post[j] += sum over spiking i of w[i][j]: only the rows of neurons that spiked. */
   deliver(spikeIdx: Int32Array, spikeCount: number, out: Float64Array): void {
     this.kernelParams[0] = this.scale;
-    deliverRows(this.stored, this.cols, spikeIdx, spikeCount, out, this.kernelParams);
+    if (this.wasm !== null) this.wasm.deliver(spikeIdx, spikeCount, out);
+    else deliverRows(this.stored, this.cols, spikeIdx, spikeCount, out, this.kernelParams);
   }
 
   begin(): void {
@@ -122,19 +150,24 @@ export class DenseWeights {
   }
 
   /**
-   * For hardLazy only: row i, synapse (i, j) becomes w - m[j], then decays and
-   * is clamped; columns where m[j] is 0 are left alone. With m = down - up,
+   * For hardLazy only: row i, synapse (i, j) becomes w - m[j] with m =
+   * downRow, then decays and is clamped; columns where m[j] is 0 are left
+   * alone. With m = down - up,
    * one of them 0, this is applyRow's arithmetic exactly: (w + 0) - down and
    * w - down are the same bits, and so are (w + up) - 0 and w - (-up). One
    * array read per synapse instead of two.
    */
-  applyRowNegated(i: number, m: Float64Array): void {
-    rowHardLazy(this.stored, Math.imul(i, this.cols), this.cols, m, this.updateParams());
+  applyRowNegated(i: number): void {
+    const params = this.updateParams();
+    if (this.wasm !== null) this.wasm.rowNegated(i);
+    else rowHardLazy(this.stored, Math.imul(i, this.cols), this.cols, this.downRow, params);
   }
 
   /** For hardLazy only: applyRow restricted to row i's columns idx[0 .. count). */
   applyCells(i: number, idx: Int32Array, count: number): void {
-    cellsHardLazy(this.stored, Math.imul(i, this.cols), idx, count, this.upRow, this.downRow, this.updateParams());
+    const params = this.updateParams();
+    if (this.wasm !== null) this.wasm.cells(i, idx, count);
+    else cellsHardLazy(this.stored, Math.imul(i, this.cols), idx, count, this.upRow, this.downRow, params);
   }
 
   /** [scale, factor, wMin, wMax, 1 / next scale] in kernelParams, for the update kernels. */
@@ -156,6 +189,11 @@ export class DenseWeights {
    */
   applyCross(skipRow: Uint8Array, colIdx: Int32Array, colCount: number, split: boolean): void {
     if (colCount === 0) return;
+    if (this.wasm !== null && this.lazy && !this.soft) {
+      this.updateParams();
+      this.wasm.cross(skipRow, colIdx, colCount, split);
+      return;
+    }
     const { stored, scale, factor, lazy, soft, wMin, wMax, perRow, cols, rows } = this;
     const inv = 1 / this.nextScale;
     for (let i = 0; i < rows; i++) {
