@@ -106,6 +106,11 @@ test('delivery and hard-bound updates give the same bits in WebAssembly as in Ja
           js.applyRowNegated(i);
           wa.applyRowNegated(i);
         }
+        // A step's rows in one batch (applyRowsNegated).
+        for (let j = 0; j < cols; j++) js.downRow[j] = wa.downRow[j] = edgy(rnd, size);
+        const batch = pick(rnd, rows, 0.3, list);
+        js.applyRowsNegated(list, batch);
+        wa.applyRowsNegated(list, batch);
         // Listed cells with both terms (applyCells).
         for (let j = 0; j < cols; j++) {
           js.upRow[j] = wa.upRow[j] = Math.abs(edgy(rnd, size));

@@ -84,7 +84,10 @@ export class StdpRule extends StatelessRule {
       const postIdx = post.spikeIdx;
       const postCount = post.spikeCount;
       if (pre.spikeCount > 0) for (let j = 0; j < w.cols; j++) downRow[j] = lrPre * tPost[j];
-      for (let k = 0; k < pre.spikeCount; k++) {
+      // Without post spikes every row gets the same depression: one batch.
+      const batched = w.hardLazy && postCount === 0;
+      if (batched) w.applyRowsNegated(pre.spikeIdx, pre.spikeCount);
+      for (let k = 0; k < (batched ? 0 : pre.spikeCount); k++) {
         const i = pre.spikeIdx[k];
         const upHere = lrPost * tPre[i];
         for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = upHere;

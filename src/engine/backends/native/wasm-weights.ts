@@ -26,6 +26,7 @@ export const MAX_WASM_BYTES = 2 ** 31 - PAGE_BYTES;
 interface KernelExports {
   deliver(stored: number, cols: number, idx: number, count: number, out: number): void;
   rowNeg(row: number, m: number, cols: number): void;
+  rowsNeg(stored: number, cols: number, idx: number, count: number, m: number): void;
   cells(row: number, idx: number, count: number, up: number, down: number): void;
   cross(stored: number, rows: number, cols: number, perRow: number, mask: number, colIdx: number, colCount: number, split: number): void;
 }
@@ -130,6 +131,13 @@ export class WasmWeights {
   /** Row i minus downRow, hard bounds, lazy decay (weights.ts rowHardLazy). */
   rowNegated(i: number): void {
     this.fns.rowNeg(this.storedAt + 8 * i * this.cols, this.downAt, this.cols);
+  }
+
+  /** rowNegated for each listed row. */
+  rowsNegated(rows: Int32Array, count: number): void {
+    const idx = this.idx;
+    for (let k = 0; k < count; k++) idx[k] = rows[k];
+    this.fns.rowsNeg(this.storedAt, this.cols, this.idxAt, count, this.downAt);
   }
 
   /** Row i's listed columns with upRow and downRow (weights.ts cellsHardLazy). */

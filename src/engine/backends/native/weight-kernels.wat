@@ -84,7 +84,7 @@
 
   ;; rowHardLazy: the row at byte $row, synapse j becomes w - m[j], decays and
   ;; is clamped; columns where m[j] is 0 keep their bits (selected back).
-  (func (export "rowNeg") (param $row i32) (param $m i32) (param $cols i32)
+  (func $rowNeg (export "rowNeg") (param $row i32) (param $m i32) (param $cols i32)
     (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128)
     (local $w v128) (local $d v128) (local $wn v128)
     (local $jb i32) (local $pairEnd i32) (local $rowBytes i32) (local $ds f64) (local $ws f64) (local $wns f64)
@@ -101,8 +101,10 @@
         (local.set $d (v128.load (i32.add (local.get $m) (local.get $jb))))
         (local.set $w (v128.load (i32.add (local.get $row) (local.get $jb))))
         (local.set $wn (f64x2.mul (f64x2.sub (f64x2.mul (local.get $w) (local.get $S)) (local.get $d)) (local.get $F)))
-        (local.set $wn (v128.bitselect (local.get $HI) (local.get $wn) (f64x2.gt (local.get $wn) (local.get $HI))))
-        (local.set $wn (v128.bitselect (local.get $LO) (local.get $wn) (f64x2.lt (local.get $wn) (local.get $LO))))
+        ;; pmin(a, b) is defined as (b < a ? b : a) and pmax(a, b) as (a < b ? b : a):
+        ;; the ternaries of weights.ts exactly, -0 and NaN included, in one
+        ;; instruction each (unlike min/max, which order -0 below +0).
+        (local.set $wn (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)))
         (local.set $wn (f64x2.mul (local.get $wn) (local.get $INV)))
         (v128.store (i32.add (local.get $row) (local.get $jb))
           (v128.bitselect (local.get $w) (local.get $wn) (f64x2.eq (local.get $d) (v128.const f64x2 0 0))))
@@ -115,6 +117,21 @@
           (then
             (f64.store (i32.add (local.get $row) (local.get $pairEnd))
               (call $hardLazySub (f64.load (i32.add (local.get $row) (local.get $pairEnd))) (local.get $ds))))))))
+
+  ;; rowNeg for each row listed at $idx (i32, $count of them) with the same m:
+  ;; one call for all of a step's spiking rows.
+  (func (export "rowsNeg") (param $stored i32) (param $cols i32) (param $idx i32) (param $count i32) (param $m i32)
+    (local $k i32) (local $rowBytes i32)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $k) (local.get $count)))
+        (call $rowNeg
+          (i32.add (local.get $stored)
+            (i32.mul (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes)))
+          (local.get $m) (local.get $cols))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $rows))))
 
   ;; One synapse of rowNeg's odd last column: (w * scale - d) * factor,
   ;; clamped, over the next scale.
@@ -152,22 +169,26 @@
         (local.set $q (i32.add (local.get $q) (i32.const 1)))
         (br $cells))))
 
-  ;; applyCross under hard bounds with lazy decay: for every row i with
+;; applyCross under hard bounds with lazy decay: for every row i with
   ;; perRow[i] != 0 and mask[i] != 1, the listed columns get perRow[i] as
   ;; potentiation ($split 0), or split by sign into potentiation and
-  ;; depression ($split 1), net change (up - down).
+  ;; depression ($split 1), net change (up - down). The listed synapses of a
+  ;; row are scattered, so two at a time go into the lanes of one vector:
+  ;; the arithmetic is per lane and branch-free (a clamp that branched would
+  ;; mispredict on every weight at a bound).
   (func (export "cross")
     (param $stored i32) (param $rows i32) (param $cols i32) (param $perRow i32) (param $mask i32)
     (param $colIdx i32) (param $colCount i32) (param $split i32)
-    (local $i i32) (local $c i32) (local $a f64) (local $up f64) (local $down f64) (local $delta f64)
-    (local $base i32) (local $rowBytes i32) (local $k i32)
-    (local $scale f64) (local $factor f64) (local $lo f64) (local $hi f64) (local $inv f64) (local $wn f64)
-    (local.set $scale (f64.load (i32.const 0)))
-    (local.set $factor (f64.load (i32.const 8)))
-    (local.set $lo (f64.load (i32.const 16)))
-    (local.set $hi (f64.load (i32.const 24)))
-    (local.set $inv (f64.load (i32.const 32)))
+    (local $i i32) (local $c i32) (local $a f64) (local $up f64) (local $down f64) (local $D v128)
+    (local $base i32) (local $rowBytes i32) (local $k0 i32) (local $k1 i32) (local $pairEnd i32)
+    (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128) (local $wn v128)
+    (local.set $S (f64x2.splat (f64.load (i32.const 0))))
+    (local.set $F (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
+    (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.and (local.get $colCount) (i32.const -2)))
     (local.set $base (local.get $stored))
     (block $done
       (loop $rowsLoop
@@ -183,21 +204,31 @@
               (else
                 (local.set $up (local.get $a))
                 (local.set $down (f64.const 0))))
-            (local.set $delta (f64.sub (local.get $up) (local.get $down)))
+            (local.set $D (f64x2.splat (f64.sub (local.get $up) (local.get $down))))
             (local.set $c (i32.const 0))
-            (block $colsDone
-              (loop $colsLoop
-                (br_if $colsDone (i32.ge_u (local.get $c) (local.get $colCount)))
-                (local.set $k (i32.add (local.get $base)
+            (block $pairsDone
+              (loop $pairs
+                (br_if $pairsDone (i32.ge_u (local.get $c) (local.get $pairEnd)))
+                (local.set $k0 (i32.add (local.get $base)
                   (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
-                (local.set $wn (f64.mul (f64.add (f64.mul (f64.load (local.get $k)) (local.get $scale)) (local.get $delta)) (local.get $factor)))
-                (local.set $wn (select (local.get $hi) (local.get $wn) (f64.gt (local.get $wn) (local.get $hi))))
-                (local.set $wn (select (local.get $lo) (local.get $wn) (f64.lt (local.get $wn) (local.get $lo))))
-                (f64.store (local.get $k) (f64.mul (local.get $wn) (local.get $inv)))
-                (local.set $c (i32.add (local.get $c) (i32.const 1)))
-                (br $colsLoop)))))
+                (local.set $k1 (i32.add (local.get $base)
+                  (i32.shl (i32.load offset=4 (i32.add (local.get $colIdx) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
+                (local.set $wn (v128.load64_lane 1 (local.get $k1) (v128.load64_zero (local.get $k0))))
+                (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $wn) (local.get $S)) (local.get $D)) (local.get $F)))
+                (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                (v128.store64_lane 0 (local.get $k0) (local.get $wn))
+                (v128.store64_lane 1 (local.get $k1) (local.get $wn))
+                (local.set $c (i32.add (local.get $c) (i32.const 2)))
+                (br $pairs)))
+            (if (i32.lt_u (local.get $pairEnd) (local.get $colCount))
+              (then
+                (local.set $k0 (i32.add (local.get $base)
+                  (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $pairEnd) (i32.const 2)))) (i32.const 3))))
+                (local.set $wn (v128.load64_zero (local.get $k0)))
+                (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $wn) (local.get $S)) (local.get $D)) (local.get $F)))
+                (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                (v128.store64_lane 0 (local.get $k0) (local.get $wn))))))
         (local.set $base (i32.add (local.get $base) (local.get $rowBytes)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rowsLoop))))
-
 )

@@ -163,6 +163,13 @@ export class DenseWeights {
     else rowHardLazy(this.stored, Math.imul(i, this.cols), this.cols, this.downRow, params);
   }
 
+  /** applyRowNegated for rows[0 .. count), all with the same downRow: one call into WebAssembly for a step's rows. */
+  applyRowsNegated(rows: Int32Array, count: number): void {
+    const params = this.updateParams();
+    if (this.wasm !== null) this.wasm.rowsNegated(rows, count);
+    else for (let k = 0; k < count; k++) rowHardLazy(this.stored, Math.imul(rows[k], this.cols), this.cols, this.downRow, params);
+  }
+
   /** For hardLazy only: applyRow restricted to row i's columns idx[0 .. count). */
   applyCells(i: number, idx: Int32Array, count: number): void {
     const params = this.updateParams();
