@@ -124,12 +124,16 @@ export class StdpRule extends StatelessRule {
  * next update uses e before it decays p), so the spike lists and the p vectors
  * are the whole of it.
  */
+// MSTDP's slots in DenseWeights.ruleParams.
+const C = 0;
+/** Followed by a_plus, as decayAddPre reads it. */
+const PLUS_DECAY = 1;
+/** Followed by a_minus. */
+const MINUS_DECAY = 3;
+
 export class MstdpRule implements NativeRule {
   private readonly lr0: number;
-  private readonly plusDecay: number;
-  private readonly minusDecay: number;
-  private readonly aPlus: number;
-  private readonly aMinus: number;
+  /** p_plus and p_minus live in the weights' vectors, next to the matrix (see DenseWeights.preVector). */
   readonly pPlus: Float64Array;
   readonly pMinus: Float64Array;
   private readonly ePreMask: Uint8Array;
@@ -147,12 +151,13 @@ export class MstdpRule implements NativeRule {
     dt: number,
   ) {
     this.lr0 = rule.lr[0];
-    this.plusDecay = Math.exp(-dt / (rule.tc_plus as number));
-    this.minusDecay = Math.exp(-dt / (rule.tc_minus as number));
-    this.aPlus = rule.a_plus as number;
-    this.aMinus = rule.a_minus as number;
-    this.pPlus = new Float64Array(pre.n);
-    this.pMinus = new Float64Array(post.n);
+    const p = w.ruleParams;
+    p[PLUS_DECAY] = Math.exp(-dt / (rule.tc_plus as number));
+    p[PLUS_DECAY + 1] = rule.a_plus as number;
+    p[MINUS_DECAY] = Math.exp(-dt / (rule.tc_minus as number));
+    p[MINUS_DECAY + 1] = rule.a_minus as number;
+    this.pPlus = w.preVector;
+    this.pMinus = w.postVector;
     this.ePreMask = new Uint8Array(pre.n);
     this.ePreIdx = new Int32Array(pre.n);
     this.ePostMask = new Uint8Array(post.n);
@@ -165,15 +170,16 @@ export class MstdpRule implements NativeRule {
     // 1. dw = lr0 * r * e, with the eligibility left by the previous update;
     // its sign decides potentiation or depression.
     const c = this.lr0 * reward;
+    w.ruleParams[C] = c;
     if (c !== 0) {
-      const { upRow, downRow, perRow } = w;
+      const { upRow, downRow } = w;
       // Rows of the pre spikes: dw[j] = c * (p_minus[j] + (p_plus[i] where post j spiked)).
       // The p_minus part is the same for every row; each row patches the
       // columns of the post spikes.
       if (w.hardLazy) {
         // One array, -dw (see DenseWeights.applyRowNegated); downRow is its scratch.
         const m = downRow;
-        if (this.ePreCount > 0) for (let j = 0; j < w.cols; j++) m[j] = -(c * pMinus[j]);
+        if (this.ePreCount > 0) w.negScaledPostIntoDown(C);
         for (let k = 0; k < this.ePreCount; k++) {
           const i = ePreIdx[k];
           for (let q = 0; q < this.ePostCount; q++) {
@@ -210,17 +216,14 @@ export class MstdpRule implements NativeRule {
         }
       }
       if (this.ePostCount > 0) {
-        for (let i = 0; i < w.rows; i++) perRow[i] = c * pPlus[i];
+        w.scaledPreIntoPerRow(C);
         w.applyCross(ePreMask, ePostIdx, this.ePostCount, true);
       }
     }
     w.end();
     // 2-3. decay the synaptic traces and add this step's spikes.
-    const { plusDecay, minusDecay, aPlus, aMinus } = this;
-    const sPre = pre.s;
-    const sPost = post.s;
-    for (let i = 0; i < pPlus.length; i++) pPlus[i] = pPlus[i] * plusDecay + aPlus * sPre[i];
-    for (let j = 0; j < pMinus.length; j++) pMinus[j] = pMinus[j] * minusDecay + aMinus * sPost[j];
+    w.decayAddPre(PLUS_DECAY, pre.s);
+    w.decayAddPost(MINUS_DECAY, post.s);
     // 4. e is now built from this step's spikes.
     this.setEligibilitySpikes(pre.spikeIdx, pre.spikeCount, post.spikeIdx, post.spikeCount);
   }

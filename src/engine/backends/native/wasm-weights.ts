@@ -12,13 +12,18 @@
  * input, spike lists, spike masks) is copied in and out with TypedArray.set
  * or a short loop, which allocates nothing.
  *
- * Layout, in bytes: [0, 64) the kernels' doubles (see the .wat), then
- * stored (rows * cols f64), upRow, downRow (cols f64 each), perRow (rows
- * f64), out (cols f64), idx (max(rows, cols) i32), mask (rows u8).
+ * Layout, in bytes: [0, 128) the kernels' doubles (see the .wat; from
+ * byte 40 the rules' scalars), then stored (rows * cols f64), upRow,
+ * downRow (cols f64 each), perRow (rows f64), out (cols f64), preVector
+ * (rows f64), postVector (cols f64), idx (max(rows, cols) i32), mask (rows
+ * u8), postMask (cols u8).
  */
 import { WEIGHT_KERNELS_WASM_BASE64 } from './weight-kernels-wasm.js';
 
-const PARAM_BYTES = 64;
+const PARAM_BYTES = 128;
+/** Where the rules' scalars start (DenseWeights.ruleParams), and how many there are. */
+const RULE_PARAMS_AT = 40;
+const RULE_PARAM_COUNT = 8;
 const PAGE_BYTES = 65536;
 /** The kernels address memory with i32 byte offsets; above this the JavaScript loops run. */
 export const MAX_WASM_BYTES = 2 ** 31 - PAGE_BYTES;
@@ -29,6 +34,8 @@ interface KernelExports {
   rowsNeg(stored: number, cols: number, idx: number, count: number, m: number): void;
   cells(row: number, idx: number, count: number, up: number, down: number): void;
   cross(stored: number, rows: number, cols: number, perRow: number, mask: number, colIdx: number, colCount: number, split: number): void;
+  scaleInto(dst: number, src: number, n: number, c: number, negate: number): void;
+  decayAdd(p: number, s: number, n: number, d: number): void;
 }
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
@@ -52,9 +59,9 @@ const KERNEL_MODULE: WebAssembly.Module | null = (() => {
 
 /** Bytes a rows x cols connection needs, as laid out above. */
 function layoutBytes(rows: number, cols: number): number {
-  const doubles = rows * cols + 3 * cols + rows;
+  const doubles = rows * cols + 4 * cols + 2 * rows;
   const ints = Math.max(rows, cols);
-  return PARAM_BYTES + 8 * doubles + 4 * ints + rows;
+  return PARAM_BYTES + 8 * doubles + 4 * ints + rows + cols;
 }
 
 export function wasmKernelsAvailable(): boolean {
@@ -68,6 +75,11 @@ export class WasmWeights {
   readonly perRow: Float64Array;
   /** [scale, factor, wMin, wMax, 1 / next scale]: the kernels' doubles. */
   readonly params: Float64Array;
+  /** Per pre and per post neuron vectors a rule keeps (MSTDP's p_plus and p_minus), and its scalars. */
+  readonly preVector: Float64Array;
+  readonly postVector: Float64Array;
+  readonly ruleParams: Float64Array;
+  private readonly postMask: Uint8Array;
   private readonly out: Float64Array;
   private readonly idx: Int32Array;
   private readonly mask: Uint8Array;
@@ -81,6 +93,9 @@ export class WasmWeights {
   private readonly outAt: number;
   private readonly idxAt: number;
   private readonly maskAt: number;
+  private readonly preVectorAt: number;
+  private readonly postVectorAt: number;
+  private readonly postMaskAt: number;
 
   private constructor(rows: number, cols: number, module: WebAssembly.Module) {
     this.rows = rows;
@@ -91,6 +106,7 @@ export class WasmWeights {
     const buf = memory.buffer;
     let at = PARAM_BYTES;
     this.params = new Float64Array(buf, 0, 5);
+    this.ruleParams = new Float64Array(buf, RULE_PARAMS_AT, RULE_PARAM_COUNT);
     this.storedAt = at;
     this.stored = new Float64Array(buf, at, rows * cols);
     at += 8 * rows * cols;
@@ -106,11 +122,20 @@ export class WasmWeights {
     this.outAt = at;
     this.out = new Float64Array(buf, at, cols);
     at += 8 * cols;
+    this.preVectorAt = at;
+    this.preVector = new Float64Array(buf, at, rows);
+    at += 8 * rows;
+    this.postVectorAt = at;
+    this.postVector = new Float64Array(buf, at, cols);
+    at += 8 * cols;
     this.idxAt = at;
     this.idx = new Int32Array(buf, at, Math.max(rows, cols));
     at += 4 * Math.max(rows, cols);
     this.maskAt = at;
     this.mask = new Uint8Array(buf, at, rows);
+    at += rows;
+    this.postMaskAt = at;
+    this.postMask = new Uint8Array(buf, at, cols);
   }
 
   /** A rows x cols connection in WebAssembly memory, or null when the kernels are unavailable or it is too large. */
@@ -153,5 +178,27 @@ export class WasmWeights {
     const idx = this.idx;
     for (let c = 0; c < colCount; c++) idx[c] = colIdx[c];
     this.fns.cross(this.storedAt, this.rows, this.cols, this.perRowAt, this.maskAt, this.idxAt, colCount, split ? 1 : 0);
+  }
+
+  /** downRow[j] = -(ruleParams[slot] * postVector[j]). */
+  negScaledPostIntoDown(slot: number): void {
+    this.fns.scaleInto(this.downAt, this.postVectorAt, this.cols, RULE_PARAMS_AT + 8 * slot, 1);
+  }
+
+  /** perRow[i] = ruleParams[slot] * preVector[i]. */
+  scaledPreIntoPerRow(slot: number): void {
+    this.fns.scaleInto(this.perRowAt, this.preVectorAt, this.rows, RULE_PARAMS_AT + 8 * slot, 0);
+  }
+
+  /** preVector[i] = preVector[i] * ruleParams[slot] + ruleParams[slot + 1] * s[i]. */
+  decayAddPre(slot: number, s: Uint8Array): void {
+    this.mask.set(s);
+    this.fns.decayAdd(this.preVectorAt, this.maskAt, this.rows, RULE_PARAMS_AT + 8 * slot);
+  }
+
+  /** postVector[j] = postVector[j] * ruleParams[slot] + ruleParams[slot + 1] * s[j]. */
+  decayAddPost(slot: number, s: Uint8Array): void {
+    this.postMask.set(s);
+    this.fns.decayAdd(this.postVectorAt, this.postMaskAt, this.cols, RULE_PARAMS_AT + 8 * slot);
   }
 }

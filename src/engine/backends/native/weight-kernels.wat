@@ -11,6 +11,7 @@
 ;; memory, set by the caller: a double argument from JavaScript would be a
 ;; boxed number, an allocation.
 ;;   0 scale   8 factor   16 w_min   24 w_max   32 1 / next scale
+;;   40.. the rules' scalars (see scaleInto and decayAdd)
 (module
   (import "env" "memory" (memory 1))
 
@@ -231,4 +232,40 @@
         (local.set $base (i32.add (local.get $base) (local.get $rowBytes)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rowsLoop))))
+;; dst[i] = c * src[i], or -(c * src[i]) when $negate, for i < $n, with c
+  ;; the double at byte $c: the rules' per-row and per-column terms.
+  (func (export "scaleInto") (param $dst i32) (param $src i32) (param $n i32) (param $c i32) (param $negate i32)
+    (local $C v128) (local $b i32) (local $pairEnd i32) (local $end i32) (local $x v128)
+    (local.set $C (f64x2.splat (f64.load (local.get $c))))
+    (local.set $end (i32.shl (local.get $n) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $b) (local.get $pairEnd)))
+        (local.set $x (f64x2.mul (local.get $C) (v128.load (i32.add (local.get $src) (local.get $b)))))
+        (if (local.get $negate) (then (local.set $x (f64x2.neg (local.get $x)))))
+        (v128.store (i32.add (local.get $dst) (local.get $b)) (local.get $x))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $end))
+      (then
+        (local.set $x (f64x2.mul (local.get $C) (v128.load64_zero (i32.add (local.get $src) (local.get $pairEnd)))))
+        (if (local.get $negate) (then (local.set $x (f64x2.neg (local.get $x)))))
+        (v128.store64_lane 0 (i32.add (local.get $dst) (local.get $pairEnd)) (local.get $x)))))
+
+  ;; p[i] = p[i] * d + a * s[i] for i < $n, s bytes (0 or 1), d and a the
+  ;; doubles at bytes $d and $d + 8: MSTDP's synaptic traces.
+  (func (export "decayAdd") (param $p i32) (param $s i32) (param $n i32) (param $d i32)
+    (local $i i32) (local $decay f64) (local $a f64) (local $k i32)
+    (local.set $decay (f64.load (local.get $d)))
+    (local.set $a (f64.load offset=8 (local.get $d)))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $k (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
+        (f64.store (local.get $k)
+          (f64.add (f64.mul (f64.load (local.get $k)) (local.get $decay))
+            (f64.mul (local.get $a) (f64.convert_i32_u (i32.load8_u (i32.add (local.get $s) (local.get $i)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each))))
 )

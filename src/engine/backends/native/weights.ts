@@ -51,6 +51,16 @@ export class DenseWeights {
   readonly downRow: Float64Array;
   /** Scratch for rules: one signed value per row (see applyCross). */
   readonly perRow: Float64Array;
+  /**
+   * A rule's own per pre and per post neuron vectors (MSTDP's p_plus and
+   * p_minus) and scalars, kept here so that the vector operations below run
+   * in WebAssembly next to the matrix. Slots of ruleParams are the rule's to
+   * assign; the operations take a slot index, so no double is passed as an
+   * argument (it would be boxed).
+   */
+  readonly preVector: Float64Array;
+  readonly postVector: Float64Array;
+  readonly ruleParams: Float64Array;
   private readonly factor: number;
   private readonly lazy: boolean;
   /** [factor, wMin, wMax] for decayAndClamp. */
@@ -75,6 +85,9 @@ export class DenseWeights {
     this.upRow = this.wasm?.upRow ?? new Float64Array(cols);
     this.downRow = this.wasm?.downRow ?? new Float64Array(cols);
     this.perRow = this.wasm?.perRow ?? new Float64Array(rows);
+    this.preVector = this.wasm?.preVector ?? new Float64Array(rows);
+    this.postVector = this.wasm?.postVector ?? new Float64Array(cols);
+    this.ruleParams = this.wasm?.ruleParams ?? new Float64Array(8);
     this.wMin = wMin;
     this.wMax = wMax;
     this.soft = soft;
@@ -175,6 +188,40 @@ export class DenseWeights {
     const params = this.updateParams();
     if (this.wasm !== null) this.wasm.cells(i, idx, count);
     else cellsHardLazy(this.stored, Math.imul(i, this.cols), idx, count, this.upRow, this.downRow, params);
+  }
+
+  /** downRow[j] = -(ruleParams[slot] * postVector[j]). */
+  negScaledPostIntoDown(slot: number): void {
+    if (this.wasm !== null) {
+      this.wasm.negScaledPostIntoDown(slot);
+      return;
+    }
+    const { downRow, postVector } = this;
+    const c = this.ruleParams[slot];
+    for (let j = 0; j < downRow.length; j++) downRow[j] = -(c * postVector[j]);
+  }
+
+  /** perRow[i] = ruleParams[slot] * preVector[i]. */
+  scaledPreIntoPerRow(slot: number): void {
+    if (this.wasm !== null) {
+      this.wasm.scaledPreIntoPerRow(slot);
+      return;
+    }
+    const { perRow, preVector } = this;
+    const c = this.ruleParams[slot];
+    for (let i = 0; i < perRow.length; i++) perRow[i] = c * preVector[i];
+  }
+
+  /** preVector[i] = preVector[i] * ruleParams[slot] + ruleParams[slot + 1] * s[i], s of 0s and 1s. */
+  decayAddPre(slot: number, s: Uint8Array): void {
+    if (this.wasm !== null) this.wasm.decayAddPre(slot, s);
+    else decayAdd(this.preVector, s, this.ruleParams, slot);
+  }
+
+  /** postVector[j] = postVector[j] * ruleParams[slot] + ruleParams[slot + 1] * s[j], s of 0s and 1s. */
+  decayAddPost(slot: number, s: Uint8Array): void {
+    if (this.wasm !== null) this.wasm.decayAddPost(slot, s);
+    else decayAdd(this.postVector, s, this.ruleParams, slot);
   }
 
   /** [scale, factor, wMin, wMax, 1 / next scale] in kernelParams, for the update kernels. */
@@ -369,4 +416,11 @@ function cellsHardLazy(
     wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
     stored[k] = wn * inv;
   }
+}
+
+/** DenseWeights.decayAddPre/Post; the doubles stay in `params` (see decayAndClamp). */
+function decayAdd(p: Float64Array, s: Uint8Array, params: Float64Array, slot: number): void {
+  const decay = params[slot];
+  const a = params[slot + 1];
+  for (let i = 0; i < p.length; i++) p[i] = p[i] * decay + a * s[i];
 }
