@@ -99,15 +99,21 @@ test('delivery and hard-bound updates give the same bits in WebAssembly as in Ja
         assertSameBits(outJs, outWa, `${what}, delivery at step ${step}`);
         js.begin();
         wa.begin();
-        // Whole rows with one array (applyRowNegated).
+        // Whole rows with one array (applyRowNegated); the kernel has a
+        // faster loop for arrays without zeros, so half of them have none.
+        const noZeros = step % 2 === 0;
+        const change = () => {
+          const d = edgy(rnd, size);
+          return noZeros && d === 0 ? size / 3 : d;
+        };
         for (let r = 0; r < 3; r++) {
           const i = Math.floor(rnd() * rows);
-          for (let j = 0; j < cols; j++) js.downRow[j] = wa.downRow[j] = edgy(rnd, size);
+          for (let j = 0; j < cols; j++) js.downRow[j] = wa.downRow[j] = change();
           js.applyRowNegated(i);
           wa.applyRowNegated(i);
         }
         // A step's rows in one batch (applyRowsNegated).
-        for (let j = 0; j < cols; j++) js.downRow[j] = wa.downRow[j] = edgy(rnd, size);
+        for (let j = 0; j < cols; j++) js.downRow[j] = wa.downRow[j] = change();
         const batch = pick(rnd, rows, 0.3, list);
         js.applyRowsNegated(list, batch);
         wa.applyRowsNegated(list, batch);

@@ -84,11 +84,13 @@
         (br $rows1))))
 
   ;; rowHardLazy: the row at byte $row, synapse j becomes w - m[j], decays and
-  ;; is clamped; columns where m[j] is 0 keep their bits (selected back).
-  (func $rowNeg (export "rowNeg") (param $row i32) (param $m i32) (param $cols i32)
+  ;; is clamped; columns where m[j] is 0 keep their bits. Keeping them takes
+  ;; a compare and a select per pair, a third of the loop's instructions, so
+  ;; a row pays it only when m holds a zero ($mHasZero, from $hasZero).
+  (func $rowNegWith (param $row i32) (param $m i32) (param $cols i32) (param $mHasZero i32)
     (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128)
     (local $w v128) (local $d v128) (local $wn v128)
-    (local $jb i32) (local $pairEnd i32) (local $rowBytes i32) (local $ds f64) (local $ws f64) (local $wns f64)
+    (local $jb i32) (local $pairEnd i32) (local $rowBytes i32) (local $ds f64)
     (local.set $S (f64x2.splat (f64.load (i32.const 0))))
     (local.set $F (f64x2.splat (f64.load (i32.const 8))))
     (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
@@ -96,21 +98,35 @@
     (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
     (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
-    (block $done
-      (loop $pairs
-        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
-        (local.set $d (v128.load (i32.add (local.get $m) (local.get $jb))))
-        (local.set $w (v128.load (i32.add (local.get $row) (local.get $jb))))
-        (local.set $wn (f64x2.mul (f64x2.sub (f64x2.mul (local.get $w) (local.get $S)) (local.get $d)) (local.get $F)))
-        ;; pmin(a, b) is defined as (b < a ? b : a) and pmax(a, b) as (a < b ? b : a):
-        ;; the ternaries of weights.ts exactly, -0 and NaN included, in one
-        ;; instruction each (unlike min/max, which order -0 below +0).
-        (local.set $wn (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)))
-        (local.set $wn (f64x2.mul (local.get $wn) (local.get $INV)))
-        (v128.store (i32.add (local.get $row) (local.get $jb))
-          (v128.bitselect (local.get $w) (local.get $wn) (f64x2.eq (local.get $d) (v128.const f64x2 0 0))))
-        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
-        (br $pairs)))
+    (if (local.get $mHasZero)
+      (then
+        (block $done
+          (loop $pairs
+            (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (local.set $d (v128.load (i32.add (local.get $m) (local.get $jb))))
+            (local.set $w (v128.load (i32.add (local.get $row) (local.get $jb))))
+            (local.set $wn (f64x2.mul (f64x2.sub (f64x2.mul (local.get $w) (local.get $S)) (local.get $d)) (local.get $F)))
+            ;; pmin(a, b) is defined as (b < a ? b : a) and pmax(a, b) as (a < b ? b : a):
+            ;; the ternaries of weights.ts exactly, -0 and NaN included, in one
+            ;; instruction each (unlike min/max, which order -0 below +0).
+            (local.set $wn (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)))
+            (local.set $wn (f64x2.mul (local.get $wn) (local.get $INV)))
+            (v128.store (i32.add (local.get $row) (local.get $jb))
+              (v128.bitselect (local.get $w) (local.get $wn) (f64x2.eq (local.get $d) (v128.const f64x2 0 0))))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+            (br $pairs))))
+      (else
+        (block $done
+          (loop $pairs
+            (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (local.set $wn (f64x2.mul
+              (f64x2.sub (f64x2.mul (v128.load (i32.add (local.get $row) (local.get $jb))) (local.get $S))
+                (v128.load (i32.add (local.get $m) (local.get $jb))))
+              (local.get $F)))
+            (v128.store (i32.add (local.get $row) (local.get $jb))
+              (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+            (br $pairs)))))
     (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
       (then
         (local.set $ds (f64.load (i32.add (local.get $m) (local.get $pairEnd))))
@@ -119,18 +135,37 @@
             (f64.store (i32.add (local.get $row) (local.get $pairEnd))
               (call $hardLazySub (f64.load (i32.add (local.get $row) (local.get $pairEnd))) (local.get $ds))))))))
 
+  ;; 1 when one of m[0 .. $cols) is +0 or -0. The odd last entry is left to
+  ;; rowNegWith's own check.
+  (func $hasZero (param $m i32) (param $cols i32) (result i32)
+    (local $jb i32) (local $pairEnd i32) (local $any v128)
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+        (local.set $any (v128.or (local.get $any)
+          (f64x2.eq (v128.load (i32.add (local.get $m) (local.get $jb))) (v128.const f64x2 0 0))))
+        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+        (br $pairs)))
+    (v128.any_true (local.get $any)))
+
+  (func (export "rowNeg") (param $row i32) (param $m i32) (param $cols i32)
+    (call $rowNegWith (local.get $row) (local.get $m) (local.get $cols) (call $hasZero (local.get $m) (local.get $cols))))
+
   ;; rowNeg for each row listed at $idx (i32, $count of them) with the same m:
-  ;; one call for all of a step's spiking rows.
+  ;; one call, and one look for zeros in m, for all of a step's spiking rows.
   (func (export "rowsNeg") (param $stored i32) (param $cols i32) (param $idx i32) (param $count i32) (param $m i32)
-    (local $k i32) (local $rowBytes i32)
+    (local $k i32) (local $rowBytes i32) (local $mHasZero i32)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (if (i32.eqz (local.get $count)) (then (return)))
+    (local.set $mHasZero (call $hasZero (local.get $m) (local.get $cols)))
     (block $done
       (loop $rows
         (br_if $done (i32.ge_u (local.get $k) (local.get $count)))
-        (call $rowNeg
+        (call $rowNegWith
           (i32.add (local.get $stored)
             (i32.mul (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes)))
-          (local.get $m) (local.get $cols))
+          (local.get $m) (local.get $cols) (local.get $mHasZero))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $rows))))
 
