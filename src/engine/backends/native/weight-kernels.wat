@@ -205,7 +205,7 @@
         (local.set $q (i32.add (local.get $q) (i32.const 1)))
         (br $cells))))
 
-;; applyCross under hard bounds with lazy decay: for every row i with
+  ;; applyCross under hard bounds with lazy decay: for every row i with
   ;; perRow[i] != 0 and mask[i] != 1, the listed columns get perRow[i] as
   ;; potentiation ($split 0), or split by sign into potentiation and
   ;; depression ($split 1), net change (up - down). The listed synapses of a
@@ -267,7 +267,7 @@
         (local.set $base (i32.add (local.get $base) (local.get $rowBytes)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rowsLoop))))
-;; dst[i] = c * src[i], or -(c * src[i]) when $negate, for i < $n, with c
+  ;; dst[i] = c * src[i], or -(c * src[i]) when $negate, for i < $n, with c
   ;; the double at byte $c: the rules' per-row and per-column terms.
   (func (export "scaleInto") (param $dst i32) (param $src i32) (param $n i32) (param $c i32) (param $negate i32)
     (local $C v128) (local $b i32) (local $pairEnd i32) (local $end i32) (local $x v128)
