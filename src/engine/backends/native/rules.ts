@@ -52,6 +52,9 @@ export class NoOpRule extends StatelessRule {
   }
 }
 
+/** STDP's slot in DenseWeights.ruleParams: lr[1], for catchUpScaledTraces. */
+const LR_POST = 0;
+
 /** Pair-based STDP with nearest traces (BindsNET PostPre). */
 export class StdpRule extends StatelessRule {
   private readonly lrPre: number;
@@ -65,6 +68,7 @@ export class StdpRule extends StatelessRule {
   ) {
     super();
     [this.lrPre, this.lrPost] = rule.lr;
+    w.ruleParams[LR_POST] = this.lrPost;
   }
 
   update(): void {
@@ -73,8 +77,12 @@ export class StdpRule extends StatelessRule {
     if (lrPre !== 0 || lrPost !== 0) {
       // Every post trace is read when a pre neuron spiked, every pre trace when a post neuron did.
       if (pre.spikeCount > 0) post.catchUp();
-      if (post.spikeCount > 0) pre.catchUp();
-      const { upRow, downRow, perRow } = w;
+      // With potentiation the pre traces go into perRow, for the columns
+      // below, as they are caught up: one pass over the pre neurons, not two.
+      const columns = lrPost !== 0 && post.spikeCount > 0;
+      if (columns) pre.catchUpScaledTraces(w.perRow, w.ruleParams, LR_POST);
+      else if (post.spikeCount > 0) pre.catchUp();
+      const { upRow, downRow } = w;
       const tPre = pre.traces;
       const tPost = post.traces;
       // Depression on the rows of spiking pre neurons (every column with a post
@@ -106,10 +114,7 @@ export class StdpRule extends StatelessRule {
         for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = 0;
       }
       // Potentiation on the columns of spiking post neurons, rows not done above.
-      if (lrPost !== 0 && post.spikeCount > 0) {
-        for (let i = 0; i < w.rows; i++) perRow[i] = lrPost * tPre[i];
-        w.applyCross(pre.s, post.spikeIdx, post.spikeCount, false);
-      }
+      if (columns) w.applyCross(pre.s, post.spikeIdx, post.spikeCount, false);
     }
     w.end();
   }
