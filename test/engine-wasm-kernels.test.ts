@@ -175,6 +175,25 @@ class Harness {
   }
 }
 
+test('the eager decay (bounds that exclude 0) gives the same bits in WebAssembly as in JavaScript', () => {
+  for (const [rows, cols] of shapes) {
+    const js = new DenseWeights(rows, cols, 0.1, 2, 0.03, false, 'js');
+    const wa = new DenseWeights(rows, cols, 0.1, 2, 0.03, false, 'wasm');
+    assert.ok(!js.hardLazy && js.decays);
+    const rnd = lcg(rows + 31 * cols);
+    const w0 = Array.from({ length: rows * cols }, () => 0.1 + rnd() * 1.9);
+    js.setFlat(w0);
+    wa.setFlat(w0);
+    for (let step = 0; step < 80; step++) {
+      js.begin();
+      wa.begin();
+      js.end();
+      wa.end();
+      assertSameBits(js.stored, wa.stored, `${rows}x${cols} after ${step + 1} decays`);
+    }
+  }
+});
+
 test('every rule and bound drives the same connection to the same bits with WebAssembly as with JavaScript', () => {
   const rules = [
     { type: 'STDP', lr: [0.02, 0.03], weight_decay: 0.001 },

@@ -34,6 +34,7 @@ interface KernelExports {
   rowsNeg(stored: number, cols: number, idx: number, count: number, m: number): void;
   cells(row: number, idx: number, count: number, up: number, down: number): void;
   cross(stored: number, rows: number, cols: number, perRow: number, mask: number, colIdx: number, colCount: number, split: number): void;
+  decayClamp(stored: number, n: number): void;
   scaleInto(dst: number, src: number, n: number, c: number, negate: number): void;
   decayAdd(p: number, s: number, n: number, d: number): void;
 }
@@ -178,6 +179,11 @@ export class WasmWeights {
     const idx = this.idx;
     for (let c = 0; c < colCount; c++) idx[c] = colIdx[c];
     this.fns.cross(this.storedAt, this.rows, this.cols, this.perRowAt, this.maskAt, this.idxAt, colCount, split ? 1 : 0);
+  }
+
+  /** Every weight times params[1], clamped into [params[2], params[3]] (weights.ts decayAndClamp). */
+  decayAndClamp(): void {
+    this.fns.decayClamp(this.storedAt, this.rows * this.cols);
   }
 
   /** downRow[j] = -(ruleParams[slot] * postVector[j]). */

@@ -267,6 +267,29 @@
         (local.set $base (i32.add (local.get $base) (local.get $rowBytes)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rowsLoop))))
+  ;; The eager decay (weights.ts decayAndClamp): every stored weight times
+  ;; factor, clamped, for bounds that exclude 0, where the lazy scale would
+  ;; not be exact.
+  (func (export "decayClamp") (param $stored i32) (param $n i32)
+    (local $F v128) (local $LO v128) (local $HI v128) (local $b i32) (local $pairEnd i32) (local $end i32)
+    (local.set $F (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
+    (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    (local.set $end (i32.add (local.get $stored) (i32.shl (local.get $n) (i32.const 3))))
+    (local.set $pairEnd (i32.add (local.get $stored) (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3))))
+    (local.set $b (local.get $stored))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $b) (local.get $pairEnd)))
+        (v128.store (local.get $b)
+          (f64x2.pmax (f64x2.pmin (f64x2.mul (v128.load (local.get $b)) (local.get $F)) (local.get $HI)) (local.get $LO)))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $end))
+      (then
+        (v128.store64_lane 0 (local.get $pairEnd)
+          (f64x2.pmax (f64x2.pmin (f64x2.mul (v128.load64_zero (local.get $pairEnd)) (local.get $F)) (local.get $HI)) (local.get $LO))))))
+
   ;; dst[i] = c * src[i], or -(c * src[i]) when $negate, for i < $n, with c
   ;; the double at byte $c: the rules' per-row and per-column terms.
   (func (export "scaleInto") (param $dst i32) (param $src i32) (param $n i32) (param $c i32) (param $negate i32)

@@ -15,10 +15,10 @@
  * so nothing is boxed or allocated on the hot path.
  *
  * Connections of at least WASM_MIN_SYNAPSES keep the matrix and the rules'
- * scratch rows in WebAssembly memory (wasm-weights.ts), where delivery and
- * the hard-bound, lazy-decay updates run as WebAssembly kernels with the
- * same bits as the loops below; the rarer variants (soft bounds, eager
- * decay) run the loops below on the same views.
+ * scratch rows in WebAssembly memory (wasm-weights.ts), where delivery,
+ * the hard-bound, lazy-decay updates and the eager decay run as WebAssembly
+ * kernels with the same bits as the loops below; the soft-bound updates run
+ * the loops below on the same views.
  */
 import { WasmWeights } from './wasm-weights.js';
 
@@ -288,7 +288,12 @@ export class DenseWeights {
       if (this.scale < DenseWeights.RENORMALISE_BELOW) this.normalise();
       return;
     }
-    decayAndClamp(this.stored, this.decayParams);
+    if (this.wasm !== null) {
+      this.updateParams();
+      this.wasm.decayAndClamp();
+    } else {
+      decayAndClamp(this.stored, this.decayParams);
+    }
   }
 
   /** Folds the scale into the stored values. */
