@@ -117,6 +117,20 @@ test('delivery and hard-bound updates give the same bits in WebAssembly as in Ja
         const batch = pick(rnd, rows, 0.3, list);
         js.applyRowsNegated(list, batch);
         wa.applyRowsNegated(list, batch);
+        // MSTDP's rows: downRow patched per row at listed columns (applyRowsNegatedCross).
+        const c = edgy(rnd, 1);
+        js.ruleParams[2] = wa.ruleParams[2] = c;
+        for (let i = 0; i < rows; i++) js.preVector[i] = wa.preVector[i] = edgy(rnd, size);
+        for (let j = 0; j < cols; j++) {
+          js.postVector[j] = wa.postVector[j] = noZeros ? Math.abs(edgy(rnd, size)) + size / 7 : edgy(rnd, size);
+          js.downRow[j] = wa.downRow[j] = -(c * js.postVector[j]);
+        }
+        const crossRows = new Int32Array(rows);
+        const crossRowCount = pick(rnd, rows, 0.3, crossRows);
+        const crossCols = pick(rnd, cols, 0.3, list);
+        js.applyRowsNegatedCross(crossRows, crossRowCount, list, crossCols, 2);
+        wa.applyRowsNegatedCross(crossRows, crossRowCount, list, crossCols, 2);
+        assertSameBits(js.downRow, wa.downRow, `${what}, downRow put back at step ${step}`);
         // Listed cells with both terms (applyCells).
         for (let j = 0; j < cols; j++) {
           js.upRow[j] = wa.upRow[j] = Math.abs(edgy(rnd, size));

@@ -183,19 +183,9 @@ export class MstdpRule implements NativeRule {
       // columns of the post spikes.
       if (w.hardLazy) {
         // One array, -dw (see DenseWeights.applyRowNegated); downRow is its scratch.
-        const m = downRow;
-        if (this.ePreCount > 0) w.negScaledPostIntoDown(C);
-        for (let k = 0; k < this.ePreCount; k++) {
-          const i = ePreIdx[k];
-          for (let q = 0; q < this.ePostCount; q++) {
-            const j = ePostIdx[q];
-            m[j] = -(c * (pPlus[i] + pMinus[j]));
-          }
-          w.applyRowNegated(i);
-          for (let q = 0; q < this.ePostCount; q++) {
-            const j = ePostIdx[q];
-            m[j] = -(c * pMinus[j]);
-          }
+        if (this.ePreCount > 0) {
+          w.negScaledPostIntoDown(C);
+          w.applyRowsNegatedCross(ePreIdx, this.ePreCount, ePostIdx, this.ePostCount, C);
         }
       } else {
         for (let j = 0; j < w.cols; j++) {

@@ -15,8 +15,8 @@
  * Layout, in bytes: [0, 128) the kernels' doubles (see the .wat; from
  * byte 40 the rules' scalars), then stored (rows * cols f64), upRow,
  * downRow (cols f64 each), perRow (rows f64), out (cols f64), preVector
- * (rows f64), postVector (cols f64), idx (max(rows, cols) i32), mask (rows
- * u8), postMask (cols u8).
+ * (rows f64), postVector (cols f64), idx, idx2 (max(rows, cols) i32 each),
+ * mask (rows u8), postMask (cols u8).
  */
 import { WEIGHT_KERNELS_WASM_BASE64 } from './weight-kernels-wasm.js';
 
@@ -32,6 +32,7 @@ interface KernelExports {
   deliver(stored: number, cols: number, idx: number, count: number, out: number): void;
   rowNeg(row: number, m: number, cols: number): void;
   rowsNeg(stored: number, cols: number, idx: number, count: number, m: number): void;
+  rowsNegCross(stored: number, cols: number, rowIdx: number, rowCount: number, colIdx: number, colCount: number, m: number, pre: number, post: number, c: number): void;
   cells(row: number, idx: number, count: number, up: number, down: number): void;
   cross(stored: number, rows: number, cols: number, perRow: number, mask: number, colIdx: number, colCount: number, split: number): void;
   decayClamp(stored: number, n: number): void;
@@ -61,7 +62,7 @@ const KERNEL_MODULE: WebAssembly.Module | null = (() => {
 /** Bytes a rows x cols connection needs, as laid out above. */
 function layoutBytes(rows: number, cols: number): number {
   const doubles = rows * cols + 4 * cols + 2 * rows;
-  const ints = Math.max(rows, cols);
+  const ints = 2 * Math.max(rows, cols);
   return PARAM_BYTES + 8 * doubles + 4 * ints + rows + cols;
 }
 
@@ -83,6 +84,7 @@ export class WasmWeights {
   private readonly postMask: Uint8Array;
   private readonly out: Float64Array;
   private readonly idx: Int32Array;
+  private readonly idx2: Int32Array;
   private readonly mask: Uint8Array;
   private readonly fns: KernelExports;
   private readonly rows: number;
@@ -93,6 +95,7 @@ export class WasmWeights {
   private readonly perRowAt: number;
   private readonly outAt: number;
   private readonly idxAt: number;
+  private readonly idx2At: number;
   private readonly maskAt: number;
   private readonly preVectorAt: number;
   private readonly postVectorAt: number;
@@ -132,6 +135,9 @@ export class WasmWeights {
     this.idxAt = at;
     this.idx = new Int32Array(buf, at, Math.max(rows, cols));
     at += 4 * Math.max(rows, cols);
+    this.idx2At = at;
+    this.idx2 = new Int32Array(buf, at, Math.max(rows, cols));
+    at += 4 * Math.max(rows, cols);
     this.maskAt = at;
     this.mask = new Uint8Array(buf, at, rows);
     at += rows;
@@ -164,6 +170,16 @@ export class WasmWeights {
     const idx = this.idx;
     for (let k = 0; k < count; k++) idx[k] = rows[k];
     this.fns.rowsNeg(this.storedAt, this.cols, this.idxAt, count, this.downAt);
+  }
+
+  /** DenseWeights.applyRowsNegatedCross. */
+  rowsNegatedCross(rows: Int32Array, rowCount: number, cols: Int32Array, colCount: number, slot: number): void {
+    const { idx, idx2 } = this;
+    for (let k = 0; k < rowCount; k++) idx[k] = rows[k];
+    for (let q = 0; q < colCount; q++) idx2[q] = cols[q];
+    this.fns.rowsNegCross(
+      this.storedAt, this.cols, this.idxAt, rowCount, this.idx2At, colCount, this.downAt, this.preVectorAt, this.postVectorAt, RULE_PARAMS_AT + 8 * slot,
+    );
   }
 
   /** Row i's listed columns with upRow and downRow (weights.ts cellsHardLazy). */

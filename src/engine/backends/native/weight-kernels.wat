@@ -169,6 +169,50 @@
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $rows))))
 
+  ;; rowNeg for each row i listed at $rowIdx, with m patched at the columns j
+  ;; listed at $colIdx to -(c * (pre[i] + post[j])) and put back to
+  ;; -(c * post[j]) after the row (c the double at byte $c): MSTDP's rows,
+  ;; where the eligibility adds p_plus[i] at the columns of the post spikes.
+  ;; One look for zeros in m serves every row; a patched zero is noted as it
+  ;; is written.
+  (func (export "rowsNegCross")
+    (param $stored i32) (param $cols i32) (param $rowIdx i32) (param $rowCount i32) (param $colIdx i32) (param $colCount i32)
+    (param $m i32) (param $pre i32) (param $post i32) (param $c i32)
+    (local $k i32) (local $q i32) (local $jb i32) (local $i i32) (local $rowBytes i32) (local $baseZero i32) (local $z i32)
+    (local $cv f64) (local $pi f64) (local $v f64)
+    (if (i32.eqz (local.get $rowCount)) (then (return)))
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $cv (f64.load (local.get $c)))
+    (local.set $baseZero (call $hasZero (local.get $m) (local.get $cols)))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $k) (local.get $rowCount)))
+        (local.set $i (i32.load (i32.add (local.get $rowIdx) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $pi (f64.load (i32.add (local.get $pre) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $z (local.get $baseZero))
+        (local.set $q (i32.const 0))
+        (block $patched
+          (loop $patch
+            (br_if $patched (i32.ge_u (local.get $q) (local.get $colCount)))
+            (local.set $jb (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
+            (local.set $v (f64.neg (f64.mul (local.get $cv) (f64.add (local.get $pi) (f64.load (i32.add (local.get $post) (local.get $jb)))))))
+            (f64.store (i32.add (local.get $m) (local.get $jb)) (local.get $v))
+            (local.set $z (i32.or (local.get $z) (f64.eq (local.get $v) (f64.const 0))))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $patch)))
+        (call $rowNegWith (i32.add (local.get $stored) (i32.mul (local.get $i) (local.get $rowBytes))) (local.get $m) (local.get $cols) (local.get $z))
+        (local.set $q (i32.const 0))
+        (block $restored
+          (loop $restore
+            (br_if $restored (i32.ge_u (local.get $q) (local.get $colCount)))
+            (local.set $jb (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
+            (f64.store (i32.add (local.get $m) (local.get $jb))
+              (f64.neg (f64.mul (local.get $cv) (f64.load (i32.add (local.get $post) (local.get $jb))))))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $restore)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $rows))))
+
   ;; One synapse of rowNeg's odd last column: (w * scale - d) * factor,
   ;; clamped, over the next scale.
   (func $hardLazySub (param $w f64) (param $d f64) (result f64)

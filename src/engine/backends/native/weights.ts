@@ -183,6 +183,34 @@ export class DenseWeights {
     else for (let k = 0; k < count; k++) rowHardLazy(this.stored, Math.imul(rows[k], this.cols), this.cols, this.downRow, params);
   }
 
+  /**
+   * For hardLazy only: applyRowNegated for each listed row i, with downRow
+   * patched at the listed columns j to -(c * (preVector[i] + postVector[j]))
+   * and put back to -(c * postVector[j]) after the row, c = ruleParams[slot]
+   * (MSTDP's rows; downRow must hold -(c * postVector) on entry).
+   */
+  applyRowsNegatedCross(rows: Int32Array, rowCount: number, cols: Int32Array, colCount: number, slot: number): void {
+    const params = this.updateParams();
+    if (this.wasm !== null) {
+      this.wasm.rowsNegatedCross(rows, rowCount, cols, colCount, slot);
+      return;
+    }
+    const { downRow: m, preVector, postVector } = this;
+    const c = this.ruleParams[slot];
+    for (let k = 0; k < rowCount; k++) {
+      const i = rows[k];
+      for (let q = 0; q < colCount; q++) {
+        const j = cols[q];
+        m[j] = -(c * (preVector[i] + postVector[j]));
+      }
+      rowHardLazy(this.stored, Math.imul(i, this.cols), this.cols, m, params);
+      for (let q = 0; q < colCount; q++) {
+        const j = cols[q];
+        m[j] = -(c * postVector[j]);
+      }
+    }
+  }
+
   /** For hardLazy only: applyRow restricted to row i's columns idx[0 .. count). */
   applyCells(i: number, idx: Int32Array, count: number): void {
     const params = this.updateParams();
