@@ -7,7 +7,26 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import wabtInit from 'wabt';
+
+/** The part of wabt's API used here. */
+interface Wabt {
+  parseWat(
+    name: string,
+    text: string,
+    features: { simd: boolean },
+  ): { resolveNames(): void; validate(): void; toBinary(options: { canonicalize_lebs: boolean }): { buffer: Uint8Array }; destroy(): void };
+}
+
+/**
+ * wabt (a devDependency) is loaded only when a .wat is compiled, through a
+ * specifier TypeScript does not resolve, so that `npm run build` compiles
+ * this file without it: the service itself only needs the embedded bytes.
+ */
+async function loadWabt(): Promise<Wabt> {
+  const specifier = 'wabt';
+  const mod = (await import(specifier)) as { default: () => Promise<Wabt> };
+  return mod.default();
+}
 
 /** Each .wat and the module generated from it, relative to the repository root. */
 export const WASM_SOURCES = [
@@ -20,7 +39,7 @@ export const WASM_SOURCES = [
 
 /** The binary module for a .wat text, with the SIMD feature (the only one the kernels use). */
 export async function compileWat(name: string, text: string): Promise<Uint8Array> {
-  const wabt = await wabtInit();
+  const wabt = await loadWabt();
   const mod = wabt.parseWat(name, text, { simd: true });
   try {
     mod.resolveNames();
