@@ -145,10 +145,21 @@ export class WasmWeights {
     this.postMask = new Uint8Array(buf, at, cols);
   }
 
-  /** A rows x cols connection in WebAssembly memory, or null when the kernels are unavailable or it is too large. */
+  /**
+   * A rows x cols connection in WebAssembly memory, or null when the kernels
+   * are unavailable, it is too large, or no memory can be had: V8 reserves
+   * about 10 GiB of address space per memory (guard regions, not resident),
+   * so a process runs out after some 13,000 live memories. The JavaScript
+   * loops then run that connection, with the same results.
+   */
   static create(rows: number, cols: number): WasmWeights | null {
     if (KERNEL_MODULE === null || layoutBytes(rows, cols) > MAX_WASM_BYTES) return null;
-    return new WasmWeights(rows, cols, KERNEL_MODULE);
+    try {
+      return new WasmWeights(rows, cols, KERNEL_MODULE);
+    } catch (err) {
+      if (err instanceof RangeError) return null;
+      throw err;
+    }
   }
 
   /** out[j] += w[i][j] * params[0] over the listed rows (weights.ts deliverRows). */
