@@ -65,7 +65,10 @@ export class DenseWeights {
   private readonly lazy: boolean;
   /** [factor, wMin, wMax] for decayAndClamp. */
   private readonly decayParams: Float64Array;
-  /** Doubles for the free-function kernels, set per call (a double argument would be boxed). */
+  /**
+   * Doubles for the kernels, set per call (a double argument would be
+   * boxed): the first doubles of the WebAssembly memory when there is one.
+   */
   private readonly kernelParams: Float64Array;
   private nextScale = 1;
   /** The WebAssembly kernels over this matrix's memory, or null for the JavaScript loops. */
