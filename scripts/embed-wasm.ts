@@ -24,7 +24,12 @@ interface Wabt {
  */
 async function loadWabt(): Promise<Wabt> {
   const specifier = 'wabt';
-  const mod = (await import(specifier)) as { default: () => Promise<Wabt> };
+  let mod: { default: () => Promise<Wabt> };
+  try {
+    mod = (await import(specifier)) as typeof mod;
+  } catch (err) {
+    throw new Error(`compiling .wat needs the devDependency wabt (npm install --save-dev wabt@1.0.39): ${(err as Error).message}`);
+  }
   return mod.default();
 }
 
