@@ -60,8 +60,17 @@ for (const [label, params, dt] of variants) {
       assert.deepEqual(sparse.s, dense.s);
       assertSameBits(sparse.v, dense.v, `v at step ${t}`);
       if (rnd() < 0.1) {
-        // A reader catches the lagging neurons up mid-run; stepping goes on from there.
-        sparse.catchUp();
+        // A reader catches the lagging neurons up mid-run; stepping goes on
+        // from there. Half the time it is STDP's column, which reads the
+        // traces scaled as it catches them up.
+        if (rnd() < 0.5) {
+          sparse.catchUp();
+        } else {
+          const lr = Float64Array.of(0, 0.37);
+          const scaled = new Float64Array(sparse.n);
+          sparse.catchUpScaledTraces(scaled, lr, 1);
+          assertSameBits(scaled, dense.traces.map((x) => 0.37 * x), `scaled traces at step ${t}`);
+        }
         assertSameBits(sparse.refrac, dense.refrac, `refrac at step ${t}`);
         assertSameBits(sparse.traces, dense.traces, `traces at step ${t}`);
       }

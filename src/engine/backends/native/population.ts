@@ -215,6 +215,18 @@ export class LifPopulation {
     this.t = 0;
   }
 
+  /**
+   * catchUp(), and out[i] = scale[slot] * traces[i] for every neuron, in the
+   * same pass: STDP's potentiation of a post spike's column reads every pre
+   * trace, and reading each one as it is caught up saves a second pass over
+   * them. The factor comes in a Float64Array (a double argument would be boxed).
+   */
+  catchUpScaledTraces(out: Float64Array, scale: Float64Array, slot: number): void {
+    catchUpScaled(this.state, this.n, this.params, this.caughtUp, this.lagging ? this.t : -1, out, scale[slot]);
+    this.lagging = false;
+    this.t = 0;
+  }
+
   /** Rebuilds s from a list of spike indices (snapshot restore). */
   setSpikes(indices: ArrayLike<number>): void {
     this.s.fill(0);
@@ -416,5 +428,31 @@ function catchUpAll(st: Float64Array, n: number, params: Float64Array, caughtUp:
     }
     st[n1 + i] = r;
     st[n2 + i] = tr;
+  }
+}
+
+/**
+ * catchUpAll (when t >= 0; t = -1 when nothing lags) and out[i] = lr *
+ * traces[i]: the trace each neuron ends with, the same bits as catching up
+ * first and reading after.
+ */
+function catchUpScaled(st: Float64Array, n: number, params: Float64Array, caughtUp: Int32Array, t: number, out: Float64Array, lr: number): void {
+  const dt = params[DT];
+  const traceDecay = params[TRACE_DECAY];
+  const n1 = n & MAX_N;
+  const n2 = 2 * n1;
+  for (let i = 0; i < n1; i++) {
+    const from = caughtUp[i];
+    let tr = st[n2 + i];
+    if (from < t) {
+      let r = st[n1 + i];
+      for (let q = from; q < t; q++) {
+        r -= dt;
+        tr *= traceDecay;
+      }
+      st[n1 + i] = r;
+      st[n2 + i] = tr;
+    }
+    out[i] = lr * tr;
   }
 }

@@ -52,6 +52,9 @@ export class NoOpRule extends StatelessRule {
   }
 }
 
+/** STDP's slot in DenseWeights.ruleParams: lr[1], for catchUpScaledTraces. */
+const LR_POST = 0;
+
 /** Pair-based STDP with nearest traces (BindsNET PostPre). */
 export class StdpRule extends StatelessRule {
   private readonly lrPre: number;
@@ -65,6 +68,7 @@ export class StdpRule extends StatelessRule {
   ) {
     super();
     [this.lrPre, this.lrPost] = rule.lr;
+    w.ruleParams[LR_POST] = this.lrPost;
   }
 
   update(): void {
@@ -73,8 +77,12 @@ export class StdpRule extends StatelessRule {
     if (lrPre !== 0 || lrPost !== 0) {
       // Every post trace is read when a pre neuron spiked, every pre trace when a post neuron did.
       if (pre.spikeCount > 0) post.catchUp();
-      if (post.spikeCount > 0) pre.catchUp();
-      const { upRow, downRow, perRow } = w;
+      // With potentiation the pre traces go into perRow, for the columns
+      // below, as they are caught up: one pass over the pre neurons, not two.
+      const columns = lrPost !== 0 && post.spikeCount > 0;
+      if (columns) pre.catchUpScaledTraces(w.perRow, w.ruleParams, LR_POST);
+      else if (post.spikeCount > 0) pre.catchUp();
+      const { upRow, downRow } = w;
       const tPre = pre.traces;
       const tPost = post.traces;
       // Depression on the rows of spiking pre neurons (every column with a post
@@ -84,7 +92,10 @@ export class StdpRule extends StatelessRule {
       const postIdx = post.spikeIdx;
       const postCount = post.spikeCount;
       if (pre.spikeCount > 0) for (let j = 0; j < w.cols; j++) downRow[j] = lrPre * tPost[j];
-      for (let k = 0; k < pre.spikeCount; k++) {
+      // Without post spikes every row gets the same depression: one batch.
+      const batched = w.hardLazy && postCount === 0;
+      if (batched) w.applyRowsNegated(pre.spikeIdx, pre.spikeCount);
+      for (let k = 0; k < (batched ? 0 : pre.spikeCount); k++) {
         const i = pre.spikeIdx[k];
         const upHere = lrPost * tPre[i];
         for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = upHere;
@@ -95,7 +106,7 @@ export class StdpRule extends StatelessRule {
           // applyRow in one pass.
           w.applyCells(i, postIdx, postCount);
           for (let q = 0; q < postCount; q++) downRow[postIdx[q]] = 0;
-          w.applyRowNegated(i, downRow);
+          w.applyRowNegated(i);
           for (let q = 0; q < postCount; q++) downRow[postIdx[q]] = lrPre * tPost[postIdx[q]];
         } else {
           w.applyRow(i);
@@ -103,10 +114,7 @@ export class StdpRule extends StatelessRule {
         for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = 0;
       }
       // Potentiation on the columns of spiking post neurons, rows not done above.
-      if (lrPost !== 0 && post.spikeCount > 0) {
-        for (let i = 0; i < w.rows; i++) perRow[i] = lrPost * tPre[i];
-        w.applyCross(pre.s, post.spikeIdx, post.spikeCount, false);
-      }
+      if (columns) w.applyCross(pre.s, post.spikeIdx, post.spikeCount, false);
     }
     w.end();
   }
@@ -121,12 +129,16 @@ export class StdpRule extends StatelessRule {
  * next update uses e before it decays p), so the spike lists and the p vectors
  * are the whole of it.
  */
+// MSTDP's slots in DenseWeights.ruleParams.
+const C = 0;
+/** Followed by a_plus, as decayAddPre reads it. */
+const PLUS_DECAY = 1;
+/** Followed by a_minus. */
+const MINUS_DECAY = 3;
+
 export class MstdpRule implements NativeRule {
   private readonly lr0: number;
-  private readonly plusDecay: number;
-  private readonly minusDecay: number;
-  private readonly aPlus: number;
-  private readonly aMinus: number;
+  /** p_plus and p_minus live in the weights' vectors, next to the matrix (see DenseWeights.preVector). */
   readonly pPlus: Float64Array;
   readonly pMinus: Float64Array;
   private readonly ePreMask: Uint8Array;
@@ -144,12 +156,13 @@ export class MstdpRule implements NativeRule {
     dt: number,
   ) {
     this.lr0 = rule.lr[0];
-    this.plusDecay = Math.exp(-dt / (rule.tc_plus as number));
-    this.minusDecay = Math.exp(-dt / (rule.tc_minus as number));
-    this.aPlus = rule.a_plus as number;
-    this.aMinus = rule.a_minus as number;
-    this.pPlus = new Float64Array(pre.n);
-    this.pMinus = new Float64Array(post.n);
+    const p = w.ruleParams;
+    p[PLUS_DECAY] = Math.exp(-dt / (rule.tc_plus as number));
+    p[PLUS_DECAY + 1] = rule.a_plus as number;
+    p[MINUS_DECAY] = Math.exp(-dt / (rule.tc_minus as number));
+    p[MINUS_DECAY + 1] = rule.a_minus as number;
+    this.pPlus = w.preVector;
+    this.pMinus = w.postVector;
     this.ePreMask = new Uint8Array(pre.n);
     this.ePreIdx = new Int32Array(pre.n);
     this.ePostMask = new Uint8Array(post.n);
@@ -162,26 +175,17 @@ export class MstdpRule implements NativeRule {
     // 1. dw = lr0 * r * e, with the eligibility left by the previous update;
     // its sign decides potentiation or depression.
     const c = this.lr0 * reward;
+    w.ruleParams[C] = c;
     if (c !== 0) {
-      const { upRow, downRow, perRow } = w;
+      const { upRow, downRow } = w;
       // Rows of the pre spikes: dw[j] = c * (p_minus[j] + (p_plus[i] where post j spiked)).
       // The p_minus part is the same for every row; each row patches the
       // columns of the post spikes.
       if (w.hardLazy) {
         // One array, -dw (see DenseWeights.applyRowNegated); downRow is its scratch.
-        const m = downRow;
-        if (this.ePreCount > 0) for (let j = 0; j < w.cols; j++) m[j] = -(c * pMinus[j]);
-        for (let k = 0; k < this.ePreCount; k++) {
-          const i = ePreIdx[k];
-          for (let q = 0; q < this.ePostCount; q++) {
-            const j = ePostIdx[q];
-            m[j] = -(c * (pPlus[i] + pMinus[j]));
-          }
-          w.applyRowNegated(i, m);
-          for (let q = 0; q < this.ePostCount; q++) {
-            const j = ePostIdx[q];
-            m[j] = -(c * pMinus[j]);
-          }
+        if (this.ePreCount > 0) {
+          w.negScaledPostIntoDown(C);
+          w.applyRowsNegatedCross(ePreIdx, this.ePreCount, ePostIdx, this.ePostCount, C);
         }
       } else {
         for (let j = 0; j < w.cols; j++) {
@@ -207,17 +211,14 @@ export class MstdpRule implements NativeRule {
         }
       }
       if (this.ePostCount > 0) {
-        for (let i = 0; i < w.rows; i++) perRow[i] = c * pPlus[i];
+        w.scaledPreIntoPerRow(C);
         w.applyCross(ePreMask, ePostIdx, this.ePostCount, true);
       }
     }
     w.end();
     // 2-3. decay the synaptic traces and add this step's spikes.
-    const { plusDecay, minusDecay, aPlus, aMinus } = this;
-    const sPre = pre.s;
-    const sPost = post.s;
-    for (let i = 0; i < pPlus.length; i++) pPlus[i] = pPlus[i] * plusDecay + aPlus * sPre[i];
-    for (let j = 0; j < pMinus.length; j++) pMinus[j] = pMinus[j] * minusDecay + aMinus * sPost[j];
+    w.decayAddPre(PLUS_DECAY, pre.s);
+    w.decayAddPost(MINUS_DECAY, post.s);
     // 4. e is now built from this step's spikes.
     this.setEligibilitySpikes(pre.spikeIdx, pre.spikeCount, post.spikeIdx, post.spikeCount);
   }

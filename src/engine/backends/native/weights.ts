@@ -13,7 +13,24 @@
  * rule touches, then end(). Those two loops are the only places the
  * per-synapse arithmetic lives, and they take only integers and typed arrays,
  * so nothing is boxed or allocated on the hot path.
+ *
+ * Connections of at least WASM_MIN_SYNAPSES keep the matrix and the rules'
+ * scratch rows in WebAssembly memory (wasm-weights.ts), where delivery,
+ * the hard-bound, lazy-decay updates and the eager decay run as WebAssembly
+ * kernels with the same bits as the loops below; the soft-bound updates run
+ * the loops below on the same views.
  */
+import { WasmWeights } from './wasm-weights.js';
+
+/** Which loops a DenseWeights runs: 'auto' picks WebAssembly where available and worth it. */
+export type WeightKernels = 'auto' | 'js' | 'wasm';
+
+/**
+ * Below this many synapses the JavaScript loops stay: a call into
+ * WebAssembly and the copies around it cost more than the loops save, and
+ * each WebAssembly memory reserves address space.
+ */
+export const WASM_MIN_SYNAPSES = 1024;
 /**
  * Largest matrix the kernels' index arithmetic allows (2^31 - 1 entries, 16 GiB
  * of weights): offsets then fit int32, and `| 0` spares an overflow check per
@@ -34,32 +51,58 @@ export class DenseWeights {
   readonly downRow: Float64Array;
   /** Scratch for rules: one signed value per row (see applyCross). */
   readonly perRow: Float64Array;
+  /**
+   * A rule's own per pre and per post neuron vectors (MSTDP's p_plus and
+   * p_minus) and scalars, kept here so that the vector operations below run
+   * in WebAssembly next to the matrix. Slots of ruleParams are the rule's to
+   * assign; the operations take a slot index, so no double is passed as an
+   * argument (it would be boxed).
+   */
+  readonly preVector: Float64Array;
+  readonly postVector: Float64Array;
+  readonly ruleParams: Float64Array;
   private readonly factor: number;
   private readonly lazy: boolean;
   /** [factor, wMin, wMax] for decayAndClamp. */
   private readonly decayParams: Float64Array;
-  /** Doubles for the free-function kernels, set per call (a double argument would be boxed). */
+  /**
+   * Doubles for the kernels, set per call (a double argument would be
+   * boxed): the first doubles of the WebAssembly memory when there is one.
+   */
   private readonly kernelParams: Float64Array;
   private nextScale = 1;
+  /** The WebAssembly kernels over this matrix's memory, or null for the JavaScript loops. */
+  private readonly wasm: WasmWeights | null;
 
   /** Below this the scale is folded into the stored values so it never underflows. */
   static readonly RENORMALISE_BELOW = 1e-100;
 
-  constructor(rows: number, cols: number, wMin: number, wMax: number, weightDecay: number, soft: boolean) {
+  constructor(rows: number, cols: number, wMin: number, wMax: number, weightDecay: number, soft: boolean, kernels: WeightKernels = 'auto') {
     if (rows * cols > MAX_SYNAPSES) throw new RangeError(`a connection of ${rows * cols} synapses exceeds the engine's maximum of ${MAX_SYNAPSES}`);
     this.rows = rows;
     this.cols = cols;
-    this.stored = new Float64Array(rows * cols);
-    this.upRow = new Float64Array(cols);
-    this.downRow = new Float64Array(cols);
-    this.perRow = new Float64Array(rows);
+    const useWasm = kernels === 'wasm' || (kernels === 'auto' && rows * cols >= WASM_MIN_SYNAPSES);
+    this.wasm = useWasm ? WasmWeights.create(rows, cols) : null;
+    if (kernels === 'wasm' && this.wasm === null) throw new RangeError('WebAssembly SIMD kernels are unavailable here, or the connection is too large for them');
+    this.stored = this.wasm?.stored ?? new Float64Array(rows * cols);
+    this.upRow = this.wasm?.upRow ?? new Float64Array(cols);
+    this.downRow = this.wasm?.downRow ?? new Float64Array(cols);
+    this.perRow = this.wasm?.perRow ?? new Float64Array(rows);
+    this.preVector = this.wasm?.preVector ?? new Float64Array(rows);
+    this.postVector = this.wasm?.postVector ?? new Float64Array(cols);
+    this.ruleParams = this.wasm?.ruleParams ?? new Float64Array(8);
     this.wMin = wMin;
     this.wMax = wMax;
     this.soft = soft;
     this.factor = 1 - weightDecay;
     this.lazy = weightDecay === 0 || (wMin <= 0 && wMax >= 0 && weightDecay < 1);
     this.decayParams = Float64Array.of(this.factor, wMin, wMax);
-    this.kernelParams = new Float64Array(5);
+    this.kernelParams = this.wasm?.params ?? new Float64Array(5);
+  }
+
+  /** Whether the WebAssembly kernels run this matrix's hot loops. */
+  get usesWasm(): boolean {
+    return this.wasm !== null;
   }
 
   /** Hard bounds with lazy decay, the common case, where rules may use applyRowNegated and applyCells. */
@@ -74,7 +117,8 @@ export class DenseWeights {
   /** x_post[j] += sum over spiking i of w[i][j]: only the rows of neurons that spiked. */
   deliver(spikeIdx: Int32Array, spikeCount: number, out: Float64Array): void {
     this.kernelParams[0] = this.scale;
-    deliverRows(this.stored, this.cols, spikeIdx, spikeCount, out, this.kernelParams);
+    if (this.wasm !== null) this.wasm.deliver(spikeIdx, spikeCount, out);
+    else deliverRows(this.stored, this.cols, spikeIdx, spikeCount, out, this.kernelParams);
   }
 
   begin(): void {
@@ -122,19 +166,93 @@ export class DenseWeights {
   }
 
   /**
-   * For hardLazy only: row i, synapse (i, j) becomes w - m[j], then decays and
-   * is clamped; columns where m[j] is 0 are left alone. With m = down - up,
+   * For hardLazy only: row i, synapse (i, j) becomes w - m[j] with m =
+   * downRow, then decays and is clamped; columns where m[j] is 0 are left
+   * alone. With m = down - up,
    * one of them 0, this is applyRow's arithmetic exactly: (w + 0) - down and
    * w - down are the same bits, and so are (w + up) - 0 and w - (-up). One
    * array read per synapse instead of two.
    */
-  applyRowNegated(i: number, m: Float64Array): void {
-    rowHardLazy(this.stored, Math.imul(i, this.cols), this.cols, m, this.updateParams());
+  applyRowNegated(i: number): void {
+    const params = this.updateParams();
+    if (this.wasm !== null) this.wasm.rowNegated(i);
+    else rowHardLazy(this.stored, Math.imul(i, this.cols), this.cols, this.downRow, params);
+  }
+
+  /** applyRowNegated for rows[0 .. count), all with the same downRow: one call into WebAssembly for a step's rows. */
+  applyRowsNegated(rows: Int32Array, count: number): void {
+    const params = this.updateParams();
+    if (this.wasm !== null) this.wasm.rowsNegated(rows, count);
+    else for (let k = 0; k < count; k++) rowHardLazy(this.stored, Math.imul(rows[k], this.cols), this.cols, this.downRow, params);
+  }
+
+  /**
+   * For hardLazy only: applyRowNegated for each listed row i, with downRow
+   * patched at the listed columns j to -(c * (preVector[i] + postVector[j]))
+   * and put back to -(c * postVector[j]) after the row, c = ruleParams[slot]
+   * (MSTDP's rows; downRow must hold -(c * postVector) on entry).
+   */
+  applyRowsNegatedCross(rows: Int32Array, rowCount: number, cols: Int32Array, colCount: number, slot: number): void {
+    const params = this.updateParams();
+    if (this.wasm !== null) {
+      this.wasm.rowsNegatedCross(rows, rowCount, cols, colCount, slot);
+      return;
+    }
+    const { downRow: m, preVector, postVector } = this;
+    const c = this.ruleParams[slot];
+    for (let k = 0; k < rowCount; k++) {
+      const i = rows[k];
+      for (let q = 0; q < colCount; q++) {
+        const j = cols[q];
+        m[j] = -(c * (preVector[i] + postVector[j]));
+      }
+      rowHardLazy(this.stored, Math.imul(i, this.cols), this.cols, m, params);
+      for (let q = 0; q < colCount; q++) {
+        const j = cols[q];
+        m[j] = -(c * postVector[j]);
+      }
+    }
   }
 
   /** For hardLazy only: applyRow restricted to row i's columns idx[0 .. count). */
   applyCells(i: number, idx: Int32Array, count: number): void {
-    cellsHardLazy(this.stored, Math.imul(i, this.cols), idx, count, this.upRow, this.downRow, this.updateParams());
+    const params = this.updateParams();
+    if (this.wasm !== null) this.wasm.cells(i, idx, count);
+    else cellsHardLazy(this.stored, Math.imul(i, this.cols), idx, count, this.upRow, this.downRow, params);
+  }
+
+  /** downRow[j] = -(ruleParams[slot] * postVector[j]). */
+  negScaledPostIntoDown(slot: number): void {
+    if (this.wasm !== null) {
+      this.wasm.negScaledPostIntoDown(slot);
+      return;
+    }
+    const { downRow, postVector } = this;
+    const c = this.ruleParams[slot];
+    for (let j = 0; j < downRow.length; j++) downRow[j] = -(c * postVector[j]);
+  }
+
+  /** perRow[i] = ruleParams[slot] * preVector[i]. */
+  scaledPreIntoPerRow(slot: number): void {
+    if (this.wasm !== null) {
+      this.wasm.scaledPreIntoPerRow(slot);
+      return;
+    }
+    const { perRow, preVector } = this;
+    const c = this.ruleParams[slot];
+    for (let i = 0; i < perRow.length; i++) perRow[i] = c * preVector[i];
+  }
+
+  /** preVector[i] = preVector[i] * ruleParams[slot] + ruleParams[slot + 1] * s[i], s of 0s and 1s. */
+  decayAddPre(slot: number, s: Uint8Array): void {
+    if (this.wasm !== null) this.wasm.decayAddPre(slot, s);
+    else decayAdd(this.preVector, s, this.ruleParams, slot);
+  }
+
+  /** postVector[j] = postVector[j] * ruleParams[slot] + ruleParams[slot + 1] * s[j], s of 0s and 1s. */
+  decayAddPost(slot: number, s: Uint8Array): void {
+    if (this.wasm !== null) this.wasm.decayAddPost(slot, s);
+    else decayAdd(this.postVector, s, this.ruleParams, slot);
   }
 
   /** [scale, factor, wMin, wMax, 1 / next scale] in kernelParams, for the update kernels. */
@@ -156,6 +274,11 @@ export class DenseWeights {
    */
   applyCross(skipRow: Uint8Array, colIdx: Int32Array, colCount: number, split: boolean): void {
     if (colCount === 0) return;
+    if (this.wasm !== null && this.lazy && !this.soft) {
+      this.updateParams();
+      this.wasm.cross(skipRow, colIdx, colCount, split);
+      return;
+    }
     const { stored, scale, factor, lazy, soft, wMin, wMax, perRow, cols, rows } = this;
     const inv = 1 / this.nextScale;
     for (let i = 0; i < rows; i++) {
@@ -196,7 +319,12 @@ export class DenseWeights {
       if (this.scale < DenseWeights.RENORMALISE_BELOW) this.normalise();
       return;
     }
-    decayAndClamp(this.stored, this.decayParams);
+    if (this.wasm !== null) {
+      this.updateParams();
+      this.wasm.decayAndClamp();
+    } else {
+      decayAndClamp(this.stored, this.decayParams);
+    }
   }
 
   /** Folds the scale into the stored values. */
@@ -324,4 +452,11 @@ function cellsHardLazy(
     wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
     stored[k] = wn * inv;
   }
+}
+
+/** DenseWeights.decayAddPre/Post; the doubles stay in `params` (see decayAndClamp). */
+function decayAdd(p: Float64Array, s: Uint8Array, params: Float64Array, slot: number): void {
+  const decay = params[slot];
+  const a = params[slot + 1];
+  for (let i = 0; i < p.length; i++) p[i] = p[i] * decay + a * s[i];
 }

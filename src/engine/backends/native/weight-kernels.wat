@@ -1,0 +1,373 @@
+;; The weight-matrix loops of DenseWeights (weights.ts) in WebAssembly, with
+;; SIMD where the synapses of a row are contiguous. They must give the same
+;; bits as the JavaScript loops in weights.ts (test/engine-wasm-kernels.test.ts
+;; checks it): the same operations in the same order, no fused multiply-add,
+;; and bounds applied with compare and select, never f64.min/max, which treat
+;; -0 and +0 and NaN differently from the JavaScript ternaries.
+;;
+;; Each connection instantiates this module over its own memory (layout in
+;; wasm-weights.ts). Addresses are byte offsets; the memory is at most 2 GiB,
+;; so no offset computed here wraps. Doubles come in the first bytes of the
+;; memory, set by the caller: a double argument from JavaScript would be a
+;; boxed number, an allocation.
+;;   0 scale   8 factor   16 w_min   24 w_max   32 1 / next scale
+;;   40.. the rules' scalars (see scaleInto and decayAdd)
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; out[j] += stored[r][j] * scale for each row r listed at $idx (i32, $count
+  ;; of them). Four rows at a time, each out[j] loaded and stored once per
+  ;; four rows; the additions into out[j] stay in list order, so the sums are
+  ;; those of one row at a time.
+  (func (export "deliver")
+    (param $stored i32) (param $cols i32) (param $idx i32) (param $count i32) (param $out i32)
+    (local $scale f64) (local $s v128) (local $rowBytes i32) (local $pairEnd i32)
+    (local $k i32) (local $jb i32) (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $r3 i32)
+    (local $o v128) (local $x f64)
+    (local.set $scale (f64.load (i32.const 0)))
+    (local.set $s (f64x2.splat (local.get $scale)))
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done4
+      (loop $rows4
+        (br_if $done4 (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $count)))
+        (local.set $r0 (i32.add (local.get $stored)
+          (i32.mul (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes))))
+        (local.set $r1 (i32.add (local.get $stored)
+          (i32.mul (i32.load offset=4 (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes))))
+        (local.set $r2 (i32.add (local.get $stored)
+          (i32.mul (i32.load offset=8 (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes))))
+        (local.set $r3 (i32.add (local.get $stored)
+          (i32.mul (i32.load offset=12 (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes))))
+        (local.set $jb (i32.const 0))
+        (block $pairsDone
+          (loop $pairs
+            (br_if $pairsDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (local.set $o (v128.load (i32.add (local.get $out) (local.get $jb))))
+            (local.set $o (f64x2.add (local.get $o) (f64x2.mul (v128.load (i32.add (local.get $r0) (local.get $jb))) (local.get $s))))
+            (local.set $o (f64x2.add (local.get $o) (f64x2.mul (v128.load (i32.add (local.get $r1) (local.get $jb))) (local.get $s))))
+            (local.set $o (f64x2.add (local.get $o) (f64x2.mul (v128.load (i32.add (local.get $r2) (local.get $jb))) (local.get $s))))
+            (local.set $o (f64x2.add (local.get $o) (f64x2.mul (v128.load (i32.add (local.get $r3) (local.get $jb))) (local.get $s))))
+            (v128.store (i32.add (local.get $out) (local.get $jb)) (local.get $o))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+            (br $pairs)))
+        (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+          (then
+            (local.set $x (f64.load (i32.add (local.get $out) (local.get $pairEnd))))
+            (local.set $x (f64.add (local.get $x) (f64.mul (f64.load (i32.add (local.get $r0) (local.get $pairEnd))) (local.get $scale))))
+            (local.set $x (f64.add (local.get $x) (f64.mul (f64.load (i32.add (local.get $r1) (local.get $pairEnd))) (local.get $scale))))
+            (local.set $x (f64.add (local.get $x) (f64.mul (f64.load (i32.add (local.get $r2) (local.get $pairEnd))) (local.get $scale))))
+            (local.set $x (f64.add (local.get $x) (f64.mul (f64.load (i32.add (local.get $r3) (local.get $pairEnd))) (local.get $scale))))
+            (f64.store (i32.add (local.get $out) (local.get $pairEnd)) (local.get $x))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $rows4)))
+    (block $done1
+      (loop $rows1
+        (br_if $done1 (i32.ge_u (local.get $k) (local.get $count)))
+        (local.set $r0 (i32.add (local.get $stored)
+          (i32.mul (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes))))
+        (local.set $jb (i32.const 0))
+        (block $pairsDone
+          (loop $pairs
+            (br_if $pairsDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (v128.store (i32.add (local.get $out) (local.get $jb))
+              (f64x2.add (v128.load (i32.add (local.get $out) (local.get $jb)))
+                (f64x2.mul (v128.load (i32.add (local.get $r0) (local.get $jb))) (local.get $s))))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+            (br $pairs)))
+        (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+          (then
+            (f64.store (i32.add (local.get $out) (local.get $pairEnd))
+              (f64.add (f64.load (i32.add (local.get $out) (local.get $pairEnd)))
+                (f64.mul (f64.load (i32.add (local.get $r0) (local.get $pairEnd))) (local.get $scale))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $rows1))))
+
+  ;; rowHardLazy: the row at byte $row, synapse j becomes w - m[j], decays and
+  ;; is clamped; columns where m[j] is 0 keep their bits. Keeping them takes
+  ;; a compare and a select per pair, a third of the loop's instructions, so
+  ;; a row pays it only when m holds a zero ($mHasZero, from $hasZero).
+  (func $rowNegWith (param $row i32) (param $m i32) (param $cols i32) (param $mHasZero i32)
+    (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128)
+    (local $w v128) (local $d v128) (local $wn v128)
+    (local $jb i32) (local $pairEnd i32) (local $rowBytes i32) (local $ds f64)
+    (local.set $S (f64x2.splat (f64.load (i32.const 0))))
+    (local.set $F (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
+    (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (if (local.get $mHasZero)
+      (then
+        (block $done
+          (loop $pairs
+            (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (local.set $d (v128.load (i32.add (local.get $m) (local.get $jb))))
+            (local.set $w (v128.load (i32.add (local.get $row) (local.get $jb))))
+            (local.set $wn (f64x2.mul (f64x2.sub (f64x2.mul (local.get $w) (local.get $S)) (local.get $d)) (local.get $F)))
+            ;; pmin(a, b) is defined as (b < a ? b : a) and pmax(a, b) as (a < b ? b : a):
+            ;; the ternaries of weights.ts exactly, -0 and NaN included, in one
+            ;; instruction each (unlike min/max, which order -0 below +0).
+            (local.set $wn (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)))
+            (local.set $wn (f64x2.mul (local.get $wn) (local.get $INV)))
+            (v128.store (i32.add (local.get $row) (local.get $jb))
+              (v128.bitselect (local.get $w) (local.get $wn) (f64x2.eq (local.get $d) (v128.const f64x2 0 0))))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+            (br $pairs))))
+      (else
+        (block $done
+          (loop $pairs
+            (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (local.set $wn (f64x2.mul
+              (f64x2.sub (f64x2.mul (v128.load (i32.add (local.get $row) (local.get $jb))) (local.get $S))
+                (v128.load (i32.add (local.get $m) (local.get $jb))))
+              (local.get $F)))
+            (v128.store (i32.add (local.get $row) (local.get $jb))
+              (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+            (br $pairs)))))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+      (then
+        (local.set $ds (f64.load (i32.add (local.get $m) (local.get $pairEnd))))
+        (if (f64.ne (local.get $ds) (f64.const 0))
+          (then
+            (f64.store (i32.add (local.get $row) (local.get $pairEnd))
+              (call $hardLazySub (f64.load (i32.add (local.get $row) (local.get $pairEnd))) (local.get $ds))))))))
+
+  ;; 1 when one of m[0 .. $cols) is +0 or -0. The odd last entry is left to
+  ;; rowNegWith's own check.
+  (func $hasZero (param $m i32) (param $cols i32) (result i32)
+    (local $jb i32) (local $pairEnd i32) (local $any v128)
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+        (local.set $any (v128.or (local.get $any)
+          (f64x2.eq (v128.load (i32.add (local.get $m) (local.get $jb))) (v128.const f64x2 0 0))))
+        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+        (br $pairs)))
+    (v128.any_true (local.get $any)))
+
+  (func (export "rowNeg") (param $row i32) (param $m i32) (param $cols i32)
+    (call $rowNegWith (local.get $row) (local.get $m) (local.get $cols) (call $hasZero (local.get $m) (local.get $cols))))
+
+  ;; rowNeg for each row listed at $idx (i32, $count of them) with the same m:
+  ;; one call, and one look for zeros in m, for all of a step's spiking rows.
+  (func (export "rowsNeg") (param $stored i32) (param $cols i32) (param $idx i32) (param $count i32) (param $m i32)
+    (local $k i32) (local $rowBytes i32) (local $mHasZero i32)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (if (i32.eqz (local.get $count)) (then (return)))
+    (local.set $mHasZero (call $hasZero (local.get $m) (local.get $cols)))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $k) (local.get $count)))
+        (call $rowNegWith
+          (i32.add (local.get $stored)
+            (i32.mul (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes)))
+          (local.get $m) (local.get $cols) (local.get $mHasZero))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $rows))))
+
+  ;; rowNeg for each row i listed at $rowIdx, with m patched at the columns j
+  ;; listed at $colIdx to -(c * (pre[i] + post[j])) and put back to
+  ;; -(c * post[j]) after the row (c the double at byte $c): MSTDP's rows,
+  ;; where the eligibility adds p_plus[i] at the columns of the post spikes.
+  ;; One look for zeros in m serves every row; a patched zero is noted as it
+  ;; is written.
+  (func (export "rowsNegCross")
+    (param $stored i32) (param $cols i32) (param $rowIdx i32) (param $rowCount i32) (param $colIdx i32) (param $colCount i32)
+    (param $m i32) (param $pre i32) (param $post i32) (param $c i32)
+    (local $k i32) (local $q i32) (local $jb i32) (local $i i32) (local $rowBytes i32) (local $baseZero i32) (local $z i32)
+    (local $cv f64) (local $pi f64) (local $v f64)
+    (if (i32.eqz (local.get $rowCount)) (then (return)))
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $cv (f64.load (local.get $c)))
+    (local.set $baseZero (call $hasZero (local.get $m) (local.get $cols)))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $k) (local.get $rowCount)))
+        (local.set $i (i32.load (i32.add (local.get $rowIdx) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $pi (f64.load (i32.add (local.get $pre) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $z (local.get $baseZero))
+        (local.set $q (i32.const 0))
+        (block $patched
+          (loop $patch
+            (br_if $patched (i32.ge_u (local.get $q) (local.get $colCount)))
+            (local.set $jb (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
+            (local.set $v (f64.neg (f64.mul (local.get $cv) (f64.add (local.get $pi) (f64.load (i32.add (local.get $post) (local.get $jb)))))))
+            (f64.store (i32.add (local.get $m) (local.get $jb)) (local.get $v))
+            (local.set $z (i32.or (local.get $z) (f64.eq (local.get $v) (f64.const 0))))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $patch)))
+        (call $rowNegWith (i32.add (local.get $stored) (i32.mul (local.get $i) (local.get $rowBytes))) (local.get $m) (local.get $cols) (local.get $z))
+        (local.set $q (i32.const 0))
+        (block $restored
+          (loop $restore
+            (br_if $restored (i32.ge_u (local.get $q) (local.get $colCount)))
+            (local.set $jb (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
+            (f64.store (i32.add (local.get $m) (local.get $jb))
+              (f64.neg (f64.mul (local.get $cv) (f64.load (i32.add (local.get $post) (local.get $jb))))))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $restore)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $rows))))
+
+  ;; One synapse of rowNeg's odd last column: (w * scale - d) * factor,
+  ;; clamped, over the next scale.
+  (func $hardLazySub (param $w f64) (param $d f64) (result f64)
+    (local $wn f64) (local $hi f64) (local $lo f64)
+    (local.set $wn (f64.mul (f64.sub (f64.mul (local.get $w) (f64.load (i32.const 0))) (local.get $d)) (f64.load (i32.const 8))))
+    (local.set $lo (f64.load (i32.const 16)))
+    (local.set $hi (f64.load (i32.const 24)))
+    (local.set $wn (select (local.get $hi) (local.get $wn) (f64.gt (local.get $wn) (local.get $hi))))
+    (local.set $wn (select (local.get $lo) (local.get $wn) (f64.lt (local.get $wn) (local.get $lo))))
+    (f64.mul (local.get $wn) (f64.load (i32.const 32))))
+
+  ;; cellsHardLazy: the row at byte $row, only the columns listed at $idx,
+  ;; with both terms ((w * scale + up) - down); columns where both are 0 are skipped.
+  (func (export "cells") (param $row i32) (param $idx i32) (param $count i32) (param $up i32) (param $down i32)
+    (local $q i32) (local $jb i32) (local $u f64) (local $dn f64) (local $k i32)
+    (local $wn f64) (local $hi f64) (local $lo f64)
+    (local.set $lo (f64.load (i32.const 16)))
+    (local.set $hi (f64.load (i32.const 24)))
+    (block $done
+      (loop $cells
+        (br_if $done (i32.ge_u (local.get $q) (local.get $count)))
+        (local.set $jb (i32.shl (i32.load (i32.add (local.get $idx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
+        (local.set $u (f64.load (i32.add (local.get $up) (local.get $jb))))
+        (local.set $dn (f64.load (i32.add (local.get $down) (local.get $jb))))
+        (if (i32.eqz (i32.and (f64.eq (local.get $u) (f64.const 0)) (f64.eq (local.get $dn) (f64.const 0))))
+          (then
+            (local.set $k (i32.add (local.get $row) (local.get $jb)))
+            (local.set $wn (f64.mul
+              (f64.sub (f64.add (f64.mul (f64.load (local.get $k)) (f64.load (i32.const 0))) (local.get $u)) (local.get $dn))
+              (f64.load (i32.const 8))))
+            (local.set $wn (select (local.get $hi) (local.get $wn) (f64.gt (local.get $wn) (local.get $hi))))
+            (local.set $wn (select (local.get $lo) (local.get $wn) (f64.lt (local.get $wn) (local.get $lo))))
+            (f64.store (local.get $k) (f64.mul (local.get $wn) (f64.load (i32.const 32))))))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $cells))))
+
+  ;; applyCross under hard bounds with lazy decay: for every row i with
+  ;; perRow[i] != 0 and mask[i] != 1, the listed columns get perRow[i] as
+  ;; potentiation ($split 0), or split by sign into potentiation and
+  ;; depression ($split 1), net change (up - down). The listed synapses of a
+  ;; row are scattered, so two at a time go into the lanes of one vector:
+  ;; the arithmetic is per lane and branch-free (a clamp that branched would
+  ;; mispredict on every weight at a bound).
+  (func (export "cross")
+    (param $stored i32) (param $rows i32) (param $cols i32) (param $perRow i32) (param $mask i32)
+    (param $colIdx i32) (param $colCount i32) (param $split i32)
+    (local $i i32) (local $c i32) (local $a f64) (local $up f64) (local $down f64) (local $D v128)
+    (local $base i32) (local $rowBytes i32) (local $k0 i32) (local $k1 i32) (local $pairEnd i32)
+    (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128) (local $wn v128)
+    (local.set $S (f64x2.splat (f64.load (i32.const 0))))
+    (local.set $F (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
+    (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.and (local.get $colCount) (i32.const -2)))
+    (local.set $base (local.get $stored))
+    (block $done
+      (loop $rowsLoop
+        (br_if $done (i32.ge_u (local.get $i) (local.get $rows)))
+        (local.set $a (f64.load (i32.add (local.get $perRow) (i32.shl (local.get $i) (i32.const 3)))))
+        (if (i32.eqz (i32.or (f64.eq (local.get $a) (f64.const 0))
+                             (i32.eq (i32.load8_u (i32.add (local.get $mask) (local.get $i))) (i32.const 1))))
+          (then
+            (if (local.get $split)
+              (then
+                (local.set $up (select (local.get $a) (f64.const 0) (f64.gt (local.get $a) (f64.const 0))))
+                (local.set $down (select (f64.neg (local.get $a)) (f64.const 0) (f64.lt (local.get $a) (f64.const 0)))))
+              (else
+                (local.set $up (local.get $a))
+                (local.set $down (f64.const 0))))
+            (local.set $D (f64x2.splat (f64.sub (local.get $up) (local.get $down))))
+            (local.set $c (i32.const 0))
+            (block $pairsDone
+              (loop $pairs
+                (br_if $pairsDone (i32.ge_u (local.get $c) (local.get $pairEnd)))
+                (local.set $k0 (i32.add (local.get $base)
+                  (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
+                (local.set $k1 (i32.add (local.get $base)
+                  (i32.shl (i32.load offset=4 (i32.add (local.get $colIdx) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
+                (local.set $wn (v128.load64_lane 1 (local.get $k1) (v128.load64_zero (local.get $k0))))
+                (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $wn) (local.get $S)) (local.get $D)) (local.get $F)))
+                (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                (v128.store64_lane 0 (local.get $k0) (local.get $wn))
+                (v128.store64_lane 1 (local.get $k1) (local.get $wn))
+                (local.set $c (i32.add (local.get $c) (i32.const 2)))
+                (br $pairs)))
+            (if (i32.lt_u (local.get $pairEnd) (local.get $colCount))
+              (then
+                (local.set $k0 (i32.add (local.get $base)
+                  (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $pairEnd) (i32.const 2)))) (i32.const 3))))
+                (local.set $wn (v128.load64_zero (local.get $k0)))
+                (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $wn) (local.get $S)) (local.get $D)) (local.get $F)))
+                (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                (v128.store64_lane 0 (local.get $k0) (local.get $wn))))))
+        (local.set $base (i32.add (local.get $base) (local.get $rowBytes)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rowsLoop))))
+  ;; The eager decay (weights.ts decayAndClamp): every stored weight times
+  ;; factor, clamped, for bounds that exclude 0, where the lazy scale would
+  ;; not be exact.
+  (func (export "decayClamp") (param $stored i32) (param $n i32)
+    (local $F v128) (local $LO v128) (local $HI v128) (local $b i32) (local $pairEnd i32) (local $end i32)
+    (local.set $F (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
+    (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    (local.set $end (i32.add (local.get $stored) (i32.shl (local.get $n) (i32.const 3))))
+    (local.set $pairEnd (i32.add (local.get $stored) (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3))))
+    (local.set $b (local.get $stored))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $b) (local.get $pairEnd)))
+        (v128.store (local.get $b)
+          (f64x2.pmax (f64x2.pmin (f64x2.mul (v128.load (local.get $b)) (local.get $F)) (local.get $HI)) (local.get $LO)))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $end))
+      (then
+        (v128.store64_lane 0 (local.get $pairEnd)
+          (f64x2.pmax (f64x2.pmin (f64x2.mul (v128.load64_zero (local.get $pairEnd)) (local.get $F)) (local.get $HI)) (local.get $LO))))))
+
+  ;; dst[i] = c * src[i], or -(c * src[i]) when $negate, for i < $n, with c
+  ;; the double at byte $c: the rules' per-row and per-column terms.
+  (func (export "scaleInto") (param $dst i32) (param $src i32) (param $n i32) (param $c i32) (param $negate i32)
+    (local $C v128) (local $b i32) (local $pairEnd i32) (local $end i32) (local $x v128)
+    (local.set $C (f64x2.splat (f64.load (local.get $c))))
+    (local.set $end (i32.shl (local.get $n) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $b) (local.get $pairEnd)))
+        (local.set $x (f64x2.mul (local.get $C) (v128.load (i32.add (local.get $src) (local.get $b)))))
+        (if (local.get $negate) (then (local.set $x (f64x2.neg (local.get $x)))))
+        (v128.store (i32.add (local.get $dst) (local.get $b)) (local.get $x))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $end))
+      (then
+        (local.set $x (f64x2.mul (local.get $C) (v128.load64_zero (i32.add (local.get $src) (local.get $pairEnd)))))
+        (if (local.get $negate) (then (local.set $x (f64x2.neg (local.get $x)))))
+        (v128.store64_lane 0 (i32.add (local.get $dst) (local.get $pairEnd)) (local.get $x)))))
+
+  ;; p[i] = p[i] * d + a * s[i] for i < $n, s bytes (0 or 1), d and a the
+  ;; doubles at bytes $d and $d + 8: MSTDP's synaptic traces.
+  (func (export "decayAdd") (param $p i32) (param $s i32) (param $n i32) (param $d i32)
+    (local $i i32) (local $decay f64) (local $a f64) (local $k i32)
+    (local.set $decay (f64.load (local.get $d)))
+    (local.set $a (f64.load offset=8 (local.get $d)))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $k (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
+        (f64.store (local.get $k)
+          (f64.add (f64.mul (f64.load (local.get $k)) (local.get $decay))
+            (f64.mul (local.get $a) (f64.convert_i32_u (i32.load8_u (i32.add (local.get $s) (local.get $i)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each))))
+)

@@ -1,0 +1,247 @@
+/**
+ * The WebAssembly weight kernels (src/engine/backends/native/weight-kernels.wat)
+ * against the JavaScript loops they replace, bit for bit: a connection gives
+ * the same weights, deliveries and spikes whichever runs it. And the bytes the
+ * engine embeds are those of the committed .wat.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { compileWat, WASM_SOURCES } from '../scripts/embed-wasm.js';
+import { LifPopulation } from '../src/engine/backends/native/population.js';
+import { MstdpRule, NoOpRule, StdpRule, type NativeRule } from '../src/engine/backends/native/rules.js';
+import { wasmKernelsAvailable } from '../src/engine/backends/native/wasm-weights.js';
+import { WEIGHT_KERNELS_WASM_BASE64 } from '../src/engine/backends/native/weight-kernels-wasm.js';
+import { DenseWeights } from '../src/engine/backends/native/weights.js';
+import { DEFAULT_ENGINE_LIMITS } from '../src/engine/limits.js';
+import { resolveSpec } from '../src/engine/validate.js';
+
+const repoFile = (path: string) => new URL(`../../${path}`, import.meta.url);
+
+function lcg(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+}
+
+function assertSameBits(a: Float64Array, b: Float64Array, what: string): void {
+  assert.equal(a.length, b.length, `${what}: lengths`);
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}[${i}]: js ${a[i]}, wasm ${b[i]}`);
+}
+
+test('the embedded WebAssembly bytes are those of the committed .wat sources', async () => {
+  for (const s of WASM_SOURCES) {
+    const bytes = await compileWat(s.wat, readFileSync(repoFile(s.wat), 'utf8'));
+    const embedded = Buffer.from(WEIGHT_KERNELS_WASM_BASE64, 'base64');
+    assert.equal(s.exportName, 'WEIGHT_KERNELS_WASM_BASE64');
+    assert.ok(Buffer.from(bytes).equals(embedded), `${s.ts} is stale: run npm run build:wasm`);
+  }
+});
+
+test('this Node has WebAssembly SIMD, so the kernels below are really compared', () => {
+  assert.ok(wasmKernelsAvailable());
+});
+
+test('connections below the size threshold keep the JavaScript loops, larger ones take WebAssembly', () => {
+  assert.equal(new DenseWeights(2, 1, 0, 1, 0, false).usesWasm, false);
+  assert.equal(new DenseWeights(100, 100, 0, 1, 0, false).usesWasm, true);
+  assert.equal(new DenseWeights(100, 100, 0, 1, 0, false, 'js').usesWasm, false);
+  assert.equal(new DenseWeights(2, 1, 0, 1, 0, false, 'wasm').usesWasm, true);
+});
+
+/** A random list of distinct indices below n, ascending, into out; returns its length. */
+function pick(rnd: () => number, n: number, p: number, out: Int32Array): number {
+  let c = 0;
+  for (let i = 0; i < n; i++) if (rnd() < p) out[c++] = i;
+  return c;
+}
+
+/** Values that exercise the kernels' edge cases: zeros of both signs, tiny and clamping changes. */
+function edgy(rnd: () => number, size: number): number {
+  const u = rnd();
+  if (u < 0.15) return 0;
+  if (u < 0.2) return -0;
+  if (u < 0.25) return (rnd() - 0.5) * 1e-300;
+  if (u < 0.35) return (rnd() - 0.5) * 10 * size;
+  return (rnd() - 0.5) * size;
+}
+
+const shapes: [number, number][] = [[1, 1], [3, 1], [5, 2], [7, 3], [9, 17], [33, 40], [40, 33], [64, 7]];
+const boundsList: [number, number, number][] = [
+  // [w_min, w_max, weight_decay]: lazy decay, no decay, -0 as the lower bound, bounds around 0.
+  [0, 1, 0.01],
+  [0, 3, 0],
+  [-0, 1, 0.2],
+  [-1, 0.5, 0.001],
+];
+
+test('delivery and hard-bound updates give the same bits in WebAssembly as in JavaScript', () => {
+  for (const [rows, cols] of shapes) {
+    for (const [wMin, wMax, decay] of boundsList) {
+      const what = `${rows}x${cols} [${wMin}, ${wMax}] decay ${decay}`;
+      const rnd = lcg(rows * 1000 + cols * 7 + Math.round(wMax * 10));
+      const js = new DenseWeights(rows, cols, wMin, wMax, decay, false, 'js');
+      const wa = new DenseWeights(rows, cols, wMin, wMax, decay, false, 'wasm');
+      assert.ok(js.hardLazy && wa.hardLazy);
+      const w0 = Array.from({ length: rows * cols }, () => (rnd() < 0.1 ? (rnd() < 0.5 ? wMin : wMax) : wMin + rnd() * (wMax - wMin)));
+      js.setFlat(w0);
+      wa.setFlat(w0);
+      const list = new Int32Array(Math.max(rows, cols));
+      const mask = new Uint8Array(rows);
+      const outJs = new Float64Array(cols);
+      const outWa = new Float64Array(cols);
+      for (let step = 0; step < 60; step++) {
+        const size = wMax - wMin;
+        // Delivery, into an input that already holds something.
+        const spikes = pick(rnd, rows, rnd() < 0.3 ? 0.9 : 0.3, list);
+        for (let j = 0; j < cols; j++) outJs[j] = outWa[j] = edgy(rnd, 50);
+        js.deliver(list, spikes, outJs);
+        wa.deliver(list, spikes, outWa);
+        assertSameBits(outJs, outWa, `${what}, delivery at step ${step}`);
+        js.begin();
+        wa.begin();
+        // Whole rows with one array (applyRowNegated); the kernel has a
+        // faster loop for arrays without zeros, so half of them have none.
+        const noZeros = step % 2 === 0;
+        const change = () => {
+          const d = edgy(rnd, size);
+          return noZeros && d === 0 ? size / 3 : d;
+        };
+        for (let r = 0; r < 3; r++) {
+          const i = Math.floor(rnd() * rows);
+          for (let j = 0; j < cols; j++) js.downRow[j] = wa.downRow[j] = change();
+          js.applyRowNegated(i);
+          wa.applyRowNegated(i);
+        }
+        // A step's rows in one batch (applyRowsNegated).
+        for (let j = 0; j < cols; j++) js.downRow[j] = wa.downRow[j] = change();
+        const batch = pick(rnd, rows, 0.3, list);
+        js.applyRowsNegated(list, batch);
+        wa.applyRowsNegated(list, batch);
+        // MSTDP's rows: downRow patched per row at listed columns (applyRowsNegatedCross).
+        const c = edgy(rnd, 1);
+        js.ruleParams[2] = wa.ruleParams[2] = c;
+        for (let i = 0; i < rows; i++) js.preVector[i] = wa.preVector[i] = edgy(rnd, size);
+        for (let j = 0; j < cols; j++) {
+          js.postVector[j] = wa.postVector[j] = noZeros ? Math.abs(edgy(rnd, size)) + size / 7 : edgy(rnd, size);
+          js.downRow[j] = wa.downRow[j] = -(c * js.postVector[j]);
+        }
+        const crossRows = new Int32Array(rows);
+        const crossRowCount = pick(rnd, rows, 0.3, crossRows);
+        const crossCols = pick(rnd, cols, 0.3, list);
+        js.applyRowsNegatedCross(crossRows, crossRowCount, list, crossCols, 2);
+        wa.applyRowsNegatedCross(crossRows, crossRowCount, list, crossCols, 2);
+        assertSameBits(js.downRow, wa.downRow, `${what}, downRow put back at step ${step}`);
+        // Listed cells with both terms (applyCells).
+        for (let j = 0; j < cols; j++) {
+          js.upRow[j] = wa.upRow[j] = Math.abs(edgy(rnd, size));
+          js.downRow[j] = wa.downRow[j] = Math.abs(edgy(rnd, size));
+        }
+        const cells = pick(rnd, cols, 0.4, list);
+        const row = Math.floor(rnd() * rows);
+        js.applyCells(row, list, cells);
+        wa.applyCells(row, list, cells);
+        // Columns (applyCross), both ways of reading perRow.
+        for (let i = 0; i < rows; i++) {
+          js.perRow[i] = wa.perRow[i] = edgy(rnd, size);
+          mask[i] = rnd() < 0.2 ? 1 : 0;
+        }
+        const colCount = pick(rnd, cols, 0.3, list);
+        const split = rnd() < 0.5;
+        js.applyCross(mask, list, colCount, split);
+        wa.applyCross(mask, list, colCount, split);
+        js.end();
+        wa.end();
+        assert.ok(Object.is(js.scale, wa.scale));
+        assertSameBits(js.stored, wa.stored, `${what}, weights after step ${step}`);
+      }
+      assertSameBits(js.toFlat(), wa.toFlat(), `${what}, final weights`);
+    }
+  }
+});
+
+/** One connection between two populations, stepped as the native kernel steps it. */
+class Harness {
+  readonly pre: LifPopulation;
+  readonly post: LifPopulation;
+  readonly w: DenseWeights;
+  readonly rule: NativeRule;
+
+  constructor(spec: unknown, kernels: 'js' | 'wasm') {
+    const net = resolveSpec(spec, DEFAULT_ENGINE_LIMITS);
+    const c = net.connections.c;
+    this.pre = new LifPopulation(net.populations.pre, net.dt);
+    this.post = new LifPopulation(net.populations.post, net.dt);
+    this.w = new DenseWeights(this.pre.n, this.post.n, c.w_min, c.w_max, c.rule.weight_decay, c.rule.boundary === 'soft', kernels);
+    const rnd = lcg(99);
+    this.w.setFlat(Array.from({ length: this.pre.n * this.post.n }, () => c.w_min + rnd() * (c.w_max - c.w_min)));
+    if (c.rule.type === 'STDP') this.rule = new StdpRule(this.pre, this.post, this.w, c.rule);
+    else if (c.rule.type === 'MSTDP') this.rule = new MstdpRule(this.pre, this.post, this.w, c.rule, net.dt);
+    else this.rule = new NoOpRule(this.w);
+  }
+
+  step(x: Float64Array, reward: number): void {
+    this.pre.current.set(x);
+    this.pre.stepDense();
+    this.post.current.fill(0);
+    if (this.pre.spikeCount > 0) this.w.deliver(this.pre.spikeIdx, this.pre.spikeCount, this.post.current);
+    this.post.stepDense();
+    this.rule.update(reward);
+  }
+}
+
+test('the eager decay (bounds that exclude 0) gives the same bits in WebAssembly as in JavaScript', () => {
+  for (const [rows, cols] of shapes) {
+    const js = new DenseWeights(rows, cols, 0.1, 2, 0.03, false, 'js');
+    const wa = new DenseWeights(rows, cols, 0.1, 2, 0.03, false, 'wasm');
+    assert.ok(!js.hardLazy && js.decays);
+    const rnd = lcg(rows + 31 * cols);
+    const w0 = Array.from({ length: rows * cols }, () => 0.1 + rnd() * 1.9);
+    js.setFlat(w0);
+    wa.setFlat(w0);
+    for (let step = 0; step < 80; step++) {
+      js.begin();
+      wa.begin();
+      js.end();
+      wa.end();
+      assertSameBits(js.stored, wa.stored, `${rows}x${cols} after ${step + 1} decays`);
+    }
+  }
+});
+
+test('every rule and bound drives the same connection to the same bits with WebAssembly as with JavaScript', () => {
+  const rules = [
+    { type: 'STDP', lr: [0.02, 0.03], weight_decay: 0.001 },
+    { type: 'STDP', lr: [0.02, 0.03] },
+    { type: 'STDP', lr: [0.02, 0.03], boundary: 'soft', weight_decay: 0.001 },
+    { type: 'MSTDP', lr: 0.05 },
+    { type: 'MSTDP', lr: 0.05, weight_decay: 0.01 },
+    { type: 'MSTDP', lr: 0.05, boundary: 'soft' },
+    { type: 'NoOp', weight_decay: 0.01 },
+  ];
+  for (const [nPre, nPost] of [[60, 45], [45, 131]]) {
+    for (const [wMin, wMax] of [[0, 2], [0.1, 2], [-1, 1]]) {
+      rules.forEach((rule, r) => {
+        const spec = {
+          dt: 0.1,
+          populations: { pre: { n: nPre, refrac_length: 0 }, post: { n: nPost, refrac_length: 0.3 } },
+          connections: { c: { pre: 'pre', post: 'post', w_min: wMin, w_max: wMax, rule } },
+        };
+        const js = new Harness(spec, 'js');
+        const wa = new Harness(spec, 'wasm');
+        const rnd = lcg(7 + r);
+        const x = new Float64Array(nPre);
+        for (let t = 0; t < 300; t++) {
+          for (let i = 0; i < nPre; i++) x[i] = rnd() < 0.15 ? 60 + rnd() * 40 : 0;
+          const reward = rnd() - 0.4;
+          js.step(x, reward);
+          wa.step(x, reward);
+          const what = `${nPre}x${nPost} [${wMin}, ${wMax}] ${JSON.stringify(rule)} at step ${t}`;
+          assert.deepEqual(wa.post.spikeIdx.subarray(0, wa.post.spikeCount), js.post.spikeIdx.subarray(0, js.post.spikeCount), `${what}: post spikes`);
+          assertSameBits(js.post.v, wa.post.v, `${what}: post v`);
+          if (t % 10 === 9) assertSameBits(js.w.stored, wa.w.stored, `${what}: stored weights`);
+        }
+        assertSameBits(js.w.toFlat(), wa.w.toFlat(), `${JSON.stringify(rule)}: final weights`);
+      });
+    }
+  }
+});
