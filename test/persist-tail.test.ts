@@ -6,11 +6,14 @@
  * applied twice, and the file is emptied into the database past its bound.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import type { SpikeserveError } from '../src/errors.js';
 import { openDataDir } from '../src/persist/open.js';
 import { Store, TAIL_SUFFIX, type StoreOptions } from '../src/persist/store.js';
 import { encodeFrame, parseFrames, type StoredRow } from '../src/persist/tail-file.js';
@@ -207,6 +210,33 @@ describe('the tail file', () => {
     assert.deepEqual(logged, ['json', 'json', 'SSB1', 'json']);
     const { m } = restart(dir);
     assert.deepEqual(await m.get(s.id).snapshot(), want);
+    await m.close();
+  });
+
+  test('a write to the tail file cut short (disk full) refuses its command, leaves the file whole, and the next commands are saved', async () => {
+    const { dir, store, s } = await started(12);
+    const before = await stepOneByOne(s, 3);
+    const size = statSync(tailOf(dir)).size;
+    // The next write stops half way, as a full disk makes it.
+    const write = fs.writeSync;
+    let cut = 0;
+    fs.writeSync = ((fd: number, buf: Buffer, off: number, len: number, pos: number) => {
+      fs.writeSync = write;
+      syncBuiltinESMExports();
+      cut = write(fd, buf, off, len >> 1, pos);
+      return cut;
+    }) as typeof fs.writeSync;
+    syncBuiltinESMExports();
+    await assert.rejects(s.step({ inputs: { pre: 100 } }), (e: SpikeserveError) => e.code === 'PERSISTENCE_FAILED');
+    assert.ok(cut > 0, 'half a frame was written');
+    assert.equal(statSync(tailOf(dir)).size, size, 'and cut off again');
+    assert.deepEqual(await s.snapshot(), before.at(-1), 'the session is back at its last saved command');
+    await s.step({ steps: 2, inputs: { pre: [100, 0, 80, 0] }, reward: 1 });
+    const final = await s.snapshot();
+    crash(store);
+    const { m, tailDamage } = restart(dir);
+    assert.equal(tailDamage, null);
+    assert.deepEqual(await m.get(s.id).snapshot(), final);
     await m.close();
   });
 
