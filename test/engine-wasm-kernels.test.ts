@@ -241,6 +241,8 @@ test('every rule and bound drives the same connection to the same bits with WebA
           assert.deepEqual(wa.post.spikeIdx.subarray(0, wa.post.spikeCount), js.post.spikeIdx.subarray(0, js.post.spikeCount), `${what}: post spikes`);
           assertSameBits(js.post.v, wa.post.v, `${what}: post v`);
           if (t % 10 === 9) assertSameBits(js.w.stored, wa.w.stored, `${what}: stored weights`);
+          assertSameBits(js.w.preVector, wa.w.preVector, `${what}: per pre neuron vector (MSTDP p_plus)`);
+          assertSameBits(js.w.postVector, wa.w.postVector, `${what}: per post neuron vector (MSTDP p_minus)`);
         }
         assertSameBits(js.w.toFlat(), wa.w.toFlat(), `${JSON.stringify(rule)}: final weights`);
       });
