@@ -40,6 +40,11 @@ export const WASM_SOURCES = [
     ts: 'src/engine/backends/native/weight-kernels-wasm.ts',
     exportName: 'WEIGHT_KERNELS_WASM_BASE64',
   },
+  {
+    wat: 'src/engine/backends/native/population-kernels.wat',
+    ts: 'src/engine/backends/native/population-kernels-wasm.ts',
+    exportName: 'POPULATION_KERNELS_WASM_BASE64',
+  },
 ];
 
 /** The binary module for a .wat text, with the SIMD feature (the only one the kernels use). */

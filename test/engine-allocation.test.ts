@@ -56,3 +56,28 @@ for (const rule of rules) {
     });
   }
 }
+
+test('a step allocates nothing where populations step in WebAssembly (MSTDP, 300 -> 200)', async () => {
+  const net = Network.create(
+    {
+      dt: 0.1,
+      populations: { pre: { n: 300, refrac_length: 0 }, post: { n: 200, refrac_length: 1, lower_bound: -70 } },
+      connections: { ff: { pre: 'pre', post: 'post', w_min: 0, w_max: 1, rule: { type: 'MSTDP', lr: 0.01 } } },
+    },
+    { seed: 1 },
+  );
+  const pre = new Float64Array(300);
+  for (let i = 0; i < 300; i += 37) pre[i] = 100;
+  const inputs = { pre };
+  const steps = 20_000;
+  const run = () => {
+    for (let t = 0; t < steps; t++) {
+      if (t & 1) net.step(inputs, 0.5);
+      else net.step(inputs, -1);
+    }
+  };
+  run();
+  let bytes = Infinity;
+  for (let attempt = 0; attempt < 3 && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
+  assert.ok(bytes / steps < 8, `${(bytes / steps).toFixed(2)} bytes allocated per step`);
+});

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { compileWat, WASM_SOURCES } from '../scripts/embed-wasm.js';
+import { POPULATION_KERNELS_WASM_BASE64 } from '../src/engine/backends/native/population-kernels-wasm.js';
 import { LifPopulation } from '../src/engine/backends/native/population.js';
 import { MstdpRule, NoOpRule, StdpRule, type NativeRule } from '../src/engine/backends/native/rules.js';
 import { wasmKernelsAvailable } from '../src/engine/backends/native/wasm-weights.js';
@@ -29,10 +30,11 @@ function assertSameBits(a: Float64Array, b: Float64Array, what: string): void {
 }
 
 test('the embedded WebAssembly bytes are those of the committed .wat sources', async () => {
+  const embeddedByName: Record<string, string> = { WEIGHT_KERNELS_WASM_BASE64, POPULATION_KERNELS_WASM_BASE64 };
+  assert.deepEqual(WASM_SOURCES.map((s) => s.exportName).sort(), Object.keys(embeddedByName).sort());
   for (const s of WASM_SOURCES) {
     const bytes = await compileWat(s.wat, readFileSync(repoFile(s.wat), 'utf8'));
-    const embedded = Buffer.from(WEIGHT_KERNELS_WASM_BASE64, 'base64');
-    assert.equal(s.exportName, 'WEIGHT_KERNELS_WASM_BASE64');
+    const embedded = Buffer.from(embeddedByName[s.exportName], 'base64');
     assert.ok(Buffer.from(bytes).equals(embedded), `${s.ts} is stale: run npm run build:wasm`);
   }
 });
@@ -169,8 +171,8 @@ class Harness {
   constructor(spec: unknown, kernels: 'js' | 'wasm') {
     const net = resolveSpec(spec, DEFAULT_ENGINE_LIMITS);
     const c = net.connections.c;
-    this.pre = new LifPopulation(net.populations.pre, net.dt);
-    this.post = new LifPopulation(net.populations.post, net.dt);
+    this.pre = new LifPopulation(net.populations.pre, net.dt, kernels);
+    this.post = new LifPopulation(net.populations.post, net.dt, kernels);
     this.w = new DenseWeights(this.pre.n, this.post.n, c.w_min, c.w_max, c.rule.weight_decay, c.rule.boundary === 'soft', kernels);
     const rnd = lcg(99);
     this.w.setFlat(Array.from({ length: this.pre.n * this.post.n }, () => c.w_min + rnd() * (c.w_max - c.w_min)));
@@ -239,6 +241,8 @@ test('every rule and bound drives the same connection to the same bits with WebA
           assert.deepEqual(wa.post.spikeIdx.subarray(0, wa.post.spikeCount), js.post.spikeIdx.subarray(0, js.post.spikeCount), `${what}: post spikes`);
           assertSameBits(js.post.v, wa.post.v, `${what}: post v`);
           if (t % 10 === 9) assertSameBits(js.w.stored, wa.w.stored, `${what}: stored weights`);
+          assertSameBits(js.w.preVector, wa.w.preVector, `${what}: per pre neuron vector (MSTDP p_plus)`);
+          assertSameBits(js.w.postVector, wa.w.postVector, `${what}: per post neuron vector (MSTDP p_minus)`);
         }
         assertSameBits(js.w.toFlat(), wa.w.toFlat(), `${JSON.stringify(rule)}: final weights`);
       });

@@ -18,6 +18,7 @@
  * (rows f64), postVector (cols f64), idx, idx2 (max(rows, cols) i32 each),
  * mask (rows u8), postMask (cols u8).
  */
+import { compileEmbedded } from './wasm-module.js';
 import { WEIGHT_KERNELS_WASM_BASE64 } from './weight-kernels-wasm.js';
 
 const PARAM_BYTES = 128;
@@ -40,24 +41,11 @@ interface KernelExports {
   decayAdd(p: number, s: number, n: number, d: number): void;
 }
 
-function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
-  const bin = atob(text);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
 /**
- * Compiled once per process, and immutable; null where WebAssembly or its
- * SIMD instructions are missing (validate() rejects the module there), in
- * which case every connection keeps the JavaScript loops.
+ * Compiled once per process; null where WebAssembly or its SIMD instructions
+ * are missing, in which case every connection keeps the JavaScript loops.
  */
-const KERNEL_MODULE: WebAssembly.Module | null = (() => {
-  if (typeof WebAssembly !== 'object') return null;
-  const bytes = decodeBase64(WEIGHT_KERNELS_WASM_BASE64);
-  if (!WebAssembly.validate(bytes)) return null;
-  return new WebAssembly.Module(bytes);
-})();
+const KERNEL_MODULE = compileEmbedded(WEIGHT_KERNELS_WASM_BASE64);
 
 /** Bytes a rows x cols connection needs, as laid out above. */
 function layoutBytes(rows: number, cols: number): number {

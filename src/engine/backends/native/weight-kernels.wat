@@ -356,18 +356,32 @@
         (v128.store64_lane 0 (i32.add (local.get $dst) (local.get $pairEnd)) (local.get $x)))))
 
   ;; p[i] = p[i] * d + a * s[i] for i < $n, s bytes (0 or 1), d and a the
-  ;; doubles at bytes $d and $d + 8: MSTDP's synaptic traces.
+  ;; doubles at bytes $d and $d + 8: MSTDP's synaptic traces. Two neurons a
+  ;; vector: their two bytes widen to two doubles, exactly the conversion of
+  ;; one byte at a time, and the rest is lane by lane.
   (func (export "decayAdd") (param $p i32) (param $s i32) (param $n i32) (param $d i32)
-    (local $i i32) (local $decay f64) (local $a f64) (local $k i32)
+    (local $i i32) (local $decay f64) (local $a f64) (local $k i32) (local $pairEnd i32)
+    (local $DECAY v128) (local $A v128)
     (local.set $decay (f64.load (local.get $d)))
     (local.set $a (f64.load offset=8 (local.get $d)))
-    (block $done
-      (loop $each
-        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+    (local.set $DECAY (f64x2.splat (local.get $decay)))
+    (local.set $A (f64x2.splat (local.get $a)))
+    (local.set $pairEnd (i32.and (local.get $n) (i32.const -2)))
+    (block $pairsDone
+      (loop $pairs
+        (br_if $pairsDone (i32.ge_u (local.get $i) (local.get $pairEnd)))
         (local.set $k (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
+        (v128.store (local.get $k)
+          (f64x2.add (f64x2.mul (v128.load (local.get $k)) (local.get $DECAY))
+            (f64x2.mul (local.get $A)
+              (f64x2.convert_low_i32x4_u (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u
+                (v128.load16_lane 0 (i32.add (local.get $s) (local.get $i)) (v128.const i64x2 0 0))))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $n))
+      (then
+        (local.set $k (i32.add (local.get $p) (i32.shl (local.get $pairEnd) (i32.const 3))))
         (f64.store (local.get $k)
           (f64.add (f64.mul (f64.load (local.get $k)) (local.get $decay))
-            (f64.mul (local.get $a) (f64.convert_i32_u (i32.load8_u (i32.add (local.get $s) (local.get $i)))))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $each))))
+            (f64.mul (local.get $a) (f64.convert_i32_u (i32.load8_u (i32.add (local.get $s) (local.get $pairEnd))))))))))
 )
