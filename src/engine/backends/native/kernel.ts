@@ -39,7 +39,7 @@ export class NativeKernel implements Kernel {
       const qi = popIndex.get(c.post) as number;
       const pre = this.pops[pi];
       const post = this.pops[qi];
-      const weights = new DenseWeights(pre.n, post.n, c.w_min, c.w_max, c.rule.weight_decay, c.rule.boundary === 'soft');
+      const weights = new DenseWeights(pre.n, post.n, c.w_min, c.w_max, c.rule.weight_decay, c.rule.boundary === 'soft', 'auto', c.rule.type === 'MSTDP');
       let rule: NativeRule;
       switch (c.rule.type) {
         case 'STDP':
@@ -151,6 +151,7 @@ export class NativeKernel implements Kernel {
       };
     });
     this.conns.forEach((c, i) => {
+      c.weights.flushAll();
       state.connections[this.connNames[i]] = {
         w: Array.from(c.weights.stored),
         scale: c.weights.scale,
@@ -171,6 +172,7 @@ export class NativeKernel implements Kernel {
     });
     this.conns.forEach((c, i) => {
       const s = state.connections[this.connNames[i]];
+      c.weights.flushAll();
       c.weights.stored.set(s.w);
       c.weights.scale = s.scale;
       c.rule.setState(s.rule);

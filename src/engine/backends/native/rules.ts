@@ -163,6 +163,7 @@ export class MstdpRule implements NativeRule {
     p[MINUS_DECAY + 1] = rule.a_minus as number;
     this.pPlus = w.preVector;
     this.pMinus = w.postVector;
+    w.lazyColumns?.setDecay(p[PLUS_DECAY], p[PLUS_DECAY + 1]);
     this.ePreMask = new Uint8Array(pre.n);
     this.ePreIdx = new Int32Array(pre.n);
     this.ePostMask = new Uint8Array(post.n);
@@ -184,6 +185,8 @@ export class MstdpRule implements NativeRule {
       if (w.hardLazy) {
         // One array, -dw (see DenseWeights.applyRowNegated); downRow is its scratch.
         if (this.ePreCount > 0) {
+          // These rows are read and written here: they take their pending lazy columns first.
+          w.flushRows(ePreIdx, this.ePreCount);
           w.negScaledPostIntoDown(C);
           w.applyRowsNegatedCross(ePreIdx, this.ePreCount, ePostIdx, this.ePostCount, C);
         }
@@ -211,14 +214,24 @@ export class MstdpRule implements NativeRule {
         }
       }
       if (this.ePostCount > 0) {
-        w.scaledPreIntoPerRow(C);
-        w.applyCross(ePreMask, ePostIdx, this.ePostCount, true);
+        if (w.lazyColumns !== null) {
+          w.appendLazyColumns(ePostIdx, this.ePostCount, C, ePreIdx, this.ePreCount);
+        } else {
+          w.scaledPreIntoPerRow(C);
+          w.applyCross(ePreMask, ePostIdx, this.ePostCount, true);
+        }
       }
     }
     w.end();
-    // 2-3. decay the synaptic traces and add this step's spikes.
+    // 2-3. decay the synaptic traces and add this step's spikes. The rows of
+    // spiking pre neurons take their pending columns with the p_plus those used.
+    const lazy = w.lazyColumns;
+    if (lazy !== null) {
+      w.flushRows(pre.spikeIdx, pre.spikeCount);
+    }
     w.decayAddPre(PLUS_DECAY, pre.s);
     w.decayAddPost(MINUS_DECAY, post.s);
+    if (lazy !== null) lazy.afterPreSpikes(pre.spikeIdx, pre.spikeCount);
     // 4. e is now built from this step's spikes.
     this.setEligibilitySpikes(pre.spikeIdx, pre.spikeCount, post.spikeIdx, post.spikeCount);
   }
@@ -240,6 +253,7 @@ export class MstdpRule implements NativeRule {
   }
 
   reset(): void {
+    this.w.flushAll();
     this.pPlus.fill(0);
     this.pMinus.fill(0);
     this.setEligibilitySpikes([], 0, [], 0);
@@ -255,6 +269,7 @@ export class MstdpRule implements NativeRule {
   }
 
   setState(state: RuleState): void {
+    this.w.flushAll();
     this.pPlus.set(state.p_plus ?? []);
     this.pMinus.set(state.p_minus ?? []);
     const ePre = state.e_pre ?? [];

@@ -16,7 +16,9 @@
  * byte 40 the rules' scalars), then stored (rows * cols f64), upRow,
  * downRow (cols f64 each), perRow (rows f64), out (cols f64), preVector
  * (rows f64), postVector (cols f64), idx, idx2 (max(rows, cols) i32 each),
- * mask (rows u8), postMask (cols u8).
+ * mask (rows u8), postMask (cols u8); with lazy columns (lazy-columns.ts),
+ * from the next multiple of 8: rowState (16 bytes a row), entries (40 bytes
+ * each, LAZY_ENTRIES of them), pool (lazyPoolSize(cols) i32).
  */
 import { compileEmbedded } from './wasm-module.js';
 import { WEIGHT_KERNELS_WASM_BASE64 } from './weight-kernels-wasm.js';
@@ -39,6 +41,32 @@ interface KernelExports {
   decayClamp(stored: number, n: number): void;
   scaleInto(dst: number, src: number, n: number, c: number, negate: number): void;
   decayAdd(p: number, s: number, n: number, d: number): void;
+  flushRows(stored: number, cols: number, rowIdx: number, rowCount: number, all: number, rowState: number, entries: number, entryCount: number, pool: number): void;
+}
+
+/**
+ * The lazy columns' bound (see lazy-columns.ts): at most this many pending
+ * steps, and lazyPoolSize(cols) pending column indices, before every row is
+ * brought up to date.
+ */
+export const LAZY_ENTRIES = 4096;
+export function lazyPoolSize(cols: number): number {
+  return Math.max(cols, Math.min(1 << 16, 64 * cols));
+}
+/** Byte offsets of the lazy columns' p_plus decay and a_plus * 0 among the kernels' doubles. */
+export const LAZY_DECAY_AT = 104;
+
+/** Typed-array views of the lazy columns' state in a WasmWeights memory. */
+export interface LazyViews {
+  /** Per row, 16 bytes: f64 p at [2i], i32 cursor at [4i + 2], i32 step at [4i + 3]. */
+  rowF64: Float64Array;
+  rowI32: Int32Array;
+  /** Per entry, 40 bytes: f64 c, scale, inv at [5e ..]; i32 start, count, step at [10e + 6 ..]. */
+  entryF64: Float64Array;
+  entryI32: Int32Array;
+  pool: Int32Array;
+  /** [p_plus decay, a_plus * 0]. */
+  decay: Float64Array;
 }
 
 /**
@@ -48,10 +76,16 @@ interface KernelExports {
 const KERNEL_MODULE = compileEmbedded(WEIGHT_KERNELS_WASM_BASE64);
 
 /** Bytes a rows x cols connection needs, as laid out above. */
-function layoutBytes(rows: number, cols: number): number {
+function baseBytes(rows: number, cols: number): number {
   const doubles = rows * cols + 4 * cols + 2 * rows;
   const ints = 2 * Math.max(rows, cols);
   return PARAM_BYTES + 8 * doubles + 4 * ints + rows + cols;
+}
+
+function layoutBytes(rows: number, cols: number, lazy: boolean): number {
+  const base = baseBytes(rows, cols);
+  if (!lazy) return base;
+  return Math.ceil(base / 8) * 8 + 16 * rows + 40 * LAZY_ENTRIES + 4 * lazyPoolSize(cols);
 }
 
 export function wasmKernelsAvailable(): boolean {
@@ -88,11 +122,16 @@ export class WasmWeights {
   private readonly preVectorAt: number;
   private readonly postVectorAt: number;
   private readonly postMaskAt: number;
+  /** The lazy columns' state, or null when this memory has none. */
+  readonly lazy: LazyViews | null = null;
+  private readonly rowStateAt: number = 0;
+  private readonly entriesAt: number = 0;
+  private readonly poolAt: number = 0;
 
-  private constructor(rows: number, cols: number, module: WebAssembly.Module) {
+  private constructor(rows: number, cols: number, module: WebAssembly.Module, lazy: boolean) {
     this.rows = rows;
     this.cols = cols;
-    const pages = Math.ceil(layoutBytes(rows, cols) / PAGE_BYTES);
+    const pages = Math.ceil(layoutBytes(rows, cols, lazy) / PAGE_BYTES);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     this.fns = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
     const buf = memory.buffer;
@@ -131,6 +170,21 @@ export class WasmWeights {
     at += rows;
     this.postMaskAt = at;
     this.postMask = new Uint8Array(buf, at, cols);
+    at += cols;
+    if (lazy) {
+      at = Math.ceil(at / 8) * 8;
+      this.rowStateAt = at;
+      const rowF64 = new Float64Array(buf, at, 2 * rows);
+      const rowI32 = new Int32Array(buf, at, 4 * rows);
+      at += 16 * rows;
+      this.entriesAt = at;
+      const entryF64 = new Float64Array(buf, at, 5 * LAZY_ENTRIES);
+      const entryI32 = new Int32Array(buf, at, 10 * LAZY_ENTRIES);
+      at += 40 * LAZY_ENTRIES;
+      this.poolAt = at;
+      const pool = new Int32Array(buf, at, lazyPoolSize(cols));
+      this.lazy = { rowF64, rowI32, entryF64, entryI32, pool, decay: new Float64Array(buf, LAZY_DECAY_AT, 2) };
+    }
   }
 
   /**
@@ -140,10 +194,10 @@ export class WasmWeights {
    * so a process runs out after some 13,000 live memories. The JavaScript
    * loops then run that connection, with the same results.
    */
-  static create(rows: number, cols: number): WasmWeights | null {
-    if (KERNEL_MODULE === null || layoutBytes(rows, cols) > MAX_WASM_BYTES) return null;
+  static create(rows: number, cols: number, lazy = false): WasmWeights | null {
+    if (KERNEL_MODULE === null || layoutBytes(rows, cols, lazy) > MAX_WASM_BYTES) return null;
     try {
-      return new WasmWeights(rows, cols, KERNEL_MODULE);
+      return new WasmWeights(rows, cols, KERNEL_MODULE, lazy);
     } catch (err) {
       if (err instanceof RangeError) return null;
       throw err;
@@ -221,5 +275,18 @@ export class WasmWeights {
   decayAddPost(slot: number, s: Uint8Array): void {
     this.postMask.set(s);
     this.fns.decayAdd(this.postVectorAt, this.postMaskAt, this.cols, RULE_PARAMS_AT + 8 * slot);
+  }
+
+  /**
+   * Brings the listed rows (or, when `all`, rows 0 .. count) up to date with
+   * the first entryCount lazy column entries; params[1..3] must hold factor,
+   * w_min and w_max.
+   */
+  flushRows(rows: Int32Array | null, count: number, entryCount: number): void {
+    if (rows !== null) {
+      const idx = this.idx;
+      for (let k = 0; k < count; k++) idx[k] = rows[k];
+    }
+    this.fns.flushRows(this.storedAt, this.cols, this.idxAt, count, rows === null ? 1 : 0, this.rowStateAt, this.entriesAt, entryCount, this.poolAt);
   }
 }

@@ -12,6 +12,7 @@
 ;; boxed number, an allocation.
 ;;   0 scale   8 factor   16 w_min   24 w_max   32 1 / next scale
 ;;   40.. the rules' scalars (see scaleInto and decayAdd)
+;;   104 the lazy columns' p_plus decay   112 a_plus * 0 (see flushRows)
 (module
   (import "env" "memory" (memory 1))
 
@@ -384,4 +385,95 @@
         (f64.store (local.get $k)
           (f64.add (f64.mul (f64.load (local.get $k)) (local.get $decay))
             (f64.mul (local.get $a) (f64.convert_i32_u (i32.load8_u (i32.add (local.get $s) (local.get $pairEnd))))))))))
+
+  ;; Lazy MSTDP columns (lazy-columns.ts): applies to one row, at byte $row,
+  ;; the pending column operations from its cursor on, each exactly as
+  ;; "cross" ($split 1) would have applied it at its step. Row state at $rs:
+  ;; f64 p (p_plus at step t), i32 cursor, i32 t. An entry (40 bytes): f64 c,
+  ;; f64 scale, f64 1 / next scale, i32 first column (index into the pool),
+  ;; i32 column count, i32 step. Between two entries p only decays as
+  ;; decayAdd leaves it for a neuron that did not spike: p * d + (a_plus * 0).
+  (func $flushRow (param $row i32) (param $rs i32) (param $entries i32) (param $entryCount i32) (param $pool i32)
+    (local $e i32) (local $p f64) (local $t i32) (local $d f64) (local $z f64) (local $ea i32) (local $et i32)
+    (local $a f64) (local $up f64) (local $down f64) (local $D v128) (local $S v128) (local $INV v128)
+    (local $F v128) (local $LO v128) (local $HI v128) (local $wn v128)
+    (local $c i32) (local $n i32) (local $pairEnd i32) (local $list i32) (local $k0 i32) (local $k1 i32)
+    (local.set $e (i32.load offset=8 (local.get $rs)))
+    (if (i32.ge_u (local.get $e) (local.get $entryCount)) (then (return)))
+    (local.set $p (f64.load (local.get $rs)))
+    (local.set $t (i32.load offset=12 (local.get $rs)))
+    (local.set $d (f64.load (i32.const 104)))
+    (local.set $z (f64.load (i32.const 112)))
+    (local.set $F (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
+    (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    (block $done
+      (loop $entriesLoop
+        (br_if $done (i32.ge_u (local.get $e) (local.get $entryCount)))
+        (local.set $ea (i32.add (local.get $entries) (i32.mul (local.get $e) (i32.const 40))))
+        (local.set $et (i32.load offset=32 (local.get $ea)))
+        (block $caught
+          (loop $decay
+            (br_if $caught (i32.ge_s (local.get $t) (local.get $et)))
+            (local.set $p (f64.add (f64.mul (local.get $p) (local.get $d)) (local.get $z)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $decay)))
+        (local.set $a (f64.mul (f64.load (local.get $ea)) (local.get $p)))
+        (if (i32.eqz (f64.eq (local.get $a) (f64.const 0)))
+          (then
+            (local.set $up (select (local.get $a) (f64.const 0) (f64.gt (local.get $a) (f64.const 0))))
+            (local.set $down (select (f64.neg (local.get $a)) (f64.const 0) (f64.lt (local.get $a) (f64.const 0))))
+            (local.set $D (f64x2.splat (f64.sub (local.get $up) (local.get $down))))
+            (local.set $S (f64x2.splat (f64.load offset=8 (local.get $ea))))
+            (local.set $INV (f64x2.splat (f64.load offset=16 (local.get $ea))))
+            (local.set $list (i32.add (local.get $pool) (i32.shl (i32.load offset=24 (local.get $ea)) (i32.const 2))))
+            (local.set $n (i32.load offset=28 (local.get $ea)))
+            (local.set $pairEnd (i32.and (local.get $n) (i32.const -2)))
+            (local.set $c (i32.const 0))
+            (block $pairsDone
+              (loop $pairs
+                (br_if $pairsDone (i32.ge_u (local.get $c) (local.get $pairEnd)))
+                (local.set $k0 (i32.add (local.get $row)
+                  (i32.shl (i32.load (i32.add (local.get $list) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
+                (local.set $k1 (i32.add (local.get $row)
+                  (i32.shl (i32.load offset=4 (i32.add (local.get $list) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
+                (local.set $wn (v128.load64_lane 1 (local.get $k1) (v128.load64_zero (local.get $k0))))
+                (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $wn) (local.get $S)) (local.get $D)) (local.get $F)))
+                (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                (v128.store64_lane 0 (local.get $k0) (local.get $wn))
+                (v128.store64_lane 1 (local.get $k1) (local.get $wn))
+                (local.set $c (i32.add (local.get $c) (i32.const 2)))
+                (br $pairs)))
+            (if (i32.lt_u (local.get $pairEnd) (local.get $n))
+              (then
+                (local.set $k0 (i32.add (local.get $row)
+                  (i32.shl (i32.load (i32.add (local.get $list) (i32.shl (local.get $pairEnd) (i32.const 2)))) (i32.const 3))))
+                (local.set $wn (v128.load64_zero (local.get $k0)))
+                (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $wn) (local.get $S)) (local.get $D)) (local.get $F)))
+                (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                (v128.store64_lane 0 (local.get $k0) (local.get $wn))))))
+        (local.set $e (i32.add (local.get $e) (i32.const 1)))
+        (br $entriesLoop)))
+    (f64.store (local.get $rs) (local.get $p))
+    (i32.store offset=8 (local.get $rs) (local.get $entryCount))
+    (i32.store offset=12 (local.get $rs) (local.get $t)))
+
+  ;; $flushRow for each row listed at $rowIdx ($rowCount of them), or, when
+  ;; $all, for rows 0 .. $rowCount.
+  (func (export "flushRows")
+    (param $stored i32) (param $cols i32) (param $rowIdx i32) (param $rowCount i32) (param $all i32)
+    (param $rowState i32) (param $entries i32) (param $entryCount i32) (param $pool i32)
+    (local $k i32) (local $i i32) (local $rowBytes i32)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (block $done
+      (loop $rowsLoop
+        (br_if $done (i32.ge_u (local.get $k) (local.get $rowCount)))
+        (local.set $i (select (local.get $k)
+          (i32.load (i32.add (local.get $rowIdx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $all)))
+        (call $flushRow
+          (i32.add (local.get $stored) (i32.mul (local.get $i) (local.get $rowBytes)))
+          (i32.add (local.get $rowState) (i32.shl (local.get $i) (i32.const 4)))
+          (local.get $entries) (local.get $entryCount) (local.get $pool))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $rowsLoop))))
 )

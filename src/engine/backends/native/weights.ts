@@ -20,6 +20,7 @@
  * kernels with the same bits as the loops below; the soft-bound updates run
  * the loops below on the same views.
  */
+import { LazyColumns } from './lazy-columns.js';
 import { WasmWeights } from './wasm-weights.js';
 
 /** Which loops a DenseWeights runs: 'auto' picks WebAssembly where available and worth it. */
@@ -73,16 +74,24 @@ export class DenseWeights {
   private nextScale = 1;
   /** The WebAssembly kernels over this matrix's memory, or null for the JavaScript loops. */
   private readonly wasm: WasmWeights | null;
+  /**
+   * MSTDP's pending column updates (lazy-columns.ts), or null where columns
+   * are applied at once: the JavaScript loops, soft bounds, eager decay, or
+   * a connection built without them.
+   */
+  readonly lazyColumns: LazyColumns | null;
 
   /** Below this the scale is folded into the stored values so it never underflows. */
   static readonly RENORMALISE_BELOW = 1e-100;
 
-  constructor(rows: number, cols: number, wMin: number, wMax: number, weightDecay: number, soft: boolean, kernels: WeightKernels = 'auto') {
+  /** lazyColumns: room for MSTDP's lazy columns (used where the case allows; see lazy-columns.ts). */
+  constructor(rows: number, cols: number, wMin: number, wMax: number, weightDecay: number, soft: boolean, kernels: WeightKernels = 'auto', lazyColumns = false) {
     if (rows * cols > MAX_SYNAPSES) throw new RangeError(`a connection of ${rows * cols} synapses exceeds the engine's maximum of ${MAX_SYNAPSES}`);
     this.rows = rows;
     this.cols = cols;
     const useWasm = kernels === 'wasm' || (kernels === 'auto' && rows * cols >= WASM_MIN_SYNAPSES);
-    this.wasm = useWasm ? WasmWeights.create(rows, cols) : null;
+    const lazy = weightDecay === 0 || (wMin <= 0 && wMax >= 0 && weightDecay < 1);
+    this.wasm = useWasm ? WasmWeights.create(rows, cols, lazyColumns && lazy && !soft) : null;
     if (kernels === 'wasm' && this.wasm === null) throw new RangeError('WebAssembly SIMD kernels are unavailable here, or the connection is too large for them');
     this.stored = this.wasm?.stored ?? new Float64Array(rows * cols);
     this.upRow = this.wasm?.upRow ?? new Float64Array(cols);
@@ -95,9 +104,10 @@ export class DenseWeights {
     this.wMax = wMax;
     this.soft = soft;
     this.factor = 1 - weightDecay;
-    this.lazy = weightDecay === 0 || (wMin <= 0 && wMax >= 0 && weightDecay < 1);
+    this.lazy = lazy;
     this.decayParams = Float64Array.of(this.factor, wMin, wMax);
     this.kernelParams = this.wasm?.params ?? new Float64Array(5);
+    this.lazyColumns = this.wasm?.lazy ? new LazyColumns(this.wasm, this.wasm.lazy, rows, this.preVector) : null;
   }
 
   /** Whether the WebAssembly kernels run this matrix's hot loops. */
@@ -116,6 +126,7 @@ export class DenseWeights {
 
   /** x_post[j] += sum over spiking i of w[i][j]: only the rows of neurons that spiked. */
   deliver(spikeIdx: Int32Array, spikeCount: number, out: Float64Array): void {
+    this.flushRows(spikeIdx, spikeCount);
     this.kernelParams[0] = this.scale;
     if (this.wasm !== null) this.wasm.deliver(spikeIdx, spikeCount, out);
     else deliverRows(this.stored, this.cols, spikeIdx, spikeCount, out, this.kernelParams);
@@ -255,6 +266,39 @@ export class DenseWeights {
     else decayAdd(this.postVector, s, this.ruleParams, slot);
   }
 
+  /** Brings the listed rows up to date with the pending lazy columns, if any. */
+  flushRows(rows: Int32Array, count: number): void {
+    const lc = this.lazyColumns;
+    if (lc === null || !lc.pending) return;
+    this.updateParams();
+    lc.flushRows(rows, count);
+  }
+
+  /**
+   * Brings every row up to date with the pending lazy columns: before
+   * anything reads or writes `stored` or `scale` as a whole, or changes
+   * preVector outside an update.
+   */
+  flushAll(): void {
+    const lc = this.lazyColumns;
+    if (lc === null || !lc.pending) return;
+    this.updateParams();
+    lc.flushAll();
+  }
+
+  /**
+   * The lazy counterpart of scaledPreIntoPerRow(slot) then
+   * applyCross(mask of skipRows, colIdx, colCount, true): records the
+   * columns, to be applied per row. Between begin() and end(); the
+   * skipRows must be up to date (flushRows) before this step's row update.
+   */
+  appendLazyColumns(colIdx: Int32Array, colCount: number, slot: number, skipRows: Int32Array, skipCount: number): void {
+    const lc = this.lazyColumns;
+    if (lc === null) throw new Error('no lazy columns on this connection');
+    this.updateParams();
+    lc.append(colIdx, colCount, this.ruleParams[slot], this.scale, 1 / this.nextScale, skipRows, skipCount);
+  }
+
   /** [scale, factor, wMin, wMax, 1 / next scale] in kernelParams, for the update kernels. */
   private updateParams(): Float64Array {
     const p = this.kernelParams;
@@ -329,6 +373,7 @@ export class DenseWeights {
 
   /** Folds the scale into the stored values. */
   normalise(): void {
+    this.flushAll();
     if (this.scale === 1) return;
     const { stored, scale } = this;
     for (let k = 0; k < stored.length; k++) stored[k] *= scale;
@@ -337,6 +382,7 @@ export class DenseWeights {
 
   /** Writes real weights (row-major), clamped into the bounds; resets the scale. */
   setFlat(w: ArrayLike<number>): void {
+    this.flushAll();
     const { wMin, wMax, stored } = this;
     for (let k = 0; k < stored.length; k++) stored[k] = Math.min(wMax, Math.max(wMin, w[k]));
     this.scale = 1;
@@ -350,6 +396,7 @@ export class DenseWeights {
    * far below the 1e-4 the goldens allow.
    */
   toFlat(): Float64Array {
+    this.flushAll();
     const { stored, scale, wMin, wMax } = this;
     const out = new Float64Array(stored.length);
     for (let k = 0; k < out.length; k++) {
