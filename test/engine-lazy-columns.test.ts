@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { LAZY_COLUMNS_MIN_SYNAPSES } from '../src/engine/backends/native/kernel.js';
 import { TICK_LIMIT } from '../src/engine/backends/native/lazy-columns.js';
 import { LifPopulation } from '../src/engine/backends/native/population.js';
 import { MstdpRule, type RuleState } from '../src/engine/backends/native/rules.js';
@@ -259,9 +260,11 @@ test('the pending list stays within its bounds (column indices, entries, steps),
 });
 
 test('a network with lazy columns continues bit for bit whatever reads it, and from its snapshot', () => {
+  const n = 400;
+  assert.ok(n * n >= LAZY_COLUMNS_MIN_SYNAPSES);
   const s = {
     dt: 0.1,
-    populations: { pre: { n: 80, refrac_length: 0 }, post: { n: 60, refrac_length: 0 } },
+    populations: { pre: { n, refrac_length: 0 }, post: { n, refrac_length: 0 } },
     connections: { c: { pre: 'pre', post: 'post', w_min: 0, w_max: 3, rule: { type: 'MSTDP', lr: 0.05 } } },
   };
   const quiet = Network.create(s, { seed: 4 });
@@ -269,7 +272,7 @@ test('a network with lazy columns continues bit for bit whatever reads it, and f
   const rnd = lcg(8);
   let copy: Network | null = null;
   for (let t = 0; t < 600; t++) {
-    const x = Array.from({ length: 80 }, () => (rnd() < 0.1 ? 80 : 0));
+    const x = Array.from({ length: n }, () => (rnd() < 0.05 ? 80 : 0));
     const reward = rnd() - 0.4;
     quiet.step({ pre: x }, reward);
     if (t % 50 === 7) {
