@@ -91,7 +91,9 @@ export class DenseWeights {
     this.cols = cols;
     const useWasm = kernels === 'wasm' || (kernels === 'auto' && rows * cols >= WASM_MIN_SYNAPSES);
     const lazy = weightDecay === 0 || (wMin <= 0 && wMax >= 0 && weightDecay < 1);
-    this.wasm = useWasm ? WasmWeights.create(rows, cols, lazyColumns && lazy && !soft) : null;
+    const wantLazy = lazyColumns && lazy && !soft;
+    // Lazy columns need room of their own; a matrix that fits only without it runs them eagerly.
+    this.wasm = useWasm ? (WasmWeights.create(rows, cols, wantLazy) ?? (wantLazy ? WasmWeights.create(rows, cols, false) : null)) : null;
     if (kernels === 'wasm' && this.wasm === null) throw new RangeError('WebAssembly SIMD kernels are unavailable here, or the connection is too large for them');
     this.stored = this.wasm?.stored ?? new Float64Array(rows * cols);
     this.upRow = this.wasm?.upRow ?? new Float64Array(cols);
