@@ -16,16 +16,7 @@ import { DenseWeights } from '../src/engine/backends/native/weights.js';
 import { Network } from '../src/engine/index.js';
 import { DEFAULT_ENGINE_LIMITS } from '../src/engine/limits.js';
 import { resolveSpec } from '../src/engine/validate.js';
-
-function lcg(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-}
-
-function assertSameBits(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
-  assert.equal(a.length, b.length, `${what}: lengths`);
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}[${i}]: ${a[i]} against ${b[i]}`);
-}
+import { assertSameBits, lcg } from './helpers/bits.js';
 
 interface PopState {
   v: Float64Array;

@@ -13,19 +13,11 @@ import { LifPopulation } from '../src/engine/backends/native/population.js';
 import { resolveSpec } from '../src/engine/validate.js';
 import { DEFAULT_ENGINE_LIMITS } from '../src/engine/limits.js';
 import { ReferenceNetwork } from './helpers/reference-model.js';
-
-function lcg(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-}
+import { assertSameBits, lcg } from './helpers/bits.js';
 
 function population(params: Record<string, unknown>, dt: number): LifPopulation {
   const spec = resolveSpec({ dt, populations: { p: { n: 40, ...params } }, connections: {} }, DEFAULT_ENGINE_LIMITS);
   return new LifPopulation(spec.populations.p, dt);
-}
-
-function assertSameBits(a: Float64Array, b: Float64Array, what: string): void {
-  for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
 }
 
 const variants: [string, Record<string, unknown>, number][] = [

@@ -16,18 +16,9 @@ import { WEIGHT_KERNELS_WASM_BASE64 } from '../src/engine/backends/native/weight
 import { DenseWeights } from '../src/engine/backends/native/weights.js';
 import { DEFAULT_ENGINE_LIMITS } from '../src/engine/limits.js';
 import { resolveSpec } from '../src/engine/validate.js';
+import { assertSameBits, lcg } from './helpers/bits.js';
 
 const repoFile = (path: string) => new URL(`../../${path}`, import.meta.url);
-
-function lcg(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-}
-
-function assertSameBits(a: Float64Array, b: Float64Array, what: string): void {
-  assert.equal(a.length, b.length, `${what}: lengths`);
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}[${i}]: js ${a[i]}, wasm ${b[i]}`);
-}
 
 test('the embedded WebAssembly bytes are those of the committed .wat sources', async () => {
   const embeddedByName: Record<string, string> = { WEIGHT_KERNELS_WASM_BASE64, POPULATION_KERNELS_WASM_BASE64 };

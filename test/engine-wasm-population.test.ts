@@ -14,16 +14,7 @@ import { LifPopulation, WASM_MIN_NEURONS } from '../src/engine/backends/native/p
 import { wasmKernelsAvailable } from '../src/engine/backends/native/wasm-weights.js';
 import { resolveSpec } from '../src/engine/validate.js';
 import { DEFAULT_ENGINE_LIMITS } from '../src/engine/limits.js';
-
-function lcg(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-}
-
-function assertSameBits(a: Float64Array, b: Float64Array, what: string): void {
-  assert.equal(a.length, b.length, `${what}: lengths`);
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}[${i}]: js ${a[i]}, wasm ${b[i]}`);
-}
+import { assertSameBits, lcg } from './helpers/bits.js';
 
 function population(n: number, params: Record<string, unknown>, dt: number, kernels: 'auto' | 'js' | 'wasm'): LifPopulation {
   const spec = resolveSpec({ dt, populations: { p: { n, ...params } }, connections: {} }, DEFAULT_ENGINE_LIMITS);
