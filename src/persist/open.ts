@@ -5,9 +5,9 @@
  * fresh one holding every session that could still be read in full. What was
  * found is returned for the start-up log.
  */
-import { closeSync, copyFileSync, existsSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DB_FILE, moveAside, stamp, Store, StoreError, TAIL_SUFFIX, type LoadResult, type SyncMode } from './store.js';
+import { copyAside, DB_FILE, DB_SUFFIXES, moveAside, stamp, Store, StoreError, type LoadResult, type SyncMode } from './store.js';
 
 export interface OpenReport {
   store: Store;
@@ -61,17 +61,14 @@ export function openDataDir(dir: string, sync: SyncMode): OpenReport {
  * can be read (the file is not a database at all).
  */
 function salvageCopy(dir: string, sync: SyncMode): (LoadResult & { tailDamage: string | null }) | null {
-  const file = join(resolve(dir), DB_FILE);
   const name = `${DB_FILE}.salvage`;
   const copy = join(resolve(dir), name);
   const cleanup = () => {
-    for (const ext of ['', '-wal', '-shm', TAIL_SUFFIX]) rmSync(copy + ext, { force: true });
+    for (const ext of DB_SUFFIXES) rmSync(copy + ext, { force: true });
   };
   cleanup();
   try {
-    copyFileSync(file, copy);
-    if (existsSync(file + '-wal')) copyFileSync(file + '-wal', copy + '-wal');
-    if (existsSync(file + TAIL_SUFFIX)) copyFileSync(file + TAIL_SUFFIX, copy + TAIL_SUFFIX);
+    copyAside(dir, 'salvage');
     fixPageCount(copy);
     const store = Store.open(dir, sync, name);
     try {

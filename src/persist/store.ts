@@ -16,7 +16,7 @@
  * written in the same commit (kind PACKED_KIND, see codec.ts): pipelined
  * requests then cost one insert per commit, not one each.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { blobChecksum, CodecError, packEntries, recordChecksum, unpackEntries, type LogEntry } from './codec.js';
@@ -27,6 +27,8 @@ export const DB_FILE = 'spikeserve.db';
 const SCHEMA_VERSION = 2;
 /** Suffix of the tail file (tail-file.ts) beside the database, as SQLite's -wal is. */
 export const TAIL_SUFFIX = '-tail';
+/** The files that make up a database: moved, copied and removed together. */
+export const DB_SUFFIXES = ['', '-wal', '-shm', TAIL_SUFFIX] as const;
 /**
  * Bytes of rows the tail file may hold before they are moved into the
  * database. Moving costs about 2 us a row in one transaction, so the bound
@@ -133,15 +135,18 @@ function acceptSnapshot(s: LoadedSession, r: Record<string, unknown>): void {
   s.snapshot = { session: snap.session, upto: snap.upto, meta: snap.meta, data: snap.data };
 }
 
-/** Takes a session's next log row, checking its checksum and that no command is missing before it. */
-function acceptRecord(s: LoadedSession, r: Record<string, unknown>): void {
+/**
+ * Takes a session's next log row, checking its checksum and that no command
+ * is missing before it. A row from the tail file has no checksum of its own
+ * yet (crc null): its frame's checksum was checked when the file was read.
+ */
+function acceptRecord(s: LoadedSession, rec: StoredRow): void {
   if (!s.snapshot) return;
-  const rec = r as unknown as { id: number; session: number; seq: number; kind: number; payload: string | Buffer; crc: number };
   const upto = s.snapshot.upto;
   // A row never holds commands from both sides of a snapshot (a snapshot ends
   // the row being filled), so one that starts at or before it is obsolete.
   if (rec.seq <= upto) return;
-  if (recordChecksum(rec.session, rec.seq, rec.kind, rec.payload) !== rec.crc) {
+  if (rec.crc !== null && recordChecksum(rec.session, rec.seq, rec.kind, rec.payload) !== rec.crc) {
     s.damage ??= `its log record ${rec.seq} fails its checksum`;
     return;
   }
@@ -176,14 +181,9 @@ function toStored(r: LogRow): StoredRow {
   return { id: r.id, session: r.session, seq: r.seq, kind, payload, crc: null };
 }
 
-/** The row with the checksum the database keeps for it. */
-function withChecksum(r: StoredRow): StoredRow & { crc: number } {
-  if (r.crc === null) r.crc = recordChecksum(r.session, r.seq, r.kind, r.payload);
-  return r as StoredRow & { crc: number };
-}
-
+/** Roughly what a row holds in memory and in the tail file: what TAIL_LIMIT_BYTES counts. */
 function storedBytes(r: StoredRow): number {
-  return 32 + (typeof r.payload === 'string' ? r.payload.length : r.payload.length);
+  return 32 + r.payload.length;
 }
 
 function readOr<T>(read: () => T, fallback: T): T {
@@ -419,8 +419,10 @@ export class Store {
     }
   }
 
+  /** A row into the log table, with the checksum the database keeps (computed here for a row from the tail file). */
   private insertStored(r: StoredRow): void {
-    this.stmts.insertRecord.run(r.id, r.session, r.seq, r.kind, r.payload, withChecksum(r).crc);
+    const crc = r.crc ?? recordChecksum(r.session, r.seq, r.kind, r.payload);
+    this.stmts.insertRecord.run(r.id, r.session, r.seq, r.kind, r.payload, crc);
   }
 
   /**
@@ -453,12 +455,12 @@ export class Store {
     for (const s of sessions.values()) if (!s.snapshot) s.damage ??= 'its snapshot is missing';
     this.salvage('log', 'id', RECORD_COLS, fileDamage, (r) => {
       const s = sessions.get(r.session as number);
-      if (s) acceptRecord(s, r);
+      if (s) acceptRecord(s, r as unknown as StoredRow);
     });
     // After every row of the database: the tail's rows are newer.
     for (const r of this.unspilled) {
       const s = sessions.get(r.session);
-      if (s) acceptRecord(s, withChecksum(r) as unknown as Record<string, unknown>);
+      if (s) acceptRecord(s, r);
     }
     return { sessions: [...sessions.values()].sort((a, b) => a.row.seq - b.row.seq), fileDamage, maxSeq };
   }
@@ -519,8 +521,8 @@ export class Store {
     if (snap) acceptSnapshot(s, snap);
     else s.damage = 'its snapshot is missing';
     // No index on the log's session column (see the top of this file): a full scan, on a rare path.
-    for (const r of this.db.prepare(`SELECT ${RECORD_COLS} FROM log WHERE session = ? ORDER BY id`).iterate(key)) acceptRecord(s, r as Record<string, unknown>);
-    for (const r of this.unspilled) if (r.session === key) acceptRecord(s, withChecksum(r) as unknown as Record<string, unknown>);
+    for (const r of this.db.prepare(`SELECT ${RECORD_COLS} FROM log WHERE session = ? ORDER BY id`).iterate(key)) acceptRecord(s, r as StoredRow);
+    for (const r of this.unspilled) if (r.session === key) acceptRecord(s, r);
     return s;
   }
 
@@ -590,13 +592,13 @@ export class Store {
 export function moveAside(dir: string, suffix: string): string {
   const file = join(resolve(dir), DB_FILE);
   const target = `${file}.${suffix}`;
-  for (const ext of ['', '-wal', '-shm', TAIL_SUFFIX]) {
+  for (const ext of DB_SUFFIXES) {
     if (existsSync(file + ext)) renameSync(file + ext, target + ext);
   }
   return target;
 }
 
-/** A copy of the database file as it is (when SQLite cannot make one). */
+/** A copy of the database's files as they are (when SQLite cannot make one); returns the copy's path. */
 export function copyAside(dir: string, suffix: string): string {
   const file = join(resolve(dir), DB_FILE);
   const target = `${file}.${suffix}`;
@@ -604,9 +606,4 @@ export function copyAside(dir: string, suffix: string): string {
     if (existsSync(file + ext)) copyFileSync(file + ext, target + ext);
   }
   return target;
-}
-
-export function removeDatabase(dir: string): void {
-  const file = join(resolve(dir), DB_FILE);
-  for (const ext of ['', '-wal', '-shm', TAIL_SUFFIX]) rmSync(file + ext, { force: true });
 }

@@ -695,10 +695,14 @@ function plainNumbers(a: ArrayLike<number>): number[] {
   return out;
 }
 
+/** A typed array, or an array of them (per-step values): what the binary protocol's decoder gives where JSON has arrays. */
+function isTyped(v: unknown): boolean {
+  return ArrayBuffer.isView(v) || (Array.isArray(v) && v.length > 0 && ArrayBuffer.isView(v[0]));
+}
+
 function plainValue(v: unknown): unknown {
-  if (ArrayBuffer.isView(v)) return plainNumbers(v as unknown as ArrayLike<number>);
-  if (Array.isArray(v) && v.length > 0 && ArrayBuffer.isView(v[0])) return v.map(plainValue);
-  return v;
+  if (!isTyped(v)) return v;
+  return ArrayBuffer.isView(v) ? plainNumbers(v as unknown as ArrayLike<number>) : (v as unknown[]).map(plainValue);
 }
 
 /**
@@ -709,18 +713,13 @@ function plainValue(v: unknown): unknown {
  */
 function encodeStepCommand(cmd: { steps?: number; inputs?: unknown; reward?: unknown; deferReward?: boolean }): string | Buffer {
   const { inputs, reward } = cmd;
-  let typed = ArrayBuffer.isView(reward);
-  if (inputs !== null && typeof inputs === 'object') {
-    for (const v of Object.values(inputs as Record<string, unknown>)) {
-      if (ArrayBuffer.isView(v) || (Array.isArray(v) && v.length > 0 && ArrayBuffer.isView(v[0]))) typed = true;
-    }
-  }
-  if (!typed) return JSON.stringify(cmd);
+  const fields = inputs !== null && typeof inputs === 'object' ? (inputs as Record<string, unknown>) : null;
+  if (!isTyped(reward) && !(fields && Object.values(fields).some(isTyped))) return JSON.stringify(cmd);
   try {
     let plainInputs = inputs;
-    if (inputs !== null && typeof inputs === 'object') {
+    if (fields) {
       const o: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(inputs as Record<string, unknown>)) o[k] = plainValue(v);
+      for (const [k, v] of Object.entries(fields)) o[k] = plainValue(v);
       plainInputs = o;
     }
     return JSON.stringify({ ...cmd, inputs: plainInputs, reward: plainValue(reward) });
