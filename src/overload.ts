@@ -1,16 +1,23 @@
 /**
- * Overload protection. Once a second it reads the event-loop delay (99th
- * percentile over that second) and the resident memory; past either bound
- * the server is overloaded until the next reading under them. While it is,
- * new sessions and heavy steps are refused with 503 OVERLOADED and a
- * Retry-After, so that the sessions already running keep their light steps
- * going and health checks answer, instead of everything slowing together.
+ * Overload protection. Once a second it reads the event-loop delay and the
+ * resident memory; past either bound the server is overloaded until the next
+ * reading under them. While it is, new sessions and heavy steps are refused
+ * with 503 OVERLOADED and a Retry-After, so that the sessions already running
+ * keep their light steps going and health checks answer, instead of
+ * everything slowing together.
+ *
+ * The delay is the 99th percentile over the loop's last WINDOW_TICKS probes,
+ * not over the last second: one long request (a large PUT /weights, say)
+ * blocks the loop once and is one late probe among hundreds, while sustained
+ * pressure makes probe after probe late. Per second would let that one
+ * request be most of a reading, and refuse the next heavy step on a server
+ * that is idle again.
  */
 import { totalmem } from 'node:os';
 import { SpikeserveError } from './errors.js';
 
 export interface LoadReading {
-  /** Event-loop delay, 99th percentile over the last interval, in ms. */
+  /** Event-loop delay, 99th percentile over the last WINDOW_TICKS probes, in ms. */
   eventLoopDelayMs: number;
   rssBytes: number;
 }
@@ -38,6 +45,8 @@ export function autoMemoryBytes(): number {
 
 /** How often the event loop is probed, in ms. */
 const PROBE_MS = 10;
+/** Probes the percentile is taken over: the last 5 s of a free loop. */
+export const WINDOW_TICKS = 500;
 
 export class OverloadMonitor {
   private readonly opts: Required<Omit<OverloadOptions, 'sample'>> & Pick<OverloadOptions, 'sample'>;
@@ -48,7 +57,9 @@ export class OverloadMonitor {
    */
   private probe: NodeJS.Timeout | null = null;
   private lastTick = 0;
-  private readonly lags: number[] = [];
+  /** The last WINDOW_TICKS probe delays, a ring; `ticks` counts every probe so far. */
+  private readonly lags = new Float64Array(WINDOW_TICKS);
+  private ticks = 0;
   private timer: NodeJS.Timeout | null = null;
   private reason: string | null = null;
   private last: LoadReading = { eventLoopDelayMs: 0, rssBytes: 0 };
@@ -63,10 +74,8 @@ export class OverloadMonitor {
       this.lastTick = performance.now();
       this.probe = setInterval(() => {
         const now = performance.now();
-        this.lags.push(Math.max(0, now - this.lastTick - PROBE_MS));
+        this.lags[this.ticks++ % WINDOW_TICKS] = Math.max(0, now - this.lastTick - PROBE_MS);
         this.lastTick = now;
-        // Bounded, should reads stop: a few seconds of ticks.
-        if (this.lags.length > 1000) this.lags.splice(0, this.lags.length - 1000);
       }, PROBE_MS);
       this.probe.unref();
     }
@@ -88,8 +97,11 @@ export class OverloadMonitor {
     if (this.opts.sample) r = this.opts.sample();
     else {
       // The tick in progress counts too: a loop blocked until now has not ticked yet.
-      const lags = [...this.lags, Math.max(0, performance.now() - this.lastTick - PROBE_MS)].sort((a, b) => a - b);
-      this.lags.length = 0;
+      const held = Math.min(this.ticks, WINDOW_TICKS);
+      const lags = new Float64Array(held + 1);
+      lags.set(this.lags.subarray(0, held));
+      lags[held] = Math.max(0, performance.now() - this.lastTick - PROBE_MS);
+      lags.sort();
       const p99 = lags[Math.min(lags.length - 1, Math.ceil(lags.length * 0.99) - 1)];
       r = { eventLoopDelayMs: p99, rssBytes: process.memoryUsage.rss() };
     }

@@ -148,6 +148,43 @@ describe('overload protection', () => {
       await app.close();
     }
   });
+
+  test('one large request the server ran does not trip it: right after a 1000 x 1000 PUT /weights, a heavy step on an idle server runs; sustained delay still trips it', async () => {
+    const app = await makeApp({ overloadEventLoopDelayMs: 200, overloadMemoryMb: 0 }, { overload: { intervalMs: 60_000 } });
+    try {
+      const big = { populations: { a: { n: 1000 }, b: { n: 1000 } }, connections: { ab: { pre: 'a', post: 'b' } } };
+      const id = (await req(app, 'POST', '/v1/sessions', undefined, { network: big })).body.id as string;
+      // An idle server: the loop has run free for a while.
+      await new Promise((r) => setTimeout(r, 5500));
+      app.overload.read();
+      assert.equal(app.overload.overloaded, false);
+      const w = Array.from({ length: 1000 }, (_, i) => Array.from({ length: 1000 }, (_, j) => ((i * 7 + j * 13) % 1000) / 1000));
+      const put = await req(app, 'PUT', `/v1/sessions/${id}/weights/ab`, undefined, { weights: w });
+      assert.equal(put.status, 200);
+      // The reading the timer takes right after it.
+      app.overload.read();
+      // 10 x (2000 neurons + 1e6 synapses): heavy.
+      const heavy = await req(app, 'POST', `/v1/sessions/${id}/step`, undefined, { steps: 10, return: { spikes: 'none' } });
+      assert.equal(heavy.status, 200, JSON.stringify(heavy.body));
+      assert.equal(heavy.body.step, 10);
+      // Pressure that lasts: the loop late probe after probe.
+      for (let i = 0; i < 12; i++) {
+        const until = Date.now() + 260;
+        while (Date.now() < until) {
+          // a runaway computation, again and again
+        }
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      const r = app.overload.read();
+      assert.ok(r.eventLoopDelayMs > 200, `p99 delay ${r.eventLoopDelayMs} ms`);
+      assert.equal(app.overload.overloaded, true);
+      const refused = await req(app, 'POST', `/v1/sessions/${id}/step`, undefined, { steps: 10, return: { spikes: 'none' } });
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.error.code, 'OVERLOADED');
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('browsers', () => {
