@@ -55,7 +55,7 @@ const SHARED_SCHEMAS: TSchema[] = [
 
 export const API_DESCRIPTION = [
   'Spiking-neural-network sessions for reinforcement learning.',
-  'Create a session from a network spec (LIF populations, dense connections, NoOp/STDP/MSTDP learning rules), then step it with input currents and rewards and read back spikes, potentials and weights. The model is shared/spec/model.md.',
+  'Create a session from a network spec (LIF populations, dense connections, NoOp/STDP/MSTDP learning rules), then step it with input currents and rewards and read back spikes, potentials and weights. The model (equations, parameter defaults, update order, reward timing, bounds) is described in docs/model.md of the spikeserve repository.',
   'Every failure has the shape ErrorResponse, with a stable code from the catalogue listed there.',
 ].join('\n\n');
 

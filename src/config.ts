@@ -3,7 +3,7 @@
  * variable with a documented default, and is checked when the service starts,
  * so a typo stops it with a message naming the variable instead of surfacing
  * as odd behaviour hours later. To add a setting, add one line to SETTINGS
- * (and its row to the README's configuration table; a test checks both agree).
+ * (and its row to the table in docs/configuration.md; a test checks both agree).
  */
 import { createHash } from 'node:crypto';
 import { TFJS_PLATFORMS } from './engine/index.js';

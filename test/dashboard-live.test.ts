@@ -5,7 +5,7 @@
  * drawn, the step counter follows the session, and once the agent stops the
  * weights the page shows are the ones REST reads and the rewards it shows
  * are the ones the agent sent. Screenshots go to test-output/ (CI keeps
- * them); DASHBOARD_SCREENSHOT=path also writes the README's picture.
+ * them); DASHBOARD_SCREENSHOT=path also writes the picture of docs/dashboard.md.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';

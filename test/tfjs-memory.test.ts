@@ -2,7 +2,7 @@
  * No tensor leaks: tfjs does not garbage-collect tensors, so a backend that
  * forgot one dispose per step would grow without bound in a long session.
  * TFJS_LEAK_STEPS sets the length of the long run (default 100 000 steps,
- * about half a minute here; 1 000 000 was run by hand, see README "Backends").
+ * about half a minute here; 1 000 000 was run by hand, see docs/engine.md, "Backends").
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';

@@ -2,7 +2,7 @@
  * The example agents, run as a user runs them, against a live server on
  * 127.0.0.1 and an ephemeral port: the Python one (Debian's
  * python3-websockets) in JSON and in binary (its frame reader is written from
- * the README alone), and the TypeScript one. Each plays the seed's MSTDP task
+ * docs/websocket.md alone), and the TypeScript one. Each plays the seed's MSTDP task
  * for 300 trials, prints the accuracy of every 50, and must reach 90% on
  * trials 201 to 300.
  */

@@ -1,21 +1,17 @@
 /**
- * The binary frames: the README's worked examples are byte for byte what the
+ * The binary frames: the worked examples of docs/websocket.md are byte for byte what the
  * encoder writes, every section type survives a round trip (weights and
  * potentials as float32, rewards exactly), ids of any kind are padded to 4
  * bytes with zeros, and a reader refuses what does not follow the layout.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { doc, section } from './helpers/docs.js';
 import { BinaryFrameError, decodeFrame, encodeFrame, spikeLists, weightRows } from '../src/ws/binary-format.js';
 
-/** The hex dumps of README "Binary frames", in order: each line hex bytes, then (after a wide gap) what they are. */
-function readmeExamples(): Buffer[] {
-  const readme = readFileSync('README.md', 'utf8');
-  const start = readme.indexOf('\n### Binary frames\n');
-  assert.ok(start >= 0);
-  const end = readme.indexOf('\n### ', start + 1);
-  return [...readme.slice(start, end).matchAll(/```text\n([\s\S]*?)```/g)].map((block) => {
+/** The hex dumps of docs/websocket.md "Binary frames", in order: each line hex bytes, then (after a wide gap) what they are. */
+function documentedExamples(): Buffer[] {
+  return [...section(doc('docs/websocket.md'), 'Binary frames').matchAll(/```text\n([\s\S]*?)```/g)].map((block) => {
     const hex = block[1]
       .split('\n')
       .map((l) => l.split(/ {3,}(?=[a-z])/)[0])
@@ -26,8 +22,8 @@ function readmeExamples(): Buffer[] {
   });
 }
 
-test("the README's example frames are what the encoder writes, and read back", () => {
-  const [bytes, rewardBytes] = readmeExamples();
+test("the documented example frames are what the encoder writes, and read back", () => {
+  const [bytes, rewardBytes] = documentedExamples();
   const frame = encodeFrame({
     kind: 'step',
     id: 7,

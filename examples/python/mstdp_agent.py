@@ -17,7 +17,7 @@ Needs only the standard library and `websockets` (Debian: python3-websockets).
 The reward of step t is sent together with step t+1 (pipelining: replies come
 in request order), so each network step costs one round trip, not two.
 With --format binary the step replies come as binary frames, decoded here
-from the README's description of the format (section "Binary frames").
+from the description of the format in docs/websocket.md ("Binary frames").
 """
 
 import argparse
@@ -69,7 +69,7 @@ def http_json(method, url, body=None, api_key=None):
 
 
 def parse_frame(buf):
-    """A binary frame (README "Binary frames") as (header, sections by population index)."""
+    """A binary frame (docs/websocket.md, "Binary frames") as (header, sections by population index)."""
     version, kind, flags, id_len, step, steps, count = struct.unpack_from("<BBHIdII", buf, 0)
     if version != 1:
         raise ValueError(f"binary frame version {version}; this agent reads 1")

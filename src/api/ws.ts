@@ -2,7 +2,7 @@
  * Schemas of the WebSocket protocol (/v1/sessions/{id}/ws). The commands take
  * the very fields of their HTTP counterparts (step, reward, reset, weights),
  * spread from the same schemas, so a field means the same on both transports
- * and is checked by the same rules. README "WebSocket API" is the prose.
+ * and is checked by the same rules. docs/websocket.md is the prose.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ErrorResponseSchema, WeightMatrixSchema } from './common.js';

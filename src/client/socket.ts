@@ -1,5 +1,5 @@
 /**
- * A typed client for a session's WebSocket (README "WebSocket API").
+ * A typed client for a session's WebSocket (docs/websocket.md).
  *
  * Every request returns a promise of its reply; requests may be sent without
  * waiting (pipelining), and since the server answers in request order, the

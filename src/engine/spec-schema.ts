@@ -2,7 +2,7 @@
  * The network spec as JSON Schema (TypeBox). This is the single source of the
  * spec's shape: the engine validates against it, the HTTP layer reuses it for
  * request bodies and openapi.yaml, and the TypeScript types are derived from it.
- * Names and defaults follow SynapticFlow (shared/spec/model.md).
+ * Names and defaults follow SynapticFlow (docs/model.md).
  */
 import { Type, type Static } from '@sinclair/typebox';
 
@@ -70,7 +70,7 @@ export const NetworkSpecSchema = Type.Object(
     populations: Type.Record(Name, PopulationSpecSchema, { minProperties: 1, additionalProperties: false, description: 'Populations by name; declaration order is update order.' }),
     connections: Type.Optional(Type.Record(Name, ConnectionSpecSchema, { additionalProperties: false, description: 'Connections by name; declaration order is rule order.' })),
   },
-  { additionalProperties: false, $id: 'NetworkSpec', description: 'A network spec (shared/spec/model.md).' },
+  { additionalProperties: false, $id: 'NetworkSpec', description: 'A network spec (docs/model.md).' },
 );
 
 export type PopulationSpec = Static<typeof PopulationSpecSchema>;

@@ -1,8 +1,8 @@
 /**
  * The binary frames of the WebSocket protocol, version 1: written by the
- * server, read by src/client (and by anyone from README "Binary frames",
+ * server, read by src/client (and by anyone from docs/websocket.md, "Binary frames",
  * which this file must match; test/ws-binary-format.test.ts checks a frame
- * byte for byte against the README's example). Pure: no ws, no sockets.
+ * byte for byte against the documented example). Pure: no ws, no sockets.
  *
  * Layout (every integer little-endian, every frame a multiple of 4 bytes):
  *

@@ -1,5 +1,5 @@
 /**
- * The close codes the server sends, each documented in README "Close codes".
+ * The close codes the server sends, each documented in docs/websocket.md, "Close codes".
  * The server's own codes are 4000 + the HTTP status of the error code that
  * says why, and that error code starts the close reason ("WS_CONTROLLER_TAKEN:
  * ..."), so a client reads the cause from either. The 1000s are the

@@ -14,7 +14,7 @@ export function attachWebSocket(app: FastifyInstance, sessions: SessionManager, 
   app.server.on('upgrade', (req, socket, head) => service.handleUpgrade(req, socket, head));
   app.get('/v1/sessions/:id/ws', { schema: { hide: true } }, async (_request, reply) => {
     reply.header('upgrade', 'websocket');
-    throw new SpikeserveError('UPGRADE_REQUIRED', 'this is the session\'s WebSocket: connect with a WebSocket client (ws://host/v1/sessions/{id}/ws); see the README, "WebSocket API"');
+    throw new SpikeserveError('UPGRADE_REQUIRED', 'this is the session\'s WebSocket: connect with a WebSocket client (ws://host/v1/sessions/{id}/ws); see docs/websocket.md');
   });
   app.addHook('preClose', (done) => {
     service.beginShutdown();

@@ -1,30 +1,24 @@
 /**
- * The README's WebSocket section stays true: its walkthrough transcript
- * replayed line by line against a live server gives exactly the lines it
- * shows, and its close-code table lists every code the server closes with.
+ * docs/websocket.md stays true: its walkthrough transcript replayed line by
+ * line against a live server gives exactly the lines it shows, and its
+ * close-code table lists every code the server closes with.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { closeCodeFor } from '../src/ws/close-codes.js';
 import { liveServer, rawSocket } from './helpers/ws.js';
-import { section } from './helpers/readme.js';
+import { doc, section } from './helpers/docs.js';
 
+const websocket = doc('docs/websocket.md');
 
-function subsection(text: string, title: string): string {
-  const start = text.indexOf(`\n### ${title}\n`);
-  assert.ok(start >= 0, `README has a "### ${title}" subsection`);
-  const end = text.indexOf('\n### ', start + 1);
-  return text.slice(start, end < 0 ? undefined : end);
-}
-
-test('README WebSocket walkthrough: every line the server sends is the one shown', async () => {
-  const walk = subsection(section('WebSocket API'), 'Walkthrough');
+test('docs/websocket.md walkthrough: every line the server sends is the one shown', async () => {
+  const walk = section(websocket, 'Walkthrough');
   const block = /```text\n([\s\S]*?)```/.exec(walk);
   assert.ok(block, 'the walkthrough has a text block');
   const lines = block[1].split('\n').filter((l) => l.startsWith('> ') || l.startsWith('< '));
   assert.ok(lines.length >= 20, `${lines.length} lines`);
   // The session of the HTTP walkthrough: the seed's MSTDP network, seed 1.
-  const http = section('HTTP API');
+  const http = section(doc('docs/http-api.md'), 'Walkthrough');
   const create = /-d '(\{\n {2}"name": "seed-mstdp"[\s\S]*?\})' \\/.exec(http);
   assert.ok(create, 'the HTTP walkthrough creates the seed-mstdp session');
   const srv = await liveServer();
@@ -42,8 +36,8 @@ test('README WebSocket walkthrough: every line the server sends is the one shown
   }
 });
 
-test('README close codes: the table lists every code the server closes with', () => {
-  const table = subsection(section('WebSocket API'), 'Close codes');
+test('docs/websocket.md close codes: the table lists every code the server closes with', () => {
+  const table = section(websocket, 'Close codes');
   const listed = new Set([...table.matchAll(/^\| (\d{4}) \|/gm)].map((m) => Number(m[1])));
   for (const code of ['SHUTTING_DOWN', 'INTERNAL_ERROR', 'REQUEST_INVALID', 'UNAUTHORIZED', 'ORIGIN_NOT_ALLOWED', 'SESSION_NOT_FOUND', 'WS_CONTROLLER_TAKEN', 'WS_BUFFER_EXCEEDED', 'LIMIT_EXCEEDED'] as const) {
     assert.ok(listed.has(closeCodeFor(code)), `${code} closes with ${closeCodeFor(code)}, listed`);
