@@ -20,6 +20,7 @@ import { SessionManager, type RestoreReport, type SessionManagerOptions } from '
 import type { SessionHooks } from './sessions/session.js';
 import { registerAuth } from './http/auth.js';
 import { registerHeaders } from './http/headers.js';
+import { publicScope } from './http/route-access.js';
 import { Metrics } from './metrics.js';
 import { autoMemoryBytes, OverloadMonitor, type LoadReading } from './overload.js';
 import { openDataDir, type OpenReport } from './persist/open.js';
@@ -167,7 +168,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   registerRequestLogging(app);
 
   app.addHook('onRequest', (request, _reply, done) => {
-    if (closing && request.url !== '/healthz') done(new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
+    if (closing && request.routeOptions.url !== '/healthz') done(new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
     else done();
   });
   registerHeaders(app, origins);
@@ -214,11 +215,23 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     transformObject: (doc) => markOptionalBodies(('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject) as OpenApiDoc) as ReturnType<SwaggerTransformObject>,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-
-  await app.register(healthRoutes, { sessions, isClosing: () => closing });
-  await app.register(docsRoutes);
-  await app.register(dashboardRoutes, {});
+  // Served without an API key: the probes and the contract, and the pages
+  // (which then call the API like any client). Every other route needs one.
+  await app.register(
+    publicScope(async (scope) => {
+      await scope.register(healthRoutes, { sessions, isClosing: () => closing });
+      await scope.register(docsRoutes);
+    }),
+  );
+  await app.register(
+    publicScope(
+      async (scope) => {
+        await scope.register(swaggerUi, { routePrefix: '/docs' });
+        await scope.register(dashboardRoutes, {});
+      },
+      { pages: true },
+    ),
+  );
   for (const routes of [sessionRoutes, stepRoutes, resetRoutes, weightRoutes, stateRoutes, snapshotRoutes]) {
     await app.register(routes, { prefix: '/v1', sessions });
   }

@@ -7,17 +7,13 @@
 import type { FastifyInstance } from 'fastify';
 import { SpikeserveError } from '../errors.js';
 import type { OriginPolicy } from '../security/origins.js';
+import { isPageRoute } from './route-access.js';
 
 const COMMON = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
 };
-
-/** Pages that run scripts (the interactive docs, the dashboard) set their own policy. */
-function isPage(url: string): boolean {
-  return url.startsWith('/docs') || url.startsWith('/dashboard');
-}
 
 const API_ONLY = { ...COMMON, 'content-security-policy': "default-src 'none'; frame-ancestors 'none'", 'cache-control': 'no-store' };
 
@@ -27,7 +23,8 @@ const EXPOSE_HEADERS = 'x-request-id, retry-after, location, www-authenticate';
 
 export function registerHeaders(app: FastifyInstance, origins: OriginPolicy): void {
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(isPage(request.url) ? COMMON : API_ONLY);
+    // Pages that run scripts (the interactive docs, the dashboard) set their own policy.
+    reply.headers(isPageRoute(request) ? COMMON : API_ONLY);
     const origin = request.headers.origin;
     if (origin === undefined) return done();
     const allowed = origins.allows(origin);

@@ -1,0 +1,233 @@
+/**
+ * API keys hold whatever the path looks like: every guarded endpoint, reached
+ * by a path the router decodes or normalises (percent-encoded, double-encoded,
+ * mixed case, dot segments, doubled slashes, `;`, a trailing slash), asked
+ * with no key, a wrong key or another key, over raw HTTP so the path reaches
+ * the server exactly as written. None is served, the WebSocket upgrade never
+ * gets a socket, and the session is untouched; the plain paths with the
+ * owner's key still work.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { makeApp } from './helpers/http.js';
+
+const ALICE = 'alice-paths-secret-0123456789';
+const BOB = 'bob-paths-secret-9876543210ab';
+const WRONG = 'wrong-paths-secret-000000000';
+const NET = { populations: { a: { n: 2 }, b: { n: 1 } }, connections: { ab: { pre: 'a', post: 'b' } } };
+const REFUSED = [400, 401, 404];
+
+interface RawReply {
+  status: number;
+  body: string;
+}
+
+/** One request with `path` sent byte for byte as given. */
+function raw(port: number, method: string, path: string, key?: string, body?: unknown): Promise<RawReply> {
+  const headers: Record<string, string> = {};
+  if (key !== undefined) headers.authorization = `Bearer ${key}`;
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  if (payload !== undefined) headers['content-type'] = 'application/json';
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/**
+ * A WebSocket upgrade on `path` as written. `opened` is true only if the
+ * server accepted the socket as a session's (its first message is `hello`);
+ * a refusal is either an HTTP status or a socket whose first message is an
+ * error.
+ */
+function upgrade(port: number, path: string, key?: string): Promise<{ status: number; opened: boolean; first?: { type: string; error?: { code: string } } }> {
+  const headers: Record<string, string> = {
+    connection: 'Upgrade',
+    upgrade: 'websocket',
+    'sec-websocket-version': '13',
+    'sec-websocket-key': randomBytes(16).toString('base64'),
+  };
+  if (key !== undefined) headers.authorization = `Bearer ${key}`;
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers, agent: false });
+    req.on('response', (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, opened: false });
+    });
+    req.on('upgrade', (res, socket, head) => {
+      let buf = head;
+      const done = (first?: { type: string; error?: { code: string } }) => {
+        socket.destroy();
+        resolve({ status: res.statusCode ?? 0, opened: first?.type === 'hello', first });
+      };
+      const tryFrame = () => {
+        // A server frame is unmasked: 2 header bytes, then 2 more when the length is 126.
+        if (buf.length < 2) return;
+        let len = buf[1] & 0x7f;
+        let at = 2;
+        if (len === 126) {
+          if (buf.length < 4) return;
+          len = buf.readUInt16BE(2);
+          at = 4;
+        } else if (len === 127) {
+          if (buf.length < 10) return;
+          len = Number(buf.readBigUInt64BE(2));
+          at = 10;
+        }
+        if (buf.length < at + len) return;
+        const opcode = buf[0] & 0x0f;
+        done(opcode === 1 ? JSON.parse(buf.subarray(at, at + len).toString('utf8')) : { type: `opcode ${opcode}` });
+      };
+      socket.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        tryFrame();
+      });
+      socket.on('end', () => done());
+      socket.on('error', () => done());
+      tryFrame();
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * Ways of writing `path` that the router may decode or normalise to it, or
+ * that merely look like it: each segment with a percent-encoded first letter
+ * (lower- and upper-case hex), double-encoded, in other cases, with dot
+ * segments, doubled slashes, `;`, an encoded slash and a trailing slash.
+ */
+function variants(path: string): string[] {
+  const segs = path.split('/').slice(1);
+  const hex = (c: string) => c.charCodeAt(0).toString(16);
+  const out = new Set<string>();
+  segs.forEach((seg, i) => {
+    const with_ = (s: string) => '/' + segs.map((x, j) => (j === i ? s : x)).join('/');
+    out.add(with_(`%${hex(seg[0])}${seg.slice(1)}`));
+    out.add(with_(`%${hex(seg[0]).toUpperCase()}${seg.slice(1)}`));
+    out.add(with_(`%25${hex(seg[0])}${seg.slice(1)}`));
+    out.add(with_(seg.toUpperCase()));
+    out.add(with_(seg[0].toUpperCase() + seg.slice(1)));
+    out.add(with_(`${seg};x`));
+    out.add(with_(`./${seg}`));
+    out.add(with_(`x/../${seg}`));
+    out.add(with_(`%2e/${seg}`));
+    out.add(with_(`x/%2e%2e/${seg}`));
+    out.add(with_(`/${seg}`));
+  });
+  out.add('/' + path);
+  out.add(path + '/');
+  out.add(path + '//');
+  out.add(path + ';x');
+  out.add(path.replace(/\//g, '%2f').replace(/^%2f/, '/'));
+  out.add(path.replace(/\//g, '%2F').replace(/^%2F/, '/'));
+  out.delete(path);
+  return [...out];
+}
+
+describe('API keys on every way of writing a path', () => {
+  let app: FastifyInstance;
+  let port: number;
+  let id: string;
+  let bobs: string;
+
+  before(async () => {
+    app = await makeApp({ apiKeys: [{ id: 'alice', secret: ALICE }, { id: 'bob', secret: BOB }] });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    port = (app.server.address() as AddressInfo).port;
+    id = JSON.parse((await raw(port, 'POST', '/v1/sessions', ALICE, { network: NET, name: 'alice-only' })).body).id;
+    bobs = JSON.parse((await raw(port, 'POST', '/v1/sessions', BOB, { network: NET })).body).id;
+  });
+
+  after(() => app.close());
+
+  /** [method, path, body, whether another key may use it] for every guarded endpoint of alice's session. */
+  const endpoints = (): [string, string, unknown, boolean][] => [
+    ['GET', '/v1/sessions', undefined, true],
+    ['HEAD', '/v1/sessions', undefined, true],
+    ['POST', '/v1/sessions', { network: NET }, true],
+    ['GET', `/v1/sessions/${id}`, undefined, false],
+    ['GET', `/v1/sessions/${id}/state`, undefined, false],
+    ['GET', `/v1/sessions/${id}/snapshot`, undefined, false],
+    ['HEAD', `/v1/sessions/${id}/snapshot`, undefined, false],
+    ['GET', `/v1/sessions/${id}/weights`, undefined, false],
+    ['GET', `/v1/sessions/${id}/weights/ab`, undefined, false],
+    ['PUT', `/v1/sessions/${id}/weights/ab`, { weights: [[0.123], [0.456]] }, false],
+    ['POST', `/v1/sessions/${id}/step`, { steps: 2 }, false],
+    ['POST', `/v1/sessions/${id}/reward`, { reward: 1 }, false],
+    ['POST', `/v1/sessions/${id}/reset`, { weights: true }, false],
+    ['POST', `/v1/sessions/${id}/ws-ticket`, undefined, false],
+    ['DELETE', `/v1/sessions/${id}`, undefined, false],
+    ['GET', '/metrics', undefined, true],
+  ];
+
+  test('no key, a wrong key, or (for one session\'s endpoints) another key: never served, on any path', async () => {
+    const before = { sessions: app.sessions.size, weights: (await app.sessions.get(id).weights('ab')).weights };
+    const served: string[] = [];
+    for (const [method, path, body, shared] of endpoints()) {
+      for (const p of variants(path)) {
+        const keys: [string, string | undefined][] = [['no key', undefined], ['a wrong key', WRONG]];
+        if (!shared) keys.push(['another key', BOB]);
+        for (const [who, key] of keys) {
+          const r = await raw(port, method, p, key, body);
+          if (!REFUSED.includes(r.status)) served.push(`${method} ${p} with ${who}: ${r.status} ${r.body.slice(0, 80)}`);
+        }
+        // The list another key gets is its own, whatever the path.
+        if (method === 'GET' && path === '/v1/sessions') {
+          const r = await raw(port, method, p, BOB);
+          if (r.body.includes(id)) served.push(`${method} ${p} with another key lists alice's session`);
+        }
+      }
+    }
+    assert.deepEqual(served, []);
+    // Nothing changed: no session created without a key, alice's session still there, at step 0, weights as they were.
+    assert.equal(app.sessions.size, before.sessions);
+    const s = app.sessions.get(id, 'alice');
+    assert.equal(s.stepCount, 0);
+    assert.deepEqual((await s.weights('ab')).weights, before.weights);
+  });
+
+  test('the WebSocket upgrade: no socket without the owner\'s key, on any path', async () => {
+    const opened: string[] = [];
+    for (const p of [`/v1/sessions/${id}/ws`, ...variants(`/v1/sessions/${id}/ws`)]) {
+      for (const [who, key] of [['no key', undefined], ['a wrong key', WRONG], ['another key', BOB]] as const) {
+        const r = await upgrade(port, p, key);
+        if (r.opened || !(r.status === 101 ? ['UNAUTHORIZED', 'SESSION_NOT_FOUND', 'REQUEST_INVALID'].includes(r.first?.error?.code ?? '') : REFUSED.includes(r.status))) {
+          opened.push(`${p} with ${who}: ${r.status} ${JSON.stringify(r.first)}`);
+        }
+      }
+    }
+    assert.deepEqual(opened, []);
+  });
+
+  test('the plain paths with the owner\'s key still work', async () => {
+    const list = await raw(port, 'GET', '/v1/sessions', ALICE);
+    assert.equal(list.status, 200);
+    assert.deepEqual(JSON.parse(list.body).sessions.map((s: { id: string }) => s.id), [id]);
+    assert.equal((await raw(port, 'GET', `/v1/sessions/${id}`, ALICE)).status, 200);
+    assert.equal((await raw(port, 'POST', `/v1/sessions/${id}/step`, ALICE, { steps: 2 })).status, 200);
+    assert.equal((await raw(port, 'GET', `/v1/sessions/${id}/state`, ALICE)).status, 200);
+    assert.equal((await raw(port, 'GET', `/v1/sessions/${id}/snapshot`, ALICE)).status, 200);
+    assert.equal((await raw(port, 'GET', `/v1/sessions/${id}/weights`, ALICE)).status, 200);
+    assert.equal((await raw(port, 'PUT', `/v1/sessions/${id}/weights/ab`, ALICE, { weights: [[0.5], [0.5]] })).status, 200);
+    assert.equal((await raw(port, 'POST', `/v1/sessions/${id}/reset`, ALICE, {})).status, 200);
+    assert.equal((await raw(port, 'POST', `/v1/sessions/${id}/ws-ticket`, ALICE)).status, 201);
+    assert.equal((await raw(port, 'GET', '/metrics', ALICE)).status, 200);
+    const ws = await upgrade(port, `/v1/sessions/${id}/ws`, ALICE);
+    assert.equal(ws.opened, true, JSON.stringify(ws.first));
+    // Bob's own session is his, by every route.
+    assert.equal((await raw(port, 'GET', `/v1/sessions/${bobs}`, BOB)).status, 200);
+    assert.equal((await raw(port, 'DELETE', `/v1/sessions/${id}`, ALICE)).status, 200);
+    assert.equal((await raw(port, 'GET', `/v1/sessions/${id}`, ALICE)).status, 404);
+  });
+});
