@@ -1,8 +1,8 @@
 /**
  * The example agents, run as a user runs them, against a live server on
- * 127.0.0.1 and an ephemeral port: the Python one (Debian's
- * python3-websockets) in JSON and in binary (its frame reader is written from
- * docs/websocket.md alone), and the TypeScript one. Each plays the seed's MSTDP task
+ * 127.0.0.1 and an ephemeral port: the Python one (the `spikeserve` package
+ * of clients/python, from $PYTHON's installation or from the source tree) in
+ * JSON and in binary, and the TypeScript one. Each plays the seed's MSTDP task
  * for 300 trials, prints the accuracy of every 50, and must reach 90% on
  * trials 201 to 300.
  */
@@ -14,12 +14,15 @@ import { liveServer, type LiveServer } from './helpers/ws.js';
 
 const run = promisify(execFile);
 
-/** The first interpreter that has `websockets`: $PYTHON, python3 on the PATH, Debian's own. */
+/** The package's source, for an interpreter where it is not installed. */
+const pythonEnv = { ...process.env, PYTHONPATH: ['clients/python/src', process.env.PYTHONPATH].filter(Boolean).join(':') };
+
+/** The first interpreter that can import the package (websockets and numpy): $PYTHON (.ci/run's venv), python3 on the PATH, Debian's own. */
 async function findPython(): Promise<string | null> {
   for (const py of [process.env.PYTHON, 'python3', '/usr/bin/python3']) {
     if (!py) continue;
     try {
-      await run(py, ['-c', 'import websockets'], { timeout: 20_000 });
+      await run(py, ['-c', 'import spikeserve'], { timeout: 20_000, env: pythonEnv });
       return py;
     } catch {
       // not this one
@@ -58,10 +61,10 @@ after(() => srv.close());
 
 for (const format of ['json', 'binary'] as const) {
   test(`the Python agent (${format}) learns the seed's MSTDP task: >= 90% on trials 201-300`, async () => {
-    assert.ok(python, 'no python3 with the websockets module: apt-get install -y python3-websockets (.ci/run does)');
+    assert.ok(python, 'no python3 that can import spikeserve: pip install ./clients/python, or apt-get install -y python3-websockets python3-numpy (.ci/run makes a venv)');
     const args = ['examples/python/mstdp_agent.py', '--url', srv.base, '--format', format, '--require', '0.9'];
     if (format === 'binary') args.push('--task-seed', '2');
-    const { stdout } = await run(python, args, { timeout: 120_000 });
+    const { stdout } = await run(python, args, { timeout: 120_000, env: pythonEnv });
     assert.match(stdout, new RegExp(`^session [0-9a-f-]{36}: protocol 1, role controller, format ${format}$`, 'm'));
     checkOutput(stdout);
     assert.equal(srv.app.sessions.size, 0, 'the agent deleted its session');

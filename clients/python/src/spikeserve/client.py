@@ -1,0 +1,517 @@
+"""Clients for a spikeserve server: :class:`Client` (blocking) and
+:class:`AsyncClient` (asyncio), with a handle per session (:class:`Session`,
+:class:`AsyncSession`) for the REST endpoints and a WebSocket each
+(:class:`SessionSocket`, :class:`~spikeserve.socket.AsyncSessionSocket`).
+
+The REST calls are described once (:class:`_Call`) and run either directly
+(sync) or on a worker thread (asyncio); the blocking socket runs the asyncio
+one on a private event-loop thread, so both speak the protocol through the
+same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence, TypeVar
+
+import numpy as np
+
+from ._http import HttpTransport
+from .results import Event, StepResult, to_json_value, weights_from_json
+from .socket import AsyncSessionSocket
+
+T = TypeVar("T")
+DEFAULT_URL = "http://127.0.0.1:3000"
+
+
+def _default_key(api_key: str | None) -> str | None:
+    return api_key if api_key is not None else (os.environ.get("SPIKESERVE_API_KEY") or None)
+
+
+@dataclass
+class _Call:
+    """One REST request and how to read its reply."""
+
+    method: str
+    path: str
+    body: Any = None
+    query: dict[str, Any] | None = None
+    decode: Callable[[Any], Any] = lambda r: r
+
+
+def _sid(session_id: str) -> str:
+    return urllib.parse.quote(session_id, safe="")
+
+
+class _Api:
+    """The REST endpoints, as calls."""
+
+    @staticmethod
+    def create(network: Mapping[str, Any] | None, seed: int | None, name: str | None, backend: str | None, snapshot: Mapping[str, Any] | None) -> _Call:
+        body: dict[str, Any] = {}
+        if network is not None:
+            body["network"] = to_json_value(network)
+        if snapshot is not None:
+            body["snapshot"] = snapshot
+        if seed is not None:
+            body["seed"] = int(seed)
+        if name is not None:
+            body["name"] = name
+        if backend is not None:
+            body["backend"] = backend
+        return _Call("POST", "/v1/sessions", body)
+
+    @staticmethod
+    def list(limit: int | None, cursor: str | None) -> _Call:
+        return _Call("GET", "/v1/sessions", query={"limit": limit, "cursor": cursor})
+
+    @staticmethod
+    def get(sid: str) -> _Call:
+        return _Call("GET", f"/v1/sessions/{_sid(sid)}")
+
+    @staticmethod
+    def delete(sid: str) -> _Call:
+        return _Call("DELETE", f"/v1/sessions/{_sid(sid)}")
+
+    @staticmethod
+    def step(sid: str, fields: dict[str, Any]) -> _Call:
+        return _Call("POST", f"/v1/sessions/{_sid(sid)}/step", fields, decode=StepResult.from_json)
+
+    @staticmethod
+    def reward(sid: str, reward: float) -> _Call:
+        return _Call("POST", f"/v1/sessions/{_sid(sid)}/reward", {"reward": float(reward)})
+
+    @staticmethod
+    def reset(sid: str, weights: bool) -> _Call:
+        return _Call("POST", f"/v1/sessions/{_sid(sid)}/reset", {"weights": bool(weights)})
+
+    @staticmethod
+    def weights(sid: str, connection: str | None) -> _Call:
+        if connection is None:
+            return _Call("GET", f"/v1/sessions/{_sid(sid)}/weights", decode=lambda r: weights_from_json(r["weights"]))
+        return _Call("GET", f"/v1/sessions/{_sid(sid)}/weights/{_sid(connection)}", decode=lambda r: weights_from_json({connection: r["weights"]}))
+
+    @staticmethod
+    def set_weights(sid: str, connection: str, weights: Any) -> _Call:
+        return _Call(
+            "PUT",
+            f"/v1/sessions/{_sid(sid)}/weights/{_sid(connection)}",
+            {"weights": to_json_value(weights)},
+            decode=lambda r: weights_from_json({connection: r["weights"]})[connection],
+        )
+
+    @staticmethod
+    def state(sid: str) -> _Call:
+        return _Call("GET", f"/v1/sessions/{_sid(sid)}/state")
+
+    @staticmethod
+    def snapshot(sid: str) -> _Call:
+        return _Call("GET", f"/v1/sessions/{_sid(sid)}/snapshot")
+
+    @staticmethod
+    def ticket(sid: str) -> _Call:
+        return _Call("POST", f"/v1/sessions/{_sid(sid)}/ws-ticket", decode=lambda r: r["ticket"])
+
+    @staticmethod
+    def health() -> _Call:
+        return _Call("GET", "/healthz")
+
+
+def _ws_url(base_url: str, sid: str, role: str, fmt: str) -> str:
+    if role not in ("controller", "observer"):
+        raise ValueError("role must be 'controller' or 'observer'")
+    if fmt not in ("json", "binary"):
+        raise ValueError("format must be 'json' or 'binary'")
+    ws_base = "ws" + base_url[4:] if base_url.startswith("http") else base_url
+    return f"{ws_base}/v1/sessions/{_sid(sid)}/ws?role={role}&format={fmt}"
+
+
+# -- asyncio -------------------------------------------------------------------------------
+
+
+class AsyncClient:
+    """The asyncio client. ``url`` is the server's base URL; ``api_key``
+    (default: the ``SPIKESERVE_API_KEY`` environment variable) is sent as
+    ``Authorization: Bearer``; ``timeout`` bounds each request, in seconds.
+    Use ``async with AsyncClient(...) as client:`` to close its connections."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, api_key: str | None = None, timeout: float | None = 30.0):
+        self._http = HttpTransport(url, _default_key(api_key), timeout)
+        self.url = self._http.base_url
+
+    async def _do(self, call: _Call) -> Any:
+        r = await asyncio.to_thread(self._http.request, call.method, call.path, call.body, call.query)
+        return call.decode(r)
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._http.close()
+
+    async def health(self) -> dict[str, Any]:
+        return await self._do(_Api.health())
+
+    async def create_session(
+        self,
+        network: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        name: str | None = None,
+        backend: str | None = None,
+        snapshot: Mapping[str, Any] | None = None,
+    ) -> "AsyncSession":
+        """A new session from a network spec, or one restored from a snapshot."""
+        info = await self._do(_Api.create(network, seed, name, backend, snapshot))
+        return AsyncSession(self, info["id"], info)
+
+    def session(self, session_id: str) -> "AsyncSession":
+        """A handle on an existing session (no request is made)."""
+        return AsyncSession(self, session_id)
+
+    async def list_sessions(self, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every session visible to this key, oldest first (all pages)."""
+        out: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = await self._do(_Api.list(page_size, cursor))
+            out.extend(page["sessions"])
+            cursor = page.get("next")
+            if not cursor:
+                return out
+
+    async def connect(
+        self,
+        session_id: str,
+        *,
+        format: str = "binary",
+        role: str = "controller",
+        use_ticket: bool = False,
+        reconnect: bool = True,
+        timeout: float | None = None,
+    ) -> AsyncSessionSocket:
+        """Open the session's WebSocket (see :class:`AsyncSessionSocket`). With
+        ``use_ticket`` it authenticates with a one-use ticket asked for over REST
+        (a new one at every reconnection) instead of the API key header."""
+        headers = {"authorization": f"Bearer {self._http.api_key}"} if self._http.api_key and not use_ticket else None
+        ticket = (lambda: self._do(_Api.ticket(session_id))) if use_ticket else None
+        sock = AsyncSessionSocket(
+            _ws_url(self.url, session_id, role, format),
+            headers=headers,
+            ticket=ticket,
+            timeout=self._http.timeout if timeout is None else timeout,
+            reconnect=reconnect,
+        )
+        return await sock.open()
+
+
+class AsyncSession:
+    """A session over REST, for asyncio. ``info`` is the creation reply (network
+    with defaults, limits) when this handle came from ``create_session``."""
+
+    def __init__(self, client: AsyncClient, session_id: str, info: dict[str, Any] | None = None):
+        self.client = client
+        self.id = session_id
+        self.info = info or {}
+
+    def __repr__(self) -> str:
+        return f"AsyncSession({self.id!r})"
+
+    async def get(self) -> dict[str, Any]:
+        """Network, step count, pending update, times, limits, statistics."""
+        return await self.client._do(_Api.get(self.id))
+
+    async def delete(self) -> None:
+        await self.client._do(_Api.delete(self.id))
+
+    async def step(self, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> StepResult:
+        """One step request over HTTP; arguments as :meth:`AsyncSessionSocket.step`."""
+        return await self.client._do(_Api.step(self.id, AsyncSessionSocket.step_fields(inputs, **kwargs)))
+
+    async def reward(self, reward: float) -> dict[str, Any]:
+        return await self.client._do(_Api.reward(self.id, reward))
+
+    async def reset(self, weights: bool = False) -> dict[str, Any]:
+        return await self.client._do(_Api.reset(self.id, weights))
+
+    async def weights(self, connection: str | None = None) -> dict[str, np.ndarray]:
+        return await self.client._do(_Api.weights(self.id, connection))
+
+    async def set_weights(self, connection: str, weights: Any) -> np.ndarray:
+        return await self.client._do(_Api.set_weights(self.id, connection, weights))
+
+    async def state(self) -> dict[str, Any]:
+        return await self.client._do(_Api.state(self.id))
+
+    async def snapshot(self) -> dict[str, Any]:
+        return await self.client._do(_Api.snapshot(self.id))
+
+    async def fork(self, name: str | None = None) -> "AsyncSession":
+        """A new session from this one's snapshot: it goes on exactly as this would."""
+        return await self.client.create_session(snapshot=await self.snapshot(), name=name)
+
+    async def connect(self, **kwargs: Any) -> AsyncSessionSocket:
+        """Open this session's WebSocket; arguments as :meth:`AsyncClient.connect`."""
+        return await self.client.connect(self.id, **kwargs)
+
+
+# -- blocking --------------------------------------------------------------------------------
+
+
+class _LoopThread:
+    """An event loop on a daemon thread, which runs the asyncio socket for the
+    blocking API (so the socket answers the server's pings between calls)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="spikeserve-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+class Client:
+    """The blocking client: the same methods as :class:`AsyncClient`, without
+    ``await``. Use ``with Client(...) as client:`` to close its connections and
+    sockets at the end."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, api_key: str | None = None, timeout: float | None = 30.0):
+        self._http = HttpTransport(url, _default_key(api_key), timeout)
+        self.url = self._http.base_url
+        self._loop: _LoopThread | None = None
+        self._sockets: list[SessionSocket] = []
+        self._async: AsyncClient | None = None
+
+    def _do(self, call: _Call) -> Any:
+        return call.decode(self._http.request(call.method, call.path, call.body, call.query))
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every socket this client opened, and its HTTP connections."""
+        for s in list(self._sockets):
+            s.close()
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
+        self._http.close()
+
+    def health(self) -> dict[str, Any]:
+        return self._do(_Api.health())
+
+    def create_session(
+        self,
+        network: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        name: str | None = None,
+        backend: str | None = None,
+        snapshot: Mapping[str, Any] | None = None,
+    ) -> "Session":
+        """A new session from a network spec, or one restored from a snapshot."""
+        info = self._do(_Api.create(network, seed, name, backend, snapshot))
+        return Session(self, info["id"], info)
+
+    def session(self, session_id: str) -> "Session":
+        """A handle on an existing session (no request is made)."""
+        return Session(self, session_id)
+
+    def list_sessions(self, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every session visible to this key, oldest first (all pages)."""
+        out: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = self._do(_Api.list(page_size, cursor))
+            out.extend(page["sessions"])
+            cursor = page.get("next")
+            if not cursor:
+                return out
+
+    def connect(
+        self,
+        session_id: str,
+        *,
+        format: str = "binary",
+        role: str = "controller",
+        use_ticket: bool = False,
+        reconnect: bool = True,
+        timeout: float | None = None,
+    ) -> "SessionSocket":
+        """Open the session's WebSocket; see :class:`AsyncSessionSocket` for
+        ``format``, ``role``, reconnection, and :meth:`AsyncClient.connect`."""
+        if self._loop is None:
+            self._loop = _LoopThread()
+        if self._async is None:
+            self._async = AsyncClient(self.url, api_key=self._http.api_key or "", timeout=self._http.timeout)
+        a = self._async
+        sock = self._loop.run(a.connect(session_id, format=format, role=role, use_ticket=use_ticket, reconnect=reconnect, timeout=timeout))
+        s = SessionSocket(self, self._loop, sock)
+        self._sockets.append(s)
+        return s
+
+
+class Session:
+    """A session over REST (blocking). ``info`` is the creation reply (network
+    with defaults, limits) when this handle came from ``create_session``."""
+
+    def __init__(self, client: Client, session_id: str, info: dict[str, Any] | None = None):
+        self.client = client
+        self.id = session_id
+        self.info = info or {}
+
+    def __repr__(self) -> str:
+        return f"Session({self.id!r})"
+
+    def get(self) -> dict[str, Any]:
+        """Network, step count, pending update, times, limits, statistics."""
+        return self.client._do(_Api.get(self.id))
+
+    def delete(self) -> None:
+        self.client._do(_Api.delete(self.id))
+
+    def step(self, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> StepResult:
+        """One step request over HTTP; arguments as :meth:`AsyncSessionSocket.step`."""
+        return self.client._do(_Api.step(self.id, AsyncSessionSocket.step_fields(inputs, **kwargs)))
+
+    def reward(self, reward: float) -> dict[str, Any]:
+        """Complete the step left pending by ``defer_reward``."""
+        return self.client._do(_Api.reward(self.id, reward))
+
+    def reset(self, weights: bool = False) -> dict[str, Any]:
+        return self.client._do(_Api.reset(self.id, weights))
+
+    def weights(self, connection: str | None = None) -> dict[str, np.ndarray]:
+        """Every connection's weights (or one's), each a ``[pre.n, post.n]`` array."""
+        return self.client._do(_Api.weights(self.id, connection))
+
+    def set_weights(self, connection: str, weights: Any) -> np.ndarray:
+        """Replace a connection's weights (clamped into its bounds); the weights now held."""
+        return self.client._do(_Api.set_weights(self.id, connection, weights))
+
+    def state(self) -> dict[str, Any]:
+        """Potentials, traces, refractory counters, last spikes, eligibility."""
+        return self.client._do(_Api.state(self.id))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The session, exactly (restore or fork it with ``create_session(snapshot=...)``)."""
+        return self.client._do(_Api.snapshot(self.id))
+
+    def fork(self, name: str | None = None) -> "Session":
+        """A new session from this one's snapshot: it goes on exactly as this would."""
+        return self.client.create_session(snapshot=self.snapshot(), name=name)
+
+    def connect(self, **kwargs: Any) -> "SessionSocket":
+        """Open this session's WebSocket; arguments as :meth:`Client.connect`."""
+        return self.client.connect(self.id, **kwargs)
+
+
+class SessionSocket:
+    """A session's WebSocket, blocking: the methods of
+    :class:`~spikeserve.socket.AsyncSessionSocket` (same arguments, same
+    reconnection semantics), without ``await``. :meth:`step_many` returns the
+    list of results. Use it as a context manager, or call :meth:`close`."""
+
+    def __init__(self, client: Client, loop: _LoopThread, sock: AsyncSessionSocket):
+        self._client = client
+        self._loop = loop
+        self.async_socket = sock
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._loop.run(coro)
+
+    def __enter__(self) -> "SessionSocket":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self in self._client._sockets:
+            self._client._sockets.remove(self)
+            self._run(self.async_socket.close())
+
+    @property
+    def hello(self) -> dict[str, Any]:
+        return self.async_socket.hello
+
+    @property
+    def populations(self) -> dict[str, int]:
+        """Population sizes, in the session's order."""
+        return self.async_socket.populations
+
+    @property
+    def session_id(self) -> str:
+        return self.async_socket.session_id
+
+    @property
+    def step_count(self) -> int:
+        return self.async_socket.step_count
+
+    @property
+    def reconnects(self) -> int:
+        return self.async_socket.reconnects
+
+    def step(self, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> StepResult:
+        return self._run(self.async_socket.step(inputs, **kwargs))
+
+    def step_many(self, inputs: Iterable[Mapping[str, Any] | None], *, rewards: Iterable[float | None] | None = None, window: int = 64, **kwargs: Any) -> list[StepResult]:
+        """Step once per item of ``inputs``, ``window`` requests in flight; the results in order."""
+        items = list(inputs)
+        rw = list(rewards) if rewards is not None else None
+
+        async def collect() -> list[StepResult]:
+            return [r async for r in self.async_socket.step_many(items, rewards=rw, window=window, **kwargs)]
+
+        return self._run(collect())
+
+    def reward(self, reward: float) -> dict[str, Any]:
+        return self._run(self.async_socket.reward(reward))
+
+    def reset(self, weights: bool = False) -> dict[str, Any]:
+        return self._run(self.async_socket.reset(weights))
+
+    def weights(self, connection: str | None = None) -> dict[str, np.ndarray]:
+        return self._run(self.async_socket.weights(connection))
+
+    def set_weights(self, connection: str, weights: Any) -> np.ndarray:
+        return self._run(self.async_socket.set_weights(connection, weights))
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._run(self.async_socket.snapshot())
+
+    def subscribe(self, stream: str, **kwargs: Any) -> dict[str, Any]:
+        return self._run(self.async_socket.subscribe(stream, **kwargs))
+
+    def unsubscribe(self, stream: str | None = None) -> dict[str, Any]:
+        return self._run(self.async_socket.unsubscribe(stream))
+
+    def next_event(self, timeout: float | None = None) -> Event:
+        """The next stream event (raises ``TimeoutError`` after ``timeout`` s)."""
+        return self._run(self.async_socket.next_event(timeout))
+
+    def events(self, timeout: float | None = None) -> Iterator[Event]:
+        """Stream events until none comes for ``timeout`` s (forever if None)."""
+        while True:
+            try:
+                yield self.next_event(timeout)
+            except (TimeoutError, asyncio.TimeoutError):
+                return
