@@ -104,13 +104,17 @@ test('README quick start with Python runs as written', async (t) => {
     t.skip('python3 is not installed');
     return;
   }
+  // The package from $PYTHON's installation (.ci/run's venv), or from the source tree.
+  const env = { ...process.env, PYTHONPATH: ['clients/python/src', process.env.PYTHONPATH].filter(Boolean).join(':') };
+  const interpreter = [process.env.PYTHON, 'python3', '/usr/bin/python3'].find((py) => py && spawnSync(py, ['-c', 'import spikeserve'], { env }).status === 0);
+  assert.ok(interpreter, 'no python3 that can import spikeserve: pip install ./clients/python (needs websockets and numpy)');
   const code = block(section(doc('README.md'), 'Quick start with Python'), 'python');
   assert.ok(code.includes('"http://127.0.0.1:3000"'));
   const app = await makeApp();
   try {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const port = (app.server.address() as AddressInfo).port;
-    const { stdout } = await promisify(execFile)('python3', ['-c', code.replace('"http://127.0.0.1:3000"', `"http://127.0.0.1:${port}"`)], { timeout: 60_000 });
+    const { stdout } = await promisify(execFile)(interpreter, ['-c', code.replace('"http://127.0.0.1:3000"', `"http://127.0.0.1:${port}"`)], { timeout: 60_000, env });
     const weights = JSON.parse(stdout) as number[][];
     assert.equal(weights.length, 2);
     assert.equal(weights[0].length, 1);
