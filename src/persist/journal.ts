@@ -73,6 +73,8 @@ interface Pending {
 }
 
 const PRUNE_CHUNK = 20_000;
+/** How long after a failed commit its deletes are tried again. */
+const DELETE_RETRY_MS = 1000;
 /** Without shared turns, one turn with a batch in this many is watched for more batches. */
 const SAMPLE_TURNS = 64;
 /** Watched turns with one batch each after which turns are no longer watched. */
@@ -112,6 +114,9 @@ export class Journal {
   private appendedSinceMaintenance = 0;
   private closed = false;
   private lastError: unknown = null;
+  /** Sessions whose delete failed to commit: deleted with a later commit. */
+  private retryDeletes: number[] = [];
+  private retryTimer: NodeJS.Timeout | null = null;
   /** Running totals, for metrics. */
   readonly totals = { commits: 0, failures: 0, records: 0, snapshots: 0 };
 
@@ -161,6 +166,14 @@ export class Journal {
     this.batch().batch.deletes.push(...keys);
   }
 
+  /** Puts deletes that failed to commit into the pending batch. */
+  private takeRetries(): void {
+    if (this.retryDeletes.length === 0) return;
+    const keys = this.retryDeletes;
+    this.retryDeletes = [];
+    this.batch().batch.deletes.push(...keys);
+  }
+
   /** Keeps the records from `firstLiveId` on (a session on disk that was not loaded). */
   pin(firstLiveId: number): void {
     this.pins.push(firstLiveId);
@@ -168,6 +181,7 @@ export class Journal {
 
   /** Commits the pending batch now (shutdown, tests). Throws if the commit fails. */
   flush(): void {
+    this.takeRetries();
     if (this.scheduled) {
       clearImmediate(this.scheduled);
       this.scheduled = null;
@@ -187,6 +201,8 @@ export class Journal {
       this.flush();
     } finally {
       this.closed = true;
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = null;
       this.store.close();
     }
   }
@@ -289,10 +305,15 @@ export class Journal {
         'PERSISTENCE_FAILED',
         'the change could not be saved (the server\'s disk failed or is full); the session is back at its last saved state: retry later',
       );
-      // Deletes are retried with the next commit; everything else is refused.
-      if (p.batch.deletes.length > 0) {
-        const next = this.closed ? null : this.batch();
-        if (next) next.batch.deletes.push(...p.batch.deletes);
+      // Deletes are retried a while later (not at once: on a full disk that
+      // would be a loop of failing commits that starves the server); everything
+      // else is refused.
+      if (p.batch.deletes.length > 0 && !this.closed) {
+        this.retryDeletes.push(...p.batch.deletes);
+        this.retryTimer ??= setTimeout(() => {
+          this.retryTimer = null;
+          if (!this.closed) this.takeRetries();
+        }, DELETE_RETRY_MS).unref();
       }
       const affected = [...p.logs];
       for (const log of affected) log.fail(err, p.created.has(log));

@@ -340,7 +340,7 @@ export class SessionManager {
       try {
         this.journal.close();
       } catch (err) {
-        this.opts.log.error({ err }, 'final commit failed: changes since the last commit are lost');
+        this.opts.log.error({ err }, 'final commit failed: the final snapshots were not written (every acknowledged change is in the log, and the next start replays it)');
       }
     }
     await Promise.all(all.map((s) => this.remove(s, 'shutdown')));
@@ -378,7 +378,7 @@ export class SessionManager {
     for (const log of logs) {
       const s = this.byKey.get(log.key);
       if (!s) continue;
-      if (journal.store.loadOne(log.key) === null) {
+      if (savedOnDisk(journal.store, log.key) === false) {
         // Never saved (its creation was in the failed commit).
         void this.remove(s, 'deleted');
         continue;
@@ -411,6 +411,15 @@ export class SessionManager {
         this.opts.log.error({ err, event }, 'session manager listener failed');
       }
     }
+  }
+}
+
+/** Whether the session is in the database; null if the database cannot be read now (the reload then reports it). */
+function savedOnDisk(store: Store, key: number): boolean | null {
+  try {
+    return store.loadOne(key) !== null;
+  } catch {
+    return null;
   }
 }
 

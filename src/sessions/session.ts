@@ -229,16 +229,31 @@ export class Session {
   private command<T>(task: () => T | Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(this.notFound());
     this.lastUsed = this.opts.now();
+    const log = this.log;
+    if (log === null) {
+      return this.queue.run(() => {
+        if (this.closed) throw this.notFound();
+        return task();
+      });
+    }
+    // What the reply waits for is taken as the command finishes, not in a
+    // later promise job: by then a failed commit may have put the session
+    // back to its saved state and cleared its failure, and the command,
+    // never saved, would look durable.
+    let durable: Promise<void> | null = null;
     const ran = this.queue.run(() => {
       if (this.closed) throw this.notFound();
-      return task();
+      const out = task();
+      if (out instanceof Promise) {
+        return out.then((v) => {
+          durable = log.durable;
+          return v;
+        });
+      }
+      durable = log.durable;
+      return out;
     });
-    if (this.log === null) return ran;
-    const log = this.log;
-    return ran.then((v) => {
-      const d = log.durable;
-      return d === null ? v : d.then(() => v);
-    });
+    return ran.then((v) => (durable === null ? v : durable.then(() => v)));
   }
 
   /** Records a state change (with persistence on) and compacts the log into a snapshot past its bound. */
