@@ -165,7 +165,7 @@ export const SETTINGS = {
     'OVERLOAD_EVENT_LOOP_DELAY_MS',
     '500',
     decimal(0, 60_000),
-    'Event-loop delay (99th percentile over the loop\'s last 500 probes, 10 ms apart: its last 5 s when it runs free) past which the server is overloaded: new sessions and heavy steps get 503 OVERLOADED with Retry-After; light steps and health checks still run. One long request is one late probe and does not trip it; sustained delay does. 0: not checked.',
+    'Event-loop delay (99th percentile over the loop\'s last 500 probes, 10 ms apart: its last 5 s when it runs free) past which the server is overloaded: new sessions and heavy steps get 503 OVERLOADED with Retry-After; light steps and health checks still run. One long request is one late probe and does not trip it (a server just started counts as idle before it); sustained delay does. 0: not checked.',
   ),
   overloadMemoryMb: setting(
     'OVERLOAD_MEMORY_MB',

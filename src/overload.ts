@@ -57,7 +57,11 @@ export class OverloadMonitor {
    */
   private probe: NodeJS.Timeout | null = null;
   private lastTick = 0;
-  /** The last WINDOW_TICKS probe delays, a ring; `ticks` counts every probe so far. */
+  /**
+   * The last WINDOW_TICKS probe delays, a ring. It starts as a free loop's
+   * (zeros): a server that has just started is idle, and its first long
+   * request (or its start-up work) is one late probe like any other.
+   */
   private readonly lags = new Float64Array(WINDOW_TICKS);
   private ticks = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -97,10 +101,9 @@ export class OverloadMonitor {
     if (this.opts.sample) r = this.opts.sample();
     else {
       // The tick in progress counts too: a loop blocked until now has not ticked yet.
-      const held = Math.min(this.ticks, WINDOW_TICKS);
-      const lags = new Float64Array(held + 1);
-      lags.set(this.lags.subarray(0, held));
-      lags[held] = Math.max(0, performance.now() - this.lastTick - PROBE_MS);
+      const lags = new Float64Array(WINDOW_TICKS + 1);
+      lags.set(this.lags);
+      lags[WINDOW_TICKS] = Math.max(0, performance.now() - this.lastTick - PROBE_MS);
       lags.sort();
       const p99 = lags[Math.min(lags.length - 1, Math.ceil(lags.length * 0.99) - 1)];
       r = { eventLoopDelayMs: p99, rssBytes: process.memoryUsage.rss() };
