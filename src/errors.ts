@@ -11,6 +11,7 @@ export const ERROR_CATALOGUE = {
   SNAPSHOT_INVALID: { status: 400, description: 'A snapshot is malformed or inconsistent with its own network.' },
   SNAPSHOT_VERSION_UNSUPPORTED: { status: 422, description: 'A snapshot was written in a format version this server does not read.' },
   LIMIT_EXCEEDED: { status: 422, description: 'A request is well formed but exceeds a configured limit (neurons, synapses, steps per call, sessions).' },
+  STEP_OVERFLOW: { status: 422, description: 'A step or reward would make a value of the session non-finite (the tfjs backend computes in float32, where large inputs or parameters overflow): it was refused and the session is as it was before that step. details name the population or connection, the variable and its index, and for a step call `stepsRun`, the steps of the call that ran before it (they stand).' },
   REWARD_NOT_PENDING: { status: 409, description: 'A reward was sent but no step is waiting for one (step with deferReward first).' },
   CONNECTION_NOT_FOUND: { status: 404, description: 'The named connection does not exist in this session.' },
   POPULATION_NOT_FOUND: { status: 404, description: 'The named population does not exist in this session.' },

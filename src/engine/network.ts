@@ -12,7 +12,8 @@
  */
 import { SpikeserveError } from '../errors.js';
 import { BACKENDS, BACKEND_NAMES, type BackendName } from './backends/index.js';
-import type { ExternalInputs, Kernel, KernelState } from './backends/kernel.js';
+import type { ExternalInputs, Kernel, KernelGuard, KernelState, NonFinite } from './backends/kernel.js';
+import { MAX_ABS_VALUE } from './bounds.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
 import { MAX_SEED, Rng } from './random.js';
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, checkSnapshotEnvelope, checkSnapshotShapes, type Snapshot } from './snapshot.js';
@@ -44,11 +45,11 @@ function inputError(field: string, message: string): SpikeserveError {
 }
 
 /**
- * Inputs and rewards are finite and at most 1e30 in magnitude: far beyond any
- * meaningful current or reward, and small enough that no backend overflows
- * (float32 ends near 3.4e38, and R * x or lr * r * e must stay below it).
+ * Inputs and rewards are finite and at most MAX_ABS_VALUE in magnitude: far
+ * beyond any meaningful current or reward, and small enough that the native
+ * backend cannot overflow (bounds.ts); tfjs checks its float32 state instead.
  */
-export const MAX_ABS_VALUE = 1e30;
+export { MAX_ABS_VALUE };
 const TOO_LARGE = `must be a finite number of magnitude at most ${MAX_ABS_VALUE}`;
 
 /** False for NaN, the infinities and anything beyond MAX_ABS_VALUE. */
@@ -281,6 +282,14 @@ export class Network {
 
   /** The step itself, inputs already in the external buffers. */
   private stepLoaded(reward: number, defer: boolean): void {
+    if (this.kernel.guard !== undefined) {
+      this.guarded(() => this.stepUnguarded(reward, defer), 'step');
+      return;
+    }
+    this.stepUnguarded(reward, defer);
+  }
+
+  private stepUnguarded(reward: number, defer: boolean): void {
     if (this.pendingUpdate) {
       this.pendingUpdate = false;
       this.kernel.updateRules(0);
@@ -297,8 +306,47 @@ export class Network {
     if (!this.pendingUpdate) {
       throw new SpikeserveError('REWARD_NOT_PENDING', 'no step is waiting for a reward: step with deferReward: true first, or send the reward with the step');
     }
-    this.pendingUpdate = false;
-    this.kernel.updateRules(reward);
+    const complete = () => {
+      this.pendingUpdate = false;
+      this.kernel.updateRules(reward);
+    };
+    if (this.kernel.guard !== undefined) this.guarded(complete, 'reward');
+    else complete();
+  }
+
+  /**
+   * Runs a step or reward on a guarded kernel (KernelGuard): if it leaves a
+   * non-finite value, everything it changed is put back and STEP_OVERFLOW
+   * names the value.
+   */
+  private guarded(run: () => void, what: 'step' | 'reward'): void {
+    const guard = this.kernel.guard as KernelGuard;
+    const steps = this.steps;
+    const pending = this.pendingUpdate;
+    guard.checkpoint();
+    let bad: NonFinite | null;
+    try {
+      run();
+      bad = guard.findNonFinite();
+    } catch (e) {
+      guard.rollback();
+      this.steps = steps;
+      this.pendingUpdate = pending;
+      throw e;
+    }
+    if (bad === null) {
+      guard.release();
+      return;
+    }
+    guard.rollback();
+    this.steps = steps;
+    this.pendingUpdate = pending;
+    const where = bad.population !== undefined ? `population ${bad.population}, neuron ${bad.index}` : `connection ${bad.connection}, entry ${bad.index} (row-major)`;
+    throw new SpikeserveError(
+      'STEP_OVERFLOW',
+      `this ${what} overflows: ${bad.variable} of ${where} becomes ${bad.value} (the ${this.kernel.name} backend computes in float32); it was refused and the session is as before it: use smaller inputs, rewards or parameters, or the native backend`,
+      { ...(bad.population !== undefined ? { population: bad.population } : { connection: bad.connection }), variable: bad.variable, index: bad.index, step: steps + (what === 'step' ? 1 : 0) },
+    );
   }
 
   /** Prepares a multi-step run: every input and reward is checked up front. */

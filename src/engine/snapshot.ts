@@ -8,6 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SpikeserveError } from '../errors.js';
 import type { KernelState } from './backends/kernel.js';
+import { STATE_BOUNDS } from './bounds.js';
 import { jsonPointerToField } from './validate.js';
 import type { ResolvedNetwork } from './spec-schema.js';
 
@@ -72,9 +73,13 @@ export function checkSnapshotEnvelope(input: unknown, root = 'snapshot'): assert
 
 /** Every vector has its population's or connection's size, every number is finite. */
 export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root = 'snapshot'): void {
-  const vec = (field: string, a: number[] | undefined, n: number) => {
+  // Within the bounds every state the engine reaches keeps (bounds.ts), so
+  // that a restored session cannot overflow either.
+  const vec = (field: string, a: number[] | undefined, n: number, lo: number = -STATE_BOUNDS.other, hi: number = STATE_BOUNDS.other) => {
     if (!a || a.length !== n) throw snapError(field, `must have ${n} entries, got ${a ? a.length : 'none'}`);
-    for (let k = 0; k < a.length; k++) if (!Number.isFinite(a[k])) throw snapError(`${field}[${k}]`, 'must be a finite number');
+    for (let k = 0; k < a.length; k++) {
+      if (!(a[k] >= lo && a[k] <= hi)) throw snapError(`${field}[${k}]`, `must be a finite number from ${lo} to ${hi}`);
+    }
   };
   const idx = (field: string, a: number[] | undefined, n: number) => {
     const seen = new Set<number>();
@@ -88,7 +93,7 @@ export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root 
     const s = pops[name];
     const f = `${root}.state.populations.${name}`;
     if (!s) throw snapError(f, 'missing');
-    vec(`${f}.v`, s.v, p.n);
+    vec(`${f}.v`, s.v, p.n, STATE_BOUNDS.vMin, STATE_BOUNDS.vMax);
     vec(`${f}.refrac`, s.refrac, p.n);
     vec(`${f}.traces`, s.traces, p.n);
     idx(`${f}.spikes`, s.spikes, p.n);
@@ -103,8 +108,13 @@ export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root 
     if (!s) throw snapError(f, 'missing');
     const rows = spec.populations[c.pre].n;
     const cols = spec.populations[c.post].n;
-    vec(`${f}.w`, s.w, rows * cols);
-    if (!Number.isFinite(s.scale)) throw snapError(`${f}.scale`, 'must be a finite number');
+    if (!(s.scale >= STATE_BOUNDS.scaleMin && s.scale <= STATE_BOUNDS.scaleMax)) {
+      throw snapError(`${f}.scale`, `must be a number from ${STATE_BOUNDS.scaleMin} to ${STATE_BOUNDS.scaleMax}`);
+    }
+    vec(`${f}.w`, s.w, rows * cols, -Infinity, Infinity);
+    for (let k = 0; k < s.w.length; k++) {
+      if (!(Math.abs(s.w[k] * s.scale) <= STATE_BOUNDS.weight)) throw snapError(`${f}.w[${k}]`, `times scale must be a finite number of magnitude at most ${STATE_BOUNDS.weight}`);
+    }
     if (c.rule.type === 'MSTDP') {
       vec(`${f}.rule.p_plus`, s.rule.p_plus, rows);
       vec(`${f}.rule.p_minus`, s.rule.p_minus, cols);

@@ -5,6 +5,7 @@
  */
 import { Value } from '@sinclair/typebox/value';
 import { SpikeserveError } from '../errors.js';
+import { MAX_ABS_VALUE, MIN_TAU_S } from './bounds.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
 import {
   NAME_PATTERN,
@@ -69,12 +70,16 @@ function structuralCheck(input: unknown, root: string): asserts input is Network
   }
 }
 
+/** Finite and at most MAX_ABS_VALUE in magnitude (see bounds.ts for why). */
 function finite(path: string, v: number | null | undefined): void {
-  if (typeof v === 'number' && !Number.isFinite(v)) throw specError(path, 'must be a finite number');
+  if (typeof v === 'number' && !(Math.abs(v) <= MAX_ABS_VALUE)) throw specError(path, `must be a finite number of magnitude at most ${MAX_ABS_VALUE}`);
 }
 
 function resolvePopulation(p: PopulationSpec, path: string): ResolvedPopulation {
   for (const [k, v] of Object.entries(p)) if (typeof v === 'number') finite(`${path}.${k}`, v);
+  if (p.tau_s !== undefined && p.tau_s < MIN_TAU_S) {
+    throw specError(`${path}.tau_s`, `must be at least ${MIN_TAU_S} (dt / tau_s scales every change of v)`);
+  }
   return { ...POPULATION_DEFAULTS, ...p, lower_bound: p.lower_bound ?? null };
 }
 
@@ -89,8 +94,8 @@ function resolveRule(r: RuleSpec | undefined, path: string): ResolvedRule {
   const type = canonicalRuleType(r.type, path);
   const lrIn = r.lr ?? 0;
   const lr: [number, number] = typeof lrIn === 'number' ? [lrIn, lrIn] : [lrIn[0], lrIn[1]];
-  finite(`${path}.lr`, lr[0]);
-  finite(`${path}.lr`, lr[1]);
+  finite(typeof lrIn === 'number' ? `${path}.lr` : `${path}.lr[0]`, lr[0]);
+  finite(typeof lrIn === 'number' ? `${path}.lr` : `${path}.lr[1]`, lr[1]);
   for (const k of ['weight_decay', ...MSTDP_ONLY] as const) finite(`${path}.${k}`, r[k]);
   const rule: ResolvedRule = {
     type,

@@ -110,6 +110,8 @@ interface Run {
   chunk: number;
   /** An update was pending when the run began: its first step completes it with reward 0. */
   completesPending: boolean;
+  /** Steps of the plan run so far. */
+  done: number;
 }
 
 function inputError(field: string, message: string): SpikeserveError {
@@ -306,11 +308,33 @@ export class Session {
 
   private runStep(body: StepBody): StepResult | Promise<StepResult> {
     const run = this.prepareRun(body);
-    if (this.advance(run)) return this.finishLogged(run, body);
-    return this.continueRun(run).then((r) => {
-      this.logStep(body);
-      return r;
-    });
+    try {
+      if (this.advance(run)) return this.finishLogged(run, body);
+    } catch (e) {
+      throw this.stoppedAt(e, run, body);
+    }
+    return this.continueRun(run).then(
+      (r) => {
+        this.logStep(body);
+        return r;
+      },
+      (e: unknown) => {
+        throw this.stoppedAt(e, run, body);
+      },
+    );
+  }
+
+  /**
+   * A step of the call was refused (STEP_OVERFLOW; the network undid it): the
+   * steps before it stand, so they are logged as the call they were, and the
+   * error says how many ran.
+   */
+  private stoppedAt(e: unknown, run: Run, body: StepBody): unknown {
+    if (!(e instanceof SpikeserveError) || e.code !== 'STEP_OVERFLOW') return e;
+    const ran = run.done;
+    if (ran > 0) this.logStep(truncateStepBody(body, ran));
+    const stood = ran > 0 ? `; the call's first ${ran} step${ran === 1 ? '' : 's'} ran and stand (step ${this.net.stepCount})` : '';
+    return new SpikeserveError('STEP_OVERFLOW', `step ${ran + 1} of this call: ${e.message}${stood}`, { ...e.details, stepsRun: ran });
   }
 
   private finishLogged(run: Run, body: StepBody): StepResult {
@@ -366,6 +390,7 @@ export class Session {
       // fixed overhead plus its size); advance() corrects it after one chunk.
       chunk: Math.max(1, Math.floor(100_000 / (this.stepCost + 50))),
       completesPending: net.pending,
+      done: 0,
     };
   }
 
@@ -399,6 +424,7 @@ export class Session {
   }
 
   private afterStep(run: Run, t: number): void {
+    run.done = t + 1;
     const net = this.net;
     const n = net.populationNames.length;
     for (let p = 0; p < n; p++) this.spikeTotals[p] += net.spikeCount(p);
@@ -694,6 +720,15 @@ function weightStats(w: Float64Array): { min: number; max: number; mean: number;
   let sq = 0;
   for (let i = 0; i < w.length; i++) sq += (w[i] - mean) ** 2;
   return { min, max, mean, std: Math.sqrt(sq / w.length) };
+}
+
+/** The first `k` steps of a step call, as a call of their own (what ran when step k + 1 was refused). */
+function truncateStepBody(body: StepBody, k: number): StepBody {
+  const perStep = (x: unknown) => Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null;
+  const inputs = body.inputs ? Object.fromEntries(Object.entries(body.inputs).map(([name, x]) => [name, perStep(x) ? (x as unknown[]).slice(0, k) : x])) : body.inputs;
+  const r = body.reward as unknown;
+  const reward = Array.isArray(r) || ArrayBuffer.isView(r) ? (r as number[]).slice(0, k) : body.reward;
+  return { steps: k, inputs: inputs as StepBody['inputs'], reward, deferReward: false };
 }
 
 /** Thrown by plainNumbers when JSON could not hold a value exactly. */

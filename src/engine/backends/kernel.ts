@@ -44,8 +44,33 @@ export interface ExternalInputs {
   readonly nonZeroCount: Int32Array;
 }
 
+/** Where a step left a non-finite value: population (v, refrac, traces) or connection (w, p_plus, p_minus), and the entry. */
+export interface NonFinite {
+  population?: string;
+  connection?: string;
+  variable: string;
+  index: number;
+  value: number;
+}
+
+/**
+ * For a backend whose arithmetic can overflow within the bounds the engine
+ * accepts (tfjs, in float32): Network takes a checkpoint before a step or
+ * reward, asks for the first non-finite value after it, and rolls back to
+ * the checkpoint if there is one. The native backend has none (bounds.ts).
+ */
+export interface KernelGuard {
+  checkpoint(): void;
+  /** The first non-finite state value, or null. */
+  findNonFinite(): NonFinite | null;
+  rollback(): void;
+  release(): void;
+}
+
 export interface Kernel {
   readonly name: string;
+  /** Present where the state must be checked after every step (see KernelGuard). */
+  readonly guard?: KernelGuard;
   /** Model.md "One network step", part 1: every population in order. */
   stepPopulations(): void;
   /** Part 2: every connection's rule in order, with this reward. */

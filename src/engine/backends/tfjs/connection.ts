@@ -74,6 +74,22 @@ export class TfjsConnection {
     return this.rule.eligibility();
   }
 
+  /** Clones of the weights and the rule's state tensors: a checkpoint for restore(). */
+  save(): tf.Tensor[] {
+    return [tf.clone(this.w), ...this.rule.save()];
+  }
+
+  restore(saved: tf.Tensor[]): void {
+    tf.dispose(this.w);
+    this.w = saved[0];
+    this.rule.commit(saved.slice(1));
+  }
+
+  /** The state variables by name, for finding a non-finite value. */
+  variables(): [string, tf.Tensor][] {
+    return [['w', this.w], ...this.rule.variables()];
+  }
+
   resetRule(): void {
     this.rule.reset();
   }
@@ -137,8 +153,12 @@ interface TfjsRule {
   readonly isIdentity: boolean;
   /** This update's terms; inside a tidy, reading but not replacing the rule's state. */
   terms(reward: number): RuleTerms;
-  /** Installs the state tensors terms() returned, freeing the old ones. */
+  /** Installs the state tensors terms() returned (or save() cloned), freeing the old ones. */
   commit(state: tf.Tensor[]): void;
+  /** Clones of the state tensors, in commit()'s order. */
+  save(): tf.Tensor[];
+  /** State vectors by name (p_plus, p_minus), for finding a non-finite value. */
+  variables(): [string, tf.Tensor][];
   reset(): void;
   getState(): RuleState;
   setState(state: RuleState): void;
@@ -151,6 +171,12 @@ abstract class StatelessRule implements TfjsRule {
   abstract readonly isIdentity: boolean;
   abstract terms(reward: number): RuleTerms;
   commit(): void {}
+  save(): tf.Tensor[] {
+    return [];
+  }
+  variables(): [string, tf.Tensor][] {
+    return [];
+  }
   reset(): void {}
   getState(): RuleState {
     return {};
@@ -260,6 +286,14 @@ class MstdpRule implements TfjsRule {
   commit(state: tf.Tensor[]): void {
     tf.dispose([this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost]);
     [this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost] = state;
+  }
+
+  save(): tf.Tensor[] {
+    return [this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost].map((t) => tf.clone(t));
+  }
+
+  variables(): [string, tf.Tensor][] {
+    return [['p_plus', this.pPlus], ['p_minus', this.pMinus]];
   }
 
   reset(): void {

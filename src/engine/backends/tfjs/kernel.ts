@@ -13,51 +13,110 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SpikeserveError } from '../../../errors.js';
 import type { ResolvedNetwork } from '../../spec-schema.js';
-import type { ExternalInputs, Kernel, KernelState } from '../kernel.js';
+import type { ExternalInputs, Kernel, KernelGuard, KernelState, NonFinite } from '../kernel.js';
 import { TfjsConnection } from './connection.js';
 import { TfjsPopulation, type PopulationTensors } from './population.js';
 
 const FLOAT32_MAX = 3.4028234663852886e38;
 
-/** A parameter beyond float32's range would silently become Infinity here. */
-function checkFloat32Range(spec: ResolvedNetwork): void {
-  const check = (field: string, x: unknown) => {
-    if (typeof x === 'number' && Math.abs(x) > FLOAT32_MAX) {
-      throw new SpikeserveError(
-        'SPEC_INVALID',
-        `network.${field}: ${x} is beyond float32's range (±${FLOAT32_MAX}), which the tfjs backend computes in; use the native backend`,
-        { field: `network.${field}` },
-      );
+/** A snapshot value beyond float32's range would become Infinity here. */
+function checkSnapshotFloat32(state: KernelState): void {
+  const check = (field: string, a: ArrayLike<number> | undefined, scale = 1) => {
+    if (!a) return;
+    for (let k = 0; k < a.length; k++) {
+      if (!(Math.abs(a[k] * scale) <= FLOAT32_MAX)) {
+        throw new SpikeserveError(
+          'SNAPSHOT_INVALID',
+          `snapshot.state.${field}[${k}]: ${a[k] * scale} is beyond float32's range (±${FLOAT32_MAX}), which the tfjs backend computes in; restore it on the native backend`,
+          { field: `snapshot.state.${field}[${k}]` },
+        );
+      }
     }
   };
-  check('dt', spec.dt);
-  for (const [name, p] of Object.entries(spec.populations)) for (const [k, x] of Object.entries(p)) check(`populations.${name}.${k}`, x);
-  for (const [name, c] of Object.entries(spec.connections)) {
-    check(`connections.${name}.w_min`, c.w_min);
-    check(`connections.${name}.w_max`, c.w_max);
-    for (const [k, x] of Object.entries(c.rule)) {
-      if (Array.isArray(x)) x.forEach((xi, i) => check(`connections.${name}.rule.${k}[${i}]`, xi));
-      else check(`connections.${name}.rule.${k}`, x);
+  for (const [name, p] of Object.entries(state.populations)) {
+    check(`populations.${name}.v`, p.v);
+    check(`populations.${name}.refrac`, p.refrac);
+    check(`populations.${name}.traces`, p.traces);
+  }
+  for (const [name, c] of Object.entries(state.connections)) {
+    check(`connections.${name}.w`, c.w, c.scale);
+    check(`connections.${name}.rule.p_plus`, c.rule.p_plus);
+    check(`connections.${name}.rule.p_minus`, c.rule.p_minus);
+  }
+}
+
+/**
+ * float32 overflows within the bounds the engine accepts (R * x alone can
+ * pass 3.4e38), so every step's new state is checked for a non-finite value
+ * (one reduction over all of it) and the step undone if there is one. The
+ * checkpoint clones the state tensors, which shares their data: nothing is
+ * copied.
+ */
+class TfjsGuard implements KernelGuard {
+  private saved: { pops: PopulationTensors[]; conns: tf.Tensor[][] } | null = null;
+
+  constructor(private readonly kernel: TfjsKernel) {}
+
+  checkpoint(): void {
+    this.release();
+    this.saved = { pops: this.kernel.pops.map((p) => p.save()), conns: this.kernel.conns.map((c) => c.save()) };
+  }
+
+  findNonFinite(): NonFinite | null {
+    const { pops, conns, popNames, connNames } = this.kernel;
+    const vars: [string | null, string | null, string, tf.Tensor][] = [];
+    pops.forEach((p, i) => { for (const [v, t] of p.variables()) vars.push([popNames[i], null, v, t]); });
+    conns.forEach((c, i) => { for (const [v, t] of c.variables()) vars.push([null, connNames[i], v, t]); });
+    if (vars.length === 0) return null;
+    const allFinite = tf.tidy(() => tf.all(tf.concat(vars.map(([, , , t]) => tf.isFinite(tf.reshape(t, [-1]))))));
+    const ok = allFinite.dataSync()[0] !== 0;
+    allFinite.dispose();
+    if (ok) return null;
+    for (const [population, connection, variable, t] of vars) {
+      const data = t.dataSync();
+      for (let k = 0; k < data.length; k++) {
+        if (!Number.isFinite(data[k])) {
+          const where = population !== null ? { population } : { connection: connection as string };
+          return { ...where, variable, index: k, value: data[k] };
+        }
+      }
     }
+    return null;
+  }
+
+  rollback(): void {
+    const saved = this.saved;
+    if (saved === null) return;
+    this.saved = null;
+    this.kernel.pops.forEach((p, i) => p.commit(saved.pops[i]));
+    this.kernel.conns.forEach((c, i) => c.restore(saved.conns[i]));
+  }
+
+  release(): void {
+    const saved = this.saved;
+    if (saved === null) return;
+    this.saved = null;
+    for (const p of saved.pops) tf.dispose([p.v, p.refrac, p.traces, p.s]);
+    for (const c of saved.conns) tf.dispose(c);
   }
 }
 
 export class TfjsKernel implements Kernel {
   readonly name = 'tfjs';
-  private readonly pops: TfjsPopulation[];
-  private readonly conns: TfjsConnection[];
+  readonly guard: KernelGuard = new TfjsGuard(this);
+  readonly pops: TfjsPopulation[];
+  readonly conns: TfjsConnection[];
   /** incoming[p]: indices of the connections whose post population is p, in declaration order. */
   private readonly incoming: number[][];
   /** connPre[k]: index of connection k's pre population. */
   private readonly connPre: number[];
-  private readonly popNames: string[];
-  private readonly connNames: string[];
+  readonly popNames: string[];
+  readonly connNames: string[];
 
   constructor(
     spec: ResolvedNetwork,
     private readonly external: ExternalInputs,
   ) {
-    checkFloat32Range(spec);
     this.popNames = Object.keys(spec.populations);
     this.connNames = Object.keys(spec.connections);
     const popIndex = new Map(this.popNames.map((n, i) => [n, i]));
@@ -173,6 +232,7 @@ export class TfjsKernel implements Kernel {
   }
 
   importState(state: KernelState): void {
+    checkSnapshotFloat32(state);
     this.pops.forEach((p, i) => {
       const s = state.populations[this.popNames[i]];
       p.load(s.v, s.refrac, s.traces, s.spikes);
@@ -181,6 +241,7 @@ export class TfjsKernel implements Kernel {
   }
 
   dispose(): void {
+    this.guard.release();
     for (const p of this.pops) p.dispose();
     for (const c of this.conns) c.dispose();
   }

@@ -76,6 +76,16 @@ export class TfjsPopulation {
     this.spikeIdx = null;
   }
 
+  /** The state tensors, cloned (a clone shares its data, nothing is copied): a checkpoint for restore(). */
+  save(): PopulationTensors {
+    return { v: tf.clone(this.v), refrac: tf.clone(this.refrac), traces: tf.clone(this.traces), s: tf.clone(this.s) };
+  }
+
+  /** The state variables by name, for finding a non-finite value. */
+  variables(): [string, tf.Tensor][] {
+    return [['v', this.v], ['refrac', this.refrac], ['traces', this.traces]];
+  }
+
   /** Indices of the neurons that spiked in the most recent step. */
   spikes(): Int32Array {
     if (!this.spikeIdx) {
