@@ -71,7 +71,23 @@ describe('snapshots over HTTP', () => {
     const rb = await play(app, b, next);
     assert.deepEqual(rb, ra);
     assert.deepEqual((await call(app, 'GET', `/v1/sessions/${b}/state`)).body, (await call(app, 'GET', `/v1/sessions/${a}/state`)).body);
-    assert.deepEqual((await call(app, 'GET', `/v1/sessions/${b}/snapshot`)).body, (await call(app, 'GET', `/v1/sessions/${a}/snapshot`)).body);
+    const [sb, sa] = [(await call(app, 'GET', `/v1/sessions/${b}/snapshot`)).body, (await call(app, 'GET', `/v1/sessions/${a}/snapshot`)).body];
+    assert.deepEqual({ ...sb, name: null }, sa, 'the same but for the name');
+  });
+
+  test('a restored session keeps its name unless given a new one; the snapshot carries it', async () => {
+    const id = await createSession(app, { network: NETWORK, name: 'cartpole-run-7' });
+    const snap = (await call(app, 'GET', `/v1/sessions/${id}/snapshot`)).body;
+    assert.equal(snap.name, 'cartpole-run-7');
+    const kept = await call(app, 'POST', '/v1/sessions', { snapshot: snap });
+    assert.equal(kept.status, 201, JSON.stringify(kept.body));
+    assert.equal(kept.body.name, 'cartpole-run-7');
+    assert.equal((await call(app, 'GET', `/v1/sessions/${kept.body.id}`)).body.name, 'cartpole-run-7');
+    const renamed = await call(app, 'POST', '/v1/sessions', { snapshot: snap, name: 'fork' });
+    assert.equal(renamed.body.name, 'fork');
+    // A snapshot from before snapshots carried a name restores unnamed.
+    const { name: _name, ...old } = snap;
+    assert.equal((await call(app, 'POST', '/v1/sessions', { snapshot: old })).body.name, null);
   });
 
   test('a fork diverges independently: stepping it leaves the original exactly where it would be alone', async () => {

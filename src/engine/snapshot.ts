@@ -27,6 +27,11 @@ export const SnapshotSchema = Type.Object(
     rng: Type.Tuple([Type.Integer(), Type.Integer(), Type.Integer(), Type.Integer()]),
     step: Type.Integer({ minimum: 0 }),
     pending: Type.Boolean(),
+    name: Type.Optional(
+      Type.Union([Type.String({ maxLength: 128 }), Type.Null()], {
+        description: 'The session\'s name when it was exported; a session restored from the snapshot keeps it unless given a new one.',
+      }),
+    ),
     state: Type.Object({
       populations: Type.Record(Type.String(), Type.Object({ v: Numbers, refrac: Numbers, traces: Numbers, spikes: Indices }, { additionalProperties: false })),
       connections: Type.Record(

@@ -207,7 +207,9 @@ export class SessionManager {
         { quota: 'synapses', value: mine.synapses + synapses, max: quota.synapses },
       );
     }
-    const fields = { id: randomUUID(), name: body.name ?? null, seq: this.seq + 1, owner, createdAt: this.opts.now() };
+    // A restored session keeps the name its snapshot carries unless given a new one.
+    const name = body.name ?? (hasSnapshot ? (body.snapshot as { name?: string | null }).name : null) ?? null;
+    const fields = { id: randomUUID(), name, seq: this.seq + 1, owner, createdAt: this.opts.now() };
     let log: SessionLog | null = null;
     if (this.journal) {
       log = this.journal.create(

@@ -625,8 +625,9 @@ export class Session {
     });
   }
 
+  /** The network's snapshot with the session's name, which a restore keeps. */
   snapshot(): Promise<ReturnType<Network['snapshot']>> {
-    return this.command(() => this.net.snapshot());
+    return this.command(() => ({ ...this.net.snapshot(), name: this.name }));
   }
 
   summary(): SessionSummary {
