@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `spikeserve` command. `spikeserve replay CASE.json` replays a recorded
- * case (the format of shared/golden) and prints its spikes, weights and
+ * case (the format of test/golden, docs/engine.md) and prints its spikes, weights and
  * potentials as one JSON object, the shape of the case's `expect` field.
  */
 import { readFileSync } from 'node:fs';
@@ -10,9 +10,10 @@ import { SpikeserveError } from './errors.js';
 
 const USAGE = `usage: spikeserve replay CASE.json|- [--backend ${BACKEND_NAMES.join('|')}]
 
-  replay   replay a case in the format of shared/golden (network,
-           initial_weights, steps) and print {"spikes","weights","v"} as JSON.
-           "-" reads the case from standard input.
+  replay   replay a recorded case (network, initial_weights, steps: the
+           format of the reference trajectories in test/golden) and print
+           {"spikes","weights","v"} as JSON. "-" reads the case from
+           standard input.
 
   --backend tfjs runs on TensorFlow.js: @tensorflow/tfjs-node when installed,
            else wasm, else cpu; TFJS_BACKEND=node|wasm|cpu forces one.`;

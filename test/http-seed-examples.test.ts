@@ -2,15 +2,13 @@
  * The seed's three examples and its MSTDP task, driven entirely over HTTP.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { loadGolden } from './helpers/golden.js';
 import { accuracy, playSeedTask, SEED_MSTDP_NETWORK } from './helpers/seed-mstdp-task.js';
 import { assertClose, call, createSession, makeApp, seedStdpNetwork } from './helpers/http.js';
 
-const GOLDEN = resolve('..', 'shared', 'golden');
-const golden = (name: string) => JSON.parse(readFileSync(resolve(GOLDEN, `${name}.json`), 'utf8'));
+const golden = (name: string) => loadGolden(`${name}.json`);
 
 describe('the seed examples over HTTP', () => {
   let app: FastifyInstance;
@@ -32,7 +30,7 @@ describe('the seed examples over HTTP', () => {
     assert.deepEqual(w.body.weights.pre_post, r.body.weights.pre_post);
   });
 
-  test('STDP with the seed\'s own lr ends as shared/golden/seed-stdp.json says', async () => {
+  test('STDP with the seed\'s own lr ends as test/golden/seed-stdp.json says', async () => {
     const g = golden('seed-stdp');
     const id = await createSession(app, { network: seedStdpNetwork([0.0003, 0.0002]) });
     const r = await call(app, 'POST', `/v1/sessions/${id}/step`, { steps: 1000, inputs: { pre: [0, 50], post: [50] }, return: { spikes: 'none', weights: true } });
@@ -43,13 +41,14 @@ describe('the seed examples over HTTP', () => {
 
   test('NoOp leaves the weights unchanged', async () => {
     const g = golden('seed-noop');
-    const network = structuredClone(g.network);
-    network.connections.pre_post.w = g.initial_weights.pre_post;
+    const weights = g.initial_weights!.pre_post;
+    const network = structuredClone(g.network) as { connections: { pre_post: { w?: number[][] } } };
+    network.connections.pre_post.w = weights;
     const id = await createSession(app, { network });
     const r = await call(app, 'POST', `/v1/sessions/${id}/step`, { steps: 1000, inputs: g.steps[0].inputs, return: { spikes: 'counts', weights: true } });
     assert.equal(r.status, 200);
     assert.ok(r.body.spikeCounts.pre[0] > 0, 'the driven pre neuron fires');
-    assert.deepEqual(r.body.weights.pre_post, g.initial_weights.pre_post);
+    assert.deepEqual(r.body.weights.pre_post, weights);
   });
 
   test('the MSTDP task in trials of 50 steps: >= 90% right on trials 201-300, a reward per step after looking at its spikes', async () => {

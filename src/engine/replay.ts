@@ -1,5 +1,5 @@
 /**
- * Replays a recorded case in the format of shared/golden (network,
+ * Replays a recorded case in the format of test/golden (network,
  * initial_weights, steps) and reports what the run produced in the shape of
  * that format's `expect` field.
  */

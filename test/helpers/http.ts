@@ -40,7 +40,7 @@ export async function createSession(app: FastifyInstance, body: unknown): Promis
   return r.body.id as string;
 }
 
-/** The seed's STDP example network (model.md, shared/golden/seed-stdp*.json). */
+/** The seed's STDP example network (docs/model.md, test/golden/seed-stdp*.json). */
 export function seedStdpNetwork(lr: [number, number]) {
   return {
     dt: 0.1,

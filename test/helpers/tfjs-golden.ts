@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { initTfjs, replay, tfjsInfo } from '../../src/engine/index.js';
-import { WEIGHTS_DISPUTED, assertPotentialsClose, assertSpikesEqual, assertWeightsClose, goldenFiles, loadGolden } from './golden.js';
+import { assertPotentialsClose, assertSpikesEqual, assertWeightsClose, goldenFiles, loadGolden, skipUnsupported } from './golden.js';
 
 export function goldenOnTfjs(prefer: string | undefined): void {
   before(async () => {
@@ -19,8 +19,9 @@ export function goldenOnTfjs(prefer: string | undefined): void {
     // One replay per case: spikes, potentials and weights are checked on it.
     let result: ReturnType<typeof replay> | undefined;
     const run = () => (result ??= replay(loadGolden(file), { backend: 'tfjs' }));
+    const skip = skipUnsupported(loadGolden(file));
 
-    test(`golden ${file} on tfjs: spikes at every step and final potentials`, () => {
+    test(`golden ${file} on tfjs: spikes at every step and final potentials`, skip, () => {
       const c = loadGolden(file);
       const r = run();
       assertSpikesEqual(r.spikes, c.expect.spikes);
@@ -28,14 +29,11 @@ export function goldenOnTfjs(prefer: string | undefined): void {
       if (prefer) assert.equal(tfjsInfo().platform, prefer === 'tensorflow' ? 'node' : prefer);
     });
 
-    // As on native (test/engine-golden.test.ts): that file's expected weights
-    // contradict model.md, so its weights are a todo on every backend.
-    const disputed = WEIGHTS_DISPUTED.has(file);
-    test(`golden ${file} on tfjs: final weights`, disputed ? { todo: 'expected weights contradict model.md (see test/helpers/golden.ts)' } : {}, () => {
+    test(`golden ${file} on tfjs: final weights`, skip, () => {
       assertWeightsClose(run().weights, loadGolden(file).expect.weights);
     });
 
-    test(`golden ${file} on tfjs: final weights agree with the native backend's`, () => {
+    test(`golden ${file} on tfjs: final weights agree with the native backend's`, skip, () => {
       assertWeightsClose(run().weights, replay(loadGolden(file), { backend: 'native' }).weights);
     });
   }
