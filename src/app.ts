@@ -31,6 +31,7 @@ import { TicketBook } from './security/tickets.js';
 import { UPGRADE_QUERY_PARAMS, upgradeAuthorizer } from './security/upgrade.js';
 import metricsRoutes from '../routes/metrics.js';
 import ticketRoutes from '../routes/tickets.js';
+import batchRoutes from '../routes/batch.js';
 import { attachWebSocket } from './ws/plugin.js';
 import type { WebSocketService } from './ws/service.js';
 import dashboardRoutes from '../routes/dashboard.js';
@@ -235,6 +236,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   for (const routes of [sessionRoutes, stepRoutes, resetRoutes, weightRoutes, stateRoutes, snapshotRoutes]) {
     await app.register(routes, { prefix: '/v1', sessions });
   }
+  await app.register(batchRoutes, { prefix: '/v1', sessions, maxItems: config.maxBatchItems, bodyLimit: config.bodyLimitBytes });
   await app.register(ticketRoutes, { prefix: '/v1', sessions, tickets });
   await app.register(metricsRoutes, { metrics });
   // Every upgrade passes the same checks as a /v1 request: origin, then ticket or key, then the session's owner.

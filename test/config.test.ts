@@ -17,6 +17,7 @@ test('with nothing set, every setting has its documented default', () => {
       maxSynapses: 4_000_000,
       maxTotalSynapses: 100_000_000,
       maxStepsPerCall: 100_000,
+      maxBatchItems: 1024,
       maxSpikeRecords: 5_000_000,
       sessionIdleTimeoutS: 3600,
       stepSliceMs: 10,

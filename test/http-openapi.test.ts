@@ -17,6 +17,7 @@ import { makeApp } from './helpers/http.js';
 const committed = readFileSync('openapi.yaml', 'utf8');
 
 const ENDPOINTS = [
+  'post /v1/batch/step',
   'post /v1/sessions',
   'get /v1/sessions',
   'get /v1/sessions/{id}',
