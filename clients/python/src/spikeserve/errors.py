@@ -228,6 +228,13 @@ class PersistenceFailedError(SpikeserveError):
     status = 503
 
 
+class StepOverflowError(SpikeserveError):
+    """STEP_OVERFLOW (422)."""
+
+    code = "STEP_OVERFLOW"
+    status = 422
+
+
 class InternalError(SpikeserveError):
     """INTERNAL_ERROR (500)."""
 
