@@ -15,6 +15,7 @@ from .errors import *  # noqa: F401,F403  (one class per catalogue code)
 from .errors import ERROR_CLASSES, CommandLostError, ConnectionLostError, SpikeserveError
 from .results import Event, StepResult
 from .socket import AsyncSessionSocket
+from .vector import VectorSession
 
 __version__ = "0.1.0"
 __all__ = [
@@ -30,5 +31,6 @@ __all__ = [
     "SessionSocket",
     "SpikeserveError",
     "StepResult",
+    "VectorSession",
     *(cls.__name__ for cls in ERROR_CLASSES.values()),
 ]
