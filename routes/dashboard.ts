@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
-/** Where `npm run build:dashboard` writes the page: dist/dashboard, beside this file's dist/routes. */
+/** Where `npm run build` writes the page: dist/dashboard, beside this file's dist/routes. */
 export const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
 
 export interface DashboardOptions {
