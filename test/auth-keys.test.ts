@@ -67,7 +67,7 @@ describe('API keys', () => {
       const basic = await app.inject({ method: 'GET', url: '/v1/sessions', headers: { authorization: 'Basic YTpi' } });
       assert.equal(basic.statusCode, 401);
       assert.equal(app.sessions.size, 0, 'nothing was created');
-      for (const url of ['/healthz', '/readyz', '/openapi.yaml']) assert.equal((await req(app, 'GET', url)).status, 200, url);
+      for (const url of ['/healthz', '/readyz', '/openapi.yaml', '/asyncapi.yaml']) assert.equal((await req(app, 'GET', url)).status, 200, url);
       assert.equal((await req(app, 'GET', '/metrics', BOB)).status, 200);
       assert.equal((await req(app, 'GET', '/v1/sessions', BARE)).status, 200);
     } finally {

@@ -33,6 +33,7 @@ const ENDPOINTS = [
   'get /healthz',
   'get /readyz',
   'get /openapi.yaml',
+  'get /asyncapi.yaml',
   'get /metrics',
   'post /v1/sessions/{id}/ws-ticket',
 ];

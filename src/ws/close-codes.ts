@@ -29,6 +29,28 @@ export function closeCodeFor(code: ErrorCode): number {
   return 4000 + ERROR_CATALOGUE[code].status;
 }
 
+/** Every close code a client can see: when, and the error code that starts the reason (the AsyncAPI description lists them). */
+export const CLOSE_CODE_TABLE: readonly { code: number; when: string; reason?: ErrorCode }[] = [
+  { code: CLOSE.NORMAL, when: 'either side closed on purpose' },
+  { code: CLOSE.GOING_AWAY, when: 'the server is shutting down: the replies to what it had read went out first', reason: 'SHUTTING_DOWN' },
+  { code: CLOSE.PROTOCOL_ERROR, when: 'a broken frame (unmasked, bad opcode, bad control frame)' },
+  { code: 1006, when: '(no close frame) the server cut a peer that did not answer its ping, or one that stopped reading' },
+  { code: CLOSE.INVALID_PAYLOAD, when: 'a text message that is not valid UTF-8' },
+  { code: CLOSE.MESSAGE_TOO_BIG, when: 'a message larger than WS_MAX_PAYLOAD_BYTES' },
+  { code: CLOSE.INTERNAL_ERROR, when: 'a bug in the server (the log has it)', reason: 'INTERNAL_ERROR' },
+  ...(
+    [
+      ['REQUEST_INVALID', 'refused at connect: a bad role, format or query parameter'],
+      ['UNAUTHORIZED', 'refused at connect: no API key, a wrong one, or an unknown, expired, used or other-session ticket'],
+      ['ORIGIN_NOT_ALLOWED', 'refused at connect: a browser page from an origin not in CORS_ORIGINS'],
+      ['SESSION_NOT_FOUND', 'the session is unknown, or was deleted or evicted after being idle; commands still queued got SESSION_NOT_FOUND replies first'],
+      ['WS_CONTROLLER_TAKEN', 'refused at connect: the session already has a controller'],
+      ['WS_BUFFER_EXCEEDED', 'the peer stopped reading: more than WS_MAX_BUFFERED_BYTES waited for it (then it is cut shortly after)'],
+      ['LIMIT_EXCEEDED', 'refused at connect: the session has its WS_MAX_OBSERVERS observers'],
+    ] as const
+  ).map(([reason, when]) => ({ code: closeCodeFor(reason), when, reason })),
+];
+
 /** "CODE: message", cut at a word to fit the 123 bytes of UTF-8 a close reason may hold (the error message before it has it whole). */
 export function closeReason(code: ErrorCode, message: string): string {
   const full = `${code}: ${message}`;
