@@ -18,7 +18,7 @@
  * `npm ci`, before the sources are copied) prepare does not reach this file.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -31,6 +31,8 @@ const TS_PROJECTS = ['tsconfig.json', 'dashboard/tsconfig.json'];
 /** Where each project records its last build (tsBuildInfoFile in each tsconfig). */
 const TS_RECORDS = ['dist/tsconfig.tsbuildinfo', 'dist/dashboard.tsbuildinfo'];
 const SELF = 'scripts/build.mjs';
+/** The folders tsconfig.json compiles into dist/ (its "include"). */
+const COMPILED_DIRS = ['src', 'routes', 'test', 'bench', 'examples', 'scripts'];
 const DASHBOARD_OUT = 'dist/dashboard';
 const DASHBOARD_ENTRIES = ['dashboard/index.html', 'dashboard/favicon.svg', 'dashboard/src/main.ts', 'dashboard/src/style.css'];
 const DASHBOARD_OUTPUTS = ['index.html', 'favicon.svg', 'main.js', 'style.css'].map((f) => join(DASHBOARD_OUT, f));
@@ -38,9 +40,9 @@ const DASHBOARD_OUTPUTS = ['index.html', 'favicon.svg', 'main.js', 'style.css'].
 const NOT_SOURCES = new Set(['node_modules', 'dist', 'data', 'test-output', '.git', 'docs']);
 const SOURCE = /\.(ts|mts|json|html|css|svg|mjs)$/;
 
-/** The newest modification time (ms) of the source files under dir. */
+/** The newest modification time (ms) of the source files under dir, and of its folders (a file removed dates its folder). */
 function newest(dir, skip = new Set()) {
-  let t = 0;
+  let t = statSync(dir).mtimeMs;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     if (skip.has(e.name)) continue;
     const p = join(dir, e.name);
@@ -58,6 +60,16 @@ function oldest(files) {
     t = Math.min(t, statSync(f).mtimeMs);
   }
   return t;
+}
+
+/** Compiled files whose source is gone (tsc leaves them): a test removed must not still run from dist/. */
+function prune(dir) {
+  if (!existsSync(join('dist', dir))) return;
+  for (const e of readdirSync(join('dist', dir), { withFileTypes: true })) {
+    const rel = join(dir, e.name);
+    if (e.isDirectory()) prune(rel);
+    else if (/\.js(\.map)?$/.test(e.name) && !existsSync(rel.replace(/\.js(\.map)?$/, '.ts'))) rmSync(join('dist', rel));
+  }
 }
 
 const dashboardStale = () => Math.max(newest('dashboard'), statSync(SELF).mtimeMs) > oldest(DASHBOARD_OUTPUTS);
@@ -86,6 +98,7 @@ if (tsWanted) {
   const r = spawnSync(process.execPath, [tsc, '-b', ...TS_PROJECTS], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
   chmodSync('dist/src/cli.js', 0o755);
+  for (const dir of COMPILED_DIRS) prune(dir);
   // tsc leaves its records as they were when it finds nothing to compile (a
   // file other than a project's, such as package.json, changed): dated from
   // this build's start, the next run need not ask it again.
