@@ -47,7 +47,8 @@ export function checkReplayCase(input: unknown): asserts input is ReplayCase {
 export function buildReplayNetwork(c: ReplayCase, options: { limits?: EngineLimits; backend?: BackendName } = {}): Network {
   const spec = structuredClone(c.network) as { connections?: Record<string, Record<string, unknown>> };
   for (const [name, w] of Object.entries(c.initial_weights ?? {})) {
-    const conn = spec?.connections?.[name];
+    const conns = spec?.connections;
+    const conn = conns && Object.hasOwn(conns, name) ? conns[name] : undefined;
     if (!conn) {
       throw new SpikeserveError('REPLAY_CASE_INVALID', `case.initial_weights.${name}: no such connection in the network`, { field: `case.initial_weights.${name}` });
     }

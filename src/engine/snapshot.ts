@@ -95,7 +95,8 @@ export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root 
   };
   const pops = snap.state.populations;
   for (const [name, p] of Object.entries(spec.populations)) {
-    const s = pops[name];
+    // Own properties only, here and below: a population named "constructor" must not find Object's.
+    const s = Object.hasOwn(pops, name) ? pops[name] : undefined;
     const f = `${root}.state.populations.${name}`;
     if (!s) throw snapError(f, 'missing');
     vec(`${f}.v`, s.v, p.n, STATE_BOUNDS.vMin, STATE_BOUNDS.vMax);
@@ -104,11 +105,11 @@ export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root 
     idx(`${f}.spikes`, s.spikes, p.n);
   }
   for (const name of Object.keys(pops)) {
-    if (!spec.populations[name]) throw snapError(`${root}.state.populations.${name}`, 'not in the network');
+    if (!Object.hasOwn(spec.populations, name)) throw snapError(`${root}.state.populations.${name}`, 'not in the network');
   }
   const conns = snap.state.connections;
   for (const [name, c] of Object.entries(spec.connections)) {
-    const s = conns[name];
+    const s = Object.hasOwn(conns, name) ? conns[name] : undefined;
     const f = `${root}.state.connections.${name}`;
     if (!s) throw snapError(f, 'missing');
     const rows = spec.populations[c.pre].n;
@@ -130,6 +131,6 @@ export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root 
     }
   }
   for (const name of Object.keys(conns)) {
-    if (!spec.connections[name]) throw snapError(`${root}.state.connections.${name}`, 'not in the network');
+    if (!Object.hasOwn(spec.connections, name)) throw snapError(`${root}.state.connections.${name}`, 'not in the network');
   }
 }

@@ -119,9 +119,10 @@ function resolveConnection(
   path: string,
   pops: Record<string, ResolvedPopulation>,
 ): ResolvedConnection {
-  const pre = pops[c.pre];
+  // Own properties only: "constructor" or "toString" must not find Object's.
+  const pre = Object.hasOwn(pops, c.pre) ? pops[c.pre] : undefined;
   if (!pre) throw specError(`${path}.pre`, `unknown population "${c.pre}"; declared: ${Object.keys(pops).join(', ')}`);
-  const post = pops[c.post];
+  const post = Object.hasOwn(pops, c.post) ? pops[c.post] : undefined;
   if (!post) throw specError(`${path}.post`, `unknown population "${c.post}"; declared: ${Object.keys(pops).join(', ')}`);
   const w_min = c.w_min ?? 0;
   const w_max = c.w_max ?? 1;
@@ -179,8 +180,9 @@ export function resolveSpec(
   const connsIn = input.connections ?? {};
   let synapses = 0;
   for (const c of Object.values(connsIn)) {
-    const pre = input.populations[c.pre];
-    const post = input.populations[c.post];
+    const pops = input.populations;
+    const pre = Object.hasOwn(pops, c.pre) ? pops[c.pre] : undefined;
+    const post = Object.hasOwn(pops, c.post) ? pops[c.post] : undefined;
     if (pre && post) synapses += pre.n * post.n;
   }
   if (synapses > limits.maxSynapses) {
