@@ -1,12 +1,14 @@
 /**
  * The user docs hold together: every relative link in README.md and
  * docs/*.md points to a file of the repository and, when it names an
- * anchor, to a heading of that file.
+ * anchor, to a heading of that file; and the API's own description (the
+ * /docs page, openapi.yaml) sends a reader to the model page that exists.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { test } from 'node:test';
+import { API_DESCRIPTION } from '../src/app.js';
 import { doc } from './helpers/docs.js';
 
 const DOCS = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
@@ -61,3 +63,9 @@ for (const path of DOCS) {
     }
   });
 }
+
+test('the API description (the /docs page) points to docs/model.md, which exists', () => {
+  const named = [...API_DESCRIPTION.matchAll(/\b[\w./-]+\.md\b/g)].map((m) => m[0]);
+  assert.deepEqual(named, ['docs/model.md']);
+  assert.ok(existsSync(named[0]));
+});
