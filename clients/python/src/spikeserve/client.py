@@ -16,7 +16,7 @@ import os
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Coroutine, Iterable, Iterator, Mapping, TypeVar
 
 import numpy as np
 
@@ -313,6 +313,9 @@ class Client:
         if self._loop is not None:
             self._loop.stop()
             self._loop = None
+        if self._async is not None:
+            self._async._http.close()
+            self._async = None
         self._http.close()
 
     def health(self) -> dict[str, Any]:
