@@ -38,6 +38,8 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
           ),
         },
       },
+      // Before the schema walks a body of, say, 100,000 populations.
+      preValidation: async (request) => sessions.precheck(request.body),
     },
     async (request, reply) => {
       const session = sessions.create(request.body, request.owner ?? null);

@@ -16,6 +16,7 @@ import { SpikeserveError } from './errors.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { genReqId, loggerOptions, registerRequestLogging } from './http/logging.js';
 import { bodyIsOptional, typeboxValidatorCompiler } from './http/validation.js';
+import { registerJsonParser } from './http/json-body.js';
 import { SessionManager, type RestoreReport, type SessionManagerOptions } from './sessions/manager.js';
 import type { SessionHooks } from './sessions/session.js';
 import { registerAuth } from './http/auth.js';
@@ -127,6 +128,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     limits: {
       maxNeurons: config.maxNeurons,
       maxSynapses: config.maxSynapses,
+      maxPopulations: config.maxPopulations,
+      maxConnections: config.maxConnections,
       maxStepsPerCall: config.maxStepsPerCall,
       maxSpikeRecordsPerCall: config.maxSpikeRecords,
     },
@@ -163,6 +166,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   // Only JSON bodies: anything else gets 415 rather than reaching a route as a string.
   app.removeContentTypeParser('text/plain');
+  registerJsonParser(app, config.maxJsonDepth);
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
   app.setValidatorCompiler(typeboxValidatorCompiler(SHARED_SCHEMAS));
   app.setErrorHandler(handleError);

@@ -203,6 +203,19 @@ export const SETTINGS = {
   maxSessions: setting('MAX_SESSIONS', '256', int(1, 1_000_000), 'Sessions held at once; one more gets 422 LIMIT_EXCEEDED.'),
   maxNeurons: setting('MAX_NEURONS_PER_SESSION', '100000', int(1, 100_000_000), 'Neurons, summed over populations, in one session.'),
   maxSynapses: setting('MAX_SYNAPSES_PER_SESSION', '4000000', int(0, 1_000_000_000), 'Synapses (pre.n x post.n summed over connections) in one session; about 8 to 24 bytes each.'),
+  maxPopulations: setting(
+    'MAX_POPULATIONS_PER_SESSION',
+    '1000',
+    int(1, 1_000_000),
+    'Populations in one network. Each costs bookkeeping in every step, reply and snapshot whatever its size, so many tiny ones cost far more than their neurons.',
+  ),
+  maxConnections: setting('MAX_CONNECTIONS_PER_SESSION', '1000', int(0, 1_000_000), 'Connections in one network; each costs bookkeeping as a population does.'),
+  maxJsonDepth: setting(
+    'MAX_JSON_DEPTH',
+    '32',
+    int(4, 10_000),
+    'Arrays and objects nested inside each other in a JSON request body or WebSocket message; deeper gets 400 REQUEST_INVALID before it is parsed (parsing deep nesting is costly, and no request needs more than a few levels).',
+  ),
   maxTotalSynapses: setting(
     'MAX_TOTAL_SYNAPSES',
     '100000000',

@@ -7,7 +7,7 @@ export { initTfjs, tfjsInfo, TFJS_PLATFORMS, TfjsInfoSchema } from './backends/t
 export type { TfjsInfo, TfjsInitOptions, TfjsPlatform } from './backends/tfjs/platform.js';
 export { DEFAULT_ENGINE_LIMITS } from './limits.js';
 export type { EngineLimits } from './limits.js';
-export { resolveSpec, POPULATION_DEFAULTS, MSTDP_DEFAULTS } from './validate.js';
+export { resolveSpec, checkSpecCounts, POPULATION_DEFAULTS, MSTDP_DEFAULTS } from './validate.js';
 export * from './spec-schema.js';
 export { SnapshotSchema, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './snapshot.js';
 export type { Snapshot } from './snapshot.js';

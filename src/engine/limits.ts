@@ -7,9 +7,15 @@ export interface EngineLimits {
   maxNeurons: number;
   /** Synapses (pre.n * post.n) summed over all connections. */
   maxSynapses: number;
+  /** Populations in one network (default 1000): each costs bookkeeping whatever its size. */
+  maxPopulations?: number;
+  /** Connections in one network (default 1000). */
+  maxConnections?: number;
 }
 
-export const DEFAULT_ENGINE_LIMITS: Readonly<EngineLimits> = Object.freeze({
+export const DEFAULT_ENGINE_LIMITS: Readonly<Required<EngineLimits>> = Object.freeze({
   maxNeurons: 200_000,
   maxSynapses: 20_000_000,
+  maxPopulations: 1000,
+  maxConnections: 1000,
 });

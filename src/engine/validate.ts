@@ -160,11 +160,38 @@ export function checkMatrixShape(
   }
 }
 
+/** Keys of an object, counted up to `stop` (no array of them is built). */
+function countKeys(o: unknown, stop: number): number {
+  if (typeof o !== 'object' || o === null) return 0;
+  let n = 0;
+  for (const k in o) if (Object.hasOwn(o, k) && ++n > stop) break;
+  return n;
+}
+
+/** Population and connection counts, checked before anything walks the spec: many small entries cost more than their size says. */
+export function checkSpecCounts(input: unknown, limits: EngineLimits, root: string): void {
+  if (typeof input !== 'object' || input === null) return;
+  const spec = input as { populations?: unknown; connections?: unknown };
+  const counts = [
+    { field: 'populations', limit: 'maxPopulations', env: 'MAX_POPULATIONS_PER_SESSION', max: limits.maxPopulations ?? DEFAULT_ENGINE_LIMITS.maxPopulations },
+    { field: 'connections', limit: 'maxConnections', env: 'MAX_CONNECTIONS_PER_SESSION', max: limits.maxConnections ?? DEFAULT_ENGINE_LIMITS.maxConnections },
+  ];
+  for (const c of counts) {
+    if (countKeys(spec[c.field as 'populations'], c.max) > c.max) {
+      throw new SpikeserveError('LIMIT_EXCEEDED', `${root}.${c.field}: more than the limit of ${c.max} ${c.field} in one network (${c.env}); merge small ones into larger ones`, {
+        limit: c.limit,
+        max: c.max,
+      });
+    }
+  }
+}
+
 export function resolveSpec(
   input: unknown,
   limits: EngineLimits = DEFAULT_ENGINE_LIMITS,
   root = 'network',
 ): ResolvedNetwork {
+  checkSpecCounts(input, limits, root);
   structuralCheck(input, root);
   const dt = input.dt ?? 0.1;
   finite(`${root}.dt`, dt);

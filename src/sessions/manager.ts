@@ -4,7 +4,7 @@
  * idle. One manager per app, no module state, so tests can build many apps.
  */
 import { randomUUID } from 'node:crypto';
-import { Network } from '../engine/index.js';
+import { checkSpecCounts, Network } from '../engine/index.js';
 import { SpikeserveError } from '../errors.js';
 import type { CreateSessionBody } from '../api/sessions.js';
 import { encodeBlob } from '../persist/codec.js';
@@ -157,6 +157,18 @@ export class SessionManager {
     return () => this.listeners[event].delete(listener);
   }
 
+  /**
+   * The cheap part of create's checks, for a body not yet validated: the
+   * counts of populations and connections, which bound what validating the
+   * rest costs. Throws LIMIT_EXCEEDED.
+   */
+  precheck(body: unknown): void {
+    if (typeof body !== 'object' || body === null) return;
+    const { network, snapshot } = body as { network?: unknown; snapshot?: unknown };
+    if (network !== undefined) checkSpecCounts(network, this.opts.limits, 'network');
+    if (typeof snapshot === 'object' && snapshot !== null) checkSpecCounts((snapshot as { network?: unknown }).network, this.opts.limits, 'snapshot.network');
+  }
+
   create(body: CreateSessionBody, owner: Owner = null): Session {
     if (this.closing) throw new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and creates no new sessions');
     this.opts.admitCreate?.();
@@ -185,7 +197,8 @@ export class SessionManager {
         max: quota.sessions,
       });
     }
-    const limits = { maxNeurons: this.opts.limits.maxNeurons, maxSynapses: this.opts.limits.maxSynapses };
+    const { maxNeurons, maxSynapses, maxPopulations, maxConnections } = this.opts.limits;
+    const limits = { maxNeurons, maxSynapses, maxPopulations, maxConnections };
     const backend = body.backend ?? 'native';
     const net = hasSnapshot
       ? Network.fromSnapshot(body.snapshot, { limits, backend })

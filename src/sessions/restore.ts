@@ -33,7 +33,7 @@ export interface RestoreReport {
 const KIND_NAMES = new Map<number, RecordKind>(Object.entries(RECORD_KIND).map(([k, v]) => [v, k as RecordKind]));
 
 /** Rebuilds the network from a loaded session's snapshot and lists its commands; throws if they cannot be read. */
-export function decodeLoaded(loaded: LoadedSession, limits: Pick<SessionLimits, 'maxNeurons' | 'maxSynapses'>): { net: Network; meta: SnapshotMeta; commands: LoggedCommand[] } {
+export function decodeLoaded(loaded: LoadedSession, limits: Pick<SessionLimits, 'maxNeurons' | 'maxSynapses' | 'maxPopulations' | 'maxConnections'>): { net: Network; meta: SnapshotMeta; commands: LoggedCommand[] } {
   const commands: LoggedCommand[] = [];
   for (const r of loaded.records) {
     r.entries.forEach((e, i) => {
@@ -45,7 +45,7 @@ export function decodeLoaded(loaded: LoadedSession, limits: Pick<SessionLimits, 
   const meta = JSON.parse(loaded.snapshot!.meta) as SnapshotMeta;
   if (!meta || !meta.stats || !Array.isArray(meta.stats.spikes) || typeof meta.stats.steps !== 'number') throw new Error('snapshot statistics are malformed');
   const net = Network.fromSnapshot(decodeBlob(loaded.snapshot!.data), {
-    limits: { maxNeurons: limits.maxNeurons, maxSynapses: limits.maxSynapses },
+    limits: { maxNeurons: limits.maxNeurons, maxSynapses: limits.maxSynapses, maxPopulations: limits.maxPopulations, maxConnections: limits.maxConnections },
     backend: loaded.row.backend as BackendName,
   });
   return { net, meta, commands };

@@ -20,6 +20,8 @@ import { CommandQueue } from './command-queue.js';
 export interface SessionLimits {
   maxNeurons: number;
   maxSynapses: number;
+  maxPopulations?: number;
+  maxConnections?: number;
   maxStepsPerCall: number;
   maxSpikeRecordsPerCall: number;
 }

@@ -37,6 +37,8 @@ export interface ConnectionLimits {
   maxInFlight: number;
   rateLimitPerS: number;
   rateBurst: number;
+  /** Nesting depth of a JSON message, checked before it is parsed. */
+  maxJsonDepth: number;
 }
 
 /** The subset of a pino logger a connection uses. */
@@ -182,7 +184,7 @@ export class WsConnection {
       const message = `more than ${limit} messages a second on this connection (WS_RATE_LIMIT_PER_S, burst WS_RATE_BURST); this message was not run, retry in ${wait} ms`;
       this.fill(slot, `{"type":"error","error":{"code":"RATE_LIMITED","message":${JSON.stringify(message)},"details":{"limit":"rateLimitPerS","max":${limit},"retryAfterMs":${wait}}}}`);
     } else {
-      const parsed = parseMessage(data as Buffer, isBinary);
+      const parsed = parseMessage(data as Buffer, isBinary, this.limits.maxJsonDepth);
       if (parsed.ok) this.dispatch(parsed.message, slot);
       else this.fill(slot, this.errorFor(parsed.error, parsed.id, parsed.request));
     }

@@ -10,6 +10,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { CLIENT_MESSAGE_SCHEMAS, CLIENT_MESSAGE_TYPES, MAX_ID_LENGTH, type ClientMessage, type ClientMessageType, type MessageId } from '../api/ws.js';
 import { SpikeserveError, type ErrorCode } from '../errors.js';
 import { BODY_FIELD_CODES, describeValueError, fieldName } from '../http/validation.js';
+import { nestsDeeperThan } from '../http/json-body.js';
 
 export type Parsed =
   | { ok: true; message: ClientMessage }
@@ -34,13 +35,17 @@ function validId(id: unknown): id is MessageId {
   return (typeof id === 'string' && id.length <= MAX_ID_LENGTH) || (typeof id === 'number' && Number.isFinite(id));
 }
 
-export function parseMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): Parsed {
+export function parseMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean, maxDepth = Infinity): Parsed {
   if (isBinary) {
     return { ok: false, error: invalid('binary frames are not accepted from clients: send each request as a JSON text message (binary is for the server\'s replies and events)') };
   }
+  const raw = data.toString();
+  if (nestsDeeperThan(raw, maxDepth)) {
+    return { ok: false, error: invalid(`JSON nested more than ${maxDepth} levels deep (MAX_JSON_DEPTH); no message needs that many`, { limit: 'maxJsonDepth', max: maxDepth }) };
+  }
   let value: unknown;
   try {
-    value = JSON.parse(data.toString());
+    value = JSON.parse(raw);
   } catch (e) {
     return { ok: false, error: invalid(`not valid JSON (${(e as Error).message}); send one JSON object per message`) };
   }

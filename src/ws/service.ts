@@ -49,7 +49,7 @@ export interface WebSocketOptions {
 
 export type WsSettings = Pick<
   Config,
-  'wsMaxPayloadBytes' | 'wsSendBufferBytes' | 'wsMaxBufferedBytes' | 'wsMaxInFlight' | 'wsRateLimitPerS' | 'wsRateBurst' | 'wsHeartbeatIntervalS' | 'wsMaxObservers'
+  'wsMaxPayloadBytes' | 'wsSendBufferBytes' | 'wsMaxBufferedBytes' | 'wsMaxInFlight' | 'wsRateLimitPerS' | 'wsRateBurst' | 'wsHeartbeatIntervalS' | 'wsMaxObservers' | 'maxJsonDepth'
 >;
 
 /** One socket, as tests and metrics see it. */
@@ -104,6 +104,7 @@ export class WebSocketService {
       maxInFlight: settings.wsMaxInFlight,
       rateLimitPerS: settings.wsRateLimitPerS,
       rateBurst: settings.wsRateBurst,
+      maxJsonDepth: settings.maxJsonDepth,
     };
     this.allowedParams = new Set(['role', 'format', ...(options.extraQueryParams ?? [])]);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: settings.wsMaxPayloadBytes, perMessageDeflate: false, clientTracking: false });

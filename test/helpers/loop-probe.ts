@@ -1,0 +1,78 @@
+/**
+ * Measures how long a server keeps others waiting while it serves one heavy
+ * request: /healthz is asked about every 10 ms (one at a time, on a
+ * connection of its own) while `work` runs, and the slowest answer is
+ * reported. The heavy request's client must not parse large bodies while the
+ * probe runs (that would stall this process, not the server's): raw bytes only.
+ */
+import { request as httpRequest, Agent } from 'node:http';
+
+export interface RawReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** One request with a body of bytes or text; the reply's body as bytes. */
+export function rawRequest(base: string, method: string, path: string, options: { body?: Buffer | string; headers?: Record<string, string> } = {}): Promise<RawReply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(base + path, { method, headers: options.headers ?? {}, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+export interface Probed<T> {
+  result: T;
+  /** Slowest /healthz answer while `work` ran, in ms. */
+  worstMs: number;
+  /** /healthz answers received. */
+  probes: number;
+  /** How long `work` took, in ms. */
+  workMs: number;
+}
+
+export async function probeDuring<T>(base: string, work: () => Promise<T>, everyMs = 10): Promise<Probed<T>> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const once = () =>
+    new Promise<number>((resolve, reject) => {
+      const t0 = performance.now();
+      const req = httpRequest(`${base}/healthz`, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(performance.now() - t0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  // A first answer opens the probe's connection before the measurement.
+  await once();
+  let done = false;
+  let worstMs = 0;
+  let probes = 0;
+  const loop = (async () => {
+    while (!done) {
+      const ms = await once();
+      worstMs = Math.max(worstMs, ms);
+      probes++;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  const t0 = performance.now();
+  try {
+    const result = await work();
+    const workMs = performance.now() - t0;
+    done = true;
+    // The probe in flight counts too: the server may still be busy after its reply.
+    await loop;
+    return { result, worstMs, probes, workMs };
+  } finally {
+    done = true;
+    await loop.catch(() => {});
+    agent.destroy();
+  }
+}
