@@ -435,6 +435,18 @@ export class Network {
     this.kernel.setWeights(k, flat);
   }
 
+  /** As setWeights, from row-major values (a binary request's): length and values checked, clamped into [w_min, w_max]. */
+  setWeightsFlat(connection: string, values: ArrayLike<number>): void {
+    const k = this.connection(connection);
+    const [rows, cols] = this.shape(k);
+    const fail = (field: string, message: string) => new SpikeserveError('WEIGHTS_INVALID', `${field}: ${message}`, { field, expected: [rows, cols] });
+    if (values.length !== rows * cols) throw fail('weights', `must be ${rows} x ${cols} (pre.n x post.n) values, got ${values.length}`);
+    for (let q = 0; q < values.length; q++) {
+      if (!Number.isFinite(values[q])) throw fail(`weights[${Math.floor(q / cols)}][${q % cols}]`, 'must be a finite number');
+    }
+    this.kernel.setWeights(k, Float64Array.from(values));
+  }
+
   /** MSTDP's eligibility as [pre.n][post.n]; null for rules without one. */
   eligibility(connection: string): number[][] | null {
     const k = this.connection(connection);

@@ -74,7 +74,11 @@ export function bodyIsOptional(schema: { required?: unknown; minProperties?: unk
  * (the ones with an $id that routes point at with ref()).
  */
 export function typeboxValidatorCompiler(references: TSchema[]): FastifySchemaCompiler<TSchema> {
-  return ({ schema, httpPart, url }) => {
+  return ({ schema, httpPart, url, contentType }: { schema: TSchema; httpPart?: string; url: string; contentType?: string }) => {
+    // A binary body arrives as one Buffer, checked by whoever decodes it.
+    if (httpPart === 'body' && contentType === 'application/octet-stream') {
+      return (data: unknown) => (Buffer.isBuffer(data) ? { value: data } : { error: new SpikeserveError('REQUEST_INVALID', 'body: required', { field: 'body' }) });
+    }
     const check = TypeCompiler.Compile(schema, references);
     const root = httpPart === 'querystring' ? 'query' : httpPart === 'params' ? 'params' : httpPart === 'headers' ? 'headers' : '';
     // Query strings and path parameters arrive as text; convert them the way the schema asks (and only them).

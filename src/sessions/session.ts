@@ -87,6 +87,25 @@ export interface SessionHooks {
   stepDone?(steps: number, seconds: number): void;
 }
 
+/** One connection's weights, row-major, with what a reply says of it. */
+export interface WeightMatrix {
+  name: string;
+  /** Its position in rule order. */
+  index: number;
+  pre: string;
+  post: string;
+  w_min: number;
+  w_max: number;
+  rows: number;
+  cols: number;
+  values: Float64Array;
+}
+
+export interface WeightMatrices {
+  step: number;
+  matrices: WeightMatrix[];
+}
+
 /** What a snapshot on disk holds beside the network: the session's spike statistics. */
 export interface SnapshotMeta {
   stats: { spikes: number[]; steps: number };
@@ -528,14 +547,56 @@ export class Session {
     return this.command(() => this.connectionWeights(connection));
   }
 
-  /** Shape checked, values clamped into [w_min, w_max]; returns the weights as stored. */
+  /**
+   * Weights as row-major copies, for replies written after the command
+   * (a stream, in slices): the session goes on meanwhile, the copy does not
+   * change. One connection, or every one in rule order.
+   */
+  weightMatrices(connection?: string): Promise<WeightMatrices> {
+    return this.command(() => this.matricesNow(connection === undefined ? this.net.connectionNames : [connection]));
+  }
+
+  /** [pre.n, post.n] of a connection; throws CONNECTION_NOT_FOUND. */
+  shapeOf(connection: string): [number, number] {
+    const net = this.net;
+    const c = net.spec.connections[net.connectionNames[net.connection(connection)]];
+    return [net.populationSize(c.pre), net.populationSize(c.post)];
+  }
+
+  private matricesNow(names: readonly string[]): WeightMatrices {
+    const net = this.net;
+    const matrices = names.map((name) => {
+      const values = net.weightsFlat(name);
+      const c = net.spec.connections[name];
+      return { name, index: net.connectionNames.indexOf(name), pre: c.pre, post: c.post, w_min: c.w_min, w_max: c.w_max, rows: net.populationSize(c.pre), cols: net.populationSize(c.post), values };
+    });
+    return { step: net.stepCount, matrices };
+  }
+
+  /**
+   * Shape checked, values clamped into [w_min, w_max]; returns the weights as
+   * stored. `w` is [rows][cols], or row-major values (a binary request's).
+   */
   setWeights(connection: string, w: unknown): Promise<ConnectionWeights> {
     return this.command(() => {
-      this.net.setWeights(connection, w);
-      // Binary, so that every value (a -0 too) is replayed exactly as it was given.
-      this.record('weights', encodeBlob({ connection, weights: w }), 0);
+      this.applyWeights(connection, w);
       return this.connectionWeights(connection);
     });
+  }
+
+  /** As setWeights, with the stored weights as a row-major copy (for a reply written in slices). */
+  replaceWeights(connection: string, w: unknown): Promise<WeightMatrices> {
+    return this.command(() => {
+      this.applyWeights(connection, w);
+      return this.matricesNow([connection]);
+    });
+  }
+
+  private applyWeights(connection: string, w: unknown): void {
+    if (w instanceof Float64Array) this.net.setWeightsFlat(connection, w);
+    else this.net.setWeights(connection, w);
+    // Binary, so that every value (a -0 too) is replayed exactly as it was given.
+    this.record('weights', encodeBlob({ connection, weights: w }), 0);
   }
 
   /**
@@ -581,9 +642,13 @@ export class Session {
       case 'reset':
         this.resetNow(body.weights === true);
         break;
-      case 'weights':
-        net.setWeights(body.connection as string, body.weights);
+      case 'weights': {
+        // Row-major values (from a binary request) or [rows][cols].
+        const w = body.weights as unknown[];
+        if (Array.isArray(w) && typeof w[0] === 'number') net.setWeightsFlat(body.connection as string, w as number[]);
+        else net.setWeights(body.connection as string, w);
         break;
+      }
     }
     return 0;
   }

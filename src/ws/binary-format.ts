@@ -33,6 +33,10 @@
  *       reward      index 0, a = source (REWARD_SOURCE_CODES), b = 0; f64 r
  *                   (f64, not f32: a reward is the client's own number, and
  *                   must read back as exactly what it sent)
+ *       weights64   as weights, but f64 w[rows*cols]: exact, for HTTP's
+ *                   binary weights (GET and PUT .../weights with
+ *                   application/octet-stream), which must read back and
+ *                   write exactly what the session holds
  *
  * A rewards event (kind rewardEvent) has one reward section, and the header's
  * step is the step whose update used it.
@@ -47,7 +51,7 @@ export const FRAME_KINDS = { step: 1, weights: 2, spikesEvent: 3, potentialsEven
 export type FrameKind = keyof typeof FRAME_KINDS;
 const KIND_NAMES = new Map<number, FrameKind>(Object.entries(FRAME_KINDS).map(([k, v]) => [v, k as FrameKind]));
 
-export const SECTION_TYPES = { spikes: 1, counts: 2, potentials: 3, weights: 4, reward: 5 } as const;
+export const SECTION_TYPES = { spikes: 1, counts: 2, potentials: 3, weights: 4, reward: 5, weights64: 6 } as const;
 export type SectionType = keyof typeof SECTION_TYPES;
 const SECTION_NAMES = new Map<number, SectionType>(Object.entries(SECTION_TYPES).map(([k, v]) => [v, k as SectionType]));
 
@@ -62,6 +66,7 @@ export type SectionInput =
   | { type: 'counts'; index: number; counts: ArrayLike<number> }
   | { type: 'potentials'; index: number; values: ArrayLike<number> }
   | { type: 'weights'; index: number; rows: number; cols: number; values: ArrayLike<number> | ArrayLike<ArrayLike<number>> }
+  | { type: 'weights64'; index: number; rows: number; cols: number; values: Float64Array }
   | { type: 'reward'; source: RewardSource; reward: number };
 
 export interface FrameInput {
@@ -88,6 +93,8 @@ function sectionBytes(s: SectionInput): number {
       return SECTION_HEADER_BYTES + 4 * s.values.length;
     case 'weights':
       return SECTION_HEADER_BYTES + 4 * s.rows * s.cols;
+    case 'weights64':
+      return SECTION_HEADER_BYTES + 8 * s.rows * s.cols;
     case 'reward':
       return SECTION_HEADER_BYTES + 8;
   }
@@ -165,7 +172,34 @@ function writeSection(dv: DataView, o: number, s: SectionInput): number {
       }
       return p;
     }
+    case 'weights64': {
+      dv.setUint32(o + 4, s.rows, true);
+      dv.setUint32(o + 8, s.cols, true);
+      writeF64s(dv, p, s.values.subarray(0, s.rows * s.cols));
+      return p + 8 * s.rows * s.cols;
+    }
   }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+
+/** Float64s little-endian at byte `o`: a copy of their bytes where the machine is little-endian itself. */
+function writeF64s(dv: DataView, o: number, values: Float64Array): void {
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(dv.buffer, dv.byteOffset + o, values.byteLength).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    return;
+  }
+  for (let i = 0; i < values.length; i++) dv.setFloat64(o + 8 * i, values[i], true);
+}
+
+function readF64s(dv: DataView, o: number, n: number): Float64Array {
+  const out = new Float64Array(n);
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(out.buffer).set(new Uint8Array(dv.buffer, dv.byteOffset + o, 8 * n));
+    return out;
+  }
+  for (let i = 0; i < n; i++) out[i] = dv.getFloat64(o + 8 * i, true);
+  return out;
 }
 
 // ---- decoding ----
@@ -175,6 +209,7 @@ export type Section =
   | { type: 'counts'; index: number; counts: Uint32Array }
   | { type: 'potentials'; index: number; values: Float32Array }
   | { type: 'weights'; index: number; rows: number; cols: number; values: Float32Array }
+  | { type: 'weights64'; index: number; rows: number; cols: number; values: Float64Array }
   | { type: 'reward'; index: number; source: RewardSource; reward: number };
 
 export interface DecodedFrame {
@@ -255,6 +290,11 @@ export function decodeFrame(data: ArrayBufferView | ArrayBuffer): DecodedFrame {
         need(p + 4 * a * b, `section ${k}`);
         sections.push({ type, index, rows: a, cols: b, values: readF32s(dv, p, a * b) });
         o = p + 4 * a * b;
+        break;
+      case 'weights64':
+        need(p + 8 * a * b, `section ${k}`);
+        sections.push({ type, index, rows: a, cols: b, values: readF64s(dv, p, a * b) });
+        o = p + 8 * a * b;
         break;
       case 'reward': {
         need(p + 8, `section ${k}`);
