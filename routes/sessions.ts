@@ -3,26 +3,41 @@ import type { FastifyInstance } from 'fastify';
 import { ref, SessionParamsSchema, type SessionParams } from '../src/api/common.js';
 import {
   CreateSessionBodySchema,
+  CreateSessionQuerySchema,
   DeletedSchema,
   ListSessionsQuerySchema,
   SessionDetailSchema,
   SessionListSchema,
   type CreateSessionBody,
+  type CreateSessionQuery,
   type ListSessionsQuery,
 } from '../src/api/sessions.js';
+import { DEFAULT_ENGINE_LIMITS } from '../src/engine/index.js';
+import { SpikeserveError } from '../src/errors.js';
+import { acceptBinaryBodies, BINARY, binarySchema, decodeSnapshot, maxSnapshotBytes } from '../src/http/binary.js';
 import { API_ERRORS, BODY_ERRORS, described, errorResponses } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
 export default async function sessionRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
-  app.post<{ Body: CreateSessionBody }>(
+  // Every snapshot this server exports comes back in, in binary, whatever BODY_LIMIT_BYTES (which holds JSON).
+  const limits = { ...DEFAULT_ENGINE_LIMITS, ...sessions.limits };
+  acceptBinaryBodies(app, Math.max(app.initialConfig.bodyLimit ?? 0, maxSnapshotBytes(limits)));
+
+  app.post<{ Body: CreateSessionBody | Buffer; Querystring: CreateSessionQuery }>(
     '/sessions',
     {
       schema: {
         tags: ['sessions'],
         summary: 'Create a session',
         description:
-          'From a network spec (a new session, initial weights from the spec or the seeded draw) or from a snapshot (restore a session, or fork a copy that then runs on its own). Returns the session with its id, the network with every default filled in, and its limits.',
-        body: CreateSessionBodySchema,
+          `From a network spec (a new session, initial weights from the spec or the seeded draw) or from a snapshot (restore a session, or fork a copy that then runs on its own). Returns the session with its id, the network with every default filled in, and its limits. A snapshot may also come in binary (content-type ${BINARY}, the body exactly what GET .../snapshot returns with Accept: ${BINARY}), with \`name\` and \`backend\` in the query string; it is accepted up to the size of the largest snapshot a session within this server's limits exports, whatever BODY_LIMIT_BYTES.`,
+        querystring: CreateSessionQuerySchema,
+        body: {
+          content: {
+            'application/json': { schema: CreateSessionBodySchema },
+            [BINARY]: { schema: binarySchema('A binary snapshot, as GET /v1/sessions/{id}/snapshot returns it with Accept: application/octet-stream.') },
+          },
+        },
         response: {
           201: ref(SessionDetailSchema, { description: 'Created; the Location header points at it.' }),
           ...errorResponses(
@@ -42,10 +57,10 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
       preValidation: async (request) => sessions.precheck(request.body),
     },
     async (request, reply) => {
-      const session = sessions.create(request.body, request.owner ?? null);
+      const session = await sessions.createInSlices(createBody(request.body, request.query, sessions), request.owner ?? null);
       // 201 only once the session is on disk (with persistence on).
       await session.persisted();
-      request.log.info({ sessionId: session.id, from: request.body.snapshot ? 'snapshot' : 'network' }, 'session created');
+      request.log.info({ sessionId: session.id, from: Buffer.isBuffer(request.body) || request.body.snapshot ? 'snapshot' : 'network' }, 'session created');
       reply.code(201).header('location', `/v1/sessions/${session.id}`);
       return session.detailNow();
     },
@@ -100,4 +115,22 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
       return { id, deleted: true as const };
     },
   );
+}
+
+/** The JSON body, or a binary snapshot with the query's name and backend. */
+function createBody(body: CreateSessionBody | Buffer | undefined, query: CreateSessionQuery, sessions: SessionManager): CreateSessionBody {
+  const fromQuery = query.name !== undefined || query.backend !== undefined;
+  if (Buffer.isBuffer(body)) {
+    const out: CreateSessionBody = { snapshot: decodeSnapshot(body) as CreateSessionBody['snapshot'], ...query };
+    sessions.precheck(out);
+    return out;
+  }
+  // No content-type, so no schema ran.
+  if (!body) throw new SpikeserveError('REQUEST_INVALID', 'body: a JSON object is required (send it with content-type: application/json)', { field: 'body' });
+  if (fromQuery) {
+    throw new SpikeserveError('REQUEST_INVALID', 'query: name and backend go in the JSON body; the query string carries them only for a binary snapshot', {
+      field: query.name !== undefined ? 'query.name' : 'query.backend',
+    });
+  }
+  return body;
 }

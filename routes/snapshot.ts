@@ -2,6 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { ref, SessionParamsSchema, type SessionParams } from '../src/api/common.js';
 import { SnapshotSchema } from '../src/engine/index.js';
+import { BINARY, binarySchema, binaryStream, encodeSnapshot, wantsBinary } from '../src/http/binary.js';
+import { jsonStream } from '../src/http/json-stream.js';
 import { API_ERRORS, errorResponses } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
@@ -13,11 +15,25 @@ export default async function snapshotRoutes(app: FastifyInstance, { sessions }:
         tags: ['state'],
         summary: 'Export the session',
         description:
-          'Everything the session needs to continue bit for bit: weights, every state variable, the pending update, the step count and the random generator. POST it to /v1/sessions as `snapshot` to restore it, or to fork a copy.',
+          `Everything the session needs to continue bit for bit: weights, every state variable, the pending update, the step count and the random generator. POST it to /v1/sessions as \`snapshot\` to restore it, or to fork a copy. With \`Accept: ${BINARY}\`, the same snapshot in binary (README "Binary snapshots"): about 8 bytes a number instead of 19, exact, and accepted back by POST /v1/sessions however large (a JSON body is held to BODY_LIMIT_BYTES).`,
         params: SessionParamsSchema,
-        response: { 200: ref(SnapshotSchema, { description: 'The snapshot.' }), ...errorResponses('SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS) },
+        response: {
+          200: {
+            description: 'The snapshot.',
+            content: {
+              'application/json': { schema: ref(SnapshotSchema) },
+              [BINARY]: { schema: binarySchema('The snapshot as a blob: "SSB1", u32 LE skeleton length, the JSON skeleton with every array of numbers replaced by {"$f": offset, "$n": length}, zero padding to a multiple of 8, then the numbers as float64 LE.') },
+            },
+          },
+          ...errorResponses('SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS),
+        },
       },
     },
-    async (request) => sessions.get(request.params.id).snapshot(),
+    async (request, reply) => {
+      const snap = await sessions.get(request.params.id).snapshotTyped();
+      if (wantsBinary(request)) return reply.type(BINARY).send(binaryStream(encodeSnapshot(snap)));
+      // In slices: a large session's snapshot is millions of numbers.
+      return reply.type('application/json; charset=utf-8').send(jsonStream(snap));
+    },
   );
 }

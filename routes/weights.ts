@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectionParamsSchema, SessionParamsSchema, type ConnectionParams, type SessionParams } from '../src/api/common.js';
 import { AllWeightsSchema, ConnectionWeightsSchema, PutWeightsBodySchema, type PutWeightsBody } from '../src/api/state.js';
-import { acceptBinaryBodies, BINARY, binarySchema, decodeWeights, encodeWeights, wantsBinary } from '../src/http/binary.js';
+import { acceptBinaryBodies, BINARY, binarySchema, binaryStream, decodeWeights, encodeWeights, wantsBinary } from '../src/http/binary.js';
 import { jsonStream } from '../src/http/json-stream.js';
 import { SpikeserveError } from '../src/errors.js';
 import { API_ERRORS, BODY_ERRORS, errorResponses } from '../src/http/responses.js';
@@ -31,7 +31,7 @@ function oneConnection(w: WeightMatrices) {
 
 /** JSON written in slices (a large matrix would hold the event loop), or binary. */
 function send(request: FastifyRequest, reply: FastifyReply, w: WeightMatrices, json: unknown): FastifyReply {
-  if (wantsBinary(request)) return reply.type(BINARY).send(encodeWeights(w));
+  if (wantsBinary(request)) return reply.type(BINARY).send(binaryStream(encodeWeights(w)));
   return reply.type('application/json; charset=utf-8').send(jsonStream(json));
 }
 

@@ -44,6 +44,15 @@ export const CreateSessionBodySchema = Type.Object(
 );
 export type CreateSessionBody = Static<typeof CreateSessionBodySchema>;
 
+export const CreateSessionQuerySchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ maxLength: 128, description: 'With a binary snapshot only: as the JSON body\'s `name`.' })),
+    backend: Type.Optional(BackendSchema),
+  },
+  { additionalProperties: false },
+);
+export type CreateSessionQuery = Static<typeof CreateSessionQuerySchema>;
+
 export const SessionLimitsSchema = Type.Object(
   {
     maxNeurons: Type.Integer({ description: 'MAX_NEURONS_PER_SESSION' }),

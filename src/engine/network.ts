@@ -12,11 +12,11 @@
  */
 import { SpikeserveError } from '../errors.js';
 import { BACKENDS, BACKEND_NAMES, type BackendName } from './backends/index.js';
-import type { ExternalInputs, Kernel, KernelGuard, KernelState, NonFinite } from './backends/kernel.js';
+import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelGuard, type KernelState, type NonFinite } from './backends/kernel.js';
 import { MAX_ABS_VALUE } from './bounds.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
 import { MAX_SEED, Rng } from './random.js';
-import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, checkSnapshotEnvelope, checkSnapshotShapes, type Snapshot } from './snapshot.js';
+import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, checkSnapshotEnvelope, checkSnapshotShapes, type Snapshot, type TypedSnapshot } from './snapshot.js';
 import type { ResolvedNetwork } from './spec-schema.js';
 import { checkMatrixShape, resolveSpec } from './validate.js';
 
@@ -140,13 +140,27 @@ export class Network {
 
   /** Validates the spec (throws SPEC_INVALID / LIMIT_EXCEEDED before allocating) and builds the network. */
   static create(specInput: unknown, options: NetworkOptions = {}): Network {
+    const steps = Network.build(specInput, options);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** As create, pausing (yield) every so often while initial weights are drawn, so that a caller can let other work run. */
+  static *build(specInput: unknown, options: NetworkOptions = {}): Generator<void, Network> {
     const seed = options.seed ?? 0;
     if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
       throw new SpikeserveError('SPEC_INVALID', `seed: must be an integer from 0 to ${MAX_SEED}`, { field: 'seed' });
     }
     const spec = resolveSpec(specInput, options.limits ?? DEFAULT_ENGINE_LIMITS);
     const net = new Network(spec, seed, options.backend ?? 'native');
-    net.drawInitialWeights();
+    try {
+      yield* net.initialWeights();
+    } catch (e) {
+      net.dispose();
+      throw e;
+    }
     return net;
   }
 
@@ -444,7 +458,7 @@ export class Network {
     for (let q = 0; q < values.length; q++) {
       if (!Number.isFinite(values[q])) throw fail(`weights[${Math.floor(q / cols)}][${q % cols}]`, 'must be a finite number');
     }
-    this.kernel.setWeights(k, Float64Array.from(values));
+    this.kernel.setWeights(k, f64Copy(values));
   }
 
   /** MSTDP's eligibility as [pre.n][post.n]; null for rules without one. */
@@ -467,21 +481,46 @@ export class Network {
 
   /** The spec's `w` where given (clamped), else uniform in [w_min, w_max], connection by connection in order. */
   private drawInitialWeights(): void {
-    this.connectionNames.forEach((name, k) => {
-      const c = this.spec.connections[name];
-      const [rows, cols] = this.shape(k);
-      const flat = new Float64Array(rows * cols);
-      if (c.w) {
-        for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) flat[i * cols + j] = c.w[i][j];
-      } else {
-        const span = c.w_max - c.w_min;
-        for (let q = 0; q < flat.length; q++) flat[q] = c.w_min + span * this.rng.nextFloat();
-      }
-      this.kernel.setWeights(k, flat);
-    });
+    for (const _ of this.initialWeights());
   }
 
+  /** drawInitialWeights, pausing (yield) every WEIGHTS_PER_PAUSE weights or so. */
+  private *initialWeights(): Generator<void> {
+    let since = 0;
+    for (let k = 0; k < this.connectionNames.length; k++) {
+      const c = this.spec.connections[this.connectionNames[k]];
+      const [rows, cols] = this.shape(k);
+      const flat = new Float64Array(rows * cols);
+      const span = c.w_max - c.w_min;
+      for (let i = 0; i < rows; i++) {
+        const row = i * cols;
+        if (c.w) {
+          const given = c.w[i];
+          for (let j = 0; j < cols; j++) flat[row + j] = given[j];
+        } else {
+          for (let j = 0; j < cols; j++) flat[row + j] = c.w_min + span * this.rng.nextFloat();
+        }
+        since += cols;
+        if (since >= WEIGHTS_PER_PAUSE) {
+          since = 0;
+          yield;
+        }
+      }
+      this.kernel.setWeights(k, flat);
+    }
+  }
+
+  /** The snapshot, in plain arrays: what JSON writes and a client sends back. */
   snapshot(): Snapshot {
+    const s = this.snapshotTyped();
+    const state: KernelState = { populations: {}, connections: {} };
+    for (const [name, p] of Object.entries(s.state.populations)) state.populations[name] = { ...p, v: plain(p.v), refrac: plain(p.refrac), traces: plain(p.traces) };
+    for (const [name, c] of Object.entries(s.state.connections)) state.connections[name] = { ...c, w: plain(c.w) };
+    return { ...s, state };
+  }
+
+  /** The snapshot with its vectors as Float64Array copies: cheap to make, to encode and to write in slices. */
+  snapshotTyped(): TypedSnapshot {
     const network: ResolvedNetwork = { ...this.spec, connections: {} };
     for (const [name, c] of Object.entries(this.spec.connections)) {
       // Weights live in the state; the spec's initial `w` would only double the size.
@@ -496,7 +535,7 @@ export class Network {
       rng: this.rng.getState(),
       step: this.steps,
       pending: this.pendingUpdate,
-      state: this.kernel.exportState() as KernelState,
+      state: this.kernel.exportState(),
     };
   }
 
@@ -504,6 +543,16 @@ export class Network {
     this.kernel.dispose();
   }
 }
+
+/** A plain array of the same numbers (a loop: Array.from's iteration costs several times more). */
+function plain(a: Float64Array): number[] {
+  const out = new Array<number>(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i];
+  return out;
+}
+
+/** Initial weights drawn between two pauses of Network.build. */
+const WEIGHTS_PER_PAUSE = 1 << 15;
 
 function toRows(flat: Float64Array, [rows, cols]: [number, number]): number[][] {
   const out: number[][] = new Array(rows);

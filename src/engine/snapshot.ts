@@ -7,7 +7,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SpikeserveError } from '../errors.js';
-import type { KernelState } from './backends/kernel.js';
+import type { ExportedState, KernelState } from './backends/kernel.js';
 import { STATE_BOUNDS } from './bounds.js';
 import { jsonPointerToField } from './validate.js';
 import type { ResolvedNetwork } from './spec-schema.js';
@@ -54,6 +54,9 @@ export const SnapshotSchema = Type.Object(
 );
 
 export type Snapshot = Static<typeof SnapshotSchema> & { network: ResolvedNetwork; state: KernelState };
+
+/** A Snapshot whose vectors are Float64Arrays (Network.snapshotTyped): the same JSON text, the same blob. */
+export type TypedSnapshot = Omit<Snapshot, 'state'> & { state: ExportedState };
 
 function snapError(field: string, message: string): SpikeserveError {
   return new SpikeserveError('SNAPSHOT_INVALID', `${field}: ${message}`, { field });

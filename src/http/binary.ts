@@ -7,13 +7,29 @@
  * Compact and cheap to write and read: 8 bytes a number instead of about 19,
  * and no number printed or parsed.
  */
+import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypedSnapshot } from '../engine/index.js';
 import { SpikeserveError } from '../errors.js';
+import { CodecError, decodeBlob, encodeBlob } from '../persist/codec.js';
 import type { WeightMatrices } from '../sessions/session.js';
 import { BinaryFrameError, decodeFrame, encodeFrame } from '../ws/binary-format.js';
 
 export const BINARY = 'application/octet-stream';
+
+/** Bytes handed to the socket at once: one write of tens of megabytes holds the event loop while the kernel copies it. */
+const CHUNK_BYTES = 1 << 20;
+
+/** A binary reply as a stream of chunks, so the loop runs between them. */
+export function binaryStream(buf: Buffer): Readable {
+  return Readable.from(
+    (function* () {
+      for (let at = 0; at < buf.length; at += CHUNK_BYTES) yield buf.subarray(at, Math.min(buf.length, at + CHUNK_BYTES));
+    })(),
+    { objectMode: false },
+  );
+}
 
 /** The client listed the binary type in Accept. */
 export function wantsBinary(request: FastifyRequest): boolean {
@@ -54,4 +70,32 @@ export function decodeWeights(body: Buffer, rows: number, cols: number): Float64
   if (frame.sections.length !== 1 || s.type !== 'weights64') throw fail('must hold exactly one weights64 section');
   if (s.rows !== rows || s.cols !== cols) throw fail(`the section is ${s.rows} x ${s.cols}; this connection is ${rows} x ${cols} (pre.n x post.n)`);
   return s.values;
+}
+
+/** A snapshot in binary: the blob the server stores it in. */
+export function encodeSnapshot(snap: TypedSnapshot): Buffer {
+  return encodeBlob(snap);
+}
+
+/** A binary snapshot back to its JSON form (checked in full when the session is built); throws SNAPSHOT_INVALID. */
+export function decodeSnapshot(body: Buffer): unknown {
+  try {
+    return decodeBlob(body);
+  } catch (e) {
+    if (e instanceof CodecError) throw new SpikeserveError('SNAPSHOT_INVALID', `body: ${e.message}; send a snapshot as GET .../snapshot with Accept: ${BINARY} returns it`, { field: 'body' });
+    throw e;
+  }
+}
+
+/**
+ * The largest binary snapshot a session within these limits exports: per
+ * neuron v, refrac, traces and a spike; per synapse a weight, and at most two
+ * more numbers of MSTDP state per synapse (its p_plus, p_minus, e_pre and
+ * e_post are per pre and post neuron, and pre.n + post.n <= pre.n * post.n +
+ * 1); then the skeleton: the network, at most 2 KiB a population or connection
+ * (names of 64 characters, every parameter), and a margin.
+ */
+export function maxSnapshotBytes(limits: { maxNeurons: number; maxSynapses: number; maxPopulations: number; maxConnections: number }): number {
+  const numbers = 4 * limits.maxNeurons + 3 * limits.maxSynapses + 2 * limits.maxConnections;
+  return 8 * numbers + 2048 * (limits.maxPopulations + limits.maxConnections) + 64 * 1024;
 }

@@ -4,6 +4,7 @@
  * idle. One manager per app, no module state, so tests can build many apps.
  */
 import { randomUUID } from 'node:crypto';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { checkSpecCounts, Network } from '../engine/index.js';
 import { SpikeserveError } from '../errors.js';
 import type { CreateSessionBody } from '../api/sessions.js';
@@ -170,7 +171,30 @@ export class SessionManager {
   }
 
   create(body: CreateSessionBody, owner: Owner = null): Session {
-    if (this.closing) throw new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and creates no new sessions');
+    const steps = this.creating(body, owner);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** As create, but a large network is built in slices of about STEP_SLICE_MS, with other requests served between them. */
+  async createInSlices(body: CreateSessionBody, owner: Owner = null): Promise<Session> {
+    const steps = this.creating(body, owner);
+    let sliceEnd = performance.now() + this.opts.sliceMs;
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+      if (performance.now() >= sliceEnd) {
+        await yieldToLoop();
+        sliceEnd = performance.now() + this.opts.sliceMs;
+      }
+    }
+  }
+
+  /** Creation, pausing (yield) while the network is built. */
+  private *creating(body: CreateSessionBody, owner: Owner): Generator<void, Session> {
+    this.checkOpen();
     this.opts.admitCreate?.();
     const hasNetwork = body.network !== undefined;
     const hasSnapshot = body.snapshot !== undefined;
@@ -182,6 +206,41 @@ export class SessionManager {
     if (hasSnapshot && body.seed !== undefined) {
       throw new SpikeserveError('REQUEST_INVALID', 'seed: a snapshot carries its own seed and generator state; leave seed out', { field: 'seed' });
     }
+    this.checkRoom(owner, 0);
+    const { maxNeurons, maxSynapses, maxPopulations, maxConnections } = this.opts.limits;
+    const limits = { maxNeurons, maxSynapses, maxPopulations, maxConnections };
+    const backend = body.backend ?? 'native';
+    const net = hasSnapshot
+      ? Network.fromSnapshot(body.snapshot, { limits, backend })
+      : yield* Network.build(body.network, { seed: body.seed ?? 0, limits, backend });
+    try {
+      // Again, with the network's synapses: other sessions may have come and gone while it was built.
+      this.checkOpen();
+      this.checkRoom(owner, countSynapses(net));
+    } catch (e) {
+      net.dispose();
+      throw e;
+    }
+    // A restored session keeps the name its snapshot carries unless given a new one.
+    const name = body.name ?? (hasSnapshot ? (body.snapshot as { name?: string | null }).name : null) ?? null;
+    const fields = { id: randomUUID(), name, seq: this.seq + 1, owner, createdAt: this.opts.now() };
+    let log: SessionLog | null = null;
+    if (this.journal) {
+      log = this.journal.create(
+        { id: fields.id, owner, name: fields.name, seq: fields.seq, createdAt: fields.createdAt, backend: net.backend },
+        { meta: JSON.stringify({ stats: { spikes: net.populationNames.map(() => 0), steps: 0 } }), data: encodeBlob(net.snapshotTyped()) },
+      );
+    }
+    this.seq = fields.seq;
+    return this.add(net, fields, log);
+  }
+
+  private checkOpen(): void {
+    if (this.closing) throw new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and creates no new sessions');
+  }
+
+  /** Room for one more session of `synapses` synapses under the limits and `owner`'s quotas; throws LIMIT_EXCEEDED or QUOTA_EXCEEDED. */
+  private checkRoom(owner: Owner, synapses: number): void {
     if (this.sessions.size >= this.opts.maxSessions) {
       throw new SpikeserveError(
         'LIMIT_EXCEEDED',
@@ -197,15 +256,7 @@ export class SessionManager {
         max: quota.sessions,
       });
     }
-    const { maxNeurons, maxSynapses, maxPopulations, maxConnections } = this.opts.limits;
-    const limits = { maxNeurons, maxSynapses, maxPopulations, maxConnections };
-    const backend = body.backend ?? 'native';
-    const net = hasSnapshot
-      ? Network.fromSnapshot(body.snapshot, { limits, backend })
-      : Network.create(body.network, { seed: body.seed ?? 0, limits, backend });
-    const synapses = countSynapses(net);
     if (this.synapses + synapses > this.opts.maxTotalSynapses) {
-      net.dispose();
       throw new SpikeserveError(
         'LIMIT_EXCEEDED',
         `this network's ${synapses} synapses would take the server past its limit of ${this.opts.maxTotalSynapses} synapses over all sessions (MAX_TOTAL_SYNAPSES; ${this.synapses} in use); delete sessions you no longer need`,
@@ -213,25 +264,12 @@ export class SessionManager {
       );
     }
     if (quota.synapses > 0 && mine.synapses + synapses > quota.synapses) {
-      net.dispose();
       throw new SpikeserveError(
         'QUOTA_EXCEEDED',
         `this network's ${synapses} synapses would take this API key past its quota of ${quota.synapses} synapses over its sessions (QUOTA_SYNAPSES; ${mine.synapses} in use); delete sessions you no longer need`,
         { quota: 'synapses', value: mine.synapses + synapses, max: quota.synapses },
       );
     }
-    // A restored session keeps the name its snapshot carries unless given a new one.
-    const name = body.name ?? (hasSnapshot ? (body.snapshot as { name?: string | null }).name : null) ?? null;
-    const fields = { id: randomUUID(), name, seq: this.seq + 1, owner, createdAt: this.opts.now() };
-    let log: SessionLog | null = null;
-    if (this.journal) {
-      log = this.journal.create(
-        { id: fields.id, owner, name: fields.name, seq: fields.seq, createdAt: fields.createdAt, backend: net.backend },
-        { meta: JSON.stringify({ stats: { spikes: net.populationNames.map(() => 0), steps: 0 } }), data: encodeBlob(net.snapshot()) },
-      );
-    }
-    this.seq = fields.seq;
-    return this.add(net, fields, log);
   }
 
   /** Puts a session (new or restored) under management. */

@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { ResolvedNetwork } from '../engine/index.js';
+import type { ResolvedNetwork, TypedSnapshot } from '../engine/index.js';
 import { Network, type RunPlan } from '../engine/index.js';
 import { SpikeserveError } from '../errors.js';
 import { decodeBlob, encodeBlob } from '../persist/codec.js';
@@ -291,7 +291,7 @@ export class Session {
   private writeSnapshot(): void {
     if (this.log === null) return;
     const meta: SnapshotMeta = { stats: { spikes: Array.from(this.spikeTotals), steps: this.statSteps } };
-    this.log.snapshot(JSON.stringify(meta), encodeBlob(this.net.snapshot()));
+    this.log.snapshot(JSON.stringify(meta), encodeBlob(this.net.snapshotTyped()));
   }
 
   /** Compacts the log into a snapshot, in turn with the other commands. */
@@ -695,6 +695,11 @@ export class Session {
   /** The network's snapshot with the session's name, which a restore keeps. */
   snapshot(): Promise<ReturnType<Network['snapshot']>> {
     return this.command(() => ({ ...this.net.snapshot(), name: this.name }));
+  }
+
+  /** The snapshot with Float64Array copies of its vectors: for replies written in slices, or in binary. */
+  snapshotTyped(): Promise<TypedSnapshot> {
+    return this.command(() => this.net.snapshotTyped());
   }
 
   summary(): SessionSummary {

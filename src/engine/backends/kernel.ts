@@ -29,6 +29,21 @@ export interface KernelState {
   connections: Record<string, ConnectionState>;
 }
 
+/**
+ * KernelState as a kernel exports it: the per-neuron and per-synapse vectors
+ * as Float64Array copies, which cost a memory copy to make and to write to
+ * disk or a socket (plain arrays of millions of numbers cost seconds).
+ */
+export interface ExportedState {
+  populations: Record<string, Omit<PopulationState, 'v' | 'refrac' | 'traces'> & { v: Float64Array; refrac: Float64Array; traces: Float64Array }>;
+  connections: Record<string, Omit<ConnectionState, 'w'> & { w: Float64Array }>;
+}
+
+/** A Float64Array copy of `a`. */
+export function f64Copy(a: ArrayLike<number>): Float64Array {
+  return a instanceof Float64Array ? a.slice() : Float64Array.from(a);
+}
+
 /** Per-step external input, owned by Network and written before each step:
  * inputs[p] holds population p's current where hasInput[p] is 1. */
 export interface ExternalInputs {
@@ -89,7 +104,7 @@ export interface Kernel {
   eligibility(conn: number): Float64Array | null;
   /** Potentials, traces, refractory counters, spikes and rule state back to their start; weights kept. */
   resetState(): void;
-  exportState(): KernelState;
+  exportState(): ExportedState;
   importState(state: KernelState): void;
   dispose(): void;
 }

@@ -3,7 +3,7 @@
  * spikes wherever model.md allows. The step path allocates nothing.
  */
 import type { ResolvedNetwork } from '../../spec-schema.js';
-import type { ExternalInputs, Kernel, KernelState } from '../kernel.js';
+import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelState } from '../kernel.js';
 import { LifPopulation } from './population.js';
 import { MstdpRule, NoOpRule, StdpRule, type NativeRule } from './rules.js';
 import { DenseWeights } from './weights.js';
@@ -156,21 +156,21 @@ export class NativeKernel implements Kernel {
     for (const c of this.conns) c.rule.reset();
   }
 
-  exportState(): KernelState {
-    const state: KernelState = { populations: {}, connections: {} };
+  exportState(): ExportedState {
+    const state: ExportedState = { populations: {}, connections: {} };
     this.pops.forEach((p, i) => {
       p.catchUp();
       state.populations[this.popNames[i]] = {
-        v: Array.from(p.v),
-        refrac: Array.from(p.refrac),
-        traces: Array.from(p.traces),
+        v: f64Copy(p.v),
+        refrac: f64Copy(p.refrac),
+        traces: f64Copy(p.traces),
         spikes: Array.from(p.spikeIdx.subarray(0, p.spikeCount)),
       };
     });
     this.conns.forEach((c, i) => {
       c.weights.flushAll();
       state.connections[this.connNames[i]] = {
-        w: Array.from(c.weights.stored),
+        w: f64Copy(c.weights.stored),
         scale: c.weights.scale,
         rule: c.rule.getState(),
       };

@@ -95,8 +95,8 @@ export class TfjsConnection {
   }
 
   /** The shared snapshot form: weights as stored values times a scale (always 1 here) and the rule's state. */
-  exportState(): { w: number[]; scale: number; rule: RuleState } {
-    return { w: Array.from(this.weights()), scale: 1, rule: this.rule.getState() };
+  exportState(): { w: Float64Array; scale: number; rule: RuleState } {
+    return { w: this.weights(), scale: 1, rule: this.rule.getState() };
   }
 
   /** Restores from the shared snapshot form; a native snapshot's lazy decay scale is folded into the weights. */

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SpikeserveError } from '../../../errors.js';
 import type { ResolvedNetwork } from '../../spec-schema.js';
-import type { ExternalInputs, Kernel, KernelGuard, KernelState, NonFinite } from '../kernel.js';
+import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelGuard, type KernelState, type NonFinite } from '../kernel.js';
 import { TfjsConnection } from './connection.js';
 import { TfjsPopulation, type PopulationTensors } from './population.js';
 
@@ -215,13 +215,13 @@ export class TfjsKernel implements Kernel {
     for (const c of this.conns) c.resetRule();
   }
 
-  exportState(): KernelState {
-    const state: KernelState = { populations: {}, connections: {} };
+  exportState(): ExportedState {
+    const state: ExportedState = { populations: {}, connections: {} };
     this.pops.forEach((p, i) => {
       state.populations[this.popNames[i]] = {
-        v: Array.from(p.v.dataSync()),
-        refrac: Array.from(p.refrac.dataSync()),
-        traces: Array.from(p.traces.dataSync()),
+        v: f64Copy(p.v.dataSync()),
+        refrac: f64Copy(p.refrac.dataSync()),
+        traces: f64Copy(p.traces.dataSync()),
         spikes: Array.from(p.spikes()),
       };
     });
