@@ -15,7 +15,7 @@ export default async function snapshotRoutes(app: FastifyInstance, { sessions }:
         tags: ['state'],
         summary: 'Export the session',
         description:
-          `Everything the session needs to continue bit for bit: weights, every state variable, the pending update, the step count and the random generator. POST it to /v1/sessions as \`snapshot\` to restore it, or to fork a copy. With \`Accept: ${BINARY}\`, the same snapshot in binary (README "Binary snapshots"): about 8 bytes a number instead of 19, exact, and accepted back by POST /v1/sessions however large (a JSON body is held to BODY_LIMIT_BYTES).`,
+          `Everything the session needs to continue bit for bit: weights, every state variable, the pending update, the step count and the random generator. POST it to /v1/sessions as \`snapshot\` to restore it, or to fork a copy. With \`Accept: ${BINARY}\`, the same snapshot in binary (the layout below): about 8 bytes a number instead of 19, exact, and accepted back by POST /v1/sessions however large (a JSON body is held to BODY_LIMIT_BYTES).`,
         params: SessionParamsSchema,
         response: {
           200: {

@@ -9,7 +9,7 @@ import { API_ERRORS, BODY_ERRORS, errorResponses } from '../src/http/responses.j
 import type { SessionManager } from '../src/sessions/manager.js';
 import type { WeightMatrices, WeightMatrix } from '../src/sessions/session.js';
 
-const FRAME = 'a binary frame (README "Binary frames") of kind weights, with one weights64 section (float64, little-endian, row-major) per connection, its index the connection\'s position in rule order';
+const FRAME = 'a binary frame of kind weights (the WebSocket protocol\'s frame layout, described in /asyncapi.yaml), with one weights64 section (float64, little-endian, row-major) per connection, its index the connection\'s position in rule order';
 
 /** A reply of both media types, the JSON one described by `schema`. */
 function eitherType(schema: object, description: string, binary: string) {

@@ -116,7 +116,7 @@ describe('binary snapshots', () => {
     assert.equal(fork.statusCode, 201, fork.body);
     assert.equal(fork.json().name, 'fork');
     const forkId = fork.json().id as string;
-    assert.deepEqual((await call(app, 'GET', `/v1/sessions/${forkId}/snapshot`)).body, json.json());
+    assert.deepEqual((await call(app, 'GET', `/v1/sessions/${forkId}/snapshot`)).body, { ...json.json(), name: 'fork' });
     const step = (sid: string) => call(app, 'POST', `/v1/sessions/${sid}/step`, { steps: 30, inputs: { a: 35 }, reward: -1, return: { spikes: 'counts', weights: true } });
     assert.deepEqual((await step(forkId)).body, (await step(id)).body);
   });

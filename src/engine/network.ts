@@ -12,7 +12,7 @@
  */
 import { SpikeserveError } from '../errors.js';
 import { BACKENDS, BACKEND_NAMES, type BackendName } from './backends/index.js';
-import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelGuard, type KernelState, type NonFinite } from './backends/kernel.js';
+import { f64Copy, type ExternalInputs, type Kernel, type KernelGuard, type KernelState, type NonFinite } from './backends/kernel.js';
 import { MAX_ABS_VALUE } from './bounds.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
 import { MAX_SEED, Rng } from './random.js';

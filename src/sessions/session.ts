@@ -699,7 +699,7 @@ export class Session {
 
   /** The snapshot with Float64Array copies of its vectors: for replies written in slices, or in binary. */
   snapshotTyped(): Promise<TypedSnapshot> {
-    return this.command(() => this.net.snapshotTyped());
+    return this.command(() => ({ ...this.net.snapshotTyped(), name: this.name }));
   }
 
   summary(): SessionSummary {
