@@ -2,13 +2,13 @@
  * Every golden case replayed over HTTP gives the same spikes and weights as
  * the engine alone (replay()), and as the case expects: once a request per
  * step, and once the whole case in one request with one input vector and one
- * reward per step.
+ * reward per step (where the network learns from rewards).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { replay, type ReplayCase } from '../src/engine/index.js';
-import { goldenFiles, loadGolden, skipUnsupported } from './helpers/golden.js';
+import { goldenFiles, loadGolden, skipUnsupported, usesReward } from './helpers/golden.js';
 import { assertClose, call, createSession, makeApp } from './helpers/http.js';
 
 const cases = goldenFiles().map((f) => ({ file: f, c: loadGolden(f) as unknown as ReplayCase & { expect: { spikes: Record<string, number[][]>; weights: Record<string, number[][]>; v: Record<string, number[]> } } }));
@@ -72,8 +72,9 @@ describe('golden cases over HTTP', () => {
         // A step without input for a population is a step with zeros: model.md step 1.
         if (c.steps.some((s) => s.inputs?.[p])) inputs[p] = c.steps.map((s) => s.inputs?.[p] ?? new Array(sizes[p]).fill(0));
       }
-      const reward = c.steps.map((s) => s.reward ?? 0);
-      const r = await call(app, 'POST', `/v1/sessions/${id}/step`, { steps: c.steps.length, inputs, reward, return: { potentials: true, weights: true } });
+      // Rewards only where a rule learns from them: elsewhere the API refuses them.
+      const reward = usesReward(c) ? { reward: c.steps.map((s) => s.reward ?? 0) } : {};
+      const r = await call(app, 'POST', `/v1/sessions/${id}/step`, { steps: c.steps.length, inputs, ...reward, return: { potentials: true, weights: true } });
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.deepEqual(r.body.spikes, engine.spikes);
       assert.deepEqual(r.body.weights, engine.weights);

@@ -10,9 +10,10 @@ import { CommandQueue } from '../src/sessions/command-queue.js';
 import { SessionManager, type SessionManagerOptions } from '../src/sessions/manager.js';
 import type { StepView } from '../src/sessions/session.js';
 
+// MSTDP, so that rewards and deferReward are in place.
 const NET = {
   populations: { a: { n: 3, refrac_length: 0 }, b: { n: 2, refrac_length: 0 } },
-  connections: { ab: { pre: 'a', post: 'b', w_max: 5, rule: { type: 'STDP', lr: [0.001, 0.002] } } },
+  connections: { ab: { pre: 'a', post: 'b', w_max: 5, rule: { type: 'MSTDP', lr: [0.001, 0.002] } } },
 };
 
 function manager(over: Partial<SessionManagerOptions> = {}) {

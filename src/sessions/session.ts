@@ -160,6 +160,8 @@ export class Session {
   private readonly spikeBuf: Int32Array;
   /** Neurons plus synapses: the cost of one step, for sizing the first chunk of a run. */
   private readonly stepCost: number;
+  /** Some connection learns from rewards (MSTDP). */
+  private readonly rewarded: boolean;
 
   constructor(net: Network, opts: SessionOptions) {
     this.net = net;
@@ -177,6 +179,7 @@ export class Session {
     let synapses = 0;
     for (const c of Object.values(net.spec.connections)) synapses += net.spec.populations[c.pre].n * net.spec.populations[c.post].n;
     this.stepCost = net.sizes.reduce((a, b) => a + b, 0) + synapses;
+    this.rewarded = Object.values(net.spec.connections).some((c) => c.rule.type === 'MSTDP');
   }
 
   get closed(): boolean {
@@ -373,6 +376,8 @@ export class Session {
   /** Everything is checked here, before the first step: a refused call changes nothing. */
   private prepareRun(body: StepBody): Run {
     const net = this.net;
+    if (body.reward !== undefined && body.reward !== null) this.checkRewarded('reward');
+    if (body.deferReward === true) this.checkRewarded('deferReward');
     const plan = net.prepareRun(body, this.opts.limits.maxStepsPerCall);
     const ret = body.return ?? {};
     const format = ret.spikes ?? 'steps';
@@ -512,8 +517,18 @@ export class Session {
     return out;
   }
 
+  /**
+   * A reward (or deferring one) is refused where no rule uses it, as any
+   * misplaced parameter is. Live commands only: logged ones replay as they ran.
+   */
+  private checkRewarded(field: 'reward' | 'deferReward'): void {
+    if (this.rewarded) return;
+    throw inputError(field, 'this network has no MSTDP connection, so no rule learns from a reward: leave out reward and deferReward (or add an MSTDP rule to the spec)');
+  }
+
   reward(reward: number): Promise<RewardResult> {
     return this.command(() => {
+      this.checkRewarded('reward');
       this.net.reward(reward);
       if (this.listeners.reward.size > 0) this.emitReward(this.net.stepCount, reward, 'deferred');
       this.record('reward', JSON.stringify({ reward }), 0);

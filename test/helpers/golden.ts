@@ -71,3 +71,12 @@ export function assertPotentialsClose(actual: ReplayResult['v'], expected: Repla
     v.forEach((x, i) => assertClose(actual[pop][i], x, `v.${pop}[${i}]`, tol));
   }
 }
+
+/**
+ * Whether a case's network learns from rewards (an MSTDP connection): the
+ * API refuses a reward anywhere else, so replays send one only there.
+ */
+export function usesReward(c: { network: unknown }): boolean {
+  const conns = (c.network as { connections?: Record<string, { rule?: { type?: string } }> }).connections ?? {};
+  return Object.values(conns).some((x) => x.rule?.type?.toLowerCase() === 'mstdp');
+}
