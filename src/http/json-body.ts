@@ -7,6 +7,7 @@
  * one pass over the text that stops at the first level too deep.
  */
 import type { FastifyInstance } from 'fastify';
+import { diagnosingDone } from './json-diagnostics.js';
 import { SpikeserveError } from '../errors.js';
 
 const OPEN_ARRAY = 0x5b;
@@ -60,6 +61,7 @@ export function registerJsonParser(app: FastifyInstance, maxDepth: number): void
       done(depthError(maxDepth), undefined);
       return;
     }
-    parse(request, (body as Buffer).toString('utf8'), done);
+    const text = (body as Buffer).toString('utf8');
+    parse(request, text, diagnosingDone(text, done));
   });
 }

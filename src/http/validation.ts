@@ -13,6 +13,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { FastifySchemaCompiler } from 'fastify';
 import { NAME_PATTERN } from '../engine/index.js';
 import { SpikeserveError, type ErrorCode } from '../errors.js';
+import { findNonFinite, nonFiniteMessage } from './json-diagnostics.js';
 
 /** Which code a bad body field gets; everything else is REQUEST_INVALID. The WebSocket protocol uses the same table. */
 export const BODY_FIELD_CODES: Record<string, ErrorCode> = {
@@ -96,6 +97,12 @@ export function typeboxValidatorCompiler(references: TSchema[]): FastifySchemaCo
       }
       if (convert) value = Value.Convert(schema, references, value);
       if (check.Check(value)) return { value };
+      // A literal JSON could only read as Infinity (1e400): say where, before the schema's more general words.
+      const infinite = typeof value === 'object' && value !== null && !Array.isArray(value) ? findNonFinite(value) : null;
+      if (infinite !== null) {
+        const field = root === '' ? infinite : `${root}.${infinite}`;
+        return { error: new SpikeserveError(codeFor(httpPart, url, `/${infinite.split(/[.[]/)[0]}`), nonFiniteMessage(field), { field }) };
+      }
       const first = check.Errors(value).First();
       if (!first) return { error: new SpikeserveError('REQUEST_INVALID', `${root || 'body'}: invalid`) };
       const field = fieldName(root, first.path);

@@ -9,6 +9,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import { CLIENT_MESSAGE_SCHEMAS, CLIENT_MESSAGE_TYPES, MAX_ID_LENGTH, type ClientMessage, type ClientMessageType, type MessageId } from '../api/ws.js';
 import { SpikeserveError, type ErrorCode } from '../errors.js';
+import { describeJsonSyntax, findNonFinite, findNonJsonNumber, nonFiniteMessage } from '../http/json-diagnostics.js';
 import { BODY_FIELD_CODES, describeValueError, fieldName } from '../http/validation.js';
 import { nestsDeeperThan } from '../http/json-body.js';
 
@@ -47,7 +48,9 @@ export function parseMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: bo
   try {
     value = JSON.parse(raw);
   } catch (e) {
-    return { ok: false, error: invalid(`not valid JSON (${(e as Error).message}); send one JSON object per message`) };
+    const bad = findNonJsonNumber(raw);
+    const why = describeJsonSyntax(raw, (e as Error).message);
+    return { ok: false, error: invalid(bad === null ? `${why}; send one JSON object per message` : why, bad === null ? undefined : { position: bad.position }) };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, error: invalid('a message must be a JSON object with a "type"') };
@@ -66,6 +69,10 @@ export function parseMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: bo
   const t = type as ClientMessageType;
   const check = CHECKS.get(t)!;
   if (check.Check(obj)) return { ok: true, message: obj as ClientMessage };
+  const infinite = findNonFinite(obj);
+  if (infinite !== null) {
+    return { ok: false, id, request: t, error: new SpikeserveError(codeForField(t, `/${infinite.split(/[.[]/)[0]}`), nonFiniteMessage(infinite), { field: infinite }) };
+  }
   const first = check.Errors(obj).First();
   const field = first ? fieldName('', first.path) : 'message';
   const text = first ? describeValueError(first, field) : 'invalid';
