@@ -15,7 +15,7 @@ const CHAIN = {
   dt: 1,
   populations: { a: { n: 3 }, b: { n: 2 }, c: { n: 4 } },
   connections: {
-    ab: { pre: 'a', post: 'b', w_max: 5, rule: { type: 'STDP', lr: [0.01, 0.01] } },
+    ab: { pre: 'a', post: 'b', w_max: 5, rule: { type: 'MSTDP', lr: [0.01, 0.01] } },
     bc: { pre: 'b', post: 'c', w_max: 5 },
   },
 };
@@ -46,7 +46,7 @@ describe('the WebSocket protocol', () => {
         { name: 'c', n: 4 },
       ],
       connections: [
-        { name: 'ab', pre: 'a', post: 'b', rule: 'STDP', rows: 3, cols: 2 },
+        { name: 'ab', pre: 'a', post: 'b', rule: 'MSTDP', rows: 3, cols: 2 },
         { name: 'bc', pre: 'b', post: 'c', rule: 'NoOp', rows: 2, cols: 4 },
       ],
       limits: {

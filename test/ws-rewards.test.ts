@@ -194,7 +194,7 @@ test('an observer that does not read: its rewards are dropped and counted with i
   try {
     // Weights events of about 600 kB fill the buffer in a few steps; the rewards share its fate.
     const n = 200;
-    const network = { dt: 1, populations: { pre: { n }, post: { n } }, connections: { pre_post: { pre: 'pre', post: 'post', w_min: 0, w_max: 1 } } };
+    const network = { dt: 1, populations: { pre: { n }, post: { n } }, connections: { pre_post: { pre: 'pre', post: 'post', w_min: 0, w_max: 1, rule: { type: 'MSTDP' } } } };
     const { id } = await srv.rest.createSession({ network, seed: 1 });
     const eventBytes = JSON.stringify({ type: 'weights', step: 1000, pending: false, weights: (await srv.rest.weights(id)).weights }).length;
     const obs = await srv.rest.socket(id, { role: 'observer' });
