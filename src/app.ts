@@ -284,7 +284,8 @@ function restoreFromDisk(app: FastifyInstance, sessions: SessionManager, opened:
       `the database was damaged: it was moved to ${opened.movedTo} and a new one holds the ${'sessions that could be read in full'}`,
     );
   }
-  if (opened.tailDamage) app.log.error({ file, problem: opened.tailDamage }, 'the end of the log was cut short or damaged; every record before it was read');
+  if (opened.tailDamage) app.log.error({ file, problem: opened.tailDamage }, 'the tail file of the log was damaged or missing: see problem for what was lost');
+  for (const l of opened.loaded.tailLosses ?? []) app.log.error({ sessionId: l.id, reason: l.reason }, 'session restored short of its last commands: they were in a damaged stretch of the tail file');
   const report = sessions.restore(opened.loaded);
   report.fileDamage = opened.fileDamage;
   report.damaged.unshift(...opened.lost);

@@ -7,7 +7,7 @@
  * that could still be read in full.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -70,6 +70,18 @@ function keyOf(db: Database.Database, id: string): number {
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'spikeserve-damage-'));
 }
+
+/** What a kill -9 of a running server leaves: its database, WAL and tail file as they are (copied while it runs, idle). */
+function crashImage(dir: string): string {
+  const copy = tmp();
+  for (const ext of ['', '-wal', '-tail']) {
+    const f = join(dir, 'spikeserve.db' + ext);
+    if (existsSync(f)) copyFileSync(f, join(copy, 'spikeserve.db' + ext));
+  }
+  return copy;
+}
+
+const errorLines = (s: Started, pattern: RegExp) => s.lines().filter((l) => l.level === 50 && pattern.test(JSON.stringify(l)));
 
 describe('damage found at start', () => {
   test('a session whose log fails its checksum, or lost a record, or whose snapshot fails its checksum, is reported and dropped; the others load exactly', async () => {
@@ -169,6 +181,67 @@ describe('damage found at start', () => {
       await createSession(s.app, { network: NET });
     } finally {
       await s.app.close();
+    }
+  });
+
+  test('an empty database file beside a WAL and a tail file that hold data is damaged: all three are moved aside, intact, and reported', async () => {
+    const dir = tmp();
+    const first = await start(dir);
+    await populate(first.app, 2);
+    const image = crashImage(dir);
+    await first.app.close();
+    const file = join(image, 'spikeserve.db');
+    const walBytes = statSync(file + '-wal').size;
+    const tailBytes = statSync(file + '-tail').size;
+    assert.ok(walBytes > 0 && tailBytes > 0, 'the crash left data in the WAL and the tail file');
+    truncateSync(file, 0);
+
+    const second = await start(image);
+    try {
+      const report = second.app.restoreReport!;
+      assert.match(report.fileDamage.join(' '), /is empty \(0 bytes\) while spikeserve\.db-wal holds \d+ bytes and spikeserve\.db-tail holds \d+ bytes/);
+      assert.ok(report.preservedCopy, 'where the files went is reported');
+      assert.equal(statSync(report.preservedCopy!).size, 0);
+      assert.equal(statSync(report.preservedCopy + '-wal').size, walBytes, 'the WAL is kept whole');
+      assert.equal(statSync(report.preservedCopy + '-tail').size, tailBytes, 'the tail file is kept whole');
+      assert.equal(errorLines(second, /the database was damaged/).length, 1, 'an error line says so');
+      assert.equal(report.restored, 0);
+      await createSession(second.app, { network: NET });
+    } finally {
+      await second.app.close();
+    }
+  });
+
+  test('a tail file missing after a crash is an error line (its commands are lost); after a clean stop it is not', async () => {
+    const dir = tmp();
+    const first = await start(dir);
+    const { ids } = await populate(first.app, 2);
+    const image = crashImage(dir);
+    await first.app.close();
+    assert.ok(statSync(join(image, 'spikeserve.db-tail')).size > 0, 'the steps were in the tail file');
+    rmSync(join(image, 'spikeserve.db-tail'));
+
+    const second = await start(image);
+    try {
+      const lines = errorLines(second, /spikeserve\.db-tail is missing/);
+      assert.equal(lines.length, 1, 'an error line says the tail file is missing');
+      // The sessions themselves were saved in the database: they load, without the tail's commands
+      // (the first one's steps moved into the database with the second one's creation).
+      assert.equal(second.app.restoreReport!.restored, ids.length);
+      assert.equal((await call(second.app, 'GET', `/v1/sessions/${ids[0]}`)).body.step, 20);
+      assert.equal((await call(second.app, 'GET', `/v1/sessions/${ids[1]}`)).body.step, 0);
+    } finally {
+      await second.app.close();
+    }
+
+    // After a clean stop the tail's rows are in the database: a missing (empty) tail file loses nothing and is no error.
+    rmSync(join(dir, 'spikeserve.db-tail'));
+    const third = await start(dir);
+    try {
+      assert.deepEqual(errorLines(third, /tail/), []);
+      for (const id of ids) assert.equal((await call(third.app, 'GET', `/v1/sessions/${id}`)).body.step, 20);
+    } finally {
+      await third.app.close();
     }
   });
 

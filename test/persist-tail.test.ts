@@ -164,6 +164,48 @@ describe('the tail file', () => {
     await m.close();
   });
 
+  test('a flipped bit early in the file loses only its own frame: other sessions\' later frames still apply, and the session that lost one stays where it was consistent, reported', async () => {
+    const { dir, store, m1, s: a } = await started(8);
+    const b = m1.create({ network: NET, seed: 9 });
+    await b.persisted();
+    const afterA: unknown[] = [];
+    const afterB: unknown[] = [];
+    // Interleaved, one commit each: a1 b1 a2 b2 a3 b3 a4 b4.
+    for (let i = 0; i < 4; i++) {
+      await a.step({ inputs: { pre: [100, 20 * i, 40, 7] }, reward: i - 1 });
+      afterA.push(await a.snapshot());
+      await b.step({ inputs: { pre: [90, 0, 10 * i, 50] }, reward: 0.5 - i });
+      afterB.push(await b.snapshot());
+    }
+    crash(store);
+    const buf = readFileSync(tailOf(dir));
+    const frames: number[] = [];
+    for (let at = 0; at < buf.length; at += 8 + buf.readUInt32LE(at)) frames.push(at);
+    assert.equal(frames.length, 8, 'one frame per command');
+    // a2's frame: its checksum fails.
+    buf[frames[2] + 20] ^= 0x04;
+    writeFileSync(tailOf(dir), buf);
+
+    const opened = openDataDir(dir, 'normal');
+    assert.match(opened.tailDamage ?? '', /bytes at offset \d+ fail their checksum and were skipped/);
+    assert.deepEqual(opened.loaded.tailLosses, [
+      { id: a.id, reason: 'its commands from 2 on were in a damaged stretch of the tail file: restored as of command 1, its later ones (from 3) not applied' },
+    ]);
+    const m = manager(opened.store);
+    assert.deepEqual(m.restore(opened.loaded).damaged, []);
+    assert.deepEqual(await m.get(b.id).snapshot(), afterB[3], 'every command of the other session is restored');
+    assert.deepEqual(await m.get(a.id).snapshot(), afterA[0], 'the session that lost a command stays at the one before it');
+    // The damaged stretch and the rows not applied are gone from the file: the session's new commands follow on.
+    await m.get(a.id).step({ inputs: { pre: 100 } });
+    const finalA = await m.get(a.id).snapshot();
+    crash(opened.store);
+    const again = restart(dir);
+    assert.equal(again.tailDamage, null);
+    assert.deepEqual(await again.m.get(a.id).snapshot(), finalA);
+    assert.deepEqual(await again.m.get(b.id).snapshot(), afterB[3]);
+    await again.m.close();
+  });
+
   test('rows already moved into the database are not applied twice (a stop between moving them and emptying the file)', async () => {
     const { dir, m1, s } = await started(7);
     const after = await stepOneByOne(s, 5);

@@ -50,7 +50,7 @@ export function openDataDir(dir: string, sync: SyncMode): OpenReport {
   const whole = loaded.sessions.filter((s) => s.damage === null);
   fresh.importSessions(whole);
   const lost = loaded.sessions.filter((s) => s.damage !== null).map((s) => ({ id: s.row.id, reason: s.damage! }));
-  return { store: fresh, fileDamage: loaded.fileDamage, lost, movedTo, loaded: { sessions: whole, fileDamage: [], maxSeq: loaded.maxSeq }, tailDamage: store.tailDamage };
+  return { store: fresh, fileDamage: loaded.fileDamage, lost, movedTo, loaded: { sessions: whole, fileDamage: [], maxSeq: loaded.maxSeq, tailLosses: loaded.tailLosses }, tailDamage: store.tailDamage };
 }
 
 /**

@@ -16,7 +16,7 @@
  * written in the same commit (kind PACKED_KIND, see codec.ts): pipelined
  * requests then cost one insert per commit, not one each.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { blobChecksum, CodecError, packEntries, recordChecksum, unpackEntries, type LogEntry } from './codec.js';
@@ -35,6 +35,23 @@ export const DB_SUFFIXES = ['', '-wal', '-shm', TAIL_SUFFIX] as const;
  * only sets how long that pause is (a few ms) and how much a start re-reads.
  */
 const TAIL_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * The database's application_id while its tail file may hold rows not yet
+ * in the database: set by the first commit to the tail file, cleared once a
+ * stop has moved them. A missing tail file is lost commands only then.
+ */
+const TAIL_IN_USE = 0x73707431;
+
+/** Bytes in a file, or null if there is none. */
+function fileBytes(path: string): number | null {
+  try {
+    return statSync(path).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
 
 export interface StoreOptions {
   /** See TAIL_LIMIT_BYTES; 0 moves the rows of each commit into the database at the next. */
@@ -101,6 +118,8 @@ export interface LoadResult {
   fileDamage: string[];
   /** The largest creation seq seen, so new sessions sort after restored ones. */
   maxSeq: number;
+  /** Sessions restored short of their last commands, which were in a damaged stretch of the tail file. */
+  tailLosses?: { id: string; reason: string }[];
 }
 
 const EMPTY_BATCH: Batch = Object.freeze({ creates: [], records: [], snapshots: [], deletes: [], pruneBelow: null }) as unknown as Batch;
@@ -223,7 +242,12 @@ export class Store {
   /** PERSIST_SYNC: with 'full' every commit waits for a disk flush. */
   readonly sync: SyncMode;
 
-  private constructor(dir: string, file: string, db: Database.Database, sync: SyncMode, options: StoreOptions) {
+  /** Id of the first tail row after a damaged stretch of the file (see TailRead.afterGap); null if none. */
+  private gapFromId: number | null = null;
+  /** The database's application_id says TAIL_IN_USE (see there). */
+  private tailInUse: boolean;
+
+  private constructor(dir: string, file: string, db: Database.Database, sync: SyncMode, options: StoreOptions, tailMissing: boolean) {
     this.dir = dir;
     this.file = file;
     this.db = db;
@@ -243,10 +267,15 @@ export class Store {
       deleteSnapshot: db.prepare('DELETE FROM snapshots WHERE session = ?'),
       prune: db.prepare('DELETE FROM log WHERE id < ?'),
     };
+    this.tailInUse = readOr(() => db.pragma('application_id', { simple: true }) === TAIL_IN_USE, false);
     const read = TailFile.open(file + TAIL_SUFFIX, sync === 'full', stamp);
     this.tail = read.tail;
-    this.tailDamage = read.damage;
+    this.tailDamage =
+      tailMissing && this.tailInUse
+        ? `${file + TAIL_SUFFIX} is missing, and the last run did not stop cleanly: the commands it saved there since its last move into the database (up to ${this.tailLimit} bytes of them) are lost; the sessions are restored without them`
+        : read.damage;
     const inDatabase = this.nextId - 1;
+    if (read.afterGap < read.rows.length) this.gapFromId = read.rows[read.afterGap].id;
     for (const r of read.rows) {
       // Moved into the database by a run that stopped before it emptied the file.
       if (r.id <= inDatabase) continue;
@@ -283,6 +312,16 @@ export class Store {
       throw new StoreError('io', `cannot create the data directory ${abs}: ${(e as Error).message}`, { cause: e });
     }
     const file = join(abs, fileName);
+    // SQLite takes a missing or empty file for a new database, and deletes its
+    // WAL: with a WAL or a tail file that holds data, it is a damaged one.
+    const dbBytes = fileBytes(file);
+    const tailBytes = fileBytes(file + TAIL_SUFFIX);
+    if (!dbBytes) {
+      const held = [['-wal', fileBytes(file + '-wal')], [TAIL_SUFFIX, tailBytes]].filter(([, n]) => (n as number) > 0).map(([ext, n]) => `${fileName}${ext} holds ${n} bytes`);
+      if (held.length > 0) {
+        throw new StoreError('unreadable', `${file} is ${dbBytes === null ? 'missing' : 'empty (0 bytes)'} while ${held.join(' and ')}: the database is damaged`);
+      }
+    }
     let db: Database.Database | null = null;
     try {
       db = new Database(file, { timeout: 2000 });
@@ -328,7 +367,7 @@ export class Store {
           COMMIT;
         `);
       }
-      return new Store(abs, file, db, sync, options);
+      return new Store(abs, file, db, sync, options, tailBytes === null);
     } catch (e) {
       try {
         db?.close();
@@ -362,6 +401,7 @@ export class Store {
       if (batch.records.length === 0) return;
       // Before, not after: if moving fails, this batch is refused whole.
       if (this.unspilledBytes >= this.tailLimit) this.spill();
+      if (!this.tailInUse) this.markTail(true);
       const rows = batch.records.map(toStored);
       this.tail.append(rows);
       for (const r of rows) {
@@ -371,6 +411,12 @@ export class Store {
       return;
     }
     this.commitAll(batch);
+  }
+
+  /** Records in the database whether its tail file may hold rows not yet moved (TAIL_IN_USE). */
+  private markTail(inUse: boolean): void {
+    this.db.pragma(`application_id = ${inUse ? TAIL_IN_USE : 0}`);
+    this.tailInUse = inUse;
   }
 
   /** Moves the tail file's rows into the database. */
@@ -458,11 +504,49 @@ export class Store {
       if (s) acceptRecord(s, r as unknown as StoredRow);
     });
     // After every row of the database: the tail's rows are newer.
+    const tailLosses = this.acceptTail(sessions, fileDamage.length === 0);
+    return { sessions: [...sessions.values()].sort((a, b) => a.row.seq - b.row.seq), fileDamage, maxSeq, tailLosses };
+  }
+
+  /**
+   * Takes the tail's rows. After a damaged stretch of the file, a session
+   * whose next row is not the one that follows (its row was in the stretch)
+   * takes none of its later rows: it is restored as of its last command
+   * before the loss, never with later ones applied out of order. Those rows
+   * are dropped and, with `settle`, the rest move into the database now, so
+   * that the session's new commands never follow stale ones in the file.
+   */
+  private acceptTail(sessions: Map<number, LoadedSession>, settle: boolean): { id: string; reason: string }[] {
+    const gap = this.gapFromId;
+    const losses: { id: string; reason: string }[] = [];
+    const cut = new Set<number>();
+    const dropped = new Set<StoredRow>();
     for (const r of this.unspilled) {
       const s = sessions.get(r.session);
-      if (s) acceptRecord(s, r);
+      if (!s) continue;
+      if (gap !== null && r.id >= gap && s.snapshot && r.seq > s.snapshot.upto) {
+        const expected = s.snapshot.upto + s.commands + 1;
+        if (cut.has(r.session) || r.seq !== expected) {
+          if (!cut.has(r.session)) {
+            cut.add(r.session);
+            losses.push({ id: s.row.id, reason: `its commands from ${expected} on were in a damaged stretch of the tail file: restored as of command ${expected - 1}, its later ones (from ${r.seq}) not applied` });
+          }
+          dropped.add(r);
+          continue;
+        }
+      }
+      acceptRecord(s, r);
     }
-    return { sessions: [...sessions.values()].sort((a, b) => a.row.seq - b.row.seq), fileDamage, maxSeq };
+    if (gap !== null && settle) {
+      this.unspilled = this.unspilled.filter((r) => !dropped.has(r));
+      this.unspilledBytes = 0;
+      for (const r of this.unspilled) this.unspilledBytes += storedBytes(r);
+      this.commitAll(EMPTY_BATCH);
+      // With no row left to move, commitAll leaves the file as it is: the damaged stretch must go too.
+      if (this.tail.bytes > 0) this.tail.clear();
+      this.gapFromId = null;
+    }
+    return losses;
   }
 
   /**
@@ -555,7 +639,10 @@ export class Store {
     if (!this.db.open) return;
     let failure: unknown = null;
     try {
-      if (options.spill !== false) this.spill();
+      if (options.spill !== false) {
+        this.spill();
+        if (this.tailInUse) this.markTail(false);
+      }
     } catch (e) {
       failure = e;
     }

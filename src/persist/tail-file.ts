@@ -43,8 +43,14 @@ export interface TailRead {
   tail: TailFile;
   /** The rows of every whole, intact frame, in the order they were written. */
   rows: StoredRow[];
-  /** What was wrong past them, if anything (the bytes were copied to `keptAt` and cut off). */
+  /** What was wrong, if anything (the file was copied beside it; bytes past the last intact frame were cut off). */
   damage: string | null;
+  /**
+   * Index in `rows` of the first row after a damaged stretch that intact
+   * frames follow (rows.length if none): a session may have lost rows there,
+   * so its rows from here on apply only if none of its own is missing.
+   */
+  afterGap: number;
 }
 
 export class TailFile {
@@ -75,9 +81,9 @@ export class TailFile {
         if (n === 0) break;
         at += n;
       }
-      const { rows, end, problem } = parseFrames(buf);
+      const { rows, end, problem, skipped, afterGap } = parseFrames(buf);
       let damage: string | null = null;
-      if (end < total) {
+      if (end < total || skipped.length > 0) {
         const kept = `${path}.damaged-${stamp()}`;
         let where: string;
         try {
@@ -86,10 +92,12 @@ export class TailFile {
         } catch (e) {
           where = `no copy could be made: ${(e as Error).message}`;
         }
-        damage = `${path}: the last ${total - end} of its ${total} bytes ${problem} and were ignored (a commit cut short by a crash is never acknowledged; ${where})`;
-        ftruncateSync(fd, end);
+        const parts = skipped.map((k) => `${k.to - k.from} bytes at offset ${k.from} ${k.problem} and were skipped (the intact records after them were read)`);
+        if (end < total) parts.push(`the last ${total - end} of its ${total} bytes ${problem} and were ignored (a commit cut short by a crash is never acknowledged)`);
+        damage = `${path}: ${parts.join('; ')}; ${where}`;
+        if (end < total) ftruncateSync(fd, end);
       }
-      return { tail: new TailFile(path, fd, end, sync), rows, damage };
+      return { tail: new TailFile(path, fd, end, sync), rows, damage, afterGap };
     } catch (e) {
       closeSync(fd);
       throw e;
@@ -165,46 +173,77 @@ export function encodeFrame(rows: readonly StoredRow[]): Buffer {
   return out;
 }
 
-/** The rows of the whole, intact frames at the start of `buf`, and where they end. */
-export function parseFrames(buf: Buffer): { rows: StoredRow[]; end: number; problem: string } {
+type FrameRead = { rows: StoredRow[]; next: number } | { problem: string };
+
+/** The frame at `at`, if it is whole and intact. */
+function readFrame(buf: Buffer, at: number): FrameRead {
+  if (at + FRAME_HEADER > buf.length) return { problem: 'are a record header cut short' };
+  const len = buf.readUInt32LE(at);
+  const body = at + FRAME_HEADER;
+  if (body + len > buf.length) return { problem: 'are a record cut short' };
+  if ((crc32(buf.subarray(body, body + len)) | 0) !== buf.readInt32LE(at + 4)) return { problem: 'fail their checksum' };
   const rows: StoredRow[] = [];
+  let p = body;
+  const stop = body + len;
+  while (p < stop) {
+    // A frame whose checksum holds but whose rows do not parse was written by something else.
+    if (p + ROW_HEADER > stop) return { problem: 'are not records this version can read' };
+    const plen = buf.readUInt32LE(p + 18);
+    const type = buf[p + 17];
+    const start = p + ROW_HEADER;
+    if (type > 1 || start + plen > stop) return { problem: 'are not records this version can read' };
+    rows.push({
+      id: buf.readUIntLE(p, 6),
+      session: buf.readUInt32LE(p + 6),
+      seq: buf.readUIntLE(p + 10, 6),
+      kind: buf[p + 16],
+      payload: type === 0 ? buf.toString('utf8', start, start + plen) : Buffer.from(buf.subarray(start, start + plen)),
+      crc: null,
+    });
+    p = start + plen;
+  }
+  return { rows, next: stop };
+}
+
+/**
+ * Where the next whole, intact frame starts at or after `from`, or -1. Only
+ * offsets whose header and first row header look like a frame's get their
+ * checksum computed.
+ */
+function findFrame(buf: Buffer, from: number): number {
+  for (let q = from; q + FRAME_HEADER + ROW_HEADER <= buf.length; q++) {
+    const len = buf.readUInt32LE(q);
+    if (len < ROW_HEADER || q + FRAME_HEADER + len > buf.length) continue;
+    const row = q + FRAME_HEADER;
+    if (buf[row + 17] > 1 || buf.readUInt32LE(row + 18) > len - ROW_HEADER) continue;
+    if ('rows' in readFrame(buf, q)) return q;
+  }
+  return -1;
+}
+
+/**
+ * The rows of the whole, intact frames of `buf`. A damaged stretch with
+ * intact frames after it (a flipped bit, a bad sector) is skipped: the
+ * frames after it are found again by their length and checksum. Reading
+ * stops at damage with no intact frame after it (`end`).
+ */
+export function parseFrames(buf: Buffer): { rows: StoredRow[]; end: number; problem: string; skipped: { from: number; to: number; problem: string }[]; afterGap: number } {
+  const rows: StoredRow[] = [];
+  const skipped: { from: number; to: number; problem: string }[] = [];
+  let afterGap = -1;
   let at = 0;
   while (at < buf.length) {
-    if (at + FRAME_HEADER > buf.length) return { rows, end: at, problem: 'are a record header cut short' };
-    const len = buf.readUInt32LE(at);
-    const body = at + FRAME_HEADER;
-    if (body + len > buf.length) return { rows, end: at, problem: 'are a record cut short' };
-    if ((crc32(buf.subarray(body, body + len)) | 0) !== buf.readInt32LE(at + 4)) return { rows, end: at, problem: 'fail their checksum' };
-    const frameRows: StoredRow[] = [];
-    let p = body;
-    const stop = body + len;
-    let ok = true;
-    while (p < stop) {
-      if (p + ROW_HEADER > stop) {
-        ok = false;
-        break;
-      }
-      const plen = buf.readUInt32LE(p + 18);
-      const type = buf[p + 17];
-      const start = p + ROW_HEADER;
-      if (type > 1 || start + plen > stop) {
-        ok = false;
-        break;
-      }
-      frameRows.push({
-        id: buf.readUIntLE(p, 6),
-        session: buf.readUInt32LE(p + 6),
-        seq: buf.readUIntLE(p + 10, 6),
-        kind: buf[p + 16],
-        payload: type === 0 ? buf.toString('utf8', start, start + plen) : Buffer.from(buf.subarray(start, start + plen)),
-        crc: null,
-      });
-      p = start + plen;
+    const f = readFrame(buf, at);
+    if ('rows' in f) {
+      for (const r of f.rows) rows.push(r);
+      at = f.next;
+      continue;
     }
-    // A frame whose checksum holds but whose rows do not parse was written by something else.
-    if (!ok) return { rows, end: at, problem: 'are not records this version can read' };
-    for (const r of frameRows) rows.push(r);
-    at = stop;
+    const next = findFrame(buf, at + 1);
+    if (next < 0) return { rows, end: at, problem: f.problem, skipped, afterGap: afterGap < 0 ? rows.length : afterGap };
+    skipped.push({ from: at, to: next, problem: f.problem });
+    if (afterGap < 0) afterGap = rows.length;
+    at = next;
   }
-  return { rows, end: at, problem: '' };
+  return { rows, end: at, problem: '', skipped, afterGap: afterGap < 0 ? rows.length : afterGap };
 }
