@@ -12,7 +12,7 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Rng } from '../src/engine/random.js';
 import { call, createSession } from './helpers/http.js';
-import { launchBrowser, outputPath, saturatedPixels, startServer, type Browser, type Server } from './helpers/dashboard-browser.js';
+import { launchChromium, outputPath, saturatedPixels, startServer, type Browser, type Chromium, type Server } from './helpers/dashboard-browser.js';
 import { accuracy, playSeedTask, SEED_MSTDP_NETWORK, type TaskPlayer } from './helpers/seed-mstdp-task.js';
 
 /**
@@ -40,12 +40,18 @@ async function domStep(browser: Browser): Promise<number> {
   return Number(await browser.page.locator('#step').getAttribute('data-step'));
 }
 
+let chromium: Chromium;
+before(async () => {
+  chromium = await launchChromium();
+});
+after(() => chromium?.close());
+
 describe('dashboard session view, in chromium', () => {
   let server: Server;
   let browser: Browser;
   before(async () => {
     server = await startServer();
-    browser = await launchBrowser();
+    browser = await chromium.open();
   });
   after(async () => {
     await browser?.close();
@@ -259,7 +265,7 @@ describe('dashboard session view with API keys, in chromium', () => {
   let browser: Browser;
   before(async () => {
     server = await startServer({ apiKeys: [KEY] });
-    browser = await launchBrowser();
+    browser = await chromium.open();
   });
   after(async () => {
     await browser?.close();

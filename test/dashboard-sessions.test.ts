@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import Fastify from 'fastify';
 import dashboardRoutes from '../routes/dashboard.js';
 import { call, createSession, makeApp } from './helpers/http.js';
-import { launchBrowser, outputPath, startServer, type Browser, type Server } from './helpers/dashboard-browser.js';
+import { launchChromium, outputPath, startServer, type Browser, type Chromium, type Server } from './helpers/dashboard-browser.js';
 import { SEED_MSTDP_NETWORK } from './helpers/seed-mstdp-task.js';
 
 describe('dashboard files', () => {
@@ -56,12 +56,18 @@ describe('dashboard files', () => {
   });
 });
 
+let chromium: Chromium;
+before(async () => {
+  chromium = await launchChromium();
+});
+after(() => chromium?.close());
+
 describe('dashboard sessions list, in chromium', () => {
   let server: Server;
   let browser: Browser;
   before(async () => {
     server = await startServer();
-    browser = await launchBrowser();
+    browser = await chromium.open();
   });
   after(async () => {
     await browser?.close();
@@ -122,7 +128,7 @@ describe('dashboard with API keys, in chromium', () => {
   let browser: Browser;
   before(async () => {
     server = await startServer({ apiKeys: [ALICE, BOB] });
-    browser = await launchBrowser();
+    browser = await chromium.open();
   });
   after(async () => {
     await browser?.close();

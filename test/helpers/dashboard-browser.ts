@@ -1,10 +1,9 @@
 /**
  * Headless Chromium for the dashboard tests: Debian's chromium driven by
- * playwright-core (no browser download), a fresh profile per launch, the
+ * playwright-core (no browser download), a fresh context per describe, the
  * service started in this process on a free port of 127.0.0.1.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -24,14 +23,20 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchBrowser(): Promise<Browser> {
-  const profile = mkdtempSync(join(tmpdir(), 'spikeserve-chromium-'));
-  // playwright passes the profile folder as --user-data-dir itself.
-  const context = await chromium.launchPersistentContext(profile, {
+/**
+ * One chromium for a test file: each describe opens its own context in it
+ * (fresh storage, as a new profile would have), without a browser start each.
+ */
+export interface Chromium {
+  open(): Promise<Browser>;
+  close(): Promise<void>;
+}
+
+export async function launchChromium(): Promise<Chromium> {
+  const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
     args: [
-      '--headless',
       '--no-sandbox',
       '--disable-gpu',
       '--disable-quic',
@@ -40,24 +45,19 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
     ],
-    viewport: { width: 1440, height: 900 },
-    deviceScaleFactor: 1,
-    acceptDownloads: true,
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
   });
   return {
-    context,
-    page,
-    pageErrors,
-    async close() {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
+    async open() {
+      const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1, acceptDownloads: true });
+      const page = await context.newPage();
+      const pageErrors: string[] = [];
+      page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+      });
+      return { context, page, pageErrors, close: () => context.close() };
     },
+    close: () => browser.close(),
   };
 }
 
@@ -68,7 +68,8 @@ export interface Server {
 
 export async function startServer(overrides: Partial<Config> = {}): Promise<Server> {
   // In memory only: test files run side by side and must not share (or restore) a data directory.
-  const app = await buildApp(defaultConfig({ dataDir: '', ...overrides }), { logger: false });
+  // No overload bounds (as helpers/http.ts): a loaded test machine must not refuse a test's sessions.
+  const app = await buildApp(defaultConfig({ dataDir: '', overloadEventLoopDelayMs: 0, overloadMemoryMb: 0, ...overrides }), { logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('no TCP address');
