@@ -90,6 +90,7 @@ Then S sections, each a ${SECTION_HEADER_BYTES}-byte header and its payload:
 | | | counts: a = n, b = 0; u32 count[n] |
 | | | potentials: a = n, b = 0; f32 v[n] |
 | | | weights: a = rows (pre.n), b = cols (post.n); f32 w[rows × cols], row-major (w[i][j] at i × cols + j) |
+| | | weights64: as weights, with f64 w[rows × cols] (exact) |
 | | | reward: a = source (${names(REWARD_SOURCE_CODES)}), b = 0; f64 reward |
 
 A step reply has the sections its \`return\` asks for: spikes (or counts) of each returned population, then potentials, then each connection's weights. A weights reply has one weights section per connection asked for. An event has one section per population or connection of its subscription (spikes events with T = 1); a reward event has one reward section, the header's \`step\` being the step whose update used it.`;
