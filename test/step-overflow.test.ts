@@ -48,8 +48,10 @@ test('HTTP: at the bound, a native session stepped with -1e30 a thousand times s
 });
 
 test('HTTP: on tfjs the overflowing step is refused; the steps of the call before it stand, and are what is logged', async () => {
-  const id = await createSession(app, { network: AT_BOUND, backend: 'tfjs' });
-  const twin = await createSession(app, { network: AT_BOUND, backend: 'tfjs' });
+  // With an MSTDP rule, so that the call's rewards are in place.
+  const network = { ...AT_BOUND, connections: { aa: { pre: 'a', post: 'a', rule: { type: 'MSTDP' } } } };
+  const id = await createSession(app, { network, backend: 'tfjs' });
+  const twin = await createSession(app, { network, backend: 'tfjs' });
   const before = await call(app, 'GET', `/v1/sessions/${id}/snapshot`);
   // A single step: refused, nothing changes.
   let r = await call(app, 'POST', `/v1/sessions/${id}/step`, { inputs: { a: -1e30 } });
