@@ -15,7 +15,7 @@ import {
 import { DEFAULT_ENGINE_LIMITS } from '../src/engine/index.js';
 import { SpikeserveError } from '../src/errors.js';
 import { acceptBinaryBodies, BINARY, binarySchema, decodeSnapshot, maxSnapshotBytes } from '../src/http/binary.js';
-import { API_ERRORS, BODY_ERRORS, described, errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, described, errorResponses } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
 export default async function sessionRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
@@ -41,6 +41,7 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
         response: {
           201: ref(SessionDetailSchema, { description: 'Created; the Location header points at it.' }),
           ...errorResponses(
+            ...CHANGE_ERRORS,
             ...BODY_ERRORS,
             ...API_ERRORS,
             'SPEC_INVALID',
@@ -104,7 +105,7 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
         summary: 'Delete a session',
         description: 'Frees it at once; a long step running on it stops and its caller gets SESSION_NOT_FOUND.',
         params: SessionParamsSchema,
-        response: { 200: described(DeletedSchema, 'Deleted.'), ...errorResponses('SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS) },
+        response: { 200: described(DeletedSchema, 'Deleted.'), ...errorResponses(...CHANGE_ERRORS, 'SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS) },
       },
     },
     async (request) => {

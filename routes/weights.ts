@@ -5,7 +5,7 @@ import { AllWeightsSchema, ConnectionWeightsSchema, PutWeightsBodySchema, type P
 import { acceptBinaryBodies, BINARY, binarySchema, binaryStream, decodeWeights, encodeWeights, wantsBinary } from '../src/http/binary.js';
 import { jsonStream } from '../src/http/json-stream.js';
 import { SpikeserveError } from '../src/errors.js';
-import { API_ERRORS, BODY_ERRORS, errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, errorResponses } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 import type { WeightMatrices, WeightMatrix } from '../src/sessions/session.js';
 
@@ -98,7 +98,7 @@ export default async function weightRoutes(app: FastifyInstance, { sessions }: {
         },
         response: {
           200: eitherType(ConnectionWeightsSchema, 'The weights as stored (clamped into the bounds).', `${FRAME}: one section.`),
-          ...errorResponses(...BODY_ERRORS, ...API_ERRORS, 'WEIGHTS_INVALID', 'SESSION_NOT_FOUND', 'CONNECTION_NOT_FOUND', 'PERSISTENCE_FAILED'),
+          ...errorResponses(...CHANGE_ERRORS, ...BODY_ERRORS, ...API_ERRORS, 'WEIGHTS_INVALID', 'SESSION_NOT_FOUND', 'CONNECTION_NOT_FOUND', 'PERSISTENCE_FAILED'),
         },
       },
     },

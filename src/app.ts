@@ -21,10 +21,12 @@ import { SessionManager, type RestoreReport, type SessionManagerOptions } from '
 import type { SessionHooks } from './sessions/session.js';
 import { registerAuth } from './http/auth.js';
 import { registerHeaders } from './http/headers.js';
+import { registerHostCheck } from './http/hosts.js';
 import { publicScope } from './http/route-access.js';
 import { Metrics } from './metrics.js';
 import { autoMemoryBytes, OverloadMonitor, type LoadReading } from './overload.js';
 import { openDataDir, type OpenReport } from './persist/open.js';
+import { HostPolicy } from './security/hosts.js';
 import { KeyRing } from './security/keys.js';
 import { OriginPolicy } from './security/origins.js';
 import { StepBudget } from './security/quota.js';
@@ -109,6 +111,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   if (config.dataDir !== '') opened = openDataDir(config.dataDir, config.persistSync);
   const keys = new KeyRing(config.apiKeys);
   const origins = new OriginPolicy(config.corsOrigins);
+  const hosts = new HostPolicy(config.allowedHosts, keys.enabled);
   const overload = new OverloadMonitor({
     eventLoopDelayMs: config.overloadEventLoopDelayMs,
     memoryBytes: config.overloadMemoryMb === 'auto' ? autoMemoryBytes() : config.overloadMemoryMb * 2 ** 20,
@@ -172,6 +175,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(notFoundHandler);
   registerRequestLogging(app);
+  registerHostCheck(app, hosts);
 
   app.addHook('onRequest', (request, _reply, done) => {
     if (closing && request.routeOptions.url !== '/healthz') done(new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
@@ -244,9 +248,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await app.register(batchRoutes, { prefix: '/v1', sessions, maxItems: config.maxBatchItems, bodyLimit: config.bodyLimitBytes });
   await app.register(ticketRoutes, { prefix: '/v1', sessions, tickets });
   await app.register(metricsRoutes, { metrics });
-  // Every upgrade passes the same checks as a /v1 request: origin, then ticket or key, then the session's owner.
+  // Every upgrade passes the same checks as a /v1 request: host, origin, then ticket or key, then the session's owner.
   const websockets = attachWebSocket(app, sessions, config, {
-    authorizeUpgrade: upgradeAuthorizer({ keys, tickets, origins, sessions }),
+    authorizeUpgrade: upgradeAuthorizer({ keys, tickets, origins, hosts, sessions }),
     extraQueryParams: UPGRADE_QUERY_PARAMS,
     onError: (code) => counted.rejectedRequest(code, 'ws'),
   });

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { TFJS_PLATFORMS } from './engine/index.js';
+import { splitHost } from './security/host-names.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -108,6 +109,17 @@ function origins(raw: string): string[] {
   return out;
 }
 
+/** Host names the server answers to, comma-separated, each name or address with an optional :port; `*` for any. */
+function hosts(raw: string): string[] {
+  const out = raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  return out.map((h) => {
+    if (h === '*') return h;
+    const parsed = splitHost(h);
+    if (parsed === null) throw new Error(`"${h}" is not a host name: write a name or an address, optionally with :port (spikeserve.example, 10.0.0.5:3000, [fd00::1]), without a scheme or a path`);
+    return parsed.port === null ? parsed.name : `${parsed.name}:${parsed.port}`;
+  });
+}
+
 /** Megabytes, or `auto`. */
 function megabytesOrAuto(raw: string): number | 'auto' {
   const s = raw.trim().toLowerCase();
@@ -146,6 +158,12 @@ export const SETTINGS = {
     'true lets the server listen on a non-loopback HOST without API_KEYS (anyone who reaches it can use every session). Without it, that configuration refuses to start.',
   ),
   corsOrigins: setting('CORS_ORIGINS', '', origins, 'Browser origins (scheme://host[:port], comma-separated; * for any) allowed to call the API and open WebSockets from another origin. Empty: none.'),
+  allowedHosts: setting(
+    'ALLOWED_HOSTS',
+    '',
+    hosts,
+    'Host names (name or address, optionally :port; comma-separated; * for any) the server answers to besides loopback ones (localhost, 127.0.0.0/8, [::1]), against DNS rebinding. Without API_KEYS a request naming another Host gets 403 HOST_NOT_ALLOWED; with API_KEYS the Host is checked only when this is set.',
+  ),
   wsTicketTtlS: setting('WS_TICKET_TTL_S', '30', decimal(1, 3600), 'Seconds a WebSocket ticket (POST /v1/sessions/{id}/ws-ticket) stays valid; it is good for one connection.'),
   quotaSessions: setting('QUOTA_SESSIONS', '0', int(0, 1_000_000), 'Sessions one API key may hold at once; one more gets 429 QUOTA_EXCEEDED. 0: only MAX_SESSIONS applies.'),
   quotaSynapses: setting(

@@ -8,12 +8,11 @@
  * owner's key still work.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { makeApp } from './helpers/http.js';
+import { rawRequest, rawUpgrade } from './helpers/raw-http.js';
 
 const ALICE = 'alice-paths-secret-0123456789';
 const BOB = 'bob-paths-secret-9876543210ab';
@@ -21,84 +20,14 @@ const WRONG = 'wrong-paths-secret-000000000';
 const NET = { populations: { a: { n: 2 }, b: { n: 1 } }, connections: { ab: { pre: 'a', post: 'b' } } };
 const REFUSED = [400, 401, 404];
 
-interface RawReply {
-  status: number;
-  body: string;
-}
-
 /** One request with `path` sent byte for byte as given. */
-function raw(port: number, method: string, path: string, key?: string, body?: unknown): Promise<RawReply> {
-  const headers: Record<string, string> = {};
-  if (key !== undefined) headers.authorization = `Bearer ${key}`;
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  if (payload !== undefined) headers['content-type'] = 'application/json';
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
+function raw(port: number, method: string, path: string, key?: string, body?: unknown) {
+  return rawRequest(port, path, { method, key, body });
 }
 
-/**
- * A WebSocket upgrade on `path` as written. `opened` is true only if the
- * server accepted the socket as a session's (its first message is `hello`);
- * a refusal is either an HTTP status or a socket whose first message is an
- * error.
- */
-function upgrade(port: number, path: string, key?: string): Promise<{ status: number; opened: boolean; first?: { type: string; error?: { code: string } } }> {
-  const headers: Record<string, string> = {
-    connection: 'Upgrade',
-    upgrade: 'websocket',
-    'sec-websocket-version': '13',
-    'sec-websocket-key': randomBytes(16).toString('base64'),
-  };
-  if (key !== undefined) headers.authorization = `Bearer ${key}`;
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, headers, agent: false });
-    req.on('response', (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0, opened: false });
-    });
-    req.on('upgrade', (res, socket, head) => {
-      let buf = head;
-      const done = (first?: { type: string; error?: { code: string } }) => {
-        socket.destroy();
-        resolve({ status: res.statusCode ?? 0, opened: first?.type === 'hello', first });
-      };
-      const tryFrame = () => {
-        // A server frame is unmasked: 2 header bytes, then 2 more when the length is 126.
-        if (buf.length < 2) return;
-        let len = buf[1] & 0x7f;
-        let at = 2;
-        if (len === 126) {
-          if (buf.length < 4) return;
-          len = buf.readUInt16BE(2);
-          at = 4;
-        } else if (len === 127) {
-          if (buf.length < 10) return;
-          len = Number(buf.readBigUInt64BE(2));
-          at = 10;
-        }
-        if (buf.length < at + len) return;
-        const opcode = buf[0] & 0x0f;
-        done(opcode === 1 ? JSON.parse(buf.subarray(at, at + len).toString('utf8')) : { type: `opcode ${opcode}` });
-      };
-      socket.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        tryFrame();
-      });
-      socket.on('end', () => done());
-      socket.on('error', () => done());
-      tryFrame();
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/** A WebSocket upgrade on `path` as written. */
+function upgrade(port: number, path: string, key?: string) {
+  return rawUpgrade(port, path, { key });
 }
 
 /**

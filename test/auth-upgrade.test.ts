@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import type { SpikeserveError } from '../src/errors.js';
+import { HostPolicy } from '../src/security/hosts.js';
 import { KeyRing } from '../src/security/keys.js';
 import { OriginPolicy } from '../src/security/origins.js';
 import { TicketBook } from '../src/security/tickets.js';
@@ -29,10 +30,10 @@ function setup(withKeys: boolean) {
   const keys = new KeyRing(withKeys ? [{ id: 'a', secret: KEY_A }, { id: 'b', secret: KEY_B }] : []);
   let now = 1_000_000;
   const tickets = new TicketBook({ ttlMs: 30_000, now: () => now });
-  const check = upgradeAuthorizer({ keys, tickets, origins: new OriginPolicy(['https://lab.example']), sessions });
+  const check = upgradeAuthorizer({ keys, tickets, origins: new OriginPolicy(['https://lab.example']), hosts: new HostPolicy([], withKeys), sessions });
   const s = sessions.create({ network: { populations: { x: { n: 1 } } } }, withKeys ? 'a' : null);
-  const upgrade = (opts: { key?: string; ticket?: string; origin?: string; session?: string }) => {
-    const headers: Record<string, string> = { host: 'spikeserve.example:3000' };
+  const upgrade = (opts: { key?: string; ticket?: string; origin?: string; session?: string; host?: string }) => {
+    const headers: Record<string, string> = { host: opts.host ?? (withKeys ? 'spikeserve.example:3000' : 'localhost:3000') };
     if (opts.key) headers.authorization = `Bearer ${opts.key}`;
     if (opts.origin) headers.origin = opts.origin;
     const id = opts.session ?? s.id;
@@ -68,14 +69,21 @@ test('origins: none (not a browser), the server\'s own, or a listed one; any oth
   const { sessions, upgrade } = setup(true);
   upgrade({ key: KEY_A, origin: 'http://spikeserve.example:3000' })();
   upgrade({ key: KEY_A, origin: 'https://lab.example' })();
+  // The same host by another scheme is another origin.
+  assert.throws(upgrade({ key: KEY_A, origin: 'https://spikeserve.example:3000' }), code('ORIGIN_NOT_ALLOWED'));
+  assert.throws(upgrade({ key: KEY_A, origin: 'null' }), code('ORIGIN_NOT_ALLOWED'));
   assert.throws(upgrade({ key: KEY_A, origin: 'https://evil.example' }), code('ORIGIN_NOT_ALLOWED'));
   assert.throws(upgrade({ origin: 'https://evil.example' }), code('ORIGIN_NOT_ALLOWED'));
   await sessions.close();
 });
 
-test('without keys: anyone on this machine may open a socket; a ticket, if given, must still be valid', async () => {
+test('without keys: anyone on this machine may open a socket, by a loopback name; a ticket, if given, must still be valid', async () => {
   const { sessions, upgrade } = setup(false);
   upgrade({})();
+  for (const host of ['127.0.0.1:3000', '[::1]:3000', 'localhost']) upgrade({ host, origin: `http://${host}` })();
   assert.throws(upgrade({ ticket: 'made-up' }), code('UNAUTHORIZED'));
+  // A page on a name rebound to 127.0.0.1: its own origin, but not a name this server answers to.
+  assert.throws(upgrade({ host: 'evil.example:3000', origin: 'http://evil.example:3000' }), code('HOST_NOT_ALLOWED'));
+  assert.throws(upgrade({ host: 'evil.example:3000' }), code('HOST_NOT_ALLOWED'));
   await sessions.close();
 });

@@ -28,6 +28,7 @@ test('with nothing set, every setting has its documented default', () => {
       apiKeys: [],
       allowUnauthenticatedPublic: false,
       corsOrigins: [],
+      allowedHosts: [],
       wsTicketTtlS: 30,
       quotaSessions: 0,
       quotaSynapses: 0,
@@ -143,4 +144,12 @@ test('DATA_DIR set but empty means memory only (not the default); CORS_ORIGINS a
   assert.equal(loadConfig({ OVERLOAD_MEMORY_MB: '2048' }).overloadMemoryMb, 2048);
   assert.throws(() => loadConfig({ OVERLOAD_MEMORY_MB: 'lots' }), /OVERLOAD_MEMORY_MB: must be auto or a whole number/);
   assert.throws(() => loadConfig({ PERSIST_SYNC: 'always' }), /PERSIST_SYNC: must be one of normal, full/);
+});
+
+test('ALLOWED_HOSTS: names and addresses, each with an optional port, or *; anything with a scheme, a path or user info is refused', () => {
+  assert.deepEqual(loadConfig({ ALLOWED_HOSTS: 'Spikeserve.LAN, 10.0.0.5:3000,[FD00::1]:8080 ,box.' }).allowedHosts, ['spikeserve.lan', '10.0.0.5:3000', '[fd00::1]:8080', 'box.']);
+  assert.deepEqual(loadConfig({ ALLOWED_HOSTS: '*' }).allowedHosts, ['*']);
+  for (const bad of ['http://a.example', 'a.example/x', 'user@a.example', 'a.example:0', 'a.example:70000', 'a example', '-a.example', 'fd00::1']) {
+    assert.throws(() => loadConfig({ ALLOWED_HOSTS: bad }), (e: ConfigError) => e.problems[0].variable === 'ALLOWED_HOSTS' && /is not a host name: write a name or an address/.test(e.message), bad);
+  }
 });

@@ -103,8 +103,8 @@ test('graceful close: a step in flight completes, a request arriving meanwhile g
   });
   const { id } = (await created.json()) as { id: string };
   const body = JSON.stringify({ steps: 2_000_000, return: { spikes: 'none' } });
-  const first = `POST /v1/sessions/${id}/step HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-  const second = 'GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n';
+  const first = `POST /v1/sessions/${id}/step HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const second = 'GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n';
   let closing: Promise<void> | null = null;
   const t0 = Date.now();
   const data = await exchangeAcrossClose(port, first, second, () => (closing = app.close()));

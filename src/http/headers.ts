@@ -2,7 +2,8 @@
  * Response headers every client gets: browsers are told not to sniff, frame
  * or cache the API's answers, and cross-origin browser access follows the
  * CORS_ORIGINS allow-list (preflights answered here, before authentication,
- * as browsers send them without credentials).
+ * as browsers send them without credentials); a request that changes
+ * something from a page of any other origin is refused before its route runs.
  */
 import type { FastifyInstance } from 'fastify';
 import { SpikeserveError } from '../errors.js';
@@ -16,6 +17,9 @@ const COMMON = {
 };
 
 const API_ONLY = { ...COMMON, 'content-security-policy': "default-src 'none'; frame-ancestors 'none'", 'cache-control': 'no-store' };
+
+/** Methods that change nothing: a cross-origin page may send them, and cannot read the answer without CORS. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const ALLOW_METHODS = 'GET, POST, PUT, DELETE';
 const ALLOW_HEADERS = 'authorization, content-type, x-request-id';
@@ -42,6 +46,11 @@ export function registerHeaders(app: FastifyInstance, origins: OriginPolicy): vo
         .header('access-control-max-age', '600')
         .send();
       return;
+    }
+    // A form or a bodyless fetch from any page reaches a POST without a
+    // preflight: what changes something must come from an allowed origin.
+    if (!SAFE_METHODS.has(request.method) && !origins.allowsRequest(origin, request.headers.host, request.protocol)) {
+      return done(new SpikeserveError('ORIGIN_NOT_ALLOWED', `origin ${origin} may not change anything here: only this server's own pages and CORS_ORIGINS may`));
     }
     done();
   });

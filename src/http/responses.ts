@@ -8,7 +8,7 @@ import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
 import { ErrorResponseSchema, ref } from '../api/common.js';
 
 /** Every route may fail these ways, whatever it does. */
-const ALWAYS: ErrorCode[] = ['INTERNAL_ERROR', 'SHUTTING_DOWN'];
+const ALWAYS: ErrorCode[] = ['INTERNAL_ERROR', 'SHUTTING_DOWN', 'HOST_NOT_ALLOWED'];
 
 export function errorResponses(...codes: ErrorCode[]): Record<string, ReturnType<typeof ref>> {
   const byStatus = new Map<number, ErrorCode[]>();
@@ -27,6 +27,9 @@ export function errorResponses(...codes: ErrorCode[]): Record<string, ReturnType
 
 /** Codes any /v1 request can get before its route runs: no valid API key. */
 export const API_ERRORS: ErrorCode[] = ['UNAUTHORIZED'];
+
+/** Codes any request that changes something (POST, PUT, DELETE) can get before its route runs: a page of another origin sent it. */
+export const CHANGE_ERRORS: ErrorCode[] = ['ORIGIN_NOT_ALLOWED'];
 
 /** Codes any request with a body can get before its route runs. */
 export const BODY_ERRORS: ErrorCode[] = ['REQUEST_INVALID', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];

@@ -1,14 +1,16 @@
 /**
  * Who may open a session's WebSocket: the check the WebSocket endpoint runs
  * on each upgrade request (its `authorizeUpgrade` hook), before a socket
- * exists. In order: the Origin (browsers send any page's; only the server's
- * own pages and CORS_ORIGINS may), then the caller (a one-use ticket in
+ * exists. In order: the Host (a name the server answers to, see hosts.ts),
+ * the Origin (browsers send any page's; only the server's own pages, scheme
+ * included, and CORS_ORIGINS may), then the caller (a one-use ticket in
  * ?ticket=, or `Authorization: Bearer <key>` from a client that can set
  * headers), then the session (another key's answers 404, as over HTTP).
  */
 import type { IncomingMessage } from 'node:http';
 import { SpikeserveError } from '../errors.js';
 import type { SessionManager } from '../sessions/manager.js';
+import type { HostPolicy } from './hosts.js';
 import type { KeyRing } from './keys.js';
 import type { OriginPolicy } from './origins.js';
 import type { TicketBook } from './tickets.js';
@@ -21,10 +23,11 @@ export interface UpgradeTarget {
 /** Query parameters the check reads from the socket's URL. */
 export const UPGRADE_QUERY_PARAMS = ['ticket'] as const;
 
-export function upgradeAuthorizer(deps: { keys: KeyRing; tickets: TicketBook; origins: OriginPolicy; sessions: SessionManager }): (req: IncomingMessage, target: UpgradeTarget) => void {
+export function upgradeAuthorizer(deps: { keys: KeyRing; tickets: TicketBook; origins: OriginPolicy; hosts: HostPolicy; sessions: SessionManager }): (req: IncomingMessage, target: UpgradeTarget) => void {
   return (req, target) => {
+    deps.hosts.check(req.headers.host);
     const origin = req.headers.origin;
-    if (!deps.origins.allowsUpgrade(origin, req.headers.host)) {
+    if (!deps.origins.allowsRequest(origin, req.headers.host, schemeOf(req))) {
       throw new SpikeserveError('ORIGIN_NOT_ALLOWED', `origin ${origin} may not open WebSockets here (CORS_ORIGINS)`);
     }
     const ticket = target.url.searchParams.get('ticket');
@@ -47,4 +50,9 @@ export function upgradeAuthorizer(deps: { keys: KeyRing; tickets: TicketBook; or
     }
     if (deps.keys.enabled) deps.sessions.get(target.sessionId, owner);
   };
+}
+
+/** The scheme the client used to reach this server. */
+function schemeOf(req: IncomingMessage): 'http' | 'https' {
+  return (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http';
 }

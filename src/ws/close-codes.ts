@@ -42,7 +42,8 @@ export const CLOSE_CODE_TABLE: readonly { code: number; when: string; reason?: E
     [
       ['REQUEST_INVALID', 'refused at connect: a bad role, format or query parameter'],
       ['UNAUTHORIZED', 'refused at connect: no API key, a wrong one, or an unknown, expired, used or other-session ticket'],
-      ['ORIGIN_NOT_ALLOWED', 'refused at connect: a browser page from an origin not in CORS_ORIGINS'],
+      ['ORIGIN_NOT_ALLOWED', 'refused at connect: a browser page from an origin neither the server\'s own (scheme, host and port) nor in CORS_ORIGINS'],
+      ['HOST_NOT_ALLOWED', 'refused at connect: the Host header names the server by a name it does not answer to (loopback names and ALLOWED_HOSTS; against DNS rebinding)'],
       ['SESSION_NOT_FOUND', 'the session is unknown, or was deleted or evicted after being idle; commands still queued got SESSION_NOT_FOUND replies first'],
       ['WS_CONTROLLER_TAKEN', 'refused at connect: the session already has a controller'],
       ['WS_BUFFER_EXCEEDED', 'the peer stopped reading: more than WS_MAX_BUFFERED_BYTES waited for it (then it is cut shortly after)'],
