@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { SessionParamsSchema, type SessionParams } from '../src/api/common.js';
 import { ResetBodySchema, ResetResultSchema, type ResetBody } from '../src/api/step.js';
-import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, described, errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, described, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
 export default async function resetRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
@@ -16,9 +16,9 @@ export default async function resetRoutes(app: FastifyInstance, { sessions }: { 
           'Potentials, traces, refractory counters, eligibility, spike statistics, the pending update and the step count go back to their start. Weights are kept unless `weights: true`. No body is the same as {}.',
         params: SessionParamsSchema,
         body: ResetBodySchema,
-        response: { 200: described(ResetResultSchema, 'Reset.'), ...errorResponses(...CHANGE_ERRORS, ...BODY_ERRORS, ...API_ERRORS, 'SESSION_NOT_FOUND', 'PERSISTENCE_FAILED') },
+        response: { 200: described(ResetResultSchema, 'Reset.'), ...errorResponses(...CHANGE_ERRORS, ...BODY_ERRORS, ...API_ERRORS, ...SESSION_ERRORS, 'PERSISTENCE_FAILED') },
       },
     },
-    async (request) => sessions.get(request.params.id).reset(request.body),
+    async (request) => (await sessions.open(request.params.id)).reset(request.body),
   );
 }

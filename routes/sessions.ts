@@ -15,7 +15,7 @@ import {
 import { DEFAULT_ENGINE_LIMITS } from '../src/engine/index.js';
 import { SpikeserveError } from '../src/errors.js';
 import { acceptBinaryBodies, BINARY, binarySchema, decodeSnapshot, maxSnapshotBytes } from '../src/http/binary.js';
-import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, described, errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, described, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
 export default async function sessionRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
@@ -79,7 +79,7 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
     },
     async (request) => {
       const page = sessions.list({ ...request.query, owner: request.owner });
-      return { sessions: page.sessions.map((s) => s.summary()), next: page.next, total: page.total };
+      return { sessions: page.sessions, next: page.next, total: page.total };
     },
   );
 
@@ -91,10 +91,10 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
         summary: 'Describe a session',
         description: 'Its network, step count, pending update, times, limits, and spike and weight statistics.',
         params: SessionParamsSchema,
-        response: { 200: ref(SessionDetailSchema, { description: 'The session.' }), ...errorResponses('SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS) },
+        response: { 200: ref(SessionDetailSchema, { description: 'The session.' }), ...errorResponses(...SESSION_ERRORS, 'PERSISTENCE_FAILED', ...API_ERRORS) },
       },
     },
-    async (request) => sessions.get(request.params.id).detail(),
+    async (request) => (await sessions.open(request.params.id)).detail(),
   );
 
   app.delete<{ Params: SessionParams }>(

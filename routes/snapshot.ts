@@ -4,7 +4,7 @@ import { ref, SessionParamsSchema, type SessionParams } from '../src/api/common.
 import { SnapshotSchema } from '../src/engine/index.js';
 import { BINARY, binarySchema, binaryStream, encodeSnapshot, wantsBinary } from '../src/http/binary.js';
 import { jsonStream } from '../src/http/json-stream.js';
-import { API_ERRORS, errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
 export default async function snapshotRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
@@ -25,12 +25,12 @@ export default async function snapshotRoutes(app: FastifyInstance, { sessions }:
               [BINARY]: { schema: binarySchema('The snapshot as a blob: "SSB1", u32 LE skeleton length, the JSON skeleton with every array of numbers replaced by {"$f": offset, "$n": length}, zero padding to a multiple of 8, then the numbers as float64 LE.') },
             },
           },
-          ...errorResponses('SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS),
+          ...errorResponses(...SESSION_ERRORS, 'PERSISTENCE_FAILED', ...API_ERRORS),
         },
       },
     },
     async (request, reply) => {
-      const snap = await sessions.get(request.params.id).snapshotTyped();
+      const snap = await (await sessions.open(request.params.id)).snapshotTyped();
       if (wantsBinary(request)) return reply.type(BINARY).send(binaryStream(encodeSnapshot(snap)));
       // In slices: a large session's snapshot is millions of numbers.
       return reply.type('application/json; charset=utf-8').send(jsonStream(snap));

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { SessionParamsSchema, type SessionParams } from '../src/api/common.js';
 import { SessionStateSchema } from '../src/api/state.js';
-import { API_ERRORS, described, errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, described, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
 export default async function stateRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
@@ -13,9 +13,9 @@ export default async function stateRoutes(app: FastifyInstance, { sessions }: { 
         tags: ['state'],
         summary: 'Potentials, traces, refractory counters, last spikes and eligibility',
         params: SessionParamsSchema,
-        response: { 200: described(SessionStateSchema, 'The session\'s state now.'), ...errorResponses('SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS) },
+        response: { 200: described(SessionStateSchema, 'The session\'s state now.'), ...errorResponses(...SESSION_ERRORS, 'PERSISTENCE_FAILED', ...API_ERRORS) },
       },
     },
-    async (request) => sessions.get(request.params.id).state(),
+    async (request) => (await sessions.open(request.params.id)).state(),
   );
 }

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ref, SessionParamsSchema, type SessionParams } from '../src/api/common.js';
 import { RewardBodySchema, RewardResultSchema, StepBodySchema, StepResultSchema, type RewardBody, type StepBody } from '../src/api/step.js';
-import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, described, errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, described, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
 export default async function stepRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
@@ -18,11 +18,11 @@ export default async function stepRoutes(app: FastifyInstance, { sessions }: { s
         body: StepBodySchema,
         response: {
           200: ref(StepResultSchema, { description: 'The steps ran; what the reply carries follows `return`.' }),
-          ...errorResponses(...CHANGE_ERRORS, ...BODY_ERRORS, ...API_ERRORS, 'INPUT_INVALID', 'SESSION_NOT_FOUND', 'LIMIT_EXCEEDED', 'QUOTA_EXCEEDED', 'OVERLOADED', 'PERSISTENCE_FAILED'),
+          ...errorResponses(...CHANGE_ERRORS, ...BODY_ERRORS, ...API_ERRORS, 'INPUT_INVALID', ...SESSION_ERRORS, 'LIMIT_EXCEEDED', 'QUOTA_EXCEEDED', 'OVERLOADED', 'PERSISTENCE_FAILED'),
         },
       },
     },
-    async (request) => sessions.get(request.params.id).step(request.body),
+    async (request) => (await sessions.open(request.params.id)).step(request.body),
   );
 
   app.post<{ Params: SessionParams; Body: RewardBody }>(
@@ -37,10 +37,10 @@ export default async function stepRoutes(app: FastifyInstance, { sessions }: { s
         body: RewardBodySchema,
         response: {
           200: described(RewardResultSchema, 'The pending update is applied.'),
-          ...errorResponses(...CHANGE_ERRORS, ...BODY_ERRORS, ...API_ERRORS, 'INPUT_INVALID', 'SESSION_NOT_FOUND', 'REWARD_NOT_PENDING', 'PERSISTENCE_FAILED'),
+          ...errorResponses(...CHANGE_ERRORS, ...BODY_ERRORS, ...API_ERRORS, 'INPUT_INVALID', ...SESSION_ERRORS, 'REWARD_NOT_PENDING', 'PERSISTENCE_FAILED'),
         },
       },
     },
-    async (request) => sessions.get(request.params.id).reward(request.body.reward),
+    async (request) => (await sessions.open(request.params.id)).reward(request.body.reward),
   );
 }

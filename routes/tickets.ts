@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { SessionParamsSchema, type SessionParams } from '../src/api/common.js';
-import { API_ERRORS, CHANGE_ERRORS, described, errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, CHANGE_ERRORS, described, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { TicketBook } from '../src/security/tickets.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
@@ -26,12 +26,13 @@ export default async function ticketRoutes(app: FastifyInstance, { sessions, tic
         description:
           'Browsers cannot set an Authorization header on a WebSocket. Ask for a ticket here (with your API key), then open /v1/sessions/{id}/ws?ticket=... within its lifetime (WS_TICKET_TTL_S); it is good for one connection to this session, and acts for the key that asked for it. Without API_KEYS tickets are not needed, but work. No body.',
         params: SessionParamsSchema,
-        response: { 201: described(TicketSchema, 'A new ticket.'), ...errorResponses(...CHANGE_ERRORS, 'SESSION_NOT_FOUND', ...API_ERRORS) },
+        response: { 201: described(TicketSchema, 'A new ticket.'), ...errorResponses(...CHANGE_ERRORS, ...SESSION_ERRORS, ...API_ERRORS) },
       },
     },
     async (request, reply) => {
       const id = request.params.id;
-      sessions.get(id, request.owner);
+      // A request like any other: a session on disk only is loaded.
+      await sessions.open(id, request.owner);
       const { ticket, expiresAt } = tickets.issue(id, request.owner ?? null);
       reply.code(201);
       return {

@@ -5,7 +5,7 @@ import { AllWeightsSchema, ConnectionWeightsSchema, PutWeightsBodySchema, type P
 import { acceptBinaryBodies, BINARY, binarySchema, binaryStream, decodeWeights, encodeWeights, wantsBinary } from '../src/http/binary.js';
 import { jsonStream } from '../src/http/json-stream.js';
 import { SpikeserveError } from '../src/errors.js';
-import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, errorResponses } from '../src/http/responses.js';
+import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 import type { WeightMatrices, WeightMatrix } from '../src/sessions/session.js';
 
@@ -49,12 +49,12 @@ export default async function weightRoutes(app: FastifyInstance, { sessions }: {
         params: SessionParamsSchema,
         response: {
           200: eitherType(AllWeightsSchema, 'The weights of every connection.', `${FRAME}.`),
-          ...errorResponses('SESSION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS),
+          ...errorResponses(...SESSION_ERRORS, 'PERSISTENCE_FAILED', ...API_ERRORS),
         },
       },
     },
     async (request, reply) => {
-      const w = await sessions.get(request.params.id).weightMatrices();
+      const w = await (await sessions.open(request.params.id)).weightMatrices();
       const weights: Record<string, Float64Array[]> = {};
       for (const m of w.matrices) weights[m.name] = rows(m);
       return send(request, reply, w, { step: w.step, weights });
@@ -71,12 +71,12 @@ export default async function weightRoutes(app: FastifyInstance, { sessions }: {
         params: ConnectionParamsSchema,
         response: {
           200: eitherType(ConnectionWeightsSchema, 'The connection\'s weights.', `${FRAME}: one section.`),
-          ...errorResponses('SESSION_NOT_FOUND', 'CONNECTION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS),
+          ...errorResponses(...SESSION_ERRORS, 'CONNECTION_NOT_FOUND', 'PERSISTENCE_FAILED', ...API_ERRORS),
         },
       },
     },
     async (request, reply) => {
-      const w = await sessions.get(request.params.id).weightMatrices(request.params.connection);
+      const w = await (await sessions.open(request.params.id)).weightMatrices(request.params.connection);
       return send(request, reply, w, oneConnection(w));
     },
   );
@@ -98,12 +98,12 @@ export default async function weightRoutes(app: FastifyInstance, { sessions }: {
         },
         response: {
           200: eitherType(ConnectionWeightsSchema, 'The weights as stored (clamped into the bounds).', `${FRAME}: one section.`),
-          ...errorResponses(...CHANGE_ERRORS, ...BODY_ERRORS, ...API_ERRORS, 'WEIGHTS_INVALID', 'SESSION_NOT_FOUND', 'CONNECTION_NOT_FOUND', 'PERSISTENCE_FAILED'),
+          ...errorResponses(...CHANGE_ERRORS, ...BODY_ERRORS, ...API_ERRORS, 'WEIGHTS_INVALID', ...SESSION_ERRORS, 'CONNECTION_NOT_FOUND', 'PERSISTENCE_FAILED'),
         },
       },
     },
     async (request, reply) => {
-      const session = sessions.get(request.params.id);
+      const session = await sessions.open(request.params.id);
       const { connection } = request.params;
       let weights: unknown;
       if (Buffer.isBuffer(request.body)) {

@@ -139,6 +139,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     maxSessions: config.maxSessions,
     maxTotalSynapses: config.maxTotalSynapses,
     idleTimeoutMs: config.sessionIdleTimeoutS * 1000,
+    retentionMs: config.sessionRetentionS * 1000,
     sliceMs: config.stepSliceMs,
     log: app.log,
     store: opened?.store ?? null,
@@ -295,7 +296,7 @@ function restoreFromDisk(app: FastifyInstance, sessions: SessionManager, opened:
   report.damaged.unshift(...opened.lost);
   if (opened.movedTo) report.preservedCopy ??= opened.movedTo;
   for (const d of report.damaged) app.log.error({ sessionId: d.id, reason: d.reason, preservedCopy: report.preservedCopy }, 'session damaged on disk: not restored');
-  for (const k of report.kept) app.log.warn({ sessionId: k.id, reason: k.reason }, 'session left on disk, not loaded');
+  for (const k of report.kept) app.log.warn({ sessionId: k.id, reason: k.reason }, 'session left on disk, not loaded now: it is listed, and its next request loads it if it can');
   app.log.info({ file, restored: report.restored, damaged: report.damaged.length, kept: report.kept.length, ms: Math.round(performance.now() - t0) }, 'sessions restored');
   return report;
 }

@@ -218,7 +218,7 @@ export const SETTINGS = {
   ),
   logLevel: setting('LOG_LEVEL', 'info', oneOf(LOG_LEVELS), `Log level: ${LOG_LEVELS.join(', ')}. At info, one line per request.`),
   bodyLimitBytes: setting('BODY_LIMIT_BYTES', '16777216', int(1024, 1024 ** 3), 'Largest request body accepted, in bytes (16 MiB); larger gets 413 BODY_TOO_LARGE.'),
-  maxSessions: setting('MAX_SESSIONS', '256', int(1, 1_000_000), 'Sessions held at once; one more gets 422 LIMIT_EXCEEDED.'),
+  maxSessions: setting('MAX_SESSIONS', '256', int(1, 1_000_000), 'Sessions held at once, hibernated ones included; one more gets 422 LIMIT_EXCEEDED.'),
   maxNeurons: setting('MAX_NEURONS_PER_SESSION', '100000', int(1, 100_000_000), 'Neurons, summed over populations, in one session.'),
   maxSynapses: setting('MAX_SYNAPSES_PER_SESSION', '4000000', int(0, 1_000_000_000), 'Synapses (pre.n x post.n summed over connections) in one session; about 8 to 24 bytes each.'),
   maxPopulations: setting(
@@ -238,7 +238,7 @@ export const SETTINGS = {
     'MAX_TOTAL_SYNAPSES',
     '100000000',
     int(0, 100_000_000_000),
-    'Synapses summed over every session the server holds: with the per-session limits, what bounds its memory (about 8 to 24 bytes a synapse).',
+    'Synapses summed over the sessions in memory (hibernated ones do not count): with the per-session limits, what bounds its memory (about 8 to 24 bytes a synapse). With DATA_DIR, sessions not in use are hibernated, least recently used first, to make room under it.',
   ),
   maxStepsPerCall: setting('MAX_STEPS_PER_CALL', '100000', int(1, 100_000_000), 'Network steps one step request may ask for.'),
   maxBatchItems: setting('MAX_BATCH_ITEMS', '1024', int(1, 1_000_000), 'Items (session steps) one POST /v1/batch/step may carry; more gets 422 LIMIT_EXCEEDED.'),
@@ -248,7 +248,18 @@ export const SETTINGS = {
     int(1, 1_000_000_000),
     'Bound on the per-step spike lists one step request may return: steps x neurons of the returned populations. Ask for counts, fewer populations or fewer steps beyond it.',
   ),
-  sessionIdleTimeoutS: setting('SESSION_IDLE_TIMEOUT_S', '3600', decimal(0, 365 * 24 * 3600), 'Seconds without a request after which a session is evicted; 0 never evicts.'),
+  sessionIdleTimeoutS: setting(
+    'SESSION_IDLE_TIMEOUT_S',
+    '3600',
+    decimal(0, 365 * 24 * 3600),
+    'Seconds without a request after which a session leaves memory. With DATA_DIR it hibernates: kept on disk, still listed and counted in its key\'s quotas, and loaded back exactly as it was by its next request (one with a WebSocket open stays in memory). With DATA_DIR= (memory only) it is deleted. 0: never.',
+  ),
+  sessionRetentionS: setting(
+    'SESSION_RETENTION_S',
+    '0',
+    decimal(0, 100 * 365 * 24 * 3600),
+    'With DATA_DIR: seconds without a request after which a session, hibernated or not, is deleted for good. 0: never (sessions are deleted only by DELETE).',
+  ),
   stepSliceMs: setting('STEP_SLICE_MS', '10', decimal(1, 10_000), 'A long step request runs in slices of about this many milliseconds, yielding to other requests between them.'),
   shutdownTimeoutS: setting('SHUTDOWN_TIMEOUT_S', '10', decimal(0, 3600), 'On SIGTERM/SIGINT, seconds to finish requests in flight before exiting anyway (with code 1).'),
   tfjsBackend: setting(

@@ -43,6 +43,14 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: 'spikeserve_sessions_hibernated',
+      help: 'Sessions kept on disk only (hibernated after being idle, or not loadable at start); their next request loads them.',
+      registers,
+      collect() {
+        this.set(sessions.dormantCount);
+      },
+    });
+    new Gauge({
       name: 'spikeserve_synapses',
       help: 'Synapses summed over the sessions held.',
       registers,

@@ -29,6 +29,18 @@ try {
 // call on the hot path; lines written while one is in flight are batched.
 // Every exit below flushes it first.
 const logStream = pino.destination({ dest: 1, sync: false });
+
+// tfjs is one engine per process, started once here, before the sessions
+// saved in DATA_DIR are restored (those on "tfjs" need it). If no platform
+// starts, new "tfjs" sessions are refused and saved ones stay on disk, both
+// with BACKEND_UNAVAILABLE; native ones run as usual.
+let tfjsStarted: { ok: true; info: Awaited<ReturnType<typeof initTfjs>> } | { ok: false };
+try {
+  tfjsStarted = { ok: true, info: await initTfjs({ prefer: config.tfjsBackend }) };
+} catch {
+  tfjsStarted = { ok: false };
+}
+
 let app: Awaited<ReturnType<typeof buildApp>>;
 try {
   app = await buildApp(config, { logger: loggerOptions(config.logLevel, logStream) });
@@ -42,6 +54,9 @@ try {
   throw e;
 }
 
+if (tfjsStarted.ok) app.log.info({ tfjs: tfjsStarted.info }, `tfjs backend runs on the ${tfjsStarted.info.platform} platform`);
+else app.log.warn({ tfjs: tfjsInfo() }, 'tfjs backend unavailable: new sessions with "backend": "tfjs" are refused, and saved ones stay on disk until it runs');
+
 function exit(code: number): never {
   try {
     logStream.flushSync();
@@ -49,15 +64,6 @@ function exit(code: number): never {
     // stdout already gone: nothing more to save
   }
   process.exit(code);
-}
-
-// tfjs is one engine per process, started once here. If no platform starts,
-// "tfjs" sessions are refused with BACKEND_UNAVAILABLE; native ones run as usual.
-try {
-  const tfjs = await initTfjs({ prefer: config.tfjsBackend });
-  app.log.info({ tfjs }, `tfjs backend runs on the ${tfjs.platform} platform`);
-} catch {
-  app.log.warn({ tfjs: tfjsInfo() }, 'tfjs backend unavailable: sessions with "backend": "tfjs" will be refused');
 }
 
 try {

@@ -89,7 +89,7 @@ describe('sessions over HTTP', () => {
       assert.deepEqual(all.body.sessions.map((s: { id: string }) => s.id), ids.filter((_, i) => i !== 1));
       assert.equal(all.body.next, null);
       const item = all.body.sessions[0];
-      assert.deepEqual(Object.keys(item).sort(), ['connections', 'createdAt', 'expiresAt', 'id', 'lastUsedAt', 'name', 'pending', 'populations', 'step']);
+      assert.deepEqual(Object.keys(item).sort(), ['connections', 'createdAt', 'expiresAt', 'id', 'lastUsedAt', 'loaded', 'name', 'pending', 'populations', 'step']);
     } finally {
       await fresh.close();
     }

@@ -49,7 +49,10 @@ async function exercise(s: Session, k: number): Promise<void> {
 
 async function stateOf(m: SessionManager): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
-  for (const s of m.list({ limit: 1000 }).sessions) out.set(s.id, { snapshot: await s.snapshot(), detail: { ...(await s.detail()), lastUsedAt: null, expiresAt: null } });
+  for (const { id } of m.list({ limit: 1000 }).sessions) {
+    const s = await m.open(id);
+    out.set(id, { snapshot: await s.snapshot(), detail: { ...(await s.detail()), lastUsedAt: null, expiresAt: null } });
+  }
   return out;
 }
 
@@ -189,7 +192,7 @@ describe('sessions saved to SQLite', () => {
     m2.restore();
     assert.deepEqual(m2.list().sessions.map((s) => s.id), [ids[0], ids[2], ids[3]]);
     const fresh = m2.create({ network: NET });
-    assert.equal(m2.list().sessions.at(-1), fresh);
+    assert.equal(m2.list().sessions.at(-1)?.id, fresh.id);
     assert.ok(fresh.seq > m2.get(ids[3]).seq);
     await m2.close();
   });

@@ -59,7 +59,9 @@ export const SessionLimitsSchema = Type.Object(
     maxSynapses: Type.Integer({ description: 'MAX_SYNAPSES_PER_SESSION' }),
     maxStepsPerCall: Type.Integer({ description: 'MAX_STEPS_PER_CALL' }),
     maxSpikeRecordsPerCall: Type.Integer({ description: 'MAX_SPIKE_RECORDS_PER_CALL: steps x returned neurons of per-step spike lists in one step call.' }),
-    idleTimeoutSeconds: Type.Number({ description: 'SESSION_IDLE_TIMEOUT_S: evicted after this long without a request; 0 never.' }),
+    idleTimeoutSeconds: Type.Number({
+      description: 'SESSION_IDLE_TIMEOUT_S: after this long without a request the session leaves memory (kept on disk, or deleted when the server keeps sessions in memory only); 0 never.',
+    }),
   },
   { additionalProperties: false, description: 'The limits this session is held to.' },
 );
@@ -80,7 +82,14 @@ export const SessionSummarySchema = Type.Object(
     name: Type.Union([Type.String(), Type.Null()]),
     createdAt: Type.String({ format: 'date-time' }),
     lastUsedAt: Type.String({ format: 'date-time' }),
-    expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the session is evicted if no request comes first; null if never.' }),
+    expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description:
+        'When the session is deleted if no request comes first; null if never. With sessions kept on disk that is SESSION_RETENTION_S after the last request (off by default); in memory only (DATA_DIR=), SESSION_IDLE_TIMEOUT_S after it.',
+    }),
+    loaded: Type.Boolean({
+      description:
+        'True while the session is in memory. False once it has been idle for SESSION_IDLE_TIMEOUT_S and hibernated (kept on disk only), or when it could not be loaded at start; its next request of any kind loads it back exactly as it was.',
+    }),
     step: Type.Integer({ description: 'Steps taken since creation or the last reset.' }),
     pending: Type.Boolean({ description: 'A step taken with deferReward is waiting for its reward.' }),
     populations: Type.Record(Type.String(), Type.Integer(), { description: 'Population sizes by name, in update order.' }),

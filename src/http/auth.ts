@@ -48,7 +48,7 @@ export function registerAuth(app: FastifyInstance, keys: KeyRing, sessions: Sess
     const id = (request.params as { id?: unknown } | undefined)?.id;
     if (typeof id === 'string') {
       try {
-        sessions.get(id, request.owner ?? null);
+        sessions.check(id, request.owner ?? null);
       } catch (e) {
         return done(e as Error);
       }

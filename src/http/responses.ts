@@ -31,6 +31,13 @@ export const API_ERRORS: ErrorCode[] = ['UNAUTHORIZED'];
 /** Codes any request that changes something (POST, PUT, DELETE) can get before its route runs: a page of another origin sent it. */
 export const CHANGE_ERRORS: ErrorCode[] = ['ORIGIN_NOT_ALLOWED'];
 
+/**
+ * Codes any request to one session can get before it runs: no such session,
+ * or one on disk that cannot be loaded now (its backend does not run here, no
+ * room in memory, its data unreadable).
+ */
+export const SESSION_ERRORS: ErrorCode[] = ['SESSION_NOT_FOUND', 'BACKEND_UNAVAILABLE', 'OVERLOADED', 'PERSISTENCE_FAILED'];
+
 /** Codes any request with a body can get before its route runs. */
 export const BODY_ERRORS: ErrorCode[] = ['REQUEST_INVALID', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
 

@@ -596,17 +596,22 @@ export class Store {
     for (const r of rows) onRow(r);
   }
 
-  /** One session read back (after a failed commit, to return it to its saved state); null if it is not in the database. */
-  loadOne(key: number): LoadedSession | null {
+  /**
+   * One session read back (after a failed commit, or when it is loaded on
+   * demand); null if it is not in the database. `fromId`: no record of the
+   * session before this log id is needed (its first live one), so the scan
+   * starts there.
+   */
+  loadOne(key: number, fromId = 0): LoadedSession | null {
     const row = this.db.prepare(`SELECT ${SESSION_COLS} FROM sessions WHERE key = ?`).get(key) as SessionRow | undefined;
     if (!row) return null;
     const s: LoadedSession = { row, snapshot: null, records: [], commands: 0, damage: null, firstLiveId: null };
     const snap = this.db.prepare(`SELECT ${SNAPSHOT_COLS} FROM snapshots WHERE session = ?`).get(key) as Record<string, unknown> | undefined;
     if (snap) acceptSnapshot(s, snap);
     else s.damage = 'its snapshot is missing';
-    // No index on the log's session column (see the top of this file): a full scan, on a rare path.
-    for (const r of this.db.prepare(`SELECT ${RECORD_COLS} FROM log WHERE session = ? ORDER BY id`).iterate(key)) acceptRecord(s, r as StoredRow);
-    for (const r of this.unspilled) if (r.session === key) acceptRecord(s, r);
+    // No index on the log's session column (see the top of this file): the rows from fromId on are scanned.
+    for (const r of this.db.prepare(`SELECT ${RECORD_COLS} FROM log WHERE id >= ? AND session = ? ORDER BY id`).iterate(fromId, key)) acceptRecord(s, r as StoredRow);
+    for (const r of this.unspilled) if (r.session === key && r.id >= fromId) acceptRecord(s, r);
     return s;
   }
 

@@ -48,7 +48,7 @@ export function upgradeAuthorizer(deps: { keys: KeyRing; tickets: TicketBook; or
     } else {
       return;
     }
-    if (deps.keys.enabled) deps.sessions.get(target.sessionId, owner);
+    if (deps.keys.enabled) deps.sessions.check(target.sessionId, owner);
   };
 }
 

@@ -1,17 +1,23 @@
 /**
  * The sessions one app holds: creation (from a spec or a snapshot) under the
- * configured limits, lookup, paging, deletion, and eviction of sessions left
- * idle. One manager per app, no module state, so tests can build many apps.
+ * configured limits, lookup, paging, deletion, and what becomes of sessions
+ * left idle. One manager per app, no module state, so tests can build many apps.
+ *
+ * With a database, a session is either loaded (a Session in memory) or
+ * dormant (on disk only: hibernated after SESSION_IDLE_TIMEOUT_S, or not
+ * loadable at start). open() is the one place a dormant session is read back
+ * from the store, on demand, exactly as it was saved. Without a database an
+ * idle session is evicted: deleted.
  */
 import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { checkSpecCounts, Network } from '../engine/index.js';
-import { SpikeserveError } from '../errors.js';
-import type { CreateSessionBody } from '../api/sessions.js';
+import { isSpikeserveError, SpikeserveError } from '../errors.js';
+import type { CreateSessionBody, SessionSummary } from '../api/sessions.js';
 import { encodeBlob } from '../persist/codec.js';
 import { Journal, type SessionLog } from '../persist/journal.js';
 import type { LoadedSession, LoadResult, Store } from '../persist/store.js';
-import { decodeLoaded, logState, restoreSessions, type RestoreReport } from './restore.js';
+import { decodeLoaded, logState, restoreSessions, type Decoded, type RestoreReport, type SessionFields } from './restore.js';
 import { Session, type CloseReason, type SessionEvents, type SessionHooks, type SessionLimits } from './session.js';
 
 /** The subset of a pino logger the manager uses. */
@@ -29,8 +35,10 @@ export interface SessionManagerOptions {
   maxSessions: number;
   /** Synapses summed over all sessions. */
   maxTotalSynapses: number;
-  /** Evict sessions without a request for this long; 0 never evicts. */
+  /** Sessions without a request for this long leave memory (hibernate with a store, else are deleted); 0 never. */
   idleTimeoutMs: number;
+  /** With a store: sessions without a request for this long are deleted; 0 never. */
+  retentionMs?: number;
   /** Slice length of long step runs. */
   sliceMs: number;
   /** Clock, replaceable in tests. */
@@ -51,10 +59,41 @@ export interface SessionManagerOptions {
 }
 
 export interface SessionPage {
-  sessions: Session[];
+  sessions: SessionSummary[];
   next: string | null;
   total: number;
 }
+
+/** A session on disk and not in memory: what is needed to list it, count it, and load it back. */
+class Dormant {
+  /** The load in progress, if one is. */
+  waking: Promise<Session> | null = null;
+
+  constructor(
+    readonly fields: SessionFields,
+    readonly backend: string,
+    readonly synapses: number,
+    /** Attached to the journal: keeps its records from being pruned, and deletes it. */
+    readonly log: SessionLog,
+    readonly lastUsedAt: number,
+    /** Its summary when it left memory (or as replayed at start). */
+    readonly outline: SessionSummary,
+  ) {}
+
+  get id(): string {
+    return this.fields.id;
+  }
+
+  get seq(): number {
+    return this.fields.seq;
+  }
+
+  get owner(): Owner {
+    return this.fields.owner;
+  }
+}
+
+type Entry = Session | Dormant;
 
 export type ManagerEvents = {
   created: (session: Session) => void;
@@ -67,7 +106,9 @@ type ManagerSettings = Required<Omit<SessionManagerOptions, 'store' | 'hooks' | 
   Pick<SessionManagerOptions, 'hooks' | 'admitCreate' | 'onCommit'>;
 
 export class SessionManager {
-  private readonly sessions = new Map<string, Session>();
+  /** Every session, loaded or dormant, in creation order. */
+  private readonly entries = new Map<string, Entry>();
+  private loadedCount = 0;
   private readonly opts: ManagerSettings;
   private seq = 0;
   private synapses = 0;
@@ -76,14 +117,14 @@ export class SessionManager {
   private readonly listeners: { [E in keyof ManagerEvents]: Set<ManagerEvents[E]> } = { created: new Set(), closed: new Set() };
   /** Where sessions are saved; null: memory only. */
   private readonly journal: Journal | null;
-  /** Sessions by their key in the database. */
+  /** Loaded sessions by their key in the database. */
   private readonly byKey = new Map<number, Session>();
-  /** Sessions and synapses per owner, for the quotas. */
+  /** Sessions (loaded or dormant) and synapses over them per owner, for the quotas. */
   private readonly perOwner = new Map<Owner, { sessions: number; synapses: number }>();
 
   constructor(options: SessionManagerOptions) {
     const { store, ...rest } = options;
-    this.opts = { now: Date.now, log: silentLog, compactSteps: 10_000, quota: { sessions: 0, synapses: 0 }, ...rest };
+    this.opts = { now: Date.now, log: silentLog, compactSteps: 10_000, quota: { sessions: 0, synapses: 0 }, retentionMs: 0, ...rest };
     this.journal = store
       ? new Journal(store, {
           compactSteps: this.opts.compactSteps,
@@ -95,20 +136,27 @@ export class SessionManager {
           onCommit: options.onCommit,
         })
       : null;
-    if (this.opts.idleTimeoutMs > 0) {
+    const timeouts = [this.opts.idleTimeoutMs, this.journal ? this.opts.retentionMs : 0].filter((t) => t > 0);
+    if (timeouts.length > 0) {
       // A quarter of the timeout keeps the overshoot small; bounded so short
       // timeouts stay cheap and long ones are still checked every minute.
-      const every = Math.min(60_000, Math.max(50, this.opts.idleTimeoutMs / 4));
+      const every = Math.min(60_000, Math.max(50, Math.min(...timeouts) / 4));
       this.timer = setInterval(() => this.evictIdle(), every);
       this.timer.unref();
     }
   }
 
+  /** Sessions in memory. */
   get size(): number {
-    return this.sessions.size;
+    return this.loadedCount;
   }
 
-  /** Synapses summed over every session held. */
+  /** Sessions on disk only (hibernated, or not loadable at start). */
+  get dormantCount(): number {
+    return this.entries.size - this.loadedCount;
+  }
+
+  /** Synapses summed over the sessions in memory. */
   get totalSynapses(): number {
     return this.synapses;
   }
@@ -141,16 +189,50 @@ export class SessionManager {
     if (!this.journal) return { restored: 0, kept: [], damaged: [], fileDamage: [], preservedCopy: null };
     return restoreSessions(this.journal, {
       limits: this.opts.limits,
-      maxSessions: this.opts.maxSessions,
       maxTotalSynapses: this.opts.maxTotalSynapses,
       totalSynapses: () => this.synapses,
-      count: () => this.sessions.size,
       adopt: (net, fields, log, init) => {
         const s = this.add(net, fields, log, init);
+        this.counted(fields.owner, countSynapses(net), 1);
         this.seq = Math.max(this.seq, fields.seq);
         return s;
       },
+      keep: (fields, backend, log, decoded) => {
+        const d = new Dormant(fields, backend, countSynapses(decoded.net), log, this.opts.now(), this.outline(fields, decoded));
+        this.entries.set(fields.id, d);
+        this.counted(fields.owner, d.synapses, 1);
+        this.seq = Math.max(this.seq, fields.seq);
+      },
     }, preloaded);
+  }
+
+  /** The listing of a session rebuilt from disk, replayed once without being saved, then released. */
+  private outline(fields: SessionFields, decoded: Decoded): SessionSummary {
+    const s = new Session(decoded.net, { ...fields, ...this.sessionSettings(), onListenerError: () => {}, log: null });
+    try {
+      s.loadState(decoded.net, decoded.meta, decoded.commands);
+      return s.summary();
+    } finally {
+      void s.close('shutdown');
+    }
+  }
+
+  private sessionSettings() {
+    return {
+      limits: this.opts.limits,
+      idleTimeoutMs: this.opts.idleTimeoutMs,
+      expiryMs: this.journal ? this.opts.retentionMs : this.opts.idleTimeoutMs,
+      sliceMs: this.opts.sliceMs,
+      now: this.opts.now,
+    };
+  }
+
+  /** Adds `sign` sessions and their synapses to an owner's count. */
+  private counted(owner: Owner, synapses: number, sign: 1 | -1): void {
+    const mine = this.perOwner.get(owner) ?? { sessions: 0, synapses: 0 };
+    const next = { sessions: mine.sessions + sign, synapses: mine.synapses + sign * synapses };
+    if (next.sessions <= 0) this.perOwner.delete(owner);
+    else this.perOwner.set(owner, next);
   }
 
   on<E extends keyof ManagerEvents>(event: E, listener: ManagerEvents[E]): () => void {
@@ -216,7 +298,9 @@ export class SessionManager {
     try {
       // Again, with the network's synapses: other sessions may have come and gone while it was built.
       this.checkOpen();
-      this.checkRoom(owner, countSynapses(net));
+      const synapses = countSynapses(net);
+      if (this.synapses + synapses > this.opts.maxTotalSynapses) this.makeRoom(synapses);
+      this.checkRoom(owner, synapses);
     } catch (e) {
       net.dispose();
       throw e;
@@ -232,7 +316,9 @@ export class SessionManager {
       );
     }
     this.seq = fields.seq;
-    return this.add(net, fields, log);
+    const session = this.add(net, fields, log);
+    this.counted(owner, countSynapses(net), 1);
+    return session;
   }
 
   private checkOpen(): void {
@@ -241,7 +327,7 @@ export class SessionManager {
 
   /** Room for one more session of `synapses` synapses under the limits and `owner`'s quotas; throws LIMIT_EXCEEDED or QUOTA_EXCEEDED. */
   private checkRoom(owner: Owner, synapses: number): void {
-    if (this.sessions.size >= this.opts.maxSessions) {
+    if (this.entries.size >= this.opts.maxSessions) {
       throw new SpikeserveError(
         'LIMIT_EXCEEDED',
         `the server holds its limit of ${this.opts.maxSessions} sessions (MAX_SESSIONS); delete one you no longer need`,
@@ -272,19 +358,11 @@ export class SessionManager {
     }
   }
 
-  /** Puts a session (new or restored) under management. */
-  private add(
-    net: Network,
-    fields: { id: string; name: string | null; seq: number; owner: Owner; createdAt: number },
-    log: SessionLog | null,
-    init?: (session: Session) => void,
-  ): Session {
+  /** Puts a session (new, restored or woken) in memory; the owner's count is the caller's. */
+  private add(net: Network, fields: SessionFields, log: SessionLog | null, init?: (session: Session) => void): Session {
     const session = new Session(net, {
       ...fields,
-      limits: this.opts.limits,
-      idleTimeoutMs: this.opts.idleTimeoutMs,
-      sliceMs: this.opts.sliceMs,
-      now: this.opts.now,
+      ...this.sessionSettings(),
       onListenerError: (err, s, event) => this.opts.log.error({ err, sessionId: s.id, event }, 'session listener failed'),
       log,
       hooks: this.opts.hooks,
@@ -297,45 +375,188 @@ export class SessionManager {
         throw e;
       }
     }
-    const synapses = countSynapses(net);
-    this.sessions.set(session.id, session);
+    this.entries.set(session.id, session);
+    this.loadedCount++;
     if (log) this.byKey.set(log.key, session);
-    this.synapses += synapses;
-    const mine = this.perOwner.get(fields.owner) ?? { sessions: 0, synapses: 0 };
-    this.perOwner.set(fields.owner, { sessions: mine.sessions + 1, synapses: mine.synapses + synapses });
+    this.synapses += countSynapses(net);
     this.emit('created', session);
     return session;
   }
 
   /**
-   * Throws SESSION_NOT_FOUND. With `owner` given, a session of another owner
-   * is not found either: the reply is the same as for an id that never existed.
+   * The entry of `id`, loaded or dormant. Throws SESSION_NOT_FOUND; with
+   * `owner` given, a session of another owner is not found either: the reply
+   * is the same as for an id that never existed.
    */
-  get(id: string, owner?: Owner): Session {
-    const s = this.sessions.get(id);
-    if (!s || (owner !== undefined && s.owner !== owner)) {
-      throw new SpikeserveError('SESSION_NOT_FOUND', `no session with id "${id}" (it may have been deleted or evicted after being idle)`, { sessionId: id });
-    }
-    return s;
+  private entry(id: string, owner?: Owner): Entry {
+    const e = this.entries.get(id);
+    if (!e || (owner !== undefined && e.owner !== owner)) throw this.notFound(id);
+    return e;
   }
 
-  /** Oldest first; `cursor` is the `next` of the previous page. With `owner` given, only that owner's sessions. */
+  private notFound(id: string): SpikeserveError {
+    const why = this.journal ? 'it may have been deleted' : 'it may have been deleted or evicted after being idle';
+    return new SpikeserveError('SESSION_NOT_FOUND', `no session with id "${id}" (${why})`, { sessionId: id });
+  }
+
+  /** Throws SESSION_NOT_FOUND unless the session exists (loaded or not) and, with `owner` given, is that owner's. Loads nothing. */
+  check(id: string, owner?: Owner): void {
+    this.entry(id, owner);
+  }
+
+  /** A session in memory (a dormant one is not found here: see open()). */
+  get(id: string, owner?: Owner): Session {
+    const e = this.entry(id, owner);
+    if (!(e instanceof Session)) {
+      throw new SpikeserveError('SESSION_NOT_FOUND', `session "${id}" is on disk, not loaded; any request to it loads it`, { sessionId: id });
+    }
+    return e;
+  }
+
+  /**
+   * The session, loaded from the database first if it is dormant; counts as
+   * a request (its idle time starts again). What every request goes through.
+   */
+  open(id: string, owner?: Owner): Promise<Session> {
+    let e: Entry;
+    try {
+      e = this.entry(id, owner);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (e instanceof Session) {
+      e.touch();
+      return Promise.resolve(e);
+    }
+    return this.wake(e);
+  }
+
+  /**
+   * Reads a dormant session back from the database, exactly as it was saved
+   * (its snapshot, then any logged command after it), and puts it in memory.
+   * If it cannot load now (its backend does not run here, no room under
+   * MAX_TOTAL_SYNAPSES) it stays on disk, untouched, and the error says why.
+   */
+  private wake(d: Dormant): Promise<Session> {
+    if (d.waking) return d.waking;
+    const journal = this.journal!;
+    d.waking = (async () => {
+      // The snapshot it went to sleep with (or a failed write) settles first.
+      await d.log.durable?.catch(() => {});
+      if (this.entries.get(d.id) !== d) throw this.notFound(d.id);
+      if (this.closing) throw new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and loads no sessions');
+      const loaded = journal.store.loadOne(d.log.key, d.log.firstLiveId ?? journal.store.nextRecordId);
+      if (!loaded) {
+        // Its creation was never saved (that commit failed): it does not exist.
+        void this.remove(d, 'deleted');
+        throw this.notFound(d.id);
+      }
+      if (loaded.damage) {
+        this.opts.log.error({ sessionId: d.id, reason: loaded.damage }, 'session cannot be read from the database: left there');
+        throw new SpikeserveError('PERSISTENCE_FAILED', `session ${d.id} cannot be read back from the database (${loaded.damage}); it is left there for the operator; the server log has the details`);
+      }
+      let decoded: Decoded;
+      try {
+        decoded = decodeLoaded(loaded, this.opts.limits);
+      } catch (e) {
+        if (isSpikeserveError(e) && e.code === 'BACKEND_UNAVAILABLE') {
+          throw new SpikeserveError(
+            'BACKEND_UNAVAILABLE',
+            `session ${d.id} runs on the "${d.backend}" backend, which does not run on this server now (${e.message}); it is kept on disk, unchanged, and loads once the server runs with that backend`,
+            { sessionId: d.id, backend: d.backend },
+          );
+        }
+        throw e;
+      }
+      if (this.synapses + d.synapses > this.opts.maxTotalSynapses) this.makeRoom(d.synapses);
+      if (this.synapses + d.synapses > this.opts.maxTotalSynapses) {
+        decoded.net.dispose();
+        throw new SpikeserveError(
+          'OVERLOADED',
+          `session ${d.id} is on disk and its ${d.synapses} synapses do not fit in memory now (MAX_TOTAL_SYNAPSES ${this.opts.maxTotalSynapses}, ${this.synapses} in use by sessions busy or held open); retry later`,
+          { retryAfterSeconds: 5 },
+        );
+      }
+      const session = this.add(decoded.net, d.fields, d.log, (s) => {
+        d.log.reset(logState(loaded, s.loadState(decoded.net, decoded.meta, decoded.commands)));
+      });
+      this.opts.log.info({ sessionId: d.id, step: session.stepCount }, 'session loaded from disk');
+      return session;
+    })().finally(() => {
+      d.waking = null;
+    });
+    return d.waking;
+  }
+
+  /** Oldest first; `cursor` is the `next` of the previous page. With `owner` given, only that owner's sessions. Dormant ones are listed, not loaded. */
   list(options: { limit?: number; cursor?: string; owner?: Owner } = {}): SessionPage {
     const limit = options.limit ?? 100;
     const after = options.cursor === undefined ? 0 : Number(options.cursor);
     const owner = options.owner;
-    const page: Session[] = [];
+    const page: Entry[] = [];
     let more = false;
-    for (const s of this.sessions.values()) {
-      if (s.seq <= after || (owner !== undefined && s.owner !== owner)) continue;
+    for (const e of this.entries.values()) {
+      if (e.seq <= after || (owner !== undefined && e.owner !== owner)) continue;
       if (page.length === limit) {
         more = true;
         break;
       }
-      page.push(s);
+      page.push(e);
     }
-    const total = owner === undefined ? this.sessions.size : (this.perOwner.get(owner)?.sessions ?? 0);
-    return { sessions: page, next: more ? String(page[page.length - 1].seq) : null, total };
+    const total = owner === undefined ? this.entries.size : (this.perOwner.get(owner)?.sessions ?? 0);
+    return { sessions: page.map((e) => this.summaryOf(e)), next: more ? String(page[page.length - 1].seq) : null, total };
+  }
+
+  private summaryOf(e: Entry): SessionSummary {
+    if (e instanceof Session) return e.summary();
+    const retention = this.opts.retentionMs;
+    return {
+      ...e.outline,
+      lastUsedAt: new Date(e.lastUsedAt).toISOString(),
+      expiresAt: retention > 0 ? new Date(e.lastUsedAt + retention).toISOString() : null,
+      loaded: false,
+    };
+  }
+
+  /**
+   * Hibernates loaded sessions, least recently used first, until `synapses`
+   * more fit under MAX_TOTAL_SYNAPSES (with a database; never one busy or
+   * held open by a socket).
+   */
+  private makeRoom(synapses: number): void {
+    if (!this.journal) return;
+    const idle: Session[] = [];
+    for (const e of this.entries.values()) if (e instanceof Session && !e.busy && !e.held) idle.push(e);
+    idle.sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+    for (const s of idle) {
+      if (this.synapses + synapses <= this.opts.maxTotalSynapses) return;
+      this.hibernate(s, 'to make room in memory');
+    }
+  }
+
+  /**
+   * Moves a session out of memory: a snapshot of it is written (so that
+   * loading it back replays nothing), and it is listed as dormant. Its
+   * writes in flight need not be durable yet: loading waits for them.
+   */
+  private hibernate(s: Session, why: string): boolean {
+    const log = s.persistence;
+    if (!log || log.failed || s.busy || s.held) return false;
+    try {
+      s.snapshotIfLogged();
+    } catch (err) {
+      this.opts.log.error({ err, sessionId: s.id }, 'session could not be hibernated: its snapshot failed; it stays in memory');
+      return false;
+    }
+    const fields: SessionFields = { id: s.id, name: s.name, seq: s.seq, owner: s.owner, createdAt: s.createdAt };
+    const d = new Dormant(fields, s.backend, countSynapses(s), log, s.lastUsedAt, s.summary());
+    this.entries.set(s.id, d);
+    this.loadedCount--;
+    this.byKey.delete(log.key);
+    this.synapses -= d.synapses;
+    this.opts.log.info({ sessionId: s.id, step: s.stepCount, idleMs: this.opts.now() - s.lastUsedAt }, `session hibernated ${why}: on disk only until its next request`);
+    void s.close('hibernated');
+    return true;
   }
 
   /**
@@ -344,25 +565,41 @@ export class SessionManager {
    * session's memory is released when its queue empties.
    */
   delete(id: string, owner?: Owner): Promise<void> {
-    const s = this.get(id, owner);
-    void this.remove(s, 'deleted');
-    return s.persistence?.durable ?? Promise.resolve();
+    const e = this.entry(id, owner);
+    const log = e instanceof Session ? e.persistence : e.log;
+    void this.remove(e, 'deleted');
+    return log?.durable ?? Promise.resolve();
   }
 
-  /** Evicts every session idle past the timeout (never one with a command in flight); returns their ids. */
+  /**
+   * Sessions idle past SESSION_IDLE_TIMEOUT_S leave memory (never one with a
+   * command in flight): with a database they hibernate (and one held open by
+   * a WebSocket stays), without one they are deleted. With a database,
+   * sessions idle past SESSION_RETENTION_S are deleted. Returns the ids.
+   */
   evictIdle(): string[] {
     const timeout = this.opts.idleTimeoutMs;
-    if (timeout <= 0) return [];
+    const retention = this.journal ? this.opts.retentionMs : 0;
     const now = this.opts.now();
-    const evicted: string[] = [];
-    for (const s of this.sessions.values()) {
-      if (!s.busy && now - s.lastUsedAt >= timeout) {
-        evicted.push(s.id);
-        this.opts.log.info({ sessionId: s.id, idleMs: now - s.lastUsedAt }, 'session evicted after being idle');
-        void this.remove(s, 'evicted');
+    const out: string[] = [];
+    for (const e of [...this.entries.values()]) {
+      const idleMs = now - e.lastUsedAt;
+      if (e instanceof Session && e.busy) continue;
+      if (retention > 0 && idleMs >= retention && !(e instanceof Session && e.held) && !(e instanceof Dormant && e.waking)) {
+        out.push(e.id);
+        this.opts.log.info({ sessionId: e.id, idleMs }, 'session deleted: unused for SESSION_RETENTION_S');
+        void this.remove(e, 'deleted');
+      } else if (timeout > 0 && e instanceof Session && idleMs >= timeout) {
+        if (!this.journal) {
+          out.push(e.id);
+          this.opts.log.info({ sessionId: e.id, idleMs }, 'session evicted after being idle');
+          void this.remove(e, 'evicted');
+        } else if (this.hibernate(e, 'after being idle')) {
+          out.push(e.id);
+        }
       }
     }
-    return evicted;
+    return out;
   }
 
   /**
@@ -376,7 +613,9 @@ export class SessionManager {
     this.closing = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    const all = [...this.sessions.values()];
+    // A load in progress finishes first, so that its session is closed with the rest.
+    await Promise.all([...this.entries.values()].map((e) => (e instanceof Dormant ? e.waking?.catch(() => {}) : undefined)));
+    const all = [...this.entries.values()].filter((e): e is Session => e instanceof Session);
     await Promise.all(all.map((s) => s.drained()));
     if (this.journal && !this.journal.isClosed) {
       const deadline = options.snapshotDeadline ?? Infinity;
@@ -399,20 +638,26 @@ export class SessionManager {
     await Promise.all(all.map((s) => this.remove(s, 'shutdown')));
   }
 
-  private remove(session: Session, reason: CloseReason): Promise<void> {
-    if (this.sessions.get(session.id) === session) {
-      this.sessions.delete(session.id);
+  private remove(entry: Entry, reason: CloseReason): Promise<void> {
+    if (entry instanceof Dormant) {
+      if (this.entries.get(entry.id) === entry) {
+        this.entries.delete(entry.id);
+        this.counted(entry.owner, entry.synapses, -1);
+        if (reason !== 'shutdown') entry.log.remove();
+      }
+      return Promise.resolve();
+    }
+    const session = entry;
+    if (this.entries.get(session.id) === session) {
+      this.entries.delete(session.id);
+      this.loadedCount--;
       const synapses = countSynapses(session);
       this.synapses -= synapses;
-      const mine = this.perOwner.get(session.owner);
-      if (mine) {
-        if (mine.sessions <= 1) this.perOwner.delete(session.owner);
-        else this.perOwner.set(session.owner, { sessions: mine.sessions - 1, synapses: mine.synapses - synapses });
-      }
+      this.counted(session.owner, synapses, -1);
       const log = session.persistence;
       if (log) {
         this.byKey.delete(log.key);
-        // Deleted and evicted sessions leave the database too; at shutdown they stay for the next start.
+        // Deleted sessions leave the database too; at shutdown they stay for the next start.
         if (reason !== 'shutdown') log.remove();
       }
       this.emit('closed', session, reason);

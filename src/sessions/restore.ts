@@ -8,8 +8,9 @@
  *   does not decode or replay): a copy of the database is kept beside it
  *   (spikeserve.db.damaged-<time>) and the session is dropped from the live
  *   database, so one bad row does not block every later start;
- * - not loadable here (over this server's limits, or its backend unavailable):
- *   left untouched in the database, to load once the configuration allows it.
+ * - not loadable now (past MAX_TOTAL_SYNAPSES, or its backend unavailable):
+ *   left untouched in the database and listed, to load on its next request
+ *   once there is room or the backend runs.
  */
 import { Network, type BackendName } from '../engine/index.js';
 import { isSpikeserveError } from '../errors.js';
@@ -20,7 +21,7 @@ import type { LoggedCommand, Session, SessionLimits, SnapshotMeta } from './sess
 
 export interface RestoreReport {
   restored: number;
-  /** Sessions left in the database that this server could not load (limits, backend). */
+  /** Sessions left in the database, not loaded at start (memory bound, backend): they load on their next request if they can. */
   kept: { id: string; reason: string }[];
   /** Sessions found damaged and dropped (their data is in `preservedCopy`). */
   damaged: { id: string; reason: string }[];
@@ -64,24 +65,29 @@ export function logState(loaded: LoadedSession, replayed: { steps: number; bytes
   };
 }
 
+export type SessionFields = { id: string; name: string | null; seq: number; owner: string | null; createdAt: number };
+
+/** What restoreSessions needs of the session manager. */
 export interface RestoreContext {
   limits: SessionLimits;
-  maxSessions: number;
   maxTotalSynapses: number;
   totalSynapses(): number;
-  count(): number;
   /** Puts a session under management; `init` runs on it first and may throw to abandon it. */
-  adopt(
-    net: Network,
-    fields: { id: string; name: string | null; seq: number; owner: string | null; createdAt: number },
-    log: SessionLog,
-    init: (session: Session) => void,
-  ): Session;
+  adopt(net: Network, fields: SessionFields, log: SessionLog, init: (session: Session) => void): Session;
+  /**
+   * Lists a session that stays on disk. `decoded` (its state rebuilt, on its
+   * own backend or, when that cannot run here, on the native one) is replayed
+   * once for its listing, then released; it throws if the commands do not replay.
+   */
+  keep(fields: SessionFields, backend: string, log: SessionLog, decoded: Decoded): void;
 }
 
-/** Errors that say "not here, not now" rather than "damaged". */
-function notLoadableHere(e: unknown): boolean {
-  return isSpikeserveError(e) && (e.code === 'LIMIT_EXCEEDED' || e.code === 'BACKEND_UNAVAILABLE');
+export type Decoded = ReturnType<typeof decodeLoaded>;
+
+const UNBOUNDED = { maxNeurons: Number.MAX_SAFE_INTEGER, maxSynapses: Number.MAX_SAFE_INTEGER };
+
+function isCode(e: unknown, code: string): boolean {
+  return isSpikeserveError(e) && e.code === code;
 }
 
 function synapsesOf(net: Network): number {
@@ -95,10 +101,6 @@ export function restoreSessions(journal: Journal, ctx: RestoreContext, preloaded
   const loadedAll = preloaded ?? store.load();
   const report: RestoreReport = { restored: 0, kept: [], damaged: [], fileDamage: loadedAll.fileDamage, preservedCopy: null };
   const drop: number[] = [];
-  const keep = (l: LoadedSession, reason: string) => {
-    report.kept.push({ id: l.row.id, reason });
-    if (l.firstLiveId !== null) journal.pin(l.firstLiveId);
-  };
   for (const l of loadedAll.sessions) {
     const id = l.row.id;
     if (l.damage) {
@@ -106,26 +108,36 @@ export function restoreSessions(journal: Journal, ctx: RestoreContext, preloaded
       drop.push(l.row.key);
       continue;
     }
-    let decoded: ReturnType<typeof decodeLoaded>;
+    const fields: SessionFields = { id, name: l.row.name, seq: l.row.seq, owner: l.row.owner, createdAt: l.row.createdAt };
+    // Attached whether loaded or not: its records stay until it is deleted or compacted.
+    const log = journal.attach(l.row.key, logState(l, { steps: 0, bytes: 0 }));
+    let decoded: Decoded;
+    let kept: string | null = null;
     try {
-      decoded = decodeLoaded(l, ctx.limits);
-    } catch (e) {
-      if (notLoadableHere(e)) keep(l, (e as Error).message);
-      else {
-        report.damaged.push({ id, reason: `its snapshot cannot be read: ${(e as Error).message}` });
-        drop.push(l.row.key);
+      try {
+        decoded = decodeLoaded(l, ctx.limits);
+      } catch (e) {
+        if (isCode(e, 'BACKEND_UNAVAILABLE')) kept = `its backend "${l.row.backend}" does not run on this server now: ${(e as Error).message}`;
+        else if (isCode(e, 'LIMIT_EXCEEDED')) kept = `over this server's limits: ${(e as Error).message}`;
+        else throw e;
+        // Listed from a replay on the native backend without limits (step count and pending update do not depend on either); never saved from it.
+        decoded = decodeLoaded({ ...l, row: { ...l.row, backend: 'native' } }, UNBOUNDED);
       }
+    } catch (e) {
+      log.detach();
+      report.damaged.push({ id, reason: `its snapshot cannot be read: ${(e as Error).message}` });
+      drop.push(l.row.key);
       continue;
     }
     const synapses = synapsesOf(decoded.net);
-    if (ctx.count() >= ctx.maxSessions || ctx.totalSynapses() + synapses > ctx.maxTotalSynapses) {
-      decoded.net.dispose();
-      keep(l, `over this server's limits (MAX_SESSIONS ${ctx.maxSessions}, MAX_TOTAL_SYNAPSES ${ctx.maxTotalSynapses})`);
-      continue;
-    }
-    const log = journal.attach(l.row.key, logState(l, { steps: 0, bytes: 0 }));
+    if (kept === null && ctx.totalSynapses() + synapses > ctx.maxTotalSynapses) kept = `over this server's memory bound (MAX_TOTAL_SYNAPSES ${ctx.maxTotalSynapses})`;
     try {
-      ctx.adopt(decoded.net, { id, name: l.row.name, seq: l.row.seq, owner: l.row.owner, createdAt: l.row.createdAt }, log, (session) => {
+      if (kept !== null) {
+        ctx.keep(fields, l.row.backend, log, decoded);
+        report.kept.push({ id, reason: kept });
+        continue;
+      }
+      ctx.adopt(decoded.net, fields, log, (session) => {
         log.reset(logState(l, session.loadState(decoded.net, decoded.meta, decoded.commands)));
       });
       report.restored++;

@@ -26,7 +26,8 @@ export interface SessionLimits {
   maxSpikeRecordsPerCall: number;
 }
 
-export type CloseReason = 'deleted' | 'evicted' | 'shutdown';
+/** Why a session left memory: deleted (or past SESSION_RETENTION_S), evicted (memory only), hibernated (still on disk), or shutdown. */
+export type CloseReason = 'deleted' | 'evicted' | 'hibernated' | 'shutdown';
 
 /**
  * The network right after one step, for 'step' listeners. Valid only during
@@ -66,6 +67,8 @@ export interface SessionOptions {
   seq: number;
   limits: SessionLimits;
   idleTimeoutMs: number;
+  /** Deleted after this long without a request (0: never): what `expiresAt` shows. */
+  expiryMs: number;
   sliceMs: number;
   now: () => number;
   /** Where a throwing listener is reported; it never breaks the command. */
@@ -149,6 +152,8 @@ export class Session {
   private lastUsed: number;
   private closedReason: CloseReason | null = null;
   private disposed = false;
+  /** WebSockets attached: a session in use that way never goes idle. */
+  private holds = 0;
   private net: Network;
   private readonly log: SessionLog | null;
   private readonly queue = new CommandQueue();
@@ -193,6 +198,27 @@ export class Session {
   /** Commands queued or running: a busy session is never idle. */
   get busy(): boolean {
     return this.queue.size > 0;
+  }
+
+  /** Held open by a transport (a WebSocket): not idle however long it is quiet. */
+  get held(): boolean {
+    return this.holds > 0;
+  }
+
+  /** Holds the session open until the returned function is called. */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+    };
+  }
+
+  /** Counts as a request: the idle timer starts again. */
+  touch(): void {
+    this.lastUsed = this.opts.now();
   }
 
   get stepCount(): number {
@@ -242,7 +268,14 @@ export class Session {
   }
 
   private notFound(): SpikeserveError {
-    const why = this.closedReason === 'evicted' ? 'it was evicted after being idle' : this.closedReason === 'shutdown' ? 'the server is shutting down' : 'it was deleted';
+    const why =
+      this.closedReason === 'evicted'
+        ? 'it was evicted after being idle'
+        : this.closedReason === 'shutdown'
+          ? 'the server is shutting down'
+          : this.closedReason === 'hibernated'
+            ? 'it was moved to disk after being idle; retry, and it is loaded again'
+            : 'it was deleted';
     return new SpikeserveError('SESSION_NOT_FOUND', `session ${this.id} no longer exists: ${why}`, { sessionId: this.id });
   }
 
@@ -723,13 +756,14 @@ export class Session {
     net.populationNames.forEach((p, i) => (populations[p] = net.sizes[i]));
     const connections: SessionSummary['connections'] = {};
     for (const [name, c] of Object.entries(net.spec.connections)) connections[name] = { pre: c.pre, post: c.post, rule: c.rule.type };
-    const idle = this.opts.idleTimeoutMs;
+    const expiry = this.opts.expiryMs;
     return {
       id: this.id,
       name: this.name,
       createdAt: new Date(this.createdAt).toISOString(),
       lastUsedAt: new Date(this.lastUsed).toISOString(),
-      expiresAt: idle > 0 ? new Date(this.lastUsed + idle).toISOString() : null,
+      expiresAt: expiry > 0 ? new Date(this.lastUsed + expiry).toISOString() : null,
+      loaded: true,
       step: net.stepCount,
       pending: net.pending,
       populations,

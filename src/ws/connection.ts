@@ -417,6 +417,7 @@ export class WsConnection {
   sessionClosed(reason: CloseReason): void {
     if (reason === 'shutdown') this.closeAfterReplies('SHUTTING_DOWN', 'the server is shutting down');
     else if (reason === 'evicted') this.closeAfterReplies('SESSION_NOT_FOUND', `session evicted after being idle`);
+    else if (reason === 'hibernated') this.closeAfterReplies('SESSION_NOT_FOUND', `session moved to disk; connect again to load it`);
     else this.closeAfterReplies('SESSION_NOT_FOUND', `session deleted`);
   }
 

@@ -137,16 +137,28 @@ export class WebSocketService {
       return;
     }
     const authorize = this.options.authorizeUpgrade;
-    if (!authorize || this.closing) {
+    if (this.closing) {
       this.upgrade(req, socket, head, sessionId, url, null);
       return;
     }
     Promise.resolve()
-      .then(() => authorize(req, { sessionId, url }))
+      .then(() => authorize?.(req, { sessionId, url }))
       .then(
-        () => this.upgrade(req, socket, head, sessionId, url, null),
+        () => this.load(req, socket, head, sessionId, url),
         (e: unknown) => this.upgrade(req, socket, head, sessionId, url, this.coded(e, sessionId, 'authorizeUpgrade failed')),
       );
+  }
+
+  /**
+   * Opening a socket is a request to the session: one on disk only is loaded
+   * before the handshake, so no message can come before it is there. An
+   * unknown id is left for accept() to refuse, after the query is checked.
+   */
+  private load(req: IncomingMessage, socket: Duplex, head: Buffer, sessionId: string, url: URL): void {
+    this.sessions.open(sessionId).then(
+      () => this.upgrade(req, socket, head, sessionId, url, null),
+      (e: unknown) => this.upgrade(req, socket, head, sessionId, url, isSpikeserveError(e) && e.code === 'SESSION_NOT_FOUND' ? null : this.coded(e, sessionId, 'loading the session failed')),
+    );
   }
 
   /** Completes the handshake, then serves the socket, or refuses it on the socket with `refusal`. */

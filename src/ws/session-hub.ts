@@ -23,6 +23,8 @@ export class SessionHub {
   private offStep: (() => void) | null = null;
   private offReward: (() => void) | null = null;
   private readonly offClosed: () => void;
+  /** A session with sockets open is in use: it does not hibernate. */
+  private readonly release: () => void;
   private readonly maxObservers: number;
   private readonly onEmpty: (hub: SessionHub) => void;
   /** One step's frames by subscription key, reused across sockets. */
@@ -33,6 +35,7 @@ export class SessionHub {
     this.maxObservers = maxObservers;
     this.onEmpty = onEmpty;
     this.offClosed = session.on('closed', (reason) => this.sessionClosed(reason));
+    this.release = session.hold();
   }
 
   get size(): number {
@@ -77,6 +80,7 @@ export class SessionHub {
     this.subscriptionChanged(conn);
     if (this.members.size === 0) {
       this.offClosed();
+      this.release();
       this.onEmpty(this);
     }
   }
