@@ -23,6 +23,7 @@ test('with nothing set, every setting has its documented default', () => {
       maxBatchItems: 1024,
       maxSpikeRecords: 5_000_000,
       sessionIdleTimeoutS: 3600,
+      sessionRetentionS: 0,
       stepSliceMs: 10,
       shutdownTimeoutS: 10,
       apiKeys: [],
