@@ -38,14 +38,9 @@ export default async function batchRoutes(app: FastifyInstance, { sessions, maxI
           value: items.length,
         });
       }
-      // Queued in item order, so items of one session keep their order on its queue.
-      const runs = items.map(({ id, ...body }) => {
-        try {
-          return sessions.get(id, request.owner).step(body);
-        } catch (e) {
-          return Promise.reject(e);
-        }
-      });
+      // Queued in item order, so items of one session keep their order on its
+      // queue (a session on disk is loaded once; its items follow in order).
+      const runs = items.map(({ id, ...body }) => sessions.open(id, request.owner).then((s) => s.step(body)));
       const settled = await Promise.allSettled(runs);
       const results: BatchStepOutcome[] = settled.map((s) =>
         s.status === 'fulfilled' ? { ok: true, result: s.value } : { ok: false, error: toCodedError(s.reason, request.id, bodyLimit).body.error },

@@ -74,7 +74,7 @@ async function observable(app: FastifyInstance, id: string) {
     detail: rest,
     state: await ok(app, 'GET', `/v1/sessions/${id}/state`),
     weights: await ok(app, 'GET', `/v1/sessions/${id}/weights`),
-    snapshot: await ok(app, 'GET', `/v1/sessions/${id}/snapshot`),
+    snapshot: { ...(await ok(app, 'GET', `/v1/sessions/${id}/snapshot`)), name: null },
   };
 }
 
