@@ -63,7 +63,7 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
       await session.persisted();
       request.log.info({ sessionId: session.id, from: Buffer.isBuffer(request.body) || request.body.snapshot ? 'snapshot' : 'network' }, 'session created');
       reply.code(201).header('location', `/v1/sessions/${session.id}`);
-      return session.detailNow();
+      return session.detail();
     },
   );
 

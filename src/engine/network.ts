@@ -10,6 +10,7 @@
  * reward 0 by the next step (before it runs), which is exactly what stepping
  * with no reward does, so skipping the reward never changes the trajectory.
  */
+import { VALUES_PER_PAUSE } from './pause.js';
 import { SpikeserveError } from '../errors.js';
 import { BACKENDS, BACKEND_NAMES, type BackendName } from './backends/index.js';
 import { f64Copy, type ExternalInputs, type Kernel, type KernelGuard, type KernelState, type NonFinite } from './backends/kernel.js';
@@ -439,6 +440,12 @@ export class Network {
     return this.kernel.weights(this.connection(connection));
   }
 
+  /** As weightsFlat, pausing (yield) every so often where the backend can, so that a caller can let other work run. */
+  *weightsFlatPausing(connection: string): Generator<void, Float64Array> {
+    const k = this.connection(connection);
+    return this.kernel.weightsPausing ? yield* this.kernel.weightsPausing(k) : this.kernel.weights(k);
+  }
+
   /** Replaces a connection's weights: shape checked, values clamped into [w_min, w_max]. */
   setWeights(connection: string, w: unknown): void {
     const k = this.connection(connection);
@@ -484,7 +491,7 @@ export class Network {
     for (const _ of this.initialWeights());
   }
 
-  /** drawInitialWeights, pausing (yield) every WEIGHTS_PER_PAUSE weights or so. */
+  /** drawInitialWeights, pausing (yield) every VALUES_PER_PAUSE weights or so. */
   private *initialWeights(): Generator<void> {
     let since = 0;
     for (let k = 0; k < this.connectionNames.length; k++) {
@@ -501,7 +508,7 @@ export class Network {
           for (let j = 0; j < cols; j++) flat[row + j] = c.w_min + span * this.rng.nextFloat();
         }
         since += cols;
-        if (since >= WEIGHTS_PER_PAUSE) {
+        if (since >= VALUES_PER_PAUSE) {
           since = 0;
           yield;
         }
@@ -550,9 +557,6 @@ function plain(a: Float64Array): number[] {
   for (let i = 0; i < a.length; i++) out[i] = a[i];
   return out;
 }
-
-/** Initial weights drawn between two pauses of Network.build. */
-const WEIGHTS_PER_PAUSE = 1 << 15;
 
 function toRows(flat: Float64Array, [rows, cols]: [number, number]): number[][] {
   const out: number[][] = new Array(rows);

@@ -10,13 +10,13 @@
  * idle session is evicted: deleted.
  */
 import { randomUUID } from 'node:crypto';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { checkSpecCounts, Network } from '../engine/index.js';
 import { isSpikeserveError, SpikeserveError } from '../errors.js';
 import type { CreateSessionBody, SessionSummary } from '../api/sessions.js';
 import { encodeBlob } from '../persist/codec.js';
 import { Journal, type SessionLog } from '../persist/journal.js';
 import type { LoadedSession, LoadResult, Store } from '../persist/store.js';
+import { inSlices } from './in-slices.js';
 import { decodeLoaded, logState, restoreSessions, type Decoded, type RestoreReport, type SessionFields } from './restore.js';
 import { Session, type CloseReason, type SessionEvents, type SessionHooks, type SessionLimits } from './session.js';
 
@@ -261,17 +261,8 @@ export class SessionManager {
   }
 
   /** As create, but a large network is built in slices of about STEP_SLICE_MS, with other requests served between them. */
-  async createInSlices(body: CreateSessionBody, owner: Owner = null): Promise<Session> {
-    const steps = this.creating(body, owner);
-    let sliceEnd = performance.now() + this.opts.sliceMs;
-    for (;;) {
-      const r = steps.next();
-      if (r.done) return r.value;
-      if (performance.now() >= sliceEnd) {
-        await yieldToLoop();
-        sliceEnd = performance.now() + this.opts.sliceMs;
-      }
-    }
+  createInSlices(body: CreateSessionBody, owner: Owner = null): Promise<Session> {
+    return inSlices(this.creating(body, owner), this.opts.sliceMs);
   }
 
   /** Creation, pausing (yield) while the network is built. */

@@ -7,7 +7,8 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ResolvedNetwork, TypedSnapshot } from '../engine/index.js';
-import { Network, type RunPlan } from '../engine/index.js';
+import { Network, VALUES_PER_PAUSE, type RunPlan } from '../engine/index.js';
+import { inSlices } from './in-slices.js';
 import { SpikeserveError } from '../errors.js';
 import { decodeBlob, encodeBlob } from '../persist/codec.js';
 import type { RecordKind, SessionLog } from '../persist/journal.js';
@@ -601,7 +602,7 @@ export class Session {
    * change. One connection, or every one in rule order.
    */
   weightMatrices(connection?: string): Promise<WeightMatrices> {
-    return this.command(() => this.matricesNow(connection === undefined ? this.net.connectionNames : [connection]));
+    return this.command(() => inSlices(this.matrices(connection === undefined ? this.net.connectionNames : [connection]), this.opts.sliceMs));
   }
 
   /** [pre.n, post.n] of a connection; throws CONNECTION_NOT_FOUND. */
@@ -611,13 +612,15 @@ export class Session {
     return [net.populationSize(c.pre), net.populationSize(c.post)];
   }
 
-  private matricesNow(names: readonly string[]): WeightMatrices {
+  /** The copies, pausing (yield) while they are made; run in slices inside a command, so that nothing changes meanwhile. */
+  private *matrices(names: readonly string[]): Generator<void, WeightMatrices> {
     const net = this.net;
-    const matrices = names.map((name) => {
-      const values = net.weightsFlat(name);
+    const matrices: WeightMatrices['matrices'] = [];
+    for (const name of names) {
+      const values = yield* net.weightsFlatPausing(name);
       const c = net.spec.connections[name];
-      return { name, index: net.connectionNames.indexOf(name), pre: c.pre, post: c.post, w_min: c.w_min, w_max: c.w_max, rows: net.populationSize(c.pre), cols: net.populationSize(c.post), values };
-    });
+      matrices.push({ name, index: net.connectionNames.indexOf(name), pre: c.pre, post: c.post, w_min: c.w_min, w_max: c.w_max, rows: net.populationSize(c.pre), cols: net.populationSize(c.post), values });
+    }
     return { step: net.stepCount, matrices };
   }
 
@@ -636,7 +639,7 @@ export class Session {
   replaceWeights(connection: string, w: unknown): Promise<WeightMatrices> {
     return this.command(() => {
       this.applyWeights(connection, w);
-      return this.matricesNow([connection]);
+      return inSlices(this.matrices([connection]), this.opts.sliceMs);
     });
   }
 
@@ -773,11 +776,11 @@ export class Session {
 
   /** The summary plus spec, limits and statistics; queued, so it never sees half a run. */
   detail(): Promise<SessionDetail> {
-    return this.command(() => this.detailNow());
+    return this.command(() => inSlices(this.detailing(), this.opts.sliceMs));
   }
 
-  /** The detail as it is now (used right after creation, before anything can be queued). */
-  detailNow(): SessionDetail {
+  /** The detail, pausing (yield) while the weight statistics are taken. */
+  private *detailing(): Generator<void, SessionDetail> {
     const net = this.net;
     const spikes: SessionDetail['stats']['spikes'] = {};
     net.populationNames.forEach((p, i) => {
@@ -785,7 +788,7 @@ export class Session {
       spikes[p] = { total, lastStep: net.spikeCount(i), rate: this.statSteps > 0 ? total / (net.sizes[i] * this.statSteps) : 0 };
     });
     const weights: SessionDetail['stats']['weights'] = {};
-    for (const c of net.connectionNames) weights[c] = weightStats(net.weightsFlat(c));
+    for (const c of net.connectionNames) weights[c] = yield* weightStats(yield* net.weightsFlatPausing(c));
     const network: ResolvedNetwork = { ...net.spec, connections: {} };
     for (const [name, c] of Object.entries(net.spec.connections)) {
       const { w: _w, ...rest } = c;
@@ -827,20 +830,29 @@ export class Session {
   }
 }
 
-function weightStats(w: Float64Array): { min: number; max: number; mean: number; std: number } {
+/** Pausing (yield) every VALUES_PER_PAUSE weights; the sums run in the same order as in one go, so the figures are the same. */
+function* weightStats(w: Float64Array): Generator<void, { min: number; max: number; mean: number; std: number }> {
   if (w.length === 0) return { min: 0, max: 0, mean: 0, std: 0 };
   let min = Infinity;
   let max = -Infinity;
   let sum = 0;
-  for (let i = 0; i < w.length; i++) {
-    const x = w[i];
-    if (x < min) min = x;
-    if (x > max) max = x;
-    sum += x;
+  for (let from = 0; from < w.length; from += VALUES_PER_PAUSE) {
+    const to = Math.min(w.length, from + VALUES_PER_PAUSE);
+    for (let i = from; i < to; i++) {
+      const x = w[i];
+      if (x < min) min = x;
+      if (x > max) max = x;
+      sum += x;
+    }
+    yield;
   }
   const mean = sum / w.length;
   let sq = 0;
-  for (let i = 0; i < w.length; i++) sq += (w[i] - mean) ** 2;
+  for (let from = 0; from < w.length; from += VALUES_PER_PAUSE) {
+    const to = Math.min(w.length, from + VALUES_PER_PAUSE);
+    for (let i = from; i < to; i++) sq += (w[i] - mean) ** 2;
+    yield;
+  }
   return { min, max, mean, std: Math.sqrt(sq / w.length) };
 }
 

@@ -98,6 +98,8 @@ export interface Kernel {
   refractory(pop: number): Float64Array;
   /** Real weights, row-major. */
   weights(conn: number): Float64Array;
+  /** As weights, pausing (yield) every so often; where absent, weights() is read in one go. */
+  weightsPausing?(conn: number): Generator<void, Float64Array>;
   /** Sets real weights (row-major), clamped into the bounds. */
   setWeights(conn: number, w: Float64Array): void;
   /** Dense eligibility, row-major, or null for rules without one. */

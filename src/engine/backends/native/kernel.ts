@@ -142,6 +142,10 @@ export class NativeKernel implements Kernel {
     return this.conns[conn].weights.toFlat();
   }
 
+  weightsPausing(conn: number): Generator<void, Float64Array> {
+    return this.conns[conn].weights.toFlatPausing();
+  }
+
   setWeights(conn: number, w: Float64Array): void {
     this.conns[conn].weights.setFlat(w);
   }

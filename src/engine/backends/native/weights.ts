@@ -20,6 +20,7 @@
  * kernels with the same bits as the loops below; the soft-bound updates run
  * the loops below on the same views.
  */
+import { VALUES_PER_PAUSE } from '../../pause.js';
 import { LazyColumns } from './lazy-columns.js';
 import { WasmWeights } from './wasm-weights.js';
 
@@ -398,12 +399,25 @@ export class DenseWeights {
    * far below the 1e-4 the goldens allow.
    */
   toFlat(): Float64Array {
+    const steps = this.toFlatPausing();
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** As toFlat, pausing (yield) every VALUES_PER_PAUSE weights; the caller keeps the weights unchanged until it ends. */
+  *toFlatPausing(): Generator<void, Float64Array> {
     this.flushAll();
     const { stored, scale, wMin, wMax } = this;
     const out = new Float64Array(stored.length);
-    for (let k = 0; k < out.length; k++) {
-      const w = stored[k] * scale;
-      out[k] = w < wMin ? wMin : w > wMax ? wMax : w;
+    for (let from = 0; from < out.length; from += VALUES_PER_PAUSE) {
+      const to = Math.min(out.length, from + VALUES_PER_PAUSE);
+      for (let k = from; k < to; k++) {
+        const w = stored[k] * scale;
+        out[k] = w < wMin ? wMin : w > wMax ? wMax : w;
+      }
+      if (to < out.length) yield;
     }
     return out;
   }
