@@ -214,6 +214,13 @@ class OriginNotAllowedError(SpikeserveError):
     status = 403
 
 
+class HostNotAllowedError(SpikeserveError):
+    """HOST_NOT_ALLOWED (403)."""
+
+    code = "HOST_NOT_ALLOWED"
+    status = 403
+
+
 class OverloadedError(SpikeserveError):
     """OVERLOADED (503)."""
 
