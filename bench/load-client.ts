@@ -31,7 +31,7 @@ export interface LoadResult {
 /** Builds a request with a JSON body. */
 export function jsonRequest(method: string, path: string, body: unknown): Buffer {
   const payload = Buffer.from(JSON.stringify(body));
-  const head = `${method} ${path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\nConnection: keep-alive\r\n\r\n`;
+  const head = `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\nConnection: keep-alive\r\n\r\n`;
   return Buffer.concat([Buffer.from(head), payload]);
 }
 
