@@ -234,7 +234,7 @@ test('an observer that does not read: its rewards are dropped and counted with i
     await obs.unsubscribe('weights');
     await ctl.step({ reward: -5 });
     await waitFor(() => rewards.length > 0 && rewards[rewards.length - 1].step === N + 1, 'the next reward');
-    assert.deepEqual(notices, [{ type: 'dropped', count: info.eventsDropped, total: info.eventsDropped }]);
+    assert.deepEqual(notices, [{ type: 'dropped', count: info.eventsDropped, total: info.eventsDropped, step: N }]);
     assert.deepEqual(rewards[rewards.length - 1], { type: 'reward', step: N + 1, reward: -5, source: 'step' });
     assert.deepEqual(await obs.unsubscribe(), { streams: ['rewards'], dropped: info.eventsDropped });
     await Promise.all([obs.close(), ctl.close()]);

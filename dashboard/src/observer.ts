@@ -130,6 +130,8 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
       }
       case 'dropped':
         events.onDropped(Number(msg.total) || 0);
+        // The events lost may have been the latest: the notice says where the session is.
+        if (typeof msg.step === 'number') events.onStep(msg.step);
         return;
       case 'error': {
         const e = msg.error as { code?: string; message?: string } | undefined;

@@ -236,8 +236,9 @@ export const DroppedNoticeSchema = Type.Object(
     type: Type.Literal('dropped'),
     count: Type.Integer({ description: 'Events dropped since the previous notice.' }),
     total: Type.Integer({ description: 'Events dropped since the connection opened.' }),
+    step: Type.Integer({ description: "The session's step count when the notice was sent: where the session is, even when the events dropped were its latest." }),
   },
-  { additionalProperties: false, description: 'Sent before the first event that gets through after some were dropped.' },
+  { additionalProperties: false, description: 'Sent once the socket has drained after events were dropped, or before the next event that gets through, whichever comes first.' },
 );
 export type DroppedNotice = Static<typeof DroppedNoticeSchema>;
 

@@ -133,7 +133,12 @@ export class WsConnection {
     this.bucket = o.limits.rateLimitPerS > 0 ? new TokenBucket(o.limits.rateLimitPerS, o.limits.rateBurst) : null;
     this.ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     this.ws.on('pong', () => (this.alive = true));
-    this.socket.on('drain', () => this.maybeResume());
+    this.socket.on('drain', () => {
+      // Events dropped last may have been the session's latest: say so now
+      // rather than at the next event, which may never come.
+      if (this.droppedSinceNotice > 0 && !this.closing && this.ws.readyState === WebSocket.OPEN) this.sendDroppedNotice();
+      this.maybeResume();
+    });
   }
 
   get bufferedAmount(): number {
@@ -377,13 +382,16 @@ export class WsConnection {
   }
 
   sendEvent(frame: string | Buffer): void {
-    if (this.droppedSinceNotice > 0) {
-      this.send(`{"type":"dropped","count":${this.droppedSinceNotice},"total":${this.droppedTotal}}`);
-      this.droppedSinceNotice = 0;
-    }
+    if (this.droppedSinceNotice > 0) this.sendDroppedNotice();
     this.send(frame);
     this.eventsSent++;
     this.counters.eventsSent++;
+  }
+
+  /** `step`: the session's step count as the notice leaves, so a reader that lost the latest events still learns where the session is. */
+  private sendDroppedNotice(): void {
+    this.send(`{"type":"dropped","count":${this.droppedSinceNotice},"total":${this.droppedTotal},"step":${this.session.stepCount}}`);
+    this.droppedSinceNotice = 0;
   }
 
   // ---- binary replies ----

@@ -73,7 +73,8 @@ class Event:
     ``reward`` or ``dropped``. ``data`` holds the arrays per population or
     connection (spikes: the fired indices of that one step); a reward event has
     ``reward`` and ``source`` (``step``, ``deferred``, ``implicit``); a
-    ``dropped`` notice has ``count`` (since the last notice) and ``total``."""
+    ``dropped`` notice has ``count`` (since the last notice), ``total`` and
+    ``step``, the session's step count as the notice left."""
 
     type: str
     step: int = 0
@@ -88,7 +89,7 @@ class Event:
     def from_json(cls, m: Mapping[str, Any]) -> "Event":
         t = m["type"]
         if t == "dropped":
-            return cls("dropped", count=int(m.get("count", 0)), total=int(m.get("total", 0)))
+            return cls("dropped", step=int(m.get("step", 0)), count=int(m.get("count", 0)), total=int(m.get("total", 0)))
         if t == "reward":
             return cls("reward", step=int(m["step"]), reward=float(m["reward"]), source=m.get("source"))
         raw = m.get(t, {})
