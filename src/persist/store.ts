@@ -31,8 +31,8 @@ export const TAIL_SUFFIX = '-tail';
 export const DB_SUFFIXES = ['', '-wal', '-shm', TAIL_SUFFIX] as const;
 /**
  * Bytes of rows the tail file may hold before they are moved into the
- * database. Moving costs about 2 us a row in one transaction, so the bound
- * only sets how long that pause is (a few ms) and how much a start re-reads.
+ * database. Moving is cheap per row in one transaction, so the bound only
+ * sets how long that pause is and how much a start re-reads.
  */
 const TAIL_LIMIT_BYTES = 1024 * 1024;
 
@@ -447,8 +447,8 @@ export class Store {
    * session's rows up to a snapshot of it in the batch (compaction), and a
    * deleted session's. A compaction writes its snapshot every
    * PERSIST_COMPACT_STEPS steps and finds most of its session's rows still in
-   * the tail: inserting them only for the next prune to delete them cost a
-   * lone client about 2 us a step.
+   * the tail: inserting them only for the next prune to delete them was a
+   * lone client's largest cost per step after the write itself.
    */
   private moveTail(b: Batch): void {
     let obsolete: Map<number, number> | null = null;

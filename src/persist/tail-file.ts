@@ -8,10 +8,9 @@
  * transaction, and empties the file.
  *
  * Why: an SQLite commit of one row costs a b-tree insert and a WAL page
- * (1 KiB and two writes) and, between requests, with cold caches, 12-20 us;
- * one write of the row's bytes costs about 3 us. For one client in strict
- * request-reply, who cannot share a commit with anyone, that was half of
- * the service's round trip.
+ * (1 KiB and two writes), several times one write of the row's bytes. For
+ * one client in strict request-reply, who cannot share a commit with anyone,
+ * that was half of the service's round trip (docs/durability.md).
  *
  * Layout: frames of u32 LE body length, i32 LE CRC-32 of the body, body.
  * A body is one commit's rows, each: u48 LE id, u32 LE session, u48 LE seq,

@@ -892,8 +892,8 @@ function plainValue(v: unknown): unknown {
 /**
  * A step command as it is logged: JSON text, which round-trips every finite
  * double, with the typed arrays of a binary request as plain arrays; the
- * binary blob format only when one holds a -0. Every binary step is logged:
- * the blob's encoder cost 1.8 us a step, this about 0.4.
+ * binary blob format only when one holds a -0. Every binary step is logged,
+ * and the blob's encoder cost several times this (docs/durability.md).
  */
 function encodeStepCommand(cmd: { steps?: number; inputs?: unknown; reward?: unknown; deferReward?: boolean }): string | Buffer {
   const { inputs, reward } = cmd;

@@ -12,7 +12,7 @@ import { DenseWeights } from './weights.js';
  * MSTDP connections of at least this many synapses (1 MiB of weights, a
  * core's L2) apply their column updates lazily (lazy-columns.ts): a column of
  * a matrix that fits the cache costs little, and there the bookkeeping
- * costs more than it saves (100 -> 100 MSTDP went from 1.45 to 1.65 us a step).
+ * costs more than it saves (docs/engine.md, "Lazy MSTDP columns").
  */
 export const LAZY_COLUMNS_MIN_SYNAPSES = 1 << 17;
 

@@ -25,10 +25,10 @@
  *
  * Populations of at least WASM_MIN_NEURONS keep their arrays in a
  * WebAssembly memory of their own (wasm-population.ts), where the dense step
- * runs as a WebAssembly kernel with the same bits as lifDense (4 ns a neuron
- * here against about 1 there, which a busy 1000-neuron post population pays
- * every step); the sparse step and catch-up run the loops below on the same
- * views.
+ * runs as a WebAssembly kernel with the same bits as lifDense (about twice
+ * as fast, which a busy 1000-neuron post population gains every step:
+ * docs/engine.md); the sparse step and catch-up run the loops below on the
+ * same views.
  */
 import type { ResolvedPopulation } from '../../spec-schema.js';
 import { WasmPopulation } from './wasm-population.js';
