@@ -19,6 +19,7 @@ import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
 import { MAX_SEED, Rng } from './random.js';
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, checkSnapshotEnvelope, checkSnapshotShapes, type Snapshot, type TypedSnapshot } from './snapshot.js';
 import type { ResolvedNetwork } from './spec-schema.js';
+import { connectionShape } from './spec-sizes.js';
 import { checkMatrixShape, resolveSpec } from './validate.js';
 
 /** Per population: one number for every neuron, or one number per neuron. */
@@ -425,8 +426,7 @@ export class Network {
   }
 
   private shape(conn: number): [number, number] {
-    const c = this.spec.connections[this.connectionNames[conn]];
-    return [this.spec.populations[c.pre].n, this.spec.populations[c.post].n];
+    return connectionShape(this.spec, this.spec.connections[this.connectionNames[conn]]);
   }
 
   /** Weights as [pre.n][post.n]. */

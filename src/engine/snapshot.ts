@@ -11,6 +11,7 @@ import type { ExportedState, KernelState } from './backends/kernel.js';
 import { STATE_BOUNDS } from './bounds.js';
 import { jsonPointerToField } from './validate.js';
 import type { ResolvedNetwork } from './spec-schema.js';
+import { connectionShape } from './spec-sizes.js';
 
 export const SNAPSHOT_FORMAT = 'spikeserve-snapshot';
 export const SNAPSHOT_VERSION = 1;
@@ -115,8 +116,7 @@ export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root 
     const s = Object.hasOwn(conns, name) ? conns[name] : undefined;
     const f = `${root}.state.connections.${name}`;
     if (!s) throw snapError(f, 'missing');
-    const rows = spec.populations[c.pre].n;
-    const cols = spec.populations[c.post].n;
+    const [rows, cols] = connectionShape(spec, c);
     if (!(s.scale >= STATE_BOUNDS.scaleMin && s.scale <= STATE_BOUNDS.scaleMax)) {
       throw snapError(`${f}.scale`, `must be a number from ${STATE_BOUNDS.scaleMin} to ${STATE_BOUNDS.scaleMax}`);
     }

@@ -7,6 +7,7 @@ import { Value } from '@sinclair/typebox/value';
 import { SpikeserveError } from '../errors.js';
 import { MAX_ABS_VALUE, MIN_TAU_S } from './bounds.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
+import { synapseCount } from './spec-sizes.js';
 import {
   NAME_PATTERN,
   NetworkSpecSchema,
@@ -205,13 +206,7 @@ export function resolveSpec(
     });
   }
   const connsIn = input.connections ?? {};
-  let synapses = 0;
-  for (const c of Object.values(connsIn)) {
-    const pops = input.populations;
-    const pre = Object.hasOwn(pops, c.pre) ? pops[c.pre] : undefined;
-    const post = Object.hasOwn(pops, c.post) ? pops[c.post] : undefined;
-    if (pre && post) synapses += pre.n * post.n;
-  }
+  const synapses = synapseCount(input);
   if (synapses > limits.maxSynapses) {
     throw new SpikeserveError('LIMIT_EXCEEDED', `${root}.connections: ${synapses} synapses in all exceeds the limit of ${limits.maxSynapses}`, {
       limit: 'maxSynapses', value: synapses, max: limits.maxSynapses,

@@ -6,7 +6,8 @@
  * body says nothing but the request id (the stack goes to the log only).
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CATALOGUE, isSpikeserveError, type ErrorCode } from '../errors.js';
+import { isSpikeserveError, type ErrorCode } from '../errors.js';
+import { errorResponse, errorStatus } from '../api/errors.js';
 import type { ErrorResponse } from '../api/common.js';
 import { sessionIdOf } from './logging.js';
 
@@ -16,9 +17,7 @@ export interface CodedError {
 }
 
 function coded(code: ErrorCode, message: string, details?: Record<string, unknown>): CodedError {
-  const error: ErrorResponse['error'] = { code, message };
-  if (details !== undefined) error.details = details;
-  return { status: ERROR_CATALOGUE[code].status, body: { error } };
+  return { status: errorStatus(code), body: errorResponse({ code, message, details }) };
 }
 
 /** fastify's own client errors, by their code. */
@@ -51,7 +50,7 @@ function fromFastify(err: FastifyError, bodyLimit: number): CodedError | null {
 }
 
 export function toCodedError(err: unknown, requestId: string, bodyLimit: number): CodedError {
-  if (isSpikeserveError(err)) return coded(err.code, err.message, err.details);
+  if (isSpikeserveError(err)) return { status: errorStatus(err.code), body: errorResponse(err) };
   const fromFw = err instanceof Error ? fromFastify(err as FastifyError, bodyLimit) : null;
   if (fromFw) return fromFw;
   return coded('INTERNAL_ERROR', `internal error: please report request id ${requestId}; the details are in the server log`, { requestId });

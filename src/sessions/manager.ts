@@ -10,8 +10,9 @@
  * idle session is evicted: deleted.
  */
 import { randomUUID } from 'node:crypto';
-import { checkSpecCounts, Network } from '../engine/index.js';
+import { checkSpecCounts, Network, synapseCount } from '../engine/index.js';
 import { isSpikeserveError, SpikeserveError } from '../errors.js';
+import { sessionNotFound } from '../api/errors.js';
 import type { CreateSessionBody, SessionSummary } from '../api/sessions.js';
 import { encodeBlob } from '../persist/codec.js';
 import { Journal, type SessionLog } from '../persist/journal.js';
@@ -193,12 +194,12 @@ export class SessionManager {
       totalSynapses: () => this.synapses,
       adopt: (net, fields, log, init) => {
         const s = this.add(net, fields, log, init);
-        this.counted(fields.owner, countSynapses(net), 1);
+        this.counted(fields.owner, synapseCount(net.spec), 1);
         this.seq = Math.max(this.seq, fields.seq);
         return s;
       },
       keep: (fields, backend, log, decoded) => {
-        const d = new Dormant(fields, backend, countSynapses(decoded.net), log, this.opts.now(), this.outline(fields, decoded));
+        const d = new Dormant(fields, backend, synapseCount(decoded.net.spec), log, this.opts.now(), this.outline(fields, decoded));
         this.entries.set(fields.id, d);
         this.counted(fields.owner, d.synapses, 1);
         this.seq = Math.max(this.seq, fields.seq);
@@ -289,7 +290,7 @@ export class SessionManager {
     try {
       // Again, with the network's synapses: other sessions may have come and gone while it was built.
       this.checkOpen();
-      const synapses = countSynapses(net);
+      const synapses = synapseCount(net.spec);
       if (this.synapses + synapses > this.opts.maxTotalSynapses) this.makeRoom(synapses);
       this.checkRoom(owner, synapses);
     } catch (e) {
@@ -308,7 +309,7 @@ export class SessionManager {
     }
     this.seq = fields.seq;
     const session = this.add(net, fields, log);
-    this.counted(owner, countSynapses(net), 1);
+    this.counted(owner, synapseCount(net.spec), 1);
     return session;
   }
 
@@ -369,7 +370,7 @@ export class SessionManager {
     this.entries.set(session.id, session);
     this.loadedCount++;
     if (log) this.byKey.set(log.key, session);
-    this.synapses += countSynapses(net);
+    this.synapses += synapseCount(net.spec);
     this.emit('created', session);
     return session;
   }
@@ -387,7 +388,7 @@ export class SessionManager {
 
   private notFound(id: string): SpikeserveError {
     const why = this.journal ? 'it may have been deleted' : 'it may have been deleted or evicted after being idle';
-    return new SpikeserveError('SESSION_NOT_FOUND', `no session with id "${id}" (${why})`, { sessionId: id });
+    return sessionNotFound(id, why);
   }
 
   /** Throws SESSION_NOT_FOUND unless the session exists (loaded or not) and, with `owner` given, is that owner's. Loads nothing. */
@@ -398,9 +399,9 @@ export class SessionManager {
   /** A session in memory (a dormant one is not found here: see open()). */
   get(id: string, owner?: Owner): Session {
     const e = this.entry(id, owner);
-    if (!(e instanceof Session)) {
-      throw new SpikeserveError('SESSION_NOT_FOUND', `session "${id}" is on disk, not loaded; any request to it loads it`, { sessionId: id });
-    }
+    if (!(e instanceof Session)) throw sessionNotFound(id, 'it is on disk, not loaded; any request to it loads it');
+    // Closed sessions leave the list before they close; checked all the same, as every caller relies on it.
+    if (e.closed) throw e.notFound();
     return e;
   }
 
@@ -540,7 +541,7 @@ export class SessionManager {
       return false;
     }
     const fields: SessionFields = { id: s.id, name: s.name, seq: s.seq, owner: s.owner, createdAt: s.createdAt };
-    const d = new Dormant(fields, s.backend, countSynapses(s), log, s.lastUsedAt, s.summary());
+    const d = new Dormant(fields, s.backend, synapseCount(s.spec), log, s.lastUsedAt, s.summary());
     this.entries.set(s.id, d);
     this.loadedCount--;
     this.byKey.delete(log.key);
@@ -642,7 +643,7 @@ export class SessionManager {
     if (this.entries.get(session.id) === session) {
       this.entries.delete(session.id);
       this.loadedCount--;
-      const synapses = countSynapses(session);
+      const synapses = synapseCount(session.spec);
       this.synapses -= synapses;
       this.counted(session.owner, synapses, -1);
       const log = session.persistence;
@@ -710,12 +711,6 @@ function savedOnDisk(store: Store, key: number): boolean | null {
   } catch {
     return null;
   }
-}
-
-function countSynapses(net: { spec: Network['spec'] }): number {
-  let n = 0;
-  for (const c of Object.values(net.spec.connections)) n += net.spec.populations[c.pre].n * net.spec.populations[c.post].n;
-  return n;
 }
 
 export type { Session, SessionEvents, CloseReason, SessionLimits, RestoreReport };

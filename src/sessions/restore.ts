@@ -12,7 +12,7 @@
  *   left untouched in the database and listed, to load on its next request
  *   once there is room or the backend runs.
  */
-import { Network, type BackendName } from '../engine/index.js';
+import { Network, synapseCount, type BackendName } from '../engine/index.js';
 import { isSpikeserveError } from '../errors.js';
 import { decodeBlob } from '../persist/codec.js';
 import { RECORD_KIND, type Journal, type RecordKind, type SessionLog } from '../persist/journal.js';
@@ -90,12 +90,6 @@ function isCode(e: unknown, code: string): boolean {
   return isSpikeserveError(e) && e.code === code;
 }
 
-function synapsesOf(net: Network): number {
-  let n = 0;
-  for (const c of Object.values(net.spec.connections)) n += net.spec.populations[c.pre].n * net.spec.populations[c.post].n;
-  return n;
-}
-
 export function restoreSessions(journal: Journal, ctx: RestoreContext, preloaded?: LoadResult): RestoreReport {
   const store = journal.store;
   const loadedAll = preloaded ?? store.load();
@@ -129,7 +123,7 @@ export function restoreSessions(journal: Journal, ctx: RestoreContext, preloaded
       drop.push(l.row.key);
       continue;
     }
-    const synapses = synapsesOf(decoded.net);
+    const synapses = synapseCount(decoded.net.spec);
     if (kept === null && ctx.totalSynapses() + synapses > ctx.maxTotalSynapses) kept = `over this server's memory bound (MAX_TOTAL_SYNAPSES ${ctx.maxTotalSynapses})`;
     try {
       if (kept !== null) {

@@ -7,9 +7,10 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ResolvedNetwork, TypedSnapshot } from '../engine/index.js';
-import { Network, VALUES_PER_PAUSE, type RunPlan } from '../engine/index.js';
+import { connectionShape, Network, synapseCount, VALUES_PER_PAUSE, type RunPlan } from '../engine/index.js';
 import { inSlices } from './in-slices.js';
 import { SpikeserveError } from '../errors.js';
+import { sessionNotFound } from '../api/errors.js';
 import { decodeBlob, encodeBlob } from '../persist/codec.js';
 import type { RecordKind, SessionLog } from '../persist/journal.js';
 import type { SessionDetail, SessionLimitsView, SessionSummary } from '../api/sessions.js';
@@ -182,9 +183,7 @@ export class Session {
     this.lastUsed = opts.now();
     this.spikeTotals = new Float64Array(net.populationNames.length);
     this.spikeBuf = new Int32Array(Math.max(1, ...net.sizes));
-    let synapses = 0;
-    for (const c of Object.values(net.spec.connections)) synapses += net.spec.populations[c.pre].n * net.spec.populations[c.post].n;
-    this.stepCost = net.sizes.reduce((a, b) => a + b, 0) + synapses;
+    this.stepCost = net.sizes.reduce((a, b) => a + b, 0) + synapseCount(net.spec);
     this.rewarded = Object.values(net.spec.connections).some((c) => c.rule.type === 'MSTDP');
   }
 
@@ -268,7 +267,8 @@ export class Session {
     }
   }
 
-  private notFound(): SpikeserveError {
+  /** SESSION_NOT_FOUND, saying why this session closed; what a request to it gets once it has. */
+  notFound(): SpikeserveError {
     const why =
       this.closedReason === 'evicted'
         ? 'it was evicted after being idle'
@@ -277,7 +277,7 @@ export class Session {
           : this.closedReason === 'hibernated'
             ? 'it was moved to disk after being idle; retry, and it is loaded again'
             : 'it was deleted';
-    return new SpikeserveError('SESSION_NOT_FOUND', `session ${this.id} no longer exists: ${why}`, { sessionId: this.id });
+    return sessionNotFound(this.id, why);
   }
 
   /**
@@ -608,8 +608,7 @@ export class Session {
   /** [pre.n, post.n] of a connection; throws CONNECTION_NOT_FOUND. */
   shapeOf(connection: string): [number, number] {
     const net = this.net;
-    const c = net.spec.connections[net.connectionNames[net.connection(connection)]];
-    return [net.populationSize(c.pre), net.populationSize(c.post)];
+    return connectionShape(net.spec, net.spec.connections[net.connectionNames[net.connection(connection)]]);
   }
 
   /** The copies, pausing (yield) while they are made; run in slices inside a command, so that nothing changes meanwhile. */
@@ -619,7 +618,8 @@ export class Session {
     for (const name of names) {
       const values = yield* net.weightsFlatPausing(name);
       const c = net.spec.connections[name];
-      matrices.push({ name, index: net.connectionNames.indexOf(name), pre: c.pre, post: c.post, w_min: c.w_min, w_max: c.w_max, rows: net.populationSize(c.pre), cols: net.populationSize(c.post), values });
+      const [rows, cols] = connectionShape(net.spec, c);
+      matrices.push({ name, index: net.connectionNames.indexOf(name), pre: c.pre, post: c.post, w_min: c.w_min, w_max: c.w_max, rows, cols, values });
     }
     return { step: net.stepCount, matrices };
   }

@@ -21,6 +21,7 @@ import type { ConnectionWeights, AllWeights } from '../api/state.js';
 import type { StepResult } from '../api/step.js';
 import type { ClientMessage, ClientMessageType, MessageId, WsFormat, WsRole, WsStream } from '../api/ws.js';
 import { COMMAND_TYPES } from '../api/ws.js';
+import { errorBody, type CodedFields } from '../api/errors.js';
 import { isSpikeserveError, SpikeserveError, type ErrorCode } from '../errors.js';
 import type { CloseReason, Session } from '../sessions/manager.js';
 import { encodeFrame, type SectionInput } from './binary-format.js';
@@ -187,7 +188,7 @@ export class WsConnection {
       const limit = this.limits.rateLimitPerS;
       this.onError('RATE_LIMITED');
       const message = `more than ${limit} messages a second on this connection (WS_RATE_LIMIT_PER_S, burst WS_RATE_BURST); this message was not run, retry in ${wait} ms`;
-      this.fill(slot, `{"type":"error","error":{"code":"RATE_LIMITED","message":${JSON.stringify(message)},"details":{"limit":"rateLimitPerS","max":${limit},"retryAfterMs":${wait}}}}`);
+      this.fill(slot, errorText({ code: 'RATE_LIMITED', message, details: { limit: 'rateLimitPerS', max: limit, retryAfterMs: wait } }, undefined, undefined));
     } else {
       const parsed = parseMessage(data as Buffer, isBinary, this.limits.maxJsonDepth);
       if (parsed.ok) this.dispatch(parsed.message, slot);
@@ -276,7 +277,7 @@ export class WsConnection {
    */
   private inOrder<T>(slot: Slot, type: ClientMessageType, id: MessageId | undefined, change: () => T): void {
     const run = () => {
-      if (this.session.closed) throw new SpikeserveError('SESSION_NOT_FOUND', `session ${this.session.id} no longer exists`, { sessionId: this.session.id });
+      if (this.session.closed) throw this.session.notFound();
       return change();
     };
     if (!this.session.busy) {
@@ -414,9 +415,8 @@ export class WsConnection {
   }
 
   private weightSection(connection: string, w: number[][]): SectionInput {
-    const spec = this.session.spec;
-    const c = spec.connections[connection];
-    return { type: 'weights', index: this.session.connectionNames.indexOf(connection), rows: spec.populations[c.pre].n, cols: spec.populations[c.post].n, values: w };
+    const [rows, cols] = this.session.shapeOf(connection);
+    return { type: 'weights', index: this.session.connectionNames.indexOf(connection), rows, cols, values: w };
   }
 
   // ---- closing ----
@@ -499,8 +499,6 @@ function replyText(request: ClientMessageType, id: MessageId | undefined, result
   return JSON.stringify({ type: 'reply', id, request, result });
 }
 
-export function errorText(e: SpikeserveError, id: MessageId | undefined, request: ClientMessageType | undefined): string {
-  const error: Record<string, unknown> = { code: e.code, message: e.message };
-  if (e.details !== undefined) error.details = e.details;
-  return JSON.stringify({ type: 'error', id, request, error });
+export function errorText(e: CodedFields, id: MessageId | undefined, request: ClientMessageType | undefined): string {
+  return JSON.stringify({ type: 'error', id, request, error: errorBody(e) });
 }

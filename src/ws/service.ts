@@ -19,7 +19,8 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { WS_FORMATS, WS_PROTOCOL_VERSION, WS_ROLES, type HelloMessage, type WsFormat, type WsRole } from '../api/ws.js';
 import type { Config } from '../config.js';
-import { ERROR_CATALOGUE, isSpikeserveError, SpikeserveError, type ErrorCode } from '../errors.js';
+import { errorResponse, errorStatus } from '../api/errors.js';
+import { isSpikeserveError, SpikeserveError, type ErrorCode } from '../errors.js';
 import type { SessionManager } from '../sessions/manager.js';
 import { closeCodeFor, closeReason } from './close-codes.js';
 import { errorText, WsConnection, type ConnectionLimits, type WsCounters, type WsLog } from './connection.js';
@@ -194,7 +195,6 @@ export class WebSocketService {
     const role = oneOf(url.searchParams.get('role'), WS_ROLES, 'role', 'controller');
     const format = oneOf(url.searchParams.get('format'), WS_FORMATS, 'format', 'json');
     const session = this.sessions.get(sessionId);
-    if (session.closed) throw new SpikeserveError('SESSION_NOT_FOUND', `no session with id "${sessionId}"`, { sessionId });
     let hub = this.hubs.get(sessionId);
     if (hub && hub.session !== session) hub = undefined;
     if (!hub) {
@@ -232,7 +232,8 @@ export class WebSocketService {
       populations: session.populationNames.map((name) => ({ name, n: session.spec.populations[name].n })),
       connections: session.connectionNames.map((name) => {
         const c = session.spec.connections[name];
-        return { name, pre: c.pre, post: c.post, rule: c.rule.type, rows: session.spec.populations[c.pre].n, cols: session.spec.populations[c.post].n };
+        const [rows, cols] = session.shapeOf(name);
+        return { name, pre: c.pre, post: c.post, rule: c.rule.type, rows, cols };
       }),
       limits: {
         maxPayloadBytes: this.limits.maxPayloadBytes,
@@ -327,10 +328,8 @@ function rejectUpgrade(socket: Duplex, e: SpikeserveError): void {
     socket.destroy();
     return;
   }
-  const status = ERROR_CATALOGUE[e.code].status;
-  const error: Record<string, unknown> = { code: e.code, message: e.message };
-  if (e.details !== undefined) error.details = e.details;
-  const body = JSON.stringify({ error });
+  const status = errorStatus(e.code);
+  const body = JSON.stringify(errorResponse(e));
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );

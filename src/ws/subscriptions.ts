@@ -88,9 +88,7 @@ export function buildEvent(session: Session, s: Subscription, view: StepView): s
       return encodeFrame({ kind: 'potentialsEvent', step, pending, sections });
     }
     for (let k = 0; k < s.names.length; k++) {
-      const c = session.spec.connections[s.names[k]];
-      const rows = session.spec.populations[c.pre].n;
-      const cols = session.spec.populations[c.post].n;
+      const [rows, cols] = session.shapeOf(s.names[k]);
       sections.push({ type: 'weights', index: s.indices[k], rows, cols, values: view.weights(s.names[k]) });
     }
     return encodeFrame({ kind: 'weightsEvent', step, pending, sections });
