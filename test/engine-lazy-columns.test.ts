@@ -46,7 +46,7 @@ class Harness {
     const kernels = mode === 'js' ? 'js' : 'wasm';
     this.pre = new LifPopulation(net.populations.pre, net.dt, kernels);
     this.post = new LifPopulation(net.populations.post, net.dt, kernels);
-    this.w = new DenseWeights(this.pre.n, this.post.n, c.w_min, c.w_max, c.rule.weight_decay, c.rule.boundary === 'soft', kernels, mode === 'lazy');
+    this.w = new DenseWeights({ rows: this.pre.n, cols: this.post.n, wMin: c.w_min, wMax: c.w_max, weightDecay: c.rule.weight_decay, soft: c.rule.boundary === 'soft', kernels, lazyColumns: mode === 'lazy' });
     const rnd = lcg(99);
     this.w.setFlat(Array.from({ length: this.pre.n * this.post.n }, () => c.w_min + rnd() * (c.w_max - c.w_min)));
     this.rule = new MstdpRule(this.pre, this.post, this.w, c.rule, net.dt);
@@ -118,12 +118,12 @@ function spec(nPre: number, nPost: number, wMin: number, wMax: number, rule: obj
 
 test('this Node has WebAssembly SIMD, so lazy columns are really exercised', () => {
   assert.ok(wasmKernelsAvailable());
-  const w = new DenseWeights(40, 40, 0, 1, 0, false, 'wasm', true);
+  const w = new DenseWeights({ rows: 40, cols: 40, wMin: 0, wMax: 1, weightDecay: 0, soft: false, kernels: 'wasm', lazyColumns: true });
   assert.ok(w.lazyColumns !== null);
   // Where the lazy scale is not exact, or bounds are soft, columns stay eager.
-  assert.equal(new DenseWeights(40, 40, 0.1, 1, 0.01, false, 'wasm', true).lazyColumns, null);
-  assert.equal(new DenseWeights(40, 40, 0, 1, 0, true, 'wasm', true).lazyColumns, null);
-  assert.equal(new DenseWeights(40, 40, 0, 1, 0, false, 'js', true).lazyColumns, null);
+  assert.equal(new DenseWeights({ rows: 40, cols: 40, wMin: 0.1, wMax: 1, weightDecay: 0.01, soft: false, kernels: 'wasm', lazyColumns: true }).lazyColumns, null);
+  assert.equal(new DenseWeights({ rows: 40, cols: 40, wMin: 0, wMax: 1, weightDecay: 0, soft: true, kernels: 'wasm', lazyColumns: true }).lazyColumns, null);
+  assert.equal(new DenseWeights({ rows: 40, cols: 40, wMin: 0, wMax: 1, weightDecay: 0, soft: false, kernels: 'js', lazyColumns: true }).lazyColumns, null);
 });
 
 test('lazy columns give the eager bits through snapshots, restores, weight reads and writes, resets and deferred rewards', () => {

@@ -35,10 +35,10 @@ test('this Node has WebAssembly SIMD, so the kernels below are really compared',
 });
 
 test('connections below the size threshold keep the JavaScript loops, larger ones take WebAssembly', () => {
-  assert.equal(new DenseWeights(2, 1, 0, 1, 0, false).usesWasm, false);
-  assert.equal(new DenseWeights(100, 100, 0, 1, 0, false).usesWasm, true);
-  assert.equal(new DenseWeights(100, 100, 0, 1, 0, false, 'js').usesWasm, false);
-  assert.equal(new DenseWeights(2, 1, 0, 1, 0, false, 'wasm').usesWasm, true);
+  assert.equal(new DenseWeights({ rows: 2, cols: 1, wMin: 0, wMax: 1, weightDecay: 0, soft: false }).usesWasm, false);
+  assert.equal(new DenseWeights({ rows: 100, cols: 100, wMin: 0, wMax: 1, weightDecay: 0, soft: false }).usesWasm, true);
+  assert.equal(new DenseWeights({ rows: 100, cols: 100, wMin: 0, wMax: 1, weightDecay: 0, soft: false, kernels: 'js' }).usesWasm, false);
+  assert.equal(new DenseWeights({ rows: 2, cols: 1, wMin: 0, wMax: 1, weightDecay: 0, soft: false, kernels: 'wasm' }).usesWasm, true);
 });
 
 /** A random list of distinct indices below n, ascending, into out; returns its length. */
@@ -72,8 +72,8 @@ test('delivery and hard-bound updates give the same bits in WebAssembly as in Ja
     for (const [wMin, wMax, decay] of boundsList) {
       const what = `${rows}x${cols} [${wMin}, ${wMax}] decay ${decay}`;
       const rnd = lcg(rows * 1000 + cols * 7 + Math.round(wMax * 10));
-      const js = new DenseWeights(rows, cols, wMin, wMax, decay, false, 'js');
-      const wa = new DenseWeights(rows, cols, wMin, wMax, decay, false, 'wasm');
+      const js = new DenseWeights({ rows, cols, wMin, wMax, weightDecay: decay, soft: false, kernels: 'js' });
+      const wa = new DenseWeights({ rows, cols, wMin, wMax, weightDecay: decay, soft: false, kernels: 'wasm' });
       assert.ok(js.hardLazy && wa.hardLazy);
       const w0 = Array.from({ length: rows * cols }, () => (rnd() < 0.1 ? (rnd() < 0.5 ? wMin : wMax) : wMin + rnd() * (wMax - wMin)));
       js.setFlat(w0);
@@ -164,7 +164,7 @@ class Harness {
     const c = net.connections.c;
     this.pre = new LifPopulation(net.populations.pre, net.dt, kernels);
     this.post = new LifPopulation(net.populations.post, net.dt, kernels);
-    this.w = new DenseWeights(this.pre.n, this.post.n, c.w_min, c.w_max, c.rule.weight_decay, c.rule.boundary === 'soft', kernels);
+    this.w = new DenseWeights({ rows: this.pre.n, cols: this.post.n, wMin: c.w_min, wMax: c.w_max, weightDecay: c.rule.weight_decay, soft: c.rule.boundary === 'soft', kernels });
     const rnd = lcg(99);
     this.w.setFlat(Array.from({ length: this.pre.n * this.post.n }, () => c.w_min + rnd() * (c.w_max - c.w_min)));
     if (c.rule.type === 'STDP') this.rule = new StdpRule(this.pre, this.post, this.w, c.rule);
@@ -184,8 +184,8 @@ class Harness {
 
 test('the eager decay (bounds that exclude 0) gives the same bits in WebAssembly as in JavaScript', () => {
   for (const [rows, cols] of shapes) {
-    const js = new DenseWeights(rows, cols, 0.1, 2, 0.03, false, 'js');
-    const wa = new DenseWeights(rows, cols, 0.1, 2, 0.03, false, 'wasm');
+    const js = new DenseWeights({ rows, cols, wMin: 0.1, wMax: 2, weightDecay: 0.03, soft: false, kernels: 'js' });
+    const wa = new DenseWeights({ rows, cols, wMin: 0.1, wMax: 2, weightDecay: 0.03, soft: false, kernels: 'wasm' });
     assert.ok(!js.hardLazy && js.decays);
     const rnd = lcg(rows + 31 * cols);
     const w0 = Array.from({ length: rows * cols }, () => 0.1 + rnd() * 1.9);

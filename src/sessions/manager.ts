@@ -66,20 +66,35 @@ export interface SessionPage {
 }
 
 /** A session on disk and not in memory: what is needed to list it, count it, and load it back. */
+interface DormantOptions {
+  fields: SessionFields;
+  backend: string;
+  synapses: number;
+  /** Attached to the journal: keeps its records from being pruned, and deletes it. */
+  log: SessionLog;
+  lastUsedAt: number;
+  /** Its summary when it left memory (or as replayed at start). */
+  outline: SessionSummary;
+}
+
 class Dormant {
   /** The load in progress, if one is. */
   waking: Promise<Session> | null = null;
+  readonly fields: SessionFields;
+  readonly backend: string;
+  readonly synapses: number;
+  readonly log: SessionLog;
+  readonly lastUsedAt: number;
+  readonly outline: SessionSummary;
 
-  constructor(
-    readonly fields: SessionFields,
-    readonly backend: string,
-    readonly synapses: number,
-    /** Attached to the journal: keeps its records from being pruned, and deletes it. */
-    readonly log: SessionLog,
-    readonly lastUsedAt: number,
-    /** Its summary when it left memory (or as replayed at start). */
-    readonly outline: SessionSummary,
-  ) {}
+  constructor(o: DormantOptions) {
+    this.fields = o.fields;
+    this.backend = o.backend;
+    this.synapses = o.synapses;
+    this.log = o.log;
+    this.lastUsedAt = o.lastUsedAt;
+    this.outline = o.outline;
+  }
 
   get id(): string {
     return this.fields.id;
@@ -199,7 +214,7 @@ export class SessionManager {
         return s;
       },
       keep: (fields, backend, log, decoded) => {
-        const d = new Dormant(fields, backend, synapseCount(decoded.net.spec), log, this.opts.now(), this.outline(fields, decoded));
+        const d = new Dormant({ fields, backend, synapses: synapseCount(decoded.net.spec), log, lastUsedAt: this.opts.now(), outline: this.outline(fields, decoded) });
         this.entries.set(fields.id, d);
         this.counted(fields.owner, d.synapses, 1);
         this.seq = Math.max(this.seq, fields.seq);
@@ -541,7 +556,7 @@ export class SessionManager {
       return false;
     }
     const fields: SessionFields = { id: s.id, name: s.name, seq: s.seq, owner: s.owner, createdAt: s.createdAt };
-    const d = new Dormant(fields, s.backend, synapseCount(s.spec), log, s.lastUsedAt, s.summary());
+    const d = new Dormant({ fields, backend: s.backend, synapses: synapseCount(s.spec), log, lastUsedAt: s.lastUsedAt, outline: s.summary() });
     this.entries.set(s.id, d);
     this.loadedCount--;
     this.byKey.delete(log.key);

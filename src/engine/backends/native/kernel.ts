@@ -47,16 +47,15 @@ export class NativeKernel implements Kernel {
       const qi = popIndex.get(c.post) as number;
       const pre = this.pops[pi];
       const post = this.pops[qi];
-      const weights = new DenseWeights(
-        pre.n,
-        post.n,
-        c.w_min,
-        c.w_max,
-        c.rule.weight_decay,
-        c.rule.boundary === 'soft',
-        'auto',
-        c.rule.type === 'MSTDP' && pre.n * post.n >= LAZY_COLUMNS_MIN_SYNAPSES,
-      );
+      const weights = new DenseWeights({
+        rows: pre.n,
+        cols: post.n,
+        wMin: c.w_min,
+        wMax: c.w_max,
+        weightDecay: c.rule.weight_decay,
+        soft: c.rule.boundary === 'soft',
+        lazyColumns: c.rule.type === 'MSTDP' && pre.n * post.n >= LAZY_COLUMNS_MIN_SYNAPSES,
+      });
       let rule: NativeRule;
       switch (c.rule.type) {
         case 'STDP':

@@ -40,6 +40,23 @@ export const WASM_MIN_SYNAPSES = 1024;
  */
 const MAX_SYNAPSES = 0x7fffffff;
 
+/** A connection's matrix as DenseWeights builds it. */
+export interface DenseWeightsOptions {
+  /** pre.n */
+  rows: number;
+  /** post.n */
+  cols: number;
+  wMin: number;
+  wMax: number;
+  weightDecay: number;
+  /** Soft bounds (the update scaled by the distance to the bound) instead of clamping. */
+  soft: boolean;
+  /** Default 'auto'. */
+  kernels?: WeightKernels;
+  /** Room for MSTDP's lazy columns (used where the case allows; see lazy-columns.ts). Default false. */
+  lazyColumns?: boolean;
+}
+
 export class DenseWeights {
   readonly rows: number;
   readonly cols: number;
@@ -85,8 +102,8 @@ export class DenseWeights {
   /** Below this the scale is folded into the stored values so it never underflows. */
   static readonly RENORMALISE_BELOW = 1e-100;
 
-  /** lazyColumns: room for MSTDP's lazy columns (used where the case allows; see lazy-columns.ts). */
-  constructor(rows: number, cols: number, wMin: number, wMax: number, weightDecay: number, soft: boolean, kernels: WeightKernels = 'auto', lazyColumns = false) {
+  constructor(options: DenseWeightsOptions) {
+    const { rows, cols, wMin, wMax, weightDecay, soft, kernels = 'auto', lazyColumns = false } = options;
     if (rows * cols > MAX_SYNAPSES) throw new RangeError(`a connection of ${rows * cols} synapses exceeds the engine's maximum of ${MAX_SYNAPSES}`);
     this.rows = rows;
     this.cols = cols;
