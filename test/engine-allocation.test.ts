@@ -16,6 +16,8 @@ const rules = [
   { type: 'STDP', lr: [0.001, 0.002], boundary: 'soft', weight_decay: 0.001 },
   { type: 'MSTDP', lr: 0.01 },
   { type: 'MSTDP', lr: 0.01, boundary: 'soft', weight_decay: 0.001 },
+  { type: 'MSTDPET', lr: 0.01 },
+  { type: 'MSTDPET', lr: 0.01, boundary: 'soft', weight_decay: 0.001, tc_e_trace: 5 },
 ];
 
 for (const rule of rules) {

@@ -35,6 +35,8 @@ function allFinite(net: Network): string | null {
     for (let k = 0; k < w.length; k++) if (!Number.isFinite(w[k])) return `w of ${c}[${k}] is ${w[k]}`;
     const e = net.eligibility(c);
     if (e) for (const row of e) for (const x of row) if (!Number.isFinite(x)) return `eligibility of ${c} is ${x}`;
+    const et = net.eligibilityTrace(c);
+    if (et) for (const row of et) for (const x of row) if (!Number.isFinite(x)) return `eligibility trace of ${c} is ${x}`;
   }
   return null;
 }
@@ -83,11 +85,12 @@ function randomSpec(rnd: () => number, wide: boolean) {
     trace_scale: magnitude(rnd, wide),
   });
   const w = [magnitude(rnd, wide), magnitude(rnd, wide)].sort((a, b) => a - b);
-  const types = ['NoOp', 'STDP', 'MSTDP'];
+  const types = ['NoOp', 'STDP', 'MSTDP', 'MSTDPET'];
   const rule = () => {
-    const type = types[Math.floor(rnd() * 3)];
+    const type = types[Math.floor(rnd() * types.length)];
     const r: Record<string, unknown> = { type, lr: [magnitude(rnd, wide), magnitude(rnd, wide)], weight_decay: rnd() < 0.5 ? 0 : rnd(), boundary: rnd() < 0.5 ? 'hard' : 'soft' };
-    if (type === 'MSTDP') Object.assign(r, { tc_plus: pos(), tc_minus: pos(), a_plus: magnitude(rnd, wide), a_minus: magnitude(rnd, wide) });
+    if (type === 'MSTDP' || type === 'MSTDPET') Object.assign(r, { tc_plus: pos(), tc_minus: pos(), a_plus: magnitude(rnd, wide), a_minus: magnitude(rnd, wide) });
+    if (type === 'MSTDPET') r.tc_e_trace = rnd() < 0.3 ? 1e-30 : pos();
     return r;
   };
   return {
@@ -148,6 +151,21 @@ describe('snapshots outside the states a network reaches are refused', () => {
     ['a decay scale of 1e-300', (s) => (s.state.connections.c.scale = 1e-300), /^snapshot\.state\.connections\.c\.scale: must be a number from 1e-100 to 1/],
     ['a weight of 1e300', (s) => (s.state.connections.c.w[3] = 1e300), /^snapshot\.state\.connections\.c\.w\[3\]: times scale must be a finite number of magnitude at most 2e\+30/],
   ];
+  const et = { populations: { a: { n: 2 } }, connections: { c: { pre: 'a', post: 'a', rule: { type: 'MSTDPET' } } } };
+  const etCases: [string, (s: any) => void, RegExp][] = [
+    ['an eligibility trace of 1e200', (s) => (s.state.connections.c.rule.et[2] = 1e200), /^snapshot\.state\.connections\.c\.rule\.et\[2\]: times et_scale must be a finite number of magnitude at most 1e\+100/],
+    ['an eligibility trace scale of 0', (s) => (s.state.connections.c.rule.et_scale = 0), /^snapshot\.state\.connections\.c\.rule\.et_scale/],
+    ['an eligibility trace of the wrong size', (s) => s.state.connections.c.rule.et.pop(), /^snapshot\.state\.connections\.c\.rule\.et: must have 4 entries, got 3/],
+  ];
+  for (const [what, edit, re] of etCases) {
+    test(`MSTDPET: ${what}`, () => {
+      const snap = JSON.parse(JSON.stringify(Network.create(et).snapshot()));
+      edit(snap);
+      const e = code(() => Network.fromSnapshot(snap));
+      assert.equal(e.code, 'SNAPSHOT_INVALID');
+      assert.match(e.message, re);
+    });
+  }
   for (const [what, edit, re] of cases) {
     test(what, () => {
       const snap = JSON.parse(JSON.stringify(Network.create(spec).snapshot()));

@@ -39,6 +39,15 @@ const ruleArb = fc.oneof(
     tc_plus: fc.constantFrom(10, 20),
     tc_minus: fc.constantFrom(10, 40),
   }),
+  fc.record({
+    type: fc.constant('MSTDPET'),
+    lr: fc.double({ min: 0, max: 0.5, noNaN: true }),
+    weight_decay: fc.constantFrom(0, 0.001, 0.05),
+    boundary: fc.constantFrom('hard', 'soft'),
+    tc_plus: fc.constantFrom(10, 20),
+    tc_minus: fc.constantFrom(10, 40),
+    tc_e_trace: fc.constantFrom(0.5, 5, 25),
+  }),
 );
 
 const boundsArb = fc.constantFrom([0, 1], [0, 3], [-1, 0], [-0.5, 2], [0.2, 1.5], [-2, -0.5]);

@@ -51,7 +51,7 @@ const specCases: [string, (s: any) => unknown, ErrorCode, RegExp][] = [
   ['weight_decay above 1', (s) => ((s.connections.c.rule.weight_decay = 2), s), 'SPEC_INVALID', /^network\.connections\.c\.rule\.weight_decay: /],
   ['bad boundary', (s) => ((s.connections.c.rule.boundary = 'springy'), s), 'SPEC_INVALID', /^network\.connections\.c\.rule\.boundary: /],
   ['bad reduction', (s) => ((s.connections.c.rule.reduction = 'max'), s), 'SPEC_INVALID', /^network\.connections\.c\.rule\.reduction: /],
-  ['MSTDP parameter on STDP', (s) => ((s.connections.c.rule.tc_plus = 5), s), 'SPEC_INVALID', /^network\.connections\.c\.rule\.tc_plus: only MSTDP has this parameter, not STDP/],
+  ['MSTDP parameter on STDP', (s) => ((s.connections.c.rule.tc_plus = 5), s), 'SPEC_INVALID', /^network\.connections\.c\.rule\.tc_plus: only MSTDP and MSTDPET have this parameter, not STDP/],
   ['tc_minus zero', (s) => ((s.connections.c.rule = { type: 'MSTDP', tc_minus: 0 }), s), 'SPEC_INVALID', /^network\.connections\.c\.rule\.tc_minus: /],
 ];
 

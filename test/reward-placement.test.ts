@@ -1,7 +1,7 @@
 /**
- * A reward, or deferring one, on a network with no MSTDP connection is a
- * misplaced parameter: INPUT_INVALID saying so, over HTTP and WebSocket
- * alike, and the session is untouched. Where an MSTDP rule learns from it,
+ * A reward, or deferring one, on a network with no MSTDP or MSTDPET
+ * connection is a misplaced parameter: INPUT_INVALID saying so, over HTTP and
+ * WebSocket alike, and the session is untouched. Where such a rule learns from it,
  * it is taken as before.
  */
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { call } from './helpers/http.js';
 
 const populations = { a: { n: 2, refrac_length: 0 }, b: { n: 1 } };
 const network = (type: string) => ({ populations, connections: { ab: { pre: 'a', post: 'b', rule: { type, lr: 0.01 } } } });
-const MESSAGE = /^(reward|deferReward): this network has no MSTDP connection, so no rule learns from a reward/;
+const MESSAGE = /^(reward|deferReward): this network has no MSTDP or MSTDPET connection, so no rule learns from a reward/;
 
 let srv: LiveServer;
 before(async () => {
@@ -46,11 +46,13 @@ for (const type of ['NoOp', 'STDP']) {
   });
 }
 
-test('HTTP, MSTDP: rewards and deferReward are taken', async () => {
-  const { id } = await srv.rest.createSession({ network: network('MSTDP') });
-  for (const [what, body] of misplaced) assert.equal((await call(srv.app, 'POST', `/v1/sessions/${id}/step`, body)).status, 200, what);
-  assert.equal((await call(srv.app, 'POST', `/v1/sessions/${id}/reward`, { reward: 1 })).status, 200);
-});
+for (const type of ['MSTDP', 'MSTDPET']) {
+  test(`HTTP, ${type}: rewards and deferReward are taken`, async () => {
+    const { id } = await srv.rest.createSession({ network: network(type) });
+    for (const [what, body] of misplaced) assert.equal((await call(srv.app, 'POST', `/v1/sessions/${id}/step`, body)).status, 200, what);
+    assert.equal((await call(srv.app, 'POST', `/v1/sessions/${id}/reward`, { reward: 1 })).status, 200);
+  });
+}
 
 test('WebSocket: the same error for step and reward messages; the socket and session go on', async () => {
   const { id } = await srv.rest.createSession({ network: network('STDP') });

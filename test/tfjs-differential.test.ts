@@ -44,7 +44,7 @@ const arbLr = fc.double({ min: 0, max: 0.02, noNaN: true });
 
 const arbRule = fc
   .record({
-    type: fc.constantFrom('NoOp', 'STDP', 'MSTDP'),
+    type: fc.constantFrom('NoOp', 'STDP', 'MSTDP', 'MSTDPET'),
     lr: fc.tuple(arbLr, arbLr),
     weight_decay: fc.constantFrom(0, 1e-4, 1e-3, 0.01),
     boundary: fc.constantFrom('hard', 'soft'),
@@ -52,8 +52,11 @@ const arbRule = fc
     tc_minus: fc.constantFrom(10, 20, 40),
     a_plus: fc.constantFrom(1, 0.5),
     a_minus: fc.constantFrom(-1, -0.5),
+    tc_e_trace: fc.constantFrom(1, 5, 25),
   })
-  .map(({ tc_plus, tc_minus, a_plus, a_minus, ...r }) => (r.type === 'MSTDP' ? { ...r, tc_plus, tc_minus, a_plus, a_minus } : r));
+  .map(({ tc_plus, tc_minus, a_plus, a_minus, tc_e_trace, ...r }) =>
+    r.type === 'MSTDP' ? { ...r, tc_plus, tc_minus, a_plus, a_minus } : r.type === 'MSTDPET' ? { ...r, tc_plus, tc_minus, a_plus, a_minus, tc_e_trace } : r,
+  );
 
 /** 1-3 populations, 0-4 connections between any two of them (self and backward ones are recurrent). */
 const arbNetwork: fc.Arbitrary<NetworkSpec> = arbTiming.chain(({ dt, refrac }) =>

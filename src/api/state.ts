@@ -45,7 +45,8 @@ const PopulationStateSchema = Type.Object(
 const ConnectionStateSchema = Type.Object(
   {
     rule: Type.String(),
-    eligibility: Type.Union([WeightMatrixSchema, Type.Null()], { description: 'MSTDP\'s eligibility [pre.n][post.n]; null for rules without one.' }),
+    eligibility: Type.Union([WeightMatrixSchema, Type.Null()], { description: 'MSTDP\'s and MSTDPET\'s eligibility [pre.n][post.n] (what the most recent update left); null for rules without one.' }),
+    eligibility_trace: Type.Optional(Type.Array(Type.Array(Type.Number()), { description: 'MSTDPET only: the eligibility trace et [pre.n][post.n] the next reward scales.' })),
   },
   { additionalProperties: false },
 );

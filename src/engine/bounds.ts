@@ -13,6 +13,7 @@
  * (checkSnapshotShapes); each step keeps it:
  *
  *   (I)  -1e150 <= v <= 2e30; |refrac|, |traces|, |p_plus|, |p_minus| <= 1e50;
+ *        MSTDPET's |et| <= 1e100;
  *        real weights |w| <= 2e30 (within [w_min, w_max] up to an ulp);
  *        1e-100 <= decay scale <= 1.
  *
@@ -30,8 +31,13 @@
  *   -max(1e50, 2^54 B ~ 1.8e46). traces (and MSTDP's p vectors) are
  *   x * d + s with 0 <= d <= 1 and |s| <= B (trace_scale, 1, a_plus, a_minus):
  *   they never grow past max(|x|, 2^54 |s|) by the same absorption.
+ * - MSTDPET's trace: et' = et * d + e / tc_e_trace with 0 <= d <= 1,
+ *   |e| <= 2e50 and tc_e_trace >= 1e-30 (MIN_TC_E_TRACE), so the term added is
+ *   at most 2e80, less than half an ulp of 1e100: by the same absorption
+ *   |et| stays at most 1e100.
  * - Weight updates: STDP's terms lr * trace <= 1e80; MSTDP's lr * reward *
- *   (p_plus + p_minus) <= 1e60 * 2e50; a soft bound multiplies these by
+ *   (p_plus + p_minus) <= 1e60 * 2e50; MSTDPET's lr * dt * reward * et <=
+ *   1e90 * 1e100; a soft bound multiplies these by
  *   (w_max - w) <= 4e30. The sums with w are finite, then clamped into
  *   [w_min, w_max]; stored = w / scale' with scale' >= 1e-100 * (1 -
  *   weight_decay) >= 1e-100 * 2^-53, so stored <= 2e30 * 1e117 and
@@ -46,6 +52,8 @@
 export const MAX_ABS_VALUE = 1e30;
 /** Smallest tau_s: dt / tau_s, the factor on a step's change of v, stays at most 1e60. */
 export const MIN_TAU_S = 1e-30;
+/** Smallest tc_e_trace: e / tc_e_trace, what MSTDPET's trace adds a step, stays at most 2e80. */
+export const MIN_TC_E_TRACE = 1e-30;
 
 /** Snapshot state bounds, invariant (I) above. */
 export const STATE_BOUNDS = {
@@ -53,6 +61,8 @@ export const STATE_BOUNDS = {
   vMax: 2e30,
   /** refrac, traces, p_plus, p_minus. */
   other: 1e50,
+  /** MSTDPET's et. */
+  eligibilityTrace: 1e100,
   weight: 2e30,
   scaleMin: 1e-100,
   scaleMax: 1,

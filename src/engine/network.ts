@@ -475,6 +475,13 @@ export class Network {
     return e ? toRows(e, this.shape(k)) : null;
   }
 
+  /** MSTDPET's eligibility trace as [pre.n][post.n]; null for other rules. */
+  eligibilityTrace(connection: string): number[][] | null {
+    const k = this.connection(connection);
+    const et = this.kernel.eligibilityTrace(k);
+    return et ? toRows(et, this.shape(k)) : null;
+  }
+
   /** Potentials, traces, refractory counters, eligibility, pending update and time back to 0. */
   reset(options: ResetOptions = {}): void {
     this.kernel.resetState();

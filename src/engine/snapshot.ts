@@ -42,7 +42,14 @@ export const SnapshotSchema = Type.Object(
             w: Numbers,
             scale: Type.Number({ exclusiveMinimum: 0 }),
             rule: Type.Object(
-              { p_plus: Type.Optional(Numbers), p_minus: Type.Optional(Numbers), e_pre: Type.Optional(Indices), e_post: Type.Optional(Indices) },
+              {
+                p_plus: Type.Optional(Numbers),
+                p_minus: Type.Optional(Numbers),
+                e_pre: Type.Optional(Indices),
+                e_post: Type.Optional(Indices),
+                et: Type.Optional(Type.Array(Type.Number(), { description: 'MSTDPET\'s eligibility trace, row-major [pre.n * post.n]; the real value is et[k] * et_scale.' })),
+                et_scale: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+              },
               { additionalProperties: false },
             ),
           },
@@ -124,11 +131,26 @@ export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root 
     for (let k = 0; k < s.w.length; k++) {
       if (!(Math.abs(s.w[k] * s.scale) <= STATE_BOUNDS.weight)) throw snapError(`${f}.w[${k}]`, `times scale must be a finite number of magnitude at most ${STATE_BOUNDS.weight}`);
     }
-    if (c.rule.type === 'MSTDP') {
+    if (c.rule.type === 'MSTDP' || c.rule.type === 'MSTDPET') {
       vec(`${f}.rule.p_plus`, s.rule.p_plus, rows);
       vec(`${f}.rule.p_minus`, s.rule.p_minus, cols);
       idx(`${f}.rule.e_pre`, s.rule.e_pre, rows);
       idx(`${f}.rule.e_post`, s.rule.e_post, cols);
+      if (c.rule.type === 'MSTDPET') {
+        const scale = s.rule.et_scale;
+        if (!(scale !== undefined && scale >= STATE_BOUNDS.scaleMin && scale <= STATE_BOUNDS.scaleMax)) {
+          throw snapError(`${f}.rule.et_scale`, `must be a number from ${STATE_BOUNDS.scaleMin} to ${STATE_BOUNDS.scaleMax}`);
+        }
+        vec(`${f}.rule.et`, s.rule.et, rows * cols, -Infinity, Infinity);
+        const et = s.rule.et as number[];
+        for (let k = 0; k < et.length; k++) {
+          if (!(Math.abs(et[k] * scale) <= STATE_BOUNDS.eligibilityTrace)) {
+            throw snapError(`${f}.rule.et[${k}]`, `times et_scale must be a finite number of magnitude at most ${STATE_BOUNDS.eligibilityTrace}`);
+          }
+        }
+      } else if (s.rule.et !== undefined || s.rule.et_scale !== undefined) {
+        throw snapError(`${f}.rule`, 'only an MSTDPET rule has an eligibility trace (et, et_scale)');
+      }
     } else if (Object.keys(s.rule).length > 0) {
       throw snapError(`${f}.rule`, `a ${c.rule.type} rule has no state`);
     }

@@ -30,12 +30,14 @@ export const PopulationSpecSchema = Type.Object(
 
 /** SynapticFlow spells rule names in several cases ("MSTDP", "mstdp"); all are
  * accepted and the resolved spec uses the canonical spelling. */
-export const RULE_TYPES = ['NoOp', 'STDP', 'MSTDP'] as const;
+export const RULE_TYPES = ['NoOp', 'STDP', 'MSTDP', 'MSTDPET'] as const;
+/** The rules that learn from rewards. */
+export const REWARD_RULE_TYPES: readonly RuleType[] = ['MSTDP', 'MSTDPET'];
 export type RuleType = (typeof RULE_TYPES)[number];
 
 export const RuleSpecSchema = Type.Object(
   {
-    type: Type.String({ description: 'NoOp, STDP or MSTDP (any letter case).' }),
+    type: Type.String({ description: 'NoOp, STDP, MSTDP or MSTDPET (any letter case).' }),
     lr: Type.Optional(
       Type.Union([Type.Number(), Type.Array(Type.Number(), { minItems: 2, maxItems: 2 })], {
         description: 'A number a (meaning [a, a]) or [pre, post]. Default [0, 0].',
@@ -44,12 +46,13 @@ export const RuleSpecSchema = Type.Object(
     weight_decay: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'w *= (1 - weight_decay) every update. Default 0.' })),
     boundary: Type.Optional(Type.Union([Type.Literal('hard'), Type.Literal('soft')], { description: 'Default hard.' })),
     reduction: Type.Optional(Type.Union([Type.Literal('sum'), Type.Literal('mean')], { description: 'Over the batch dimension; with one copy of the network it changes nothing. Default sum.' })),
-    tc_plus: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'MSTDP only. Default 20.' })),
-    tc_minus: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'MSTDP only. Default 20.' })),
-    a_plus: Type.Optional(Type.Number({ description: 'MSTDP only. Default 1.' })),
-    a_minus: Type.Optional(Type.Number({ description: 'MSTDP only. Default -1.' })),
+    tc_plus: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'MSTDP and MSTDPET only. Default 20.' })),
+    tc_minus: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'MSTDP and MSTDPET only. Default 20.' })),
+    a_plus: Type.Optional(Type.Number({ description: 'MSTDP and MSTDPET only. Default 1.' })),
+    a_minus: Type.Optional(Type.Number({ description: 'MSTDP and MSTDPET only. Default -1.' })),
+    tc_e_trace: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'MSTDPET only: time constant of the eligibility trace. Default 25.' })),
   },
-  { additionalProperties: false, description: 'A learning rule (SynapticFlow NoOp, STDP, MSTDP).' },
+  { additionalProperties: false, description: 'A learning rule (SynapticFlow NoOp, STDP, MSTDP; BindsNET MSTDPET).' },
 );
 
 export const ConnectionSpecSchema = Type.Object(
@@ -92,6 +95,7 @@ export const ResolvedRuleSchema = Type.Object(
     tc_minus: Type.Optional(Type.Number()),
     a_plus: Type.Optional(Type.Number()),
     a_minus: Type.Optional(Type.Number()),
+    tc_e_trace: Type.Optional(Type.Number()),
   },
   { additionalProperties: false },
 );

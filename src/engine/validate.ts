@@ -5,7 +5,7 @@
  */
 import { Value } from '@sinclair/typebox/value';
 import { SpikeserveError } from '../errors.js';
-import { MAX_ABS_VALUE, MIN_TAU_S } from './bounds.js';
+import { MAX_ABS_VALUE, MIN_TAU_S, MIN_TC_E_TRACE } from './bounds.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
 import { synapseCount } from './spec-sizes.js';
 import {
@@ -38,6 +38,8 @@ export const POPULATION_DEFAULTS: Omit<ResolvedPopulation, 'n'> = {
 
 export const MSTDP_DEFAULTS = { tc_plus: 20, tc_minus: 20, a_plus: 1, a_minus: -1 } as const;
 const MSTDP_ONLY = Object.keys(MSTDP_DEFAULTS) as (keyof typeof MSTDP_DEFAULTS)[];
+/** MSTDPET's parameters beyond MSTDP's (BindsNET's default). */
+export const MSTDPET_DEFAULTS = { tc_e_trace: 25 } as const;
 
 function specError(path: string, message: string): SpikeserveError {
   return new SpikeserveError('SPEC_INVALID', `${path}: ${message}`, { field: path });
@@ -97,7 +99,7 @@ function resolveRule(r: RuleSpec | undefined, path: string): ResolvedRule {
   const lr: [number, number] = typeof lrIn === 'number' ? [lrIn, lrIn] : [lrIn[0], lrIn[1]];
   finite(typeof lrIn === 'number' ? `${path}.lr` : `${path}.lr[0]`, lr[0]);
   finite(typeof lrIn === 'number' ? `${path}.lr` : `${path}.lr[1]`, lr[1]);
-  for (const k of ['weight_decay', ...MSTDP_ONLY] as const) finite(`${path}.${k}`, r[k]);
+  for (const k of ['weight_decay', ...MSTDP_ONLY, 'tc_e_trace'] as const) finite(`${path}.${k}`, r[k]);
   const rule: ResolvedRule = {
     type,
     lr,
@@ -105,13 +107,20 @@ function resolveRule(r: RuleSpec | undefined, path: string): ResolvedRule {
     boundary: r.boundary ?? 'hard',
     reduction: r.reduction ?? 'sum',
   };
-  if (type === 'MSTDP') {
+  if (type === 'MSTDP' || type === 'MSTDPET') {
     for (const k of MSTDP_ONLY) rule[k] = r[k] ?? MSTDP_DEFAULTS[k];
   } else {
     for (const k of MSTDP_ONLY) {
-      if (r[k] !== undefined) throw specError(`${path}.${k}`, `only MSTDP has this parameter, not ${type}`);
+      if (r[k] !== undefined) throw specError(`${path}.${k}`, `only MSTDP and MSTDPET have this parameter, not ${type}`);
     }
   }
+  if (type === 'MSTDPET') {
+    if (r.tc_e_trace !== undefined && r.tc_e_trace < MIN_TC_E_TRACE) {
+      throw specError(`${path}.tc_e_trace`, `must be at least ${MIN_TC_E_TRACE} (the trace adds e / tc_e_trace every step)`);
+    }
+    rule.tc_e_trace = r.tc_e_trace ?? MSTDPET_DEFAULTS.tc_e_trace;
+  }
+  else if (r.tc_e_trace !== undefined) throw specError(`${path}.tc_e_trace`, `only MSTDPET has this parameter, not ${type}`);
   return rule;
 }
 

@@ -89,13 +89,14 @@ export function decodeSnapshot(body: Buffer): unknown {
 
 /**
  * The largest binary snapshot a session within these limits exports: per
- * neuron v, refrac, traces and a spike; per synapse a weight, and at most two
- * more numbers of MSTDP state per synapse (its p_plus, p_minus, e_pre and
- * e_post are per pre and post neuron, and pre.n + post.n <= pre.n * post.n +
- * 1); then the skeleton: the network, at most 2 KiB a population or connection
- * (names of 64 characters, every parameter), and a margin.
+ * neuron v, refrac, traces and a spike; per synapse a weight, MSTDPET's
+ * eligibility trace, and at most two more numbers of MSTDP state per synapse
+ * (its p_plus, p_minus, e_pre and e_post are per pre and post neuron, and
+ * pre.n + post.n <= pre.n * post.n + 1); then the skeleton: the network, at
+ * most 2 KiB a population or connection (names of 64 characters, every
+ * parameter), and a margin.
  */
 export function maxSnapshotBytes(limits: { maxNeurons: number; maxSynapses: number; maxPopulations: number; maxConnections: number }): number {
-  const numbers = 4 * limits.maxNeurons + 3 * limits.maxSynapses + 2 * limits.maxConnections;
+  const numbers = 4 * limits.maxNeurons + 4 * limits.maxSynapses + 3 * limits.maxConnections;
   return 8 * numbers + 2048 * (limits.maxPopulations + limits.maxConnections) + 64 * 1024;
 }

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ResolvedNetwork, TypedSnapshot } from '../engine/index.js';
-import { connectionShape, Network, synapseCount, VALUES_PER_PAUSE, type RunPlan } from '../engine/index.js';
+import { connectionShape, Network, REWARD_RULE_TYPES, synapseCount, VALUES_PER_PAUSE, type RunPlan } from '../engine/index.js';
 import { inSlices } from './in-slices.js';
 import { SpikeserveError } from '../errors.js';
 import { sessionNotFound } from '../api/errors.js';
@@ -184,7 +184,7 @@ export class Session {
     this.spikeTotals = new Float64Array(net.populationNames.length);
     this.spikeBuf = new Int32Array(Math.max(1, ...net.sizes));
     this.stepCost = net.sizes.reduce((a, b) => a + b, 0) + synapseCount(net.spec);
-    this.rewarded = Object.values(net.spec.connections).some((c) => c.rule.type === 'MSTDP');
+    this.rewarded = Object.values(net.spec.connections).some((c) => REWARD_RULE_TYPES.includes(c.rule.type));
   }
 
   get closed(): boolean {
@@ -557,7 +557,7 @@ export class Session {
    */
   private checkRewarded(field: 'reward' | 'deferReward'): void {
     if (this.rewarded) return;
-    throw inputError(field, 'this network has no MSTDP connection, so no rule learns from a reward: leave out reward and deferReward (or add an MSTDP rule to the spec)');
+    throw inputError(field, 'this network has no MSTDP or MSTDPET connection, so no rule learns from a reward: leave out reward and deferReward (or give a connection one of those rules)');
   }
 
   reward(reward: number): Promise<RewardResult> {
@@ -737,7 +737,8 @@ export class Session {
       }
       const connections: SessionState['connections'] = {};
       for (const c of net.connectionNames) {
-        connections[c] = { rule: net.spec.connections[c].rule.type, eligibility: net.eligibility(c) };
+        const trace = net.eligibilityTrace(c);
+        connections[c] = { rule: net.spec.connections[c].rule.type, eligibility: net.eligibility(c), ...(trace ? { eligibility_trace: trace } : {}) };
       }
       return { step: net.stepCount, pending: net.pending, populations, connections };
     });

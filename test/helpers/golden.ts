@@ -31,9 +31,8 @@ export function loadGolden(file: string): GoldenCase {
  * so the cases run as soon as the features exist and the names go.
  */
 export function unsupportedFeatures(c: Pick<GoldenCase, 'network'>): string[] {
-  const network = c.network as { batch_size?: number; connections?: Record<string, { rule?: { type?: string } }> };
+  const network = c.network as { batch_size?: number };
   const missing: string[] = [];
-  if (Object.values(network.connections ?? {}).some((conn) => conn.rule?.type?.toUpperCase() === 'MSTDPET')) missing.push('the MSTDPET rule');
   if (network.batch_size !== undefined) missing.push('batch_size');
   return missing;
 }
@@ -73,10 +72,10 @@ export function assertPotentialsClose(actual: ReplayResult['v'], expected: Repla
 }
 
 /**
- * Whether a case's network learns from rewards (an MSTDP connection): the
- * API refuses a reward anywhere else, so replays send one only there.
+ * Whether a case's network learns from rewards (an MSTDP or MSTDPET
+ * connection): the API refuses a reward anywhere else, so replays send one only there.
  */
 export function usesReward(c: { network: unknown }): boolean {
   const conns = (c.network as { connections?: Record<string, { rule?: { type?: string } }> }).connections ?? {};
-  return Object.values(conns).some((x) => x.rule?.type?.toLowerCase() === 'mstdp');
+  return Object.values(conns).some((x) => ['mstdp', 'mstdpet'].includes(x.rule?.type?.toLowerCase() ?? ''));
 }

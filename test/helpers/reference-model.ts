@@ -22,6 +22,7 @@ interface Conn {
   pPlus: number[];
   pMinus: number[];
   e: number[][];
+  et: number[][];
 }
 
 export class ReferenceNetwork {
@@ -44,6 +45,7 @@ export class ReferenceNetwork {
         pPlus: Array(pre.n).fill(0),
         pMinus: Array(post.n).fill(0),
         e: Array.from({ length: pre.n }, () => Array(post.n).fill(0)),
+        et: Array.from({ length: pre.n }, () => Array(post.n).fill(0)),
       });
     }
   }
@@ -86,11 +88,17 @@ export class ReferenceNetwork {
           up[i][j] = r.lr[1] * pre.traces[i] * post.s[j];
         }
       }
-    } else if (r.type === 'MSTDP') {
+    } else if (r.type === 'MSTDP' || r.type === 'MSTDPET') {
       const dt = this.spec.dt;
       for (let i = 0; i < pre.n; i++) {
         for (let j = 0; j < post.n; j++) {
-          const dw = r.lr[0] * reward * conn.e[i][j];
+          let dw: number;
+          if (r.type === 'MSTDPET') {
+            conn.et[i][j] = conn.et[i][j] * Math.exp(-dt / r.tc_e_trace!) + conn.e[i][j] / r.tc_e_trace!;
+            dw = r.lr[0] * dt * reward * conn.et[i][j];
+          } else {
+            dw = r.lr[0] * reward * conn.e[i][j];
+          }
           up[i][j] = Math.max(dw, 0);
           down[i][j] = Math.max(-dw, 0);
         }

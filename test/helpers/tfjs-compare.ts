@@ -78,6 +78,13 @@ export function assertSameState(actual: Network, expected: Network, where: strin
       const { d: de, k: ke } = maxAbsDiff(ea.flat(), ee.flat());
       assert.ok(de <= tol, `${where}: eligibility ${c}[${ke}] differs by ${de}`);
     }
+    const ta = actual.eligibilityTrace(c);
+    const te = expected.eligibilityTrace(c);
+    assert.equal(ta === null, te === null, `${where}: eligibility trace of ${c}`);
+    if (ta && te) {
+      const { d: dt, k: kt } = maxAbsDiff(ta.flat(), te.flat());
+      assert.ok(dt <= tol, `${where}: eligibility trace ${c}[${kt}] differs by ${dt}`);
+    }
   }
 }
 

@@ -104,6 +104,8 @@ export interface Kernel {
   setWeights(conn: number, w: Float64Array): void;
   /** Dense eligibility, row-major, or null for rules without one. */
   eligibility(conn: number): Float64Array | null;
+  /** MSTDPET's eligibility trace, row-major, or null for other rules. */
+  eligibilityTrace(conn: number): Float64Array | null;
   /** Potentials, traces, refractory counters, spikes and rule state back to their start; weights kept. */
   resetState(): void;
   exportState(): ExportedState;

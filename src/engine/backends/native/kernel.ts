@@ -5,7 +5,7 @@
 import type { ResolvedNetwork } from '../../spec-schema.js';
 import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelState } from '../kernel.js';
 import { LifPopulation } from './population.js';
-import { MstdpRule, NoOpRule, StdpRule, type NativeRule } from './rules.js';
+import { MstdpRule, MstdpetRule, NoOpRule, StdpRule, type NativeRule } from './rules.js';
 import { DenseWeights } from './weights.js';
 
 /**
@@ -63,6 +63,9 @@ export class NativeKernel implements Kernel {
           break;
         case 'MSTDP':
           rule = new MstdpRule(pre, post, weights, c.rule, spec.dt);
+          break;
+        case 'MSTDPET':
+          rule = new MstdpetRule(pre, post, weights, c.rule, spec.dt);
           break;
         default:
           rule = new NoOpRule(weights);
@@ -152,6 +155,10 @@ export class NativeKernel implements Kernel {
   eligibility(conn: number): Float64Array | null {
     const e = this.conns[conn].rule.eligibility();
     return e ? Float64Array.from(e.flat()) : null;
+  }
+
+  eligibilityTrace(conn: number): Float64Array | null {
+    return this.conns[conn].rule.eligibilityTrace();
   }
 
   resetState(): void {

@@ -7,7 +7,7 @@
  */
 import type { ResolvedRule } from '../../spec-schema.js';
 import type { LifPopulation } from './population.js';
-import type { DenseWeights } from './weights.js';
+import { DenseWeights } from './weights.js';
 
 /** A rule's state beyond the weights, in snapshot form. */
 export interface RuleState {
@@ -16,6 +16,9 @@ export interface RuleState {
   /** The pre and post spikes the current eligibility was built from. */
   e_pre?: number[];
   e_post?: number[];
+  /** MSTDPET's eligibility trace, row-major [pre.n * post.n]: the real value is et[k] * et_scale. */
+  et?: number[];
+  et_scale?: number;
 }
 
 export interface NativeRule {
@@ -23,8 +26,10 @@ export interface NativeRule {
   reset(): void;
   getState(): RuleState;
   setState(state: RuleState): void;
-  /** The eligibility trace as a dense [pre.n][post.n] matrix, or null for rules without one. */
+  /** The eligibility as a dense [pre.n][post.n] matrix, or null for rules without one. */
   eligibility(): number[][] | null;
+  /** MSTDPET's eligibility trace, row-major, or null for other rules. */
+  eligibilityTrace(): Float64Array | null;
 }
 
 /** A rule whose only state is the weights: nothing to reset or save. */
@@ -36,6 +41,10 @@ abstract class StatelessRule implements NativeRule {
   }
   setState(): void {}
   eligibility(): null {
+    return null;
+  }
+
+  eligibilityTrace(): null {
     return null;
   }
 }
@@ -135,23 +144,25 @@ const C = 0;
 const PLUS_DECAY = 1;
 /** Followed by a_minus. */
 const MINUS_DECAY = 3;
+/** MSTDPET's lr[0] * dt * r times the trace's scale, for applyScaledDense. */
+const ET_C = 5;
 
 export class MstdpRule implements NativeRule {
-  private readonly lr0: number;
+  protected readonly lr0: number;
   /** p_plus and p_minus live in the weights' vectors, next to the matrix (see DenseWeights.preVector). */
   readonly pPlus: Float64Array;
   readonly pMinus: Float64Array;
-  private readonly ePreMask: Uint8Array;
-  private readonly ePreIdx: Int32Array;
-  private ePreCount = 0;
-  private readonly ePostMask: Uint8Array;
-  private readonly ePostIdx: Int32Array;
-  private ePostCount = 0;
+  protected readonly ePreMask: Uint8Array;
+  protected readonly ePreIdx: Int32Array;
+  protected ePreCount = 0;
+  protected readonly ePostMask: Uint8Array;
+  protected readonly ePostIdx: Int32Array;
+  protected ePostCount = 0;
 
   constructor(
-    private readonly pre: LifPopulation,
-    private readonly post: LifPopulation,
-    private readonly w: DenseWeights,
+    protected readonly pre: LifPopulation,
+    protected readonly post: LifPopulation,
+    protected readonly w: DenseWeights,
     rule: ResolvedRule,
     dt: number,
   ) {
@@ -171,7 +182,7 @@ export class MstdpRule implements NativeRule {
   }
 
   update(reward: number): void {
-    const { w, pPlus, pMinus, ePreMask, ePreIdx, ePostIdx, pre, post } = this;
+    const { w, pPlus, pMinus, ePreMask, ePreIdx, ePostIdx } = this;
     w.begin();
     // 1. dw = lr0 * r * e, with the eligibility left by the previous update;
     // its sign decides potentiation or depression.
@@ -223,8 +234,16 @@ export class MstdpRule implements NativeRule {
       }
     }
     w.end();
-    // 2-3. decay the synaptic traces and add this step's spikes. The rows of
-    // spiking pre neurons take their pending columns with the p_plus those used.
+    this.advance();
+  }
+
+  /**
+   * Steps 2-4: decay the synaptic traces, add this step's spikes, and build
+   * e from them. The rows of spiking pre neurons take their pending columns
+   * with the p_plus those used.
+   */
+  protected advance(): void {
+    const { w, pre, post } = this;
     const lazy = w.lazyColumns;
     if (lazy !== null) {
       w.flushRows(pre.spikeIdx, pre.spikeCount);
@@ -277,6 +296,10 @@ export class MstdpRule implements NativeRule {
     this.setEligibilitySpikes(ePre, ePre.length, ePost, ePost.length);
   }
 
+  eligibilityTrace(): Float64Array | null {
+    return null;
+  }
+
   eligibility(): number[][] {
     const out: number[][] = [];
     for (let i = 0; i < this.pre.n; i++) {
@@ -287,5 +310,92 @@ export class MstdpRule implements NativeRule {
       out.push(row);
     }
     return out;
+  }
+}
+
+/**
+ * MSTDP with an eligibility trace (Florian 2007, BindsNET MSTDPET):
+ * et = et * exp(-dt / tc_e_trace) + e / tc_e_trace, then dw = lr[0] * dt * r * et.
+ *
+ * et is dense (every synapse whose neurons spiked within a few time
+ * constants), but between rewards it only decays and takes e on the rows and
+ * columns of the spikes e was built from. So it is kept as stored * etScale,
+ * as the weights keep their decay: the decay is one multiplication, adding e
+ * touches those rows and columns, and only a step with a reward visits the
+ * whole matrix. A reward at the end of an episode is the case it is for.
+ */
+export class MstdpetRule extends MstdpRule {
+  private readonly etStored: Float64Array;
+  private etScale = 1;
+  private readonly etDecay: number;
+  private readonly invTc: number;
+  private readonly lrDt: number;
+
+  constructor(pre: LifPopulation, post: LifPopulation, w: DenseWeights, rule: ResolvedRule, dt: number) {
+    super(pre, post, w, rule, dt);
+    const tc = rule.tc_e_trace as number;
+    this.etDecay = Math.exp(-dt / tc);
+    this.invTc = 1 / tc;
+    this.lrDt = this.lr0 * dt;
+    this.etStored = new Float64Array(pre.n * post.n);
+  }
+
+  override update(reward: number): void {
+    this.traceEligibility();
+    const c = this.lrDt * reward;
+    this.w.begin();
+    if (c !== 0) {
+      this.w.ruleParams[ET_C] = c * this.etScale;
+      this.w.applyScaledDense(this.etStored, ET_C);
+    }
+    this.w.end();
+    this.advance();
+  }
+
+  /** Step 1: et = et * decay + e / tc_e_trace, e from the previous step's spikes and the current p vectors. */
+  private traceEligibility(): void {
+    const { etStored, pPlus, pMinus, ePreIdx, ePostIdx } = this;
+    this.etScale *= this.etDecay;
+    if (this.etScale < DenseWeights.RENORMALISE_BELOW) this.foldScale();
+    const cols = this.post.n;
+    const rows = this.pre.n;
+    const k = this.invTc / this.etScale;
+    for (let q = 0; q < this.ePreCount; q++) {
+      const base = ePreIdx[q] * cols;
+      for (let j = 0; j < cols; j++) etStored[base + j] += pMinus[j] * k;
+    }
+    for (let q = 0; q < this.ePostCount; q++) {
+      const j = ePostIdx[q];
+      for (let i = 0; i < rows; i++) etStored[i * cols + j] += pPlus[i] * k;
+    }
+  }
+
+  /** Folds the scale into the stored values, so that it never underflows. */
+  private foldScale(): void {
+    const { etStored, etScale } = this;
+    for (let k = 0; k < etStored.length; k++) etStored[k] *= etScale;
+    this.etScale = 1;
+  }
+
+  override reset(): void {
+    super.reset();
+    this.etStored.fill(0);
+    this.etScale = 1;
+  }
+
+  /** The stored values and their scale as they are, so that a restored rule continues bit for bit. */
+  override getState(): RuleState {
+    return { ...super.getState(), et: Array.from(this.etStored), et_scale: this.etScale };
+  }
+
+  override setState(state: RuleState): void {
+    super.setState(state);
+    this.etStored.fill(0);
+    this.etStored.set(state.et ?? []);
+    this.etScale = state.et_scale ?? 1;
+  }
+
+  override eligibilityTrace(): Float64Array {
+    return this.etStored.map((x) => x * this.etScale);
   }
 }

@@ -252,6 +252,17 @@ export class DenseWeights {
     else cellsHardLazy(this.stored, Math.imul(i, this.cols), idx, count, this.upRow, this.downRow, params);
   }
 
+  /**
+   * Every synapse k gets the change dw = ruleParams[slot] * m[k] (row-major),
+   * as potentiation where positive and depression where negative: MSTDPET's
+   * dense update. Between begin() and end(); synapses where dw is 0 only decay.
+   */
+  applyScaledDense(m: Float64Array, slot: number): void {
+    this.flushAll();
+    const params = this.updateParams();
+    denseScaled(this.stored, m, this.ruleParams, slot, this.soft, this.lazy, params);
+  }
+
   /** downRow[j] = -(ruleParams[slot] * postVector[j]). */
   negScaledPostIntoDown(slot: number): void {
     if (this.wasm !== null) {
@@ -504,6 +515,29 @@ function rowHardLazy(stored: Float64Array, base: number, cols: number, m: Float6
     let wn = (stored[k] * scale - d) * factor;
     wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
     stored[k] = wn * inv;
+  }
+}
+
+/** See DenseWeights.applyScaledDense; params from updateParams. With eager decay end() decays and clamps, as in applyRow. */
+function denseScaled(stored: Float64Array, m: Float64Array, ruleParams: Float64Array, slot: number, soft: boolean, lazy: boolean, params: Float64Array): void {
+  const c = ruleParams[slot];
+  const scale = params[0];
+  const factor = params[1];
+  const wMin = params[2];
+  const wMax = params[3];
+  const inv = params[4];
+  const n = stored.length;
+  for (let k = 0; k < n; k++) {
+    const dw = c * m[k];
+    if (dw === 0) continue;
+    const w = stored[k] * scale;
+    let wn = soft ? (dw > 0 ? w + dw * (wMax - w) : w + dw * (w - wMin)) : w + dw;
+    if (lazy) {
+      wn *= factor;
+      wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
+      wn *= inv;
+    }
+    stored[k] = wn;
   }
 }
 

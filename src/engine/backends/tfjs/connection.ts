@@ -34,6 +34,9 @@ export class TfjsConnection {
       case 'MSTDP':
         this.rule = new MstdpRule(c, pre, post, dt);
         break;
+      case 'MSTDPET':
+        this.rule = new MstdpetRule(c, pre, post, dt);
+        break;
       default:
         this.rule = new NoOpRule(c);
     }
@@ -72,6 +75,10 @@ export class TfjsConnection {
 
   eligibility(): Float64Array | null {
     return this.rule.eligibility();
+  }
+
+  eligibilityTrace(): Float64Array | null {
+    return this.rule.eligibilityTrace?.() ?? null;
   }
 
   /** Clones of the weights and the rule's state tensors: a checkpoint for restore(). */
@@ -163,6 +170,8 @@ interface TfjsRule {
   getState(): RuleState;
   setState(state: RuleState): void;
   eligibility(): Float64Array | null;
+  /** MSTDPET's eligibility trace, row-major; absent for other rules. */
+  eligibilityTrace?(): Float64Array;
   dispose(): void;
 }
 
@@ -243,7 +252,8 @@ class MstdpRule implements TfjsRule {
   private readonly aMinus: number;
   private pPlus: tf.Tensor;
   private pMinus: tf.Tensor;
-  private e: tf.Tensor;
+  /** Read by MSTDPET, whose trace accumulates it. */
+  e: tf.Tensor;
   /** The pre and post spike vectors (0/1) e was built from. */
   private eSPre: tf.Tensor;
   private eSPost: tf.Tensor;
@@ -328,6 +338,91 @@ class MstdpRule implements TfjsRule {
 
   dispose(): void {
     tf.dispose([this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost]);
+  }
+}
+
+/**
+ * MSTDP with an eligibility trace (Florian 2007, BindsNET MSTDPET): MSTDP's
+ * p_plus, p_minus and e, and the trace et = et * exp(-dt / tc_e_trace) +
+ * e / tc_e_trace that the reward scales, dw = lr[0] * dt * r * et.
+ */
+class MstdpetRule implements TfjsRule {
+  readonly isIdentity = false;
+  private readonly mstdp: MstdpRule;
+  private readonly lrDt: number;
+  private readonly etDecay: number;
+  private readonly tc: number;
+  private et: tf.Tensor;
+
+  constructor(
+    c: ResolvedConnection,
+    private readonly pre: TfjsPopulation,
+    private readonly post: TfjsPopulation,
+    dt: number,
+  ) {
+    this.mstdp = new MstdpRule(c, pre, post, dt);
+    this.tc = c.rule.tc_e_trace as number;
+    this.etDecay = Math.exp(-dt / this.tc);
+    this.lrDt = c.rule.lr[0] * dt;
+    this.et = tf.zeros([pre.n, post.n]);
+  }
+
+  terms(reward: number): RuleTerms {
+    // 1. et = et * exp(-dt / tc_e_trace) + e / tc_e_trace, e left by the previous step
+    const et = tf.add(tf.mul(this.et, this.etDecay), tf.div(this.mstdp.e, this.tc));
+    // 2. dw = lr[0] * dt * r * et
+    const dw = tf.mul(this.lrDt * reward, et);
+    const up = tf.relu(dw);
+    const down = tf.relu(tf.neg(dw));
+    // 3-4. p_plus, p_minus and e as MSTDP's steps 2-4 (its terms ignore a zero reward's dw)
+    const { state } = this.mstdp.terms(0);
+    return { up, down, state: [...state, et] };
+  }
+
+  commit(state: tf.Tensor[]): void {
+    tf.dispose(this.et);
+    this.et = state[state.length - 1];
+    this.mstdp.commit(state.slice(0, -1));
+  }
+
+  save(): tf.Tensor[] {
+    return [...this.mstdp.save(), tf.clone(this.et)];
+  }
+
+  variables(): [string, tf.Tensor][] {
+    return [...this.mstdp.variables(), ['et', this.et]];
+  }
+
+  reset(): void {
+    this.mstdp.reset();
+    tf.dispose(this.et);
+    this.et = tf.zeros([this.pre.n, this.post.n]);
+  }
+
+  getState(): RuleState {
+    return { ...this.mstdp.getState(), et: Array.from(this.et.dataSync()), et_scale: 1 };
+  }
+
+  setState(state: RuleState): void {
+    this.mstdp.setState(state);
+    // A native snapshot keeps the trace's decay scale apart; here it is folded in.
+    const scale = state.et_scale ?? 1;
+    const et = state.et ? Float32Array.from(state.et, (x) => x * scale) : new Float32Array(this.pre.n * this.post.n);
+    tf.dispose(this.et);
+    this.et = tf.tensor2d(et, [this.pre.n, this.post.n]);
+  }
+
+  eligibility(): Float64Array {
+    return this.mstdp.eligibility();
+  }
+
+  eligibilityTrace(): Float64Array {
+    return Float64Array.from(this.et.dataSync());
+  }
+
+  dispose(): void {
+    this.mstdp.dispose();
+    tf.dispose(this.et);
   }
 }
 

@@ -42,6 +42,7 @@ function checkSnapshotFloat32(state: KernelState): void {
     check(`connections.${name}.w`, c.w, c.scale);
     check(`connections.${name}.rule.p_plus`, c.rule.p_plus);
     check(`connections.${name}.rule.p_minus`, c.rule.p_minus);
+    check(`connections.${name}.rule.et`, c.rule.et, c.rule.et_scale ?? 1);
   }
 }
 
@@ -208,6 +209,10 @@ export class TfjsKernel implements Kernel {
 
   eligibility(conn: number): Float64Array | null {
     return this.conns[conn].eligibility();
+  }
+
+  eligibilityTrace(conn: number): Float64Array | null {
+    return this.conns[conn].eligibilityTrace();
   }
 
   resetState(): void {
