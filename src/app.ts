@@ -11,7 +11,7 @@ import { ErrorResponseSchema } from './api/common.js';
 import { SessionDetailSchema, SessionSummarySchema } from './api/sessions.js';
 import { StepResultSchema } from './api/step.js';
 import type { Config } from './config.js';
-import { NetworkSpecSchema, ResolvedNetworkSchema, SnapshotSchema } from './engine/index.js';
+import { DEFAULT_ENGINE_LIMITS, NetworkSpecSchema, ResolvedNetworkSchema, SnapshotSchema } from './engine/index.js';
 import { SpikeserveError } from './errors.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { genReqId, loggerOptions, registerRequestLogging } from './http/logging.js';
@@ -33,6 +33,11 @@ import { StepBudget } from './security/quota.js';
 import { TicketBook } from './security/tickets.js';
 import { UPGRADE_QUERY_PARAMS, upgradeAuthorizer } from './security/upgrade.js';
 import metricsRoutes from '../routes/metrics.js';
+import clusterRoutes from '../routes/cluster.js';
+import { startCluster } from './cluster/start.js';
+import type { ClusterNode } from './cluster/node.js';
+import { registerClusterRouting, upgradeRouter } from './cluster/routing.js';
+import { maxSnapshotBytes } from './http/binary.js';
 import ticketRoutes from '../routes/tickets.js';
 import batchRoutes from '../routes/batch.js';
 import { attachWebSocket } from './ws/plugin.js';
@@ -86,6 +91,8 @@ declare module 'fastify' {
     restoreReport: RestoreReport | null;
     /** The WebSocket endpoint /v1/sessions/{id}/ws: its sockets and counters. */
     websockets: WebSocketService;
+    /** This server as a node of a cluster (REDIS_URL); null when it runs on its own. */
+    cluster: ClusterNode | null;
     /** True once close() has begun: /readyz answers 503 and new requests get SHUTTING_DOWN. */
     isClosing(): boolean;
   }
@@ -153,6 +160,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   metrics = new Metrics(sessions, overload);
   const restoreReport = opened ? restoreFromDisk(app, sessions, opened) : null;
   if (restoreReport) metrics.restored(restoreReport);
+  // Cluster mode (REDIS_URL): the sessions just restored are claimed in the directory before anything is served.
+  const cluster = config.redisUrl === '' ? null : await startCluster(app, config, sessions);
   if (!keys.enabled) {
     app.log.warn({ host: config.host }, 'API_KEYS is not set: no authentication; anyone who can reach this address can use every session');
   }
@@ -165,6 +174,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.decorate('keys', keys);
   app.decorate('origins', origins);
   app.decorate('restoreReport', restoreReport);
+  app.decorate('cluster', cluster);
   app.decorate('isClosing', () => closing);
   app.decorateReply('errorCode', undefined);
 
@@ -184,6 +194,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
   registerHeaders(app, origins);
   registerAuth(app, keys, sessions);
+  if (cluster) registerClusterRouting(app, cluster, { maxBodyBytes: Math.max(config.bodyLimitBytes, maxSnapshotBytes({ ...DEFAULT_ENGINE_LIMITS, ...sessions.limits })) });
   const counted = metrics;
   app.addHook('onResponse', (_request, reply, done) => {
     if (reply.errorCode !== undefined) counted.rejectedRequest(reply.errorCode, 'http');
@@ -249,12 +260,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await app.register(batchRoutes, { prefix: '/v1', sessions, maxItems: config.maxBatchItems, bodyLimit: config.bodyLimitBytes });
   await app.register(ticketRoutes, { prefix: '/v1', sessions, tickets });
   await app.register(metricsRoutes, { metrics });
+  await app.register(clusterRoutes, { prefix: '/v1', cluster });
   // Every upgrade passes the same checks as a /v1 request: host, origin, then ticket or key, then the session's owner.
   const websockets = attachWebSocket(app, sessions, config, {
     authorizeUpgrade: upgradeAuthorizer({ keys, tickets, origins, hosts, sessions }),
     extraQueryParams: UPGRADE_QUERY_PARAMS,
     onError: (code) => counted.rejectedRequest(code, 'ws'),
-  });
+  }, cluster ? upgradeRouter(cluster) : undefined);
   metrics.webSockets(() => websockets.stats());
   app.decorate('websockets', websockets);
   await app.ready();

@@ -141,6 +141,40 @@ function nonEmpty(raw: string): string {
   return s;
 }
 
+/** A redis:// or rediss:// URL, or empty. */
+function redisUrl(raw: string): string {
+  const s = raw.trim();
+  if (s === '') return s;
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new Error('must be a URL like redis://127.0.0.1:6379');
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error('must be a redis:// or rediss:// URL');
+  return s;
+}
+
+function nodeId(raw: string): string {
+  const s = raw.trim();
+  if (s !== '' && !KEY_NAME.test(s)) throw new Error('holds letters, digits, _ . and -, at most 64 characters');
+  return s;
+}
+
+/** http(s)://host:port, or empty. */
+function advertiseUrl(raw: string): string {
+  const s = raw.trim();
+  if (s === '') return s;
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new Error('must be a URL like http://10.0.0.5:3000');
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.origin !== s.replace(/\/$/, '')) throw new Error(`must be scheme://host:port only, like http://10.0.0.5:3000`);
+  return u.origin;
+}
+
 export const SETTINGS = {
   host: setting('HOST', '127.0.0.1', nonEmpty, 'Address to listen on. 0.0.0.0 listens on every interface.'),
   port: setting('PORT', '3000', int(0, 65535), 'TCP port to listen on; 0 picks a free one.'),
@@ -305,6 +339,16 @@ export const SETTINGS = {
     decimal(0, 3600),
     'The server pings every WebSocket this often and closes one that has not answered the previous ping (a dead peer). 0: no heartbeat.',
   ),
+  redisUrl: setting(
+    'REDIS_URL',
+    '',
+    redisUrl,
+    'redis://[user:password@]host:port[/db] of the Redis that coordinates a cluster of nodes (docs/cluster.md): set, this server is one node of it, registered there, its sessions listed in its session directory, and requests for sessions of other nodes forwarded to them. Empty: one process on its own, no Redis.',
+    { secret: true },
+  ),
+  nodeId: setting('NODE_ID', '', nodeId, 'This node\'s name in the cluster (letters, digits, _ . -). Empty: a random one, kept in DATA_DIR so that a restarted node is the same node.'),
+  advertiseUrl: setting('ADVERTISE_URL', '', advertiseUrl, 'The http://host:port at which the other nodes (and clients that skip the hop) reach this node. Empty: http://HOST:PORT with the port it listens on.'),
+  clusterHeartbeatS: setting('CLUSTER_HEARTBEAT_S', '1', decimal(0.1, 60), 'Seconds between a node\'s heartbeats to Redis; its registration expires after three missed ones, and its sessions then answer 503 SESSION_UNAVAILABLE until it is back.'),
   wsMaxObservers: setting('WS_MAX_OBSERVERS', '16', int(0, 100_000), 'Observer WebSockets one session may have at once (besides its one controller).'),
 } as const;
 

@@ -35,6 +35,7 @@ export const ERROR_CATALOGUE = {
   HOST_NOT_ALLOWED: { status: 403, description: 'The request\'s Host header names this server by a name it does not answer to (against DNS rebinding): without API_KEYS only loopback names (localhost, 127.0.0.0/8, [::1]) and those in ALLOWED_HOSTS are served; with API_KEYS, only those when ALLOWED_HOSTS is set. Add the name clients use to ALLOWED_HOSTS.' },
   OVERLOADED: { status: 503, description: 'The server is past a load bound (event-loop delay or memory; OVERLOAD_*) and refuses new sessions and heavy steps for now; light steps and health checks still run. Retry after the Retry-After header\'s seconds.' },
   PERSISTENCE_FAILED: { status: 503, description: 'The change could not be saved to disk (disk full or failing); the session is back at its last saved state. Retry later; the server log has the cause.' },
+  SESSION_UNAVAILABLE: { status: 503, description: 'The session lives on another node of the cluster that does not answer now (stopped, restarting or cut off): it is kept on that node\'s disk and answers again, exactly where its last acknowledged command left it, once the node is back. Retry after the Retry-After header\'s seconds.' },
   INTERNAL_ERROR: { status: 500, description: 'A bug in the server, not in the request. The response carries the request id to report; the details are in the server log.' },
 } as const;
 

@@ -50,6 +50,10 @@ test('with nothing set, every setting has its documented default', () => {
       wsRateBurst: 10000,
       wsHeartbeatIntervalS: 30,
       wsMaxObservers: 16,
+      redisUrl: '',
+      nodeId: '',
+      advertiseUrl: '',
+      clusterHeartbeatS: 1,
     },
   );
   assert.ok(Object.isFrozen(c));

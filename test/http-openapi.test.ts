@@ -36,6 +36,7 @@ const ENDPOINTS = [
   'get /asyncapi.yaml',
   'get /metrics',
   'post /v1/sessions/{id}/ws-ticket',
+  'get /v1/cluster',
 ];
 
 type Operation = { responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>; requestBody?: unknown };

@@ -36,7 +36,7 @@ export const CHANGE_ERRORS: ErrorCode[] = ['ORIGIN_NOT_ALLOWED'];
  * or one on disk that cannot be loaded now (its backend does not run here, no
  * room in memory, its data unreadable).
  */
-export const SESSION_ERRORS: ErrorCode[] = ['SESSION_NOT_FOUND', 'BACKEND_UNAVAILABLE', 'OVERLOADED', 'PERSISTENCE_FAILED'];
+export const SESSION_ERRORS: ErrorCode[] = ['SESSION_NOT_FOUND', 'BACKEND_UNAVAILABLE', 'OVERLOADED', 'PERSISTENCE_FAILED', 'SESSION_UNAVAILABLE'];
 
 /** Codes any request with a body can get before its route runs. */
 export const BODY_ERRORS: ErrorCode[] = ['REQUEST_INVALID', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];

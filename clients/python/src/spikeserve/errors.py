@@ -242,6 +242,13 @@ class StepOverflowError(SpikeserveError):
     status = 422
 
 
+class SessionUnavailableError(SpikeserveError):
+    """SESSION_UNAVAILABLE (503): the session's node in a cluster is down; retry after ``Retry-After``."""
+
+    code = "SESSION_UNAVAILABLE"
+    status = 503
+
+
 class InternalError(SpikeserveError):
     """INTERNAL_ERROR (500)."""
 

@@ -1,0 +1,75 @@
+/**
+ * HTTP forwarding to the node that owns a session, with undici: one pool of
+ * keep-alive connections per node. The request goes as the client sent it
+ * (method, path and query, headers but the hop-by-hop ones, body bytes), so
+ * the owner runs every check itself (host, origin, key, quotas); its answer
+ * comes back as it is, its `spikeserve-node` header naming it.
+ */
+import { Pool } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** Set on forwarded requests: how many nodes passed it on; a node receiving one serves it if it can. */
+export const HOPS_HEADER = 'spikeserve-hops';
+/** Set on every reply in cluster mode: the node that served it. */
+export const NODE_HEADER = 'spikeserve-node';
+
+/** Hop-by-hop headers (RFC 9110 7.6.1) and the length undici sets from the body. */
+const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', HOPS_HEADER]);
+
+export interface ForwardedReply {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+}
+
+/** A failure to reach the node, with whether the request certainly did not reach it (then it may be sent again). */
+export class ForwardError extends Error {
+  constructor(
+    message: string,
+    readonly notSent: boolean,
+  ) {
+    super(message);
+    this.name = 'ForwardError';
+  }
+}
+
+export class Forwarder {
+  private readonly pools = new Map<string, Pool>();
+
+  /** Sends the request to `origin` (http://host:port) and reads the whole reply. */
+  async forward(origin: string, req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer | null; hops: number }): Promise<ForwardedReply> {
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) headers[k] = v;
+    headers[HOPS_HEADER] = String(req.hops + 1);
+    let res;
+    try {
+      res = await this.pool(origin).request({ method: req.method as 'GET', path: req.url, headers, body: req.body });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      throw new ForwardError(`${origin}: ${(e as Error).message}`, code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT');
+    }
+    let body: Buffer;
+    try {
+      body = Buffer.from(await res.body.arrayBuffer());
+    } catch (e) {
+      throw new ForwardError(`${origin}: the reply was cut off: ${(e as Error).message}`, false);
+    }
+    const out: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) out[k] = v;
+    return { status: res.statusCode, headers: out, body };
+  }
+
+  private pool(origin: string): Pool {
+    let p = this.pools.get(origin);
+    if (!p) {
+      p = new Pool(origin, { connections: 128, connectTimeout: 2000, keepAliveTimeout: 4000 });
+      this.pools.set(origin, p);
+    }
+    return p;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
+    this.pools.clear();
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Any node answers any request. On each node, before a /v1 request touches
+ * the body: a request about a session this node holds is served here; one
+ * about a session another node owns goes to that node (forward.ts), and its
+ * answer comes back as it is; one about a session whose node is down gets
+ * 503 SESSION_UNAVAILABLE with Retry-After. A new session goes to the node
+ * placement chooses (or the one the request pins with `spikeserve-place-on`).
+ * What the router matched decides (the route and its decoded :id), never
+ * the URL string. The owner's own answer "not run: shutting down" (a node
+ * draining) is retried, against the session's new owner, for a while.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_CATALOGUE, SpikeserveError } from '../errors.js';
+import { toCodedError } from '../http/errors.js';
+import { isPublicRoute } from '../http/route-access.js';
+import { WS_PATH } from '../ws/service.js';
+import { ForwardError, HOPS_HEADER, NODE_HEADER, type ForwardedReply } from './forward.js';
+import { unavailable, type ClusterNode } from './node.js';
+import { proxyUpgrade } from './upgrade-proxy.js';
+
+/** Pins a new session to a node, by id. */
+export const PLACE_HEADER = 'spikeserve-place-on';
+/** A request passed on this many times is served where it is (a session moving twice while in flight answers 404 rather than looping). */
+const MAX_HOPS = 3;
+/** How long a forwarder keeps retrying a request the owner did not run (it was draining, or just exited). */
+const RETRY_FOR_MS = 15_000;
+const RETRY_EVERY_MS = 100;
+
+const SESSION_ROUTE = '/v1/sessions/:id';
+const CREATE_ROUTE = '/v1/sessions';
+
+export interface RoutingOptions {
+  /** Largest request body passed on (the owner applies its own limits too). */
+  maxBodyBytes: number;
+}
+
+export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, options: RoutingOptions): void {
+  const forwarded = new WeakSet<FastifyRequest>();
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header(NODE_HEADER, node.id);
+    if (request.is404 || isPublicRoute(request)) return;
+    const route = request.routeOptions.url ?? '';
+    const hops = hopsOf(request.headers);
+    if (route === CREATE_ROUTE && request.method === 'POST') {
+      if (hops > 0) return;
+      const pin = request.headers[PLACE_HEADER];
+      const target = await node.place(typeof pin === 'string' ? pin : undefined);
+      if (target.id === node.id) return;
+      forwarded.add(request);
+      return send(reply, await passOn(request, target.url, hops, null));
+    }
+    const id = (request.params as { id?: unknown } | undefined)?.id;
+    if (typeof id !== 'string' || !route.startsWith(SESSION_ROUTE) || hops >= MAX_HOPS) return;
+    const r = await node.route(id);
+    if (r.kind === 'local') return;
+    if (r.kind === 'unavailable') throw unavailable(id, r.node, `its node ${r.node} is not running`);
+    forwarded.add(request);
+    return send(reply, await passOn(request, r.node.url, hops, id));
+  });
+
+  /** Forwards, and while the owner answers "not run" (draining, gone), finds the session's owner again and retries. */
+  async function passOn(request: FastifyRequest, origin: string, hops: number, sessionId: string | null): Promise<ForwardedReply> {
+    const body = await readBody(request.raw, options.maxBodyBytes);
+    const until = performance.now() + RETRY_FOR_MS;
+    for (;;) {
+      try {
+        const res = await node.forwarder.forward(origin, { method: request.method, url: request.url, headers: request.headers, body, hops });
+        if (!(res.status === 503 && notRun(res)) || performance.now() > until) return res;
+      } catch (e) {
+        if (!(e instanceof ForwardError) || !e.notSent || performance.now() > until) {
+          throw unavailable(sessionId ?? 'new', null, e instanceof ForwardError ? e.message : String(e));
+        }
+      }
+      await new Promise((r) => setTimeout(r, RETRY_EVERY_MS));
+      if (sessionId === null) {
+        origin = (await node.place(undefined)).url;
+        continue;
+      }
+      const r = await node.route(sessionId);
+      if (r.kind === 'local') {
+        // It moved here meanwhile: this node serves it, as a request passed on to it.
+        return node.forwarder.forward(await node.selfUrl(), { method: request.method, url: request.url, headers: request.headers, body, hops });
+      }
+      if (r.kind === 'remote') origin = r.node.url;
+    }
+  }
+
+  // A session created or deleted here: the directory knows before the client does.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (forwarded.has(request)) return payload;
+    const route = request.routeOptions.url;
+    if (route === CREATE_ROUTE && request.method === 'POST' && reply.statusCode === 201) {
+      const id = String(reply.getHeader('location') ?? '').split('/').pop() ?? '';
+      try {
+        await node.created(id);
+      } catch (e) {
+        request.log.error({ err: e, sessionId: id }, 'new session could not be entered in the session directory: deleted again');
+        await node.sessions.delete(id).catch(() => {});
+        const { status, body } = toCodedError(unavailable(id, node.id, 'the cluster\'s session directory (Redis) cannot be reached'), String(request.id), 0);
+        reply.code(status).header('retry-after', '2').removeHeader('location').type('application/json; charset=utf-8');
+        reply.errorCode = body.error.code;
+        return JSON.stringify(body);
+      }
+    } else if (route === SESSION_ROUTE && request.method === 'DELETE' && reply.statusCode === 200) {
+      const id = (request.params as { id: string }).id;
+      await node.deleted(id).catch((err: unknown) => request.log.error({ err, sessionId: id }, 'deleted session still in the session directory: its requests get 404 from this node'));
+    }
+    return payload;
+  });
+}
+
+function send(reply: FastifyReply, res: ForwardedReply): FastifyReply {
+  return reply.code(res.status).headers(res.headers).send(res.body);
+}
+
+/** A 503 the owner sent without running the request: it is shutting down (and moving its sessions away). */
+function notRun(res: ForwardedReply): boolean {
+  try {
+    return (JSON.parse(res.body.toString('utf8')) as { error?: { code?: string } }).error?.code === 'SHUTTING_DOWN';
+  } catch {
+    return false;
+  }
+}
+
+function hopsOf(headers: IncomingMessage['headers']): number {
+  const n = Number(headers[HOPS_HEADER] ?? 0);
+  return Number.isInteger(n) && n > 0 ? n : 0;
+}
+
+async function readBody(raw: IncomingMessage, max: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of raw) {
+    size += (c as Buffer).length;
+    if (size > max) throw new SpikeserveError('BODY_TOO_LARGE', `body: larger than the limit of ${max} bytes`, { max });
+    chunks.push(c as Buffer);
+  }
+  return size === 0 ? null : Buffer.concat(chunks, size);
+}
+
+/**
+ * The WebSocket side: an upgrade for a session another node owns is joined
+ * to that node (upgrade-proxy.ts); one this node holds, or nobody does, is
+ * served here (`local`). A session whose node is down gets 503 SESSION_UNAVAILABLE.
+ */
+export function upgradeRouter(node: ClusterNode) {
+  return (req: IncomingMessage, socket: Duplex, head: Buffer, local: () => void): void => {
+    let id: string;
+    try {
+      const m = WS_PATH.exec(new URL(req.url ?? '/', 'http://localhost').pathname);
+      if (!m) return local();
+      id = decodeURIComponent(m[1]);
+    } catch {
+      return local();
+    }
+    const hops = hopsOf(req.headers);
+    if (hops >= MAX_HOPS) return local();
+    node.route(id).then(
+      (r) => {
+        if (r.kind === 'local') return local();
+        if (r.kind === 'unavailable') return refuse(socket, unavailable(id, r.node, `its node ${r.node} is not running`));
+        proxyUpgrade(req, socket, head, r.node.url, hops, (e) => refuse(socket, unavailable(id, r.node.id, e.message)));
+      },
+      (e: unknown) => refuse(socket, e instanceof SpikeserveError ? e : unavailable(id, null, String(e))),
+    );
+  };
+}
+
+function refuse(socket: Duplex, e: SpikeserveError): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = ERROR_CATALOGUE[e.code].status;
+  const body = JSON.stringify({ error: { code: e.code, message: e.message, details: e.details } });
+  const retry = e.details?.retryAfterSeconds;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\n${typeof retry === 'number' ? `retry-after: ${retry}\r\n` : ''}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
