@@ -1,13 +1,12 @@
 /** /v1/sessions/{id}/weights: read every connection's weights, read or write one; as JSON or binary. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectionParamsSchema, SessionParamsSchema, type ConnectionParams, type SessionParams } from '../src/api/common.js';
-import { AllWeightsSchema, ConnectionWeightsSchema, PutWeightsBodySchema, type PutWeightsBody } from '../src/api/state.js';
+import { AllWeightsSchema, ConnectionWeightsSchema, PutWeightsBodySchema, type PutWeightsBody, type WeightMatrices, type WeightMatrix } from '../src/api/state.js';
 import { acceptBinaryBodies, BINARY, binarySchema, binaryStream, decodeWeights, encodeWeights, wantsBinary } from '../src/http/binary.js';
 import { jsonStream } from '../src/http/json-stream.js';
 import { SpikeserveError } from '../src/errors.js';
 import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
-import type { WeightMatrices, WeightMatrix } from '../src/sessions/session.js';
 
 const FRAME = 'a binary frame of kind weights (the WebSocket protocol\'s frame layout, described in /asyncapi.yaml), with one weights64 section (float64, little-endian, row-major) per connection, its index the connection\'s position in rule order';
 

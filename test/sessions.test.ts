@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { SpikeserveError } from '../src/errors.js';
 import { CommandQueue } from '../src/sessions/command-queue.js';
 import { SessionManager, type SessionManagerOptions } from '../src/sessions/manager.js';
-import type { StepView } from '../src/sessions/session.js';
+import type { StepView } from '../src/sessions/views.js';
 
 // MSTDP, so that rewards and deferReward are in place.
 const NET = {

@@ -71,3 +71,22 @@ export const ReadySchema = Type.Object(
   { status: Type.Literal('ready'), sessions: Type.Integer({ description: 'Sessions held now.' }) },
   { additionalProperties: false },
 );
+
+/** One connection's weights as a row-major copy, with what a reply says of it: for replies written in slices, JSON or binary. */
+export interface WeightMatrix {
+  name: string;
+  /** Its position in rule order. */
+  index: number;
+  pre: string;
+  post: string;
+  w_min: number;
+  w_max: number;
+  rows: number;
+  cols: number;
+  values: Float64Array;
+}
+
+export interface WeightMatrices {
+  step: number;
+  matrices: WeightMatrix[];
+}

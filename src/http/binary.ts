@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypedSnapshot } from '../engine/index.js';
 import { SpikeserveError } from '../errors.js';
 import { CodecError, decodeBlob, encodeBlob } from '../persist/codec.js';
-import type { WeightMatrices } from '../sessions/session.js';
+import type { WeightMatrices } from '../api/state.js';
 import { BinaryFrameError, decodeFrame, encodeFrame } from '../ws/binary-format.js';
 
 export const BINARY = 'application/octet-stream';

@@ -14,11 +14,14 @@ import { checkSpecCounts, Network, synapseCount } from '../engine/index.js';
 import { isSpikeserveError, SpikeserveError } from '../errors.js';
 import { sessionNotFound } from '../api/errors.js';
 import type { CreateSessionBody, SessionSummary } from '../api/sessions.js';
-import { encodeBlob } from '../persist/codec.js';
 import { Journal, type SessionLog } from '../persist/journal.js';
 import type { LoadedSession, LoadResult, Store } from '../persist/store.js';
+import { Capacity, type Owner } from './capacity.js';
+import { Dormant } from './dormant.js';
 import { inSlices } from './in-slices.js';
 import { decodeLoaded, logState, restoreSessions, type Decoded, type RestoreReport, type SessionFields } from './restore.js';
+import { snapshotRecord } from './session-log.js';
+import { SpikeStats } from './spike-stats.js';
 import { Session, type CloseReason, type SessionEvents, type SessionHooks, type SessionLimits } from './session.js';
 
 /** The subset of a pino logger the manager uses. */
@@ -27,9 +30,6 @@ export interface ManagerLog {
   error(obj: object, msg: string): void;
   warn?(obj: object, msg: string): void;
 }
-
-/** Who is asking: the API key id, or null when the server runs without keys. */
-export type Owner = string | null;
 
 export interface SessionManagerOptions {
   limits: SessionLimits;
@@ -65,50 +65,6 @@ export interface SessionPage {
   total: number;
 }
 
-/** A session on disk and not in memory: what is needed to list it, count it, and load it back. */
-interface DormantOptions {
-  fields: SessionFields;
-  backend: string;
-  synapses: number;
-  /** Attached to the journal: keeps its records from being pruned, and deletes it. */
-  log: SessionLog;
-  lastUsedAt: number;
-  /** Its summary when it left memory (or as replayed at start). */
-  outline: SessionSummary;
-}
-
-class Dormant {
-  /** The load in progress, if one is. */
-  waking: Promise<Session> | null = null;
-  readonly fields: SessionFields;
-  readonly backend: string;
-  readonly synapses: number;
-  readonly log: SessionLog;
-  readonly lastUsedAt: number;
-  readonly outline: SessionSummary;
-
-  constructor(o: DormantOptions) {
-    this.fields = o.fields;
-    this.backend = o.backend;
-    this.synapses = o.synapses;
-    this.log = o.log;
-    this.lastUsedAt = o.lastUsedAt;
-    this.outline = o.outline;
-  }
-
-  get id(): string {
-    return this.fields.id;
-  }
-
-  get seq(): number {
-    return this.fields.seq;
-  }
-
-  get owner(): Owner {
-    return this.fields.owner;
-  }
-}
-
 type Entry = Session | Dormant;
 
 export type ManagerEvents = {
@@ -127,7 +83,6 @@ export class SessionManager {
   private loadedCount = 0;
   private readonly opts: ManagerSettings;
   private seq = 0;
-  private synapses = 0;
   private timer: NodeJS.Timeout | null = null;
   private closing = false;
   private readonly listeners: { [E in keyof ManagerEvents]: Set<ManagerEvents[E]> } = { created: new Set(), closed: new Set() };
@@ -135,12 +90,13 @@ export class SessionManager {
   private readonly journal: Journal | null;
   /** Loaded sessions by their key in the database. */
   private readonly byKey = new Map<number, Session>();
-  /** Sessions (loaded or dormant) and synapses over them per owner, for the quotas. */
-  private readonly perOwner = new Map<Owner, { sessions: number; synapses: number }>();
+  /** Synapses in memory, and per owner the sessions and synapses it holds. */
+  private readonly capacity: Capacity;
 
   constructor(options: SessionManagerOptions) {
     const { store, ...rest } = options;
     this.opts = { now: Date.now, log: silentLog, compactSteps: 10_000, quota: { sessions: 0, synapses: 0 }, retentionMs: 0, ...rest };
+    this.capacity = new Capacity(this.opts);
     this.journal = store
       ? new Journal(store, {
           compactSteps: this.opts.compactSteps,
@@ -174,7 +130,7 @@ export class SessionManager {
 
   /** Synapses summed over the sessions in memory. */
   get totalSynapses(): number {
-    return this.synapses;
+    return this.capacity.loadedSynapses;
   }
 
   get limits(): SessionLimits {
@@ -206,17 +162,17 @@ export class SessionManager {
     return restoreSessions(this.journal, {
       limits: this.opts.limits,
       maxTotalSynapses: this.opts.maxTotalSynapses,
-      totalSynapses: () => this.synapses,
+      totalSynapses: () => this.capacity.loadedSynapses,
       adopt: (net, fields, log, init) => {
         const s = this.add(net, fields, log, init);
-        this.counted(fields.owner, synapseCount(net.spec), 1);
+        this.capacity.owned(fields.owner, synapseCount(net.spec), 1);
         this.seq = Math.max(this.seq, fields.seq);
         return s;
       },
       keep: (fields, backend, log, decoded) => {
         const d = new Dormant({ fields, backend, synapses: synapseCount(decoded.net.spec), log, lastUsedAt: this.opts.now(), outline: this.outline(fields, decoded) });
         this.entries.set(fields.id, d);
-        this.counted(fields.owner, d.synapses, 1);
+        this.capacity.owned(fields.owner, d.synapses, 1);
         this.seq = Math.max(this.seq, fields.seq);
       },
     }, preloaded);
@@ -241,14 +197,6 @@ export class SessionManager {
       sliceMs: this.opts.sliceMs,
       now: this.opts.now,
     };
-  }
-
-  /** Adds `sign` sessions and their synapses to an owner's count. */
-  private counted(owner: Owner, synapses: number, sign: 1 | -1): void {
-    const mine = this.perOwner.get(owner) ?? { sessions: 0, synapses: 0 };
-    const next = { sessions: mine.sessions + sign, synapses: mine.synapses + sign * synapses };
-    if (next.sessions <= 0) this.perOwner.delete(owner);
-    else this.perOwner.set(owner, next);
   }
 
   on<E extends keyof ManagerEvents>(event: E, listener: ManagerEvents[E]): () => void {
@@ -295,7 +243,7 @@ export class SessionManager {
     if (hasSnapshot && body.seed !== undefined) {
       throw new SpikeserveError('REQUEST_INVALID', 'seed: a snapshot carries its own seed and generator state; leave seed out', { field: 'seed' });
     }
-    this.checkRoom(owner, 0);
+    this.capacity.check(owner, this.entries.size, 0);
     const { maxNeurons, maxSynapses, maxPopulations, maxConnections } = this.opts.limits;
     const limits = { maxNeurons, maxSynapses, maxPopulations, maxConnections };
     const backend = body.backend ?? 'native';
@@ -306,8 +254,8 @@ export class SessionManager {
       // Again, with the network's synapses: other sessions may have come and gone while it was built.
       this.checkOpen();
       const synapses = synapseCount(net.spec);
-      if (this.synapses + synapses > this.opts.maxTotalSynapses) this.makeRoom(synapses);
-      this.checkRoom(owner, synapses);
+      if (!this.capacity.fits(synapses)) this.makeRoom(synapses);
+      this.capacity.check(owner, this.entries.size, synapses);
     } catch (e) {
       net.dispose();
       throw e;
@@ -319,50 +267,17 @@ export class SessionManager {
     if (this.journal) {
       log = this.journal.create(
         { id: fields.id, owner, name: fields.name, seq: fields.seq, createdAt: fields.createdAt, backend: net.backend },
-        { meta: JSON.stringify({ stats: { spikes: net.populationNames.map(() => 0), steps: 0 } }), data: encodeBlob(net.snapshotTyped()) },
+        snapshotRecord(net, new SpikeStats(net.populationNames.length).meta()),
       );
     }
     this.seq = fields.seq;
     const session = this.add(net, fields, log);
-    this.counted(owner, synapseCount(net.spec), 1);
+    this.capacity.owned(owner, synapseCount(net.spec), 1);
     return session;
   }
 
   private checkOpen(): void {
     if (this.closing) throw new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and creates no new sessions');
-  }
-
-  /** Room for one more session of `synapses` synapses under the limits and `owner`'s quotas; throws LIMIT_EXCEEDED or QUOTA_EXCEEDED. */
-  private checkRoom(owner: Owner, synapses: number): void {
-    if (this.entries.size >= this.opts.maxSessions) {
-      throw new SpikeserveError(
-        'LIMIT_EXCEEDED',
-        `the server holds its limit of ${this.opts.maxSessions} sessions (MAX_SESSIONS); delete one you no longer need`,
-        { limit: 'maxSessions', max: this.opts.maxSessions },
-      );
-    }
-    const mine = this.perOwner.get(owner) ?? { sessions: 0, synapses: 0 };
-    const quota = this.opts.quota;
-    if (quota.sessions > 0 && mine.sessions >= quota.sessions) {
-      throw new SpikeserveError('QUOTA_EXCEEDED', `this API key holds its quota of ${quota.sessions} sessions (QUOTA_SESSIONS); delete one you no longer need`, {
-        quota: 'sessions',
-        max: quota.sessions,
-      });
-    }
-    if (this.synapses + synapses > this.opts.maxTotalSynapses) {
-      throw new SpikeserveError(
-        'LIMIT_EXCEEDED',
-        `this network's ${synapses} synapses would take the server past its limit of ${this.opts.maxTotalSynapses} synapses over all sessions (MAX_TOTAL_SYNAPSES; ${this.synapses} in use); delete sessions you no longer need`,
-        { limit: 'maxTotalSynapses', value: this.synapses + synapses, max: this.opts.maxTotalSynapses },
-      );
-    }
-    if (quota.synapses > 0 && mine.synapses + synapses > quota.synapses) {
-      throw new SpikeserveError(
-        'QUOTA_EXCEEDED',
-        `this network's ${synapses} synapses would take this API key past its quota of ${quota.synapses} synapses over its sessions (QUOTA_SYNAPSES; ${mine.synapses} in use); delete sessions you no longer need`,
-        { quota: 'synapses', value: mine.synapses + synapses, max: quota.synapses },
-      );
-    }
   }
 
   /** Puts a session (new, restored or woken) in memory; the owner's count is the caller's. */
@@ -385,7 +300,7 @@ export class SessionManager {
     this.entries.set(session.id, session);
     this.loadedCount++;
     if (log) this.byKey.set(log.key, session);
-    this.synapses += synapseCount(net.spec);
+    this.capacity.loaded(synapseCount(net.spec), 1);
     this.emit('created', session);
     return session;
   }
@@ -475,12 +390,12 @@ export class SessionManager {
         }
         throw e;
       }
-      if (this.synapses + d.synapses > this.opts.maxTotalSynapses) this.makeRoom(d.synapses);
-      if (this.synapses + d.synapses > this.opts.maxTotalSynapses) {
+      if (!this.capacity.fits(d.synapses)) this.makeRoom(d.synapses);
+      if (!this.capacity.fits(d.synapses)) {
         decoded.net.dispose();
         throw new SpikeserveError(
           'OVERLOADED',
-          `session ${d.id} is on disk and its ${d.synapses} synapses do not fit in memory now (MAX_TOTAL_SYNAPSES ${this.opts.maxTotalSynapses}, ${this.synapses} in use by sessions busy or held open); retry later`,
+          `session ${d.id} is on disk and its ${d.synapses} synapses do not fit in memory now (MAX_TOTAL_SYNAPSES ${this.opts.maxTotalSynapses}, ${this.capacity.loadedSynapses} in use by sessions busy or held open); retry later`,
           { retryAfterSeconds: 5 },
         );
       }
@@ -510,19 +425,12 @@ export class SessionManager {
       }
       page.push(e);
     }
-    const total = owner === undefined ? this.entries.size : (this.perOwner.get(owner)?.sessions ?? 0);
+    const total = owner === undefined ? this.entries.size : this.capacity.sessionsOf(owner);
     return { sessions: page.map((e) => this.summaryOf(e)), next: more ? String(page[page.length - 1].seq) : null, total };
   }
 
   private summaryOf(e: Entry): SessionSummary {
-    if (e instanceof Session) return e.summary();
-    const retention = this.opts.retentionMs;
-    return {
-      ...e.outline,
-      lastUsedAt: new Date(e.lastUsedAt).toISOString(),
-      expiresAt: retention > 0 ? new Date(e.lastUsedAt + retention).toISOString() : null,
-      loaded: false,
-    };
+    return e instanceof Session ? e.summary() : e.summary(this.opts.retentionMs);
   }
 
   /**
@@ -536,7 +444,7 @@ export class SessionManager {
     for (const e of this.entries.values()) if (e instanceof Session && !e.busy && !e.held) idle.push(e);
     idle.sort((a, b) => a.lastUsedAt - b.lastUsedAt);
     for (const s of idle) {
-      if (this.synapses + synapses <= this.opts.maxTotalSynapses) return;
+      if (this.capacity.fits(synapses)) return;
       this.hibernate(s, 'to make room in memory');
     }
   }
@@ -560,7 +468,7 @@ export class SessionManager {
     this.entries.set(s.id, d);
     this.loadedCount--;
     this.byKey.delete(log.key);
-    this.synapses -= d.synapses;
+    this.capacity.loaded(d.synapses, -1);
     this.opts.log.info({ sessionId: s.id, step: s.stepCount, idleMs: this.opts.now() - s.lastUsedAt }, `session hibernated ${why}: on disk only until its next request`);
     void s.close('hibernated');
     return true;
@@ -649,7 +557,7 @@ export class SessionManager {
     if (entry instanceof Dormant) {
       if (this.entries.get(entry.id) === entry) {
         this.entries.delete(entry.id);
-        this.counted(entry.owner, entry.synapses, -1);
+        this.capacity.owned(entry.owner, entry.synapses, -1);
         if (reason !== 'shutdown') entry.log.remove();
       }
       return Promise.resolve();
@@ -659,8 +567,8 @@ export class SessionManager {
       this.entries.delete(session.id);
       this.loadedCount--;
       const synapses = synapseCount(session.spec);
-      this.synapses -= synapses;
-      this.counted(session.owner, synapses, -1);
+      this.capacity.loaded(synapses, -1);
+      this.capacity.owned(session.owner, synapses, -1);
       const log = session.persistence;
       if (log) {
         this.byKey.delete(log.key);
@@ -728,4 +636,4 @@ function savedOnDisk(store: Store, key: number): boolean | null {
   }
 }
 
-export type { Session, SessionEvents, CloseReason, SessionLimits, RestoreReport };
+export type { Session, SessionEvents, CloseReason, SessionLimits, RestoreReport, Owner };

@@ -17,7 +17,9 @@ import { isSpikeserveError } from '../errors.js';
 import { decodeBlob } from '../persist/codec.js';
 import { RECORD_KIND, type Journal, type RecordKind, type SessionLog } from '../persist/journal.js';
 import { stamp, type LoadedSession, type LoadResult } from '../persist/store.js';
-import type { LoggedCommand, Session, SessionLimits, SnapshotMeta } from './session.js';
+import type { LoggedCommand } from '../api/command-codec.js';
+import type { Session, SessionLimits } from './session.js';
+import { parseSnapshotMeta, type SnapshotMeta } from './spike-stats.js';
 
 export interface RestoreReport {
   restored: number;
@@ -43,8 +45,7 @@ export function decodeLoaded(loaded: LoadedSession, limits: Pick<SessionLimits, 
       commands.push({ kind, payload: e.payload });
     });
   }
-  const meta = JSON.parse(loaded.snapshot!.meta) as SnapshotMeta;
-  if (!meta || !meta.stats || !Array.isArray(meta.stats.spikes) || typeof meta.stats.steps !== 'number') throw new Error('snapshot statistics are malformed');
+  const meta = parseSnapshotMeta(loaded.snapshot!.meta);
   const net = Network.fromSnapshot(decodeBlob(loaded.snapshot!.data), {
     limits: { maxNeurons: limits.maxNeurons, maxSynapses: limits.maxSynapses, maxPopulations: limits.maxPopulations, maxConnections: limits.maxConnections },
     backend: loaded.row.backend as BackendName,

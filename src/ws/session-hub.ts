@@ -11,7 +11,8 @@
 import type { WsRole } from '../api/ws.js';
 import { SpikeserveError } from '../errors.js';
 import type { CloseReason, Session } from '../sessions/manager.js';
-import type { RewardUpdate, StepView } from '../sessions/session.js';
+import type { RewardUpdate } from '../sessions/session.js';
+import type { StepView } from '../sessions/views.js';
 import type { WsConnection } from './connection.js';
 import { buildEvent, buildRewardEvent } from './subscriptions.js';
 

@@ -8,7 +8,8 @@
 import type { Subscribed, SubscribeMessage, WsFormat, WsStream } from '../api/ws.js';
 import { SpikeserveError } from '../errors.js';
 import type { Session } from '../sessions/manager.js';
-import type { RewardUpdate, StepView } from '../sessions/session.js';
+import type { RewardUpdate } from '../sessions/session.js';
+import type { StepView } from '../sessions/views.js';
 import { encodeFrame, type SectionInput } from './binary-format.js';
 
 export interface Subscription {

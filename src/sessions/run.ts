@@ -1,0 +1,193 @@
+/**
+ * One step call in progress: checked in full before its first step, then run
+ * in slices of about STEP_SLICE_MS (with other requests served between
+ * them), in chunks sized so that the clock is read about once a millisecond;
+ * it gathers the spikes the reply asked for, and builds the reply.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Network, RunPlan } from '../engine/index.js';
+import { SpikeserveError } from '../errors.js';
+import type { StepBody, StepResult } from '../api/step.js';
+
+export interface RunLimits {
+  maxStepsPerCall: number;
+  maxSpikeRecordsPerCall: number;
+}
+
+/** What a session's step calls all run with. */
+export interface RunContext {
+  limits: RunLimits;
+  /** Neurons plus synapses: the cost of one step, for sizing the first chunk. */
+  stepCost: number;
+  /** Room for one population's spikes (as long as the largest). */
+  spikeBuf: Int32Array;
+  /** Runs after each step, once its spikes are gathered. */
+  stepped: (run: StepRun, t: number) => void;
+}
+
+export function inputError(field: string, message: string): SpikeserveError {
+  return new SpikeserveError('INPUT_INVALID', `${field}: ${message}`, { field });
+}
+
+export class StepRun {
+  readonly plan: RunPlan;
+  /** An update was pending when the run began: its first step completes it with reward 0. */
+  readonly completesPending: boolean;
+  /** Steps of the plan run so far. */
+  done = 0;
+  private next = 0;
+  private readonly pops: number[];
+  private readonly perStep: number[][][] | null;
+  private readonly counts: Uint32Array[] | null;
+  private readonly potentials: boolean;
+  private readonly weights: boolean;
+  /** Steps per runSlice call, adapted so that a chunk takes about a millisecond. */
+  private chunk: number;
+  private readonly onStep: (t: number) => void;
+
+  /** Everything is checked here, before the first step: a refused call changes nothing. */
+  constructor(
+    private readonly net: Network,
+    body: StepBody,
+    options: RunContext,
+  ) {
+    const plan = net.prepareRun(body, options.limits.maxStepsPerCall);
+    const ret = body.return ?? {};
+    const format = ret.spikes ?? 'steps';
+    let pops: number[];
+    if (ret.populations) {
+      pops = ret.populations.map((name, i) => {
+        const p = net.populationNames.indexOf(name);
+        if (p < 0) throw inputError(`return.populations[${i}]`, `unknown population "${name}"; this network has ${net.populationNames.join(', ')}`);
+        return p;
+      });
+    } else {
+      pops = net.populationNames.map((_, i) => i);
+    }
+    if (format === 'steps') {
+      const neurons = pops.reduce((a, p) => a + net.sizes[p], 0);
+      const records = plan.steps * neurons;
+      const max = options.limits.maxSpikeRecordsPerCall;
+      if (records > max) {
+        throw new SpikeserveError(
+          'LIMIT_EXCEEDED',
+          `return.spikes: ${plan.steps} steps x ${neurons} neurons could return ${records} spike records, over the limit of ${max} (MAX_SPIKE_RECORDS_PER_CALL); ask for return.spikes "counts" or "none", fewer return.populations, or fewer steps per call`,
+          { field: 'return.spikes', limit: 'maxSpikeRecordsPerCall', value: records, max },
+        );
+      }
+    }
+    this.plan = plan;
+    this.pops = pops;
+    this.perStep = format === 'steps' ? pops.map(() => []) : null;
+    this.counts = format === 'counts' ? pops.map((p) => new Uint32Array(net.sizes[p])) : null;
+    this.potentials = ret.potentials === true;
+    this.weights = ret.weights === true;
+    // A first guess (a step costs roughly 50 neurons' or synapses' worth of
+    // fixed overhead plus its size); advance() corrects it after one chunk.
+    this.chunk = Math.max(1, Math.floor(100_000 / (options.stepCost + 50)));
+    this.completesPending = net.pending;
+    const { spikeBuf, stepped } = options;
+    this.onStep = (t) => {
+      this.gather(t, spikeBuf);
+      stepped(this, t);
+    };
+  }
+
+  /** Step `t` of the plan leaves its update pending (deferReward on the call's last step). */
+  pendingAfter(t: number): boolean {
+    return t === this.plan.steps - 1 && this.plan.deferReward;
+  }
+
+  /** The reward step `t`'s update used. */
+  rewardOf(t: number): number {
+    return this.plan.rewards ? this.plan.rewards[t] : this.plan.reward;
+  }
+
+  /** Runs the plan until it is done (true) or this slice's time (`sliceMs`) is up (false). */
+  advance(sliceMs: number): boolean {
+    const { plan } = this;
+    const sliceEnd = performance.now() + sliceMs;
+    for (;;) {
+      const from = this.next;
+      const to = Math.min(plan.steps, from + this.chunk);
+      const t0 = performance.now();
+      this.net.runSlice(plan, from, to, this.onStep);
+      const t1 = performance.now();
+      this.next = to;
+      if (to >= plan.steps) return true;
+      // Aim for about a millisecond a chunk, so the clock is read rarely but the slice ends on time.
+      const stepsPerMs = (to - from) / Math.max(t1 - t0, 0.001);
+      this.chunk = Math.max(1, Math.min(this.chunk * 4, Math.floor(stepsPerMs)));
+      if (t1 >= sliceEnd) return false;
+    }
+  }
+
+  private gather(t: number, spikeBuf: Int32Array): void {
+    this.done = t + 1;
+    const net = this.net;
+    if (this.perStep) {
+      for (let k = 0; k < this.pops.length; k++) {
+        const c = net.readSpikes(this.pops[k], spikeBuf);
+        const list = new Array<number>(c);
+        for (let i = 0; i < c; i++) list[i] = spikeBuf[i];
+        this.perStep[k].push(list);
+      }
+    } else if (this.counts) {
+      for (let k = 0; k < this.pops.length; k++) {
+        const c = net.readSpikes(this.pops[k], spikeBuf);
+        const counts = this.counts[k];
+        for (let i = 0; i < c; i++) counts[spikeBuf[i]]++;
+      }
+    }
+  }
+
+  /** The reply, once the plan is done. */
+  result(): StepResult {
+    const net = this.net;
+    const out: StepResult = { step: net.stepCount, steps: this.plan.steps, pending: net.pending };
+    const perStep = this.perStep;
+    const counts = this.counts;
+    if (perStep) {
+      const spikes: NonNullable<StepResult['spikes']> = {};
+      this.pops.forEach((p, k) => (spikes[net.populationNames[p]] = perStep[k]));
+      out.spikes = spikes;
+    } else if (counts) {
+      const spikeCounts: NonNullable<StepResult['spikeCounts']> = {};
+      this.pops.forEach((p, k) => (spikeCounts[net.populationNames[p]] = Array.from(counts[k])));
+      out.spikeCounts = spikeCounts;
+    }
+    if (this.potentials) {
+      out.potentials = {};
+      for (const p of this.pops) out.potentials[net.populationNames[p]] = Array.from(net.potentials(net.populationNames[p]));
+    }
+    if (this.weights) {
+      out.weights = {};
+      for (const c of net.connectionNames) out.weights[c] = net.weights(c);
+    }
+    return out;
+  }
+
+  /**
+   * A step of the call was refused (STEP_OVERFLOW; the network undid it):
+   * the steps before it stand. The error says how many ran; `ranCall` is
+   * those steps as a call of their own, to log (null if none ran).
+   */
+  stoppedAt(e: unknown, body: StepBody): { error: unknown; ranCall: StepBody | null } {
+    if (!(e instanceof SpikeserveError) || e.code !== 'STEP_OVERFLOW') return { error: e, ranCall: null };
+    const ran = this.done;
+    const stood = ran > 0 ? `; the call's first ${ran} step${ran === 1 ? '' : 's'} ran and stand (step ${this.net.stepCount})` : '';
+    return {
+      error: new SpikeserveError('STEP_OVERFLOW', `step ${ran + 1} of this call: ${e.message}${stood}`, { ...e.details, stepsRun: ran }),
+      ranCall: ran > 0 ? truncateStepBody(body, ran) : null,
+    };
+  }
+}
+
+/** The first `k` steps of a step call, as a call of their own (what ran when step k + 1 was refused). */
+function truncateStepBody(body: StepBody, k: number): StepBody {
+  const perStep = (x: unknown) => Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null;
+  const inputs = body.inputs ? Object.fromEntries(Object.entries(body.inputs).map(([name, x]) => [name, perStep(x) ? (x as unknown[]).slice(0, k) : x])) : body.inputs;
+  const r = body.reward as unknown;
+  const reward = Array.isArray(r) || ArrayBuffer.isView(r) ? (r as number[]).slice(0, k) : body.reward;
+  return { steps: k, inputs: inputs as StepBody['inputs'], reward, deferReward: false };
+}

@@ -1,0 +1,108 @@
+/**
+ * A session's command log, both ways: each command that changes the session
+ * is recorded as it runs (encoded by api/command-codec.ts), and compacted
+ * into a snapshot past its bound; read back from disk, a snapshot's state is
+ * put back and the commands after it run again, exactly as they ran the
+ * first time (the engine is deterministic).
+ */
+import type { Network } from '../engine/index.js';
+import { decodeCommand, encodeReset, encodeReward, encodeStep, encodeWeights, type LoggedCommand } from '../api/command-codec.js';
+import type { StepBody } from '../api/step.js';
+import { encodeBlob } from '../persist/codec.js';
+import type { SessionLog } from '../persist/journal.js';
+import type { SnapshotMeta, SpikeStats } from './spike-stats.js';
+
+/** A snapshot as the log stores it: the statistics as JSON text, the network as a blob. */
+export function snapshotRecord(net: Network, meta: SnapshotMeta): { meta: string; data: Buffer } {
+  return { meta: JSON.stringify(meta), data: encodeBlob(net.snapshotTyped()) };
+}
+
+/** Records a session's commands in its log (its record in the database). */
+export class CommandRecorder {
+  /**
+   * `snapshot` gives the session as it is now (between commands), for
+   * compaction; the log is the session's record in the database.
+   */
+  constructor(
+    readonly log: SessionLog,
+    private readonly snapshotNow: () => { meta: string; data: Buffer },
+  ) {}
+
+  step(body: StepBody): void {
+    this.append('step', encodeStep(body), body.steps ?? 1);
+  }
+
+  reward(reward: number): void {
+    this.append('reward', encodeReward(reward), 0);
+  }
+
+  reset(weights: boolean): void {
+    this.append('reset', encodeReset(weights), 0);
+  }
+
+  /** `weights` as given: [rows][cols], or row-major values (a binary request's). */
+  weights(connection: string, weights: unknown): void {
+    this.append('weights', encodeWeights(connection, weights), 0);
+  }
+
+  /** Writes a snapshot of the session as it is now (between commands) to the database. */
+  snapshot(): void {
+    const { meta, data } = this.snapshotNow();
+    this.log.snapshot(meta, data);
+  }
+
+  /** Writes a snapshot if any change since the last one is only in the log (and the log has not failed). */
+  snapshotIfLogged(): void {
+    if (this.log.liveRecords > 0 && !this.log.failed) this.snapshot();
+  }
+
+  /** Appends a command, and compacts the log into a snapshot past its bound. */
+  private append(kind: LoggedCommand['kind'], payload: string | Buffer, steps: number): void {
+    this.log.append(kind, payload, steps);
+    if (this.log.wantsCompaction) this.snapshot();
+  }
+}
+
+/** What replaying acts on: the session's network and statistics, and its reset. */
+export interface ReplayTarget {
+  net: Network;
+  stats: SpikeStats;
+  reset(weights: boolean): void;
+}
+
+/** Runs logged commands again, exactly as they ran the first time (limits of the time they ran do not apply twice). Returns the steps run and the bytes read. */
+export function replayCommands(target: ReplayTarget, commands: Iterable<LoggedCommand>): { steps: number; bytes: number } {
+  let steps = 0;
+  let bytes = 0;
+  for (const c of commands) {
+    steps += replayOne(target, c);
+    bytes += c.payload.length;
+  }
+  return { steps, bytes };
+}
+
+function replayOne(target: ReplayTarget, logged: LoggedCommand): number {
+  const { net, stats } = target;
+  const c = decodeCommand(logged);
+  switch (c.kind) {
+    case 'step': {
+      const plan = net.prepareRun(c.body);
+      net.runSlice(plan, 0, plan.steps, () => stats.add(net));
+      return plan.steps;
+    }
+    case 'reward':
+      net.reward(c.reward);
+      break;
+    case 'reset':
+      target.reset(c.weights);
+      break;
+    case 'weights': {
+      // Row-major values (from a binary request) or [rows][cols].
+      const w = c.weights as unknown[];
+      if (Array.isArray(w) && typeof w[0] === 'number') net.setWeightsFlat(c.connection, w as number[]);
+      else net.setWeights(c.connection, w);
+      break;
+    }
+  }
+  return 0;
+}
