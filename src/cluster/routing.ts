@@ -11,10 +11,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { STATUS_CODES } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CATALOGUE, SpikeserveError } from '../errors.js';
-import { toCodedError } from '../http/errors.js';
+import { SpikeserveError } from '../errors.js';
+import { refuseRawRequest, toCodedError } from '../http/errors.js';
 import { isPublicRoute } from '../http/route-access.js';
 import { WS_PATH } from '../ws/service.js';
 import { ForwardError, HOPS_HEADER, NODE_HEADER, type ForwardedReply } from './forward.js';
@@ -162,23 +161,10 @@ export function upgradeRouter(node: ClusterNode) {
     node.route(id).then(
       (r) => {
         if (r.kind === 'local') return local();
-        if (r.kind === 'unavailable') return refuse(socket, unavailable(id, r.node, `its node ${r.node} is not running`));
-        proxyUpgrade(req, socket, head, r.node.url, hops, (e) => refuse(socket, unavailable(id, r.node.id, e.message)));
+        if (r.kind === 'unavailable') return refuseRawRequest(socket, unavailable(id, r.node, `its node ${r.node} is not running`));
+        proxyUpgrade(req, socket, head, r.node.url, hops, (e) => refuseRawRequest(socket, unavailable(id, r.node.id, e.message)));
       },
-      (e: unknown) => refuse(socket, e instanceof SpikeserveError ? e : unavailable(id, null, String(e))),
+      (e: unknown) => refuseRawRequest(socket, e instanceof SpikeserveError ? e : unavailable(id, null, String(e))),
     );
   };
-}
-
-function refuse(socket: Duplex, e: SpikeserveError): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const status = ERROR_CATALOGUE[e.code].status;
-  const body = JSON.stringify({ error: { code: e.code, message: e.message, details: e.details } });
-  const retry = e.details?.retryAfterSeconds;
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\n${typeof retry === 'number' ? `retry-after: ${retry}\r\n` : ''}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }

@@ -5,8 +5,10 @@
  * from the same catalogue; anything unexpected is a 500 INTERNAL_ERROR whose
  * body says nothing but the request id (the stack goes to the log only).
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { isSpikeserveError, type ErrorCode } from '../errors.js';
+import { isSpikeserveError, type ErrorCode, type SpikeserveError } from '../errors.js';
 import { errorResponse, errorStatus } from '../api/errors.js';
 import type { ErrorResponse } from '../api/common.js';
 import { sessionIdOf } from './logging.js';
@@ -66,6 +68,25 @@ export function errorHandler(bodyLimit: number) {
     reply.errorCode = body.error.code;
     reply.code(status).send(body);
   };
+}
+
+/**
+ * Answers a request read off a raw socket (an upgrade, before fastify sees
+ * it) in plain HTTP with the usual error body and Retry-After where the
+ * error has one, and hangs up.
+ */
+export function refuseRawRequest(socket: Duplex, e: SpikeserveError): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = errorStatus(e.code);
+  const body = JSON.stringify(errorResponse(e));
+  const retry = e.details?.retryAfterSeconds;
+  const retryHeader = typeof retry === 'number' ? `retry-after: ${Math.ceil(retry)}\r\n` : '';
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\n${retryHeader}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {

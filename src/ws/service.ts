@@ -14,12 +14,12 @@
  * (close-codes.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { WS_FORMATS, WS_PROTOCOL_VERSION, WS_ROLES, type HelloMessage, type WsFormat, type WsRole } from '../api/ws.js';
 import type { Config } from '../config.js';
-import { errorResponse, errorStatus } from '../api/errors.js';
+import { refuseRawRequest } from '../http/errors.js';
 import { isSpikeserveError, SpikeserveError, type ErrorCode } from '../errors.js';
 import type { SessionManager } from '../sessions/manager.js';
 import { closeCodeFor, closeReason } from './close-codes.js';
@@ -122,12 +122,12 @@ export class WebSocketService {
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
     } catch {
-      rejectUpgrade(socket, new SpikeserveError('REQUEST_INVALID', 'the URL is not valid'));
+      refuseRawRequest(socket, new SpikeserveError('REQUEST_INVALID', 'the URL is not valid'));
       return;
     }
     const m = WS_PATH.exec(url.pathname);
     if (!m) {
-      rejectUpgrade(socket, new SpikeserveError('ROUTE_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}; session sockets are at /v1/sessions/{id}/ws`));
+      refuseRawRequest(socket, new SpikeserveError('ROUTE_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}; session sockets are at /v1/sessions/{id}/ws`));
       return;
     }
     let sessionId: string;
@@ -320,17 +320,4 @@ function oneOf<T extends string>(raw: string | null, values: readonly T[], name:
     throw new SpikeserveError('REQUEST_INVALID', `query.${name}: must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`, { field: `query.${name}` });
   }
   return raw as T;
-}
-
-/** Answers an upgrade request in plain HTTP with the usual error body, and hangs up. */
-function rejectUpgrade(socket: Duplex, e: SpikeserveError): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const status = errorStatus(e.code);
-  const body = JSON.stringify(errorResponse(e));
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }
