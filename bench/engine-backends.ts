@@ -13,6 +13,7 @@
  */
 import { Network, initTfjs, type BackendName } from '../src/engine/index.js';
 import { DENSE_CASES, STANDARD_CASES, type BenchCase } from './networks.js';
+import { sessionStepper } from './session-path.js';
 
 const QUICK = process.argv.includes('--quick');
 /** Warm-up and each of the REPS timed runs last about this long. */
@@ -35,12 +36,13 @@ function measure(c: BenchCase, backend: BackendName): Result {
   const net = Network.create(c.spec, { seed: 1, backend });
   const post = net.populationNames.indexOf('post');
   const postSpikes: number[] = [];
-  const run = (from: number, steps: number, record: boolean) => {
-    for (let t = from; t < from + steps; t++) {
-      net.step(c.inputs[t % c.inputs.length], c.rewards[t % c.rewards.length]);
-      const n = net.spikeCount(post);
-      if (record) postSpikes.push(n);
-    }
+  let record = false;
+  const stepper = sessionStepper(net, c, () => {
+    if (record) postSpikes.push(net.spikeCount(post));
+  });
+  const run = (from: number, steps: number, recording: boolean) => {
+    record = recording;
+    stepper(from, steps);
   };
   // Warm up (the JIT; tfjs's kernels and buffers) in growing batches for
   // about TARGET_MS, then size the timed runs from the last batch's pace.

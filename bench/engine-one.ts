@@ -3,12 +3,14 @@
  * case of bench/networks.ts, warms it up, then runs a fixed number of steps.
  * Deterministic (no timing decides how many steps run), so two runs that
  * differ only in STEPS give the instructions of those steps under
- * `valgrind --tool=callgrind` (use node --single-threaded there).
+ * `valgrind --tool=callgrind` (use node --single-threaded there). Steps as
+ * sessions do (bench/session-path.ts).
  *
  *   node dist/bench/engine-one.js CASE_SUBSTRING [STEPS] [WARMUP]
  */
 import { Network } from '../src/engine/index.js';
 import { DENSE_CASES, STANDARD_CASES } from './networks.js';
+import { sessionStepper } from './session-path.js';
 
 const [pattern = '', stepsArg = '1000', warmArg = '2000'] = process.argv.slice(2);
 const c = [...STANDARD_CASES, ...DENSE_CASES].find((k) => k.name.includes(pattern));
@@ -19,9 +21,11 @@ if (!c) {
 const steps = Number(stepsArg);
 const warm = Number(warmArg);
 const net = Network.create(c.spec, { seed: 1 });
+const stepper = sessionStepper(net, c);
 let t = 0;
 const run = (n: number) => {
-  for (const end = t + n; t < end; t++) net.step(c.inputs[t % c.inputs.length], c.rewards[t % c.rewards.length]);
+  stepper(t, n);
+  t += n;
 };
 run(warm);
 const t0 = process.hrtime.bigint();

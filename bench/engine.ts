@@ -1,11 +1,12 @@
 /**
  * Engine benchmark: microseconds per network step on the native backend, for
- * the networks the issues set targets for (bench/networks.ts). Run with
- * `npm run bench`. That the step allocates nothing is a test
+ * the networks the issues set targets for (bench/networks.ts), stepped as
+ * sessions step them (bench/session-path.ts). Run with `npm run bench`. That the step allocates nothing is a test
  * (test/engine-allocation.test.ts), not a figure here.
  */
 import { Network } from '../src/engine/index.js';
 import { STANDARD_CASES, type BenchCase } from './networks.js';
+import { sessionStepper } from './session-path.js';
 
 /** Timed runs per case; the fastest counts (the others absorb noise from other processes). */
 const REPS = 3;
@@ -15,11 +16,12 @@ function measure(c: BenchCase): { usPerStep: number; steps: number; postRate: nu
   const post = net.populationNames.indexOf('post');
   let t = 0;
   let postSpikes = 0;
+  const stepper = sessionStepper(net, c, () => {
+    postSpikes += net.spikeCount(post);
+  });
   const run = (steps: number) => {
-    for (const end = t + steps; t < end; t++) {
-      net.step(c.inputs[t % c.inputs.length], c.rewards[t % c.rewards.length]);
-      postSpikes += net.spikeCount(post);
-    }
+    stepper(t, steps);
+    t += steps;
   };
   run(2000); // warm up the JIT
   // Size the timed runs to about half a second each.

@@ -1,6 +1,8 @@
 /** The engine's public surface. Pure TypeScript: no server, logging or file system. */
-export { Network, checkReward } from './network.js';
-export type { NetworkOptions, ResetOptions, RunPlan, RunRequest, StepInputs, StepOptions } from './network.js';
+export { Network } from './network.js';
+export type { NetworkOptions, ResetOptions, StepOptions } from './network.js';
+export { checkReward } from './inputs.js';
+export type { RunPlan, RunRequest, StepInputs } from './inputs.js';
 export { BACKEND_NAMES } from './backends/index.js';
 export type { BackendName } from './backends/index.js';
 export { initTfjs, tfjsInfo, TFJS_PLATFORMS, TfjsInfoSchema } from './backends/tfjs/platform.js';

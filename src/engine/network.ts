@@ -13,17 +13,14 @@
 import { VALUES_PER_PAUSE } from './pause.js';
 import { SpikeserveError } from '../errors.js';
 import { BACKENDS, BACKEND_NAMES, type BackendName } from './backends/index.js';
-import { f64Copy, type ExternalInputs, type Kernel, type KernelGuard, type KernelState, type NonFinite } from './backends/kernel.js';
-import { MAX_ABS_VALUE } from './bounds.js';
+import { f64Copy, type Kernel, type KernelGuard, type KernelState, type NonFinite } from './backends/kernel.js';
+import { checkReward, inputError, NetworkInputs, type RunPlan, type RunRequest, type StepInputs } from './inputs.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
 import { MAX_SEED, Rng } from './random.js';
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, checkSnapshotEnvelope, checkSnapshotShapes, type Snapshot, type TypedSnapshot } from './snapshot.js';
 import type { ResolvedNetwork } from './spec-schema.js';
 import { connectionShape } from './spec-sizes.js';
 import { checkMatrixShape, resolveSpec } from './validate.js';
-
-/** Per population: one number for every neuron, or one number per neuron. */
-export type StepInputs = Record<string, number | number[] | Float64Array | Float32Array>;
 
 export interface StepOptions {
   /** Leave this step's rule update pending until reward() or the next step. */
@@ -42,60 +39,6 @@ export interface ResetOptions {
   weights?: boolean;
 }
 
-function inputError(field: string, message: string): SpikeserveError {
-  return new SpikeserveError('INPUT_INVALID', `${field}: ${message}`, { field });
-}
-
-/**
- * Inputs and rewards are finite and at most MAX_ABS_VALUE in magnitude: far
- * beyond any meaningful current or reward, and small enough that the native
- * backend cannot overflow (bounds.ts); tfjs checks its float32 state instead.
- */
-export { MAX_ABS_VALUE };
-const TOO_LARGE = `must be a finite number of magnitude at most ${MAX_ABS_VALUE}`;
-
-/** False for NaN, the infinities and anything beyond MAX_ABS_VALUE. */
-function inRange(x: number): boolean {
-  return x <= MAX_ABS_VALUE && x >= -MAX_ABS_VALUE;
-}
-
-/**
- * Validates input vector x and lists its non-zero entries in `nz`
- * (ascending); copies x into `out` if given, else leaves `out` alone (the
- * caller copied it already). Returns the number of non-zero entries, or
- * -1 - i for the first entry i out of range. Inputs are mostly zeros, so
- * entries are tested four at a time before any is looked at closely. The
- * bound is MAX_ABS_VALUE written as a literal: a module-level constant is
- * re-read from its cell on every iteration of a loop.
- */
-function scanInput(x: Float64Array, nz: Int32Array, out: Float64Array | null): number {
-  const n = x.length & 0x3fffffff;
-  let c = 0;
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    if (x[i] === 0 && x[i + 1] === 0 && x[i + 2] === 0 && x[i + 3] === 0) continue;
-    for (let j = i; j < i + 4; j++) {
-      const xj = x[j];
-      if (xj === 0) continue;
-      if (!(Math.abs(xj) <= 1e30)) return -1 - j;
-      nz[c++] = j;
-      if (out !== null) out[j] = xj;
-    }
-  }
-  for (; i < n; i++) {
-    const xi = x[i];
-    if (xi === 0) continue;
-    if (!(Math.abs(xi) <= 1e30)) return -1 - i;
-    nz[c++] = i;
-    if (out !== null) out[i] = xi;
-  }
-  return c;
-}
-
-export function checkReward(reward: unknown, field = 'reward'): asserts reward is number {
-  if (typeof reward !== 'number' || !inRange(reward)) throw inputError(field, TOO_LARGE);
-}
-
 export class Network {
   readonly spec: ResolvedNetwork;
   readonly seed: number;
@@ -106,12 +49,8 @@ export class Network {
   readonly sizes: readonly number[];
   private readonly popIndex: Map<string, number>;
   private readonly connIndex: Map<string, number>;
-  private readonly external: ExternalInputs;
-  /**
-   * 1 where the input buffer was last written by the sparse Float64Array
-   * load: all zeros but at the entries its non-zero list names.
-   */
-  private readonly sparseLoaded: Uint8Array;
+  /** The buffers the kernel reads its input from, and how they are filled. */
+  private readonly inputs: NetworkInputs;
   private readonly kernel: Kernel;
   private rng: Rng;
   private steps = 0;
@@ -129,14 +68,8 @@ export class Network {
     this.sizes = this.populationNames.map((p) => spec.populations[p].n);
     this.popIndex = new Map(this.populationNames.map((n, i) => [n, i]));
     this.connIndex = new Map(this.connectionNames.map((n, i) => [n, i]));
-    this.external = {
-      inputs: this.sizes.map((n) => new Float64Array(n)),
-      hasInput: new Uint8Array(this.sizes.length),
-      nonZero: this.sizes.map((n) => new Int32Array(n)),
-      nonZeroCount: new Int32Array(this.sizes.length),
-    };
-    this.sparseLoaded = new Uint8Array(this.sizes.length);
-    this.kernel = BACKENDS[backend](spec, this.external);
+    this.inputs = new NetworkInputs(this.populationNames, this.sizes, this.popIndex);
+    this.kernel = BACKENDS[backend](spec, this.inputs.external);
     this.rng = new Rng(seed);
   }
 
@@ -222,67 +155,6 @@ export class Network {
   }
 
   /**
-   * Checks inputs and copies them into the external buffers in one pass. The
-   * buffers are scratch, not state: a rejected input leaves the network as it was.
-   */
-  private loadInputs(inputs: unknown, field = 'inputs'): void {
-    const { inputs: buf, hasInput, nonZero, nonZeroCount } = this.external;
-    hasInput.fill(0);
-    if (inputs === undefined || inputs === null) return;
-    if (typeof inputs !== 'object' || Array.isArray(inputs)) throw inputError(field, 'must be an object keyed by population name');
-    const o = inputs as Record<string, unknown>;
-    for (const name in o) {
-      if (!Object.prototype.hasOwnProperty.call(o, name)) continue;
-      const p = this.popIndex.get(name);
-      if (p === undefined) throw inputError(`${field}.${name}`, `unknown population; this network has ${this.populationNames.join(', ')}`);
-      const x = o[name];
-      const out = buf[p];
-      const n = out.length;
-      let count: number;
-      if (typeof x === 'number') {
-        if (!inRange(x)) throw inputError(`${field}.${name}`, TOO_LARGE);
-        this.sparseLoaded[p] = 0;
-        out.fill(x);
-        count = x === 0 ? 0 : -1;
-      } else if (x instanceof Float64Array) {
-        if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
-        // The buffer holds zeros but at the listed entries of the previous
-        // load (when that load was one of these): clear those and write only
-        // the new non-zeros, instead of copying every entry.
-        const nz = nonZero[p];
-        const prev = this.sparseLoaded[p] === 1 ? nonZeroCount[p] : -1;
-        if (prev >= 0) for (let k = 0; k < prev; k++) out[nz[k]] = 0;
-        else out.fill(0);
-        this.sparseLoaded[p] = 0;
-        count = scanInput(x, nz, out);
-        if (count < 0) throw inputError(`${field}.${name}[${-1 - count}]`, TOO_LARGE);
-        this.sparseLoaded[p] = 1;
-      } else if (x instanceof Float32Array) {
-        if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
-        this.sparseLoaded[p] = 0;
-        out.set(x);
-        count = scanInput(out, nonZero[p], null);
-        if (count < 0) throw inputError(`${field}.${name}[${-1 - count}]`, TOO_LARGE);
-      } else if (Array.isArray(x)) {
-        if (x.length !== n) throw inputError(`${field}.${name}`, `must have ${n} entries (one per neuron), got ${x.length}`);
-        const nz = nonZero[p];
-        this.sparseLoaded[p] = 0;
-        count = 0;
-        for (let i = 0; i < n; i++) {
-          const xi: unknown = x[i];
-          if (typeof xi !== 'number' || !inRange(xi)) throw inputError(`${field}.${name}[${i}]`, TOO_LARGE);
-          out[i] = xi;
-          if (xi !== 0) nz[count++] = i;
-        }
-      } else {
-        throw inputError(`${field}.${name}`, `must be a number or a vector of ${n} numbers`);
-      }
-      nonZeroCount[p] = count;
-      hasInput[p] = 1;
-    }
-  }
-
-  /**
    * One network step (model.md "One network step"). Inputs and reward are
    * checked before anything changes: an invalid call leaves the network as it was.
    */
@@ -292,11 +164,11 @@ export class Network {
     if (defer && reward !== undefined) {
       throw inputError('reward', 'give a reward with the step or defer it, not both');
     }
-    this.loadInputs(inputs);
+    this.inputs.load(this.inputs.stage(inputs), 0);
     this.stepLoaded(reward ?? 0, defer);
   }
 
-  /** The step itself, inputs already in the external buffers. */
+  /** The step itself, its inputs loaded (NetworkInputs.load): the same for step() and runSlice(). */
   private stepLoaded(reward: number, defer: boolean): void {
     if (this.kernel.guard !== undefined) {
       this.guarded(() => this.stepUnguarded(reward, defer), 'step');
@@ -367,23 +239,13 @@ export class Network {
 
   /** Prepares a multi-step run: every input and reward is checked up front. */
   prepareRun(request: RunRequest, maxSteps = Infinity): RunPlan {
-    return prepareRun(this, request, maxSteps);
+    return this.inputs.prepare(request, maxSteps);
   }
 
   /** Runs steps [from, to) of a prepared plan; onStep sees the network after each step. */
   runSlice(plan: RunPlan, from: number, to: number, onStep?: (t: number) => void): void {
-    const { inputs: buf, hasInput, nonZeroCount } = this.external;
     for (let t = from; t < to; t++) {
-      hasInput.fill(0);
-      nonZeroCount.fill(-1);
-      this.sparseLoaded.fill(0);
-      for (let k = 0; k < plan.inputs.length; k++) {
-        const src = plan.inputs[k];
-        const p = src.pop;
-        if (src.perStep) buf[p].set(src.perStep[t]);
-        else buf[p].set(src.held as Float64Array);
-        hasInput[p] = 1;
-      }
+      this.inputs.load(plan, t);
       const last = t === plan.steps - 1;
       this.stepLoaded(plan.rewards ? plan.rewards[t] : plan.reward, last && plan.deferReward);
       onStep?.(t);
@@ -568,97 +430,5 @@ function plain(a: Float64Array): number[] {
 function toRows(flat: Float64Array, [rows, cols]: [number, number]): number[][] {
   const out: number[][] = new Array(rows);
   for (let i = 0; i < rows; i++) out[i] = Array.from(flat.subarray(i * cols, (i + 1) * cols));
-  return out;
-}
-
-/** A multi-step run: inputs held or given per step, rewards per step. */
-export interface RunRequest {
-  /** Default 1. */
-  steps?: number;
-  /** Per population: a number for every neuron, a vector held for every step, or one vector per step. */
-  inputs?: Record<string, number | ArrayLike<number> | ArrayLike<ArrayLike<number>>> | null;
-  /** A number for every step, or one per step. Default 0. */
-  reward?: number | ArrayLike<number> | null;
-  /** Leave the last step's rule update pending (see Network). */
-  deferReward?: boolean;
-}
-
-export interface RunPlan {
-  readonly steps: number;
-  readonly inputs: { pop: number; held?: Float64Array; perStep?: Float64Array[] }[];
-  readonly reward: number;
-  readonly rewards: Float64Array | null;
-  readonly deferReward: boolean;
-}
-
-function prepareRun(net: Network, req: RunRequest, maxSteps: number): RunPlan {
-  if (typeof req !== 'object' || req === null) throw inputError('request', 'must be an object');
-  const steps = req.steps ?? 1;
-  if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 1) throw inputError('steps', 'must be a whole number >= 1');
-  if (steps > maxSteps) {
-    throw new SpikeserveError('LIMIT_EXCEEDED', `steps: ${steps} exceeds the limit of ${maxSteps} steps per call; split the run`, {
-      field: 'steps', limit: 'maxStepsPerCall', value: steps, max: maxSteps,
-    });
-  }
-  const inputs: RunPlan['inputs'] = [];
-  const raw = req.inputs;
-  if (raw !== undefined && raw !== null) {
-    if (typeof raw !== 'object' || Array.isArray(raw)) throw inputError('inputs', 'must be an object keyed by population name');
-    for (const name of Object.keys(raw)) {
-      const field = `inputs.${name}`;
-      const p = net.populationNames.indexOf(name);
-      if (p < 0) throw inputError(field, `unknown population; this network has ${net.populationNames.join(', ')}`);
-      const n = net.sizes[p];
-      const x = (raw as Record<string, unknown>)[name];
-      if (typeof x === 'number') {
-        if (!inRange(x)) throw inputError(field, TOO_LARGE);
-        inputs.push({ pop: p, held: new Float64Array(n).fill(x) });
-      } else if (Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null) {
-        if (x.length !== steps) throw inputError(field, `one vector per step: expected ${steps} vectors, got ${x.length}`);
-        inputs.push({ pop: p, perStep: x.map((v, t) => vector(v, n, `${field}[${t}]`)) });
-      } else {
-        inputs.push({ pop: p, held: vector(x, n, field) });
-      }
-    }
-  }
-  // With deferReward the last step's reward comes later, so rewards given
-  // here cover the steps before it.
-  const deferReward = req.deferReward === true;
-  const rewarded = deferReward ? steps - 1 : steps;
-  let reward = 0;
-  let rewards: Float64Array | null = null;
-  const r = req.reward;
-  if (r !== undefined && r !== null && rewarded === 0) {
-    throw inputError('reward', 'the only step\'s reward is deferred: send it with reward() (POST .../reward) after the step, or do not defer');
-  }
-  if (typeof r === 'number') {
-    checkReward(r);
-    reward = r;
-  } else if (r !== undefined && r !== null) {
-    if (typeof r !== 'object' || typeof (r as ArrayLike<number>).length !== 'number') throw inputError('reward', 'must be a number or one number per step');
-    if (r.length !== rewarded) {
-      throw inputError('reward', `one reward per ${deferReward ? 'step before the deferred last one' : 'step'}: expected ${rewarded}, got ${r.length}`);
-    }
-    rewards = new Float64Array(steps);
-    for (let t = 0; t < rewarded; t++) {
-      checkReward(r[t], `reward[${t}]`);
-      rewards[t] = r[t];
-    }
-  }
-  return { steps, inputs, reward, rewards, deferReward };
-}
-
-function vector(x: unknown, n: number, field: string): Float64Array {
-  if (typeof x !== 'object' || x === null || typeof (x as ArrayLike<unknown>).length !== 'number') {
-    throw inputError(field, `must be a number, a vector of ${n} numbers, or one such vector per step`);
-  }
-  const v = x as ArrayLike<unknown>;
-  if (v.length !== n) throw inputError(field, `must have ${n} entries (one per neuron), got ${v.length}`);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const xi = v[i];
-    if (typeof xi !== 'number' || !inRange(xi)) throw inputError(`${field}[${i}]`, TOO_LARGE);
-    out[i] = xi;
-  }
   return out;
 }

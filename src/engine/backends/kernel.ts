@@ -52,8 +52,8 @@ export interface ExternalInputs {
   /**
    * Where hasInput[p] is 1 and nonZeroCount[p] >= 0: the ascending indices of
    * the non-zero entries of inputs[p] are nonZero[p][0 .. nonZeroCount[p]).
-   * -1 when not known. Found while the input is validated, so a backend that
-   * works in proportion to input activity need not scan for them again.
+   * Found while the input is checked (inputs.ts), so a backend that works in
+   * proportion to input activity need not scan for them again.
    */
   readonly nonZero: Int32Array[];
   readonly nonZeroCount: Int32Array;

@@ -1,0 +1,35 @@
+/**
+ * Steps a benchmark case the way a session does: calls of up to CALL_STEPS
+ * steps, each checked up front by prepareRun (one input vector per step, one
+ * reward per step, as a client streaming patterns sends them) and run by
+ * runSlice, so the benchmarks time what a `POST /step` or a WebSocket step
+ * runs in the engine, the checking of its inputs included.
+ */
+import type { Network, RunRequest } from '../src/engine/index.js';
+import type { BenchCase } from './networks.js';
+
+/** Steps per call: what a client asking for many steps at a time sends. */
+export const CALL_STEPS = 1000;
+
+/**
+ * A function running steps [t, t + steps) of case c on net, with c's inputs
+ * and rewards repeating; onStep (if given) sees the network after each step.
+ */
+export function sessionStepper(net: Network, c: BenchCase, onStep?: (t: number) => void): (t: number, steps: number) => void {
+  return (start, steps) => {
+    for (let from = start; from < start + steps; from += CALL_STEPS) {
+      const n = Math.min(CALL_STEPS, start + steps - from);
+      const inputs: Record<string, unknown[]> = {};
+      for (const name of Object.keys(c.inputs[0])) inputs[name] = [];
+      const reward = new Float64Array(n);
+      for (let k = 0; k < n; k++) {
+        const t = from + k;
+        const x = c.inputs[t % c.inputs.length];
+        for (const name in inputs) inputs[name].push(x[name]);
+        reward[k] = c.rewards[t % c.rewards.length];
+      }
+      const plan = net.prepareRun({ steps: n, inputs, reward } as RunRequest);
+      net.runSlice(plan, 0, n, onStep === undefined ? undefined : (k) => onStep(from + k));
+    }
+  };
+}
