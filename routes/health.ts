@@ -1,7 +1,7 @@
 /** /healthz (the process answers) and /readyz (it takes work). */
 import type { FastifyInstance } from 'fastify';
 import { HealthSchema, ReadySchema } from '../src/api/state.js';
-import { tfjsInfo } from '../src/engine/index.js';
+import { BACKEND_REPORT_SCHEMAS, backendReports } from '../src/engine/index.js';
 import { SpikeserveError } from '../src/errors.js';
 import { described, errorResponses } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
@@ -11,8 +11,13 @@ export default async function healthRoutes(
   { sessions, isClosing }: { sessions: SessionManager; isClosing: () => boolean },
 ): Promise<void> {
   app.get('/healthz', {
-    schema: { tags: ['health'], summary: 'Liveness: the process answers', description: 'Also says which TensorFlow.js platform runs behind the "tfjs" backend.', response: { 200: described(HealthSchema, 'Alive.'), ...errorResponses() } },
-  }, async () => ({ status: 'ok' as const, tfjs: tfjsInfo() }));
+    schema: {
+      tags: ['health'],
+      summary: 'Liveness: the process answers',
+      description: `Also says what runs behind the ${Object.keys(BACKEND_REPORT_SCHEMAS).map((b) => `"${b}"`).join(', ')} backend.`,
+      response: { 200: described(HealthSchema, 'Alive.'), ...errorResponses() },
+    },
+  }, async () => ({ status: 'ok' as const, ...backendReports() }));
 
   app.get('/readyz', {
     schema: {

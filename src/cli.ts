@@ -5,8 +5,14 @@
  * potentials as one JSON object, the shape of the case's `expect` field.
  */
 import { readFileSync } from 'node:fs';
-import { BACKEND_NAMES, initTfjs, replay, type BackendName } from './engine/index.js';
+import { BACKEND_NAMES, BACKEND_PROVIDERS, DEFAULT_BACKEND, replay, startBackends, type BackendName } from './engine/index.js';
 import { SpikeserveError } from './errors.js';
+
+/** One line per backend: what it is, and the variables it reads with the values that change its default. */
+const BACKEND_HELP = BACKEND_PROVIDERS.map((p) => {
+  const settings = p.settings.map((s) => `; ${s.env}=${s.values.filter((v) => v !== s.default).join('|')}`).join('');
+  return `  --backend ${p.name.padEnd(8)}${p.summary}${settings}`;
+}).join('\n');
 
 const USAGE = `usage: spikeserve replay CASE.json|- [--backend ${BACKEND_NAMES.join('|')}]
 
@@ -15,8 +21,7 @@ const USAGE = `usage: spikeserve replay CASE.json|- [--backend ${BACKEND_NAMES.j
            {"spikes","weights","v"} as JSON. "-" reads the case from
            standard input.
 
-  --backend tfjs runs on TensorFlow.js: @tensorflow/tfjs-node when installed,
-           else wasm, else cpu; TFJS_BACKEND=node|wasm|cpu forces one.`;
+${BACKEND_HELP}`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`spikeserve: ${message}\n`);
@@ -25,7 +30,7 @@ function fail(message: string, code = 2): never {
 
 function parseArgs(argv: string[]): { file: string; backend: BackendName } {
   let file: string | undefined;
-  let backend: BackendName = 'native';
+  let backend: BackendName = DEFAULT_BACKEND;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--backend') {
@@ -72,7 +77,8 @@ async function main(argv: string[]): Promise<void> {
     fail(`${file === '-' ? 'standard input' : file} is not valid JSON: ${(e as Error).message}`);
   }
   try {
-    if (backend === 'tfjs') await initTfjs({ prefer: process.env.TFJS_BACKEND });
+    const [start] = await startBackends(process.env, [backend]);
+    if (!start.ok) throw start.error;
     const result = replay(input, { backend });
     process.stdout.write(JSON.stringify(result) + '\n');
   } catch (e) {

@@ -2,11 +2,13 @@
  * The service's configuration: every setting comes from one environment
  * variable with a documented default, and is checked when the service starts,
  * so a typo stops it with a message naming the variable instead of surfacing
- * as odd behaviour hours later. To add a setting, add one line to SETTINGS
+ * as odd behaviour hours later. To add a setting, add one line to HOST_SETTINGS
  * (and its row to the table in docs/configuration.md; a test checks both agree).
+ * The engine's backends declare their own settings (BackendProvider.settings),
+ * read and checked here with the others and handed to them at start.
  */
 import { createHash } from 'node:crypto';
-import { TFJS_PLATFORMS } from './engine/index.js';
+import { BACKEND_SETTINGS, type BackendSettings } from './engine/index.js';
 import { splitHost } from './security/host-names.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -175,7 +177,7 @@ function advertiseUrl(raw: string): string {
   return u.origin;
 }
 
-export const SETTINGS = {
+const HOST_SETTINGS = {
   host: setting('HOST', '127.0.0.1', nonEmpty, 'Address to listen on. 0.0.0.0 listens on every interface.'),
   port: setting('PORT', '3000', int(0, 65535), 'TCP port to listen on; 0 picks a free one.'),
   apiKeys: setting(
@@ -296,12 +298,6 @@ export const SETTINGS = {
   ),
   stepSliceMs: setting('STEP_SLICE_MS', '10', decimal(1, 10_000), 'A long step request runs in slices of about this many milliseconds, yielding to other requests between them.'),
   shutdownTimeoutS: setting('SHUTDOWN_TIMEOUT_S', '10', decimal(0, 3600), 'On SIGTERM/SIGINT, seconds to finish requests in flight before exiting anyway (with code 1).'),
-  tfjsBackend: setting(
-    'TFJS_BACKEND',
-    'auto',
-    oneOf(['auto', ...TFJS_PLATFORMS] as const),
-    'Platform of the "tfjs" session backend: auto tries node (@tensorflow/tfjs-node, when installed), then wasm, then cpu; naming one forces it. If none starts, tfjs sessions get 503 BACKEND_UNAVAILABLE and native ones run as usual.',
-  ),
   wsMaxPayloadBytes: setting(
     'WS_MAX_PAYLOAD_BYTES',
     '16777216',
@@ -352,8 +348,19 @@ export const SETTINGS = {
   wsMaxObservers: setting('WS_MAX_OBSERVERS', '16', int(0, 100_000), 'Observer WebSockets one session may have at once (besides its one controller).'),
 } as const;
 
-type Settings = typeof SETTINGS;
-export type Config = { readonly [K in keyof Settings]: Settings[K] extends Setting<infer T> ? T : never };
+/** The backends' settings, by variable name. */
+const BACKEND_HOST_SETTINGS: Readonly<Record<string, Setting<string>>> = Object.fromEntries(
+  BACKEND_SETTINGS.map((s) => [s.env, setting(s.env, s.default, oneOf(s.values), s.doc)]),
+);
+
+/** Every setting: the host's, and the backends'. */
+export const SETTINGS: Readonly<Record<string, Setting<unknown>>> = { ...HOST_SETTINGS, ...BACKEND_HOST_SETTINGS };
+
+type Settings = typeof HOST_SETTINGS;
+export type Config = { readonly [K in keyof Settings]: Settings[K] extends Setting<infer T> ? T : never } & {
+  /** The backends' settings by variable name, checked, for startBackends. */
+  readonly backendSettings: BackendSettings;
+};
 
 export class ConfigError extends Error {
   readonly problems: { variable: string; message: string }[];
@@ -369,15 +376,19 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const out: Record<string, unknown> = {};
   const problems: { variable: string; message: string }[] = [];
-  for (const [key, s] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
+  const read = (s: Setting<unknown>, set: (value: unknown) => void) => {
     const raw = env[s.env];
     const given = raw !== undefined && (raw.trim() !== '' || s.emptyAllowed === true);
     try {
-      out[key] = s.parse(given ? raw : s.default);
+      set(s.parse(given ? raw : s.default));
     } catch (e) {
       problems.push({ variable: s.env, message: `${(e as Error).message}${s.secret ? '' : `, got ${JSON.stringify(raw)}`}` });
     }
-  }
+  };
+  for (const [key, s] of Object.entries(HOST_SETTINGS) as [string, Setting<unknown>][]) read(s, (v) => (out[key] = v));
+  const backendSettings: Record<string, string> = {};
+  for (const s of Object.values(BACKEND_HOST_SETTINGS)) read(s, (v) => (backendSettings[s.env] = v as string));
+  out.backendSettings = Object.freeze(backendSettings);
   if (problems.length === 0) checkExposure(out as Config, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out) as Config;

@@ -17,7 +17,7 @@ export const ERROR_CATALOGUE = {
   POPULATION_NOT_FOUND: { status: 404, description: 'The named population does not exist in this session.' },
   SESSION_NOT_FOUND: { status: 404, description: 'No session with this id exists (or it was deleted or evicted).' },
   REPLAY_CASE_INVALID: { status: 400, description: 'A replay case file is not a recorded case (network, initial_weights, steps), the format of the reference trajectories in test/golden.' },
-  BACKEND_UNAVAILABLE: { status: 503, description: 'The requested engine backend cannot run on this server: the tfjs backend was not started, or no TensorFlow.js platform could start here (use the native backend). A saved session on that backend stays on disk, unchanged, and loads once the server runs with it.' },
+  BACKEND_UNAVAILABLE: { status: 503, description: 'The requested engine backend cannot run on this server: it was not started, or could not start here (GET /healthz says why; use the native backend). A saved session on that backend stays on disk, unchanged, and loads once the server runs with it.' },
   REQUEST_INVALID: { status: 400, description: 'The request is malformed: the body is not valid JSON, or a field, query parameter or path parameter is missing, unknown or of the wrong type.' },
   ROUTE_NOT_FOUND: { status: 404, description: 'No endpoint has this method and path (the API lives under /v1; see /openapi.yaml).' },
   BODY_TOO_LARGE: { status: 413, description: 'The request body is larger than the configured limit (BODY_LIMIT_BYTES).' },

@@ -9,7 +9,7 @@
  */
 import pino from 'pino';
 import { buildApp } from './app.js';
-import { initTfjs, tfjsInfo } from './engine/index.js';
+import { backendReports, startBackends } from './engine/index.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { loggerOptions } from './http/logging.js';
 import { StoreError } from './persist/store.js';
@@ -30,16 +30,11 @@ try {
 // Every exit below flushes it first.
 const logStream = pino.destination({ dest: 1, sync: false });
 
-// tfjs is one engine per process, started once here, before the sessions
-// saved in DATA_DIR are restored (those on "tfjs" need it). If no platform
-// starts, new "tfjs" sessions are refused and saved ones stay on disk, both
-// with BACKEND_UNAVAILABLE; native ones run as usual.
-let tfjsStarted: { ok: true; info: Awaited<ReturnType<typeof initTfjs>> } | { ok: false };
-try {
-  tfjsStarted = { ok: true, info: await initTfjs({ prefer: config.tfjsBackend }) };
-} catch {
-  tfjsStarted = { ok: false };
-}
+// The engine's backends start here, before the sessions saved in DATA_DIR
+// are restored (those on a backend that starts asynchronously, as tfjs, need
+// it). A backend that does not start refuses new sessions and keeps saved
+// ones on disk, both with BACKEND_UNAVAILABLE; the others run as usual.
+const started = await startBackends(config.backendSettings);
 
 let app: Awaited<ReturnType<typeof buildApp>>;
 try {
@@ -54,8 +49,12 @@ try {
   throw e;
 }
 
-if (tfjsStarted.ok) app.log.info({ tfjs: tfjsStarted.info }, `tfjs backend runs on the ${tfjsStarted.info.platform} platform`);
-else app.log.warn({ tfjs: tfjsInfo() }, 'tfjs backend unavailable: new sessions with "backend": "tfjs" are refused, and saved ones stay on disk until it runs');
+for (const b of started) {
+  const report = backendReports();
+  const fields = b.name in report ? { [b.name]: report[b.name] } : {};
+  if (!b.ok) app.log.warn(fields, `${b.name} backend unavailable: new sessions with "backend": "${b.name}" are refused, and saved ones stay on disk until it runs`);
+  else if (b.message !== null) app.log.info(fields, b.message);
+}
 
 function exit(code: number): never {
   try {

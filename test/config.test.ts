@@ -41,7 +41,7 @@ test('with nothing set, every setting has its documented default', () => {
       dataDir: './data',
       persistSync: 'normal',
       persistCompactSteps: 10_000,
-      tfjsBackend: 'auto',
+      backendSettings: { TFJS_BACKEND: 'auto' },
       wsMaxPayloadBytes: 16 * 1024 * 1024,
       wsSendBufferBytes: 1024 * 1024,
       wsMaxBufferedBytes: 64 * 1024 * 1024,

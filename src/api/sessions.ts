@@ -1,6 +1,6 @@
 /** Schemas of the session resource: create, list, describe. */
 import { Type, type Static } from '@sinclair/typebox';
-import { BACKEND_NAMES, MAX_SEED, NetworkSpecSchema, ResolvedNetworkSchema } from '../engine/index.js';
+import { BACKEND_NAMES, BACKEND_PROVIDERS, BACKEND_REPORT_SCHEMAS, MAX_SEED, NetworkSpecSchema, ResolvedNetworkSchema } from '../engine/index.js';
 import { ref } from './common.js';
 
 /** A snapshot in a request is checked in full by the engine, which tells an
@@ -18,11 +18,15 @@ export const SnapshotInputSchema = Type.Object(
   },
 );
 
+const backendList = BACKEND_PROVIDERS.map((p) => `"${p.name}" (${p.summary})`);
+const reporting = Object.keys(BACKEND_REPORT_SCHEMAS).map((b) => `"${b}"`);
+
 export const BackendSchema = Type.Union(
   BACKEND_NAMES.map((b) => Type.Literal(b)),
   {
     description:
-      'What runs the network: "native" (default; typed arrays, work in proportion to spikes) or "tfjs" (TensorFlow.js tensors, float32, the dense transcription of the model; GET /healthz says which tfjs platform runs). A snapshot restores on either.',
+      `What runs the network: ${backendList.slice(0, -1).join(', ')}${backendList.length > 1 ? ' or ' : ''}${backendList[backendList.length - 1]}.` +
+      `${reporting.length > 0 ? ` GET /healthz says what runs behind ${reporting.join(', ')}.` : ''} A snapshot restores on any backend.`,
   },
 );
 

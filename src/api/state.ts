@@ -1,6 +1,6 @@
 /** Schemas of what a session lets a client read: weights, state, snapshots, health. */
 import { Type, type Static } from '@sinclair/typebox';
-import { TfjsInfoSchema } from '../engine/index.js';
+import { BACKEND_REPORT_SCHEMAS } from '../engine/index.js';
 import { WeightMatrixSchema } from './common.js';
 
 export const AllWeightsSchema = Type.Object(
@@ -62,8 +62,9 @@ export const SessionStateSchema = Type.Object(
 );
 export type SessionState = Static<typeof SessionStateSchema>;
 
+/** The status, and what each backend that reports its state says, under the backend's name. */
 export const HealthSchema = Type.Object(
-  { status: Type.Literal('ok'), tfjs: TfjsInfoSchema },
+  { status: Type.Literal('ok'), ...BACKEND_REPORT_SCHEMAS },
   { additionalProperties: false },
 );
 

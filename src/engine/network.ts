@@ -12,7 +12,7 @@
  */
 import { VALUES_PER_PAUSE } from './pause.js';
 import { SpikeserveError } from '../errors.js';
-import { BACKENDS, BACKEND_NAMES, type BackendName } from './backends/index.js';
+import { DEFAULT_BACKEND, backendProvider, type BackendName } from './backends/index.js';
 import { f64Copy, type Kernel, type KernelGuard, type KernelState, type NonFinite } from './backends/kernel.js';
 import { checkReward, inputError, NetworkInputs, type RunPlan, type RunRequest, type StepInputs } from './inputs.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
@@ -57,9 +57,7 @@ export class Network {
   private pendingUpdate = false;
 
   private constructor(spec: ResolvedNetwork, seed: number, backend: BackendName) {
-    if (!BACKENDS[backend]) {
-      throw new SpikeserveError('SPEC_INVALID', `backend: unknown backend "${backend}"; available: ${BACKEND_NAMES.join(', ')}`, { field: 'backend' });
-    }
+    const provider = backendProvider(backend);
     this.spec = spec;
     this.seed = seed;
     this.backend = backend;
@@ -69,7 +67,7 @@ export class Network {
     this.popIndex = new Map(this.populationNames.map((n, i) => [n, i]));
     this.connIndex = new Map(this.connectionNames.map((n, i) => [n, i]));
     this.inputs = new NetworkInputs(this.populationNames, this.sizes, this.popIndex);
-    this.kernel = BACKENDS[backend](spec, this.inputs.external);
+    this.kernel = provider.create(spec, this.inputs.external);
     this.rng = new Rng(seed);
   }
 
@@ -89,7 +87,7 @@ export class Network {
       throw new SpikeserveError('SPEC_INVALID', `seed: must be an integer from 0 to ${MAX_SEED}`, { field: 'seed' });
     }
     const spec = resolveSpec(specInput, options.limits ?? DEFAULT_ENGINE_LIMITS);
-    const net = new Network(spec, seed, options.backend ?? 'native');
+    const net = new Network(spec, seed, options.backend ?? DEFAULT_BACKEND);
     try {
       yield* net.initialWeights();
     } catch (e) {
@@ -110,7 +108,7 @@ export class Network {
     } catch (e) {
       throw new SpikeserveError('SNAPSHOT_INVALID', `snapshot.rng: ${(e as Error).message}`, { field: 'snapshot.rng' });
     }
-    const net = new Network(spec, input.seed, options.backend ?? 'native');
+    const net = new Network(spec, input.seed, options.backend ?? DEFAULT_BACKEND);
     net.kernel.importState(input.state);
     net.rng = rng;
     net.steps = input.step;

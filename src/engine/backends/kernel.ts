@@ -5,9 +5,18 @@
  * backend, in the spirit of tfjs-core's kernel/backend split.
  */
 import type { ResolvedNetwork } from '../spec-schema.js';
-import type { RuleState } from './native/rules.js';
 
-export type { RuleState };
+/** A rule's state beyond the weights, in snapshot form. */
+export interface RuleState {
+  p_plus?: number[];
+  p_minus?: number[];
+  /** The pre and post spikes the current eligibility was built from. */
+  e_pre?: number[];
+  e_post?: number[];
+  /** MSTDPET's eligibility trace, row-major [pre.n * post.n]: the real value is et[k] * et_scale. */
+  et?: number[];
+  et_scale?: number;
+}
 
 export interface PopulationState {
   v: number[];

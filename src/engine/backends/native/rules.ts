@@ -6,20 +6,9 @@
  * only decays, which DenseWeights does without touching it.
  */
 import type { ResolvedRule } from '../../spec-schema.js';
+import type { RuleState } from '../kernel.js';
 import type { LifPopulation } from './population.js';
 import { DenseWeights } from './weights.js';
-
-/** A rule's state beyond the weights, in snapshot form. */
-export interface RuleState {
-  p_plus?: number[];
-  p_minus?: number[];
-  /** The pre and post spikes the current eligibility was built from. */
-  e_pre?: number[];
-  e_post?: number[];
-  /** MSTDPET's eligibility trace, row-major [pre.n * post.n]: the real value is et[k] * et_scale. */
-  et?: number[];
-  et_scale?: number;
-}
 
 export interface NativeRule {
   update(reward: number): void;
