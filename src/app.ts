@@ -268,6 +268,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     onError: (code) => counted.rejectedRequest(code, 'ws'),
   }, cluster ? upgradeRouter(cluster) : undefined);
   metrics.webSockets(() => websockets.stats());
+  cluster?.useSockets((id, message) => websockets.disconnectSession(id, message));
   app.decorate('websockets', websockets);
   await app.ready();
   // Only now: building the app blocks the loop, which is not load.

@@ -80,6 +80,11 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   }
   shuttingDown = true;
   app.log.info({ signal, timeoutS: config.shutdownTimeoutS }, 'shutting down');
+  // In a cluster, the sessions move to the other nodes first, while this one still serves (docs/cluster.md).
+  if (app.cluster) {
+    const drained = await app.cluster.drain(performance.now() + config.shutdownTimeoutS * 1000);
+    app.log.info(drained, 'drained: sessions moved to the other nodes');
+  }
   const force = setTimeout(() => {
     app.log.error({ timeoutS: config.shutdownTimeoutS }, 'shutdown took too long: exiting with work unfinished');
     exit(1);

@@ -10,9 +10,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { RestClient } from '../src/client/index.js';
-import { Network } from '../src/engine/index.js';
 import { startCluster, type TestCluster } from './helpers/cluster.js';
-import { SEED_MSTDP_NETWORK, playSeedTask } from './helpers/seed-mstdp-task.js';
+import { SEED_MSTDP_NETWORK, playSeedTask, referenceTrajectory } from './helpers/seed-mstdp-task.js';
 import { request } from './helpers/server.js';
 
 const TRIALS = 40;
@@ -25,24 +24,7 @@ after(async () => {
   await cluster?.stop();
 });
 
-/** The single-process trajectory: whether the output fired at each step, and the final weights. */
-async function reference(seed: number): Promise<{ fired: boolean[]; weights: number[][] }> {
-  const net = Network.create(SEED_MSTDP_NETWORK, { seed });
-  const fired: boolean[] = [];
-  await playSeedTask(
-    {
-      step: (pre) => {
-        net.step({ pre }, undefined, { deferReward: true });
-        fired.push(net.spikeCount(1) > 0);
-        return fired[fired.length - 1];
-      },
-      reward: (r) => net.reward(r),
-    },
-    TRIALS,
-    { seed },
-  );
-  return { fired, weights: net.weights('pre_post').map((row) => Array.from(row)) };
-}
+const reference = (seed: number) => referenceTrajectory(seed, TRIALS);
 
 test('every node registers and sees the others; /v1/cluster lists them with their load', async () => {
   for (const node of cluster.nodes) {

@@ -16,13 +16,18 @@ export interface Ownership {
 
 const SETS_PREFIX = REDIS_KEYS.nodeSessions('');
 
-/** KEYS[1] the entry; ARGV: session id, node, epoch, sets prefix. Takes the entry unless another holds it at this epoch or later. */
+/**
+ * KEYS[1] the entry; ARGV: session id, node, epoch, sets prefix. Takes the
+ * entry unless another node holds it at this epoch or later. An entry that
+ * already names the claimant stands as it is, its epoch returned (the node
+ * may have stopped between taking a session and writing its epoch down).
+ */
 const CLAIM = `
 local cur = redis.call('HMGET', KEYS[1], 'node', 'epoch')
 local epoch = tonumber(ARGV[3])
 if cur[1] then
   local curEpoch = tonumber(cur[2])
-  if cur[1] == ARGV[2] and curEpoch == epoch then
+  if cur[1] == ARGV[2] then
     redis.call('SADD', ARGV[4] .. ARGV[2], ARGV[1])
     return {1, cur[1], cur[2]}
   end
@@ -65,7 +70,8 @@ export class SessionDirectory {
   /**
    * Records `node` as the owner at `epoch`, unless the entry is another's at
    * that epoch or a later one: then the claimant's copy is stale (fenced),
-   * and the current owner is returned with ok false.
+   * and the current owner is returned with ok false. With ok true, `owner`
+   * has the epoch the entry holds.
    */
   async claim(id: string, node: string, epoch: number): Promise<{ ok: boolean; owner: Ownership }> {
     const r = (await this.redis.eval(CLAIM, 1, REDIS_KEYS.session(id), id, node, String(epoch), SETS_PREFIX)) as [number, string, string];

@@ -8,12 +8,16 @@
  */
 import { Redis } from 'ioredis';
 import type { NodeInfo, ClusterView } from '../api/cluster.js';
+import type { SessionSummary } from '../api/sessions.js';
 import { SpikeserveError } from '../errors.js';
 import type { ManagerLog, SessionManager } from '../sessions/manager.js';
 import { SessionDirectory, type Ownership } from './directory.js';
 import { Forwarder } from './forward.js';
+import { SessionGates } from './gates.js';
+import { Handoff } from './handoff.js';
 import { NodeIdentity } from './identity.js';
 import { placeSession } from './placement.js';
+import { REDIS_KEYS } from './redis-keys.js';
 import { NodeRegistry } from './registry.js';
 
 export interface ClusterOptions {
@@ -40,6 +44,9 @@ export class ClusterNode {
   readonly directory: SessionDirectory;
   readonly identity: NodeIdentity;
   readonly forwarder = new Forwarder();
+  readonly gates = new SessionGates();
+  private readonly handoff: Handoff;
+  private disconnect: (sessionId: string, message: string) => void = () => {};
   private url: string;
   private heartbeat: NodeJS.Timeout | null = null;
   private draining = false;
@@ -54,6 +61,23 @@ export class ClusterNode {
     this.url = opts.advertiseUrl;
     this.registry = new NodeRegistry(redis);
     this.directory = new SessionDirectory(redis);
+    this.handoff = new Handoff({
+      nodeId: this.id,
+      redis,
+      directory: this.directory,
+      identity,
+      sessions: opts.sessions,
+      gates: this.gates,
+      disconnect: (id, message) => this.disconnect(id, message),
+      announce: () => this.announce(),
+      draining: () => this.draining,
+      log: opts.log,
+    });
+  }
+
+  /** How this node closes a session's sockets (its WebSocket endpoint, attached after the node starts). */
+  useSockets(disconnect: (sessionId: string, message: string) => void): void {
+    this.disconnect = disconnect;
   }
 
   /** Connects to Redis (waiting for it if it is not up yet) and claims the sessions restored from DATA_DIR. */
@@ -96,11 +120,15 @@ export class ClusterNode {
    * dropped here, never served.
    */
   async reconcile(): Promise<void> {
+    await this.redis.set(REDIS_KEYS.directorySince, String(Date.now()), 'NX');
     const sessions = this.opts.sessions;
     const ids = sessions.list({ limit: Number.MAX_SAFE_INTEGER }).sessions.map((s) => s.id);
     for (const id of ids) {
       const r = await this.directory.claim(id, this.id, this.identity.epochOf(id));
-      if (r.ok) continue;
+      if (r.ok) {
+        if (r.owner.epoch !== this.identity.epochOf(id)) this.identity.setEpoch(id, r.owner.epoch);
+        continue;
+      }
       this.opts.log.warn({ sessionId: id, owner: r.owner, epoch: this.identity.epochOf(id) }, 'stale copy of a session that moved to another node: dropped here (fenced)');
       this.identity.forget(id);
       try {
@@ -111,10 +139,27 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * A session missing from the directory is unknown only once every node
+   * has had time to claim its sessions in this Redis: after a Redis that
+   * lost its data comes back, the first heartbeats' worth of misses are
+   * "not yet", not "not found".
+   */
+  private async directorySettled(): Promise<boolean> {
+    let since: string | null;
+    try {
+      since = await this.redis.get(REDIS_KEYS.directorySince);
+    } catch (e) {
+      throw unavailable('', null, `the cluster's session directory (Redis) cannot be reached: ${(e as Error).message}`);
+    }
+    return since !== null && Date.now() - Number(since) > Math.max(5000, this.opts.heartbeatS * 3000 + 2000);
+  }
+
   /** The server listens: registers under its advertised URL and starts the heartbeat. */
   async listening(address: { host: string; port: number }): Promise<void> {
     if (this.url === '') this.url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
     await this.announce();
+    this.handoff.start();
     const every = this.opts.heartbeatS * 1000;
     this.heartbeat = setInterval(() => {
       this.announce().catch(() => {
@@ -160,6 +205,9 @@ export class ClusterNode {
       owner = await this.directory.lookup(id);
     } catch (e) {
       throw unavailable(id, null, `the cluster's session directory (Redis) cannot be reached: ${(e as Error).message}`);
+    }
+    if (owner === null && !(await this.directorySettled())) {
+      throw unavailable(id, null, 'the session directory is being filled in again (Redis restarted without its data)');
     }
     if (owner === null || owner.node === this.id) return { kind: 'local' };
     const node = await this.registry.get(owner.node);
@@ -216,17 +264,58 @@ export class ClusterNode {
     return this.url;
   }
 
-  setDraining(): void {
+  /** Moves session `id` to node `to` (handoff.ts); false if it stays here. */
+  moveOut(id: string, to: NodeInfo): Promise<boolean> {
+    return this.handoff.moveOut(id, to);
+  }
+
+  /**
+   * SIGTERM in a cluster: no new session is placed here, and every session
+   * this node holds moves to the other nodes (each to the one with the most
+   * free capacity at the time), until `deadline` (a performance.now() time).
+   * Requests keep being served meanwhile: a moving session's requests wait
+   * for it, then go where it went. Sessions that could not move (no other
+   * node, or time ran out) stay on this node's disk for its next start.
+   * Returns how many moved and how many stayed.
+   */
+  async drain(deadline: number): Promise<{ moved: number; stayed: number }> {
     this.draining = true;
+    await this.announce().catch(() => {});
+    const summaries = new Map(this.opts.sessions.list({ limit: Number.MAX_SAFE_INTEGER }).sessions.map((s) => [s.id, s]));
+    const ids = [...summaries.keys()];
+    let moved = 0;
+    const others = (await this.registry.alive().catch(() => [])).filter((n) => n.id !== this.id && !n.draining);
+    for (const id of ids) {
+      if (performance.now() > deadline) break;
+      const target = placeSession(others);
+      if (target === null) break;
+      const summary = summaries.get(id)!;
+      if (await this.moveOut(id, target)) {
+        moved++;
+        // What the target now holds, for the next choice, without waiting for its heartbeat.
+        target.synapses += synapsesOf(summary);
+        target.sessions++;
+      }
+    }
+    const stayed = this.opts.sessions.size + this.opts.sessions.dormantCount;
+    if (stayed === 0) await this.registry.leave(this.id).catch(() => {});
+    return { moved, stayed };
   }
 
   /** Stops the heartbeat and closes the connections (the registration then expires by itself). */
   async close(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
+    await this.handoff.stop();
     await this.forwarder.close();
     this.redis.disconnect();
   }
+}
+
+function synapsesOf(summary: SessionSummary): number {
+  let n = 0;
+  for (const c of Object.values(summary.connections)) n += summary.populations[c.pre] * summary.populations[c.post];
+  return n;
 }
 
 function offline(id: string): NodeInfo {

@@ -2,6 +2,8 @@
 const PREFIX = 'spikeserve:';
 
 export const REDIS_KEYS = {
+  /** When this Redis's directory began to be filled (ms since the epoch): set by the first node to claim its sessions in it. */
+  directorySince: `${PREFIX}directory-since`,
   /** Set of every node id that ever registered (a stopped node stays listed, as not alive). */
   nodes: `${PREFIX}nodes`,
   /** A node's registration (JSON NodeInfo), expiring unless its heartbeat renews it. */

@@ -53,13 +53,23 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
       return send(reply, await passOn(request, target.url, hops, null));
     }
     const id = (request.params as { id?: unknown } | undefined)?.id;
-    if (typeof id !== 'string' || !route.startsWith(SESSION_ROUTE) || hops >= MAX_HOPS) return;
+    if (typeof id !== 'string' || !route.startsWith(SESSION_ROUTE)) return;
+    // Served here only if held here and not moving, checked and counted in one turn: a move waits for what it counted.
+    for (let wait = node.gates.waiting(id); wait !== null; wait = node.gates.waiting(id)) await wait;
+    if (node.holds(id) || hops >= MAX_HOPS) return serveHere(reply, id);
     const r = await node.route(id);
-    if (r.kind === 'local') return;
+    if (r.kind === 'local') {
+      for (let wait = node.gates.waiting(id); wait !== null; wait = node.gates.waiting(id)) await wait;
+      return serveHere(reply, id);
+    }
     if (r.kind === 'unavailable') throw unavailable(id, r.node, `its node ${r.node} is not running`);
     forwarded.add(request);
     return send(reply, await passOn(request, r.node.url, hops, id));
   });
+
+  function serveHere(reply: FastifyReply, id: string): void {
+    reply.raw.once('close', node.gates.enter(id));
+  }
 
   /** Forwards, and while the owner answers "not run" (draining, gone), finds the session's owner again and retries. */
   async function passOn(request: FastifyRequest, origin: string, hops: number, sessionId: string | null): Promise<ForwardedReply> {
@@ -84,7 +94,8 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
         // It moved here meanwhile: this node serves it, as a request passed on to it.
         return node.forwarder.forward(await node.selfUrl(), { method: request.method, url: request.url, headers: request.headers, body, hops });
       }
-      if (r.kind === 'remote') origin = r.node.url;
+      if (r.kind === 'unavailable') throw unavailable(sessionId, r.node, `its node ${r.node} is not running`);
+      origin = r.node.url;
     }
   }
 
@@ -157,14 +168,24 @@ export function upgradeRouter(node: ClusterNode) {
       return local();
     }
     const hops = hopsOf(req.headers);
-    if (hops >= MAX_HOPS) return local();
-    node.route(id).then(
-      (r) => {
-        if (r.kind === 'local') return local();
-        if (r.kind === 'unavailable') return refuseRawRequest(socket, unavailable(id, r.node, `its node ${r.node} is not running`));
-        proxyUpgrade(req, socket, head, r.node.url, hops, (e) => refuseRawRequest(socket, unavailable(id, r.node.id, e.message)));
-      },
-      (e: unknown) => refuseRawRequest(socket, e instanceof SpikeserveError ? e : unavailable(id, null, String(e))),
-    );
+    // A socket served here counts as a request until it closes: a move closes it, then waits for that.
+    const here = (): void => {
+      socket.once('close', node.gates.enter(id));
+      local();
+    };
+    const dispatch = (): void => {
+      const wait = node.gates.waiting(id);
+      if (wait !== null) return void wait.then(dispatch);
+      if (node.holds(id) || hops >= MAX_HOPS) return here();
+      node.route(id).then(
+        (r) => {
+          if (r.kind === 'local') return node.gates.waiting(id) === null ? here() : dispatch();
+          if (r.kind === 'unavailable') return refuseRawRequest(socket, unavailable(id, r.node, `its node ${r.node} is not running`));
+          proxyUpgrade(req, socket, head, r.node.url, hops, (e) => refuseRawRequest(socket, unavailable(id, r.node.id, e.message)));
+        },
+        (e: unknown) => refuseRawRequest(socket, e instanceof SpikeserveError ? e : unavailable(id, null, String(e))),
+      );
+    };
+    dispatch();
   };
 }

@@ -19,7 +19,7 @@ import type { LoadedSession, LoadResult, Store } from '../persist/store.js';
 import { Capacity, type Owner } from './capacity.js';
 import { Dormant } from './dormant.js';
 import { inSlices } from './in-slices.js';
-import { decodeLoaded, logState, restoreSessions, type Decoded, type RestoreReport, type SessionFields } from './restore.js';
+import { decodeLoaded, decodeSnapshot, logState, restoreSessions, type Decoded, type RestoreReport, type SessionFields } from './restore.js';
 import { snapshotRecord } from './session-log.js';
 import { SpikeStats } from './spike-stats.js';
 import { Session, type CloseReason, type SessionEvents, type SessionHooks, type SessionLimits } from './session.js';
@@ -57,6 +57,14 @@ export interface SessionManagerOptions {
   admitCreate?: () => void;
   /** Measurements of each commit to disk. */
   onCommit?: (m: { records: number; snapshots: number; seconds: number; lagSeconds: number }) => void;
+}
+
+/** A session as it moves between nodes: who it is, and its saved snapshot (statistics and network state). */
+export interface SavedSession {
+  fields: { id: string; name: string | null; owner: string | null; createdAt: number };
+  backend: string;
+  meta: string;
+  data: Buffer;
 }
 
 export interface SessionPage {
@@ -472,6 +480,71 @@ export class SessionManager {
     this.opts.log.info({ sessionId: s.id, step: s.stepCount, idleMs: this.opts.now() - s.lastUsedAt }, `session hibernated ${why}: on disk only until its next request`);
     void s.close('hibernated');
     return true;
+  }
+
+  /**
+   * For moving a session to another node: takes it out of memory (a
+   * snapshot written, as hibernation does) and returns its saved form, once
+   * that is durable. The session stays here, dormant, until delete(): if
+   * the move fails, its next request loads it back. Throws unless it is
+   * idle (no command queued, no socket holding it) and saved to a database.
+   */
+  async exportSaved(id: string): Promise<SavedSession> {
+    const journal = this.journal;
+    if (!journal) throw new Error('sessions kept in memory only (DATA_DIR=) cannot move');
+    for (let tries = 0; ; tries++) {
+      const e = this.entry(id);
+      if (e instanceof Session) {
+        await e.drained();
+        if (this.entries.get(id) !== e) continue;
+        if (!this.hibernate(e, 'to move to another node')) throw new Error(`session ${id} is in use (a socket holds it, or a command is queued) or its log failed`);
+        continue;
+      }
+      if (e.waking) {
+        await e.waking.catch(() => {});
+        continue;
+      }
+      await e.log.durable?.catch(() => {});
+      if (this.entries.get(id) !== e || e.waking) continue;
+      const loaded = journal.store.loadOne(e.log.key, e.log.firstLiveId ?? journal.store.nextRecordId);
+      if (!loaded || loaded.damage || !loaded.snapshot) throw new Error(`session ${id} cannot be read from the database: ${loaded?.damage ?? 'not there'}`);
+      if (loaded.commands > 0) {
+        // Dormant since the start with commands after its snapshot: load it and hibernate it again, which folds them in.
+        if (tries > 2) throw new Error(`session ${id} keeps logged commands after its snapshot`);
+        await this.open(id);
+        continue;
+      }
+      return { fields: { id, name: e.fields.name, owner: e.fields.owner, createdAt: e.fields.createdAt }, backend: loaded.row.backend, meta: loaded.snapshot.meta, data: loaded.snapshot.data };
+    }
+  }
+
+  /**
+   * A session moved here from another node, under its id, owner, name and
+   * creation time: saved to the database, then put in memory exactly as it
+   * was. Resolves once it is durable.
+   */
+  async importSaved(saved: SavedSession): Promise<void> {
+    this.checkOpen();
+    const journal = this.journal;
+    if (!journal) throw new Error('a server keeping sessions in memory only (DATA_DIR=) takes no sessions from other nodes');
+    if (this.entries.has(saved.fields.id)) throw new Error(`session ${saved.fields.id} is already here`);
+    const row = { ...saved.fields, seq: this.seq + 1 };
+    const decoded = decodeSnapshot(saved.meta, saved.data, saved.backend, this.opts.limits);
+    const synapses = synapseCount(decoded.net.spec);
+    if (!this.capacity.fits(synapses)) this.makeRoom(synapses);
+    try {
+      this.capacity.check(saved.fields.owner, this.entries.size, synapses);
+    } catch (e) {
+      decoded.net.dispose();
+      throw e;
+    }
+    this.seq = row.seq;
+    const log = journal.create({ ...row, backend: saved.backend }, { meta: saved.meta, data: saved.data });
+    this.add(decoded.net, row, log, (s) => {
+      s.loadState(decoded.net, decoded.meta, []);
+    });
+    this.capacity.owned(saved.fields.owner, synapses, 1);
+    await log.durable;
   }
 
   /**

@@ -45,12 +45,17 @@ export function decodeLoaded(loaded: LoadedSession, limits: Pick<SessionLimits, 
       commands.push({ kind, payload: e.payload });
     });
   }
-  const meta = parseSnapshotMeta(loaded.snapshot!.meta);
-  const net = Network.fromSnapshot(decodeBlob(loaded.snapshot!.data), {
+  return { ...decodeSnapshot(loaded.snapshot!.meta, loaded.snapshot!.data, loaded.row.backend, limits), commands };
+}
+
+/** A saved snapshot (its statistics and its network state, on `backend`) decoded; throws if it cannot be read. */
+export function decodeSnapshot(metaText: string, data: Buffer, backend: string, limits: Pick<SessionLimits, 'maxNeurons' | 'maxSynapses' | 'maxPopulations' | 'maxConnections'>): { net: Network; meta: SnapshotMeta } {
+  const meta = parseSnapshotMeta(metaText);
+  const net = Network.fromSnapshot(decodeBlob(data), {
     limits: { maxNeurons: limits.maxNeurons, maxSynapses: limits.maxSynapses, maxPopulations: limits.maxPopulations, maxConnections: limits.maxConnections },
-    backend: loaded.row.backend as BackendName,
+    backend: backend as BackendName,
   });
-  return { net, meta, commands };
+  return { net, meta };
 }
 
 /** A session log's counters after loading: what compaction decisions start from. */

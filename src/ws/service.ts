@@ -298,6 +298,15 @@ export class WebSocketService {
     return out;
   }
 
+  /**
+   * Closes every socket of one session with 1001 (SHUTTING_DOWN) once the
+   * replies to what it sent are out: the session is leaving this node (it
+   * moves to another node of the cluster), and clients connect again.
+   */
+  disconnectSession(sessionId: string, message: string): void {
+    for (const c of this.connections) if (c.session.id === sessionId) c.closeAfterReplies('SHUTTING_DOWN', message);
+  }
+
   /** Refuses new sockets and closes each open one with 1001 once the replies to what it sent are out. */
   beginShutdown(): void {
     this.closing = true;

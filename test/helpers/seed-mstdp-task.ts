@@ -6,6 +6,7 @@
  * 50 steps; every step is rewarded from that step's output spikes, so the
  * player needs deferred reward: step, look, reward.
  */
+import { Network } from '../../src/engine/index.js';
 import { Rng } from '../../src/engine/random.js';
 
 export const SEED_MSTDP_NETWORK = {
@@ -53,4 +54,23 @@ export async function playSeedTask(player: TaskPlayer, trials: number, opts: { s
 export function accuracy(correct: number[], from: number, to: number): number {
   const slice = correct.slice(from - 1, to);
   return slice.reduce((a, b) => a + b, 0) / slice.length;
+}
+
+/** The task played in-process on the engine: whether the output fired at each step, and the final weights (the single-process trajectory). */
+export async function referenceTrajectory(seed: number, trials: number): Promise<{ fired: boolean[]; weights: number[][] }> {
+  const net = Network.create(SEED_MSTDP_NETWORK, { seed });
+  const fired: boolean[] = [];
+  await playSeedTask(
+    {
+      step: (pre) => {
+        net.step({ pre }, undefined, { deferReward: true });
+        fired.push(net.spikeCount(1) > 0);
+        return fired[fired.length - 1];
+      },
+      reward: (r) => net.reward(r),
+    },
+    trials,
+    { seed },
+  );
+  return { fired, weights: net.weights('pre_post').map((row) => Array.from(row)) };
 }

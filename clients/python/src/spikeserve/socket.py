@@ -292,8 +292,8 @@ class AsyncSessionSocket:
                 continue
             except SpikeserveError as e:
                 last = e
-                if e.code in ("WS_CONTROLLER_TAKEN", "SHUTTING_DOWN", "OVERLOADED"):
-                    continue  # the server has not seen the old socket go yet, or is restarting
+                if e.code in ("WS_CONTROLLER_TAKEN", "SHUTTING_DOWN", "OVERLOADED", "SESSION_UNAVAILABLE"):
+                    continue  # the server has not seen the old socket go yet, is restarting, or (a cluster) the session's node is
                 break
             self.reconnects += 1
             await self._resume()
