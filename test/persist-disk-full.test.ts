@@ -379,3 +379,75 @@ test('disk full while the tail file\'s rows move into the database (its bound re
     unmount(dir);
   }
 });
+
+test('disk full while large snapshots are written in parts: each weights write or creation is saved whole or refused with PERSISTENCE_FAILED, and the parts written are deleted once space returns', async (t: TestContext) => {
+  const mounted = mountTmpfs('8m');
+  if ('skip' in mounted) {
+    t.skip(mounted.skip);
+    return;
+  }
+  const dir = mounted.dir;
+  const n = 300;
+  // 90,000 synapses: snapshots of three parts; a weights write is recorded as one.
+  const big = { populations: { pre: { n }, post: { n } }, connections: { pp: { pre: 'pre', post: 'post', w_max: 4, rule: { type: 'STDP', lr: [0.003, 0.002] } } } };
+  const limits = { maxNeurons: 10_000, maxSynapses: 1_000_000, maxStepsPerCall: 1_000, maxSpikeRecordsPerCall: 1_000_000 };
+  const r = lcg(11);
+  const weights = () => Float64Array.from({ length: n * n }, () => Math.round(r() * 4000) / 1000);
+  let store = Store.open(dir, 'normal');
+  let m: SessionManager | null = persistManager({ store, limits });
+  try {
+    const s = m.create({ network: big, seed: 1 });
+    await s.persisted();
+    const ref = Network.create(big, { seed: 1 });
+    let created = 1;
+    const filler = fill(dir);
+    let failed = 0;
+    for (let i = 0; i < 6; i++) {
+      const w = weights();
+      try {
+        await s.replaceWeights('pp', w);
+        ref.setWeightsFlat('pp', w);
+      } catch (e) {
+        assert.ok(isSpikeserveError(e) && e.code === 'PERSISTENCE_FAILED', String(e));
+        failed++;
+        // The session is put back to its saved state (queued after the failed command).
+        await s.drained();
+      }
+      assert.deepEqual(await s.snapshot(), { ...ref.snapshot(), name: null }, `weights write ${i}: the session is what its acknowledged writes make`);
+      try {
+        await (await m.createInSlices({ network: big, seed: 10 + i })).persisted();
+        created++;
+      } catch (e) {
+        assert.ok(isSpikeserveError(e) && e.code === 'PERSISTENCE_FAILED', String(e));
+        failed++;
+      }
+      assert.equal(m.list().total, created, 'a session whose creation failed is not listed');
+    }
+    t.diagnostic(`disk full: ${failed} of 12 large writes refused`);
+    assert.ok(failed > 0, 'the full disk refused writes');
+
+    // Space returns: the session serves again, and the parts of the refused writes are deleted (retried a while after a failure).
+    rmSync(filler);
+    const w = weights();
+    await s.replaceWeights('pp', w);
+    ref.setWeightsFlat('pp', w);
+    for (let i = 0; i < 100 && store.garbageBlobs > 0; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.equal(store.garbageBlobs, 0, 'the parts no snapshot refers to are deleted');
+    await m.close();
+    m = null;
+
+    store = Store.open(dir, 'normal');
+    m = persistManager({ store, limits });
+    const report = m.restore();
+    assert.equal(report.restored, created);
+    assert.deepEqual(report.damaged, []);
+    assert.deepEqual(await m.get(s.id).snapshot(), { ...ref.snapshot(), name: null });
+    // The final snapshots at the stop replaced some: their parts are deleted now.
+    for (let i = 0; i < 1000 && store.garbageBlobs > 0; i++) await new Promise((res) => setImmediate(res));
+    const unreferenced = store.handle.prepare('SELECT count(*) FROM parts WHERE blob NOT IN (SELECT parts FROM snapshots WHERE parts IS NOT NULL)').pluck().get();
+    assert.equal(unreferenced, 0);
+  } finally {
+    await m?.close();
+    unmount(dir);
+  }
+});

@@ -176,7 +176,7 @@ describe('sessions saved to SQLite', () => {
     assert.deepEqual(await m2.get(s.id).snapshot(), before);
     await m2.close();
     const after = new Database(join(dir, 'spikeserve.db'), { readonly: true });
-    assert.equal(after.pragma('user_version', { simple: true }), 2);
+    assert.equal(after.pragma('user_version', { simple: true }), 3);
     after.close();
   });
 

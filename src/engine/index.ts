@@ -14,7 +14,7 @@ export { VALUES_PER_PAUSE } from './pause.js';
 export type { EngineLimits } from './limits.js';
 export { resolveSpec, checkSpecCounts, POPULATION_DEFAULTS, MSTDP_DEFAULTS } from './validate.js';
 export * from './spec-schema.js';
-export { SnapshotSchema, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './snapshot.js';
+export { SnapshotSchema, SNAPSHOT_FORMAT, SNAPSHOT_VECTORS, SNAPSHOT_VERSION } from './snapshot.js';
 export type { Snapshot, TypedSnapshot } from './snapshot.js';
 export { replay, checkReplayCase, buildReplayNetwork, ReplayCaseSchema } from './replay.js';
 export type { ReplayCase, ReplayResult } from './replay.js';

@@ -10,7 +10,7 @@
  * reward 0 by the next step (before it runs), which is exactly what stepping
  * with no reward does, so skipping the reward never changes the trajectory.
  */
-import { VALUES_PER_PAUSE } from './pause.js';
+import { runToEnd, VALUES_PER_PAUSE } from './pause.js';
 import { SpikeserveError } from '../errors.js';
 import { DEFAULT_BACKEND, backendProvider, type BackendName } from './backends/index.js';
 import { f64Copy, type Kernel, type KernelGuard, type KernelState, type NonFinite } from './backends/kernel.js';
@@ -73,11 +73,7 @@ export class Network {
 
   /** Validates the spec (throws SPEC_INVALID / LIMIT_EXCEEDED before allocating) and builds the network. */
   static create(specInput: unknown, options: NetworkOptions = {}): Network {
-    const steps = Network.build(specInput, options);
-    for (;;) {
-      const r = steps.next();
-      if (r.done) return r.value;
-    }
+    return runToEnd(Network.build(specInput, options));
   }
 
   /** As create, pausing (yield) every so often while initial weights are drawn, so that a caller can let other work run. */
@@ -99,9 +95,14 @@ export class Network {
 
   /** Rebuilds a network from snapshot(); it continues exactly as the original would. */
   static fromSnapshot(input: unknown, options: Omit<NetworkOptions, 'seed'> = {}): Network {
+    return runToEnd(Network.restore(input, options));
+  }
+
+  /** As fromSnapshot, pausing (yield) every so often while the snapshot's numbers are checked. */
+  static *restore(input: unknown, options: Omit<NetworkOptions, 'seed'> = {}): Generator<void, Network> {
     checkSnapshotEnvelope(input);
     const spec = resolveSpec(input.network, options.limits ?? DEFAULT_ENGINE_LIMITS, 'snapshot.network');
-    checkSnapshotShapes(input, spec);
+    yield* checkSnapshotShapes(input, spec);
     let rng: Rng;
     try {
       rng = Rng.fromState(input.rng);
@@ -318,15 +319,26 @@ export class Network {
 
   /** As setWeights, from row-major values (a binary request's): length and values checked, clamped into [w_min, w_max]. */
   setWeightsFlat(connection: string, values: ArrayLike<number>): void {
+    runToEnd(this.setWeightsFlatPausing(connection, values));
+  }
+
+  /** As setWeightsFlat, pausing (yield) every VALUES_PER_PAUSE values while they are checked; nothing changes until they all pass. */
+  *setWeightsFlatPausing(connection: string, values: ArrayLike<number>): Generator<void, void> {
     const k = this.connection(connection);
     const [rows, cols] = this.shape(k);
     const fail = (field: string, message: string) => new SpikeserveError('WEIGHTS_INVALID', `${field}: ${message}`, { field, expected: [rows, cols] });
     if (values.length !== rows * cols) throw fail('weights', `must be ${rows} x ${cols} (pre.n x post.n) values, got ${values.length}`);
-    for (let q = 0; q < values.length; q++) {
-      if (!Number.isFinite(values[q])) throw fail(`weights[${Math.floor(q / cols)}][${q % cols}]`, 'must be a finite number');
+    for (let from = 0; from < values.length; from += VALUES_PER_PAUSE) {
+      const to = Math.min(values.length, from + VALUES_PER_PAUSE);
+      for (let q = from; q < to; q++) {
+        if (!Number.isFinite(values[q])) throw fail(`weights[${Math.floor(q / cols)}][${q % cols}]`, 'must be a finite number');
+      }
+      yield;
     }
-    this.kernel.setWeights(k, f64Copy(values));
+    // Kernels clamp what they are given into weights of their own: a Float64Array needs no copy first.
+    this.kernel.setWeights(k, values instanceof Float64Array ? values : f64Copy(values));
   }
+
 
   /** MSTDP's eligibility as [pre.n][post.n]; null for rules without one. */
   eligibility(connection: string): number[][] | null {
@@ -395,6 +407,19 @@ export class Network {
 
   /** The snapshot with its vectors as Float64Array copies: cheap to make, to encode and to write in slices. */
   snapshotTyped(): TypedSnapshot {
+    return this.typedSnapshot(false);
+  }
+
+  /**
+   * As snapshotTyped, but its weights may be the network's own arrays (no
+   * copy): read it only before the network next changes (a step, new
+   * weights, a reset, dispose).
+   */
+  snapshotView(): TypedSnapshot {
+    return this.typedSnapshot(true);
+  }
+
+  private typedSnapshot(live: boolean): TypedSnapshot {
     const network: ResolvedNetwork = { ...this.spec, connections: {} };
     for (const [name, c] of Object.entries(this.spec.connections)) {
       // Weights live in the state; the spec's initial `w` would only double the size.
@@ -409,7 +434,7 @@ export class Network {
       rng: this.rng.getState(),
       step: this.steps,
       pending: this.pendingUpdate,
-      state: this.kernel.exportState(),
+      state: this.kernel.exportState({ live }),
     };
   }
 

@@ -4,3 +4,11 @@
  * slice on time, many enough that pausing costs nothing.
  */
 export const VALUES_PER_PAUSE = 1 << 15;
+
+/** Runs a pausing generator to its end in one go. */
+export function runToEnd<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}

@@ -9,6 +9,7 @@ import { Value } from '@sinclair/typebox/value';
 import { SpikeserveError } from '../errors.js';
 import type { ExportedState, KernelState } from './backends/kernel.js';
 import { STATE_BOUNDS } from './bounds.js';
+import { VALUES_PER_PAUSE } from './pause.js';
 import { jsonPointerToField } from './validate.js';
 import type { ResolvedNetwork } from './spec-schema.js';
 import { connectionShape } from './spec-sizes.js';
@@ -70,7 +71,45 @@ function snapError(field: string, message: string): SpikeserveError {
   return new SpikeserveError('SNAPSHOT_INVALID', `${field}: ${message}`, { field });
 }
 
-/** Structural check; the shapes against the network are checked once it is resolved. */
+/**
+ * The keys of a snapshot's per-neuron and per-synapse vectors of numbers: a
+ * binary snapshot may hold them as Float64Arrays, whose values
+ * checkSnapshotShapes checks one by one (the schema walk would cost a number
+ * each over millions of them, and does not read typed arrays).
+ */
+export const SNAPSHOT_VECTORS: ReadonlySet<string> = new Set(['v', 'refrac', 'traces', 'w', 'p_plus', 'p_minus', 'et']);
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** `o` with its Float64Array vectors (SNAPSHOT_VECTORS) as empty arrays, for the schema; a copy where any changes. */
+function withoutTyped(o: unknown): unknown {
+  if (!isRecord(o)) return o;
+  let out: Record<string, unknown> | null = null;
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    const next = v instanceof Float64Array && SNAPSHOT_VECTORS.has(k) ? [] : k === 'rule' ? withoutTyped(v) : v;
+    if (next !== v) (out ??= { ...o })[k] = next;
+  }
+  return out ?? o;
+}
+
+/** The snapshot as the schema sees it: typed vectors of populations and connections (and their rules) as empty arrays. */
+function schemaView(input: Record<string, unknown>): unknown {
+  const state = input.state;
+  if (!isRecord(state)) return input;
+  const view: Record<string, unknown> = { ...state };
+  for (const part of ['populations', 'connections']) {
+    const group = state[part];
+    if (!isRecord(group)) continue;
+    // fromEntries: a name such as __proto__ stays an own property, as in the input.
+    view[part] = Object.fromEntries(Object.keys(group).map((name) => [name, withoutTyped(group[name])]));
+  }
+  return { ...input, state: view };
+}
+
+/** Structural check; the shapes against the network, and the values of typed vectors, are checked once it is resolved. */
 export function checkSnapshotEnvelope(input: unknown, root = 'snapshot'): asserts input is Snapshot {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw snapError(root, 'must be an object');
   const o = input as Record<string, unknown>;
@@ -82,19 +121,23 @@ export function checkSnapshotEnvelope(input: unknown, root = 'snapshot'): assert
       { field: `${root}.version`, supported: [SNAPSHOT_VERSION] },
     );
   }
-  for (const err of Value.Errors(SnapshotSchema, input)) {
+  for (const err of Value.Errors(SnapshotSchema, schemaView(o))) {
     throw snapError(jsonPointerToField(root, err.path), err.message.charAt(0).toLowerCase() + err.message.slice(1));
   }
 }
 
-/** Every vector has its population's or connection's size, every number is finite. */
-export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root = 'snapshot'): void {
+/** Every vector has its population's or connection's size, every number is finite; pausing (yield) every VALUES_PER_PAUSE numbers. */
+export function* checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root = 'snapshot'): Generator<void, void> {
   // Within the bounds every state the engine reaches keeps (bounds.ts), so
   // that a restored session cannot overflow either.
-  const vec = (field: string, a: number[] | undefined, n: number, lo: number = -STATE_BOUNDS.other, hi: number = STATE_BOUNDS.other) => {
+  const vec = function* (field: string, a: ArrayLike<number> | undefined, n: number, lo: number = -STATE_BOUNDS.other, hi: number = STATE_BOUNDS.other): Generator<void, void> {
     if (!a || a.length !== n) throw snapError(field, `must have ${n} entries, got ${a ? a.length : 'none'}`);
-    for (let k = 0; k < a.length; k++) {
-      if (!(a[k] >= lo && a[k] <= hi)) throw snapError(`${field}[${k}]`, `must be a finite number from ${lo} to ${hi}`);
+    for (let from = 0; from < a.length; from += VALUES_PER_PAUSE) {
+      const to = Math.min(a.length, from + VALUES_PER_PAUSE);
+      for (let k = from; k < to; k++) {
+        if (!(a[k] >= lo && a[k] <= hi)) throw snapError(`${field}[${k}]`, `must be a finite number from ${lo} to ${hi}`);
+      }
+      yield;
     }
   };
   const idx = (field: string, a: number[] | undefined, n: number) => {
@@ -110,9 +153,9 @@ export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root 
     const s = Object.hasOwn(pops, name) ? pops[name] : undefined;
     const f = `${root}.state.populations.${name}`;
     if (!s) throw snapError(f, 'missing');
-    vec(`${f}.v`, s.v, p.n, STATE_BOUNDS.vMin, STATE_BOUNDS.vMax);
-    vec(`${f}.refrac`, s.refrac, p.n);
-    vec(`${f}.traces`, s.traces, p.n);
+    yield* vec(`${f}.v`, s.v, p.n, STATE_BOUNDS.vMin, STATE_BOUNDS.vMax);
+    yield* vec(`${f}.refrac`, s.refrac, p.n);
+    yield* vec(`${f}.traces`, s.traces, p.n);
     idx(`${f}.spikes`, s.spikes, p.n);
   }
   for (const name of Object.keys(pops)) {
@@ -127,13 +170,18 @@ export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root 
     if (!(s.scale >= STATE_BOUNDS.scaleMin && s.scale <= STATE_BOUNDS.scaleMax)) {
       throw snapError(`${f}.scale`, `must be a number from ${STATE_BOUNDS.scaleMin} to ${STATE_BOUNDS.scaleMax}`);
     }
-    vec(`${f}.w`, s.w, rows * cols, -Infinity, Infinity);
-    for (let k = 0; k < s.w.length; k++) {
-      if (!(Math.abs(s.w[k] * s.scale) <= STATE_BOUNDS.weight)) throw snapError(`${f}.w[${k}]`, `times scale must be a finite number of magnitude at most ${STATE_BOUNDS.weight}`);
+    yield* vec(`${f}.w`, s.w, rows * cols, -Infinity, Infinity);
+    const w: ArrayLike<number> = s.w;
+    for (let from = 0; from < w.length; from += VALUES_PER_PAUSE) {
+      const to = Math.min(w.length, from + VALUES_PER_PAUSE);
+      for (let k = from; k < to; k++) {
+        if (!(Math.abs(w[k] * s.scale) <= STATE_BOUNDS.weight)) throw snapError(`${f}.w[${k}]`, `times scale must be a finite number of magnitude at most ${STATE_BOUNDS.weight}`);
+      }
+      yield;
     }
     if (c.rule.type === 'MSTDP' || c.rule.type === 'MSTDPET') {
-      vec(`${f}.rule.p_plus`, s.rule.p_plus, rows);
-      vec(`${f}.rule.p_minus`, s.rule.p_minus, cols);
+      yield* vec(`${f}.rule.p_plus`, s.rule.p_plus, rows);
+      yield* vec(`${f}.rule.p_minus`, s.rule.p_minus, cols);
       idx(`${f}.rule.e_pre`, s.rule.e_pre, rows);
       idx(`${f}.rule.e_post`, s.rule.e_post, cols);
       if (c.rule.type === 'MSTDPET') {
@@ -141,12 +189,16 @@ export function checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root 
         if (!(scale !== undefined && scale >= STATE_BOUNDS.scaleMin && scale <= STATE_BOUNDS.scaleMax)) {
           throw snapError(`${f}.rule.et_scale`, `must be a number from ${STATE_BOUNDS.scaleMin} to ${STATE_BOUNDS.scaleMax}`);
         }
-        vec(`${f}.rule.et`, s.rule.et, rows * cols, -Infinity, Infinity);
-        const et = s.rule.et as number[];
-        for (let k = 0; k < et.length; k++) {
-          if (!(Math.abs(et[k] * scale) <= STATE_BOUNDS.eligibilityTrace)) {
-            throw snapError(`${f}.rule.et[${k}]`, `times et_scale must be a finite number of magnitude at most ${STATE_BOUNDS.eligibilityTrace}`);
+        yield* vec(`${f}.rule.et`, s.rule.et, rows * cols, -Infinity, Infinity);
+        const et: ArrayLike<number> = s.rule.et!;
+        for (let from = 0; from < et.length; from += VALUES_PER_PAUSE) {
+          const to = Math.min(et.length, from + VALUES_PER_PAUSE);
+          for (let k = from; k < to; k++) {
+            if (!(Math.abs(et[k] * scale) <= STATE_BOUNDS.eligibilityTrace)) {
+              throw snapError(`${f}.rule.et[${k}]`, `times et_scale must be a finite number of magnitude at most ${STATE_BOUNDS.eligibilityTrace}`);
+            }
           }
+          yield;
         }
       } else if (s.rule.et !== undefined || s.rule.et_scale !== undefined) {
         throw snapError(`${f}.rule`, 'only an MSTDPET rule has an eligibility trace (et, et_scale)');

@@ -10,7 +10,7 @@
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { TypedSnapshot } from '../engine/index.js';
+import { SNAPSHOT_VECTORS, type TypedSnapshot } from '../engine/index.js';
 import { SpikeserveError } from '../errors.js';
 import { CodecError, decodeBlob, encodeBlob } from '../persist/codec.js';
 import type { WeightMatrices } from '../api/state.js';
@@ -77,10 +77,10 @@ export function encodeSnapshot(snap: TypedSnapshot): Buffer {
   return encodeBlob(snap);
 }
 
-/** A binary snapshot back to its JSON form (checked in full when the session is built); throws SNAPSHOT_INVALID. */
+/** A binary snapshot back to its JSON form, its vectors as Float64Arrays (checked in full when the session is built); throws SNAPSHOT_INVALID. */
 export function decodeSnapshot(body: Buffer): unknown {
   try {
-    return decodeBlob(body);
+    return decodeBlob(body, { typedKeys: SNAPSHOT_VECTORS });
   } catch (e) {
     if (e instanceof CodecError) throw new SpikeserveError('SNAPSHOT_INVALID', `body: ${e.message}; send a snapshot as GET .../snapshot with Accept: ${BINARY} returns it`, { field: 'body' });
     throw e;

@@ -34,7 +34,14 @@ function isNumberArray(x: unknown[]): x is number[] {
   return true;
 }
 
-export function encodeBlob(value: unknown): Buffer {
+/** What a blob is made of before it is written: its head (magic, length, skeleton, padding), its arrays of numbers, and its size. */
+export interface BlobPlan {
+  readonly head: Buffer;
+  readonly arrays: readonly ArrayLike<number>[];
+  readonly bytes: number;
+}
+
+export function planBlob(value: unknown): BlobPlan {
   const arrays: ArrayLike<number>[] = [];
   let total = 0;
   const skeleton = JSON.stringify(value, (_key, v: unknown) => {
@@ -47,22 +54,54 @@ export function encodeBlob(value: unknown): Buffer {
     return v;
   });
   const json = Buffer.from(skeleton ?? 'null', 'utf8');
-  const dataStart = (HEADER + json.length + 7) & ~7;
-  const out = Buffer.alloc(dataStart + total * 8);
-  out.write(MAGIC, 0, 'latin1');
-  out.writeUInt32LE(json.length, 4);
-  json.copy(out, HEADER);
-  let at = dataStart;
-  for (const a of arrays) {
-    if (a instanceof Float64Array && LITTLE_ENDIAN) {
-      // The bytes as they are: a copy, where writing number by number costs far more.
-      out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
-      at += a.byteLength;
-      continue;
+  const head = Buffer.alloc((HEADER + json.length + 7) & ~7);
+  head.write(MAGIC, 0, 'latin1');
+  head.writeUInt32LE(json.length, 4);
+  json.copy(head, HEADER);
+  return { head, arrays, bytes: head.length + total * 8 };
+}
+
+/**
+ * The bytes of a planned blob as consecutive pieces of `pieceBytes` (a
+ * multiple of 8; the last piece may be shorter), each made only when asked
+ * for: a large blob is then never copied whole in one go.
+ */
+export function* blobPieces(plan: BlobPlan, pieceBytes: number): Generator<Buffer, void, void> {
+  if (pieceBytes <= 0 || pieceBytes % 8 !== 0) throw new RangeError('pieceBytes must be a positive multiple of 8');
+  const { head, arrays, bytes } = plan;
+  let array = 0;
+  let element = 0;
+  for (let at = 0; at < bytes; ) {
+    const len = Math.min(pieceBytes, bytes - at);
+    const out = Buffer.allocUnsafe(len);
+    let o = 0;
+    if (at < head.length) o = head.copy(out, 0, at, Math.min(head.length, at + len));
+    // The head and every piece but the last are multiples of 8 bytes: pieces never split a number.
+    while (o < len) {
+      const a = arrays[array];
+      const n = Math.min(a.length - element, (len - o) / 8);
+      if (a instanceof Float64Array && LITTLE_ENDIAN) {
+        // The bytes as they are: a copy, where writing number by number costs far more.
+        out.set(new Uint8Array(a.buffer, a.byteOffset + element * 8, n * 8), o);
+      } else {
+        for (let i = 0; i < n; i++) out.writeDoubleLE(a[element + i], o + i * 8);
+      }
+      o += n * 8;
+      element += n;
+      if (element === a.length) {
+        array++;
+        element = 0;
+      }
     }
-    for (let i = 0; i < a.length; i++, at += 8) out.writeDoubleLE(a[i], at);
+    at += len;
+    yield out;
   }
-  return out;
+}
+
+export function encodeBlob(value: unknown): Buffer {
+  const plan = planBlob(value);
+  const [whole] = blobPieces(plan, Math.max(8, plan.bytes));
+  return whole;
 }
 
 export class CodecError extends Error {
@@ -72,7 +111,13 @@ export class CodecError extends Error {
   }
 }
 
-export function decodeBlob(buf: Uint8Array): unknown {
+/**
+ * The value a blob holds. Arrays of numbers come back as plain arrays, but
+ * those under a key in `typedKeys`, which come back as Float64Arrays (views
+ * of the blob's bytes, or copies where those are not aligned): millions of
+ * numbers as a plain array cost a number each to make and again to check.
+ */
+export function decodeBlob(buf: Uint8Array, options: { typedKeys?: ReadonlySet<string> } = {}): unknown {
   const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.length < HEADER || b.toString('latin1', 0, 4) !== MAGIC) throw new CodecError('not a spikeserve blob (bad magic)');
   const jsonLen = b.readUInt32LE(4);
@@ -85,12 +130,19 @@ export function decodeBlob(buf: Uint8Array): unknown {
   } catch (e) {
     throw new CodecError(`blob skeleton is not JSON: ${(e as Error).message}`);
   }
-  return revive(skeleton, b, dataStart, count);
+  return revive(skeleton, { b, dataStart, count, typedKeys: options.typedKeys ?? null }, false);
 }
 
-function revive(v: unknown, b: Buffer, dataStart: number, count: number): unknown {
+interface BlobData {
+  b: Buffer;
+  dataStart: number;
+  count: number;
+  typedKeys: ReadonlySet<string> | null;
+}
+
+function revive(v: unknown, d: BlobData, typed: boolean): unknown {
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) v[i] = revive(v[i], b, dataStart, count);
+    for (let i = 0; i < v.length; i++) v[i] = revive(v[i], d, false);
     return v;
   }
   if (v !== null && typeof v === 'object') {
@@ -98,12 +150,21 @@ function revive(v: unknown, b: Buffer, dataStart: number, count: number): unknow
     if (typeof o.$f === 'number' && typeof o.$n === 'number' && Object.keys(o).length === 2) {
       const off = o.$f;
       const len = o.$n;
-      if (!Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len < 0 || off + len > count) throw new CodecError('blob truncated in its data');
+      if (!Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len < 0 || off + len > d.count) throw new CodecError('blob truncated in its data');
+      const start = d.dataStart + off * 8;
+      if (typed) {
+        // A view of the blob's own bytes where they are aligned (a blob read whole is), else a copy.
+        if (LITTLE_ENDIAN && (d.b.byteOffset + start) % 8 === 0) return new Float64Array(d.b.buffer, d.b.byteOffset + start, len);
+        const out = new Float64Array(len);
+        if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(d.b.subarray(start, start + len * 8));
+        else for (let i = 0; i < len; i++) out[i] = d.b.readDoubleLE(start + i * 8);
+        return out;
+      }
       const out = new Array<number>(len);
-      for (let i = 0, at = dataStart + off * 8; i < len; i++, at += 8) out[i] = b.readDoubleLE(at);
+      for (let i = 0, at = start; i < len; i++, at += 8) out[i] = d.b.readDoubleLE(at);
       return out;
     }
-    for (const k of Object.keys(o)) o[k] = revive(o[k], b, dataStart, count);
+    for (const k of Object.keys(o)) o[k] = revive(o[k], d, d.typedKeys !== null && d.typedKeys.has(k));
   }
   return v;
 }

@@ -31,9 +31,15 @@
  * failed: its replies fail with PERSISTENCE_FAILED until the owner reloads it
  * from the database (onFailure), so memory never runs ahead of disk for long
  * and a gap can never open in a session's log.
+ *
+ * A large snapshot is written in parts before the batch that refers to it
+ * (encodePausing, snapshotPausing; see store.ts): only the small row that
+ * refers to them waits for the group commit. Parts no snapshot refers to any
+ * more are deleted a few at a time between turns.
  */
 import { SpikeserveError } from '../errors.js';
-import type { Batch, LogRow, SessionRow, SnapshotRow, Store } from './store.js';
+import { blobPieces, encodeBlob, planBlob } from './codec.js';
+import { PART_BYTES, snapshotBytes, type Batch, type LogRow, type SessionRow, type SnapshotWrite, type Store, type StoredParts } from './store.js';
 
 /** What each kind of logged command is, as stored in the log's `kind` column. */
 export const RECORD_KIND = { step: 1, reward: 2, reset: 3, weights: 4 } as const;
@@ -82,6 +88,17 @@ const QUIET_TURNS = 64;
 /** A session's commands in one commit share a row up to about this many bytes (a row is one value in memory, packed and read whole). */
 const ROW_BYTES = 1 << 20;
 
+/** What a reply gets when its change could not be saved. */
+function persistenceFailed(): SpikeserveError {
+  return new SpikeserveError(
+    'PERSISTENCE_FAILED',
+    'the change could not be saved (the server\'s disk failed or is full); the session is back at its last saved state: retry later',
+  );
+}
+
+/** A snapshot's blob as a batch holds it: inline, or written in parts beforehand. */
+export type SnapshotData = Buffer | StoredParts;
+
 export class Journal {
   readonly store: Store;
   private readonly opts: Required<Omit<JournalOptions, 'onCommit'>> & Pick<JournalOptions, 'onCommit'>;
@@ -119,10 +136,63 @@ export class Journal {
   private retryTimer: NodeJS.Timeout | null = null;
   /** Running totals, for metrics. */
   readonly totals = { commits: 0, failures: 0, records: 0, snapshots: 0 };
+  /** The next deletion of garbage parts, if one is scheduled. */
+  private collecting: NodeJS.Immediate | NodeJS.Timeout | null = null;
 
   constructor(store: Store, options: JournalOptions) {
     this.store = store;
     this.opts = { compactMinBytes: 64 * 1024, pruneWindow: 200_000, now: () => performance.now(), ...options };
+    this.collectSoon();
+  }
+
+  /** Schedules the deletion of garbage parts, a few per turn of the event loop (after a failure, a while later). */
+  private collectSoon(delayMs = 0): void {
+    if (this.collecting !== null || this.closed || this.store.garbageBlobs === 0) return;
+    const run = () => {
+      this.collecting = null;
+      if (this.closed) return;
+      try {
+        if (!this.store.collectGarbage()) return;
+      } catch {
+        // A full disk cannot even delete: the parts stay garbage, tried again later (and at the next start).
+        this.collectSoon(DELETE_RETRY_MS);
+        return;
+      }
+      this.collectSoon();
+    };
+    this.collecting = delayMs > 0 ? setTimeout(run, delayMs).unref() : setImmediate(run).unref();
+  }
+
+  /**
+   * A snapshot's value encoded as a blob: inline if it is small, else
+   * written in parts now, pausing (yield) after each, ahead of the commit
+   * that will refer to it. Throws PERSISTENCE_FAILED if a part cannot be
+   * written, SHUTTING_DOWN if the journal closes meanwhile.
+   */
+  *encodePausing(value: unknown): Generator<void, SnapshotData> {
+    const plan = planBlob(value);
+    if (plan.bytes <= PART_BYTES) return encodeBlob(value);
+    const parts = this.store.writeParts(blobPieces(plan, PART_BYTES));
+    try {
+      for (;;) {
+        const r = parts.next();
+        if (r.done) return r.value;
+        yield;
+        // Ends the writing (its parts become garbage) and throws.
+        if (this.closed) parts.throw(new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and saves no more changes'));
+      }
+    } catch (e) {
+      if (e instanceof SpikeserveError) throw e;
+      this.collectSoon(DELETE_RETRY_MS);
+      throw Object.assign(persistenceFailed(), { cause: e });
+    }
+  }
+
+  /** Parts written for a snapshot that will not be committed. */
+  discard(data: SnapshotData): void {
+    if (Buffer.isBuffer(data)) return;
+    this.store.discardParts(data);
+    this.collectSoon();
   }
 
   /** Whether later batches of a turn currently wait for its end (see the top of this file). */
@@ -148,9 +218,9 @@ export class Journal {
   }
 
   /** A new session: its row and first snapshot are written with the next commit. */
-  create(row: Omit<SessionRow, 'key'>, snapshot: { meta: string; data: Buffer }): SessionLog {
+  create(row: Omit<SessionRow, 'key'>, snapshot: { meta: string; data: SnapshotData }): SessionLog {
     const key = this.store.allocateKey();
-    const log = new SessionLog(this, key, { seq: 0, upto: 0, firstLiveId: null, steps: 0, bytes: 0, snapshotBytes: snapshot.data.length });
+    const log = new SessionLog(this, key, { seq: 0, upto: 0, firstLiveId: null, steps: 0, bytes: 0, snapshotBytes: snapshotBytes(snapshot.data) });
     this.logs.add(log);
     const p = this.batch();
     p.batch.creates.push({ ...row, key });
@@ -203,6 +273,11 @@ export class Journal {
       this.closed = true;
       if (this.retryTimer) clearTimeout(this.retryTimer);
       this.retryTimer = null;
+      if (this.collecting) {
+        clearTimeout(this.collecting as NodeJS.Timeout);
+        clearImmediate(this.collecting as NodeJS.Immediate);
+        this.collecting = null;
+      }
       this.store.close();
     }
   }
@@ -299,12 +374,7 @@ export class Journal {
     try {
       this.store.commit(p.batch);
     } catch (e) {
-      this.totals.failures++;
       this.lastError = e;
-      const err = new SpikeserveError(
-        'PERSISTENCE_FAILED',
-        'the change could not be saved (the server\'s disk failed or is full); the session is back at its last saved state: retry later',
-      );
       // Deletes are retried a while later (not at once: on a full disk that
       // would be a loop of failing commits that starves the server); everything
       // else is refused.
@@ -315,10 +385,8 @@ export class Journal {
           if (!this.closed) this.takeRetries();
         }, DELETE_RETRY_MS).unref();
       }
-      const affected = [...p.logs];
-      for (const log of affected) log.fail(err, p.created.has(log));
-      p.reject(err);
-      this.opts.onFailure(e, affected);
+      p.reject(this.failed(e, [...p.logs], p.created));
+      this.collectSoon(DELETE_RETRY_MS);
       return;
     }
     this.totals.commits++;
@@ -327,8 +395,21 @@ export class Journal {
     if (p.batch.pruneBelow !== null) this.pruned = p.batch.pruneBelow;
     for (const log of p.logs) if (log.batch === p) log.batch = null;
     p.resolve();
+    this.collectSoon();
     const t1 = this.opts.now();
     this.opts.onCommit?.({ records: p.commands, snapshots: p.batch.snapshots.length, seconds: (t1 - t0) / 1000, lagSeconds: (t1 - p.since) / 1000 });
+  }
+
+  /**
+   * @internal Sessions whose writes were not saved: each refuses its
+   * replies until its owner has reloaded it (onFailure). Returns their error.
+   */
+  failed(e: unknown, logs: SessionLog[], created: ReadonlySet<SessionLog> = new Set()): SpikeserveError {
+    this.totals.failures++;
+    const err = persistenceFailed();
+    for (const log of logs) log.fail(err, created.has(log));
+    this.opts.onFailure(e, logs);
+    return err;
   }
 
   /** @internal */
@@ -383,8 +464,28 @@ export class SessionLog {
 
   /** Past the compaction bound: the caller should write a snapshot now. */
   get wantsCompaction(): boolean {
+    return this.compactsAfter(0);
+  }
+
+  /** A record of `bytes` more would take the log past the compaction bound. */
+  private compactsAfter(bytes: number): boolean {
     const o = this.journal.options;
-    return this.steps >= o.compactSteps || this.bytes >= Math.max(o.compactMinBytes, this.snapshotBytes);
+    return this.steps >= o.compactSteps || this.bytes + bytes >= Math.max(o.compactMinBytes, this.snapshotBytes);
+  }
+
+  /**
+   * A change whose record takes `bytes` is better recorded by a snapshot:
+   * a record larger than a part would be written in one go (a snapshot is
+   * written in parts), and one that makes a compaction due would be
+   * followed by a snapshot anyway.
+   */
+  snapshotInstead(bytes: number): boolean {
+    return bytes > PART_BYTES || this.compactsAfter(bytes);
+  }
+
+  /** Its snapshots are written in parts (snapshotPausing), over several turns of the event loop. */
+  get snapshotsInParts(): boolean {
+    return this.snapshotBytes > PART_BYTES;
   }
 
   /** Records after the snapshot. */
@@ -416,14 +517,21 @@ export class SessionLog {
   }
 
   /** A snapshot of the session as of its latest record: the records before it become obsolete. */
-  snapshot(meta: string, data: Buffer): void {
-    if (this.failure || this.removed) return;
+  snapshot(meta: string, data: SnapshotData): void {
+    if (this.failure || this.removed) {
+      this.journal.discard(data);
+      return;
+    }
     const p = this.journal.batch();
-    const row: SnapshotRow = { session: this.key, upto: this.seq, meta, data };
+    const row: SnapshotWrite = { session: this.key, upto: this.seq, meta, data };
     // One snapshot per session per batch: a newer one replaces an older one not yet written.
     const i = p.batch.snapshots.findIndex((s) => s.session === this.key);
-    if (i >= 0) p.batch.snapshots[i] = row;
-    else p.batch.snapshots.push(row);
+    if (i >= 0) {
+      this.journal.discard(p.batch.snapshots[i].data);
+      p.batch.snapshots[i] = row;
+    } else {
+      p.batch.snapshots.push(row);
+    }
     p.logs.add(this);
     this.batch = p;
     // Commands after the snapshot start a row of their own: a row is never
@@ -433,8 +541,26 @@ export class SessionLog {
     this.firstLiveId = null;
     this.steps = 0;
     this.bytes = 0;
-    this.snapshotBytes = data.length;
+    this.snapshotBytes = snapshotBytes(data);
     this.compactionRequested = false;
+  }
+
+  /**
+   * As snapshot(), from the value to encode: a large one is written in parts
+   * first, pausing (yield) between them; the caller changes nothing in the
+   * session meanwhile. If the parts cannot be written the session fails as
+   * after a failed commit (its owner reloads it) and PERSISTENCE_FAILED is thrown.
+   */
+  *snapshotPausing(meta: string, value: unknown): Generator<void, void> {
+    if (this.failure || this.removed) return;
+    let data: SnapshotData;
+    try {
+      data = yield* this.journal.encodePausing(value);
+    } catch (e) {
+      if (e instanceof SpikeserveError && e.code === 'PERSISTENCE_FAILED' && !this.failure && !this.removed) throw this.journal.failed(e.cause, [this]);
+      throw e;
+    }
+    this.snapshot(meta, data);
   }
 
   /** Deletes the session from the database with the next commit. */

@@ -15,16 +15,34 @@
  * A row holds one command, or several consecutive ones of one session
  * written in the same commit (kind PACKED_KIND, see codec.ts): pipelined
  * requests then cost one insert per commit, not one each.
+ *
+ * A large snapshot is written in parts (table `parts`, PART_BYTES each) over
+ * several turns of the event loop, each part its own small transaction,
+ * before the commit that refers to it: a 32 MB blob written in one
+ * transaction held the event loop for about half a second. Until that
+ * commit no snapshot refers to the parts, so a crash halfway leaves only
+ * parts that nothing refers to, which are deleted later, as are the parts of
+ * a snapshot that a newer one replaced (collectGarbage, a little at a time).
  */
 import { copyFileSync, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { blobChecksum, CodecError, packEntries, recordChecksum, unpackEntries, type LogEntry } from './codec.js';
 import { TailFile, type StoredRow } from './tail-file.js';
 
 export const DB_FILE = 'spikeserve.db';
-/** 1: a log row per command. 2: a row may hold several (PACKED_KIND); version 1 files are read as they are. */
-const SCHEMA_VERSION = 2;
+/**
+ * 1: a log row per command. 2: a row may hold several (PACKED_KIND). 3: a
+ * snapshot may be held in parts (table parts). Older files are read as they
+ * are and upgraded; a version 2 reader would take a snapshot in parts for an
+ * empty one, hence the new version.
+ */
+const SCHEMA_VERSION = 3;
+/** Bytes of one part of a snapshot written in parts: about 5 ms of writing each, measured (docs/benchmarks.md). */
+export const PART_BYTES = 256 * 1024;
+/** Parts deleted per transaction when collecting those no snapshot refers to any more. */
+const GARBAGE_PARTS_PER_STEP = 8;
 /** Suffix of the tail file (tail-file.ts) beside the database, as SQLite's -wal is. */
 export const TAIL_SUFFIX = '-tail';
 /** The files that make up a database: moved, copied and removed together. */
@@ -82,6 +100,24 @@ export interface SnapshotRow {
   data: Buffer;
 }
 
+/** A blob already written in parts (Store.writeParts), which a snapshot row may refer to instead of holding it. */
+export interface StoredParts {
+  readonly id: number;
+  readonly bytes: number;
+  /** blobChecksum of the whole blob. */
+  readonly crc: number;
+}
+
+/** A snapshot as a commit writes it: its blob inline, or written in parts beforehand. */
+export interface SnapshotWrite extends Omit<SnapshotRow, 'data'> {
+  data: Buffer | StoredParts;
+}
+
+/** Bytes of a snapshot's blob, inline or in parts. */
+export function snapshotBytes(data: Buffer | StoredParts): number {
+  return Buffer.isBuffer(data) ? data.length : data.bytes;
+}
+
 /** A row of the log: consecutive commands of one session, the first of them number `seq`. */
 export interface LogRow {
   id: number;
@@ -93,7 +129,7 @@ export interface LogRow {
 export interface Batch {
   creates: SessionRow[];
   records: LogRow[];
-  snapshots: SnapshotRow[];
+  snapshots: SnapshotWrite[];
   deletes: number[];
   /** Delete log rows with id below this (obsolete ones). */
   pruneBelow: number | null;
@@ -122,6 +158,9 @@ export interface LoadResult {
   tailLosses?: { id: string; reason: string }[];
 }
 
+/** What a snapshot row holds in `data` when its blob is in parts. */
+const EMPTY_BLOB = Buffer.alloc(0);
+
 const EMPTY_BATCH: Batch = Object.freeze({ creates: [], records: [], snapshots: [], deletes: [], pruneBelow: null }) as unknown as Batch;
 
 export class StoreError extends Error {
@@ -145,13 +184,24 @@ export function isCorruption(e: unknown): boolean {
 }
 
 const SESSION_COLS = 'key, id, owner, name, seq, created_at AS createdAt, backend';
-const SNAPSHOT_COLS = 'session, upto, meta, data, crc';
+const SNAPSHOT_COLS = 'session, upto, meta, data, crc, parts';
 const RECORD_COLS = 'id, session, seq, kind, payload, crc';
 
-function acceptSnapshot(s: LoadedSession, r: Record<string, unknown>): void {
-  const snap = r as unknown as SnapshotRow & { crc: number };
-  if (blobChecksum(snap.data) !== snap.crc) s.damage ??= 'its snapshot fails its checksum';
-  s.snapshot = { session: snap.session, upto: snap.upto, meta: snap.meta, data: snap.data };
+/** Takes a session's snapshot row, its blob put together from its parts if it has them, and checks it. */
+function acceptSnapshot(s: LoadedSession, r: Record<string, unknown>, readParts: (id: number) => Buffer): void {
+  const snap = r as unknown as SnapshotRow & { crc: number; parts: number | null };
+  let data = snap.data;
+  if (snap.parts !== null) {
+    try {
+      data = readParts(snap.parts);
+    } catch (e) {
+      if (!isCorruption(e)) throw e;
+      s.damage ??= `its snapshot's parts cannot be read: ${(e as Error).message}`;
+    }
+  }
+  // Over the whole blob: a part missing or out of place fails it too.
+  if (blobChecksum(data) !== snap.crc) s.damage ??= 'its snapshot fails its checksum';
+  s.snapshot = { session: snap.session, upto: snap.upto, meta: snap.meta, data };
 }
 
 /**
@@ -230,8 +280,13 @@ export class Store {
     deleteSession: Database.Statement;
     deleteSnapshot: Database.Statement;
     prune: Database.Statement;
+    partsOf: Database.Statement;
+    insertPart: Database.Statement;
+    readParts: Database.Statement;
+    deleteParts: Database.Statement;
   };
-  private readonly commitTx: (batch: Batch) => void;
+  /** Writes a batch in one transaction; the ids of the blobs in parts its snapshots replace or delete go into `replaced`. */
+  private readonly commitTx: (batch: Batch, replaced: number[]) => void;
   private readonly tail: TailFile;
   private readonly tailLimit: number;
   /** Rows committed to the tail file and not yet in the database, in id order. */
@@ -246,6 +301,10 @@ export class Store {
   private gapFromId: number | null = null;
   /** The database's application_id says TAIL_IN_USE (see there). */
   private tailInUse: boolean;
+  /** Id of the next blob written in parts. */
+  private nextPartsId: number;
+  /** Ids of blobs in parts that no snapshot refers to any more (or never will): to delete. */
+  private garbage: number[] = [];
 
   private constructor(dir: string, file: string, db: Database.Database, sync: SyncMode, options: StoreOptions, tailMissing: boolean) {
     this.dir = dir;
@@ -261,12 +320,19 @@ export class Store {
       insertSession: db.prepare('INSERT INTO sessions (key, id, owner, name, seq, created_at, backend) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       insertRecord: db.prepare('INSERT INTO log (id, session, seq, kind, payload, crc) VALUES (?, ?, ?, ?, ?, ?)'),
       upsertSnapshot: db.prepare(
-        'INSERT INTO snapshots (session, upto, meta, data, crc) VALUES (?, ?, ?, ?, ?) ON CONFLICT (session) DO UPDATE SET upto = excluded.upto, meta = excluded.meta, data = excluded.data, crc = excluded.crc',
+        'INSERT INTO snapshots (session, upto, meta, data, crc, parts) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (session) DO UPDATE SET upto = excluded.upto, meta = excluded.meta, data = excluded.data, crc = excluded.crc, parts = excluded.parts',
       ),
       deleteSession: db.prepare('DELETE FROM sessions WHERE key = ?'),
       deleteSnapshot: db.prepare('DELETE FROM snapshots WHERE session = ?'),
       prune: db.prepare('DELETE FROM log WHERE id < ?'),
+      partsOf: db.prepare('SELECT parts FROM snapshots WHERE session = ?').pluck(),
+      insertPart: db.prepare('INSERT INTO parts (blob, idx, data) VALUES (?, ?, ?)'),
+      readParts: db.prepare('SELECT data FROM parts WHERE blob = ? ORDER BY idx').pluck(),
+      deleteParts: db.prepare('DELETE FROM parts WHERE rowid IN (SELECT rowid FROM parts WHERE blob = ? LIMIT ?)'),
     };
+    this.nextPartsId = readOr(() => ((db.prepare('SELECT max(id) FROM (SELECT max(blob) AS id FROM parts UNION ALL SELECT max(parts) FROM snapshots)').pluck().get() as number | null) ?? 0) + 1, 1);
+    // Written before a crash, or replaced before a stop: deleted a little at a time once the service runs.
+    this.garbage = readOr(() => db.prepare('SELECT DISTINCT blob FROM parts WHERE blob NOT IN (SELECT parts FROM snapshots WHERE parts IS NOT NULL)').pluck().all() as number[], []);
     this.tailInUse = readOr(() => db.pragma('application_id', { simple: true }) === TAIL_IN_USE, false);
     const read = TailFile.open(file + TAIL_SUFFIX, sync === 'full', stamp);
     this.tail = read.tail;
@@ -283,14 +349,21 @@ export class Store {
       this.unspilledBytes += storedBytes(r);
       if (r.id >= this.nextId) this.nextId = r.id + 1;
     }
-    this.commitTx = db.transaction((b: Batch) => {
+    this.commitTx = db.transaction((b: Batch, replaced: number[]) => {
       const s = this.stmts;
       // The tail's rows first: ids stay in commit order, and a prune in this batch sees them.
       if (this.unspilled.length > 0) this.moveTail(b);
       for (const c of b.creates) s.insertSession.run(c.key, c.id, c.owner, c.name, c.seq, c.createdAt, c.backend);
       for (const r of b.records) this.insertStored(toStored(r));
-      for (const p of b.snapshots) s.upsertSnapshot.run(p.session, p.upto, p.meta, p.data, blobChecksum(p.data));
+      for (const p of b.snapshots) {
+        const old = s.partsOf.get(p.session) as number | null | undefined;
+        if (old !== null && old !== undefined) replaced.push(old);
+        if (Buffer.isBuffer(p.data)) s.upsertSnapshot.run(p.session, p.upto, p.meta, p.data, blobChecksum(p.data), null);
+        else s.upsertSnapshot.run(p.session, p.upto, p.meta, EMPTY_BLOB, p.data.crc, p.data.id);
+      }
       for (const k of b.deletes) {
+        const old = s.partsOf.get(k) as number | null | undefined;
+        if (old !== null && old !== undefined) replaced.push(old);
         s.deleteSnapshot.run(k);
         s.deleteSession.run(k);
       }
@@ -337,6 +410,9 @@ export class Store {
         throw new StoreError('newer', `${file} was written by a newer spikeserve (schema ${version}; this one reads ${SCHEMA_VERSION}); run that version, or point DATA_DIR elsewhere`);
       }
       if (version < SCHEMA_VERSION) {
+        // A file of version 2 or older has its snapshots inline: none refers to parts.
+        const hasSnapshots = (db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'snapshots'").pluck().get() as number) > 0;
+        const hasPartsColumn = hasSnapshots && (db.pragma('table_info(snapshots)') as { name: string }[]).some((c) => c.name === 'parts');
         db.exec(`
           BEGIN;
           CREATE TABLE IF NOT EXISTS sessions (
@@ -353,7 +429,15 @@ export class Store {
             upto INTEGER NOT NULL,
             meta TEXT NOT NULL,
             data BLOB NOT NULL,
-            crc INTEGER NOT NULL
+            crc INTEGER NOT NULL,
+            parts INTEGER
+          );
+          ${hasSnapshots && !hasPartsColumn ? 'ALTER TABLE snapshots ADD COLUMN parts INTEGER;' : ''}
+          CREATE TABLE IF NOT EXISTS parts (
+            blob INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (blob, idx)
           );
           CREATE TABLE IF NOT EXISTS log (
             id INTEGER PRIMARY KEY,
@@ -431,7 +515,15 @@ export class Store {
 
   /** One transaction: the tail's rows, then the batch. */
   private commitAll(batch: Batch): void {
-    this.commitTx(batch);
+    const replaced: number[] = [];
+    try {
+      this.commitTx(batch, replaced);
+    } catch (e) {
+      // Nothing will refer to the parts this batch's snapshots were written in.
+      for (const p of batch.snapshots) if (!Buffer.isBuffer(p.data)) this.garbage.push(p.data.id);
+      throw e;
+    }
+    for (const id of replaced) this.garbage.push(id);
     if (this.unspilled.length === 0) return;
     this.unspilled = [];
     this.unspilledBytes = 0;
@@ -496,7 +588,7 @@ export class Store {
     });
     this.salvage('snapshots', 'session', SNAPSHOT_COLS, fileDamage, (r) => {
       const s = sessions.get(r.session as number);
-      if (s) acceptSnapshot(s, r);
+      if (s) acceptSnapshot(s, r, this.readParts);
     });
     for (const s of sessions.values()) if (!s.snapshot) s.damage ??= 'its snapshot is missing';
     this.salvage('log', 'id', RECORD_COLS, fileDamage, (r) => {
@@ -607,12 +699,64 @@ export class Store {
     if (!row) return null;
     const s: LoadedSession = { row, snapshot: null, records: [], commands: 0, damage: null, firstLiveId: null };
     const snap = this.db.prepare(`SELECT ${SNAPSHOT_COLS} FROM snapshots WHERE session = ?`).get(key) as Record<string, unknown> | undefined;
-    if (snap) acceptSnapshot(s, snap);
+    if (snap) acceptSnapshot(s, snap, this.readParts);
     else s.damage = 'its snapshot is missing';
     // No index on the log's session column (see the top of this file): the rows from fromId on are scanned.
     for (const r of this.db.prepare(`SELECT ${RECORD_COLS} FROM log WHERE id >= ? AND session = ? ORDER BY id`).iterate(fromId, key)) acceptRecord(s, r as StoredRow);
     for (const r of this.unspilled) if (r.session === key && r.id >= fromId) acceptRecord(s, r);
     return s;
+  }
+
+  /** A blob written in parts, put back together. */
+  private readonly readParts = (id: number): Buffer => Buffer.concat(this.stmts.readParts.all(id) as Buffer[]);
+
+  /**
+   * Writes a blob in parts, one transaction each, pausing (yield) after each
+   * so that other work runs between them; returns what a snapshot row refers
+   * to it by. Nothing refers to the parts until a commit does; if writing
+   * fails or stops halfway, they are collected as garbage.
+   */
+  *writeParts(pieces: Iterable<Buffer>): Generator<void, StoredParts> {
+    const id = this.nextPartsId++;
+    let idx = 0;
+    let bytes = 0;
+    let crc = 0;
+    let done = false;
+    try {
+      for (const piece of pieces) {
+        this.stmts.insertPart.run(id, idx++, piece);
+        bytes += piece.length;
+        crc = crc32(piece, crc);
+        yield;
+      }
+      done = true;
+      return { id, bytes, crc: crc | 0 };
+    } finally {
+      if (!done) this.garbage.push(id);
+    }
+  }
+
+  /** Parts that will not be committed after all (the snapshot they hold was dropped): garbage. */
+  discardParts(parts: StoredParts): void {
+    this.garbage.push(parts.id);
+  }
+
+  /** Blobs in parts waiting to be deleted. */
+  get garbageBlobs(): number {
+    return this.garbage.length;
+  }
+
+  /**
+   * Deletes a few parts that no snapshot refers to (GARBAGE_PARTS_PER_STEP,
+   * in one transaction): call again while it returns true. Throws if the
+   * deletion fails; the parts stay garbage.
+   */
+  collectGarbage(): boolean {
+    if (this.garbage.length === 0) return false;
+    const id = this.garbage[0];
+    const deleted = this.stmts.deleteParts.run(id, GARBAGE_PARTS_PER_STEP).changes;
+    if (deleted < GARBAGE_PARTS_PER_STEP) this.garbage.shift();
+    return this.garbage.length > 0;
   }
 
   /** Writes sessions read from another (damaged) database, keys and record ids unchanged, in one transaction. */

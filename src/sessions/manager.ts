@@ -14,13 +14,12 @@ import { checkSpecCounts, Network, synapseCount } from '../engine/index.js';
 import { isSpikeserveError, SpikeserveError } from '../errors.js';
 import { sessionNotFound } from '../api/errors.js';
 import type { CreateSessionBody, SessionSummary } from '../api/sessions.js';
-import { Journal, type SessionLog } from '../persist/journal.js';
+import { Journal, type SessionLog, type SnapshotData } from '../persist/journal.js';
 import type { LoadedSession, LoadResult, Store } from '../persist/store.js';
 import { Capacity, type Owner } from './capacity.js';
 import { Dormant } from './dormant.js';
 import { inSlices } from './in-slices.js';
 import { decodeLoaded, decodeSnapshot, logState, restoreSessions, type Decoded, type RestoreReport, type SessionFields } from './restore.js';
-import { snapshotRecord } from './session-log.js';
 import { SpikeStats } from './spike-stats.js';
 import { Session, type CloseReason, type SessionEvents, type SessionHooks, type SessionLimits } from './session.js';
 
@@ -256,16 +255,28 @@ export class SessionManager {
     const limits = { maxNeurons, maxSynapses, maxPopulations, maxConnections };
     const backend = body.backend ?? 'native';
     const net = hasSnapshot
-      ? Network.fromSnapshot(body.snapshot, { limits, backend })
+      ? yield* Network.restore(body.snapshot, { limits, backend })
       : yield* Network.build(body.network, { seed: body.seed ?? 0, limits, backend });
-    try {
-      // Again, with the network's synapses: other sessions may have come and gone while it was built.
+    const synapses = synapseCount(net.spec);
+    const admit = () => {
       this.checkOpen();
-      const synapses = synapseCount(net.spec);
       if (!this.capacity.fits(synapses)) this.makeRoom(synapses);
       this.capacity.check(owner, this.entries.size, synapses);
+    };
+    const stats = new SpikeStats(net.populationNames.length);
+    let first: SnapshotData | null = null;
+    try {
+      // Again, with the network's synapses: other sessions may have come and gone while it was built.
+      admit();
+      if (this.journal) {
+        // Not a copy: nothing else reaches this network yet.
+        first = yield* this.journal.encodePausing(net.snapshotView());
+        // And again if its first snapshot was written in parts, over several turns.
+        if (!Buffer.isBuffer(first)) admit();
+      }
     } catch (e) {
       net.dispose();
+      if (first !== null) this.journal!.discard(first);
       throw e;
     }
     // A restored session keeps the name its snapshot carries unless given a new one.
@@ -275,7 +286,7 @@ export class SessionManager {
     if (this.journal) {
       log = this.journal.create(
         { id: fields.id, owner, name: fields.name, seq: fields.seq, createdAt: fields.createdAt, backend: net.backend },
-        snapshotRecord(net, new SpikeStats(net.populationNames.length).meta()),
+        { meta: JSON.stringify(stats.meta()), data: first! },
       );
     }
     this.seq = fields.seq;

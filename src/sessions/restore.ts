@@ -12,7 +12,7 @@
  *   left untouched in the database and listed, to load on its next request
  *   once there is room or the backend runs.
  */
-import { Network, synapseCount, type BackendName } from '../engine/index.js';
+import { Network, SNAPSHOT_VECTORS, synapseCount, type BackendName } from '../engine/index.js';
 import { isSpikeserveError } from '../errors.js';
 import { decodeBlob } from '../persist/codec.js';
 import { RECORD_KIND, type Journal, type RecordKind, type SessionLog } from '../persist/journal.js';
@@ -51,7 +51,7 @@ export function decodeLoaded(loaded: LoadedSession, limits: Pick<SessionLimits, 
 /** A saved snapshot (its statistics and its network state, on `backend`) decoded; throws if it cannot be read. */
 export function decodeSnapshot(metaText: string, data: Buffer, backend: string, limits: Pick<SessionLimits, 'maxNeurons' | 'maxSynapses' | 'maxPopulations' | 'maxConnections'>): { net: Network; meta: SnapshotMeta } {
   const meta = parseSnapshotMeta(metaText);
-  const net = Network.fromSnapshot(decodeBlob(data), {
+  const net = Network.fromSnapshot(decodeBlob(data, { typedKeys: SNAPSHOT_VECTORS }), {
     limits: { maxNeurons: limits.maxNeurons, maxSynapses: limits.maxSynapses, maxPopulations: limits.maxPopulations, maxConnections: limits.maxConnections },
     backend: backend as BackendName,
   });

@@ -5,27 +5,32 @@
  * put back and the commands after it run again, exactly as they ran the
  * first time (the engine is deterministic).
  */
-import type { Network } from '../engine/index.js';
+import type { Network, TypedSnapshot } from '../engine/index.js';
 import { decodeCommand, encodeReset, encodeReward, encodeStep, encodeWeights, type LoggedCommand } from '../api/command-codec.js';
 import type { StepBody } from '../api/step.js';
 import { encodeBlob } from '../persist/codec.js';
 import type { SessionLog } from '../persist/journal.js';
-import type { SnapshotMeta, SpikeStats } from './spike-stats.js';
+import type { SpikeStats } from './spike-stats.js';
 
-/** A snapshot as the log stores it: the statistics as JSON text, the network as a blob. */
-export function snapshotRecord(net: Network, meta: SnapshotMeta): { meta: string; data: Buffer } {
-  return { meta: JSON.stringify(meta), data: encodeBlob(net.snapshotTyped()) };
+/** The session a recorder snapshots, as it is now (between commands). */
+export interface SnapshotSource {
+  /** Its statistics, as the JSON text a snapshot keeps beside the network. */
+  meta(): string;
+  /** Its network's snapshot; the weights may be the network's own arrays, read before it next changes. */
+  view(): TypedSnapshot;
+  /** Runs compactPausing() as the session's next command. */
+  compactLater(): void;
 }
 
 /** Records a session's commands in its log (its record in the database). */
 export class CommandRecorder {
-  /**
-   * `snapshot` gives the session as it is now (between commands), for
-   * compaction; the log is the session's record in the database.
-   */
+  /** A compaction in parts is queued as a command (see compact). */
+  private compactionQueued = false;
+
+  /** The log is the session's record in the database. */
   constructor(
     readonly log: SessionLog,
-    private readonly snapshotNow: () => { meta: string; data: Buffer },
+    private readonly source: SnapshotSource,
   ) {}
 
   step(body: StepBody): void {
@@ -40,15 +45,30 @@ export class CommandRecorder {
     this.append('reset', encodeReset(weights), 0);
   }
 
-  /** `weights` as given: [rows][cols], or row-major values (a binary request's). */
-  weights(connection: string, weights: unknown): void {
-    this.append('weights', encodeWeights(connection, weights), 0);
+  /**
+   * `weights` as given: [rows][cols], or row-major values (a binary
+   * request's), `count` of them. Pausing (yield) while a snapshot that
+   * records them instead is written in parts: run in slices inside the command.
+   */
+  *weights(connection: string, weights: unknown, count: number): Generator<void, void> {
+    if (this.log.snapshotInstead(8 * count)) yield* this.snapshotPausing();
+    else this.append('weights', encodeWeights(connection, weights), 0);
   }
 
-  /** Writes a snapshot of the session as it is now (between commands) to the database. */
+  /** Writes a snapshot of the session as it is now (between commands) to the database, in one go. */
   snapshot(): void {
-    const { meta, data } = this.snapshotNow();
-    this.log.snapshot(meta, data);
+    this.log.snapshot(this.source.meta(), encodeBlob(this.source.view()));
+  }
+
+  /** As snapshot(), a large one written in parts, pausing (yield) between them; run in slices inside a command, so that nothing changes meanwhile. */
+  *snapshotPausing(): Generator<void, void> {
+    yield* this.log.snapshotPausing(this.source.meta(), this.source.view());
+  }
+
+  /** A compaction, pausing while it is written in parts: what compactLater runs. */
+  *compactPausing(): Generator<void, void> {
+    this.compactionQueued = false;
+    yield* this.snapshotPausing();
   }
 
   /** Writes a snapshot if any change since the last one is only in the log (and the log has not failed). */
@@ -59,7 +79,20 @@ export class CommandRecorder {
   /** Appends a command, and compacts the log into a snapshot past its bound. */
   private append(kind: LoggedCommand['kind'], payload: string | Buffer, steps: number): void {
     this.log.append(kind, payload, steps);
-    if (this.log.wantsCompaction) this.snapshot();
+    if (this.log.wantsCompaction) this.compact();
+  }
+
+  /**
+   * A snapshot now; or, if this session's are written in parts (over several
+   * turns of the event loop), as the next command, so that this one ends now.
+   */
+  private compact(): void {
+    if (!this.log.snapshotsInParts) {
+      this.snapshot();
+    } else if (!this.compactionQueued) {
+      this.compactionQueued = true;
+      this.source.compactLater();
+    }
   }
 }
 

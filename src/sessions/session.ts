@@ -21,7 +21,7 @@ import type { AllWeights, ConnectionWeights, SessionState, WeightMatrices } from
 import type { RewardSource } from '../api/ws.js';
 import { CommandQueue } from './command-queue.js';
 import { inputError, StepRun, type RunContext } from './run.js';
-import { CommandRecorder, replayCommands, snapshotRecord } from './session-log.js';
+import { CommandRecorder, replayCommands } from './session-log.js';
 import { SpikeStats, type SnapshotMeta } from './spike-stats.js';
 import { allWeights, connectionWeights, detailOf, stateOf, stepView, summaryOf, weightMatrices, type StepView } from './views.js';
 
@@ -118,7 +118,15 @@ export class Session {
     this.seq = opts.seq;
     this.owner = opts.owner ?? null;
     const log = opts.log ?? null;
-    this.recorder = log === null ? null : new CommandRecorder(log, () => snapshotRecord(this.net, this.stats.meta()));
+    this.recorder =
+      log === null
+        ? null
+        : new CommandRecorder(log, {
+            meta: () => JSON.stringify(this.stats.meta()),
+            view: () => this.net.snapshotView(),
+            // A part that cannot be written fails the session's log, and its owner reloads it (Journal onFailure): nothing more to do here.
+            compactLater: () => void this.compact().catch(() => {}),
+          });
     this.createdAt = opts.createdAt ?? opts.now();
     // Restored sessions get a full idle period from the restart.
     this.lastUsed = opts.now();
@@ -260,7 +268,7 @@ export class Session {
 
   /** Compacts the log into a snapshot, in turn with the other commands. */
   compact(): Promise<void> {
-    return this.command(() => this.recorder?.snapshot());
+    return this.command(() => (this.recorder ? inSlices(this.recorder.compactPausing(), this.opts.sliceMs) : undefined));
   }
 
   /** Writes a snapshot now if any change since the last one is only in the log (shutdown: queues are drained). */
@@ -405,25 +413,27 @@ export class Session {
    * stored. `w` is [rows][cols], or row-major values (a binary request's).
    */
   setWeights(connection: string, w: unknown): Promise<ConnectionWeights> {
-    return this.command(() => {
-      this.applyWeights(connection, w);
-      return connectionWeights(this.net, connection);
-    });
+    return this.command(() => andThen(this.applyWeights(connection, w), () => connectionWeights(this.net, connection)));
   }
 
   /** As setWeights, with the stored weights as a row-major copy (for a reply written in slices). */
   replaceWeights(connection: string, w: unknown): Promise<WeightMatrices> {
-    return this.command(() => {
-      this.applyWeights(connection, w);
-      return inSlices(weightMatrices(this.net, [connection]), this.opts.sliceMs);
-    });
+    return this.command(() => andThen(this.applyWeights(connection, w), () => inSlices(weightMatrices(this.net, [connection]), this.opts.sliceMs)));
   }
 
-  private applyWeights(connection: string, w: unknown): void {
-    if (w instanceof Float64Array) this.net.setWeightsFlat(connection, w);
-    else this.net.setWeights(connection, w);
-    this.recorder?.weights(connection, w);
+  /** Sets the weights and records them; a promise while the values are checked, or the record written, in slices. */
+  private applyWeights(connection: string, w: unknown): Promise<void> | void {
+    if (w instanceof Float64Array) return inSlices(this.net.setWeightsFlatPausing(connection, w), this.opts.sliceMs).then(() => this.recordWeights(connection, w));
+    this.net.setWeights(connection, w);
+    return this.recordWeights(connection, w);
   }
+
+  private recordWeights(connection: string, w: unknown): Promise<void> | void {
+    if (this.recorder === null) return;
+    const [rows, cols] = this.shapeOf(connection);
+    return inSlices(this.recorder.weights(connection, w, rows * cols), this.opts.sliceMs);
+  }
+
 
   /**
    * Puts back the state read from disk: the network rebuilt from its snapshot,
@@ -508,4 +518,9 @@ export class Session {
   drained(): Promise<void> {
     return this.queue.drained();
   }
+}
+
+/** `next` after `first` if that is a promise, else at once. */
+function andThen<T>(first: Promise<void> | void, next: () => T | Promise<T>): T | Promise<T> {
+  return first instanceof Promise ? first.then(next) : next();
 }

@@ -117,7 +117,12 @@ export interface Kernel {
   eligibilityTrace(conn: number): Float64Array | null;
   /** Potentials, traces, refractory counters, spikes and rule state back to their start; weights kept. */
   resetState(): void;
-  exportState(): ExportedState;
+  /**
+   * The state, its vectors as Float64Array copies; with `live`, the
+   * per-synapse ones may be the kernel's own arrays instead, valid only until
+   * the kernel next changes (no copy of millions of weights).
+   */
+  exportState(options?: { live?: boolean }): ExportedState;
   importState(state: KernelState): void;
   dispose(): void;
 }

@@ -166,7 +166,7 @@ export class NativeKernel implements Kernel {
     for (const c of this.conns) c.rule.reset();
   }
 
-  exportState(): ExportedState {
+  exportState(options: { live?: boolean } = {}): ExportedState {
     const state: ExportedState = { populations: {}, connections: {} };
     this.pops.forEach((p, i) => {
       p.catchUp();
@@ -180,7 +180,7 @@ export class NativeKernel implements Kernel {
     this.conns.forEach((c, i) => {
       c.weights.flushAll();
       state.connections[this.connNames[i]] = {
-        w: f64Copy(c.weights.stored),
+        w: options.live === true ? c.weights.stored : f64Copy(c.weights.stored),
         scale: c.weights.scale,
         rule: c.rule.getState(),
       };
