@@ -86,6 +86,44 @@ export const STANDARD_CASES: BenchCase[] = [
   layered('10000 -> 100 NoOp, 1% input', 10000, 100, NOOP, 0.01, 30),
 ];
 
+/**
+ * The busy workload of issue #17: the inputs driven by constant currents
+ * U(0, 1.2), held for every step, so that about 0.7% of them fire a step
+ * (those above 0.5 fire periodically, R x crossing threshold - rest = 10);
+ * weights U(0, w_max); the outputs refractory for 10 steps, which keeps them
+ * firing 3-5% of steps at these weights (without it 1000 -> 1000 fires
+ * 6-7%). STDP without weight decay, as the peer benchmark's Brian2 model
+ * (bench/peers.ts).
+ */
+function busy(name: string, nPre: number, nPost: number, rule: Rule, wMax: number, targetUs?: number): BenchCase {
+  const rng = new Rng(4);
+  const pre = new Float64Array(nPre);
+  for (let i = 0; i < nPre; i++) pre[i] = 1.2 * rng.nextFloat();
+  return {
+    name,
+    spec: {
+      dt: 0.1,
+      populations: { pre: { n: nPre, refrac_length: 0 }, post: { n: nPost, refrac_length: 1 } },
+      connections: { pre_post: { pre: 'pre', post: 'post', w_min: 0, w_max: wMax, rule } },
+    },
+    inputs: [{ pre }],
+    rewards: rewards(3),
+    targetUs,
+  };
+}
+
+const STDP_NO_DECAY: Rule = { type: 'STDP', lr: [0.0003, 0.0002] };
+
+/** Busy networks: every input current held, outputs firing (bench/peers.ts runs the STDP ones on Brian2 too). */
+export const BUSY_CASES: BenchCase[] = [
+  busy('2 -> 1 STDP, busy', 2, 1, STDP_NO_DECAY, 1),
+  busy('100 -> 100 STDP, busy', 100, 100, STDP_NO_DECAY, 1),
+  busy('1000 -> 1000 STDP, busy', 1000, 1000, STDP_NO_DECAY, 1, 15),
+  busy('1000 -> 1000 MSTDP, busy', 1000, 1000, MSTDP, 1, 15),
+  busy('10000 -> 100 STDP, busy', 10000, 100, STDP_NO_DECAY, 0.12),
+  busy('10000 -> 100 MSTDP, busy', 10000, 100, MSTDP, 0.12),
+];
+
 /** Dense and busy: half the inputs fire every step and stronger weights make many outputs fire too. */
 export const DENSE_CASES: BenchCase[] = [
   layered('2000 -> 2000 NoOp, 50% input', 2000, 2000, NOOP, 0.5, undefined, 20),

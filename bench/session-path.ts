@@ -1,8 +1,8 @@
 /**
  * Steps a benchmark case the way a session does: calls of up to CALL_STEPS
- * steps, each checked up front by prepareRun (one input vector per step, one
- * reward per step, as a client streaming patterns sends them) and run by
- * runSlice, so the benchmarks time what a `POST /step` or a WebSocket step
+ * steps, each checked up front by prepareRun (a case with one input pattern
+ * holds it for the call, one with several sends one vector per step, as a
+ * client streaming patterns does; one reward per step) and run by runSlice, so the benchmarks time what a `POST /step` or a WebSocket step
  * runs in the engine, the checking of its inputs included.
  */
 import type { Network, RunRequest } from '../src/engine/index.js';
@@ -19,13 +19,16 @@ export function sessionStepper(net: Network, c: BenchCase, onStep?: (t: number) 
   return (start, steps) => {
     for (let from = start; from < start + steps; from += CALL_STEPS) {
       const n = Math.min(CALL_STEPS, start + steps - from);
-      const inputs: Record<string, unknown[]> = {};
-      for (const name of Object.keys(c.inputs[0])) inputs[name] = [];
+      const held = c.inputs.length === 1;
+      const inputs: Record<string, unknown> = {};
+      for (const name of Object.keys(c.inputs[0])) inputs[name] = held ? c.inputs[0][name] : [];
       const reward = new Float64Array(n);
       for (let k = 0; k < n; k++) {
         const t = from + k;
-        const x = c.inputs[t % c.inputs.length];
-        for (const name in inputs) inputs[name].push(x[name]);
+        if (!held) {
+          const x = c.inputs[t % c.inputs.length];
+          for (const name in inputs) (inputs[name] as unknown[]).push(x[name]);
+        }
         reward[k] = c.rewards[t % c.rewards.length];
       }
       const plan = net.prepareRun({ steps: n, inputs, reward } as RunRequest);
