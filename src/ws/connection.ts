@@ -168,7 +168,10 @@ export class WsConnection {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     this.alive = true;
-    if (this.closing) return;
+    // A request is run only while its reply can still go out: once the
+    // socket closes, what ran is exactly what was read before, and the next
+    // controller's hello counts all of it (resuming depends on that).
+    if (this.isClosing) return;
     // Pausing stops the socket, but ws still hands over what it had already
     // read: hold that (at most a read's worth) until the replies drain.
     if (this.paused) this.deferred.push({ data, isBinary });
@@ -205,11 +208,11 @@ export class WsConnection {
   }
 
   private maybeResume(): void {
-    if (!this.paused || this.closing || this.resuming || this.mustPause()) return;
+    if (!this.paused || this.isClosing || this.resuming || this.mustPause()) return;
     this.paused = false;
     this.resuming = true;
     // What arrived while paused goes first, in order; any of it may pause again.
-    while (!this.paused && !this.closing && this.deferred.length > 0) {
+    while (!this.paused && !this.isClosing && this.deferred.length > 0) {
       const m = this.deferred.shift()!;
       this.handle(m.data, m.isBinary);
     }

@@ -21,7 +21,7 @@ import { WS_FORMATS, WS_PROTOCOL_VERSION, WS_ROLES, type HelloMessage, type WsFo
 import type { Config } from '../config.js';
 import { refuseRawRequest } from '../http/errors.js';
 import { isSpikeserveError, SpikeserveError, type ErrorCode } from '../errors.js';
-import type { SessionManager } from '../sessions/manager.js';
+import type { Session, SessionManager } from '../sessions/manager.js';
 import { closeCodeFor, closeReason } from './close-codes.js';
 import { errorText, WsConnection, type ConnectionLimits, type WsCounters, type WsLog } from './connection.js';
 import { SessionHub } from './session-hub.js';
@@ -223,7 +223,18 @@ export class WebSocketService {
       );
     });
     this.log.info({ sessionId, connectionId: conn.id, role, format }, 'websocket opened');
-    const hello: HelloMessage = {
+    // The hello's step count must include every command already queued on
+    // the session (a former controller's among them): a client resuming
+    // after a drop tells from it which of its unanswered commands ran.
+    const sendHello = () => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(this.hello(session, role, format)));
+    };
+    if (session.busy) void session.drained().then(sendHello);
+    else sendHello();
+  }
+
+  private hello(session: Session, role: WsRole, format: WsFormat): HelloMessage {
+    return {
       type: 'hello',
       protocol: WS_PROTOCOL_VERSION,
       role,
@@ -245,7 +256,6 @@ export class WebSocketService {
         maxBufferedBytes: this.limits.maxBufferedBytes,
       },
     };
-    ws.send(JSON.stringify(hello));
   }
 
   /** An accepted socket that cannot be served: say why, then close with the matching code. */

@@ -99,6 +99,38 @@ def test_resume_after_the_socket_drops(server):
     asyncio.run(main())
 
 
+WIDE_NETWORK = {
+    "populations": {"pre": {"n": 300}, "post": {"n": 300}},
+    "connections": {"pre_post": {"pre": "pre", "post": "post", "rule": {"type": "STDP", "lr": [0.0003, 0.0002]}}},
+}
+
+
+def test_resume_when_cut_during_a_long_step(server):
+    """The socket drops while a long step runs with more queued behind it: the
+    server runs all it read and greets the new socket after them, so they are
+    reported applied and none runs twice."""
+
+    async def main():
+        async with AsyncClient(server.url) as c:
+            s = await c.create_session(WIDE_NETWORK, seed=1)
+            ws = await s.connect()
+            long = ws.step_nowait({"pre": 20}, steps=1000, spikes="none")
+            futs = [ws.step_nowait(spikes="none") for _ in range(10)]
+            await asyncio.sleep(0.05)  # the server has read them and runs the long step
+            ws._ws.transport.abort()
+            outcomes = await asyncio.gather(long, *futs, return_exceptions=True)
+            assert ws.reconnects == 1
+            lost = [o for o in outcomes if isinstance(o, BaseException)]
+            assert all(isinstance(o, CommandLostError) and o.applied is True for o in lost), lost[:3]
+            answered = [o.step for o in outcomes if not isinstance(o, BaseException)]
+            assert answered == list(range(1000 + 11 - len(answered), 1011))
+            assert (await s.get())["step"] == 1010, "every step ran exactly once"
+            await ws.close()
+            await s.delete()
+
+    asyncio.run(main())
+
+
 def test_no_reconnect_fails_waiting_commands(server):
     async def main():
         async with AsyncClient(server.url) as c:

@@ -211,7 +211,12 @@ class AsyncSessionSocket:
                 if self._closing:
                     return
                 code, reason = _close_info(e)
-                await self._recover(code, reason)
+                try:
+                    await self._recover(code, reason)
+                except Exception as err:  # nobody would ever answer the waiting callers
+                    self._failure = err
+                    self._fail_all(err)
+                    return
                 if self._failure is not None:
                     return
                 continue
@@ -287,7 +292,7 @@ class AsyncSessionSocket:
             delay = min(delay * 2, 2.0)
             try:
                 await self._open_once()
-            except (OSError, InvalidHandshake, asyncio.TimeoutError, ConnectionLostError) as e:
+            except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError, ConnectionLostError) as e:
                 last = e
                 continue
             except SpikeserveError as e:
@@ -345,21 +350,20 @@ class AsyncSessionSocket:
         resend: list[_Request] = []
         seen_mutating = 0
         for r in unanswered:
+            lost: CommandLostError | None = None
             if k is None:
                 if r.type in MUTATING:
-                    r.future.set_exception(CommandLostError(f"the socket dropped before the reply to {r.type} {r.id}; whether it ran cannot be told", r.type, None))
-                else:
-                    resend.append(r)
-                continue
-            if r.type in MUTATING:
+                    lost = CommandLostError(f"the socket dropped before the reply to {r.type} {r.id}; whether it ran cannot be told", r.type, None)
+            elif r.type in MUTATING:
                 seen_mutating += 1
                 if seen_mutating <= k:
-                    r.future.set_exception(CommandLostError(f"{r.type} {r.id} ran, but the socket dropped before its reply", r.type, True))
-                    continue
+                    lost = CommandLostError(f"{r.type} {r.id} ran, but the socket dropped before its reply", r.type, True)
             elif seen_mutating < k:
-                r.future.set_exception(CommandLostError(f"the socket dropped before the reply to {r.type} {r.id}", r.type, True))
-                continue
-            resend.append(r)
+                lost = CommandLostError(f"the socket dropped before the reply to {r.type} {r.id}", r.type, True)
+            if lost is None:
+                resend.append(r)
+            elif not r.future.done():  # a caller may have cancelled its future
+                r.future.set_exception(lost)
         self._state = self._observed
         self._pending = collections.deque()
         self._unsent = collections.deque()
@@ -397,12 +401,18 @@ class AsyncSessionSocket:
         """Send what waits, in order, one writer at a time (so sends never interleave)."""
         try:
             while self._unsent and self._ready.is_set():
+                ws = self._ws
                 req = self._unsent.popleft()
                 req.sent = True
                 try:
-                    await self._ws.send(req.text)
+                    await ws.send(req.text)
                 except ConnectionClosed:
-                    return  # the read loop sees the drop and resumes, sending this again if it did not run
+                    if ws is self._ws:
+                        # The read loop sees the drop, resumes (sending this again if it
+                        # did not run) and then flushes again.
+                        return
+                    # The socket was replaced while this send waited, and the resume saw
+                    # this writer still busy: go on, on the new socket.
         finally:
             self._flushing = False
 
