@@ -13,11 +13,14 @@
  *   is fenced: the copy is dropped, never written, and the session's requests
  *   through that node go to its new owner;
  * - Redis killed and started again empty: the nodes claim their sessions
- *   again, and the trajectories stay exact.
+ *   again, and the trajectories stay exact;
+ * - a WebSocket whose session moves is closed with 1001, and a new one
+ *   through the same node continues exactly.
  */
 import assert from 'node:assert/strict';
 import { cpSync, rmSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { RestClient } from '../src/client/index.js';
 import { clusterPlayer } from './helpers/cluster-player.js';
 import { startCluster, type TestCluster } from './helpers/cluster.js';
 import { SEED_MSTDP_NETWORK, playSeedTask, referenceTrajectory } from './helpers/seed-mstdp-task.js';
@@ -162,4 +165,45 @@ test('Redis killed and started again empty mid-run: the nodes claim their sessio
   }
   await cluster.waitAlive(['n1', 'n2', 'n3']);
   for (let i = 0; i < 3; i++) assert.equal(await ownerOf(ids[i], (i + 1) % 3), `n${i + 1}`);
+});
+
+test('a WebSocket opened through another node is closed with 1001 when its session moves (its node drains); opened again through the same node it continues exactly', async () => {
+  const id = await create(51, 'n3');
+  const rest = new RestClient(cluster.nodes[0].base);
+  let ws = await rest.socket(id, { format: 'binary' });
+  const fired: boolean[] = [];
+  let reconnected = false;
+  await playSeedTask(
+    {
+      step: async (pre) => {
+        if (fired.length === 250) {
+          // Half way: n3 drains, and the socket is closed as the session leaves it.
+          const stopping = cluster.kill(2, 'SIGTERM');
+          const closed = await ws.whenClosed();
+          assert.equal(closed.code, 1001);
+          assert.match(closed.reason, /^SHUTTING_DOWN: the session is moving/);
+          assert.equal((await stopping).code, 0);
+          ws = await rest.socket(id, { format: 'binary' });
+          reconnected = true;
+        }
+        const r = await ws.step({ inputs: { pre }, deferReward: true, return: { populations: ['post'] } });
+        fired.push(r.spikes!.post[0].length > 0);
+        return fired[fired.length - 1];
+      },
+      reward: async (reward) => {
+        await ws.reward(reward);
+      },
+    },
+    10,
+    { seed: 51 },
+  );
+  await ws.close();
+  assert.ok(reconnected);
+  const ref = await referenceTrajectory(51, 10);
+  assert.deepEqual(fired, ref.fired);
+  assert.deepEqual(await finalWeights(id), ref.weights);
+  const owner = await ownerOf(id, 1);
+  assert.ok(owner === 'n1' || owner === 'n2', `moved to ${owner}`);
+  await cluster.start(2);
+  await cluster.waitAlive(['n1', 'n2', 'n3']);
 });
