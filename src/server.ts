@@ -12,7 +12,7 @@ import { buildApp } from './app.js';
 import { backendReports, startBackends } from './engine/index.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { loggerOptions } from './http/logging.js';
-import { StoreError } from './persist/store.js';
+import { StoreError } from './persist/schema.js';
 
 let config: Config;
 try {

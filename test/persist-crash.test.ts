@@ -19,66 +19,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { Network } from '../src/engine/index.js';
+import { lcg } from './helpers/bits.js';
+import { apply, NET, nextCommand, sendHttp, type Command } from './helpers/persist-commands.js';
 import { request, startServer, type ServerProcess } from './helpers/server.js';
 
 const KILL_POINTS = Number(process.env.KILL_POINTS ?? 20);
 const SESSIONS = 3;
-
-const NET = {
-  dt: 0.1,
-  populations: { pre: { n: 3, refrac_length: 1 }, post: { n: 2, refrac_length: 0 } },
-  connections: {
-    m: { pre: 'pre', post: 'post', w_min: 0, w_max: 10, rule: { type: 'MSTDP', lr: [0.003, 0.002] } },
-    s: { pre: 'pre', post: 'post', w_min: -2, w_max: 2, rule: { type: 'STDP', lr: [0.002, 0.001], weight_decay: 0.0005 } },
-  },
-};
-
-/** mulberry32: a seeded generator, so a failing run can be replayed with its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Command =
-  | { kind: 'step'; body: { steps?: number; inputs?: Record<string, unknown>; reward?: number | number[]; deferReward?: boolean } }
-  | { kind: 'reward'; reward: number }
-  | { kind: 'weights'; w: number[][] }
-  | { kind: 'reset'; weights: boolean };
-
-function nextCommand(r: () => number, pending: boolean): Command {
-  const x = r();
-  const current = () => Math.round(r() * 1200) / 10;
-  if (pending && x < 0.6) return { kind: 'reward', reward: Math.round((r() * 4 - 2) * 1000) / 1000 };
-  if (x < 0.05) return { kind: 'weights', w: [0, 1, 2].map(() => [r() * 10, r() * 3 - 1.5]) };
-  if (x < 0.08) return { kind: 'reset', weights: r() < 0.5 };
-  if (x < 0.2) return { kind: 'step', body: { inputs: { pre: [current(), current(), current()] }, deferReward: true } };
-  const steps = 1 + Math.floor(r() * 4);
-  if (x < 0.35) {
-    return { kind: 'step', body: { steps, inputs: { pre: Array.from({ length: steps }, () => [current(), current(), current()]) }, reward: Array.from({ length: steps }, () => r() - 0.5) } };
-  }
-  return { kind: 'step', body: { steps, inputs: { pre: [current(), current(), current()], post: r() * 20 }, reward: Math.round((r() * 2 - 1) * 100) / 100 } };
-}
-
-function apply(net: Network, c: Command): void {
-  if (c.kind === 'step') net.run(c.body as Parameters<Network['run']>[0]);
-  else if (c.kind === 'reward') net.reward(c.reward);
-  else if (c.kind === 'weights') net.setWeights('s', c.w);
-  else net.reset({ weights: c.weights });
-}
-
-function send(base: string, id: string, c: Command) {
-  const path = `/v1/sessions/${id}`;
-  if (c.kind === 'step') return request(base, 'POST', `${path}/step`, { ...c.body, return: { spikes: 'none' } });
-  if (c.kind === 'reward') return request(base, 'POST', `${path}/reward`, { reward: c.reward });
-  if (c.kind === 'weights') return request(base, 'PUT', `${path}/weights/s`, { weights: c.w });
-  return request(base, 'POST', `${path}/reset`, { weights: c.weights });
-}
 
 interface Client {
   id: string;
@@ -92,11 +38,11 @@ interface Client {
 /** Streams commands to one session until the server goes away. */
 async function stream(base: string, c: Client): Promise<void> {
   for (;;) {
-    const cmd = nextCommand(c.r, c.ref.pending);
+    const cmd = nextCommand(c.r, c.ref.pending, true);
     c.inflight = cmd;
     let res;
     try {
-      res = await send(base, c.id, cmd);
+      res = await sendHttp(base, c.id, cmd);
     } catch {
       return; // the server was killed: cmd may or may not have been committed
     }
@@ -110,7 +56,7 @@ async function stream(base: string, c: Client): Promise<void> {
 test(`kill -9 at ${KILL_POINTS} random points during streams of commands: every session comes back exactly at its last acknowledged command`, async (t) => {
   const seed = Number(process.env.KILL_SEED ?? Date.now() % 1_000_000);
   t.diagnostic(`seed ${seed} (KILL_SEED=${seed} replays this run)`);
-  const r = rng(seed);
+  const r = lcg(seed);
   const dataDir = mkdtempSync(join(tmpdir(), 'spikeserve-crash-'));
   const env = { DATA_DIR: dataDir, PERSIST_COMPACT_STEPS: '40', LOG_LEVEL: 'info', TFJS_BACKEND: 'cpu' };
   let server: ServerProcess = await startServer({ env });
@@ -119,7 +65,7 @@ test(`kill -9 at ${KILL_POINTS} random points during streams of commands: every 
     for (let i = 0; i < SESSIONS; i++) {
       const created = await request(server.base, 'POST', '/v1/sessions', { network: NET, seed: i + 1 });
       assert.equal(created.status, 201);
-      clients.push({ id: created.body.id, ref: Network.create(NET, { seed: i + 1 }), r: rng(seed * 31 + i), acked: 0, inflight: null });
+      clients.push({ id: created.body.id, ref: Network.create(NET, { seed: i + 1 }), r: lcg(seed * 31 + i), acked: 0, inflight: null });
     }
     let withInflight = 0;
     for (let k = 0; k < KILL_POINTS; k++) {

@@ -9,8 +9,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Journal, type SessionLog } from '../src/persist/journal.js';
-import { Store, type Batch } from '../src/persist/store.js';
+import { Journal } from '../src/persist/journal.js';
+import type { Batch } from '../src/persist/rows.js';
+import type { SessionLog } from '../src/persist/session-log.js';
+import { Store } from '../src/persist/store.js';
 
 function setup(sync: 'normal' | 'full' = 'normal'): { journal: Journal; logs: SessionLog[]; commits: () => number; close: () => void } {
   const store = Store.open(mkdtempSync(join(tmpdir(), 'spikeserve-group-')), sync);

@@ -7,7 +7,10 @@
  */
 import { closeSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { copyAside, DB_FILE, DB_SUFFIXES, moveAside, stamp, Store, StoreError, type LoadResult, type SyncMode } from './store.js';
+import type { LoadResult, SyncMode } from './rows.js';
+import { copyAside, moveAside, stamp } from './salvage.js';
+import { DB_FILE, DB_SUFFIXES, StoreError } from './schema.js';
+import { Store } from './store.js';
 
 export interface OpenReport {
   store: Store;

@@ -4,7 +4,7 @@
  * it, count it, and load it back.
  */
 import type { SessionSummary } from '../api/sessions.js';
-import type { SessionLog } from '../persist/journal.js';
+import type { SessionLog } from '../persist/session-log.js';
 import type { SessionFields } from './restore.js';
 import type { Session } from './session.js';
 

@@ -15,8 +15,10 @@
 import { Network, SNAPSHOT_VECTORS, synapseCount, type BackendName } from '../engine/index.js';
 import { isSpikeserveError } from '../errors.js';
 import { decodeBlob } from '../persist/codec.js';
-import { RECORD_KIND, type Journal, type RecordKind, type SessionLog } from '../persist/journal.js';
-import { stamp, type LoadedSession, type LoadResult } from '../persist/store.js';
+import type { Journal } from '../persist/journal.js';
+import type { LoadedSession, LoadResult } from '../persist/rows.js';
+import { stamp } from '../persist/salvage.js';
+import { RECORD_KIND, type RecordKind, type SessionLog } from '../persist/session-log.js';
 import type { LoggedCommand } from '../api/command-codec.js';
 import type { Session, SessionLimits } from './session.js';
 import { parseSnapshotMeta, type SnapshotMeta } from './spike-stats.js';

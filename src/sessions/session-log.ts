@@ -9,7 +9,7 @@ import type { Network, TypedSnapshot } from '../engine/index.js';
 import { decodeCommand, encodeReset, encodeReward, encodeStep, encodeWeights, type LoggedCommand } from '../api/command-codec.js';
 import type { StepBody } from '../api/step.js';
 import { encodeBlob } from '../persist/codec.js';
-import type { SessionLog } from '../persist/journal.js';
+import type { SessionLog } from '../persist/session-log.js';
 import type { SpikeStats } from './spike-stats.js';
 
 /** The session a recorder snapshots, as it is now (between commands). */

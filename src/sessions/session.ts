@@ -14,7 +14,7 @@ import { inSlices } from './in-slices.js';
 import { SpikeserveError } from '../errors.js';
 import { sessionNotFound } from '../api/errors.js';
 import type { LoggedCommand } from '../api/command-codec.js';
-import type { SessionLog } from '../persist/journal.js';
+import type { SessionLog } from '../persist/session-log.js';
 import type { SessionDetail, SessionSummary } from '../api/sessions.js';
 import type { ResetResult, RewardResult, StepBody, StepResult } from '../api/step.js';
 import type { AllWeights, ConnectionWeights, SessionState, WeightMatrices } from '../api/state.js';
