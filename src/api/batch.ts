@@ -1,6 +1,6 @@
 /** Schemas of POST /v1/batch/step: many sessions stepped in one request, a result or an error per item. */
 import { Type, type Static } from '@sinclair/typebox';
-import { ErrorResponseSchema } from './common.js';
+import { settled } from './common.js';
 import { StepBodySchema, StepResultSchema } from './step.js';
 
 export const BatchStepItemSchema = Type.Object(
@@ -22,10 +22,7 @@ export const BatchStepBodySchema = Type.Object(
 );
 export type BatchStepBody = Static<typeof BatchStepBodySchema>;
 
-export const BatchStepOutcomeSchema = Type.Union([
-  Type.Object({ ok: Type.Literal(true), result: StepResultSchema }, { additionalProperties: false }),
-  Type.Object({ ok: Type.Literal(false), error: ErrorResponseSchema.properties.error }, { additionalProperties: false }),
-]);
+export const BatchStepOutcomeSchema = settled(StepResultSchema);
 export type BatchStepOutcome = Static<typeof BatchStepOutcomeSchema>;
 
 export const BatchStepResultSchema = Type.Object(

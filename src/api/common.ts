@@ -39,6 +39,14 @@ export const ErrorResponseSchema = Type.Object(
 );
 export type ErrorResponse = Static<typeof ErrorResponseSchema>;
 
+/** One outcome of many operations run together, as Promise.allSettled gives them: the result, or the error that operation alone got. */
+export function settled<T extends TSchema>(result: T) {
+  return Type.Union([
+    Type.Object({ ok: Type.Literal(true), result }, { additionalProperties: false }),
+    Type.Object({ ok: Type.Literal(false), error: ErrorResponseSchema.properties.error }, { additionalProperties: false }),
+  ]);
+}
+
 export const SessionParamsSchema = Type.Object(
   { id: Type.String({ description: 'The session id returned by POST /v1/sessions.' }) },
   { additionalProperties: false },

@@ -12,6 +12,7 @@ same code.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import urllib.parse
@@ -130,6 +131,62 @@ def _ws_url(base_url: str, sid: str, role: str, fmt: str) -> str:
     return f"{ws_base}/v1/sessions/{_sid(sid)}/ws?role={role}&format={fmt}"
 
 
+class _SessionMethods:
+    """The REST calls on one session, written once for :class:`Session` and
+    :class:`AsyncSession`: each returns what its client's ``_do`` returns, the
+    reply for the blocking client and an awaitable of it for the asyncio one."""
+
+    def __init__(self, client: Any, session_id: str, info: dict[str, Any] | None = None):
+        self.client = client
+        self.id = session_id
+        self.info = info or {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.id!r})"
+
+    def get(self) -> Any:
+        """Network, step count, pending update, times, limits, statistics."""
+        return self.client._do(_Api.get(self.id))
+
+    def delete(self) -> Any:
+        """Delete the session."""
+        return self.client._do(_Api.delete(self.id))
+
+    def step(self, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """One step request over HTTP, giving a :class:`StepResult`; arguments as
+        :meth:`AsyncSessionSocket.step <spikeserve.socket.AsyncSessionSocket.step>`."""
+        return self.client._do(_Api.step(self.id, AsyncSessionSocket.step_fields(inputs, **kwargs)))
+
+    def reward(self, reward: float) -> Any:
+        """Complete the step left pending by ``defer_reward``: ``{step, pending}``."""
+        return self.client._do(_Api.reward(self.id, reward))
+
+    def reset(self, weights: bool = False) -> Any:
+        """Potentials, traces, eligibility and the step count back to 0 (and the
+        initial weights with ``weights=True``)."""
+        return self.client._do(_Api.reset(self.id, weights))
+
+    def weights(self, connection: str | None = None) -> Any:
+        """Every connection's weights (or one's), each a ``[pre.n, post.n]`` array."""
+        return self.client._do(_Api.weights(self.id, connection))
+
+    def set_weights(self, connection: str, weights: Any) -> Any:
+        """Replace a connection's weights (clamped into its bounds); the weights now held."""
+        return self.client._do(_Api.set_weights(self.id, connection, weights))
+
+    def state(self) -> Any:
+        """Potentials, traces, refractory counters, last spikes, eligibility."""
+        return self.client._do(_Api.state(self.id))
+
+    def snapshot(self) -> Any:
+        """The session, exactly (restore or fork it with ``create_session(snapshot=...)``)."""
+        return self.client._do(_Api.snapshot(self.id))
+
+    def connect(self, **kwargs: Any) -> Any:
+        """Open this session's WebSocket; arguments as the client's ``connect``."""
+        return self.client.connect(self.id, **kwargs)
+
+
 # -- asyncio -------------------------------------------------------------------------------
 
 
@@ -212,54 +269,16 @@ class AsyncClient:
         return await sock.open()
 
 
-class AsyncSession:
-    """A session over REST, for asyncio. ``info`` is the creation reply (network
-    with defaults, limits) when this handle came from ``create_session``."""
+class AsyncSession(_SessionMethods):
+    """A session over REST, for asyncio: the methods of :class:`Session`, each
+    to be awaited. ``info`` is the creation reply (network with defaults,
+    limits) when this handle came from ``create_session``."""
 
-    def __init__(self, client: AsyncClient, session_id: str, info: dict[str, Any] | None = None):
-        self.client = client
-        self.id = session_id
-        self.info = info or {}
-
-    def __repr__(self) -> str:
-        return f"AsyncSession({self.id!r})"
-
-    async def get(self) -> dict[str, Any]:
-        """Network, step count, pending update, times, limits, statistics."""
-        return await self.client._do(_Api.get(self.id))
-
-    async def delete(self) -> None:
-        await self.client._do(_Api.delete(self.id))
-
-    async def step(self, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> StepResult:
-        """One step request over HTTP; arguments as :meth:`AsyncSessionSocket.step`."""
-        return await self.client._do(_Api.step(self.id, AsyncSessionSocket.step_fields(inputs, **kwargs)))
-
-    async def reward(self, reward: float) -> dict[str, Any]:
-        return await self.client._do(_Api.reward(self.id, reward))
-
-    async def reset(self, weights: bool = False) -> dict[str, Any]:
-        return await self.client._do(_Api.reset(self.id, weights))
-
-    async def weights(self, connection: str | None = None) -> dict[str, np.ndarray]:
-        return await self.client._do(_Api.weights(self.id, connection))
-
-    async def set_weights(self, connection: str, weights: Any) -> np.ndarray:
-        return await self.client._do(_Api.set_weights(self.id, connection, weights))
-
-    async def state(self) -> dict[str, Any]:
-        return await self.client._do(_Api.state(self.id))
-
-    async def snapshot(self) -> dict[str, Any]:
-        return await self.client._do(_Api.snapshot(self.id))
+    client: "AsyncClient"
 
     async def fork(self, name: str | None = None) -> "AsyncSession":
         """A new session from this one's snapshot: it goes on exactly as this would."""
         return await self.client.create_session(snapshot=await self.snapshot(), name=name)
-
-    async def connect(self, **kwargs: Any) -> AsyncSessionSocket:
-        """Open this session's WebSocket; arguments as :meth:`AsyncClient.connect`."""
-        return await self.client.connect(self.id, **kwargs)
 
 
 # -- blocking --------------------------------------------------------------------------------
@@ -372,59 +391,26 @@ class Client:
         return s
 
 
-class Session:
+class Session(_SessionMethods):
     """A session over REST (blocking). ``info`` is the creation reply (network
     with defaults, limits) when this handle came from ``create_session``."""
 
-    def __init__(self, client: Client, session_id: str, info: dict[str, Any] | None = None):
-        self.client = client
-        self.id = session_id
-        self.info = info or {}
-
-    def __repr__(self) -> str:
-        return f"Session({self.id!r})"
-
-    def get(self) -> dict[str, Any]:
-        """Network, step count, pending update, times, limits, statistics."""
-        return self.client._do(_Api.get(self.id))
-
-    def delete(self) -> None:
-        self.client._do(_Api.delete(self.id))
-
-    def step(self, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> StepResult:
-        """One step request over HTTP; arguments as :meth:`AsyncSessionSocket.step`."""
-        return self.client._do(_Api.step(self.id, AsyncSessionSocket.step_fields(inputs, **kwargs)))
-
-    def reward(self, reward: float) -> dict[str, Any]:
-        """Complete the step left pending by ``defer_reward``."""
-        return self.client._do(_Api.reward(self.id, reward))
-
-    def reset(self, weights: bool = False) -> dict[str, Any]:
-        return self.client._do(_Api.reset(self.id, weights))
-
-    def weights(self, connection: str | None = None) -> dict[str, np.ndarray]:
-        """Every connection's weights (or one's), each a ``[pre.n, post.n]`` array."""
-        return self.client._do(_Api.weights(self.id, connection))
-
-    def set_weights(self, connection: str, weights: Any) -> np.ndarray:
-        """Replace a connection's weights (clamped into its bounds); the weights now held."""
-        return self.client._do(_Api.set_weights(self.id, connection, weights))
-
-    def state(self) -> dict[str, Any]:
-        """Potentials, traces, refractory counters, last spikes, eligibility."""
-        return self.client._do(_Api.state(self.id))
-
-    def snapshot(self) -> dict[str, Any]:
-        """The session, exactly (restore or fork it with ``create_session(snapshot=...)``)."""
-        return self.client._do(_Api.snapshot(self.id))
+    client: "Client"
 
     def fork(self, name: str | None = None) -> "Session":
         """A new session from this one's snapshot: it goes on exactly as this would."""
         return self.client.create_session(snapshot=self.snapshot(), name=name)
 
-    def connect(self, **kwargs: Any) -> "SessionSocket":
-        """Open this session's WebSocket; arguments as :meth:`Client.connect`."""
-        return self.client.connect(self.id, **kwargs)
+
+def _blocking(method: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """A blocking :class:`SessionSocket` method from its asyncio twin (same
+    arguments, docstring and result), run on the socket's event-loop thread."""
+
+    @functools.wraps(method)
+    def run(self: "SessionSocket", *args: Any, **kwargs: Any) -> T:
+        return self._run(method(self.async_socket, *args, **kwargs))
+
+    return run
 
 
 class SessionSocket:
@@ -473,8 +459,15 @@ class SessionSocket:
     def reconnects(self) -> int:
         return self.async_socket.reconnects
 
-    def step(self, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> StepResult:
-        return self._run(self.async_socket.step(inputs, **kwargs))
+    step = _blocking(AsyncSessionSocket.step)
+    reward = _blocking(AsyncSessionSocket.reward)
+    reset = _blocking(AsyncSessionSocket.reset)
+    weights = _blocking(AsyncSessionSocket.weights)
+    set_weights = _blocking(AsyncSessionSocket.set_weights)
+    snapshot = _blocking(AsyncSessionSocket.snapshot)
+    subscribe = _blocking(AsyncSessionSocket.subscribe)
+    unsubscribe = _blocking(AsyncSessionSocket.unsubscribe)
+    next_event = _blocking(AsyncSessionSocket.next_event)
 
     def step_many(self, inputs: Iterable[Mapping[str, Any] | None], *, rewards: Iterable[float | None] | None = None, window: int = 64, **kwargs: Any) -> list[StepResult]:
         """Step once per item of ``inputs``, ``window`` requests in flight; the results in order."""
@@ -485,31 +478,6 @@ class SessionSocket:
             return [r async for r in self.async_socket.step_many(items, rewards=rw, window=window, **kwargs)]
 
         return self._run(collect())
-
-    def reward(self, reward: float) -> dict[str, Any]:
-        return self._run(self.async_socket.reward(reward))
-
-    def reset(self, weights: bool = False) -> dict[str, Any]:
-        return self._run(self.async_socket.reset(weights))
-
-    def weights(self, connection: str | None = None) -> dict[str, np.ndarray]:
-        return self._run(self.async_socket.weights(connection))
-
-    def set_weights(self, connection: str, weights: Any) -> np.ndarray:
-        return self._run(self.async_socket.set_weights(connection, weights))
-
-    def snapshot(self) -> dict[str, Any]:
-        return self._run(self.async_socket.snapshot())
-
-    def subscribe(self, stream: str, **kwargs: Any) -> dict[str, Any]:
-        return self._run(self.async_socket.subscribe(stream, **kwargs))
-
-    def unsubscribe(self, stream: str | None = None) -> dict[str, Any]:
-        return self._run(self.async_socket.unsubscribe(stream))
-
-    def next_event(self, timeout: float | None = None) -> Event:
-        """The next stream event (raises ``TimeoutError`` after ``timeout`` s)."""
-        return self._run(self.async_socket.next_event(timeout))
 
     def events(self, timeout: float | None = None) -> Iterator[Event]:
         """Stream events until none comes for ``timeout`` s (forever if None)."""
