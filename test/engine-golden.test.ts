@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { replay } from '../src/engine/index.js';
-import { assertPotentialsClose, assertSpikesEqual, assertWeightsClose, goldenFiles, loadGolden, skipUnsupported } from './helpers/golden.js';
+import { assertPotentialsClose, assertSpikesEqual, assertWeightsClose, goldenFiles, loadGolden } from './helpers/golden.js';
 
 const files = goldenFiles();
 
@@ -10,15 +10,14 @@ test('the golden directory has cases', () => {
 });
 
 for (const file of files) {
-  const skip = skipUnsupported(loadGolden(file));
-  test(`golden ${file}: spikes at every step and final potentials`, skip, () => {
+  test(`golden ${file}: spikes at every step and final potentials`, () => {
     const c = loadGolden(file);
     const r = replay(c);
     assertSpikesEqual(r.spikes, c.expect.spikes);
     assertPotentialsClose(r.v, c.expect.v);
   });
 
-  test(`golden ${file}: final weights`, skip, () => {
+  test(`golden ${file}: final weights`, () => {
     const c = loadGolden(file);
     assertWeightsClose(replay(c).weights, c.expect.weights);
   });

@@ -122,7 +122,7 @@ describe('snapshots over HTTP', () => {
     const a = await createSession(app, { network: NETWORK });
     const snap = (await call(app, 'GET', `/v1/sessions/${a}/snapshot`)).body;
 
-    let r = await call(app, 'POST', '/v1/sessions', { snapshot: { ...snap, version: 2 } });
+    let r = await call(app, 'POST', '/v1/sessions', { snapshot: { ...snap, version: 3 } });
     assert.equal(r.status, 422);
     assert.equal(r.body.error.code, 'SNAPSHOT_VERSION_UNSUPPORTED');
     assert.match(r.body.error.message, /snapshot\.version/);

@@ -70,7 +70,7 @@ describe('golden cases over the WebSocket', () => {
           assertClose(last.weights![name], c.expect.weights[name], 1e-4, `${file} weights ${name}`);
         }
         for (const [p, v] of Object.entries(engine.v)) {
-          assert.deepEqual(last.potentials![p], format === 'json' ? v : f32(v), `${p}: potentials`);
+          assert.deepEqual(last.potentials![p], format === 'json' ? v : f32(v as number[]), `${p}: potentials`);
         }
         await waitFor(() => seen.spikes.length === c.steps.length && seen.potentials.length === c.steps.length, 'every event');
         assert.deepEqual(
@@ -79,7 +79,7 @@ describe('golden cases over the WebSocket', () => {
         );
         for (const p of pops) assert.deepEqual(seen.spikes.map((e) => e.spikes[p]), engine.spikes[p], `stream of ${p}'s spikes`);
         const lastV = seen.potentials[seen.potentials.length - 1].potentials;
-        for (const [p, v] of Object.entries(engine.v)) assert.deepEqual(lastV[p], format === 'json' ? v : f32(v), `stream of ${p}'s potentials`);
+        for (const [p, v] of Object.entries(engine.v)) assert.deepEqual(lastV[p], format === 'json' ? v : f32(v as number[]), `stream of ${p}'s potentials`);
         await ctl.close();
         await observer.close();
         await srv.rest.deleteSession(id);

@@ -2,7 +2,7 @@
 export { Network } from './network.js';
 export type { NetworkOptions, ResetOptions, StepOptions } from './network.js';
 export { checkReward } from './inputs.js';
-export type { RunPlan, RunRequest, StepInputs } from './inputs.js';
+export type { BatchStepInputs, RunPlan, RunRequest, StepInputs } from './inputs.js';
 export { BACKEND_NAMES, BACKEND_PROVIDERS, BACKEND_REPORT_SCHEMAS, BACKEND_SETTINGS, DEFAULT_BACKEND, backendReports, startBackends } from './backends/index.js';
 export type { BackendName, BackendStart } from './backends/index.js';
 export type { BackendProvider, BackendSetting, BackendSettings } from './backends/provider.js';

@@ -15,19 +15,31 @@
  */
 import { SpikeserveError } from '../errors.js';
 import type { ExternalInputs } from './backends/kernel.js';
+import { flattenRunInputs, flattenStepInputs, runRewards } from './batch-inputs.js';
 import { MAX_ABS_VALUE } from './bounds.js';
+import { inputError } from './input-error.js';
+
+export { inputError };
 
 /** Per population: one number for every neuron, or one number per neuron. */
 export type StepInputs = Record<string, number | number[] | Float64Array | Float32Array>;
+/** A batch's also: per population, one vector per copy ([batch_size][n]). */
+export type BatchStepInputs = StepInputs | Record<string, number | ArrayLike<number> | ArrayLike<ArrayLike<number>>>;
 
 /** A multi-step run: inputs held or given per step, rewards per step. */
 export interface RunRequest {
   /** Default 1. */
   steps?: number;
-  /** Per population: a number for every neuron, a vector held for every step, or one vector per step. */
-  inputs?: Record<string, number | ArrayLike<number> | ArrayLike<ArrayLike<number>>> | null;
-  /** A number for every step, or one per step. Default 0. */
-  reward?: number | ArrayLike<number> | null;
+  /**
+   * Per population: a number for every neuron, a vector held for every step, or one vector per step.
+   * A batch's population also takes one vector per copy (held), or one list of those per step.
+   */
+  inputs?: Record<string, number | ArrayLike<number> | ArrayLike<ArrayLike<number>> | ArrayLike<ArrayLike<ArrayLike<number>>>> | null;
+  /**
+   * A number for every step, or one per step. Default 0. A batch's: a number
+   * (every copy, every step), one number per copy (every step), or one of those per step.
+   */
+  reward?: number | ArrayLike<number> | ArrayLike<ArrayLike<number>> | null;
   /** Leave the last step's rule update pending (see Network). */
   deferReward?: boolean;
 }
@@ -58,6 +70,8 @@ export interface RunPlan {
   readonly inputCount: number;
   readonly reward: number;
   readonly rewards: Float64Array | null;
+  /** A batch's rewards, step t's copy b at t * batch_size + b; null without a batch. */
+  readonly copyRewards: Float64Array | null;
   readonly deferReward: boolean;
 }
 
@@ -68,11 +82,8 @@ interface StagedPlan {
   inputCount: number;
   reward: number;
   rewards: Float64Array | null;
+  copyRewards: null;
   deferReward: boolean;
-}
-
-export function inputError(field: string, message: string): SpikeserveError {
-  return new SpikeserveError('INPUT_INVALID', `${field}: ${message}`, { field });
 }
 
 const TOO_LARGE = `must be a finite number of magnitude at most ${MAX_ABS_VALUE}`;
@@ -177,9 +188,13 @@ function checkVector(x: unknown, n: number, v: InputVector, anyArrayLike: boolea
   return VECTOR_OK;
 }
 
-/** The error for what checkVector found; `shape` says what was expected when x is neither a number nor a vector. */
-function vectorError(found: number, x: unknown, n: number, field: string, shape: string): SpikeserveError {
-  if (found >= 0) return inputError(`${field}[${found}]`, TOO_LARGE);
+/**
+ * The error for what checkVector found; `shape` says what was expected when
+ * x is neither a number nor a vector. In a batch (perCopy > 0, x every
+ * copy's inputs in one vector) an entry is named [copy][neuron].
+ */
+function vectorError(found: number, x: unknown, n: number, field: string, shape: string, perCopy = 0): SpikeserveError {
+  if (found >= 0) return inputError(perCopy > 0 ? `${field}[${Math.floor(found / perCopy)}][${found % perCopy}]` : `${field}[${found}]`, TOO_LARGE);
   if (found === NUMBER_OUT_OF_RANGE) return inputError(field, TOO_LARGE);
   if (found === WRONG_LENGTH) return inputError(field, `must have ${n} entries (one per neuron), got ${(x as ArrayLike<unknown>).length}`);
   return inputError(field, shape);
@@ -233,7 +248,11 @@ class VectorPool {
 export class NetworkInputs {
   readonly external: ExternalInputs;
   private readonly names: readonly string[];
+  /** Entries of a population's input vector: its size times the copies of a batch. */
   private readonly sizes: readonly number[];
+  /** Neurons per population: a batch's inputs arrive per copy and are reshaped (batch-inputs.ts). */
+  private readonly perCopy: ReadonlyMap<string, number>;
+  private readonly copies: number;
   private readonly popIndex: ReadonlyMap<string, number>;
   /** The vector each buffer holds (at holdsVersion), or null for none yet. */
   private readonly holds: (InputVector | null)[];
@@ -244,9 +263,12 @@ export class NetworkInputs {
   /** Per population: where prepare() checks a vector before copying it into its run's pool. */
   private readonly scratch: InputVector[];
 
-  constructor(names: readonly string[], sizes: readonly number[], popIndex: ReadonlyMap<string, number>) {
+  constructor(names: readonly string[], neurons: readonly number[], popIndex: ReadonlyMap<string, number>, copies = 1) {
+    const sizes = neurons.map((n) => n * copies);
     this.names = names;
     this.sizes = sizes;
+    this.perCopy = new Map(names.map((name, p) => [name, neurons[p]]));
+    this.copies = copies;
     this.popIndex = popIndex;
     this.external = {
       inputs: sizes.map((n) => new Float64Array(n)),
@@ -258,7 +280,7 @@ export class NetworkInputs {
     this.holdsVersion = new Int32Array(sizes.length);
     this.stagedInputs = sizes.map((n, pop) => ({ pop, vectors: [newVector(n)] }));
     this.scratch = sizes.map((n) => newVector(n));
-    this.staged = { steps: 1, inputs: sizes.map((_, p) => this.stagedInputs[p]), inputCount: 0, reward: 0, rewards: null, deferReward: false };
+    this.staged = { steps: 1, inputs: sizes.map((_, p) => this.stagedInputs[p]), inputCount: 0, reward: 0, rewards: null, copyRewards: null, deferReward: false };
   }
 
   /**
@@ -266,10 +288,12 @@ export class NetworkInputs {
    * vectors (the buffers are untouched: a rejected input changes nothing).
    * The plan is rewritten by the next call.
    */
-  stage(inputs: unknown): RunPlan {
+  stage(given: unknown): RunPlan {
     const plan = this.staged;
     plan.inputCount = 0;
-    if (inputs === undefined || inputs === null) return plan;
+    if (given === undefined || given === null) return plan;
+    const batch = this.copies > 1;
+    const inputs = batch ? flattenStepInputs(given, this.perCopy, this.copies) : given;
     if (typeof inputs !== 'object' || Array.isArray(inputs)) throw inputError('inputs', 'must be an object keyed by population name');
     const o = inputs as Record<string, unknown>;
     let c = 0;
@@ -280,7 +304,7 @@ export class NetworkInputs {
       const entry = this.stagedInputs[p];
       const x = o[name];
       const found = checkVector(x, n, entry.vectors[0], false);
-      if (found !== VECTOR_OK) throw vectorError(found, x, n, `inputs.${name}`, `must be a number or a vector of ${n} numbers`);
+      if (found !== VECTOR_OK) throw vectorError(found, x, n, `inputs.${name}`, `must be a number or a vector of ${n} numbers`, batch ? n / this.copies : 0);
       plan.inputs[c++] = entry;
     }
     plan.inputCount = c;
@@ -298,7 +322,9 @@ export class NetworkInputs {
       });
     }
     const inputs: PlanInput[] = [];
-    const raw = req.inputs;
+    const batch = this.copies > 1;
+    // A batch's inputs become one vector of every copy's currents per step (batch-inputs.ts).
+    const raw = batch ? (flattenRunInputs(req.inputs, this.perCopy, this.copies, steps) as RunRequest['inputs']) : req.inputs;
     if (raw !== undefined && raw !== null) {
       if (typeof raw !== 'object' || Array.isArray(raw)) throw inputError('inputs', 'must be an object keyed by population name');
       for (const name of Object.keys(raw)) {
@@ -310,7 +336,7 @@ export class NetworkInputs {
         const scratch = this.scratch[p];
         const add = (xt: unknown, at: string) => {
           const found = checkVector(xt, n, scratch, true);
-          if (found !== VECTOR_OK) throw vectorError(found, xt, n, at, `must be a number, a vector of ${n} numbers, or one such vector per step`);
+          if (found !== VECTOR_OK) throw vectorError(found, xt, n, at, `must be a number, a vector of ${n} numbers, or one such vector per step`, batch ? n / this.copies : 0);
           return pool.add(scratch);
         };
         if (Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null) {
@@ -332,6 +358,10 @@ export class NetworkInputs {
     if (r !== undefined && r !== null && rewarded === 0) {
       throw inputError('reward', 'the only step\'s reward is deferred: send it with reward() (POST .../reward) after the step, or do not defer');
     }
+    if (batch) {
+      const copyRewards = runRewards(r ?? 0, this.copies, steps, rewarded, checkReward);
+      return { steps, inputs, inputCount: inputs.length, reward, rewards, copyRewards, deferReward };
+    }
     if (typeof r === 'number') {
       checkReward(r);
       reward = r;
@@ -342,11 +372,12 @@ export class NetworkInputs {
       }
       rewards = new Float64Array(steps);
       for (let t = 0; t < rewarded; t++) {
-        checkReward(r[t], `reward[${t}]`);
-        rewards[t] = r[t];
+        const rt: unknown = r[t];
+        checkReward(rt, `reward[${t}]`);
+        rewards[t] = rt;
       }
     }
-    return { steps, inputs, inputCount: inputs.length, reward, rewards, deferReward };
+    return { steps, inputs, inputCount: inputs.length, reward, rewards, copyRewards: null, deferReward };
   }
 
   /** Writes step t's inputs of a plan into the buffers the kernel reads. */

@@ -11,6 +11,8 @@ export interface EngineLimits {
   maxPopulations?: number;
   /** Connections in one network (default 1000). */
   maxConnections?: number;
+  /** Copies in a batch (default 64); each copy also counts in maxNeurons and maxSynapses. */
+  maxBatchSize?: number;
 }
 
 export const DEFAULT_ENGINE_LIMITS: Readonly<Required<EngineLimits>> = Object.freeze({
@@ -18,4 +20,5 @@ export const DEFAULT_ENGINE_LIMITS: Readonly<Required<EngineLimits>> = Object.fr
   maxSynapses: 20_000_000,
   maxPopulations: 1000,
   maxConnections: 1000,
+  maxBatchSize: 64,
 });

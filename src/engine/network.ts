@@ -14,7 +14,8 @@ import { runToEnd, VALUES_PER_PAUSE } from './pause.js';
 import { SpikeserveError } from '../errors.js';
 import { DEFAULT_BACKEND, backendProvider, type BackendName } from './backends/index.js';
 import { f64Copy, type Kernel, type KernelGuard, type KernelState, type NonFinite } from './backends/kernel.js';
-import { checkReward, inputError, NetworkInputs, type RunPlan, type RunRequest, type StepInputs } from './inputs.js';
+import { copyRewards } from './batch-inputs.js';
+import { checkReward, inputError, NetworkInputs, type BatchStepInputs, type RunPlan, type RunRequest } from './inputs.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
 import { MAX_SEED, Rng } from './random.js';
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, checkSnapshotEnvelope, checkSnapshotShapes, type Snapshot, type TypedSnapshot } from './snapshot.js';
@@ -47,6 +48,10 @@ export class Network {
   readonly connectionNames: readonly string[];
   /** Population sizes, by index. */
   readonly sizes: readonly number[];
+  /** batch_size: copies of the network sharing its weights (model.md, "Batches"). */
+  readonly copies: number;
+  /** A batch's rewards for the update at hand, one per copy. */
+  private readonly stepRewards: Float64Array;
   private readonly popIndex: Map<string, number>;
   private readonly connIndex: Map<string, number>;
   /** The buffers the kernel reads its input from, and how they are filled. */
@@ -66,7 +71,9 @@ export class Network {
     this.sizes = this.populationNames.map((p) => spec.populations[p].n);
     this.popIndex = new Map(this.populationNames.map((n, i) => [n, i]));
     this.connIndex = new Map(this.connectionNames.map((n, i) => [n, i]));
-    this.inputs = new NetworkInputs(this.populationNames, this.sizes, this.popIndex);
+    this.copies = spec.batch_size;
+    this.stepRewards = new Float64Array(this.copies);
+    this.inputs = new NetworkInputs(this.populationNames, this.sizes, this.popIndex, this.copies);
     this.kernel = provider.create(spec, this.inputs.external);
     this.rng = new Rng(seed);
   }
@@ -157,14 +164,21 @@ export class Network {
    * One network step (model.md "One network step"). Inputs and reward are
    * checked before anything changes: an invalid call leaves the network as it was.
    */
-  step(inputs?: StepInputs | null, reward?: number, options?: StepOptions): void {
-    if (reward !== undefined) checkReward(reward);
+  step(inputs?: BatchStepInputs | null, reward?: number | ArrayLike<number>, options?: StepOptions): void {
     const defer = options?.deferReward === true;
     if (defer && reward !== undefined) {
       throw inputError('reward', 'give a reward with the step or defer it, not both');
     }
+    if (this.copies > 1) {
+      // A batch's reward: a number (every copy) or one per copy.
+      copyRewards(reward ?? 0, this.stepRewards, 'reward', checkReward);
+      this.inputs.load(this.inputs.stage(inputs), 0);
+      this.stepLoaded(0, defer);
+      return;
+    }
+    if (reward !== undefined) checkReward(reward);
     this.inputs.load(this.inputs.stage(inputs), 0);
-    this.stepLoaded(reward ?? 0, defer);
+    this.stepLoaded((reward as number | undefined) ?? 0, defer);
   }
 
   /** The step itself, its inputs loaded (NetworkInputs.load): the same for step() and runSlice(). */
@@ -184,18 +198,23 @@ export class Network {
     this.kernel.stepPopulations();
     this.steps++;
     if (defer) this.pendingUpdate = true;
+    else if (this.copies > 1) this.kernel.updateRulesPerCopy(this.stepRewards);
     else this.kernel.updateRules(reward);
   }
 
-  /** Completes the pending update of a step taken with deferReward. */
-  reward(reward: number): void {
-    checkReward(reward);
+  /** Completes the pending update of a step taken with deferReward; a batch's reward is a number (every copy) or one per copy. */
+  reward(reward: number | ArrayLike<number>): void {
+    const batch = this.copies > 1;
+    // Checked before the pending state, as before batches: a bad reward is INPUT_INVALID either way.
+    if (batch) copyRewards(reward, this.pendingUpdate ? this.stepRewards : new Float64Array(this.copies), 'reward', checkReward);
+    else checkReward(reward);
     if (!this.pendingUpdate) {
       throw new SpikeserveError('REWARD_NOT_PENDING', 'no step is waiting for a reward: step with deferReward: true first, or send the reward with the step');
     }
     const complete = () => {
       this.pendingUpdate = false;
-      this.kernel.updateRules(reward);
+      if (batch) this.kernel.updateRulesPerCopy(this.stepRewards);
+      else this.kernel.updateRules(reward as number);
     };
     if (this.kernel.guard !== undefined) this.guarded(complete, 'reward');
     else complete();
@@ -246,6 +265,11 @@ export class Network {
     for (let t = from; t < to; t++) {
       this.inputs.load(plan, t);
       const last = t === plan.steps - 1;
+      const perCopy = plan.copyRewards;
+      if (perCopy !== null) {
+        const B = this.copies;
+        for (let b = 0; b < B; b++) this.stepRewards[b] = perCopy[t * B + b];
+      }
       this.stepLoaded(plan.rewards ? plan.rewards[t] : plan.reward, last && plan.deferReward);
       onStep?.(t);
     }
@@ -257,33 +281,47 @@ export class Network {
     this.runSlice(plan, 0, plan.steps, onStep);
   }
 
-  /** Number of neurons of population `pop` (index) that spiked in the most recent step. */
-  spikeCount(pop: number): number {
-    return this.kernel.spikeCount(pop);
+  /** Number of neurons of population `pop` (index) of copy `copy` that spiked in the most recent step. */
+  spikeCount(pop: number, copy = 0): number {
+    return this.kernel.spikeCount(pop, copy);
   }
 
-  /** Writes the most recent step's spike indices of population `pop` into out; returns the count. */
-  readSpikes(pop: number, out: Int32Array): number {
-    return this.kernel.readSpikes(pop, out);
+  /** Writes the most recent step's spike indices of population `pop` (copy `copy`) into out; returns the count. */
+  readSpikes(pop: number, out: Int32Array, copy = 0): number {
+    return this.kernel.readSpikes(pop, out, copy);
   }
 
-  spikes(population: string): number[] {
+  /** Throws INPUT_INVALID unless `copy` names a copy of the batch. */
+  checkCopy(copy: unknown, field = 'copy'): asserts copy is number {
+    if (!(Number.isInteger(copy) && (copy as number) >= 0 && (copy as number) < this.copies)) {
+      throw inputError(field, `must be a copy of the batch, an integer from 0 to ${this.copies - 1}`);
+    }
+  }
+
+  spikes(population: string, copy = 0): number[] {
     const p = this.population(population);
+    this.checkCopy(copy);
     const out = new Int32Array(this.sizes[p]);
-    const n = this.kernel.readSpikes(p, out);
+    const n = this.kernel.readSpikes(p, out, copy);
     return Array.from(out.subarray(0, n));
   }
 
-  potentials(population: string): Float64Array {
-    return this.kernel.potentials(this.population(population));
+  potentials(population: string, copy = 0): Float64Array {
+    const p = this.population(population);
+    this.checkCopy(copy);
+    return this.kernel.potentials(p, copy);
   }
 
-  traces(population: string): Float64Array {
-    return this.kernel.traces(this.population(population));
+  traces(population: string, copy = 0): Float64Array {
+    const p = this.population(population);
+    this.checkCopy(copy);
+    return this.kernel.traces(p, copy);
   }
 
-  refractory(population: string): Float64Array {
-    return this.kernel.refractory(this.population(population));
+  refractory(population: string, copy = 0): Float64Array {
+    const p = this.population(population);
+    this.checkCopy(copy);
+    return this.kernel.refractory(p, copy);
   }
 
   private shape(conn: number): [number, number] {
@@ -340,17 +378,19 @@ export class Network {
   }
 
 
-  /** MSTDP's eligibility as [pre.n][post.n]; null for rules without one. */
-  eligibility(connection: string): number[][] | null {
+  /** MSTDP's eligibility (copy `copy`'s) as [pre.n][post.n]; null for rules without one. */
+  eligibility(connection: string, copy = 0): number[][] | null {
     const k = this.connection(connection);
-    const e = this.kernel.eligibility(k);
+    this.checkCopy(copy);
+    const e = this.kernel.eligibility(k, copy);
     return e ? toRows(e, this.shape(k)) : null;
   }
 
-  /** MSTDPET's eligibility trace as [pre.n][post.n]; null for other rules. */
-  eligibilityTrace(connection: string): number[][] | null {
+  /** MSTDPET's eligibility trace (copy `copy`'s) as [pre.n][post.n]; null for other rules. */
+  eligibilityTrace(connection: string, copy = 0): number[][] | null {
     const k = this.connection(connection);
-    const et = this.kernel.eligibilityTrace(k);
+    this.checkCopy(copy);
+    const et = this.kernel.eligibilityTrace(k, copy);
     return et ? toRows(et, this.shape(k)) : null;
   }
 

@@ -19,18 +19,24 @@ export const ReplayCaseSchema = Type.Object({
   seed: Type.Optional(Type.Integer({ minimum: 0 })),
   steps: Type.Array(
     Type.Object({
-      inputs: Type.Optional(Type.Record(Type.String(), Type.Array(Type.Number()))),
-      reward: Type.Optional(Type.Number()),
+      // A batch's: one vector per copy, and a reward per copy or for all.
+      inputs: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Array(Type.Number()), Type.Array(Type.Array(Type.Number()))]))),
+      reward: Type.Optional(Type.Union([Type.Number(), Type.Array(Type.Number())])),
     }),
   ),
   expect: Type.Optional(Type.Unknown()),
 });
 export type ReplayCase = Static<typeof ReplayCaseSchema>;
 
+/**
+ * What a run produced, in the shape of the case format's `expect`. With a
+ * batch, every per-population value has the copy outermost: a step's
+ * spikes are [batch_size][indices], v is [batch_size][n].
+ */
 export interface ReplayResult {
-  spikes: Record<string, number[][]>;
+  spikes: Record<string, number[][] | number[][][]>;
   weights: Record<string, number[][]>;
-  v: Record<string, number[]>;
+  v: Record<string, number[] | number[][]>;
 }
 
 export function checkReplayCase(input: unknown): asserts input is ReplayCase {
@@ -60,7 +66,9 @@ export function buildReplayNetwork(c: ReplayCase, options: { limits?: EngineLimi
 export function replay(input: unknown, options: { limits?: EngineLimits; backend?: BackendName } = {}): ReplayResult {
   checkReplayCase(input);
   const net = buildReplayNetwork(input, options);
-  const spikes: Record<string, number[][]> = {};
+  const copies = Array.from({ length: net.copies }, (_, b) => b);
+  const batch = net.copies > 1;
+  const spikes: Record<string, (number[] | number[][])[]> = {};
   for (const p of net.populationNames) spikes[p] = [];
   input.steps.forEach((s, t) => {
     try {
@@ -69,12 +77,12 @@ export function replay(input: unknown, options: { limits?: EngineLimits; backend
       if (e instanceof SpikeserveError) throw new SpikeserveError('REPLAY_CASE_INVALID', `case.steps[${t}].${e.message}`, e.details);
       throw e;
     }
-    for (const p of net.populationNames) spikes[p].push(net.spikes(p));
+    for (const p of net.populationNames) spikes[p].push(batch ? copies.map((b) => net.spikes(p, b)) : net.spikes(p));
   });
   const weights: Record<string, number[][]> = {};
   for (const c of net.connectionNames) weights[c] = net.weights(c);
-  const v: Record<string, number[]> = {};
-  for (const p of net.populationNames) v[p] = Array.from(net.potentials(p));
+  const v: Record<string, number[] | number[][]> = {};
+  for (const p of net.populationNames) v[p] = batch ? copies.map((b) => Array.from(net.potentials(p, b))) : Array.from(net.potentials(p));
   net.dispose();
-  return { spikes, weights, v };
+  return { spikes: spikes as ReplayResult['spikes'], weights, v };
 }

@@ -15,7 +15,14 @@ import type { ResolvedNetwork } from './spec-schema.js';
 import { connectionShape } from './spec-sizes.js';
 
 export const SNAPSHOT_FORMAT = 'spikeserve-snapshot';
-export const SNAPSHOT_VERSION = 1;
+/**
+ * Version 2 added batches: the network's batch_size, and per-copy state
+ * copy-major (copy b's v at b * n, spikes and e_pre/e_post as indices into
+ * the copies' vectors). A version 1 snapshot is a network of one copy, whose
+ * state reads the same.
+ */
+export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSIONS_READ = [1, 2] as const;
 
 const Numbers = Type.Array(Type.Number());
 const Indices = Type.Array(Type.Integer({ minimum: 0 }));
@@ -23,7 +30,7 @@ const Indices = Type.Array(Type.Integer({ minimum: 0 }));
 export const SnapshotSchema = Type.Object(
   {
     format: Type.Literal(SNAPSHOT_FORMAT),
-    version: Type.Literal(SNAPSHOT_VERSION),
+    version: Type.Union(SNAPSHOT_VERSIONS_READ.map((v) => Type.Literal(v))),
     network: Type.Unknown({ description: 'The resolved network spec, without initial weights.' }),
     seed: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
     rng: Type.Tuple([Type.Integer(), Type.Integer(), Type.Integer(), Type.Integer()]),
@@ -114,12 +121,16 @@ export function checkSnapshotEnvelope(input: unknown, root = 'snapshot'): assert
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw snapError(root, 'must be an object');
   const o = input as Record<string, unknown>;
   if (o.format !== SNAPSHOT_FORMAT) throw snapError(`${root}.format`, `must be "${SNAPSHOT_FORMAT}"`);
-  if (o.version !== SNAPSHOT_VERSION) {
+  if (!(SNAPSHOT_VERSIONS_READ as readonly unknown[]).includes(o.version)) {
     throw new SpikeserveError(
       'SNAPSHOT_VERSION_UNSUPPORTED',
-      `${root}.version: this server reads snapshot version ${SNAPSHOT_VERSION}, not ${JSON.stringify(o.version)}`,
-      { field: `${root}.version`, supported: [SNAPSHOT_VERSION] },
+      `${root}.version: this server reads snapshot versions ${SNAPSHOT_VERSIONS_READ.join(' and ')}, not ${JSON.stringify(o.version)}`,
+      { field: `${root}.version`, supported: [...SNAPSHOT_VERSIONS_READ] },
     );
+  }
+  const network = o.network as { batch_size?: unknown } | null;
+  if (o.version === 1 && typeof network === 'object' && network !== null && network.batch_size !== undefined && network.batch_size !== 1) {
+    throw snapError(`${root}.network.batch_size`, 'a version 1 snapshot holds one copy; batches came with version 2');
   }
   for (const err of Value.Errors(SnapshotSchema, schemaView(o))) {
     throw snapError(jsonPointerToField(root, err.path), err.message.charAt(0).toLowerCase() + err.message.slice(1));
@@ -147,16 +158,18 @@ export function* checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root
       seen.add(i);
     }
   };
+  // Per-copy state holds every copy's, copy-major.
+  const B = spec.batch_size;
   const pops = snap.state.populations;
   for (const [name, p] of Object.entries(spec.populations)) {
     // Own properties only, here and below: a population named "constructor" must not find Object's.
     const s = Object.hasOwn(pops, name) ? pops[name] : undefined;
     const f = `${root}.state.populations.${name}`;
     if (!s) throw snapError(f, 'missing');
-    yield* vec(`${f}.v`, s.v, p.n, STATE_BOUNDS.vMin, STATE_BOUNDS.vMax);
-    yield* vec(`${f}.refrac`, s.refrac, p.n);
-    yield* vec(`${f}.traces`, s.traces, p.n);
-    idx(`${f}.spikes`, s.spikes, p.n);
+    yield* vec(`${f}.v`, s.v, B * p.n, STATE_BOUNDS.vMin, STATE_BOUNDS.vMax);
+    yield* vec(`${f}.refrac`, s.refrac, B * p.n);
+    yield* vec(`${f}.traces`, s.traces, B * p.n);
+    idx(`${f}.spikes`, s.spikes, B * p.n);
   }
   for (const name of Object.keys(pops)) {
     if (!Object.hasOwn(spec.populations, name)) throw snapError(`${root}.state.populations.${name}`, 'not in the network');
@@ -180,16 +193,16 @@ export function* checkSnapshotShapes(snap: Snapshot, spec: ResolvedNetwork, root
       yield;
     }
     if (c.rule.type === 'MSTDP' || c.rule.type === 'MSTDPET') {
-      yield* vec(`${f}.rule.p_plus`, s.rule.p_plus, rows);
-      yield* vec(`${f}.rule.p_minus`, s.rule.p_minus, cols);
-      idx(`${f}.rule.e_pre`, s.rule.e_pre, rows);
-      idx(`${f}.rule.e_post`, s.rule.e_post, cols);
+      yield* vec(`${f}.rule.p_plus`, s.rule.p_plus, B * rows);
+      yield* vec(`${f}.rule.p_minus`, s.rule.p_minus, B * cols);
+      idx(`${f}.rule.e_pre`, s.rule.e_pre, B * rows);
+      idx(`${f}.rule.e_post`, s.rule.e_post, B * cols);
       if (c.rule.type === 'MSTDPET') {
         const scale = s.rule.et_scale;
         if (!(scale !== undefined && scale >= STATE_BOUNDS.scaleMin && scale <= STATE_BOUNDS.scaleMax)) {
           throw snapError(`${f}.rule.et_scale`, `must be a number from ${STATE_BOUNDS.scaleMin} to ${STATE_BOUNDS.scaleMax}`);
         }
-        yield* vec(`${f}.rule.et`, s.rule.et, rows * cols, -Infinity, Infinity);
+        yield* vec(`${f}.rule.et`, s.rule.et, B * rows * cols, -Infinity, Infinity);
         const et: ArrayLike<number> = s.rule.et!;
         for (let from = 0; from < et.length; from += VALUES_PER_PAUSE) {
           const to = Math.min(et.length, from + VALUES_PER_PAUSE);

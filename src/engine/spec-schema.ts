@@ -70,6 +70,9 @@ export const ConnectionSpecSchema = Type.Object(
 export const NetworkSpecSchema = Type.Object(
   {
     dt: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Time step of every population and rule. Default 0.1.' })),
+    batch_size: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Copies of the network that share its weights, each with its own neuron and rule state, inputs and reward (one policy, several environments). Default 1.' }),
+    ),
     populations: Type.Record(Name, PopulationSpecSchema, { minProperties: 1, additionalProperties: false, description: 'Populations by name; declaration order is update order.' }),
     connections: Type.Optional(Type.Record(Name, ConnectionSpecSchema, { additionalProperties: false, description: 'Connections by name; declaration order is rule order.' })),
   },
@@ -115,6 +118,7 @@ export const ResolvedConnectionSchema = Type.Object(
 export const ResolvedNetworkSchema = Type.Object(
   {
     dt: Type.Number(),
+    batch_size: Type.Integer({ minimum: 1 }),
     populations: Type.Record(Name, ResolvedPopulationSchema),
     connections: Type.Record(Name, ResolvedConnectionSchema),
   },

@@ -206,18 +206,32 @@ export function resolveSpec(
   const dt = input.dt ?? 0.1;
   finite(`${root}.dt`, dt);
 
-  // Sizes first, before any per-element work on a possibly huge `w`.
+  const batch = input.batch_size ?? 1;
+  const maxBatch = limits.maxBatchSize ?? DEFAULT_ENGINE_LIMITS.maxBatchSize;
+  if (batch > maxBatch) {
+    throw new SpikeserveError('LIMIT_EXCEEDED', `${root}.batch_size: ${batch} copies exceeds the limit of ${maxBatch} (MAX_BATCH_SIZE); run several sessions instead`, {
+      field: `${root}.batch_size`, limit: 'maxBatchSize', value: batch, max: maxBatch,
+    });
+  }
+
+  // Sizes first, before any per-element work on a possibly huge `w`. Every
+  // copy of a batch steps its own neurons and runs its rules over every
+  // synapse, so each counts in full.
   let neurons = 0;
   for (const p of Object.values(input.populations)) neurons += p.n;
+  const copies = batch > 1 ? ` (${neurons} per copy, ${batch} copies)` : '';
+  neurons *= batch;
   if (neurons > limits.maxNeurons) {
-    throw new SpikeserveError('LIMIT_EXCEEDED', `${root}.populations: ${neurons} neurons in all exceeds the limit of ${limits.maxNeurons}`, {
+    throw new SpikeserveError('LIMIT_EXCEEDED', `${root}.populations: ${neurons} neurons in all${copies} exceeds the limit of ${limits.maxNeurons}`, {
       limit: 'maxNeurons', value: neurons, max: limits.maxNeurons,
     });
   }
   const connsIn = input.connections ?? {};
-  const synapses = synapseCount(input);
+  const perCopy = synapseCount(input);
+  const synapses = perCopy * batch;
   if (synapses > limits.maxSynapses) {
-    throw new SpikeserveError('LIMIT_EXCEEDED', `${root}.connections: ${synapses} synapses in all exceeds the limit of ${limits.maxSynapses}`, {
+    const detail = batch > 1 ? ` (${perCopy} per copy, ${batch} copies)` : '';
+    throw new SpikeserveError('LIMIT_EXCEEDED', `${root}.connections: ${synapses} synapses in all${detail} exceeds the limit of ${limits.maxSynapses}`, {
       limit: 'maxSynapses', value: synapses, max: limits.maxSynapses,
     });
   }
@@ -230,5 +244,5 @@ export function resolveSpec(
   for (const [name, c] of Object.entries(connsIn)) {
     connections[name] = resolveConnection(c, `${root}.connections.${name}`, populations);
   }
-  return { dt, populations, connections };
+  return { dt, batch_size: batch, populations, connections };
 }

@@ -64,10 +64,19 @@ export function assertWeightsClose(actual: ReplayResult['weights'], expected: Re
   }
 }
 
+/** Potentials within tol: [n] per population, or [batch_size][n] in a batch (copy by copy). */
 export function assertPotentialsClose(actual: ReplayResult['v'], expected: ReplayResult['v'], tol = TOLERANCE): void {
+  const close = (a: unknown, e: unknown, what: string): void => {
+    if (Array.isArray(e)) {
+      assert.ok(Array.isArray(a) && a.length === e.length, `${what}: ${e.length} entries expected`);
+      e.forEach((x, i) => close(a[i], x, `${what}[${i}]`));
+    } else {
+      assertClose(a as number, e as number, what, tol);
+    }
+  };
   for (const [pop, v] of Object.entries(expected)) {
     assert.ok(actual[pop], `population ${pop} missing`);
-    v.forEach((x, i) => assertClose(actual[pop][i], x, `v.${pop}[${i}]`, tol));
+    close(actual[pop], v, `v.${pop}`);
   }
 }
 

@@ -14,7 +14,7 @@ interface Pop {
   s: number[];
 }
 
-interface Conn {
+export interface Conn {
   c: ResolvedNetwork['connections'][string];
   pre: Pop;
   post: Pop;
@@ -51,6 +51,15 @@ export class ReferenceNetwork {
   }
 
   step(inputs: Record<string, number[]> = {}, reward = 0): void {
+    this.stepPopulations(inputs);
+    for (const conn of this.conns.values()) {
+      const { up, down } = this.terms(conn, reward);
+      applyTerms(conn, up, down);
+    }
+  }
+
+  /** Part 1 of a step: every population in order. */
+  stepPopulations(inputs: Record<string, number[]> = {}): void {
     const dt = this.spec.dt;
     for (const [name, pop] of this.pops) {
       const x = inputs[name] ? inputs[name].slice() : Array(pop.n).fill(0);
@@ -73,10 +82,10 @@ export class ReferenceNetwork {
         else if (pop.s[i]) pop.traces[i] = 1;
       }
     }
-    for (const conn of this.conns.values()) this.update(conn, reward);
   }
 
-  private update(conn: Conn, reward: number): void {
+  /** A rule's terms for this step's reward; advances the rule's own state (p_plus, p_minus, e, et). */
+  terms(conn: Conn, reward: number): { up: number[][]; down: number[][] } {
     const { c, pre, post, w } = conn;
     const r = c.rule;
     const up: number[][] = w.map((row) => row.map(() => 0));
@@ -107,19 +116,57 @@ export class ReferenceNetwork {
       for (let j = 0; j < post.n; j++) conn.pMinus[j] = conn.pMinus[j] * Math.exp(-dt / r.tc_minus!) + r.a_minus! * post.s[j];
       for (let i = 0; i < pre.n; i++) for (let j = 0; j < post.n; j++) conn.e[i][j] = conn.pPlus[i] * post.s[j] + pre.s[i] * conn.pMinus[j];
     }
-    for (let i = 0; i < pre.n; i++) {
-      for (let j = 0; j < post.n; j++) {
-        let x = w[i][j];
-        if (r.boundary === 'soft') x = x + up[i][j] * (c.w_max - x) - down[i][j] * (x - c.w_min);
-        else x = x + up[i][j] - down[i][j];
-        x *= 1 - r.weight_decay;
-        w[i][j] = Math.min(c.w_max, Math.max(c.w_min, x));
-      }
-    }
+    return { up, down };
   }
 
   spikes(pop: string): number[] {
     const s = this.pops.get(pop)!.s;
     return s.flatMap((x, i) => (x ? [i] : []));
+  }
+}
+
+/** The update, steps 1-3, with the given terms. */
+export function applyTerms(conn: Conn, up: number[][], down: number[][]): void {
+  const { c, w } = conn;
+  const r = c.rule;
+  for (let i = 0; i < w.length; i++) {
+    for (let j = 0; j < w[i].length; j++) {
+      let x = w[i][j];
+      if (r.boundary === 'soft') x = x + up[i][j] * (c.w_max - x) - down[i][j] * (x - c.w_min);
+      else x = x + up[i][j] - down[i][j];
+      x *= 1 - r.weight_decay;
+      w[i][j] = Math.min(c.w_max, Math.max(c.w_min, x));
+    }
+  }
+}
+
+/**
+ * A batch (model.md, "Batches"): one ReferenceNetwork per copy, all holding
+ * the same weight matrices; each rule's terms are computed per copy, reduced
+ * (sum or mean) and applied once.
+ */
+export class ReferenceBatch {
+  readonly copies: ReferenceNetwork[];
+
+  constructor(spec: ResolvedNetwork, weights: Record<string, number[][]>) {
+    const shared = Object.fromEntries(Object.entries(weights).map(([k, w]) => [k, w.map((r) => r.slice())]));
+    this.copies = Array.from({ length: spec.batch_size }, () => new ReferenceNetwork(spec, shared));
+    for (const copy of this.copies) for (const [name, conn] of copy.conns) conn.w = this.copies[0].conns.get(name)!.w;
+  }
+
+  /** inputs[pop][b] is copy b's input; rewards[b] copy b's reward. */
+  step(inputs: Record<string, number[][]>, rewards: number[]): void {
+    this.copies.forEach((copy, b) => copy.stepPopulations(Object.fromEntries(Object.entries(inputs).map(([p, x]) => [p, x[b]]))));
+    for (const name of this.copies[0].conns.keys()) {
+      const terms = this.copies.map((copy, b) => copy.terms(copy.conns.get(name)!, rewards[b]));
+      const conn = this.copies[0].conns.get(name)!;
+      const k = conn.c.rule.reduction === 'mean' ? 1 / this.copies.length : 1;
+      const reduce = (which: 'up' | 'down') => conn.w.map((row, i) => row.map((_, j) => terms.reduce((a, t) => a + t[which][i][j], 0) * k));
+      applyTerms(conn, reduce('up'), reduce('down'));
+    }
+  }
+
+  get weights(): Map<string, number[][]> {
+    return new Map([...this.copies[0].conns].map(([name, c]) => [name, c.w]));
   }
 }

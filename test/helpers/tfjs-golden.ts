@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { initTfjs, replay, tfjsInfo } from '../../src/engine/index.js';
-import { assertPotentialsClose, assertSpikesEqual, assertWeightsClose, goldenFiles, loadGolden, skipUnsupported } from './golden.js';
+import { assertPotentialsClose, assertSpikesEqual, assertWeightsClose, goldenFiles, loadGolden } from './golden.js';
 
 export function goldenOnTfjs(prefer: string | undefined): void {
   before(async () => {
@@ -19,9 +19,8 @@ export function goldenOnTfjs(prefer: string | undefined): void {
     // One replay per case: spikes, potentials and weights are checked on it.
     let result: ReturnType<typeof replay> | undefined;
     const run = () => (result ??= replay(loadGolden(file), { backend: 'tfjs' }));
-    const skip = skipUnsupported(loadGolden(file));
 
-    test(`golden ${file} on tfjs: spikes at every step and final potentials`, skip, () => {
+    test(`golden ${file} on tfjs: spikes at every step and final potentials`, () => {
       const c = loadGolden(file);
       const r = run();
       assertSpikesEqual(r.spikes, c.expect.spikes);
@@ -29,11 +28,11 @@ export function goldenOnTfjs(prefer: string | undefined): void {
       if (prefer) assert.equal(tfjsInfo().platform, prefer === 'tensorflow' ? 'node' : prefer);
     });
 
-    test(`golden ${file} on tfjs: final weights`, skip, () => {
+    test(`golden ${file} on tfjs: final weights`, () => {
       assertWeightsClose(run().weights, loadGolden(file).expect.weights);
     });
 
-    test(`golden ${file} on tfjs: final weights agree with the native backend's`, skip, () => {
+    test(`golden ${file} on tfjs: final weights agree with the native backend's`, () => {
       assertWeightsClose(run().weights, replay(loadGolden(file), { backend: 'native' }).weights);
     });
   }

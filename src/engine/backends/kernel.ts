@@ -56,6 +56,7 @@ export function f64Copy(a: ArrayLike<number>): Float64Array {
 /** Per-step external input, owned by Network and written before each step:
  * inputs[p] holds population p's current where hasInput[p] is 1. */
 export interface ExternalInputs {
+  /** Population p's input, copy-major for a batch: copy b's current of neuron i at b * n + i. */
   readonly inputs: Float64Array[];
   readonly hasInput: Uint8Array;
   /**
@@ -97,14 +98,17 @@ export interface Kernel {
   readonly guard?: KernelGuard;
   /** Model.md "One network step", part 1: every population in order. */
   stepPopulations(): void;
-  /** Part 2: every connection's rule in order, with this reward. */
+  /** Part 2: every connection's rule in order, with this reward (for every copy of a batch). */
   updateRules(reward: number): void;
-  spikeCount(pop: number): number;
+  /** Part 2 for a batch: rewards[b] is copy b's reward. */
+  updateRulesPerCopy(rewards: Float64Array): void;
+  /** The readers below take the copy of a batch (0 without one). */
+  spikeCount(pop: number, copy?: number): number;
   /** The most recent step's spiking neurons, written into `out` (length >= n); returns the count. */
-  readSpikes(pop: number, out: Int32Array): number;
-  potentials(pop: number): Float64Array;
-  traces(pop: number): Float64Array;
-  refractory(pop: number): Float64Array;
+  readSpikes(pop: number, out: Int32Array, copy?: number): number;
+  potentials(pop: number, copy?: number): Float64Array;
+  traces(pop: number, copy?: number): Float64Array;
+  refractory(pop: number, copy?: number): Float64Array;
   /** Real weights, row-major. */
   weights(conn: number): Float64Array;
   /** As weights, pausing (yield) every so often; where absent, weights() is read in one go. */
@@ -112,9 +116,9 @@ export interface Kernel {
   /** Sets real weights (row-major), clamped into the bounds. */
   setWeights(conn: number, w: Float64Array): void;
   /** Dense eligibility, row-major, or null for rules without one. */
-  eligibility(conn: number): Float64Array | null;
+  eligibility(conn: number, copy?: number): Float64Array | null;
   /** MSTDPET's eligibility trace, row-major, or null for other rules. */
-  eligibilityTrace(conn: number): Float64Array | null;
+  eligibilityTrace(conn: number, copy?: number): Float64Array | null;
   /** Potentials, traces, refractory counters, spikes and rule state back to their start; weights kept. */
   resetState(): void;
   /**

@@ -4,6 +4,7 @@
  */
 import type { ResolvedNetwork } from '../../spec-schema.js';
 import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelState } from '../kernel.js';
+import { BatchNativeKernel } from './batch-kernel.js';
 import { LifPopulation } from './population.js';
 import { MstdpRule, MstdpetRule, NoOpRule, StdpRule, type NativeRule } from './rules.js';
 import { DenseWeights } from './weights.js';
@@ -114,6 +115,10 @@ export class NativeKernel implements Kernel {
     }
   }
 
+  updateRulesPerCopy(rewards: Float64Array): void {
+    this.updateRules(rewards[0]);
+  }
+
   updateRules(reward: number): void {
     const conns = this.conns;
     for (let k = 0; k < conns.length; k++) conns[k].rule.update(reward);
@@ -212,6 +217,7 @@ export class NativeKernel implements Kernel {
   dispose(): void {}
 }
 
+/** A batch (batch_size > 1) runs on its own kernel; one copy keeps every fast path here. */
 export function createNativeKernel(spec: ResolvedNetwork, external: ExternalInputs): Kernel {
-  return new NativeKernel(spec, external);
+  return spec.batch_size > 1 ? new BatchNativeKernel(spec, external) : new NativeKernel(spec, external);
 }

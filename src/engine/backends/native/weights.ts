@@ -253,6 +253,18 @@ export class DenseWeights {
   }
 
   /**
+   * Synapse (i, j) for the listed columns j of row i (every column when idx
+   * is null) gets potentiation up[k] * ruleParams[slot] and depression
+   * down[k] * ruleParams[slot], k = i * cols + j, from matrices the size of
+   * this one: a batch's terms reduced over its copies (batch-kernel.ts).
+   * Between begin() and end(); no lazy columns.
+   */
+  applyTermsAt(i: number, idx: Int32Array | null, count: number, up: Float64Array, down: Float64Array, slot: number): void {
+    const params = this.updateParams();
+    termsAt(this.stored, Math.imul(i, this.cols), idx, idx === null ? this.cols : count, up, down, this.ruleParams[slot], this.soft, this.lazy, params);
+  }
+
+  /**
    * Every synapse k gets the change dw = ruleParams[slot] * m[k] (row-major),
    * as potentiation where positive and depression where negative: MSTDPET's
    * dense update. Between begin() and end(); synapses where dw is 0 only decay.
@@ -515,6 +527,40 @@ function rowHardLazy(stored: Float64Array, base: number, cols: number, m: Float6
     let wn = (stored[k] * scale - d) * factor;
     wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
     stored[k] = wn * inv;
+  }
+}
+
+/** See DenseWeights.applyTermsAt; params from updateParams. With eager decay end() decays and clamps, as in applyRow. */
+function termsAt(
+  stored: Float64Array,
+  base: number,
+  idx: Int32Array | null,
+  count: number,
+  upM: Float64Array,
+  downM: Float64Array,
+  f: number,
+  soft: boolean,
+  lazy: boolean,
+  params: Float64Array,
+): void {
+  const scale = params[0];
+  const factor = params[1];
+  const wMin = params[2];
+  const wMax = params[3];
+  const inv = params[4];
+  for (let q = 0; q < count; q++) {
+    const k = (base + (idx === null ? q : idx[q])) | 0;
+    const up = upM[k] * f;
+    const down = downM[k] * f;
+    if (up === 0 && down === 0) continue;
+    const w = stored[k] * scale;
+    let wn = soft ? w + up * (wMax - w) - down * (w - wMin) : w + up - down;
+    if (lazy) {
+      wn *= factor;
+      wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
+      wn *= inv;
+    }
+    stored[k] = wn;
   }
 }
 

@@ -3,6 +3,11 @@
  * "Connection" and "Learning rules"). Every term is the whole [pre.n][post.n]
  * matrix, exactly as written on the page: this is the reference the sparse
  * native kernels are checked against, not a fast path.
+ *
+ * In a batch (model.md, "Batches") the copy is the leading dimension of every
+ * per-neuron and per-synapse state tensor ([B][n], [B][pre.n][post.n]); each
+ * rule's per-copy terms are reduced over it (sum or mean) into the shared
+ * weights' update.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResolvedConnection } from '../../spec-schema.js';
@@ -27,31 +32,32 @@ export class TfjsConnection {
     this.rows = pre.n;
     this.cols = post.n;
     this.w = tf.zeros([pre.n, post.n]);
+    const batch = new Batch(pre.copies, c.rule.reduction === 'mean');
     switch (c.rule.type) {
       case 'STDP':
-        this.rule = new StdpRule(c, pre, post);
+        this.rule = new StdpRule(c, pre, post, batch);
         break;
       case 'MSTDP':
-        this.rule = new MstdpRule(c, pre, post, dt);
+        this.rule = new MstdpRule(c, pre, post, dt, batch);
         break;
       case 'MSTDPET':
-        this.rule = new MstdpetRule(c, pre, post, dt);
+        this.rule = new MstdpetRule(c, pre, post, dt, batch);
         break;
       default:
         this.rule = new NoOpRule(c);
     }
   }
 
-  /** What this connection delivers to its post population: x_post[j] += sum_i s_pre[i] * w[i][j]. Inside a tidy. */
+  /** What this connection delivers to its post population: x_post[j] += sum_i s_pre[i] * w[i][j], copy by copy. Inside a tidy. */
   deliver(sPre: tf.Tensor): tf.Tensor {
     return tf.dot(sPre, this.w);
   }
 
-  /** The rule's update with this reward (model.md "Learning rules"). */
-  update(reward: number): void {
+  /** The rule's update with this reward, or a batch's rewards per copy (model.md "Learning rules"). */
+  update(reward: number, rewards: Float64Array | null): void {
     if (this.rule.isIdentity) return;
     const next = tf.tidy(() => {
-      const { up, down, state } = this.rule.terms(reward);
+      const { up, down, state } = this.rule.terms({ reward, rewards });
       return { w: applyUpdate(this.c, this.w, up, down), state };
     });
     tf.dispose(this.w);
@@ -73,12 +79,12 @@ export class TfjsConnection {
     return Float64Array.from(this.w.dataSync(), (v) => (v < w_min ? w_min : v > w_max ? w_max : v));
   }
 
-  eligibility(): Float64Array | null {
-    return this.rule.eligibility();
+  eligibility(copy: number): Float64Array | null {
+    return this.rule.eligibility(copy);
   }
 
-  eligibilityTrace(): Float64Array | null {
-    return this.rule.eligibilityTrace?.() ?? null;
+  eligibilityTrace(copy: number): Float64Array | null {
+    return this.rule.eligibilityTrace?.(copy) ?? null;
   }
 
   /** Clones of the weights and the rule's state tensors: a checkpoint for restore(). */
@@ -148,6 +154,40 @@ function applyUpdate(c: ResolvedConnection, w: tf.Tensor, up: tf.Tensor | null, 
   return tf.clipByValue(w2, w_min, w_max);
 }
 
+/** A step's reward: one for every copy, or (a batch's) one per copy. */
+type Reward = { reward: number; rewards: Float64Array | null };
+
+/** Per-copy products and the reduction over copies; with one copy, the plain terms. */
+class Batch {
+  constructor(
+    readonly copies: number,
+    private readonly mean: boolean,
+  ) {}
+
+  /** outer(a, b) of each copy: [B][rows][cols] from [B][rows] and [B][cols]. */
+  outer(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+    return this.copies > 1 ? tf.mul(tf.expandDims(a, 2), tf.expandDims(b, 1)) : outer(a, b);
+  }
+
+  /** A per-copy term reduced over the copies with the rule's reduction. */
+  reduce(t: tf.Tensor): tf.Tensor {
+    if (this.copies === 1) return t;
+    const sum = tf.sum(t, 0);
+    return this.mean ? tf.div(sum, this.copies) : sum;
+  }
+
+  /** k times each copy's reward, shaped to scale a [B][rows][cols] term (a number with one reward for all). */
+  scaledReward(r: Reward, k: number): tf.Tensor | number {
+    if (r.rewards === null || this.copies === 1) return k * (r.rewards === null ? r.reward : r.rewards[0]);
+    return tf.tensor3d(Float32Array.from(r.rewards, (x) => k * x), [this.copies, 1, 1]);
+  }
+
+  /** Copy `copy`'s [rows][cols] of a per-copy matrix, as float64. */
+  slice(t: tf.Tensor, size: number, copy: number): Float64Array {
+    return Float64Array.from(t.dataSync().subarray(copy * size, (copy + 1) * size));
+  }
+}
+
 type RuleTerms = {
   up: tf.Tensor | null;
   down: tf.Tensor | null;
@@ -159,7 +199,7 @@ interface TfjsRule {
   /** True when an update cannot change anything, so it is skipped. */
   readonly isIdentity: boolean;
   /** This update's terms; inside a tidy, reading but not replacing the rule's state. */
-  terms(reward: number): RuleTerms;
+  terms(reward: Reward): RuleTerms;
   /** Installs the state tensors terms() returned (or save() cloned), freeing the old ones. */
   commit(state: tf.Tensor[]): void;
   /** Clones of the state tensors, in commit()'s order. */
@@ -169,16 +209,16 @@ interface TfjsRule {
   reset(): void;
   getState(): RuleState;
   setState(state: RuleState): void;
-  eligibility(): Float64Array | null;
+  eligibility(copy: number): Float64Array | null;
   /** MSTDPET's eligibility trace, row-major; absent for other rules. */
-  eligibilityTrace?(): Float64Array;
+  eligibilityTrace?(copy: number): Float64Array;
   dispose(): void;
 }
 
 /** A rule whose only state is the weights: nothing to commit, reset, save or free. */
 abstract class StatelessRule implements TfjsRule {
   abstract readonly isIdentity: boolean;
-  abstract terms(reward: number): RuleTerms;
+  abstract terms(reward: Reward): RuleTerms;
   commit(): void {}
   save(): tf.Tensor[] {
     return [];
@@ -222,16 +262,17 @@ class StdpRule extends StatelessRule {
     c: ResolvedConnection,
     private readonly pre: TfjsPopulation,
     private readonly post: TfjsPopulation,
+    private readonly batch: Batch,
   ) {
     super();
     this.lr = c.rule.lr;
   }
 
   terms(): RuleTerms {
-    const { pre, post, lr } = this;
-    // down = lr[0] * outer(s_pre, traces_post); up = lr[1] * outer(traces_pre, s_post)
-    const down = tf.mul(lr[0], outer(pre.s, post.traces));
-    const up = tf.mul(lr[1], outer(pre.traces, post.s));
+    const { pre, post, lr, batch } = this;
+    // down = lr[0] * outer(s_pre, traces_post); up = lr[1] * outer(traces_pre, s_post); per copy, reduced
+    const down = batch.reduce(tf.mul(lr[0], batch.outer(pre.s, post.traces)));
+    const up = batch.reduce(tf.mul(lr[1], batch.outer(pre.traces, post.s)));
     return { up, down, state: [] };
   }
 }
@@ -263,6 +304,7 @@ class MstdpRule implements TfjsRule {
     private readonly pre: TfjsPopulation,
     private readonly post: TfjsPopulation,
     dt: number,
+    private readonly batch: Batch,
   ) {
     this.lr0 = c.rule.lr[0];
     this.plusDecay = Math.exp(-dt / (c.rule.tc_plus as number));
@@ -273,23 +315,28 @@ class MstdpRule implements TfjsRule {
   }
 
   private initial(): [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] {
-    const m = this.pre.n;
-    const n = this.post.n;
-    return [tf.zeros([m]), tf.zeros([n]), tf.zeros([m, n]), tf.zeros([m]), tf.zeros([n])];
+    const { pre, post } = this;
+    return [tf.zeros(pre.shape), tf.zeros(post.shape), tf.zeros(this.matrixShape()), tf.zeros(pre.shape), tf.zeros(post.shape)];
   }
 
-  terms(reward: number): RuleTerms {
-    const { pre, post } = this;
-    // 1. dw = lr[0] * r * e, with the eligibility left by the previous step
-    const dw = tf.mul(this.lr0 * reward, this.e);
-    const up = tf.relu(dw);
-    const down = tf.relu(tf.neg(dw));
+  /** [pre.n][post.n], with the copies first in a batch. */
+  matrixShape(): number[] {
+    const m = [this.pre.n, this.post.n];
+    return this.batch.copies > 1 ? [this.batch.copies, ...m] : m;
+  }
+
+  terms(reward: Reward): RuleTerms {
+    const { pre, post, batch } = this;
+    // 1. dw = lr[0] * r * e, with the eligibility left by the previous step; split by sign per copy, then reduced
+    const dw = tf.mul(batch.scaledReward(reward, this.lr0), this.e);
+    const up = batch.reduce(tf.relu(dw));
+    const down = batch.reduce(tf.relu(tf.neg(dw)));
     // 2. p_plus = p_plus * exp(-dt / tc_plus) + a_plus * s_pre
     const pPlus = tf.add(tf.mul(this.pPlus, this.plusDecay), tf.mul(this.aPlus, pre.s));
     // 3. p_minus = p_minus * exp(-dt / tc_minus) + a_minus * s_post
     const pMinus = tf.add(tf.mul(this.pMinus, this.minusDecay), tf.mul(this.aMinus, post.s));
     // 4. e = outer(p_plus, s_post) + outer(s_pre, p_minus)
-    const e = eligibilityOf(pPlus, pMinus, pre.s, post.s);
+    const e = eligibilityOf(batch, pPlus, pMinus, pre.s, post.s);
     return { up, down, state: [pPlus, pMinus, e, tf.clone(pre.s), tf.clone(post.s)] };
   }
 
@@ -320,20 +367,21 @@ class MstdpRule implements TfjsRule {
   }
 
   setState(state: RuleState): void {
-    const sPre = new Float32Array(this.pre.n);
-    const sPost = new Float32Array(this.post.n);
+    const { pre, post } = this;
+    const sPre = new Float32Array(pre.copies * pre.n);
+    const sPost = new Float32Array(post.copies * post.n);
     for (const i of state.e_pre ?? []) sPre[i] = 1;
     for (const j of state.e_post ?? []) sPost[j] = 1;
-    const pPlus = tf.tensor1d(Float32Array.from(state.p_plus ?? new Float32Array(this.pre.n)));
-    const pMinus = tf.tensor1d(Float32Array.from(state.p_minus ?? new Float32Array(this.post.n)));
-    const eSPre = tf.tensor1d(sPre);
-    const eSPost = tf.tensor1d(sPost);
-    const e = tf.tidy(() => eligibilityOf(pPlus, pMinus, eSPre, eSPost));
+    const pPlus = tf.tensor(Float32Array.from(state.p_plus ?? sPre.map(() => 0)), pre.shape);
+    const pMinus = tf.tensor(Float32Array.from(state.p_minus ?? sPost.map(() => 0)), post.shape);
+    const eSPre = tf.tensor(sPre, pre.shape);
+    const eSPost = tf.tensor(sPost, post.shape);
+    const e = tf.tidy(() => eligibilityOf(this.batch, pPlus, pMinus, eSPre, eSPost));
     this.commit([pPlus, pMinus, e, eSPre, eSPost]);
   }
 
-  eligibility(): Float64Array {
-    return Float64Array.from(this.e.dataSync());
+  eligibility(copy: number): Float64Array {
+    return this.batch.slice(this.e, this.pre.n * this.post.n, copy);
   }
 
   dispose(): void {
@@ -359,23 +407,25 @@ class MstdpetRule implements TfjsRule {
     private readonly pre: TfjsPopulation,
     private readonly post: TfjsPopulation,
     dt: number,
+    private readonly batch: Batch,
   ) {
-    this.mstdp = new MstdpRule(c, pre, post, dt);
+    this.mstdp = new MstdpRule(c, pre, post, dt, batch);
     this.tc = c.rule.tc_e_trace as number;
     this.etDecay = Math.exp(-dt / this.tc);
     this.lrDt = c.rule.lr[0] * dt;
-    this.et = tf.zeros([pre.n, post.n]);
+    this.et = tf.zeros(this.mstdp.matrixShape());
   }
 
-  terms(reward: number): RuleTerms {
+  terms(reward: Reward): RuleTerms {
+    const { batch } = this;
     // 1. et = et * exp(-dt / tc_e_trace) + e / tc_e_trace, e left by the previous step
     const et = tf.add(tf.mul(this.et, this.etDecay), tf.div(this.mstdp.e, this.tc));
-    // 2. dw = lr[0] * dt * r * et
-    const dw = tf.mul(this.lrDt * reward, et);
-    const up = tf.relu(dw);
-    const down = tf.relu(tf.neg(dw));
+    // 2. dw = lr[0] * dt * r * et; split by sign per copy, then reduced
+    const dw = tf.mul(batch.scaledReward(reward, this.lrDt), et);
+    const up = batch.reduce(tf.relu(dw));
+    const down = batch.reduce(tf.relu(tf.neg(dw)));
     // 3-4. p_plus, p_minus and e as MSTDP's steps 2-4 (its terms ignore a zero reward's dw)
-    const { state } = this.mstdp.terms(0);
+    const { state } = this.mstdp.terms({ reward: 0, rewards: null });
     return { up, down, state: [...state, et] };
   }
 
@@ -396,7 +446,7 @@ class MstdpetRule implements TfjsRule {
   reset(): void {
     this.mstdp.reset();
     tf.dispose(this.et);
-    this.et = tf.zeros([this.pre.n, this.post.n]);
+    this.et = tf.zeros(this.mstdp.matrixShape());
   }
 
   getState(): RuleState {
@@ -407,17 +457,17 @@ class MstdpetRule implements TfjsRule {
     this.mstdp.setState(state);
     // A native snapshot keeps the trace's decay scale apart; here it is folded in.
     const scale = state.et_scale ?? 1;
-    const et = state.et ? Float32Array.from(state.et, (x) => x * scale) : new Float32Array(this.pre.n * this.post.n);
+    const et = state.et ? Float32Array.from(state.et, (x) => x * scale) : new Float32Array(this.batch.copies * this.pre.n * this.post.n);
     tf.dispose(this.et);
-    this.et = tf.tensor2d(et, [this.pre.n, this.post.n]);
+    this.et = tf.tensor(et, this.mstdp.matrixShape());
   }
 
-  eligibility(): Float64Array {
-    return this.mstdp.eligibility();
+  eligibility(copy: number): Float64Array {
+    return this.mstdp.eligibility(copy);
   }
 
-  eligibilityTrace(): Float64Array {
-    return Float64Array.from(this.et.dataSync());
+  eligibilityTrace(copy: number): Float64Array {
+    return this.batch.slice(this.et, this.pre.n * this.post.n, copy);
   }
 
   dispose(): void {
@@ -426,8 +476,8 @@ class MstdpetRule implements TfjsRule {
   }
 }
 
-function eligibilityOf(pPlus: tf.Tensor, pMinus: tf.Tensor, sPre: tf.Tensor, sPost: tf.Tensor): tf.Tensor {
-  return tf.add(outer(pPlus, sPost), outer(sPre, pMinus));
+function eligibilityOf(batch: Batch, pPlus: tf.Tensor, pMinus: tf.Tensor, sPre: tf.Tensor, sPost: tf.Tensor): tf.Tensor {
+  return tf.add(batch.outer(pPlus, sPost), batch.outer(sPre, pMinus));
 }
 
 /** outer(a, b)[i][j] = a[i] * b[j]; every vector here is rank 1. */

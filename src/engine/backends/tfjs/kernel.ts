@@ -124,7 +124,7 @@ export class TfjsKernel implements Kernel {
     this.pops = [];
     this.conns = [];
     try {
-      for (const name of this.popNames) this.pops.push(new TfjsPopulation(spec.populations[name], spec.dt));
+      for (const name of this.popNames) this.pops.push(new TfjsPopulation(spec.populations[name], spec.dt, spec.batch_size));
       this.incoming = this.pops.map(() => []);
       this.connPre = [];
       this.connNames.forEach((name, k) => {
@@ -160,7 +160,7 @@ export class TfjsKernel implements Kernel {
           // tfjs may keep a reference to a typed array it is given; the staging
           // buffer is reused only after this tidy has disposed the tensor.
           pop.inputBuffer.set(inputs[p]);
-          x = tf.tensor1d(pop.inputBuffer);
+          x = tf.tensor(pop.inputBuffer, pop.shape);
         }
         for (const k of incoming[p]) x = tf.add(x, conns[k].deliver(spikes[connPre[k]]));
         const st = pop.step(x);
@@ -172,31 +172,36 @@ export class TfjsKernel implements Kernel {
     for (let p = 0; p < pops.length; p++) pops[p].commit(next[p]);
   }
 
+  /** Part 2 for a batch: rewards[b] is copy b's reward. */
+  updateRulesPerCopy(rewards: Float64Array): void {
+    for (const c of this.conns) c.update(0, rewards);
+  }
+
   /** Part 2: every connection's rule in declaration order. */
   updateRules(reward: number): void {
-    for (const c of this.conns) c.update(reward);
+    for (const c of this.conns) c.update(reward, null);
   }
 
-  spikeCount(pop: number): number {
-    return this.pops[pop].spikes().length;
+  spikeCount(pop: number, copy = 0): number {
+    return this.pops[pop].spikes(copy).length;
   }
 
-  readSpikes(pop: number, out: Int32Array): number {
-    const idx = this.pops[pop].spikes();
+  readSpikes(pop: number, out: Int32Array, copy = 0): number {
+    const idx = this.pops[pop].spikes(copy);
     out.set(idx);
     return idx.length;
   }
 
-  potentials(pop: number): Float64Array {
-    return Float64Array.from(this.pops[pop].v.dataSync());
+  potentials(pop: number, copy = 0): Float64Array {
+    return copyOf(this.pops[pop].v, this.pops[pop].n, copy);
   }
 
-  traces(pop: number): Float64Array {
-    return Float64Array.from(this.pops[pop].traces.dataSync());
+  traces(pop: number, copy = 0): Float64Array {
+    return copyOf(this.pops[pop].traces, this.pops[pop].n, copy);
   }
 
-  refractory(pop: number): Float64Array {
-    return Float64Array.from(this.pops[pop].refrac.dataSync());
+  refractory(pop: number, copy = 0): Float64Array {
+    return copyOf(this.pops[pop].refrac, this.pops[pop].n, copy);
   }
 
   weights(conn: number): Float64Array {
@@ -207,12 +212,12 @@ export class TfjsKernel implements Kernel {
     this.conns[conn].setWeights(w);
   }
 
-  eligibility(conn: number): Float64Array | null {
-    return this.conns[conn].eligibility();
+  eligibility(conn: number, copy = 0): Float64Array | null {
+    return this.conns[conn].eligibility(copy);
   }
 
-  eligibilityTrace(conn: number): Float64Array | null {
-    return this.conns[conn].eligibilityTrace();
+  eligibilityTrace(conn: number, copy = 0): Float64Array | null {
+    return this.conns[conn].eligibilityTrace(copy);
   }
 
   resetState(): void {
@@ -227,7 +232,7 @@ export class TfjsKernel implements Kernel {
         v: f64Copy(p.v.dataSync()),
         refrac: f64Copy(p.refrac.dataSync()),
         traces: f64Copy(p.traces.dataSync()),
-        spikes: Array.from(p.spikes()),
+        spikes: Array.from(p.spikesAll()),
       };
     });
     this.conns.forEach((c, i) => {
@@ -250,6 +255,11 @@ export class TfjsKernel implements Kernel {
     for (const p of this.pops) p.dispose();
     for (const c of this.conns) c.dispose();
   }
+}
+
+/** Copy `copy`'s entries of a state tensor of `n` per copy, in float64. */
+function copyOf(t: tf.Tensor, n: number, copy: number): Float64Array {
+  return Float64Array.from(t.dataSync().subarray(copy * n, (copy + 1) * n));
 }
 
 export function createTfjsKernel(spec: ResolvedNetwork, external: ExternalInputs): Kernel {

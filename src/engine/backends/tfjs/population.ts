@@ -17,13 +17,16 @@ export type PopulationTensors = {
 
 export class TfjsPopulation {
   readonly n: number;
+  /** Copies of a batch: the state tensors are [copies][n], or [n] for one copy. */
+  readonly copies: number;
+  readonly shape: number[];
   v: tf.Tensor;
   refrac: tf.Tensor;
   traces: tf.Tensor;
   s: tf.Tensor;
   /** The external-input staging buffer (see TfjsKernel.stepPopulations). */
   readonly inputBuffer: Float32Array;
-  /** The most recent step's spike indices, read back lazily. */
+  /** The most recent step's spike indices (into every copy's, copy-major), read back lazily. */
   private spikeIdx: Int32Array | null = null;
 
   private readonly p: ResolvedPopulation;
@@ -32,19 +35,21 @@ export class TfjsPopulation {
   /** Zero current, for a population with no input and no incoming connection. */
   readonly zero: tf.Tensor;
 
-  constructor(p: ResolvedPopulation, dt: number) {
+  constructor(p: ResolvedPopulation, dt: number, copies = 1) {
     this.n = p.n;
+    this.copies = copies;
+    this.shape = copies > 1 ? [copies, p.n] : [p.n];
     this.p = p;
     this.dt = dt;
     this.traceDecay = Math.exp(-dt / p.tau_s);
-    this.inputBuffer = new Float32Array(p.n);
-    this.zero = tf.zeros([p.n]);
+    this.inputBuffer = new Float32Array(copies * p.n);
+    this.zero = tf.zeros(this.shape);
     [this.v, this.refrac, this.traces, this.s] = this.initial();
   }
 
   private initial(): [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] {
-    const n = this.n;
-    return [tf.fill([n], this.p.rest_pot), tf.zeros([n]), tf.zeros([n]), tf.zeros([n])];
+    const shape = this.shape;
+    return [tf.fill(shape, this.p.rest_pot), tf.zeros(shape), tf.zeros(shape), tf.zeros(shape)];
   }
 
   /** One step with input current x; call inside tf.tidy. Returns the new state, leaves this one as it is. */
@@ -86,8 +91,16 @@ export class TfjsPopulation {
     return [['v', this.v], ['refrac', this.refrac], ['traces', this.traces]];
   }
 
-  /** Indices of the neurons that spiked in the most recent step. */
-  spikes(): Int32Array {
+  /** Indices of the neurons of copy `copy` that spiked in the most recent step. */
+  spikes(copy = 0): Int32Array {
+    const all = this.spikesAll();
+    if (this.copies === 1) return all;
+    const n = this.n;
+    return all.filter((k) => Math.floor(k / n) === copy).map((k) => k - copy * n);
+  }
+
+  /** Every copy's spiking neurons, as indices into the copies' vectors (copy b's neuron i at b * n + i). */
+  spikesAll(): Int32Array {
     if (!this.spikeIdx) {
       const s = this.s.dataSync();
       let count = 0;
@@ -107,13 +120,13 @@ export class TfjsPopulation {
 
   /** Restores state from plain numbers (a snapshot, possibly from another backend). */
   load(v: ArrayLike<number>, refrac: ArrayLike<number>, traces: ArrayLike<number>, spikes: ArrayLike<number>): void {
-    const s = new Float32Array(this.n);
+    const s = new Float32Array(this.copies * this.n);
     for (let k = 0; k < spikes.length; k++) s[spikes[k]] = 1;
     tf.dispose([this.v, this.refrac, this.traces, this.s]);
-    this.v = tf.tensor1d(Float32Array.from(v));
-    this.refrac = tf.tensor1d(Float32Array.from(refrac));
-    this.traces = tf.tensor1d(Float32Array.from(traces));
-    this.s = tf.tensor1d(s);
+    this.v = tf.tensor(Float32Array.from(v), this.shape);
+    this.refrac = tf.tensor(Float32Array.from(refrac), this.shape);
+    this.traces = tf.tensor(Float32Array.from(traces), this.shape);
+    this.s = tf.tensor(s, this.shape);
     this.spikeIdx = null;
   }
 

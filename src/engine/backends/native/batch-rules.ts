@@ -1,0 +1,440 @@
+/**
+ * The learning rules of model.md for a batch (model.md, "Batches"): every
+ * copy computes its own potentiation and depression from its own spikes,
+ * traces, rule state and reward; the terms are summed over the copies into
+ * one pair of matrices (BatchTerms), scaled by 1 / B for `reduction: mean`,
+ * and applied once to the shared weights. As in rules.ts, a copy's terms
+ * touch only the rows and columns of its spikes (MSTDPET's, with a reward,
+ * every synapse), and only the synapses touched are visited.
+ */
+import type { ResolvedRule } from '../../spec-schema.js';
+import type { RuleState } from '../kernel.js';
+import type { LifPopulation } from './population.js';
+import { DenseWeights } from './weights.js';
+
+/** Slots of DenseWeights.ruleParams used here. */
+const REDUCTION = 0;
+
+/** Potentiation and depression summed over the copies, with the rows and columns they touch. */
+export class BatchTerms {
+  readonly up: Float64Array;
+  readonly down: Float64Array;
+  private readonly rowMask: Uint8Array;
+  private readonly rowList: Int32Array;
+  private rowCount = 0;
+  private readonly colMask: Uint8Array;
+  private readonly colList: Int32Array;
+  private colCount = 0;
+  /** Every synapse touched (MSTDPET with a reward). */
+  private all = false;
+
+  constructor(
+    readonly rows: number,
+    readonly cols: number,
+  ) {
+    this.up = new Float64Array(rows * cols);
+    this.down = new Float64Array(rows * cols);
+    this.rowMask = new Uint8Array(rows);
+    this.rowList = new Int32Array(rows);
+    this.colMask = new Uint8Array(cols);
+    this.colList = new Int32Array(cols);
+  }
+
+  touchRow(i: number): void {
+    if (this.rowMask[i] === 1) return;
+    this.rowMask[i] = 1;
+    this.rowList[this.rowCount++] = i;
+  }
+
+  touchCol(j: number): void {
+    if (this.colMask[j] === 1) return;
+    this.colMask[j] = 1;
+    this.colList[this.colCount++] = j;
+  }
+
+  touchAll(): void {
+    this.all = true;
+  }
+
+  /** Adds dw to synapse k as potentiation or depression by its sign. */
+  addSigned(k: number, dw: number): void {
+    if (dw > 0) this.up[k] += dw;
+    else if (dw < 0) this.down[k] -= dw;
+  }
+
+  /**
+   * Applies the reduced terms to w (model.md's update, steps 1-3, once) and
+   * clears them; every other synapse only decays. `w.ruleParams[REDUCTION]`
+   * is the reduction's factor.
+   */
+  apply(w: DenseWeights): void {
+    w.begin();
+    const { rows, cols, rowMask, rowList, colList, up, down } = this;
+    if (this.all) {
+      for (let i = 0; i < rows; i++) w.applyTermsAt(i, null, cols, up, down, REDUCTION);
+      up.fill(0);
+      down.fill(0);
+    } else if (this.rowCount > 0 || this.colCount > 0) {
+      for (let q = 0; q < this.rowCount; q++) w.applyTermsAt(rowList[q], null, cols, up, down, REDUCTION);
+      if (this.colCount > 0) {
+        for (let i = 0; i < rows; i++) if (rowMask[i] === 0) w.applyTermsAt(i, colList, this.colCount, up, down, REDUCTION);
+      }
+      this.clearTouched();
+    }
+    w.end();
+    this.all = false;
+    for (let q = 0; q < this.rowCount; q++) rowMask[rowList[q]] = 0;
+    for (let q = 0; q < this.colCount; q++) this.colMask[colList[q]] = 0;
+    this.rowCount = 0;
+    this.colCount = 0;
+  }
+
+  private clearTouched(): void {
+    const { cols, rows, up, down, rowList, colList } = this;
+    for (let q = 0; q < this.rowCount; q++) {
+      const base = rowList[q] * cols;
+      for (let j = 0; j < cols; j++) {
+        up[base + j] = 0;
+        down[base + j] = 0;
+      }
+    }
+    for (let i = 0; i < rows; i++) {
+      const base = i * cols;
+      for (let q = 0; q < this.colCount; q++) {
+        up[base + colList[q]] = 0;
+        down[base + colList[q]] = 0;
+      }
+    }
+  }
+}
+
+export interface BatchRule {
+  /** Adds every copy's terms (rewards[b] is copy b's reward) and applies them; then advances the rule's state. */
+  update(rewards: Float64Array): void;
+  reset(): void;
+  /** The state of every copy, copy-major (copy b's p_plus at b * pre.n, e_pre as indices into B * pre.n, ...). */
+  getState(): RuleState;
+  setState(state: RuleState): void;
+  eligibility(copy: number): Float64Array | null;
+  eligibilityTrace(copy: number): Float64Array | null;
+}
+
+/** The shared part: the weights, the terms, the reduction factor in ruleParams. */
+abstract class BatchRuleBase implements BatchRule {
+  protected readonly terms: BatchTerms;
+  protected readonly copies: number;
+
+  constructor(
+    protected readonly pre: readonly LifPopulation[],
+    protected readonly post: readonly LifPopulation[],
+    protected readonly w: DenseWeights,
+    rule: ResolvedRule,
+  ) {
+    this.copies = pre.length;
+    this.terms = new BatchTerms(w.rows, w.cols);
+    w.ruleParams[REDUCTION] = rule.reduction === 'mean' ? 1 / this.copies : 1;
+  }
+
+  abstract update(rewards: Float64Array): void;
+  reset(): void {}
+  getState(): RuleState {
+    return {};
+  }
+  setState(_state: RuleState): void {}
+  eligibility(_copy: number): Float64Array | null {
+    return null;
+  }
+  eligibilityTrace(_copy: number): Float64Array | null {
+    return null;
+  }
+}
+
+export class BatchNoOpRule extends BatchRuleBase {
+  update(): void {
+    if (!this.w.decays) return;
+    this.terms.apply(this.w);
+  }
+}
+
+/** Pair-based STDP (BindsNET PostPre), per copy. */
+export class BatchStdpRule extends BatchRuleBase {
+  private readonly lrPre: number;
+  private readonly lrPost: number;
+
+  constructor(pre: readonly LifPopulation[], post: readonly LifPopulation[], w: DenseWeights, rule: ResolvedRule) {
+    super(pre, post, w, rule);
+    [this.lrPre, this.lrPost] = rule.lr;
+  }
+
+  update(): void {
+    const { terms, lrPre, lrPost } = this;
+    const { up, down } = terms;
+    const cols = this.w.cols;
+    const rows = this.w.rows;
+    for (let b = 0; b < this.copies; b++) {
+      const pre = this.pre[b];
+      const post = this.post[b];
+      // down = lr[0] * outer(s_pre, traces_post): the rows of the pre spikes.
+      if (pre.spikeCount > 0) {
+        post.catchUp();
+        const tPost = post.traces;
+        for (let k = 0; k < pre.spikeCount; k++) {
+          const i = pre.spikeIdx[k];
+          const base = i * cols;
+          for (let j = 0; j < cols; j++) down[base + j] += lrPre * tPost[j];
+          terms.touchRow(i);
+        }
+      }
+      // up = lr[1] * outer(traces_pre, s_post): the columns of the post spikes.
+      if (post.spikeCount > 0) {
+        pre.catchUp();
+        const tPre = pre.traces;
+        for (let q = 0; q < post.spikeCount; q++) {
+          const j = post.spikeIdx[q];
+          for (let i = 0; i < rows; i++) up[i * cols + j] += lrPost * tPre[i];
+          terms.touchCol(j);
+        }
+      }
+    }
+    terms.apply(this.w);
+  }
+}
+
+/**
+ * MSTDP (and, with a trace, MSTDPET) per copy. Copy b's eligibility is kept
+ * as in rules.ts, by the spikes it was built from and p_plus / p_minus.
+ */
+export class BatchMstdpRule extends BatchRuleBase {
+  protected readonly lr0: number;
+  private readonly plusDecay: number;
+  private readonly minusDecay: number;
+  private readonly aPlus: number;
+  private readonly aMinus: number;
+  /** Copy-major: copy b's p_plus at b * rows, p_minus at b * cols. */
+  protected readonly pPlus: Float64Array;
+  protected readonly pMinus: Float64Array;
+  /** Copy-major masks and lists of the spikes each copy's eligibility was built from. */
+  protected readonly ePreMask: Uint8Array;
+  protected readonly ePreIdx: Int32Array;
+  protected readonly ePreCount: Int32Array;
+  protected readonly ePostMask: Uint8Array;
+  protected readonly ePostIdx: Int32Array;
+  protected readonly ePostCount: Int32Array;
+
+  constructor(pre: readonly LifPopulation[], post: readonly LifPopulation[], w: DenseWeights, rule: ResolvedRule, dt: number) {
+    super(pre, post, w, rule);
+    this.lr0 = rule.lr[0];
+    this.plusDecay = Math.exp(-dt / (rule.tc_plus as number));
+    this.minusDecay = Math.exp(-dt / (rule.tc_minus as number));
+    this.aPlus = rule.a_plus as number;
+    this.aMinus = rule.a_minus as number;
+    const B = this.copies;
+    this.pPlus = new Float64Array(B * w.rows);
+    this.pMinus = new Float64Array(B * w.cols);
+    this.ePreMask = new Uint8Array(B * w.rows);
+    this.ePreIdx = new Int32Array(B * w.rows);
+    this.ePreCount = new Int32Array(B);
+    this.ePostMask = new Uint8Array(B * w.cols);
+    this.ePostIdx = new Int32Array(B * w.cols);
+    this.ePostCount = new Int32Array(B);
+  }
+
+  update(rewards: Float64Array): void {
+    this.addTerms(rewards);
+    this.terms.apply(this.w);
+    this.advance();
+  }
+
+  /** MSTDP's step 1 for every copy: dw = lr[0] * r_b * e_b, split by sign per copy. */
+  protected addTerms(rewards: Float64Array): void {
+    const { terms, pPlus, pMinus, ePreMask, ePreIdx, ePostIdx } = this;
+    const rows = this.w.rows;
+    const cols = this.w.cols;
+    for (let b = 0; b < this.copies; b++) {
+      const c = this.lr0 * rewards[b];
+      if (c === 0) continue;
+      const pp = b * rows;
+      const pm = b * cols;
+      // Rows of the pre spikes: e[i][j] = p_minus[j] + p_plus[i] where post j spiked.
+      for (let q = 0; q < this.ePreCount[b]; q++) {
+        const i = ePreIdx[pp + q];
+        const base = i * cols;
+        for (let j = 0; j < cols; j++) {
+          const e = this.ePostMask[pm + j] === 1 ? pPlus[pp + i] + pMinus[pm + j] : pMinus[pm + j];
+          terms.addSigned(base + j, c * e);
+        }
+        terms.touchRow(i);
+      }
+      // Columns of the post spikes, on the other rows: e[i][j] = p_plus[i].
+      for (let q = 0; q < this.ePostCount[b]; q++) {
+        const j = ePostIdx[pm + q];
+        for (let i = 0; i < rows; i++) if (ePreMask[pp + i] === 0) terms.addSigned(i * cols + j, c * pPlus[pp + i]);
+        terms.touchCol(j);
+      }
+    }
+  }
+
+  /** Steps 2-4 for every copy: p_plus, p_minus, and e from this step's spikes. */
+  protected advance(): void {
+    const rows = this.w.rows;
+    const cols = this.w.cols;
+    const { pPlus, pMinus, plusDecay, minusDecay, aPlus, aMinus } = this;
+    for (let b = 0; b < this.copies; b++) {
+      const pre = this.pre[b];
+      const post = this.post[b];
+      const pp = b * rows;
+      const pm = b * cols;
+      for (let i = 0; i < rows; i++) pPlus[pp + i] = pPlus[pp + i] * plusDecay + aPlus * pre.s[i];
+      for (let j = 0; j < cols; j++) pMinus[pm + j] = pMinus[pm + j] * minusDecay + aMinus * post.s[j];
+      this.setSpikes(b, pre.spikeIdx, pre.spikeCount, post.spikeIdx, post.spikeCount);
+    }
+  }
+
+  private setSpikes(b: number, preIdx: ArrayLike<number>, preCount: number, postIdx: ArrayLike<number>, postCount: number): void {
+    const rows = this.w.rows;
+    const cols = this.w.cols;
+    const pp = b * rows;
+    const pm = b * cols;
+    const { ePreMask, ePreIdx, ePostMask, ePostIdx } = this;
+    for (let k = 0; k < this.ePreCount[b]; k++) ePreMask[pp + ePreIdx[pp + k]] = 0;
+    for (let k = 0; k < this.ePostCount[b]; k++) ePostMask[pm + ePostIdx[pm + k]] = 0;
+    for (let k = 0; k < preCount; k++) {
+      ePreIdx[pp + k] = preIdx[k];
+      ePreMask[pp + preIdx[k]] = 1;
+    }
+    for (let k = 0; k < postCount; k++) {
+      ePostIdx[pm + k] = postIdx[k];
+      ePostMask[pm + postIdx[k]] = 1;
+    }
+    this.ePreCount[b] = preCount;
+    this.ePostCount[b] = postCount;
+  }
+
+  override reset(): void {
+    this.pPlus.fill(0);
+    this.pMinus.fill(0);
+    for (let b = 0; b < this.copies; b++) this.setSpikes(b, [], 0, [], 0);
+  }
+
+  override getState(): RuleState {
+    const rows = this.w.rows;
+    const cols = this.w.cols;
+    const ePre: number[] = [];
+    const ePost: number[] = [];
+    for (let b = 0; b < this.copies; b++) {
+      for (let k = 0; k < this.ePreCount[b]; k++) ePre.push(b * rows + this.ePreIdx[b * rows + k]);
+      for (let k = 0; k < this.ePostCount[b]; k++) ePost.push(b * cols + this.ePostIdx[b * cols + k]);
+    }
+    return { p_plus: Array.from(this.pPlus), p_minus: Array.from(this.pMinus), e_pre: ePre, e_post: ePost };
+  }
+
+  override setState(state: RuleState): void {
+    const rows = this.w.rows;
+    const cols = this.w.cols;
+    this.pPlus.set(state.p_plus ?? []);
+    this.pMinus.set(state.p_minus ?? []);
+    for (let b = 0; b < this.copies; b++) {
+      const pre = (state.e_pre ?? []).filter((x) => Math.floor(x / rows) === b).map((x) => x - b * rows);
+      const post = (state.e_post ?? []).filter((x) => Math.floor(x / cols) === b).map((x) => x - b * cols);
+      this.setSpikes(b, pre, pre.length, post, post.length);
+    }
+  }
+
+  override eligibility(copy: number): Float64Array {
+    const rows = this.w.rows;
+    const cols = this.w.cols;
+    const out = new Float64Array(rows * cols);
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) {
+        out[i * cols + j] = this.pPlus[copy * rows + i] * this.ePostMask[copy * cols + j] + this.ePreMask[copy * rows + i] * this.pMinus[copy * cols + j];
+      }
+    }
+    return out;
+  }
+}
+
+/**
+ * MSTDPET per copy: each copy's trace et_b, all kept as stored values times
+ * one scale (every copy's trace decays by the same factor), as in rules.ts.
+ */
+export class BatchMstdpetRule extends BatchMstdpRule {
+  private readonly etStored: Float64Array;
+  private etScale = 1;
+  private readonly etDecay: number;
+  private readonly invTc: number;
+  private readonly lrDt: number;
+
+  constructor(pre: readonly LifPopulation[], post: readonly LifPopulation[], w: DenseWeights, rule: ResolvedRule, dt: number) {
+    super(pre, post, w, rule, dt);
+    const tc = rule.tc_e_trace as number;
+    this.etDecay = Math.exp(-dt / tc);
+    this.invTc = 1 / tc;
+    this.lrDt = this.lr0 * dt;
+    this.etStored = new Float64Array(this.copies * w.rows * w.cols);
+  }
+
+  override update(rewards: Float64Array): void {
+    this.traceEligibility();
+    const { terms, etStored } = this;
+    const n = this.w.rows * this.w.cols;
+    for (let b = 0; b < this.copies; b++) {
+      const c = this.lrDt * rewards[b] * this.etScale;
+      if (c === 0) continue;
+      const at = b * n;
+      for (let k = 0; k < n; k++) terms.addSigned(k, c * etStored[at + k]);
+      terms.touchAll();
+    }
+    terms.apply(this.w);
+    this.advance();
+  }
+
+  /** et_b = et_b * decay + e_b / tc_e_trace for every copy. */
+  private traceEligibility(): void {
+    const { etStored, pPlus, pMinus, ePreIdx, ePostIdx } = this;
+    this.etScale *= this.etDecay;
+    if (this.etScale < DenseWeights.RENORMALISE_BELOW) {
+      for (let k = 0; k < etStored.length; k++) etStored[k] *= this.etScale;
+      this.etScale = 1;
+    }
+    const rows = this.w.rows;
+    const cols = this.w.cols;
+    const f = this.invTc / this.etScale;
+    for (let b = 0; b < this.copies; b++) {
+      const at = b * rows * cols;
+      const pp = b * rows;
+      const pm = b * cols;
+      for (let q = 0; q < this.ePreCount[b]; q++) {
+        const base = at + ePreIdx[pp + q] * cols;
+        for (let j = 0; j < cols; j++) etStored[base + j] += pMinus[pm + j] * f;
+      }
+      for (let q = 0; q < this.ePostCount[b]; q++) {
+        const j = ePostIdx[pm + q];
+        for (let i = 0; i < rows; i++) etStored[at + i * cols + j] += pPlus[pp + i] * f;
+      }
+    }
+  }
+
+  override reset(): void {
+    super.reset();
+    this.etStored.fill(0);
+    this.etScale = 1;
+  }
+
+  override getState(): RuleState {
+    return { ...super.getState(), et: Array.from(this.etStored), et_scale: this.etScale };
+  }
+
+  override setState(state: RuleState): void {
+    super.setState(state);
+    this.etStored.fill(0);
+    this.etStored.set(state.et ?? []);
+    this.etScale = state.et_scale ?? 1;
+  }
+
+  override eligibilityTrace(copy: number): Float64Array {
+    const n = this.w.rows * this.w.cols;
+    const out = new Float64Array(n);
+    for (let k = 0; k < n; k++) out[k] = this.etStored[copy * n + k] * this.etScale;
+    return out;
+  }
+}
