@@ -20,6 +20,9 @@ def test_vector_session_steps_many_sessions_as_single_steps_would(server):
             r = t.step({"pre": x[i]}, reward=[1, -1, 1, -1][i], steps=20, spikes="counts", populations=["pre", "post"])
             assert np.array_equal(counts["post"][i], r.spike_counts["post"])
             assert np.array_equal(counts["pre"][i], r.spike_counts["pre"])
+        # One vector for every session, one reward for all.
+        same = vec.step({"pre": [100, 0]}, reward=1, populations=["post"])
+        assert same["post"].shape == (4, 1)
         vec.sessions[2].delete()
         out = vec.step_results({"pre": x})
         assert isinstance(out[2], spikeserve.SessionNotFoundError) and all(isinstance(out[i], spikeserve.StepResult) for i in (0, 1, 3))

@@ -14,6 +14,11 @@ from .results import StepResult
 from .socket import AsyncSessionSocket
 
 
+def _error(outcome: Mapping[str, Any]) -> SpikeserveError:
+    e = outcome["error"]
+    return error_from(e["code"], e["message"], e.get("details"))
+
+
 class VectorSession:
     """N sessions of one network, stepped with one request per call. Row ``i``
     of every array in and out belongs to ``sessions[i]``."""
@@ -30,6 +35,29 @@ class VectorSession:
     def __len__(self) -> int:
         return len(self.sessions)
 
+    def _items(self, inputs: Mapping[str, Any] | None, reward: Any, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+        """The batch's items. Arrays become lists once for all rows (not a row
+        at a time), and the fields every session shares are built once."""
+        n = len(self.sessions)
+        columns: dict[str, list[Any]] = {}
+        for k, v in (inputs or {}).items():
+            a = np.asarray(v, dtype=np.float64)
+            columns[k] = a.tolist() if a.ndim == 2 and a.shape[0] == n else [a.tolist()] * n
+        rewards = None if reward is None else np.broadcast_to(np.asarray(reward, dtype=np.float64), (n,)).tolist()
+        shared = AsyncSessionSocket.step_fields(None, **kwargs)
+        items = []
+        for i, s in enumerate(self.sessions):
+            item: dict[str, Any] = {"id": s.id, **shared}
+            if columns:
+                item["inputs"] = {k: c[i] for k, c in columns.items()}
+            if rewards is not None:
+                item["reward"] = rewards[i]
+            items.append(item)
+        return items
+
+    def _outcomes(self, inputs: Mapping[str, Any] | None, reward: Any, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.client._do(_Call("POST", "/v1/batch/step", {"items": self._items(inputs, reward, kwargs)}))["results"]
+
     def step_results(
         self,
         inputs: Mapping[str, Any] | None = None,
@@ -42,34 +70,20 @@ class VectorSession:
         a number or one per session; other keyword arguments as
         :meth:`Session.step`, for every session. Per session, its
         :class:`StepResult` or the error it alone got."""
-        n = len(self.sessions)
-        rewards = np.broadcast_to(np.asarray(reward, dtype=np.float64), (n,)) if reward is not None else None
-        per_pop = {k: np.asarray(v, dtype=np.float64) for k, v in (inputs or {}).items()}
-        items = []
-        for i, s in enumerate(self.sessions):
-            x = {k: (v[i] if v.ndim == 2 and v.shape[0] == n else v) for k, v in per_pop.items()}
-            fields = AsyncSessionSocket.step_fields(x or None, reward=None if rewards is None else float(rewards[i]), **kwargs)
-            items.append({"id": s.id, **fields})
-        reply = self.client._do(_Call("POST", "/v1/batch/step", {"items": items}))
-        out: list[StepResult | SpikeserveError] = []
-        for o in reply["results"]:
-            if o["ok"]:
-                out.append(StepResult.from_json(o["result"]))
-            else:
-                e = o["error"]
-                out.append(error_from(e["code"], e["message"], e.get("details")))
-        return out
+        return [StepResult.from_json(o["result"]) if o["ok"] else _error(o) for o in self._outcomes(inputs, reward, kwargs)]
 
     def step(self, inputs: Mapping[str, Any] | None = None, *, reward: float | Sequence[float] | np.ndarray | None = None, populations: Sequence[str], **kwargs: Any) -> dict[str, np.ndarray]:
         """Step every session and return, per population asked for, an ``[N, n]``
         array of spike counts over the call. Raises the first session's error,
         with ``details["index"]`` its position."""
-        results = self.step_results(inputs, reward=reward, populations=populations, spikes="counts", **kwargs)
-        for i, r in enumerate(results):
-            if isinstance(r, SpikeserveError):
-                r.details["index"] = i
-                raise r
-        return {p: np.stack([r.spike_counts[p] for r in results if isinstance(r, StepResult) and r.spike_counts]) for p in populations}
+        outcomes = self._outcomes(inputs, reward, {**kwargs, "populations": populations, "spikes": "counts"})
+        for i, o in enumerate(outcomes):
+            if not o["ok"]:
+                e = _error(o)
+                e.details["index"] = i
+                raise e
+        # Straight from the reply into one array per population: no result object per session.
+        return {p: np.array([o["result"]["spikeCounts"][p] for o in outcomes], dtype=np.int64) for p in populations}
 
     def delete(self) -> None:
         """Delete every session."""
