@@ -374,7 +374,9 @@ export class Network {
       yield;
     }
     // Kernels clamp what they are given into weights of their own: a Float64Array needs no copy first.
-    this.kernel.setWeights(k, values instanceof Float64Array ? values : f64Copy(values));
+    const flat = values instanceof Float64Array ? values : f64Copy(values);
+    if (this.kernel.setWeightsPausing) yield* this.kernel.setWeightsPausing(k, flat);
+    else this.kernel.setWeights(k, flat);
   }
 
 

@@ -115,6 +115,8 @@ export interface Kernel {
   weightsPausing?(conn: number): Generator<void, Float64Array>;
   /** Sets real weights (row-major), clamped into the bounds. */
   setWeights(conn: number, w: Float64Array): void;
+  /** As setWeights, pausing (yield) every so often; the weights are used only once it ends. Where absent, setWeights runs in one go. */
+  setWeightsPausing?(conn: number, w: Float64Array): Generator<void, void>;
   /** Dense eligibility, row-major, or null for rules without one. */
   eligibility(conn: number, copy?: number): Float64Array | null;
   /** MSTDPET's eligibility trace, row-major, or null for other rules. */

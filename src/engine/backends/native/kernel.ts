@@ -160,6 +160,10 @@ export class NativeKernel implements Kernel {
     this.conns[conn].weights.setFlat(w);
   }
 
+  setWeightsPausing(conn: number, w: Float64Array): Generator<void, void> {
+    return this.conns[conn].weights.setFlatPausing(w);
+  }
+
   eligibility(conn: number): Float64Array | null {
     const e = this.conns[conn].rule.eligibility();
     return e ? Float64Array.from(e.flat()) : null;

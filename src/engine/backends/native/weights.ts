@@ -425,9 +425,19 @@ export class DenseWeights {
 
   /** Writes real weights (row-major), clamped into the bounds; resets the scale. */
   setFlat(w: ArrayLike<number>): void {
+    const steps = this.setFlatPausing(w);
+    while (!steps.next().done);
+  }
+
+  /** As setFlat, pausing (yield) every VALUES_PER_PAUSE weights; the caller uses the weights only once it ends. */
+  *setFlatPausing(w: ArrayLike<number>): Generator<void, void> {
     this.flushAll();
     const { wMin, wMax, stored } = this;
-    for (let k = 0; k < stored.length; k++) stored[k] = Math.min(wMax, Math.max(wMin, w[k]));
+    for (let from = 0; from < stored.length; from += VALUES_PER_PAUSE) {
+      const to = Math.min(stored.length, from + VALUES_PER_PAUSE);
+      for (let k = from; k < to; k++) stored[k] = Math.min(wMax, Math.max(wMin, w[k]));
+      if (to < stored.length) yield;
+    }
     this.scale = 1;
   }
 
