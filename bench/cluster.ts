@@ -1,7 +1,8 @@
 /**
  * Cluster benchmark (`npm run bench:cluster`): Debian's redis-server and
  * spikeserve nodes in processes of their own on 127.0.0.1, as
- * docs/cluster.md runs them (sessions in memory: DATA_DIR=; LOG_LEVEL=warn).
+ * docs/cluster.md runs them (sessions in memory: DATA_DIR=; LOG_LEVEL=warn;
+ * no overload bounds, so that a loaded machine refuses no heavy step).
  *
  * 1. Scaling: 16 sessions of 1000 -> 1000 MSTDP (1% input), created one
  *    after the other through the first node (placement spreads them), and 16
@@ -53,7 +54,7 @@ async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
 
 async function startNodes(n: number, redisUrl: string): Promise<ServerProcess[]> {
   const nodes: ServerProcess[] = [];
-  for (let i = 1; i <= n; i++) nodes.push(await startServer({ REDIS_URL: redisUrl, NODE_ID: `n${i}`, DATA_DIR: '', LOG_LEVEL: 'warn', CLUSTER_HEARTBEAT_S: '0.5' }));
+  for (let i = 1; i <= n; i++) nodes.push(await startServer({ REDIS_URL: redisUrl, NODE_ID: `n${i}`, DATA_DIR: '', LOG_LEVEL: 'warn', CLUSTER_HEARTBEAT_S: '0.5', OVERLOAD_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MEMORY_MB: '0' }));
   // Every node registered (its heartbeat follows its listening).
   for (let t = 0; t < 200; t++) {
     const view = (await (await fetch(`${nodes[0].base}/v1/cluster`)).json()) as { nodes: { alive: boolean }[] };

@@ -36,6 +36,8 @@ export type Route = { kind: 'local' } | { kind: 'remote'; node: NodeInfo } | { k
 
 /** Seconds a client is told to wait before retrying a session whose node is down: about one heartbeat expiry. */
 export const UNAVAILABLE_RETRY_S = 2;
+/** Sessions whose owner a node remembers at most (then it starts again from none). */
+const MAX_REMEMBERED = 100_000;
 
 export class ClusterNode {
   readonly id: string;
@@ -45,6 +47,10 @@ export class ClusterNode {
   readonly identity: NodeIdentity;
   readonly forwarder = new Forwarder();
   readonly gates = new SessionGates();
+  /** Owner last found for sessions held elsewhere (route()). */
+  private readonly owners = new Map<string, string>();
+  /** The other nodes alive at the last heartbeat, by id. */
+  private peers = new Map<string, NodeInfo>();
   private readonly handoff: Handoff;
   private disconnect: (sessionId: string, message: string) => void = () => {};
   private url: string;
@@ -161,7 +167,9 @@ export class ClusterNode {
     await this.announce();
     this.handoff.start();
     const every = this.opts.heartbeatS * 1000;
+    await this.refreshPeers();
     this.heartbeat = setInterval(() => {
+      this.refreshPeers().catch(() => {});
       this.announce().catch(() => {
         // Redis is away: the 'ready' handler claims and announces again when it is back.
       });
@@ -197,9 +205,20 @@ export class ClusterNode {
     }
   }
 
-  /** Where a request for session `id` goes: here if this node holds it (or nobody does: then it answers 404 itself), else its owner. */
-  async route(id: string): Promise<Route> {
+  /**
+   * Where a request for session `id` goes: here if this node holds it (or
+   * nobody does: then it answers 404 itself), else its owner. The owner last
+   * found for a session, and the nodes alive at the last heartbeat, are
+   * remembered, so that a request passed on costs no call to Redis; `fresh`
+   * asks Redis (after a forward failed, or when a request was passed here by
+   * a node whose memory was out of date).
+   */
+  async route(id: string, fresh = false): Promise<Route> {
     if (this.holds(id)) return { kind: 'local' };
+    if (!fresh) {
+      const node = this.peers.get(this.owners.get(id) ?? '');
+      if (node !== undefined) return { kind: 'remote', node };
+    }
     let owner: Ownership | null;
     try {
       owner = await this.directory.lookup(id);
@@ -211,7 +230,20 @@ export class ClusterNode {
     }
     if (owner === null || owner.node === this.id) return { kind: 'local' };
     const node = await this.registry.get(owner.node);
-    return node === null ? { kind: 'unavailable', node: owner.node } : { kind: 'remote', node };
+    if (node === null) {
+      this.peers.delete(owner.node);
+      return { kind: 'unavailable', node: owner.node };
+    }
+    if (this.owners.size >= MAX_REMEMBERED) this.owners.clear();
+    this.owners.set(id, node.id);
+    this.peers.set(node.id, node);
+    return { kind: 'remote', node };
+  }
+
+  /** The nodes alive now, as the registry has them: what route() trusts until the next heartbeat. */
+  private async refreshPeers(): Promise<void> {
+    const alive = await this.registry.alive();
+    this.peers = new Map(alive.filter((n) => n.id !== this.id).map((n) => [n.id, n]));
   }
 
   /** The node a new session goes to: `pin` if given (and alive), else the one with the most free capacity. */

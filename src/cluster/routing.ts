@@ -57,7 +57,8 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
     // Served here only if held here and not moving, checked and counted in one turn: a move waits for what it counted.
     for (let wait = node.gates.waiting(id); wait !== null; wait = node.gates.waiting(id)) await wait;
     if (node.holds(id) || hops >= MAX_HOPS) return serveHere(reply, id);
-    const r = await node.route(id);
+    // Passed here by a node that thought this one held it: ask Redis, not memory.
+    const r = await node.route(id, hops > 0);
     if (r.kind === 'local') {
       for (let wait = node.gates.waiting(id); wait !== null; wait = node.gates.waiting(id)) await wait;
       return serveHere(reply, id);
@@ -89,7 +90,7 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
         origin = (await node.place(undefined)).url;
         continue;
       }
-      const r = await node.route(sessionId);
+      const r = await node.route(sessionId, true);
       if (r.kind === 'local') {
         // It moved here meanwhile: this node serves it, as a request passed on to it.
         return node.forwarder.forward(await node.selfUrl(), { method: request.method, url: request.url, headers: request.headers, body, hops });
@@ -177,7 +178,7 @@ export function upgradeRouter(node: ClusterNode) {
       const wait = node.gates.waiting(id);
       if (wait !== null) return void wait.then(dispatch);
       if (node.holds(id) || hops >= MAX_HOPS) return here();
-      node.route(id).then(
+      node.route(id, hops > 0).then(
         (r) => {
           if (r.kind === 'local') return node.gates.waiting(id) === null ? here() : dispatch();
           if (r.kind === 'unavailable') return refuseRawRequest(socket, unavailable(id, r.node, `its node ${r.node} is not running`));
