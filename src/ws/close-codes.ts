@@ -32,7 +32,7 @@ export function closeCodeFor(code: ErrorCode): number {
 /** Every close code a client can see: when, and the error code that starts the reason (the AsyncAPI description lists them). */
 export const CLOSE_CODE_TABLE: readonly { code: number; when: string; reason?: ErrorCode }[] = [
   { code: CLOSE.NORMAL, when: 'either side closed on purpose' },
-  { code: CLOSE.GOING_AWAY, when: 'the server is shutting down: the replies to what it had read went out first', reason: 'SHUTTING_DOWN' },
+  { code: CLOSE.GOING_AWAY, when: 'the server is shutting down, or (in a cluster) the session is moving to another node: the replies to what it had read went out first; connect again', reason: 'SHUTTING_DOWN' },
   { code: CLOSE.PROTOCOL_ERROR, when: 'a broken frame (unmasked, bad opcode, bad control frame)' },
   { code: 1006, when: '(no close frame) the server cut a peer that did not answer its ping, or one that stopped reading' },
   { code: CLOSE.INVALID_PAYLOAD, when: 'a text message that is not valid UTF-8' },
