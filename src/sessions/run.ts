@@ -43,7 +43,7 @@ export class StepRun {
   private readonly weights: boolean;
   /** Steps per runSlice call, adapted so that a chunk takes about a millisecond. */
   private chunk: number;
-  private readonly onStep: (t: number) => void;
+  private readonly context: RunContext;
 
   /** Everything is checked here, before the first step: a refused call changes nothing. */
   constructor(
@@ -86,11 +86,7 @@ export class StepRun {
     // fixed overhead plus its size); advance() corrects it after one chunk.
     this.chunk = Math.max(1, Math.floor(100_000 / (options.stepCost + 50)));
     this.completesPending = net.pending;
-    const { spikeBuf, stepped } = options;
-    this.onStep = (t) => {
-      this.gather(t, spikeBuf);
-      stepped(this, t);
-    };
+    this.context = options;
   }
 
   /** Step `t` of the plan leaves its update pending (deferReward on the call's last step). */
@@ -107,11 +103,17 @@ export class StepRun {
   advance(sliceMs: number): boolean {
     const { plan } = this;
     const sliceEnd = performance.now() + sliceMs;
+    // Made here, not kept on the run: kept on it, it made every step call
+    // measurably dearer (docs/benchmarks.md, sessions layer split).
+    const onStep = (t: number) => {
+      this.gather(t, this.context.spikeBuf);
+      this.context.stepped(this, t);
+    };
     for (;;) {
       const from = this.next;
       const to = Math.min(plan.steps, from + this.chunk);
       const t0 = performance.now();
-      this.net.runSlice(plan, from, to, this.onStep);
+      this.net.runSlice(plan, from, to, onStep);
       const t1 = performance.now();
       this.next = to;
       if (to >= plan.steps) return true;
