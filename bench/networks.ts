@@ -43,10 +43,10 @@ function rewards(seed: number): number[] {
   return Array.from({ length: 89 }, () => (rng.nextFloat() < 0.5 ? 1 : -1));
 }
 
-type Rule = { type: string; lr: number[]; weight_decay?: number };
+export type Rule = { type: string; lr: number[]; weight_decay?: number };
 
 /** pre -> post; `gain` multiplies the weights, to make the output busy too. */
-function layered(name: string, nPre: number, nPost: number, rule: Rule, rate: number, targetUs?: number, gain = 1): BenchCase {
+export function layered(name: string, nPre: number, nPost: number, rule: Rule, rate: number, targetUs?: number, gain = 1): BenchCase {
   const wMax = (gain * 2) / (nPre * rate);
   return {
     name,

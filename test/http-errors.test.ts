@@ -116,7 +116,7 @@ describe('errors over HTTP', () => {
       const code = (body as { input?: unknown }).input ? 'REQUEST_INVALID' : 'INPUT_INVALID';
       assertError(r, 400, code, message);
     }
-    assertError(await call(app, 'POST', `/v1/sessions/${id}/reward`, { reward: 'x' }), 400, 'INPUT_INVALID', /^reward: expected number/);
+    assertError(await call(app, 'POST', `/v1/sessions/${id}/reward`, { reward: 'x' }), 400, 'INPUT_INVALID', /^reward: must be a number \(the reward that completes the pending update\), or in a batch one number per copy/);
     assertError(await call(app, 'POST', `/v1/sessions/${id}/reward`, {}), 400, 'INPUT_INVALID', /^reward: required/);
     assertError(await call(app, 'POST', `/v1/sessions/${id}/reset`, { weights: 'yes' }), 400, 'REQUEST_INVALID', /^weights: expected boolean/);
     assert.deepEqual((await call(app, 'GET', `/v1/sessions/${id}/snapshot`)).body, before, 'refused requests changed nothing');

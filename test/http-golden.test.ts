@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { replay, type ReplayCase } from '../src/engine/index.js';
-import { goldenFiles, loadGolden, skipUnsupported, usesReward } from './helpers/golden.js';
+import { goldenFiles, loadGolden, usesReward } from './helpers/golden.js';
 import { assertClose, call, createSession, makeApp } from './helpers/http.js';
 
 const cases = goldenFiles().map((f) => ({ file: f, c: loadGolden(f) as unknown as ReplayCase & { expect: { spikes: Record<string, number[][]>; weights: Record<string, number[][]>; v: Record<string, number[]> } } }));
@@ -32,7 +32,7 @@ describe('golden cases over HTTP', () => {
   });
 
   for (const { file, c } of cases) {
-    test(`${file}: one request per step equals the engine alone and the recorded run`, skipUnsupported(c), async () => {
+    test(`${file}: one request per step equals the engine alone and the recorded run`, async () => {
       const engine = replay(c);
       const id = await createSession(app, sessionBody(c));
       const pops = Object.keys(engine.spikes);
@@ -63,14 +63,16 @@ describe('golden cases over HTTP', () => {
       await call(app, 'DELETE', `/v1/sessions/${id}`);
     });
 
-    test(`${file}: the whole case in one request equals the engine alone`, skipUnsupported(c), async () => {
+    test(`${file}: the whole case in one request equals the engine alone`, async () => {
       const engine = replay(c);
       const id = await createSession(app, sessionBody(c));
       const sizes: Record<string, number> = Object.fromEntries(Object.entries((c.network as { populations: Record<string, { n: number }> }).populations).map(([p, s]) => [p, s.n]));
-      const inputs: Record<string, number[][]> = {};
+      const copies = (c.network as { batch_size?: number }).batch_size ?? 1;
+      const inputs: Record<string, unknown[]> = {};
       for (const p of Object.keys(sizes)) {
-        // A step without input for a population is a step with zeros: model.md step 1.
-        if (c.steps.some((s) => s.inputs?.[p])) inputs[p] = c.steps.map((s) => s.inputs?.[p] ?? new Array(sizes[p]).fill(0));
+        // A step without input for a population is a step with zeros (model.md step 1), for every copy of a batch.
+        const zeros = copies > 1 ? Array.from({ length: copies }, () => new Array(sizes[p]).fill(0)) : new Array(sizes[p]).fill(0);
+        if (c.steps.some((s) => s.inputs?.[p])) inputs[p] = c.steps.map((s) => s.inputs?.[p] ?? zeros);
       }
       // Rewards only where a rule learns from them: elsewhere the API refuses them.
       const reward = usesReward(c) ? { reward: c.steps.map((s) => s.reward ?? 0) } : {};

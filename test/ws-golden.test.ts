@@ -11,7 +11,7 @@ import type { CreateSessionBody } from '../src/api/sessions.js';
 import type { StepResult } from '../src/api/step.js';
 import type { PotentialsEvent, SpikesEvent } from '../src/api/ws.js';
 import { replay, type ReplayCase } from '../src/engine/index.js';
-import { goldenFiles, loadGolden, skipUnsupported } from './helpers/golden.js';
+import { goldenFiles, loadGolden, skipOverWebSocket } from './helpers/golden.js';
 import { assertClose } from './helpers/http.js';
 import { liveServer, waitFor, type LiveServer } from './helpers/ws.js';
 
@@ -37,7 +37,7 @@ describe('golden cases over the WebSocket', () => {
   for (const file of files) {
     const c = loadGolden(file) as unknown as ReplayCase & { expect: { spikes: Record<string, number[][]>; weights: Record<string, number[][]>; v: Record<string, number[]> } };
     for (const format of ['json', 'binary'] as const) {
-      test(`${file} over ${format}: spikes, weights and potentials equal the engine alone's`, skipUnsupported(c), async () => {
+      test(`${file} over ${format}: spikes, weights and potentials equal the engine alone's`, skipOverWebSocket(c), async () => {
         const engine = replay(c);
         const { id } = await srv.rest.createSession(sessionBody(c));
         const observer = await srv.rest.socket(id, { role: 'observer', format });

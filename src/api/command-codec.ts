@@ -22,7 +22,7 @@ export type StepCommand = Pick<StepBody, 'steps' | 'inputs' | 'reward' | 'deferR
 /** A logged command read back. */
 export type Command =
   | { kind: 'step'; body: StepCommand }
-  | { kind: 'reward'; reward: number }
+  | { kind: 'reward'; reward: number | number[] }
   | { kind: 'reset'; weights: boolean }
   /** `weights` is [rows][cols], or row-major values (from a binary request). */
   | { kind: 'weights'; connection: string; weights: unknown };
@@ -76,7 +76,7 @@ export function encodeStep(body: StepBody): string | Buffer {
   }
 }
 
-export function encodeReward(reward: number): string {
+export function encodeReward(reward: number | number[]): string {
   return JSON.stringify({ reward });
 }
 
@@ -95,7 +95,7 @@ export function decodeCommand(c: LoggedCommand): Command {
     case 'step':
       return { kind: 'step', body: body as StepCommand };
     case 'reward':
-      return { kind: 'reward', reward: body.reward as number };
+      return { kind: 'reward', reward: body.reward as number | number[] };
     case 'reset':
       return { kind: 'reset', weights: body.weights === true };
     case 'weights':

@@ -109,7 +109,7 @@ export function copyRewards(reward: Raw, out: Float64Array, field: string, check
  */
 export function runRewards(reward: Raw, copies: number, steps: number, rewarded: number, check: (x: unknown, field: string) => void): Float64Array {
   const out = new Float64Array(steps * copies);
-  if (isList(reward) && nested(reward)) {
+  if (isList(reward) && Array.prototype.some.call(reward, isList)) {
     if (reward.length !== rewarded) throw inputError('reward', `one reward (a number or ${copies} numbers) per rewarded step: expected ${rewarded}, got ${reward.length}`);
     for (let t = 0; t < rewarded; t++) copyRewards(reward[t], out.subarray(t * copies, (t + 1) * copies), `reward[${t}]`, check);
     return out;

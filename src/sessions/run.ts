@@ -37,8 +37,12 @@ export class StepRun {
   done = 0;
   private next = 0;
   private readonly pops: number[];
-  private readonly perStep: number[][][] | null;
-  private readonly counts: Uint32Array[] | null;
+  /** The copies the reply is of; null without a batch (the reply then has no copy level). */
+  private readonly copies: number[] | null;
+  /** [population][copy][step]: fired indices. */
+  private readonly perStep: number[][][][] | null;
+  /** [population][copy]: spikes per neuron. */
+  private readonly counts: Uint32Array[][] | null;
   private readonly potentials: boolean;
   private readonly weights: boolean;
   /** Steps per runSlice call, adapted so that a chunk takes about a millisecond. */
@@ -64,8 +68,16 @@ export class StepRun {
     } else {
       pops = net.populationNames.map((_, i) => i);
     }
+    let copies: number[] | null = null;
+    if (net.copies > 1) {
+      copies = ret.copies ? ret.copies.slice() : Array.from({ length: net.copies }, (_, b) => b);
+      copies.forEach((b, i) => net.checkCopy(b, `return.copies[${i}]`));
+    } else if (ret.copies && ret.copies.some((b) => b !== 0)) {
+      throw inputError('return.copies', 'this network has one copy (batch_size 1): leave out return.copies, or ask for [0]');
+    }
+    const copyCount = copies?.length ?? 1;
     if (format === 'steps') {
-      const neurons = pops.reduce((a, p) => a + net.sizes[p], 0);
+      const neurons = pops.reduce((a, p) => a + net.sizes[p], 0) * copyCount;
       const records = plan.steps * neurons;
       const max = options.limits.maxSpikeRecordsPerCall;
       if (records > max) {
@@ -78,8 +90,9 @@ export class StepRun {
     }
     this.plan = plan;
     this.pops = pops;
-    this.perStep = format === 'steps' ? pops.map(() => []) : null;
-    this.counts = format === 'counts' ? pops.map((p) => new Uint32Array(net.sizes[p])) : null;
+    this.copies = copies;
+    this.perStep = format === 'steps' ? pops.map(() => Array.from({ length: copyCount }, () => [])) : null;
+    this.counts = format === 'counts' ? pops.map((p) => Array.from({ length: copyCount }, () => new Uint32Array(net.sizes[p]))) : null;
     this.potentials = ret.potentials === true;
     this.weights = ret.weights === true;
     // A first guess (a step costs roughly 50 neurons' or synapses' worth of
@@ -94,8 +107,13 @@ export class StepRun {
     return t === this.plan.steps - 1 && this.plan.deferReward;
   }
 
-  /** The reward step `t`'s update used. */
-  rewardOf(t: number): number {
+  /** The reward step `t`'s update used; a batch's, one per copy. */
+  rewardOf(t: number): number | number[] {
+    const perCopy = this.plan.copyRewards;
+    if (perCopy !== null) {
+      const B = this.net.copies;
+      return Array.from(perCopy.subarray(t * B, (t + 1) * B));
+    }
     return this.plan.rewards ? this.plan.rewards[t] : this.plan.reward;
   }
 
@@ -127,18 +145,24 @@ export class StepRun {
   private gather(t: number, spikeBuf: Int32Array): void {
     this.done = t + 1;
     const net = this.net;
+    const copies = this.copies;
+    const copyCount = copies?.length ?? 1;
     if (this.perStep) {
       for (let k = 0; k < this.pops.length; k++) {
-        const c = net.readSpikes(this.pops[k], spikeBuf);
-        const list = new Array<number>(c);
-        for (let i = 0; i < c; i++) list[i] = spikeBuf[i];
-        this.perStep[k].push(list);
+        for (let q = 0; q < copyCount; q++) {
+          const c = net.readSpikes(this.pops[k], spikeBuf, copies === null ? 0 : copies[q]);
+          const list = new Array<number>(c);
+          for (let i = 0; i < c; i++) list[i] = spikeBuf[i];
+          this.perStep[k][q].push(list);
+        }
       }
     } else if (this.counts) {
       for (let k = 0; k < this.pops.length; k++) {
-        const c = net.readSpikes(this.pops[k], spikeBuf);
-        const counts = this.counts[k];
-        for (let i = 0; i < c; i++) counts[spikeBuf[i]]++;
+        for (let q = 0; q < copyCount; q++) {
+          const c = net.readSpikes(this.pops[k], spikeBuf, copies === null ? 0 : copies[q]);
+          const counts = this.counts[k][q];
+          for (let i = 0; i < c; i++) counts[spikeBuf[i]]++;
+        }
       }
     }
   }
@@ -149,18 +173,24 @@ export class StepRun {
     const out: StepResult = { step: net.stepCount, steps: this.plan.steps, pending: net.pending };
     const perStep = this.perStep;
     const counts = this.counts;
+    const copies = this.copies;
+    if (copies !== null) out.copies = copies;
     if (perStep) {
       const spikes: NonNullable<StepResult['spikes']> = {};
-      this.pops.forEach((p, k) => (spikes[net.populationNames[p]] = perStep[k]));
+      // A batch's: per step, one list per copy ([steps][copies][indices]).
+      this.pops.forEach((p, k) => (spikes[net.populationNames[p]] = copies === null ? perStep[k][0] : perStep[k][0].map((_, t) => perStep[k].map((c) => c[t]))));
       out.spikes = spikes;
     } else if (counts) {
       const spikeCounts: NonNullable<StepResult['spikeCounts']> = {};
-      this.pops.forEach((p, k) => (spikeCounts[net.populationNames[p]] = Array.from(counts[k])));
+      this.pops.forEach((p, k) => (spikeCounts[net.populationNames[p]] = copies === null ? Array.from(counts[k][0]) : counts[k].map((c) => Array.from(c))));
       out.spikeCounts = spikeCounts;
     }
     if (this.potentials) {
       out.potentials = {};
-      for (const p of this.pops) out.potentials[net.populationNames[p]] = Array.from(net.potentials(net.populationNames[p]));
+      for (const p of this.pops) {
+        const name = net.populationNames[p];
+        out.potentials[name] = copies === null ? Array.from(net.potentials(name)) : copies.map((b) => Array.from(net.potentials(name, b)));
+      }
     }
     if (this.weights) {
       out.weights = {};
@@ -180,16 +210,22 @@ export class StepRun {
     const stood = ran > 0 ? `; the call's first ${ran} step${ran === 1 ? '' : 's'} ran and stand (step ${this.net.stepCount})` : '';
     return {
       error: new SpikeserveError('STEP_OVERFLOW', `step ${ran + 1} of this call: ${e.message}${stood}`, { ...e.details, stepsRun: ran }),
-      ranCall: ran > 0 ? truncateStepBody(body, ran) : null,
+      ranCall: ran > 0 ? truncateStepBody(body, ran, this.net.copies > 1) : null,
     };
   }
 }
 
-/** The first `k` steps of a step call, as a call of their own (what ran when step k + 1 was refused). */
-function truncateStepBody(body: StepBody, k: number): StepBody {
-  const perStep = (x: unknown) => Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null;
+/**
+ * The first `k` steps of a step call, as a call of their own (what ran when
+ * step k + 1 was refused). In a batch a list one level deeper is per step:
+ * [steps][copies][n] inputs, [steps][copies] rewards.
+ */
+function truncateStepBody(body: StepBody, k: number, batch: boolean): StepBody {
+  const nested = (x: unknown): boolean => Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null;
+  const perStep = (x: unknown) => nested(x) && (!batch || nested((x as unknown[])[0]));
   const inputs = body.inputs ? Object.fromEntries(Object.entries(body.inputs).map(([name, x]) => [name, perStep(x) ? (x as unknown[]).slice(0, k) : x])) : body.inputs;
   const r = body.reward as unknown;
-  const reward = Array.isArray(r) || ArrayBuffer.isView(r) ? (r as number[]).slice(0, k) : body.reward;
+  const rewardPerStep = batch ? nested(r) : Array.isArray(r) || ArrayBuffer.isView(r);
+  const reward = rewardPerStep ? (r as number[]).slice(0, k) : body.reward;
   return { steps: k, inputs: inputs as StepBody['inputs'], reward, deferReward: false };
 }

@@ -37,7 +37,7 @@ export class CommandRecorder {
     this.append('step', encodeStep(body), body.steps ?? 1);
   }
 
-  reward(reward: number): void {
+  reward(reward: number | number[]): void {
     this.append('reward', encodeReward(reward), 0);
   }
 

@@ -42,7 +42,8 @@ export interface RewardUpdate {
   readonly sessionId: string;
   /** The step whose learning update used this reward (its step count after that step). */
   readonly step: number;
-  readonly reward: number;
+  /** In a batch with a reward per copy, one per copy. */
+  readonly reward: number | number[];
   /** Given with the step (0 if none), sent later for a deferred step, or the 0 a pending update got from the next step. */
   readonly source: RewardSource;
 }
@@ -177,6 +178,11 @@ export class Session {
 
   get populationNames(): readonly string[] {
     return this.net.populationNames;
+  }
+
+  /** batch_size: the network's copies. */
+  get copies(): number {
+    return this.net.copies;
   }
 
   get connectionNames(): readonly string[] {
@@ -348,7 +354,7 @@ export class Session {
     if (rewards && !pending) this.emitReward(net.stepCount, run.rewardOf(t), 'step');
   }
 
-  private emitReward(step: number, reward: number, source: RewardSource): void {
+  private emitReward(step: number, reward: number | number[], source: RewardSource): void {
     this.emit('reward', { sessionId: this.id, step, reward, source });
   }
 
@@ -361,7 +367,8 @@ export class Session {
     throw inputError(field, 'this network has no MSTDP or MSTDPET connection, so no rule learns from a reward: leave out reward and deferReward (or give a connection one of those rules)');
   }
 
-  reward(reward: number): Promise<RewardResult> {
+  /** A batch's reward is a number (every copy) or one per copy. */
+  reward(reward: number | number[]): Promise<RewardResult> {
     return this.command(() => {
       this.checkRewarded('reward');
       this.net.reward(reward);

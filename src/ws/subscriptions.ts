@@ -71,7 +71,8 @@ export function describeSubscription(s: Subscription): Subscribed {
 
 /** A rewards event, as a text or binary frame. */
 export function buildRewardEvent(s: Subscription, u: RewardUpdate): string | Buffer {
-  if (s.format === 'binary') return encodeFrame({ kind: 'rewardEvent', step: u.step, sections: [{ type: 'reward', source: u.source, reward: u.reward }] });
+  // A binary reward section holds one number: a batch's rewards per copy go out as text.
+  if (s.format === 'binary' && typeof u.reward === 'number') return encodeFrame({ kind: 'rewardEvent', step: u.step, sections: [{ type: 'reward', source: u.source, reward: u.reward }] });
   return JSON.stringify({ type: 'reward', step: u.step, reward: u.reward, source: u.source });
 }
 

@@ -26,21 +26,12 @@ export function loadGolden(file: string): GoldenCase {
 }
 
 /**
- * The model features a case needs that the engine does not implement yet
- * (docs/model.md, "Not supported yet"): its tests are skipped naming them,
- * so the cases run as soon as the features exist and the names go.
+ * The node:test option that skips a batch case over the WebSocket, whose
+ * step streams and binary frames carry one copy (docs/model.md, "Batches"), or none.
  */
-export function unsupportedFeatures(c: Pick<GoldenCase, 'network'>): string[] {
-  const network = c.network as { batch_size?: number };
-  const missing: string[] = [];
-  if (network.batch_size !== undefined) missing.push('batch_size');
-  return missing;
-}
-
-/** The node:test option that skips a case needing unsupported features (see unsupportedFeatures), or none. */
-export function skipUnsupported(c: Pick<GoldenCase, 'network'>): { skip?: string } {
-  const missing = unsupportedFeatures(c);
-  return missing.length ? { skip: `not implemented yet: ${missing.join(', ')}` } : {};
+export function skipOverWebSocket(c: Pick<GoldenCase, 'network'>): { skip?: string } {
+  const copies = (c.network as { batch_size?: number }).batch_size ?? 1;
+  return copies > 1 ? { skip: 'a batch: the WebSocket\'s step streams and binary frames carry one copy' } : {};
 }
 
 export function assertSpikesEqual(actual: ReplayResult['spikes'], expected: ReplayResult['spikes']): void {
