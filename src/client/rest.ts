@@ -74,7 +74,8 @@ export class RestClient {
     return this.call('POST', this.sessionPath(id, '/step'), body);
   }
 
-  reward(id: string, reward: number): Promise<RewardResult> {
+  /** A batch's reward is a number (every copy) or one per copy. */
+  reward(id: string, reward: number | number[]): Promise<RewardResult> {
     return this.call('POST', this.sessionPath(id, '/reward'), { reward });
   }
 

@@ -183,7 +183,8 @@ export class SessionSocket {
     return this.request({ type: 'step', ...body });
   }
 
-  reward(reward: number): Promise<RewardResult> {
+  /** A batch's reward is a number (every copy) or one per copy. */
+  reward(reward: number | number[]): Promise<RewardResult> {
     return this.request({ type: 'reward', reward });
   }
 
