@@ -332,20 +332,26 @@ export class NetworkInputs {
         const p = this.population(name, 'inputs');
         const n = this.sizes[p];
         const x = (raw as Record<string, unknown>)[name];
-        const pool = new VectorPool();
         const scratch = this.scratch[p];
-        const add = (xt: unknown, at: string) => {
+        const check = (xt: unknown, at: string) => {
           const found = checkVector(xt, n, scratch, true);
           if (found !== VECTOR_OK) throw vectorError(found, xt, n, at, `must be a number, a vector of ${n} numbers, or one such vector per step`, batch ? n / this.copies : 0);
-          return pool.add(scratch);
         };
         if (Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null) {
           if (x.length !== steps) throw inputError(field, `one vector per step: expected ${steps} vectors, got ${x.length}`);
-          inputs.push({ pop: p, vectors: x.map((xt, t) => add(xt, `${field}[${t}]`)) });
+          const pool = new VectorPool();
+          const vectors = x.map((xt, t) => {
+            check(xt, `${field}[${t}]`);
+            return pool.add(scratch);
+          });
+          pool.done();
+          inputs.push({ pop: p, vectors });
         } else {
-          inputs.push({ pop: p, vectors: [add(x, field)] });
+          // A held vector (every single-step call's): two arrays of its size, without a pool's growing and trimming.
+          check(x, field);
+          const c = scratch.count;
+          inputs.push({ pop: p, vectors: [{ index: scratch.index.slice(0, c), value: scratch.value.slice(0, c), offset: 0, count: c, version: 0 }] });
         }
-        pool.done();
       }
     }
     // With deferReward the last step's reward comes later, so rewards given
