@@ -143,16 +143,20 @@ function nonEmpty(raw: string): string {
   return s;
 }
 
+/** A URL, parsed, with what to show the user as an example when it is not one. */
+function parseUrl(s: string, example: string): URL {
+  try {
+    return new URL(s);
+  } catch {
+    throw new Error(`must be a URL like ${example}`);
+  }
+}
+
 /** A redis:// or rediss:// URL, or empty. */
 function redisUrl(raw: string): string {
   const s = raw.trim();
   if (s === '') return s;
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    throw new Error('must be a URL like redis://127.0.0.1:6379');
-  }
+  const u = parseUrl(s, 'redis://127.0.0.1:6379');
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error('must be a redis:// or rediss:// URL');
   return s;
 }
@@ -167,12 +171,7 @@ function nodeId(raw: string): string {
 function advertiseUrl(raw: string): string {
   const s = raw.trim();
   if (s === '') return s;
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    throw new Error('must be a URL like http://10.0.0.5:3000');
-  }
+  const u = parseUrl(s, 'http://10.0.0.5:3000');
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.origin !== s.replace(/\/$/, '')) throw new Error(`must be scheme://host:port only, like http://10.0.0.5:3000`);
   return u.origin;
 }
