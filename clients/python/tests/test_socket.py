@@ -105,6 +105,9 @@ WIDE_NETWORK = {
 }
 
 
+LONG_STEPS = 30_000
+
+
 def test_resume_when_cut_during_a_long_step(server):
     """The socket drops while a long step runs with more queued behind it: the
     server runs all it read and greets the new socket after them, so they are
@@ -114,7 +117,8 @@ def test_resume_when_cut_during_a_long_step(server):
         async with AsyncClient(server.url) as c:
             s = await c.create_session(WIDE_NETWORK, seed=1)
             ws = await s.connect()
-            long = ws.step_nowait({"pre": 20}, steps=1000, spikes="none")
+            # Long enough (about a second here) that the cut lands while it runs.
+            long = ws.step_nowait({"pre": 20}, steps=LONG_STEPS, spikes="none")
             futs = [ws.step_nowait(spikes="none") for _ in range(10)]
             await asyncio.sleep(0.05)  # the server has read them and runs the long step
             ws._ws.transport.abort()
@@ -123,8 +127,8 @@ def test_resume_when_cut_during_a_long_step(server):
             lost = [o for o in outcomes if isinstance(o, BaseException)]
             assert all(isinstance(o, CommandLostError) and o.applied is True for o in lost), lost[:3]
             answered = [o.step for o in outcomes if not isinstance(o, BaseException)]
-            assert answered == list(range(1000 + 11 - len(answered), 1011))
-            assert (await s.get())["step"] == 1010, "every step ran exactly once"
+            assert answered == list(range(LONG_STEPS + 11 - len(answered), LONG_STEPS + 11))
+            assert (await s.get())["step"] == LONG_STEPS + 10, "every step ran exactly once"
             await ws.close()
             await s.delete()
 
