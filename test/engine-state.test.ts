@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Network, SNAPSHOT_VERSION } from '../src/engine/index.js';
+import { VALUES_PER_PAUSE } from '../src/engine/pause.js';
 import { SpikeserveError } from '../src/errors.js';
 import { loadGolden } from './helpers/golden.js';
 
@@ -107,6 +108,47 @@ describe('snapshot', () => {
         return true;
       }, what);
     }
+  });
+
+  test('restore pauses while it copies a large snapshot\'s weights in, as while it checks them', () => {
+    // What a server does between two pauses is all another request waits for.
+    const n = 400;
+    const a = Network.create({ populations: { pre: { n }, post: { n } }, connections: { pp: { pre: 'pre', post: 'post' } } }, { seed: 5 });
+    // Its vectors as Float64Arrays, as a binary snapshot's are decoded.
+    const snap = a.snapshotTyped();
+    const w = snap.state.connections.pp.w;
+    let reads = 0;
+    // The weights as an array that counts the numbers read from it, one by one or as a slice.
+    snap.state.connections.pp.w = new Proxy(w, {
+      get(target, key) {
+        if (typeof key === 'string' && /^\d+$/.test(key)) {
+          reads++;
+          return target[Number(key)];
+        }
+        if (key === 'subarray') {
+          return (from: number, to: number) => {
+            reads += to - from;
+            return target.subarray(from, to);
+          };
+        }
+        return Reflect.get(target, key, target);
+      },
+    });
+    const steps = Network.restore(snap);
+    let most = 0;
+    let b: Network;
+    for (;;) {
+      reads = 0;
+      const r = steps.next();
+      most = Math.max(most, reads);
+      if (r.done) {
+        b = r.value;
+        break;
+      }
+    }
+    // The checks read each number twice (its two bounds).
+    assert.ok(most <= 2 * VALUES_PER_PAUSE, `${most} weights read between two pauses (${n * n} in all)`);
+    assert.deepEqual(b.weights('pp'), a.weights('pp'));
   });
 });
 

@@ -105,7 +105,7 @@ export class Network {
     return runToEnd(Network.restore(input, options));
   }
 
-  /** As fromSnapshot, pausing (yield) every so often while the snapshot's numbers are checked. */
+  /** As fromSnapshot, pausing (yield) every so often while the snapshot's numbers are checked and copied in. */
   static *restore(input: unknown, options: Omit<NetworkOptions, 'seed'> = {}): Generator<void, Network> {
     checkSnapshotEnvelope(input);
     const spec = resolveSpec(input.network, options.limits ?? DEFAULT_ENGINE_LIMITS, 'snapshot.network');
@@ -117,7 +117,13 @@ export class Network {
       throw new SpikeserveError('SNAPSHOT_INVALID', `snapshot.rng: ${(e as Error).message}`, { field: 'snapshot.rng' });
     }
     const net = new Network(spec, input.seed, options.backend ?? DEFAULT_BACKEND);
-    net.kernel.importState(input.state);
+    try {
+      if (net.kernel.importStatePausing) yield* net.kernel.importStatePausing(input.state);
+      else net.kernel.importState(input.state);
+    } catch (e) {
+      net.dispose();
+      throw e;
+    }
     net.rng = rng;
     net.steps = input.step;
     net.pendingUpdate = input.pending;

@@ -12,3 +12,13 @@ export function runToEnd<T>(steps: Generator<void, T>): T {
     if (r.done) return r.value;
   }
 }
+
+/** to.set(from), VALUES_PER_PAUSE values at a time, pausing (yield) between them. */
+export function* copyPausing(to: Float64Array, from: ArrayLike<number>): Generator<void, void> {
+  for (let at = 0; at < from.length; at += VALUES_PER_PAUSE) {
+    const end = Math.min(from.length, at + VALUES_PER_PAUSE);
+    if (from instanceof Float64Array) to.set(from.subarray(at, end), at);
+    else for (let k = at; k < end; k++) to[k] = from[k];
+    if (end < from.length) yield;
+  }
+}

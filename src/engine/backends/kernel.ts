@@ -130,6 +130,8 @@ export interface Kernel {
    */
   exportState(options?: { live?: boolean }): ExportedState;
   importState(state: KernelState): void;
+  /** As importState, pausing (yield) every so often while millions of weights are copied in; the kernel is used only once it ends. Where absent, importState runs in one go. */
+  importStatePausing?(state: KernelState): Generator<void, void>;
   dispose(): void;
 }
 

@@ -5,6 +5,7 @@
  * all copies deliver through, and one batch rule (batch-rules.ts) that sums
  * the copies' terms and applies them once. The step allocates nothing.
  */
+import { copyPausing, runToEnd } from '../../pause.js';
 import type { ResolvedNetwork } from '../../spec-schema.js';
 import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelState } from '../kernel.js';
 import { BatchMstdpRule, BatchMstdpetRule, BatchNoOpRule, BatchStdpRule, type BatchRule } from './batch-rules.js';
@@ -206,6 +207,10 @@ export class BatchNativeKernel implements Kernel {
   }
 
   importState(state: KernelState): void {
+    runToEnd(this.importStatePausing(state));
+  }
+
+  *importStatePausing(state: KernelState): Generator<void, void> {
     this.pops.forEach((copies, i) => {
       const s = state.populations[this.popNames[i]];
       const n = copies[0].n;
@@ -217,12 +222,13 @@ export class BatchNativeKernel implements Kernel {
         p.resync();
       });
     });
-    this.conns.forEach((c, i) => {
+    for (let i = 0; i < this.conns.length; i++) {
+      const c = this.conns[i];
       const s = state.connections[this.connNames[i]];
-      c.weights.stored.set(s.w);
+      yield* copyPausing(c.weights.stored, s.w);
       c.weights.scale = s.scale;
       c.rule.setState(s.rule);
-    });
+    }
   }
 
   dispose(): void {}

@@ -2,6 +2,7 @@
  * The native backend: typed arrays and loops that do work in proportion to
  * spikes wherever model.md allows. The step path allocates nothing.
  */
+import { copyPausing, runToEnd } from '../../pause.js';
 import type { ResolvedNetwork } from '../../spec-schema.js';
 import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelState } from '../kernel.js';
 import { BatchNativeKernel } from './batch-kernel.js';
@@ -201,6 +202,10 @@ export class NativeKernel implements Kernel {
   }
 
   importState(state: KernelState): void {
+    runToEnd(this.importStatePausing(state));
+  }
+
+  *importStatePausing(state: KernelState): Generator<void, void> {
     this.pops.forEach((p, i) => {
       const s = state.populations[this.popNames[i]];
       p.v.set(s.v);
@@ -209,13 +214,15 @@ export class NativeKernel implements Kernel {
       p.setSpikes(s.spikes);
       p.resync();
     });
-    this.conns.forEach((c, i) => {
+    for (let i = 0; i < this.conns.length; i++) {
+      const c = this.conns[i];
       const s = state.connections[this.connNames[i]];
       c.weights.flushAll();
-      c.weights.stored.set(s.w);
+      // Tens of megabytes copied in one go held the event loop for tens of milliseconds.
+      yield* copyPausing(c.weights.stored, s.w);
       c.weights.scale = s.scale;
       c.rule.setState(s.rule);
-    });
+    }
   }
 
   dispose(): void {}
