@@ -1,6 +1,8 @@
 /** POST /v1/batch/step: step many sessions in one request (vectorised environments, many agents). */
 import type { FastifyInstance } from 'fastify';
-import { BatchStepBodySchema, BatchStepResultSchema, type BatchStepBody, type BatchStepOutcome } from '../src/api/batch.js';
+import { BatchStepBodySchema, BatchStepResultSchema, type BatchStepBody, type BatchStepItem, type BatchStepOutcome } from '../src/api/batch.js';
+import { stepAcross } from '../src/cluster/batch.js';
+import type { ClusterNode } from '../src/cluster/node.js';
 import { SpikeserveError } from '../src/errors.js';
 import { toCodedError } from '../src/http/errors.js';
 import { API_ERRORS, BODY_ERRORS, described, errorResponses } from '../src/http/responses.js';
@@ -8,11 +10,13 @@ import type { SessionManager } from '../src/sessions/manager.js';
 
 export interface BatchRouteOptions {
   sessions: SessionManager;
+  /** This server as a node of a cluster: items of sessions on other nodes go to their owners. */
+  cluster: ClusterNode | null;
   maxItems: number;
   bodyLimit: number;
 }
 
-export default async function batchRoutes(app: FastifyInstance, { sessions, maxItems, bodyLimit }: BatchRouteOptions): Promise<void> {
+export default async function batchRoutes(app: FastifyInstance, { sessions, cluster, maxItems, bodyLimit }: BatchRouteOptions): Promise<void> {
   app.post<{ Body: BatchStepBody }>(
     '/batch/step',
     {
@@ -20,7 +24,7 @@ export default async function batchRoutes(app: FastifyInstance, { sessions, maxI
         tags: ['run'],
         summary: 'Step many sessions in one request',
         description:
-          'Each item is a session id with the fields of POST /v1/sessions/{id}/step. Every item runs as that step would (same validation, limits, quotas, ownership: another key\'s session is SESSION_NOT_FOUND), and its outcome is on disk when the reply is sent. One item\'s failure does not fail the others: the reply has, per item and in order, {ok: true, result} or {ok: false, error}. Items of one session run in their order. At most MAX_BATCH_ITEMS items (422 LIMIT_EXCEEDED).',
+          'Each item is a session id with the fields of POST /v1/sessions/{id}/step. Every item runs as that step would (same validation, limits, quotas, ownership: another key\'s session is SESSION_NOT_FOUND), and its outcome is on disk when the reply is sent. One item\'s failure does not fail the others: the reply has, per item and in order, {ok: true, result} or {ok: false, error}. Items of one session run in their order. At most MAX_BATCH_ITEMS items (422 LIMIT_EXCEEDED). In a cluster the items of sessions on other nodes are passed on to them; an item whose node is down gets SESSION_UNAVAILABLE on its own.',
         body: BatchStepBodySchema,
         response: {
           200: described(BatchStepResultSchema, 'Every item ran or failed on its own; see each outcome.'),
@@ -38,13 +42,15 @@ export default async function batchRoutes(app: FastifyInstance, { sessions, maxI
           value: items.length,
         });
       }
-      // Queued in item order, so items of one session keep their order on its
-      // queue (a session on disk is loaded once; its items follow in order).
-      const runs = items.map(({ id, ...body }) => sessions.open(id, request.owner).then((s) => s.step(body)));
-      const settled = await Promise.allSettled(runs);
-      const results: BatchStepOutcome[] = settled.map((s) =>
-        s.status === 'fulfilled' ? { ok: true, result: s.value } : { ok: false, error: toCodedError(s.reason, request.id, bodyLimit).body.error },
-      );
+      const errorOf = (e: unknown) => toCodedError(e, request.id, bodyLimit).body.error;
+      const runHere = async (here: BatchStepItem[]): Promise<BatchStepOutcome[]> => {
+        // Queued in item order, so items of one session keep their order on its
+        // queue (a session on disk is loaded once; its items follow in order).
+        const runs = here.map(({ id, ...body }) => sessions.open(id, request.owner).then((s) => s.step(body)));
+        const settled = await Promise.allSettled(runs);
+        return settled.map((s) => (s.status === 'fulfilled' ? { ok: true, result: s.value } : { ok: false, error: errorOf(s.reason) }));
+      };
+      const results = cluster ? await stepAcross(cluster, items, { headers: request.headers, runHere, errorOf }) : await runHere(items);
       return { results };
     },
   );

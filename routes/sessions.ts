@@ -17,8 +17,16 @@ import { SpikeserveError } from '../src/errors.js';
 import { acceptBinaryBodies, BINARY, binarySchema, decodeSnapshot, maxSnapshotBytes } from '../src/http/binary.js';
 import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, described, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
+import { listSessions } from '../src/cluster/listing.js';
+import type { ClusterNode } from '../src/cluster/node.js';
 
-export default async function sessionRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
+export interface SessionRouteOptions {
+  sessions: SessionManager;
+  /** This server as a node of a cluster: the listing spans its nodes. */
+  cluster: ClusterNode | null;
+}
+
+export default async function sessionRoutes(app: FastifyInstance, { sessions, cluster }: SessionRouteOptions): Promise<void> {
   // Every snapshot this server exports comes back in, in binary, whatever BODY_LIMIT_BYTES (which holds JSON).
   const limits = { ...DEFAULT_ENGINE_LIMITS, ...sessions.limits };
   acceptBinaryBodies(app, Math.max(app.initialConfig.bodyLimit ?? 0, maxSnapshotBytes(limits)));
@@ -73,11 +81,17 @@ export default async function sessionRoutes(app: FastifyInstance, { sessions }: 
       schema: {
         tags: ['sessions'],
         summary: 'List sessions, oldest first, a page at a time',
+        description:
+          'The caller\'s sessions (every session on a server without API keys), loaded or on disk. In a cluster, those of every node: oldest first by creation time, and a node that does not answer is named in unavailableNodes.',
         querystring: ListSessionsQuerySchema,
         response: { 200: described(SessionListSchema, 'A page of sessions.'), ...errorResponses('REQUEST_INVALID', ...API_ERRORS) },
       },
     },
     async (request) => {
+      if (cluster) return listSessions(cluster, request.query, request.owner, request.headers);
+      if (request.query.cursor?.includes('_')) {
+        throw new SpikeserveError('REQUEST_INVALID', 'cursor: a cursor of a cluster\'s listing; this server runs on its own: pass the `next` of its own previous page', { field: 'cursor' });
+      }
       const page = sessions.list({ ...request.query, owner: request.owner });
       return { sessions: page.sessions, next: page.next, total: page.total };
     },

@@ -254,10 +254,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       { pages: true },
     ),
   );
-  for (const routes of [sessionRoutes, stepRoutes, resetRoutes, weightRoutes, stateRoutes, snapshotRoutes]) {
+  await app.register(sessionRoutes, { prefix: '/v1', sessions, cluster });
+  for (const routes of [stepRoutes, resetRoutes, weightRoutes, stateRoutes, snapshotRoutes]) {
     await app.register(routes, { prefix: '/v1', sessions });
   }
-  await app.register(batchRoutes, { prefix: '/v1', sessions, maxItems: config.maxBatchItems, bodyLimit: config.bodyLimitBytes });
+  await app.register(batchRoutes, { prefix: '/v1', sessions, cluster, maxItems: config.maxBatchItems, bodyLimit: config.bodyLimitBytes });
   await app.register(ticketRoutes, { prefix: '/v1', sessions, tickets });
   await app.register(metricsRoutes, { metrics });
   await app.register(clusterRoutes, { prefix: '/v1', cluster });

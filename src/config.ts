@@ -200,12 +200,12 @@ const HOST_SETTINGS = {
     'Host names (name or address, optionally :port; comma-separated; * for any) the server answers to besides loopback ones (localhost, 127.0.0.0/8, [::1]), against DNS rebinding. Without API_KEYS a request naming another Host gets 403 HOST_NOT_ALLOWED; with API_KEYS the Host is checked only when this is set.',
   ),
   wsTicketTtlS: setting('WS_TICKET_TTL_S', '30', decimal(1, 3600), 'Seconds a WebSocket ticket (POST /v1/sessions/{id}/ws-ticket) stays valid; it is good for one connection.'),
-  quotaSessions: setting('QUOTA_SESSIONS', '0', int(0, 1_000_000), 'Sessions one API key may hold at once; one more gets 429 QUOTA_EXCEEDED. 0: only MAX_SESSIONS applies.'),
+  quotaSessions: setting('QUOTA_SESSIONS', '0', int(0, 1_000_000), 'Sessions one API key may hold at once (in a cluster, over every node); one more gets 429 QUOTA_EXCEEDED. 0: only MAX_SESSIONS applies.'),
   quotaSynapses: setting(
     'QUOTA_SYNAPSES',
     '0',
     int(0, 100_000_000_000),
-    'Synapses over the sessions of one API key; past it a new session gets 429 QUOTA_EXCEEDED. 0: only MAX_TOTAL_SYNAPSES applies.',
+    'Synapses over the sessions of one API key (in a cluster, over every node); past it a new session gets 429 QUOTA_EXCEEDED. 0: only MAX_TOTAL_SYNAPSES applies.',
   ),
   quotaStepsPerS: setting(
     'QUOTA_STEPS_PER_S',

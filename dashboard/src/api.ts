@@ -71,20 +71,25 @@ export async function request<T>(method: string, path: string, body?: unknown): 
 
 const base = (id: string) => `/v1/sessions/${encodeURIComponent(id)}`;
 
-/** Every session, following the list's pages (bounded, so a huge server cannot hang the page). */
-export async function listSessions(maxPages = 20): Promise<{ sessions: SessionSummary[]; total: number }> {
+/**
+ * Every session, following the list's pages (bounded, so a huge server cannot
+ * hang the page); in a cluster, with the nodes that did not answer.
+ */
+export async function listSessions(maxPages = 20): Promise<{ sessions: SessionSummary[]; total: number; unavailableNodes: string[] }> {
   const sessions: SessionSummary[] = [];
+  const unavailable = new Set<string>();
   let cursor: string | null = null;
   let total = 0;
   for (let page = 0; page < maxPages; page++) {
     const q: string = cursor ? `?limit=1000&cursor=${encodeURIComponent(cursor)}` : '?limit=1000';
     const r: SessionList = await request<SessionList>('GET', `/v1/sessions${q}`);
     sessions.push(...r.sessions);
+    for (const n of r.unavailableNodes ?? []) unavailable.add(n);
     total = r.total;
     cursor = r.next;
     if (!cursor) break;
   }
-  return { sessions, total };
+  return { sessions, total, unavailableNodes: [...unavailable].sort() };
 }
 
 export const getSession = (id: string) => request<SessionDetail>('GET', base(id));

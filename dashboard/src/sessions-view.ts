@@ -46,7 +46,7 @@ export function sessionsView(ctx: ViewContext): View {
   let timer: number | undefined;
   let stopped = false;
 
-  const render = (sessions: SessionSummary[], total: number) => {
+  const render = (sessions: SessionSummary[], total: number, unavailableNodes: string[]) => {
     const now = Date.now();
     clear(tbody);
     for (const s of sessions) {
@@ -76,16 +76,17 @@ export function sessionsView(ctx: ViewContext): View {
     summary.textContent =
       total === 0
         ? 'No sessions yet. Create one with POST /v1/sessions (see the README); it appears here within a second.'
-        : `${count(total)} session${total === 1 ? '' : 's'}${sessions.length < total ? `, ${count(sessions.length)} shown` : ''}. Open one to watch it live.`;
+        : `${count(total)} session${total === 1 ? '' : 's'}${sessions.length < total ? `, ${count(sessions.length)} shown` : ''}. Open one to watch it live.` +
+          (unavailableNodes.length === 0 ? '' : ` The sessions of ${unavailableNodes.length === 1 ? 'node' : 'nodes'} ${unavailableNodes.join(', ')} are not shown: ${unavailableNodes.length === 1 ? 'it does' : 'they do'} not answer now.`);
   };
 
   const poll = async () => {
     if (stopped) return;
     if (!document.hidden) {
       try {
-        const { sessions, total } = await listSessions();
+        const { sessions, total, unavailableNodes } = await listSessions();
         if (stopped) return;
-        render(sessions, total);
+        render(sessions, total, unavailableNodes);
         ctx.setStatus('updating every second', 'live');
       } catch (e) {
         if (stopped) return;

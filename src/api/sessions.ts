@@ -139,7 +139,7 @@ export type SessionDetail = Static<typeof SessionDetailSchema>;
 export const ListSessionsQuerySchema = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Sessions per page; default 100.' })),
-    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'The `next` of the previous page.' })),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}(_[0-9a-f-]{36})?$', description: 'The `next` of the previous page, as it came.' })),
   },
   { additionalProperties: false },
 );
@@ -149,7 +149,13 @@ export const SessionListSchema = Type.Object(
   {
     sessions: Type.Array(ref(SessionSummarySchema), { description: 'Oldest first.' }),
     next: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null on the last page.' }),
-    total: Type.Integer({ description: 'Sessions held now.' }),
+    total: Type.Integer({ description: 'Sessions held now (in a cluster: on every node, those of nodes that are down included).' }),
+    unavailableNodes: Type.Optional(
+      Type.Array(Type.String(), {
+        description:
+          'Cluster mode only: the nodes whose sessions are missing from this page because they did not answer (stopped, restarting, cut off, or slower than 5 s); empty when the listing is complete. Their sessions count in total.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

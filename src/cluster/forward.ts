@@ -37,13 +37,14 @@ export class Forwarder {
   private readonly pools = new Map<string, Pool>();
 
   /** Sends the request to `origin` (http://host:port) and reads the whole reply. */
-  async forward(origin: string, req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer | null; hops: number }): Promise<ForwardedReply> {
+  async forward(origin: string, req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer | null; hops: number; timeoutMs?: number }): Promise<ForwardedReply> {
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) headers[k] = v;
     headers[HOPS_HEADER] = String(req.hops + 1);
     let res;
     try {
-      res = await this.pool(origin).request({ method: req.method as 'GET', path: req.url, headers, body: req.body });
+      const timeouts = req.timeoutMs === undefined ? {} : { headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs };
+      res = await this.pool(origin).request({ method: req.method as 'GET', path: req.url, headers, body: req.body, ...timeouts });
     } catch (e) {
       const code = (e as { code?: string }).code;
       throw new ForwardError(`${origin}: ${(e as Error).message}`, code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT');
@@ -72,4 +73,10 @@ export class Forwarder {
     await Promise.all([...this.pools.values()].map((p) => p.destroy()));
     this.pools.clear();
   }
+}
+
+/** How many nodes passed a request on (its HOPS_HEADER); 0 for one from a client. */
+export function hopsOf(headers: IncomingHttpHeaders): number {
+  const n = Number(headers[HOPS_HEADER] ?? 0);
+  return Number.isInteger(n) && n > 0 ? n : 0;
 }

@@ -10,13 +10,14 @@ import { Redis } from 'ioredis';
 import type { NodeInfo, ClusterView } from '../api/cluster.js';
 import type { SessionSummary } from '../api/sessions.js';
 import { SpikeserveError } from '../errors.js';
-import type { ManagerLog, SessionManager } from '../sessions/manager.js';
+import type { ManagerLog, Owner, SessionManager } from '../sessions/manager.js';
 import { SessionDirectory, type Ownership } from './directory.js';
 import { Forwarder } from './forward.js';
 import { SessionGates } from './gates.js';
 import { Handoff } from './handoff.js';
 import { NodeIdentity } from './identity.js';
 import { placeSession } from './placement.js';
+import { ClusterQuotas, type Quota } from './quotas.js';
 import { REDIS_KEYS } from './redis-keys.js';
 import { NodeRegistry } from './registry.js';
 
@@ -27,6 +28,8 @@ export interface ClusterOptions {
   heartbeatS: number;
   dataDir: string;
   capacitySynapses: number;
+  /** Per API key, over the cluster (QUOTA_SESSIONS, QUOTA_SYNAPSES); 0 is none. */
+  quota: Quota;
   sessions: SessionManager;
   log: ManagerLog & { warn(obj: object, msg: string): void };
 }
@@ -47,6 +50,7 @@ export class ClusterNode {
   readonly identity: NodeIdentity;
   readonly forwarder = new Forwarder();
   readonly gates = new SessionGates();
+  readonly quotas: ClusterQuotas;
   /** Owner last found for sessions held elsewhere (route()). */
   private readonly owners = new Map<string, string>();
   /** The other nodes alive at the last heartbeat, by id. */
@@ -67,6 +71,11 @@ export class ClusterNode {
     this.url = opts.advertiseUrl;
     this.registry = new NodeRegistry(redis);
     this.directory = new SessionDirectory(redis);
+    this.quotas = new ClusterQuotas(this.directory, opts.quota, () => Date.now() - this.settleMs());
+    // However a session leaves for good (deleted, evicted, past its retention), its entry and its count go.
+    opts.sessions.on('removed', (id) => {
+      this.deleted(id).catch((err: unknown) => opts.log.warn({ err: { message: (err as Error).message }, sessionId: id }, 'removed session still in the session directory: taken out when Redis is back'));
+    });
     this.handoff = new Handoff({
       nodeId: this.id,
       redis,
@@ -128,13 +137,13 @@ export class ClusterNode {
   async reconcile(): Promise<void> {
     await this.redis.set(REDIS_KEYS.directorySince, String(Date.now()), 'NX');
     const sessions = this.opts.sessions;
-    const ids = sessions.list({ limit: Number.MAX_SAFE_INTEGER }).sessions.map((s) => s.id);
-    for (const id of ids) {
-      const r = await this.directory.claim(id, this.id, this.identity.epochOf(id));
+    for (const { id, owner, synapses } of sessions.holdings()) {
+      const r = await this.directory.claim(id, this.id, this.identity.epochOf(id), this.quotas.counted(owner, synapses, false));
       if (r.ok) {
         if (r.owner.epoch !== this.identity.epochOf(id)) this.identity.setEpoch(id, r.owner.epoch);
         continue;
       }
+      if (!('owner' in r)) continue;
       this.opts.log.warn({ sessionId: id, owner: r.owner, epoch: this.identity.epochOf(id) }, 'stale copy of a session that moved to another node: dropped here (fenced)');
       this.identity.forget(id);
       try {
@@ -143,6 +152,15 @@ export class ClusterNode {
         // gone already
       }
     }
+    // Entries of sessions deleted here while Redis could not be reached: their entries and counts go now.
+    for (const id of await this.directory.sessionsOf(this.id)) {
+      if (!this.holds(id)) await this.directory.release(id, this.id);
+    }
+  }
+
+  /** How long after the directory began to be filled every node has claimed its sessions in it. */
+  private settleMs(): number {
+    return Math.max(5000, this.opts.heartbeatS * 3000 + 2000);
   }
 
   /**
@@ -158,7 +176,7 @@ export class ClusterNode {
     } catch (e) {
       throw unavailable('', null, `the cluster's session directory (Redis) cannot be reached: ${(e as Error).message}`);
     }
-    return since !== null && Date.now() - Number(since) > Math.max(5000, this.opts.heartbeatS * 3000 + 2000);
+    return since !== null && Date.now() - Number(since) > this.settleMs();
   }
 
   /** The server listens: registers under its advertised URL and starts the heartbeat. */
@@ -259,11 +277,30 @@ export class ClusterNode {
     return placeSession(nodes) ?? this.info();
   }
 
-  /** A session was created here: its directory entry (and this node's load) before the client is told. */
+  /**
+   * A session was created here: its directory entry, counted against its
+   * API key's quotas over the cluster, before the client is told. Throws
+   * QUOTA_EXCEEDED when the key's sessions on the other nodes leave it no
+   * room (the caller deletes the session again).
+   */
   async created(id: string): Promise<void> {
-    const r = await this.directory.claim(id, this.id, this.identity.epochOf(id));
-    if (!r.ok) throw new Error(`session ${id} is already in the directory, owned by ${r.owner.node}`);
+    const held = this.opts.sessions.holding(id);
+    if (held === null) throw new Error(`session ${id} is not held here`);
+    const r = await this.directory.claim(id, this.id, this.identity.epochOf(id), this.quotas.counted(held.owner, held.synapses, true));
+    const refused = this.quotas.refusal(r, held.synapses);
+    if (refused) throw refused;
+    if (!r.ok) throw new Error(`session ${id} is already in the directory, owned by ${'owner' in r ? r.owner.node : '?'}`);
     await this.announce();
+  }
+
+  /** Before a session is built here for `owner`: refuses a key at its quota of sessions over the cluster. */
+  async precheckCreate(owner: Owner): Promise<void> {
+    try {
+      await this.quotas.precheck(owner);
+    } catch (e) {
+      if (e instanceof SpikeserveError) throw e;
+      throw redisUnavailable(e);
+    }
   }
 
   /** A session here was deleted: its directory entry goes. */
@@ -360,4 +397,9 @@ export function unavailable(id: string, node: string | null, why: string): Spike
     `session ${id} cannot be reached now: ${why}; it is kept on its node's disk and answers again once that node is back: retry`,
     { sessionId: id, ...(node === null ? {} : { node }), retryAfterSeconds: UNAVAILABLE_RETRY_S },
   );
+}
+
+/** A request that needs the cluster's Redis while it cannot be reached. */
+export function redisUnavailable(e: unknown): SpikeserveError {
+  return new SpikeserveError('SESSION_UNAVAILABLE', `the cluster's Redis cannot be reached now (${(e as Error).message}): retry`, { retryAfterSeconds: UNAVAILABLE_RETRY_S });
 }

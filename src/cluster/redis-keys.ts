@@ -12,6 +12,10 @@ export const REDIS_KEYS = {
   session: (id: string) => `${PREFIX}session:${id}`,
   /** Set of the session ids the directory gives a node. */
   nodeSessions: (node: string) => `${PREFIX}node-sessions:${node}`,
+  /** Per API key (quotas.ts names it), its sessions in the cluster: hash session id -> synapses. */
+  keySessions: (key: string) => `${PREFIX}key-sessions:${key}`,
+  /** Per API key, the sums over keySessions: hash { sessions, synapses }, changed with it in the same scripts. */
+  keyUsage: (key: string) => `${PREFIX}key-usage:${key}`,
   /** Sessions on their way to a node: a list of JSON handoff notes it pops. */
   inbox: (node: string) => `${PREFIX}inbox:${node}`,
   /** A moving session's saved form, until its new owner has it on disk. */

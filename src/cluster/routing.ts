@@ -16,17 +16,17 @@ import { SpikeserveError } from '../errors.js';
 import { refuseRawRequest, toCodedError } from '../http/errors.js';
 import { isPublicRoute } from '../http/route-access.js';
 import { WS_PATH } from '../ws/service.js';
-import { ForwardError, HOPS_HEADER, NODE_HEADER, type ForwardedReply } from './forward.js';
+import { ForwardError, hopsOf, NODE_HEADER, type ForwardedReply } from './forward.js';
 import { unavailable, type ClusterNode } from './node.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
 
 /** Pins a new session to a node, by id. */
 export const PLACE_HEADER = 'spikeserve-place-on';
 /** A request passed on this many times is served where it is (a session moving twice while in flight answers 404 rather than looping). */
-const MAX_HOPS = 3;
+export const MAX_HOPS = 3;
 /** How long a forwarder keeps retrying a request the owner did not run (it was draining, or just exited). */
-const RETRY_FOR_MS = 15_000;
-const RETRY_EVERY_MS = 100;
+export const RETRY_FOR_MS = 15_000;
+export const RETRY_EVERY_MS = 100;
 
 const SESSION_ROUTE = '/v1/sessions/:id';
 const CREATE_ROUTE = '/v1/sessions';
@@ -100,6 +100,12 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
     }
   }
 
+  // A key at its quota of sessions over the cluster is refused before its network is built here.
+  app.addHook('preHandler', async (request) => {
+    if (forwarded.has(request) || request.routeOptions.url !== CREATE_ROUTE || request.method !== 'POST') return;
+    await node.precheckCreate(request.owner ?? null);
+  });
+
   // A session created or deleted here: the directory knows before the client does.
   app.addHook('onSend', async (request, reply, payload) => {
     if (forwarded.has(request)) return payload;
@@ -109,10 +115,14 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
       try {
         await node.created(id);
       } catch (e) {
-        request.log.error({ err: e, sessionId: id }, 'new session could not be entered in the session directory: deleted again');
+        const refused = e instanceof SpikeserveError;
+        if (!refused) request.log.error({ err: e, sessionId: id }, 'new session could not be entered in the session directory: deleted again');
         await node.sessions.delete(id).catch(() => {});
-        const { status, body } = toCodedError(unavailable(id, node.id, 'the cluster\'s session directory (Redis) cannot be reached'), String(request.id), 0);
-        reply.code(status).header('retry-after', '2').removeHeader('location').type('application/json; charset=utf-8');
+        const err = refused ? e : unavailable(id, node.id, 'the cluster\'s session directory (Redis) cannot be reached');
+        const { status, body } = toCodedError(err, String(request.id), 0);
+        const retry = body.error.details?.retryAfterSeconds;
+        if (typeof retry === 'number') reply.header('retry-after', String(Math.ceil(retry)));
+        reply.code(status).removeHeader('location').type('application/json; charset=utf-8');
         reply.errorCode = body.error.code;
         return JSON.stringify(body);
       }
@@ -129,17 +139,12 @@ function send(reply: FastifyReply, res: ForwardedReply): FastifyReply {
 }
 
 /** A 503 the owner sent without running the request: it is shutting down (and moving its sessions away). */
-function notRun(res: ForwardedReply): boolean {
+export function notRun(res: ForwardedReply): boolean {
   try {
     return (JSON.parse(res.body.toString('utf8')) as { error?: { code?: string } }).error?.code === 'SHUTTING_DOWN';
   } catch {
     return false;
   }
-}
-
-function hopsOf(headers: IncomingMessage['headers']): number {
-  const n = Number(headers[HOPS_HEADER] ?? 0);
-  return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
 async function readBody(raw: IncomingMessage, max: number): Promise<Buffer | null> {

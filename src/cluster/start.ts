@@ -18,6 +18,7 @@ export async function startCluster(app: FastifyInstance, config: Config, session
     heartbeatS: config.clusterHeartbeatS,
     dataDir: config.dataDir,
     capacitySynapses: config.maxTotalSynapses,
+    quota: { sessions: config.quotaSessions, synapses: config.quotaSynapses },
     sessions,
     log: app.log,
   });

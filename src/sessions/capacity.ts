@@ -67,12 +67,7 @@ export class Capacity {
       );
     }
     const mine = this.perOwner.get(owner) ?? { sessions: 0, synapses: 0 };
-    if (quota.sessions > 0 && mine.sessions >= quota.sessions) {
-      throw new SpikeserveError('QUOTA_EXCEEDED', `this API key holds its quota of ${quota.sessions} sessions (QUOTA_SESSIONS); delete one you no longer need`, {
-        quota: 'sessions',
-        max: quota.sessions,
-      });
-    }
+    if (quota.sessions > 0 && mine.sessions >= quota.sessions) throw sessionQuotaExceeded(quota.sessions);
     if (!this.fits(synapses)) {
       throw new SpikeserveError(
         'LIMIT_EXCEEDED',
@@ -80,12 +75,20 @@ export class Capacity {
         { limit: 'maxTotalSynapses', value: this.inMemory + synapses, max: maxTotalSynapses },
       );
     }
-    if (quota.synapses > 0 && mine.synapses + synapses > quota.synapses) {
-      throw new SpikeserveError(
-        'QUOTA_EXCEEDED',
-        `this network's ${synapses} synapses would take this API key past its quota of ${quota.synapses} synapses over its sessions (QUOTA_SYNAPSES; ${mine.synapses} in use); delete sessions you no longer need`,
-        { quota: 'synapses', value: mine.synapses + synapses, max: quota.synapses },
-      );
-    }
+    if (quota.synapses > 0 && mine.synapses + synapses > quota.synapses) throw synapseQuotaExceeded(synapses, mine.synapses, quota.synapses);
   }
+}
+
+/** QUOTA_SESSIONS reached (on this server, or over a cluster's nodes). */
+export function sessionQuotaExceeded(max: number): SpikeserveError {
+  return new SpikeserveError('QUOTA_EXCEEDED', `this API key holds its quota of ${max} sessions (QUOTA_SESSIONS); delete one you no longer need`, { quota: 'sessions', max });
+}
+
+/** A network of `synapses` synapses would take its key past QUOTA_SYNAPSES, with `inUse` held already. */
+export function synapseQuotaExceeded(synapses: number, inUse: number, max: number): SpikeserveError {
+  return new SpikeserveError(
+    'QUOTA_EXCEEDED',
+    `this network's ${synapses} synapses would take this API key past its quota of ${max} synapses over its sessions (QUOTA_SYNAPSES; ${inUse} in use); delete sessions you no longer need`,
+    { quota: 'synapses', value: inUse + synapses, max },
+  );
 }

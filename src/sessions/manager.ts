@@ -80,6 +80,8 @@ type Entry = Session | Dormant;
 export type ManagerEvents = {
   created: (session: Session) => void;
   closed: (session: Session, reason: CloseReason) => void;
+  /** A session, loaded or on disk, left for good (deleted, evicted, past its retention): not at shutdown. */
+  removed: (id: string, owner: Owner) => void;
 };
 
 const silentLog: ManagerLog = { info: () => {}, error: () => {} };
@@ -95,7 +97,7 @@ export class SessionManager {
   private seq = 0;
   private timer: NodeJS.Timeout | null = null;
   private closing = false;
-  private readonly listeners: { [E in keyof ManagerEvents]: Set<ManagerEvents[E]> } = { created: new Set(), closed: new Set() };
+  private readonly listeners: { [E in keyof ManagerEvents]: Set<ManagerEvents[E]> } = { created: new Set(), closed: new Set(), removed: new Set() };
   /** Where sessions are saved; null: memory only. */
   private readonly journal: Journal | null;
   /** Loaded sessions by their key in the database. */
@@ -432,6 +434,18 @@ export class SessionManager {
     return d.waking;
   }
 
+  /** Who holds session `id` (loaded or on disk) and its synapses, as its key's quotas count them; null if it is not here. */
+  holding(id: string): { owner: Owner; synapses: number } | null {
+    const e = this.entries.get(id);
+    if (!e) return null;
+    return { owner: e.owner, synapses: e instanceof Session ? synapseCount(e.spec) : e.synapses };
+  }
+
+  /** Every session held here, loaded or on disk, with its owner and synapses. */
+  holdings(): { id: string; owner: Owner; synapses: number }[] {
+    return [...this.entries.keys()].map((id) => ({ id, ...this.holding(id)! }));
+  }
+
   /** Oldest first; `cursor` is the `next` of the previous page. With `owner` given, only that owner's sessions. Dormant ones are listed, not loaded. */
   list(options: { limit?: number; cursor?: string; owner?: Owner } = {}): SessionPage {
     const limit = options.limit ?? 100;
@@ -645,7 +659,10 @@ export class SessionManager {
       if (this.entries.get(entry.id) === entry) {
         this.entries.delete(entry.id);
         this.capacity.owned(entry.owner, entry.synapses, -1);
-        if (reason !== 'shutdown') entry.log.remove();
+        if (reason !== 'shutdown') {
+          entry.log.remove();
+          this.emit('removed', entry.id, entry.owner);
+        }
       }
       return Promise.resolve();
     }
@@ -663,6 +680,7 @@ export class SessionManager {
         if (reason !== 'shutdown') log.remove();
       }
       this.emit('closed', session, reason);
+      if (reason !== 'shutdown') this.emit('removed', session.id, session.owner);
     }
     return session.close(reason);
   }

@@ -92,7 +92,9 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(n: number, env: Record<string, string> = {}): Promise<TestCluster> {
+/** `apiKey`: a secret of API_KEYS, for the helper's own requests when the nodes need one. */
+export async function startCluster(n: number, env: Record<string, string> = {}, options: { apiKey?: string } = {}): Promise<TestCluster> {
+  const auth: Record<string, string> = options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` };
   const redis = await startRedis();
   const nodes: ClusterNodeProcess[] = [];
   for (let i = 0; i < n; i++) {
@@ -116,12 +118,12 @@ export async function startCluster(n: number, env: Record<string, string> = {}):
     },
     async waitAlive(ids, via = 0) {
       for (let t = 0; t < 300; t++) {
-        const r = await request(nodes[via].base, 'GET', '/v1/cluster').catch(() => null);
+        const r = await request(nodes[via].base, 'GET', '/v1/cluster', undefined, auth).catch(() => null);
         const alive = new Set<string>((r?.body?.nodes ?? []).filter((x: { alive: boolean }) => x.alive).map((x: { id: string }) => x.id));
         if (ids.every((id) => alive.has(id))) return;
         await new Promise((r) => setTimeout(r, 50));
       }
-      const last = await request(nodes[via].base, "GET", "/v1/cluster").catch((e) => String(e));
+      const last = await request(nodes[via].base, 'GET', '/v1/cluster', undefined, auth).catch((e) => String(e));
       throw new Error(`nodes ${ids.join(", ")} did not all come up: ${JSON.stringify(last)}`);
     },
     async stop() {
