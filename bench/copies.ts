@@ -8,8 +8,8 @@
  *   step, rewarded every step and only every 50th step (an episode's end).
  * Run with `npm run bench:copies`; figures go to docs/benchmarks.md.
  */
-import { Network, type RunRequest } from '../src/engine/index.js';
-import { layered, type BenchCase } from './networks.js';
+import { Network } from '../src/engine/index.js';
+import { batchOf, layered, rewardedEvery, shifted, type BenchCase } from './networks.js';
 import { CALL_STEPS, sessionStepper } from './session-path.js';
 
 const COPIES = 16;
@@ -28,10 +28,8 @@ function time(run: (steps: number) => void, steps: number): number {
 }
 
 function batchVsSessions(c: BenchCase): void {
-  const nets = Array.from({ length: COPIES }, () => Network.create(c.spec, { seed: 1 }));
-  // Copy b sees the case's patterns shifted by b, so the copies differ.
-  const shifted = (b: number): BenchCase => ({ ...c, inputs: c.inputs.map((_, t) => c.inputs[(t + 7 * b) % c.inputs.length]), rewards: c.rewards.map((_, t) => c.rewards[(t + b) % c.rewards.length]) });
-  const steppers = nets.map((net, b) => sessionStepper(net, shifted(b)));
+  // Copy b of the batch is the network that shifted(c, b) steps; both get their inputs as Float64Arrays.
+  const steppers = Array.from({ length: COPIES }, (_, b) => sessionStepper(Network.create(c.spec, { seed: 1 }), shifted(c, b)));
   let t = 0;
   const separate = time((steps) => {
     for (let from = 0; from < steps; from += CALL_STEPS) {
@@ -40,23 +38,11 @@ function batchVsSessions(c: BenchCase): void {
       t += n;
     }
   }, 4000);
-  const batch = Network.create({ ...c.spec, batch_size: COPIES }, { seed: 1 });
-  const copies = Array.from({ length: COPIES }, (_, b) => shifted(b));
+  const batch = sessionStepper(Network.create(batchOf(c, COPIES).spec, { seed: 1 }), batchOf(c, COPIES));
   let u = 0;
   const together = time((steps) => {
-    for (let from = 0; from < steps; from += CALL_STEPS) {
-      const n = Math.min(CALL_STEPS, steps - from);
-      const pre: number[][][] = [];
-      const reward: number[][] = [];
-      for (let k = 0; k < n; k++) {
-        const tk = u + k;
-        pre.push(copies.map((cb) => Array.from(cb.inputs[tk % cb.inputs.length].pre as Float64Array)));
-        reward.push(copies.map((cb) => cb.rewards[tk % cb.rewards.length]));
-      }
-      const plan = batch.prepareRun({ steps: n, inputs: { pre }, reward } as RunRequest);
-      batch.runSlice(plan, 0, n);
-      u += n;
-    }
+    batch(u, steps);
+    u += steps;
   }, 4000);
   const sepRate = 1e6 / (separate / COPIES);
   const batchRate = 1e6 / (together / COPIES);
@@ -64,11 +50,10 @@ function batchVsSessions(c: BenchCase): void {
 }
 
 function etVsMstdp(): void {
-  const every = (rewardEvery: number) => (c: BenchCase): BenchCase => ({ ...c, rewards: Array.from({ length: 100 }, (_, t) => ((t + 1) % rewardEvery === 0 ? (t % 3 === 0 ? -1 : 1) : 0)) });
   for (const rewardEvery of [1, 50]) {
     const us: Record<string, number> = {};
     for (const type of ['MSTDP', 'MSTDPET']) {
-      const c = every(rewardEvery)(layered(`1000 -> 1000 ${type}, 1% input`, 1000, 1000, { type, lr: [0.0003, 0.0002] }, 0.01));
+      const c = rewardedEvery(layered(`1000 -> 1000 ${type}, 1% input`, 1000, 1000, { type, lr: [0.0003, 0.0002] }, 0.01), rewardEvery);
       const net = Network.create(c.spec, { seed: 1 });
       const step = sessionStepper(net, c);
       let t = 0;

@@ -9,13 +9,13 @@
  *   node dist/bench/engine-one.js CASE_SUBSTRING [STEPS] [WARMUP]
  */
 import { Network } from '../src/engine/index.js';
-import { BUSY_CASES, DENSE_CASES, STANDARD_CASES } from './networks.js';
+import { BUSY_CASES, COPIES_CASES, DENSE_CASES, STANDARD_CASES } from './networks.js';
 import { sessionStepper } from './session-path.js';
 
 const [pattern = '', stepsArg = '1000', warmArg = '2000'] = process.argv.slice(2);
-const c = [...STANDARD_CASES, ...BUSY_CASES, ...DENSE_CASES].find((k) => k.name.includes(pattern));
+const c = [...STANDARD_CASES, ...BUSY_CASES, ...DENSE_CASES, ...COPIES_CASES].find((k) => k.name.includes(pattern));
 if (!c) {
-  console.error(`no case matches "${pattern}"; cases: ${[...STANDARD_CASES, ...BUSY_CASES, ...DENSE_CASES].map((k) => k.name).join('; ')}`);
+  console.error(`no case matches "${pattern}"; cases: ${[...STANDARD_CASES, ...BUSY_CASES, ...DENSE_CASES, ...COPIES_CASES].map((k) => k.name).join('; ')}`);
   process.exit(2);
 }
 const steps = Number(stepsArg);

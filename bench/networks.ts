@@ -10,14 +10,16 @@
  * 10000-neuron input drives every output neuron every step and the benchmark
  * measures saturation instead. Each result prints the output rate it ran at.
  */
-import type { NetworkSpec, StepInputs } from '../src/engine/index.js';
+import type { BatchStepInputs, NetworkSpec } from '../src/engine/index.js';
 import { Rng } from '../src/engine/random.js';
 
 export interface BenchCase {
   name: string;
   spec: NetworkSpec;
-  inputs: StepInputs[];
-  rewards: number[];
+  /** One step's inputs each (repeating); a batch's give each copy its own (`[B][n]`). */
+  inputs: BatchStepInputs[];
+  /** One step's reward each (repeating); a batch's may give one per copy. */
+  rewards: (number | number[])[];
   /** The issue's target on the 2-core machine, in microseconds per step, where one is set. */
   targetUs?: number;
 }
@@ -43,7 +45,7 @@ function rewards(seed: number): number[] {
   return Array.from({ length: 89 }, () => (rng.nextFloat() < 0.5 ? 1 : -1));
 }
 
-export type Rule = { type: string; lr: number[]; weight_decay?: number };
+export type Rule = { type: string; lr: number[]; weight_decay?: number; boundary?: 'hard' | 'soft'; reduction?: 'sum' | 'mean' };
 
 /** pre -> post; `gain` multiplies the weights, to make the output busy too. */
 export function layered(name: string, nPre: number, nPost: number, rule: Rule, rate: number, targetUs?: number, gain = 1): BenchCase {
@@ -129,4 +131,52 @@ export const DENSE_CASES: BenchCase[] = [
   layered('2000 -> 2000 NoOp, 50% input', 2000, 2000, NOOP, 0.5, undefined, 20),
   layered('2000 -> 2000 STDP, 50% input', 2000, 2000, STDP, 0.5, undefined, 20),
   layered('2000 -> 2000 MSTDP, 50% input', 2000, 2000, MSTDP, 0.5, undefined, 20),
+];
+
+/**
+ * Case c as one network of `copies` copies (model.md, "Batches"): copy b
+ * sees c's input patterns from pattern 7 * b on and c's rewards from reward
+ * b on, so the copies differ. Copy b is then the network of one copy that
+ * shifted(c, b) steps.
+ */
+export function batchOf(c: BenchCase, copies: number): BenchCase {
+  const per = Array.from({ length: copies }, (_, b) => shifted(c, b));
+  const steps = c.inputs.length;
+  return {
+    name: `${c.name}, batch of ${copies}`,
+    spec: { ...c.spec, batch_size: copies },
+    inputs: Array.from({ length: steps }, (_, t) => Object.fromEntries(Object.keys(c.inputs[0]).map((pop) => [pop, per.map((cb) => cb.inputs[t][pop])]))) as BatchStepInputs[],
+    rewards: Array.from({ length: c.rewards.length }, (_, t) => per.map((cb) => cb.rewards[t] as number)),
+  };
+}
+
+/** Case c with its input patterns starting at pattern 7 * b and its rewards at reward b. */
+export function shifted(c: BenchCase, b: number): BenchCase {
+  return {
+    ...c,
+    inputs: c.inputs.map((_, t) => c.inputs[(t + 7 * b) % c.inputs.length]),
+    rewards: c.rewards.map((_, t) => c.rewards[(t + b) % c.rewards.length]),
+  };
+}
+
+/** Rewards of +1 or -1 at every `every`th step, 0 between (an episode's end). */
+export function rewardedEvery(c: BenchCase, every: number): BenchCase {
+  return { ...c, rewards: Array.from({ length: 100 }, (_, t) => ((t + 1) % every === 0 ? (t % 3 === 0 ? -1 : 1) : 0)) };
+}
+
+/**
+ * MSTDPET and batches (issue #15): bench/copies.ts times them, and
+ * bench/trajectories.ts fingerprints them with the others, soft bounds,
+ * weight decay and reduction mean included.
+ */
+export const COPIES_CASES: BenchCase[] = [
+  rewardedEvery(layered('1000 -> 1000 MSTDPET, 1% input, reward every 50th', 1000, 1000, { type: 'MSTDPET', lr: [0.0003, 0.0002] }, 0.01), 50),
+  layered('100 -> 100 MSTDPET, 1% input', 100, 100, { type: 'MSTDPET', lr: [0.0003, 0.0002] }, 0.01),
+  layered('100 -> 100 MSTDPET soft, 1% input', 100, 100, { type: 'MSTDPET', lr: [0.0003, 0.0002], boundary: 'soft', weight_decay: 0.0001 }, 0.01),
+  batchOf(layered('100 -> 100 MSTDP, 1% input', 100, 100, MSTDP, 0.01), 16),
+  batchOf(layered('100 -> 100 STDP, 1% input', 100, 100, STDP, 0.01), 4),
+  batchOf(layered('100 -> 100 STDP soft mean, 5% input', 100, 100, { ...STDP, boundary: 'soft', reduction: 'mean' }, 0.05), 3),
+  batchOf(layered('100 -> 100 MSTDPET, 1% input', 100, 100, { type: 'MSTDPET', lr: [0.0003, 0.0002], reduction: 'mean' }, 0.01), 4),
+  batchOf(layered('20 -> 10 MSTDP soft, 10% input', 20, 10, { ...MSTDP, boundary: 'soft', weight_decay: 0.001 }, 0.1), 5),
+  batchOf(layered('200 -> 300 NoOp, 2% input', 200, 300, { ...NOOP, weight_decay: 0.001 }, 0.02), 2),
 ];

@@ -22,14 +22,18 @@ export function sessionStepper(net: Network, c: BenchCase, onStep?: (t: number) 
       const held = c.inputs.length === 1;
       const inputs: Record<string, unknown> = {};
       for (const name of Object.keys(c.inputs[0])) inputs[name] = held ? c.inputs[0][name] : [];
-      const reward = new Float64Array(n);
+      // A batch's rewards per copy go as one list per step.
+      const perCopy = typeof c.rewards[0] !== 'number';
+      const reward = perCopy ? new Array<number | number[]>(n) : new Float64Array(n);
       for (let k = 0; k < n; k++) {
         const t = from + k;
         if (!held) {
           const x = c.inputs[t % c.inputs.length];
           for (const name in inputs) (inputs[name] as unknown[]).push(x[name]);
         }
-        reward[k] = c.rewards[t % c.rewards.length];
+        const r = c.rewards[t % c.rewards.length];
+        if (perCopy) (reward as (number | number[])[])[k] = r;
+        else (reward as Float64Array)[k] = r as number;
       }
       const plan = net.prepareRun({ steps: n, inputs, reward } as RunRequest);
       net.runSlice(plan, 0, n, onStep === undefined ? undefined : (k) => onStep(from + k));

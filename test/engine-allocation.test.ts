@@ -83,3 +83,31 @@ test('a step allocates nothing where populations step in WebAssembly (MSTDP, 300
   for (let attempt = 0; attempt < 3 && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
   assert.ok(bytes / steps < 8, `${(bytes / steps).toFixed(2)} bytes allocated per step`);
 });
+
+for (const rule of [{ type: 'STDP', lr: [0.001, 0.002], weight_decay: 0.001 }, { type: 'MSTDP', lr: 0.01, reduction: 'mean' }, { type: 'MSTDPET', lr: 0.01 }]) {
+  test(`a step of a batch allocates nothing once its call is checked: 4 copies, ${JSON.stringify(rule)}`, async () => {
+    const net = Network.create(
+      {
+        dt: 0.1,
+        batch_size: 4,
+        populations: { pre: { n: 100, refrac_length: 0 }, post: { n: 50, refrac_length: 1, lower_bound: -70 } },
+        connections: { ff: { pre: 'pre', post: 'post', w_min: 0, w_max: 1, rule } },
+      },
+      { seed: 1 },
+    );
+    // Each copy its own input, held for the call; a reward per copy per step.
+    const pre = Array.from({ length: 4 }, (_, b) => Array.from({ length: 100 }, (_, i) => (i % (7 + b) === 0 ? 100 : 0)));
+    const steps = 10_000;
+    const reward = Array.from({ length: 5 * steps }, (_, t) => [0.5, -1, 0, t & 1]);
+    const plan = net.prepareRun({ steps: 5 * steps, inputs: { pre }, reward });
+    let at = 0;
+    const run = () => {
+      net.runSlice(plan, at, at + steps);
+      at += steps;
+    };
+    run();
+    let bytes = Infinity;
+    for (let attempt = 0; attempt < 3 && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
+    assert.ok(bytes / steps < 8, `${(bytes / steps).toFixed(2)} bytes allocated per step`);
+  });
+}

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { compileWat, WASM_SOURCES } from '../scripts/embed-wasm.js';
 import { POPULATION_KERNELS_WASM_BASE64 } from '../src/engine/backends/native/population-kernels-wasm.js';
 import { LifPopulation } from '../src/engine/backends/native/population.js';
-import { MstdpRule, NoOpRule, StdpRule, type NativeRule } from '../src/engine/backends/native/rules.js';
+import { MstdpetRule, MstdpRule, NoOpRule, StdpRule, type NativeRule } from '../src/engine/backends/native/rules.js';
 import { wasmKernelsAvailable } from '../src/engine/backends/native/wasm-weights.js';
 import { WEIGHT_KERNELS_WASM_BASE64 } from '../src/engine/backends/native/weight-kernels-wasm.js';
 import { DenseWeights } from '../src/engine/backends/native/weights.js';
@@ -164,11 +164,14 @@ class Harness {
     const c = net.connections.c;
     this.pre = new LifPopulation(net.populations.pre, net.dt, kernels);
     this.post = new LifPopulation(net.populations.post, net.dt, kernels);
-    this.w = new DenseWeights({ rows: this.pre.n, cols: this.post.n, wMin: c.w_min, wMax: c.w_max, weightDecay: c.rule.weight_decay, soft: c.rule.boundary === 'soft', kernels });
+    this.w = new DenseWeights({
+      rows: this.pre.n, cols: this.post.n, wMin: c.w_min, wMax: c.w_max, weightDecay: c.rule.weight_decay, soft: c.rule.boundary === 'soft', kernels, trace: c.rule.type === 'MSTDPET',
+    });
     const rnd = lcg(99);
     this.w.setFlat(Array.from({ length: this.pre.n * this.post.n }, () => c.w_min + rnd() * (c.w_max - c.w_min)));
     if (c.rule.type === 'STDP') this.rule = new StdpRule(this.pre, this.post, this.w, c.rule);
     else if (c.rule.type === 'MSTDP') this.rule = new MstdpRule(this.pre, this.post, this.w, c.rule, net.dt);
+    else if (c.rule.type === 'MSTDPET') this.rule = new MstdpetRule(this.pre, this.post, this.w, c.rule, net.dt);
     else this.rule = new NoOpRule(this.w);
   }
 
@@ -209,6 +212,9 @@ test('every rule and bound drives the same connection to the same bits with WebA
     { type: 'MSTDP', lr: 0.05 },
     { type: 'MSTDP', lr: 0.05, weight_decay: 0.01 },
     { type: 'MSTDP', lr: 0.05, boundary: 'soft' },
+    { type: 'MSTDPET', lr: 0.05, tc_e_trace: 5 },
+    { type: 'MSTDPET', lr: 0.05, weight_decay: 0.01 },
+    { type: 'MSTDPET', lr: 0.05, boundary: 'soft' },
     { type: 'NoOp', weight_decay: 0.01 },
   ];
   for (const [nPre, nPost] of [[60, 45], [45, 131]]) {
@@ -234,6 +240,7 @@ test('every rule and bound drives the same connection to the same bits with WebA
           if (t % 10 === 9) assertSameBits(js.w.stored, wa.w.stored, `${what}: stored weights`);
           assertSameBits(js.w.preVector, wa.w.preVector, `${what}: per pre neuron vector (MSTDP p_plus)`);
           assertSameBits(js.w.postVector, wa.w.postVector, `${what}: per post neuron vector (MSTDP p_minus)`);
+          if (js.w.trace !== null) assertSameBits(js.w.trace, wa.w.trace as Float64Array, `${what}: MSTDPET trace`);
         }
         assertSameBits(js.w.toFlat(), wa.w.toFlat(), `${JSON.stringify(rule)}: final weights`);
       });

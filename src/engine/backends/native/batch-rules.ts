@@ -9,7 +9,7 @@
  */
 import type { ResolvedRule } from '../../spec-schema.js';
 import type { RuleState } from '../kernel.js';
-import type { LifPopulation } from './population.js';
+import { wholeMask, type SpikingCopy } from './population-copies.js';
 import { DenseWeights } from './weights.js';
 
 /** Slots of DenseWeights.ruleParams used here. */
@@ -69,42 +69,15 @@ export class BatchTerms {
    */
   apply(w: DenseWeights): void {
     w.begin();
-    const { rows, cols, rowMask, rowList, colList, up, down } = this;
-    if (this.all) {
-      for (let i = 0; i < rows; i++) w.applyTermsAt(i, null, cols, up, down, REDUCTION);
-      up.fill(0);
-      down.fill(0);
-    } else if (this.rowCount > 0 || this.colCount > 0) {
-      for (let q = 0; q < this.rowCount; q++) w.applyTermsAt(rowList[q], null, cols, up, down, REDUCTION);
-      if (this.colCount > 0) {
-        for (let i = 0; i < rows; i++) if (rowMask[i] === 0) w.applyTermsAt(i, colList, this.colCount, up, down, REDUCTION);
-      }
-      this.clearTouched();
-    }
+    const { rowMask, rowList, colMask, colList } = this;
+    if (this.all) w.takeTerms(null, 0, rowMask, colList, 0, this.up, this.down, REDUCTION);
+    else if (this.rowCount > 0 || this.colCount > 0) w.takeTerms(rowList, this.rowCount, rowMask, colList, this.colCount, this.up, this.down, REDUCTION);
     w.end();
     this.all = false;
     for (let q = 0; q < this.rowCount; q++) rowMask[rowList[q]] = 0;
-    for (let q = 0; q < this.colCount; q++) this.colMask[colList[q]] = 0;
+    for (let q = 0; q < this.colCount; q++) colMask[colList[q]] = 0;
     this.rowCount = 0;
     this.colCount = 0;
-  }
-
-  private clearTouched(): void {
-    const { cols, rows, up, down, rowList, colList } = this;
-    for (let q = 0; q < this.rowCount; q++) {
-      const base = rowList[q] * cols;
-      for (let j = 0; j < cols; j++) {
-        up[base + j] = 0;
-        down[base + j] = 0;
-      }
-    }
-    for (let i = 0; i < rows; i++) {
-      const base = i * cols;
-      for (let q = 0; q < this.colCount; q++) {
-        up[base + colList[q]] = 0;
-        down[base + colList[q]] = 0;
-      }
-    }
   }
 }
 
@@ -125,8 +98,8 @@ abstract class BatchRuleBase implements BatchRule {
   protected readonly copies: number;
 
   constructor(
-    protected readonly pre: readonly LifPopulation[],
-    protected readonly post: readonly LifPopulation[],
+    protected readonly pre: readonly SpikingCopy[],
+    protected readonly post: readonly SpikingCopy[],
     protected readonly w: DenseWeights,
     rule: ResolvedRule,
   ) {
@@ -161,7 +134,7 @@ export class BatchStdpRule extends BatchRuleBase {
   private readonly lrPre: number;
   private readonly lrPost: number;
 
-  constructor(pre: readonly LifPopulation[], post: readonly LifPopulation[], w: DenseWeights, rule: ResolvedRule) {
+  constructor(pre: readonly SpikingCopy[], post: readonly SpikingCopy[], w: DenseWeights, rule: ResolvedRule) {
     super(pre, post, w, rule);
     [this.lrPre, this.lrPost] = rule.lr;
   }
@@ -220,9 +193,14 @@ export class BatchMstdpRule extends BatchRuleBase {
   protected readonly ePostMask: Uint8Array;
   protected readonly ePostIdx: Int32Array;
   protected readonly ePostCount: Int32Array;
+  /** Every copy's spike mask, copy-major (wholeMask). */
+  private readonly preMask: Uint8Array;
+  private readonly postMask: Uint8Array;
 
-  constructor(pre: readonly LifPopulation[], post: readonly LifPopulation[], w: DenseWeights, rule: ResolvedRule, dt: number) {
+  constructor(pre: readonly SpikingCopy[], post: readonly SpikingCopy[], w: DenseWeights, rule: ResolvedRule, dt: number) {
     super(pre, post, w, rule);
+    this.preMask = wholeMask(pre);
+    this.postMask = wholeMask(post);
     this.lr0 = rule.lr[0];
     this.plusDecay = Math.exp(-dt / (rule.tc_plus as number));
     this.minusDecay = Math.exp(-dt / (rule.tc_minus as number));
@@ -247,7 +225,8 @@ export class BatchMstdpRule extends BatchRuleBase {
 
   /** MSTDP's step 1 for every copy: dw = lr[0] * r_b * e_b, split by sign per copy. */
   protected addTerms(rewards: Float64Array): void {
-    const { terms, pPlus, pMinus, ePreMask, ePreIdx, ePostIdx } = this;
+    const { terms, pPlus, pMinus, ePreMask, ePreIdx, ePostMask, ePostIdx } = this;
+    const { up, down } = terms;
     const rows = this.w.rows;
     const cols = this.w.cols;
     for (let b = 0; b < this.copies; b++) {
@@ -259,16 +238,24 @@ export class BatchMstdpRule extends BatchRuleBase {
       for (let q = 0; q < this.ePreCount[b]; q++) {
         const i = ePreIdx[pp + q];
         const base = i * cols;
+        const pi = pPlus[pp + i];
         for (let j = 0; j < cols; j++) {
-          const e = this.ePostMask[pm + j] === 1 ? pPlus[pp + i] + pMinus[pm + j] : pMinus[pm + j];
-          terms.addSigned(base + j, c * e);
+          const e = ePostMask[pm + j] === 1 ? pi + pMinus[pm + j] : pMinus[pm + j];
+          const dw = c * e;
+          if (dw > 0) up[base + j] += dw;
+          else if (dw < 0) down[base + j] -= dw;
         }
         terms.touchRow(i);
       }
       // Columns of the post spikes, on the other rows: e[i][j] = p_plus[i].
       for (let q = 0; q < this.ePostCount[b]; q++) {
         const j = ePostIdx[pm + q];
-        for (let i = 0; i < rows; i++) if (ePreMask[pp + i] === 0) terms.addSigned(i * cols + j, c * pPlus[pp + i]);
+        for (let i = 0; i < rows; i++) {
+          if (ePreMask[pp + i] === 1) continue;
+          const dw = c * pPlus[pp + i];
+          if (dw > 0) up[i * cols + j] += dw;
+          else if (dw < 0) down[i * cols + j] -= dw;
+        }
         terms.touchCol(j);
       }
     }
@@ -276,16 +263,13 @@ export class BatchMstdpRule extends BatchRuleBase {
 
   /** Steps 2-4 for every copy: p_plus, p_minus, and e from this step's spikes. */
   protected advance(): void {
-    const rows = this.w.rows;
-    const cols = this.w.cols;
-    const { pPlus, pMinus, plusDecay, minusDecay, aPlus, aMinus } = this;
+    // Every copy's p vectors in one pass each, with the copies' spike masks side by side.
+    const { pPlus, pMinus, plusDecay, minusDecay, aPlus, aMinus, preMask, postMask } = this;
+    for (let k = 0; k < pPlus.length; k++) pPlus[k] = pPlus[k] * plusDecay + aPlus * preMask[k];
+    for (let k = 0; k < pMinus.length; k++) pMinus[k] = pMinus[k] * minusDecay + aMinus * postMask[k];
     for (let b = 0; b < this.copies; b++) {
       const pre = this.pre[b];
       const post = this.post[b];
-      const pp = b * rows;
-      const pm = b * cols;
-      for (let i = 0; i < rows; i++) pPlus[pp + i] = pPlus[pp + i] * plusDecay + aPlus * pre.s[i];
-      for (let j = 0; j < cols; j++) pMinus[pm + j] = pMinus[pm + j] * minusDecay + aMinus * post.s[j];
       this.setSpikes(b, pre.spikeIdx, pre.spikeCount, post.spikeIdx, post.spikeCount);
     }
   }
@@ -364,7 +348,7 @@ export class BatchMstdpetRule extends BatchMstdpRule {
   private readonly invTc: number;
   private readonly lrDt: number;
 
-  constructor(pre: readonly LifPopulation[], post: readonly LifPopulation[], w: DenseWeights, rule: ResolvedRule, dt: number) {
+  constructor(pre: readonly SpikingCopy[], post: readonly SpikingCopy[], w: DenseWeights, rule: ResolvedRule, dt: number) {
     super(pre, post, w, rule, dt);
     const tc = rule.tc_e_trace as number;
     this.etDecay = Math.exp(-dt / tc);

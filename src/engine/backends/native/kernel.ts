@@ -3,9 +3,10 @@
  * spikes wherever model.md allows. The step path allocates nothing.
  */
 import { copyPausing, runToEnd } from '../../pause.js';
-import type { ResolvedNetwork } from '../../spec-schema.js';
+import type { ResolvedNetwork, ResolvedRule } from '../../spec-schema.js';
 import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelState } from '../kernel.js';
-import { BatchNativeKernel } from './batch-kernel.js';
+import { BatchMstdpetRule, BatchMstdpRule, BatchNoOpRule, BatchStdpRule, type BatchRule } from './batch-rules.js';
+import { PopulationCopy, splitSpikes, type SpikingCopy } from './population-copies.js';
 import { LifPopulation } from './population.js';
 import { MstdpRule, MstdpetRule, NoOpRule, StdpRule, type NativeRule } from './rules.js';
 import { DenseWeights } from './weights.js';
@@ -19,18 +20,38 @@ import { DenseWeights } from './weights.js';
 export const LAZY_COLUMNS_MIN_SYNAPSES = 1 << 17;
 
 interface NativeConnection {
-  readonly pre: LifPopulation;
-  readonly post: LifPopulation;
+  readonly pre: number;
+  readonly post: number;
   readonly weights: DenseWeights;
-  readonly rule: NativeRule;
+  /** The rule of a network of one copy, or null in a batch. */
+  readonly rule: NativeRule | null;
+  /** The rule of a batch (batch-rules.ts), or null for one copy. */
+  readonly batchRule: BatchRule | null;
 }
 
+/**
+ * The native kernel, for one copy or a batch of B (model.md, "Batches").
+ * Population p of every copy is one LifPopulation of B * n neurons,
+ * copy-major (population-copies.ts), stepped in one go; each connection
+ * delivers copy b's spikes into copy b's neurons through its one weight
+ * matrix. One copy runs the rules of rules.ts on its populations directly,
+ * a batch those of batch-rules.ts, which sum the copies' terms.
+ */
 export class NativeKernel implements Kernel {
   readonly name = 'native';
+  private readonly copies: number;
+  /** pops[p]: population p, all copies. */
   private readonly pops: LifPopulation[];
+  /** copiesOf[p][b]: copy b of population p (the population itself with one copy). */
+  private readonly copiesOf: SpikingCopy[][];
+  /** split[p]: the copies whose spike lists are split from pops[p]'s after its step; empty for one copy. */
+  private readonly split: PopulationCopy[][];
+  /** currents[p][b]: copy b's part of population p's input current. */
+  private readonly currents: Float64Array[][];
   private readonly conns: NativeConnection[];
   /** incoming[p]: connections whose post population is p, in declaration order. */
   private readonly incoming: NativeConnection[][];
+  private readonly rewards: Float64Array;
   private readonly popNames: string[];
   private readonly connNames: string[];
 
@@ -38,115 +59,132 @@ export class NativeKernel implements Kernel {
     spec: ResolvedNetwork,
     private readonly external: ExternalInputs,
   ) {
+    const B = spec.batch_size;
+    this.copies = B;
     this.popNames = Object.keys(spec.populations);
     this.connNames = Object.keys(spec.connections);
-    this.pops = this.popNames.map((name) => new LifPopulation(spec.populations[name], spec.dt));
+    this.pops = this.popNames.map((name) => new LifPopulation({ ...spec.populations[name], n: B * spec.populations[name].n }, spec.dt));
+    const sizes = this.popNames.map((name) => spec.populations[name].n);
+    this.split = this.pops.map((pop, p) => (B === 1 ? [] : Array.from({ length: B }, (_, b) => new PopulationCopy(pop, sizes[p], b))));
+    this.copiesOf = this.pops.map((pop, p) => (B === 1 ? [pop] : this.split[p]));
+    this.currents = this.pops.map((pop, p) => (B === 1 ? [pop.current] : Array.from({ length: B }, (_, b) => pop.current.subarray(b * sizes[p], (b + 1) * sizes[p]))));
+    this.rewards = new Float64Array(B);
     const popIndex = new Map(this.popNames.map((n, i) => [n, i]));
     this.incoming = this.pops.map(() => []);
     this.conns = this.connNames.map((name) => {
       const c = spec.connections[name];
       const pi = popIndex.get(c.pre) as number;
       const qi = popIndex.get(c.post) as number;
-      const pre = this.pops[pi];
-      const post = this.pops[qi];
       const weights = new DenseWeights({
-        rows: pre.n,
-        cols: post.n,
+        rows: sizes[pi],
+        cols: sizes[qi],
         wMin: c.w_min,
         wMax: c.w_max,
         weightDecay: c.rule.weight_decay,
         soft: c.rule.boundary === 'soft',
-        lazyColumns: c.rule.type === 'MSTDP' && pre.n * post.n >= LAZY_COLUMNS_MIN_SYNAPSES,
+        lazyColumns: B === 1 && c.rule.type === 'MSTDP' && sizes[pi] * sizes[qi] >= LAZY_COLUMNS_MIN_SYNAPSES,
+        trace: B === 1 && c.rule.type === 'MSTDPET',
       });
-      let rule: NativeRule;
-      switch (c.rule.type) {
-        case 'STDP':
-          rule = new StdpRule(pre, post, weights, c.rule);
-          break;
-        case 'MSTDP':
-          rule = new MstdpRule(pre, post, weights, c.rule, spec.dt);
-          break;
-        case 'MSTDPET':
-          rule = new MstdpetRule(pre, post, weights, c.rule, spec.dt);
-          break;
-        default:
-          rule = new NoOpRule(weights);
-      }
-      const conn = { pre, post, weights, rule };
+      const conn: NativeConnection =
+        B === 1
+          ? { pre: pi, post: qi, weights, rule: singleRule(this.pops[pi], this.pops[qi], weights, c.rule, spec.dt), batchRule: null }
+          : { pre: pi, post: qi, weights, rule: null, batchRule: batchRule(this.split[pi], this.split[qi], weights, c.rule, spec.dt) };
       this.incoming[qi].push(conn);
       return conn;
     });
   }
 
   stepPopulations(): void {
-    const { pops, incoming } = this;
+    const { pops, incoming, copiesOf, currents, split } = this;
     const { inputs, hasInput, nonZero, nonZeroCount } = this.external;
+    const B = this.copies;
     for (let p = 0; p < pops.length; p++) {
       const pop = pops[p];
       // A pre population later in the order has not stepped yet, so its
       // spikes are the previous step's: the recurrent one-step delay.
       const inc = incoming[p];
       let delivers = false;
-      for (let k = 0; k < inc.length; k++) if (inc[k].pre.spikeCount > 0) delivers = true;
+      for (let k = 0; k < inc.length; k++) if (pops[inc[k].pre].spikeCount > 0) delivers = true;
       // Input only (or none), to few of its neurons: the step visits the
       // neurons with input or away from rest. Input to a quarter or more of
       // them (constant currents to every neuron) takes the dense step, which
       // visits every neuron at less cost each than the sparse step's list.
+      // Both give the same bits, so the copies of a batch may share either.
       if (!delivers && pop.sparseCapable && (hasInput[p] === 0 || nonZeroCount[p] * 4 < pop.n)) {
         if (hasInput[p] === 1) pop.stepSparse(inputs[p], nonZero[p], nonZeroCount[p]);
         else pop.stepSparse(null, nonZero[p], 0);
-        continue;
-      }
-      const cur = pop.current;
-      if (hasInput[p] === 1) {
-        cur.set(inputs[p]);
-        pop.currentIsZero = false;
-      } else if (!pop.currentIsZero) {
-        cur.fill(0);
-        pop.currentIsZero = true;
-      }
-      for (let k = 0; k < inc.length; k++) {
-        const c = inc[k];
-        if (c.pre.spikeCount > 0) {
-          c.weights.deliver(c.pre.spikeIdx, c.pre.spikeCount, cur);
+      } else {
+        const cur = pop.current;
+        if (hasInput[p] === 1) {
+          cur.set(inputs[p]);
           pop.currentIsZero = false;
+        } else if (!pop.currentIsZero) {
+          cur.fill(0);
+          pop.currentIsZero = true;
         }
+        for (let k = 0; k < inc.length; k++) {
+          const c = inc[k];
+          const pre = copiesOf[c.pre];
+          for (let b = 0; b < B; b++) {
+            const from = pre[b];
+            if (from.spikeCount > 0) {
+              c.weights.deliver(from.spikeIdx, from.spikeCount, currents[p][b]);
+              pop.currentIsZero = false;
+            }
+          }
+        }
+        pop.stepDense();
       }
-      pop.stepDense();
+      if (B > 1) splitSpikes(pop, split[p]);
     }
   }
 
   updateRulesPerCopy(rewards: Float64Array): void {
-    this.updateRules(rewards[0]);
+    const conns = this.conns;
+    if (this.copies === 1) {
+      this.updateRules(rewards[0]);
+      return;
+    }
+    for (let k = 0; k < conns.length; k++) (conns[k].batchRule as BatchRule).update(rewards);
   }
 
   updateRules(reward: number): void {
     const conns = this.conns;
-    for (let k = 0; k < conns.length; k++) conns[k].rule.update(reward);
+    if (this.copies > 1) {
+      this.rewards.fill(reward);
+      this.updateRulesPerCopy(this.rewards);
+      return;
+    }
+    for (let k = 0; k < conns.length; k++) (conns[k].rule as NativeRule).update(reward);
   }
 
-  spikeCount(pop: number): number {
-    return this.pops[pop].spikeCount;
+  spikeCount(pop: number, copy = 0): number {
+    return this.copiesOf[pop][copy].spikeCount;
   }
 
-  readSpikes(pop: number, out: Int32Array): number {
-    const p = this.pops[pop];
+  readSpikes(pop: number, out: Int32Array, copy = 0): number {
+    const p = this.copiesOf[pop][copy];
     for (let k = 0; k < p.spikeCount; k++) out[k] = p.spikeIdx[k];
     return p.spikeCount;
   }
 
-  potentials(pop: number): Float64Array {
-    return this.pops[pop].v.slice();
+  private ofCopy(pop: number, copy: number, a: Float64Array): Float64Array {
+    const n = this.copiesOf[pop][copy].n;
+    return a.slice(copy * n, (copy + 1) * n);
   }
 
-  traces(pop: number): Float64Array {
-    this.pops[pop].catchUp();
-    return this.pops[pop].traces.slice();
+  potentials(pop: number, copy = 0): Float64Array {
+    return this.ofCopy(pop, copy, this.pops[pop].v);
   }
 
-  refractory(pop: number): Float64Array {
+  traces(pop: number, copy = 0): Float64Array {
     this.pops[pop].catchUp();
-    return this.pops[pop].refrac.slice();
+    return this.ofCopy(pop, copy, this.pops[pop].traces);
+  }
+
+  refractory(pop: number, copy = 0): Float64Array {
+    this.pops[pop].catchUp();
+    return this.ofCopy(pop, copy, this.pops[pop].refrac);
   }
 
   weights(conn: number): Float64Array {
@@ -165,20 +203,25 @@ export class NativeKernel implements Kernel {
     return this.conns[conn].weights.setFlatPausing(w);
   }
 
-  eligibility(conn: number): Float64Array | null {
-    const e = this.conns[conn].rule.eligibility();
+  eligibility(conn: number, copy = 0): Float64Array | null {
+    const c = this.conns[conn];
+    if (c.batchRule !== null) return c.batchRule.eligibility(copy);
+    const e = (c.rule as NativeRule).eligibility();
     return e ? Float64Array.from(e.flat()) : null;
   }
 
-  eligibilityTrace(conn: number): Float64Array | null {
-    return this.conns[conn].rule.eligibilityTrace();
+  eligibilityTrace(conn: number, copy = 0): Float64Array | null {
+    const c = this.conns[conn];
+    return c.batchRule !== null ? c.batchRule.eligibilityTrace(copy) : (c.rule as NativeRule).eligibilityTrace();
   }
 
   resetState(): void {
     for (const p of this.pops) p.reset();
-    for (const c of this.conns) c.rule.reset();
+    for (const copies of this.split) for (const c of copies) c.spikeCount = 0;
+    for (const c of this.conns) (c.batchRule ?? (c.rule as NativeRule)).reset();
   }
 
+  /** Every per-neuron vector copy-major (copy b's at b * n), spikes as indices into it. */
   exportState(options: { live?: boolean } = {}): ExportedState {
     const state: ExportedState = { populations: {}, connections: {} };
     this.pops.forEach((p, i) => {
@@ -195,7 +238,7 @@ export class NativeKernel implements Kernel {
       state.connections[this.connNames[i]] = {
         w: options.live === true ? c.weights.stored : f64Copy(c.weights.stored),
         scale: c.weights.scale,
-        rule: c.rule.getState(),
+        rule: (c.batchRule ?? (c.rule as NativeRule)).getState(),
       };
     });
     return state;
@@ -211,7 +254,13 @@ export class NativeKernel implements Kernel {
       p.v.set(s.v);
       p.refrac.set(s.refrac);
       p.traces.set(s.traces);
-      p.setSpikes(s.spikes);
+      if (this.copies === 1) p.setSpikes(s.spikes);
+      else {
+        // Copy by copy, as a step leaves them (splitSpikes relies on it), each copy's in the order given (a stable sort).
+        const n = p.n / this.copies;
+        p.setSpikes(s.spikes.slice().sort((a, b) => Math.floor(a / n) - Math.floor(b / n)));
+        splitSpikes(p, this.split[i]);
+      }
       p.resync();
     });
     for (let i = 0; i < this.conns.length; i++) {
@@ -221,14 +270,39 @@ export class NativeKernel implements Kernel {
       // Tens of megabytes copied in one go held the event loop for tens of milliseconds.
       yield* copyPausing(c.weights.stored, s.w);
       c.weights.scale = s.scale;
-      c.rule.setState(s.rule);
+      (c.batchRule ?? (c.rule as NativeRule)).setState(s.rule);
     }
   }
 
   dispose(): void {}
 }
 
-/** A batch (batch_size > 1) runs on its own kernel; one copy keeps every fast path here. */
+function singleRule(pre: LifPopulation, post: LifPopulation, weights: DenseWeights, rule: ResolvedRule, dt: number): NativeRule {
+  switch (rule.type) {
+    case 'STDP':
+      return new StdpRule(pre, post, weights, rule);
+    case 'MSTDP':
+      return new MstdpRule(pre, post, weights, rule, dt);
+    case 'MSTDPET':
+      return new MstdpetRule(pre, post, weights, rule, dt);
+    default:
+      return new NoOpRule(weights);
+  }
+}
+
+function batchRule(pre: readonly SpikingCopy[], post: readonly SpikingCopy[], weights: DenseWeights, rule: ResolvedRule, dt: number): BatchRule {
+  switch (rule.type) {
+    case 'STDP':
+      return new BatchStdpRule(pre, post, weights, rule);
+    case 'MSTDP':
+      return new BatchMstdpRule(pre, post, weights, rule, dt);
+    case 'MSTDPET':
+      return new BatchMstdpetRule(pre, post, weights, rule, dt);
+    default:
+      return new BatchNoOpRule(pre, post, weights, rule);
+  }
+}
+
 export function createNativeKernel(spec: ResolvedNetwork, external: ExternalInputs): Kernel {
-  return spec.batch_size > 1 ? new BatchNativeKernel(spec, external) : new NativeKernel(spec, external);
+  return new NativeKernel(spec, external);
 }

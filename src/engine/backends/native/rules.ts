@@ -133,8 +133,10 @@ const C = 0;
 const PLUS_DECAY = 1;
 /** Followed by a_minus. */
 const MINUS_DECAY = 3;
-/** MSTDPET's lr[0] * dt * r times the trace's scale, for applyScaledDense. */
+/** MSTDPET's lr[0] * dt * r times the trace's scale, for applyScaledTrace. */
 const ET_C = 5;
+/** MSTDPET's 1 / tc_e_trace over the trace's scale, for traceAddRows and traceAddCols. */
+const ET_K = 6;
 
 export class MstdpRule implements NativeRule {
   protected readonly lr0: number;
@@ -314,6 +316,7 @@ export class MstdpRule implements NativeRule {
  * whole matrix. A reward at the end of an episode is the case it is for.
  */
 export class MstdpetRule extends MstdpRule {
+  /** The trace's stored values, next to the weights (DenseWeights.trace). */
   private readonly etStored: Float64Array;
   private etScale = 1;
   private readonly etDecay: number;
@@ -326,7 +329,8 @@ export class MstdpetRule extends MstdpRule {
     this.etDecay = Math.exp(-dt / tc);
     this.invTc = 1 / tc;
     this.lrDt = this.lr0 * dt;
-    this.etStored = new Float64Array(pre.n * post.n);
+    if (w.trace === null) throw new Error('MSTDPET needs weights built with a trace');
+    this.etStored = w.trace;
   }
 
   override update(reward: number): void {
@@ -335,28 +339,24 @@ export class MstdpetRule extends MstdpRule {
     this.w.begin();
     if (c !== 0) {
       this.w.ruleParams[ET_C] = c * this.etScale;
-      this.w.applyScaledDense(this.etStored, ET_C);
+      this.w.applyScaledTrace(ET_C);
     }
     this.w.end();
     this.advance();
   }
 
-  /** Step 1: et = et * decay + e / tc_e_trace, e from the previous step's spikes and the current p vectors. */
+  /**
+   * Step 1: et = et * decay + e / tc_e_trace, e from the previous step's
+   * spikes and the current p vectors: the decay is the scale's, e adds
+   * p_minus on the rows of the pre spikes, then p_plus on the columns of
+   * the post spikes.
+   */
   private traceEligibility(): void {
-    const { etStored, pPlus, pMinus, ePreIdx, ePostIdx } = this;
     this.etScale *= this.etDecay;
     if (this.etScale < DenseWeights.RENORMALISE_BELOW) this.foldScale();
-    const cols = this.post.n;
-    const rows = this.pre.n;
-    const k = this.invTc / this.etScale;
-    for (let q = 0; q < this.ePreCount; q++) {
-      const base = ePreIdx[q] * cols;
-      for (let j = 0; j < cols; j++) etStored[base + j] += pMinus[j] * k;
-    }
-    for (let q = 0; q < this.ePostCount; q++) {
-      const j = ePostIdx[q];
-      for (let i = 0; i < rows; i++) etStored[i * cols + j] += pPlus[i] * k;
-    }
+    this.w.ruleParams[ET_K] = this.invTc / this.etScale;
+    this.w.traceAddRows(this.ePreIdx, this.ePreCount, ET_K);
+    this.w.traceAddCols(this.ePostIdx, this.ePostCount, ET_K);
   }
 
   /** Folds the scale into the stored values, so that it never underflows. */

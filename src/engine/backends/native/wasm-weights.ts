@@ -18,7 +18,8 @@
  * (rows f64), postVector (cols f64), idx, idx2 (max(rows, cols) i32 each),
  * mask (rows u8), postMask (cols u8); with lazy columns (lazy-columns.ts),
  * from the next multiple of 8: rowState (16 bytes a row), entries (40 bytes
- * each, LAZY_ENTRIES of them), pool (lazyPoolSize(cols) i32).
+ * each, LAZY_ENTRIES of them), pool (lazyPoolSize(cols) i32); with a trace
+ * (MSTDPET's), from the next multiple of 16: trace (rows * cols f64).
  */
 import { compileEmbedded } from './wasm-module.js';
 import { WEIGHT_KERNELS_WASM_BASE64 } from './weight-kernels-wasm.js';
@@ -42,6 +43,9 @@ interface KernelExports {
   scaleInto(dst: number, src: number, n: number, c: number, negate: number): void;
   decayAdd(p: number, s: number, n: number, d: number): void;
   flushRows(stored: number, cols: number, rowIdx: number, rowCount: number, all: number, rowState: number, entries: number, entryCount: number, pool: number): void;
+  denseAdd(stored: number, m: number, n: number, c: number): void;
+  addRows(m: number, cols: number, idx: number, count: number, v: number): void;
+  addCols(m: number, rows: number, cols: number, perRow: number, colIdx: number, colCount: number): void;
 }
 
 /**
@@ -82,10 +86,15 @@ function baseBytes(rows: number, cols: number): number {
   return PARAM_BYTES + 8 * doubles + 4 * ints + rows + cols;
 }
 
-function layoutBytes(rows: number, cols: number, lazy: boolean): number {
+function lazyEnd(rows: number, cols: number, lazy: boolean): number {
   const base = baseBytes(rows, cols);
   if (!lazy) return base;
   return Math.ceil(base / 8) * 8 + 16 * rows + 40 * LAZY_ENTRIES + 4 * lazyPoolSize(cols);
+}
+
+function layoutBytes(rows: number, cols: number, lazy: boolean, trace: boolean): number {
+  const end = lazyEnd(rows, cols, lazy);
+  return trace ? Math.ceil(end / 16) * 16 + 8 * rows * cols : end;
 }
 
 export function wasmKernelsAvailable(): boolean {
@@ -127,11 +136,14 @@ export class WasmWeights {
   private readonly rowStateAt: number = 0;
   private readonly entriesAt: number = 0;
   private readonly poolAt: number = 0;
+  /** MSTDPET's trace, a matrix the size of the weights, or null when this memory has none. */
+  readonly trace: Float64Array | null = null;
+  private readonly traceAt: number = 0;
 
-  private constructor(rows: number, cols: number, module: WebAssembly.Module, lazy: boolean) {
+  private constructor(rows: number, cols: number, module: WebAssembly.Module, lazy: boolean, trace: boolean) {
     this.rows = rows;
     this.cols = cols;
-    const pages = Math.ceil(layoutBytes(rows, cols, lazy) / PAGE_BYTES);
+    const pages = Math.ceil(layoutBytes(rows, cols, lazy, trace) / PAGE_BYTES);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     this.fns = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
     const buf = memory.buffer;
@@ -184,6 +196,12 @@ export class WasmWeights {
       this.poolAt = at;
       const pool = new Int32Array(buf, at, lazyPoolSize(cols));
       this.lazy = { rowF64, rowI32, entryF64, entryI32, pool, decay: new Float64Array(buf, LAZY_DECAY_AT, 2) };
+      at += 4 * lazyPoolSize(cols);
+    }
+    if (trace) {
+      at = Math.ceil(at / 16) * 16;
+      this.traceAt = at;
+      this.trace = new Float64Array(buf, at, rows * cols);
     }
   }
 
@@ -194,10 +212,10 @@ export class WasmWeights {
    * so a process runs out after some 13,000 live memories. The JavaScript
    * loops then run that connection, with the same results.
    */
-  static create(rows: number, cols: number, lazy = false): WasmWeights | null {
-    if (KERNEL_MODULE === null || layoutBytes(rows, cols, lazy) > MAX_WASM_BYTES) return null;
+  static create(rows: number, cols: number, lazy = false, trace = false): WasmWeights | null {
+    if (KERNEL_MODULE === null || layoutBytes(rows, cols, lazy, trace) > MAX_WASM_BYTES) return null;
     try {
-      return new WasmWeights(rows, cols, KERNEL_MODULE, lazy);
+      return new WasmWeights(rows, cols, KERNEL_MODULE, lazy, trace);
     } catch (err) {
       if (err instanceof RangeError) return null;
       throw err;
@@ -288,5 +306,26 @@ export class WasmWeights {
       for (let k = 0; k < count; k++) idx[k] = rows[k];
     }
     this.fns.flushRows(this.storedAt, this.cols, this.idxAt, count, rows === null ? 1 : 0, this.rowStateAt, this.entriesAt, entryCount, this.poolAt);
+  }
+
+  /** MSTDPET's dense update of every weight by ruleParams[slot] * trace, hard bounds, lazy decay (weights.ts denseScaled). */
+  traceIntoWeights(slot: number): void {
+    this.fns.denseAdd(this.storedAt, this.traceAt, this.rows * this.cols, RULE_PARAMS_AT + 8 * slot);
+  }
+
+  /** trace[i][j] += ruleParams[slot] * postVector[j] on the listed rows (upRow is the scratch). */
+  traceAddRows(rows: Int32Array, count: number, slot: number): void {
+    const idx = this.idx;
+    for (let k = 0; k < count; k++) idx[k] = rows[k];
+    this.fns.scaleInto(this.upAt, this.postVectorAt, this.cols, RULE_PARAMS_AT + 8 * slot, 0);
+    this.fns.addRows(this.traceAt, this.cols, this.idxAt, count, this.upAt);
+  }
+
+  /** trace[i][j] += ruleParams[slot] * preVector[i] on the listed columns (perRow is the scratch). */
+  traceAddCols(cols: Int32Array, count: number, slot: number): void {
+    const idx = this.idx;
+    for (let q = 0; q < count; q++) idx[q] = cols[q];
+    this.fns.scaleInto(this.perRowAt, this.preVectorAt, this.rows, RULE_PARAMS_AT + 8 * slot, 0);
+    this.fns.addCols(this.traceAt, this.rows, this.cols, this.perRowAt, this.idxAt, count);
   }
 }

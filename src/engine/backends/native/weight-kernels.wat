@@ -386,7 +386,96 @@
           (f64.add (f64.mul (f64.load (local.get $k)) (local.get $decay))
             (f64.mul (local.get $a) (f64.convert_i32_u (i32.load8_u (i32.add (local.get $s) (local.get $pairEnd))))))))))
 
-  ;; Lazy MSTDP columns (lazy-columns.ts): applies to one row, at byte $row,
+;; MSTDPET's dense update under hard bounds with lazy decay (weights.ts
+  ;; denseScaled): every synapse gets dw = c * m[k] (c the double at byte
+  ;; $c, m the trace at $m), (w * scale + dw) * factor, clamped, over the
+  ;; next scale; where dw is +0 or -0 the weight is kept as it is.
+  (func (export "denseAdd") (param $stored i32) (param $m i32) (param $n i32) (param $c i32)
+    (local $C v128) (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128)
+    (local $w v128) (local $dw v128) (local $wn v128) (local $b i32) (local $pairEnd i32) (local $end i32)
+    (local $cs f64) (local $ws f64) (local $ds f64) (local $x f64)
+    (local.set $cs (f64.load (local.get $c)))
+    (local.set $C (f64x2.splat (local.get $cs)))
+    (local.set $S (f64x2.splat (f64.load (i32.const 0))))
+    (local.set $F (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
+    (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
+    (local.set $end (i32.shl (local.get $n) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $b) (local.get $pairEnd)))
+        (local.set $dw (f64x2.mul (local.get $C) (v128.load (i32.add (local.get $m) (local.get $b)))))
+        (local.set $w (v128.load (i32.add (local.get $stored) (local.get $b))))
+        (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $w) (local.get $S)) (local.get $dw)) (local.get $F)))
+        (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+        (v128.store (i32.add (local.get $stored) (local.get $b))
+          (v128.bitselect (local.get $w) (local.get $wn) (f64x2.eq (local.get $dw) (v128.const f64x2 0 0))))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $end))
+      (then
+        (local.set $ds (f64.mul (local.get $cs) (f64.load (i32.add (local.get $m) (local.get $pairEnd)))))
+        (if (f64.ne (local.get $ds) (f64.const 0))
+          (then
+            (local.set $x (f64.mul (f64.add (f64.mul (f64.load (i32.add (local.get $stored) (local.get $pairEnd))) (f64.load (i32.const 0)))
+              (local.get $ds)) (f64.load (i32.const 8))))
+            (local.set $x (select (f64.load (i32.const 24)) (local.get $x) (f64.gt (local.get $x) (f64.load (i32.const 24)))))
+            (local.set $x (select (f64.load (i32.const 16)) (local.get $x) (f64.lt (local.get $x) (f64.load (i32.const 16)))))
+            (f64.store (i32.add (local.get $stored) (local.get $pairEnd)) (f64.mul (local.get $x) (f64.load (i32.const 32)))))))))
+
+  ;; m[i][j] += v[j] for every column of each row i listed at $idx ($count
+  ;; of them): MSTDPET's trace takes the eligibility of the pre spikes' rows.
+  (func (export "addRows") (param $m i32) (param $cols i32) (param $idx i32) (param $count i32) (param $v i32)
+    (local $k i32) (local $row i32) (local $jb i32) (local $rowBytes i32) (local $pairEnd i32)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $k) (local.get $count)))
+        (local.set $row (i32.add (local.get $m)
+          (i32.mul (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes))))
+        (local.set $jb (i32.const 0))
+        (block $pairsDone
+          (loop $pairs
+            (br_if $pairsDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (v128.store (i32.add (local.get $row) (local.get $jb))
+              (f64x2.add (v128.load (i32.add (local.get $row) (local.get $jb))) (v128.load (i32.add (local.get $v) (local.get $jb)))))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+            (br $pairs)))
+        (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+          (then
+            (f64.store (i32.add (local.get $row) (local.get $pairEnd))
+              (f64.add (f64.load (i32.add (local.get $row) (local.get $pairEnd))) (f64.load (i32.add (local.get $v) (local.get $pairEnd)))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $rows))))
+
+  ;; m[i][j] += perRow[i] for every row i and each column j listed at
+  ;; $colIdx: MSTDPET's trace takes the eligibility of the post spikes'
+  ;; columns, a row at a time so the matrix is walked in memory order.
+  (func (export "addCols") (param $m i32) (param $rows i32) (param $cols i32) (param $perRow i32) (param $colIdx i32) (param $colCount i32)
+    (local $i i32) (local $q i32) (local $a f64) (local $base i32) (local $rowBytes i32) (local $k i32)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $base (local.get $m))
+    (block $done
+      (loop $rowsLoop
+        (br_if $done (i32.ge_u (local.get $i) (local.get $rows)))
+        (local.set $a (f64.load (i32.add (local.get $perRow) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $q (i32.const 0))
+        (block $colsDone
+          (loop $colsLoop
+            (br_if $colsDone (i32.ge_u (local.get $q) (local.get $colCount)))
+            (local.set $k (i32.add (local.get $base)
+              (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3))))
+            (f64.store (local.get $k) (f64.add (f64.load (local.get $k)) (local.get $a)))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $colsLoop)))
+        (local.set $base (i32.add (local.get $base) (local.get $rowBytes)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rowsLoop))))
+
+    ;; Lazy MSTDP columns (lazy-columns.ts): applies to one row, at byte $row,
   ;; the pending column operations from its cursor on, each exactly as
   ;; "cross" ($split 1) would have applied it at its step. Row state at $rs:
   ;; f64 p (p_plus at step t), i32 cursor, i32 t. An entry (40 bytes): f64 c,

@@ -55,6 +55,8 @@ export interface DenseWeightsOptions {
   kernels?: WeightKernels;
   /** Room for MSTDP's lazy columns (used where the case allows; see lazy-columns.ts). Default false. */
   lazyColumns?: boolean;
+  /** A second matrix the size of this one next to it, for MSTDPET's trace (see `trace`). Default false. */
+  trace?: boolean;
 }
 
 export class DenseWeights {
@@ -98,20 +100,26 @@ export class DenseWeights {
    * a connection built without them.
    */
   readonly lazyColumns: LazyColumns | null;
+  /**
+   * MSTDPET's eligibility trace as the rule stores it (rules.ts), row-major,
+   * or null for other rules: kept next to the weights so that traceAddRows,
+   * traceAddCols and applyScaledTrace run as WebAssembly kernels.
+   */
+  readonly trace: Float64Array | null;
 
   /** Below this the scale is folded into the stored values so it never underflows. */
   static readonly RENORMALISE_BELOW = 1e-100;
 
   constructor(options: DenseWeightsOptions) {
-    const { rows, cols, wMin, wMax, weightDecay, soft, kernels = 'auto', lazyColumns = false } = options;
+    const { rows, cols, wMin, wMax, weightDecay, soft, kernels = 'auto', lazyColumns = false, trace = false } = options;
     if (rows * cols > MAX_SYNAPSES) throw new RangeError(`a connection of ${rows * cols} synapses exceeds the engine's maximum of ${MAX_SYNAPSES}`);
     this.rows = rows;
     this.cols = cols;
     const useWasm = kernels === 'wasm' || (kernels === 'auto' && rows * cols >= WASM_MIN_SYNAPSES);
     const lazy = weightDecay === 0 || (wMin <= 0 && wMax >= 0 && weightDecay < 1);
     const wantLazy = lazyColumns && lazy && !soft;
-    // Lazy columns need room of their own; a matrix that fits only without it runs them eagerly.
-    this.wasm = useWasm ? (WasmWeights.create(rows, cols, wantLazy) ?? (wantLazy ? WasmWeights.create(rows, cols, false) : null)) : null;
+    // Lazy columns and a trace need room of their own; a matrix that fits only without it runs them in JavaScript.
+    this.wasm = useWasm ? (WasmWeights.create(rows, cols, wantLazy, trace) ?? (wantLazy || trace ? WasmWeights.create(rows, cols, false, false) : null)) : null;
     if (kernels === 'wasm' && this.wasm === null) throw new RangeError('WebAssembly SIMD kernels are unavailable here, or the connection is too large for them');
     this.stored = this.wasm?.stored ?? new Float64Array(rows * cols);
     this.upRow = this.wasm?.upRow ?? new Float64Array(cols);
@@ -128,6 +136,7 @@ export class DenseWeights {
     this.decayParams = Float64Array.of(this.factor, wMin, wMax);
     this.kernelParams = this.wasm?.params ?? new Float64Array(5);
     this.lazyColumns = this.wasm?.lazy ? new LazyColumns(this.wasm, this.wasm.lazy, rows, this.preVector) : null;
+    this.trace = this.wasm?.trace ?? (trace ? new Float64Array(rows * cols) : null);
   }
 
   /** Whether the WebAssembly kernels run this matrix's hot loops. */
@@ -253,26 +262,80 @@ export class DenseWeights {
   }
 
   /**
-   * Synapse (i, j) for the listed columns j of row i (every column when idx
-   * is null) gets potentiation up[k] * ruleParams[slot] and depression
-   * down[k] * ruleParams[slot], k = i * cols + j, from matrices the size of
-   * this one: a batch's terms reduced over its copies (batch-kernel.ts).
-   * Between begin() and end(); no lazy columns.
+   * A batch's terms, reduced over its copies (batch-rules.ts), in matrices
+   * the size of this one: synapse k = i * cols + j gets potentiation
+   * up[k] * ruleParams[slot] and depression down[k] * ruleParams[slot], for
+   * every column of the listed rows (of every row when rowList is null) and
+   * the listed columns of the rows not listed (rowMask[i] = 0); up[k] and
+   * down[k] are set back to 0 as they are taken. Between begin() and end();
+   * no lazy columns.
    */
-  applyTermsAt(i: number, idx: Int32Array | null, count: number, up: Float64Array, down: Float64Array, slot: number): void {
+  takeTerms(rowList: Int32Array | null, rowCount: number, rowMask: Uint8Array, colList: Int32Array, colCount: number, up: Float64Array, down: Float64Array, slot: number): void {
     const params = this.updateParams();
-    termsAt(this.stored, Math.imul(i, this.cols), idx, idx === null ? this.cols : count, up, down, this.ruleParams[slot], this.soft, this.lazy, params);
+    const { stored, cols, rows, soft, lazy, ruleParams } = this;
+    // The common case, hard bounds with lazy decay, has a loop of its own without the others' branches.
+    const hardLazy = lazy && !soft;
+    const listed = rowList === null ? rows : rowCount;
+    for (let q = 0; q < listed; q++) {
+      const base = Math.imul(rowList === null ? q : rowList[q], cols);
+      if (hardLazy) termsHardLazy(stored, base, null, cols, up, down, ruleParams, slot, params);
+      else termsAt(stored, base, null, cols, up, down, ruleParams, slot, soft, lazy, params);
+    }
+    if (rowList === null || colCount === 0) return;
+    for (let i = 0; i < rows; i++) {
+      if (rowMask[i] === 1) continue;
+      if (hardLazy) termsHardLazy(stored, Math.imul(i, cols), colList, colCount, up, down, ruleParams, slot, params);
+      else termsAt(stored, Math.imul(i, cols), colList, colCount, up, down, ruleParams, slot, soft, lazy, params);
+    }
   }
 
   /**
-   * Every synapse k gets the change dw = ruleParams[slot] * m[k] (row-major),
-   * as potentiation where positive and depression where negative: MSTDPET's
+   * Every synapse k gets the change dw = ruleParams[slot] * trace[k], as
+   * potentiation where positive and depression where negative: MSTDPET's
    * dense update. Between begin() and end(); synapses where dw is 0 only decay.
    */
-  applyScaledDense(m: Float64Array, slot: number): void {
+  applyScaledTrace(slot: number): void {
     this.flushAll();
     const params = this.updateParams();
-    denseScaled(this.stored, m, this.ruleParams, slot, this.soft, this.lazy, params);
+    const trace = this.trace as Float64Array;
+    if (this.wasm !== null && this.wasm.trace !== null && this.lazy && !this.soft) this.wasm.traceIntoWeights(slot);
+    else denseScaled(this.stored, trace, this.ruleParams, slot, this.soft, this.lazy, params);
+  }
+
+  /** trace[i][j] += postVector[j] * ruleParams[slot] for every column of the listed rows i. */
+  traceAddRows(rows: Int32Array, count: number, slot: number): void {
+    if (count === 0) return;
+    if (this.wasm !== null && this.wasm.trace !== null) {
+      this.wasm.traceAddRows(rows, count, slot);
+      return;
+    }
+    const { cols, postVector } = this;
+    const trace = this.trace as Float64Array;
+    const c = this.ruleParams[slot];
+    for (let q = 0; q < count; q++) {
+      const base = rows[q] * cols;
+      for (let j = 0; j < cols; j++) trace[base + j] += postVector[j] * c;
+    }
+  }
+
+  /**
+   * trace[i][j] += preVector[i] * ruleParams[slot] for every row of the
+   * listed columns j, a row at a time (the matrix in memory order).
+   */
+  traceAddCols(colIdx: Int32Array, count: number, slot: number): void {
+    if (count === 0) return;
+    if (this.wasm !== null && this.wasm.trace !== null) {
+      this.wasm.traceAddCols(colIdx, count, slot);
+      return;
+    }
+    const { cols, rows, preVector } = this;
+    const trace = this.trace as Float64Array;
+    const c = this.ruleParams[slot];
+    for (let i = 0; i < rows; i++) {
+      const a = preVector[i] * c;
+      const base = i * cols;
+      for (let q = 0; q < count; q++) trace[base + colIdx[q]] += a;
+    }
   }
 
   /** downRow[j] = -(ruleParams[slot] * postVector[j]). */
@@ -540,7 +603,11 @@ function rowHardLazy(stored: Float64Array, base: number, cols: number, m: Float6
   }
 }
 
-/** See DenseWeights.applyTermsAt; params from updateParams. With eager decay end() decays and clamps, as in applyRow. */
+/**
+ * DenseWeights.takeTerms on the columns idx[0 .. count) of the row at base
+ * (every column when idx is null); params from updateParams. With eager
+ * decay end() decays and clamps, as in applyRow.
+ */
 function termsAt(
   stored: Float64Array,
   base: number,
@@ -548,11 +615,13 @@ function termsAt(
   count: number,
   upM: Float64Array,
   downM: Float64Array,
-  f: number,
+  ruleParams: Float64Array,
+  slot: number,
   soft: boolean,
   lazy: boolean,
   params: Float64Array,
 ): void {
+  const f = ruleParams[slot];
   const scale = params[0];
   const factor = params[1];
   const wMin = params[2];
@@ -562,6 +631,9 @@ function termsAt(
     const k = (base + (idx === null ? q : idx[q])) | 0;
     const up = upM[k] * f;
     const down = downM[k] * f;
+    // Cleared whatever the products: a term can be non-zero and its product 0.
+    upM[k] = 0;
+    downM[k] = 0;
     if (up === 0 && down === 0) continue;
     const w = stored[k] * scale;
     let wn = soft ? w + up * (wMax - w) - down * (w - wMin) : w + up - down;
@@ -574,7 +646,47 @@ function termsAt(
   }
 }
 
-/** See DenseWeights.applyScaledDense; params from updateParams. With eager decay end() decays and clamps, as in applyRow. */
+/** termsAt under hard bounds with lazy decay: the same operations, without the other cases' branches. */
+function termsHardLazy(
+  stored: Float64Array,
+  base: number,
+  idx: Int32Array | null,
+  count: number,
+  upM: Float64Array,
+  downM: Float64Array,
+  ruleParams: Float64Array,
+  slot: number,
+  params: Float64Array,
+): void {
+  const f = ruleParams[slot];
+  const scale = params[0];
+  const factor = params[1];
+  const wMin = params[2];
+  const wMax = params[3];
+  const inv = params[4];
+  const n = count & 0x3fffffff;
+  for (let q = 0; q < n; q++) {
+    const k = (base + (idx === null ? q : idx[q])) | 0;
+    const u = upM[k];
+    const d = downM[k];
+    if (u === 0 && d === 0) {
+      // Both zero: their products are too; only a -0 is left to clear.
+      upM[k] = 0;
+      downM[k] = 0;
+      continue;
+    }
+    const up = u * f;
+    const down = d * f;
+    upM[k] = 0;
+    downM[k] = 0;
+    if (up === 0 && down === 0) continue;
+    let wn = (stored[k] * scale + up - down) * factor;
+    wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
+    stored[k] = wn * inv;
+  }
+}
+
+/** See DenseWeights.applyScaledTrace; params from updateParams. With eager decay end() decays and clamps, as in applyRow. */
 function denseScaled(stored: Float64Array, m: Float64Array, ruleParams: Float64Array, slot: number, soft: boolean, lazy: boolean, params: Float64Array): void {
   const c = ruleParams[slot];
   const scale = params[0];
