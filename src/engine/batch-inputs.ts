@@ -25,44 +25,39 @@ function nested(x: ArrayLike<unknown>): boolean {
   return x.length > 0 && isList(x[0]);
 }
 
-/** Whether x holds float64 or float32 numbers, which copy into a Float64Array exactly. */
-function isFloatArray(x: unknown): x is Float64Array | Float32Array {
-  return x instanceof Float64Array || x instanceof Float32Array;
+/**
+ * One step's input of a batch given as one Float64Array per copy: the input
+ * path checks the copies' vectors where they are (inputs.ts), as it checks
+ * a network's Float64Array, instead of a copy of them in one vector.
+ */
+export class CopyRows {
+  constructor(readonly rows: readonly Float64Array[]) {}
 }
 
 /**
  * One step's input of a population, [B][n] or [n] or a number, as a flat
- * copy-major vector (a number stays a number: every entry). Entries are
- * copied as they are; their values are the input path's to check. Float
- * vectors become a Float64Array (the input path's fast check), anything else
- * a list.
+ * copy-major vector (a number stays a number: every entry), or as CopyRows
+ * when the copies' vectors are Float64Arrays. Entries are copied as they
+ * are; their values are the input path's to check.
  */
 export function flattenStepInput(x: Raw, n: number, copies: number, field: string): Raw {
   if (!isList(x)) return x;
   if (!nested(x)) {
     if (x.length !== n) throw inputError(field, `must have ${n} entries (one per neuron, the same for every copy), or be ${copies} such vectors (one per copy); got ${x.length} entries`);
-    if (isFloatArray(x)) {
-      const flat = new Float64Array(copies * n);
-      for (let b = 0; b < copies; b++) flat.set(x, b * n);
-      return flat;
-    }
+    if (x instanceof Float64Array) return new CopyRows(Array.from({ length: copies }, () => x));
     const out = new Array<unknown>(copies * n);
     for (let b = 0; b < copies; b++) for (let i = 0; i < n; i++) out[b * n + i] = x[i];
     return out;
   }
   if (x.length !== copies) throw inputError(field, `one vector per copy: expected ${copies} vectors of ${n}, got ${x.length}`);
-  let floats = true;
+  let typed = true;
   for (let b = 0; b < copies; b++) {
     const row = x[b];
     if (!isList(row)) throw inputError(`${field}[${b}]`, `must be a vector of ${n} numbers`);
     if (row.length !== n) throw inputError(`${field}[${b}]`, `must have ${n} entries (one per neuron), got ${row.length}`);
-    if (!isFloatArray(row)) floats = false;
+    if (!(row instanceof Float64Array)) typed = false;
   }
-  if (floats) {
-    const flat = new Float64Array(copies * n);
-    for (let b = 0; b < copies; b++) flat.set(x[b] as Float64Array | Float32Array, b * n);
-    return flat;
-  }
+  if (typed) return new CopyRows(Array.from(x as ArrayLike<Float64Array>));
   const out = new Array<unknown>(copies * n);
   for (let b = 0; b < copies; b++) {
     const row = x[b] as ArrayLike<unknown>;

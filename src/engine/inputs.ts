@@ -15,7 +15,7 @@
  */
 import { SpikeserveError } from '../errors.js';
 import type { ExternalInputs } from './backends/kernel.js';
-import { flattenRunInputs, flattenStepInputs, runRewards } from './batch-inputs.js';
+import { CopyRows, flattenRunInputs, flattenStepInputs, runRewards } from './batch-inputs.js';
 import { MAX_ABS_VALUE } from './bounds.js';
 import { inputError } from './input-error.js';
 
@@ -102,32 +102,34 @@ function newVector(n: number): InputVector {
 }
 
 /**
- * Lists the non-zero entries of x into v, or returns -1 - i for the first
- * entry i out of range. Inputs are mostly zeros, so entries are tested four
- * at a time before any is looked at closely. The bound is MAX_ABS_VALUE
- * written as a literal: a module-level constant is re-read from its cell on
- * every iteration of a loop.
+ * Lists the non-zero entries of x into v, from entry `start` of v on and
+ * numbered from `offset` (a batch's copy b at b * n), and returns the count
+ * v then holds; or returns -1 - (offset + i) for the first entry i out of
+ * range. Inputs are mostly zeros, so entries are tested four at a time
+ * before any is looked at closely. The bound is MAX_ABS_VALUE written as a
+ * literal: a module-level constant is re-read from its cell on every
+ * iteration of a loop.
  */
-function scanF64(x: Float64Array, v: InputVector): number {
+function scanF64(x: Float64Array, v: InputVector, start: number, offset: number): number {
   const n = x.length & 0x3fffffff;
   const { index, value } = v;
-  let c = 0;
+  let c = start;
   let i = 0;
   for (; i + 3 < n; i += 4) {
     if (x[i] === 0 && x[i + 1] === 0 && x[i + 2] === 0 && x[i + 3] === 0) continue;
     for (let j = i; j < i + 4; j++) {
       const xj = x[j];
       if (xj === 0) continue;
-      if (!(Math.abs(xj) <= 1e30)) return -1 - j;
-      index[c] = j;
+      if (!(Math.abs(xj) <= 1e30)) return -1 - (offset + j);
+      index[c] = offset + j;
       value[c++] = xj;
     }
   }
   for (; i < n; i++) {
     const xi = x[i];
     if (xi === 0) continue;
-    if (!(Math.abs(xi) <= 1e30)) return -1 - i;
-    index[c] = i;
+    if (!(Math.abs(xi) <= 1e30)) return -1 - (offset + i);
+    index[c] = offset + i;
     value[c++] = xi;
   }
   return c;
@@ -177,12 +179,24 @@ function checkVector(x: unknown, n: number, v: InputVector, anyArrayLike: boolea
     v.count = n;
     return VECTOR_OK;
   }
+  if (x instanceof CopyRows) {
+    // A batch's copies, one Float64Array each (their lengths checked by batch-inputs.ts).
+    const rows = x.rows;
+    const per = n / rows.length;
+    let count = 0;
+    for (let b = 0; b < rows.length; b++) {
+      count = scanF64(rows[b], v, count, b * per);
+      if (count < 0) return -1 - count;
+    }
+    v.count = count;
+    return VECTOR_OK;
+  }
   const isVector = anyArrayLike
     ? typeof x === 'object' && x !== null && typeof (x as ArrayLike<unknown>).length === 'number'
     : x instanceof Float64Array || x instanceof Float32Array || Array.isArray(x);
   if (!isVector) return NOT_A_VECTOR;
   if ((x as ArrayLike<unknown>).length !== n) return WRONG_LENGTH;
-  const count = x instanceof Float64Array ? scanF64(x, v) : scanArrayLike(x as ArrayLike<unknown>, v);
+  const count = x instanceof Float64Array ? scanF64(x, v, 0, 0) : scanArrayLike(x as ArrayLike<unknown>, v);
   if (count < 0) return -1 - count;
   v.count = count;
   return VECTOR_OK;
