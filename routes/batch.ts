@@ -3,9 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { BatchStepBodySchema, BatchStepResultSchema, type BatchStepBody, type BatchStepItem, type BatchStepOutcome } from '../src/api/batch.js';
 import { stepAcross } from '../src/cluster/batch.js';
 import type { ClusterNode } from '../src/cluster/node.js';
-import { SpikeserveError } from '../src/errors.js';
 import { toCodedError } from '../src/http/errors.js';
 import { API_ERRORS, BODY_ERRORS, described, errorResponses } from '../src/http/responses.js';
+import { checkBatchSize, stepEach } from '../src/sessions/batch-step.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 
 export interface BatchRouteOptions {
@@ -34,20 +34,10 @@ export default async function batchRoutes(app: FastifyInstance, { sessions, clus
     },
     async (request) => {
       const { items } = request.body;
-      if (items.length > maxItems) {
-        throw new SpikeserveError('LIMIT_EXCEEDED', `items: ${items.length} items, more than the limit of ${maxItems} (MAX_BATCH_ITEMS); split the batch`, {
-          field: 'items',
-          limit: 'maxBatchItems',
-          max: maxItems,
-          value: items.length,
-        });
-      }
+      checkBatchSize(items.length, maxItems);
       const errorOf = (e: unknown) => toCodedError(e, request.id, bodyLimit).body.error;
       const runHere = async (here: BatchStepItem[]): Promise<BatchStepOutcome[]> => {
-        // Queued in item order, so items of one session keep their order on its
-        // queue (a session on disk is loaded once; its items follow in order).
-        const runs = here.map(({ id, ...body }) => sessions.open(id, request.owner).then((s) => s.step(body)));
-        const settled = await Promise.allSettled(runs);
+        const settled = await stepEach(sessions, here, request.owner, Infinity);
         return settled.map((s) => (s.status === 'fulfilled' ? { ok: true, result: s.value } : { ok: false, error: errorOf(s.reason) }));
       };
       const results = cluster ? await stepAcross(cluster, items, { headers: request.headers, runHere, errorOf }) : await runHere(items);

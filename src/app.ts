@@ -67,7 +67,7 @@ export const API_DESCRIPTION = [
   'Spiking-neural-network sessions for reinforcement learning.',
   'Create a session from a network spec (LIF populations, dense connections, NoOp/STDP/MSTDP learning rules), then step it with input currents and rewards and read back spikes, potentials and weights. The model (equations, parameter defaults, update order, reward timing, bounds) is described in docs/model.md of the spikeserve repository.',
   'Every failure has the shape ErrorResponse, with a stable code from the catalogue listed there.',
-  'A session\'s WebSocket (/v1/sessions/{id}/ws) is described in AsyncAPI 3.0 at [/asyncapi.yaml](/asyncapi.yaml).',
+  'The WebSockets, a session\'s own (/v1/sessions/{id}/ws) and the multiplexed one that drives many sessions (/v1/ws), are described in AsyncAPI 3.0 at [/asyncapi.yaml](/asyncapi.yaml).',
 ].join('\n\n');
 
 export interface AppOptions {

@@ -26,6 +26,7 @@ import {
   WS_ROLES,
   type ClientMessageType,
 } from './api/ws.js';
+import { MUX_MESSAGE_SCHEMAS, MUX_MESSAGE_TYPES, MuxErrorMessageSchema, MuxHelloMessageSchema, MuxReplyMessageSchema, type MuxMessageType } from './api/ws-multiplex.js';
 import { UPGRADE_QUERY_PARAMS } from './security/upgrade.js';
 import { BINARY_FORMAT_VERSION, FRAME_KINDS, HEADER_BYTES, REWARD_SOURCE_CODES, SECTION_HEADER_BYTES, SECTION_TYPES } from './ws/binary-format.js';
 import { CLOSE_CODE_TABLE } from './ws/close-codes.js';
@@ -35,6 +36,9 @@ export const ASYNCAPI_HEADER = '# Generated from the WebSocket message schemas b
 const CHANNEL = 'session';
 const channelRef = { $ref: `#/channels/${CHANNEL}` };
 const messageRef = (name: string) => ({ $ref: `#/channels/${CHANNEL}/messages/${name}` });
+const MUX_CHANNEL = 'multiplexed';
+const muxChannelRef = { $ref: `#/channels/${MUX_CHANNEL}` };
+const muxMessageRef = (name: string) => ({ $ref: `#/channels/${MUX_CHANNEL}/messages/${name}` });
 
 /** A TypeBox schema as plain JSON Schema (TypeBox's symbol keys dropped). */
 const plain = (schema: TSchema): Record<string, unknown> => JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
@@ -117,6 +121,18 @@ const CLIENT_SUMMARIES: Record<ClientMessageType, string> = {
   subscribe: 'Start a stream',
   unsubscribe: 'Stop a stream',
 };
+const MUX_SUMMARIES: Record<MuxMessageType, string> = {
+  step: 'Run one session\'s network',
+  reward: 'Complete one session\'s pending learning update',
+  reset: 'Reset one session',
+  weights: 'Read one session\'s weights',
+  set_weights: 'Replace a connection\'s weights in one session',
+  snapshot: 'Export one session',
+  step_batch: 'Step many sessions',
+};
+
+const MUX_CHANNEL_DESCRIPTION = `One socket driving many sessions: every command is the session socket's with the session it is for in \`session\` (its reply names it too), and \`step_batch\` is POST /v1/batch/step in one message. Replies are JSON and come in the order the messages were sent; one session's commands run in the order they were sent. With API_KEYS, the upgrade needs a key (no ticket), and a session of another key is SESSION_NOT_FOUND, as over HTTP. The socket takes no query parameters and has no streams (observe a session on its own socket). Every accepted connection first gets \`hello\`; a refused one gets an \`error\` message, then a close with the session socket's codes. A plain HTTP GET on this path gets 426 UPGRADE_REQUIRED.`;
+
 /** The commands whose reply is a binary frame when their format is binary. */
 const BINARY_REPLIES: ReadonlySet<ClientMessageType> = new Set(['step', 'weights', 'set_weights']);
 
@@ -166,13 +182,33 @@ export function asyncApiDocument(): Record<string, unknown> {
     messages: ['spikesEvent', 'potentialsEvent', 'weightsEvent', 'rewardEvent', 'dropped', 'binaryFrame'].map(messageRef),
   };
 
+  const muxMessages: Record<string, unknown> = {};
+  for (const t of MUX_MESSAGE_TYPES) muxMessages[t] = jsonMessage(t, MUX_SUMMARIES[t], MUX_MESSAGE_SCHEMAS[t]);
+  muxMessages.hello = jsonMessage('hello', 'The first message on every accepted multiplexed connection', MuxHelloMessageSchema);
+  muxMessages.reply = {
+    ...jsonMessage('reply', 'A command\'s result', MuxReplyMessageSchema),
+    description: 'For a session\'s command, `result` is the body the HTTP endpoint of the same command returns, and `session` the session. For step_batch, `result` is the body of POST /v1/batch/step: `{results}`, an outcome per item in item order, `{ok: true, result}` or `{ok: false, error}` (the error that item alone got).',
+  };
+  muxMessages.error = jsonMessage('error', 'A refused command (its session named when it was read), or a refused connection before its close', MuxErrorMessageSchema);
+  for (const t of MUX_MESSAGE_TYPES) {
+    operations[`receive_multiplexed_${t}`] = {
+      action: 'receive',
+      channel: muxChannelRef,
+      summary: MUX_SUMMARIES[t],
+      messages: [muxMessageRef(t)],
+      reply: { channel: muxChannelRef, messages: ['reply', 'error'].map(muxMessageRef) },
+    };
+  }
+  operations.send_multiplexed_hello = { action: 'send', channel: muxChannelRef, summary: 'Greet an accepted multiplexed connection', messages: [muxMessageRef('hello')] };
+  operations.send_multiplexed_refusal = { action: 'send', channel: muxChannelRef, summary: 'Refuse a multiplexed connection, before closing it', messages: [muxMessageRef('error')] };
+
   return {
     asyncapi: '3.0.0',
     info: {
       title: 'spikeserve WebSocket API',
       version: String(WS_PROTOCOL_VERSION),
       description:
-        'A session\'s WebSocket: step, reward and read a spiking-neural-network session one message at a time, and stream its spikes, potentials, weights and rewards. Commands take the fields of their HTTP counterparts (openapi.yaml, served at /openapi.yaml) and are checked by the same rules. Requests are JSON text; replies and events are JSON, or binary frames with format `binary`.',
+        'A session\'s WebSocket: step, reward and read a spiking-neural-network session one message at a time, and stream its spikes, potentials, weights and rewards. Commands take the fields of their HTTP counterparts (openapi.yaml, served at /openapi.yaml) and are checked by the same rules. Requests are JSON text; replies and events are JSON, or binary frames with format `binary`. The multiplexed socket drives many sessions, each command naming its session, or many at once with step_batch.',
     },
     servers: {
       local: {
@@ -190,6 +226,13 @@ export function asyncApiDocument(): Record<string, unknown> {
         parameters: { id: { description: 'The session id returned by POST /v1/sessions.' } },
         messages,
         bindings: { ws: { method: 'GET', query: plain(UpgradeQuerySchema), bindingVersion: '0.1.0' } },
+      },
+      [MUX_CHANNEL]: {
+        address: '/v1/ws',
+        title: 'The multiplexed socket: many sessions',
+        description: MUX_CHANNEL_DESCRIPTION,
+        messages: muxMessages,
+        bindings: { ws: { method: 'GET', query: { type: 'object', properties: {}, additionalProperties: false, description: 'No parameters: any is refused (close code 4400).' }, bindingVersion: '0.1.0' } },
       },
     },
     operations,

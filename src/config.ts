@@ -276,7 +276,7 @@ const HOST_SETTINGS = {
     'Synapses summed over the sessions in memory (hibernated ones do not count): with the per-session limits, what bounds its memory (about 8 to 24 bytes a synapse). With DATA_DIR, sessions not in use are hibernated, least recently used first, to make room under it.',
   ),
   maxStepsPerCall: setting('MAX_STEPS_PER_CALL', '100000', int(1, 100_000_000), 'Network steps one step request may ask for.'),
-  maxBatchItems: setting('MAX_BATCH_ITEMS', '1024', int(1, 1_000_000), 'Items (session steps) one POST /v1/batch/step may carry; more gets 422 LIMIT_EXCEEDED.'),
+  maxBatchItems: setting('MAX_BATCH_ITEMS', '1024', int(1, 1_000_000), 'Items (session steps) one POST /v1/batch/step, or one step_batch message of the multiplexed WebSocket, may carry; more gets LIMIT_EXCEEDED.'),
   maxSpikeRecords: setting(
     'MAX_SPIKE_RECORDS_PER_CALL',
     '5000000',

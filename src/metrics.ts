@@ -134,17 +134,18 @@ export class Metrics {
   }
 
   /** The WebSocket endpoint's figures, read at each scrape. */
-  webSockets(stats: () => { controllers: number; observers: number; eventsSent: number; eventsDropped: number }): void {
+  webSockets(stats: () => { controllers: number; observers: number; multiplexed: number; eventsSent: number; eventsDropped: number }): void {
     const registers = [this.registry];
     new Gauge({
       name: 'spikeserve_ws_connections',
-      help: 'Open session WebSockets, by role.',
+      help: 'Open WebSockets, by role: a session socket\'s controller or observer, or a multiplexed socket (/v1/ws).',
       labelNames: ['role'],
       registers,
       collect() {
         const s = stats();
         this.set({ role: 'controller' }, s.controllers);
         this.set({ role: 'observer' }, s.observers);
+        this.set({ role: 'multiplexed' }, s.multiplexed);
       },
     });
     new Counter({

@@ -3,7 +3,9 @@
  * them over: no key, a wrong key, another key's session, an expired, reused
  * or other-session ticket, and a foreign Origin are each refused with the
  * documented code; a key, a fresh ticket, or (without keys) nothing at all
- * is let in.
+ * is let in. The multiplexed socket (no session in its path) is let in
+ * with a key, which the check returns as the owner its messages are checked
+ * against; without keys, with no owner; a ticket never opens it.
  */
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
@@ -32,12 +34,14 @@ function setup(withKeys: boolean) {
   const tickets = new TicketBook({ ttlMs: 30_000, now: () => now });
   const check = upgradeAuthorizer({ keys, tickets, origins: new OriginPolicy(['https://lab.example']), hosts: new HostPolicy([], withKeys), sessions });
   const s = sessions.create({ network: { populations: { x: { n: 1 } } } }, withKeys ? 'a' : null);
-  const upgrade = (opts: { key?: string; ticket?: string; origin?: string; session?: string; host?: string }) => {
+  /** `session: null`: the multiplexed socket. */
+  const upgrade = (opts: { key?: string; ticket?: string; origin?: string; session?: string | null; host?: string }) => {
     const headers: Record<string, string> = { host: opts.host ?? (withKeys ? 'spikeserve.example:3000' : 'localhost:3000') };
     if (opts.key) headers.authorization = `Bearer ${opts.key}`;
     if (opts.origin) headers.origin = opts.origin;
-    const id = opts.session ?? s.id;
-    const url = new URL(`http://spikeserve.example:3000/v1/sessions/${id}/ws${opts.ticket ? `?ticket=${opts.ticket}` : ''}`);
+    const id = opts.session === undefined ? s.id : opts.session;
+    const path = id === null ? '/v1/ws' : `/v1/sessions/${id}/ws`;
+    const url = new URL(`http://spikeserve.example:3000${path}${opts.ticket ? `?ticket=${opts.ticket}` : ''}`);
     return () => check({ headers } as IncomingMessage, { sessionId: id, url });
   };
   return { sessions, tickets, s, upgrade, advance: (ms: number) => (now += ms) };
@@ -86,4 +90,19 @@ test('without keys: anyone on this machine may open a socket, by a loopback name
   assert.throws(upgrade({ host: 'evil.example:3000', origin: 'http://evil.example:3000' }), code('HOST_NOT_ALLOWED'));
   assert.throws(upgrade({ host: 'evil.example:3000' }), code('HOST_NOT_ALLOWED'));
   await sessions.close();
+});
+
+test('the multiplexed socket: a key opens it, and is returned as the owner of what it drives; no key, a wrong key or a ticket is refused; without keys, no owner', async () => {
+  const keyed = setup(true);
+  assert.deepEqual(keyed.upgrade({ key: KEY_A, session: null })(), { owner: 'a' });
+  assert.deepEqual(keyed.upgrade({ key: KEY_B, session: null })(), { owner: 'b' });
+  assert.throws(keyed.upgrade({ session: null }), code('UNAUTHORIZED'));
+  assert.throws(keyed.upgrade({ key: 'not-a-key-000000000000', session: null }), code('UNAUTHORIZED'));
+  assert.throws(keyed.upgrade({ ticket: keyed.tickets.issue(keyed.s.id, 'a').ticket, session: null }), code('UNAUTHORIZED'));
+  assert.throws(keyed.upgrade({ key: KEY_A, session: null, origin: 'https://evil.example' }), code('ORIGIN_NOT_ALLOWED'));
+  await keyed.sessions.close();
+  const open = setup(false);
+  assert.deepEqual(open.upgrade({ session: null })(), {});
+  assert.throws(open.upgrade({ session: null, host: 'evil.example:3000' }), code('HOST_NOT_ALLOWED'));
+  await open.sessions.close();
 });

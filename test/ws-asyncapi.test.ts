@@ -2,8 +2,9 @@
  * The WebSocket protocol's published description: asyncapi.yaml is what the
  * message schemas generate (a stale file fails here: run `npm run asyncapi`),
  * a real AsyncAPI parser accepts it, it describes every message both ways,
- * binary frames, the close codes, the auth and the upgrade's query, and the
- * server serves it and links it from /docs.
+ * binary frames, the close codes, the auth and the upgrade's query, the
+ * multiplexed socket's channel with its own messages, and the server serves
+ * it and links it from /docs.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -13,13 +14,15 @@ import type { FastifyInstance } from 'fastify';
 import { parse } from 'yaml';
 import { ASYNCAPI_HEADER, renderAsyncApi } from '../src/asyncapi.js';
 import { CLIENT_MESSAGE_SCHEMAS, CLIENT_MESSAGE_TYPES, WS_FORMATS, WS_ROLES } from '../src/api/ws.js';
+import { MUX_MESSAGE_SCHEMAS, MUX_MESSAGE_TYPES, MuxHelloMessageSchema } from '../src/api/ws-multiplex.js';
 import { UPGRADE_QUERY_PARAMS } from '../src/security/upgrade.js';
 import { FRAME_KINDS, SECTION_TYPES } from '../src/ws/binary-format.js';
 import { CLOSE_CODE_TABLE } from '../src/ws/close-codes.js';
 import { makeApp } from './helpers/http.js';
 
 const committed = readFileSync('asyncapi.yaml', 'utf8');
-const raw = parse(committed) as { channels: { session: { messages: Record<string, { payload: unknown }> } } };
+type RawChannel = { messages: Record<string, { payload: unknown }>; bindings: { ws: { query: { properties: Record<string, unknown>; additionalProperties: boolean } } } };
+const raw = parse(committed) as { channels: { session: RawChannel; multiplexed: RawChannel } };
 
 describe('asyncapi.yaml', () => {
   let doc: AsyncAPIDocumentInterface;
@@ -36,16 +39,19 @@ describe('asyncapi.yaml', () => {
     assert.ok(committed === renderAsyncApi(), 'asyncapi.yaml is out of date with the WebSocket schemas: run `npm run asyncapi` and commit the result');
   });
 
-  test('it is AsyncAPI 3 with the session socket as its one channel, the session id a parameter', () => {
+  test('it is AsyncAPI 3 with two channels: the session socket, the session id a parameter, and the multiplexed socket', () => {
     assert.match(doc.version(), /^3\./);
     const channels = doc.channels().all();
-    assert.equal(channels.length, 1);
-    assert.equal(channels[0].address(), '/v1/sessions/{id}/ws');
+    assert.deepEqual(channels.map((c) => c.address()), ['/v1/sessions/{id}/ws', '/v1/ws']);
     assert.deepEqual(channels[0].parameters().all().map((p) => p.id()), ['id']);
+    assert.deepEqual(channels[1].parameters().all().map((p) => p.id()), []);
   });
 
+  /** The operations the server receives on the channel at `address`. */
+  const receivedOn = (address: string) => doc.operations().filterByReceive().filter((op) => op.channels().all().some((c) => c.address() === address));
+
   test('the server receives every client command, as the schema that checks it, and replies with reply or error', () => {
-    const received = doc.operations().filterByReceive();
+    const received = receivedOn('/v1/sessions/{id}/ws');
     const byMessage = new Map(received.flatMap((op) => op.messages().all().map((m) => [m.name(), op] as const)));
     assert.deepEqual([...byMessage.keys()].sort(), [...CLIENT_MESSAGE_TYPES].sort());
     for (const t of CLIENT_MESSAGE_TYPES) {
@@ -68,12 +74,12 @@ describe('asyncapi.yaml', () => {
     for (const [kind, code] of Object.entries(FRAME_KINDS)) assert.ok(layout.includes(`${code} ${kind}`), `frame kind ${kind}`);
     for (const [type, code] of Object.entries(SECTION_TYPES)) assert.ok(layout.includes(`${code} ${type}`), `section type ${type}`);
     // The step, weights and set_weights replies may be binary frames.
-    const binaryReplies = doc.operations().filterByReceive().filter((op) => op.reply()!.messages().all().some((m) => m.name() === 'binary'));
+    const binaryReplies = receivedOn('/v1/sessions/{id}/ws').filter((op) => op.reply()!.messages().all().some((m) => m.name() === 'binary'));
     assert.deepEqual(binaryReplies.map((op) => op.messages().all()[0].name()).sort(), ['set_weights', 'step', 'weights']);
   });
 
   test('the close codes, the upgrade\'s query parameters and both ways to authenticate are described', () => {
-    const channel = doc.channels().all()[0];
+    const channel = doc.channels().all().find((c) => c.address() === '/v1/sessions/{id}/ws')!;
     for (const c of CLOSE_CODE_TABLE) assert.match(channel.description()!, new RegExp(`\\| ${c.code} \\|`), `close code ${c.code}`);
     const ws = channel.bindings().get('ws')!.value() as { method: string; query: { properties: Record<string, { anyOf?: { const: string }[] }>; additionalProperties: boolean } };
     assert.equal(ws.method, 'GET');
@@ -85,6 +91,21 @@ describe('asyncapi.yaml', () => {
     assert.deepEqual(schemes.map((s) => s.type()).sort(), ['http', 'httpApiKey']);
     assert.ok(schemes.some((s) => s.type() === 'http' && s.scheme() === 'bearer'));
     assert.ok(schemes.some((s) => s.type() === 'httpApiKey' && s.in() === 'query' && s.name() === 'ticket'));
+  });
+
+  test('the multiplexed socket: every message it takes, as the schema that checks it, answered by reply or error; its hello; no query parameter', () => {
+    const received = receivedOn('/v1/ws');
+    const byMessage = new Map(received.flatMap((op) => op.messages().all().map((m) => [m.name(), op] as const)));
+    assert.deepEqual([...byMessage.keys()].sort(), [...MUX_MESSAGE_TYPES].sort());
+    assert.ok(MUX_MESSAGE_TYPES.includes('step_batch'));
+    for (const t of MUX_MESSAGE_TYPES) {
+      const msg = byMessage.get(t)!.messages().all()[0];
+      assert.deepEqual(raw.channels.multiplexed.messages[msg.id()].payload, JSON.parse(JSON.stringify(MUX_MESSAGE_SCHEMAS[t])), `${t}: the payload is the schema the server checks it with`);
+      assert.deepEqual(byMessage.get(t)!.reply()!.messages().all().map((m) => m.name()).sort(), ['error', 'reply']);
+    }
+    assert.deepEqual(raw.channels.multiplexed.messages.hello.payload, JSON.parse(JSON.stringify(MuxHelloMessageSchema)));
+    assert.deepEqual(raw.channels.multiplexed.bindings.ws.query.properties, {});
+    assert.equal(raw.channels.multiplexed.bindings.ws.query.additionalProperties, false);
   });
 });
 

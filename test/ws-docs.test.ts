@@ -1,7 +1,8 @@
 /**
- * docs/websocket.md stays true: its walkthrough transcript replayed line by
- * line against a live server gives exactly the lines it shows, and its
- * close-code table lists every code the server closes with.
+ * docs/websocket.md stays true: its walkthrough transcripts (a session's
+ * socket, and the multiplexed socket) replayed line by line against a live
+ * server give exactly the lines they show, and its close-code table lists
+ * every code the server closes with.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -27,6 +28,29 @@ test('docs/websocket.md walkthrough: every line the server sends is the one show
     const raw = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws`);
     for (const line of lines) {
       const text = line.slice(2).replaceAll('$ID', id);
+      if (line.startsWith('> ')) raw.ws.send(text);
+      else assert.deepEqual((await raw.next())[0], JSON.parse(text), line.slice(0, 80));
+    }
+    raw.ws.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('docs/websocket.md, one socket for many sessions: every line the server sends is the one shown', async () => {
+  const block = /```text\n([\s\S]*?)```/.exec(section(websocket, 'One socket, many sessions'));
+  assert.ok(block, 'the section has a text block');
+  const lines = block[1].split('\n').filter((l) => l.startsWith('> ') || l.startsWith('< '));
+  assert.ok(lines.length >= 10, `${lines.length} lines`);
+  const create = /-d '(\{\n {2}"name": "seed-mstdp"[\s\S]*?\})' \\/.exec(section(doc('docs/http-api.md'), 'Walkthrough'));
+  assert.ok(create, 'the HTTP walkthrough creates the seed-mstdp session');
+  const srv = await liveServer();
+  try {
+    const a = (await srv.rest.createSession(JSON.parse(create[1]))).id;
+    const b = (await srv.rest.createSession({ ...JSON.parse(create[1]), seed: 2 })).id;
+    const raw = await rawSocket(`${srv.wsBase}/v1/ws`);
+    for (const line of lines) {
+      const text = line.slice(2).replaceAll('$A', a).replaceAll('$B', b);
       if (line.startsWith('> ')) raw.ws.send(text);
       else assert.deepEqual((await raw.next())[0], JSON.parse(text), line.slice(0, 80));
     }

@@ -28,7 +28,7 @@ export type RewardSource = (typeof REWARD_SOURCES)[number];
 /** The longest string id a client may give a message. */
 export const MAX_ID_LENGTH = 128;
 
-const IdSchema = Type.Union([Type.String({ maxLength: MAX_ID_LENGTH }), Type.Number()], {
+export const IdSchema = Type.Union([Type.String({ maxLength: MAX_ID_LENGTH }), Type.Number()], {
   description: 'Chosen by the client, echoed in the reply: a string of at most 128 characters or a finite number.',
 });
 export type MessageId = string | number;
@@ -107,6 +107,21 @@ export type ClientMessage = { [K in ClientMessageType]: Static<(typeof CLIENT_ME
 
 // ---- server messages ----
 
+/** The connection's limits, as the hello reports them (docs/websocket.md, Limits). */
+export const HelloLimitsSchema = Type.Object(
+  {
+    maxPayloadBytes: Type.Integer(),
+    maxInFlight: Type.Integer(),
+    rateLimitPerS: Type.Number({ description: '0: no limit.' }),
+    rateBurst: Type.Integer(),
+    heartbeatIntervalS: Type.Number({ description: '0: no heartbeat.' }),
+    sendBufferBytes: Type.Integer(),
+    maxBufferedBytes: Type.Integer(),
+  },
+  { additionalProperties: false },
+);
+export type HelloLimits = Static<typeof HelloLimitsSchema>;
+
 export const HelloMessageSchema = Type.Object(
   {
     type: Type.Literal('hello'),
@@ -121,18 +136,7 @@ export const HelloMessageSchema = Type.Object(
       Type.Object({ name: Type.String(), pre: Type.String(), post: Type.String(), rule: Type.String(), rows: Type.Integer(), cols: Type.Integer() }, { additionalProperties: false }),
       { description: 'In rule order; a connection\'s position here is its index in binary frames. rows = pre.n, cols = post.n.' },
     ),
-    limits: Type.Object(
-      {
-        maxPayloadBytes: Type.Integer(),
-        maxInFlight: Type.Integer(),
-        rateLimitPerS: Type.Number({ description: '0: no limit.' }),
-        rateBurst: Type.Integer(),
-        heartbeatIntervalS: Type.Number({ description: '0: no heartbeat.' }),
-        sendBufferBytes: Type.Integer(),
-        maxBufferedBytes: Type.Integer(),
-      },
-      { additionalProperties: false },
-    ),
+    limits: HelloLimitsSchema,
   },
   { additionalProperties: false, description: 'The first message on every accepted connection.' },
 );

@@ -10,7 +10,9 @@ import type { AllWeights, ConnectionWeights, SessionState } from '../api/state.j
 import type { ResetBody, ResetResult, RewardResult, StepBody, StepResult } from '../api/step.js';
 import type { Snapshot } from '../engine/snapshot.js';
 import { SpikeserveClientError } from './errors.js';
+import { MultiplexSocket } from './multiplex.js';
 import { SessionSocket, type SocketOptions } from './socket.js';
+import type { OpenOptions } from './transport.js';
 
 export interface RestClientOptions {
   /** Sent as `Authorization: Bearer <key>` on every request and socket. */
@@ -105,8 +107,18 @@ export class RestClient {
 
   /** Opens the session's WebSocket (controller unless options.role says observer); resolves once the hello has arrived. */
   socket(id: string, options: SocketOptions = {}): Promise<SessionSocket> {
+    return SessionSocket.connect(this.baseUrl.replace(/^http/, 'ws') + this.sessionPath(id, '/ws'), this.withKey(options));
+  }
+
+  /** Opens the multiplexed WebSocket (/v1/ws), one socket for many sessions; resolves once the hello has arrived. */
+  multiplex(options: OpenOptions = {}): Promise<MultiplexSocket> {
+    return MultiplexSocket.connect(this.baseUrl.replace(/^http/, 'ws') + '/v1/ws', this.withKey(options));
+  }
+
+  /** A socket's options with this client's API key in its headers, unless they carry one. */
+  private withKey<O extends OpenOptions>(options: O): O {
     const headers = { ...(options.headers ?? {}) };
     if (this.apiKey !== undefined && headers.authorization === undefined) headers.authorization = `Bearer ${this.apiKey}`;
-    return SessionSocket.connect(this.baseUrl.replace(/^http/, 'ws') + this.sessionPath(id, '/ws'), { ...options, headers });
+    return { ...options, headers };
   }
 }

@@ -8,7 +8,6 @@
  * hold float32 values), so code using the client does not care which format
  * the connection speaks.
  */
-import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import type { AllWeights, ConnectionWeights } from '../api/state.js';
 import type { ResetBody, ResetResult, RewardResult, StepBody, StepResult } from '../api/step.js';
@@ -31,23 +30,15 @@ import type {
 import type { Snapshot } from '../engine/snapshot.js';
 import { decodeFrame, spikeLists, weightRows, type DecodedFrame } from '../ws/binary-format.js';
 import { SpikeserveClientError } from './errors.js';
+import { closedBeforeReply, closedError, openSocket, PendingReplies, type CloseInfo, type OpenOptions } from './transport.js';
 
-export interface SocketOptions {
+export type { CloseInfo } from './transport.js';
+
+export interface SocketOptions extends OpenOptions {
   /** controller (default) steps the session; observer only watches it. */
   role?: WsRole;
   /** The format of replies and events unless a request says otherwise; default json. */
   format?: WsFormat;
-  /** Extra handshake headers (Authorization). */
-  headers?: Record<string, string>;
-  /** Extra query parameters of the socket URL (an auth ticket). */
-  query?: Record<string, string>;
-  /** Largest message accepted from the server, in bytes; default 1 GiB. */
-  maxPayload?: number;
-}
-
-export interface CloseInfo {
-  code: number;
-  reason: string;
 }
 
 export type SocketEvents = {
@@ -60,19 +51,12 @@ export type SocketEvents = {
   close: (e: CloseInfo) => void;
 };
 
-interface Pending {
-  request: ClientMessageType;
-  resolve: (v: never) => void;
-  reject: (e: Error) => void;
-}
-
 type Format = { format?: WsFormat };
 
 export class SessionSocket {
   readonly hello: HelloMessage;
   private readonly ws: WebSocket;
-  private readonly pending: Pending[] = [];
-  private head = 0;
+  private readonly pending = new PendingReplies<ClientMessageType>();
   private closeInfo: CloseInfo | null = null;
   private readonly closed: Promise<CloseInfo>;
   private readonly listeners: { [E in keyof SocketEvents]: Set<SocketEvents[E]> } = {
@@ -92,10 +76,7 @@ export class SessionSocket {
       ws.on('close', (code, reason) => {
         const info = { code, reason: reason.toString() };
         this.closeInfo = info;
-        const err = new SpikeserveClientError(reasonCode(info), `the socket closed (${code}${info.reason ? `: ${info.reason}` : ''}) before the reply came`, { closeCode: code });
-        for (let i = this.head; i < this.pending.length; i++) this.pending[i].reject(err);
-        this.pending.length = 0;
-        this.head = 0;
+        this.pending.rejectAll(closedBeforeReply(info));
         for (const l of this.listeners.close) l(info);
         resolve(info);
       });
@@ -103,59 +84,17 @@ export class SessionSocket {
   }
 
   /** Opens a socket (url: ws://host:port/v1/sessions/{id}/ws) and resolves with it once the hello has arrived. */
-  static connect(url: string, options: SocketOptions = {}): Promise<SessionSocket> {
+  static async connect(url: string, options: SocketOptions = {}): Promise<SessionSocket> {
     const u = new URL(url);
     if (options.role) u.searchParams.set('role', options.role);
     if (options.format) u.searchParams.set('format', options.format);
-    for (const [k, v] of Object.entries(options.query ?? {})) u.searchParams.set(k, v);
-    const ws = new WebSocket(u, { headers: options.headers, maxPayload: options.maxPayload ?? 1024 ** 3, perMessageDeflate: false });
-    return new Promise((resolve, reject) => {
-      let refusal: ErrorMessage['error'] | null = null;
-      const onClose = (code: number, reason: Buffer) => {
-        const r = reason.toString();
-        if (refusal) reject(new SpikeserveClientError(refusal.code, refusal.message, { closeCode: code, details: refusal.details }));
-        else reject(new SpikeserveClientError(reasonCode({ code, reason: r }), `the socket closed (${code}${r ? `: ${r}` : ''}) before the hello`, { closeCode: code }));
-      };
-      ws.on('error', (err) => reject(new SpikeserveClientError('CONNECTION_FAILED', `cannot open ${u.href}: ${err.message}`)));
-      ws.on('unexpected-response', (_req, res: IncomingMessage) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => {
-          let e: { code?: string; message?: string; details?: Record<string, unknown> } | undefined;
-          try {
-            e = (JSON.parse(body) as { error?: typeof e }).error;
-          } catch {
-            e = undefined;
-          }
-          reject(new SpikeserveClientError(e?.code ?? 'HTTP_ERROR', e?.message ?? `the server answered the upgrade with HTTP ${res.statusCode}`, { status: res.statusCode, details: e?.details }));
-          ws.terminate();
-        });
-      });
-      ws.on('close', onClose);
-      ws.once('message', (data, isBinary) => {
-        if (isBinary) {
-          reject(new SpikeserveClientError('PROTOCOL_ERROR', 'the first message was binary, not the hello'));
-          ws.terminate();
-          return;
-        }
-        const msg = JSON.parse(data.toString()) as HelloMessage | ErrorMessage;
-        if (msg.type === 'error') {
-          // The close with its code follows.
-          refusal = msg.error;
-          return;
-        }
-        ws.off('close', onClose);
-        ws.removeAllListeners('error');
-        ws.on('error', () => {});
-        resolve(new SessionSocket(ws, msg));
-      });
-    });
+    const { ws, hello } = await openSocket<HelloMessage>(u, options);
+    return new SessionSocket(ws, hello);
   }
 
   /** Requests sent and not yet answered. */
   get inFlight(): number {
-    return this.pending.length - this.head;
+    return this.pending.size;
   }
 
   get isOpen(): boolean {
@@ -169,10 +108,7 @@ export class SessionSocket {
 
   /** Sends any request and resolves with its reply's result; the typed methods below use it. */
   request<T>(message: { type: ClientMessageType } & Record<string, unknown>): Promise<T> {
-    if (this.closeInfo || this.ws.readyState !== WebSocket.OPEN) {
-      const c = this.closeInfo;
-      return Promise.reject(new SpikeserveClientError(c ? reasonCode(c) : 'CONNECTION_CLOSED', `the socket is closed${c ? ` (${c.code}: ${c.reason})` : ''}`, c ? { closeCode: c.code } : {}));
-    }
+    if (this.closeInfo || this.ws.readyState !== WebSocket.OPEN) return Promise.reject(closedError(this.closeInfo));
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ request: message.type, resolve: resolve as (v: never) => void, reject });
       this.ws.send(JSON.stringify(message));
@@ -236,21 +172,8 @@ export class SessionSocket {
     this.ws.resume();
   }
 
-  private next(): Pending | undefined {
-    if (this.head >= this.pending.length) return undefined;
-    const p = this.pending[this.head++];
-    if (this.head > 1024 && this.head * 2 > this.pending.length) {
-      this.pending.splice(0, this.head);
-      this.head = 0;
-    }
-    return p;
-  }
-
   private protocolError(message: string): void {
-    const err = new SpikeserveClientError('PROTOCOL_ERROR', message);
-    for (let i = this.head; i < this.pending.length; i++) this.pending[i].reject(err);
-    this.pending.length = 0;
-    this.head = 0;
+    this.pending.rejectAll(new SpikeserveClientError('PROTOCOL_ERROR', message));
     this.ws.close(1002, 'client: unexpected message');
   }
 
@@ -270,7 +193,7 @@ export class SessionSocket {
     switch (msg.type) {
       case 'reply':
       case 'error': {
-        const p = this.next();
+        const p = this.pending.next();
         if (!p) return this.protocolError(`a ${msg.type} came with no request waiting`);
         if (msg.request !== undefined && msg.request !== p.request) return this.protocolError(`a reply to ${String(msg.request)} came where one to ${p.request} was due`);
         if (msg.type === 'reply') p.resolve(msg.result as never);
@@ -298,7 +221,7 @@ export class SessionSocket {
     const conns = this.hello.connections;
     switch (f.kind) {
       case 'step': {
-        const p = this.next();
+        const p = this.pending.next();
         if (!p || p.request !== 'step') return this.protocolError(`a binary step reply came where ${p ? `a reply to ${p.request}` : 'nothing'} was due`);
         const r: StepResult = { step: f.step, steps: f.steps, pending: f.pending };
         for (const s of f.sections) {
@@ -311,7 +234,7 @@ export class SessionSocket {
         return;
       }
       case 'weights': {
-        const p = this.next();
+        const p = this.pending.next();
         if (!p || (p.request !== 'weights' && p.request !== 'set_weights')) {
           return this.protocolError(`a binary weights reply came where ${p ? `a reply to ${p.request}` : 'nothing'} was due`);
         }
@@ -350,10 +273,4 @@ export class SessionSocket {
       }
     }
   }
-}
-
-/** The error code a close reason starts with ("SESSION_NOT_FOUND: ..."), else CONNECTION_CLOSED. */
-function reasonCode(c: CloseInfo): string {
-  const m = /^([A-Z][A-Z_]+):/.exec(c.reason);
-  return m ? m[1] : 'CONNECTION_CLOSED';
 }

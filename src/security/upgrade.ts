@@ -16,14 +16,21 @@ import type { OriginPolicy } from './origins.js';
 import type { TicketBook } from './tickets.js';
 
 export interface UpgradeTarget {
-  sessionId: string;
+  /** The session of a session socket; null for the multiplexed socket (/v1/ws). */
+  sessionId: string | null;
   url: URL;
 }
 
 /** Query parameters the check reads from the socket's URL. */
 export const UPGRADE_QUERY_PARAMS = ['ticket'] as const;
 
-export function upgradeAuthorizer(deps: { keys: KeyRing; tickets: TicketBook; origins: OriginPolicy; hosts: HostPolicy; sessions: SessionManager }): (req: IncomingMessage, target: UpgradeTarget) => void {
+/**
+ * The check, returning the key the upgrade authenticated (`owner`; undefined
+ * when the server has no keys). The multiplexed socket names no session: it
+ * needs a key (tickets are for one session's socket), and each of its
+ * messages is checked against that owner when it runs.
+ */
+export function upgradeAuthorizer(deps: { keys: KeyRing; tickets: TicketBook; origins: OriginPolicy; hosts: HostPolicy; sessions: SessionManager }): (req: IncomingMessage, target: UpgradeTarget) => { owner?: string | null } {
   return (req, target) => {
     deps.hosts.check(req.headers.host);
     const origin = req.headers.origin;
@@ -33,6 +40,9 @@ export function upgradeAuthorizer(deps: { keys: KeyRing; tickets: TicketBook; or
     const ticket = target.url.searchParams.get('ticket');
     let owner: string | null;
     if (ticket !== null) {
+      if (target.sessionId === null) {
+        throw new SpikeserveError('UNAUTHORIZED', 'query.ticket: a ticket opens one session\'s socket (/v1/sessions/{id}/ws), not the multiplexed one; open it without a ticket, with Authorization: Bearer <key> on a server with API keys');
+      }
       owner = deps.tickets.consume(ticket, target.sessionId).owner;
     } else if (deps.keys.enabled) {
       const r = deps.keys.authenticate(req.headers.authorization);
@@ -40,15 +50,19 @@ export function upgradeAuthorizer(deps: { keys: KeyRing; tickets: TicketBook; or
         throw new SpikeserveError(
           'UNAUTHORIZED',
           r.error === 'missing'
-            ? 'this server needs an API key: send Authorization: Bearer <key> with the upgrade, or (from a browser) a ticket from POST /v1/sessions/{id}/ws-ticket as ?ticket='
+            ? target.sessionId === null
+              ? 'this server needs an API key: send Authorization: Bearer <key> with the upgrade'
+              : 'this server needs an API key: send Authorization: Bearer <key> with the upgrade, or (from a browser) a ticket from POST /v1/sessions/{id}/ws-ticket as ?ticket='
             : 'the API key is not valid',
         );
       }
       owner = r.id;
     } else {
-      return;
+      return {};
     }
-    if (deps.keys.enabled) deps.sessions.check(target.sessionId, owner);
+    if (!deps.keys.enabled) return {};
+    if (target.sessionId !== null) deps.sessions.check(target.sessionId, owner);
+    return { owner };
   };
 }
 

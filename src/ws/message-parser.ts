@@ -1,31 +1,31 @@
 /**
- * Turns one incoming WebSocket message into a checked ClientMessage, or into
- * the error its reply carries. Fields are checked by the same schemas and
- * mapped to the same codes as the HTTP bodies they mirror (a bad `inputs` is
+ * Turns one incoming WebSocket message into a checked message, or into the
+ * error its reply carries. Fields are checked by the same schemas and mapped
+ * to the same codes as the HTTP bodies they mirror (a bad `inputs` is
  * INPUT_INVALID on both); what only a socket can get wrong (not JSON, no
- * known `type`, a bad `id`, a binary frame) is MESSAGE_INVALID.
+ * known `type`, a bad `id`, a binary frame) is MESSAGE_INVALID. One parser
+ * per protocol: the session socket's messages and the multiplexed socket's.
  */
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
-import { CLIENT_MESSAGE_SCHEMAS, CLIENT_MESSAGE_TYPES, MAX_ID_LENGTH, type ClientMessage, type ClientMessageType, type MessageId } from '../api/ws.js';
+import { CLIENT_MESSAGE_SCHEMAS, MAX_ID_LENGTH, type ClientMessage, type ClientMessageType, type MessageId } from '../api/ws.js';
+import { MUX_MESSAGE_SCHEMAS, type MuxMessage, type MuxMessageType } from '../api/ws-multiplex.js';
 import { SpikeserveError, type ErrorCode } from '../errors.js';
 import { describeJsonSyntax, findNonFinite, findNonJsonNumber, nonFiniteMessage } from '../http/json-diagnostics.js';
 import { BODY_FIELD_CODES, describeValueError, fieldName } from '../http/validation.js';
 import { nestsDeeperThan } from '../http/json-body.js';
 
-export type Parsed =
-  | { ok: true; message: ClientMessage }
-  | { ok: false; id?: MessageId; request?: ClientMessageType; error: SpikeserveError };
+export type Parsed<M = ClientMessage, T extends string = ClientMessageType> =
+  | { ok: true; message: M }
+  | { ok: false; id?: MessageId; request?: T; error: SpikeserveError };
 
-const CHECKS = new Map<string, TypeCheck<TSchema>>(CLIENT_MESSAGE_TYPES.map((t) => [t, TypeCompiler.Compile(CLIENT_MESSAGE_SCHEMAS[t] as TSchema)]));
-
-const TYPE_LIST = CLIENT_MESSAGE_TYPES.join(', ');
+export type MessageParser<M, T extends string> = (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean, maxDepth?: number) => Parsed<M, T>;
 
 function invalid(message: string, details?: Record<string, unknown>): SpikeserveError {
   return new SpikeserveError('MESSAGE_INVALID', message, details);
 }
 
-function codeForField(type: ClientMessageType, pointer: string): ErrorCode {
+function codeForField(type: string, pointer: string): ErrorCode {
   const top = pointer.split('/')[1] ?? '';
   if (top === 'weights' && type === 'set_weights') return 'WEIGHTS_INVALID';
   if (type === 'step' || type === 'reward') return BODY_FIELD_CODES[top] ?? 'REQUEST_INVALID';
@@ -36,7 +36,14 @@ function validId(id: unknown): id is MessageId {
   return (typeof id === 'string' && id.length <= MAX_ID_LENGTH) || (typeof id === 'number' && Number.isFinite(id));
 }
 
-export function parseMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean, maxDepth = Infinity): Parsed {
+/** A parser of the messages `schemas` describes, one schema per `type`. */
+export function messageParser<M, T extends string>(schemas: Record<T, TSchema>): MessageParser<M, T> {
+  const checks = new Map<string, TypeCheck<TSchema>>(Object.entries<TSchema>(schemas).map(([t, s]) => [t, TypeCompiler.Compile(s)]));
+  const typeList = [...checks.keys()].join(', ');
+  return (data, isBinary, maxDepth = Infinity) => parse<M, T>(checks, typeList, data, isBinary, maxDepth);
+}
+
+function parse<M, T extends string>(checks: Map<string, TypeCheck<TSchema>>, typeList: string, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean, maxDepth: number): Parsed<M, T> {
   if (isBinary) {
     return { ok: false, error: invalid('binary frames are not accepted from clients: send each request as a JSON text message (binary is for the server\'s replies and events)') };
   }
@@ -62,13 +69,13 @@ export function parseMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: bo
     id = obj.id;
   }
   const type = obj.type;
-  if (typeof type !== 'string' || !CHECKS.has(type)) {
+  if (typeof type !== 'string' || !checks.has(type)) {
     const what = type === undefined ? 'required' : `unknown type ${JSON.stringify(type)}`;
-    return { ok: false, id, error: invalid(`type: ${what}; one of ${TYPE_LIST}`, { field: 'type' }) };
+    return { ok: false, id, error: invalid(`type: ${what}; one of ${typeList}`, { field: 'type' }) };
   }
-  const t = type as ClientMessageType;
-  const check = CHECKS.get(t)!;
-  if (check.Check(obj)) return { ok: true, message: obj as ClientMessage };
+  const t = type as T;
+  const check = checks.get(t)!;
+  if (check.Check(obj)) return { ok: true, message: obj as M };
   const infinite = findNonFinite(obj);
   if (infinite !== null) {
     return { ok: false, id, request: t, error: new SpikeserveError(codeForField(t, `/${infinite.split(/[.[]/)[0]}`), nonFiniteMessage(infinite), { field: infinite }) };
@@ -78,3 +85,9 @@ export function parseMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: bo
   const text = first ? describeValueError(first, field) : 'invalid';
   return { ok: false, id, request: t, error: new SpikeserveError(first ? codeForField(t, first.path) : 'REQUEST_INVALID', `${field}: ${text}`, { field }) };
 }
+
+/** The session socket's messages (/v1/sessions/{id}/ws). */
+export const parseMessage = messageParser<ClientMessage, ClientMessageType>(CLIENT_MESSAGE_SCHEMAS);
+
+/** The multiplexed socket's messages (/v1/ws). */
+export const parseMuxMessage = messageParser<MuxMessage, MuxMessageType>(MUX_MESSAGE_SCHEMAS);

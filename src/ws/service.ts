@@ -1,17 +1,17 @@
 /**
- * The WebSocket endpoint /v1/sessions/{id}/ws: takes the HTTP server's
+ * The WebSocket endpoints: /v1/sessions/{id}/ws (one session's socket) and
+ * /v1/ws (the multiplexed socket, many sessions). Takes the HTTP server's
  * upgrade requests (the `ws` package, noServer, per-message deflate off),
- * admits each socket to its session's hub as controller or observer, pings
- * every socket on a heartbeat and cuts the dead ones, and on shutdown closes
- * every socket with 1001 once its replies are out.
+ * admits each session socket to its session's hub as controller or observer,
+ * pings every socket on a heartbeat and cuts the dead ones, and on shutdown
+ * closes every socket with 1001 once its replies are out.
  *
- * Refusals: a path that is not a session socket gets an HTTP 404, as any
- * unknown route. Every refusal on a session socket's path (the server
- * shutting down, whatever `authorizeUpgrade` throws, an unknown or deleted
- * session, a bad ?role= or ?format=, a second controller, too many observers)
- * is answered on the socket, so that every client, browsers included, can
- * read it: an `error` message, then a close with the matching code
- * (close-codes.ts).
+ * Refusals: a path that is neither gets an HTTP 404, as any unknown route.
+ * Every refusal on a socket's path (the server shutting down, whatever
+ * `authorizeUpgrade` throws, an unknown or deleted session, a bad query, a
+ * second controller, too many observers) is answered on the socket, so that
+ * every client, browsers included, can read it: an `error` message, then a
+ * close with the matching code (close-codes.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -21,17 +21,29 @@ import { WS_FORMATS, WS_PROTOCOL_VERSION, WS_ROLES, type HelloMessage, type WsFo
 import type { Config } from '../config.js';
 import { refuseRawRequest } from '../http/errors.js';
 import { isSpikeserveError, SpikeserveError, type ErrorCode } from '../errors.js';
+import type { MuxHelloMessage } from '../api/ws-multiplex.js';
+import type { Owner } from '../sessions/capacity.js';
 import type { Session, SessionManager } from '../sessions/manager.js';
 import { closeCodeFor, closeReason } from './close-codes.js';
 import { errorText, WsConnection, type ConnectionLimits, type WsCounters, type WsLog } from './connection.js';
+import { MuxConnection } from './multiplex-connection.js';
+import type { OrderedSocket } from './ordered-socket.js';
 import { SessionHub } from './session-hub.js';
 
 export const WS_PATH = /^\/v1\/sessions\/([^/?#]+)\/ws$/;
+/** The multiplexed socket: every message names its session. */
+export const MUX_PATH = '/v1/ws';
 
-/** What a hook learns about an upgrade request on a session socket. */
+/** What a hook learns about an upgrade request on a socket. */
 export interface UpgradeTarget {
-  sessionId: string;
+  /** The session of a session socket; null for the multiplexed socket. */
+  sessionId: string | null;
   url: URL;
+}
+
+/** What an admitted upgrade brings: the key it authenticated (undefined: the server has no keys). */
+export interface UpgradeGrant {
+  owner?: Owner;
 }
 
 export interface WebSocketOptions {
@@ -41,8 +53,8 @@ export interface WebSocketOptions {
    * SpikeserveError to refuse: the client gets the error's HTTP status and
    * the usual error body, and no socket. Not set: every upgrade is admitted.
    */
-  authorizeUpgrade?: (req: IncomingMessage, target: UpgradeTarget) => void | Promise<void>;
-  /** Query parameters the upgrade accepts besides role and format (say, a ticket read by authorizeUpgrade); any other is refused. */
+  authorizeUpgrade?: (req: IncomingMessage, target: UpgradeTarget) => UpgradeGrant | void | Promise<UpgradeGrant | void>;
+  /** Query parameters a session socket's upgrade accepts besides role and format (say, a ticket read by authorizeUpgrade); any other is refused. */
   extraQueryParams?: readonly string[];
   /** Called with the code of every error the endpoint answers: an error reply, or a refused socket (metrics). */
   onError?: (code: ErrorCode) => void;
@@ -50,7 +62,7 @@ export interface WebSocketOptions {
 
 export type WsSettings = Pick<
   Config,
-  'wsMaxPayloadBytes' | 'wsSendBufferBytes' | 'wsMaxBufferedBytes' | 'wsMaxInFlight' | 'wsRateLimitPerS' | 'wsRateBurst' | 'wsHeartbeatIntervalS' | 'wsMaxObservers' | 'maxJsonDepth'
+  'wsMaxPayloadBytes' | 'wsSendBufferBytes' | 'wsMaxBufferedBytes' | 'wsMaxInFlight' | 'wsRateLimitPerS' | 'wsRateBurst' | 'wsHeartbeatIntervalS' | 'wsMaxObservers' | 'maxJsonDepth' | 'maxBatchItems'
 >;
 
 /** One socket, as tests and metrics see it. */
@@ -71,13 +83,30 @@ export interface ConnectionInfo {
 }
 
 export interface WsStats extends WsCounters {
+  /** Session sockets. */
   connections: number;
   controllers: number;
   observers: number;
+  /** Multiplexed sockets. */
+  multiplexed: number;
 }
 
 /** A refused socket gets this long to answer the close before it is cut. */
 const REFUSE_GRACE_MS = 2000;
+
+/** An upgrade request on a socket's path, as upgrade() completes it. */
+interface Upgrade {
+  req: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+  url: URL;
+  /** The session of a session socket; null for the multiplexed socket. */
+  sessionId: string | null;
+  /** Why the socket is refused; null: it is served. */
+  refusal: SpikeserveError | null;
+  /** The key the upgrade authenticated (undefined: the server has no keys). */
+  owner?: Owner;
+}
 
 export class WebSocketService {
   private readonly wss: WebSocketServer;
@@ -89,6 +118,7 @@ export class WebSocketService {
   private readonly allowedParams: Set<string>;
   private readonly hubs = new Map<string, SessionHub>();
   private readonly connections = new Set<WsConnection>();
+  private readonly multiplexed = new Set<MuxConnection>();
   private readonly counters: WsCounters = { eventsSent: 0, eventsDropped: 0, messagesReceived: 0, closedSlow: 0, closedDead: 0 };
   private heartbeat: NodeJS.Timeout | null = null;
   private closing = false;
@@ -125,28 +155,36 @@ export class WebSocketService {
       refuseRawRequest(socket, new SpikeserveError('REQUEST_INVALID', 'the URL is not valid'));
       return;
     }
-    const m = WS_PATH.exec(url.pathname);
-    if (!m) {
-      refuseRawRequest(socket, new SpikeserveError('ROUTE_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}; session sockets are at /v1/sessions/{id}/ws`));
-      return;
+    let decoded: string | null = null;
+    if (url.pathname !== MUX_PATH) {
+      const m = WS_PATH.exec(url.pathname);
+      if (!m) {
+        refuseRawRequest(socket, new SpikeserveError('ROUTE_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}; session sockets are at /v1/sessions/{id}/ws, the multiplexed socket at ${MUX_PATH}`));
+        return;
+      }
+      try {
+        decoded = decodeURIComponent(m[1]);
+      } catch {
+        this.upgrade({ req, socket, head, url, sessionId: '', refusal: new SpikeserveError('REQUEST_INVALID', 'the session id in the URL is not valid percent-encoding') });
+        return;
+      }
     }
-    let sessionId: string;
-    try {
-      sessionId = decodeURIComponent(m[1]);
-    } catch {
-      this.upgrade(req, socket, head, '', url, new SpikeserveError('REQUEST_INVALID', 'the session id in the URL is not valid percent-encoding'));
-      return;
-    }
+    const sessionId = decoded;
+    const request = { req, socket, head, url, sessionId };
     const authorize = this.options.authorizeUpgrade;
     if (this.closing) {
-      this.upgrade(req, socket, head, sessionId, url, null);
+      this.upgrade({ ...request, refusal: null });
       return;
     }
     Promise.resolve()
       .then(() => authorize?.(req, { sessionId, url }))
       .then(
-        () => this.load(req, socket, head, sessionId, url),
-        (e: unknown) => this.upgrade(req, socket, head, sessionId, url, this.coded(e, sessionId, 'authorizeUpgrade failed')),
+        (grant) => {
+          const owner = (grant as UpgradeGrant | undefined)?.owner;
+          if (sessionId === null) this.upgrade({ ...request, refusal: null, owner });
+          else this.load({ ...request, sessionId, refusal: null, owner });
+        },
+        (e: unknown) => this.upgrade({ ...request, refusal: this.coded(e, sessionId, 'authorizeUpgrade failed') }),
       );
   }
 
@@ -155,34 +193,36 @@ export class WebSocketService {
    * before the handshake, so no message can come before it is there. An
    * unknown id is left for accept() to refuse, after the query is checked.
    */
-  private load(req: IncomingMessage, socket: Duplex, head: Buffer, sessionId: string, url: URL): void {
-    this.sessions.open(sessionId).then(
-      () => this.upgrade(req, socket, head, sessionId, url, null),
-      (e: unknown) => this.upgrade(req, socket, head, sessionId, url, isSpikeserveError(e) && e.code === 'SESSION_NOT_FOUND' ? null : this.coded(e, sessionId, 'loading the session failed')),
+  private load(u: Upgrade & { sessionId: string }): void {
+    this.sessions.open(u.sessionId).then(
+      () => this.upgrade(u),
+      (e: unknown) => this.upgrade({ ...u, refusal: isSpikeserveError(e) && e.code === 'SESSION_NOT_FOUND' ? null : this.coded(e, u.sessionId, 'loading the session failed') }),
     );
   }
 
   /** Completes the handshake, then serves the socket, or refuses it on the socket with `refusal`. */
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, sessionId: string, url: URL, refusal: SpikeserveError | null): void {
-    if (socket.destroyed) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
+  private upgrade(u: Upgrade): void {
+    if (u.socket.destroyed) return;
+    this.wss.handleUpgrade(u.req, u.socket, u.head, (ws) => {
+      let refusal = u.refusal;
       if (refusal === null && this.closing) refusal = new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and takes no new connections');
       if (refusal) {
         this.refuse(ws, refusal);
         return;
       }
       try {
-        this.accept(ws, socket, sessionId, url);
+        if (u.sessionId === null) this.acceptMultiplexed(ws, u.socket, u.url, u.owner);
+        else this.accept(ws, u.socket, u.sessionId, u.url);
       } catch (e) {
-        this.refuse(ws, this.coded(e, sessionId, 'websocket accept failed'));
+        this.refuse(ws, this.coded(e, u.sessionId, 'websocket accept failed'));
       }
     });
   }
 
   /** A SpikeserveError as it is; anything else logged and replaced by INTERNAL_ERROR. */
-  private coded(e: unknown, sessionId: string, what: string): SpikeserveError {
+  private coded(e: unknown, sessionId: string | null, what: string): SpikeserveError {
     if (isSpikeserveError(e)) return e;
-    this.log.error({ err: e, sessionId }, what);
+    this.log.error({ err: e, sessionId: sessionId ?? undefined }, what);
     return new SpikeserveError('INTERNAL_ERROR', 'internal error while opening the socket; the details are in the server log');
   }
 
@@ -233,6 +273,38 @@ export class WebSocketService {
     else sendHello();
   }
 
+  /** A multiplexed socket: no query, and the owner the upgrade authenticated drives the sessions it names. */
+  private acceptMultiplexed(ws: WebSocket, socket: Duplex, url: URL, owner: Owner | undefined): void {
+    const key = url.searchParams.keys().next();
+    if (!key.done) {
+      throw new SpikeserveError('REQUEST_INVALID', `query.${key.value}: unknown parameter; the multiplexed socket takes no query parameters (its messages are JSON, and each names its session)`, { field: `query.${key.value}` });
+    }
+    const conn = new MuxConnection({ id: randomUUID(), ws, socket, sessions: this.sessions, owner, maxBatchItems: this.settings.maxBatchItems, limits: this.limits, log: this.log, counters: this.counters, onError: this.options.onError });
+    this.multiplexed.add(conn);
+    const opened = performance.now();
+    ws.on('error', (err) => this.log.info({ multiplexed: true, connectionId: conn.id, err: err.message }, 'websocket protocol error'));
+    ws.on('close', (code, reason) => {
+      this.multiplexed.delete(conn);
+      conn.closed();
+      this.log.info({ multiplexed: true, connectionId: conn.id, code, reason: reason.toString().slice(0, 123), ms: Math.round(performance.now() - opened) }, 'websocket closed');
+    });
+    this.log.info({ multiplexed: true, connectionId: conn.id, owner }, 'websocket opened');
+    const hello: MuxHelloMessage = { type: 'hello', protocol: WS_PROTOCOL_VERSION, multiplex: true, limits: { ...this.helloLimits(), maxBatchItems: this.settings.maxBatchItems } };
+    ws.send(JSON.stringify(hello));
+  }
+
+  private helloLimits(): HelloMessage['limits'] {
+    return {
+      maxPayloadBytes: this.limits.maxPayloadBytes,
+      maxInFlight: this.limits.maxInFlight,
+      rateLimitPerS: this.limits.rateLimitPerS,
+      rateBurst: this.limits.rateBurst,
+      heartbeatIntervalS: this.settings.wsHeartbeatIntervalS,
+      sendBufferBytes: this.limits.sendBufferBytes,
+      maxBufferedBytes: this.limits.maxBufferedBytes,
+    };
+  }
+
   private hello(session: Session, role: WsRole, format: WsFormat): HelloMessage {
     return {
       type: 'hello',
@@ -246,15 +318,7 @@ export class WebSocketService {
         const [rows, cols] = session.shapeOf(name);
         return { name, pre: c.pre, post: c.post, rule: c.rule.type, rows, cols };
       }),
-      limits: {
-        maxPayloadBytes: this.limits.maxPayloadBytes,
-        maxInFlight: this.limits.maxInFlight,
-        rateLimitPerS: this.limits.rateLimitPerS,
-        rateBurst: this.limits.rateBurst,
-        heartbeatIntervalS: this.settings.wsHeartbeatIntervalS,
-        sendBufferBytes: this.limits.sendBufferBytes,
-        maxBufferedBytes: this.limits.maxBufferedBytes,
-      },
+      limits: this.helloLimits(),
     };
   }
 
@@ -268,9 +332,9 @@ export class WebSocketService {
   }
 
   private beat(): void {
-    for (const conn of this.connections) {
+    for (const conn of this.sockets()) {
       if (!conn.alive) {
-        this.log.info({ sessionId: conn.session.id, connectionId: conn.id }, 'websocket closed: no answer to the last ping');
+        this.log.info({ ...conn.logFields(), connectionId: conn.id }, 'websocket closed: no answer to the last ping');
         conn.terminate();
       } else {
         conn.alive = false;
@@ -279,10 +343,15 @@ export class WebSocketService {
     }
   }
 
+  /** Every open socket, of either kind. */
+  private sockets(): OrderedSocket[] {
+    return [...this.connections, ...this.multiplexed];
+  }
+
   stats(): WsStats {
     let controllers = 0;
     for (const c of this.connections) if (c.role === 'controller') controllers++;
-    return { ...this.counters, connections: this.connections.size, controllers, observers: this.connections.size - controllers };
+    return { ...this.counters, connections: this.connections.size, controllers, observers: this.connections.size - controllers, multiplexed: this.multiplexed.size };
   }
 
   /** The open sockets of one session (every session when left out). */
@@ -322,13 +391,13 @@ export class WebSocketService {
     this.closing = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
-    for (const c of this.connections) c.closeAfterReplies('SHUTTING_DOWN', 'the server is shutting down');
+    for (const c of this.sockets()) c.closeAfterReplies('SHUTTING_DOWN', 'the server is shutting down');
   }
 
   /** Cuts whatever is still open. */
   close(): void {
     this.beginShutdown();
-    for (const c of this.connections) c.terminate();
+    for (const c of this.sockets()) c.terminate();
     this.wss.close();
   }
 }

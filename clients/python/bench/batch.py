@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Session-steps per second, Python client included: 64 seed-network sessions
-stepped together with one POST /v1/batch/step per round (VectorSession), vs 64
-separate WebSockets stepped in lock-step (each round: one step on every socket,
-then wait for all 64 replies).
+stepped together, each round one VectorSession.step of all of them (one
+step_batch on the multiplexed WebSocket, or one POST /v1/batch/step), vs 64
+separate WebSockets stepped in lock-step (each round: one step on every
+socket, then wait for all 64 replies). The methods take turns, --rounds times,
+so that a change in the machine's load falls on all of them alike.
 
-    python3 clients/python/bench/batch.py --url http://127.0.0.1:3000 [--sessions 64] [--seconds 5]
+    python3 clients/python/bench/batch.py --url http://127.0.0.1:3000 [--sessions 64] [--seconds 5] [--rounds 1]
 """
 
 import argparse
@@ -21,10 +23,11 @@ from conftest import SEED_NETWORK  # noqa: E402
 from spikeserve import AsyncClient, Client, VectorSession  # noqa: E402
 
 
-def bench_batch(url, n, seconds):
+def bench_vector(url, n, seconds, transport):
     with Client(url) as c:
-        vec = VectorSession.create(c, SEED_NETWORK, n, seed=1)
+        vec = VectorSession.create(c, SEED_NETWORK, n, seed=1, transport=transport)
         x = np.tile([100.0, 0.0], (n, 1))
+        vec.step({"pre": x}, reward=1.0, populations=["post"])  # opens the socket
         rounds, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             vec.step({"pre": x}, reward=1.0, populations=["post"])
@@ -55,12 +58,22 @@ def main():
     p.add_argument("--url", default="http://127.0.0.1:3000")
     p.add_argument("--sessions", type=int, default=64)
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--rounds", type=int, default=1)
     a = p.parse_args()
-    batch = bench_batch(a.url, a.sessions, a.seconds)
-    sockets = asyncio.run(bench_sockets(a.url, a.sessions, a.seconds))
-    print(f"{a.sessions} sessions, one batch request a round: {batch:,.0f} session-steps/s")
-    print(f"{a.sessions} sockets in lock-step:             {sockets:,.0f} session-steps/s")
-    print(f"ratio: {batch / sockets:.2f}x")
+    methods = {
+        "VectorSession, multiplexed socket (step_batch)": lambda: bench_vector(a.url, a.sessions, a.seconds, "websocket"),
+        "VectorSession, POST /v1/batch/step": lambda: bench_vector(a.url, a.sessions, a.seconds, "http"),
+        f"{a.sessions} sockets in lock-step": lambda: asyncio.run(bench_sockets(a.url, a.sessions, a.seconds)),
+    }
+    rates = {name: [] for name in methods}
+    for _ in range(a.rounds):
+        for name, run in methods.items():
+            rates[name].append(run())
+    lockstep = max(rates[f"{a.sessions} sockets in lock-step"])
+    print(f"{a.sessions} sessions, {a.seconds:g} s a run, {a.rounds} run(s) each, best run; session-steps/s (ratio to the sockets in lock-step)")
+    for name, r in rates.items():
+        best = max(r)
+        print(f"{name:<48} {best:>9,.0f}  {best / lockstep:5.2f}x   runs: {', '.join(f'{x:,.0f}' for x in r)}")
 
 
 if __name__ == "__main__":

@@ -10,16 +10,18 @@
 See docs/python.md in the repository.
 """
 
-from .client import AsyncClient, AsyncSession, Client, Session, SessionSocket
+from .client import AsyncClient, AsyncSession, Client, MultiplexSocket, Session, SessionSocket
 from .errors import *  # noqa: F401,F403  (one class per catalogue code)
 from .errors import ERROR_CLASSES, CommandLostError, ConnectionLostError, SpikeserveError
 from .results import Event, StepResult
+from .multiplex import AsyncMultiplexSocket
 from .socket import AsyncSessionSocket
 from .vector import VectorSession
 
 __version__ = "0.1.0"
 __all__ = [
     "AsyncClient",
+    "AsyncMultiplexSocket",
     "AsyncSession",
     "AsyncSessionSocket",
     "Client",
@@ -27,6 +29,7 @@ __all__ = [
     "ConnectionLostError",
     "ERROR_CLASSES",
     "Event",
+    "MultiplexSocket",
     "Session",
     "SessionSocket",
     "SpikeserveError",

@@ -1,7 +1,9 @@
 """Clients for a spikeserve server: :class:`Client` (blocking) and
 :class:`AsyncClient` (asyncio), with a handle per session (:class:`Session`,
 :class:`AsyncSession`) for the REST endpoints and a WebSocket each
-(:class:`SessionSocket`, :class:`~spikeserve.socket.AsyncSessionSocket`).
+(:class:`SessionSocket`, :class:`~spikeserve.socket.AsyncSessionSocket`), and
+the multiplexed WebSocket for many sessions (:class:`MultiplexSocket`,
+:class:`~spikeserve.multiplex.AsyncMultiplexSocket`).
 
 The REST calls are described once (:class:`_Call`) and run either directly
 (sync) or on a worker thread (asyncio); the blocking socket runs the asyncio
@@ -22,6 +24,7 @@ from typing import Any, Callable, Coroutine, Iterable, Iterator, Mapping, TypeVa
 import numpy as np
 
 from ._http import HttpTransport
+from .multiplex import AsyncMultiplexSocket
 from .results import Event, StepResult, to_json_value, weights_from_json
 from .socket import AsyncSessionSocket
 
@@ -122,13 +125,16 @@ class _Api:
         return _Call("GET", "/healthz")
 
 
+def _ws_base(base_url: str) -> str:
+    return "ws" + base_url[4:] if base_url.startswith("http") else base_url
+
+
 def _ws_url(base_url: str, sid: str, role: str, fmt: str) -> str:
     if role not in ("controller", "observer"):
         raise ValueError("role must be 'controller' or 'observer'")
     if fmt not in ("json", "binary"):
         raise ValueError("format must be 'json' or 'binary'")
-    ws_base = "ws" + base_url[4:] if base_url.startswith("http") else base_url
-    return f"{ws_base}/v1/sessions/{_sid(sid)}/ws?role={role}&format={fmt}"
+    return f"{_ws_base(base_url)}/v1/sessions/{_sid(sid)}/ws?role={role}&format={fmt}"
 
 
 class _SessionMethods:
@@ -268,6 +274,13 @@ class AsyncClient:
         )
         return await sock.open()
 
+    async def multiplex(self, *, timeout: float | None = None) -> AsyncMultiplexSocket:
+        """Open the multiplexed WebSocket (``/v1/ws``): one socket for many
+        sessions (see :class:`~spikeserve.multiplex.AsyncMultiplexSocket`)."""
+        headers = {"authorization": f"Bearer {self._http.api_key}"} if self._http.api_key else None
+        sock = AsyncMultiplexSocket(_ws_base(self.url) + "/v1/ws", headers=headers, timeout=self._http.timeout if timeout is None else timeout)
+        return await sock.open()
+
 
 class AsyncSession(_SessionMethods):
     """A session over REST, for asyncio: the methods of :class:`Session`, each
@@ -313,7 +326,7 @@ class Client:
         self._http = HttpTransport(url, _default_key(api_key), timeout)
         self.url = self._http.base_url
         self._loop: _LoopThread | None = None
-        self._sockets: list[SessionSocket] = []
+        self._sockets: list[SessionSocket | MultiplexSocket] = []
         self._async: AsyncClient | None = None
 
     def _do(self, call: _Call) -> Any:
@@ -380,15 +393,27 @@ class Client:
     ) -> "SessionSocket":
         """Open the session's WebSocket; see :class:`AsyncSessionSocket` for
         ``format``, ``role``, reconnection, and :meth:`AsyncClient.connect`."""
+        loop, a = self._asyncio()
+        sock = loop.run(a.connect(session_id, format=format, role=role, use_ticket=use_ticket, reconnect=reconnect, timeout=timeout))
+        s = SessionSocket(self, loop, sock)
+        self._sockets.append(s)
+        return s
+
+    def multiplex(self, *, timeout: float | None = None) -> "MultiplexSocket":
+        """Open the multiplexed WebSocket (``/v1/ws``): one socket for many
+        sessions; see :class:`~spikeserve.multiplex.AsyncMultiplexSocket`."""
+        loop, a = self._asyncio()
+        s = MultiplexSocket(self, loop, loop.run(a.multiplex(timeout=timeout)))
+        self._sockets.append(s)
+        return s
+
+    def _asyncio(self) -> tuple[_LoopThread, AsyncClient]:
+        """The event-loop thread and asyncio client the blocking sockets run on."""
         if self._loop is None:
             self._loop = _LoopThread()
         if self._async is None:
             self._async = AsyncClient(self.url, api_key=self._http.api_key or "", timeout=self._http.timeout)
-        a = self._async
-        sock = self._loop.run(a.connect(session_id, format=format, role=role, use_ticket=use_ticket, reconnect=reconnect, timeout=timeout))
-        s = SessionSocket(self, self._loop, sock)
-        self._sockets.append(s)
-        return s
+        return self._loop, self._async
 
 
 class Session(_SessionMethods):
@@ -403,23 +428,23 @@ class Session(_SessionMethods):
 
 
 def _blocking(method: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
-    """A blocking :class:`SessionSocket` method from its asyncio twin (same
-    arguments, docstring and result), run on the socket's event-loop thread."""
+    """A blocking socket method (:class:`SessionSocket`, :class:`MultiplexSocket`)
+    from its asyncio twin (same arguments, docstring and result), run on the
+    socket's event-loop thread."""
 
     @functools.wraps(method)
-    def run(self: "SessionSocket", *args: Any, **kwargs: Any) -> T:
+    def run(self: "_BlockingSocket", *args: Any, **kwargs: Any) -> T:
         return self._run(method(self.async_socket, *args, **kwargs))
 
     return run
 
 
-class SessionSocket:
-    """A session's WebSocket, blocking: the methods of
-    :class:`~spikeserve.socket.AsyncSessionSocket` (same arguments, same
-    reconnection semantics), without ``await``. :meth:`step_many` returns the
-    list of results. Use it as a context manager, or call :meth:`close`."""
+class _BlockingSocket:
+    """An asyncio socket run on the client's event-loop thread."""
 
-    def __init__(self, client: Client, loop: _LoopThread, sock: AsyncSessionSocket):
+    async_socket: Any
+
+    def __init__(self, client: Client, loop: _LoopThread, sock: Any):
         self._client = client
         self._loop = loop
         self.async_socket = sock
@@ -427,7 +452,7 @@ class SessionSocket:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._loop.run(coro)
 
-    def __enter__(self) -> "SessionSocket":
+    def __enter__(self) -> Any:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -435,12 +460,50 @@ class SessionSocket:
 
     def close(self) -> None:
         if self in self._client._sockets:
-            self._client._sockets.remove(self)
+            self._client._sockets.remove(self)  # type: ignore[arg-type]
             self._run(self.async_socket.close())
 
     @property
     def hello(self) -> dict[str, Any]:
         return self.async_socket.hello
+
+
+class MultiplexSocket(_BlockingSocket):
+    """The multiplexed WebSocket, blocking: the methods of
+    :class:`~spikeserve.multiplex.AsyncMultiplexSocket` (the session's id
+    first, then the arguments of the same command on a session's socket),
+    without ``await``. Use it as a context manager, or call :meth:`close`."""
+
+    async_socket: AsyncMultiplexSocket
+
+    @property
+    def max_batch_items(self) -> int:
+        return self.async_socket.max_batch_items
+
+    step = _blocking(AsyncMultiplexSocket.step)
+    reward = _blocking(AsyncMultiplexSocket.reward)
+    reset = _blocking(AsyncMultiplexSocket.reset)
+    weights = _blocking(AsyncMultiplexSocket.weights)
+    set_weights = _blocking(AsyncMultiplexSocket.set_weights)
+    snapshot = _blocking(AsyncMultiplexSocket.snapshot)
+    step_batch = _blocking(AsyncMultiplexSocket.step_batch)
+
+    def step_batch_outcomes(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A ``step_batch``'s raw outcomes (``{"ok": …, "result" | "error": …}`` per item), undecoded."""
+
+        async def send() -> list[dict[str, Any]]:
+            return await self.async_socket._wait(self.async_socket.step_batch_nowait(items))
+
+        return self._run(send())
+
+
+class SessionSocket(_BlockingSocket):
+    """A session's WebSocket, blocking: the methods of
+    :class:`~spikeserve.socket.AsyncSessionSocket` (same arguments, same
+    reconnection semantics), without ``await``. :meth:`step_many` returns the
+    list of results. Use it as a context manager, or call :meth:`close`."""
+
+    async_socket: AsyncSessionSocket
 
     @property
     def populations(self) -> dict[str, int]:

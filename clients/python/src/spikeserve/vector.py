@@ -1,6 +1,6 @@
 """Many sessions stepped together: :class:`VectorSession`, in the shape of a
-Gymnasium vector env (arrays in, arrays out), one ``POST /v1/batch/step`` per
-call."""
+Gymnasium vector env (arrays in, arrays out), one message per call: a
+``step_batch`` on the multiplexed WebSocket, or a ``POST /v1/batch/step``."""
 
 from __future__ import annotations
 
@@ -8,32 +8,53 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .client import Client, Session, _Call
-from .errors import SpikeserveError, error_from
+from .client import Client, MultiplexSocket, Session, _Call
+from .errors import SpikeserveError
+from .multiplex import outcome_error as _error
 from .results import StepResult
 from .socket import AsyncSessionSocket
 
-
-def _error(outcome: Mapping[str, Any]) -> SpikeserveError:
-    e = outcome["error"]
-    return error_from(e["code"], e["message"], e.get("details"))
+TRANSPORTS = ("websocket", "http")
 
 
 class VectorSession:
-    """N sessions of one network, stepped with one request per call. Row ``i``
-    of every array in and out belongs to ``sessions[i]``."""
+    """N sessions of one network, stepped with one message per call. Row ``i``
+    of every array in and out belongs to ``sessions[i]``.
 
-    def __init__(self, client: Client, sessions: Sequence[Session]):
+    ``transport="websocket"`` (the default) sends each call as one
+    ``step_batch`` on a multiplexed WebSocket, opened at the first call and
+    kept; ``"http"`` as one ``POST /v1/batch/step``. Both run the same steps
+    and give the same results; the socket spares each call an HTTP request
+    (figures: docs/benchmarks.md, "Many sessions per call"). Use it as a
+    context manager, or call :meth:`close`, to close the socket."""
+
+    def __init__(self, client: Client, sessions: Sequence[Session], *, transport: str = "websocket"):
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
         self.client = client
         self.sessions = list(sessions)
+        self.transport = transport
+        self._socket: MultiplexSocket | None = None
 
     @classmethod
-    def create(cls, client: Client, network: Mapping[str, Any], n: int, *, seed: int = 0, name: str | None = None) -> "VectorSession":
+    def create(cls, client: Client, network: Mapping[str, Any], n: int, *, seed: int = 0, name: str | None = None, transport: str = "websocket") -> "VectorSession":
         """``n`` new sessions of ``network``, seeded ``seed``, ``seed + 1``, …"""
-        return cls(client, [client.create_session(network, seed=seed + i, name=name) for i in range(n)])
+        return cls(client, [client.create_session(network, seed=seed + i, name=name) for i in range(n)], transport=transport)
 
     def __len__(self) -> int:
         return len(self.sessions)
+
+    def __enter__(self) -> "VectorSession":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the multiplexed socket, if one is open (the sessions stay)."""
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     def _items(self, inputs: Mapping[str, Any] | None, reward: Any, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
         """The batch's items. Arrays become lists once for all rows (not a row
@@ -56,7 +77,12 @@ class VectorSession:
         return items
 
     def _outcomes(self, inputs: Mapping[str, Any] | None, reward: Any, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.client._do(_Call("POST", "/v1/batch/step", {"items": self._items(inputs, reward, kwargs)}))["results"]
+        items = self._items(inputs, reward, kwargs)
+        if self.transport == "http":
+            return self.client._do(_Call("POST", "/v1/batch/step", {"items": items}))["results"]
+        if self._socket is None:
+            self._socket = self.client.multiplex()
+        return self._socket.step_batch_outcomes(items)
 
     def step_results(
         self,
@@ -86,6 +112,7 @@ class VectorSession:
         return {p: np.array([o["result"]["spikeCounts"][p] for o in outcomes], dtype=np.int64) for p in populations}
 
     def delete(self) -> None:
-        """Delete every session."""
+        """Delete every session (and close the socket)."""
+        self.close()
         for s in self.sessions:
             s.delete()

@@ -1,0 +1,102 @@
+/**
+ * Schemas of the multiplexed WebSocket (/v1/ws): one socket drives many
+ * sessions. Each command is the session socket's, with the session it is for
+ * in `session`; `step_batch` is POST /v1/batch/step as one message (its
+ * fields and its result are that endpoint's). Replies say the session they
+ * are about. docs/websocket.md (One socket, many sessions) is the prose.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { BatchStepBodySchema } from './batch.js';
+import { ErrorResponseSchema, WeightMatrixSchema } from './common.js';
+import { ResetBodySchema, RewardBodySchema, StepBodySchema } from './step.js';
+import { HelloLimitsSchema, IdSchema } from './ws.js';
+
+const SessionSchema = Type.String({ description: 'The id of the session this command is for (POST /v1/sessions returned it).' });
+
+function command<K extends string, P extends Record<string, TSchema>>(type: K, properties: P, description: string) {
+  return Type.Object({ type: Type.Literal(type), id: Type.Optional(IdSchema), session: SessionSchema, ...properties }, { additionalProperties: false, description });
+}
+
+export const MuxStepMessageSchema = command('step', { ...StepBodySchema.properties }, 'Run one session\'s network; the fields of POST /v1/sessions/{id}/step.');
+export const MuxRewardMessageSchema = command('reward', { ...RewardBodySchema.properties }, 'Complete one session\'s pending update (POST .../reward).');
+export const MuxResetMessageSchema = command('reset', { ...ResetBodySchema.properties }, 'Reset one session (POST .../reset).');
+export const MuxWeightsMessageSchema = command(
+  'weights',
+  { connection: Type.Optional(Type.String({ description: 'One connection (the reply is GET .../weights/{connection}); default every connection (GET .../weights).' })) },
+  'Read one session\'s weights.',
+);
+export const MuxSetWeightsMessageSchema = command(
+  'set_weights',
+  { connection: Type.String(), weights: WeightMatrixSchema },
+  'Replace one connection\'s weights (PUT .../weights/{connection}); values are clamped into [w_min, w_max].',
+);
+export const MuxSnapshotMessageSchema = command('snapshot', {}, 'Export one session (GET .../snapshot).');
+export const MuxStepBatchMessageSchema = Type.Object(
+  { type: Type.Literal('step_batch'), id: Type.Optional(IdSchema), ...BatchStepBodySchema.properties },
+  {
+    additionalProperties: false,
+    description:
+      'Step many sessions in one message: the body of POST /v1/batch/step (items of {id, ...step fields}, at most MAX_BATCH_ITEMS); the reply\'s result is that endpoint\'s, an outcome per item, one item\'s failure not failing the others.',
+  },
+);
+
+/** Every message the multiplexed socket takes, by its type. */
+export const MUX_MESSAGE_SCHEMAS = {
+  step: MuxStepMessageSchema,
+  reward: MuxRewardMessageSchema,
+  reset: MuxResetMessageSchema,
+  weights: MuxWeightsMessageSchema,
+  set_weights: MuxSetWeightsMessageSchema,
+  snapshot: MuxSnapshotMessageSchema,
+  step_batch: MuxStepBatchMessageSchema,
+} as const;
+export type MuxMessageType = keyof typeof MUX_MESSAGE_SCHEMAS;
+export const MUX_MESSAGE_TYPES = Object.keys(MUX_MESSAGE_SCHEMAS) as MuxMessageType[];
+export type MuxMessage = { [K in MuxMessageType]: Static<(typeof MUX_MESSAGE_SCHEMAS)[K]> }[MuxMessageType];
+export type MuxSessionMessage = Exclude<MuxMessage, { type: 'step_batch' }>;
+
+// ---- server messages ----
+
+export const MuxHelloMessageSchema = Type.Object(
+  {
+    type: Type.Literal('hello'),
+    protocol: Type.Integer({ description: 'The protocol version; this document describes 1.' }),
+    multiplex: Type.Literal(true, { description: 'This socket drives many sessions: every command names its own.' }),
+    limits: Type.Object(
+      {
+        ...HelloLimitsSchema.properties,
+        maxBatchItems: Type.Integer({ description: 'The most items a step_batch message may carry (MAX_BATCH_ITEMS).' }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false, description: 'The first message on every accepted multiplexed connection.' },
+);
+export type MuxHelloMessage = Static<typeof MuxHelloMessageSchema>;
+
+const RequestSchema = Type.Union(MUX_MESSAGE_TYPES.map((t) => Type.Literal(t)));
+const ReplySessionSchema = Type.Optional(Type.String({ description: 'The session the command was for (absent for step_batch, whose outcomes follow its items).' }));
+
+export const MuxReplyMessageSchema = Type.Object(
+  {
+    type: Type.Literal('reply'),
+    id: Type.Optional(IdSchema),
+    request: RequestSchema,
+    session: ReplySessionSchema,
+    result: Type.Unknown({ description: 'Exactly the body the HTTP endpoint of the same command returns (step_batch: POST /v1/batch/step\'s, {results}).' }),
+  },
+  { additionalProperties: false },
+);
+export type MuxReplyMessage = Static<typeof MuxReplyMessageSchema>;
+
+export const MuxErrorMessageSchema = Type.Object(
+  {
+    type: Type.Literal('error'),
+    id: Type.Optional(IdSchema),
+    request: Type.Optional(Type.String({ description: 'The type of the message this answers, when it had a known one.' })),
+    session: ReplySessionSchema,
+    error: ErrorResponseSchema.properties.error,
+  },
+  { additionalProperties: false },
+);
+export type MuxErrorMessage = Static<typeof MuxErrorMessageSchema>;

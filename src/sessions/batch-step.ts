@@ -1,0 +1,35 @@
+/**
+ * Many sessions stepped from one request: POST /v1/batch/step and the
+ * multiplexed WebSocket's step_batch. Each item runs as that session's own
+ * step would (validation, limits, quotas, durability), and settles on its
+ * own, so one item's failure fails no other.
+ */
+import type { BatchStepItem } from '../api/batch.js';
+import type { StepResult } from '../api/step.js';
+import { SpikeserveError } from '../errors.js';
+import type { Owner } from './capacity.js';
+import type { SessionManager } from './manager.js';
+
+/**
+ * Starts every item's step and resolves with their outcomes, in item order.
+ * `owner` given, a session of another owner is SESSION_NOT_FOUND. More than
+ * `maxItems` items are refused whole (LIMIT_EXCEEDED), before any runs.
+ */
+export function stepEach(sessions: SessionManager, items: readonly BatchStepItem[], owner: Owner | undefined, maxItems: number): Promise<PromiseSettledResult<StepResult>[]> {
+  checkBatchSize(items.length, maxItems);
+  // Queued in item order, so items of one session keep their order on its
+  // queue (a session on disk is loaded once; its items follow in order).
+  return Promise.allSettled(items.map(({ id, ...body }) => sessions.open(id, owner).then((s) => s.step(body))));
+}
+
+/** Throws LIMIT_EXCEEDED for a batch of more than `maxItems` items (MAX_BATCH_ITEMS). */
+export function checkBatchSize(n: number, maxItems: number): void {
+  if (n > maxItems) {
+    throw new SpikeserveError('LIMIT_EXCEEDED', `items: ${n} items, more than the limit of ${maxItems} (MAX_BATCH_ITEMS); split the batch`, {
+      field: 'items',
+      limit: 'maxBatchItems',
+      max: maxItems,
+      value: n,
+    });
+  }
+}
