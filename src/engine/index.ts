@@ -10,7 +10,7 @@ export { initTfjs, tfjsInfo, TFJS_PLATFORMS, TfjsInfoSchema } from './backends/t
 export type { TfjsInfo, TfjsInitOptions, TfjsPlatform } from './backends/tfjs/platform.js';
 export { DEFAULT_ENGINE_LIMITS } from './limits.js';
 export { connectionShape, synapseCount } from './spec-sizes.js';
-export { VALUES_PER_PAUSE } from './pause.js';
+export { runToEnd, VALUES_PER_PAUSE } from './pause.js';
 export type { EngineLimits } from './limits.js';
 export { resolveSpec, checkSpecCounts, POPULATION_DEFAULTS, MSTDP_DEFAULTS } from './validate.js';
 export * from './spec-schema.js';

@@ -106,7 +106,22 @@ export class Journal implements LogJournal {
   *encodePausing(value: unknown): Generator<void, SnapshotData> {
     const plan = planBlob(value);
     if (plan.bytes <= PART_BYTES) return encodeBlob(value);
-    const parts = this.store.writeParts(blobPieces(plan, PART_BYTES));
+    return yield* this.writePausing(blobPieces(plan, PART_BYTES));
+  }
+
+  /** As encodePausing, for a blob already encoded (a snapshot moved here from another node). */
+  *storePausing(blob: Buffer): Generator<void, SnapshotData> {
+    if (blob.length <= PART_BYTES) return blob;
+    return yield* this.writePausing(
+      (function* () {
+        for (let at = 0; at < blob.length; at += PART_BYTES) yield blob.subarray(at, Math.min(blob.length, at + PART_BYTES));
+      })(),
+    );
+  }
+
+  /** Writes a blob's pieces in parts, pausing (yield) after each; the errors are encodePausing's. */
+  private *writePausing(pieces: Iterable<Buffer>): Generator<void, SnapshotData> {
+    const parts = this.store.writeParts(pieces);
     try {
       for (;;) {
         const r = parts.next();

@@ -22,6 +22,8 @@ export class Parts {
   private readonly stmts: {
     insert: Database.Statement;
     read: Database.Statement;
+    size: Database.Statement;
+    next: Database.Statement;
     deleteSome: Database.Statement;
   };
   /** Id of the next blob written in parts. */
@@ -33,6 +35,8 @@ export class Parts {
     this.stmts = {
       insert: db.prepare('INSERT INTO parts (blob, idx, data) VALUES (?, ?, ?)'),
       read: db.prepare('SELECT data FROM parts WHERE blob = ? ORDER BY idx').pluck(),
+      size: db.prepare('SELECT sum(length(data)) FROM parts WHERE blob = ?').pluck(),
+      next: db.prepare('SELECT idx, data FROM parts WHERE blob = ? AND idx > ? ORDER BY idx LIMIT 1'),
       deleteSome: db.prepare('DELETE FROM parts WHERE rowid IN (SELECT rowid FROM parts WHERE blob = ? LIMIT ?)'),
     };
     this.nextId = readOr(() => ((db.prepare('SELECT max(id) FROM (SELECT max(blob) AS id FROM parts UNION ALL SELECT max(parts) FROM snapshots)').pluck().get() as number | null) ?? 0) + 1, 1);
@@ -69,6 +73,30 @@ export class Parts {
   /** A blob written in parts, put back together. */
   read(id: number): Buffer {
     return Buffer.concat(this.stmts.read.all(id) as Buffer[]);
+  }
+
+  /**
+   * As read, a part at a time, pausing (yield) after each: a blob of tens of
+   * megabytes read and put together in one go held the event loop for a
+   * large part of a second. Its checksum is computed on the way.
+   */
+  *readPausing(id: number): Generator<void, { data: Buffer; crc: number }> {
+    const out = Buffer.allocUnsafe((this.stmts.size.get(id) as number | null) ?? 0);
+    let at = 0;
+    let crc = 0;
+    let idx = -1;
+    for (;;) {
+      const part = this.stmts.next.get(id, idx) as { idx: number; data: Buffer } | undefined;
+      if (!part) break;
+      idx = part.idx;
+      // The parts cannot change while they are read (nothing writes a blob twice): this is only a guard.
+      if (at + part.data.length > out.length) throw new Error(`the parts of blob ${id} changed while they were read`);
+      part.data.copy(out, at);
+      at += part.data.length;
+      crc = crc32(part.data, crc);
+      yield;
+    }
+    return { data: at === out.length ? out : out.subarray(0, at), crc: crc | 0 };
   }
 
   /** The parts of blob `id` are garbage: nothing refers, or will refer, to them. */

@@ -29,20 +29,29 @@ export interface FullRead {
   dropped: Set<StoredRow>;
 }
 
-/** Takes a session's snapshot row, its blob put together from its parts if it has them, and checks it. */
-function acceptSnapshot(s: LoadedSession, r: Record<string, unknown>, parts: Parts): void {
-  const snap = r as unknown as SnapshotRow & { crc: number; parts: number | null };
+type StoredSnapshot = SnapshotRow & { crc: number; parts: number | null };
+
+/** A blob in parts as read back: its bytes and their checksum. */
+type ReadParts = { data: Buffer; crc: number };
+
+/**
+ * Takes a session's snapshot row, its blob put together from its parts if
+ * it has them (`whole`, which reads them or throws what reading them threw),
+ * and checks it.
+ */
+function acceptSnapshot(s: LoadedSession, snap: StoredSnapshot, whole: (parts: number) => ReadParts): void {
   let data = snap.data;
+  let crc: number | null = null;
   if (snap.parts !== null) {
     try {
-      data = parts.read(snap.parts);
+      ({ data, crc } = whole(snap.parts));
     } catch (e) {
       if (!isCorruption(e)) throw e;
       s.damage ??= `its snapshot's parts cannot be read: ${(e as Error).message}`;
     }
   }
   // Over the whole blob: a part missing or out of place fails it too.
-  if (blobChecksum(data) !== snap.crc) s.damage ??= 'its snapshot fails its checksum';
+  if ((crc ?? blobChecksum(data)) !== snap.crc) s.damage ??= 'its snapshot fails its checksum';
   s.snapshot = { session: snap.session, upto: snap.upto, meta: snap.meta, data };
 }
 
@@ -143,7 +152,10 @@ export class Reader {
     });
     salvageTable(this.db, 'snapshots', 'session', SNAPSHOT_COLS, fileDamage, (r) => {
       const s = sessions.get(r.session as number);
-      if (s) acceptSnapshot(s, r, this.parts);
+      if (s) acceptSnapshot(s, r as unknown as StoredSnapshot, (id) => {
+        const data = this.parts.read(id);
+        return { data, crc: blobChecksum(data) };
+      });
     });
     for (const s of sessions.values()) if (!s.snapshot) s.damage ??= 'its snapshot is missing';
     salvageTable(this.db, 'log', 'id', RECORD_COLS, fileDamage, (r) => {
@@ -160,16 +172,44 @@ export class Reader {
    * session before this log id is needed (its first live one), so the scan
    * starts there.
    */
-  loadOne(key: number, fromId: number, tailRows: readonly StoredRow[]): LoadedSession | null {
+  loadOne(key: number, fromId: number, tailRows: () => readonly StoredRow[]): LoadedSession | null {
+    const steps = this.loadOnePausing(key, fromId, tailRows);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * As loadOne, its snapshot's parts read one at a time, pausing (yield)
+   * after each; its log records are read after the last pause, with the
+   * tail file's rows as they are then (`tailRows`).
+   */
+  *loadOnePausing(key: number, fromId: number, tailRows: () => readonly StoredRow[]): Generator<void, LoadedSession | null> {
     const row = this.db.prepare(`SELECT ${SESSION_COLS} FROM sessions WHERE key = ?`).get(key) as SessionRow | undefined;
     if (!row) return null;
     const s: LoadedSession = { row, snapshot: null, records: [], commands: 0, damage: null, firstLiveId: null };
-    const snap = this.db.prepare(`SELECT ${SNAPSHOT_COLS} FROM snapshots WHERE session = ?`).get(key) as Record<string, unknown> | undefined;
-    if (snap) acceptSnapshot(s, snap, this.parts);
-    else s.damage = 'its snapshot is missing';
+    const snap = this.db.prepare(`SELECT ${SNAPSHOT_COLS} FROM snapshots WHERE session = ?`).get(key) as StoredSnapshot | undefined;
+    if (snap) {
+      let read: ReadParts | null = null;
+      let failure: unknown = null;
+      if (snap.parts !== null) {
+        try {
+          read = yield* this.parts.readPausing(snap.parts);
+        } catch (e) {
+          failure = e;
+        }
+      }
+      acceptSnapshot(s, snap, () => {
+        if (read === null) throw failure;
+        return read;
+      });
+    } else {
+      s.damage = 'its snapshot is missing';
+    }
     // No index on the log's session column (see writer.ts): the rows from fromId on are scanned.
     for (const r of this.db.prepare(`SELECT ${RECORD_COLS} FROM log WHERE id >= ? AND session = ? ORDER BY id`).iterate(fromId, key)) acceptRecord(s, r as StoredRow);
-    for (const r of tailRows) if (r.session === key && r.id >= fromId) acceptRecord(s, r);
+    for (const r of tailRows()) if (r.session === key && r.id >= fromId) acceptRecord(s, r);
     return s;
   }
 }

@@ -107,7 +107,12 @@ export class Store {
 
   /** One session read back (after a failed commit, or when it is loaded on demand); null if it is not in the database. See Reader.loadOne. */
   loadOne(key: number, fromId = 0): LoadedSession | null {
-    return this.reader.loadOne(key, fromId, this.writer.tailRows);
+    return this.reader.loadOne(key, fromId, () => this.writer.tailRows);
+  }
+
+  /** As loadOne, pausing (yield) after each part of its snapshot: see Reader.loadOnePausing. */
+  loadOnePausing(key: number, fromId = 0): Generator<void, LoadedSession | null> {
+    return this.reader.loadOnePausing(key, fromId, () => this.writer.tailRows);
   }
 
   /** Writes a blob in parts, pausing (yield) after each: see Parts.write. */

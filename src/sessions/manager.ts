@@ -22,7 +22,7 @@ import type { Store } from '../persist/store.js';
 import { Capacity, type Owner } from './capacity.js';
 import { Dormant } from './dormant.js';
 import { inSlices } from './in-slices.js';
-import { decodeLoaded, decodeSnapshot, logState, restoreSessions, type Decoded, type RestoreReport, type SessionFields } from './restore.js';
+import { decodeLoaded, decodeLoadedPausing, decodeSnapshotPausing, logState, restoreSessions, type Decoded, type RestoreReport, type SessionFields } from './restore.js';
 import { SpikeStats } from './spike-stats.js';
 import { Session, type CloseReason, type SessionEvents, type SessionHooks, type SessionLimits } from './session.js';
 
@@ -265,7 +265,7 @@ export class SessionManager {
     const synapses = synapseCount(net.spec);
     const admit = () => {
       this.checkOpen();
-      if (!this.capacity.fits(synapses)) this.makeRoom(synapses);
+      if (!this.capacity.fits(synapses) && this.makeRoom(synapses) && !this.capacity.fits(synapses)) throw this.savingForRoom('the new session does not fit in memory now');
       this.capacity.check(owner, this.entries.size, synapses);
     };
     const stats = new SpikeStats(net.populationNames.length);
@@ -391,7 +391,11 @@ export class SessionManager {
       await d.log.durable?.catch(() => {});
       if (this.entries.get(d.id) !== d) throw this.notFound(d.id);
       if (this.closing) throw new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and loads no sessions');
-      const loaded = journal.store.loadOne(d.log.key, d.log.firstLiveId ?? journal.store.nextRecordId);
+      // Read a part at a time and rebuilt in slices: a large session read in one go held the event loop for a second.
+      const loaded = await inSlices(journal.store.loadOnePausing(d.log.key, d.log.firstLiveId ?? journal.store.nextRecordId), this.opts.sliceMs);
+      // Deleted, or the server stopping, meanwhile.
+      if (this.entries.get(d.id) !== d) throw this.notFound(d.id);
+      if (this.closing) throw new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and loads no sessions');
       if (!loaded) {
         // Its creation was never saved (that commit failed): it does not exist.
         void this.remove(d, 'deleted');
@@ -403,7 +407,7 @@ export class SessionManager {
       }
       let decoded: Decoded;
       try {
-        decoded = decodeLoaded(loaded, this.opts.limits);
+        decoded = await inSlices(decodeLoadedPausing(loaded, this.opts.limits), this.opts.sliceMs);
       } catch (e) {
         if (isSpikeserveError(e) && e.code === 'BACKEND_UNAVAILABLE') {
           throw new SpikeserveError(
@@ -413,6 +417,11 @@ export class SessionManager {
           );
         }
         throw e;
+      }
+      if (this.entries.get(d.id) !== d || this.closing) {
+        decoded.net.dispose();
+        if (this.entries.get(d.id) !== d) throw this.notFound(d.id);
+        throw new SpikeserveError('SHUTTING_DOWN', 'the server is shutting down and loads no sessions');
       }
       if (!this.capacity.fits(d.synapses)) this.makeRoom(d.synapses);
       if (!this.capacity.fits(d.synapses)) {
@@ -472,17 +481,29 @@ export class SessionManager {
   /**
    * Hibernates loaded sessions, least recently used first, until `synapses`
    * more fit under MAX_TOTAL_SYNAPSES (with a database; never one busy or
-   * held open by a socket).
+   * held open by a socket). Returns true if a session that would make room
+   * is still having its snapshot written in parts (see Session.readyToLeave).
    */
-  private makeRoom(synapses: number): void {
-    if (!this.journal) return;
+  private makeRoom(synapses: number): boolean {
+    if (!this.journal) return false;
     const idle: Session[] = [];
-    for (const e of this.entries.values()) if (e instanceof Session && !e.busy && !e.held) idle.push(e);
+    for (const e of this.entries.values()) if (e instanceof Session && !e.held) idle.push(e);
     idle.sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+    let leaving = false;
     for (const s of idle) {
-      if (this.capacity.fits(synapses)) return;
-      this.hibernate(s, 'to make room in memory');
+      if (this.capacity.fits(synapses)) return leaving;
+      // Busy with the compaction it leaves after, or with a request.
+      if (s.busy) leaving ||= s.leaving !== null;
+      else if (!this.hibernate(s, 'to make room in memory') && s.leaving !== null) leaving = true;
     }
+    return leaving;
+  }
+
+  /** OVERLOADED while sessions are being saved to leave memory and make the room a request needs. */
+  private savingForRoom(what: string): SpikeserveError {
+    return new SpikeserveError('OVERLOADED', `${what}: sessions not in use are being saved to disk to make room in memory (MAX_TOTAL_SYNAPSES ${this.opts.maxTotalSynapses}); retry in a moment`, {
+      retryAfterSeconds: 1,
+    });
   }
 
   /**
@@ -493,6 +514,8 @@ export class SessionManager {
   private hibernate(s: Session, why: string): boolean {
     const log = s.persistence;
     if (!log || log.failed || s.busy || s.held) return false;
+    // A snapshot written in parts first, as a command: the session leaves once it is written (the next pass).
+    if (!s.readyToLeave()) return false;
     try {
       s.snapshotIfLogged();
     } catch (err) {
@@ -525,6 +548,12 @@ export class SessionManager {
       if (e instanceof Session) {
         await e.drained();
         if (this.entries.get(id) !== e) continue;
+        if (!e.held && !e.readyToLeave()) {
+          // Its snapshot is written in parts, as its next command, first.
+          if (tries > 4) throw new Error(`session ${id} keeps changing while it is saved to move`);
+          await e.leaving;
+          continue;
+        }
         if (!this.hibernate(e, 'to move to another node')) throw new Error(`session ${id} is in use (a socket holds it, or a command is queued) or its log failed`);
         continue;
       }
@@ -534,7 +563,8 @@ export class SessionManager {
       }
       await e.log.durable?.catch(() => {});
       if (this.entries.get(id) !== e || e.waking) continue;
-      const loaded = journal.store.loadOne(e.log.key, e.log.firstLiveId ?? journal.store.nextRecordId);
+      const loaded = await inSlices(journal.store.loadOnePausing(e.log.key, e.log.firstLiveId ?? journal.store.nextRecordId), this.opts.sliceMs);
+      if (this.entries.get(id) !== e || e.waking) continue;
       if (!loaded || loaded.damage || !loaded.snapshot) throw new Error(`session ${id} cannot be read from the database: ${loaded?.damage ?? 'not there'}`);
       if (loaded.commands > 0) {
         // Dormant since the start with commands after its snapshot: load it and hibernate it again, which folds them in.
@@ -556,18 +586,29 @@ export class SessionManager {
     const journal = this.journal;
     if (!journal) throw new Error('a server keeping sessions in memory only (DATA_DIR=) takes no sessions from other nodes');
     if (this.entries.has(saved.fields.id)) throw new Error(`session ${saved.fields.id} is already here`);
-    const row = { ...saved.fields, seq: this.seq + 1 };
-    const decoded = decodeSnapshot(saved.meta, saved.data, saved.backend, this.opts.limits);
+    // Rebuilt in slices, and saved in parts: a large session in one go held the event loop for seconds.
+    const decoded = await inSlices(decodeSnapshotPausing(saved.meta, saved.data, saved.backend, this.opts.limits), this.opts.sliceMs);
     const synapses = synapseCount(decoded.net.spec);
-    if (!this.capacity.fits(synapses)) this.makeRoom(synapses);
-    try {
+    const admit = () => {
+      this.checkOpen();
+      if (this.entries.has(saved.fields.id)) throw new Error(`session ${saved.fields.id} is already here`);
+      if (!this.capacity.fits(synapses) && this.makeRoom(synapses) && !this.capacity.fits(synapses)) throw this.savingForRoom(`session ${saved.fields.id} does not fit in memory now`);
       this.capacity.check(saved.fields.owner, this.entries.size, synapses);
+    };
+    let data: SnapshotData | null = null;
+    try {
+      admit();
+      data = await inSlices(journal.storePausing(saved.data), this.opts.sliceMs);
+      // Again: other sessions may have come and gone while it was written.
+      if (!Buffer.isBuffer(data)) admit();
     } catch (e) {
       decoded.net.dispose();
+      if (data !== null) journal.discard(data);
       throw e;
     }
+    const row = { ...saved.fields, seq: this.seq + 1 };
     this.seq = row.seq;
-    const log = journal.create({ ...row, backend: saved.backend }, { meta: saved.meta, data: saved.data });
+    const log = journal.create({ ...row, backend: saved.backend }, { meta: saved.meta, data });
     this.add(decoded.net, row, log, (s) => {
       s.loadState(decoded.net, decoded.meta, []);
     });
@@ -638,7 +679,8 @@ export class SessionManager {
       for (const s of all) {
         if (performance.now() > deadline) break;
         try {
-          s.snapshotIfLogged();
+          // A large one in parts, in slices.
+          await s.saveSnapshot();
         } catch (err) {
           // The log still has every change: the next start replays it.
           this.opts.log.error({ err, sessionId: s.id }, 'final snapshot failed');

@@ -12,7 +12,7 @@
  *   left untouched in the database and listed, to load on its next request
  *   once there is room or the backend runs.
  */
-import { Network, SNAPSHOT_VECTORS, synapseCount, type BackendName } from '../engine/index.js';
+import { Network, runToEnd, SNAPSHOT_VECTORS, synapseCount, type BackendName } from '../engine/index.js';
 import { isSpikeserveError } from '../errors.js';
 import { decodeBlob } from '../persist/codec.js';
 import type { Journal } from '../persist/journal.js';
@@ -37,8 +37,15 @@ export interface RestoreReport {
 
 const KIND_NAMES = new Map<number, RecordKind>(Object.entries(RECORD_KIND).map(([k, v]) => [v, k as RecordKind]));
 
+type NetworkLimits = Pick<SessionLimits, 'maxNeurons' | 'maxSynapses' | 'maxPopulations' | 'maxConnections'>;
+
 /** Rebuilds the network from a loaded session's snapshot and lists its commands; throws if they cannot be read. */
-export function decodeLoaded(loaded: LoadedSession, limits: Pick<SessionLimits, 'maxNeurons' | 'maxSynapses' | 'maxPopulations' | 'maxConnections'>): { net: Network; meta: SnapshotMeta; commands: LoggedCommand[] } {
+export function decodeLoaded(loaded: LoadedSession, limits: NetworkLimits): { net: Network; meta: SnapshotMeta; commands: LoggedCommand[] } {
+  return runToEnd(decodeLoadedPausing(loaded, limits));
+}
+
+/** As decodeLoaded, pausing (yield) every so often while the network is rebuilt (see decodeSnapshotPausing). */
+export function* decodeLoadedPausing(loaded: LoadedSession, limits: NetworkLimits): Generator<void, { net: Network; meta: SnapshotMeta; commands: LoggedCommand[] }> {
   const commands: LoggedCommand[] = [];
   for (const r of loaded.records) {
     r.entries.forEach((e, i) => {
@@ -47,13 +54,22 @@ export function decodeLoaded(loaded: LoadedSession, limits: Pick<SessionLimits, 
       commands.push({ kind, payload: e.payload });
     });
   }
-  return { ...decodeSnapshot(loaded.snapshot!.meta, loaded.snapshot!.data, loaded.row.backend, limits), commands };
+  return { ...(yield* decodeSnapshotPausing(loaded.snapshot!.meta, loaded.snapshot!.data, loaded.row.backend, limits)), commands };
 }
 
 /** A saved snapshot (its statistics and its network state, on `backend`) decoded; throws if it cannot be read. */
-export function decodeSnapshot(metaText: string, data: Buffer, backend: string, limits: Pick<SessionLimits, 'maxNeurons' | 'maxSynapses' | 'maxPopulations' | 'maxConnections'>): { net: Network; meta: SnapshotMeta } {
+export function decodeSnapshot(metaText: string, data: Buffer, backend: string, limits: NetworkLimits): { net: Network; meta: SnapshotMeta } {
+  return runToEnd(decodeSnapshotPausing(metaText, data, backend, limits));
+}
+
+/**
+ * As decodeSnapshot, pausing (yield) every so often while the snapshot's
+ * numbers are checked and copied into the network (Network.restore): run in
+ * slices, so that a large one does not hold the event loop.
+ */
+export function* decodeSnapshotPausing(metaText: string, data: Buffer, backend: string, limits: NetworkLimits): Generator<void, { net: Network; meta: SnapshotMeta }> {
   const meta = parseSnapshotMeta(metaText);
-  const net = Network.fromSnapshot(decodeBlob(data, { typedKeys: SNAPSHOT_VECTORS }), {
+  const net = yield* Network.restore(decodeBlob(data, { typedKeys: SNAPSHOT_VECTORS }), {
     limits: { maxNeurons: limits.maxNeurons, maxSynapses: limits.maxSynapses, maxPopulations: limits.maxPopulations, maxConnections: limits.maxConnections },
     backend: backend as BackendName,
   });

@@ -68,12 +68,19 @@ export class CommandRecorder {
   /** A compaction, pausing while it is written in parts: what compactLater runs. */
   *compactPausing(): Generator<void, void> {
     this.compactionQueued = false;
+    // Another compaction may have been queued before this one ran: nothing left to fold in.
+    if (!this.snapshotDue) return;
     yield* this.snapshotPausing();
+  }
+
+  /** Some change since the last snapshot is only in the log (and the log has not failed). */
+  get snapshotDue(): boolean {
+    return this.log.liveRecords > 0 && !this.log.failed;
   }
 
   /** Writes a snapshot if any change since the last one is only in the log (and the log has not failed). */
   snapshotIfLogged(): void {
-    if (this.log.liveRecords > 0 && !this.log.failed) this.snapshot();
+    if (this.snapshotDue) this.snapshot();
   }
 
   /** Appends a command, and compacts the log into a snapshot past its bound. */

@@ -100,6 +100,8 @@ export class Session {
   /** Writes its commands to its record in the database; null: memory only. */
   private readonly recorder: CommandRecorder | null;
   private readonly queue = new CommandQueue();
+  /** The snapshot written before the session leaves memory (readyToLeave), while it is. */
+  private leavingSave: Promise<void> | null = null;
   private readonly opts: SessionOptions;
   private readonly listeners: { [E in keyof SessionEvents]: Set<SessionEvents[E]> } = { step: new Set(), reward: new Set(), closed: new Set() };
   private readonly stats: SpikeStats;
@@ -242,9 +244,9 @@ export class Session {
    * it could observe is durable; the next command does not wait for that (it
    * may run, and be logged in the same commit).
    */
-  private command<T>(task: () => T | Promise<T>): Promise<T> {
+  private command<T>(task: () => T | Promise<T>, touch = true): Promise<T> {
     if (this.closed) return Promise.reject(this.notFound());
-    this.lastUsed = this.opts.now();
+    if (touch) this.lastUsed = this.opts.now();
     const log = this.recorder?.log ?? null;
     if (log === null) {
       return this.queue.run(() => {
@@ -272,14 +274,50 @@ export class Session {
     return ran.then((v) => (durable === null ? v : durable.then(() => v)));
   }
 
-  /** Compacts the log into a snapshot, in turn with the other commands. */
+  /** Compacts the log into a snapshot, in turn with the other commands; not a use of the session (its idle time goes on). */
   compact(): Promise<void> {
-    return this.command(() => (this.recorder ? inSlices(this.recorder.compactPausing(), this.opts.sliceMs) : undefined));
+    return this.command(() => (this.recorder ? inSlices(this.recorder.compactPausing(), this.opts.sliceMs) : undefined), false);
   }
 
   /** Writes a snapshot now if any change since the last one is only in the log (shutdown: queues are drained). */
   snapshotIfLogged(): void {
     this.recorder?.snapshotIfLogged();
+  }
+
+  /**
+   * Whether the session can leave memory now: true if that needs no
+   * snapshot, or one small enough for snapshotIfLogged. One that would be
+   * written in parts (over several turns of the event loop) is queued as a
+   * compaction instead, and false returned: once it is written, the session
+   * can leave.
+   */
+  readyToLeave(): boolean {
+    if (this.leavingSave !== null) return false;
+    const r = this.recorder;
+    if (r === null || !r.snapshotDue || !r.log.snapshotsInParts) return true;
+    // A failure fails the session's log (its owner reloads it): nothing more to do here.
+    this.leavingSave = this.compact()
+      .catch(() => {})
+      .finally(() => {
+        this.leavingSave = null;
+      });
+    return false;
+  }
+
+  /** While the snapshot readyToLeave queued is being written: resolves once it is (or failed), and the session can leave memory. */
+  get leaving(): Promise<void> | null {
+    return this.leavingSave;
+  }
+
+  /**
+   * As snapshotIfLogged, a snapshot larger than a part written in parts, as
+   * the session's next command, in slices (at a stop).
+   */
+  async saveSnapshot(): Promise<void> {
+    const r = this.recorder;
+    if (r === null || !r.snapshotDue) return;
+    if (r.log.snapshotsInParts) await this.compact();
+    else r.snapshot();
   }
 
   /** Resolves once the session's creation and every change so far are durable. */

@@ -76,3 +76,32 @@ export async function probeDuring<T>(base: string, work: () => Promise<T>, every
     agent.destroy();
   }
 }
+
+/**
+ * In-process, where no HTTP is involved: the longest gap between two turns
+ * of this process's event loop (a timer asked for every millisecond) while
+ * `work` runs, in ms: how long anything else the process serves would wait.
+ */
+export async function turnGapDuring<T>(work: () => Promise<T>): Promise<{ result: T; worstMs: number }> {
+  let done = false;
+  let worstMs = 0;
+  let last = performance.now();
+  const loop = (async () => {
+    while (!done) {
+      await new Promise((r) => setTimeout(r, 1));
+      const now = performance.now();
+      worstMs = Math.max(worstMs, now - last);
+      last = now;
+    }
+  })();
+  try {
+    const result = await work();
+    done = true;
+    // The gap in progress counts too: the work's last piece may hold the loop right before it resolves.
+    await loop;
+    return { result, worstMs };
+  } finally {
+    done = true;
+    await loop;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Work a server does on a large session without a request of its own must
+ * not hold its event loop for long either: the final snapshot written at a
+ * stop, and a session moved between nodes (taken out of one, saved into
+ * another). Measured in process, the way every other request would feel
+ * it: the longest gap between two turns of the event loop while the work
+ * runs. The bound is far above a sliced operation's gaps (tens of
+ * milliseconds) and below what these operations cost in one go on a
+ * session of this size (seconds).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { Store } from '../src/persist/store.js';
+import type { SessionManager } from '../src/sessions/manager.js';
+import { turnGapDuring } from './helpers/loop-probe.js';
+import { persistManager } from './helpers/manager.js';
+
+/** Generous, as in http-stalls.test.ts: the machine is shared by many processes. */
+const WORST_MS = 1000;
+const N = 3000;
+/** 9 million synapses: a snapshot of 72 MB. */
+const BIG = { populations: { a: { n: N }, b: { n: N } }, connections: { ab: { pre: 'a', post: 'b' } } };
+const LIMITS = { maxNeurons: 2 * N, maxSynapses: N * N, maxStepsPerCall: 1000, maxSpikeRecordsPerCall: 1_000_000 };
+
+const dirs: string[] = [];
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'spikeserve-stalls-'));
+  dirs.push(d);
+  return d;
+}
+
+function manager(dir: string): SessionManager {
+  return persistManager({ limits: LIMITS, maxTotalSynapses: 4 * N * N, store: Store.open(dir, 'normal') });
+}
+
+/** A large session with a step logged after its first snapshot: leaving memory needs a new snapshot. */
+async function bigSession(m: SessionManager): Promise<{ id: string; weights: Float64Array }> {
+  const s = await m.createInSlices({ network: BIG, seed: 1 });
+  await s.persisted();
+  await s.step({ steps: 2, inputs: { a: Array.from({ length: N }, (_, i) => (i % 5 === 0 ? 50 : 0)) } });
+  const [w] = (await s.weightMatrices('ab')).matrices;
+  return { id: s.id, weights: w.values };
+}
+
+async function weightsOf(m: SessionManager, id: string): Promise<Float64Array> {
+  const [w] = (await (await m.open(id)).weightMatrices('ab')).matrices;
+  return w.values;
+}
+
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe(`a session of ${N} x ${N} synapses`, () => {
+  test('its final snapshot at a stop is written without holding the event loop', async (t) => {
+    const dir = tmp();
+    const m = manager(dir);
+    const { id, weights } = await bigSession(m);
+    const { worstMs } = await turnGapDuring(() => m.close());
+    t.diagnostic(`longest gap while stopping: ${worstMs.toFixed(0)} ms`);
+    assert.ok(worstMs < WORST_MS, `the event loop was held for ${worstMs.toFixed(0)} ms`);
+    // The snapshot was written: the next start replays nothing, and the session is as it was.
+    const store = Store.open(dir, 'normal');
+    const loaded = store.load().sessions;
+    assert.equal(loaded.length, 1);
+    assert.equal(loaded[0].commands, 0, 'no command is left to replay');
+    store.close();
+    const m2 = manager(dir);
+    m2.restore();
+    assert.deepEqual(await weightsOf(m2, id), weights);
+    await m2.close();
+  });
+
+  test('moving it to another node holds neither node\'s event loop', async (t) => {
+    const from = manager(tmp());
+    const to = manager(tmp());
+    const { id, weights } = await bigSession(from);
+    const out = await turnGapDuring(() => from.exportSaved(id));
+    t.diagnostic(`longest gap while taking it out: ${out.worstMs.toFixed(0)} ms`);
+    assert.ok(out.worstMs < WORST_MS, `taking it out held the event loop for ${out.worstMs.toFixed(0)} ms`);
+    const into = await turnGapDuring(() => to.importSaved(out.result));
+    t.diagnostic(`longest gap while saving it in: ${into.worstMs.toFixed(0)} ms`);
+    assert.ok(into.worstMs < WORST_MS, `saving it in held the event loop for ${into.worstMs.toFixed(0)} ms`);
+    assert.deepEqual(await weightsOf(to, id), weights);
+    await from.close();
+    await to.close();
+  });
+});
