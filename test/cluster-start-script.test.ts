@@ -8,17 +8,38 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePort } from './helpers/cluster.js';
 import { request } from './helpers/server.js';
 
-test('start:cluster starts Redis and the nodes as one cluster, and Ctrl-C stops them all', async () => {
+/** A port p such that p and p + 1 are both free now (the script puts its nodes on BASE_PORT, BASE_PORT + 1). */
+async function freePortPair(): Promise<number> {
+  for (;;) {
+    const p = await freePort();
+    if (p < 65535 && (await bindable(p + 1))) return p;
+  }
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+// A time limit of its own: a script that never exits fails this test instead of holding up the suite.
+test('start:cluster starts Redis and the nodes as one cluster, and Ctrl-C stops them all', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'spikeserve-start-cluster-'));
-  const basePort = await freePort();
-  const redisPort = await freePort();
+  const basePort = await freePortPair();
+  let redisPort = await freePort();
+  while (redisPort === basePort + 1) redisPort = await freePort();
   const script = spawn(process.execPath, ['scripts/start-cluster.mjs'], {
-    env: { ...process.env, CLUSTER_NODES: '2', BASE_PORT: String(basePort), REDIS_PORT: String(redisPort), CLUSTER_DIR: dir, CLUSTER_HEARTBEAT_S: '0.2', LOG_LEVEL: 'warn' },
+    // The default heartbeat (1 s; a registration lasts three): with a short one, a node stalled for
+    // a moment on a loaded machine drops out of the cluster, and a request for its session is answered 503.
+    env: { ...process.env, CLUSTER_NODES: '2', BASE_PORT: String(basePort), REDIS_PORT: String(redisPort), CLUSTER_DIR: dir, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
     // Its own process group: if the test fails midway, the script and every process it started are killed together.
     detached: true,
@@ -36,9 +57,9 @@ test('start:cluster starts Redis and the nodes as one cluster, and Ctrl-C stops 
     }
     assert.deepEqual(alive, ['node-1', 'node-2'], err);
     const created = await request(nodes[0], 'POST', '/v1/sessions', { network: { populations: { a: { n: 1 } }, connections: {} } });
-    assert.equal(created.status, 201);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
     const got = await request(nodes[1], 'GET', `/v1/sessions/${created.body.id}`);
-    assert.equal(got.status, 200);
+    assert.equal(got.status, 200, JSON.stringify(got.body));
     script.kill('SIGINT');
     assert.equal(await exited, 0, err);
     for (const port of [basePort, basePort + 1, redisPort]) {
