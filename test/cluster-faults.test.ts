@@ -14,8 +14,9 @@
  *   through that node go to its new owner;
  * - Redis killed and started again empty: the nodes claim their sessions
  *   again, and the trajectories stay exact;
- * - a WebSocket whose session moves is closed with 1001, and a new one
- *   through the same node continues exactly.
+ * - a WebSocket whose session moves is closed with 1001, and the
+ *   TypeScript client opens it again by itself and resumes in order: the
+ *   trajectory is exact, and pipelined steps each run once.
  */
 import assert from 'node:assert/strict';
 import { cpSync, rmSync } from 'node:fs';
@@ -167,25 +168,19 @@ test('Redis killed and started again empty mid-run: the nodes claim their sessio
   for (let i = 0; i < 3; i++) assert.equal(await ownerOf(ids[i], (i + 1) % 3), `n${i + 1}`);
 });
 
-test('a WebSocket opened through another node is closed with 1001 when its session moves (its node drains); opened again through the same node it continues exactly', async () => {
+test('the TypeScript client\'s WebSocket, opened through another node, is closed with 1001 when its session moves (its node drains), opens again by itself and resumes in order: the trajectory is exact', async () => {
   const id = await create(51, 'n3');
   const rest = new RestClient(cluster.nodes[0].base);
-  let ws = await rest.socket(id, { format: 'binary' });
+  const ws = await rest.socket(id, { format: 'binary' });
+  const drops: { code: number; reason: string; at: number }[] = [];
   const fired: boolean[] = [];
-  let reconnected = false;
+  ws.on('reconnect', (e) => drops.push({ ...e, at: fired.length }));
+  let stopping: ReturnType<TestCluster['kill']> | null = null;
   await playSeedTask(
     {
       step: async (pre) => {
-        if (fired.length === 250) {
-          // Half way: n3 drains, and the socket is closed as the session leaves it.
-          const stopping = cluster.kill(2, 'SIGTERM');
-          const closed = await ws.whenClosed();
-          assert.equal(closed.code, 1001);
-          assert.match(closed.reason, /^SHUTTING_DOWN: the session is moving/);
-          assert.equal((await stopping).code, 0);
-          ws = await rest.socket(id, { format: 'binary' });
-          reconnected = true;
-        }
+        // Half way: n3 drains while the task goes on; the socket drops as the session leaves it.
+        if (fired.length === 250) stopping = cluster.kill(2, 'SIGTERM');
         const r = await ws.step({ inputs: { pre }, deferReward: true, return: { populations: ['post'] } });
         fired.push(r.spikes!.post[0].length > 0);
         return fired[fired.length - 1];
@@ -197,13 +192,50 @@ test('a WebSocket opened through another node is closed with 1001 when its sessi
     10,
     { seed: 51 },
   );
+  assert.equal((await stopping!)!.code, 0);
+  assert.equal(drops.length, 1, 'one drop, one reconnection');
+  assert.equal(drops[0].code, 1001);
+  assert.match(drops[0].reason, /^SHUTTING_DOWN: the session is moving/);
+  assert.ok(drops[0].at < fired.length, `the drop came while the task ran (after ${drops[0].at} of ${fired.length} steps)`);
+  assert.equal(ws.reconnects, 1);
   await ws.close();
-  assert.ok(reconnected);
   const ref = await referenceTrajectory(51, 10);
   assert.deepEqual(fired, ref.fired);
   assert.deepEqual(await finalWeights(id), ref.weights);
   const owner = await ownerOf(id, 1);
   assert.ok(owner === 'n1' || owner === 'n2', `moved to ${owner}`);
+  await cluster.start(2);
+  await cluster.waitAlive(['n1', 'n2', 'n3']);
+});
+
+test('the TypeScript client resumes pipelined commands in order across a drain: each step runs once, and the replies come in order', async () => {
+  const id = await create(52, 'n3');
+  const ws = await new RestClient(cluster.nodes[1].base).socket(id);
+  const replies: Promise<{ step: number }>[] = [];
+  for (let i = 0; i < 400; i++) {
+    if (i === 100) void cluster.kill(2, 'SIGTERM');
+    replies.push(ws.step({ steps: 3, inputs: { pre: [100, 0] } }));
+    if (i % 50 === 49) await replies[i];
+  }
+  const steps: (number | null)[] = [];
+  const lost: unknown[] = [];
+  for (const r of replies) {
+    try {
+      steps.push((await r).step);
+    } catch (e) {
+      // A step that ran but whose reply the drop took: told, never run twice.
+      assert.equal((e as { code?: string }).code, 'COMMAND_LOST');
+      assert.equal((e as { details?: { applied?: unknown } }).details?.applied, true);
+      lost.push(e);
+      steps.push(null);
+    }
+  }
+  assert.ok(ws.reconnects >= 1);
+  // Each reply says where the session was after its step: the i-th step ran i-th, once (a lost reply's step too).
+  steps.forEach((s, i) => assert.ok(s === null || s === (i + 1) * 3, `reply ${i}: step ${s}, not ${(i + 1) * 3}`));
+  const r = await request(cluster.nodes[0].base, 'GET', `/v1/sessions/${id}`);
+  assert.equal(r.body.step, 1200, 'each of the 400 steps ran exactly once');
+  await ws.close();
   await cluster.start(2);
   await cluster.waitAlive(['n1', 'n2', 'n3']);
 });

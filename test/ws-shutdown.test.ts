@@ -39,9 +39,10 @@ test('SIGTERM with sockets open: replies first, then 1001 on every socket, exit 
   const agents: Agent[] = [];
   for (let i = 0; i < 3; i++) {
     const { id } = await rest.createSession({ network: NET, seed: i });
-    const obs = await rest.socket(id, { role: 'observer' });
+    // Without reconnecting: what is tested here is the server's close.
+    const obs = await rest.socket(id, { role: 'observer', reconnect: false });
     await obs.subscribe({ stream: 'spikes' });
-    agents.push({ id, ref: Network.create(NET, { seed: i }), acked: 0, ctl: await rest.socket(id), obs });
+    agents.push({ id, ref: Network.create(NET, { seed: i }), acked: 0, ctl: await rest.socket(id, { reconnect: false }), obs });
   }
   const closes = agents.flatMap((a) => [a.ctl.whenClosed(), a.obs.whenClosed()]);
 

@@ -7,6 +7,12 @@
  * decoded into the same shapes as the JSON ones (weights and potentials then
  * hold float32 values), so code using the client does not care which format
  * the connection speaks.
+ *
+ * A socket that drops (the server shutting down, its session moving to
+ * another node of a cluster, a network cut) is opened again by itself and
+ * resumes in order (resume.ts): a command whose reply came ran; of those
+ * unanswered, the ones the new hello shows ran fail with COMMAND_LOST
+ * (details.applied true), the rest are sent again, in order.
  */
 import WebSocket from 'ws';
 import type { AllWeights, ConnectionWeights } from '../api/state.js';
@@ -30,7 +36,8 @@ import type {
 import type { Snapshot } from '../engine/snapshot.js';
 import { decodeFrame, spikeLists, weightRows, type DecodedFrame } from '../ws/binary-format.js';
 import { SpikeserveClientError } from './errors.js';
-import { closedBeforeReply, closedError, openSocket, PendingReplies, type CloseInfo, type OpenOptions } from './transport.js';
+import { fates, MUTATING, type SessionPoint } from './resume.js';
+import { closedBeforeReply, closedError, openSocket, type CloseInfo, type OpenOptions } from './transport.js';
 
 export type { CloseInfo } from './transport.js';
 
@@ -39,6 +46,13 @@ export interface SocketOptions extends OpenOptions {
   role?: WsRole;
   /** The format of replies and events unless a request says otherwise; default json. */
   format?: WsFormat;
+  /**
+   * Open the socket again when it drops, and resume (default true): up to
+   * 8 tries over about 6 s, unless the close says a new socket would be
+   * refused the same way (4400, 4401, 4403, 4404, 4422, 1002, 1007, 1009).
+   * With false, a drop fails every request waiting.
+   */
+  reconnect?: boolean;
 }
 
 export type SocketEvents = {
@@ -48,39 +62,155 @@ export type SocketEvents = {
   /** The rewards stream (subscribe to `rewards`): one event per reward a learning update used. */
   reward: (e: RewardEvent) => void;
   dropped: (e: DroppedNotice) => void;
+  /** The socket dropped (`e`: how) and was opened again; the commands in flight resumed. */
+  reconnect: (e: CloseInfo) => void;
+  /** Closed for good. */
   close: (e: CloseInfo) => void;
 };
+
+interface Pending {
+  request: ClientMessageType;
+  /** The message as sent, to send it again after a drop. */
+  text: string;
+  /** A step's steps and deferReward (what resuming replays). */
+  steps: number;
+  defer: boolean;
+  /** Sent on the socket open now; false while it waits for a new one. */
+  sent: boolean;
+  resolve: (v: never) => void;
+  reject: (e: Error) => void;
+}
+
+/** Close codes after which opening the socket again cannot succeed. */
+const FINAL_CLOSE_CODES = new Set([1002, 1007, 1009, 4400, 4401, 4403, 4404, 4422]);
+/** Refusals of a new socket that pass: the server has not yet seen the old socket go, is restarting, or (a cluster) the session's node is. */
+const PASSING_REFUSALS = new Set(['WS_CONTROLLER_TAKEN', 'SHUTTING_DOWN', 'OVERLOADED', 'SESSION_UNAVAILABLE', 'CONNECTION_FAILED', 'CONNECTION_CLOSED', 'HTTP_ERROR']);
+const MAX_RECONNECT_ATTEMPTS = 8;
 
 type Format = { format?: WsFormat };
 
 export class SessionSocket {
-  readonly hello: HelloMessage;
-  private readonly ws: WebSocket;
-  private readonly pending = new PendingReplies<ClientMessageType>();
+  private currentHello: HelloMessage;
+  private ws: WebSocket;
+  private pending: Pending[] = [];
+  private head = 0;
   private closeInfo: CloseInfo | null = null;
+  private closing = false;
+  private recovering = false;
+  private resolveClosed!: (c: CloseInfo) => void;
   private readonly closed: Promise<CloseInfo>;
+  /** (step, pending) after the last acknowledged command that changes the session. */
+  private acked: SessionPoint;
+  /** The streams subscribed to, renewed after a reconnection. */
+  private readonly subscriptions = new Map<WsStream, Omit<SubscribeMessage, 'type' | 'id'>>();
+  /** How many times the socket was opened again. */
+  reconnects = 0;
   private readonly listeners: { [E in keyof SocketEvents]: Set<SocketEvents[E]> } = {
     spikes: new Set(),
     potentials: new Set(),
     weights: new Set(),
     reward: new Set(),
     dropped: new Set(),
+    reconnect: new Set(),
     close: new Set(),
   };
 
-  private constructor(ws: WebSocket, hello: HelloMessage) {
+  private constructor(
+    ws: WebSocket,
+    hello: HelloMessage,
+    private readonly url: URL,
+    private readonly options: SocketOptions,
+  ) {
     this.ws = ws;
-    this.hello = hello;
-    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
-    this.closed = new Promise((resolve) => {
-      ws.on('close', (code, reason) => {
-        const info = { code, reason: reason.toString() };
-        this.closeInfo = info;
-        this.pending.rejectAll(closedBeforeReply(info));
-        for (const l of this.listeners.close) l(info);
-        resolve(info);
-      });
+    this.currentHello = hello;
+    this.acked = { step: hello.session.step, pending: hello.session.pending };
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.attach(ws);
+  }
+
+  /** The hello of the socket open now (a new one after each reconnection). */
+  get hello(): HelloMessage {
+    return this.currentHello;
+  }
+
+  private attach(ws: WebSocket): void {
+    ws.on('message', (data, isBinary) => {
+      if (ws === this.ws) this.onMessage(data as Buffer, isBinary);
     });
+    ws.on('close', (code, reason) => {
+      if (ws !== this.ws) return;
+      const info = { code, reason: reason.toString() };
+      if (this.closing || this.options.reconnect === false || FINAL_CLOSE_CODES.has(code)) return this.finish(info);
+      void this.recover(info);
+    });
+  }
+
+  /** Closed for good: every request waiting fails, and the close is told. */
+  private finish(info: CloseInfo): void {
+    this.closeInfo = info;
+    this.rejectAll(closedBeforeReply(info));
+    for (const l of this.listeners.close) l(info);
+    this.resolveClosed(info);
+  }
+
+  /** Opens the socket again (with growing waits), resumes the commands in flight, or gives up. */
+  private async recover(info: CloseInfo): Promise<void> {
+    this.recovering = true;
+    let delay = 50;
+    let last: SpikeserveClientError | null = null;
+    for (let attempt = 0; attempt < MAX_RECONNECT_ATTEMPTS && !this.closing; attempt++) {
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2000);
+      let opened: { ws: WebSocket; hello: HelloMessage };
+      try {
+        opened = await openSocket<HelloMessage>(this.url, this.options);
+      } catch (e) {
+        last = e instanceof SpikeserveClientError ? e : new SpikeserveClientError('CONNECTION_FAILED', String(e));
+        if (PASSING_REFUSALS.has(last.code)) continue;
+        break;
+      }
+      if (this.closing) {
+        opened.ws.close(1000);
+        break;
+      }
+      this.reconnects++;
+      this.ws = opened.ws;
+      this.currentHello = opened.hello;
+      this.resumeAfterDrop({ step: opened.hello.session.step, pending: opened.hello.session.pending });
+      this.attach(opened.ws);
+      this.recovering = false;
+      for (const l of this.listeners.reconnect) l(info);
+      return;
+    }
+    this.recovering = false;
+    this.finish(last ? { code: info.code, reason: `${info.reason || 'closed'} (reconnecting failed: ${last.code}: ${last.message})` } : info);
+  }
+
+  /** After a reconnection: fails the commands that ran without a reply, renews the subscriptions, sends the rest again in order. */
+  private resumeAfterDrop(observed: SessionPoint): void {
+    const waiting = this.pending.slice(this.head);
+    const unanswered = waiting.filter((p) => p.sent);
+    const verdicts = fates(unanswered, this.acked, observed);
+    const again: Pending[] = [];
+    unanswered.forEach((p, i) => {
+      const v = verdicts[i];
+      if (v === 'resend') return void again.push(p);
+      const message =
+        v.lost === true
+          ? `${p.request} ran, but the socket dropped before its reply`
+          : `the socket dropped before the reply to ${p.request}; whether it ran cannot be told: read the session (GET /v1/sessions/{id})`;
+      p.reject(new SpikeserveClientError('COMMAND_LOST', message, { details: { request: p.request, applied: v.lost } }));
+    });
+    this.acked = observed;
+    this.pending = [];
+    this.head = 0;
+    const renewals = [...this.subscriptions.values()].map((sub) => this.enqueue({ type: 'subscribe', ...sub }, () => {}, () => {}));
+    for (const p of renewals) this.pending.push(p);
+    for (const p of [...again, ...waiting.filter((w) => !w.sent)]) this.pending.push(p);
+    for (const p of this.pending) {
+      p.sent = true;
+      this.ws.send(p.text);
+    }
   }
 
   /** Opens a socket (url: ws://host:port/v1/sessions/{id}/ws) and resolves with it once the hello has arrived. */
@@ -89,16 +219,16 @@ export class SessionSocket {
     if (options.role) u.searchParams.set('role', options.role);
     if (options.format) u.searchParams.set('format', options.format);
     const { ws, hello } = await openSocket<HelloMessage>(u, options);
-    return new SessionSocket(ws, hello);
+    return new SessionSocket(ws, hello, u, options);
   }
 
   /** Requests sent and not yet answered. */
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.length - this.head;
   }
 
   get isOpen(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
+    return this.ws.readyState === WebSocket.OPEN && !this.recovering;
   }
 
   on<E extends keyof SocketEvents>(event: E, listener: SocketEvents[E]): () => void {
@@ -106,13 +236,54 @@ export class SessionSocket {
     return () => this.listeners[event].delete(listener);
   }
 
-  /** Sends any request and resolves with its reply's result; the typed methods below use it. */
+  /**
+   * Sends any request and resolves with its reply's result; the typed
+   * methods below use it. While the socket is being opened again, the
+   * request waits and is sent, in order, on the new socket.
+   */
   request<T>(message: { type: ClientMessageType } & Record<string, unknown>): Promise<T> {
-    if (this.closeInfo || this.ws.readyState !== WebSocket.OPEN) return Promise.reject(closedError(this.closeInfo));
+    if (this.closeInfo || this.closing || (!this.recovering && this.ws.readyState !== WebSocket.OPEN)) {
+      return Promise.reject(closedError(this.closeInfo));
+    }
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ request: message.type, resolve: resolve as (v: never) => void, reject });
-      this.ws.send(JSON.stringify(message));
+      const p = this.enqueue(message, resolve as (v: never) => void, reject);
+      this.pending.push(p);
+      if (!this.recovering) {
+        p.sent = true;
+        this.ws.send(p.text);
+      }
     });
+  }
+
+  /** A request as it waits for its reply; what it changes in the session is noted once its reply comes. */
+  private enqueue(message: { type: ClientMessageType } & Record<string, unknown>, resolve: (v: never) => void, reject: (e: Error) => void): Pending {
+    const steps = message.type === 'step' ? Number(message.steps ?? 1) : 0;
+    const defer = message.type === 'step' && message.deferReward === true;
+    return {
+      request: message.type,
+      text: JSON.stringify(message),
+      steps,
+      defer,
+      sent: false,
+      resolve: (v: never) => {
+        this.acknowledged(message, v);
+        resolve(v);
+      },
+      reject,
+    };
+  }
+
+  /** A reply came: the session's (step, pending) after it, and the subscriptions to renew. */
+  private acknowledged(message: { type: ClientMessageType } & Record<string, unknown>, result: unknown): void {
+    const r = result as { step?: unknown; pending?: unknown } | null;
+    if (MUTATING.has(message.type) && r !== null && typeof r.step === 'number' && typeof r.pending === 'boolean') this.acked = { step: r.step, pending: r.pending };
+    if (message.type === 'subscribe') {
+      const { type: _type, id: _id, ...sub } = message as SubscribeMessage;
+      this.subscriptions.set(sub.stream, sub);
+    } else if (message.type === 'unsubscribe') {
+      if (message.stream === undefined) this.subscriptions.clear();
+      else this.subscriptions.delete(message.stream as WsStream);
+    }
   }
 
   step(body: StepBody & Format = {}): Promise<StepResult> {
@@ -152,13 +323,15 @@ export class SessionSocket {
     return this.request(stream === undefined ? { type: 'unsubscribe' } : { type: 'unsubscribe', stream });
   }
 
-  /** Closes the socket (code 1000) and resolves once it is closed. */
+  /** Closes the socket (code 1000) and resolves once it is closed (no reconnection after this). */
   close(code = 1000, reason = ''): Promise<CloseInfo> {
+    this.closing = true;
+    // Between two sockets there is nothing to close: the reconnection stops at its next turn and tells.
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
     return this.closed;
   }
 
-  /** Resolves when the socket closes, however it closes. */
+  /** Resolves when the socket closes for good (after a drop, once reconnecting has failed), however it closes. */
   whenClosed(): Promise<CloseInfo> {
     return this.closed;
   }
@@ -172,8 +345,25 @@ export class SessionSocket {
     this.ws.resume();
   }
 
+  private next(): Pending | undefined {
+    if (this.head >= this.pending.length) return undefined;
+    const p = this.pending[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.pending.length) {
+      this.pending.splice(0, this.head);
+      this.head = 0;
+    }
+    return p;
+  }
+
+  private rejectAll(err: Error): void {
+    for (let i = this.head; i < this.pending.length; i++) this.pending[i].reject(err);
+    this.pending = [];
+    this.head = 0;
+  }
+
   private protocolError(message: string): void {
-    this.pending.rejectAll(new SpikeserveClientError('PROTOCOL_ERROR', message));
+    this.rejectAll(new SpikeserveClientError('PROTOCOL_ERROR', message));
+    this.closing = true;
     this.ws.close(1002, 'client: unexpected message');
   }
 
@@ -193,7 +383,7 @@ export class SessionSocket {
     switch (msg.type) {
       case 'reply':
       case 'error': {
-        const p = this.pending.next();
+        const p = this.next();
         if (!p) return this.protocolError(`a ${msg.type} came with no request waiting`);
         if (msg.request !== undefined && msg.request !== p.request) return this.protocolError(`a reply to ${String(msg.request)} came where one to ${p.request} was due`);
         if (msg.type === 'reply') p.resolve(msg.result as never);
@@ -221,7 +411,7 @@ export class SessionSocket {
     const conns = this.hello.connections;
     switch (f.kind) {
       case 'step': {
-        const p = this.pending.next();
+        const p = this.next();
         if (!p || p.request !== 'step') return this.protocolError(`a binary step reply came where ${p ? `a reply to ${p.request}` : 'nothing'} was due`);
         const r: StepResult = { step: f.step, steps: f.steps, pending: f.pending };
         for (const s of f.sections) {
@@ -234,7 +424,7 @@ export class SessionSocket {
         return;
       }
       case 'weights': {
-        const p = this.pending.next();
+        const p = this.next();
         if (!p || (p.request !== 'weights' && p.request !== 'set_weights')) {
           return this.protocolError(`a binary weights reply came where ${p ? `a reply to ${p.request}` : 'nothing'} was due`);
         }
