@@ -1,17 +1,19 @@
 /**
  * SIGTERM while agents step their sessions over WebSockets (one step at a
- * time, pipelined, and one long step in flight) and observers watch: every
- * socket gets the replies to what the server read, then a close with 1001
- * "SHUTTING_DOWN"; the server exits 0; on restart each session is exactly at
- * its last acknowledged command: nothing acknowledged lost, nothing
- * unacknowledged run.
+ * time, pipelined, and one long step in flight; one agent over the
+ * multiplexed socket) and observers watch: every socket gets the replies to
+ * what the server read, then a close with 1001 "SHUTTING_DOWN"; the server
+ * exits 0; on restart each session is exactly at its last acknowledged
+ * command: nothing acknowledged lost, nothing unacknowledged run. The
+ * multiplexed client does not reconnect: its waiting requests fail with
+ * SHUTTING_DOWN and close code 1001.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { RestClient, type SessionSocket } from '../src/client/index.js';
+import { RestClient, SpikeserveClientError, type SessionSocket } from '../src/client/index.js';
 import { Network } from '../src/engine/index.js';
 import { request, startServer } from './helpers/server.js';
 
@@ -45,6 +47,31 @@ test('SIGTERM with sockets open: replies first, then 1001 on every socket, exit 
     agents.push({ id, ref: Network.create(NET, { seed: i }), acked: 0, ctl: await rest.socket(id, { reconnect: false }), obs });
   }
   const closes = agents.flatMap((a) => [a.ctl.whenClosed(), a.obs.whenClosed()]);
+  // Agent 3 steps its session over the multiplexed socket, four requests in flight.
+  const mux = await rest.multiplex();
+  const muxAgent = { id: (await rest.createSession({ network: NET, seed: 3 })).id, ref: Network.create(NET, { seed: 3 }), acked: 0 };
+  closes.push(mux.whenClosed());
+  let muxFailure: unknown = null;
+  const runMux = async () => {
+    const sent: { body: ReturnType<typeof stepBody>; reply: Promise<unknown> }[] = [];
+    for (let n = 0; ; n++) {
+      const body = stepBody(n);
+      const reply = mux.step(muxAgent.id, { ...body, return: { spikes: 'none' } });
+      reply.catch(() => {});
+      sent.push({ body, reply });
+      if (sent.length < 4) continue;
+      const first = sent.shift()!;
+      try {
+        await first.reply;
+      } catch (e) {
+        muxFailure = e;
+        break;
+      }
+      muxAgent.ref.run(first.body);
+      muxAgent.acked++;
+    }
+    for (const s of sent) await assert.rejects(s.reply);
+  };
 
   // Agent 0: one request at a time, with one long step (many slices) so that a run is in progress at the signal.
   // Agent 1: one request at a time. Agent 2: eight requests in flight at all times.
@@ -71,8 +98,8 @@ test('SIGTERM with sockets open: replies first, then 1001 on every socket, exit 
     // Replies come in order: once one failed, none after it can have succeeded; check that they all fail.
     for (const s of sent) await assert.rejects(s.reply);
   };
-  const streams = agents.map(run);
-  while (agents[0].acked < 6 || agents[2].acked < 20) await new Promise((r) => setTimeout(r, 10));
+  const streams = [...agents.map(run), runMux()];
+  while (agents[0].acked < 6 || agents[2].acked < 20 || muxAgent.acked < 10) await new Promise((r) => setTimeout(r, 10));
   await new Promise((r) => setTimeout(r, 30));
   server.child.kill('SIGTERM');
   const exit = await server.exited;
@@ -84,10 +111,12 @@ test('SIGTERM with sockets open: replies first, then 1001 on every socket, exit 
     assert.match(c.reason, /^SHUTTING_DOWN: /);
   }
   assert.ok(agents[0].ref.stepCount >= 200_000, 'the long step in flight completed and was acknowledged');
+  assert.ok(muxFailure instanceof SpikeserveClientError, String(muxFailure));
+  assert.equal(muxFailure.code, 'SHUTTING_DOWN', 'the multiplexed socket did not reconnect: its waiting requests failed');
 
   const again = await startServer({ env });
   try {
-    for (const a of agents) {
+    for (const a of [...agents, muxAgent]) {
       const got = await request(again.base, 'GET', `/v1/sessions/${a.id}/snapshot`);
       assert.deepEqual(got.body, { ...a.ref.snapshot(), name: null }, `session ${a.id}: ${a.acked} acknowledged steps`);
     }

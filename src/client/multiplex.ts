@@ -4,6 +4,10 @@
  * and stepBatch steps many in one message (the result of POST
  * /v1/batch/step: an outcome per item). Requests may be sent without
  * waiting; replies come in request order and are matched first in, first out.
+ *
+ * Unlike SessionSocket it does not reconnect: its hello reports no session,
+ * so a new socket could not tell which unanswered commands ran. A drop fails
+ * every waiting request with the close's code (docs/websocket.md).
  */
 import WebSocket from 'ws';
 import type { BatchStepItem, BatchStepResult } from '../api/batch.js';
