@@ -26,8 +26,18 @@ import {
   WS_ROLES,
   type ClientMessageType,
 } from './api/ws.js';
-import { MUX_MESSAGE_SCHEMAS, MUX_MESSAGE_TYPES, MuxErrorMessageSchema, MuxHelloMessageSchema, MuxReplyMessageSchema, type MuxMessageType } from './api/ws-multiplex.js';
+import {
+  BinaryStepBatchErrorsSchema,
+  BinaryStepBatchHeaderSchema,
+  MUX_MESSAGE_SCHEMAS,
+  MUX_MESSAGE_TYPES,
+  MuxErrorMessageSchema,
+  MuxHelloMessageSchema,
+  MuxReplyMessageSchema,
+  type MuxMessageType,
+} from './api/ws-multiplex.js';
 import { UPGRADE_QUERY_PARAMS } from './security/upgrade.js';
+import { BATCH_FRAME_KINDS, BATCH_REPLY_HEADER_BYTES, BATCH_REQUEST_HEADER_BYTES, BATCH_SECTION_HEADER_BYTES, BATCH_SECTION_TYPES, BATCH_STATUS_BITS } from './ws/batch-frame.js';
 import { BINARY_FORMAT_VERSION, FRAME_KINDS, HEADER_BYTES, REWARD_SOURCE_CODES, SECTION_HEADER_BYTES, SECTION_TYPES } from './ws/binary-format.js';
 import { CLOSE_CODE_TABLE } from './ws/close-codes.js';
 
@@ -99,6 +109,42 @@ Then S sections, each a ${SECTION_HEADER_BYTES}-byte header and its payload:
 
 A step reply has the sections its \`return\` asks for: spikes (or counts) of each returned population, then potentials, then each connection's weights. A weights reply has one weights section per connection asked for. An event has one section per population or connection of its subscription (spikes events with T = 1); a reward event has one reward section, the header's \`step\` being the step whose update used it.`;
 
+/** The byte layout of the multiplexed socket's binary step_batch, from its encoder's constants. */
+const BATCH_REQUEST_LAYOUT = `Many sessions stepped in one binary frame: each row is the step \`{inputs: {population: row}, reward, steps, deferReward, return}\` and runs as that item of a JSON step_batch would, one row's failure failing no other. Every integer is little-endian and unsigned; every part after the first starts at a multiple of 8 bytes (zero bytes pad the part before it).
+
+| offset | type | field |
+|---|---|---|
+| 0 | u8 | format version: ${BINARY_FORMAT_VERSION} |
+| 1 | u8 | kind: ${BATCH_FRAME_KINDS.stepBatch} |
+| 2 | u16 | flags: 0 |
+| 4 | u32 | J, the header's length in bytes |
+| ${BATCH_REQUEST_HEADER_BYTES} | J bytes | the header, UTF-8 JSON text (components.schemas.binaryStepBatchHeader) |
+| | f64 x[N][n] | for each entry of the header's \`inputs\`, in order: row i is sessions[i]'s input |
+| | f64 reward[N] | with \`rewards: true\` |
+
+The reply is a binary step_batch reply frame; a frame that does not follow the layout, whose header the schema refuses, whose values are not as many as the header says, or with more than maxBatchItems sessions, is refused whole with an \`error\` message, nothing run.`;
+
+const BATCH_REPLY_LAYOUT = `The reply to a binary step_batch. Every integer is little-endian and unsigned; every part after the header starts at a multiple of 8 bytes.
+
+| offset | type | field |
+|---|---|---|
+| 0 | u8 | format version: ${BINARY_FORMAT_VERSION} |
+| 1 | u8 | kind: ${BATCH_FRAME_KINDS.stepBatchReply} |
+| 2 | u16 | flags: 0 |
+| 4 | u32 | L, the id's length in bytes (0: no id) |
+| 8 | u32 | N, the rows |
+| 12 | u32 | S, the sections |
+| 16 | u32 | E, the errors' length in bytes (0: none failed) |
+| 20 | u32 | 0 |
+| ${BATCH_REPLY_HEADER_BYTES} | L bytes | the request's id as JSON text |
+| | f64 step[N] | each session's step count after its row (0 for a failed row) |
+| | u32 steps[N] | the steps each row ran |
+| | u8 status[N] | bit ${Math.log2(BATCH_STATUS_BITS.ok)} set: succeeded; bit ${Math.log2(BATCH_STATUS_BITS.pending)} set: its update is pending |
+| | S sections | the header's \`counts\`, then its \`potentials\`, one each, in order |
+| | E bytes | the errors, UTF-8 JSON text (components.schemas.binaryStepBatchErrors) |
+
+A section: a ${BATCH_SECTION_HEADER_BYTES}-byte header (u8 type: ${names(BATCH_SECTION_TYPES)}; u8 0; u16 the population's position in the header's \`counts\` or \`potentials\`; u32 N; u32 K, the values in all; u32 0), u32 size[N] (row i's values; 0 for a failed row), then u32 count[K] (counts) or f64 v[K] (potentials), row 0's first.`;
+
 const closeTable = [
   '| code | when | reason starts with |',
   '|---|---|---|',
@@ -131,7 +177,7 @@ const MUX_SUMMARIES: Record<MuxMessageType, string> = {
   step_batch: 'Step many sessions',
 };
 
-const MUX_CHANNEL_DESCRIPTION = `One socket driving many sessions: every command is the session socket's with the session it is for in \`session\` (its reply names it too), and \`step_batch\` is POST /v1/batch/step in one message. Replies are JSON and come in the order the messages were sent; one session's commands run in the order they were sent. With API_KEYS, the upgrade needs a key (no ticket), and a session of another key is SESSION_NOT_FOUND, as over HTTP. The socket takes no query parameters and has no streams (observe a session on its own socket). Every accepted connection first gets \`hello\`; a refused one gets an \`error\` message, then a close with the session socket's codes. A plain HTTP GET on this path gets 426 UPGRADE_REQUIRED.`;
+const MUX_CHANNEL_DESCRIPTION = `One socket driving many sessions: every command is the session socket's with the session it is for in \`session\` (its reply names it too), and \`step_batch\` is POST /v1/batch/step in one message, as JSON or as a binary frame of arrays (its reply then a binary frame too). Other replies are JSON; replies come in the order the messages were sent; one session's commands run in the order they were sent. With API_KEYS, the upgrade needs a key (no ticket), and a session of another key is SESSION_NOT_FOUND, as over HTTP. The socket takes no query parameters and has no streams (observe a session on its own socket). Every accepted connection first gets \`hello\`; a refused one gets an \`error\` message, then a close with the session socket's codes. A plain HTTP GET on this path gets 426 UPGRADE_REQUIRED.`;
 
 /** The commands whose reply is a binary frame when their format is binary. */
 const BINARY_REPLIES: ReadonlySet<ClientMessageType> = new Set(['step', 'weights', 'set_weights']);
@@ -199,6 +245,27 @@ export function asyncApiDocument(): Record<string, unknown> {
       reply: { channel: muxChannelRef, messages: ['reply', 'error'].map(muxMessageRef) },
     };
   }
+  muxMessages.binaryStepBatch = {
+    name: 'binary step_batch',
+    title: 'Step many sessions, arrays in a binary frame',
+    contentType: 'application/octet-stream',
+    payload: { type: 'string', format: 'binary', description: 'The frame\'s bytes, laid out as this message\'s description says.' },
+    description: BATCH_REQUEST_LAYOUT,
+  };
+  muxMessages.binaryStepBatchReply = {
+    name: 'binary step_batch reply',
+    title: 'The outcomes of a binary step_batch, as arrays',
+    contentType: 'application/octet-stream',
+    payload: { type: 'string', format: 'binary', description: 'The frame\'s bytes, laid out as this message\'s description says.' },
+    description: BATCH_REPLY_LAYOUT,
+  };
+  operations.receive_multiplexed_binary_step_batch = {
+    action: 'receive',
+    channel: muxChannelRef,
+    summary: 'Step many sessions, arrays in a binary frame',
+    messages: [muxMessageRef('binaryStepBatch')],
+    reply: { channel: muxChannelRef, messages: ['binaryStepBatchReply', 'error'].map(muxMessageRef) },
+  };
   operations.send_multiplexed_hello = { action: 'send', channel: muxChannelRef, summary: 'Greet an accepted multiplexed connection', messages: [muxMessageRef('hello')] };
   operations.send_multiplexed_refusal = { action: 'send', channel: muxChannelRef, summary: 'Refuse a multiplexed connection, before closing it', messages: [muxMessageRef('error')] };
 
@@ -237,6 +304,10 @@ export function asyncApiDocument(): Record<string, unknown> {
     },
     operations,
     components: {
+      schemas: {
+        binaryStepBatchHeader: plain(BinaryStepBatchHeaderSchema),
+        binaryStepBatchErrors: plain(BinaryStepBatchErrorsSchema),
+      },
       securitySchemes: {
         apiKey: { type: 'http', scheme: 'bearer', description: '`Authorization: Bearer <key>` on the upgrade request, a key from API_KEYS.' },
         ticket: {

@@ -14,7 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import { parse } from 'yaml';
 import { ASYNCAPI_HEADER, renderAsyncApi } from '../src/asyncapi.js';
 import { CLIENT_MESSAGE_SCHEMAS, CLIENT_MESSAGE_TYPES, WS_FORMATS, WS_ROLES } from '../src/api/ws.js';
-import { MUX_MESSAGE_SCHEMAS, MUX_MESSAGE_TYPES, MuxHelloMessageSchema } from '../src/api/ws-multiplex.js';
+import { BinaryStepBatchErrorsSchema, BinaryStepBatchHeaderSchema, MUX_MESSAGE_SCHEMAS, MUX_MESSAGE_TYPES, MuxHelloMessageSchema } from '../src/api/ws-multiplex.js';
 import { UPGRADE_QUERY_PARAMS } from '../src/security/upgrade.js';
 import { FRAME_KINDS, SECTION_TYPES } from '../src/ws/binary-format.js';
 import { CLOSE_CODE_TABLE } from '../src/ws/close-codes.js';
@@ -22,7 +22,7 @@ import { makeApp } from './helpers/http.js';
 
 const committed = readFileSync('asyncapi.yaml', 'utf8');
 type RawChannel = { messages: Record<string, { payload: unknown }>; bindings: { ws: { query: { properties: Record<string, unknown>; additionalProperties: boolean } } } };
-const raw = parse(committed) as { channels: { session: RawChannel; multiplexed: RawChannel } };
+const raw = parse(committed) as { channels: { session: RawChannel; multiplexed: RawChannel }; components: { schemas: Record<string, unknown> } };
 
 describe('asyncapi.yaml', () => {
   let doc: AsyncAPIDocumentInterface;
@@ -96,8 +96,14 @@ describe('asyncapi.yaml', () => {
   test('the multiplexed socket: every message it takes, as the schema that checks it, answered by reply or error; its hello; no query parameter', () => {
     const received = receivedOn('/v1/ws');
     const byMessage = new Map(received.flatMap((op) => op.messages().all().map((m) => [m.name(), op] as const)));
-    assert.deepEqual([...byMessage.keys()].sort(), [...MUX_MESSAGE_TYPES].sort());
+    assert.deepEqual([...byMessage.keys()].sort(), [...MUX_MESSAGE_TYPES, 'binary step_batch'].sort());
     assert.ok(MUX_MESSAGE_TYPES.includes('step_batch'));
+    // The binary step_batch: a frame whose JSON header is the schema the server checks it with, answered by a binary reply or an error.
+    const binary = byMessage.get('binary step_batch')!;
+    assert.equal(binary.messages().all()[0].contentType(), 'application/octet-stream');
+    assert.deepEqual(binary.reply()!.messages().all().map((m) => m.name()).sort(), ['binary step_batch reply', 'error']);
+    assert.deepEqual(raw.components.schemas.binaryStepBatchHeader, JSON.parse(JSON.stringify(BinaryStepBatchHeaderSchema)));
+    assert.deepEqual(raw.components.schemas.binaryStepBatchErrors, JSON.parse(JSON.stringify(BinaryStepBatchErrorsSchema)));
     for (const t of MUX_MESSAGE_TYPES) {
       const msg = byMessage.get(t)!.messages().all()[0];
       assert.deepEqual(raw.channels.multiplexed.messages[msg.id()].payload, JSON.parse(JSON.stringify(MUX_MESSAGE_SCHEMAS[t])), `${t}: the payload is the schema the server checks it with`);

@@ -40,6 +40,52 @@ export const MuxStepBatchMessageSchema = Type.Object(
   },
 );
 
+/**
+ * The JSON header of a binary step_batch (src/ws/batch-frame.ts lays out the
+ * frame): the sessions, one per row of the arrays that follow it, and what
+ * every row's step shares. Each row runs as the step request
+ * `{inputs: {population: row}, reward, steps, deferReward, return}` would.
+ */
+export const BinaryStepBatchHeaderSchema = Type.Object(
+  {
+    type: Type.Literal('step_batch'),
+    id: Type.Optional(IdSchema),
+    sessions: Type.Array(Type.String(), {
+      description: 'The sessions to step, N of them (at most MAX_BATCH_ITEMS): row i of every array is sessions[i]\'s. A session may come more than once; its rows run in order.',
+    }),
+    inputs: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            population: Type.String({ description: 'The population the rows are input to.' }),
+            n: Type.Integer({ minimum: 0, description: 'Values per row: the population\'s size (a session with batch_size > 1 takes the row as every copy\'s input).' }),
+          },
+          { additionalProperties: false },
+        ),
+        { description: 'Per population, an [N][n] float64 array follows the header, in this order: one current per neuron for each session, held for every step. Populations left out get 0.' },
+      ),
+    ),
+    rewards: Type.Optional(Type.Boolean({ description: 'A float64 reward per session, [N], follows the inputs (a session\'s reward for every step of the call). Default false: reward 0.' })),
+    steps: StepBodySchema.properties.steps,
+    deferReward: StepBodySchema.properties.deferReward,
+    counts: Type.Optional(Type.Array(Type.String(), { description: 'The populations whose spike counts over the call (per neuron) the reply carries, one section each, in this order. Default none.' })),
+    potentials: Type.Optional(Type.Array(Type.String(), { description: 'The populations whose membrane potentials after the call (float64) the reply carries, one section each, after the counts. Default none.' })),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'The JSON header of a binary step_batch frame (kind 7): many sessions stepped in one message, arrays as float64 rather than JSON numbers. The reply is a binary step_batch reply frame (kind 8), or a JSON error refusing the whole message.',
+  },
+);
+export type BinaryStepBatchHeader = Static<typeof BinaryStepBatchHeaderSchema>;
+
+/** The errors of a binary step_batch reply: the items that failed, each with the error it alone got. */
+export const BinaryStepBatchErrorsSchema = Type.Array(
+  Type.Object({ index: Type.Integer({ description: 'The item (row) that failed.' }), error: ErrorResponseSchema.properties.error }, { additionalProperties: false }),
+  { description: 'The JSON text at the end of a binary step_batch reply (absent when every item succeeded).' },
+);
+export type BinaryStepBatchErrors = Static<typeof BinaryStepBatchErrorsSchema>;
+
 /** Every message the multiplexed socket takes, by its type. */
 export const MUX_MESSAGE_SCHEMAS = {
   step: MuxStepMessageSchema,

@@ -5,7 +5,7 @@
  * own, so one item's failure fails no other.
  */
 import type { BatchStepItem } from '../api/batch.js';
-import type { StepResult } from '../api/step.js';
+import type { StepBody, StepResult } from '../api/step.js';
 import { SpikeserveError } from '../errors.js';
 import type { Owner } from './capacity.js';
 import type { SessionManager } from './manager.js';
@@ -17,16 +17,26 @@ import type { SessionManager } from './manager.js';
  */
 export function stepEach(sessions: SessionManager, items: readonly BatchStepItem[], owner: Owner | undefined, maxItems: number): Promise<PromiseSettledResult<StepResult>[]> {
   checkBatchSize(items.length, maxItems);
-  // Queued in item order, so items of one session keep their order on its
-  // queue (a session on disk is loaded once; its items follow in order).
-  return Promise.allSettled(items.map(({ id, ...body }) => sessions.open(id, owner).then((s) => s.step(body))));
+  return stepAll(
+    sessions,
+    items.map((item) => item.id),
+    items.map(({ id: _id, ...body }) => body),
+    owner,
+  );
 }
 
-/** Throws LIMIT_EXCEEDED for a batch of more than `maxItems` items (MAX_BATCH_ITEMS). */
-export function checkBatchSize(n: number, maxItems: number): void {
+/** As stepEach, session `ids[i]` stepped with `bodies[i]` (the caller checked the batch's size). */
+export function stepAll(sessions: SessionManager, ids: readonly string[], bodies: readonly StepBody[], owner: Owner | undefined): Promise<PromiseSettledResult<StepResult>[]> {
+  // Queued in item order, so items of one session keep their order on its
+  // queue (a session on disk is loaded once; its items follow in order).
+  return Promise.allSettled(ids.map((id, i) => sessions.open(id, owner).then((s) => s.step(bodies[i]))));
+}
+
+/** Throws LIMIT_EXCEEDED for a batch of more than `maxItems` items (MAX_BATCH_ITEMS), in the request's `field`. */
+export function checkBatchSize(n: number, maxItems: number, field = 'items'): void {
   if (n > maxItems) {
-    throw new SpikeserveError('LIMIT_EXCEEDED', `items: ${n} items, more than the limit of ${maxItems} (MAX_BATCH_ITEMS); split the batch`, {
-      field: 'items',
+    throw new SpikeserveError('LIMIT_EXCEEDED', `${field}: ${n} ${field}, more than the limit of ${maxItems} (MAX_BATCH_ITEMS); split the batch`, {
+      field,
       limit: 'maxBatchItems',
       max: maxItems,
       value: n,

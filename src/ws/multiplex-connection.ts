@@ -12,9 +12,10 @@ import { errorBody } from '../api/errors.js';
 import type { BatchStepOutcome } from '../api/batch.js';
 import type { MuxMessage, MuxSessionMessage } from '../api/ws-multiplex.js';
 import type { MessageId } from '../api/ws.js';
-import { stepEach } from '../sessions/batch-step.js';
+import { stepAll, stepEach } from '../sessions/batch-step.js';
 import type { Owner } from '../sessions/capacity.js';
 import type { Session, SessionManager } from '../sessions/manager.js';
+import { readBinaryStepBatch, binaryStepBatchReply } from './binary-step-batch.js';
 import { parseMuxMessage } from './message-parser.js';
 import { OrderedSocket, replyText, type OrderedSocketOptions, type Slot } from './ordered-socket.js';
 
@@ -43,6 +44,10 @@ export class MuxConnection extends OrderedSocket {
   }
 
   protected handleMessage(data: Buffer, isBinary: boolean, slot: Slot): void {
+    if (isBinary) {
+      this.binaryStepBatch(data, slot);
+      return;
+    }
     const parsed = parseMuxMessage(data, isBinary, this.limits.maxJsonDepth);
     if (!parsed.ok) {
       this.fill(slot, this.errorFor(parsed.error, parsed.id, parsed.request));
@@ -82,6 +87,17 @@ export class MuxConnection extends OrderedSocket {
       );
       return replyText(msg.type, id, { results });
     });
+  }
+
+  /** A binary step_batch: its rows stepped as a JSON step_batch's items would be, the reply a binary frame. */
+  private binaryStepBatch(data: Buffer, slot: Slot): void {
+    const parsed = readBinaryStepBatch(data, this.limits.maxJsonDepth, this.maxBatchItems);
+    if (!parsed.ok) {
+      this.fill(slot, this.errorFor(parsed.error, parsed.id, parsed.request ?? 'step_batch'));
+      return;
+    }
+    const { header: h, bodies } = parsed.message;
+    this.settle(slot, h.type, h.id, stepAll(this.sessions, h.sessions, bodies, this.owner), (settled) => binaryStepBatchReply(h, settled, (reason, i) => this.coded(reason, h.type, h.sessions[i])));
   }
 }
 

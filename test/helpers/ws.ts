@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import type { AppOptions } from '../../src/app.js';
 import { RestClient } from '../../src/client/index.js';
 import type { Config } from '../../src/config.js';
+import { BATCH_FRAME_KINDS, decodeStepBatchReply } from '../../src/ws/batch-frame.js';
 import { decodeFrame } from '../../src/ws/binary-format.js';
 import { makeApp } from './http.js';
 
@@ -48,10 +49,15 @@ export interface RawSocket {
 }
 
 /** A socket without the typed client, for what the client would not send or would hide. */
+/** A binary frame: a step_batch reply (the multiplexed socket's) or any other frame. */
+function decodeBinary(d: Buffer) {
+  return d[1] === BATCH_FRAME_KINDS.stepBatchReply ? decodeStepBatchReply(d) : decodeFrame(d);
+}
+
 export async function rawSocket(url: string, options: WebSocket.ClientOptions = {}): Promise<RawSocket> {
   const ws = new WebSocket(url, options);
   const messages: any[] = [];
-  ws.on('message', (d, isBinary) => messages.push(isBinary ? { binary: decodeFrame(d as Buffer) } : JSON.parse(d.toString())));
+  ws.on('message', (d, isBinary) => messages.push(isBinary ? { binary: decodeBinary(d as Buffer) } : JSON.parse(d.toString())));
   const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
   await new Promise((r, j) => {
     ws.once('open', r);

@@ -102,3 +102,55 @@ def test_vector_session_over_the_socket_and_over_http_agree(server):
             assert e.value.details["index"] == 1
         with pytest.raises(ValueError):
             VectorSession(c, [], transport="carrier-pigeon")
+
+
+def test_step_arrays_binary_batch_gives_what_the_json_batch_gives(server):
+    with Client(server.url) as c:
+        sessions = [c.create_session(SEED_NETWORK, seed=1 + i) for i in range(3)]
+        twins = [c.create_session(SEED_NETWORK, seed=1 + i) for i in range(3)]
+        x = np.array([[100, 0], [0, 100], [100, 50]], dtype=float)
+        rewards = np.array([1.0, -1.0, 0.5])
+        with c.multiplex() as mux:
+            for defer in (False, True, False):
+                b = mux.step_arrays([s.id for s in sessions], {"pre": x}, reward=rewards, steps=5, defer_reward=defer, counts=["pre", "post"], potentials=["post"])
+                j = mux.step_batch(
+                    [
+                        {"id": t.id, "inputs": {"pre": x[i].tolist()}, "reward": rewards[i], "steps": 5, "deferReward": defer, "return": {"populations": ["pre", "post"], "spikes": "counts", "potentials": True}}
+                        for i, t in enumerate(twins)
+                    ]
+                )
+                assert b.ok.tolist() == [True] * 3 and b.errors == {}
+                assert b.step.tolist() == [r.step for r in j] and b.steps.tolist() == [5] * 3
+                assert b.pending.tolist() == [defer] * 3
+                assert b.spike_counts["pre"].shape == (3, 2) and b.spike_counts["post"].shape == (3, 1)
+                np.testing.assert_array_equal(b.spike_counts["pre"], np.stack([r.spike_counts["pre"] for r in j]))
+                np.testing.assert_array_equal(b.spike_counts["post"], np.stack([r.spike_counts["post"] for r in j]))
+                assert b.potentials["post"].dtype == np.float64
+                np.testing.assert_array_equal(b.potentials["post"], np.stack([r.potentials["post"] for r in j]))  # float64: exact
+            # One vector and one reward for all; an unknown session and a bad input fail alone.
+            out = mux.step_arrays([sessions[0].id, "no-such-session", sessions[1].id], {"pre": [100, 0]}, reward=1, counts=["post"])
+            assert out.ok.tolist() == [True, False, True] and out.step.tolist() == [16, 0, 16]
+            assert isinstance(out.errors[1], spikeserve.SessionNotFoundError) and out.spike_counts["post"].shape == (3, 1)
+            bad = mux.step_arrays([sessions[2].id], {"pre": [[1, 2, 3]]})
+            assert isinstance(bad.errors[0], spikeserve.InputInvalidError)
+            with pytest.raises(spikeserve.InputInvalidError) as e:
+                bad.raise_first()
+            assert e.value.details["index"] == 0
+            with pytest.raises(spikeserve.LimitExceededError):
+                mux.step_arrays([sessions[0].id] * (mux.max_batch_items + 1))
+        assert c.session(sessions[2].id).get()["step"] == 15
+
+
+def test_vector_session_steps_in_binary_frames_and_reads_them_into_arrays(server):
+    with Client(server.url) as c:
+        x = np.array([[100, 0], [0, 100]], dtype=float)
+        with VectorSession.create(c, SEED_NETWORK, 2, seed=3) as vec, VectorSession.create(c, SEED_NETWORK, 2, seed=3, transport="http") as http:
+            for _ in range(3):
+                a = vec.step_results({"pre": x}, reward=[1, -1], steps=4, populations=["post"], spikes="counts", potentials=True)
+                b = http.step_results({"pre": x}, reward=[1, -1], steps=4, populations=["post"], spikes="counts", potentials=True)
+                for p, q in zip(a, b):
+                    assert (p.step, p.steps, p.pending) == (q.step, q.steps, q.pending)
+                    np.testing.assert_array_equal(p.spike_counts["post"], q.spike_counts["post"])
+                    np.testing.assert_array_equal(p.potentials["post"], q.potentials["post"])
+            counts = vec.step({"pre": x}, populations=["pre", "post"])
+            assert counts["pre"].dtype == np.int64 and counts["pre"].shape == (2, 2)

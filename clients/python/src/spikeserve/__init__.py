@@ -10,6 +10,7 @@
 See docs/python.md in the repository.
 """
 
+from .batch_frame import BatchResult
 from .client import AsyncClient, AsyncSession, Client, MultiplexSocket, Session, SessionSocket
 from .errors import *  # noqa: F401,F403  (one class per catalogue code)
 from .errors import ERROR_CLASSES, CommandLostError, ConnectionLostError, SpikeserveError
@@ -24,6 +25,7 @@ __all__ = [
     "AsyncMultiplexSocket",
     "AsyncSession",
     "AsyncSessionSocket",
+    "BatchResult",
     "Client",
     "CommandLostError",
     "ConnectionLostError",

@@ -14,16 +14,18 @@ same code.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import os
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Callable, Coroutine, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 from ._http import HttpTransport
+from .batch_frame import BatchRequest, BatchResult
 from .multiplex import AsyncMultiplexSocket
 from .results import Event, StepResult, to_json_value, weights_from_json
 from .socket import AsyncSessionSocket
@@ -309,6 +311,29 @@ class _LoopThread:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
+    def wait_for(self, start: Callable[[], asyncio.Future[T]], timeout: float | None) -> T:
+        """Start an asyncio future on the loop (``start()`` runs there) and wait here
+        for its result: the cheap way for a call made many times a second (no
+        coroutine, no task). Raises ``TimeoutError`` after ``timeout`` s."""
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def copy(f: asyncio.Future[T]) -> None:
+            if f.cancelled():
+                done.cancel()
+            elif f.exception() is not None:
+                done.set_exception(f.exception())  # type: ignore[arg-type]
+            else:
+                done.set_result(f.result())
+
+        def begin() -> None:
+            try:
+                start().add_done_callback(copy)
+            except BaseException as e:
+                done.set_exception(e)
+
+        self.loop.call_soon_threadsafe(begin)
+        return done.result(timeout)
+
     def stop(self) -> None:
         if self.loop.is_running():
             self.loop.call_soon_threadsafe(self.loop.stop)
@@ -487,6 +512,12 @@ class MultiplexSocket(_BlockingSocket):
     set_weights = _blocking(AsyncMultiplexSocket.set_weights)
     snapshot = _blocking(AsyncMultiplexSocket.snapshot)
     step_batch = _blocking(AsyncMultiplexSocket.step_batch)
+    step_arrays = _blocking(AsyncMultiplexSocket.step_arrays)
+
+    def step_request(self, request: BatchRequest, arrays: Sequence[np.ndarray]) -> BatchResult:
+        """A binary ``step_batch`` of a prepared request (:meth:`AsyncMultiplexSocket.step_arrays_nowait
+        <spikeserve.multiplex.AsyncMultiplexSocket.step_arrays_nowait>`)."""
+        return self._loop.wait_for(lambda: self.async_socket.step_arrays_nowait(request, arrays), self.async_socket.timeout)
 
     def step_batch_outcomes(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """A ``step_batch``'s raw outcomes (``{"ok": …, "result" | "error": …}`` per item), undecoded."""

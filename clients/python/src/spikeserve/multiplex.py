@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .batch_frame import BatchRequest, BatchResult, batch_arrays, decode_batch_reply
 from .errors import ConnectionLostError, SpikeserveError, error_from
 from .results import StepResult, to_json_value
 from .socket import _HEADERS_KW, PROTOCOL, AsyncSessionSocket, _close_info, _weights_of_reply, _ws_connect
@@ -39,8 +40,9 @@ class AsyncMultiplexSocket:
     Every command takes the session's id first, then the arguments of the
     same command on :class:`~spikeserve.AsyncSessionSocket`; several may be
     awaited together, and the server runs one session's commands in the order
-    sent. :meth:`step_batch` steps many sessions in one message. Replies are
-    JSON (float64 values)."""
+    sent. :meth:`step_batch` steps many sessions in one message, and
+    :meth:`step_arrays` does it with numpy arrays in a binary frame each way.
+    Other replies are JSON (float64 values)."""
 
     def __init__(self, url: str, *, headers: Mapping[str, str] | None = None, timeout: float | None = 30.0, open_timeout: float = 10.0):
         self.url = url
@@ -50,7 +52,7 @@ class AsyncMultiplexSocket:
         self.hello: dict[str, Any] = {}
         self._ids = itertools.count(1)
         self._pending: collections.deque[tuple[int, str, asyncio.Future[Any], Callable[[Any], Any]]] = collections.deque()
-        self._unsent: collections.deque[str] = collections.deque()
+        self._unsent: collections.deque[str | bytes] = collections.deque()
         self._flushing = False
         self._ws: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -129,8 +131,16 @@ class AsyncMultiplexSocket:
                 return
 
     def _dispatch(self, data: str | bytes) -> None:
-        if isinstance(data, bytes):
-            raise ConnectionLostError("a binary frame came on the multiplexed socket, which sends JSON only")
+        if isinstance(data, bytes):  # the reply to a binary step_batch
+            if not self._pending:
+                raise ConnectionLostError("a binary frame came with no request waiting")
+            rid, _type, fut, decode = self._pending.popleft()
+            result = decode(data)
+            if result.id is not None and result.id != rid:
+                raise ConnectionLostError(f"reply to request {result.id} came where the reply to {rid} was due")
+            if not fut.done():
+                fut.set_result(result)
+            return
         msg = json.loads(data)
         t = msg.get("type")
         if t not in ("reply", "error"):
@@ -157,6 +167,10 @@ class AsyncMultiplexSocket:
     # -- sending --------------------------------------------------------------------------
 
     def _send_nowait(self, type_: str, fields: dict[str, Any], decode: Callable[[Any], Any] = lambda r: r) -> asyncio.Future[Any]:
+        return self._send_message(type_, lambda rid: json.dumps({"type": type_, "id": rid, **fields}, separators=(",", ":")), decode)
+
+    def _send_message(self, type_: str, message: Callable[[int], str | bytes], decode: Callable[[Any], Any]) -> asyncio.Future[Any]:
+        """Queue the message ``message(id)`` (JSON text, or a binary frame); ``decode`` makes the reply's result."""
         if self._failure is not None:
             raise self._failure
         if self._closing or self._ws is None:
@@ -164,7 +178,7 @@ class AsyncMultiplexSocket:
         rid = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((rid, type_, fut, decode))
-        self._unsent.append(json.dumps({"type": type_, "id": rid, **fields}, separators=(",", ":")))
+        self._unsent.append(message(rid))
         if not self._flushing:
             self._flushing = True
             asyncio.ensure_future(self._flush())
@@ -232,3 +246,36 @@ class AsyncMultiplexSocket:
         """Step many sessions in one message; per item, its :class:`StepResult` or the error it alone got."""
         outcomes = await self._wait(self.step_batch_nowait(items))
         return [StepResult.from_json(o["result"]) if o["ok"] else outcome_error(o) for o in outcomes]
+
+    def step_arrays_nowait(self, request: BatchRequest, arrays: Sequence[np.ndarray]) -> asyncio.Future[BatchResult]:
+        """Send a binary ``step_batch`` without waiting: ``request`` says what every
+        call of its shape shares, ``arrays`` are this call's (see
+        :class:`~spikeserve.batch_frame.BatchRequest`); the future gets its
+        :class:`~spikeserve.batch_frame.BatchResult`."""
+        return self._send_message("step_batch", lambda rid: request.frame(rid, arrays), lambda b: decode_batch_reply(b, request.counts, request.potentials))
+
+    async def step_arrays(
+        self,
+        session_ids: Sequence[str],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        reward: float | Sequence[float] | np.ndarray | None = None,
+        steps: int = 1,
+        defer_reward: bool = False,
+        counts: Sequence[str] = (),
+        potentials: Sequence[str] = (),
+    ) -> BatchResult:
+        """Step many sessions in one binary ``step_batch``, arrays in and out:
+        ``inputs[pop]`` is an ``[N, n]`` array (row ``i`` is ``session_ids[i]``'s)
+        or one vector for all, held for every step; ``reward`` one number per
+        session or one for all. The result has, per population of ``counts``,
+        the ``[N, n]`` spike counts over the call, per population of
+        ``potentials`` the ``[N, n]`` potentials after it (float64), each
+        session's step count and flags, and the errors of the sessions that
+        failed (the others ran)."""
+        packed = batch_arrays(inputs, reward, len(session_ids))
+        if packed is None:
+            raise ValueError("step_arrays takes per population an [N, n] array or one vector, and rewards as one number or one per session")
+        shapes, arrays, has_reward = packed
+        request = BatchRequest(session_ids, shapes, rewards=has_reward, steps=steps, defer_reward=defer_reward, counts=counts, potentials=potentials)
+        return await self._wait(self.step_arrays_nowait(request, arrays))

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .batch_frame import BatchRequest, BatchResult, batch_arrays
 from .client import Client, MultiplexSocket, Session, _Call
 from .errors import SpikeserveError
 from .multiplex import outcome_error as _error
@@ -15,6 +16,8 @@ from .results import StepResult
 from .socket import AsyncSessionSocket
 
 TRANSPORTS = ("websocket", "http")
+# The keyword arguments of a call that a binary step_batch can carry.
+_ARRAY_KWARGS = frozenset({"populations", "spikes", "potentials", "weights", "steps", "defer_reward"})
 
 
 class VectorSession:
@@ -35,6 +38,7 @@ class VectorSession:
         self.sessions = list(sessions)
         self.transport = transport
         self._socket: MultiplexSocket | None = None
+        self._requests: dict[tuple[Any, ...], BatchRequest] = {}
 
     @classmethod
     def create(cls, client: Client, network: Mapping[str, Any], n: int, *, seed: int = 0, name: str | None = None, transport: str = "websocket") -> "VectorSession":
@@ -76,6 +80,36 @@ class VectorSession:
             items.append(item)
         return items
 
+    def _arrays(self, inputs: Mapping[str, Any] | None, reward: Any, kwargs: dict[str, Any]) -> BatchResult | None:
+        """The call as one binary ``step_batch`` on the socket, when it fits one
+        (arrays of inputs held over the call, spike counts and potentials of
+        named populations back); None when it goes as JSON."""
+        if self.transport != "websocket":
+            return None
+        populations = kwargs.get("populations")
+        spikes = kwargs.get("spikes", "steps")
+        if populations is None or spikes not in ("counts", "none") or kwargs.get("weights") or set(kwargs) - _ARRAY_KWARGS:
+            return None
+        packed = batch_arrays(inputs, reward, len(self.sessions))
+        if packed is None:
+            return None
+        shapes, arrays, has_reward = packed
+        steps, defer = int(kwargs.get("steps", 1)), bool(kwargs.get("defer_reward", False))
+        counts = tuple(populations) if spikes == "counts" else ()
+        potentials = tuple(populations) if kwargs.get("potentials") else ()
+        ids = tuple(s.id for s in self.sessions)
+        key = (ids, tuple(shapes), has_reward, steps, defer, counts, potentials)
+        request = self._requests.get(key)
+        if request is None:
+            if len(self._requests) >= 16:
+                self._requests.clear()
+            request = self._requests[key] = BatchRequest(
+                ids, shapes, rewards=has_reward, steps=steps, defer_reward=defer, counts=counts, potentials=potentials
+            )
+        if self._socket is None:
+            self._socket = self.client.multiplex()
+        return self._socket.step_request(request, arrays)
+
     def _outcomes(self, inputs: Mapping[str, Any] | None, reward: Any, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
         items = self._items(inputs, reward, kwargs)
         if self.transport == "http":
@@ -96,13 +130,32 @@ class VectorSession:
         a number or one per session; other keyword arguments as
         :meth:`Session.step`, for every session. Per session, its
         :class:`StepResult` or the error it alone got."""
-        return [StepResult.from_json(o["result"]) if o["ok"] else _error(o) for o in self._outcomes(inputs, reward, kwargs)]
+        b = self._arrays(inputs, reward, kwargs)
+        if b is None:
+            return [StepResult.from_json(o["result"]) if o["ok"] else _error(o) for o in self._outcomes(inputs, reward, kwargs)]
+        return [
+            StepResult(
+                step=int(b.step[i]),
+                steps=int(b.steps[i]),
+                pending=bool(b.pending[i]),
+                spike_counts={p: c[i] for p, c in b.spike_counts.items()} if kwargs.get("spikes") == "counts" else None,
+                potentials={p: v[i] for p, v in b.potentials.items()} if b.potentials else None,
+            )
+            if b.ok[i]
+            else b.errors[i]
+            for i in range(len(self.sessions))
+        ]
 
     def step(self, inputs: Mapping[str, Any] | None = None, *, reward: float | Sequence[float] | np.ndarray | None = None, populations: Sequence[str], **kwargs: Any) -> dict[str, np.ndarray]:
         """Step every session and return, per population asked for, an ``[N, n]``
         array of spike counts over the call. Raises the first session's error,
         with ``details["index"]`` its position."""
-        outcomes = self._outcomes(inputs, reward, {**kwargs, "populations": populations, "spikes": "counts"})
+        call = {**kwargs, "populations": populations, "spikes": "counts"}
+        b = self._arrays(inputs, reward, call)
+        if b is not None:
+            b.raise_first()
+            return b.spike_counts
+        outcomes = self._outcomes(inputs, reward, call)
         for i, o in enumerate(outcomes):
             if not o["ok"]:
                 e = _error(o)
