@@ -47,6 +47,9 @@ class BatchRequest:
         potentials: Sequence[str] = (),
     ):
         self.n = len(sessions)
+        self.sessions = list(sessions)
+        self.steps = int(steps)
+        self.defer_reward = bool(defer_reward)
         self.inputs = [(p, int(w)) for p, w in inputs]
         self.rewards = rewards
         self.counts = list(counts)

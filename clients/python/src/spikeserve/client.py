@@ -276,11 +276,18 @@ class AsyncClient:
         )
         return await sock.open()
 
-    async def multiplex(self, *, timeout: float | None = None) -> AsyncMultiplexSocket:
+    async def multiplex(self, *, timeout: float | None = None, reconnect: bool = True) -> AsyncMultiplexSocket:
         """Open the multiplexed WebSocket (``/v1/ws``): one socket for many
-        sessions (see :class:`~spikeserve.multiplex.AsyncMultiplexSocket`)."""
+        sessions (see :class:`~spikeserve.multiplex.AsyncMultiplexSocket`,
+        reconnection included: after a drop it reads the sessions over REST)."""
         headers = {"authorization": f"Bearer {self._http.api_key}"} if self._http.api_key else None
-        sock = AsyncMultiplexSocket(_ws_base(self.url) + "/v1/ws", headers=headers, timeout=self._http.timeout if timeout is None else timeout)
+        sock = AsyncMultiplexSocket(
+            _ws_base(self.url) + "/v1/ws",
+            headers=headers,
+            timeout=self._http.timeout if timeout is None else timeout,
+            reconnect=reconnect,
+            session_state=lambda sid: self.session(sid).get(),
+        )
         return await sock.open()
 
 
@@ -424,11 +431,11 @@ class Client:
         self._sockets.append(s)
         return s
 
-    def multiplex(self, *, timeout: float | None = None) -> "MultiplexSocket":
+    def multiplex(self, *, timeout: float | None = None, reconnect: bool = True) -> "MultiplexSocket":
         """Open the multiplexed WebSocket (``/v1/ws``): one socket for many
         sessions; see :class:`~spikeserve.multiplex.AsyncMultiplexSocket`."""
         loop, a = self._asyncio()
-        s = MultiplexSocket(self, loop, loop.run(a.multiplex(timeout=timeout)))
+        s = MultiplexSocket(self, loop, loop.run(a.multiplex(timeout=timeout, reconnect=reconnect)))
         self._sockets.append(s)
         return s
 
@@ -504,6 +511,10 @@ class MultiplexSocket(_BlockingSocket):
     @property
     def max_batch_items(self) -> int:
         return self.async_socket.max_batch_items
+
+    @property
+    def reconnects(self) -> int:
+        return self.async_socket.reconnects
 
     step = _blocking(AsyncMultiplexSocket.step)
     reward = _blocking(AsyncMultiplexSocket.reward)

@@ -4,9 +4,9 @@ its session, and ``step_batch`` stepping many in one message.
 
 Replies come in the order the requests were sent, one each, so requests are
 matched to replies first in, first out; every request also carries an id,
-checked against its reply's. The socket does not reconnect: when it drops,
-every waiting command raises :class:`~spikeserve.ConnectionLostError` (open a
-new one; the sessions' step counts say what ran).
+checked against its reply's. A socket that drops is opened again, and the
+sessions' states tell which unanswered commands ran (see
+:class:`AsyncMultiplexSocket`).
 """
 
 from __future__ import annotations
@@ -15,21 +15,54 @@ import asyncio
 import collections
 import itertools
 import json
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import numpy as np
 
 from .batch_frame import BatchRequest, BatchResult, batch_arrays, decode_batch_reply
-from .errors import ConnectionLostError, SpikeserveError, error_from
+from .errors import CommandLostError, ConnectionLostError, SpikeserveError, error_from
 from .results import StepResult, to_json_value
 from .socket import _HEADERS_KW, PROTOCOL, AsyncSessionSocket, _close_info, _weights_of_reply, _ws_connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 
 def outcome_error(outcome: Mapping[str, Any]) -> SpikeserveError:
     """The exception of a failed batch outcome (``{"ok": false, "error": …}``)."""
     e = outcome["error"]
     return error_from(e["code"], e["message"], e.get("details"))
+
+
+# What a command does to the sessions it names, for resuming after a drop:
+# ("step", steps, defer), ("reward", 0, False), or ("opaque", 0, False) for
+# a reset or a weight write, whose effect on (step, pending) is not replayed.
+_Effect = tuple[str, str, int, bool]
+
+#: Close codes after which opening the socket again cannot succeed.
+_FINAL_CLOSE_CODES = frozenset({1002, 1007, 1009, 4400, 4401, 4403, 4422})
+
+
+@dataclass
+class _MuxRequest:
+    id: int
+    type: str
+    message: str | bytes
+    future: asyncio.Future[Any]
+    decode: Callable[[Any], Any]
+    effects: list[_Effect]
+    sent: bool = False
+
+
+def _effects(type_: str, fields: Mapping[str, Any]) -> list[_Effect]:
+    if type_ == "step":
+        return [(fields["session"], "step", int(fields.get("steps", 1)), bool(fields.get("deferReward", False)))]
+    if type_ == "step_batch":
+        return [(i["id"], "step", int(i.get("steps", 1)), bool(i.get("deferReward", False))) for i in fields["items"]]
+    if type_ == "reward":
+        return [(fields["session"], "reward", 0, False)]
+    if type_ in ("reset", "set_weights"):
+        return [(fields["session"], "opaque", 0, False)]
+    return []
 
 
 class AsyncMultiplexSocket:
@@ -42,25 +75,71 @@ class AsyncMultiplexSocket:
     awaited together, and the server runs one session's commands in the order
     sent. :meth:`step_batch` steps many sessions in one message, and
     :meth:`step_arrays` does it with numpy arrays in a binary frame each way.
-    Other replies are JSON (float64 values)."""
+    Other replies are JSON (float64 values).
 
-    def __init__(self, url: str, *, headers: Mapping[str, str] | None = None, timeout: float | None = 30.0, open_timeout: float = 10.0):
+    **Reconnecting** (``reconnect=True``, the default, given a way to read a
+    session, as :meth:`AsyncClient.multiplex` gives): when the socket drops
+    for any reason but a refusal that would recur, it is opened again (up to
+    ``max_reconnect_attempts`` times, with growing delays), and what ran is
+    told as on a session's socket. The server runs the messages it read
+    before the drop and no later one, so those that ran are the first ones
+    sent: the client reads each session that unanswered commands change (its
+    read waits for the commands already queued on it) and replays on its
+    last acknowledged (step, pending) what each unanswered message would do
+    to it (a step adds its steps and sets pending to its deferral, a reward
+    clears pending; a ``step_batch``'s items each do so to their session).
+    The numbers of messages that give every such session the state it shows
+    say which ran:
+
+    * a message that ran in every such count raises
+      :class:`~spikeserve.CommandLostError` with ``applied=True`` (it ran, and
+      is on disk, but its reply is lost);
+    * one that ran in none is sent again, in order, on the new socket: its
+      caller gets its reply as if nothing had happened;
+    * otherwise, or when a ``reset`` or ``set_weights`` was unanswered, or a
+      session could not be read, every unanswered message that changes a
+      session raises ``CommandLostError`` with ``applied=None``;
+    * unanswered reads (``weights``, ``snapshot``) are sent again unless a
+      message after them ran (then ``applied=True``).
+
+    A session the socket has not yet had a reply about has no acknowledged
+    state, and tells nothing. When reconnecting fails, every waiting command
+    and every later one raises :class:`~spikeserve.ConnectionLostError` (or
+    the refusal's own exception)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = 30.0,
+        open_timeout: float = 10.0,
+        reconnect: bool = True,
+        max_reconnect_attempts: int = 8,
+        session_state: Callable[[str], Awaitable[Mapping[str, Any]]] | None = None,
+    ):
         self.url = url
         self._headers = dict(headers or {})
         self.timeout = timeout
         self.open_timeout = open_timeout
+        self.reconnect = reconnect and session_state is not None
+        self.max_reconnect_attempts = max_reconnect_attempts
+        self._session_state = session_state
         self.hello: dict[str, Any] = {}
+        self.reconnects = 0
         self._ids = itertools.count(1)
-        self._pending: collections.deque[tuple[int, str, asyncio.Future[Any], Callable[[Any], Any]]] = collections.deque()
-        self._unsent: collections.deque[str | bytes] = collections.deque()
+        self._pending: collections.deque[_MuxRequest] = collections.deque()
+        self._unsent: collections.deque[_MuxRequest] = collections.deque()
         self._flushing = False
+        self._ready = True
         self._ws: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
         self._failure: BaseException | None = None
+        # (step count, pending) of each session after the last acknowledged command about it.
+        self._state: dict[str, tuple[int, bool]] = {}
 
-    async def open(self) -> "AsyncMultiplexSocket":
-        """Connect and read the hello (raises the server's refusal as its exception)."""
+    async def _connect(self) -> None:
         kwargs: dict[str, Any] = {"max_size": 2**26, "compression": None, "open_timeout": self.open_timeout}
         if self._headers:
             kwargs[_HEADERS_KW] = self._headers
@@ -78,6 +157,10 @@ class AsyncMultiplexSocket:
             raise
         self._ws = ws
         self.hello = msg
+
+    async def open(self) -> "AsyncMultiplexSocket":
+        """Connect and read the hello (raises the server's refusal as its exception)."""
+        await self._connect()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
         return self
 
@@ -113,63 +196,198 @@ class AsyncMultiplexSocket:
             try:
                 data = await self._ws.recv()
             except ConnectionClosed as e:
+                if self._closing:
+                    return
                 code, reason = _close_info(e)
-                name = reason.split(":", 1)[0] if reason else ""
-                if code is not None and code >= 4000 and name.isupper():
-                    err: BaseException = error_from(name, reason.split(":", 1)[1].strip() if ":" in reason else reason)
-                else:
-                    err = ConnectionLostError(f"the socket closed ({code} {reason})", code, reason)
-                self._failure = err
-                self._fail_all(err)
-                return
+                try:
+                    await self._recover(code, reason)
+                except Exception as err:  # nobody would ever answer the waiting callers
+                    self._give_up(err)
+                if self._failure is not None:
+                    return
+                continue
             try:
                 self._dispatch(data)
             except Exception as e:  # a message this client cannot read: fail loudly, not silently
-                self._failure = e
-                self._fail_all(e)
+                self._give_up(e)
                 await self._ws.close()
                 return
 
+    def _take(self, rid: Any) -> _MuxRequest:
+        if not self._pending:
+            raise ConnectionLostError("a reply came with no request waiting")
+        req = self._pending.popleft()
+        if rid is not None and rid != req.id:
+            raise ConnectionLostError(f"reply to request {rid} came where the reply to {req.id} was due")
+        return req
+
     def _dispatch(self, data: str | bytes) -> None:
         if isinstance(data, bytes):  # the reply to a binary step_batch
-            if not self._pending:
+            req = self._pending[0] if self._pending else None
+            if req is None:
                 raise ConnectionLostError("a binary frame came with no request waiting")
-            rid, _type, fut, decode = self._pending.popleft()
-            result = decode(data)
-            if result.id is not None and result.id != rid:
-                raise ConnectionLostError(f"reply to request {result.id} came where the reply to {rid} was due")
-            if not fut.done():
-                fut.set_result(result)
+            result = req.decode(data)
+            self._take(result.id)
+            self._acknowledge(req, result)
+            if not req.future.done():
+                req.future.set_result(result)
             return
         msg = json.loads(data)
         t = msg.get("type")
         if t not in ("reply", "error"):
             return  # a message type added later to protocol 1: ignored, as the protocol asks
-        if not self._pending:
-            raise ConnectionLostError(f"a {t} came with no request waiting")
-        rid, _type, fut, decode = self._pending.popleft()
-        if msg.get("id") is not None and msg["id"] != rid:
-            raise ConnectionLostError(f"reply to request {msg['id']} came where the reply to {rid} was due")
-        if fut.done():  # its caller gave up waiting (timeout, cancelled)
-            return
+        req = self._take(msg.get("id"))
         if t == "reply":
-            fut.set_result(decode(msg["result"]))
-        else:
+            result = req.decode(msg["result"])
+            self._acknowledge(req, msg["result"])
+            if not req.future.done():  # its caller may have given up waiting
+                req.future.set_result(result)
+        elif not req.future.done():
             e = msg["error"]
-            fut.set_exception(error_from(e["code"], e["message"], e.get("details")))
+            req.future.set_exception(error_from(e["code"], e["message"], e.get("details")))
+
+    def _acknowledge(self, req: _MuxRequest, result: Any) -> None:
+        """Note each session's (step, pending) from a reply."""
+        if not req.effects:
+            return
+        if isinstance(result, BatchResult):
+            for i, (sid, _kind, _steps, _defer) in enumerate(req.effects):
+                if result.ok[i]:
+                    self._state[sid] = (int(result.step[i]), bool(result.pending[i]))
+        elif req.type == "step_batch":
+            for (sid, _kind, _steps, _defer), o in zip(req.effects, result["results"]):
+                if o["ok"]:
+                    self._state[sid] = (int(o["result"]["step"]), bool(o["result"]["pending"]))
+        elif isinstance(result, Mapping) and "step" in result and "pending" in result:
+            self._state[req.effects[0][0]] = (int(result["step"]), bool(result["pending"]))
 
     def _fail_all(self, err: BaseException) -> None:
         while self._pending:
-            fut = self._pending.popleft()[2]
+            fut = self._pending.popleft().future
             if not fut.done():
                 fut.set_exception(err)
+
+    def _give_up(self, err: BaseException) -> None:
+        self._failure = err
+        self._unsent.clear()
+        self._fail_all(err)
+
+    # -- reconnecting ---------------------------------------------------------------------
+
+    async def _recover(self, code: int | None, reason: str) -> None:
+        name = reason.split(":", 1)[0] if reason else ""
+        if code is not None and code >= 4000 and name.isupper():
+            err: BaseException = error_from(name, reason.split(":", 1)[1].strip() if ":" in reason else reason)
+        else:
+            err = ConnectionLostError(f"the socket closed ({code} {reason})", code, reason)
+        if not self.reconnect or code in _FINAL_CLOSE_CODES:
+            self._give_up(err)
+            return
+        self._ready = False
+        delay = 0.05
+        last: BaseException | None = None
+        for _ in range(self.max_reconnect_attempts):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            try:
+                await self._connect()
+            except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError, ConnectionLostError) as e:
+                last = e
+                continue
+            except SpikeserveError as e:
+                last = e
+                if e.code in ("SHUTTING_DOWN", "OVERLOADED"):
+                    continue
+                break
+            self.reconnects += 1
+            await self._resume()
+            self._ready = True
+            if self._unsent and not self._flushing:
+                self._flushing = True
+                asyncio.ensure_future(self._flush())
+            return
+        self._give_up(ConnectionLostError(f"the socket closed ({code} {reason}) and reconnecting failed: {last}", code, reason))
+
+    async def _observed(self, sessions: set[str]) -> dict[str, tuple[int, bool]] | None:
+        """Each session's (step, pending) now, read after the commands queued on it; None if one cannot be read."""
+        out: dict[str, tuple[int, bool]] = {}
+        assert self._session_state is not None
+        for sid in sessions:
+            for attempt in range(8):
+                try:
+                    info = await self._session_state(sid)
+                except SpikeserveError as e:
+                    if e.code in ("SESSION_UNAVAILABLE", "OVERLOADED", "SHUTTING_DOWN") and attempt < 7:
+                        await asyncio.sleep(0.05 * 2**attempt)
+                        continue
+                    return None
+                except OSError:
+                    return None
+                out[sid] = (int(info["step"]), bool(info["pending"]))
+                break
+        return out
+
+    async def _resume(self) -> None:
+        unanswered = [r for r in self._pending if r.sent]
+        waiting = [r for r in self._pending if not r.sent]
+        mutating = [r for r in unanswered if r.effects]
+        ran = await self._ran(mutating)
+        resend: list[_MuxRequest] = []
+        seen = 0  # mutating messages before the one looked at
+        for r in unanswered:
+            lost: CommandLostError | None = None
+            if r.effects:
+                seen += 1
+                if ran is None:
+                    lost = CommandLostError(f"the socket dropped before the reply to {r.type} {r.id}; whether it ran cannot be told", r.type, None)
+                elif ran[0] >= seen:
+                    lost = CommandLostError(f"{r.type} {r.id} ran, but the socket dropped before its reply", r.type, True)
+                elif ran[1] >= seen:
+                    lost = CommandLostError(f"the socket dropped before the reply to {r.type} {r.id}; whether it ran cannot be told", r.type, None)
+            elif ran is not None and ran[0] > seen:
+                lost = CommandLostError(f"the socket dropped before the reply to {r.type} {r.id}", r.type, True)
+            if lost is None:
+                resend.append(r)
+            elif not r.future.done():  # a caller may have cancelled its future
+                r.future.set_exception(lost)
+        self._pending = collections.deque()
+        self._unsent = collections.deque()
+        for r in resend + waiting:
+            r.sent = False
+            self._pending.append(r)
+            self._unsent.append(r)
+
+    async def _ran(self, mutating: list[_MuxRequest]) -> tuple[int, int] | None:
+        """How many of the unanswered messages that change sessions ran, as the
+        fewest and the most that agree with every session's state now; None
+        if it cannot be told."""
+        if not mutating:
+            return (0, 0)
+        if any(kind == "opaque" for r in mutating for _s, kind, _n, _d in r.effects):
+            return None
+        observed = await self._observed({sid for r in mutating for sid, _k, _n, _d in r.effects})
+        if observed is None:
+            return None
+        state = {sid: self._state[sid] for sid in observed if sid in self._state}
+        counts = []
+        for k in range(len(mutating) + 1):
+            if k > 0:
+                for sid, kind, steps, defer in mutating[k - 1].effects:
+                    if sid not in state:
+                        continue
+                    step, pending = state[sid]
+                    state[sid] = (step + steps, defer) if kind == "step" else (step, False)
+            if all(state[sid] == observed[sid] for sid in state):
+                counts.append(k)
+        self._state.update(observed)
+        return (counts[0], counts[-1]) if counts else None
 
     # -- sending --------------------------------------------------------------------------
 
     def _send_nowait(self, type_: str, fields: dict[str, Any], decode: Callable[[Any], Any] = lambda r: r) -> asyncio.Future[Any]:
-        return self._send_message(type_, lambda rid: json.dumps({"type": type_, "id": rid, **fields}, separators=(",", ":")), decode)
+        return self._send_message(type_, lambda rid: json.dumps({"type": type_, "id": rid, **fields}, separators=(",", ":")), decode, _effects(type_, fields))
 
-    def _send_message(self, type_: str, message: Callable[[int], str | bytes], decode: Callable[[Any], Any]) -> asyncio.Future[Any]:
+    def _send_message(self, type_: str, message: Callable[[int], str | bytes], decode: Callable[[Any], Any], effects: list[_Effect]) -> asyncio.Future[Any]:
         """Queue the message ``message(id)`` (JSON text, or a binary frame); ``decode`` makes the reply's result."""
         if self._failure is not None:
             raise self._failure
@@ -177,9 +395,10 @@ class AsyncMultiplexSocket:
             raise ConnectionLostError("the socket is closed")
         rid = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((rid, type_, fut, decode))
-        self._unsent.append(message(rid))
-        if not self._flushing:
+        req = _MuxRequest(rid, type_, message(rid), fut, decode, effects)
+        self._pending.append(req)
+        self._unsent.append(req)
+        if self._ready and not self._flushing:
             self._flushing = True
             asyncio.ensure_future(self._flush())
         return fut
@@ -187,10 +406,15 @@ class AsyncMultiplexSocket:
     async def _flush(self) -> None:
         """Send what waits, in order, one writer at a time (so sends never interleave)."""
         try:
-            while self._unsent:
-                await self._ws.send(self._unsent.popleft())
-        except ConnectionClosed:
-            self._unsent.clear()  # the read loop fails what waits
+            while self._unsent and self._ready:
+                ws = self._ws
+                req = self._unsent.popleft()
+                req.sent = True
+                try:
+                    await ws.send(req.message)
+                except ConnectionClosed:
+                    if ws is self._ws:
+                        return  # the read loop sees the drop, resumes (sending this again if it did not run), then flushes
         finally:
             self._flushing = False
 
@@ -252,7 +476,12 @@ class AsyncMultiplexSocket:
         call of its shape shares, ``arrays`` are this call's (see
         :class:`~spikeserve.batch_frame.BatchRequest`); the future gets its
         :class:`~spikeserve.batch_frame.BatchResult`."""
-        return self._send_message("step_batch", lambda rid: request.frame(rid, arrays), lambda b: decode_batch_reply(b, request.counts, request.potentials))
+        return self._send_message(
+            "step_batch",
+            lambda rid: request.frame(rid, arrays),
+            lambda b: decode_batch_reply(b, request.counts, request.potentials),
+            [(sid, "step", request.steps, request.defer_reward) for sid in request.sessions],
+        )
 
     async def step_arrays(
         self,
