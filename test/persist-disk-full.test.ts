@@ -269,7 +269,7 @@ test('disk full while the tail file\'s rows move into the database (its bound re
   const dir = mounted.dir;
   const r = lcg(7);
   // A bound of a few rows: most commits of log rows first move the tail into the database.
-  const manager = (): SessionManager => persistManager({ store: Store.open(dir, 'normal', undefined, { tailLimitBytes: 2048 }), compactSteps: 1_000_000 });
+  const manager = (): SessionManager => persistManager({ store: Store.open(dir, 'normal', { tailLimitBytes: 2048 }), compactSteps: 1_000_000 });
   let m: SessionManager | null = manager();
   try {
     const s = m.create({ network: NET, seed: 3 });

@@ -41,7 +41,7 @@ function manager(store: Store): SessionManager {
 /** A data directory with one saved session of NET. */
 async function started(seed: number, sync: 'normal' | 'full' = 'normal', options?: StoreOptions): Promise<{ dir: string; store: Store; m1: SessionManager; s: Session }> {
   const dir = tmp();
-  const store = Store.open(dir, sync, undefined, options);
+  const store = Store.open(dir, sync, options);
   const m1 = manager(store);
   const s = m1.create({ network: NET, seed });
   await s.persisted();

@@ -157,8 +157,9 @@ export class SessionDirectory {
     return { ok: r[0] === 1, owner: { node: r[1], epoch: Number(r[2]) } } as ClaimResult;
   }
 
-  /** Hands the session from `from` (at `epoch`) to `to`; the new epoch, or null if `from` did not own it at that epoch. */
-  async transfer(id: string, from: string, epoch: number, to: string): Promise<number | null> {
+  /** Hands session `id` from `from` (at `epoch`) to `to`; the new epoch, or null if `from` did not own it at that epoch. */
+  async transfer(move: { id: string; from: string; epoch: number }, to: string): Promise<number | null> {
+    const { id, from, epoch } = move;
     const r = (await this.redis.eval(TRANSFER, 1, REDIS_KEYS.session(id), id, from, String(epoch), to, SETS_PREFIX)) as number;
     return r === 0 ? null : r;
   }

@@ -80,7 +80,7 @@ export class Handoff {
       const outcome = await this.outcome(id);
       if (!outcome.ok) {
         // Raise the epoch under this node: a new owner answering late cannot take the entry now.
-        const raised = await ctx.directory.transfer(id, ctx.nodeId, epoch, ctx.nodeId);
+        const raised = await ctx.directory.transfer({ id, from: ctx.nodeId, epoch }, ctx.nodeId);
         if (raised !== null) {
           ctx.identity.setEpoch(id, raised);
           ctx.log.warn({ sessionId: id, to: to.id, reason: outcome.error }, 'session did not move: it stays on this node');
@@ -140,7 +140,7 @@ export class Handoff {
       const raw = await ctx.redis.getBuffer(REDIS_KEYS.handoff(note.id));
       if (raw === null) throw new Error('its saved form is not in Redis');
       await ctx.sessions.importSaved(decode(raw));
-      const epoch = await ctx.directory.transfer(note.id, note.from, note.epoch, ctx.nodeId);
+      const epoch = await ctx.directory.transfer(note, ctx.nodeId);
       if (epoch === null) {
         await ctx.sessions.delete(note.id);
         throw new Error(`the directory no longer gives it to ${note.from} at epoch ${note.epoch}`);

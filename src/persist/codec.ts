@@ -227,8 +227,8 @@ export function unpackEntries(buf: Uint8Array): LogEntry[] {
 }
 
 /** Checksum of a logged command, over where it belongs as well as what it says: a row moved to another session or position fails it. */
-export function recordChecksum(session: number, seq: number, kind: number, payload: string | Uint8Array): number {
-  return crc32(payload, crc32(`${session}:${seq}:${kind}`)) | 0;
+export function recordChecksum(r: { session: number; seq: number; kind: number; payload: string | Uint8Array }): number {
+  return crc32(r.payload, crc32(`${r.session}:${r.seq}:${r.kind}`)) | 0;
 }
 
 export function blobChecksum(data: Uint8Array): number {

@@ -73,7 +73,7 @@ function salvageCopy(dir: string, sync: SyncMode): (LoadResult & { tailDamage: s
   try {
     copyAside(dir, 'salvage');
     fixPageCount(copy);
-    const store = Store.open(dir, sync, name);
+    const store = Store.open(dir, sync, { fileName: name });
     try {
       return { ...store.load(), tailDamage: store.tailDamage };
     } finally {

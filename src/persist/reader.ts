@@ -66,7 +66,7 @@ function acceptRecord(s: LoadedSession, rec: StoredRow): void {
   // A row never holds commands from both sides of a snapshot (a snapshot ends
   // the row being filled), so one that starts at or before it is obsolete.
   if (rec.seq <= upto) return;
-  if (rec.crc !== null && recordChecksum(rec.session, rec.seq, rec.kind, rec.payload) !== rec.crc) {
+  if (rec.crc !== null && recordChecksum(rec) !== rec.crc) {
     s.damage ??= `its log record ${rec.seq} fails its checksum`;
     return;
   }

@@ -22,6 +22,22 @@ import { Writer, type WriterOptions } from './writer.js';
 
 export type StoreOptions = WriterOptions;
 
+/** What Store.open takes beside the directory and PERSIST_SYNC. */
+export interface StoreOpenOptions extends StoreOptions {
+  /** The database's name in the directory. */
+  fileName?: string;
+}
+
+/** What a store is made of once its file is open. */
+interface StoreParts extends StoreOptions {
+  dir: string;
+  file: string;
+  db: Database.Database;
+  sync: SyncMode;
+  /** The tail file did not exist before this open. */
+  tailMissing: boolean;
+}
+
 export class Store {
   readonly dir: string;
   readonly file: string;
@@ -32,13 +48,14 @@ export class Store {
   private readonly writer: Writer;
   private readonly reader: Reader;
 
-  private constructor(dir: string, file: string, db: Database.Database, sync: SyncMode, options: StoreOptions, tailMissing: boolean) {
+  private constructor(o: StoreParts) {
+    const { dir, file, db, sync, tailMissing, ...options } = o;
     this.dir = dir;
     this.file = file;
     this.db = db;
     this.sync = sync;
     this.parts = new Parts(db);
-    this.writer = new Writer(db, file, sync, this.parts, options, tailMissing, stamp);
+    this.writer = new Writer({ ...options, db, file, sync, parts: this.parts, tailMissing, stamp });
     this.reader = new Reader(db, this.parts);
   }
 
@@ -46,7 +63,8 @@ export class Store {
    * Opens (creating if needed) DATA_DIR/spikeserve.db, held in exclusive mode
    * for the life of the process (see schema.ts).
    */
-  static open(dir: string, sync: SyncMode, fileName = DB_FILE, options: StoreOptions = {}): Store {
+  static open(dir: string, sync: SyncMode, openOptions: StoreOpenOptions = {}): Store {
+    const { fileName = DB_FILE, ...options } = openOptions;
     const abs = resolve(dir);
     try {
       mkdirSync(abs, { recursive: true });
@@ -55,7 +73,7 @@ export class Store {
     }
     const file = join(abs, fileName);
     const tailMissing = fileBytes(file + TAIL_SUFFIX) === null;
-    return openDatabase(file, sync, (db) => new Store(abs, file, db, sync, options, tailMissing));
+    return openDatabase(file, sync, (db) => new Store({ ...options, dir: abs, file, db, sync, tailMissing }));
   }
 
   /** What was wrong with the tail file at open, if anything (see TailFile.open). */

@@ -58,11 +58,11 @@ export class TailFile {
   private readonly sync: boolean;
   private size: number;
 
-  private constructor(path: string, fd: number, size: number, sync: boolean) {
-    this.path = path;
-    this.fd = fd;
-    this.size = size;
-    this.sync = sync;
+  private constructor(o: { path: string; fd: number; size: number; sync: boolean }) {
+    this.path = o.path;
+    this.fd = o.fd;
+    this.size = o.size;
+    this.sync = o.sync;
   }
 
   /**
@@ -96,7 +96,7 @@ export class TailFile {
         damage = `${path}: ${parts.join('; ')}; ${where}`;
         if (end < total) ftruncateSync(fd, end);
       }
-      return { tail: new TailFile(path, fd, end, sync), rows, damage, afterGap };
+      return { tail: new TailFile({ path, fd, size: end, sync }), rows, damage, afterGap };
     } catch (e) {
       closeSync(fd);
       throw e;

@@ -47,6 +47,18 @@ export interface WriterOptions {
   tailLimitBytes?: number;
 }
 
+/** What a writer works on: the open database `db` of `file`, and the tail file beside it. */
+export interface WriterSetup extends WriterOptions {
+  db: Database.Database;
+  file: string;
+  sync: SyncMode;
+  parts: Parts;
+  /** The tail file did not exist before this open. */
+  tailMissing: boolean;
+  /** Names the copy of a damaged tail file. */
+  stamp: () => string;
+}
+
 function toStored(r: LogRow): StoredRow {
   const one = r.entries.length === 1 ? r.entries[0] : null;
   const kind = one ? one.kind : PACKED_KIND;
@@ -87,11 +99,12 @@ export class Writer {
   /** The database's application_id says TAIL_IN_USE (see there). */
   private tailInUse: boolean;
 
-  /** Opens the tail file beside `file` and reads it back; `tailMissing`: it did not exist before. */
-  constructor(db: Database.Database, file: string, sync: SyncMode, parts: Parts, options: WriterOptions, tailMissing: boolean, stamp: () => string) {
+  /** Opens the tail file beside `file` and reads it back. */
+  constructor(setup: WriterSetup) {
+    const { db, file, sync, parts, tailMissing, stamp } = setup;
     this.db = db;
     this.parts = parts;
-    this.tailLimit = options.tailLimitBytes ?? TAIL_LIMIT_BYTES;
+    this.tailLimit = setup.tailLimitBytes ?? TAIL_LIMIT_BYTES;
     // A damaged file may fail these reads; load() then finds and reports the
     // damage, and the file is replaced before anything is written to it.
     this.nextKey = readOr(() => ((db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'sessions'").pluck().get() as number | undefined) ?? 0) + 1, 1);
@@ -281,7 +294,7 @@ export class Writer {
 
   /** A row into the log table, with the checksum the database keeps (computed here for a row from the tail file). */
   private insertStored(r: StoredRow): void {
-    const crc = r.crc ?? recordChecksum(r.session, r.seq, r.kind, r.payload);
+    const crc = r.crc ?? recordChecksum(r);
     this.stmts.insertRecord.run(r.id, r.session, r.seq, r.kind, r.payload, crc);
   }
 

@@ -69,7 +69,7 @@ export async function importSaved(held: HeldSessions, saved: SavedSession): Prom
   if (!journal) throw new Error('a server keeping sessions in memory only (DATA_DIR=) takes no sessions from other nodes');
   if (held.entries.has(saved.fields.id)) throw new Error(`session ${saved.fields.id} is already here`);
   // Rebuilt in slices, and saved in parts: a large session in one go held the event loop for seconds.
-  const decoded = await inSlices(decodeSnapshotPausing(saved.meta, saved.data, saved.backend, held.opts.limits), held.opts.sliceMs);
+  const decoded = await inSlices(decodeSnapshotPausing(saved, held.opts.limits), held.opts.sliceMs);
   const synapses = synapseCount(decoded.net.spec);
   const admit = () => {
     held.checkOpen();

@@ -54,24 +54,24 @@ export function* decodeLoadedPausing(loaded: LoadedSession, limits: NetworkLimit
       commands.push({ kind, payload: e.payload });
     });
   }
-  return { ...(yield* decodeSnapshotPausing(loaded.snapshot!.meta, loaded.snapshot!.data, loaded.row.backend, limits)), commands };
+  const { meta, data } = loaded.snapshot!;
+  return { ...(yield* decodeSnapshotPausing({ meta, data, backend: loaded.row.backend }, limits)), commands };
 }
 
-/** A saved snapshot (its statistics and its network state, on `backend`) decoded; throws if it cannot be read. */
-export function decodeSnapshot(metaText: string, data: Buffer, backend: string, limits: NetworkLimits): { net: Network; meta: SnapshotMeta } {
-  return runToEnd(decodeSnapshotPausing(metaText, data, backend, limits));
-}
+/** A saved snapshot: its statistics (`meta`) and its network state (`data`), on `backend`. */
+export type SavedSnapshot = { meta: string; data: Buffer; backend: string };
 
 /**
- * As decodeSnapshot, pausing (yield) every so often while the snapshot's
- * numbers are checked and copied into the network (Network.restore): run in
- * slices, so that a large one does not hold the event loop.
+ * A saved snapshot decoded (throws if it cannot be read), pausing (yield)
+ * every so often while its numbers are checked and copied into the network
+ * (Network.restore): run in slices, so that a large one does not hold the
+ * event loop.
  */
-export function* decodeSnapshotPausing(metaText: string, data: Buffer, backend: string, limits: NetworkLimits): Generator<void, { net: Network; meta: SnapshotMeta }> {
-  const meta = parseSnapshotMeta(metaText);
-  const net = yield* Network.restore(decodeBlob(data, { typedKeys: SNAPSHOT_VECTORS }), {
+export function* decodeSnapshotPausing(saved: SavedSnapshot, limits: NetworkLimits): Generator<void, { net: Network; meta: SnapshotMeta }> {
+  const meta = parseSnapshotMeta(saved.meta);
+  const net = yield* Network.restore(decodeBlob(saved.data, { typedKeys: SNAPSHOT_VECTORS }), {
     limits: { maxNeurons: limits.maxNeurons, maxSynapses: limits.maxSynapses, maxPopulations: limits.maxPopulations, maxConnections: limits.maxConnections },
-    backend: backend as BackendName,
+    backend: saved.backend as BackendName,
   });
   return { net, meta };
 }
