@@ -50,7 +50,7 @@ class Harness {
     this.w = new DenseWeights({ rows: this.pre.n, cols: this.post.n, wMin: c.w_min, wMax: c.w_max, weightDecay: c.rule.weight_decay, soft: c.rule.boundary === 'soft', kernels, lazyColumns: mode === 'lazy' });
     const rnd = lcg(99);
     this.w.setFlat(Array.from({ length: this.pre.n * this.post.n }, () => c.w_min + rnd() * (c.w_max - c.w_min)));
-    this.rule = new MstdpRule(this.pre, this.post, this.w, c.rule, net.dt);
+    this.rule = new MstdpRule({ pre: this.pre, post: this.post, w: this.w, rule: c.rule, dt: net.dt });
   }
 
   /** Populations and delivery; the rule's update is update(), possibly later (a deferred reward). */

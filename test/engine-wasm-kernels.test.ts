@@ -169,10 +169,11 @@ class Harness {
     });
     const rnd = lcg(99);
     this.w.setFlat(Array.from({ length: this.pre.n * this.post.n }, () => c.w_min + rnd() * (c.w_max - c.w_min)));
-    if (c.rule.type === 'STDP') this.rule = new StdpRule(this.pre, this.post, this.w, c.rule);
-    else if (c.rule.type === 'MSTDP') this.rule = new MstdpRule(this.pre, this.post, this.w, c.rule, net.dt);
-    else if (c.rule.type === 'MSTDPET') this.rule = new MstdpetRule(this.pre, this.post, this.w, c.rule, net.dt);
-    else this.rule = new NoOpRule(this.w);
+    const parts = { pre: this.pre, post: this.post, w: this.w, rule: c.rule, dt: net.dt };
+    if (c.rule.type === 'STDP') this.rule = new StdpRule(parts);
+    else if (c.rule.type === 'MSTDP') this.rule = new MstdpRule(parts);
+    else if (c.rule.type === 'MSTDPET') this.rule = new MstdpetRule(parts);
+    else this.rule = new NoOpRule(parts);
   }
 
   step(x: Float64Array, reward: number): void {

@@ -18,6 +18,18 @@ export interface RuleState {
   et_scale?: number;
 }
 
+/** The state part of a rule whose only state is the weights (either backend's): nothing to reset, save or show. */
+export abstract class WeightsOnlyRule {
+  reset(): void {}
+  getState(): RuleState {
+    return {};
+  }
+  setState(_state?: RuleState): void {}
+  eligibility(): null {
+    return null;
+  }
+}
+
 export interface PopulationState {
   v: number[];
   refrac: number[];

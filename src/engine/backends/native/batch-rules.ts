@@ -7,10 +7,13 @@
  * touch only the rows and columns of its spikes (MSTDPET's, with a reward,
  * every synapse), and only the synapses touched are visited.
  */
-import type { ResolvedRule } from '../../spec-schema.js';
 import type { RuleState } from '../kernel.js';
 import { wholeMask, type SpikingCopy } from './population-copies.js';
+import type { RuleParts } from './rules.js';
+import { ScaledTrace } from './scaled-trace.js';
 import { DenseWeights } from './weights.js';
+
+type BatchRuleParts = RuleParts<readonly SpikingCopy[]>;
 
 /** Slots of DenseWeights.ruleParams used here. */
 const REDUCTION = 0;
@@ -94,15 +97,16 @@ export interface BatchRule {
 
 /** The shared part: the weights, the terms, the reduction factor in ruleParams. */
 abstract class BatchRuleBase implements BatchRule {
+  protected readonly pre: readonly SpikingCopy[];
+  protected readonly post: readonly SpikingCopy[];
+  protected readonly w: DenseWeights;
   protected readonly terms: BatchTerms;
   protected readonly copies: number;
 
-  constructor(
-    protected readonly pre: readonly SpikingCopy[],
-    protected readonly post: readonly SpikingCopy[],
-    protected readonly w: DenseWeights,
-    rule: ResolvedRule,
-  ) {
+  constructor({ pre, post, w, rule }: BatchRuleParts) {
+    this.pre = pre;
+    this.post = post;
+    this.w = w;
     this.copies = pre.length;
     this.terms = new BatchTerms(w.rows, w.cols);
     w.ruleParams[REDUCTION] = rule.reduction === 'mean' ? 1 / this.copies : 1;
@@ -134,9 +138,9 @@ export class BatchStdpRule extends BatchRuleBase {
   private readonly lrPre: number;
   private readonly lrPost: number;
 
-  constructor(pre: readonly SpikingCopy[], post: readonly SpikingCopy[], w: DenseWeights, rule: ResolvedRule) {
-    super(pre, post, w, rule);
-    [this.lrPre, this.lrPost] = rule.lr;
+  constructor(parts: BatchRuleParts) {
+    super(parts);
+    [this.lrPre, this.lrPost] = parts.rule.lr;
   }
 
   update(): void {
@@ -196,9 +200,12 @@ export class BatchMstdpRule extends BatchRuleBase {
   /** Every copy's spike mask, copy-major (wholeMask). */
   private readonly preMask: Uint8Array;
   private readonly postMask: Uint8Array;
+  /** MSTDPET's trace (BatchMstdpetRule), reset, saved and restored with the rest of the state. */
+  protected trace: ScaledTrace | null = null;
 
-  constructor(pre: readonly SpikingCopy[], post: readonly SpikingCopy[], w: DenseWeights, rule: ResolvedRule, dt: number) {
-    super(pre, post, w, rule);
+  constructor(parts: BatchRuleParts) {
+    super(parts);
+    const { pre, post, w, rule, dt } = parts;
     this.preMask = wholeMask(pre);
     this.postMask = wholeMask(post);
     this.lr0 = rule.lr[0];
@@ -298,6 +305,7 @@ export class BatchMstdpRule extends BatchRuleBase {
     this.pPlus.fill(0);
     this.pMinus.fill(0);
     for (let b = 0; b < this.copies; b++) this.setSpikes(b, [], 0, [], 0);
+    this.trace?.reset();
   }
 
   override getState(): RuleState {
@@ -309,7 +317,7 @@ export class BatchMstdpRule extends BatchRuleBase {
       for (let k = 0; k < this.ePreCount[b]; k++) ePre.push(b * rows + this.ePreIdx[b * rows + k]);
       for (let k = 0; k < this.ePostCount[b]; k++) ePost.push(b * cols + this.ePostIdx[b * cols + k]);
     }
-    return { p_plus: Array.from(this.pPlus), p_minus: Array.from(this.pMinus), e_pre: ePre, e_post: ePost };
+    return { p_plus: Array.from(this.pPlus), p_minus: Array.from(this.pMinus), e_pre: ePre, e_post: ePost, ...this.trace?.state() };
   }
 
   override setState(state: RuleState): void {
@@ -322,6 +330,7 @@ export class BatchMstdpRule extends BatchRuleBase {
       const post = (state.e_post ?? []).filter((x) => Math.floor(x / cols) === b).map((x) => x - b * cols);
       this.setSpikes(b, pre, pre.length, post, post.length);
     }
+    this.trace?.restore(state);
   }
 
   override eligibility(copy: number): Float64Array {
@@ -342,27 +351,20 @@ export class BatchMstdpRule extends BatchRuleBase {
  * one scale (every copy's trace decays by the same factor), as in rules.ts.
  */
 export class BatchMstdpetRule extends BatchMstdpRule {
-  private readonly etStored: Float64Array;
-  private etScale = 1;
-  private readonly etDecay: number;
-  private readonly invTc: number;
-  private readonly lrDt: number;
+  private readonly et: ScaledTrace;
 
-  constructor(pre: readonly SpikingCopy[], post: readonly SpikingCopy[], w: DenseWeights, rule: ResolvedRule, dt: number) {
-    super(pre, post, w, rule, dt);
-    const tc = rule.tc_e_trace as number;
-    this.etDecay = Math.exp(-dt / tc);
-    this.invTc = 1 / tc;
-    this.lrDt = this.lr0 * dt;
-    this.etStored = new Float64Array(this.copies * w.rows * w.cols);
+  constructor(parts: BatchRuleParts) {
+    super(parts);
+    this.trace = this.et = new ScaledTrace(new Float64Array(this.copies * parts.w.rows * parts.w.cols), parts.rule, parts.dt);
   }
 
   override update(rewards: Float64Array): void {
     this.traceEligibility();
-    const { terms, etStored } = this;
+    const { terms, et } = this;
+    const etStored = et.stored;
     const n = this.w.rows * this.w.cols;
     for (let b = 0; b < this.copies; b++) {
-      const c = this.lrDt * rewards[b] * this.etScale;
+      const c = et.lrDt * rewards[b] * et.scale;
       if (c === 0) continue;
       const at = b * n;
       for (let k = 0; k < n; k++) terms.addSigned(k, c * etStored[at + k]);
@@ -374,15 +376,12 @@ export class BatchMstdpetRule extends BatchMstdpRule {
 
   /** et_b = et_b * decay + e_b / tc_e_trace for every copy. */
   private traceEligibility(): void {
-    const { etStored, pPlus, pMinus, ePreIdx, ePostIdx } = this;
-    this.etScale *= this.etDecay;
-    if (this.etScale < DenseWeights.RENORMALISE_BELOW) {
-      for (let k = 0; k < etStored.length; k++) etStored[k] *= this.etScale;
-      this.etScale = 1;
-    }
+    const { et, pPlus, pMinus, ePreIdx, ePostIdx } = this;
+    const etStored = et.stored;
+    et.decayStep();
     const rows = this.w.rows;
     const cols = this.w.cols;
-    const f = this.invTc / this.etScale;
+    const f = et.invTc / et.scale;
     for (let b = 0; b < this.copies; b++) {
       const at = b * rows * cols;
       const pp = b * rows;
@@ -398,27 +397,8 @@ export class BatchMstdpetRule extends BatchMstdpRule {
     }
   }
 
-  override reset(): void {
-    super.reset();
-    this.etStored.fill(0);
-    this.etScale = 1;
-  }
-
-  override getState(): RuleState {
-    return { ...super.getState(), et: Array.from(this.etStored), et_scale: this.etScale };
-  }
-
-  override setState(state: RuleState): void {
-    super.setState(state);
-    this.etStored.fill(0);
-    this.etStored.set(state.et ?? []);
-    this.etScale = state.et_scale ?? 1;
-  }
-
   override eligibilityTrace(copy: number): Float64Array {
     const n = this.w.rows * this.w.cols;
-    const out = new Float64Array(n);
-    for (let k = 0; k < n; k++) out[k] = this.etStored[copy * n + k] * this.etScale;
-    return out;
+    return this.et.values(copy * n, n);
   }
 }

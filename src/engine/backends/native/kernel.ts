@@ -3,12 +3,12 @@
  * spikes wherever model.md allows. The step path allocates nothing.
  */
 import { copyPausing, runToEnd } from '../../pause.js';
-import type { ResolvedNetwork, ResolvedRule } from '../../spec-schema.js';
+import type { ResolvedNetwork, RuleType } from '../../spec-schema.js';
 import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelState } from '../kernel.js';
 import { BatchMstdpetRule, BatchMstdpRule, BatchNoOpRule, BatchStdpRule, type BatchRule } from './batch-rules.js';
 import { PopulationCopy, splitSpikes, type SpikingCopy } from './population-copies.js';
 import { LifPopulation } from './population.js';
-import { MstdpRule, MstdpetRule, NoOpRule, StdpRule, type NativeRule } from './rules.js';
+import { MstdpRule, MstdpetRule, NoOpRule, StdpRule, type NativeRule, type RuleParts } from './rules.js';
 import { DenseWeights } from './weights.js';
 
 /**
@@ -85,10 +85,11 @@ export class NativeKernel implements Kernel {
         lazyColumns: B === 1 && c.rule.type === 'MSTDP' && sizes[pi] * sizes[qi] >= LAZY_COLUMNS_MIN_SYNAPSES,
         trace: B === 1 && c.rule.type === 'MSTDPET',
       });
+      const rule = { w: weights, rule: c.rule, dt: spec.dt };
       const conn: NativeConnection =
         B === 1
-          ? { pre: pi, post: qi, weights, rule: singleRule(this.pops[pi], this.pops[qi], weights, c.rule, spec.dt), batchRule: null }
-          : { pre: pi, post: qi, weights, rule: null, batchRule: batchRule(this.split[pi], this.split[qi], weights, c.rule, spec.dt) };
+          ? { pre: pi, post: qi, weights, rule: new SINGLE_RULES[c.rule.type]({ ...rule, pre: this.pops[pi], post: this.pops[qi] }), batchRule: null }
+          : { pre: pi, post: qi, weights, rule: null, batchRule: new BATCH_RULES[c.rule.type]({ ...rule, pre: this.split[pi], post: this.split[qi] }) };
       this.incoming[qi].push(conn);
       return conn;
     });
@@ -277,31 +278,18 @@ export class NativeKernel implements Kernel {
   dispose(): void {}
 }
 
-function singleRule(pre: LifPopulation, post: LifPopulation, weights: DenseWeights, rule: ResolvedRule, dt: number): NativeRule {
-  switch (rule.type) {
-    case 'STDP':
-      return new StdpRule(pre, post, weights, rule);
-    case 'MSTDP':
-      return new MstdpRule(pre, post, weights, rule, dt);
-    case 'MSTDPET':
-      return new MstdpetRule(pre, post, weights, rule, dt);
-    default:
-      return new NoOpRule(weights);
-  }
-}
-
-function batchRule(pre: readonly SpikingCopy[], post: readonly SpikingCopy[], weights: DenseWeights, rule: ResolvedRule, dt: number): BatchRule {
-  switch (rule.type) {
-    case 'STDP':
-      return new BatchStdpRule(pre, post, weights, rule);
-    case 'MSTDP':
-      return new BatchMstdpRule(pre, post, weights, rule, dt);
-    case 'MSTDPET':
-      return new BatchMstdpetRule(pre, post, weights, rule, dt);
-    default:
-      return new BatchNoOpRule(pre, post, weights, rule);
-  }
-}
+const SINGLE_RULES: Record<RuleType, new (parts: RuleParts<LifPopulation>) => NativeRule> = {
+  NoOp: NoOpRule,
+  STDP: StdpRule,
+  MSTDP: MstdpRule,
+  MSTDPET: MstdpetRule,
+};
+const BATCH_RULES: Record<RuleType, new (parts: RuleParts<readonly SpikingCopy[]>) => BatchRule> = {
+  NoOp: BatchNoOpRule,
+  STDP: BatchStdpRule,
+  MSTDP: BatchMstdpRule,
+  MSTDPET: BatchMstdpetRule,
+};
 
 export function createNativeKernel(spec: ResolvedNetwork, external: ExternalInputs): Kernel {
   return new NativeKernel(spec, external);

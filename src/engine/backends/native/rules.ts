@@ -6,8 +6,9 @@
  * only decays, which DenseWeights does without touching it.
  */
 import type { ResolvedRule } from '../../spec-schema.js';
-import type { RuleState } from '../kernel.js';
+import { WeightsOnlyRule, type RuleState } from '../kernel.js';
 import type { LifPopulation } from './population.js';
+import { ScaledTrace } from './scaled-trace.js';
 import { DenseWeights } from './weights.js';
 
 export interface NativeRule {
@@ -21,26 +22,29 @@ export interface NativeRule {
   eligibilityTrace(): Float64Array | null;
 }
 
-/** A rule whose only state is the weights: nothing to reset or save. */
-abstract class StatelessRule implements NativeRule {
-  abstract update(reward: number): void;
-  reset(): void {}
-  getState(): RuleState {
-    return {};
-  }
-  setState(): void {}
-  eligibility(): null {
-    return null;
-  }
+/** What a rule is built from: its connection's populations (`P`: one copy, or a batch's copies), weights and rule, and the time step. */
+export interface RuleParts<P> {
+  pre: P;
+  post: P;
+  w: DenseWeights;
+  rule: ResolvedRule;
+  dt: number;
+}
 
+/** A rule whose only state is the weights: nothing to reset or save. */
+abstract class StatelessRule extends WeightsOnlyRule implements NativeRule {
+  abstract update(reward: number): void;
   eligibilityTrace(): null {
     return null;
   }
 }
 
 export class NoOpRule extends StatelessRule {
-  constructor(private readonly w: DenseWeights) {
+  private readonly w: DenseWeights;
+
+  constructor({ w }: RuleParts<LifPopulation>) {
     super();
+    this.w = w;
   }
 
   update(): void {
@@ -55,16 +59,17 @@ const LR_POST = 0;
 
 /** Pair-based STDP with nearest traces (BindsNET PostPre). */
 export class StdpRule extends StatelessRule {
+  private readonly pre: LifPopulation;
+  private readonly post: LifPopulation;
+  private readonly w: DenseWeights;
   private readonly lrPre: number;
   private readonly lrPost: number;
 
-  constructor(
-    private readonly pre: LifPopulation,
-    private readonly post: LifPopulation,
-    private readonly w: DenseWeights,
-    rule: ResolvedRule,
-  ) {
+  constructor({ pre, post, w, rule }: RuleParts<LifPopulation>) {
     super();
+    this.pre = pre;
+    this.post = post;
+    this.w = w;
     [this.lrPre, this.lrPost] = rule.lr;
     w.ruleParams[LR_POST] = this.lrPost;
   }
@@ -139,6 +144,11 @@ const ET_C = 5;
 const ET_K = 6;
 
 export class MstdpRule implements NativeRule {
+  protected readonly pre: LifPopulation;
+  protected readonly post: LifPopulation;
+  protected readonly w: DenseWeights;
+  /** MSTDPET's trace (MstdpetRule), reset, saved and restored with the rest of the state. */
+  protected trace: ScaledTrace | null = null;
   protected readonly lr0: number;
   /** p_plus and p_minus live in the weights' vectors, next to the matrix (see DenseWeights.preVector). */
   readonly pPlus: Float64Array;
@@ -150,13 +160,10 @@ export class MstdpRule implements NativeRule {
   protected readonly ePostIdx: Int32Array;
   protected ePostCount = 0;
 
-  constructor(
-    protected readonly pre: LifPopulation,
-    protected readonly post: LifPopulation,
-    protected readonly w: DenseWeights,
-    rule: ResolvedRule,
-    dt: number,
-  ) {
+  constructor({ pre, post, w, rule, dt }: RuleParts<LifPopulation>) {
+    this.pre = pre;
+    this.post = post;
+    this.w = w;
     this.lr0 = rule.lr[0];
     const p = w.ruleParams;
     p[PLUS_DECAY] = Math.exp(-dt / (rule.tc_plus as number));
@@ -267,6 +274,7 @@ export class MstdpRule implements NativeRule {
     this.pPlus.fill(0);
     this.pMinus.fill(0);
     this.setEligibilitySpikes([], 0, [], 0);
+    this.trace?.reset();
   }
 
   getState(): RuleState {
@@ -275,6 +283,7 @@ export class MstdpRule implements NativeRule {
       p_minus: Array.from(this.pMinus),
       e_pre: Array.from(this.ePreIdx.subarray(0, this.ePreCount)),
       e_post: Array.from(this.ePostIdx.subarray(0, this.ePostCount)),
+      ...this.trace?.state(),
     };
   }
 
@@ -285,6 +294,7 @@ export class MstdpRule implements NativeRule {
     const ePre = state.e_pre ?? [];
     const ePost = state.e_post ?? [];
     this.setEligibilitySpikes(ePre, ePre.length, ePost, ePost.length);
+    this.trace?.restore(state);
   }
 
   eligibilityTrace(): Float64Array | null {
@@ -316,29 +326,21 @@ export class MstdpRule implements NativeRule {
  * whole matrix. A reward at the end of an episode is the case it is for.
  */
 export class MstdpetRule extends MstdpRule {
-  /** The trace's stored values, next to the weights (DenseWeights.trace). */
-  private readonly etStored: Float64Array;
-  private etScale = 1;
-  private readonly etDecay: number;
-  private readonly invTc: number;
-  private readonly lrDt: number;
+  /** Its stored values are next to the weights (DenseWeights.trace). */
+  private readonly et: ScaledTrace;
 
-  constructor(pre: LifPopulation, post: LifPopulation, w: DenseWeights, rule: ResolvedRule, dt: number) {
-    super(pre, post, w, rule, dt);
-    const tc = rule.tc_e_trace as number;
-    this.etDecay = Math.exp(-dt / tc);
-    this.invTc = 1 / tc;
-    this.lrDt = this.lr0 * dt;
-    if (w.trace === null) throw new Error('MSTDPET needs weights built with a trace');
-    this.etStored = w.trace;
+  constructor(parts: RuleParts<LifPopulation>) {
+    super(parts);
+    if (parts.w.trace === null) throw new Error('MSTDPET needs weights built with a trace');
+    this.trace = this.et = new ScaledTrace(parts.w.trace, parts.rule, parts.dt);
   }
 
   override update(reward: number): void {
     this.traceEligibility();
-    const c = this.lrDt * reward;
+    const c = this.et.lrDt * reward;
     this.w.begin();
     if (c !== 0) {
-      this.w.ruleParams[ET_C] = c * this.etScale;
+      this.w.ruleParams[ET_C] = c * this.et.scale;
       this.w.applyScaledTrace(ET_C);
     }
     this.w.end();
@@ -352,39 +354,13 @@ export class MstdpetRule extends MstdpRule {
    * the post spikes.
    */
   private traceEligibility(): void {
-    this.etScale *= this.etDecay;
-    if (this.etScale < DenseWeights.RENORMALISE_BELOW) this.foldScale();
-    this.w.ruleParams[ET_K] = this.invTc / this.etScale;
+    this.et.decayStep();
+    this.w.ruleParams[ET_K] = this.et.invTc / this.et.scale;
     this.w.traceAddRows(this.ePreIdx, this.ePreCount, ET_K);
     this.w.traceAddCols(this.ePostIdx, this.ePostCount, ET_K);
   }
 
-  /** Folds the scale into the stored values, so that it never underflows. */
-  private foldScale(): void {
-    const { etStored, etScale } = this;
-    for (let k = 0; k < etStored.length; k++) etStored[k] *= etScale;
-    this.etScale = 1;
-  }
-
-  override reset(): void {
-    super.reset();
-    this.etStored.fill(0);
-    this.etScale = 1;
-  }
-
-  /** The stored values and their scale as they are, so that a restored rule continues bit for bit. */
-  override getState(): RuleState {
-    return { ...super.getState(), et: Array.from(this.etStored), et_scale: this.etScale };
-  }
-
-  override setState(state: RuleState): void {
-    super.setState(state);
-    this.etStored.fill(0);
-    this.etStored.set(state.et ?? []);
-    this.etScale = state.et_scale ?? 1;
-  }
-
   override eligibilityTrace(): Float64Array {
-    return this.etStored.map((x) => x * this.etScale);
+    return this.et.values(0, this.et.stored.length);
   }
 }

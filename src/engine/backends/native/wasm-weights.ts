@@ -92,7 +92,15 @@ function lazyEnd(rows: number, cols: number, lazy: boolean): number {
   return Math.ceil(base / 8) * 8 + 16 * rows + 40 * LAZY_ENTRIES + 4 * lazyPoolSize(cols);
 }
 
-function layoutBytes(rows: number, cols: number, lazy: boolean, trace: boolean): number {
+/** What a connection's memory holds: its rows x cols weights, with or without room for lazy columns' state and for MSTDPET's trace. */
+export interface WasmLayout {
+  rows: number;
+  cols: number;
+  lazy: boolean;
+  trace: boolean;
+}
+
+function layoutBytes({ rows, cols, lazy, trace }: WasmLayout): number {
   const end = lazyEnd(rows, cols, lazy);
   return trace ? Math.ceil(end / 16) * 16 + 8 * rows * cols : end;
 }
@@ -140,10 +148,11 @@ export class WasmWeights {
   readonly trace: Float64Array | null = null;
   private readonly traceAt: number = 0;
 
-  private constructor(rows: number, cols: number, module: WebAssembly.Module, lazy: boolean, trace: boolean) {
+  private constructor(module: WebAssembly.Module, layout: WasmLayout) {
+    const { rows, cols, lazy, trace } = layout;
     this.rows = rows;
     this.cols = cols;
-    const pages = Math.ceil(layoutBytes(rows, cols, lazy, trace) / PAGE_BYTES);
+    const pages = Math.ceil(layoutBytes(layout) / PAGE_BYTES);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     this.fns = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
     const buf = memory.buffer;
@@ -206,16 +215,16 @@ export class WasmWeights {
   }
 
   /**
-   * A rows x cols connection in WebAssembly memory, or null when the kernels
+   * A connection's memory in WebAssembly, or null when the kernels
    * are unavailable, it is too large, or no memory can be had: V8 reserves
    * about 10 GiB of address space per memory (guard regions, not resident),
    * so a process runs out after some 13,000 live memories. The JavaScript
    * loops then run that connection, with the same results.
    */
-  static create(rows: number, cols: number, lazy = false, trace = false): WasmWeights | null {
-    if (KERNEL_MODULE === null || layoutBytes(rows, cols, lazy, trace) > MAX_WASM_BYTES) return null;
+  static create(layout: WasmLayout): WasmWeights | null {
+    if (KERNEL_MODULE === null || layoutBytes(layout) > MAX_WASM_BYTES) return null;
     try {
-      return new WasmWeights(rows, cols, KERNEL_MODULE, lazy, trace);
+      return new WasmWeights(KERNEL_MODULE, layout);
     } catch (err) {
       if (err instanceof RangeError) return null;
       throw err;

@@ -119,7 +119,7 @@ export class DenseWeights {
     const lazy = weightDecay === 0 || (wMin <= 0 && wMax >= 0 && weightDecay < 1);
     const wantLazy = lazyColumns && lazy && !soft;
     // Lazy columns and a trace need room of their own; a matrix that fits only without it runs them in JavaScript.
-    this.wasm = useWasm ? (WasmWeights.create(rows, cols, wantLazy, trace) ?? (wantLazy || trace ? WasmWeights.create(rows, cols, false, false) : null)) : null;
+    this.wasm = useWasm ? (WasmWeights.create({ rows, cols, lazy: wantLazy, trace }) ?? (wantLazy || trace ? WasmWeights.create({ rows, cols, lazy: false, trace: false }) : null)) : null;
     if (kernels === 'wasm' && this.wasm === null) throw new RangeError('WebAssembly SIMD kernels are unavailable here, or the connection is too large for them');
     this.stored = this.wasm?.stored ?? new Float64Array(rows * cols);
     this.upRow = this.wasm?.upRow ?? new Float64Array(cols);

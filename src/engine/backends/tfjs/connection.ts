@@ -10,8 +10,8 @@
  * weights' update.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ResolvedConnection } from '../../spec-schema.js';
-import type { RuleState } from '../kernel.js';
+import type { ResolvedConnection, RuleType } from '../../spec-schema.js';
+import { WeightsOnlyRule, type RuleState } from '../kernel.js';
 import type { TfjsPopulation } from './population.js';
 
 export class TfjsConnection {
@@ -32,20 +32,7 @@ export class TfjsConnection {
     this.rows = pre.n;
     this.cols = post.n;
     this.w = tf.zeros([pre.n, post.n]);
-    const batch = new Batch(pre.copies, c.rule.reduction === 'mean');
-    switch (c.rule.type) {
-      case 'STDP':
-        this.rule = new StdpRule(c, pre, post, batch);
-        break;
-      case 'MSTDP':
-        this.rule = new MstdpRule(c, pre, post, dt, batch);
-        break;
-      case 'MSTDPET':
-        this.rule = new MstdpetRule(c, pre, post, dt, batch);
-        break;
-      default:
-        this.rule = new NoOpRule(c);
-    }
+    this.rule = new RULES[c.rule.type]({ c, pre, post, dt, batch: new Batch(pre.copies, c.rule.reduction === 'mean') });
   }
 
   /** What this connection delivers to its post population: x_post[j] += sum_i s_pre[i] * w[i][j], copy by copy. Inside a tidy. */
@@ -195,6 +182,15 @@ type RuleTerms = {
   state: tf.Tensor[];
 };
 
+/** What a rule is built from: its connection, the connection's populations, the time step, and the batch's shape. */
+interface RuleParts {
+  c: ResolvedConnection;
+  pre: TfjsPopulation;
+  post: TfjsPopulation;
+  dt: number;
+  batch: Batch;
+}
+
 interface TfjsRule {
   /** True when an update cannot change anything, so it is skipped. */
   readonly isIdentity: boolean;
@@ -216,7 +212,7 @@ interface TfjsRule {
 }
 
 /** A rule whose only state is the weights: nothing to commit, reset, save or free. */
-abstract class StatelessRule implements TfjsRule {
+abstract class StatelessRule extends WeightsOnlyRule implements TfjsRule {
   abstract readonly isIdentity: boolean;
   abstract terms(reward: Reward): RuleTerms;
   commit(): void {}
@@ -226,14 +222,6 @@ abstract class StatelessRule implements TfjsRule {
   variables(): [string, tf.Tensor][] {
     return [];
   }
-  reset(): void {}
-  getState(): RuleState {
-    return {};
-  }
-  setState(): void {}
-  eligibility(): null {
-    return null;
-  }
   dispose(): void {}
 }
 
@@ -241,7 +229,7 @@ abstract class StatelessRule implements TfjsRule {
 class NoOpRule extends StatelessRule {
   readonly isIdentity: boolean;
 
-  constructor(c: ResolvedConnection) {
+  constructor({ c }: RuleParts) {
     super();
     // With no decay the update is w = clamp(w), and weights are always within
     // their bounds (setWeights clamps), so it cannot change a weight.
@@ -256,15 +244,16 @@ class NoOpRule extends StatelessRule {
 /** Pair-based STDP with nearest traces (BindsNET PostPre). */
 class StdpRule extends StatelessRule {
   readonly isIdentity = false;
+  private readonly pre: TfjsPopulation;
+  private readonly post: TfjsPopulation;
+  private readonly batch: Batch;
   private readonly lr: [number, number];
 
-  constructor(
-    c: ResolvedConnection,
-    private readonly pre: TfjsPopulation,
-    private readonly post: TfjsPopulation,
-    private readonly batch: Batch,
-  ) {
+  constructor({ c, pre, post, batch }: RuleParts) {
     super();
+    this.pre = pre;
+    this.post = post;
+    this.batch = batch;
     this.lr = c.rule.lr;
   }
 
@@ -298,14 +287,14 @@ class MstdpRule implements TfjsRule {
   /** The pre and post spike vectors (0/1) e was built from. */
   private eSPre: tf.Tensor;
   private eSPost: tf.Tensor;
+  private readonly pre: TfjsPopulation;
+  private readonly post: TfjsPopulation;
+  private readonly batch: Batch;
 
-  constructor(
-    c: ResolvedConnection,
-    private readonly pre: TfjsPopulation,
-    private readonly post: TfjsPopulation,
-    dt: number,
-    private readonly batch: Batch,
-  ) {
+  constructor({ c, pre, post, dt, batch }: RuleParts) {
+    this.pre = pre;
+    this.post = post;
+    this.batch = batch;
     this.lr0 = c.rule.lr[0];
     this.plusDecay = Math.exp(-dt / (c.rule.tc_plus as number));
     this.minusDecay = Math.exp(-dt / (c.rule.tc_minus as number));
@@ -402,14 +391,16 @@ class MstdpetRule implements TfjsRule {
   private readonly tc: number;
   private et: tf.Tensor;
 
-  constructor(
-    c: ResolvedConnection,
-    private readonly pre: TfjsPopulation,
-    private readonly post: TfjsPopulation,
-    dt: number,
-    private readonly batch: Batch,
-  ) {
-    this.mstdp = new MstdpRule(c, pre, post, dt, batch);
+  private readonly pre: TfjsPopulation;
+  private readonly post: TfjsPopulation;
+  private readonly batch: Batch;
+
+  constructor(parts: RuleParts) {
+    const { c, dt } = parts;
+    this.pre = parts.pre;
+    this.post = parts.post;
+    this.batch = parts.batch;
+    this.mstdp = new MstdpRule(parts);
     this.tc = c.rule.tc_e_trace as number;
     this.etDecay = Math.exp(-dt / this.tc);
     this.lrDt = c.rule.lr[0] * dt;
@@ -490,3 +481,10 @@ function indicesOf(mask: ArrayLike<number>): number[] {
   for (let i = 0; i < mask.length; i++) if (mask[i] !== 0) out.push(i);
   return out;
 }
+
+const RULES: Record<RuleType, new (parts: RuleParts) => TfjsRule> = {
+  NoOp: NoOpRule,
+  STDP: StdpRule,
+  MSTDP: MstdpRule,
+  MSTDPET: MstdpetRule,
+};
