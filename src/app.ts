@@ -17,6 +17,7 @@ import { errorHandler, notFoundHandler } from './http/errors.js';
 import { genReqId, loggerOptions, registerRequestLogging } from './http/logging.js';
 import { bodyIsOptional, typeboxValidatorCompiler } from './http/validation.js';
 import { registerJsonParser } from './http/json-body.js';
+import { lazySerializerFactory } from './http/serializers.js';
 import { SessionManager, type RestoreReport, type SessionManagerOptions } from './sessions/manager.js';
 import type { SessionHooks } from './sessions/session.js';
 import { registerAuth } from './http/auth.js';
@@ -109,6 +110,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // fastify's own 503 while closing has another shape; the onRequest hook below answers instead.
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    schemaController: { compilersFactory: { buildSerializer: lazySerializerFactory() } },
     // Errors before routing (a malformed URL) get the same shape as the rest.
     frameworkErrors: (err, request, reply) => handleError(err, request, reply),
   });
