@@ -5,7 +5,7 @@
  * the owner runs every check itself (host, origin, key, quotas); its answer
  * comes back as it is, its `spikeserve-node` header naming it.
  */
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** Set on forwarded requests: how many nodes passed it on; a node receiving one serves it if it can. */
@@ -36,6 +36,9 @@ export class ForwardError extends Error {
 export class Forwarder {
   private readonly pools = new Map<string, Pool>();
 
+  /** `PoolClass` is undici's Pool, which the cluster loads only when it starts (a server on its own never needs it). */
+  constructor(private readonly PoolClass: typeof Pool) {}
+
   /** Sends the request to `origin` (http://host:port) and reads the whole reply. */
   async forward(origin: string, req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer | null; hops: number; timeoutMs?: number }): Promise<ForwardedReply> {
     const headers: Record<string, string | string[]> = {};
@@ -63,7 +66,7 @@ export class Forwarder {
   private pool(origin: string): Pool {
     let p = this.pools.get(origin);
     if (!p) {
-      p = new Pool(origin, { connections: 128, connectTimeout: 2000, keepAliveTimeout: 4000 });
+      p = new this.PoolClass(origin, { connections: 128, connectTimeout: 2000, keepAliveTimeout: 4000 });
       this.pools.set(origin, p);
     }
     return p;

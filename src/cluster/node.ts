@@ -6,7 +6,7 @@
  * in again and a stale copy is found out and dropped). How requests find
  * their node is routing.ts; moving sessions is handoff.ts.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { NodeInfo, ClusterView } from '../api/cluster.js';
 import type { SessionSummary } from '../api/sessions.js';
 import { SpikeserveError } from '../errors.js';
@@ -48,7 +48,7 @@ export class ClusterNode {
   readonly registry: NodeRegistry;
   readonly directory: SessionDirectory;
   readonly identity: NodeIdentity;
-  readonly forwarder = new Forwarder();
+  readonly forwarder: Forwarder;
   readonly gates = new SessionGates();
   readonly quotas: ClusterQuotas;
   /** Owner last found for sessions held elsewhere (route()). */
@@ -63,9 +63,10 @@ export class ClusterNode {
   private readonly startedAt = new Date().toISOString();
   private readonly opts: ClusterOptions;
 
-  private constructor(opts: ClusterOptions, redis: Redis, identity: NodeIdentity) {
+  private constructor(opts: ClusterOptions, redis: Redis, identity: NodeIdentity, forwarder: Forwarder) {
     this.opts = opts;
     this.redis = redis;
+    this.forwarder = forwarder;
     this.identity = identity;
     this.id = identity.nodeId;
     this.url = opts.advertiseUrl;
@@ -98,13 +99,15 @@ export class ClusterNode {
   /** Connects to Redis (waiting for it if it is not up yet) and claims the sessions restored from DATA_DIR. */
   static async start(opts: ClusterOptions): Promise<ClusterNode> {
     const identity = NodeIdentity.load(opts.dataDir, opts.nodeId);
+    // Loaded here, not with the module: a server that is not in a cluster never loads its Redis and HTTP clients.
+    const [{ Redis }, { Pool }] = await Promise.all([import('ioredis'), import('undici')]);
     const redis = new Redis(opts.redisUrl, {
       lazyConnect: true,
       // A command waits through a short outage, then fails: a request for a session elsewhere gets 503 rather than hanging.
       maxRetriesPerRequest: 2,
       retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
     });
-    const node = new ClusterNode(opts, redis, identity);
+    const node = new ClusterNode(opts, redis, identity, new Forwarder(Pool));
     let first = true;
     redis.on('error', (err) => opts.log.warn({ err: { message: err.message } }, 'Redis connection error'));
     redis.on('ready', () => {
