@@ -47,8 +47,9 @@ test('an idle session is evicted as over HTTP, an open socket notwithstanding, a
 test('closing the server answers what was read, then closes every socket with 1001', async () => {
   const srv = await liveServer();
   const { id } = await srv.rest.createSession({ network: SEED_MSTDP_NETWORK });
-  const ctl = await srv.rest.socket(id);
-  const obs = await srv.rest.socket(id, { role: 'observer' });
+  // Without reconnecting: what is tested here is the server's close (the client would try to open the socket again).
+  const ctl = await srv.rest.socket(id, { reconnect: false });
+  const obs = await srv.rest.socket(id, { role: 'observer', reconnect: false });
   const long = ctl.step({ steps: 100_000, return: { spikes: 'none' } });
   const after = ctl.step({ return: { spikes: 'none' } });
   await waitFor(() => srv.app.websockets.connectionsOf(id).some((c) => c.inFlight === 2), 'the server to read both');
