@@ -7,10 +7,20 @@
  * `node dist/bench/engine.js busy` runs the cases whose name holds "busy".
  * That the step allocates nothing is a test (test/engine-allocation.test.ts),
  * not a figure here.
+ *
+ *   node dist/bench/engine.js [CASE_SUBSTRING] [ENGINE]
+ *
+ * ENGINE is the directory of another build's engine (its dist/src/engine),
+ * to time that build with these cases and this stepping, so that two builds
+ * can be compared run for run.
  */
-import { Network } from '../src/engine/index.js';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type * as Engine from '../src/engine/index.js';
 import { BUSY_CASES, STANDARD_CASES, type BenchCase } from './networks.js';
 import { sessionStepper } from './session-path.js';
+
+const { Network } = (process.argv[3] ? await import(pathToFileURL(path.resolve(process.argv[3], 'index.js')).href) : await import('../src/engine/index.js')) as typeof Engine;
 
 /** Timed runs per case; the fastest counts (the others absorb noise from other processes). */
 const REPS = 3;
@@ -61,7 +71,7 @@ function measure(c: BenchCase): { usPerStep: number; steps: number; preRate: num
 
 const only = process.argv[2] ?? '';
 
-console.log(`engine benchmark, native backend, node ${process.version} (best of ${REPS} runs)`);
+console.log(`engine benchmark, native backend, node ${process.version} (best of ${REPS} runs), engine ${process.argv[3] ?? 'of this build'}`);
 console.log('case'.padEnd(34) + 'us/step'.padStart(10) + 'target'.padStart(9) + 'steps'.padStart(11) + 'input rate'.padStart(12) + 'post rate'.padStart(11));
 for (const c of [...STANDARD_CASES, ...BUSY_CASES]) {
   if (!c.name.includes(only)) continue;

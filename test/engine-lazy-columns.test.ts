@@ -1,9 +1,10 @@
 /**
- * MSTDP's lazy column updates (src/engine/backends/native/lazy-columns.ts)
- * against the eager ones, bit for bit: the same connection stepped with
- * random spikes and rewards, with snapshots, restores, weight reads and
- * writes, resets and deferred rewards in the middle of pending columns, and
- * with the pending list run into each of its bounds.
+ * MSTDP's and STDP's lazy column updates
+ * (src/engine/backends/native/lazy-columns.ts) against the eager ones, bit
+ * for bit: the same connection stepped with random spikes and rewards, with
+ * snapshots, restores, weight reads and writes, resets and deferred rewards
+ * in the middle of pending columns, and with the pending list run into each
+ * of its bounds.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -11,7 +12,7 @@ import { LAZY_COLUMNS_MIN_SYNAPSES } from '../src/engine/backends/native/kernel.
 import { TICK_LIMIT } from '../src/engine/backends/native/lazy-columns.js';
 import { LifPopulation } from '../src/engine/backends/native/population.js';
 import type { RuleState } from '../src/engine/backends/kernel.js';
-import { MstdpRule } from '../src/engine/backends/native/rules.js';
+import { MstdpRule, StdpRule, type NativeRule } from '../src/engine/backends/native/rules.js';
 import { LAZY_ENTRIES, lazyPoolSize, wasmKernelsAvailable } from '../src/engine/backends/native/wasm-weights.js';
 import { DenseWeights } from '../src/engine/backends/native/weights.js';
 import { Network } from '../src/engine/index.js';
@@ -34,12 +35,12 @@ interface HarnessState {
   post: PopState;
 }
 
-/** One MSTDP connection stepped as the native kernel steps it; `mode` picks how its columns run. */
+/** One MSTDP or STDP connection stepped as the native kernel steps it; `mode` picks how its columns run. */
 class Harness {
   readonly pre: LifPopulation;
   readonly post: LifPopulation;
   readonly w: DenseWeights;
-  readonly rule: MstdpRule;
+  readonly rule: NativeRule;
 
   constructor(spec: unknown, mode: 'lazy' | 'eager' | 'js') {
     const net = resolveSpec(spec, DEFAULT_ENGINE_LIMITS);
@@ -50,7 +51,8 @@ class Harness {
     this.w = new DenseWeights({ rows: this.pre.n, cols: this.post.n, wMin: c.w_min, wMax: c.w_max, weightDecay: c.rule.weight_decay, soft: c.rule.boundary === 'soft', kernels, lazyColumns: mode === 'lazy' });
     const rnd = lcg(99);
     this.w.setFlat(Array.from({ length: this.pre.n * this.post.n }, () => c.w_min + rnd() * (c.w_max - c.w_min)));
-    this.rule = new MstdpRule({ pre: this.pre, post: this.post, w: this.w, rule: c.rule, dt: net.dt });
+    const parts = { pre: this.pre, post: this.post, w: this.w, rule: c.rule, dt: net.dt };
+    this.rule = c.rule.type === 'STDP' ? new StdpRule(parts) : new MstdpRule(parts);
   }
 
   /** Populations and delivery; the rule's update is update(), possibly later (a deferred reward). */
@@ -109,10 +111,10 @@ function assertSameState(a: HarnessState, b: HarnessState, what: string): void {
   }
 }
 
-function spec(nPre: number, nPost: number, wMin: number, wMax: number, rule: object): unknown {
+function spec(nPre: number, nPost: number, wMin: number, wMax: number, rule: object, pre: object = {}): unknown {
   return {
     dt: 0.1,
-    populations: { pre: { n: nPre, refrac_length: 0 }, post: { n: nPost, refrac_length: 0.3 } },
+    populations: { pre: { n: nPre, refrac_length: 0, ...pre }, post: { n: nPost, refrac_length: 0.3 } },
     connections: { c: { pre: 'pre', post: 'post', w_min: wMin, w_max: wMax, rule: { type: 'MSTDP', ...rule } } },
   };
 }
@@ -128,16 +130,20 @@ test('this Node has WebAssembly SIMD, so lazy columns are really exercised', () 
 });
 
 test('lazy columns give the eager bits through snapshots, restores, weight reads and writes, resets and deferred rewards', () => {
-  const rules = [
-    { lr: 0.05 },
-    { lr: 0.05, weight_decay: 0.01 },
-    { lr: [0.2, 0.1], tc_plus: 5, tc_minus: 30, a_plus: 0.7, a_minus: -1.3 },
-    { lr: 0.05, a_plus: -0.5 },
+  // MSTDP, then STDP (its entries scale the pre traces, additive ones too).
+  const rules: [object, object][] = [
+    [{ lr: 0.05 }, {}],
+    [{ lr: 0.05, weight_decay: 0.01 }, {}],
+    [{ lr: [0.2, 0.1], tc_plus: 5, tc_minus: 30, a_plus: 0.7, a_minus: -1.3 }, {}],
+    [{ lr: 0.05, a_plus: -0.5 }, {}],
+    [{ type: 'STDP', lr: [0.04, 0.05] }, {}],
+    [{ type: 'STDP', lr: [0.04, 0.05], weight_decay: 0.01 }, { tau_s: 3 }],
+    [{ type: 'STDP', lr: [-0.02, -0.05] }, { additive_spike_trace: true, trace_scale: 0.7 }],
   ];
   for (const [nPre, nPost] of [[60, 45], [45, 131]]) {
     for (const [wMin, wMax] of [[0, 2], [-1, 1]]) {
-      rules.forEach((rule, r) => {
-        const s = spec(nPre, nPost, wMin, wMax, rule);
+      rules.forEach(([rule, pre], r) => {
+        const s = spec(nPre, nPost, wMin, wMax, rule, pre);
         const lazy = new Harness(s, 'lazy');
         const eager = new Harness(s, 'eager');
         const js = new Harness(s, 'js');
@@ -184,7 +190,7 @@ test('lazy columns give the eager bits through snapshots, restores, weight reads
           } else if (event < 0.055) {
             for (const h of all) h.reset();
           } else if (event < 0.06) {
-            const e = all.map((h) => h.rule.eligibility().flat());
+            const e = all.map((h) => h.rule.eligibility()?.flat() ?? []);
             assertSameBits(e[0], e[1], `${what(t)}: eligibility`);
           }
         }
@@ -249,15 +255,21 @@ test('the pending list stays within its bounds (column indices, entries, steps),
   // Rare rewards leave few entries over many steps: the step bound.
   const bySteps = runUntouched(spec(40, 64, 0, 2, { lr: 0.05 }), TICK_LIMIT + 800, 0.05, 0.05, 7);
   assert.ok(bySteps.before.length > 0 && bySteps.maxPending < LAZY_ENTRIES / 4, `the step bound flushed (${JSON.stringify(bySteps)})`);
+  // STDP records an entry at every step with post spikes, whatever the reward.
+  const stdp = { type: 'STDP', lr: [0.04, 0.05] };
+  const stdpPool = runUntouched(spec(40, 32, 0, 2, stdp), 1000, 0.5, 0, 3);
+  assert.ok(stdpPool.before.length >= 3, `STDP: the pool bound flushed (${JSON.stringify(stdpPool.before)})`);
+  const stdpSteps = runUntouched(spec(40, 64, 0, 2, stdp), TICK_LIMIT + 800, 0.002, 0, 7);
+  assert.ok(stdpSteps.before.length > 0 && stdpSteps.maxPending < LAZY_ENTRIES / 2, `STDP: the step bound flushed (${JSON.stringify(stdpSteps)})`);
 });
 
-test('a network with lazy columns continues bit for bit whatever reads it, and from its snapshot', () => {
+for (const type of ['MSTDP', 'STDP']) test(`a network with lazy ${type} columns continues bit for bit whatever reads it, and from its snapshot`, () => {
   const n = 400;
   assert.ok(n * n >= LAZY_COLUMNS_MIN_SYNAPSES);
   const s = {
     dt: 0.1,
     populations: { pre: { n, refrac_length: 0 }, post: { n, refrac_length: 0 } },
-    connections: { c: { pre: 'pre', post: 'post', w_min: 0, w_max: 3, rule: { type: 'MSTDP', lr: 0.05 } } },
+    connections: { c: { pre: 'pre', post: 'post', w_min: 0, w_max: 3, rule: { type, lr: 0.05 } } },
   };
   const quiet = Network.create(s, { seed: 4 });
   const busy = Network.create(s, { seed: 4 });

@@ -133,6 +133,17 @@ test('delivery and hard-bound updates give the same bits in WebAssembly as in Ja
         const row = Math.floor(rnd() * rows);
         js.applyCells(row, list, cells);
         wa.applyCells(row, list, cells);
+        // Whole rows with both terms (applyRow): zeros of either sign in
+        // either array, both at once where the weight must keep its bits.
+        for (let r = 0; r < 2; r++) {
+          for (let j = 0; j < cols; j++) {
+            js.upRow[j] = wa.upRow[j] = edgy(rnd, size);
+            js.downRow[j] = wa.downRow[j] = rnd() < 0.3 ? js.upRow[j] * 0 : edgy(rnd, size);
+          }
+          const i = Math.floor(rnd() * rows);
+          js.applyRow(i);
+          wa.applyRow(i);
+        }
         // Columns (applyCross), both ways of reading perRow.
         for (let i = 0; i < rows; i++) {
           js.perRow[i] = wa.perRow[i] = edgy(rnd, size);

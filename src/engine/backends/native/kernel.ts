@@ -12,10 +12,10 @@ import { MstdpRule, MstdpetRule, NoOpRule, StdpRule, type NativeRule, type RuleP
 import { DenseWeights } from './weights.js';
 
 /**
- * MSTDP connections of at least this many synapses (1 MiB of weights, a
- * core's L2) apply their column updates lazily (lazy-columns.ts): a column of
- * a matrix that fits the cache costs little, and there the bookkeeping
- * costs more than it saves (docs/engine.md, "Lazy MSTDP columns").
+ * MSTDP and STDP connections of at least this many synapses (1 MiB of
+ * weights, a core's L2) apply their column updates lazily (lazy-columns.ts):
+ * a column of a matrix that fits the cache costs little, and there the
+ * bookkeeping costs more than it saves (docs/engine.md, "Lazy columns").
  */
 export const LAZY_COLUMNS_MIN_SYNAPSES = 1 << 17;
 
@@ -82,7 +82,7 @@ export class NativeKernel implements Kernel {
         wMax: c.w_max,
         weightDecay: c.rule.weight_decay,
         soft: c.rule.boundary === 'soft',
-        lazyColumns: B === 1 && c.rule.type === 'MSTDP' && sizes[pi] * sizes[qi] >= LAZY_COLUMNS_MIN_SYNAPSES,
+        lazyColumns: B === 1 && (c.rule.type === 'MSTDP' || c.rule.type === 'STDP') && sizes[pi] * sizes[qi] >= LAZY_COLUMNS_MIN_SYNAPSES,
         trace: B === 1 && c.rule.type === 'MSTDPET',
       });
       const rule = { w: weights, rule: c.rule, dt: spec.dt };

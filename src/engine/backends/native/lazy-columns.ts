@@ -1,9 +1,11 @@
 /**
- * MSTDP's column updates, applied row by row when a row is next used.
+ * Column updates of MSTDP and STDP, applied row by row when a row is next used.
  *
  * At step t MSTDP changes, for each post neuron j that spiked at t - 1, the
  * whole column j: every row i not updated as a row that step gets
- * c_t * p_plus_{t-1}[i] (DenseWeights.applyCross, split by sign). Done at once
+ * c_t * p_plus_{t-1}[i] (DenseWeights.applyCross, split by sign); STDP, for
+ * each post neuron j that spiked at t, every row i whose pre neuron did not
+ * gets lr[1] * x_t[i], x the pre population's traces after step t. Done at once
  * that is one cache line per synapse of a matrix far larger than the cache.
  * Instead each step's columns are recorded as an entry (the columns, c_t, the
  * decay scale and 1 / next scale of that step, the step) and a row applies
@@ -13,11 +15,13 @@
  * writer of the whole matrix (DenseWeights.flushAll). So every weight ends
  * with the same bits as the eager update's.
  *
- * p_plus[i] is not stored per entry: between two flushes of row i pre
- * neuron i did not spike (a spike flushes its row before p_plus takes it in),
- * so p_plus[i] only decays, p * d + a_plus * 0 each step, the expression the
- * eager decayAdd applies to every neuron. Each row keeps its p at a step and
- * the kernel iterates it forward to each entry's step.
+ * p_plus[i] (the pre trace x[i] under STDP) is not stored per entry: between
+ * two flushes of row i pre neuron i did not spike (a spike flushes its row
+ * before the source vector takes it in), so the value only decays, p * d +
+ * a_plus * 0 each step, the expression the eager decayAdd applies to every
+ * neuron (for STDP's traces, x * d + -0, which is x * d, the population
+ * step's own multiplication, for every x). Each row keeps its p at a step
+ * and the kernel iterates it forward to each entry's step.
  *
  * Bound: at most LAZY_ENTRIES entries, lazyPoolSize(cols) pending column
  * indices and TICK_LIMIT steps since the oldest entry; beyond that every row
@@ -36,18 +40,28 @@ export class LazyColumns {
   /** The current step, counted from the first pending entry's. */
   private tick = 0;
 
+  /** The per-row values an entry scales (MSTDP's p_plus, STDP's pre traces). */
+  private pPlus: Float64Array;
+
   constructor(
     private readonly wasm: WasmWeights,
     private readonly v: LazyViews,
     private readonly rows: number,
-    private readonly pPlus: Float64Array,
-  ) {}
+    pPlus: Float64Array,
+  ) {
+    this.pPlus = pPlus;
+  }
 
-  /** Sets p_plus's decay d and a_plus (the lazy p iteration is p * d + a_plus * 0). */
-  setDecay(d: number, aPlus: number): void {
+  /**
+   * Sets the per-row values the entries scale and how a silent neuron's
+   * value moves from one step to the next: p * d + add (MSTDP: p_plus with
+   * add = a_plus * 0; STDP: the pre traces with add = -0).
+   */
+  setSource(p: Float64Array, d: number, add: number): void {
     this.flushAll();
+    this.pPlus = p;
     this.v.decay[0] = d;
-    this.v.decay[1] = aPlus * 0;
+    this.v.decay[1] = add;
   }
 
   get pending(): boolean {
@@ -120,6 +134,25 @@ export class LazyColumns {
       rowF64[2 * i] = p[i];
       rowI32[4 * i + 3] = this.tick;
     }
+    if (this.tick >= TICK_LIMIT) this.flushAll();
+  }
+
+  /**
+   * For a source that already holds this step's spikes when the step's
+   * entry is recorded (STDP's traces): the spiking rows, flushed before
+   * their row update, take their value now, as this step's entry would
+   * have used it; then the step ends.
+   */
+  afterStep(rows: Int32Array, count: number): void {
+    if (this.entryCount === 0) return;
+    const { rowF64, rowI32 } = this.v;
+    const p = this.pPlus;
+    for (let k = 0; k < count; k++) {
+      const i = rows[k];
+      rowF64[2 * i] = p[i];
+      rowI32[4 * i + 3] = this.tick;
+    }
+    this.tick++;
     if (this.tick >= TICK_LIMIT) this.flushAll();
   }
 }

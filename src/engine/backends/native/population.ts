@@ -252,6 +252,11 @@ export class LifPopulation {
     this.t = 0;
   }
 
+  /** exp(-dt / tau_s): what a silent neuron's trace is multiplied by each step. */
+  get traceDecay(): number {
+    return this.params[TRACE_DECAY];
+  }
+
   /** Whether the dense step runs in WebAssembly. */
   get usesWasm(): boolean {
     return this.wasm !== null;

@@ -54,10 +54,17 @@ export class NoOpRule extends StatelessRule {
   }
 }
 
-/** STDP's slot in DenseWeights.ruleParams: lr[1], for catchUpScaledTraces. */
+/** STDP's slots in DenseWeights.ruleParams: lr[1], for catchUpScaledTraces and the lazy columns; lr[0], for scaledIntoDown. */
 const LR_POST = 0;
+const LR_PRE = 1;
 
-/** Pair-based STDP with nearest traces (BindsNET PostPre). */
+/**
+ * Pair-based STDP with nearest traces (BindsNET PostPre). Its columns (the
+ * post spikes' potentiation) may be applied lazily, row by row
+ * (lazy-columns.ts), as MSTDP's are: the entries scale the pre traces, which
+ * between two spikes of a pre neuron only decay, x * d, the population
+ * step's multiplication.
+ */
 export class StdpRule extends StatelessRule {
   private readonly pre: LifPopulation;
   private readonly post: LifPopulation;
@@ -72,19 +79,29 @@ export class StdpRule extends StatelessRule {
     this.w = w;
     [this.lrPre, this.lrPost] = rule.lr;
     w.ruleParams[LR_POST] = this.lrPost;
+    w.ruleParams[LR_PRE] = this.lrPre;
+    w.lazyColumns?.setSource(pre.traces, pre.traceDecay, -0);
   }
 
   update(): void {
     const { pre, post, w, lrPre, lrPost } = this;
+    const lazy = w.lazyColumns;
     w.begin();
     if (lrPre !== 0 || lrPost !== 0) {
       // Every post trace is read when a pre neuron spiked, every pre trace when a post neuron did.
       if (pre.spikeCount > 0) post.catchUp();
-      // With potentiation the pre traces go into perRow, for the columns
-      // below, as they are caught up: one pass over the pre neurons, not two.
       const columns = lrPost !== 0 && post.spikeCount > 0;
-      if (columns) pre.catchUpScaledTraces(w.perRow, w.ruleParams, LR_POST);
-      else if (post.spikeCount > 0) pre.catchUp();
+      if (lazy !== null) {
+        // The rows read and written below take their pending columns first
+        // (delivery has usually done it); a list that starts with this
+        // step's entry reads every pre trace.
+        w.flushRows(pre.spikeIdx, pre.spikeCount);
+        if (post.spikeCount > 0) pre.catchUp();
+      } else if (columns) {
+        // With potentiation the pre traces go into perRow, for the columns
+        // below, as they are caught up: one pass over the pre neurons, not two.
+        pre.catchUpScaledTraces(w.perRow, w.ruleParams, LR_POST);
+      } else if (post.spikeCount > 0) pre.catchUp();
       const { upRow, downRow } = w;
       const tPre = pre.traces;
       const tPost = post.traces;
@@ -94,7 +111,7 @@ export class StdpRule extends StatelessRule {
       // each row patches only those.
       const postIdx = post.spikeIdx;
       const postCount = post.spikeCount;
-      if (pre.spikeCount > 0) for (let j = 0; j < w.cols; j++) downRow[j] = lrPre * tPost[j];
+      if (pre.spikeCount > 0) w.scaledIntoDown(tPost, LR_PRE);
       // Without post spikes every row gets the same depression: one batch.
       const batched = w.hardLazy && postCount === 0;
       if (batched) w.applyRowsNegated(pre.spikeIdx, pre.spikeCount);
@@ -117,11 +134,19 @@ export class StdpRule extends StatelessRule {
         for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = 0;
       }
       // Potentiation on the columns of spiking post neurons, rows not done above.
-      if (columns) w.applyCross(pre.s, post.spikeIdx, post.spikeCount, false);
+      if (columns) {
+        if (lazy !== null) w.appendLazyColumns(post.spikeIdx, post.spikeCount, LR_POST, pre.spikeIdx, pre.spikeCount);
+        else w.applyCross(pre.s, post.spikeIdx, post.spikeCount, false);
+      }
     }
     w.end();
+    if (lazy !== null) lazy.afterStep(pre.spikeIdx, pre.spikeCount);
   }
 
+  /** The weights stay; pending columns are applied with the traces they were recorded with, before those are reset. */
+  override reset(): void {
+    this.w.flushAll();
+  }
 }
 
 /**
@@ -172,7 +197,7 @@ export class MstdpRule implements NativeRule {
     p[MINUS_DECAY + 1] = rule.a_minus as number;
     this.pPlus = w.preVector;
     this.pMinus = w.postVector;
-    w.lazyColumns?.setDecay(p[PLUS_DECAY], p[PLUS_DECAY + 1]);
+    w.lazyColumns?.setSource(w.preVector, p[PLUS_DECAY], p[PLUS_DECAY + 1] * 0);
     this.ePreMask = new Uint8Array(pre.n);
     this.ePreIdx = new Int32Array(pre.n);
     this.ePostMask = new Uint8Array(post.n);

@@ -38,6 +38,7 @@ interface KernelExports {
   rowsNeg(stored: number, cols: number, idx: number, count: number, m: number): void;
   rowsNegCross(stored: number, cols: number, rowIdx: number, rowCount: number, colIdx: number, colCount: number, m: number, pre: number, post: number, c: number): void;
   cells(row: number, idx: number, count: number, up: number, down: number): void;
+  rowUpDown(row: number, up: number, down: number, cols: number): void;
   cross(stored: number, rows: number, cols: number, perRow: number, mask: number, colIdx: number, colCount: number, split: number): void;
   decayClamp(stored: number, n: number): void;
   scaleInto(dst: number, src: number, n: number, c: number, negate: number): void;
@@ -262,6 +263,11 @@ export class WasmWeights {
     );
   }
 
+  /** Row i with upRow and downRow, hard bounds, lazy decay (weights.ts applyRow). */
+  rowUpDown(i: number): void {
+    this.fns.rowUpDown(this.storedAt + 8 * i * this.cols, this.upAt, this.downAt, this.cols);
+  }
+
   /** Row i's listed columns with upRow and downRow (weights.ts cellsHardLazy). */
   cells(i: number, list: Int32Array, count: number): void {
     const idx = this.idx;
@@ -280,6 +286,12 @@ export class WasmWeights {
   /** Every weight times params[1], clamped into [params[2], params[3]] (weights.ts decayAndClamp). */
   decayAndClamp(): void {
     this.fns.decayClamp(this.storedAt, this.rows * this.cols);
+  }
+
+  /** downRow[j] = ruleParams[slot] * x[j], x copied in through `out` (a rule's postVector may be in use). */
+  scaledIntoDown(x: Float64Array, slot: number): void {
+    this.out.set(x);
+    this.fns.scaleInto(this.downAt, this.outAt, this.cols, RULE_PARAMS_AT + 8 * slot, 0);
   }
 
   /** downRow[j] = -(ruleParams[slot] * postVector[j]). */

@@ -225,6 +225,47 @@
     (local.set $wn (select (local.get $lo) (local.get $wn) (f64.lt (local.get $wn) (local.get $lo))))
     (f64.mul (local.get $wn) (f64.load (i32.const 32))))
 
+;; applyRow under hard bounds with lazy decay (weights.ts): the row at
+  ;; byte $row, synapse j with both terms, ((w * scale + up[j]) - down[j]) *
+  ;; factor, clamped, over the next scale; where up[j] and down[j] are both
+  ;; +0 or -0 the weight keeps its bits.
+  (func (export "rowUpDown") (param $row i32) (param $up i32) (param $down i32) (param $cols i32)
+    (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128)
+    (local $w v128) (local $u v128) (local $d v128) (local $wn v128)
+    (local $jb i32) (local $pairEnd i32) (local $rowBytes i32) (local $us f64) (local $ds f64) (local $x f64)
+    (local.set $S (f64x2.splat (f64.load (i32.const 0))))
+    (local.set $F (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
+    (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+        (local.set $u (v128.load (i32.add (local.get $up) (local.get $jb))))
+        (local.set $d (v128.load (i32.add (local.get $down) (local.get $jb))))
+        (local.set $w (v128.load (i32.add (local.get $row) (local.get $jb))))
+        (local.set $wn (f64x2.mul (f64x2.sub (f64x2.add (f64x2.mul (local.get $w) (local.get $S)) (local.get $u)) (local.get $d)) (local.get $F)))
+        (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+        (v128.store (i32.add (local.get $row) (local.get $jb))
+          (v128.bitselect (local.get $w) (local.get $wn)
+            (v128.and (f64x2.eq (local.get $u) (v128.const f64x2 0 0)) (f64x2.eq (local.get $d) (v128.const f64x2 0 0)))))
+        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+      (then
+        (local.set $us (f64.load (i32.add (local.get $up) (local.get $pairEnd))))
+        (local.set $ds (f64.load (i32.add (local.get $down) (local.get $pairEnd))))
+        (if (i32.eqz (i32.and (f64.eq (local.get $us) (f64.const 0)) (f64.eq (local.get $ds) (f64.const 0))))
+          (then
+            (local.set $x (f64.mul
+              (f64.sub (f64.add (f64.mul (f64.load (i32.add (local.get $row) (local.get $pairEnd))) (f64.load (i32.const 0))) (local.get $us)) (local.get $ds))
+              (f64.load (i32.const 8))))
+            (local.set $x (select (f64.load (i32.const 24)) (local.get $x) (f64.gt (local.get $x) (f64.load (i32.const 24)))))
+            (local.set $x (select (f64.load (i32.const 16)) (local.get $x) (f64.lt (local.get $x) (f64.load (i32.const 16)))))
+            (f64.store (i32.add (local.get $row) (local.get $pairEnd)) (f64.mul (local.get $x) (f64.load (i32.const 32)))))))))
+
   ;; cellsHardLazy: the row at byte $row, only the columns listed at $idx,
   ;; with both terms ((w * scale + up) - down); columns where both are 0 are skipped.
   (func (export "cells") (param $row i32) (param $idx i32) (param $count i32) (param $up i32) (param $down i32)
@@ -475,7 +516,7 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rowsLoop))))
 
-    ;; Lazy MSTDP columns (lazy-columns.ts): applies to one row, at byte $row,
+    ;; Lazy columns of MSTDP and STDP (lazy-columns.ts): applies to one row, at byte $row,
   ;; the pending column operations from its cursor on, each exactly as
   ;; "cross" ($split 1) would have applied it at its step. Row state at $rs:
   ;; f64 p (p_plus at step t), i32 cursor, i32 t. An entry (40 bytes): f64 c,
@@ -493,6 +534,18 @@
     (local.set $t (i32.load offset=12 (local.get $rs)))
     (local.set $d (f64.load (i32.const 104)))
     (local.set $z (f64.load (i32.const 112)))
+    ;; p = 0 (of either sign) changes no weight (c * p is 0) and is a fixed
+    ;; point of p * d + z after one step (+0 or z's -0): the row only moves
+    ;; its p and step to the last entry's. Rows of pre neurons that never
+    ;; fire skip the per-step iteration this way.
+    (if (f64.eq (local.get $p) (f64.const 0))
+      (then
+        (local.set $et (i32.load offset=32 (i32.add (local.get $entries) (i32.mul (i32.sub (local.get $entryCount) (i32.const 1)) (i32.const 40)))))
+        (if (i32.lt_s (local.get $t) (local.get $et))
+          (then
+            (local.set $p (f64.add (f64.mul (local.get $p) (local.get $d)) (local.get $z)))
+            (local.set $t (local.get $et))))
+        (local.set $e (local.get $entryCount))))
     (local.set $F (f64x2.splat (f64.load (i32.const 8))))
     (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
     (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
@@ -519,6 +572,24 @@
             (local.set $n (i32.load offset=28 (local.get $ea)))
             (local.set $pairEnd (i32.and (local.get $n) (i32.const -2)))
             (local.set $c (i32.const 0))
+            ;; Without decay (scale, factor and 1 / next scale all 1) the
+            ;; multiplications by 1 change no bit: w + D, clamped.
+            (if (i32.and (f64.eq (f64.load offset=8 (local.get $ea)) (f64.const 1))
+                  (i32.and (f64.eq (f64.load offset=16 (local.get $ea)) (f64.const 1)) (f64.eq (f64.load (i32.const 8)) (f64.const 1))))
+              (then
+                (block $unitDone
+                  (loop $unit
+                    (br_if $unitDone (i32.ge_u (local.get $c) (local.get $pairEnd)))
+                    (local.set $k0 (i32.add (local.get $row)
+                      (i32.shl (i32.load (i32.add (local.get $list) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
+                    (local.set $k1 (i32.add (local.get $row)
+                      (i32.shl (i32.load offset=4 (i32.add (local.get $list) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
+                    (local.set $wn (f64x2.add (v128.load64_lane 1 (local.get $k1) (v128.load64_zero (local.get $k0))) (local.get $D)))
+                    (local.set $wn (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)))
+                    (v128.store64_lane 0 (local.get $k0) (local.get $wn))
+                    (v128.store64_lane 1 (local.get $k1) (local.get $wn))
+                    (local.set $c (i32.add (local.get $c) (i32.const 2)))
+                    (br $unit)))))
             (block $pairsDone
               (loop $pairs
                 (br_if $pairsDone (i32.ge_u (local.get $c) (local.get $pairEnd)))

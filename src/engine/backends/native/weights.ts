@@ -176,6 +176,11 @@ export class DenseWeights {
     const inv = 1 / this.nextScale;
     const base = i * cols;
     if (lazy && !soft) {
+      if (this.wasm !== null) {
+        this.updateParams();
+        this.wasm.rowUpDown(i);
+        return;
+      }
       // The common case, kept branch-light: hard bounds, lazy decay.
       for (let j = 0; j < cols; j++) {
         const up = upRow[j];
@@ -336,6 +341,17 @@ export class DenseWeights {
       const base = i * cols;
       for (let q = 0; q < count; q++) trace[base + colIdx[q]] += a;
     }
+  }
+
+  /** downRow[j] = ruleParams[slot] * x[j], x one value per column (STDP's post traces). */
+  scaledIntoDown(x: Float64Array, slot: number): void {
+    if (this.wasm !== null) {
+      this.wasm.scaledIntoDown(x, slot);
+      return;
+    }
+    const { downRow } = this;
+    const c = this.ruleParams[slot];
+    for (let j = 0; j < downRow.length; j++) downRow[j] = c * x[j];
   }
 
   /** downRow[j] = -(ruleParams[slot] * postVector[j]). */
