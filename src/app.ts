@@ -142,6 +142,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       maxSynapses: config.maxSynapses,
       maxPopulations: config.maxPopulations,
       maxConnections: config.maxConnections,
+      maxBatchSize: config.maxBatchSize,
       maxStepsPerCall: config.maxStepsPerCall,
       maxSpikeRecordsPerCall: config.maxSpikeRecords,
     },

@@ -263,6 +263,12 @@ const HOST_SETTINGS = {
     'Populations in one network. Each costs bookkeeping in every step, reply and snapshot whatever its size, so many tiny ones cost far more than their neurons.',
   ),
   maxConnections: setting('MAX_CONNECTIONS_PER_SESSION', '1000', int(0, 1_000_000), 'Connections in one network; each costs bookkeeping as a population does.'),
+  maxBatchSize: setting(
+    'MAX_BATCH_SIZE',
+    '64',
+    int(1, 100_000),
+    'Copies in one batch network (batch_size). Each copy also counts in full against MAX_NEURONS_PER_SESSION and MAX_SYNAPSES_PER_SESSION; more copies get 422 LIMIT_EXCEEDED.',
+  ),
   maxJsonDepth: setting(
     'MAX_JSON_DEPTH',
     '32',

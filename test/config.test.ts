@@ -16,6 +16,7 @@ test('with nothing set, every setting has its documented default', () => {
       maxNeurons: 100_000,
       maxPopulations: 1000,
       maxConnections: 1000,
+      maxBatchSize: 64,
       maxJsonDepth: 32,
       maxSynapses: 4_000_000,
       maxTotalSynapses: 100_000_000,

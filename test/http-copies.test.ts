@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { loadConfig } from '../src/config.js';
 import { call, createSession, makeApp } from './helpers/http.js';
 
 const NETWORK = {
@@ -81,4 +82,28 @@ test('wrong shapes are INPUT_INVALID naming the field, and nothing runs', async 
   assert.equal(big.status, 422);
   assert.equal(big.body.error.code, 'LIMIT_EXCEEDED');
   assert.match(big.body.error.message, /^network\.batch_size: 100000 copies exceeds the limit/);
+});
+
+test('MAX_BATCH_SIZE: a server set to 4 takes 4 copies and refuses 5 naming the setting; a session\'s details report it', async () => {
+  const small = await makeApp({ maxBatchSize: loadConfig({ MAX_BATCH_SIZE: '4' }).maxBatchSize });
+  try {
+    const four = await call(small, 'POST', '/v1/sessions', { network: { ...NETWORK, batch_size: 4 } });
+    assert.equal(four.status, 201, JSON.stringify(four.body));
+    assert.equal(four.body.limits.maxBatchSize, 4);
+    const five = await call(small, 'POST', '/v1/sessions', { network: { ...NETWORK, batch_size: 5 } });
+    assert.equal(five.status, 422, JSON.stringify(five.body));
+    assert.equal(five.body.error.code, 'LIMIT_EXCEEDED');
+    assert.equal(five.body.error.details.limit, 'maxBatchSize');
+    assert.equal(five.body.error.details.max, 4);
+    assert.match(five.body.error.message, /^network\.batch_size: 5 copies exceeds the limit of 4 \(MAX_BATCH_SIZE\)/);
+    // A snapshot of a larger batch is held to the same limit.
+    const snap = (await call(app, 'GET', `/v1/sessions/${await createSession(app, { network: { ...NETWORK, batch_size: 5 } })}/snapshot`)).body;
+    const restored = await call(small, 'POST', '/v1/sessions', { snapshot: snap });
+    assert.equal(restored.status, 422, JSON.stringify(restored.body));
+    assert.equal(restored.body.error.details.limit, 'maxBatchSize');
+  } finally {
+    await small.close();
+  }
+  assert.equal((await call(app, 'POST', '/v1/sessions', { network: { ...NETWORK, batch_size: 64 } })).status, 201, 'the default is 64');
+  assert.equal((await call(app, 'POST', '/v1/sessions', { network: { ...NETWORK, batch_size: 65 } })).status, 422);
 });

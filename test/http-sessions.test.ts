@@ -38,7 +38,7 @@ describe('sessions over HTTP', () => {
       pre: 'a', post: 'b', w_min: 0, w_max: 1,
       rule: { type: 'MSTDP', lr: [0.01, 0], weight_decay: 0, boundary: 'hard', reduction: 'sum', tc_plus: 20, tc_minus: 20, a_plus: 1, a_minus: -1 },
     });
-    assert.deepEqual(r.body.limits, { maxNeurons: 100000, maxSynapses: 4000000, maxStepsPerCall: 100000, maxSpikeRecordsPerCall: 5000000, idleTimeoutSeconds: 3600 });
+    assert.deepEqual(r.body.limits, { maxNeurons: 100000, maxSynapses: 4000000, maxBatchSize: 64, maxStepsPerCall: 100000, maxSpikeRecordsPerCall: 5000000, idleTimeoutSeconds: 3600 });
     assert.equal(Date.parse(r.body.expiresAt) - Date.parse(r.body.lastUsedAt), 3600 * 1000);
     const other = await call(app, 'POST', '/v1/sessions', { network: NET, seed: 5 });
     assert.notEqual(other.body.id, r.body.id);

@@ -61,6 +61,7 @@ export const SessionLimitsSchema = Type.Object(
   {
     maxNeurons: Type.Integer({ description: 'MAX_NEURONS_PER_SESSION' }),
     maxSynapses: Type.Integer({ description: 'MAX_SYNAPSES_PER_SESSION' }),
+    maxBatchSize: Type.Integer({ description: 'MAX_BATCH_SIZE: copies a batch network (batch_size) may have; each counts in maxNeurons and maxSynapses.' }),
     maxStepsPerCall: Type.Integer({ description: 'MAX_STEPS_PER_CALL' }),
     maxSpikeRecordsPerCall: Type.Integer({ description: 'MAX_SPIKE_RECORDS_PER_CALL: steps x returned neurons of per-step spike lists in one step call.' }),
     idleTimeoutSeconds: Type.Number({

@@ -42,8 +42,8 @@ export function* creating(held: HeldSessions, body: CreateSessionBody, owner: Ow
     throw new SpikeserveError('REQUEST_INVALID', 'seed: a snapshot carries its own seed and generator state; leave seed out', { field: 'seed' });
   }
   held.capacity.check(owner, held.entries.size, 0);
-  const { maxNeurons, maxSynapses, maxPopulations, maxConnections } = held.opts.limits;
-  const limits = { maxNeurons, maxSynapses, maxPopulations, maxConnections };
+  const { maxNeurons, maxSynapses, maxPopulations, maxConnections, maxBatchSize } = held.opts.limits;
+  const limits = { maxNeurons, maxSynapses, maxPopulations, maxConnections, maxBatchSize };
   const backend = body.backend ?? 'native';
   const net = hasSnapshot
     ? yield* Network.restore(body.snapshot, { limits, backend })

@@ -37,7 +37,7 @@ export interface RestoreReport {
 
 const KIND_NAMES = new Map<number, RecordKind>(Object.entries(RECORD_KIND).map(([k, v]) => [v, k as RecordKind]));
 
-type NetworkLimits = Pick<SessionLimits, 'maxNeurons' | 'maxSynapses' | 'maxPopulations' | 'maxConnections'>;
+type NetworkLimits = Pick<SessionLimits, 'maxNeurons' | 'maxSynapses' | 'maxPopulations' | 'maxConnections' | 'maxBatchSize'>;
 
 /** Rebuilds the network from a loaded session's snapshot and lists its commands; throws if they cannot be read. */
 export function decodeLoaded(loaded: LoadedSession, limits: NetworkLimits): { net: Network; meta: SnapshotMeta; commands: LoggedCommand[] } {
@@ -70,7 +70,7 @@ export type SavedSnapshot = { meta: string; data: Buffer; backend: string };
 export function* decodeSnapshotPausing(saved: SavedSnapshot, limits: NetworkLimits): Generator<void, { net: Network; meta: SnapshotMeta }> {
   const meta = parseSnapshotMeta(saved.meta);
   const net = yield* Network.restore(decodeBlob(saved.data, { typedKeys: SNAPSHOT_VECTORS }), {
-    limits: { maxNeurons: limits.maxNeurons, maxSynapses: limits.maxSynapses, maxPopulations: limits.maxPopulations, maxConnections: limits.maxConnections },
+    limits: { maxNeurons: limits.maxNeurons, maxSynapses: limits.maxSynapses, maxPopulations: limits.maxPopulations, maxConnections: limits.maxConnections, maxBatchSize: limits.maxBatchSize },
     backend: saved.backend as BackendName,
   });
   return { net, meta };

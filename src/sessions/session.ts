@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ResolvedNetwork, TypedSnapshot } from '../engine/index.js';
-import { connectionShape, Network, REWARD_RULE_TYPES, synapseCount } from '../engine/index.js';
+import { connectionShape, DEFAULT_ENGINE_LIMITS, Network, REWARD_RULE_TYPES, synapseCount } from '../engine/index.js';
 import { inSlices } from './in-slices.js';
 import { SpikeserveError } from '../errors.js';
 import { sessionNotFound } from '../api/errors.js';
@@ -30,6 +30,8 @@ export interface SessionLimits {
   maxSynapses: number;
   maxPopulations?: number;
   maxConnections?: number;
+  /** Copies in a batch network (MAX_BATCH_SIZE); default the engine's. */
+  maxBatchSize?: number;
   maxStepsPerCall: number;
   maxSpikeRecordsPerCall: number;
 }
@@ -532,6 +534,7 @@ export class Session {
     const view = {
       maxNeurons: limits.maxNeurons,
       maxSynapses: limits.maxSynapses,
+      maxBatchSize: limits.maxBatchSize ?? DEFAULT_ENGINE_LIMITS.maxBatchSize,
       maxStepsPerCall: limits.maxStepsPerCall,
       maxSpikeRecordsPerCall: limits.maxSpikeRecordsPerCall,
       idleTimeoutSeconds: this.opts.idleTimeoutMs / 1000,
