@@ -97,7 +97,7 @@ Then S sections, each a ${SECTION_HEADER_BYTES}-byte header and its payload:
 |---|---|---|
 | 0 | u8 | type: ${names(SECTION_TYPES)} |
 | 1 | u8 | 0 |
-| 2 | u16 | index of the population (spikes, counts, potentials) or connection (weights) in the hello's lists; 0 for a reward |
+| 2 | u16 | index of the population (spikes, counts, potentials) or connection (weights) in the hello's lists; 0 for a reward or a copy |
 | 4 | u32 | a |
 | 8 | u32 | b |
 | ${SECTION_HEADER_BYTES} | payload | spikes: a = steps T, b = spikes K; u32 count[T], then u32 index[K] (step 0's indices first) |
@@ -106,8 +106,11 @@ Then S sections, each a ${SECTION_HEADER_BYTES}-byte header and its payload:
 | | | weights: a = rows (pre.n), b = cols (post.n); f32 w[rows × cols], row-major (w[i][j] at i × cols + j) |
 | | | weights64: as weights, with f64 w[rows × cols] (exact) |
 | | | reward: a = source (${names(REWARD_SOURCE_CODES)}), b = 0; f64 reward |
+| | | copy: a = a copy of a batch (0 to batch_size - 1), b = 0; no payload |
 
-A step reply has the sections its \`return\` asks for: spikes (or counts) of each returned population, then potentials, then each connection's weights. A weights reply has one weights section per connection asked for. An event has one section per population or connection of its subscription (spikes events with T = 1); a reward event has one reward section, the header's \`step\` being the step whose update used it.`;
+A step reply has the sections its \`return\` asks for: spikes (or counts) of each returned population, then potentials, then each connection's weights. A weights reply has one weights section per connection asked for. An event has one section per population or connection of its subscription (spikes events with T = 1); a reward event has one reward section, the header's \`step\` being the step whose update used it.
+
+Batches (a session whose network has batch_size > 1; the hello's \`session.batchSize\`): a step reply, spikes event or potentials event holds, for each copy it is of (\`return.copies\` or the subscription's \`copies\`, in that order; default every copy), a copy section followed by that copy's spikes (or counts) and potentials sections; the weights, shared by the copies, come after the last copy's sections. A reward event holds a copy section and a reward section for each copy. Frames of a network of one copy have no copy sections: they are exactly as above.`;
 
 /** The byte layout of the multiplexed socket's binary step_batch, from its encoder's constants. */
 const BATCH_REQUEST_LAYOUT = `Many sessions stepped in one binary frame: each row is the step \`{inputs: {population: row}, reward, steps, deferReward, return}\` and runs as that item of a JSON step_batch would, one row's failure failing no other. Every integer is little-endian and unsigned; every part after the first starts at a multiple of 8 bytes (zero bytes pad the part before it).

@@ -55,6 +55,28 @@ test("the documented example frames are what the encoder writes, and read back",
   );
 });
 
+test('the documented frame of a batch is what the encoder writes: a copy section before each copy\'s sections', () => {
+  const [, , batchBytes] = documentedExamples();
+  assert.equal(batchBytes.length, 84);
+  const sections = [
+    { type: 'copy', copy: 0 },
+    { type: 'counts', index: 1, counts: [1] },
+    { type: 'copy', copy: 1 },
+    { type: 'counts', index: 1, counts: [0] },
+  ] as const;
+  assert.deepEqual(batchBytes, encodeFrame({ kind: 'step', id: 7, step: 12, steps: 1, sections: [...sections] }));
+  const d = decodeFrame(batchBytes);
+  assert.deepEqual(
+    d.sections.map((s) => (s.type === 'copy' ? { type: s.type, index: s.index, copy: s.copy } : s.type === 'counts' ? { type: s.type, index: s.index, counts: Array.from(s.counts) } : s)),
+    [
+      { type: 'copy', index: 0, copy: 0 },
+      { type: 'counts', index: 1, counts: [1] },
+      { type: 'copy', index: 0, copy: 1 },
+      { type: 'counts', index: 1, counts: [0] },
+    ],
+  );
+});
+
 test('a reward section keeps the reward exactly (float64) and names its source', () => {
   for (const [source, reward] of [
     ['step', 0.1],
@@ -115,8 +137,8 @@ test('a reader refuses a frame that does not follow the layout', () => {
     [Buffer.from([1, 9, ...good.subarray(2)]), /unknown kind 9/],
   ];
   const badSection = Buffer.from(good);
-  badSection[24] = 7;
-  cases.push([badSection, /section 0: unknown type 7/]);
+  badSection[24] = 8;
+  cases.push([badSection, /section 0: unknown type 8/]);
   const reward = encodeFrame({ kind: 'rewardEvent', step: 1, sections: [{ type: 'reward', source: 'step', reward: 1 }] });
   const badSource = Buffer.from(reward);
   badSource.writeUInt32LE(9, 28);

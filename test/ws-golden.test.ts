@@ -3,7 +3,8 @@
  * gives the same spikes, weights and potentials as the engine alone
  * (replay()): in JSON exactly, in binary exactly up to float32 (each value is
  * the engine's rounded to float32). An observer subscribed to the spikes and
- * potentials streams sees the same run step by step.
+ * potentials streams sees the same run step by step. A batch's cases too:
+ * their replies and events are per copy, in both formats.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -11,7 +12,7 @@ import type { CreateSessionBody } from '../src/api/sessions.js';
 import type { StepResult } from '../src/api/step.js';
 import type { PotentialsEvent, SpikesEvent } from '../src/api/ws.js';
 import { replay, type ReplayCase } from '../src/engine/index.js';
-import { goldenFiles, loadGolden, skipOverWebSocket } from './helpers/golden.js';
+import { goldenFiles, loadGolden } from './helpers/golden.js';
 import { assertClose } from './helpers/http.js';
 import { liveServer, waitFor, type LiveServer } from './helpers/ws.js';
 
@@ -22,7 +23,8 @@ function sessionBody(c: ReplayCase): CreateSessionBody {
   return { network: network as CreateSessionBody['network'], seed: c.seed ?? 0 };
 }
 
-const f32 = (x: number[]) => x.map((v) => Math.fround(v));
+/** As binary frames carry them: float32, at any depth (a batch's potentials are per copy). */
+const f32 = (x: unknown): unknown => (Array.isArray(x) ? x.map(f32) : Math.fround(x as number));
 
 describe('golden cases over the WebSocket', () => {
   let srv: LiveServer;
@@ -37,7 +39,7 @@ describe('golden cases over the WebSocket', () => {
   for (const file of files) {
     const c = loadGolden(file) as unknown as ReplayCase & { expect: { spikes: Record<string, number[][]>; weights: Record<string, number[][]>; v: Record<string, number[]> } };
     for (const format of ['json', 'binary'] as const) {
-      test(`${file} over ${format}: spikes, weights and potentials equal the engine alone's`, skipOverWebSocket(c), async () => {
+      test(`${file} over ${format}: spikes, weights and potentials equal the engine alone's`, async () => {
         const engine = replay(c);
         const { id } = await srv.rest.createSession(sessionBody(c));
         const observer = await srv.rest.socket(id, { role: 'observer', format });
@@ -65,12 +67,12 @@ describe('golden cases over the WebSocket', () => {
         results.forEach((r, t) => assert.equal(r.step, t + 1));
         const last = results[results.length - 1];
         for (const [name, w] of Object.entries(engine.weights)) {
-          const want = format === 'json' ? w : w.map(f32);
+          const want = format === 'json' ? w : f32(w);
           assert.deepEqual(last.weights![name], want, `${name}: weights`);
           assertClose(last.weights![name], c.expect.weights[name], 1e-4, `${file} weights ${name}`);
         }
         for (const [p, v] of Object.entries(engine.v)) {
-          assert.deepEqual(last.potentials![p], format === 'json' ? v : f32(v as number[]), `${p}: potentials`);
+          assert.deepEqual(last.potentials![p], format === 'json' ? v : f32(v), `${p}: potentials`);
         }
         await waitFor(() => seen.spikes.length === c.steps.length && seen.potentials.length === c.steps.length, 'every event');
         assert.deepEqual(
@@ -79,7 +81,7 @@ describe('golden cases over the WebSocket', () => {
         );
         for (const p of pops) assert.deepEqual(seen.spikes.map((e) => e.spikes[p]), engine.spikes[p], `stream of ${p}'s spikes`);
         const lastV = seen.potentials[seen.potentials.length - 1].potentials;
-        for (const [p, v] of Object.entries(engine.v)) assert.deepEqual(lastV[p], format === 'json' ? v : f32(v as number[]), `stream of ${p}'s potentials`);
+        for (const [p, v] of Object.entries(engine.v)) assert.deepEqual(lastV[p], format === 'json' ? v : f32(v), `stream of ${p}'s potentials`);
         await ctl.close();
         await observer.close();
         await srv.rest.deleteSession(id);

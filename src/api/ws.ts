@@ -67,6 +67,13 @@ export const SubscribeMessageSchema = message(
       { description: STREAMS_TEXT },
     ),
     populations: Type.Optional(Type.Array(Type.String(), { description: 'spikes and potentials: these populations only; default all.' })),
+    copies: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 0 }), {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'spikes and potentials of a batch (batch_size > 1): these copies only, in this order; default every copy. A network of one copy takes only [0].',
+      }),
+    ),
     connections: Type.Optional(Type.Array(Type.String(), { description: 'weights: these connections only; default all. (rewards takes neither.)' })),
     every: Type.Optional(Type.Integer({ minimum: 1, description: 'An event at every step whose count is a multiple of this; default 1.' })),
     format: Type.Optional(FormatSchema),
@@ -128,7 +135,18 @@ export const HelloMessageSchema = Type.Object(
     protocol: Type.Integer({ description: 'The protocol version; this document describes 1.' }),
     role: Type.Union(WS_ROLES.map((r) => Type.Literal(r))),
     format: Type.Union(WS_FORMATS.map((f) => Type.Literal(f)), { description: 'The connection\'s default reply and event format.' }),
-    session: Type.Object({ id: Type.String(), name: Type.Union([Type.String(), Type.Null()]), step: Type.Integer(), pending: Type.Boolean() }, { additionalProperties: false }),
+    session: Type.Object(
+      {
+        id: Type.String(),
+        name: Type.Union([Type.String(), Type.Null()]),
+        step: Type.Integer(),
+        pending: Type.Boolean(),
+        batchSize: Type.Optional(
+          Type.Integer({ minimum: 2, description: 'A batch\'s batch_size, its number of copies (present only for a batch): its step replies and spikes and potentials events are per copy.' }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
     populations: Type.Array(Type.Object({ name: Type.String(), n: Type.Integer() }, { additionalProperties: false }), {
       description: 'In update order; a population\'s position here is its index in binary frames.',
     }),
@@ -168,6 +186,7 @@ export const SubscribedSchema = Type.Object(
   {
     stream: Type.Union(WS_STREAMS.map((s) => Type.Literal(s))),
     populations: Type.Optional(Type.Array(Type.String())),
+    copies: Type.Optional(Type.Array(Type.Integer(), { description: 'A batch\'s spikes and potentials streams: the copies its events are of, in their order.' })),
     connections: Type.Optional(Type.Array(Type.String())),
     every: Type.Integer(),
     format: Type.Union(WS_FORMATS.map((f) => Type.Literal(f))),
@@ -190,7 +209,10 @@ export const SpikesEventSchema = Type.Object(
     type: Type.Literal('spikes'),
     step: Type.Integer({ description: 'The session\'s step count after the step this event reports.' }),
     pending: Type.Boolean(),
-    spikes: Type.Record(Type.String(), Type.Array(Type.Integer()), { description: 'Per population, the indices of the neurons that fired.' }),
+    copies: Type.Optional(Type.Array(Type.Integer(), { description: 'In a batch: the copies the spikes are of, in their order.' })),
+    spikes: Type.Record(Type.String(), Type.Union([Type.Array(Type.Integer()), Type.Array(Type.Array(Type.Integer()))]), {
+      description: 'Per population, the indices of the neurons that fired; in a batch, one such list per copy.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -201,7 +223,10 @@ export const PotentialsEventSchema = Type.Object(
     type: Type.Literal('potentials'),
     step: Type.Integer(),
     pending: Type.Boolean(),
-    potentials: Type.Record(Type.String(), Type.Array(Type.Number())),
+    copies: Type.Optional(Type.Array(Type.Integer(), { description: 'In a batch: the copies the potentials are of, in their order.' })),
+    potentials: Type.Record(Type.String(), Type.Union([Type.Array(Type.Number()), Type.Array(Type.Array(Type.Number()))]), {
+      description: 'Per population, v after the step; in a batch, one vector per copy.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -222,7 +247,7 @@ export const RewardEventSchema = Type.Object(
   {
     type: Type.Literal('reward'),
     step: Type.Integer({ description: 'The step whose learning update used this reward (the session\'s step count after that step).' }),
-    reward: Type.Number(),
+    reward: Type.Union([Type.Number(), Type.Array(Type.Number())], { description: 'The reward; in a batch, one per copy (copy 0 first; a number given for every copy is repeated).' }),
     source: Type.Union(
       REWARD_SOURCES.map((s) => Type.Literal(s)),
       {

@@ -34,8 +34,9 @@ import type {
   WsStream,
 } from '../api/ws.js';
 import type { Snapshot } from '../engine/snapshot.js';
-import { decodeFrame, spikeLists, weightRows, type DecodedFrame } from '../ws/binary-format.js';
+import { decodeFrame, weightRows, type DecodedFrame } from '../ws/binary-format.js';
 import { SpikeserveClientError } from './errors.js';
+import { potentialsEventOf, rewardEventOf, spikesEventOf, stepResultOf } from './frames.js';
 import { fates, MUTATING, type SessionPoint } from './resume.js';
 import { closedBeforeReply, closedError, openSocket, type CloseInfo, type OpenOptions } from './transport.js';
 
@@ -407,20 +408,12 @@ export class SessionSocket {
   }
 
   private onFrame(f: DecodedFrame): void {
-    const pops = this.hello.populations;
     const conns = this.hello.connections;
     switch (f.kind) {
       case 'step': {
         const p = this.next();
         if (!p || p.request !== 'step') return this.protocolError(`a binary step reply came where ${p ? `a reply to ${p.request}` : 'nothing'} was due`);
-        const r: StepResult = { step: f.step, steps: f.steps, pending: f.pending };
-        for (const s of f.sections) {
-          if (s.type === 'spikes') (r.spikes ??= {})[pops[s.index].name] = spikeLists(s);
-          else if (s.type === 'counts') (r.spikeCounts ??= {})[pops[s.index].name] = Array.from(s.counts);
-          else if (s.type === 'potentials') (r.potentials ??= {})[pops[s.index].name] = Array.from(s.values);
-          else if (s.type === 'weights') (r.weights ??= {})[conns[s.index].name] = weightRows(s);
-        }
-        p.resolve(r as never);
+        p.resolve(stepResultOf(f, this.hello) as never);
         return;
       }
       case 'weights': {
@@ -434,16 +427,12 @@ export class SessionSocket {
         return;
       }
       case 'spikesEvent': {
-        const spikes: Record<string, number[]> = {};
-        for (const s of f.sections) if (s.type === 'spikes') spikes[pops[s.index].name] = Array.from(s.indices);
-        const e: SpikesEvent = { type: 'spikes', step: f.step, pending: f.pending, spikes };
+        const e = spikesEventOf(f, this.hello);
         for (const l of this.listeners.spikes) l(e);
         return;
       }
       case 'potentialsEvent': {
-        const potentials: Record<string, number[]> = {};
-        for (const s of f.sections) if (s.type === 'potentials') potentials[pops[s.index].name] = Array.from(s.values);
-        const e: PotentialsEvent = { type: 'potentials', step: f.step, pending: f.pending, potentials };
+        const e = potentialsEventOf(f, this.hello);
         for (const l of this.listeners.potentials) l(e);
         return;
       }
@@ -455,9 +444,8 @@ export class SessionSocket {
         return;
       }
       case 'rewardEvent': {
-        const s = f.sections[0];
-        if (f.sections.length !== 1 || s.type !== 'reward') return this.protocolError(`a binary reward event came with ${f.sections.length} sections, not one reward section`);
-        const e: RewardEvent = { type: 'reward', step: f.step, reward: s.reward, source: s.source };
+        const e = rewardEventOf(f);
+        if (e === null) return this.protocolError(`a binary reward event came with ${f.sections.length} sections, neither one reward section nor a copy and a reward section per copy`);
         for (const l of this.listeners.reward) l(e);
         return;
       }

@@ -44,7 +44,7 @@ export interface RewardUpdate {
   readonly sessionId: string;
   /** The step whose learning update used this reward (its step count after that step). */
   readonly step: number;
-  /** In a batch with a reward per copy, one per copy. */
+  /** In a batch, one per copy. */
   readonly reward: number | number[];
   /** Given with the step (0 if none), sent later for a deferred step, or the 0 a pending update got from the next step. */
   readonly source: RewardSource;
@@ -395,7 +395,9 @@ export class Session {
   }
 
   private emitReward(step: number, reward: number | number[], source: RewardSource): void {
-    this.emit('reward', { sessionId: this.id, step, reward, source });
+    // A batch's rewards are always per copy, a number given for every copy repeated.
+    const copies = this.net.copies;
+    this.emit('reward', { sessionId: this.id, step, reward: copies > 1 && typeof reward === 'number' ? new Array<number>(copies).fill(reward) : reward, source });
   }
 
   /**

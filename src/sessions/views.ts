@@ -20,8 +20,9 @@ export interface StepView {
   readonly step: number;
   /** True if this step's rule update waits for a reward (deferReward on the call's last step). */
   readonly pending: boolean;
-  spikes(population: string): number[];
-  potentials(population: string): number[];
+  /** `copy`: in a batch, which copy's (default 0). */
+  spikes(population: string, copy?: number): number[];
+  potentials(population: string, copy?: number): number[];
   weights(connection: string): number[][];
 }
 
@@ -30,8 +31,8 @@ export function stepView(net: Network, sessionId: string, pending: boolean): Ste
     sessionId,
     step: net.stepCount,
     pending,
-    spikes: (pop) => net.spikes(pop),
-    potentials: (pop) => Array.from(net.potentials(pop)),
+    spikes: (pop, copy = 0) => net.spikes(pop, copy),
+    potentials: (pop, copy = 0) => Array.from(net.potentials(pop, copy)),
     weights: (conn) => net.weights(conn),
   };
 }

@@ -37,9 +37,16 @@
  *                   binary weights (GET and PUT .../weights with
  *                   application/octet-stream), which must read back and
  *                   write exactly what the session holds
+ *       copy        index 0, a = a copy of a batch (0 to batch_size - 1),
+ *                   b = 0; no payload. The spikes, counts, potentials and
+ *                   reward sections after it, up to the next copy section,
+ *                   are that copy's. Only frames of a batch (batch_size > 1)
+ *                   have them; weights, shared by the copies, come after
+ *                   the last copy's sections and belong to none.
  *
- * A rewards event (kind rewardEvent) has one reward section, and the header's
- * step is the step whose update used it.
+ * A rewards event (kind rewardEvent) has one reward section (in a batch, a
+ * copy section and a reward section per copy), and the header's step is the
+ * step whose update used it.
  */
 import type { MessageId, RewardSource } from '../api/ws.js';
 
@@ -51,7 +58,7 @@ export const FRAME_KINDS = { step: 1, weights: 2, spikesEvent: 3, potentialsEven
 export type FrameKind = keyof typeof FRAME_KINDS;
 const KIND_NAMES = new Map<number, FrameKind>(Object.entries(FRAME_KINDS).map(([k, v]) => [v, k as FrameKind]));
 
-export const SECTION_TYPES = { spikes: 1, counts: 2, potentials: 3, weights: 4, reward: 5, weights64: 6 } as const;
+export const SECTION_TYPES = { spikes: 1, counts: 2, potentials: 3, weights: 4, reward: 5, weights64: 6, copy: 7 } as const;
 export type SectionType = keyof typeof SECTION_TYPES;
 const SECTION_NAMES = new Map<number, SectionType>(Object.entries(SECTION_TYPES).map(([k, v]) => [v, k as SectionType]));
 
@@ -67,7 +74,8 @@ export type SectionInput =
   | { type: 'potentials'; index: number; values: ArrayLike<number> }
   | { type: 'weights'; index: number; rows: number; cols: number; values: ArrayLike<number> | ArrayLike<ArrayLike<number>> }
   | { type: 'weights64'; index: number; rows: number; cols: number; values: Float64Array }
-  | { type: 'reward'; source: RewardSource; reward: number };
+  | { type: 'reward'; source: RewardSource; reward: number }
+  | { type: 'copy'; copy: number };
 
 export interface FrameInput {
   kind: FrameKind;
@@ -97,6 +105,8 @@ function sectionBytes(s: SectionInput): number {
       return SECTION_HEADER_BYTES + 8 * s.rows * s.cols;
     case 'reward':
       return SECTION_HEADER_BYTES + 8;
+    case 'copy':
+      return SECTION_HEADER_BYTES;
   }
 }
 
@@ -124,9 +134,12 @@ export function encodeFrame(frame: FrameInput): Buffer {
 
 function writeSection(dv: DataView, o: number, s: SectionInput): number {
   dv.setUint8(o, SECTION_TYPES[s.type]);
-  dv.setUint16(o + 2, s.type === 'reward' ? 0 : s.index, true);
+  dv.setUint16(o + 2, s.type === 'reward' || s.type === 'copy' ? 0 : s.index, true);
   let p = o + SECTION_HEADER_BYTES;
   switch (s.type) {
+    case 'copy':
+      dv.setUint32(o + 4, s.copy, true);
+      return p;
     case 'reward':
       dv.setUint32(o + 4, REWARD_SOURCE_CODES[s.source], true);
       dv.setFloat64(p, s.reward, true);
@@ -210,7 +223,8 @@ export type Section =
   | { type: 'potentials'; index: number; values: Float32Array }
   | { type: 'weights'; index: number; rows: number; cols: number; values: Float32Array }
   | { type: 'weights64'; index: number; rows: number; cols: number; values: Float64Array }
-  | { type: 'reward'; index: number; source: RewardSource; reward: number };
+  | { type: 'reward'; index: number; source: RewardSource; reward: number }
+  | { type: 'copy'; index: number; copy: number };
 
 export interface DecodedFrame {
   version: number;
@@ -295,6 +309,10 @@ export function decodeFrame(data: ArrayBufferView | ArrayBuffer): DecodedFrame {
         need(p + 8 * a * b, `section ${k}`);
         sections.push({ type, index, rows: a, cols: b, values: readF64s(dv, p, a * b) });
         o = p + 8 * a * b;
+        break;
+      case 'copy':
+        sections.push({ type, index, copy: a });
+        o = p;
         break;
       case 'reward': {
         need(p + 8, `section ${k}`);

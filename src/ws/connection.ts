@@ -79,12 +79,6 @@ export class WsConnection extends OrderedSocket {
     switch (msg.type) {
       case 'step': {
         const binary = (msg.format ?? this.format) === 'binary';
-        if (binary && session.copies > 1) {
-          // Checked before the step runs: a binary frame's sections have no copy dimension.
-          const e = new SpikeserveError('INPUT_INVALID', 'format: binary step replies carry one copy, and this network is a batch: ask for "format": "json" on this message or the socket', { field: 'format' });
-          this.settle(slot, type, id, Promise.reject(e), () => '');
-          return;
-        }
         this.settle(slot, type, id, session.step(msg), (r) => (binary ? this.stepFrame(r, id) : replyText(type, id, r)));
         return;
       }
@@ -186,10 +180,21 @@ export class WsConnection extends OrderedSocket {
   private stepFrame(r: StepResult, id: MessageId | undefined): Buffer {
     const names = this.session.populationNames;
     const sections: SectionInput[] = [];
-    // One copy here: a batch's step asks for JSON replies (checked before it runs).
-    if (r.spikes) for (const [p, steps] of Object.entries(r.spikes)) sections.push({ type: 'spikes', index: names.indexOf(p), steps: steps as number[][] });
-    if (r.spikeCounts) for (const [p, counts] of Object.entries(r.spikeCounts)) sections.push({ type: 'counts', index: names.indexOf(p), counts: counts as number[] });
-    if (r.potentials) for (const [p, values] of Object.entries(r.potentials)) sections.push({ type: 'potentials', index: names.indexOf(p), values: values as number[] });
+    const copies = r.copies;
+    if (copies === undefined) {
+      if (r.spikes) for (const [p, steps] of Object.entries(r.spikes)) sections.push({ type: 'spikes', index: names.indexOf(p), steps: steps as number[][] });
+      if (r.spikeCounts) for (const [p, counts] of Object.entries(r.spikeCounts)) sections.push({ type: 'counts', index: names.indexOf(p), counts: counts as number[] });
+      if (r.potentials) for (const [p, values] of Object.entries(r.potentials)) sections.push({ type: 'potentials', index: names.indexOf(p), values: values as number[] });
+    } else {
+      // A batch: a copy section, then that copy's spikes (or counts) and potentials, for each copy of the reply.
+      copies.forEach((copy, q) => {
+        sections.push({ type: 'copy', copy });
+        // spikes are [steps][copies][indices]: this copy's list of each step.
+        if (r.spikes) for (const [p, steps] of Object.entries(r.spikes)) sections.push({ type: 'spikes', index: names.indexOf(p), steps: (steps as number[][][]).map((perCopy) => perCopy[q]) });
+        if (r.spikeCounts) for (const [p, counts] of Object.entries(r.spikeCounts)) sections.push({ type: 'counts', index: names.indexOf(p), counts: (counts as number[][])[q] });
+        if (r.potentials) for (const [p, values] of Object.entries(r.potentials)) sections.push({ type: 'potentials', index: names.indexOf(p), values: (values as number[][])[q] });
+      });
+    }
     if (r.weights) for (const [c, w] of Object.entries(r.weights)) sections.push(this.weightSection(c, w));
     return encodeFrame({ kind: 'step', id, step: r.step, steps: r.steps, pending: r.pending, sections });
   }

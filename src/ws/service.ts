@@ -311,7 +311,8 @@ export class WebSocketService {
       protocol: WS_PROTOCOL_VERSION,
       role,
       format,
-      session: { id: session.id, name: session.name, step: session.stepCount, pending: session.summary().pending },
+      // batchSize only for a batch: the hello of a network of one copy stays as it was.
+      session: { id: session.id, name: session.name, step: session.stepCount, pending: session.summary().pending, ...(session.copies > 1 ? { batchSize: session.copies } : {}) },
       populations: session.populationNames.map((name) => ({ name, n: session.spec.populations[name].n })),
       connections: session.connectionNames.map((name) => {
         const c = session.spec.connections[name];

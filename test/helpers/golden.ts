@@ -25,15 +25,6 @@ export function loadGolden(file: string): GoldenCase {
   return JSON.parse(readFileSync(path.join(GOLDEN_DIR, file), 'utf8')) as GoldenCase;
 }
 
-/**
- * The node:test option that skips a batch case over the WebSocket, whose
- * step streams and binary frames carry one copy (docs/model.md, "Batches"), or none.
- */
-export function skipOverWebSocket(c: Pick<GoldenCase, 'network'>): { skip?: string } {
-  const copies = (c.network as { batch_size?: number }).batch_size ?? 1;
-  return copies > 1 ? { skip: 'a batch: the WebSocket\'s step streams and binary frames carry one copy' } : {};
-}
-
 export function assertSpikesEqual(actual: ReplayResult['spikes'], expected: ReplayResult['spikes']): void {
   for (const [pop, steps] of Object.entries(expected)) {
     assert.ok(actual[pop], `population ${pop} missing from the run`);
