@@ -169,6 +169,55 @@ describe('dashboard session view, in chromium', () => {
     assert.deepEqual(await rewardsShown(), [[1, -1], [2, -1], [3, -1], [4, -1], [5, -1]], 'only the rewards after the reset');
     assert.equal(await domStep(browser), 5);
     assert.equal(Number(await page.locator('#reward-panel').getAttribute('data-average')), -1);
+    assert.equal(await page.locator('#copy').count(), 0, 'a network of one copy has no copy to pick');
+    assert.deepEqual(browser.pageErrors, []);
+  });
+
+  test('a batch: the copy picked is the one whose spikes and rewards are shown; the weights are the shared ones', async () => {
+    const id = await createSession(server.app, { name: 'batch', network: { ...SEED_MSTDP_NETWORK, batch_size: 3 }, seed: 4 });
+    const page = browser.page;
+    await page.goto(`${server.base}/dashboard/${id}`);
+    await page.locator('#status[data-kind="live"]').waitFor({ timeout: 10_000 });
+    assert.deepEqual(await page.locator('#copy option').allTextContents(), ['copy 0', 'copy 1', 'copy 2']);
+    // Copy 0 gets input on neuron 0, copy 1 none, copy 2 on neuron 1; each copy its own reward.
+    let steps = 0;
+    const stepAll = async (n: number) => {
+      for (let k = 0; k < n; k++, steps++) {
+        const r = await call(server.app, 'POST', `/v1/sessions/${id}/step`, { inputs: { pre: [[100, 0], [0, 0], [0, 100]] }, reward: [1, -1, 0.5], return: { spikes: 'none' } });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+      }
+    };
+    const rewardsShown = async () => (JSON.parse((await page.locator('#reward-panel').getAttribute('data-rewards')) ?? '[]') as [number, number][]).map(([, r]) => r);
+    const rewardCount = (n: number) => page.waitForFunction((n) => Number(document.querySelector('#reward-panel')?.getAttribute('data-count')) === n, n, { timeout: 10_000 });
+    const preRaster = '.raster[data-population="pre"] canvas';
+
+    await stepAll(40);
+    await rewardCount(40);
+    assert.deepEqual(await rewardsShown(), Array(40).fill(1), 'copy 0 (the default): its rewards');
+    assert.ok((await saturatedPixels(page, preRaster)) > 0, 'copy 0: its input neuron fired');
+
+    // Copy 1 had no input: nothing fires, and its rewards are -1. What was shown of copy 0 is gone.
+    await page.selectOption('#copy', '1');
+    await stepAll(40);
+    await rewardCount(40);
+    assert.deepEqual(await rewardsShown(), Array(40).fill(-1), 'copy 1: its rewards only');
+    await page.waitForFunction((n) => Number(document.querySelector('#step')?.getAttribute('data-step')) === n, steps, { timeout: 10_000 });
+    assert.equal(await saturatedPixels(page, preRaster), 0, 'copy 1: no spikes');
+
+    // Copy 2: its neuron 1 fires (stepped until the new subscription shows it), rewards 0.5.
+    await page.selectOption('#copy', '2');
+    for (let k = 0; k < 50 && (await saturatedPixels(page, preRaster)) === 0; k++) await stepAll(5);
+    assert.ok((await saturatedPixels(page, preRaster)) > 0, 'copy 2: its input neuron fired');
+    await page.waitForFunction((n) => JSON.parse(document.querySelector('#reward-panel')?.getAttribute('data-rewards') ?? '[]').at(-1)?.[0] === n, steps, { timeout: 10_000 });
+    const last = await rewardsShown();
+    assert.ok(last.length > 0 && last.every((r) => r === 0.5), `copy 2: its rewards only (${JSON.stringify(last)})`);
+
+    // One set of weights, the session's.
+    const rest = (await call(server.app, 'GET', `/v1/sessions/${id}/weights`)).body;
+    await page.waitForFunction((n) => Number(document.querySelector('.heatmap[data-connection="pre_post"]')?.getAttribute('data-step')) === n, steps, { timeout: 10_000 });
+    const shown = JSON.parse((await page.locator('.heatmap[data-connection="pre_post"]').getAttribute('data-weights')) ?? 'null') as number[][];
+    shown.forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - rest.weights.pre_post[i][j]) <= 1e-5 * Math.max(1, Math.abs(rest.weights.pre_post[i][j])), `w[${i}][${j}]`)));
+    await page.screenshot({ path: outputPath('dashboard-batch.png'), fullPage: true });
     assert.deepEqual(browser.pageErrors, []);
   });
 

@@ -4,14 +4,16 @@
  * (version, kind, flags, id length, step as f64, steps, section count), the
  * id padded to 4 bytes, then sections of a 12-byte header (type, index, a, b)
  * and a little-endian payload. Only what an observer receives is decoded;
- * anything else is refused rather than misread.
+ * anything else is refused rather than misread. A batch's frames put a copy
+ * section (a = the copy) before each copy's sections; the page asks for one
+ * copy's spikes, and reads a reward per copy.
  */
 
 export const FRAME_VERSION = 1;
 const HEADER = 24;
 const SECTION_HEADER = 12;
 export const KIND = { spikesEvent: 3, weightsEvent: 5, rewardEvent: 6 } as const;
-const SECTION = { spikes: 1, weights: 4, reward: 5 } as const;
+const SECTION = { spikes: 1, weights: 4, reward: 5, copy: 7 } as const;
 
 export interface SpikesFrame {
   kind: 'spikes';
@@ -19,6 +21,8 @@ export interface SpikesFrame {
   pending: boolean;
   /** By population index (the hello message's order): the neurons that fired at this step. */
   spikes: Map<number, Uint32Array>;
+  /** A batch: the copy they are of (the page subscribes to one); null for a network of one copy. */
+  copy: number | null;
 }
 
 export interface WeightsFrame {
@@ -33,7 +37,8 @@ export interface RewardFrame {
   kind: 'reward';
   /** The step whose learning update used the reward. */
   step: number;
-  reward: number;
+  /** A batch: one per copy, by copy. */
+  reward: number | number[];
 }
 
 export class FrameError extends Error {}
@@ -57,6 +62,8 @@ export function readFrame(buf: ArrayBuffer): SpikesFrame | WeightsFrame | Reward
   const spikes = new Map<number, Uint32Array>();
   const weights = new Map<number, { rows: number; cols: number; values: Float32Array }>();
   let reward: number | null = null;
+  const perCopy: number[] = [];
+  let copy = -1;
   for (let k = 0; k < sections; k++) {
     need(o + SECTION_HEADER, `section ${k}'s header`);
     const type = dv.getUint8(o);
@@ -79,16 +86,20 @@ export function readFrame(buf: ArrayBuffer): SpikesFrame | WeightsFrame | Reward
       // a = where the reward came from, which the chart does not tell apart; f64 payload.
       need(p + 8, `section ${k}`);
       reward = dv.getFloat64(p, true);
+      if (copy >= 0) perCopy[copy] = reward;
       o = p + 8;
+    } else if (type === SECTION.copy) {
+      copy = a;
+      o = p;
     } else {
       throw new FrameError(`binary frame: section type ${type} is not one this page subscribes to`);
     }
   }
   if (kind === KIND.rewardEvent) {
     if (reward === null) throw new FrameError('binary frame: a reward event without its reward section');
-    return { kind: 'reward', step, reward };
+    return { kind: 'reward', step, reward: copy >= 0 ? perCopy : reward };
   }
-  return kind === KIND.spikesEvent ? { kind: 'spikes', step, pending, spikes } : { kind: 'weights', step, pending, weights };
+  return kind === KIND.spikesEvent ? { kind: 'spikes', step, pending, spikes, copy: copy >= 0 ? copy : null } : { kind: 'weights', step, pending, weights };
 }
 
 function copyU32(dv: DataView, o: number, n: number): Uint32Array {

@@ -11,7 +11,9 @@
  * about WEIGHT_FRAMES_PER_S frames of at most WEIGHT_BYTES_PER_S arrive a
  * second, whatever the network's size or speed. Every stream comes in the
  * binary format (packed indices, float32 weights, float64 rewards: frames.ts). A dropped socket is
- * reopened with backoff, unless the session is gone.
+ * reopened with backoff, unless the session is gone. Of a batch it watches
+ * one copy (setCopy): that copy's spikes, and its reward; the weights are
+ * shared by every copy.
  */
 import { ApiError, wsTicket } from './api.js';
 import { FrameError, readFrame } from './frames.js';
@@ -39,6 +41,8 @@ export interface ObserverEvents {
 export interface Observer {
   /** Spikes of these populations only (none: no spike stream). */
   setPopulations(names: string[]): void;
+  /** A batch: the copy whose spikes and rewards are reported from now on. */
+  setCopy(copy: number): void;
   close(): void;
 }
 
@@ -60,6 +64,7 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
   let attempt = 0;
   let retryTimer: number | undefined;
   let populations = layout.populations.map((p) => p.name);
+  let copy = 0;
   let hello: Hello | null = null;
   let weightsEvery = 0;
   let rateMark = { t: performance.now(), step: -1 };
@@ -71,7 +76,7 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
   const subscribeSpikes = () => {
     if (!hello) return;
     if (populations.length === 0) send({ type: 'unsubscribe', id: 'spikes', stream: 'spikes' });
-    else send({ type: 'subscribe', id: 'spikes', stream: 'spikes', populations, every: 1, format: 'binary' });
+    else send({ type: 'subscribe', id: 'spikes', stream: 'spikes', populations, ...(layout.batchSize > 1 ? { copies: [copy] } : {}), every: 1, format: 'binary' });
   };
   const subscribeWeights = (every: number) => {
     if (!hello || layout.connections.length === 0 || every === weightsEvery) return;
@@ -90,6 +95,9 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
     // Only on a clear change: each subscribe is a message and a reply.
     if (want >= 2 * weightsEvery || want <= weightsEvery / 2) subscribeWeights(want);
   };
+
+  /** The watched copy's reward (a batch's reward events have one per copy). */
+  const rewardOf = (reward: unknown) => (Array.isArray(reward) ? Number(reward[copy]) : Number(reward));
 
   const onText = (text: string) => {
     let msg: { type?: string; [k: string]: unknown };
@@ -138,12 +146,17 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
         events.onStatus(`${e?.code ?? 'ERROR'}: ${e?.message ?? 'the server refused a request'}`, 'error');
         return;
       }
-      case 'spikes':
-        events.onSpikes(Number(msg.step), msg.spikes as Record<string, number[]>);
+      case 'spikes': {
+        // A batch's come per copy: the one copy subscribed to (events of the copy watched before may still be on their way).
+        const copies = msg.copies as number[] | undefined;
+        if (copies !== undefined && copies[0] !== copy) return;
+        const spikes = copies === undefined ? (msg.spikes as Record<string, number[]>) : Object.fromEntries(Object.entries(msg.spikes as Record<string, number[][]>).map(([p, c]) => [p, c[0]]));
+        events.onSpikes(Number(msg.step), spikes);
         adaptWeights(Number(msg.step));
         return;
+      }
       case 'reward':
-        events.onReward(Number(msg.step), Number(msg.reward));
+        events.onReward(Number(msg.step), rewardOf(msg.reward));
         return;
       case 'weights': {
         const flat: Record<string, number[]> = {};
@@ -162,12 +175,13 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
     try {
       const f = readFrame(buf);
       if (f.kind === 'spikes') {
+        if (f.copy !== null && f.copy !== copy) return;
         const spikes: Record<string, ArrayLike<number>> = {};
         for (const [i, list] of f.spikes) if (hello.populations[i]) spikes[hello.populations[i].name] = list;
         events.onSpikes(f.step, spikes);
         adaptWeights(f.step);
       } else if (f.kind === 'reward') {
-        events.onReward(f.step, f.reward);
+        events.onReward(f.step, rewardOf(f.reward));
       } else {
         const weights: Record<string, ArrayLike<number>> = {};
         for (const [i, w] of f.weights) if (hello.connections[i]) weights[hello.connections[i].name] = w.values;
@@ -259,6 +273,10 @@ export function observe(id: string, layout: Layout, events: ObserverEvents): Obs
   return {
     setPopulations(names) {
       populations = layout.populations.map((p) => p.name).filter((n) => names.includes(n));
+      subscribeSpikes();
+    },
+    setCopy(k) {
+      copy = k;
       subscribeSpikes();
     },
     close() {

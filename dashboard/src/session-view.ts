@@ -27,6 +27,7 @@ const DOM_WEIGHTS_MAX = 4096;
 export function layoutOf(detail: SessionDetail): Layout {
   return {
     dt: detail.network.dt,
+    batchSize: detail.network.batch_size,
     populations: Object.entries(detail.populations).map(([name, n]) => ({ name, n })),
     connections: Object.entries(detail.network.connections).map(([name, c]) => ({
       name,
@@ -97,6 +98,15 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
     });
     return h('label', { class: 'chip' }, box, h('span', { class: 'swatch', 'data-colour': colourOf.get(p.name) }), p.name);
   });
+  // A batch: which copy's spikes, rates and rewards to show (the weights are every copy's).
+  const copySel =
+    layout.batchSize > 1
+      ? h('select', { id: 'copy', 'aria-label': 'copy of the batch shown' }, ...Array.from({ length: layout.batchSize }, (_, b) => h('option', { value: String(b) }, `copy ${b}`)))
+      : null;
+  copySel?.addEventListener('change', () => {
+    store.clearActivity();
+    observer?.setCopy(Number(copySel.value));
+  });
   const scaleSel = h('select', { id: 'scale', 'aria-label': 'heatmap colour scale' }, h('option', { value: 'bounds' }, 'scale: w_min … w_max'), h('option', { value: 'data' }, 'scale: data min … max'));
   scaleSel.addEventListener('change', () => (scaleMode = scaleSel.value === 'data' ? 'data' : 'bounds'));
   const csvBtn = h('button', { type: 'button', id: 'download-csv', class: 'secondary' }, 'Weights CSV');
@@ -112,7 +122,12 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
     'section',
     { class: 'panel session-head' },
     h('div', { class: 'title' }, h('a', { href: '/dashboard', class: 'back' }, '← sessions'), h('h2', {}, detail.name ?? 'unnamed session'), h('span', { class: 'mono muted', title: 'session id' }, id)),
-    h('p', { class: 'muted small' }, `${count(neurons)} neurons in ${layout.populations.length} populations, ${count(synapses)} synapses in ${layout.connections.length} connections; dt ${detail.network.dt} ms; seed ${detail.seed}`),
+    h(
+      'p',
+      { class: 'muted small' },
+      `${count(neurons)} neurons in ${layout.populations.length} populations, ${count(synapses)} synapses in ${layout.connections.length} connections; dt ${detail.network.dt} ms; seed ${detail.seed}` +
+        (layout.batchSize > 1 ? `; a batch of ${layout.batchSize} copies sharing these weights, each with its own neurons, inputs and rewards` : ''),
+    ),
     h(
       'div',
       { class: 'counters' },
@@ -121,7 +136,7 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
       h('div', { class: 'counter' }, h('span', { class: 'label' }, `reward, mean of last ${store.options.window}`), rewardEl),
       h('div', { class: 'counter' }, h('span', { class: 'label' }, 'stream'), streamEl),
     ),
-    h('div', { class: 'controls' }, pauseBtn, h('span', { class: 'group', role: 'group', 'aria-label': 'populations shown' }, ...popBoxes), scaleSel, h('span', { class: 'spacer' }), csvBtn, jsonBtn, snapBtn),
+    h('div', { class: 'controls' }, pauseBtn, copySel, h('span', { class: 'group', role: 'group', 'aria-label': 'populations shown' }, ...popBoxes), scaleSel, h('span', { class: 'spacer' }), csvBtn, jsonBtn, snapBtn),
     messageEl,
   );
   for (const sw of head.querySelectorAll<HTMLElement>('.swatch')) sw.style.background = sw.dataset.colour ?? '';

@@ -25,6 +25,8 @@ export interface ConnectionInfo {
 export interface Layout {
   /** Milliseconds per step (the spec's dt), for rates in Hz. */
   dt: number;
+  /** The spec's batch_size: copies sharing the weights (1: not a batch). */
+  batchSize: number;
   populations: PopulationInfo[];
   connections: ConnectionInfo[];
 }
@@ -263,6 +265,14 @@ export class SessionStore {
 
   /** After a reset the history no longer describes the session. */
   clearHistory(): void {
+    this.clearActivity();
+    this.step = 0;
+    // Weights from before the reset must not block the ones after it (see setWeights).
+    for (const w of this.weights.values()) w.step = -1;
+  }
+
+  /** Forgets the spikes, rates and rewards (another copy of a batch is watched now); the step and the shared weights stay. */
+  clearActivity(): void {
     for (const r of this.spikes.values()) r.clear();
     for (const s of this.rates.values()) s.clear();
     this.reward.clear();
@@ -270,9 +280,6 @@ export class SessionStore {
     this.rewardWindowHead = this.rewardWindowCount = 0;
     this.rewardWindowSum = 0;
     this.rewardsReceived = 0;
-    this.step = 0;
-    // Weights from before the reset must not block the ones after it (see setWeights).
-    for (const w of this.weights.values()) w.step = -1;
   }
 }
 
