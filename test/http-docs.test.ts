@@ -79,6 +79,33 @@ test('docs/http-api.md curl walkthrough runs as written and covers every endpoin
   }
 });
 
+test('docs/model.md examples run as written: an episode rewarded only at its end under MSTDPET, one network driven by 8 environments', async () => {
+  const model = doc('docs/model.md');
+  /** The replies a block prints, one after the other without a newline between them. */
+  const run = async (title: string) => {
+    const app = await makeApp();
+    try {
+      const stdout = await runShell(app, `BASE=http://127.0.0.1:3000\n${block(section(model, title, title === 'MSTDPET' ? 3 : 2), 'sh')}`);
+      return stdout.trim().split(/(?<=\})(?=\{)/).map((l) => JSON.parse(l));
+    } finally {
+      await app.close();
+    }
+  };
+  const [episode, rewarded] = await run('MSTDPET');
+  assert.equal(episode.step, 50);
+  assert.ok(episode.spikeCounts.post[0] > 0, 'the output fired during the episode');
+  assert.equal(rewarded.step, 51);
+  assert.ok(rewarded.weights.pre_post[0][0] > 5, 'the one reward at the end potentiated the input that made the output fire');
+  assert.equal(rewarded.weights.pre_post[1][0], 5, 'and left the silent input alone');
+
+  const [step, reward] = await run('Batches');
+  assert.deepEqual(step.copies, [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.equal(step.spikes.act.length, 1, 'one step');
+  assert.equal(step.spikes.act[0].length, 8, 'its spikes per copy: each environment\'s action');
+  assert.equal(step.pending, true);
+  assert.deepEqual(reward, { step: 1, pending: false });
+});
+
 test('README quick start with curl runs as written', async () => {
   const script = block(section(doc('README.md'), 'Quick start with curl'), 'sh');
   assert.match(script, /^BASE=http:\/\/127\.0\.0\.1:3000$/m);
