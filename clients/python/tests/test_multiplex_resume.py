@@ -27,6 +27,7 @@ class _Link:
         self.writers = (client, server)
         self.drop_up = False  # client -> server
         self.drop_down = False  # server -> client
+        self.dropped_up = 0  # bytes from the client dropped
 
 
 class Proxy:
@@ -52,12 +53,23 @@ class Proxy:
                     if not (link.drop_up if up else link.drop_down):
                         dst.write(data)
                         await dst.drain()
+                    elif up:
+                        link.dropped_up += len(data)
             except (ConnectionError, OSError):
                 pass
             finally:
                 dst.transport.abort()
 
         await asyncio.gather(pump(reader, up_writer, True), pump(up_reader, writer, False))
+
+    async def hold_requests(self) -> None:
+        """From now on drop what the client sends on the open connections."""
+        for link in self.links:
+            link.drop_up = True
+
+    async def until_dropped(self) -> None:
+        """Wait until the client has sent something that was dropped."""
+        await _until(lambda: _true(any(link.dropped_up > 0 for link in self.links)), "the client to send")
 
     def cut(self) -> None:
         """Close every connection now, both sides, without a close frame."""
@@ -70,6 +82,10 @@ class Proxy:
         self.cut()
         self.server.close()
         await self.server.wait_closed()
+
+
+async def _true(x: bool) -> bool:
+    return x
 
 
 async def _until(cond, what: str) -> None:
@@ -114,10 +130,10 @@ def test_after_a_cut_what_ran_is_lost_with_applied_true_and_what_did_not_is_sent
                 assert (await a.get())["pending"] is True
 
                 # 2. Never reached the server: sent again on the new socket, answered as if nothing happened.
-                for link in proxy.links:
-                    link.drop_up = True
+                await proxy.hold_requests()
                 again = [mux.step_nowait(a.id, steps=2), mux.step_batch_nowait([{"id": b.id}]), asyncio.ensure_future(mux.weights(a.id))]
-                await asyncio.sleep(0.3)
+                await proxy.until_dropped()
+                await asyncio.sleep(0.2)  # the rest of them sent too
                 assert not any(f.done() for f in again)
                 proxy.cut()
                 r, outcomes, w = await asyncio.wait_for(asyncio.gather(*again), 30)
@@ -128,10 +144,9 @@ def test_after_a_cut_what_ran_is_lost_with_applied_true_and_what_did_not_is_sent
                 assert (await step_of(a), await step_of(b)) == (8, 5), "every step ran exactly once"
 
                 # 3. An unanswered reset: whether it ran cannot be told.
-                for link in proxy.links:
-                    link.drop_up = True
+                await proxy.hold_requests()
                 reset = asyncio.ensure_future(mux.reset(a.id))
-                await asyncio.sleep(0.3)
+                await proxy.until_dropped()
                 proxy.cut()
                 with pytest.raises(spikeserve.CommandLostError) as e:
                     await asyncio.wait_for(reset, 30)
@@ -157,10 +172,9 @@ def test_with_reconnect_false_a_cut_fails_the_waiting_and_later_commands(server)
             await mux.open()
             try:
                 await mux.step(a.id)
-                for link in proxy.links:
-                    link.drop_up = True
+                await proxy.hold_requests()
                 f = mux.step_nowait(a.id)
-                await asyncio.sleep(0.1)
+                await proxy.until_dropped()
                 proxy.cut()
                 with pytest.raises(spikeserve.ConnectionLostError):
                     await asyncio.wait_for(f, 30)
