@@ -19,6 +19,6 @@ export default async function resetRoutes(app: FastifyInstance, { sessions }: { 
         response: { 200: described(ResetResultSchema, 'Reset.'), ...errorResponses(...CHANGE_ERRORS, ...BODY_ERRORS, ...API_ERRORS, ...SESSION_ERRORS, 'PERSISTENCE_FAILED') },
       },
     },
-    async (request) => (await sessions.open(request.params.id)).reset(request.body),
+    (request) => sessions.use(request.params.id, (s) => s.reset(request.body)),
   );
 }

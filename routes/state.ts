@@ -16,6 +16,6 @@ export default async function stateRoutes(app: FastifyInstance, { sessions }: { 
         response: { 200: described(SessionStateSchema, 'The session\'s state now.'), ...errorResponses(...SESSION_ERRORS, 'PERSISTENCE_FAILED', ...API_ERRORS) },
       },
     },
-    async (request) => (await sessions.open(request.params.id)).state(),
+    (request) => sessions.use(request.params.id, (s) => s.state()),
   );
 }

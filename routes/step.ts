@@ -22,7 +22,7 @@ export default async function stepRoutes(app: FastifyInstance, { sessions }: { s
         },
       },
     },
-    async (request) => (await sessions.open(request.params.id)).step(request.body),
+    (request) => sessions.use(request.params.id, (s) => s.step(request.body)),
   );
 
   app.post<{ Params: SessionParams; Body: RewardBody }>(
@@ -41,6 +41,6 @@ export default async function stepRoutes(app: FastifyInstance, { sessions }: { s
         },
       },
     },
-    async (request) => (await sessions.open(request.params.id)).reward(request.body.reward),
+    (request) => sessions.use(request.params.id, (s) => s.reward(request.body.reward)),
   );
 }

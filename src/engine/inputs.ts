@@ -341,28 +341,27 @@ export class NetworkInputs {
     const raw = batch ? (flattenRunInputs(req.inputs, this.perCopy, this.copies, steps) as RunRequest['inputs']) : req.inputs;
     if (raw !== undefined && raw !== null) {
       if (typeof raw !== 'object' || Array.isArray(raw)) throw inputError('inputs', 'must be an object keyed by population name');
+      // Field names and messages are built only for an error: a single-step call pays for no string.
       for (const name of Object.keys(raw)) {
-        const field = `inputs.${name}`;
         const p = this.population(name, 'inputs');
         const n = this.sizes[p];
         const x = (raw as Record<string, unknown>)[name];
         const scratch = this.scratch[p];
-        const check = (xt: unknown, at: string) => {
-          const found = checkVector(xt, n, scratch, true);
-          if (found !== VECTOR_OK) throw vectorError(found, xt, n, at, `must be a number, a vector of ${n} numbers, or one such vector per step`, batch ? n / this.copies : 0);
-        };
         if (Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null) {
-          if (x.length !== steps) throw inputError(field, `one vector per step: expected ${steps} vectors, got ${x.length}`);
+          if (x.length !== steps) throw inputError(`inputs.${name}`, `one vector per step: expected ${steps} vectors, got ${x.length}`);
           const pool = new VectorPool();
-          const vectors = x.map((xt, t) => {
-            check(xt, `${field}[${t}]`);
-            return pool.add(scratch);
-          });
+          const vectors = new Array<InputVector>(steps);
+          for (let t = 0; t < steps; t++) {
+            const found = checkVector(x[t], n, scratch, true);
+            if (found !== VECTOR_OK) throw this.runVectorError(found, x[t], n, `inputs.${name}[${t}]`);
+            vectors[t] = pool.add(scratch);
+          }
           pool.done();
           inputs.push({ pop: p, vectors });
         } else {
           // A held vector (every single-step call's): two arrays of its size, without a pool's growing and trimming.
-          check(x, field);
+          const found = checkVector(x, n, scratch, true);
+          if (found !== VECTOR_OK) throw this.runVectorError(found, x, n, `inputs.${name}`);
           const c = scratch.count;
           inputs.push({ pop: p, vectors: [{ index: scratch.index.slice(0, c), value: scratch.value.slice(0, c), offset: 0, count: c, version: 0 }] });
         }
@@ -398,6 +397,11 @@ export class NetworkInputs {
       }
     }
     return { steps, inputs, inputCount: inputs.length, reward, rewards, copyRewards: null, deferReward };
+  }
+
+  /** The error for what checkVector found in a run's vector `x` of a population of `n` entries. */
+  private runVectorError(found: number, x: unknown, n: number, field: string): SpikeserveError {
+    return vectorError(found, x, n, field, `must be a number, a vector of ${n} numbers, or one such vector per step`, this.copies > 1 ? n / this.copies : 0);
   }
 
   /** Writes step t's inputs of a plan into the buffers the kernel reads. */

@@ -23,18 +23,20 @@ const BACKSLASH = 0x5c;
  * other. Strings are skipped.
  */
 export function nestsDeeperThan(json: string | Uint8Array, max: number): boolean {
-  const at: (i: number) => number = typeof json === 'string' ? (i) => json.charCodeAt(i) : (i) => json[i];
+  // Read in place, with no function per character: this runs on every body and message.
+  const text = typeof json === 'string' ? json : null;
+  const bytes = text === null ? (json as Uint8Array) : null;
   let depth = 0;
   const n = json.length;
   for (let i = 0; i < n; i++) {
-    const c = at(i);
+    const c = text !== null ? text.charCodeAt(i) : bytes![i];
     if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
       if (++depth > max) return true;
     } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
       depth--;
     } else if (c === QUOTE) {
       for (i++; i < n; i++) {
-        const s = at(i);
+        const s = text !== null ? text.charCodeAt(i) : bytes![i];
         if (s === BACKSLASH) i++;
         else if (s === QUOTE) break;
       }

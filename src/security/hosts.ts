@@ -15,6 +15,8 @@ import { splitHost, type HostName } from './host-names.js';
 export class HostPolicy {
   private readonly checked: boolean;
   private readonly allowed: HostName[];
+  /** The last Host header allowed: clients send the same one on every request, and it need not be parsed again. */
+  private lastAllowed: string | null = null;
 
   /** `allowed`: ALLOWED_HOSTS (already validated); `keys`: whether API_KEYS is set. */
   constructor(allowed: readonly string[], keys: boolean) {
@@ -23,11 +25,12 @@ export class HostPolicy {
   }
 
   allows(host: string | undefined): boolean {
-    if (!this.checked || host === undefined) return true;
+    if (!this.checked || host === undefined || host === this.lastAllowed) return true;
     const h = splitHost(host);
     if (h === null) return false;
-    if (isLoopback(h.name)) return true;
-    return this.allowed.some((a) => a.name === h.name && (a.port === null || a.port === h.port));
+    if (!isLoopback(h.name) && !this.allowed.some((a) => a.name === h.name && (a.port === null || a.port === h.port))) return false;
+    this.lastAllowed = host;
+    return true;
   }
 
   /** Throws HOST_NOT_ALLOWED unless `allows(host)`. */

@@ -174,6 +174,15 @@ export class SessionManager {
    * request goes through.
    */
   open(id: string, owner?: Owner): Promise<Session> {
+    return this.use(id, (s) => Promise.resolve(s), owner);
+  }
+
+  /**
+   * open(id, owner).then(run), except that a session in memory is given to
+   * `run` at once, not a turn of promise jobs later: what every step
+   * request and message goes through.
+   */
+  use<T>(id: string, run: (session: Session) => Promise<T>, owner?: Owner): Promise<T> {
     let e: Session | Dormant;
     try {
       e = this.held.entry(id, owner);
@@ -182,9 +191,13 @@ export class SessionManager {
     }
     if (e instanceof Session) {
       e.touch();
-      return Promise.resolve(e);
+      try {
+        return run(e);
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
-    return wake(this.held, e);
+    return wake(this.held, e).then(run);
   }
 
   /** Who holds session `id` (loaded or on disk) and its synapses, as its key's quotas count them; null if it is not here. */

@@ -19,6 +19,8 @@ export interface RunContext {
   limits: RunLimits;
   /** Neurons plus synapses: the cost of one step, for sizing the first chunk. */
   stepCost: number;
+  /** Every population's index, in order: what a reply covers unless return.populations says otherwise. */
+  allPopulations: readonly number[];
   /** Room for one population's spikes (as long as the largest). */
   spikeBuf: Int32Array;
   /** Runs after each step, once its spikes are gathered. */
@@ -36,7 +38,7 @@ export class StepRun {
   /** Steps of the plan run so far. */
   done = 0;
   private next = 0;
-  private readonly pops: number[];
+  private readonly pops: readonly number[];
   /** The copies the reply is of; null without a batch (the reply then has no copy level). */
   private readonly copies: number[] | null;
   /** [population][copy][step]: fired indices. */
@@ -58,7 +60,7 @@ export class StepRun {
     const plan = net.prepareRun(body, options.limits.maxStepsPerCall);
     const ret = body.return ?? {};
     const format = ret.spikes ?? 'steps';
-    let pops: number[];
+    let pops: readonly number[];
     if (ret.populations) {
       pops = ret.populations.map((name, i) => {
         const p = net.populationNames.indexOf(name);
@@ -66,7 +68,7 @@ export class StepRun {
         return p;
       });
     } else {
-      pops = net.populationNames.map((_, i) => i);
+      pops = options.allPopulations;
     }
     let copies: number[] | null = null;
     if (net.copies > 1) {
@@ -91,8 +93,27 @@ export class StepRun {
     this.plan = plan;
     this.pops = pops;
     this.copies = copies;
-    this.perStep = format === 'steps' ? pops.map(() => Array.from({ length: copyCount }, () => [])) : null;
-    this.counts = format === 'counts' ? pops.map((p) => Array.from({ length: copyCount }, () => new Uint32Array(net.sizes[p]))) : null;
+    // Plain loops: Array.from({ length }) and a closure per population cost more than the one step of a single-step call.
+    let perStep: number[][][][] | null = null;
+    let counts: Uint32Array[][] | null = null;
+    if (format === 'steps') {
+      perStep = new Array<number[][][]>(pops.length);
+      for (let k = 0; k < pops.length; k++) {
+        const lists = new Array<number[][]>(copyCount);
+        for (let q = 0; q < copyCount; q++) lists[q] = [];
+        perStep[k] = lists;
+      }
+    } else if (format === 'counts') {
+      counts = new Array<Uint32Array[]>(pops.length);
+      for (let k = 0; k < pops.length; k++) {
+        const n = net.sizes[pops[k]];
+        const perCopy = new Array<Uint32Array>(copyCount);
+        for (let q = 0; q < copyCount; q++) perCopy[q] = new Uint32Array(n);
+        counts[k] = perCopy;
+      }
+    }
+    this.perStep = perStep;
+    this.counts = counts;
     this.potentials = ret.potentials === true;
     this.weights = ret.weights === true;
     // A first guess (a step costs roughly 50 neurons' or synapses' worth of

@@ -139,7 +139,13 @@ export class Session {
     this.spikeBuf = new Int32Array(Math.max(1, ...net.sizes));
     this.stepCost = net.sizes.reduce((a, b) => a + b, 0) + synapseCount(net.spec);
     this.rewarded = Object.values(net.spec.connections).some((c) => REWARD_RULE_TYPES.includes(c.rule.type));
-    this.runContext = { limits: opts.limits, stepCost: this.stepCost, spikeBuf: this.spikeBuf, stepped: (run, t) => this.afterStep(run, t) };
+    this.runContext = {
+      limits: opts.limits,
+      stepCost: this.stepCost,
+      allPopulations: net.populationNames.map((_, i) => i),
+      spikeBuf: this.spikeBuf,
+      stepped: (run, t) => this.afterStep(run, t),
+    };
   }
 
   get closed(): boolean {

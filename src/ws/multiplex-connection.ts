@@ -66,7 +66,7 @@ export class MuxConnection extends OrderedSocket {
       slot,
       type,
       id,
-      this.sessions.open(session, this.owner).then((s) => run(s, msg)),
+      this.sessions.use(session, (s) => run(s, msg), this.owner),
       (r) => replyText(type, id, r, session),
       session,
     );

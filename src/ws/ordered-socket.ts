@@ -347,7 +347,8 @@ export abstract class OrderedSocket {
 
 /** A reply message: `session` names the session of a multiplexed socket's command (absent on a session's own socket). */
 export function replyText(request: string, id: MessageId | undefined, result: unknown, session?: string): string {
-  return JSON.stringify({ type: 'reply', id, request, session, result });
+  // Without a session the object has no such key at all: one less for every reply of a session's own socket.
+  return JSON.stringify(session === undefined ? { type: 'reply', id, request, result } : { type: 'reply', id, request, session, result });
 }
 
 export function errorText(e: CodedFields, id: MessageId | undefined, request: string | undefined, session?: string): string {
