@@ -26,7 +26,9 @@ class VectorSession:
 
     ``transport="websocket"`` (the default) sends each call as one
     ``step_batch`` on a multiplexed WebSocket, opened at the first call and
-    kept; ``"http"`` as one ``POST /v1/batch/step``. Both run the same steps
+    kept (a binary frame of arrays each way when the call's inputs are
+    arrays held over it and it asks for spike counts or potentials of named
+    populations; JSON otherwise); ``"http"`` as one ``POST /v1/batch/step``. Both run the same steps
     and give the same results; the socket spares each call an HTTP request
     (figures: docs/benchmarks.md, "Many sessions per call"). Use it as a
     context manager, or call :meth:`close`, to close the socket."""
