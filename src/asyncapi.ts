@@ -189,6 +189,22 @@ function jsonMessage(name: string, title: string, schema: TSchema) {
   return { name, title, contentType: 'application/json', payload: plain(schema) };
 }
 
+/** A binary frame's message, laid out as `layout` says. */
+function binaryMessage(name: string, title: string, layout: string) {
+  return {
+    name,
+    title,
+    contentType: 'application/octet-stream',
+    payload: { type: 'string', format: 'binary', description: 'The frame\'s bytes, laid out as this message\'s description says.' },
+    description: layout,
+  };
+}
+
+/** The operation of receiving message `name` on `channel` (its messages named by `ref`), answered by one of `replies`. */
+function receiveOperation(channel: { $ref: string }, ref: (name: string) => { $ref: string }, summary: string, name: string, replies: string[]) {
+  return { action: 'receive', channel, summary, messages: [ref(name)], reply: { channel, messages: replies.map(ref) } };
+}
+
 /** The document as an object. */
 export function asyncApiDocument(): Record<string, unknown> {
   const messages: Record<string, unknown> = {};
@@ -204,23 +220,11 @@ export function asyncApiDocument(): Record<string, unknown> {
   messages.weightsEvent = jsonMessage('weights', 'Weights stream event', WeightsEventSchema);
   messages.rewardEvent = jsonMessage('reward', 'Rewards stream event', RewardEventSchema);
   messages.dropped = jsonMessage('dropped', 'Events were dropped for a slow reader', DroppedNoticeSchema);
-  messages.binaryFrame = {
-    name: 'binary',
-    title: 'Binary frame',
-    contentType: 'application/octet-stream',
-    payload: { type: 'string', format: 'binary', description: 'The frame\'s bytes, laid out as this message\'s description says.' },
-    description: BINARY_LAYOUT,
-  };
+  messages.binaryFrame = binaryMessage('binary', 'Binary frame', BINARY_LAYOUT);
 
   const operations: Record<string, unknown> = {};
   for (const t of CLIENT_MESSAGE_TYPES) {
-    operations[`receive_${t}`] = {
-      action: 'receive',
-      channel: channelRef,
-      summary: CLIENT_SUMMARIES[t],
-      messages: [messageRef(t)],
-      reply: { channel: channelRef, messages: ['reply', 'error', ...(BINARY_REPLIES.has(t) ? ['binaryFrame'] : [])].map(messageRef) },
-    };
+    operations[`receive_${t}`] = receiveOperation(channelRef, messageRef, CLIENT_SUMMARIES[t], t, ['reply', 'error', ...(BINARY_REPLIES.has(t) ? ['binaryFrame'] : [])]);
   }
   operations.send_hello = { action: 'send', channel: channelRef, summary: 'Greet an accepted connection', messages: [messageRef('hello')] };
   operations.send_refusal = { action: 'send', channel: channelRef, summary: 'Refuse a connection, before closing it', messages: [messageRef('error')] };
@@ -240,35 +244,14 @@ export function asyncApiDocument(): Record<string, unknown> {
   };
   muxMessages.error = jsonMessage('error', 'A refused command (its session named when it was read), or a refused connection before its close', MuxErrorMessageSchema);
   for (const t of MUX_MESSAGE_TYPES) {
-    operations[`receive_multiplexed_${t}`] = {
-      action: 'receive',
-      channel: muxChannelRef,
-      summary: MUX_SUMMARIES[t],
-      messages: [muxMessageRef(t)],
-      reply: { channel: muxChannelRef, messages: ['reply', 'error'].map(muxMessageRef) },
-    };
+    operations[`receive_multiplexed_${t}`] = receiveOperation(muxChannelRef, muxMessageRef, MUX_SUMMARIES[t], t, ['reply', 'error']);
   }
-  muxMessages.binaryStepBatch = {
-    name: 'binary step_batch',
-    title: 'Step many sessions, arrays in a binary frame',
-    contentType: 'application/octet-stream',
-    payload: { type: 'string', format: 'binary', description: 'The frame\'s bytes, laid out as this message\'s description says.' },
-    description: BATCH_REQUEST_LAYOUT,
-  };
-  muxMessages.binaryStepBatchReply = {
-    name: 'binary step_batch reply',
-    title: 'The outcomes of a binary step_batch, as arrays',
-    contentType: 'application/octet-stream',
-    payload: { type: 'string', format: 'binary', description: 'The frame\'s bytes, laid out as this message\'s description says.' },
-    description: BATCH_REPLY_LAYOUT,
-  };
-  operations.receive_multiplexed_binary_step_batch = {
-    action: 'receive',
-    channel: muxChannelRef,
-    summary: 'Step many sessions, arrays in a binary frame',
-    messages: [muxMessageRef('binaryStepBatch')],
-    reply: { channel: muxChannelRef, messages: ['binaryStepBatchReply', 'error'].map(muxMessageRef) },
-  };
+  muxMessages.binaryStepBatch = binaryMessage('binary step_batch', 'Step many sessions, arrays in a binary frame', BATCH_REQUEST_LAYOUT);
+  muxMessages.binaryStepBatchReply = binaryMessage('binary step_batch reply', 'The outcomes of a binary step_batch, as arrays', BATCH_REPLY_LAYOUT);
+  operations.receive_multiplexed_binary_step_batch = receiveOperation(muxChannelRef, muxMessageRef, 'Step many sessions, arrays in a binary frame', 'binaryStepBatch', [
+    'binaryStepBatchReply',
+    'error',
+  ]);
   operations.send_multiplexed_hello = { action: 'send', channel: muxChannelRef, summary: 'Greet an accepted multiplexed connection', messages: [muxMessageRef('hello')] };
   operations.send_multiplexed_refusal = { action: 'send', channel: muxChannelRef, summary: 'Refuse a multiplexed connection, before closing it', messages: [muxMessageRef('error')] };
 

@@ -9,7 +9,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { BatchStepBodySchema } from './batch.js';
 import { ErrorResponseSchema, WeightMatrixSchema } from './common.js';
 import { ResetBodySchema, RewardBodySchema, StepBodySchema } from './step.js';
-import { HelloLimitsSchema, IdSchema } from './ws.js';
+import { errorMessage, HelloLimitsSchema, IdSchema, replyMessage } from './ws.js';
 
 const SessionSchema = Type.String({ description: 'The id of the session this command is for (POST /v1/sessions returned it).' });
 
@@ -120,29 +120,14 @@ export const MuxHelloMessageSchema = Type.Object(
 );
 export type MuxHelloMessage = Static<typeof MuxHelloMessageSchema>;
 
-const RequestSchema = Type.Union(MUX_MESSAGE_TYPES.map((t) => Type.Literal(t)));
 const ReplySessionSchema = Type.Optional(Type.String({ description: 'The session the command was for (absent for step_batch, whose outcomes follow its items).' }));
 
-export const MuxReplyMessageSchema = Type.Object(
-  {
-    type: Type.Literal('reply'),
-    id: Type.Optional(IdSchema),
-    request: RequestSchema,
-    session: ReplySessionSchema,
-    result: Type.Unknown({ description: 'Exactly the body the HTTP endpoint of the same command returns (step_batch: POST /v1/batch/step\'s, {results}).' }),
-  },
-  { additionalProperties: false },
+export const MuxReplyMessageSchema = replyMessage(
+  MUX_MESSAGE_TYPES,
+  { session: ReplySessionSchema },
+  'Exactly the body the HTTP endpoint of the same command returns (step_batch: POST /v1/batch/step\'s, {results}).',
 );
 export type MuxReplyMessage = Static<typeof MuxReplyMessageSchema>;
 
-export const MuxErrorMessageSchema = Type.Object(
-  {
-    type: Type.Literal('error'),
-    id: Type.Optional(IdSchema),
-    request: Type.Optional(Type.String({ description: 'The type of the message this answers, when it had a known one.' })),
-    session: ReplySessionSchema,
-    error: ErrorResponseSchema.properties.error,
-  },
-  { additionalProperties: false },
-);
+export const MuxErrorMessageSchema = errorMessage({ session: ReplySessionSchema });
 export type MuxErrorMessage = Static<typeof MuxErrorMessageSchema>;

@@ -160,26 +160,32 @@ export const HelloMessageSchema = Type.Object(
 );
 export type HelloMessage = Static<typeof HelloMessageSchema>;
 
-export const ReplyMessageSchema = Type.Object(
-  {
-    type: Type.Literal('reply'),
-    id: Type.Optional(IdSchema),
-    request: Type.Union(CLIENT_MESSAGE_TYPES.map((t) => Type.Literal(t))),
-    result: Type.Unknown({ description: 'Exactly the body the HTTP endpoint of the same command returns (subscribe and unsubscribe: their own).' }),
-  },
-  { additionalProperties: false },
-);
+/** A reply to one of the `types` of message, with the socket's own `fields` (the multiplexed one's session) before the result. */
+export function replyMessage<T extends string, F extends Record<string, TSchema>>(types: readonly T[], fields: F, resultDescription: string) {
+  return Type.Object(
+    { type: Type.Literal('reply'), id: Type.Optional(IdSchema), request: Type.Union(types.map((t) => Type.Literal(t))), ...fields, result: Type.Unknown({ description: resultDescription }) },
+    { additionalProperties: false },
+  );
+}
+
+/** A refused message, with the socket's own `fields` before the error. */
+export function errorMessage<F extends Record<string, TSchema>>(fields: F) {
+  return Type.Object(
+    {
+      type: Type.Literal('error'),
+      id: Type.Optional(IdSchema),
+      request: Type.Optional(Type.String({ description: 'The type of the message this answers, when it had a known one.' })),
+      ...fields,
+      error: ErrorResponseSchema.properties.error,
+    },
+    { additionalProperties: false },
+  );
+}
+
+export const ReplyMessageSchema = replyMessage(CLIENT_MESSAGE_TYPES, {}, 'Exactly the body the HTTP endpoint of the same command returns (subscribe and unsubscribe: their own).');
 export type ReplyMessage = Static<typeof ReplyMessageSchema>;
 
-export const ErrorMessageSchema = Type.Object(
-  {
-    type: Type.Literal('error'),
-    id: Type.Optional(IdSchema),
-    request: Type.Optional(Type.String({ description: 'The type of the message this answers, when it had a known one.' })),
-    error: ErrorResponseSchema.properties.error,
-  },
-  { additionalProperties: false },
-);
+export const ErrorMessageSchema = errorMessage({});
 export type ErrorMessage = Static<typeof ErrorMessageSchema>;
 
 export const SubscribedSchema = Type.Object(
@@ -204,42 +210,39 @@ export const UnsubscribedSchema = Type.Object(
 );
 export type Unsubscribed = Static<typeof UnsubscribedSchema>;
 
-export const SpikesEventSchema = Type.Object(
-  {
-    type: Type.Literal('spikes'),
-    step: Type.Integer({ description: 'The session\'s step count after the step this event reports.' }),
-    pending: Type.Boolean(),
-    copies: Type.Optional(Type.Array(Type.Integer(), { description: 'In a batch: the copies the spikes are of, in their order.' })),
-    spikes: Type.Record(Type.String(), Type.Union([Type.Array(Type.Integer()), Type.Array(Type.Array(Type.Integer()))]), {
-      description: 'Per population, the indices of the neurons that fired; in a batch, one such list per copy.',
-    }),
-  },
-  { additionalProperties: false },
-);
+/** An event of the spikes, potentials or weights stream: the step it reports, and what it carries (`fields`). */
+function stepEvent<K extends string, F extends Record<string, TSchema>>(type: K, fields: F, pendingDescription?: string) {
+  return Type.Object(
+    {
+      type: Type.Literal(type),
+      step: Type.Integer({ description: 'The session\'s step count after the step this event reports.' }),
+      pending: Type.Boolean(pendingDescription === undefined ? {} : { description: pendingDescription }),
+      ...fields,
+    },
+    { additionalProperties: false },
+  );
+}
+
+export const SpikesEventSchema = stepEvent('spikes', {
+  copies: Type.Optional(Type.Array(Type.Integer(), { description: 'In a batch: the copies the spikes are of, in their order.' })),
+  spikes: Type.Record(Type.String(), Type.Union([Type.Array(Type.Integer()), Type.Array(Type.Array(Type.Integer()))]), {
+    description: 'Per population, the indices of the neurons that fired; in a batch, one such list per copy.',
+  }),
+});
 export type SpikesEvent = Static<typeof SpikesEventSchema>;
 
-export const PotentialsEventSchema = Type.Object(
-  {
-    type: Type.Literal('potentials'),
-    step: Type.Integer(),
-    pending: Type.Boolean(),
-    copies: Type.Optional(Type.Array(Type.Integer(), { description: 'In a batch: the copies the potentials are of, in their order.' })),
-    potentials: Type.Record(Type.String(), Type.Union([Type.Array(Type.Number()), Type.Array(Type.Array(Type.Number()))]), {
-      description: 'Per population, v after the step; in a batch, one vector per copy.',
-    }),
-  },
-  { additionalProperties: false },
-);
+export const PotentialsEventSchema = stepEvent('potentials', {
+  copies: Type.Optional(Type.Array(Type.Integer(), { description: 'In a batch: the copies the potentials are of, in their order.' })),
+  potentials: Type.Record(Type.String(), Type.Union([Type.Array(Type.Number()), Type.Array(Type.Array(Type.Number()))]), {
+    description: 'Per population, v after the step; in a batch, one vector per copy.',
+  }),
+});
 export type PotentialsEvent = Static<typeof PotentialsEventSchema>;
 
-export const WeightsEventSchema = Type.Object(
-  {
-    type: Type.Literal('weights'),
-    step: Type.Integer(),
-    pending: Type.Boolean({ description: 'True: this step\'s learning update has not been applied yet (deferReward); the weights are those before it.' }),
-    weights: Type.Record(Type.String(), WeightMatrixSchema),
-  },
-  { additionalProperties: false },
+export const WeightsEventSchema = stepEvent(
+  'weights',
+  { weights: Type.Record(Type.String(), WeightMatrixSchema) },
+  'True: this step\'s learning update has not been applied yet (deferReward); the weights are those before it.',
 );
 export type WeightsEvent = Static<typeof WeightsEventSchema>;
 

@@ -66,6 +66,13 @@ export function potentialsEventOf(f: DecodedFrame, layout: Layout): PotentialsEv
   return { type: 'potentials', step: f.step, pending: f.pending, ...(copies.length > 0 ? { copies } : {}), potentials };
 }
 
+/** Each connection's weights in a weights reply or event. */
+export function weightsOf(f: DecodedFrame, layout: Layout): Record<string, number[][]> {
+  const weights: Record<string, number[][]> = {};
+  for (const s of f.sections) if (s.type === 'weights') weights[layout.connections[s.index].name] = weightRows(s);
+  return weights;
+}
+
 /** A reward event: one reward section, or in a batch a copy section and a reward section for each copy, in copy order; null if it is neither. */
 export function rewardEventOf(f: DecodedFrame): RewardEvent | null {
   const s = f.sections;

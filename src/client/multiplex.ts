@@ -16,12 +16,12 @@ import type { ResetBody, ResetResult, RewardResult, StepBody, StepResult } from 
 import type { MuxErrorMessage, MuxHelloMessage, MuxMessageType, MuxReplyMessage } from '../api/ws-multiplex.js';
 import type { Snapshot } from '../engine/snapshot.js';
 import { SpikeserveClientError } from './errors.js';
-import { closedBeforeReply, closedError, openSocket, PendingReplies, type CloseInfo, type OpenOptions } from './transport.js';
+import { closedBeforeReply, closedError, openSocket, PendingReplies, settle, type CloseInfo, type OpenOptions, type Pending } from './transport.js';
 
 export class MultiplexSocket {
   readonly hello: MuxHelloMessage;
   private readonly ws: WebSocket;
-  private readonly pending = new PendingReplies<MuxMessageType>();
+  private readonly pending = new PendingReplies<Pending<MuxMessageType>>();
   private closeInfo: CloseInfo | null = null;
   private readonly closed: Promise<CloseInfo>;
 
@@ -110,11 +110,7 @@ export class MultiplexSocket {
     if (isBinary) return this.protocolError('a binary frame came on the multiplexed socket, which sends JSON only');
     const msg = JSON.parse(data.toString()) as MuxReplyMessage | MuxErrorMessage | { type: string };
     if (msg.type !== 'reply' && msg.type !== 'error') return; // a message type newer than this client: ignored, as the protocol allows
-    const m = msg as MuxReplyMessage | MuxErrorMessage;
-    const p = this.pending.next();
-    if (!p) return this.protocolError(`a ${m.type} came with no request waiting`);
-    if (m.request !== undefined && m.request !== p.request) return this.protocolError(`a reply to ${String(m.request)} came where one to ${p.request} was due`);
-    if (m.type === 'reply') p.resolve(m.result as never);
-    else p.reject(new SpikeserveClientError(m.error.code, m.error.message, { details: m.error.details }));
+    const wrong = settle(this.pending, msg as MuxReplyMessage | MuxErrorMessage);
+    if (wrong !== null) this.protocolError(wrong);
   }
 }

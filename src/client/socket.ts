@@ -20,7 +20,6 @@ import type { ResetBody, ResetResult, RewardResult, StepBody, StepResult } from 
 import type {
   ClientMessageType,
   DroppedNotice,
-  ErrorMessage,
   HelloMessage,
   PotentialsEvent,
   RewardEvent,
@@ -34,11 +33,11 @@ import type {
   WsStream,
 } from '../api/ws.js';
 import type { Snapshot } from '../engine/snapshot.js';
-import { decodeFrame, weightRows, type DecodedFrame } from '../ws/binary-format.js';
+import { decodeFrame, type DecodedFrame } from '../ws/binary-format.js';
 import { SpikeserveClientError } from './errors.js';
-import { potentialsEventOf, rewardEventOf, spikesEventOf, stepResultOf } from './frames.js';
+import { potentialsEventOf, rewardEventOf, spikesEventOf, stepResultOf, weightsOf } from './frames.js';
 import { fates, MUTATING, type SessionPoint } from './resume.js';
-import { closedBeforeReply, closedError, openSocket, type CloseInfo, type OpenOptions } from './transport.js';
+import { closedBeforeReply, closedError, openSocket, PendingReplies, settle, type CloseInfo, type JsonAnswer, type OpenOptions } from './transport.js';
 
 export type { CloseInfo } from './transport.js';
 
@@ -93,8 +92,7 @@ type Format = { format?: WsFormat };
 export class SessionSocket {
   private currentHello: HelloMessage;
   private ws: WebSocket;
-  private pending: Pending[] = [];
-  private head = 0;
+  private readonly pending = new PendingReplies<Pending>();
   private closeInfo: CloseInfo | null = null;
   private closing = false;
   private recovering = false;
@@ -149,8 +147,8 @@ export class SessionSocket {
   /** Closed for good: every request waiting fails, and the close is told. */
   private finish(info: CloseInfo): void {
     this.closeInfo = info;
-    this.rejectAll(closedBeforeReply(info));
-    for (const l of this.listeners.close) l(info);
+    this.pending.rejectAll(closedBeforeReply(info));
+    this.emit('close', info);
     this.resolveClosed(info);
   }
 
@@ -180,7 +178,7 @@ export class SessionSocket {
       this.resumeAfterDrop({ step: opened.hello.session.step, pending: opened.hello.session.pending });
       this.attach(opened.ws);
       this.recovering = false;
-      for (const l of this.listeners.reconnect) l(info);
+      this.emit('reconnect', info);
       return;
     }
     this.recovering = false;
@@ -189,7 +187,7 @@ export class SessionSocket {
 
   /** After a reconnection: fails the commands that ran without a reply, renews the subscriptions, sends the rest again in order. */
   private resumeAfterDrop(observed: SessionPoint): void {
-    const waiting = this.pending.slice(this.head);
+    const waiting = this.pending.takeAll();
     const unanswered = waiting.filter((p) => p.sent);
     const verdicts = fates(unanswered, this.acked, observed);
     const again: Pending[] = [];
@@ -203,12 +201,9 @@ export class SessionSocket {
       p.reject(new SpikeserveClientError('COMMAND_LOST', message, { details: { request: p.request, applied: v.lost } }));
     });
     this.acked = observed;
-    this.pending = [];
-    this.head = 0;
     const renewals = [...this.subscriptions.values()].map((sub) => this.enqueue({ type: 'subscribe', ...sub }, () => {}, () => {}));
-    for (const p of renewals) this.pending.push(p);
-    for (const p of [...again, ...waiting.filter((w) => !w.sent)]) this.pending.push(p);
-    for (const p of this.pending) {
+    for (const p of [...renewals, ...again, ...waiting.filter((w) => !w.sent)]) {
+      this.pending.push(p);
       p.sent = true;
       this.ws.send(p.text);
     }
@@ -225,7 +220,7 @@ export class SessionSocket {
 
   /** Requests sent and not yet answered. */
   get inFlight(): number {
-    return this.pending.length - this.head;
+    return this.pending.size;
   }
 
   get isOpen(): boolean {
@@ -346,24 +341,12 @@ export class SessionSocket {
     this.ws.resume();
   }
 
-  private next(): Pending | undefined {
-    if (this.head >= this.pending.length) return undefined;
-    const p = this.pending[this.head++];
-    if (this.head > 1024 && this.head * 2 > this.pending.length) {
-      this.pending.splice(0, this.head);
-      this.head = 0;
-    }
-    return p;
-  }
-
-  private rejectAll(err: Error): void {
-    for (let i = this.head; i < this.pending.length; i++) this.pending[i].reject(err);
-    this.pending = [];
-    this.head = 0;
+  private emit<E extends keyof SocketEvents>(event: E, e: Parameters<SocketEvents[E]>[0]): void {
+    for (const l of this.listeners[event]) (l as (e: unknown) => void)(e);
   }
 
   private protocolError(message: string): void {
-    this.rejectAll(new SpikeserveClientError('PROTOCOL_ERROR', message));
+    this.pending.rejectAll(new SpikeserveClientError('PROTOCOL_ERROR', message));
     this.closing = true;
     this.ws.close(1002, 'client: unexpected message');
   }
@@ -384,14 +367,8 @@ export class SessionSocket {
     switch (msg.type) {
       case 'reply':
       case 'error': {
-        const p = this.next();
-        if (!p) return this.protocolError(`a ${msg.type} came with no request waiting`);
-        if (msg.request !== undefined && msg.request !== p.request) return this.protocolError(`a reply to ${String(msg.request)} came where one to ${p.request} was due`);
-        if (msg.type === 'reply') p.resolve(msg.result as never);
-        else {
-          const e = (msg as unknown as ErrorMessage).error;
-          p.reject(new SpikeserveClientError(e.code, e.message, { details: e.details }));
-        }
+        const wrong = settle(this.pending, msg as unknown as JsonAnswer);
+        if (wrong !== null) this.protocolError(wrong);
         return;
       }
       case 'spikes':
@@ -399,8 +376,7 @@ export class SessionSocket {
       case 'weights':
       case 'reward':
       case 'dropped':
-        for (const l of this.listeners[msg.type]) (l as (e: unknown) => void)(msg);
-        return;
+        return this.emit(msg.type, msg as never);
       default:
         // A message type newer than this client: ignored, as the protocol allows.
         return;
@@ -408,47 +384,33 @@ export class SessionSocket {
   }
 
   private onFrame(f: DecodedFrame): void {
-    const conns = this.hello.connections;
     switch (f.kind) {
       case 'step': {
-        const p = this.next();
+        const p = this.pending.next();
         if (!p || p.request !== 'step') return this.protocolError(`a binary step reply came where ${p ? `a reply to ${p.request}` : 'nothing'} was due`);
         p.resolve(stepResultOf(f, this.hello) as never);
         return;
       }
       case 'weights': {
-        const p = this.next();
+        const p = this.pending.next();
         if (!p || (p.request !== 'weights' && p.request !== 'set_weights')) {
           return this.protocolError(`a binary weights reply came where ${p ? `a reply to ${p.request}` : 'nothing'} was due`);
         }
-        const weights: Record<string, number[][]> = {};
-        for (const s of f.sections) if (s.type === 'weights') weights[conns[s.index].name] = weightRows(s);
-        p.resolve({ step: f.step, weights } as never);
+        p.resolve({ step: f.step, weights: weightsOf(f, this.hello) } as never);
         return;
       }
-      case 'spikesEvent': {
-        const e = spikesEventOf(f, this.hello);
-        for (const l of this.listeners.spikes) l(e);
-        return;
-      }
-      case 'potentialsEvent': {
-        const e = potentialsEventOf(f, this.hello);
-        for (const l of this.listeners.potentials) l(e);
-        return;
-      }
-      case 'weightsEvent': {
-        const weights: Record<string, number[][]> = {};
-        for (const s of f.sections) if (s.type === 'weights') weights[conns[s.index].name] = weightRows(s);
-        const e: WeightsEvent = { type: 'weights', step: f.step, pending: f.pending, weights };
-        for (const l of this.listeners.weights) l(e);
-        return;
-      }
+      case 'spikesEvent':
+        return this.emit('spikes', spikesEventOf(f, this.hello));
+      case 'potentialsEvent':
+        return this.emit('potentials', potentialsEventOf(f, this.hello));
+      case 'weightsEvent':
+        return this.emit('weights', { type: 'weights', step: f.step, pending: f.pending, weights: weightsOf(f, this.hello) });
       case 'rewardEvent': {
         const e = rewardEventOf(f);
         if (e === null) return this.protocolError(`a binary reward event came with ${f.sections.length} sections, neither one reward section nor a copy and a reward section per copy`);
-        for (const l of this.listeners.reward) l(e);
-        return;
+        return this.emit('reward', e);
       }
     }
   }
 }
+

@@ -79,20 +79,20 @@ export interface Pending<R extends string> {
 }
 
 /** Requests sent and not yet answered, oldest first. */
-export class PendingReplies<R extends string> {
-  private readonly items: Pending<R>[] = [];
+export class PendingReplies<P extends { reject: (e: Error) => void }> {
+  private items: P[] = [];
   private head = 0;
 
   get size(): number {
     return this.items.length - this.head;
   }
 
-  push(p: Pending<R>): void {
+  push(p: P): void {
     this.items.push(p);
   }
 
   /** The oldest request waiting, taken off the list; undefined when none waits. */
-  next(): Pending<R> | undefined {
+  next(): P | undefined {
     if (this.head >= this.items.length) return undefined;
     const p = this.items[this.head++];
     if (this.head > 1024 && this.head * 2 > this.items.length) {
@@ -102,12 +102,31 @@ export class PendingReplies<R extends string> {
     return p;
   }
 
+  /** Every request waiting, oldest first, taken off the list. */
+  takeAll(): P[] {
+    const waiting = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return waiting;
+  }
+
   /** Fails every request waiting. */
   rejectAll(err: Error): void {
-    for (let i = this.head; i < this.items.length; i++) this.items[i].reject(err);
-    this.items.length = 0;
-    this.head = 0;
+    for (const p of this.takeAll()) p.reject(err);
   }
+}
+
+/** A reply or an error message, as either socket sends them in JSON. */
+export type JsonAnswer = { type: 'reply'; request?: string; result?: unknown } | { type: 'error'; request?: string; error: ErrorMessage['error'] };
+
+/** Answers the oldest request waiting with `msg`; what is wrong when it cannot be its answer (then a protocol error), else null. */
+export function settle<P extends Pending<string>>(pending: PendingReplies<P>, msg: JsonAnswer): string | null {
+  const p = pending.next();
+  if (!p) return `a ${msg.type} came with no request waiting`;
+  if (msg.request !== undefined && msg.request !== p.request) return `a reply to ${String(msg.request)} came where one to ${p.request} was due`;
+  if (msg.type === 'reply') p.resolve(msg.result as never);
+  else p.reject(new SpikeserveClientError(msg.error.code, msg.error.message, { details: msg.error.details }));
+  return null;
 }
 
 /** The error code a close reason starts with ("SESSION_NOT_FOUND: ..."), else CONNECTION_CLOSED. */

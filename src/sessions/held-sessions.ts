@@ -15,6 +15,7 @@ import type { Journal } from '../persist/journal.js';
 import type { SessionLog } from '../persist/session-log.js';
 import { Capacity, type Owner } from './capacity.js';
 import { Dormant } from './dormant.js';
+import { Listeners } from './listeners.js';
 import type { ManagerSettings } from './manager-options.js';
 import type { SessionFields } from './restore.js';
 import { Session, type CloseReason } from './session.js';
@@ -40,7 +41,7 @@ export class HeldSessions {
   /** Set once the manager closes: no session is created or loaded after it. */
   closing = false;
   private loaded = 0;
-  private readonly listeners: { [E in keyof ManagerEvents]: Set<ManagerEvents[E]> } = { created: new Set(), closed: new Set(), removed: new Set() };
+  private readonly listeners = new Listeners<ManagerEvents>((err, event) => this.opts.log.error({ err, event }, 'session manager listener failed'));
 
   constructor(
     readonly opts: ManagerSettings,
@@ -91,7 +92,7 @@ export class HeldSessions {
     this.loaded++;
     if (log) this.byKey.set(log.key, session);
     this.capacity.loaded(synapseCount(net.spec), 1);
-    this.emit('created', session);
+    this.listeners.emit('created', session);
     return session;
   }
 
@@ -116,7 +117,7 @@ export class HeldSessions {
         this.capacity.owned(entry.owner, entry.synapses, -1);
         if (reason !== 'shutdown') {
           entry.log.remove();
-          this.emit('removed', entry.id, entry.owner);
+          this.listeners.emit('removed', entry.id, entry.owner);
         }
       }
       return Promise.resolve();
@@ -134,8 +135,8 @@ export class HeldSessions {
         // Deleted sessions leave the database too; at shutdown they stay for the next start.
         if (reason !== 'shutdown') log.remove();
       }
-      this.emit('closed', session, reason);
-      if (reason !== 'shutdown') this.emit('removed', session.id, session.owner);
+      this.listeners.emit('closed', session, reason);
+      if (reason !== 'shutdown') this.listeners.emit('removed', session.id, session.owner);
     }
     return session.close(reason);
   }
@@ -157,17 +158,6 @@ export class HeldSessions {
   }
 
   on<E extends keyof ManagerEvents>(event: E, listener: ManagerEvents[E]): () => void {
-    this.listeners[event].add(listener);
-    return () => this.listeners[event].delete(listener);
-  }
-
-  private emit<E extends keyof ManagerEvents>(event: E, ...args: Parameters<ManagerEvents[E]>): void {
-    for (const l of this.listeners[event]) {
-      try {
-        (l as (...a: Parameters<ManagerEvents[E]>) => void)(...args);
-      } catch (err) {
-        this.opts.log.error({ err, event }, 'session manager listener failed');
-      }
-    }
+    return this.listeners.on(event, listener);
   }
 }

@@ -20,6 +20,7 @@ import type { ResetResult, RewardResult, StepBody, StepResult } from '../api/ste
 import type { AllWeights, ConnectionWeights, SessionState, WeightMatrices } from '../api/state.js';
 import type { RewardSource } from '../api/ws.js';
 import { CommandQueue } from './command-queue.js';
+import { Listeners } from './listeners.js';
 import { inputError, StepRun, type RunContext } from './run.js';
 import { CommandRecorder, replayCommands } from './session-log.js';
 import { SpikeStats, type SnapshotMeta } from './spike-stats.js';
@@ -105,7 +106,7 @@ export class Session {
   /** The snapshot written before the session leaves memory (readyToLeave), while it is. */
   private leavingSave: Promise<void> | null = null;
   private readonly opts: SessionOptions;
-  private readonly listeners: { [E in keyof SessionEvents]: Set<SessionEvents[E]> } = { step: new Set(), reward: new Set(), closed: new Set() };
+  private readonly listeners = new Listeners<SessionEvents>((e, event) => this.opts.onListenerError(e, this, event));
   private readonly stats: SpikeStats;
   private readonly spikeBuf: Int32Array;
   /** Neurons plus synapses: the cost of one step, for sizing the first chunk of a run. */
@@ -219,18 +220,7 @@ export class Session {
   }
 
   on<E extends keyof SessionEvents>(event: E, listener: SessionEvents[E]): () => void {
-    this.listeners[event].add(listener);
-    return () => this.listeners[event].delete(listener);
-  }
-
-  private emit<E extends keyof SessionEvents>(event: E, ...args: Parameters<SessionEvents[E]>): void {
-    for (const l of this.listeners[event]) {
-      try {
-        (l as (...a: Parameters<SessionEvents[E]>) => void)(...args);
-      } catch (e) {
-        this.opts.onListenerError(e, this, event);
-      }
-    }
+    return this.listeners.on(event, listener);
   }
 
   /** SESSION_NOT_FOUND, saying why this session closed; what a request to it gets once it has. */
@@ -394,16 +384,16 @@ export class Session {
     const pending = run.pendingAfter(t);
     // The order the updates ran in: the pending one (completed before this
     // step's populations), then this step's own (after them).
-    const rewards = this.listeners.reward.size > 0;
+    const rewards = this.listeners.has('reward');
     if (rewards && t === 0 && run.completesPending) this.emitReward(net.stepCount - 1, 0, 'implicit');
-    if (this.listeners.step.size > 0) this.emit('step', stepView(net, this.id, pending));
+    if (this.listeners.has('step')) this.listeners.emit('step', stepView(net, this.id, pending));
     if (rewards && !pending) this.emitReward(net.stepCount, run.rewardOf(t), 'step');
   }
 
   private emitReward(step: number, reward: number | number[], source: RewardSource): void {
     // A batch's rewards are always per copy, a number given for every copy repeated.
     const copies = this.net.copies;
-    this.emit('reward', { sessionId: this.id, step, reward: copies > 1 && typeof reward === 'number' ? new Array<number>(copies).fill(reward) : reward, source });
+    this.listeners.emit('reward', { sessionId: this.id, step, reward: copies > 1 && typeof reward === 'number' ? new Array<number>(copies).fill(reward) : reward, source });
   }
 
   /**
@@ -420,7 +410,7 @@ export class Session {
     return this.command(() => {
       this.checkRewarded('reward');
       this.net.reward(reward);
-      if (this.listeners.reward.size > 0) this.emitReward(this.net.stepCount, reward, 'deferred');
+      if (this.listeners.has('reward')) this.emitReward(this.net.stepCount, reward, 'deferred');
       this.recorder?.reward(reward);
       return { step: this.net.stepCount, pending: this.net.pending };
     });
@@ -558,14 +548,12 @@ export class Session {
   close(reason: CloseReason): Promise<void> {
     if (this.closedReason === null) {
       this.closedReason = reason;
-      this.emit('closed', reason);
+      this.listeners.emit('closed', reason);
     }
     return this.queue.drained().then(() => {
       if (this.disposed) return;
       this.disposed = true;
-      this.listeners.step.clear();
-      this.listeners.reward.clear();
-      this.listeners.closed.clear();
+      this.listeners.clear();
       this.net.dispose();
     });
   }

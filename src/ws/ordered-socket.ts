@@ -102,12 +102,7 @@ export abstract class OrderedSocket {
   maxBuffered = 0;
 
   constructor(o: OrderedSocketOptions) {
-    this.id = o.id;
-    this.ws = o.ws;
-    this.socket = o.socket;
-    this.limits = o.limits;
-    this.log = o.log;
-    this.counters = o.counters;
+    ({ id: this.id, ws: this.ws, socket: this.socket, limits: this.limits, log: this.log, counters: this.counters } = o);
     this.onError = o.onError ?? (() => {});
     this.bucket = o.limits.rateLimitPerS > 0 ? new TokenBucket(o.limits.rateLimitPerS, o.limits.rateBurst) : null;
     this.ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
