@@ -6,33 +6,23 @@
  * missing from the page but counted in total.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { startCluster, type TestCluster } from './helpers/cluster.js';
+import { test } from 'node:test';
+import { ALICE, bearer, BOB, keyedClusterForTests } from './helpers/cluster.js';
 import { request } from './helpers/server.js';
 
-const ALICE = 'alice-secret-0123456789';
-const BOB = 'bob-secret-0123456789abc';
 const NET = { populations: { a: { n: 2 }, b: { n: 1 } }, connections: { ab: { pre: 'a', post: 'b' } } };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let cluster: TestCluster;
-before(async () => {
-  cluster = await startCluster(2, { API_KEYS: `alice:${ALICE},bob:${BOB}` }, { apiKey: ALICE });
-});
-after(async () => {
-  await cluster?.stop();
-});
-
-const as = (key: string) => ({ authorization: `Bearer ${key}` });
+const cluster = keyedClusterForTests(2);
 
 async function create(key: string, on: string, name: string): Promise<string> {
-  const r = await request(cluster.nodes[0].base, 'POST', '/v1/sessions', { network: NET, name }, { ...as(key), 'spikeserve-place-on': on });
+  const r = await request(cluster().nodes[0].base, 'POST', '/v1/sessions', { network: NET, name }, { ...bearer(key), 'spikeserve-place-on': on });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return r.body.id;
 }
 
 async function list(key: string, via: number, query = '') {
-  const r = await request(cluster.nodes[via].base, 'GET', `/v1/sessions${query}`, undefined, as(key));
+  const r = await request(cluster().nodes[via].base, 'GET', `/v1/sessions${query}`, undefined, bearer(key));
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body as { sessions: { id: string; name: string; createdAt: string }[]; next: string | null; total: number; unavailableNodes: string[] };
 }
@@ -72,24 +62,24 @@ test('a key lists its sessions of both nodes through either node, oldest first, 
     assert.deepEqual(bob.sessions.map((s) => s.id), bobIds);
     assert.equal(bob.total, 2);
   }
-  for (const id of bobIds) assert.equal((await request(cluster.nodes[0].base, 'DELETE', `/v1/sessions/${id}`, undefined, as(BOB))).status, 200);
+  for (const id of bobIds) assert.equal((await request(cluster().nodes[0].base, 'DELETE', `/v1/sessions/${id}`, undefined, bearer(BOB))).status, 200);
 });
 
 test('a page cursor stays good when a session moves between pages (its node drains)', async () => {
   const first = await list(ALICE, 0, '?limit=2');
-  const drained = await cluster.kill(1, 'SIGTERM');
+  const drained = await cluster().kill(1, 'SIGTERM');
   assert.equal(drained.code, 0);
   // n2's sessions are on n1 now.
   const rest = await list(ALICE, 0, `?limit=10&cursor=${encodeURIComponent(first.next!)}`);
   assert.deepEqual([...first.sessions, ...rest.sessions].map((s) => s.id), aliceIds);
   assert.deepEqual(rest.unavailableNodes, []);
-  await cluster.start(1);
-  await cluster.waitAlive(['n1', 'n2']);
+  await cluster().start(1);
+  await cluster().waitAlive(['n1', 'n2']);
 });
 
 test('while a node is down the listing names it: its sessions are missing from the page but counted in total', async () => {
   const onN2 = [await create(ALICE, 'n2', 'alice-5'), await create(ALICE, 'n2', 'alice-6')];
-  await cluster.kill(1, 'SIGKILL');
+  await cluster().kill(1, 'SIGKILL');
   for (const wait of [0, 1000]) {
     // Right after the kill (its registration still current, its port closed), then once its registration has expired.
     await sleep(wait);
@@ -98,15 +88,15 @@ test('while a node is down the listing names it: its sessions are missing from t
     assert.deepEqual(r.sessions.map((s) => s.id), aliceIds);
     assert.equal(r.total, 7);
   }
-  await cluster.start(1);
-  await cluster.waitAlive(['n1', 'n2']);
+  await cluster().start(1);
+  await cluster().waitAlive(['n1', 'n2']);
   const back = await list(ALICE, 0);
   assert.deepEqual(back.unavailableNodes, []);
   assert.deepEqual(back.sessions.map((s) => s.id), [...aliceIds, ...onN2]);
 });
 
 test('a cursor not of this listing is refused with REQUEST_INVALID', async () => {
-  const r = await request(cluster.nodes[0].base, 'GET', '/v1/sessions?cursor=12', undefined, as(ALICE));
+  const r = await request(cluster().nodes[0].base, 'GET', '/v1/sessions?cursor=12', undefined, bearer(ALICE));
   assert.equal(r.status, 400);
   assert.equal(r.body.error.code, 'REQUEST_INVALID');
   assert.equal(r.body.error.details.field, 'cursor');

@@ -17,7 +17,7 @@ import { after, before, test } from 'node:test';
 import { parse } from 'yaml';
 import { RestClient } from '../src/client/index.js';
 import { freePort, startCluster, type TestCluster } from './helpers/cluster.js';
-import { SEED_MSTDP_NETWORK, playSeedTask, referenceTrajectory } from './helpers/seed-mstdp-task.js';
+import { SEED_MSTDP_NETWORK, playOnSocket, playSeedTask, referenceTrajectory } from './helpers/seed-mstdp-task.js';
 import { request } from './helpers/server.js';
 
 const NGINX = process.env.NGINX ?? '/usr/sbin/nginx';
@@ -104,21 +104,7 @@ test('through nginx\'s round-robin, the seed\'s MSTDP task over HTTP and over a 
 
   const wsId = (await request(base, 'POST', '/v1/sessions', { network: SEED_MSTDP_NETWORK, seed: 5 })).body.id;
   const ws = await new RestClient(base).socket(wsId, { format: 'binary' });
-  const wsFired: boolean[] = [];
-  await playSeedTask(
-    {
-      step: async (pre) => {
-        const r = await ws.step({ inputs: { pre }, deferReward: true, return: { populations: ['post'] } });
-        wsFired.push(r.spikes!.post[0].length > 0);
-        return wsFired[wsFired.length - 1];
-      },
-      reward: async (reward) => {
-        await ws.reward(reward);
-      },
-    },
-    TRIALS,
-    { seed: 5 },
-  );
+  const wsFired = await playOnSocket(ws, TRIALS, 5);
   await ws.close();
   assert.deepEqual(wsFired, ref.fired);
   const w = await request(base, 'GET', `/v1/sessions/${wsId}/weights/pre_post`);

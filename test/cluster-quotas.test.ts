@@ -8,11 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startCluster, type TestCluster } from './helpers/cluster.js';
+import { ALICE, bearer, BOB, startCluster, type TestCluster } from './helpers/cluster.js';
 import { request } from './helpers/server.js';
 
-const ALICE = 'alice-secret-0123456789';
-const BOB = 'bob-secret-0123456789abc';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // 2 x 2 = 4 synapses.
 const SMALL = { populations: { a: { n: 2 }, b: { n: 2 } }, connections: { ab: { pre: 'a', post: 'b' } } };
@@ -29,10 +27,8 @@ after(async () => {
   await cluster?.stop();
 });
 
-const as = (key: string) => ({ authorization: `Bearer ${key}` });
-
 async function create(key: string, on: string, via = 0, network: object = SMALL) {
-  return request(cluster.nodes[via].base, 'POST', '/v1/sessions', { network }, { ...as(key), 'spikeserve-place-on': on });
+  return request(cluster.nodes[via].base, 'POST', '/v1/sessions', { network }, { ...bearer(key), 'spikeserve-place-on': on });
 }
 
 async function created(key: string, on: string, via = 0): Promise<string> {
@@ -43,7 +39,7 @@ async function created(key: string, on: string, via = 0): Promise<string> {
 }
 
 async function remove(key: string, id: string, via = 0): Promise<void> {
-  const r = await request(cluster.nodes[via].base, 'DELETE', `/v1/sessions/${id}`, undefined, as(key));
+  const r = await request(cluster.nodes[via].base, 'DELETE', `/v1/sessions/${id}`, undefined, bearer(key));
   assert.equal(r.status, 200, JSON.stringify(r.body));
 }
 
@@ -91,7 +87,7 @@ test('a session that moves (its node drains) counts once; the sessions of a node
   await cluster.start(1);
   await cluster.waitAlive(['n1', 'n2']);
   // All three are on n1 now, counted three times, not five: one deleted leaves room for exactly one.
-  for (const id of ids) assert.equal((await request(cluster.nodes[1].base, 'GET', `/v1/sessions/${id}`, undefined, as(ALICE))).headers.get('spikeserve-node'), 'n1');
+  for (const id of ids) assert.equal((await request(cluster.nodes[1].base, 'GET', `/v1/sessions/${id}`, undefined, bearer(ALICE))).headers.get('spikeserve-node'), 'n1');
   assertSessionQuota(await create(ALICE, 'n2', 1));
   await remove(ALICE, ids[0], 1);
   const moved = await created(ALICE, 'n2', 0);

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { RestClient } from '../src/client/index.js';
 import { startCluster, type TestCluster } from './helpers/cluster.js';
-import { SEED_MSTDP_NETWORK, playSeedTask, referenceTrajectory } from './helpers/seed-mstdp-task.js';
+import { SEED_MSTDP_NETWORK, playOnSocket, playSeedTask, referenceTrajectory } from './helpers/seed-mstdp-task.js';
 import { request } from './helpers/server.js';
 
 const TRIALS = 40;
@@ -104,21 +104,7 @@ test('the seed\'s MSTDP task over a WebSocket opened on a node that does not own
     // A fresh session per format: both start from the same state.
     const sid = format === 'json' ? id : (await request(cluster.nodes[2].base, 'POST', '/v1/sessions', { network: SEED_MSTDP_NETWORK, seed: 4 }, { 'spikeserve-place-on': 'n2' })).body.id;
     const ws = await new RestClient(cluster.nodes[0].base).socket(sid, { format });
-    const fired: boolean[] = [];
-    await playSeedTask(
-      {
-        step: async (pre) => {
-          const r = await ws.step({ inputs: { pre }, deferReward: true, return: { populations: ['post'] } });
-          fired.push(r.spikes!.post[0].length > 0);
-          return fired[fired.length - 1];
-        },
-        reward: async (reward) => {
-          await ws.reward(reward);
-        },
-      },
-      TRIALS,
-      { seed: 4 },
-    );
+    const fired = await playOnSocket(ws, TRIALS, 4);
     await ws.close();
     const ref = await reference(4);
     assert.deepEqual(fired, ref.fired);

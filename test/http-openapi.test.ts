@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import type { FastifyInstance } from 'fastify';
 import { parse } from 'yaml';
 import { ERROR_CATALOGUE } from '../src/errors.js';
 import { OPENAPI_HEADER, renderOpenApi } from '../src/openapi.js';
 import { makeApp } from './helpers/http.js';
+import { forTests } from './helpers/for-tests.js';
 
 const committed = readFileSync('openapi.yaml', 'utf8');
 
@@ -42,11 +42,7 @@ const ENDPOINTS = [
 type Operation = { responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>; requestBody?: unknown };
 
 describe('openapi.yaml', () => {
-  let app: FastifyInstance;
-  before(async () => {
-    app = await makeApp();
-  });
-  after(() => app.close());
+  const app = forTests(() => makeApp());
 
   test('the committed file is what the routes generate (else run `npm run openapi`)', async () => {
     const generated = await renderOpenApi();
@@ -77,14 +73,14 @@ describe('openapi.yaml', () => {
   });
 
   test('GET /openapi.yaml serves the same contract; /docs serves the interactive docs', async () => {
-    const r = await app.inject({ method: 'GET', url: '/openapi.yaml' });
+    const r = await app().inject({ method: 'GET', url: '/openapi.yaml' });
     assert.equal(r.statusCode, 200);
     assert.match(String(r.headers['content-type']), /^application\/yaml/);
     assert.equal(OPENAPI_HEADER + r.body, committed);
-    const docs = await app.inject({ method: 'GET', url: '/docs' });
+    const docs = await app().inject({ method: 'GET', url: '/docs' });
     assert.equal(docs.statusCode, 200);
     assert.match(docs.body, /swagger-ui/i);
-    const json = await app.inject({ method: 'GET', url: '/docs/json' });
+    const json = await app().inject({ method: 'GET', url: '/docs/json' });
     assert.equal(json.json().openapi, '3.1.0');
   });
 });

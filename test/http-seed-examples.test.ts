@@ -2,38 +2,34 @@
  * The seed's three examples and its MSTDP task, driven entirely over HTTP.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
+import { describe, test } from 'node:test';
 import { loadGolden } from './helpers/golden.js';
 import { accuracy, playSeedTask, SEED_MSTDP_NETWORK } from './helpers/seed-mstdp-task.js';
 import { assertClose, call, createSession, makeApp, seedStdpNetwork } from './helpers/http.js';
+import { forTests } from './helpers/for-tests.js';
 
 const golden = (name: string) => loadGolden(`${name}.json`);
 
 describe('the seed examples over HTTP', () => {
-  let app: FastifyInstance;
-  before(async () => {
-    app = await makeApp();
-  });
-  after(() => app.close());
+  const app = forTests(() => makeApp());
 
   test('STDP with lr [0, 0.0002] and the printed initial weights ends at [[0.4012], [0.9686]]', async () => {
-    const id = await createSession(app, { network: seedStdpNetwork([0, 0.0002]) });
-    const before = await call(app, 'GET', `/v1/sessions/${id}/weights/pre_post`);
+    const id = await createSession(app(), { network: seedStdpNetwork([0, 0.0002]) });
+    const before = await call(app(), 'GET', `/v1/sessions/${id}/weights/pre_post`);
     assert.deepEqual(before.body.weights, [[0.4434], [0.8602]]);
-    const r = await call(app, 'POST', `/v1/sessions/${id}/step`, { steps: 1000, inputs: { pre: [0, 50], post: [50] }, return: { spikes: 'none', weights: true } });
+    const r = await call(app(), 'POST', `/v1/sessions/${id}/step`, { steps: 1000, inputs: { pre: [0, 50], post: [50] }, return: { spikes: 'none', weights: true } });
     assert.equal(r.status, 200);
     assert.equal(r.body.step, 1000);
     // The seed printed 4 decimals of float32 values; agreement within 1e-4 is what it shows.
     assertClose(r.body.weights.pre_post, [[0.4012], [0.9686]], 1e-4);
-    const w = await call(app, 'GET', `/v1/sessions/${id}/weights`);
+    const w = await call(app(), 'GET', `/v1/sessions/${id}/weights`);
     assert.deepEqual(w.body.weights.pre_post, r.body.weights.pre_post);
   });
 
   test('STDP with the seed\'s own lr ends as test/golden/seed-stdp.json says', async () => {
     const g = golden('seed-stdp');
-    const id = await createSession(app, { network: seedStdpNetwork([0.0003, 0.0002]) });
-    const r = await call(app, 'POST', `/v1/sessions/${id}/step`, { steps: 1000, inputs: { pre: [0, 50], post: [50] }, return: { spikes: 'none', weights: true } });
+    const id = await createSession(app(), { network: seedStdpNetwork([0.0003, 0.0002]) });
+    const r = await call(app(), 'POST', `/v1/sessions/${id}/step`, { steps: 1000, inputs: { pre: [0, 50], post: [50] }, return: { spikes: 'none', weights: true } });
     assert.equal(r.status, 200);
     assertClose(r.body.weights.pre_post, g.expect.weights.pre_post, 1e-4);
     assertClose(r.body.weights.pre_post, [[0.4012], [0.6832]], 1e-4);
@@ -44,27 +40,27 @@ describe('the seed examples over HTTP', () => {
     const weights = g.initial_weights!.pre_post;
     const network = structuredClone(g.network) as { connections: { pre_post: { w?: number[][] } } };
     network.connections.pre_post.w = weights;
-    const id = await createSession(app, { network });
-    const r = await call(app, 'POST', `/v1/sessions/${id}/step`, { steps: 1000, inputs: g.steps[0].inputs, return: { spikes: 'counts', weights: true } });
+    const id = await createSession(app(), { network });
+    const r = await call(app(), 'POST', `/v1/sessions/${id}/step`, { steps: 1000, inputs: g.steps[0].inputs, return: { spikes: 'counts', weights: true } });
     assert.equal(r.status, 200);
     assert.ok(r.body.spikeCounts.pre[0] > 0, 'the driven pre neuron fires');
     assert.deepEqual(r.body.weights.pre_post, weights);
   });
 
   test('the MSTDP task in trials of 50 steps: >= 90% right on trials 201-300, a reward per step after looking at its spikes', async () => {
-    const id = await createSession(app, { network: SEED_MSTDP_NETWORK, seed: 1 });
+    const id = await createSession(app(), { network: SEED_MSTDP_NETWORK, seed: 1 });
     const stepUrl = `/v1/sessions/${id}/step`;
     const rewardUrl = `/v1/sessions/${id}/reward`;
     const { correct } = await playSeedTask(
       {
         step: async (pre) => {
-          const r = await call(app, 'POST', stepUrl, { inputs: { pre }, deferReward: true, return: { populations: ['post'] } });
+          const r = await call(app(), 'POST', stepUrl, { inputs: { pre }, deferReward: true, return: { populations: ['post'] } });
           assert.equal(r.status, 200);
           assert.equal(r.body.pending, true);
           return r.body.spikes.post[0].length > 0;
         },
         reward: async (reward) => {
-          const r = await call(app, 'POST', rewardUrl, { reward });
+          const r = await call(app(), 'POST', rewardUrl, { reward });
           assert.equal(r.status, 200);
         },
       },
@@ -73,10 +69,10 @@ describe('the seed examples over HTTP', () => {
     );
     const acc = accuracy(correct, 201, 300);
     assert.ok(acc >= 0.9, `accuracy on trials 201-300 was ${acc}`);
-    const w = await call(app, 'GET', `/v1/sessions/${id}/weights/pre_post`);
+    const w = await call(app(), 'GET', `/v1/sessions/${id}/weights/pre_post`);
     const [[wFire], [wSilent]] = w.body.weights;
     assert.ok(wFire > wSilent, `w from the FIRE input (${wFire}) should exceed w from the SILENT input (${wSilent})`);
-    const s = await call(app, 'GET', `/v1/sessions/${id}`);
+    const s = await call(app(), 'GET', `/v1/sessions/${id}`);
     assert.equal(s.body.step, 300 * 50);
   });
 });

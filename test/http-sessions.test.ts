@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
+import { describe, test } from 'node:test';
 import { call, createSession, makeApp, seedStdpNetwork, type Reply } from './helpers/http.js';
+import { forTests } from './helpers/for-tests.js';
 
 const NET = {
   populations: { a: { n: 3, threshold: -55 }, b: { n: 2 } },
@@ -14,14 +14,10 @@ const NET = {
 };
 
 describe('sessions over HTTP', () => {
-  let app: FastifyInstance;
-  before(async () => {
-    app = await makeApp();
-  });
-  after(() => app.close());
+  const app = forTests(() => makeApp());
 
   test('create: 201, a random UUID, Location, the network with defaults filled in, and the limits', async () => {
-    const r = await call(app, 'POST', '/v1/sessions', { network: NET, seed: 5, name: 'agent-1' });
+    const r = await call(app(), 'POST', '/v1/sessions', { network: NET, seed: 5, name: 'agent-1' });
     assert.equal(r.status, 201);
     assert.match(r.body.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.equal(r.headers.location, `/v1/sessions/${r.body.id}`);
@@ -40,24 +36,24 @@ describe('sessions over HTTP', () => {
     });
     assert.deepEqual(r.body.limits, { maxNeurons: 100000, maxSynapses: 4000000, maxBatchSize: 64, maxStepsPerCall: 100000, maxSpikeRecordsPerCall: 5000000, idleTimeoutSeconds: 3600 });
     assert.equal(Date.parse(r.body.expiresAt) - Date.parse(r.body.lastUsedAt), 3600 * 1000);
-    const other = await call(app, 'POST', '/v1/sessions', { network: NET, seed: 5 });
+    const other = await call(app(), 'POST', '/v1/sessions', { network: NET, seed: 5 });
     assert.notEqual(other.body.id, r.body.id);
     assert.equal(other.body.name, null);
   });
 
   test('declaration order survives the round trip: populations and connections come back in the order sent', async () => {
     const network = { populations: { z: { n: 1 }, m: { n: 1 }, a: { n: 1 } }, connections: { zm: { pre: 'z', post: 'm' }, am: { pre: 'a', post: 'm' } } };
-    const r = await call(app, 'POST', '/v1/sessions', { network });
+    const r = await call(app(), 'POST', '/v1/sessions', { network });
     assert.deepEqual(Object.keys(r.body.network.populations), ['z', 'm', 'a']);
     assert.deepEqual(Object.keys(r.body.populations), ['z', 'm', 'a']);
     assert.deepEqual(Object.keys(r.body.network.connections), ['zm', 'am']);
-    const snap = await call(app, 'GET', `/v1/sessions/${r.body.id}/snapshot`);
+    const snap = await call(app(), 'GET', `/v1/sessions/${r.body.id}/snapshot`);
     assert.deepEqual(Object.keys(snap.body.network.populations), ['z', 'm', 'a']);
   });
 
   test('the same seed draws the same initial weights; another seed others', async () => {
     const big = { populations: { a: { n: 4 }, b: { n: 3 } }, connections: { ab: { pre: 'a', post: 'b', w_min: -1, w_max: 2 } } };
-    const w = async (seed: number) => (await call(app, 'GET', `/v1/sessions/${await createSession(app, { network: big, seed })}/weights/ab`)).body.weights;
+    const w = async (seed: number) => (await call(app(), 'GET', `/v1/sessions/${await createSession(app(), { network: big, seed })}/weights/ab`)).body.weights;
     const w1 = await w(1);
     assert.deepEqual(await w(1), w1);
     assert.notDeepEqual(await w(2), w1);
@@ -96,8 +92,8 @@ describe('sessions over HTTP', () => {
   });
 
   test('describe: step count, pending update, times, spike and weight statistics', async () => {
-    const id = await createSession(app, { network: seedStdpNetwork([0, 0.0002]) });
-    const created = await call(app, 'GET', `/v1/sessions/${id}`);
+    const id = await createSession(app(), { network: seedStdpNetwork([0, 0.0002]) });
+    const created = await call(app(), 'GET', `/v1/sessions/${id}`);
     assert.deepEqual(created.body.stats.spikes.pre, { total: 0, lastStep: 0, rate: 0 });
     const w0 = created.body.stats.weights.pre_post;
     assert.equal(w0.min, 0.4434);
@@ -105,8 +101,8 @@ describe('sessions over HTTP', () => {
     assert.ok(Math.abs(w0.mean - (0.4434 + 0.8602) / 2) < 1e-12);
     assert.ok(Math.abs(w0.std - (0.8602 - 0.4434) / 2) < 1e-12);
 
-    const run = await call(app, 'POST', `/v1/sessions/${id}/step`, { steps: 100, inputs: { pre: [0, 50], post: [50] }, return: { spikes: 'counts' } });
-    const d = await call(app, 'GET', `/v1/sessions/${id}`);
+    const run = await call(app(), 'POST', `/v1/sessions/${id}/step`, { steps: 100, inputs: { pre: [0, 50], post: [50] }, return: { spikes: 'counts' } });
+    const d = await call(app(), 'GET', `/v1/sessions/${id}`);
     assert.equal(d.body.step, 100);
     const total = run.body.spikeCounts.pre.reduce((a: number, b: number) => a + b, 0);
     assert.equal(d.body.stats.spikes.pre.total, total);
@@ -114,97 +110,97 @@ describe('sessions over HTTP', () => {
     assert.ok(Date.parse(d.body.lastUsedAt) >= Date.parse(d.body.createdAt));
 
     // A pending update needs a rule that learns from rewards (MSTDP).
-    const m = await createSession(app, { network: NET });
-    await call(app, 'POST', `/v1/sessions/${m}/step`, { deferReward: true });
-    assert.equal((await call(app, 'GET', `/v1/sessions/${m}`)).body.pending, true);
+    const m = await createSession(app(), { network: NET });
+    await call(app(), 'POST', `/v1/sessions/${m}/step`, { deferReward: true });
+    assert.equal((await call(app(), 'GET', `/v1/sessions/${m}`)).body.pending, true);
   });
 
   test('delete: 200, then 404 everywhere', async () => {
-    const id = await createSession(app, { network: NET });
-    const r = await call(app, 'DELETE', `/v1/sessions/${id}`);
+    const id = await createSession(app(), { network: NET });
+    const r = await call(app(), 'DELETE', `/v1/sessions/${id}`);
     assert.equal(r.status, 200);
     assert.deepEqual(r.body, { id, deleted: true });
-    assert.equal((await call(app, 'GET', `/v1/sessions/${id}`)).status, 404);
-    assert.equal((await call(app, 'DELETE', `/v1/sessions/${id}`)).status, 404);
+    assert.equal((await call(app(), 'GET', `/v1/sessions/${id}`)).status, 404);
+    assert.equal((await call(app(), 'DELETE', `/v1/sessions/${id}`)).status, 404);
   });
 
   test('step options: spikes per step by default, counts, none, chosen populations, potentials, weights', async () => {
-    const id = await createSession(app, { network: seedStdpNetwork([0, 0.0002]) });
+    const id = await createSession(app(), { network: seedStdpNetwork([0, 0.0002]) });
     const url = `/v1/sessions/${id}/step`;
     const inputs = { pre: [0, 50], post: [50] };
-    let r = await call(app, 'POST', url, { steps: 4, inputs });
+    let r = await call(app(), 'POST', url, { steps: 4, inputs });
     assert.deepEqual(Object.keys(r.body).sort(), ['pending', 'spikes', 'step', 'steps']);
     assert.equal(r.body.spikes.pre.length, 4);
     for (const s of r.body.spikes.pre) for (const i of s) assert.ok(i === 0 || i === 1);
-    r = await call(app, 'POST', url, { steps: 4, inputs, return: { spikes: 'none' } });
+    r = await call(app(), 'POST', url, { steps: 4, inputs, return: { spikes: 'none' } });
     assert.deepEqual(r.body, { step: 8, steps: 4, pending: false });
-    r = await call(app, 'POST', url, { steps: 4, inputs, return: { spikes: 'counts', populations: ['post'], potentials: true } });
+    r = await call(app(), 'POST', url, { steps: 4, inputs, return: { spikes: 'counts', populations: ['post'], potentials: true } });
     assert.deepEqual(Object.keys(r.body.spikeCounts), ['post']);
     assert.deepEqual(Object.keys(r.body.potentials), ['post']);
     assert.equal(r.body.spikeCounts.post.length, 1);
-    r = await call(app, 'POST', url, { return: { weights: true, spikes: 'none' } });
-    assert.deepEqual(r.body.weights.pre_post, (await call(app, 'GET', `/v1/sessions/${id}/weights/pre_post`)).body.weights);
+    r = await call(app(), 'POST', url, { return: { weights: true, spikes: 'none' } });
+    assert.deepEqual(r.body.weights.pre_post, (await call(app(), 'GET', `/v1/sessions/${id}/weights/pre_post`)).body.weights);
     // No body at all: one step, no input.
-    const none = await app.inject({ method: 'POST', url });
+    const none = await app().inject({ method: 'POST', url });
     assert.equal(none.statusCode, 200);
     assert.equal(none.json().steps, 1);
   });
 
   test('inputs: a number for all neurons equals the same vector; per-step vectors; per-step rewards', async () => {
-    const mk = async () => createSession(app, { network: NET, seed: 2 });
+    const mk = async () => createSession(app(), { network: NET, seed: 2 });
     const [x, y, z] = [await mk(), await mk(), await mk()];
-    const a = await call(app, 'POST', `/v1/sessions/${x}/step`, { steps: 30, inputs: { a: 2 }, reward: 0.5, return: { weights: true } });
-    const b = await call(app, 'POST', `/v1/sessions/${y}/step`, { steps: 30, inputs: { a: [2, 2, 2] }, reward: new Array(30).fill(0.5), return: { weights: true } });
-    const c = await call(app, 'POST', `/v1/sessions/${z}/step`, { steps: 30, inputs: { a: new Array(30).fill([2, 2, 2]) }, reward: 0.5, return: { weights: true } });
+    const a = await call(app(), 'POST', `/v1/sessions/${x}/step`, { steps: 30, inputs: { a: 2 }, reward: 0.5, return: { weights: true } });
+    const b = await call(app(), 'POST', `/v1/sessions/${y}/step`, { steps: 30, inputs: { a: [2, 2, 2] }, reward: new Array(30).fill(0.5), return: { weights: true } });
+    const c = await call(app(), 'POST', `/v1/sessions/${z}/step`, { steps: 30, inputs: { a: new Array(30).fill([2, 2, 2]) }, reward: 0.5, return: { weights: true } });
     assert.deepEqual(b.body, a.body);
     assert.deepEqual(c.body, a.body);
   });
 
   test('deferred reward: the step then the reward equals the step with its reward', async () => {
-    const [x, y] = [await createSession(app, { network: NET }), await createSession(app, { network: NET })];
+    const [x, y] = [await createSession(app(), { network: NET }), await createSession(app(), { network: NET })];
     for (let t = 0; t < 20; t++) {
       const inputs = { a: [3, t % 3, 1] };
       const r = t % 2 ? 1 : -0.5;
-      const d = await call(app, 'POST', `/v1/sessions/${x}/step`, { inputs, deferReward: true });
+      const d = await call(app(), 'POST', `/v1/sessions/${x}/step`, { inputs, deferReward: true });
       assert.equal(d.body.pending, true);
-      const rr = await call(app, 'POST', `/v1/sessions/${x}/reward`, { reward: r });
+      const rr = await call(app(), 'POST', `/v1/sessions/${x}/reward`, { reward: r });
       assert.deepEqual(rr.body, { step: t + 1, pending: false });
-      await call(app, 'POST', `/v1/sessions/${y}/step`, { inputs, reward: r });
+      await call(app(), 'POST', `/v1/sessions/${y}/step`, { inputs, reward: r });
     }
-    assert.deepEqual((await call(app, 'GET', `/v1/sessions/${x}/state`)).body, (await call(app, 'GET', `/v1/sessions/${y}/state`)).body);
-    assert.deepEqual((await call(app, 'GET', `/v1/sessions/${x}/weights`)).body, (await call(app, 'GET', `/v1/sessions/${y}/weights`)).body);
+    assert.deepEqual((await call(app(), 'GET', `/v1/sessions/${x}/state`)).body, (await call(app(), 'GET', `/v1/sessions/${y}/state`)).body);
+    assert.deepEqual((await call(app(), 'GET', `/v1/sessions/${x}/weights`)).body, (await call(app(), 'GET', `/v1/sessions/${y}/weights`)).body);
   });
 
   test('reset: state and step count back to 0, weights kept unless asked', async () => {
-    const id = await createSession(app, { network: seedStdpNetwork([0, 0.0002]) });
-    await call(app, 'POST', `/v1/sessions/${id}/step`, { steps: 500, inputs: { pre: [0, 50], post: [50] } });
-    const learned = (await call(app, 'GET', `/v1/sessions/${id}/weights/pre_post`)).body.weights;
+    const id = await createSession(app(), { network: seedStdpNetwork([0, 0.0002]) });
+    await call(app(), 'POST', `/v1/sessions/${id}/step`, { steps: 500, inputs: { pre: [0, 50], post: [50] } });
+    const learned = (await call(app(), 'GET', `/v1/sessions/${id}/weights/pre_post`)).body.weights;
     assert.notDeepEqual(learned, [[0.4434], [0.8602]]);
-    let r = await call(app, 'POST', `/v1/sessions/${id}/reset`);
+    let r = await call(app(), 'POST', `/v1/sessions/${id}/reset`);
     assert.deepEqual(r.body, { step: 0, pending: false, weightsReset: false });
-    const s = (await call(app, 'GET', `/v1/sessions/${id}/state`)).body;
+    const s = (await call(app(), 'GET', `/v1/sessions/${id}/state`)).body;
     assert.deepEqual(s.populations.pre, { v: [-62, -62], traces: [0, 0], refractory: [0, 0], spikes: [] });
-    assert.deepEqual((await call(app, 'GET', `/v1/sessions/${id}/weights/pre_post`)).body.weights, learned);
-    assert.equal((await call(app, 'GET', `/v1/sessions/${id}`)).body.stats.spikes.pre.total, 0);
-    r = await call(app, 'POST', `/v1/sessions/${id}/reset`, { weights: true });
+    assert.deepEqual((await call(app(), 'GET', `/v1/sessions/${id}/weights/pre_post`)).body.weights, learned);
+    assert.equal((await call(app(), 'GET', `/v1/sessions/${id}`)).body.stats.spikes.pre.total, 0);
+    r = await call(app(), 'POST', `/v1/sessions/${id}/reset`, { weights: true });
     assert.equal(r.body.weightsReset, true);
-    assert.deepEqual((await call(app, 'GET', `/v1/sessions/${id}/weights/pre_post`)).body.weights, [[0.4434], [0.8602]]);
+    assert.deepEqual((await call(app(), 'GET', `/v1/sessions/${id}/weights/pre_post`)).body.weights, [[0.4434], [0.8602]]);
   });
 
   test('weights: read all, read one with its bounds, write one (clamped)', async () => {
-    const id = await createSession(app, { network: NET });
-    const all = await call(app, 'GET', `/v1/sessions/${id}/weights`);
+    const id = await createSession(app(), { network: NET });
+    const all = await call(app(), 'GET', `/v1/sessions/${id}/weights`);
     assert.deepEqual(Object.keys(all.body.weights), ['ab']);
-    const put = await call(app, 'PUT', `/v1/sessions/${id}/weights/ab`, { weights: [[0.5, 2], [-1, 0.25], [1, 0]] });
+    const put = await call(app(), 'PUT', `/v1/sessions/${id}/weights/ab`, { weights: [[0.5, 2], [-1, 0.25], [1, 0]] });
     assert.equal(put.status, 200);
     assert.deepEqual(put.body, { connection: 'ab', pre: 'a', post: 'b', w_min: 0, w_max: 1, step: 0, weights: [[0.5, 1], [0, 0.25], [1, 0]] });
-    assert.deepEqual((await call(app, 'GET', `/v1/sessions/${id}/weights/ab`)).body, put.body);
+    assert.deepEqual((await call(app(), 'GET', `/v1/sessions/${id}/weights/ab`)).body, put.body);
   });
 
   test('state: potentials, traces, refractory counters, last spikes and MSTDP eligibility', async () => {
-    const id = await createSession(app, { network: NET });
-    await call(app, 'POST', `/v1/sessions/${id}/step`, { steps: 40, inputs: { a: 5, b: 5 } });
-    const s = (await call(app, 'GET', `/v1/sessions/${id}/state`)).body;
+    const id = await createSession(app(), { network: NET });
+    await call(app(), 'POST', `/v1/sessions/${id}/step`, { steps: 40, inputs: { a: 5, b: 5 } });
+    const s = (await call(app(), 'GET', `/v1/sessions/${id}/state`)).body;
     assert.equal(s.step, 40);
     assert.deepEqual(Object.keys(s.populations), ['a', 'b']);
     assert.equal(s.populations.a.v.length, 3);
@@ -216,16 +212,16 @@ describe('sessions over HTTP', () => {
   });
 
   test('health, readiness, request ids', async () => {
-    let r = await call(app, 'GET', '/healthz');
+    let r = await call(app(), 'GET', '/healthz');
     assert.equal(r.body.status, 'ok');
     assert.equal(typeof r.body.tfjs.ready, 'boolean', 'healthz says whether the tfjs backend runs');
-    r = await call(app, 'GET', '/readyz');
+    r = await call(app(), 'GET', '/readyz');
     assert.equal(r.body.status, 'ready');
     assert.equal(typeof r.body.sessions, 'number');
     assert.match(String(r.headers['x-request-id']), /^[0-9a-f-]{36}$/);
-    const mine = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'trace-abc.1' } });
+    const mine = await app().inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'trace-abc.1' } });
     assert.equal(mine.headers['x-request-id'], 'trace-abc.1');
-    const odd = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'no spaces <script>' } });
+    const odd = await app().inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'no spaces <script>' } });
     assert.notEqual(odd.headers['x-request-id'], 'no spaces <script>');
   });
 });

@@ -19,7 +19,7 @@ import { PART_BYTES } from '../src/persist/parts.js';
 import { Store } from '../src/persist/store.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 import type { Session } from '../src/sessions/session.js';
-import { persistManager } from './helpers/manager.js';
+import { assertRestored, persistManager } from './helpers/manager.js';
 
 const N = 300;
 /** 90,000 synapses: a snapshot of about 720 kB, three parts. */
@@ -82,10 +82,7 @@ describe('snapshots written in parts', () => {
     await m1.close({ snapshotDeadline: -Infinity });
 
     const m2 = manager(dir, { compactSteps: 20 });
-    const report = m2.restore();
-    assert.deepEqual(report.damaged, []);
-    assert.deepEqual(await m2.get(s.id).snapshot(), before);
-    await m2.close();
+    await assertRestored(m2, s.id, before);
   });
 
   test('parts written by a run that stopped before its commit are deleted at the next start; the sessions are as they were', async () => {

@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { SpikeserveError } from '../src/errors.js';
 import { Store } from '../src/persist/store.js';
 import type { SessionManager, SessionManagerOptions } from '../src/sessions/manager.js';
-import { persistManager } from './helpers/manager.js';
+import { assertRestored, persistManager } from './helpers/manager.js';
 import type { Session } from '../src/sessions/session.js';
 
 const NET = {
@@ -132,10 +132,7 @@ describe('sessions saved to SQLite', () => {
     assert.ok(upto > 0 && upto < 47, `a snapshot was written in the middle of the commands (covers ${upto} of 47)`);
     assert.equal(packed, 1, 'the commands after it are one row');
     const m2 = manager(dir, { compactSteps: 50 });
-    const report = m2.restore();
-    assert.deepEqual(report.damaged, []);
-    assert.deepEqual(await m2.get(s.id).snapshot(), before);
-    await m2.close();
+    await assertRestored(m2, s.id, before);
   });
 
   test('a row of several commands that fails its checksum is reported, and the session is not restored', async () => {

@@ -7,12 +7,12 @@
  * allows), they work like any other name.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
+import { describe, test } from 'node:test';
 import { Network, replay } from '../src/engine/index.js';
 import { SpikeserveError } from '../src/errors.js';
 import { call, createSession, makeApp } from './helpers/http.js';
-import { liveServer, rawSocket, type LiveServer } from './helpers/ws.js';
+import { liveServer, rawSocket } from './helpers/ws.js';
+import { forTests } from './helpers/for-tests.js';
 
 const NAMES = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', '__proto__', '__defineGetter__', 'propertyIsEnumerable'];
 const NET = { populations: { a: { n: 2 }, b: { n: 1 } }, connections: { ab: { pre: 'a', post: 'b', rule: { type: 'STDP', lr: 0.01 } } } };
@@ -88,14 +88,10 @@ describe('engine', () => {
 });
 
 describe('HTTP', () => {
-  let app: FastifyInstance;
-  before(async () => {
-    app = await makeApp();
-  });
-  after(() => app.close());
+  const app = forTests(() => makeApp());
 
   async function raw(method: 'POST' | 'PUT', url: string, payload: string) {
-    const r = await app.inject({ method, url, payload, headers: { 'content-type': 'application/json' } });
+    const r = await app().inject({ method, url, payload, headers: { 'content-type': 'application/json' } });
     return { status: r.statusCode, body: r.json() };
   }
 
@@ -106,7 +102,7 @@ describe('HTTP', () => {
       assert.equal(r.status, 400, JSON.stringify(r.body));
       assert.equal(r.body.error.code, 'SPEC_INVALID');
 
-      const id = await createSession(app, { network: NET });
+      const id = await createSession(app(), { network: NET });
       // Inputs keyed by it (the JSON parser refuses a __proto__ key outright).
       r = await raw('POST', `/v1/sessions/${id}/step`, withKey('{"inputs": {"X": 1}}', 'X', name));
       assert.equal(r.status, 400, JSON.stringify(r.body));
@@ -116,7 +112,7 @@ describe('HTTP', () => {
       assert.equal(r.body.error.code, 'INPUT_INVALID');
 
       // A snapshot with an extra population named so.
-      const snap = (await call(app, 'GET', `/v1/sessions/${id}/snapshot`)).body;
+      const snap = (await call(app(), 'GET', `/v1/sessions/${id}/snapshot`)).body;
       const text = JSON.stringify({ snapshot: snap }).replace('"state":{"populations":{', '"state":{"populations":{"X":{"v":[],"refrac":[],"traces":[],"spikes":[]},');
       r = await raw('POST', '/v1/sessions', withKey(text, 'X', name));
       assert.equal(r.status, 400, JSON.stringify(r.body));
@@ -124,25 +120,21 @@ describe('HTTP', () => {
 
       // A connection named so in a URL.
       const url = `/v1/sessions/${id}/weights/${encodeURIComponent(name)}`;
-      assert.equal((await call(app, 'GET', url)).status, 404);
-      const put = await call(app, 'PUT', url, { weights: [[1], [1]] });
+      assert.equal((await call(app(), 'GET', url)).status, 404);
+      const put = await call(app(), 'PUT', url, { weights: [[1], [1]] });
       assert.equal(put.status, 404);
       assert.equal(put.body.error.code, 'CONNECTION_NOT_FOUND');
-      assert.equal((await call(app, 'GET', `/v1/sessions/${id}`)).body.step, 0, 'nothing ran');
+      assert.equal((await call(app(), 'GET', `/v1/sessions/${id}`)).body.step, 0, 'nothing ran');
     });
   }
 });
 
 describe('WebSocket', () => {
-  let srv: LiveServer;
-  before(async () => {
-    srv = await liveServer();
-  });
-  after(() => srv.close());
+  const srv = forTests(() => liveServer());
 
   test('every such name gets its 4xx in steps, weights, set_weights and subscribe; the socket and session go on', async () => {
-    const { id } = await srv.rest.createSession({ network: NET });
-    const s = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws`);
+    const { id } = await srv().rest.createSession({ network: NET });
+    const s = await rawSocket(`${srv().wsBase}/v1/sessions/${id}/ws`);
     await s.next();
     for (const name of NAMES) {
       const cases: [string, string][] = [

@@ -8,9 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { Parser, type AsyncAPIDocumentInterface } from '@asyncapi/parser';
-import type { FastifyInstance } from 'fastify';
 import { parse } from 'yaml';
 import { ASYNCAPI_HEADER, renderAsyncApi } from '../src/asyncapi.js';
 import { CLIENT_MESSAGE_SCHEMAS, CLIENT_MESSAGE_TYPES, WS_FORMATS, WS_ROLES } from '../src/api/ws.js';
@@ -19,6 +18,7 @@ import { UPGRADE_QUERY_PARAMS } from '../src/security/upgrade.js';
 import { FRAME_KINDS, SECTION_TYPES } from '../src/ws/binary-format.js';
 import { CLOSE_CODE_TABLE } from '../src/ws/close-codes.js';
 import { makeApp } from './helpers/http.js';
+import { forTests } from './helpers/for-tests.js';
 
 const committed = readFileSync('asyncapi.yaml', 'utf8');
 type RawChannel = { messages: Record<string, { payload: unknown }>; bindings: { ws: { query: { properties: Record<string, unknown>; additionalProperties: boolean } } } };
@@ -116,20 +116,16 @@ describe('asyncapi.yaml', () => {
 });
 
 describe('GET /asyncapi.yaml', () => {
-  let app: FastifyInstance;
-  before(async () => {
-    app = await makeApp();
-  });
-  after(() => app.close());
+  const app = forTests(() => makeApp());
 
   test('serves the committed description, and /docs links to it', async () => {
-    const r = await app.inject({ method: 'GET', url: '/asyncapi.yaml' });
+    const r = await app().inject({ method: 'GET', url: '/asyncapi.yaml' });
     assert.equal(r.statusCode, 200);
     assert.match(String(r.headers['content-type']), /^application\/yaml/);
     assert.equal(r.body, committed);
     assert.ok(r.body.startsWith(ASYNCAPI_HEADER));
     assert.equal((parse(r.body) as { asyncapi: string }).asyncapi, '3.0.0');
-    const api = (await app.inject({ method: 'GET', url: '/docs/json' })).json() as { info: { description: string } };
+    const api = (await app().inject({ method: 'GET', url: '/docs/json' })).json() as { info: { description: string } };
     assert.match(api.info.description, /\[\/asyncapi\.yaml\]\(\/asyncapi\.yaml\)/);
   });
 });

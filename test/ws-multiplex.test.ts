@@ -17,7 +17,7 @@ import { test } from 'node:test';
 import { MultiplexSocket, RestClient, SpikeserveClientError } from '../src/client/index.js';
 import { SEED_MSTDP_NETWORK } from './helpers/seed-mstdp-task.js';
 import { request, startServer } from './helpers/server.js';
-import { liveServer, rawSocket, type RawSocket } from './helpers/ws.js';
+import { DEFAULT_HELLO_LIMITS, liveServer, rawSocket, type RawSocket } from './helpers/ws.js';
 
 const ALICE = 'ws-mux-alice-0123456789abcdef';
 const BOB = 'ws-mux-bob-0123456789abcdef';
@@ -43,16 +43,7 @@ test('the hello says the socket is multiplexed, with its limits; a plain GET get
       type: 'hello',
       protocol: 1,
       multiplex: true,
-      limits: {
-        maxPayloadBytes: 16 * 1024 * 1024,
-        maxInFlight: 4096,
-        rateLimitPerS: 50_000,
-        rateBurst: 10_000,
-        heartbeatIntervalS: 30,
-        sendBufferBytes: 1024 * 1024,
-        maxBufferedBytes: 64 * 1024 * 1024,
-        maxBatchItems: 7,
-      },
+      limits: { ...DEFAULT_HELLO_LIMITS, maxBatchItems: 7 },
     });
     s.ws.close();
     const get = await fetch(`${srv.base}/v1/ws`);

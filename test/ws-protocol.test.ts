@@ -6,10 +6,11 @@
  * the observer's read-only role.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { SpikeserveClientError } from '../src/client/index.js';
 import { SEED_MSTDP_NETWORK } from './helpers/seed-mstdp-task.js';
-import { liveServer, rawSocket, waitFor, type LiveServer } from './helpers/ws.js';
+import { DEFAULT_HELLO_LIMITS, liveServer, rawSocket, waitFor } from './helpers/ws.js';
+import { forTests } from './helpers/for-tests.js';
 
 const CHAIN = {
   dt: 1,
@@ -21,17 +22,13 @@ const CHAIN = {
 };
 
 describe('the WebSocket protocol', () => {
-  let srv: LiveServer;
-  before(async () => {
-    srv = await liveServer();
-  });
-  after(() => srv.close());
+  const srv = forTests(() => liveServer());
 
   test('the first message is the hello: version, role, format, session, populations and connections with sizes, limits; no per-message deflate', async () => {
-    const { id } = await srv.rest.createSession({ network: CHAIN, name: 'chain' });
-    await srv.rest.step(id, { steps: 3 });
+    const { id } = await srv().rest.createSession({ network: CHAIN, name: 'chain' });
+    await srv().rest.step(id, { steps: 3 });
     // ws offers per-message deflate by default; the server declines it.
-    const raw = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws?role=observer&format=binary`, { perMessageDeflate: true });
+    const raw = await rawSocket(`${srv().wsBase}/v1/sessions/${id}/ws?role=observer&format=binary`, { perMessageDeflate: true });
     assert.equal(raw.ws.extensions, '', 'no extension negotiated');
     const [hello] = await raw.next();
     assert.deepEqual(hello, {
@@ -49,22 +46,14 @@ describe('the WebSocket protocol', () => {
         { name: 'ab', pre: 'a', post: 'b', rule: 'MSTDP', rows: 3, cols: 2 },
         { name: 'bc', pre: 'b', post: 'c', rule: 'NoOp', rows: 2, cols: 4 },
       ],
-      limits: {
-        maxPayloadBytes: 16 * 1024 * 1024,
-        maxInFlight: 4096,
-        rateLimitPerS: 50_000,
-        rateBurst: 10_000,
-        heartbeatIntervalS: 30,
-        sendBufferBytes: 1024 * 1024,
-        maxBufferedBytes: 64 * 1024 * 1024,
-      },
+      limits: DEFAULT_HELLO_LIMITS,
     });
     raw.ws.close();
   });
 
   test('pipelining: 1,000 requests sent without waiting get 1,000 replies, in order, ids echoed', async () => {
-    const { id } = await srv.rest.createSession({ network: SEED_MSTDP_NETWORK, seed: 1 });
-    const raw = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws`);
+    const { id } = await srv().rest.createSession({ network: SEED_MSTDP_NETWORK, seed: 1 });
+    const raw = await rawSocket(`${srv().wsBase}/v1/sessions/${id}/ws`);
     await raw.next();
     const N = 1000;
     // Mixed kinds, some invalid: each gets exactly one reply, in its place.
@@ -95,36 +84,36 @@ describe('the WebSocket protocol', () => {
       }
       if (!sent[i].ok) assert.equal(r.error.code, 'INPUT_INVALID');
     });
-    assert.equal((await srv.rest.getSession(id)).step, step);
+    assert.equal((await srv().rest.getSession(id)).step, step);
     raw.ws.close();
   });
 
   test('every command gives what its HTTP endpoint gives', async () => {
-    const { id } = await srv.rest.createSession({ network: CHAIN, seed: 7 });
-    const { id: twin } = await srv.rest.createSession({ network: CHAIN, seed: 7 });
-    const ws = await srv.rest.socket(id);
+    const { id } = await srv().rest.createSession({ network: CHAIN, seed: 7 });
+    const { id: twin } = await srv().rest.createSession({ network: CHAIN, seed: 7 });
+    const ws = await srv().rest.socket(id);
     const body = { steps: 5, inputs: { a: [30, 0, 30] }, reward: 0.5, return: { potentials: true, weights: true } };
-    assert.deepEqual(await ws.step(body), await srv.rest.step(twin, body));
-    assert.deepEqual(await ws.step({ inputs: { a: 40 }, deferReward: true }), await srv.rest.step(twin, { inputs: { a: 40 }, deferReward: true }));
-    assert.deepEqual(await ws.reward(2), await srv.rest.reward(twin, 2));
-    assert.deepEqual(await ws.weights(), await srv.rest.weights(twin));
-    assert.deepEqual(await ws.weights('bc'), await srv.rest.connectionWeights(twin, 'bc'));
+    assert.deepEqual(await ws.step(body), await srv().rest.step(twin, body));
+    assert.deepEqual(await ws.step({ inputs: { a: 40 }, deferReward: true }), await srv().rest.step(twin, { inputs: { a: 40 }, deferReward: true }));
+    assert.deepEqual(await ws.reward(2), await srv().rest.reward(twin, 2));
+    assert.deepEqual(await ws.weights(), await srv().rest.weights(twin));
+    assert.deepEqual(await ws.weights('bc'), await srv().rest.connectionWeights(twin, 'bc'));
     const w = [
       [9, 0.5],
       [-1, 1],
       [2, 3],
     ];
-    assert.deepEqual(await ws.setWeights('ab', w), await srv.rest.setWeights(twin, 'ab', w));
-    assert.deepEqual(await ws.reset({ weights: false }), await srv.rest.reset(twin, { weights: false }));
+    assert.deepEqual(await ws.setWeights('ab', w), await srv().rest.setWeights(twin, 'ab', w));
+    assert.deepEqual(await ws.reset({ weights: false }), await srv().rest.reset(twin, { weights: false }));
     const snap = await ws.snapshot();
-    assert.deepEqual(snap, await srv.rest.snapshot(twin));
+    assert.deepEqual(snap, await srv().rest.snapshot(twin));
     assert.equal(snap.format, 'spikeserve-snapshot');
     await ws.close();
   });
 
   test('binary per connection, JSON per message, and the other way round', async () => {
-    const { id } = await srv.rest.createSession({ network: CHAIN, seed: 3 });
-    const bin = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws?format=binary`);
+    const { id } = await srv().rest.createSession({ network: CHAIN, seed: 3 });
+    const bin = await rawSocket(`${srv().wsBase}/v1/sessions/${id}/ws?format=binary`);
     await bin.next();
     bin.ws.send(JSON.stringify({ type: 'step', id: 1, steps: 4, inputs: { a: 40 }, return: { spikes: 'counts', potentials: true } }));
     bin.ws.send(JSON.stringify({ type: 'step', id: 2, format: 'json' }));
@@ -160,9 +149,9 @@ describe('the WebSocket protocol', () => {
     bin.ws.close();
     await new Promise((r) => bin.ws.once('close', r));
 
-    const json = await srv.rest.socket(id);
+    const json = await srv().rest.socket(id);
     const viaBinary = await json.step({ format: 'binary', return: { spikes: 'steps', potentials: true } });
-    const state = await srv.rest.state(id);
+    const state = await srv().rest.state(id);
     for (const p of ['a', 'b', 'c']) {
       assert.deepEqual(viaBinary.potentials![p], state.populations[p].v.map(Math.fround));
       assert.deepEqual(viaBinary.spikes![p], [state.populations[p].spikes]);
@@ -171,9 +160,9 @@ describe('the WebSocket protocol', () => {
   });
 
   test('subscriptions: chosen populations, every k steps, replaced, stopped; events before the reply of the step that made them', async () => {
-    const { id } = await srv.rest.createSession({ network: CHAIN, seed: 5 });
-    const ctl = await srv.rest.socket(id);
-    const obs = await srv.rest.socket(id, { role: 'observer' });
+    const { id } = await srv().rest.createSession({ network: CHAIN, seed: 5 });
+    const ctl = await srv().rest.socket(id);
+    const obs = await srv().rest.socket(id, { role: 'observer' });
     const log: string[] = [];
     const spikes: any[] = [];
     const weights: any[] = [];
@@ -237,8 +226,8 @@ describe('the WebSocket protocol', () => {
   });
 
   test('an observer reads and watches, but cannot change the session', async () => {
-    const { id } = await srv.rest.createSession({ network: CHAIN, seed: 5 });
-    const obs = await srv.rest.socket(id, { role: 'observer' });
+    const { id } = await srv().rest.createSession({ network: CHAIN, seed: 5 });
+    const obs = await srv().rest.socket(id, { role: 'observer' });
     assert.equal(obs.hello.role, 'observer');
     for (const [type, body] of [
       ['step', {}],
@@ -252,14 +241,14 @@ describe('the WebSocket protocol', () => {
         return true;
       });
     }
-    assert.deepEqual(await obs.weights(), await srv.rest.weights(id));
+    assert.deepEqual(await obs.weights(), await srv().rest.weights(id));
     assert.equal((await obs.snapshot()).step, 0);
     // An observer is no controller: one can still connect, and several observers may watch.
-    const ctl = await srv.rest.socket(id);
-    const obs2 = await srv.rest.socket(id, { role: 'observer' });
+    const ctl = await srv().rest.socket(id);
+    const obs2 = await srv().rest.socket(id, { role: 'observer' });
     assert.equal((await ctl.step()).step, 1);
     assert.deepEqual(
-      srv.app.websockets
+      srv().app.websockets
         .connectionsOf(id)
         .map((c) => c.role)
         .sort(),
@@ -269,8 +258,8 @@ describe('the WebSocket protocol', () => {
   });
 
   test('a plain GET on the socket path gets 426 with the error shape', async () => {
-    const { id } = await srv.rest.createSession({ network: CHAIN });
-    const r = await fetch(`${srv.base}/v1/sessions/${id}/ws`);
+    const { id } = await srv().rest.createSession({ network: CHAIN });
+    const r = await fetch(`${srv().base}/v1/sessions/${id}/ws`);
     assert.equal(r.status, 426);
     assert.equal(r.headers.get('upgrade'), 'websocket');
     const body = (await r.json()) as any;

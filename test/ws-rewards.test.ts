@@ -7,11 +7,12 @@
  * replaced and stopped like the other streams, and thinned like them.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { DroppedNotice, RewardEvent } from '../src/api/ws.js';
 import type { SessionSocket } from '../src/client/index.js';
 import { SEED_MSTDP_NETWORK } from './helpers/seed-mstdp-task.js';
 import { liveServer, rawSocket, waitFor, type LiveServer } from './helpers/ws.js';
+import { forTests } from './helpers/for-tests.js';
 
 const rewardsOf = (events: RewardEvent[]) => events.map((e) => [e.step, e.reward, e.source]);
 
@@ -56,15 +57,11 @@ async function playEveryKind(srv: LiveServer, id: string, ctl: SessionSocket, ma
 }
 
 describe('the rewards stream', () => {
-  let srv: LiveServer;
-  before(async () => {
-    srv = await liveServer();
-  });
-  after(() => srv.close());
+  const srv = forTests(() => liveServer());
 
   test('every way a reward reaches an update gives one event, tagged with its step, in the order applied, around the step events', async () => {
-    const { id } = await srv.rest.createSession({ network: SEED_MSTDP_NETWORK, seed: 1 });
-    const ctl = await srv.rest.socket(id);
+    const { id } = await srv().rest.createSession({ network: SEED_MSTDP_NETWORK, seed: 1 });
+    const ctl = await srv().rest.socket(id);
     const log: string[] = [];
     const events: RewardEvent[] = [];
     ctl.on('spikes', (e) => log.push(`spikes ${e.step}`));
@@ -74,7 +71,7 @@ describe('the rewards stream', () => {
     });
     assert.deepEqual(await ctl.subscribe({ stream: 'rewards' }), { stream: 'rewards', every: 1, format: 'json' });
     await ctl.subscribe({ stream: 'spikes', populations: ['post'] });
-    const want = await playEveryKind(srv, id, ctl, (what) => log.push(what));
+    const want = await playEveryKind(srv(), id, ctl, (what) => log.push(what));
     // The REST reward's event comes over the socket, the HTTP reply over its own connection.
     await waitFor(() => events.length === want.length, 'the REST reward on the socket');
     assert.deepEqual(rewardsOf(events), want);
@@ -99,23 +96,23 @@ describe('the rewards stream', () => {
   });
 
   test('binary: a 44-byte frame per reward (kind 6, one reward section), the very values JSON carries, exactly', async () => {
-    const { id } = await srv.rest.createSession({ network: SEED_MSTDP_NETWORK, seed: 2 });
-    const raw = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws?role=observer&format=binary`);
+    const { id } = await srv().rest.createSession({ network: SEED_MSTDP_NETWORK, seed: 2 });
+    const raw = await rawSocket(`${srv().wsBase}/v1/sessions/${id}/ws?role=observer&format=binary`);
     await raw.next();
     raw.ws.send(JSON.stringify({ type: 'subscribe', id: 's', stream: 'rewards' }));
     const [sub] = await raw.next();
     assert.deepEqual(sub.result, { stream: 'rewards', every: 1, format: 'binary' });
     // The typed client decodes binary events into the JSON shapes.
-    const json = await srv.rest.socket(id, { role: 'observer' });
-    const bin = await srv.rest.socket(id, { role: 'observer', format: 'binary' });
+    const json = await srv().rest.socket(id, { role: 'observer' });
+    const bin = await srv().rest.socket(id, { role: 'observer', format: 'binary' });
     const fromJson: RewardEvent[] = [];
     const fromBinary: RewardEvent[] = [];
     json.on('reward', (e) => fromJson.push(e));
     bin.on('reward', (e) => fromBinary.push(e));
     await json.subscribe({ stream: 'rewards' });
     assert.deepEqual(await bin.subscribe({ stream: 'rewards' }), { stream: 'rewards', every: 1, format: 'binary' });
-    const ctl = await srv.rest.socket(id);
-    const want = await playEveryKind(srv, id, ctl);
+    const ctl = await srv().rest.socket(id);
+    const want = await playEveryKind(srv(), id, ctl);
     const frames = await raw.next(want.length);
     await waitFor(() => fromJson.length === want.length && fromBinary.length === want.length, 'every observer to have every reward');
     assert.deepEqual(rewardsOf(fromJson), want);
@@ -140,9 +137,9 @@ describe('the rewards stream', () => {
   });
 
   test('observers: every k steps (a deferred or implicit reward counts at its own step), replaced, stopped; no selection', async () => {
-    const { id } = await srv.rest.createSession({ network: SEED_MSTDP_NETWORK, seed: 3 });
-    const ctl = await srv.rest.socket(id);
-    const obs = await srv.rest.socket(id, { role: 'observer' });
+    const { id } = await srv().rest.createSession({ network: SEED_MSTDP_NETWORK, seed: 3 });
+    const ctl = await srv().rest.socket(id);
+    const obs = await srv().rest.socket(id, { role: 'observer' });
     const events: RewardEvent[] = [];
     obs.on('reward', (e) => events.push(e));
     // A round trip on the observer: whatever the controller's steps sent it has arrived by its reply.
@@ -178,7 +175,7 @@ describe('the rewards stream', () => {
     await ctl.reward(2);
     await synced();
     assert.deepEqual(events, []);
-    assert.deepEqual(srv.app.websockets.connectionsOf(id).find((c) => c.role === 'observer')!.subscriptions, []);
+    assert.deepEqual(srv().app.websockets.connectionsOf(id).find((c) => c.role === 'observer')!.subscriptions, []);
 
     // One reward per step for the whole network: nothing to select.
     await assert.rejects(obs.subscribe({ stream: 'rewards', populations: ['post'] }), { code: 'REQUEST_INVALID', message: /^populations: the rewards stream has no selection/ });

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { forTests } from './for-tests.js';
 import { request, startServer, type ServerProcess } from './server.js';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
@@ -140,4 +141,23 @@ export async function startCluster(n: number, env: Record<string, string> = {}, 
     throw e;
   }
   return cluster;
+}
+
+/** The secrets of two API keys, alice's and bob's: for what one key may see of the other's sessions. */
+export const ALICE = 'alice-secret-0123456789';
+export const BOB = 'bob-secret-0123456789abc';
+
+/** The header of a request made with API key `key`. */
+export const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+
+/**
+ * A cluster of `n` nodes taking alice's and bob's keys, started before the
+ * tests of the file that calls this and stopped after them; the function
+ * returned gives it.
+ */
+export function keyedClusterForTests(n: number): () => TestCluster {
+  return forTests(
+    () => startCluster(n, { API_KEYS: `alice:${ALICE},bob:${BOB}` }, { apiKey: ALICE }),
+    (cluster) => cluster.stop(),
+  );
 }

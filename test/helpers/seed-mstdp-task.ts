@@ -6,6 +6,7 @@
  * 50 steps; every step is rewarded from that step's output spikes, so the
  * player needs deferred reward: step, look, reward.
  */
+import type { SessionSocket } from '../../src/client/index.js';
 import { Network } from '../../src/engine/index.js';
 import { Rng } from '../../src/engine/random.js';
 
@@ -48,6 +49,26 @@ export async function playSeedTask(player: TaskPlayer, trials: number, opts: { s
     correct.push(firedAny === wantFire ? 1 : 0);
   }
   return { correct };
+}
+
+/** The task played on a session's socket: whether the output fired at each step. */
+export async function playOnSocket(ws: SessionSocket, trials: number, seed: number): Promise<boolean[]> {
+  const fired: boolean[] = [];
+  await playSeedTask(
+    {
+      step: async (pre) => {
+        const r = await ws.step({ inputs: { pre }, deferReward: true, return: { populations: ['post'] } });
+        fired.push(r.spikes!.post[0].length > 0);
+        return fired[fired.length - 1];
+      },
+      reward: async (reward) => {
+        await ws.reward(reward);
+      },
+    },
+    trials,
+    { seed },
+  );
+  return fired;
 }
 
 /** Fraction answered right among trials [from, to] (1-based, inclusive). */

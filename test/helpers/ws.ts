@@ -76,3 +76,14 @@ export async function rawSocket(url: string, options: WebSocket.ClientOptions = 
     },
   };
 }
+
+/** The limits a session socket's hello reports under the default configuration (docs/websocket.md, Limits). */
+export const DEFAULT_HELLO_LIMITS = {
+  maxPayloadBytes: 16 * 1024 * 1024,
+  maxInFlight: 4096,
+  rateLimitPerS: 50_000,
+  rateBurst: 10_000,
+  heartbeatIntervalS: 30,
+  sendBufferBytes: 1024 * 1024,
+  maxBufferedBytes: 64 * 1024 * 1024,
+};
