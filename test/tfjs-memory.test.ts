@@ -1,11 +1,12 @@
 /**
  * No tensor leaks: tfjs does not garbage-collect tensors, so a backend that
  * forgot one dispose per step would grow without bound in a long session.
- * TFJS_LEAK_STEPS sets the length of the long run: by default 20 000 steps,
- * every phase of its cycles (a pattern held 50 steps, a reward left out every
- * seventh step: 700 steps in all) many times over, checked every 2 000 steps,
- * so that a tensor left behind once per cycle shows; 1 000 000 was run by
- * hand, see docs/engine.md, "Backends".
+ * The long run repeats one cycle (a pattern held 50 steps, a reward left out
+ * every seventh step: 700 steps in all, every phase of it) and checks the
+ * memory at the end of each: a tensor left behind once per cycle, or more
+ * often, shows at the first check. TFJS_LEAK_STEPS sets its length: by
+ * default 10 cycles; 1 000 000 steps was run by hand, see docs/engine.md,
+ * "Backends".
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
@@ -13,8 +14,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Network, initTfjs } from '../src/engine/index.js';
 import { loadGolden } from './helpers/golden.js';
 
-const STEPS = process.env.TFJS_LEAK_STEPS ? Number(process.env.TFJS_LEAK_STEPS) : 20_000;
-const CHECK_EVERY = 2_000;
+/** The length of the cycle of stepOnce's inputs and rewards (lcm of 100 and 7). */
+const CYCLE = 700;
+const STEPS = process.env.TFJS_LEAK_STEPS ? Number(process.env.TFJS_LEAK_STEPS) : 10 * CYCLE;
+const CHECK_EVERY = CYCLE;
 
 before(async () => {
   await initTfjs({ prefer: process.env.TFJS_BACKEND });
