@@ -23,8 +23,7 @@ import numpy as np
 from .batch_frame import BatchRequest, BatchResult, batch_arrays, decode_batch_reply
 from .errors import CommandLostError, ConnectionLostError, SpikeserveError, error_from
 from .results import StepResult, to_json_value
-from .socket import _HEADERS_KW, PROTOCOL, AsyncSessionSocket, _close_info, _weights_of_reply, _ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from .socket import AsyncSessionSocket, _close_error, _CommandSocket, _open_socket, _reopen, _weights_of_reply
 
 
 def outcome_error(outcome: Mapping[str, Any]) -> SpikeserveError:
@@ -65,7 +64,7 @@ def _effects(type_: str, fields: Mapping[str, Any]) -> list[_Effect]:
     return []
 
 
-class AsyncMultiplexSocket:
+class AsyncMultiplexSocket(_CommandSocket):
     """One socket for many sessions. Open it with
     :meth:`AsyncClient.multiplex <spikeserve.AsyncClient.multiplex>`; use it as
     an ``async with`` context manager, or call :meth:`close`.
@@ -139,28 +138,14 @@ class AsyncMultiplexSocket:
         # (step count, pending) of each session after the last acknowledged command about it.
         self._state: dict[str, tuple[int, bool]] = {}
 
-    async def _connect(self) -> None:
-        kwargs: dict[str, Any] = {"max_size": 2**26, "compression": None, "open_timeout": self.open_timeout}
-        if self._headers:
-            kwargs[_HEADERS_KW] = self._headers
-        ws = await _ws_connect(self.url, **kwargs)
-        try:
-            first = await asyncio.wait_for(ws.recv(), self.open_timeout)
-            msg = json.loads(first)
-            if msg.get("type") == "error":
-                e = msg["error"]
-                raise error_from(e["code"], e["message"], e.get("details"))
-            if msg.get("type") != "hello" or msg.get("protocol") != PROTOCOL or msg.get("multiplex") is not True:
-                raise ConnectionLostError(f"expected the multiplexed hello of protocol {PROTOCOL}, got {first[:200]!r}")
-        except BaseException:
-            await ws.close()
-            raise
+    async def _open_once(self) -> None:
+        ws, msg = await _open_socket(self.url, self._headers, self.open_timeout, lambda m: m.get("multiplex") is True, "the multiplexed hello")
         self._ws = ws
         self.hello = msg
 
     async def open(self) -> "AsyncMultiplexSocket":
         """Connect and read the hello (raises the server's refusal as its exception)."""
-        await self._connect()
+        await self._open_once()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
         return self
 
@@ -172,46 +157,7 @@ class AsyncMultiplexSocket:
     async def __aenter__(self) -> "AsyncMultiplexSocket":
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the socket (after the replies to what was sent)."""
-        if self._closing:
-            return
-        self._closing = True
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            try:
-                await self._reader
-            except BaseException:
-                pass
-        self._fail_all(ConnectionLostError("the socket was closed"))
-
     # -- reading --------------------------------------------------------------------------
-
-    async def _read_loop(self) -> None:
-        while True:
-            try:
-                data = await self._ws.recv()
-            except ConnectionClosed as e:
-                if self._closing:
-                    return
-                code, reason = _close_info(e)
-                try:
-                    await self._recover(code, reason)
-                except Exception as err:  # nobody would ever answer the waiting callers
-                    self._give_up(err)
-                if self._failure is not None:
-                    return
-                continue
-            try:
-                self._dispatch(data)
-            except Exception as e:  # a message this client cannot read: fail loudly, not silently
-                self._give_up(e)
-                await self._ws.close()
-                return
 
     def _take(self, rid: Any) -> _MuxRequest:
         if not self._pending:
@@ -267,46 +213,18 @@ class AsyncMultiplexSocket:
             if not fut.done():
                 fut.set_exception(err)
 
-    def _give_up(self, err: BaseException) -> None:
+    def _fail(self, err: BaseException) -> None:
         self._failure = err
         self._unsent.clear()
         self._fail_all(err)
 
     # -- reconnecting ---------------------------------------------------------------------
 
-    async def _recover(self, code: int | None, reason: str) -> None:
-        name = reason.split(":", 1)[0] if reason else ""
-        if code is not None and code >= 4000 and name.isupper():
-            err: BaseException = error_from(name, reason.split(":", 1)[1].strip() if ":" in reason else reason)
-        else:
-            err = ConnectionLostError(f"the socket closed ({code} {reason})", code, reason)
-        if not self.reconnect or code in _FINAL_CLOSE_CODES:
-            self._give_up(err)
-            return
-        self._ready = False
-        delay = 0.05
-        last: BaseException | None = None
-        for _ in range(self.max_reconnect_attempts):
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-            try:
-                await self._connect()
-            except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError, ConnectionLostError) as e:
-                last = e
-                continue
-            except SpikeserveError as e:
-                last = e
-                if e.code in ("SHUTTING_DOWN", "OVERLOADED"):
-                    continue
-                break
-            self.reconnects += 1
-            await self._resume()
-            self._ready = True
-            if self._unsent and not self._flushing:
-                self._flushing = True
-                asyncio.ensure_future(self._flush())
-            return
-        self._give_up(ConnectionLostError(f"the socket closed ({code} {reason}) and reconnecting failed: {last}", code, reason))
+    _final_close_codes = _FINAL_CLOSE_CODES
+    _passing_refusals = frozenset({"SHUTTING_DOWN", "OVERLOADED"})
+
+    def _reconnect_failed(self, code: int | None, reason: str, last: BaseException | None) -> BaseException:
+        return ConnectionLostError(f"the socket closed ({code} {reason}) and reconnecting failed: {last}", code, reason)
 
     async def _observed(self, sessions: set[str]) -> dict[str, tuple[int, bool]] | None:
         """Each session's (step, pending) now, read after the commands queued on it; None if one cannot be read."""
@@ -396,32 +314,8 @@ class AsyncMultiplexSocket:
         rid = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         req = _MuxRequest(rid, type_, message(rid), fut, decode, effects)
-        self._pending.append(req)
-        self._unsent.append(req)
-        if self._ready and not self._flushing:
-            self._flushing = True
-            asyncio.ensure_future(self._flush())
+        self._queue(req)
         return fut
-
-    async def _flush(self) -> None:
-        """Send what waits, in order, one writer at a time (so sends never interleave)."""
-        try:
-            while self._unsent and self._ready:
-                ws = self._ws
-                req = self._unsent.popleft()
-                req.sent = True
-                try:
-                    await ws.send(req.message)
-                except ConnectionClosed:
-                    if ws is self._ws:
-                        return  # the read loop sees the drop, resumes (sending this again if it did not run), then flushes
-        finally:
-            self._flushing = False
-
-    async def _wait(self, fut: asyncio.Future[Any]) -> Any:
-        if self.timeout is None:
-            return await fut
-        return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
 
     # -- commands -------------------------------------------------------------------------
 

@@ -35,13 +35,16 @@ PROTOCOL = 1
 MUTATING = frozenset({"step", "reward", "reset", "set_weights"})
 # Close codes after which opening the socket again cannot succeed.
 _FINAL_CLOSE_CODES = frozenset({1002, 1007, 1009, 4400, 4401, 4403, 4404, 4422})
+# Refusals of a new socket that pass: the server has not seen the old socket go
+# yet, is restarting, or (a cluster) the session's node is.
+_PASSING_REFUSALS = frozenset({"WS_CONTROLLER_TAKEN", "SHUTTING_DOWN", "OVERLOADED", "SESSION_UNAVAILABLE"})
 
 
 @dataclass
 class _Request:
     id: int
     type: str
-    text: str
+    message: str
     future: asyncio.Future[Any]
     steps: int = 0
     defer: bool = False
@@ -56,7 +59,198 @@ def _close_info(e: BaseException) -> tuple[int | None, str]:
     return getattr(e, "code", None), getattr(e, "reason", "") or ""
 
 
-class AsyncSessionSocket:
+def _close_error(code: int | None, reason: str) -> BaseException:
+    """What waiting commands raise once the socket has closed: the server's error when the reason names one."""
+    name = reason.split(":", 1)[0] if reason else ""
+    if code is not None and code >= 4000 and name.isupper():
+        return error_from(name, reason.split(":", 1)[1].strip() if ":" in reason else reason)
+    return ConnectionLostError(f"the socket closed ({code} {reason})", code, reason)
+
+
+async def _open_socket(url: str, headers: Mapping[str, str], open_timeout: float, is_hello: Callable[[dict[str, Any]], bool], expected: str) -> tuple[Any, dict[str, Any]]:
+    """Connects and reads the first message: the socket and its hello (``is_hello``
+    tells it apart), or the server's refusal raised as its exception."""
+    kwargs: dict[str, Any] = {"max_size": 2**26, "compression": None, "open_timeout": open_timeout}
+    if headers:
+        kwargs[_HEADERS_KW] = headers
+    ws = await _ws_connect(url, **kwargs)
+    try:
+        first = await asyncio.wait_for(ws.recv(), open_timeout)
+        msg = json.loads(first)
+        if msg.get("type") == "error":
+            e = msg["error"]
+            raise error_from(e["code"], e["message"], e.get("details"))
+        if msg.get("type") != "hello" or msg.get("protocol") != PROTOCOL or not is_hello(msg):
+            raise ConnectionLostError(f"expected {expected} of protocol {PROTOCOL}, got {first[:200]!r}")
+    except BaseException:
+        await ws.close()
+        raise
+    return ws, msg
+
+
+async def _reopen(open_once: Callable[[], Awaitable[None]], attempts: int, passing: frozenset[str]) -> tuple[bool, BaseException | None]:
+    """Opens the socket again, up to ``attempts`` times with growing waits: whether
+    it is open, and the last failure (a refusal whose code is not in ``passing``
+    ends the tries)."""
+    delay = 0.05
+    last: BaseException | None = None
+    for _ in range(attempts):
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+        try:
+            await open_once()
+        except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError, ConnectionLostError) as e:
+            last = e
+            continue
+        except SpikeserveError as e:
+            last = e
+            if e.code in passing:
+                continue
+            break
+        return True, last
+    return False, last
+
+
+class _CommandSocket:
+    """What both sockets (a session's, the multiplexed one) do alike: read
+    messages until the socket closes (then opening it again, _recover), wait
+    for a reply, close."""
+
+    timeout: float | None
+    _ws: Any
+    _reader: asyncio.Task[None] | None
+    _closing: bool
+    _failure: BaseException | None
+    # Commands waiting for their replies, and those waiting to be sent (each with
+    # .message and .sent); whether a socket is open to send them on.
+    _pending: collections.deque[Any]
+    _unsent: collections.deque[Any]
+    _ready: bool
+    _flushing: bool
+
+    def _dispatch(self, data: str | bytes) -> None:
+        raise NotImplementedError
+
+    def _fail(self, err: BaseException) -> None:
+        """Nobody would ever answer: every waiting command and every later one raises ``err``."""
+        raise NotImplementedError
+
+    def _fail_all(self, err: BaseException) -> None:
+        raise NotImplementedError
+
+    reconnect: bool
+    max_reconnect_attempts: int
+    reconnects: int
+    # Close codes after which opening the socket again cannot succeed, and the refusals of a new socket that pass.
+    _final_close_codes: frozenset[int]
+    _passing_refusals: frozenset[str]
+
+    async def _open_once(self) -> None:
+        """Opens a socket and reads its hello."""
+        raise NotImplementedError
+
+    async def _resume(self) -> None:
+        """After opening the socket again: settles the commands left without a reply."""
+        raise NotImplementedError
+
+    def _reconnect_failed(self, code: int | None, reason: str, last: BaseException | None) -> BaseException:
+        """What waiting commands raise when the socket could not be opened again."""
+        raise NotImplementedError
+
+    async def _recover(self, code: int | None, reason: str) -> None:
+        """After a drop: opens the socket again and resumes, or fails every waiting command."""
+        self._ready = False
+        if not self.reconnect or code in self._final_close_codes:
+            self._fail(_close_error(code, reason))
+            return
+        opened, last = await _reopen(self._open_once, self.max_reconnect_attempts, self._passing_refusals)
+        if opened:
+            self.reconnects += 1
+            await self._resume()
+            self._ready = True
+            self._send_waiting()
+            return
+        self._fail(self._reconnect_failed(code, reason, last))
+
+    async def _read_loop(self) -> None:
+        while True:
+            try:
+                data = await self._ws.recv()
+            except ConnectionClosed as e:
+                if self._closing:
+                    return
+                code, reason = _close_info(e)
+                try:
+                    await self._recover(code, reason)
+                except Exception as err:  # nobody would ever answer the waiting callers
+                    self._fail(err)
+                    return
+                if self._failure is not None:
+                    return
+                continue
+            try:
+                self._dispatch(data)
+            except Exception as e:  # a message this client cannot read: fail loudly, not silently
+                self._fail(e)
+                await self._ws.close()
+                return
+
+    def _queue(self, req: Any) -> None:
+        """A command waits for its reply, and to be sent, in order, once a socket is open."""
+        self._pending.append(req)
+        self._unsent.append(req)
+        self._send_waiting()
+
+    def _send_waiting(self) -> None:
+        """Starts the writer, unless it runs or no socket is open."""
+        if self._ready and self._unsent and not self._flushing:
+            self._flushing = True
+            asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        """Send what waits, in order, one writer at a time (so sends never interleave)."""
+        try:
+            while self._unsent and self._ready:
+                ws = self._ws
+                req = self._unsent.popleft()
+                req.sent = True
+                try:
+                    await ws.send(req.message)
+                except ConnectionClosed:
+                    if ws is self._ws:
+                        # The read loop sees the drop, resumes (sending this again if it
+                        # did not run) and then flushes again.
+                        return
+                    # The socket was replaced while this send waited, and the resume saw
+                    # this writer still busy: go on, on the new socket.
+        finally:
+            self._flushing = False
+
+    async def _wait(self, fut: asyncio.Future[Any]) -> Any:
+        if self.timeout is None:
+            return await fut
+        return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the socket (after the replies to what was sent, which the
+        server sends before it handles the close)."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            try:
+                await self._reader
+            except BaseException:
+                pass
+        self._fail_all(ConnectionLostError("the socket was closed"))
+
+
+class AsyncSessionSocket(_CommandSocket):
     """A controller (or observer) socket on one session. Open it with
     :meth:`AsyncSession.connect <spikeserve.AsyncSession.connect>` or
     :meth:`AsyncClient.connect <spikeserve.AsyncClient.connect>`; use it as an
@@ -124,7 +318,7 @@ class AsyncSessionSocket:
         self._subscriptions: dict[str, dict[str, Any]] = {}
         self._ws: Any = None
         self._reader: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        self._ready = False
         self._closing = False
         self._failure: BaseException | None = None
         # (step count, pending) after the last acknowledged command that changes the session.
@@ -138,21 +332,7 @@ class AsyncSessionSocket:
         url = self.url
         if self._ticket is not None:
             url += ("&" if "?" in url else "?") + "ticket=" + await self._ticket()
-        kwargs: dict[str, Any] = {"max_size": 2**26, "compression": None, "open_timeout": self.open_timeout}
-        if self._headers:
-            kwargs[_HEADERS_KW] = self._headers
-        ws = await _ws_connect(url, **kwargs)
-        try:
-            first = await asyncio.wait_for(ws.recv(), self.open_timeout)
-            msg = json.loads(first)
-            if msg.get("type") == "error":
-                e = msg["error"]
-                raise error_from(e["code"], e["message"], e.get("details"))
-            if msg.get("type") != "hello" or msg.get("protocol") != PROTOCOL:
-                raise ConnectionLostError(f"expected a hello of protocol {PROTOCOL}, got {first[:200]!r}")
-        except BaseException:
-            await ws.close()
-            raise
+        ws, msg = await _open_socket(url, self._headers, self.open_timeout, lambda m: True, "a hello")
         self._ws = ws
         self.hello = msg
         self.populations = {p["name"]: int(p["n"]) for p in msg["populations"]}
@@ -164,33 +344,13 @@ class AsyncSessionSocket:
         """Connect and read the hello (raises the server's refusal as its exception)."""
         await self._open_once()
         self._state = self._observed
-        self._ready.set()
-        if self._unsent and not self._flushing:
-            self._flushing = True
-            asyncio.ensure_future(self._flush())
+        self._ready = True
+        self._send_waiting()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
         return self
 
     async def __aenter__(self) -> "AsyncSessionSocket":
         return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the socket (after the replies to what was sent, which the
-        server sends before it handles the close)."""
-        if self._closing:
-            return
-        self._closing = True
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            try:
-                await self._reader
-            except BaseException:
-                pass
-        self._fail_all(ConnectionLostError("the socket was closed"))
 
     @property
     def session_id(self) -> str:
@@ -202,33 +362,6 @@ class AsyncSessionSocket:
         return self._state[0]
 
     # -- reading --------------------------------------------------------------------------
-
-    async def _read_loop(self) -> None:
-        while True:
-            try:
-                data = await self._ws.recv()
-            except ConnectionClosed as e:
-                if self._closing:
-                    return
-                code, reason = _close_info(e)
-                try:
-                    await self._recover(code, reason)
-                except Exception as err:  # nobody would ever answer the waiting callers
-                    self._failure = err
-                    self._fail_all(err)
-                    return
-                if self._failure is not None:
-                    return
-                continue
-            except asyncio.CancelledError:
-                raise
-            try:
-                self._dispatch(data)
-            except Exception as e:  # a frame this client cannot read: fail loudly, not silently
-                self._failure = e
-                self._fail_all(e)
-                await self._ws.close()
-                return
 
     def _dispatch(self, data: str | bytes) -> None:
         if isinstance(data, bytes):
@@ -280,45 +413,15 @@ class AsyncSessionSocket:
 
     # -- reconnecting ---------------------------------------------------------------------
 
-    async def _recover(self, code: int | None, reason: str) -> None:
-        self._ready.clear()
-        if not self.reconnect or code in _FINAL_CLOSE_CODES:
-            self._give_up(code, reason)
-            return
-        delay = 0.05
-        last: BaseException | None = None
-        for _ in range(self.max_reconnect_attempts):
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-            try:
-                await self._open_once()
-            except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError, ConnectionLostError) as e:
-                last = e
-                continue
-            except SpikeserveError as e:
-                last = e
-                if e.code in ("WS_CONTROLLER_TAKEN", "SHUTTING_DOWN", "OVERLOADED", "SESSION_UNAVAILABLE"):
-                    continue  # the server has not seen the old socket go yet, is restarting, or (a cluster) the session's node is
-                break
-            self.reconnects += 1
-            await self._resume()
-            self._ready.set()
-            if not self._flushing:
-                self._flushing = True
-                asyncio.ensure_future(self._flush())
-            return
-        self._give_up(code, f"{reason} (reconnecting failed: {last})" if last else reason)
+    _final_close_codes = _FINAL_CLOSE_CODES
+    _passing_refusals = _PASSING_REFUSALS
 
-    def _give_up(self, code: int | None, reason: str) -> None:
-        err: BaseException
-        name = reason.split(":", 1)[0] if reason else ""
-        if code is not None and code >= 4000 and name.isupper():
-            err = error_from(name, reason.split(":", 1)[1].strip() if ":" in reason else reason)
-        else:
-            err = ConnectionLostError(f"the socket closed ({code} {reason})", code, reason)
+    def _reconnect_failed(self, code: int | None, reason: str, last: BaseException | None) -> BaseException:
+        return _close_error(code, f"{reason} (reconnecting failed: {last})" if last else reason)
+
+    def _fail(self, err: BaseException) -> None:
         self._failure = err
         self._fail_all(err)
-        self._ready.set()
 
     def _fail_all(self, err: BaseException) -> None:
         while self._pending:
@@ -390,36 +493,8 @@ class AsyncSessionSocket:
         if type_ == "step":
             req.steps = int(fields.get("steps", 1))
             req.defer = bool(fields.get("deferReward", False))
-        self._pending.append(req)
-        self._unsent.append(req)
-        if self._ready.is_set() and not self._flushing:
-            self._flushing = True
-            asyncio.ensure_future(self._flush())
+        self._queue(req)
         return fut
-
-    async def _flush(self) -> None:
-        """Send what waits, in order, one writer at a time (so sends never interleave)."""
-        try:
-            while self._unsent and self._ready.is_set():
-                ws = self._ws
-                req = self._unsent.popleft()
-                req.sent = True
-                try:
-                    await ws.send(req.text)
-                except ConnectionClosed:
-                    if ws is self._ws:
-                        # The read loop sees the drop, resumes (sending this again if it
-                        # did not run) and then flushes again.
-                        return
-                    # The socket was replaced while this send waited, and the resume saw
-                    # this writer still busy: go on, on the new socket.
-        finally:
-            self._flushing = False
-
-    async def _wait(self, fut: asyncio.Future[Any]) -> Any:
-        if self.timeout is None:
-            return await fut
-        return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
 
     # -- commands -------------------------------------------------------------------------
 
