@@ -17,29 +17,6 @@ function command<K extends string, P extends Record<string, TSchema>>(type: K, p
   return Type.Object({ type: Type.Literal(type), id: Type.Optional(IdSchema), session: SessionSchema, ...properties }, { additionalProperties: false, description });
 }
 
-export const MuxStepMessageSchema = command('step', { ...StepBodySchema.properties }, 'Run one session\'s network; the fields of POST /v1/sessions/{id}/step.');
-export const MuxRewardMessageSchema = command('reward', { ...RewardBodySchema.properties }, 'Complete one session\'s pending update (POST .../reward).');
-export const MuxResetMessageSchema = command('reset', { ...ResetBodySchema.properties }, 'Reset one session (POST .../reset).');
-export const MuxWeightsMessageSchema = command(
-  'weights',
-  { connection: Type.Optional(Type.String({ description: 'One connection (the reply is GET .../weights/{connection}); default every connection (GET .../weights).' })) },
-  'Read one session\'s weights.',
-);
-export const MuxSetWeightsMessageSchema = command(
-  'set_weights',
-  { connection: Type.String(), weights: WeightMatrixSchema },
-  'Replace one connection\'s weights (PUT .../weights/{connection}); values are clamped into [w_min, w_max].',
-);
-export const MuxSnapshotMessageSchema = command('snapshot', {}, 'Export one session (GET .../snapshot).');
-export const MuxStepBatchMessageSchema = Type.Object(
-  { type: Type.Literal('step_batch'), id: Type.Optional(IdSchema), ...BatchStepBodySchema.properties },
-  {
-    additionalProperties: false,
-    description:
-      'Step many sessions in one message: the body of POST /v1/batch/step (items of {id, ...step fields}, at most MAX_BATCH_ITEMS); the reply\'s result is that endpoint\'s, an outcome per item, one item\'s failure not failing the others.',
-  },
-);
-
 /**
  * The JSON header of a binary step_batch (src/ws/batch-frame.ts lays out the
  * frame): the sessions, one per row of the arrays that follow it, and what
@@ -88,13 +65,28 @@ export type BinaryStepBatchErrors = Static<typeof BinaryStepBatchErrorsSchema>;
 
 /** Every message the multiplexed socket takes, by its type. */
 export const MUX_MESSAGE_SCHEMAS = {
-  step: MuxStepMessageSchema,
-  reward: MuxRewardMessageSchema,
-  reset: MuxResetMessageSchema,
-  weights: MuxWeightsMessageSchema,
-  set_weights: MuxSetWeightsMessageSchema,
-  snapshot: MuxSnapshotMessageSchema,
-  step_batch: MuxStepBatchMessageSchema,
+  step: command('step', { ...StepBodySchema.properties }, 'Run one session\'s network; the fields of POST /v1/sessions/{id}/step.'),
+  reward: command('reward', { ...RewardBodySchema.properties }, 'Complete one session\'s pending update (POST .../reward).'),
+  reset: command('reset', { ...ResetBodySchema.properties }, 'Reset one session (POST .../reset).'),
+  weights: command(
+    'weights',
+    { connection: Type.Optional(Type.String({ description: 'One connection (the reply is GET .../weights/{connection}); default every connection (GET .../weights).' })) },
+    'Read one session\'s weights.',
+  ),
+  set_weights: command(
+    'set_weights',
+    { connection: Type.String(), weights: WeightMatrixSchema },
+    'Replace one connection\'s weights (PUT .../weights/{connection}); values are clamped into [w_min, w_max].',
+  ),
+  snapshot: command('snapshot', {}, 'Export one session (GET .../snapshot).'),
+  step_batch: Type.Object(
+    { type: Type.Literal('step_batch'), id: Type.Optional(IdSchema), ...BatchStepBodySchema.properties },
+    {
+      additionalProperties: false,
+      description:
+        'Step many sessions in one message: the body of POST /v1/batch/step (items of {id, ...step fields}, at most MAX_BATCH_ITEMS); the reply\'s result is that endpoint\'s, an outcome per item, one item\'s failure not failing the others.',
+    },
+  ),
 } as const;
 export type MuxMessageType = keyof typeof MUX_MESSAGE_SCHEMAS;
 export const MUX_MESSAGE_TYPES = Object.keys(MUX_MESSAGE_SCHEMAS) as MuxMessageType[];
