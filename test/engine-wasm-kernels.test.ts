@@ -163,6 +163,66 @@ test('delivery and hard-bound updates give the same bits in WebAssembly as in Ja
   }
 });
 
+test("a batch's summed terms (takeTerms) give the same bits in WebAssembly as in JavaScript, and are cleared", () => {
+  for (const [rows, cols] of shapes) {
+    for (const [wMin, wMax, decay] of boundsList) {
+      const what = `${rows}x${cols} [${wMin}, ${wMax}] decay ${decay}`;
+      const rnd = lcg(rows * 31 + cols * 1000 + Math.round(wMax * 10));
+      const js = new DenseWeights({ rows, cols, wMin, wMax, weightDecay: decay, soft: false, kernels: 'js', terms: true });
+      const wa = new DenseWeights({ rows, cols, wMin, wMax, weightDecay: decay, soft: false, kernels: 'wasm', terms: true });
+      // The terms live next to the weights, where the kernel reads them.
+      assert.ok(wa.termsUp !== null && wa.termsDown !== null, `${what}: terms in WebAssembly memory`);
+      const upJs = new Float64Array(rows * cols);
+      const downJs = new Float64Array(rows * cols);
+      const upWa = wa.termsUp;
+      const downWa = wa.termsDown;
+      const w0 = Array.from({ length: rows * cols }, () => (rnd() < 0.1 ? (rnd() < 0.5 ? wMin : wMax) : wMin + rnd() * (wMax - wMin)));
+      js.setFlat(w0);
+      wa.setFlat(w0);
+      const rowList = new Int32Array(rows);
+      const colList = new Int32Array(cols);
+      const rowMask = new Uint8Array(rows);
+      for (let step = 0; step < 60; step++) {
+        const size = wMax - wMin;
+        const rowCount = pick(rnd, rows, rnd() < 0.3 ? 0.8 : 0.2, rowList);
+        const colCount = pick(rnd, cols, rnd() < 0.3 ? 0.8 : 0.2, colList);
+        rowMask.fill(0);
+        for (let q = 0; q < rowCount; q++) rowMask[rowList[q]] = 1;
+        // Sums of non-negative terms, as BatchTerms adds them: some +0, some tiny, some past the bounds.
+        const term = () => Math.abs(edgy(rnd, size)) + 0;
+        for (let q = 0; q < rowCount; q++) {
+          for (let j = 0; j < cols; j++) {
+            const k = rowList[q] * cols + j;
+            upJs[k] = upWa[k] = term();
+            downJs[k] = downWa[k] = term();
+          }
+        }
+        for (let i = 0; i < rows; i++) {
+          if (rowMask[i] === 1) continue;
+          for (let q = 0; q < colCount; q++) {
+            const k = i * cols + colList[q];
+            upJs[k] = upWa[k] = term();
+            downJs[k] = downWa[k] = term();
+          }
+        }
+        js.ruleParams[0] = wa.ruleParams[0] = 1;
+        js.begin();
+        wa.begin();
+        js.takeTerms(rowList, rowCount, rowMask, colList, colCount, upJs, downJs, 0);
+        wa.takeTerms(rowList, rowCount, rowMask, colList, colCount, upWa, downWa, 0);
+        js.end();
+        wa.end();
+        assert.ok(Object.is(js.scale, wa.scale));
+        assertSameBits(js.stored, wa.stored, `${what}, weights after step ${step}`);
+        assertSameBits(upJs, upWa, `${what}, potentiation cleared after step ${step}`);
+        assertSameBits(downJs, downWa, `${what}, depression cleared after step ${step}`);
+        assert.ok(upWa.every((x) => Object.is(x, 0)) && downWa.every((x) => Object.is(x, 0)), `${what}: every term taken is cleared to +0`);
+      }
+      assertSameBits(js.toFlat(), wa.toFlat(), `${what}, final weights`);
+    }
+  }
+});
+
 /** One connection between two populations, stepped as the native kernel steps it. */
 class Harness {
   readonly pre: LifPopulation;

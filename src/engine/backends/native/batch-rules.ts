@@ -31,12 +31,11 @@ export class BatchTerms {
   /** Every synapse touched (MSTDPET with a reward). */
   private all = false;
 
-  constructor(
-    readonly rows: number,
-    readonly cols: number,
-  ) {
-    this.up = new Float64Array(rows * cols);
-    this.down = new Float64Array(rows * cols);
+  /** In w's WebAssembly memory where it has room for them (DenseWeights.termsUp), so that apply() runs as a kernel. */
+  constructor(w: DenseWeights) {
+    const { rows, cols } = w;
+    this.up = w.termsUp ?? new Float64Array(rows * cols);
+    this.down = w.termsDown ?? new Float64Array(rows * cols);
     this.rowMask = new Uint8Array(rows);
     this.rowList = new Int32Array(rows);
     this.colMask = new Uint8Array(cols);
@@ -108,7 +107,7 @@ abstract class BatchRuleBase implements BatchRule {
     this.post = post;
     this.w = w;
     this.copies = pre.length;
-    this.terms = new BatchTerms(w.rows, w.cols);
+    this.terms = new BatchTerms(w);
     w.ruleParams[REDUCTION] = rule.reduction === 'mean' ? 1 / this.copies : 1;
   }
 

@@ -84,6 +84,7 @@ export class NativeKernel implements Kernel {
         soft: c.rule.boundary === 'soft',
         lazyColumns: B === 1 && (c.rule.type === 'MSTDP' || c.rule.type === 'STDP') && sizes[pi] * sizes[qi] >= LAZY_COLUMNS_MIN_SYNAPSES,
         trace: B === 1 && c.rule.type === 'MSTDPET',
+        terms: B > 1,
       });
       const rule = { w: weights, rule: c.rule, dt: spec.dt };
       const conn: NativeConnection =

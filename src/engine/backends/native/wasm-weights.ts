@@ -19,7 +19,9 @@
  * mask (rows u8), postMask (cols u8); with lazy columns (lazy-columns.ts),
  * from the next multiple of 8: rowState (16 bytes a row), entries (40 bytes
  * each, LAZY_ENTRIES of them), pool (lazyPoolSize(cols) i32); with a trace
- * (MSTDPET's), from the next multiple of 16: trace (rows * cols f64).
+ * (MSTDPET's), from the next multiple of 16: trace (rows * cols f64); with
+ * terms (a batch's summed potentiation and depression), from the next
+ * multiple of 16: termsUp, termsDown (rows * cols f64 each).
  */
 import { compileEmbedded } from './wasm-module.js';
 import { WEIGHT_KERNELS_WASM_BASE64 } from './weight-kernels-wasm.js';
@@ -47,6 +49,7 @@ interface KernelExports {
   denseAdd(stored: number, m: number, n: number, c: number): void;
   addRows(m: number, cols: number, idx: number, count: number, v: number): void;
   addCols(m: number, rows: number, cols: number, perRow: number, colIdx: number, colCount: number): void;
+  takeTerms(stored: number, rows: number, cols: number, rowIdx: number, rowCount: number, mask: number, colIdx: number, colCount: number, up: number, down: number): void;
 }
 
 /**
@@ -93,17 +96,24 @@ function lazyEnd(rows: number, cols: number, lazy: boolean): number {
   return Math.ceil(base / 8) * 8 + 16 * rows + 40 * LAZY_ENTRIES + 4 * lazyPoolSize(cols);
 }
 
-/** What a connection's memory holds: its rows x cols weights, with or without room for lazy columns' state and for MSTDPET's trace. */
+/** What a connection's memory holds: its rows x cols weights, with or without room for lazy columns' state, MSTDPET's trace and a batch's terms. */
 export interface WasmLayout {
   rows: number;
   cols: number;
   lazy: boolean;
   trace: boolean;
+  /** Default false. */
+  terms?: boolean;
 }
 
-function layoutBytes({ rows, cols, lazy, trace }: WasmLayout): number {
+function traceEnd({ rows, cols, lazy, trace }: WasmLayout): number {
   const end = lazyEnd(rows, cols, lazy);
   return trace ? Math.ceil(end / 16) * 16 + 8 * rows * cols : end;
+}
+
+function layoutBytes(layout: WasmLayout): number {
+  const end = traceEnd(layout);
+  return layout.terms === true ? Math.ceil(end / 16) * 16 + 16 * layout.rows * layout.cols : end;
 }
 
 export function wasmKernelsAvailable(): boolean {
@@ -148,9 +158,14 @@ export class WasmWeights {
   /** MSTDPET's trace, a matrix the size of the weights, or null when this memory has none. */
   readonly trace: Float64Array | null = null;
   private readonly traceAt: number = 0;
+  /** A batch's summed potentiation and depression, matrices the size of the weights, or null when this memory has none. */
+  readonly termsUp: Float64Array | null = null;
+  readonly termsDown: Float64Array | null = null;
+  private readonly termsUpAt: number = 0;
+  private readonly termsDownAt: number = 0;
 
   private constructor(module: WebAssembly.Module, layout: WasmLayout) {
-    const { rows, cols, lazy, trace } = layout;
+    const { rows, cols, lazy, trace, terms = false } = layout;
     this.rows = rows;
     this.cols = cols;
     const pages = Math.ceil(layoutBytes(layout) / PAGE_BYTES);
@@ -212,6 +227,15 @@ export class WasmWeights {
       at = Math.ceil(at / 16) * 16;
       this.traceAt = at;
       this.trace = new Float64Array(buf, at, rows * cols);
+      at += 8 * rows * cols;
+    }
+    if (terms) {
+      at = Math.ceil(at / 16) * 16;
+      this.termsUpAt = at;
+      this.termsUp = new Float64Array(buf, at, rows * cols);
+      at += 8 * rows * cols;
+      this.termsDownAt = at;
+      this.termsDown = new Float64Array(buf, at, rows * cols);
     }
   }
 
@@ -273,6 +297,18 @@ export class WasmWeights {
     const idx = this.idx;
     for (let q = 0; q < count; q++) idx[q] = list[q];
     this.fns.cells(this.storedAt + 8 * i * this.cols, this.idxAt, count, this.upAt, this.downAt);
+  }
+
+  /**
+   * DenseWeights.takeTerms from termsUp and termsDown under hard bounds with
+   * lazy decay, the reduction's factor 1 (weights.ts termsHardLazy).
+   */
+  takeTerms(rowList: Int32Array, rowCount: number, rowMask: Uint8Array, colList: Int32Array, colCount: number): void {
+    const { idx, idx2 } = this;
+    for (let k = 0; k < rowCount; k++) idx[k] = rowList[k];
+    for (let q = 0; q < colCount; q++) idx2[q] = colList[q];
+    if (colCount > 0) this.mask.set(rowMask);
+    this.fns.takeTerms(this.storedAt, this.rows, this.cols, this.idxAt, rowCount, this.maskAt, this.idx2At, colCount, this.termsUpAt, this.termsDownAt);
   }
 
   /** DenseWeights.applyCross under hard bounds with lazy decay. */

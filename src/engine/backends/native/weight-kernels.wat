@@ -229,7 +229,7 @@
   ;; byte $row, synapse j with both terms, ((w * scale + up[j]) - down[j]) *
   ;; factor, clamped, over the next scale; where up[j] and down[j] are both
   ;; +0 or -0 the weight keeps its bits.
-  (func (export "rowUpDown") (param $row i32) (param $up i32) (param $down i32) (param $cols i32)
+  (func $rowUpDown (export "rowUpDown") (param $row i32) (param $up i32) (param $down i32) (param $cols i32)
     (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128)
     (local $w v128) (local $u v128) (local $d v128) (local $wn v128)
     (local $jb i32) (local $pairEnd i32) (local $rowBytes i32) (local $us f64) (local $ds f64) (local $x f64)
@@ -265,6 +265,74 @@
             (local.set $x (select (f64.load (i32.const 24)) (local.get $x) (f64.gt (local.get $x) (f64.load (i32.const 24)))))
             (local.set $x (select (f64.load (i32.const 16)) (local.get $x) (f64.lt (local.get $x) (f64.load (i32.const 16)))))
             (f64.store (i32.add (local.get $row) (local.get $pairEnd)) (f64.mul (local.get $x) (f64.load (i32.const 32)))))))))
+
+  ;; $bytes (a multiple of 8) of +0 from byte $at.
+  (func $clear (param $at i32) (param $bytes i32)
+    (local $b i32) (local $pairEnd i32)
+    (local.set $pairEnd (i32.and (local.get $bytes) (i32.const -16)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $b) (local.get $pairEnd)))
+        (v128.store (i32.add (local.get $at) (local.get $b)) (v128.const i64x2 0 0))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $bytes))
+      (then (f64.store (i32.add (local.get $at) (local.get $pairEnd)) (f64.const 0)))))
+
+  ;; DenseWeights.takeTerms under hard bounds with lazy decay and a reduction
+  ;; factor of 1 (a batch's summed terms): the terms are the matrices at $up
+  ;; and $down, shaped as the weights. The rows listed at $rowIdx whole, as
+  ;; rowUpDown; then on every other row ($mask[i] != 1) the columns listed
+  ;; at $colIdx, as cells. Every term read is cleared to +0.
+  (func (export "takeTerms")
+    (param $stored i32) (param $rows i32) (param $cols i32) (param $rowIdx i32) (param $rowCount i32)
+    (param $mask i32) (param $colIdx i32) (param $colCount i32) (param $up i32) (param $down i32)
+    (local $q i32) (local $i i32) (local $off i32) (local $rowBytes i32) (local $k i32)
+    (local $u f64) (local $dn f64) (local $wn f64) (local $lo f64) (local $hi f64)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (block $rowsDone
+      (loop $rowsLoop
+        (br_if $rowsDone (i32.ge_u (local.get $q) (local.get $rowCount)))
+        (local.set $off (i32.mul (i32.load (i32.add (local.get $rowIdx) (i32.shl (local.get $q) (i32.const 2)))) (local.get $rowBytes)))
+        (call $rowUpDown (i32.add (local.get $stored) (local.get $off)) (i32.add (local.get $up) (local.get $off))
+          (i32.add (local.get $down) (local.get $off)) (local.get $cols))
+        (call $clear (i32.add (local.get $up) (local.get $off)) (local.get $rowBytes))
+        (call $clear (i32.add (local.get $down) (local.get $off)) (local.get $rowBytes))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $rowsLoop)))
+    (if (i32.eqz (local.get $colCount)) (then (return)))
+    (local.set $lo (f64.load (i32.const 16)))
+    (local.set $hi (f64.load (i32.const 24)))
+    (local.set $off (i32.const 0))
+    (block $done
+      (loop $rowLoop
+        (br_if $done (i32.ge_u (local.get $i) (local.get $rows)))
+        (if (i32.ne (i32.load8_u (i32.add (local.get $mask) (local.get $i))) (i32.const 1))
+          (then
+            (local.set $q (i32.const 0))
+            (block $cellsDone
+              (loop $cells
+                (br_if $cellsDone (i32.ge_u (local.get $q) (local.get $colCount)))
+                (local.set $k (i32.add (local.get $off)
+                  (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3))))
+                (local.set $u (f64.load (i32.add (local.get $up) (local.get $k))))
+                (local.set $dn (f64.load (i32.add (local.get $down) (local.get $k))))
+                (f64.store (i32.add (local.get $up) (local.get $k)) (f64.const 0))
+                (f64.store (i32.add (local.get $down) (local.get $k)) (f64.const 0))
+                (if (i32.eqz (i32.and (f64.eq (local.get $u) (f64.const 0)) (f64.eq (local.get $dn) (f64.const 0))))
+                  (then
+                    (local.set $k (i32.add (local.get $stored) (local.get $k)))
+                    (local.set $wn (f64.mul
+                      (f64.sub (f64.add (f64.mul (f64.load (local.get $k)) (f64.load (i32.const 0))) (local.get $u)) (local.get $dn))
+                      (f64.load (i32.const 8))))
+                    (local.set $wn (select (local.get $hi) (local.get $wn) (f64.gt (local.get $wn) (local.get $hi))))
+                    (local.set $wn (select (local.get $lo) (local.get $wn) (f64.lt (local.get $wn) (local.get $lo))))
+                    (f64.store (local.get $k) (f64.mul (local.get $wn) (f64.load (i32.const 32))))))
+                (local.set $q (i32.add (local.get $q) (i32.const 1)))
+                (br $cells)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (local.set $off (i32.add (local.get $off) (local.get $rowBytes)))
+        (br $rowLoop))))
 
   ;; cellsHardLazy: the row at byte $row, only the columns listed at $idx,
   ;; with both terms ((w * scale + up) - down); columns where both are 0 are skipped.

@@ -57,6 +57,8 @@ export interface DenseWeightsOptions {
   lazyColumns?: boolean;
   /** A second matrix the size of this one next to it, for MSTDPET's trace (see `trace`). Default false. */
   trace?: boolean;
+  /** Two more matrices the size of this one, for a batch's summed terms (see `termsUp`). Default false. */
+  terms?: boolean;
 }
 
 export class DenseWeights {
@@ -106,20 +108,31 @@ export class DenseWeights {
    * traceAddCols and applyScaledTrace run as WebAssembly kernels.
    */
   readonly trace: Float64Array | null;
+  /**
+   * A batch's potentiation and depression summed over its copies
+   * (batch-rules.ts), or null where the matrix has no room for them in
+   * WebAssembly memory: kept next to the weights so that takeTerms runs as
+   * a WebAssembly kernel.
+   */
+  readonly termsUp: Float64Array | null;
+  readonly termsDown: Float64Array | null;
 
   /** Below this the scale is folded into the stored values so it never underflows. */
   static readonly RENORMALISE_BELOW = 1e-100;
 
   constructor(options: DenseWeightsOptions) {
-    const { rows, cols, wMin, wMax, weightDecay, soft, kernels = 'auto', lazyColumns = false, trace = false } = options;
+    const { rows, cols, wMin, wMax, weightDecay, soft, kernels = 'auto', lazyColumns = false, trace = false, terms = false } = options;
     if (rows * cols > MAX_SYNAPSES) throw new RangeError(`a connection of ${rows * cols} synapses exceeds the engine's maximum of ${MAX_SYNAPSES}`);
     this.rows = rows;
     this.cols = cols;
     const useWasm = kernels === 'wasm' || (kernels === 'auto' && rows * cols >= WASM_MIN_SYNAPSES);
     const lazy = weightDecay === 0 || (wMin <= 0 && wMax >= 0 && weightDecay < 1);
     const wantLazy = lazyColumns && lazy && !soft;
-    // Lazy columns and a trace need room of their own; a matrix that fits only without it runs them in JavaScript.
-    this.wasm = useWasm ? (WasmWeights.create({ rows, cols, lazy: wantLazy, trace }) ?? (wantLazy || trace ? WasmWeights.create({ rows, cols, lazy: false, trace: false }) : null)) : null;
+    // Lazy columns, a trace and terms need room of their own; a matrix that fits only without them runs them in JavaScript.
+    this.wasm = useWasm
+      ? (WasmWeights.create({ rows, cols, lazy: wantLazy, trace, terms }) ??
+        (wantLazy || trace || terms ? WasmWeights.create({ rows, cols, lazy: false, trace: false }) : null))
+      : null;
     if (kernels === 'wasm' && this.wasm === null) throw new RangeError('WebAssembly SIMD kernels are unavailable here, or the connection is too large for them');
     this.stored = this.wasm?.stored ?? new Float64Array(rows * cols);
     this.upRow = this.wasm?.upRow ?? new Float64Array(cols);
@@ -137,6 +150,8 @@ export class DenseWeights {
     this.kernelParams = this.wasm?.params ?? new Float64Array(5);
     this.lazyColumns = this.wasm?.lazy ? new LazyColumns(this.wasm, this.wasm.lazy, rows, this.preVector) : null;
     this.trace = this.wasm?.trace ?? (trace ? new Float64Array(rows * cols) : null);
+    this.termsUp = this.wasm?.termsUp ?? null;
+    this.termsDown = this.wasm?.termsDown ?? null;
   }
 
   /** Whether the WebAssembly kernels run this matrix's hot loops. */
@@ -280,6 +295,10 @@ export class DenseWeights {
     const { stored, cols, rows, soft, lazy, ruleParams } = this;
     // The common case, hard bounds with lazy decay, has a loop of its own without the others' branches.
     const hardLazy = lazy && !soft;
+    if (hardLazy && rowList !== null && this.wasm !== null && up === this.termsUp && down === this.termsDown && ruleParams[slot] === 1) {
+      this.wasm.takeTerms(rowList, rowCount, rowMask, colList, colCount);
+      return;
+    }
     const listed = rowList === null ? rows : rowCount;
     for (let q = 0; q < listed; q++) {
       const base = Math.imul(rowList === null ? q : rowList[q], cols);
