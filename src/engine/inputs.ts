@@ -359,11 +359,20 @@ export class NetworkInputs {
           pool.done();
           inputs.push({ pop: p, vectors });
         } else {
-          // A held vector (every single-step call's): two arrays of its size, without a pool's growing and trimming.
+          // A held vector (every single-step call's): two arrays of its size, without a pool's growing and trimming,
+          // filled by a loop (TypedArray slice costs more than the copy of a few entries).
           const found = checkVector(x, n, scratch, true);
           if (found !== VECTOR_OK) throw this.runVectorError(found, x, n, `inputs.${name}`);
           const c = scratch.count;
-          inputs.push({ pop: p, vectors: [{ index: scratch.index.slice(0, c), value: scratch.value.slice(0, c), offset: 0, count: c, version: 0 }] });
+          const index = new Int32Array(c);
+          const value = new Float64Array(c);
+          const from = scratch.index;
+          const values = scratch.value;
+          for (let k = 0; k < c; k++) {
+            index[k] = from[k];
+            value[k] = values[k];
+          }
+          inputs.push({ pop: p, vectors: [{ index, value, offset: 0, count: c, version: 0 }] });
         }
       }
     }
