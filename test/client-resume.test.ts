@@ -3,11 +3,13 @@
  * without a reply (src/client/resume.ts, the Python client's rules): the one
  * prefix of the unanswered commands that gives the new hello's (step,
  * pending) ran; after a reset or set_weights, or with no single match, the
- * fate of each command that changes the session is unknown.
+ * fate of each command that changes the session is unknown. The multiplexed
+ * socket's: the counts of commands that give every session the state read
+ * now bound what ran (a step_batch's items each on its own session).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { appliedPrefix, fates, type Unanswered } from '../src/client/resume.js';
+import { appliedPrefix, fates, fatesOf, ranOf, type Effect, type Unanswered } from '../src/client/resume.js';
 
 const step = (steps = 1, defer = false): Unanswered => ({ request: 'step', steps, defer });
 const reward: Unanswered = { request: 'reward', steps: 0, defer: false };
@@ -31,4 +33,34 @@ test('an unanswered reset or set_weights leaves every command that changes the s
   const sent = [step(1), { request: 'reset', steps: 0, defer: false }, read];
   assert.equal(appliedPrefix(sent, { step: 0, pending: false }, { step: 1, pending: false }), null);
   assert.deepEqual(fates(sent, { step: 0, pending: false }, { step: 1, pending: false }), [{ lost: null }, { lost: null }, 'resend']);
+});
+
+// The multiplexed socket: many sessions, a step_batch's items each on its own session.
+const on = (session: string, steps = 1, defer = false): Effect => ({ session, kind: 'step', steps, defer });
+const points = (entries: [string, number, boolean][]) => new Map(entries.map(([id, step, pending]) => [id, { step, pending }]));
+
+test('across sessions, the counts of unanswered commands that give every session its state now say which ran; a session with no acknowledged state tells nothing', () => {
+  // step(a, 3), step_batch [b x2, a], step(b, deferred): a at 5, b at 1 before.
+  const sent = [[on('a', 3)], [on('b', 2), on('a')], [on('b', 1, true)]];
+  const acked = points([
+    ['a', 5, false],
+    ['b', 1, false],
+  ]);
+  assert.deepEqual(ranOf(sent, acked, points([['a', 9, false], ['b', 3, false]])), { fewest: 2, most: 2 });
+  assert.deepEqual(fatesOf([true, true, false, true], { fewest: 2, most: 2 }), [{ lost: true }, { lost: true }, 'resend', 'resend']);
+  assert.deepEqual(ranOf(sent, acked, points([['a', 5, false], ['b', 1, false]])), { fewest: 0, most: 0 });
+  assert.equal(ranOf(sent, acked, points([['a', 6, false], ['b', 1, false]])), null, 'no count gives that state');
+  // c was never acknowledged, so it tells nothing: with a not moved, step(c) may have run or not.
+  assert.deepEqual(ranOf([[on('c')], [on('a')]], acked, points([['a', 5, false], ['c', 40, false]])), { fewest: 0, most: 1 });
+});
+
+test('a range of counts: the commands up to the fewest ran, those after the most are sent again, those between are unknown; a read before the fewest lost its reply', () => {
+  const reward: Effect = { session: 'a', kind: 'reward', steps: 0, defer: false };
+  // A reward with nothing pending changes nothing: 0 or 1 of [reward, step] may have ran when a is still at 4.
+  const ran = ranOf([[on('b')], [reward], [on('a')]], points([['a', 4, false], ['b', 0, false]]), points([['a', 4, false], ['b', 1, false]]));
+  assert.deepEqual(ran, { fewest: 1, most: 2 });
+  assert.deepEqual(fatesOf([true, false, true, false, true], ran), [{ lost: true }, 'resend', { lost: null }, 'resend', 'resend']);
+  assert.deepEqual(fatesOf([false, true, true], { fewest: 2, most: 2 }), [{ lost: true }, { lost: true }, { lost: true }]);
+  assert.deepEqual(fatesOf([true, false], null), [{ lost: null }, 'resend']);
+  assert.equal(ranOf([[on('a')], [{ session: 'b', kind: 'opaque', steps: 0, defer: false }]], points([['a', 0, false]]), points([['a', 1, false]])), null, 'after a reset or set_weights nothing can be told');
 });

@@ -5,7 +5,7 @@
  * what the server read, then a close with 1001 "SHUTTING_DOWN"; the server
  * exits 0; on restart each session is exactly at its last acknowledged
  * command: nothing acknowledged lost, nothing unacknowledged run. The
- * multiplexed client does not reconnect: its waiting requests fail with
+ * multiplexed client, told not to reconnect, fails its waiting requests with
  * SHUTTING_DOWN and close code 1001.
  */
 import assert from 'node:assert/strict';
@@ -47,8 +47,8 @@ test('SIGTERM with sockets open: replies first, then 1001 on every socket, exit 
     agents.push({ id, ref: Network.create(NET, { seed: i }), acked: 0, ctl: await rest.socket(id, { reconnect: false }), obs });
   }
   const closes = agents.flatMap((a) => [a.ctl.whenClosed(), a.obs.whenClosed()]);
-  // Agent 3 steps its session over the multiplexed socket, four requests in flight.
-  const mux = await rest.multiplex();
+  // Agent 3 steps its session over the multiplexed socket, four requests in flight (without reconnecting, as above).
+  const mux = await rest.multiplex({ reconnect: false });
   const muxAgent = { id: (await rest.createSession({ network: NET, seed: 3 })).id, ref: Network.create(NET, { seed: 3 }), acked: 0 };
   closes.push(mux.whenClosed());
   let muxFailure: unknown = null;
@@ -112,7 +112,7 @@ test('SIGTERM with sockets open: replies first, then 1001 on every socket, exit 
   }
   assert.ok(agents[0].ref.stepCount >= 200_000, 'the long step in flight completed and was acknowledged');
   assert.ok(muxFailure instanceof SpikeserveClientError, String(muxFailure));
-  assert.equal(muxFailure.code, 'SHUTTING_DOWN', 'the multiplexed socket did not reconnect: its waiting requests failed');
+  assert.equal(muxFailure.code, 'SHUTTING_DOWN', 'its waiting requests failed with the close');
 
   const again = await startServer({ env });
   try {

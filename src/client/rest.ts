@@ -10,7 +10,7 @@ import type { AllWeights, ConnectionWeights, SessionState } from '../api/state.j
 import type { ResetBody, ResetResult, RewardResult, StepBody, StepResult } from '../api/step.js';
 import type { Snapshot } from '../engine/snapshot.js';
 import { SpikeserveClientError } from './errors.js';
-import { MultiplexSocket } from './multiplex.js';
+import { MultiplexSocket, type MultiplexOptions } from './multiplex.js';
 import { SessionSocket, type SocketOptions } from './socket.js';
 import type { OpenOptions } from './transport.js';
 
@@ -110,9 +110,13 @@ export class RestClient {
     return SessionSocket.connect(this.baseUrl.replace(/^http/, 'ws') + this.sessionPath(id, '/ws'), this.withKey(options));
   }
 
-  /** Opens the multiplexed WebSocket (/v1/ws), one socket for many sessions; resolves once the hello has arrived. */
-  multiplex(options: OpenOptions = {}): Promise<MultiplexSocket> {
-    return MultiplexSocket.connect(this.baseUrl.replace(/^http/, 'ws') + '/v1/ws', this.withKey(options));
+  /**
+   * Opens the multiplexed WebSocket (/v1/ws), one socket for many sessions;
+   * resolves once the hello has arrived. After a drop it reads the sessions
+   * through this client (getSession) to tell which unanswered commands ran.
+   */
+  multiplex(options: MultiplexOptions = {}): Promise<MultiplexSocket> {
+    return MultiplexSocket.connect(this.baseUrl.replace(/^http/, 'ws') + '/v1/ws', this.withKey({ readSession: (id: string) => this.getSession(id), ...options }));
   }
 
   /** A socket's options with this client's API key in its headers, unless they carry one. */

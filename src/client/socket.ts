@@ -36,7 +36,8 @@ import type { Snapshot } from '../engine/snapshot.js';
 import { decodeFrame, type DecodedFrame } from '../ws/binary-format.js';
 import { SpikeserveClientError } from './errors.js';
 import { potentialsEventOf, rewardEventOf, spikesEventOf, stepResultOf, weightsOf } from './frames.js';
-import { fates, MUTATING, type SessionPoint } from './resume.js';
+import { gaveUp, mayReconnect, reopen } from './reconnect.js';
+import { commandLost, fates, MUTATING, type SessionPoint } from './resume.js';
 import { closedBeforeReply, closedError, openSocket, PendingReplies, settle, type CloseInfo, type JsonAnswer, type OpenOptions } from './transport.js';
 
 export type { CloseInfo } from './transport.js';
@@ -80,12 +81,6 @@ interface Pending {
   resolve: (v: never) => void;
   reject: (e: Error) => void;
 }
-
-/** Close codes after which opening the socket again cannot succeed. */
-const FINAL_CLOSE_CODES = new Set([1002, 1007, 1009, 4400, 4401, 4403, 4404, 4422]);
-/** Refusals of a new socket that pass: the server has not yet seen the old socket go, is restarting, or (a cluster) the session's node is. */
-const PASSING_REFUSALS = new Set(['WS_CONTROLLER_TAKEN', 'SHUTTING_DOWN', 'OVERLOADED', 'SESSION_UNAVAILABLE', 'CONNECTION_FAILED', 'CONNECTION_CLOSED', 'HTTP_ERROR']);
-const MAX_RECONNECT_ATTEMPTS = 8;
 
 type Format = { format?: WsFormat };
 
@@ -139,7 +134,7 @@ export class SessionSocket {
     ws.on('close', (code, reason) => {
       if (ws !== this.ws) return;
       const info = { code, reason: reason.toString() };
-      if (this.closing || this.options.reconnect === false || FINAL_CLOSE_CODES.has(code)) return this.finish(info);
+      if (this.closing || this.options.reconnect === false || !mayReconnect(code)) return this.finish(info);
       void this.recover(info);
     });
   }
@@ -152,37 +147,18 @@ export class SessionSocket {
     this.resolveClosed(info);
   }
 
-  /** Opens the socket again (with growing waits), resumes the commands in flight, or gives up. */
+  /** Opens the socket again (reconnect.ts), resumes the commands in flight, or gives up. */
   private async recover(info: CloseInfo): Promise<void> {
     this.recovering = true;
-    let delay = 50;
-    let last: SpikeserveClientError | null = null;
-    for (let attempt = 0; attempt < MAX_RECONNECT_ATTEMPTS && !this.closing; attempt++) {
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 2000);
-      let opened: { ws: WebSocket; hello: HelloMessage };
-      try {
-        opened = await openSocket<HelloMessage>(this.url, this.options);
-      } catch (e) {
-        last = e instanceof SpikeserveClientError ? e : new SpikeserveClientError('CONNECTION_FAILED', String(e));
-        if (PASSING_REFUSALS.has(last.code)) continue;
-        break;
-      }
-      if (this.closing) {
-        opened.ws.close(1000);
-        break;
-      }
-      this.reconnects++;
-      this.ws = opened.ws;
-      this.currentHello = opened.hello;
-      this.resumeAfterDrop({ step: opened.hello.session.step, pending: opened.hello.session.pending });
-      this.attach(opened.ws);
-      this.recovering = false;
-      this.emit('reconnect', info);
-      return;
-    }
+    const opened = await reopen<HelloMessage>(this.url, this.options, () => this.closing);
     this.recovering = false;
-    this.finish(last ? { code: info.code, reason: `${info.reason || 'closed'} (reconnecting failed: ${last.code}: ${last.message})` } : info);
+    if ('failure' in opened) return this.finish(gaveUp(info, opened.failure));
+    this.reconnects++;
+    this.ws = opened.ws;
+    this.currentHello = opened.hello;
+    this.resumeAfterDrop({ step: opened.hello.session.step, pending: opened.hello.session.pending });
+    this.attach(opened.ws);
+    this.emit('reconnect', info);
   }
 
   /** After a reconnection: fails the commands that ran without a reply, renews the subscriptions, sends the rest again in order. */
@@ -193,12 +169,8 @@ export class SessionSocket {
     const again: Pending[] = [];
     unanswered.forEach((p, i) => {
       const v = verdicts[i];
-      if (v === 'resend') return void again.push(p);
-      const message =
-        v.lost === true
-          ? `${p.request} ran, but the socket dropped before its reply`
-          : `the socket dropped before the reply to ${p.request}; whether it ran cannot be told: read the session (GET /v1/sessions/{id})`;
-      p.reject(new SpikeserveClientError('COMMAND_LOST', message, { details: { request: p.request, applied: v.lost } }));
+      if (v === 'resend') again.push(p);
+      else p.reject(commandLost(p.request, v.lost));
     });
     this.acked = observed;
     const renewals = [...this.subscriptions.values()].map((sub) => this.enqueue({ type: 'subscribe', ...sub }, () => {}, () => {}));
