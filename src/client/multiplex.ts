@@ -226,7 +226,7 @@ export class MultiplexSocket {
    * request waits and is sent, in order, on the new socket.
    */
   request<T>(message: Message): Promise<T> {
-    if (this.closeInfo || this.closing || (!this.recovering && this.ws.readyState !== WebSocket.OPEN)) return Promise.reject(closedError(this.closeInfo));
+    if (this.closeInfo || this.closing) return Promise.reject(closedError(this.closeInfo));
     return new Promise<T>((resolve, reject) => {
       const p: Pending = {
         request: message.type,
@@ -240,7 +240,8 @@ export class MultiplexSocket {
         reject,
       };
       this.pending.push(p);
-      if (!this.recovering) {
+      // A socket whose close has begun (the server's close frame came; its close event follows) holds the request until it is open again, or fails it.
+      if (!this.recovering && this.ws.readyState === WebSocket.OPEN) {
         p.sent = true;
         this.ws.send(p.text);
       }
