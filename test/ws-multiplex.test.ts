@@ -108,6 +108,30 @@ test('commands name their session: replies in order, naming it, each as the sess
   }
 });
 
+test('a session\'s commands and step_batch items run in the order sent, across messages: a step sent after a batch does not overtake its item', async () => {
+  const srv = await liveServer();
+  try {
+    const a = (await srv.rest.createSession({ network: SEED_MSTDP_NETWORK, seed: 1 })).id;
+    const b = (await srv.rest.createSession({ network: SEED_MSTDP_NETWORK, seed: 2 })).id;
+    const s = await mux(srv.wsBase);
+    s.ws.send(JSON.stringify({ type: 'step', id: 1, session: a, steps: 2 }));
+    s.ws.send(JSON.stringify({ type: 'step_batch', id: 2, items: [{ id: b, steps: 3 }, { id: a }] }));
+    s.ws.send(JSON.stringify({ type: 'step', id: 3, session: a, steps: 4 }));
+    s.ws.send(JSON.stringify({ type: 'step_batch', id: 4, items: [{ id: a }] }));
+    const [r1, r2, r3, r4] = await s.next(4);
+    assert.equal(r1.result.step, 2);
+    assert.deepEqual(
+      r2.result.results.map((o: { result: { step: number } }) => o.result.step),
+      [3, 3],
+    );
+    assert.equal(r3.result.step, 7);
+    assert.equal(r4.result.results[0].result.step, 8);
+    s.ws.close();
+  } finally {
+    await srv.close();
+  }
+});
+
 test('step_batch steps many sessions in one message: an outcome per item, one item\'s error failing no other, items of a session in order; too many items are refused whole', async () => {
   const srv = await liveServer({ maxBatchItems: 4 });
   try {

@@ -28,8 +28,10 @@ export function stepEach(sessions: SessionManager, items: readonly BatchStepItem
 /** As stepEach, session `ids[i]` stepped with `bodies[i]` (the caller checked the batch's size). */
 export function stepAll(sessions: SessionManager, ids: readonly string[], bodies: readonly StepBody[], owner: Owner | undefined): Promise<PromiseSettledResult<StepResult>[]> {
   // Queued in item order, so items of one session keep their order on its
-  // queue (a session on disk is loaded once; its items follow in order).
-  return Promise.allSettled(ids.map((id, i) => sessions.open(id, owner).then((s) => s.step(bodies[i]))));
+  // queue (a session on disk is loaded once; its items follow in order); a
+  // session in memory gets its item at once, as a single command does, so a
+  // command sent after the batch cannot overtake it.
+  return Promise.allSettled(ids.map((id, i) => sessions.use(id, (s) => s.step(bodies[i]), owner)));
 }
 
 /** Throws LIMIT_EXCEEDED for a batch of more than `maxItems` items (MAX_BATCH_ITEMS), in the request's `field`. */
