@@ -36,6 +36,13 @@ test('REST and WebSocket: inputs and rewards per copy, spikes per copy', async (
   assert.deepEqual(s.copies, [0, 1]);
   assert.equal((s.spikes!.pre[0] as number[][]).length, 2, 'one list per copy');
   await socket.close();
+  // The state per copy: every copy, or those asked for.
+  const state = await srv.rest.state(id);
+  assert.deepEqual(state.copies, [0, 1]);
+  assert.deepEqual(state.populations.pre.spikes, s.spikes!.pre[0]);
+  const second = await srv.rest.state(id, [1]);
+  assert.deepEqual(second.copies, [1]);
+  assert.deepEqual(second.populations.post.v, [(state.populations.post.v as number[][])[1]]);
   await srv.rest.deleteSession(id);
 });
 

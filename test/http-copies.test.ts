@@ -2,7 +2,7 @@
  * A batch over HTTP (model.md, "Batches"): inputs per copy or for every
  * copy, rewards per copy, spikes, counts and potentials per copy with the
  * `copies` selector, a deferred reward per copy, snapshots that restore the
- * batch, and errors naming the field.
+ * batch, the state per copy (the same selector), and errors naming the field.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -82,6 +82,67 @@ test('wrong shapes are INPUT_INVALID naming the field, and nothing runs', async 
   assert.equal(big.status, 422);
   assert.equal(big.body.error.code, 'LIMIT_EXCEEDED');
   assert.match(big.body.error.message, /^network\.batch_size: 100000 copies exceeds the limit/);
+});
+
+test('GET state of a batch: potentials, traces, refractory counters, last spikes and eligibility per copy, for the copies asked for; a network of one copy as before', async () => {
+  const et = { ...NETWORK, connections: { pre_post: { ...NETWORK.connections.pre_post, rule: { type: 'MSTDPET', lr: 0.5, tc_e_trace: 20, reduction: 'mean' } } } };
+  for (const network of [NETWORK, et]) {
+    const id = await createSession(app, { network });
+    const step = await call(app, 'POST', `/v1/sessions/${id}/step`, {
+      steps: 20,
+      inputs: { pre: [[100, 0], [0, 0], [0, 100]] },
+      deferReward: true,
+      return: { spikes: 'steps', potentials: true },
+    });
+    assert.equal(step.status, 200, JSON.stringify(step.body));
+    const all = await call(app, 'GET', `/v1/sessions/${id}/state`);
+    assert.equal(all.status, 200, JSON.stringify(all.body));
+    assert.deepEqual(all.body.copies, [0, 1, 2]);
+    assert.equal(all.body.pending, true);
+    for (const pop of ['pre', 'post']) {
+      const s = all.body.populations[pop];
+      // The same per-copy values as the step's reply: potentials after it, the spikes of its last step.
+      assert.deepEqual(s.v, step.body.potentials[pop]);
+      assert.deepEqual(s.spikes, step.body.spikes[pop][19]);
+      for (const field of ['traces', 'refractory']) assert.equal(s[field].length, 3, `${pop}.${field}: one per copy`);
+    }
+    assert.notDeepEqual(all.body.populations.pre.traces[0], all.body.populations.pre.traces[2], 'copies 0 and 2 had different inputs');
+    const c = all.body.connections.pre_post;
+    assert.equal(c.eligibility.length, 3);
+    assert.deepEqual(c.eligibility[1], [[0], [0]], 'copy 1 had no input: no eligibility');
+    assert.notDeepEqual(c.eligibility[0], c.eligibility[2]);
+    if (network === et) assert.equal(c.eligibility_trace.length, 3);
+    else assert.equal(c.eligibility_trace, undefined);
+    // Some copies, in the order asked for.
+    const some = await call(app, 'GET', `/v1/sessions/${id}/state?copies=2&copies=0`);
+    assert.equal(some.status, 200, JSON.stringify(some.body));
+    assert.deepEqual(some.body.copies, [2, 0]);
+    assert.deepEqual(some.body.populations.pre.traces, [all.body.populations.pre.traces[2], all.body.populations.pre.traces[0]]);
+    assert.deepEqual(some.body.connections.pre_post.eligibility, [c.eligibility[2], c.eligibility[0]]);
+    assert.deepEqual((await call(app, 'GET', `/v1/sessions/${id}/state?copies=1`)).body.populations.post.refractory, [all.body.populations.post.refractory[1]]);
+  }
+  const id = await createSession(app, { network: NETWORK });
+  const bad = await call(app, 'GET', `/v1/sessions/${id}/state?copies=0&copies=3`);
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, 'INPUT_INVALID');
+  assert.equal(bad.body.error.details.field, 'query.copies[1]');
+  const twice = await call(app, 'GET', `/v1/sessions/${id}/state?copies=1&copies=1`);
+  assert.equal(twice.status, 400);
+  assert.equal(twice.body.error.code, 'REQUEST_INVALID');
+  // One copy: no copy level, as before; only copy 0 may be asked for.
+  const { batch_size: _b, ...one } = NETWORK;
+  const single = await createSession(app, { network: one });
+  await call(app, 'POST', `/v1/sessions/${single}/step`, { inputs: { pre: [100, 0] }, deferReward: true });
+  const plain = await call(app, 'GET', `/v1/sessions/${single}/state`);
+  assert.equal(plain.body.copies, undefined);
+  assert.equal(plain.body.populations.pre.v.length, 2);
+  assert.equal(typeof plain.body.populations.pre.v[0], 'number');
+  assert.deepEqual(plain.body.connections.pre_post.eligibility.length, 2);
+  assert.deepEqual((await call(app, 'GET', `/v1/sessions/${single}/state?copies=0`)).body, plain.body);
+  const other = await call(app, 'GET', `/v1/sessions/${single}/state?copies=1`);
+  assert.equal(other.status, 400);
+  assert.equal(other.body.error.code, 'INPUT_INVALID');
+  assert.match(other.body.error.message, /one copy/);
 });
 
 test('MAX_BATCH_SIZE: a server set to 4 takes 4 copies and refuses 5 naming the setting; a session\'s details report it', async () => {

@@ -1,5 +1,5 @@
 /** Schemas of what a session lets a client read: weights, state, snapshots, health. */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { BACKEND_REPORT_SCHEMAS } from '../engine/index.js';
 import { WeightMatrixSchema } from './common.js';
 
@@ -32,12 +32,17 @@ export const PutWeightsBodySchema = Type.Object(
 );
 export type PutWeightsBody = Static<typeof PutWeightsBodySchema>;
 
+/** A vector of a population, or in a batch one per copy (of the copies asked for, in their order). */
+function perCopy<T extends TSchema>(item: T, description: string) {
+  return Type.Union([Type.Array(item), Type.Array(Type.Array(item))], { description: `${description}; in a batch, one such list per copy.` });
+}
+
 const PopulationStateSchema = Type.Object(
   {
-    v: Type.Array(Type.Number(), { description: 'Membrane potentials.' }),
-    traces: Type.Array(Type.Number(), { description: 'Spike traces.' }),
-    refractory: Type.Array(Type.Number(), { description: 'Refractory counters (time left, in units of dt; <= 0 means not refractory).' }),
-    spikes: Type.Array(Type.Integer(), { description: 'Neurons that fired in the most recent step.' }),
+    v: perCopy(Type.Number(), 'Membrane potentials'),
+    traces: perCopy(Type.Number(), 'Spike traces'),
+    refractory: perCopy(Type.Number(), 'Refractory counters (time left, in units of dt; <= 0 means not refractory)'),
+    spikes: perCopy(Type.Integer(), 'Neurons that fired in the most recent step'),
   },
   { additionalProperties: false },
 );
@@ -45,8 +50,14 @@ const PopulationStateSchema = Type.Object(
 const ConnectionStateSchema = Type.Object(
   {
     rule: Type.String(),
-    eligibility: Type.Union([WeightMatrixSchema, Type.Null()], { description: 'MSTDP\'s and MSTDPET\'s eligibility [pre.n][post.n] (what the most recent update left); null for rules without one.' }),
-    eligibility_trace: Type.Optional(Type.Array(Type.Array(Type.Number()), { description: 'MSTDPET only: the eligibility trace et [pre.n][post.n] the next reward scales.' })),
+    eligibility: Type.Union([WeightMatrixSchema, Type.Array(WeightMatrixSchema), Type.Null()], {
+      description: 'MSTDP\'s and MSTDPET\'s eligibility [pre.n][post.n] (what the most recent update left), in a batch one per copy; null for rules without one.',
+    }),
+    eligibility_trace: Type.Optional(
+      Type.Union([Type.Array(Type.Array(Type.Number())), Type.Array(Type.Array(Type.Array(Type.Number())))], {
+        description: 'MSTDPET only: the eligibility trace et [pre.n][post.n] the next reward scales, in a batch one per copy.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -55,12 +66,27 @@ export const SessionStateSchema = Type.Object(
   {
     step: Type.Integer(),
     pending: Type.Boolean(),
+    copies: Type.Optional(Type.Array(Type.Integer(), { description: 'In a batch (batch_size > 1): the copies the per-copy values below are of, in their order.' })),
     populations: Type.Record(Type.String(), PopulationStateSchema),
     connections: Type.Record(Type.String(), ConnectionStateSchema),
   },
   { additionalProperties: false },
 );
 export type SessionState = Static<typeof SessionStateSchema>;
+
+export const StateQuerySchema = Type.Object(
+  {
+    copies: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 0 }), {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'In a batch: these copies only, in this order (repeat the parameter: ?copies=2&copies=0); default every copy. A network of one copy takes only 0.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type StateQuery = Static<typeof StateQuerySchema>;
 
 /** The status, and what each backend that reports its state says, under the backend's name. */
 export const HealthSchema = Type.Object(

@@ -97,8 +97,10 @@ export class RestClient {
     return this.call('PUT', this.sessionPath(id, `/weights/${encodeURIComponent(connection)}`), { weights });
   }
 
-  state(id: string): Promise<SessionState> {
-    return this.call('GET', this.sessionPath(id, '/state'));
+  /** A batch's per-copy values come for `copies` (default every copy), in that order. */
+  state(id: string, copies?: number[]): Promise<SessionState> {
+    const q = copies === undefined ? '' : `?${copies.map((b) => `copies=${b}`).join('&')}`;
+    return this.call('GET', this.sessionPath(id, `/state${q}`));
   }
 
   snapshot(id: string): Promise<Snapshot> {

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { Network, RunPlan } from '../engine/index.js';
 import { SpikeserveError } from '../errors.js';
 import type { StepBody, StepResult } from '../api/step.js';
+import { copiesOf } from './views.js';
 
 export interface RunLimits {
   maxStepsPerCall: number;
@@ -70,13 +71,7 @@ export class StepRun {
     } else {
       pops = options.allPopulations;
     }
-    let copies: number[] | null = null;
-    if (net.copies > 1) {
-      copies = ret.copies ? ret.copies.slice() : Array.from({ length: net.copies }, (_, b) => b);
-      copies.forEach((b, i) => net.checkCopy(b, `return.copies[${i}]`));
-    } else if (ret.copies && ret.copies.some((b) => b !== 0)) {
-      throw inputError('return.copies', 'this network has one copy (batch_size 1): leave out return.copies, or ask for [0]');
-    }
+    const copies = copiesOf(net, ret.copies, 'return.copies');
     const copyCount = copies?.length ?? 1;
     if (format === 'steps') {
       const neurons = pops.reduce((a, p) => a + net.sizes[p], 0) * copyCount;

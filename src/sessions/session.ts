@@ -24,7 +24,7 @@ import { Listeners } from './listeners.js';
 import { inputError, StepRun, type RunContext } from './run.js';
 import { CommandRecorder, replayCommands } from './session-log.js';
 import { SpikeStats, type SnapshotMeta } from './spike-stats.js';
-import { allWeights, connectionWeights, detailOf, stateOf, stepView, summaryOf, weightMatrices, type StepView } from './views.js';
+import { allWeights, connectionWeights, copiesOf, detailOf, stateOf, stepView, summaryOf, weightMatrices, type StepView } from './views.js';
 
 export interface SessionLimits {
   maxNeurons: number;
@@ -508,8 +508,9 @@ export class Session {
     });
   }
 
-  state(): Promise<SessionState> {
-    return this.command(() => stateOf(this.net));
+  /** `copies`: a batch's copies to show (default every copy; copiesOf, `field` naming the selection in errors). */
+  state(copies?: readonly number[], field = 'copies'): Promise<SessionState> {
+    return this.command(() => stateOf(this.net, copiesOf(this.net, copies, field)));
   }
 
   /** The network's snapshot with the session's name, which a restore keeps. */

@@ -8,6 +8,7 @@ import type { Network, ResolvedNetwork } from '../engine/index.js';
 import { connectionShape, VALUES_PER_PAUSE } from '../engine/index.js';
 import type { SessionDetail, SessionLimitsView, SessionSummary } from '../api/sessions.js';
 import type { AllWeights, ConnectionWeights, SessionState, WeightMatrices } from '../api/state.js';
+import { SpikeserveError } from '../errors.js';
 import type { SpikeStats } from './spike-stats.js';
 
 /**
@@ -109,22 +110,42 @@ function* weightStats(w: Float64Array): Generator<void, { min: number; max: numb
   return { min, max, mean, std: Math.sqrt(sq / w.length) };
 }
 
-export function stateOf(net: Network): SessionState {
+/**
+ * The copies a reply is of: every copy by default, or `wanted` (checked, in
+ * its order); null for a network of one copy, whose replies have no copy
+ * level. `field` names the selection in errors.
+ */
+export function copiesOf(net: Network, wanted: readonly number[] | undefined, field: string): number[] | null {
+  if (net.copies === 1) {
+    if (wanted?.some((b) => b !== 0)) throw new SpikeserveError('INPUT_INVALID', `${field}: this network has one copy (batch_size 1): leave out ${field}, or ask for [0]`, { field });
+    return null;
+  }
+  const copies = wanted ? wanted.slice() : Array.from({ length: net.copies }, (_, b) => b);
+  copies.forEach((b, i) => net.checkCopy(b, `${field}[${i}]`));
+  return copies;
+}
+
+/** The network's state; a batch's per-copy values for `copies` (copiesOf), one per copy. */
+export function stateOf(net: Network, copies: readonly number[] | null = null): SessionState {
+  const each = <T>(read: (copy: number) => T): T | T[] => (copies === null ? read(0) : copies.map(read));
   const populations: SessionState['populations'] = {};
   for (const p of net.populationNames) {
     populations[p] = {
-      v: Array.from(net.potentials(p)),
-      traces: Array.from(net.traces(p)),
-      refractory: Array.from(net.refractory(p)),
-      spikes: net.spikes(p),
+      v: each((b) => Array.from(net.potentials(p, b))),
+      traces: each((b) => Array.from(net.traces(p, b))),
+      refractory: each((b) => Array.from(net.refractory(p, b))),
+      spikes: each((b) => net.spikes(p, b)),
     };
   }
   const connections: SessionState['connections'] = {};
   for (const c of net.connectionNames) {
-    const trace = net.eligibilityTrace(c);
-    connections[c] = { rule: net.spec.connections[c].rule.type, eligibility: net.eligibility(c), ...(trace ? { eligibility_trace: trace } : {}) };
+    const rule = net.spec.connections[c].rule.type;
+    // Null for a rule without one, whichever copies are asked for.
+    const eligibility = net.eligibility(c) === null ? null : each((b) => net.eligibility(c, b)!);
+    const trace = net.eligibilityTrace(c) === null ? null : each((b) => net.eligibilityTrace(c, b)!);
+    connections[c] = { rule, eligibility, ...(trace ? { eligibility_trace: trace } : {}) };
   }
-  return { step: net.stepCount, pending: net.pending, populations, connections };
+  return { step: net.stepCount, pending: net.pending, ...(copies === null ? {} : { copies: copies.slice() }), populations, connections };
 }
 
 /** One connection's weights as [rows][cols]; throws CONNECTION_NOT_FOUND. */
