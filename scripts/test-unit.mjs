@@ -5,9 +5,15 @@
  * in its own process, kill -9, the CLI, the Dockerfile's commands) or
  * playwright-core (a browser). Arguments are passed to node --test; --list
  * prints the files instead.
+ *
+ * The files run side by side, one per core (node --test alone runs one fewer
+ * than the cores: one at a time on two): each picks its own ports and
+ * temporary directories, so none waits on another. --test-concurrency=<n>
+ * overrides it.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath, URL } from 'node:url';
@@ -40,5 +46,6 @@ if (args.includes('--list')) {
   process.stdout.write(files.join('\n') + '\n');
   process.exit(0);
 }
-const r = spawnSync(process.execPath, ['--test', ...args, ...files], { stdio: 'inherit' });
+const concurrency = args.some((a) => a.startsWith('--test-concurrency')) ? [] : [`--test-concurrency=${availableParallelism()}`];
+const r = spawnSync(process.execPath, ['--test', ...concurrency, ...args, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
