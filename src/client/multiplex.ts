@@ -18,7 +18,7 @@ import type { ResetBody, ResetResult, RewardResult, StepBody, StepResult } from 
 import type { MuxErrorMessage, MuxHelloMessage, MuxMessageType, MuxReplyMessage } from '../api/ws-multiplex.js';
 import type { Snapshot } from '../engine/snapshot.js';
 import { SpikeserveClientError } from './errors.js';
-import { gaveUp, mayReconnect, reopen } from './reconnect.js';
+import { gaveUp, listenWhileCurrent, mayReconnect, reopen } from './reconnect.js';
 import { commandLost, fatesOf, ranOf, type Effect, type Ran, type SessionPoint } from './resume.js';
 import { closedBeforeReply, closedError, openSocket, PendingReplies, settle, type CloseInfo, type OpenOptions } from './transport.js';
 
@@ -123,16 +123,14 @@ export class MultiplexSocket {
   }
 
   private attach(ws: WebSocket): void {
-    ws.on('message', (data, isBinary) => {
-      if (ws === this.ws) this.onMessage(data as Buffer, isBinary);
-    });
-    ws.on('close', (code, reason) => {
-      if (ws !== this.ws) return;
-      const info = { code, reason: reason.toString() };
-      if (this.recovering) return void (this.droppedAgain = info);
-      const reconnect = this.options.reconnect !== false && this.options.readSession !== undefined;
-      if (this.closing || !reconnect || !mayReconnect(code)) return this.finish(info);
-      void this.recover(info);
+    listenWhileCurrent(ws, () => this.ws, {
+      message: (data, isBinary) => this.onMessage(data, isBinary),
+      close: (info) => {
+        if (this.recovering) return void (this.droppedAgain = info);
+        const reconnect = this.options.reconnect !== false && this.options.readSession !== undefined;
+        if (this.closing || !reconnect || !mayReconnect(info.code)) return this.finish(info);
+        void this.recover(info);
+      },
     });
   }
 

@@ -51,3 +51,20 @@ export async function reopen<H>(url: URL, options: OpenOptions, stopped: () => b
 export function gaveUp(info: CloseInfo, failure: SpikeserveClientError | null): CloseInfo {
   return failure ? { code: info.code, reason: `${info.reason || 'closed'} (reconnecting failed: ${failure.code}: ${failure.message})` } : info;
 }
+
+/**
+ * Hands a socket's messages and its close to its owner for as long as it is
+ * the owner's current socket: one replaced by a reconnection is ignored.
+ */
+export function listenWhileCurrent(
+  ws: WebSocket,
+  current: () => WebSocket | undefined,
+  on: { message(data: Buffer, isBinary: boolean): void; close(info: CloseInfo): void },
+): void {
+  ws.on('message', (data, isBinary) => {
+    if (ws === current()) on.message(data as Buffer, isBinary);
+  });
+  ws.on('close', (code, reason) => {
+    if (ws === current()) on.close({ code, reason: reason.toString() });
+  });
+}

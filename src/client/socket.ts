@@ -36,7 +36,7 @@ import type { Snapshot } from '../engine/snapshot.js';
 import { decodeFrame, type DecodedFrame } from '../ws/binary-format.js';
 import { SpikeserveClientError } from './errors.js';
 import { potentialsEventOf, rewardEventOf, spikesEventOf, stepResultOf, weightsOf } from './frames.js';
-import { gaveUp, mayReconnect, reopen } from './reconnect.js';
+import { gaveUp, listenWhileCurrent, mayReconnect, reopen } from './reconnect.js';
 import { commandLost, fates, MUTATING, type SessionPoint } from './resume.js';
 import { closedBeforeReply, closedError, openSocket, PendingReplies, settle, type CloseInfo, type JsonAnswer, type OpenOptions } from './transport.js';
 
@@ -128,14 +128,12 @@ export class SessionSocket {
   }
 
   private attach(ws: WebSocket): void {
-    ws.on('message', (data, isBinary) => {
-      if (ws === this.ws) this.onMessage(data as Buffer, isBinary);
-    });
-    ws.on('close', (code, reason) => {
-      if (ws !== this.ws) return;
-      const info = { code, reason: reason.toString() };
-      if (this.closing || this.options.reconnect === false || !mayReconnect(code)) return this.finish(info);
-      void this.recover(info);
+    listenWhileCurrent(ws, () => this.ws, {
+      message: (data, isBinary) => this.onMessage(data, isBinary),
+      close: (info) => {
+        if (this.closing || this.options.reconnect === false || !mayReconnect(info.code)) return this.finish(info);
+        void this.recover(info);
+      },
     });
   }
 
