@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectionParamsSchema, SessionParamsSchema, type ConnectionParams, type SessionParams } from '../src/api/common.js';
 import { AllWeightsSchema, ConnectionWeightsSchema, PutWeightsBodySchema, type PutWeightsBody, type WeightMatrices, type WeightMatrix } from '../src/api/state.js';
-import { acceptBinaryBodies, BINARY, binarySchema, binaryStream, decodeWeights, encodeWeights, wantsBinary } from '../src/http/binary.js';
+import { acceptBinaryBodies, BINARY, binarySchema, decodeWeights, wantsBinary, weightsStream } from '../src/http/binary.js';
 import { jsonStream } from '../src/http/json-stream.js';
 import { SpikeserveError } from '../src/errors.js';
 import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
@@ -28,9 +28,9 @@ function oneConnection(w: WeightMatrices) {
   return { connection: m.name, pre: m.pre, post: m.post, w_min: m.w_min, w_max: m.w_max, step: w.step, weights: rows(m) };
 }
 
-/** JSON written in slices (a large matrix would hold the event loop), or binary. */
+/** JSON written in slices, or binary a chunk at a time: a large matrix in one go would hold the event loop. */
 function send(request: FastifyRequest, reply: FastifyReply, w: WeightMatrices, json: unknown): FastifyReply {
-  if (wantsBinary(request)) return reply.type(BINARY).send(binaryStream(encodeWeights(w)));
+  if (wantsBinary(request)) return reply.type(BINARY).send(weightsStream(w));
   return reply.type('application/json; charset=utf-8').send(jsonStream(json));
 }
 

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,6 +20,20 @@ const WORST_MS = 1000;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const BIN = 'application/octet-stream';
 const N = 2000;
+/** 288 MB of weights: a frame this large built in one go holds the loop past WORST_MS. */
+const BIG = 6000;
+
+/** A GET whose body is kept as the chunks received. */
+function rawChunks(base: string, path: string, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; chunks: Buffer[] }> {
+  return new Promise((resolve, reject) => {
+    httpGet(base + path, { headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, chunks }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
 
 function json(body: Buffer): any {
   return JSON.parse(body.toString('utf8'));
@@ -168,6 +183,38 @@ describe('heavy requests do not stall the server', () => {
       const s = decodeFrame(w.body).sections[0];
       assert.ok(s.type === 'weights64');
       assert.deepEqual(s.values, weights);
+    });
+  });
+
+  describe(`a connection of ${BIG} x ${BIG} synapses, in memory`, () => {
+    let big: ServerProcess;
+    let id: string;
+
+    before(async () => {
+      big = await startServer({ env: { DATA_DIR: '', MAX_SYNAPSES_PER_SESSION: String(BIG * BIG), OVERLOAD_EVENT_LOOP_DELAY_MS: '0', OVERLOAD_MEMORY_MB: '0' } });
+      const body = JSON.stringify({ network: { populations: { a: { n: BIG }, b: { n: BIG } }, connections: { ab: { pre: 'a', post: 'b' } } } });
+      const r = await rawRequest(big.base, 'POST', '/v1/sessions', { body, headers: JSON_HEADERS });
+      assert.equal(r.status, 201, r.body.toString().slice(0, 300));
+      id = json(r.body).id;
+    });
+
+    after(async () => {
+      big.child.kill('SIGTERM');
+      await big.exited;
+    });
+
+    test('GET /weights/ab in binary', async () => {
+      // The body's chunks are joined after the probe: joining 288 MB would stall this process, not the server.
+      const { result: r, worstMs } = await probeDuring(big.base, () => rawChunks(big.base, `/v1/sessions/${id}/weights/ab`, { accept: BIN }));
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['content-type'], BIN);
+      assert.ok(worstMs < WORST_MS, `/healthz waited ${worstMs.toFixed(0)} ms`);
+      const frame = decodeFrame(Buffer.concat(r.chunks));
+      assert.equal(frame.kind, 'weights');
+      assert.equal(frame.sections.length, 1);
+      const s = frame.sections[0];
+      assert.ok(s.type === 'weights64' && s.index === 0 && s.rows === BIG && s.cols === BIG);
+      assert.ok(s.values.every((w) => w >= 0 && w <= 1));
     });
   });
 });

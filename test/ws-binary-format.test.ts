@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { doc, section } from './helpers/docs.js';
-import { BinaryFrameError, decodeFrame, encodeFrame, spikeLists, weightRows } from '../src/ws/binary-format.js';
+import { BinaryFrameError, decodeFrame, encodeFrame, encodeFrameParts, spikeLists, weightRows } from '../src/ws/binary-format.js';
 
 /** The hex dumps of docs/websocket.md "Binary frames", in order: each line hex bytes, then (after a wide gap) what they are. */
 function documentedExamples(): Buffer[] {
@@ -144,4 +144,23 @@ test('a reader refuses a frame that does not follow the layout', () => {
   badSource.writeUInt32LE(9, 28);
   cases.push([badSource, /section 0: unknown reward source 9/], [reward.subarray(0, 40), /section 0 runs past the end/]);
   for (const [buf, message] of cases) assert.throws(() => decodeFrame(buf), (e: Error) => e instanceof BinaryFrameError && message.test(e.message));
+});
+
+test('a frame written in parts is the same bytes as written in one go, each weights64 part at most the size asked', () => {
+  const a = Float64Array.from({ length: 3 * 5 }, (_, k) => k / 7 - 1);
+  const b = Float64Array.from({ length: 2 * 2 }, (_, k) => -k * 1e300);
+  const frame = {
+    kind: 'weights' as const,
+    id: 'r1',
+    step: 42,
+    sections: [
+      { type: 'weights64' as const, index: 0, rows: 3, cols: 5, values: a },
+      { type: 'counts' as const, index: 1, counts: [3, 1] },
+      { type: 'weights64' as const, index: 2, rows: 2, cols: 2, values: b },
+    ],
+  };
+  const parts = [...encodeFrameParts(frame, 32)];
+  assert.deepEqual(Buffer.concat(parts), encodeFrame(frame));
+  assert.ok(parts.length > 6, `${parts.length} parts`);
+  assert.ok(parts.every((p) => p.length <= Math.max(32, 24 + 4 * 4)));
 });

@@ -14,7 +14,7 @@ import { SNAPSHOT_VECTORS, type TypedSnapshot } from '../engine/index.js';
 import { SpikeserveError } from '../errors.js';
 import { CodecError, decodeBlob, encodeBlob } from '../persist/codec.js';
 import type { WeightMatrices } from '../api/state.js';
-import { BinaryFrameError, decodeFrame, encodeFrame } from '../ws/binary-format.js';
+import { BinaryFrameError, decodeFrame, encodeFrameParts, type FrameInput } from '../ws/binary-format.js';
 
 export const BINARY = 'application/octet-stream';
 
@@ -47,13 +47,20 @@ export function acceptBinaryBodies(app: FastifyInstance, bodyLimit: number): voi
   app.addContentTypeParser(BINARY, { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
 }
 
-/** A weights frame: one weights64 section per matrix, its index the connection's position in rule order. */
-export function encodeWeights(w: WeightMatrices): Buffer {
-  return encodeFrame({
+/**
+ * A weights frame as a stream: one weights64 section per matrix, its index the
+ * connection's position in rule order. The values go out a chunk at a time as
+ * views of `w`, a copy the session made for this reply (so a step arriving
+ * meanwhile does not change them): the loop runs between chunks, and the
+ * frame is never built in one go.
+ */
+export function weightsStream(w: WeightMatrices): Readable {
+  const frame: FrameInput = {
     kind: 'weights',
     step: w.step,
     sections: w.matrices.map((m) => ({ type: 'weights64' as const, index: m.index, rows: m.rows, cols: m.cols, values: m.values })),
-  });
+  };
+  return Readable.from(encodeFrameParts(frame, CHUNK_BYTES), { objectMode: false });
 }
 
 /** The row-major values of a weights frame with one weights64 section; throws WEIGHTS_INVALID. */

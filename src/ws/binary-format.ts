@@ -132,6 +132,43 @@ export function encodeFrame(frame: FrameInput): Buffer {
   return buf;
 }
 
+/**
+ * encodeFrame's bytes as consecutive parts, each weights64 section's values
+ * in parts of at most `partBytes`: views of the values where the machine is
+ * little-endian, not copies. A frame of a large matrix is then never built,
+ * or copied, in one go; the values must stay unchanged until the last part
+ * is used.
+ */
+export function* encodeFrameParts(frame: FrameInput, partBytes: number): Generator<Buffer> {
+  const head = encodeFrame({ ...frame, sections: [] });
+  head.writeUInt32LE(frame.sections.length, 20);
+  yield head;
+  const perPart = Math.max(1, Math.floor(partBytes / 8));
+  for (const s of frame.sections) {
+    if (s.type !== 'weights64') {
+      const buf = Buffer.alloc(sectionBytes(s));
+      writeSection(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), 0, s);
+      yield buf;
+      continue;
+    }
+    const sectionHead = Buffer.alloc(SECTION_HEADER_BYTES);
+    // No values: the section's header alone.
+    writeSection(new DataView(sectionHead.buffer, sectionHead.byteOffset, sectionHead.byteLength), 0, { ...s, values: new Float64Array(0) });
+    yield sectionHead;
+    const n = s.rows * s.cols;
+    for (let from = 0; from < n; from += perPart) {
+      const part = s.values.subarray(from, Math.min(n, from + perPart));
+      if (LITTLE_ENDIAN) {
+        yield Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+      } else {
+        const buf = Buffer.allocUnsafe(part.byteLength);
+        writeF64s(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), 0, part);
+        yield buf;
+      }
+    }
+  }
+}
+
 function writeSection(dv: DataView, o: number, s: SectionInput): number {
   dv.setUint8(o, SECTION_TYPES[s.type]);
   dv.setUint16(o + 2, s.type === 'reward' || s.type === 'copy' ? 0 : s.index, true);
