@@ -18,9 +18,10 @@ import type { ResetBody, ResetResult, RewardResult, StepBody, StepResult } from 
 import type { MuxErrorMessage, MuxHelloMessage, MuxMessageType, MuxReplyMessage } from '../api/ws-multiplex.js';
 import type { Snapshot } from '../engine/snapshot.js';
 import { SpikeserveClientError } from './errors.js';
-import { gaveUp, listenWhileCurrent, mayReconnect, reopen } from './reconnect.js';
+import { gaveUp, mayReconnect, reopen } from './reconnect.js';
 import { commandLost, fatesOf, ranOf, type Effect, type Ran, type SessionPoint } from './resume.js';
-import { closedBeforeReply, closedError, openSocket, PendingReplies, settle, type CloseInfo, type OpenOptions } from './transport.js';
+import { SocketLifecycle, type QueuedRequest } from './socket-lifecycle.js';
+import { openSocket, settle, type CloseInfo, type OpenOptions } from './transport.js';
 
 export interface MultiplexOptions extends OpenOptions {
   /**
@@ -39,16 +40,11 @@ export interface MultiplexOptions extends OpenOptions {
 
 type Message = { type: MuxMessageType } & Record<string, unknown>;
 
-interface Pending {
+interface Pending extends QueuedRequest {
   request: MuxMessageType;
-  /** The message as sent, to send it again after a drop. */
-  text: string;
   /** What it does to each session it names (none for a read). */
   effects: Effect[];
-  /** Sent on the socket open now; false while it waits for a new one. */
-  sent: boolean;
   resolve: (v: never) => void;
-  reject: (e: Error) => void;
 }
 
 /** Refusals of a session read that pass: its node is starting, busy or handing it over. */
@@ -73,21 +69,11 @@ function effectsOf(m: Message): Effect[] {
   }
 }
 
-export class MultiplexSocket {
-  private currentHello: MuxHelloMessage;
-  private ws: WebSocket;
-  private readonly pending = new PendingReplies<Pending>();
-  private closeInfo: CloseInfo | null = null;
-  private closing = false;
-  private recovering = false;
+export class MultiplexSocket extends SocketLifecycle<Pending, MuxHelloMessage> {
   /** A drop of the new socket while resuming on it. */
   private droppedAgain: CloseInfo | null = null;
-  private resolveClosed!: (c: CloseInfo) => void;
-  private readonly closed: Promise<CloseInfo>;
   /** Each session's (step, pending) after the last acknowledged command about it. */
   private readonly acked = new Map<string, SessionPoint>();
-  /** How many times the socket was opened again. */
-  reconnects = 0;
 
   private constructor(
     ws: WebSocket,
@@ -95,10 +81,7 @@ export class MultiplexSocket {
     private readonly url: URL,
     private readonly options: MultiplexOptions,
   ) {
-    this.ws = ws;
-    this.currentHello = hello;
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    this.attach(ws);
+    super(ws, hello);
   }
 
   /**
@@ -112,34 +95,11 @@ export class MultiplexSocket {
     return new MultiplexSocket(ws, hello, u, options);
   }
 
-  /** The hello of the socket open now (a new one after each reconnection). */
-  get hello(): MuxHelloMessage {
-    return this.currentHello;
-  }
-
-  /** Requests sent and not yet answered. */
-  get inFlight(): number {
-    return this.pending.size;
-  }
-
-  private attach(ws: WebSocket): void {
-    listenWhileCurrent(ws, () => this.ws, {
-      message: (data, isBinary) => this.onMessage(data, isBinary),
-      close: (info) => {
-        if (this.recovering) return void (this.droppedAgain = info);
-        const reconnect = this.options.reconnect !== false && this.options.readSession !== undefined;
-        if (this.closing || !reconnect || !mayReconnect(info.code)) return this.finish(info);
-        void this.recover(info);
-      },
-    });
-  }
-
-  /** Closed for good: every request waiting fails. */
-  private finish(info: CloseInfo): void {
-    this.recovering = false;
-    this.closeInfo = info;
-    this.pending.rejectAll(closedBeforeReply(info));
-    this.resolveClosed(info);
+  protected override onClose(info: CloseInfo): void {
+    if (this.recovering) return void (this.droppedAgain = info);
+    const reconnect = this.options.reconnect !== false && this.options.readSession !== undefined;
+    if (this.closing || !reconnect || !mayReconnect(info.code)) return this.finish(info);
+    void this.recover(info);
   }
 
   /** Opens the socket again, resumes the commands in flight (again if the new socket drops meanwhile), or gives up. */
@@ -224,8 +184,7 @@ export class MultiplexSocket {
    * request waits and is sent, in order, on the new socket.
    */
   request<T>(message: Message): Promise<T> {
-    if (this.closeInfo || this.closing) return Promise.reject(closedError(this.closeInfo));
-    return new Promise<T>((resolve, reject) => {
+    return this.queue<T>((resolve, reject) => {
       const p: Pending = {
         request: message.type,
         text: JSON.stringify(message),
@@ -237,12 +196,7 @@ export class MultiplexSocket {
         },
         reject,
       };
-      this.pending.push(p);
-      // A socket whose close has begun (the server's close frame came; its close event follows) holds the request until it is open again, or fails it.
-      if (!this.recovering && this.ws.readyState === WebSocket.OPEN) {
-        p.sent = true;
-        this.ws.send(p.text);
-      }
+      return p;
     });
   }
 
@@ -289,26 +243,7 @@ export class MultiplexSocket {
     return this.request({ type: 'snapshot', session });
   }
 
-  /** Closes the socket (code 1000) and resolves once it is closed (no reconnection after this). */
-  close(code = 1000, reason = ''): Promise<CloseInfo> {
-    this.closing = true;
-    // Between two sockets there is nothing to close: the reconnection stops at its next turn and tells.
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
-    return this.closed;
-  }
-
-  /** Resolves when the socket closes for good (after a drop, once reconnecting has failed), however it closes. */
-  whenClosed(): Promise<CloseInfo> {
-    return this.closed;
-  }
-
-  private protocolError(message: string): void {
-    this.closing = true;
-    this.pending.rejectAll(new SpikeserveClientError('PROTOCOL_ERROR', message));
-    this.ws.close(1002, 'client: unexpected message');
-  }
-
-  private onMessage(data: Buffer, isBinary: boolean): void {
+  protected override onMessage(data: Buffer, isBinary: boolean): void {
     if (isBinary) return this.protocolError('a binary frame came on the multiplexed socket, which sends JSON only');
     const msg = JSON.parse(data.toString()) as MuxReplyMessage | MuxErrorMessage | { type: string };
     if (msg.type !== 'reply' && msg.type !== 'error') return; // a message type newer than this client: ignored, as the protocol allows

@@ -34,11 +34,11 @@ import type {
 } from '../api/ws.js';
 import type { Snapshot } from '../engine/snapshot.js';
 import { decodeFrame, type DecodedFrame } from '../ws/binary-format.js';
-import { SpikeserveClientError } from './errors.js';
 import { potentialsEventOf, rewardEventOf, spikesEventOf, stepResultOf, weightsOf } from './frames.js';
-import { gaveUp, listenWhileCurrent, mayReconnect, reopen } from './reconnect.js';
+import { gaveUp, mayReconnect, reopen } from './reconnect.js';
 import { commandLost, fates, MUTATING, type SessionPoint } from './resume.js';
-import { closedBeforeReply, closedError, openSocket, PendingReplies, settle, type CloseInfo, type JsonAnswer, type OpenOptions } from './transport.js';
+import { SocketLifecycle, type QueuedRequest } from './socket-lifecycle.js';
+import { openSocket, settle, type CloseInfo, type JsonAnswer, type OpenOptions } from './transport.js';
 
 export type { CloseInfo } from './transport.js';
 
@@ -69,36 +69,21 @@ export type SocketEvents = {
   close: (e: CloseInfo) => void;
 };
 
-interface Pending {
+interface Pending extends QueuedRequest {
   request: ClientMessageType;
-  /** The message as sent, to send it again after a drop. */
-  text: string;
   /** A step's steps and deferReward (what resuming replays). */
   steps: number;
   defer: boolean;
-  /** Sent on the socket open now; false while it waits for a new one. */
-  sent: boolean;
   resolve: (v: never) => void;
-  reject: (e: Error) => void;
 }
 
 type Format = { format?: WsFormat };
 
-export class SessionSocket {
-  private currentHello: HelloMessage;
-  private ws: WebSocket;
-  private readonly pending = new PendingReplies<Pending>();
-  private closeInfo: CloseInfo | null = null;
-  private closing = false;
-  private recovering = false;
-  private resolveClosed!: (c: CloseInfo) => void;
-  private readonly closed: Promise<CloseInfo>;
+export class SessionSocket extends SocketLifecycle<Pending, HelloMessage> {
   /** (step, pending) after the last acknowledged command that changes the session. */
   private acked: SessionPoint;
   /** The streams subscribed to, renewed after a reconnection. */
   private readonly subscriptions = new Map<WsStream, Omit<SubscribeMessage, 'type' | 'id'>>();
-  /** How many times the socket was opened again. */
-  reconnects = 0;
   private readonly listeners: { [E in keyof SocketEvents]: Set<SocketEvents[E]> } = {
     spikes: new Set(),
     potentials: new Set(),
@@ -115,34 +100,18 @@ export class SessionSocket {
     private readonly url: URL,
     private readonly options: SocketOptions,
   ) {
-    this.ws = ws;
-    this.currentHello = hello;
+    super(ws, hello);
     this.acked = { step: hello.session.step, pending: hello.session.pending };
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    this.attach(ws);
   }
 
-  /** The hello of the socket open now (a new one after each reconnection). */
-  get hello(): HelloMessage {
-    return this.currentHello;
+  protected override onClose(info: CloseInfo): void {
+    if (this.closing || this.options.reconnect === false || !mayReconnect(info.code)) return this.finish(info);
+    void this.recover(info);
   }
 
-  private attach(ws: WebSocket): void {
-    listenWhileCurrent(ws, () => this.ws, {
-      message: (data, isBinary) => this.onMessage(data, isBinary),
-      close: (info) => {
-        if (this.closing || this.options.reconnect === false || !mayReconnect(info.code)) return this.finish(info);
-        void this.recover(info);
-      },
-    });
-  }
-
-  /** Closed for good: every request waiting fails, and the close is told. */
-  private finish(info: CloseInfo): void {
-    this.closeInfo = info;
-    this.pending.rejectAll(closedBeforeReply(info));
+  /** Closed for good: the close is told. */
+  protected override closedForGood(info: CloseInfo): void {
     this.emit('close', info);
-    this.resolveClosed(info);
   }
 
   /** Opens the socket again (reconnect.ts), resumes the commands in flight, or gives up. */
@@ -188,11 +157,6 @@ export class SessionSocket {
     return new SessionSocket(ws, hello, u, options);
   }
 
-  /** Requests sent and not yet answered. */
-  get inFlight(): number {
-    return this.pending.size;
-  }
-
   get isOpen(): boolean {
     return this.ws.readyState === WebSocket.OPEN && !this.recovering;
   }
@@ -208,16 +172,7 @@ export class SessionSocket {
    * request waits and is sent, in order, on the new socket.
    */
   request<T>(message: { type: ClientMessageType } & Record<string, unknown>): Promise<T> {
-    if (this.closeInfo || this.closing) return Promise.reject(closedError(this.closeInfo));
-    return new Promise<T>((resolve, reject) => {
-      const p = this.enqueue(message, resolve as (v: never) => void, reject);
-      this.pending.push(p);
-      // A socket whose close has begun (the server's close frame came; its close event follows) holds the request until it is open again, or fails it.
-      if (!this.recovering && this.ws.readyState === WebSocket.OPEN) {
-        p.sent = true;
-        this.ws.send(p.text);
-      }
-    });
+    return this.queue<T>((resolve, reject) => this.enqueue(message, resolve, reject));
   }
 
   /** A request as it waits for its reply; what it changes in the session is noted once its reply comes. */
@@ -288,19 +243,6 @@ export class SessionSocket {
     return this.request(stream === undefined ? { type: 'unsubscribe' } : { type: 'unsubscribe', stream });
   }
 
-  /** Closes the socket (code 1000) and resolves once it is closed (no reconnection after this). */
-  close(code = 1000, reason = ''): Promise<CloseInfo> {
-    this.closing = true;
-    // Between two sockets there is nothing to close: the reconnection stops at its next turn and tells.
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
-    return this.closed;
-  }
-
-  /** Resolves when the socket closes for good (after a drop, once reconnecting has failed), however it closes. */
-  whenClosed(): Promise<CloseInfo> {
-    return this.closed;
-  }
-
   /** Stops reading the socket (the server's buffers fill up, as with a slow peer); resume() reads again. */
   pause(): void {
     this.ws.pause();
@@ -314,13 +256,7 @@ export class SessionSocket {
     for (const l of this.listeners[event]) (l as (e: unknown) => void)(e);
   }
 
-  private protocolError(message: string): void {
-    this.pending.rejectAll(new SpikeserveClientError('PROTOCOL_ERROR', message));
-    this.closing = true;
-    this.ws.close(1002, 'client: unexpected message');
-  }
-
-  private onMessage(data: Buffer, isBinary: boolean): void {
+  protected override onMessage(data: Buffer, isBinary: boolean): void {
     if (isBinary) {
       let f: DecodedFrame;
       try {
