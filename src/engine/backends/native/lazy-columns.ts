@@ -127,13 +127,7 @@ export class LazyColumns {
   afterPreSpikes(rows: Int32Array, count: number): void {
     if (this.entryCount === 0) return;
     this.tick++;
-    const { rowF64, rowI32 } = this.v;
-    const p = this.pPlus;
-    for (let k = 0; k < count; k++) {
-      const i = rows[k];
-      rowF64[2 * i] = p[i];
-      rowI32[4 * i + 3] = this.tick;
-    }
+    this.stampRows(rows, count);
     if (this.tick >= TICK_LIMIT) this.flushAll();
   }
 
@@ -145,6 +139,13 @@ export class LazyColumns {
    */
   afterStep(rows: Int32Array, count: number): void {
     if (this.entryCount === 0) return;
+    this.stampRows(rows, count);
+    this.tick++;
+    if (this.tick >= TICK_LIMIT) this.flushAll();
+  }
+
+  /** The given rows take p_plus's value now, as of the current tick. */
+  private stampRows(rows: Int32Array, count: number): void {
     const { rowF64, rowI32 } = this.v;
     const p = this.pPlus;
     for (let k = 0; k < count; k++) {
@@ -152,7 +153,5 @@ export class LazyColumns {
       rowF64[2 * i] = p[i];
       rowI32[4 * i + 3] = this.tick;
     }
-    this.tick++;
-    if (this.tick >= TICK_LIMIT) this.flushAll();
   }
 }
