@@ -499,6 +499,11 @@ class _BlockingSocket:
     def hello(self) -> dict[str, Any]:
         return self.async_socket.hello
 
+    @property
+    def reconnects(self) -> int:
+        """How many times the socket was opened again after a drop."""
+        return self.async_socket.reconnects
+
 
 class MultiplexSocket(_BlockingSocket):
     """The multiplexed WebSocket, blocking: the methods of
@@ -511,10 +516,6 @@ class MultiplexSocket(_BlockingSocket):
     @property
     def max_batch_items(self) -> int:
         return self.async_socket.max_batch_items
-
-    @property
-    def reconnects(self) -> int:
-        return self.async_socket.reconnects
 
     step = _blocking(AsyncMultiplexSocket.step)
     reward = _blocking(AsyncMultiplexSocket.reward)
@@ -559,10 +560,6 @@ class SessionSocket(_BlockingSocket):
     @property
     def step_count(self) -> int:
         return self.async_socket.step_count
-
-    @property
-    def reconnects(self) -> int:
-        return self.async_socket.reconnects
 
     step = _blocking(AsyncSessionSocket.step)
     reward = _blocking(AsyncSessionSocket.reward)
