@@ -43,7 +43,8 @@ class HttpTransport:
         the catalogue's exception."""
         url = self._prefix + path
         if query:
-            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+            # A list is the parameter repeated (?copies=2&copies=0).
+            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
         headers = {"accept": "application/json"}
         data = None
         if body is not None:

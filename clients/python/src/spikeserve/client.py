@@ -27,7 +27,7 @@ import numpy as np
 from ._http import HttpTransport
 from .batch_frame import BatchRequest, BatchResult
 from .multiplex import AsyncMultiplexSocket
-from .results import Event, StepResult, to_json_value, weights_from_json
+from .results import Event, StepResult, reward_value, to_json_value, weights_from_json
 from .socket import AsyncSessionSocket
 
 T = TypeVar("T")
@@ -88,8 +88,8 @@ class _Api:
         return _Call("POST", f"/v1/sessions/{_sid(sid)}/step", fields, decode=StepResult.from_json)
 
     @staticmethod
-    def reward(sid: str, reward: float) -> _Call:
-        return _Call("POST", f"/v1/sessions/{_sid(sid)}/reward", {"reward": float(reward)})
+    def reward(sid: str, reward: float | Sequence[float] | np.ndarray) -> _Call:
+        return _Call("POST", f"/v1/sessions/{_sid(sid)}/reward", {"reward": reward_value(reward)})
 
     @staticmethod
     def reset(sid: str, weights: bool) -> _Call:
@@ -111,8 +111,8 @@ class _Api:
         )
 
     @staticmethod
-    def state(sid: str) -> _Call:
-        return _Call("GET", f"/v1/sessions/{_sid(sid)}/state")
+    def state(sid: str, copies: Sequence[int] | None) -> _Call:
+        return _Call("GET", f"/v1/sessions/{_sid(sid)}/state", query=None if copies is None else {"copies": [int(b) for b in copies]})
 
     @staticmethod
     def snapshot(sid: str) -> _Call:
@@ -165,8 +165,9 @@ class _SessionMethods:
         :meth:`AsyncSessionSocket.step <spikeserve.socket.AsyncSessionSocket.step>`."""
         return self.client._do(_Api.step(self.id, AsyncSessionSocket.step_fields(inputs, **kwargs)))
 
-    def reward(self, reward: float) -> Any:
-        """Complete the step left pending by ``defer_reward``: ``{step, pending}``."""
+    def reward(self, reward: float | Sequence[float] | np.ndarray) -> Any:
+        """Complete the step left pending by ``defer_reward``: ``{step, pending}``.
+        A batch's reward is a number (every copy) or one per copy."""
         return self.client._do(_Api.reward(self.id, reward))
 
     def reset(self, weights: bool = False) -> Any:
@@ -182,9 +183,12 @@ class _SessionMethods:
         """Replace a connection's weights (clamped into its bounds); the weights now held."""
         return self.client._do(_Api.set_weights(self.id, connection, weights))
 
-    def state(self) -> Any:
-        """Potentials, traces, refractory counters, last spikes, eligibility."""
-        return self.client._do(_Api.state(self.id))
+    def state(self, copies: Sequence[int] | None = None) -> Any:
+        """Potentials, traces, refractory counters, last spikes, eligibility (the
+        JSON of ``GET .../state``). Of a batch every per-copy value has one entry
+        per copy, of ``copies`` (default every copy) in that order, which the
+        reply's ``copies`` lists."""
+        return self.client._do(_Api.state(self.id, copies))
 
     def snapshot(self) -> Any:
         """The session, exactly (restore or fork it with ``create_session(snapshot=...)``)."""
@@ -560,6 +564,11 @@ class SessionSocket(_BlockingSocket):
     @property
     def step_count(self) -> int:
         return self.async_socket.step_count
+
+    @property
+    def batch_size(self) -> int:
+        """The session's copies (1 for a network of one copy)."""
+        return self.async_socket.batch_size
 
     step = _blocking(AsyncSessionSocket.step)
     reward = _blocking(AsyncSessionSocket.reward)

@@ -18,7 +18,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, S
 import numpy as np
 
 from .errors import CommandLostError, ConnectionLostError, SpikeserveError, error_from
-from .results import Event, StepResult, decode_frame, to_json_value, weights_from_json
+from .results import Event, StepResult, decode_frame, reward_value, to_json_value, weights_from_json
 
 try:  # websockets >= 13
     from websockets.asyncio.client import connect as _ws_connect
@@ -361,6 +361,11 @@ class AsyncSessionSocket(_CommandSocket):
         """The session's step count after the last acknowledged command."""
         return self._state[0]
 
+    @property
+    def batch_size(self) -> int:
+        """The session's copies (the hello's ``batchSize``; 1 for a network of one copy)."""
+        return int(self.hello["session"].get("batchSize", 1))
+
     # -- reading --------------------------------------------------------------------------
 
     def _dispatch(self, data: str | bytes) -> None:
@@ -509,6 +514,7 @@ class AsyncSessionSocket(_CommandSocket):
         spikes: str = "steps",
         potentials: bool = False,
         weights: bool = False,
+        copies: Sequence[int] | None = None,
     ) -> dict[str, Any]:
         """The fields of a step request (as over HTTP) from keyword arguments."""
         f: dict[str, Any] = {}
@@ -517,7 +523,7 @@ class AsyncSessionSocket(_CommandSocket):
         if steps != 1:
             f["steps"] = int(steps)
         if reward is not None:
-            f["reward"] = to_json_value(reward)
+            f["reward"] = reward_value(reward)
         if defer_reward:
             f["deferReward"] = True
         ret: dict[str, Any] = {}
@@ -529,6 +535,8 @@ class AsyncSessionSocket(_CommandSocket):
             ret["potentials"] = True
         if weights:
             ret["weights"] = True
+        if copies is not None:
+            ret["copies"] = [int(b) for b in copies]
         if ret:
             f["return"] = ret
         return f
@@ -549,15 +557,30 @@ class AsyncSessionSocket(_CommandSocket):
         spikes: str = "steps",
         potentials: bool = False,
         weights: bool = False,
+        copies: Sequence[int] | None = None,
     ) -> StepResult:
         """Run ``steps`` network steps. ``inputs`` maps a population to a number
         (every neuron), a vector (one current per neuron) or a ``[steps, n]``
         array; ``reward`` is a number or one per step; ``defer_reward`` leaves
         the last step's update pending until :meth:`reward`. ``spikes`` is
-        ``"steps"`` (indices per step), ``"counts"`` or ``"none"``."""
+        ``"steps"`` (indices per step), ``"counts"`` or ``"none"``.
+
+        Of a batch (:attr:`batch_size` B > 1), an input is also a ``[B, n]``
+        array (a vector per copy) or ``[steps, B, n]``, and ``reward`` a number
+        (every copy), B numbers (one per copy), or one of those per step;
+        ``copies`` returns the spikes and potentials of those copies only, in
+        that order (default every copy; see :class:`StepResult`)."""
         return await self._wait(
             self.step_nowait(
-                inputs, steps=steps, reward=reward, defer_reward=defer_reward, populations=populations, spikes=spikes, potentials=potentials, weights=weights
+                inputs,
+                steps=steps,
+                reward=reward,
+                defer_reward=defer_reward,
+                populations=populations,
+                spikes=spikes,
+                potentials=potentials,
+                weights=weights,
+                copies=copies,
             )
         )
 
@@ -589,13 +612,14 @@ class AsyncSessionSocket(_CommandSocket):
             for f in inflight:  # the caller stopped early: the replies still come, nobody waits for them
                 f.add_done_callback(_ignore_outcome)
 
-    async def reward(self, reward: float) -> dict[str, Any]:
-        """Complete the step left pending by ``defer_reward``; ``{step, pending}``."""
-        return await self._wait(self._send_nowait("reward", {"reward": float(reward)}))
+    async def reward(self, reward: float | Sequence[float] | np.ndarray) -> dict[str, Any]:
+        """Complete the step left pending by ``defer_reward``; ``{step, pending}``.
+        A batch's reward is a number (every copy) or one per copy."""
+        return await self._wait(self.reward_nowait(reward))
 
-    def reward_nowait(self, reward: float) -> asyncio.Future[dict[str, Any]]:
+    def reward_nowait(self, reward: float | Sequence[float] | np.ndarray) -> asyncio.Future[dict[str, Any]]:
         """Send a reward without waiting for its reply."""
-        return self._send_nowait("reward", {"reward": float(reward)})
+        return self._send_nowait("reward", {"reward": reward_value(reward)})
 
     async def reset(self, weights: bool = False) -> dict[str, Any]:
         """Potentials, traces, eligibility and the step count back to 0 (and the
@@ -616,15 +640,27 @@ class AsyncSessionSocket(_CommandSocket):
         """The session's snapshot (as ``GET .../snapshot``)."""
         return await self._wait(self._send_nowait("snapshot", {}))
 
-    async def subscribe(self, stream: str, *, populations: Sequence[str] | None = None, connections: Sequence[str] | None = None, every: int = 1) -> dict[str, Any]:
+    async def subscribe(
+        self,
+        stream: str,
+        *,
+        populations: Sequence[str] | None = None,
+        connections: Sequence[str] | None = None,
+        copies: Sequence[int] | None = None,
+        every: int = 1,
+    ) -> dict[str, Any]:
         """Receive ``stream`` events (``spikes``, ``potentials``, ``weights``,
         ``rewards``) every ``every`` steps; read them with :meth:`events` or
-        :meth:`next_event`. Renewed after a reconnection."""
+        :meth:`next_event`. Of a batch, the spikes and potentials events are of
+        ``copies`` (default every copy), in that order. Renewed after a
+        reconnection."""
         f: dict[str, Any] = {"stream": stream, "every": int(every)}
         if populations is not None:
             f["populations"] = list(populations)
         if connections is not None:
             f["connections"] = list(connections)
+        if copies is not None:
+            f["copies"] = [int(b) for b in copies]
         r = await self._wait(self._send_nowait("subscribe", f))
         self._subscriptions[stream] = f
         return r

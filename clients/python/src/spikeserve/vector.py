@@ -41,6 +41,7 @@ class VectorSession:
         self.transport = transport
         self._socket: MultiplexSocket | None = None
         self._requests: dict[tuple[Any, ...], BatchRequest] = {}
+        self._batch_size: int | None = None
 
     @classmethod
     def create(cls, client: Client, network: Mapping[str, Any], n: int, *, seed: int = 0, name: str | None = None, transport: str = "websocket") -> "VectorSession":
@@ -69,8 +70,12 @@ class VectorSession:
         columns: dict[str, list[Any]] = {}
         for k, v in (inputs or {}).items():
             a = np.asarray(v, dtype=np.float64)
-            columns[k] = a.tolist() if a.ndim == 2 and a.shape[0] == n else [a.tolist()] * n
-        rewards = None if reward is None else np.broadcast_to(np.asarray(reward, dtype=np.float64), (n,)).tolist()
+            # A leading axis of N is the sessions' (rows [N, n], or a batch's [N, B, n]).
+            columns[k] = a.tolist() if a.ndim >= 2 and a.shape[0] == n else [a.tolist()] * n
+        rewards = None
+        if reward is not None:
+            r = np.asarray(reward, dtype=np.float64)
+            rewards = r.tolist() if r.ndim >= 1 and r.shape[0] == n else [r.tolist()] * n
         shared = AsyncSessionSocket.step_fields(None, **kwargs)
         items = []
         for i, s in enumerate(self.sessions):
@@ -110,7 +115,25 @@ class VectorSession:
             )
         if self._socket is None:
             self._socket = self.client.multiplex()
-        return self._socket.step_request(request, arrays)
+        b = self._socket.step_request(request, arrays)
+        copies = self.batch_size
+        if copies > 1:
+            # A batch session's row is its copies' values one after the other: [N, B, n], as in JSON.
+            for values in (b.spike_counts, b.potentials):
+                for p, v in values.items():
+                    if v.dtype != object:
+                        values[p] = v.reshape(len(v), copies, -1)
+        return b
+
+    @property
+    def batch_size(self) -> int:
+        """The sessions' copies (their network's ``batch_size``), read once from
+        the first session's creation reply, or from the server."""
+        if self._batch_size is None:
+            first = self.sessions[0]
+            network = first.info.get("network") or first.get()["network"]
+            self._batch_size = int(network.get("batch_size", 1))
+        return self._batch_size
 
     def _outcomes(self, inputs: Mapping[str, Any] | None, reward: Any, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
         items = self._items(inputs, reward, kwargs)
@@ -131,10 +154,16 @@ class VectorSession:
         ``[N, n]`` array (a row per session) or one vector for all; ``reward``
         a number or one per session; other keyword arguments as
         :meth:`Session.step`, for every session. Per session, its
-        :class:`StepResult` or the error it alone got."""
+        :class:`StepResult` or the error it alone got.
+
+        Sessions of a batch network (``batch_size`` B) also take an input
+        ``[N, B, n]`` (a vector per copy of each session) and rewards
+        ``[N, B]``; an ``[N, n]`` row or a session's one reward goes to
+        every copy of that session."""
         b = self._arrays(inputs, reward, kwargs)
         if b is None:
             return [StepResult.from_json(o["result"]) if o["ok"] else _error(o) for o in self._outcomes(inputs, reward, kwargs)]
+        copies = list(range(self.batch_size)) if self.batch_size > 1 else None
         return [
             StepResult(
                 step=int(b.step[i]),
@@ -142,6 +171,7 @@ class VectorSession:
                 pending=bool(b.pending[i]),
                 spike_counts={p: c[i] for p, c in b.spike_counts.items()} if kwargs.get("spikes") == "counts" else None,
                 potentials={p: v[i] for p, v in b.potentials.items()} if b.potentials else None,
+                copies=copies,
             )
             if b.ok[i]
             else b.errors[i]
@@ -150,8 +180,9 @@ class VectorSession:
 
     def step(self, inputs: Mapping[str, Any] | None = None, *, reward: float | Sequence[float] | np.ndarray | None = None, populations: Sequence[str], **kwargs: Any) -> dict[str, np.ndarray]:
         """Step every session and return, per population asked for, an ``[N, n]``
-        array of spike counts over the call. Raises the first session's error,
-        with ``details["index"]`` its position."""
+        array of spike counts over the call (``[N, B, n]`` for sessions of a
+        batch network; inputs and rewards as :meth:`step_results`). Raises the
+        first session's error, with ``details["index"]`` its position."""
         call = {**kwargs, "populations": populations, "spikes": "counts"}
         b = self._arrays(inputs, reward, call)
         if b is not None:
