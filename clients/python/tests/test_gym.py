@@ -39,3 +39,16 @@ def test_discrimination_example_learns(server):
     m = re.search(r"^result: accuracy ([\d.]+) on the last 20 episodes \(random ([\d.]+)\)", out, re.M)
     assert m, out
     assert float(m.group(1)) >= 0.8, out
+
+
+def test_batch_cartpole_example_drives_8_environments(server):
+    """examples/python/batch_cartpole.py: one batch of 8 copies, each copy
+    stepping its own CartPole environment, one call per round."""
+    out = subprocess.run(
+        [sys.executable, str(REPO / "examples/python/batch_cartpole.py"), "--url", server.url, "--rounds", "60"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    assert re.search(r"^session \S+: batch of 8 copies, format binary$", out, re.M), out
+    assert re.search(r"^60 rounds, 600 network steps, 480 environment steps$", out, re.M), out
+    m = re.search(r"^result: (\d+) episodes over 8 environments, mean length ([\d.]+)$", out, re.M)
+    assert m and int(m.group(1)) >= 8, out
