@@ -311,6 +311,10 @@ def test_vector_session_of_batch_sessions_binary_equals_json(server):
         with pytest.raises(InputInvalidError) as e:
             over_socket.step({"pre": np.zeros((3, 3, 2))}, populations=["pre"])
         assert e.value.details["index"] == 0
+        # The multiplexed socket's own binary step_batch gives a batch session's row as B x n, copy 0's first.
+        with c.multiplex() as mux:
+            b = mux.step_arrays([over_http.sessions[0].id], {"pre": [100.0, 0.0]}, counts=["pre"], steps=2)
+            assert b.spike_counts["pre"].tolist() == [[2, 0, 2, 0]]
         over_socket.delete()
         over_http.delete()
 

@@ -86,8 +86,10 @@ class BatchResult:
     succeeded) and ``pending`` (its update waits for a reward), each an ``[N]``
     array; per population asked for, ``spike_counts`` (spikes per neuron over
     the call) and ``potentials`` (float64, after the call), each an ``[N, n]``
-    array (a failed session's row zero); ``errors``, per failed row, the
-    exception it alone got."""
+    array (a failed session's row zero; a session of ``batch_size`` B has
+    B x n values, copy 0's first: ``reshape(N, B, n)``, as
+    :class:`~spikeserve.VectorSession` does); ``errors``, per failed row,
+    the exception it alone got."""
 
     id: Any
     step: np.ndarray
