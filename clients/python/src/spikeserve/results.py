@@ -68,7 +68,7 @@ class StepResult:
             step=self.step,
             steps=self.steps,
             pending=self.pending,
-            spikes={k: [per_copy[q] for per_copy in v] for k, v in self.spikes.items()} if self.spikes is not None else None,  # type: ignore[index]
+            spikes={k: [per_copy[q] for per_copy in v] for k, v in self.spikes.items()} if self.spikes is not None else None,
             spike_counts={k: v[q] for k, v in self.spike_counts.items()} if self.spike_counts is not None else None,
             potentials={k: v[q] for k, v in self.potentials.items()} if self.potentials is not None else None,
             weights=self.weights,
@@ -96,7 +96,7 @@ class StepResult:
                 return out
             out = np.zeros((len(self.copies), n), dtype=np.int64)
             for per_copy in self.spikes[population]:
-                for q, s in enumerate(per_copy):  # type: ignore[arg-type]
+                for q, s in enumerate(per_copy):
                     np.add.at(out[q], s, 1)
             return out
         raise KeyError(f"the reply has no spikes of population {population!r}")
@@ -230,7 +230,8 @@ def decode_frame(buf: bytes, populations: Sequence[str], connections: Sequence[s
 
     rid = json.loads(bytes(mv[24 : 24 + id_len])) if id_len else None
     frame = Frame(kind=_KINDS.get(kind, f"kind{kind}"), id=rid, pending=bool(flags & 1), step=int(step), steps=steps)
-    # A batch's per-copy values, gathered copy by copy, made arrays at the end.
+    # A batch's per-copy values, gathered copy by copy (spikes [steps][copies]), made arrays at the end.
+    spikes: dict[str, list[list[np.ndarray]]] = {}
     counts: dict[str, list[np.ndarray]] = {}
     potentials: dict[str, list[np.ndarray]] = {}
     rewards: list[float] = []
@@ -247,10 +248,9 @@ def decode_frame(buf: bytes, populations: Sequence[str], connections: Sequence[s
             if not per_copy:
                 frame.spikes[name] = lists
             else:
-                # A batch's spikes are [steps][copies][indices].
-                per_step = frame.spikes.setdefault(name, [[] for _ in lists])
+                per_step = spikes.setdefault(name, [[] for _ in lists])
                 for t, s in enumerate(lists):
-                    per_step[t].append(s)  # type: ignore[arg-type]
+                    per_step[t].append(s)
             off += 4 * (a + b)
         elif typ == 2:
             v = np.frombuffer(mv, dtype="<u4", count=a, offset=off).astype(np.int64)
@@ -281,6 +281,7 @@ def decode_frame(buf: bytes, populations: Sequence[str], connections: Sequence[s
             frame.copies.append(int(a))
         else:
             raise ValueError(f"unknown section type {typ} in a binary frame")
+    frame.spikes.update(spikes)
     for k, vs in counts.items():
         frame.spike_counts[k] = np.stack(vs)
     for k, vs in potentials.items():
