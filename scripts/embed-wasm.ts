@@ -41,6 +41,11 @@ export const WASM_SOURCES = [
     exportName: 'WEIGHT_KERNELS_WASM_BASE64',
   },
   {
+    wat: 'src/engine/backends/native/batch-kernels.wat',
+    ts: 'src/engine/backends/native/batch-kernels-wasm.ts',
+    exportName: 'BATCH_KERNELS_WASM_BASE64',
+  },
+  {
     wat: 'src/engine/backends/native/population-kernels.wat',
     ts: 'src/engine/backends/native/population-kernels-wasm.ts',
     exportName: 'POPULATION_KERNELS_WASM_BASE64',

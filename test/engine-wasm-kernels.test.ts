@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { compileWat, WASM_SOURCES } from '../scripts/embed-wasm.js';
+import { BATCH_KERNELS_WASM_BASE64 } from '../src/engine/backends/native/batch-kernels-wasm.js';
+import { BatchMstdpetRule, BatchMstdpRule, BatchNoOpRule, BatchStdpRule, type BatchRule } from '../src/engine/backends/native/batch-rules.js';
+import { PopulationCopy, splitSpikes } from '../src/engine/backends/native/population-copies.js';
 import { POPULATION_KERNELS_WASM_BASE64 } from '../src/engine/backends/native/population-kernels-wasm.js';
 import { LifPopulation } from '../src/engine/backends/native/population.js';
 import { MstdpetRule, MstdpRule, NoOpRule, StdpRule, type NativeRule } from '../src/engine/backends/native/rules.js';
@@ -21,7 +24,7 @@ import { assertSameBits, lcg } from './helpers/bits.js';
 const repoFile = (path: string) => new URL(`../../${path}`, import.meta.url);
 
 test('the embedded WebAssembly bytes are those of the committed .wat sources', async () => {
-  const embeddedByName: Record<string, string> = { WEIGHT_KERNELS_WASM_BASE64, POPULATION_KERNELS_WASM_BASE64 };
+  const embeddedByName: Record<string, string> = { WEIGHT_KERNELS_WASM_BASE64, POPULATION_KERNELS_WASM_BASE64, BATCH_KERNELS_WASM_BASE64 };
   assert.deepEqual(WASM_SOURCES.map((s) => s.exportName).sort(), Object.keys(embeddedByName).sort());
   for (const s of WASM_SOURCES) {
     const bytes = await compileWat(s.wat, readFileSync(repoFile(s.wat), 'utf8'));
@@ -314,6 +317,98 @@ test('every rule and bound drives the same connection to the same bits with WebA
           assertSameBits(js.w.postVector, wa.w.postVector, `${what}: per post neuron vector (MSTDP p_minus)`);
           if (js.w.trace !== null) assertSameBits(js.w.trace, wa.w.trace as Float64Array, `${what}: MSTDPET trace`);
         }
+        assertSameBits(js.w.toFlat(), wa.w.toFlat(), `${JSON.stringify(rule)}: final weights`);
+      });
+    }
+  }
+});
+
+/** One connection of a batch, stepped as the native kernel steps a batch: every copy's populations as one, the rules of batch-rules.ts. */
+class BatchHarness {
+  readonly pre: LifPopulation;
+  readonly post: LifPopulation;
+  readonly preCopies: PopulationCopy[];
+  readonly postCopies: PopulationCopy[];
+  readonly w: DenseWeights;
+  readonly rule: BatchRule;
+
+  constructor(spec: Record<string, unknown>, copies: number, kernels: 'js' | 'wasm') {
+    const net = resolveSpec({ ...spec, batch_size: copies }, DEFAULT_ENGINE_LIMITS);
+    const c = net.connections.c;
+    const nPre = net.populations.pre.n;
+    const nPost = net.populations.post.n;
+    this.pre = new LifPopulation({ ...net.populations.pre, n: copies * nPre }, net.dt, kernels);
+    this.post = new LifPopulation({ ...net.populations.post, n: copies * nPost }, net.dt, kernels);
+    this.preCopies = Array.from({ length: copies }, (_, b) => new PopulationCopy(this.pre, nPre, b));
+    this.postCopies = Array.from({ length: copies }, (_, b) => new PopulationCopy(this.post, nPost, b));
+    this.w = new DenseWeights({
+      rows: nPre, cols: nPost, wMin: c.w_min, wMax: c.w_max, weightDecay: c.rule.weight_decay, soft: c.rule.boundary === 'soft', kernels, terms: true, copies,
+    });
+    const rnd = lcg(98);
+    this.w.setFlat(Array.from({ length: nPre * nPost }, () => c.w_min + rnd() * (c.w_max - c.w_min)));
+    const parts = { pre: this.preCopies, post: this.postCopies, w: this.w, rule: c.rule, dt: net.dt };
+    if (c.rule.type === 'STDP') this.rule = new BatchStdpRule(parts);
+    else if (c.rule.type === 'MSTDP') this.rule = new BatchMstdpRule(parts);
+    else if (c.rule.type === 'MSTDPET') this.rule = new BatchMstdpetRule(parts);
+    else this.rule = new BatchNoOpRule(parts);
+  }
+
+  /** x: every copy's input, copy-major; rewards: one per copy. */
+  step(x: Float64Array, rewards: Float64Array): void {
+    this.pre.current.set(x);
+    this.pre.stepDense();
+    splitSpikes(this.pre, this.preCopies);
+    this.post.current.fill(0);
+    if (this.w.batch !== null) {
+      if (this.pre.spikeCount > 0) this.w.deliverCopies(this.pre.spikeIdx, this.pre.spikeCount, this.post.current);
+    } else {
+      const n = this.postCopies[0].n;
+      this.preCopies.forEach((p, b) => {
+        if (p.spikeCount > 0) this.w.deliver(p.spikeIdx, p.spikeCount, this.post.current.subarray(b * n, (b + 1) * n));
+      });
+    }
+    this.post.stepDense();
+    splitSpikes(this.post, this.postCopies);
+    this.rule.update(rewards);
+  }
+}
+
+test("a batch's kernels (every copy's delivery, MSTDP's terms, the p vectors) give the same bits as the JavaScript loops", () => {
+  const rules = [
+    { type: 'MSTDP', lr: 0.05 },
+    { type: 'MSTDP', lr: 0.05, weight_decay: 0.01 },
+    { type: 'MSTDP', lr: 0.05, reduction: 'mean' },
+    { type: 'MSTDP', lr: 0.05, boundary: 'soft' },
+    { type: 'MSTDPET', lr: 0.05, tc_e_trace: 5 },
+    { type: 'STDP', lr: [0.02, 0.03], weight_decay: 0.001 },
+    { type: 'NoOp', weight_decay: 0.01 },
+  ];
+  for (const [nPre, nPost, copies] of [[60, 45, 3], [45, 131, 4], [7, 3, 5]]) {
+    for (const [wMin, wMax] of [[0, 2], [-1, 1]]) {
+      rules.forEach((rule, r) => {
+        const spec = {
+          dt: 0.1,
+          populations: { pre: { n: nPre, refrac_length: 0 }, post: { n: nPost, refrac_length: 0.3 } },
+          connections: { c: { pre: 'pre', post: 'post', w_min: wMin, w_max: wMax, rule } },
+        };
+        const js = new BatchHarness(spec, copies, 'js');
+        const wa = new BatchHarness(spec, copies, 'wasm');
+        assert.ok(wa.w.batch !== null && js.w.batch === null, 'the batch kernels run one and not the other');
+        const rnd = lcg(11 + r);
+        const x = new Float64Array(copies * nPre);
+        const rewards = new Float64Array(copies);
+        for (let t = 0; t < 200; t++) {
+          for (let i = 0; i < x.length; i++) x[i] = rnd() < 0.15 ? 60 + rnd() * 40 : 0;
+          // Some copies unrewarded (their terms skipped), some rewarded with -0.
+          for (let b = 0; b < copies; b++) rewards[b] = rnd() < 0.2 ? (rnd() < 0.5 ? 0 : -0) : rnd() - 0.4;
+          js.step(x, rewards);
+          wa.step(x, rewards);
+          const what = `${copies} x ${nPre}x${nPost} [${wMin}, ${wMax}] ${JSON.stringify(rule)} at step ${t}`;
+          assert.deepEqual(wa.post.spikeIdx.subarray(0, wa.post.spikeCount), js.post.spikeIdx.subarray(0, js.post.spikeCount), `${what}: post spikes`);
+          assertSameBits(js.post.v, wa.post.v, `${what}: post v`);
+          assertSameBits(js.w.stored, wa.w.stored, `${what}: stored weights`);
+        }
+        assert.deepStrictEqual(wa.rule.getState(), js.rule.getState(), `${JSON.stringify(rule)}: rule state`);
         assertSameBits(js.w.toFlat(), wa.w.toFlat(), `${JSON.stringify(rule)}: final weights`);
       });
     }

@@ -8,7 +8,7 @@
  * every synapse), and only the synapses touched are visited.
  */
 import type { RuleState } from '../kernel.js';
-import { wholeMask, type SpikingCopy } from './population-copies.js';
+import type { SpikingCopy } from './population-copies.js';
 import type { RuleParts } from './rules.js';
 import { ScaledTrace } from './scaled-trace.js';
 import { DenseWeights } from './weights.js';
@@ -17,6 +17,10 @@ type BatchRuleParts = RuleParts<readonly SpikingCopy[]>;
 
 /** Slots of DenseWeights.ruleParams used here. */
 const REDUCTION = 0;
+/** MSTDP's p_plus decay, followed by a_plus (as WasmBatch.decayP reads them). */
+const PLUS_DECAY = 1;
+/** p_minus decay, followed by a_minus. */
+const MINUS_DECAY = 3;
 
 /** Potentiation and depression summed over the copies, with the rows and columns they touch. */
 export class BatchTerms {
@@ -24,34 +28,40 @@ export class BatchTerms {
   readonly down: Float64Array;
   private readonly rowMask: Uint8Array;
   private readonly rowList: Int32Array;
-  private rowCount = 0;
   private readonly colMask: Uint8Array;
   private readonly colList: Int32Array;
-  private colCount = 0;
+  /** [rows listed, columns listed]: in memory, so that a kernel (WasmBatch.mstdpTerms) can list them too. */
+  private readonly counts: Int32Array;
   /** Every synapse touched (MSTDPET with a reward). */
   private all = false;
 
-  /** In w's WebAssembly memory where it has room for them (DenseWeights.termsUp), so that apply() runs as a kernel. */
+  /**
+   * In w's WebAssembly memory where it has room for them (DenseWeights.termsUp),
+   * so that apply() runs as a kernel, and with the lists there too where it
+   * holds the batch's state (DenseWeights.batch).
+   */
   constructor(w: DenseWeights) {
     const { rows, cols } = w;
     this.up = w.termsUp ?? new Float64Array(rows * cols);
     this.down = w.termsDown ?? new Float64Array(rows * cols);
-    this.rowMask = new Uint8Array(rows);
-    this.rowList = new Int32Array(rows);
-    this.colMask = new Uint8Array(cols);
-    this.colList = new Int32Array(cols);
+    const b = w.batch;
+    this.rowMask = b?.rowMask ?? new Uint8Array(rows);
+    this.rowList = b?.rowList ?? new Int32Array(rows);
+    this.colMask = b?.colMask ?? new Uint8Array(cols);
+    this.colList = b?.colList ?? new Int32Array(cols);
+    this.counts = b?.counts ?? new Int32Array(2);
   }
 
   touchRow(i: number): void {
     if (this.rowMask[i] === 1) return;
     this.rowMask[i] = 1;
-    this.rowList[this.rowCount++] = i;
+    this.rowList[this.counts[0]++] = i;
   }
 
   touchCol(j: number): void {
     if (this.colMask[j] === 1) return;
     this.colMask[j] = 1;
-    this.colList[this.colCount++] = j;
+    this.colList[this.counts[1]++] = j;
   }
 
   touchAll(): void {
@@ -71,15 +81,17 @@ export class BatchTerms {
    */
   apply(w: DenseWeights): void {
     w.begin();
-    const { rowMask, rowList, colMask, colList } = this;
+    const { rowMask, rowList, colMask, colList, counts } = this;
+    const rowCount = counts[0];
+    const colCount = counts[1];
     if (this.all) w.takeTerms(null, 0, rowMask, colList, 0, this.up, this.down, REDUCTION);
-    else if (this.rowCount > 0 || this.colCount > 0) w.takeTerms(rowList, this.rowCount, rowMask, colList, this.colCount, this.up, this.down, REDUCTION);
+    else if (rowCount > 0 || colCount > 0) w.takeTerms(rowList, rowCount, rowMask, colList, colCount, this.up, this.down, REDUCTION);
     w.end();
     this.all = false;
-    for (let q = 0; q < this.rowCount; q++) rowMask[rowList[q]] = 0;
-    for (let q = 0; q < this.colCount; q++) colMask[colList[q]] = 0;
-    this.rowCount = 0;
-    this.colCount = 0;
+    for (let q = 0; q < rowCount; q++) rowMask[rowList[q]] = 0;
+    for (let q = 0; q < colCount; q++) colMask[colList[q]] = 0;
+    counts[0] = 0;
+    counts[1] = 0;
   }
 }
 
@@ -179,6 +191,9 @@ export class BatchStdpRule extends BatchRuleBase {
 /**
  * MSTDP (and, with a trace, MSTDPET) per copy. Copy b's eligibility is kept
  * as in rules.ts, by the spikes it was built from and p_plus / p_minus.
+ * Where the connection's memory holds the batch's state (DenseWeights.batch)
+ * these arrays are in it, and the terms of every copy and the p vectors'
+ * decay run as one kernel call each.
  */
 export class BatchMstdpRule extends BatchRuleBase {
   protected readonly lr0: number;
@@ -196,35 +211,43 @@ export class BatchMstdpRule extends BatchRuleBase {
   protected readonly ePostMask: Uint8Array;
   protected readonly ePostIdx: Int32Array;
   protected readonly ePostCount: Int32Array;
-  /** Every copy's spike mask, copy-major (wholeMask). */
-  private readonly preMask: Uint8Array;
-  private readonly postMask: Uint8Array;
   /** MSTDPET's trace (BatchMstdpetRule), reset, saved and restored with the rest of the state. */
   protected trace: ScaledTrace | null = null;
 
   constructor(parts: BatchRuleParts) {
     super(parts);
-    const { pre, post, w, rule, dt } = parts;
-    this.preMask = wholeMask(pre);
-    this.postMask = wholeMask(post);
+    const { w, rule, dt } = parts;
     this.lr0 = rule.lr[0];
     this.plusDecay = Math.exp(-dt / (rule.tc_plus as number));
     this.minusDecay = Math.exp(-dt / (rule.tc_minus as number));
     this.aPlus = rule.a_plus as number;
     this.aMinus = rule.a_minus as number;
+    const p = w.ruleParams;
+    p[PLUS_DECAY] = this.plusDecay;
+    p[PLUS_DECAY + 1] = this.aPlus;
+    p[MINUS_DECAY] = this.minusDecay;
+    p[MINUS_DECAY + 1] = this.aMinus;
     const B = this.copies;
-    this.pPlus = new Float64Array(B * w.rows);
-    this.pMinus = new Float64Array(B * w.cols);
-    this.ePreMask = new Uint8Array(B * w.rows);
-    this.ePreIdx = new Int32Array(B * w.rows);
-    this.ePreCount = new Int32Array(B);
-    this.ePostMask = new Uint8Array(B * w.cols);
-    this.ePostIdx = new Int32Array(B * w.cols);
-    this.ePostCount = new Int32Array(B);
+    const wb = w.batch;
+    this.pPlus = wb?.pPlus ?? new Float64Array(B * w.rows);
+    this.pMinus = wb?.pMinus ?? new Float64Array(B * w.cols);
+    this.ePreMask = wb?.ePreMask ?? new Uint8Array(B * w.rows);
+    this.ePreIdx = wb?.ePreIdx ?? new Int32Array(B * w.rows);
+    this.ePreCount = wb?.ePreCount ?? new Int32Array(B);
+    this.ePostMask = wb?.ePostMask ?? new Uint8Array(B * w.cols);
+    this.ePostIdx = wb?.ePostIdx ?? new Int32Array(B * w.cols);
+    this.ePostCount = wb?.ePostCount ?? new Int32Array(B);
   }
 
   update(rewards: Float64Array): void {
-    this.addTerms(rewards);
+    const wb = this.w.batch;
+    if (wb !== null) {
+      const c = wb.c;
+      for (let b = 0; b < this.copies; b++) c[b] = this.lr0 * rewards[b];
+      wb.mstdpTerms();
+    } else {
+      this.addTerms(rewards);
+    }
     this.terms.apply(this.w);
     this.advance();
   }
@@ -267,17 +290,22 @@ export class BatchMstdpRule extends BatchRuleBase {
     }
   }
 
-  /** Steps 2-4 for every copy: p_plus, p_minus, and e from this step's spikes. */
+  /** Steps 2-4 for every copy: e from this step's spikes, then p_plus and p_minus, which take the same spikes (the masks e is built from). */
   protected advance(): void {
-    // Every copy's p vectors in one pass each, with the copies' spike masks side by side.
-    const { pPlus, pMinus, plusDecay, minusDecay, aPlus, aMinus, preMask, postMask } = this;
-    for (let k = 0; k < pPlus.length; k++) pPlus[k] = pPlus[k] * plusDecay + aPlus * preMask[k];
-    for (let k = 0; k < pMinus.length; k++) pMinus[k] = pMinus[k] * minusDecay + aMinus * postMask[k];
     for (let b = 0; b < this.copies; b++) {
       const pre = this.pre[b];
       const post = this.post[b];
       this.setSpikes(b, pre.spikeIdx, pre.spikeCount, post.spikeIdx, post.spikeCount);
     }
+    const wb = this.w.batch;
+    if (wb !== null) {
+      wb.decayP(PLUS_DECAY, MINUS_DECAY);
+      return;
+    }
+    // Every copy's p vectors in one pass each, with the copies' spike masks side by side.
+    const { pPlus, pMinus, plusDecay, minusDecay, aPlus, aMinus, ePreMask, ePostMask } = this;
+    for (let k = 0; k < pPlus.length; k++) pPlus[k] = pPlus[k] * plusDecay + aPlus * ePreMask[k];
+    for (let k = 0; k < pMinus.length; k++) pMinus[k] = pMinus[k] * minusDecay + aMinus * ePostMask[k];
   }
 
   private setSpikes(b: number, preIdx: ArrayLike<number>, preCount: number, postIdx: ArrayLike<number>, postCount: number): void {

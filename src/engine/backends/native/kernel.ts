@@ -85,6 +85,7 @@ export class NativeKernel implements Kernel {
         lazyColumns: B === 1 && (c.rule.type === 'MSTDP' || c.rule.type === 'STDP') && sizes[pi] * sizes[qi] >= LAZY_COLUMNS_MIN_SYNAPSES,
         trace: B === 1 && c.rule.type === 'MSTDPET',
         terms: B > 1,
+        copies: B,
       });
       const rule = { w: weights, rule: c.rule, dt: spec.dt };
       const conn: NativeConnection =
@@ -126,6 +127,15 @@ export class NativeKernel implements Kernel {
         }
         for (let k = 0; k < inc.length; k++) {
           const c = inc[k];
+          if (B > 1 && c.weights.batch !== null) {
+            // Every copy's delivery in one call, from the pre population's whole spike list.
+            const from = pops[c.pre];
+            if (from.spikeCount > 0) {
+              c.weights.deliverCopies(from.spikeIdx, from.spikeCount, cur);
+              pop.currentIsZero = false;
+            }
+            continue;
+          }
           const pre = copiesOf[c.pre];
           for (let b = 0; b < B; b++) {
             const from = pre[b];

@@ -21,8 +21,10 @@
  * each, LAZY_ENTRIES of them), pool (lazyPoolSize(cols) i32); with a trace
  * (MSTDPET's), from the next multiple of 16: trace (rows * cols f64); with
  * terms (a batch's summed potentiation and depression), from the next
- * multiple of 16: termsUp, termsDown (rows * cols f64 each).
+ * multiple of 16: termsUp, termsDown (rows * cols f64 each); with a batch's
+ * copies, from the next multiple of 16: their state (wasm-batch.ts).
  */
+import { batchBytes, WasmBatch } from './wasm-batch.js';
 import { compileEmbedded } from './wasm-module.js';
 import { WEIGHT_KERNELS_WASM_BASE64 } from './weight-kernels-wasm.js';
 
@@ -104,6 +106,8 @@ export interface WasmLayout {
   trace: boolean;
   /** Default false. */
   terms?: boolean;
+  /** A batch's copies (more than 1 with terms: room for their state, wasm-batch.ts). Default 1. */
+  copies?: number;
 }
 
 function traceEnd({ rows, cols, lazy, trace }: WasmLayout): number {
@@ -111,9 +115,19 @@ function traceEnd({ rows, cols, lazy, trace }: WasmLayout): number {
   return trace ? Math.ceil(end / 16) * 16 + 8 * rows * cols : end;
 }
 
-function layoutBytes(layout: WasmLayout): number {
+function termsEnd(layout: WasmLayout): number {
   const end = traceEnd(layout);
   return layout.terms === true ? Math.ceil(end / 16) * 16 + 16 * layout.rows * layout.cols : end;
+}
+
+/** Whether a layout holds a batch's state: copies with their terms. */
+function hasBatch(layout: WasmLayout): boolean {
+  return layout.terms === true && (layout.copies ?? 1) > 1;
+}
+
+function layoutBytes(layout: WasmLayout): number {
+  const end = termsEnd(layout);
+  return hasBatch(layout) ? Math.ceil(end / 16) * 16 + batchBytes(layout.rows, layout.cols, layout.copies as number) : end;
 }
 
 export function wasmKernelsAvailable(): boolean {
@@ -163,6 +177,8 @@ export class WasmWeights {
   readonly termsDown: Float64Array | null = null;
   private readonly termsUpAt: number = 0;
   private readonly termsDownAt: number = 0;
+  /** A batch's per-copy state and kernels (wasm-batch.ts), or null when this memory has none. */
+  readonly batch: WasmBatch | null = null;
 
   private constructor(module: WebAssembly.Module, layout: WasmLayout) {
     const { rows, cols, lazy, trace, terms = false } = layout;
@@ -236,6 +252,19 @@ export class WasmWeights {
       at += 8 * rows * cols;
       this.termsDownAt = at;
       this.termsDown = new Float64Array(buf, at, rows * cols);
+      at += 8 * rows * cols;
+    }
+    if (hasBatch(layout)) {
+      at = Math.ceil(at / 16) * 16;
+      const fns = this.fns;
+      this.batch = WasmBatch.create(
+        {
+          memory, rows, cols, storedAt: this.storedAt, termsUpAt: this.termsUpAt, termsDownAt: this.termsDownAt, ruleParamsAt: RULE_PARAMS_AT,
+          decayAdd: fns.decayAdd,
+        },
+        at,
+        layout.copies as number,
+      );
     }
   }
 

@@ -22,6 +22,7 @@
  */
 import { VALUES_PER_PAUSE } from '../../pause.js';
 import { LazyColumns } from './lazy-columns.js';
+import type { WasmBatch } from './wasm-batch.js';
 import { WasmWeights } from './wasm-weights.js';
 
 /** Which loops a DenseWeights runs: 'auto' picks WebAssembly where available and worth it. */
@@ -59,6 +60,8 @@ export interface DenseWeightsOptions {
   trace?: boolean;
   /** Two more matrices the size of this one, for a batch's summed terms (see `termsUp`). Default false. */
   terms?: boolean;
+  /** A batch's copies: with terms, their state goes next to the matrix too (see `batch`). Default 1. */
+  copies?: number;
 }
 
 export class DenseWeights {
@@ -116,12 +119,18 @@ export class DenseWeights {
    */
   readonly termsUp: Float64Array | null;
   readonly termsDown: Float64Array | null;
+  /**
+   * A batch's per-copy state and the kernels that run once for all its
+   * copies (wasm-batch.ts), next to termsUp and termsDown; null where those
+   * are, or the batch kernels are unavailable.
+   */
+  readonly batch: WasmBatch | null;
 
   /** Below this the scale is folded into the stored values so it never underflows. */
   static readonly RENORMALISE_BELOW = 1e-100;
 
   constructor(options: DenseWeightsOptions) {
-    const { rows, cols, wMin, wMax, weightDecay, soft, kernels = 'auto', lazyColumns = false, trace = false, terms = false } = options;
+    const { rows, cols, wMin, wMax, weightDecay, soft, kernels = 'auto', lazyColumns = false, trace = false, terms = false, copies = 1 } = options;
     if (rows * cols > MAX_SYNAPSES) throw new RangeError(`a connection of ${rows * cols} synapses exceeds the engine's maximum of ${MAX_SYNAPSES}`);
     this.rows = rows;
     this.cols = cols;
@@ -130,7 +139,7 @@ export class DenseWeights {
     const wantLazy = lazyColumns && lazy && !soft;
     // Lazy columns, a trace and terms need room of their own; a matrix that fits only without them runs them in JavaScript.
     this.wasm = useWasm
-      ? (WasmWeights.create({ rows, cols, lazy: wantLazy, trace, terms }) ??
+      ? (WasmWeights.create({ rows, cols, lazy: wantLazy, trace, terms, copies }) ??
         (wantLazy || trace || terms ? WasmWeights.create({ rows, cols, lazy: false, trace: false }) : null))
       : null;
     if (kernels === 'wasm' && this.wasm === null) throw new RangeError('WebAssembly SIMD kernels are unavailable here, or the connection is too large for them');
@@ -152,6 +161,7 @@ export class DenseWeights {
     this.trace = this.wasm?.trace ?? (trace ? new Float64Array(rows * cols) : null);
     this.termsUp = this.wasm?.termsUp ?? null;
     this.termsDown = this.wasm?.termsDown ?? null;
+    this.batch = this.wasm?.batch ?? null;
   }
 
   /** Whether the WebAssembly kernels run this matrix's hot loops. */
@@ -174,6 +184,16 @@ export class DenseWeights {
     this.kernelParams[0] = this.scale;
     if (this.wasm !== null) this.wasm.deliver(spikeIdx, spikeCount, out);
     else deliverRows(this.stored, this.cols, spikeIdx, spikeCount, out, this.kernelParams);
+  }
+
+  /**
+   * A batch's delivery (batch !== null): for every spike b * rows + i of
+   * spikeIdx[0 .. count), the whole pre population's, out[b * cols + j] +=
+   * w[i][j]: each copy's deliver() into its part of out, in one call.
+   */
+  deliverCopies(spikeIdx: Int32Array, count: number, out: Float64Array): void {
+    this.kernelParams[0] = this.scale;
+    (this.batch as WasmBatch).deliver(spikeIdx, count, out);
   }
 
   begin(): void {

@@ -1,0 +1,173 @@
+/**
+ * A batch's per-copy state in its connection's WebAssembly memory, next to
+ * the weights and the summed terms (wasm-weights.ts reserves the room), and
+ * the kernels of batch-kernels.wat that run over it once for all copies:
+ * MSTDP's terms of every copy, and every copy's delivery. A batch of B
+ * copies otherwise pays B calls, or B passes of JavaScript, for each.
+ *
+ * Layout, in bytes from `at` (a multiple of 16): a header of the i32
+ * offsets the kernels read (see the .wat), then pPlus (B * rows f64),
+ * pMinus (B * cols f64), m (cols f64), c (B f64), out (B * cols f64),
+ * ePreIdx (B * rows i32), ePreCount (B i32), ePostIdx (B * cols i32),
+ * ePostCount (B i32), rowList (rows i32), colList (cols i32), counts (2 i32),
+ * spikes (B * rows i32), ePreMask (B * rows u8), ePostMask (B * cols u8),
+ * rowMask (rows u8), colMask (cols u8).
+ */
+import { BATCH_KERNELS_WASM_BASE64 } from './batch-kernels-wasm.js';
+import { compileEmbedded } from './wasm-module.js';
+
+const HEADER_BYTES = 128;
+
+interface BatchExports {
+  mstdpTerms(header: number): void;
+  deliverCopies(header: number, count: number): void;
+}
+
+/** Compiled once per process; null where WebAssembly or its SIMD instructions are missing (batches keep the JavaScript loops). */
+const BATCH_MODULE = compileEmbedded(BATCH_KERNELS_WASM_BASE64);
+
+export function batchKernelsAvailable(): boolean {
+  return BATCH_MODULE !== null;
+}
+
+/** Bytes of a batch's part of the memory (see the file comment). */
+export function batchBytes(rows: number, cols: number, copies: number): number {
+  const doubles = copies * rows + 2 * copies * cols + cols + copies;
+  const ints = 2 * copies * rows + copies * cols + 2 * copies + rows + cols + 2;
+  return HEADER_BYTES + 8 * doubles + 4 * ints + copies * rows + copies * cols + rows + cols;
+}
+
+/** Where the weights' own arrays are, and the kernel the p vectors decay with (weight-kernels.wat decayAdd). */
+export interface BatchHost {
+  memory: WebAssembly.Memory;
+  rows: number;
+  cols: number;
+  storedAt: number;
+  termsUpAt: number;
+  termsDownAt: number;
+  /** p[i] = p[i] * d + a * s[i], d and a the doubles at byte `params` (weight-kernels.wat decayAdd). */
+  decayAdd(p: number, s: number, n: number, params: number): void;
+  /** Byte offset of the rules' scalars (DenseWeights.ruleParams). */
+  ruleParamsAt: number;
+}
+
+export class WasmBatch {
+  readonly copies: number;
+  /** Copy-major: copy b's p_plus at b * rows, p_minus at b * cols. */
+  readonly pPlus: Float64Array;
+  readonly pMinus: Float64Array;
+  /** c[b] = lr[0] * r_b, set before mstdpTerms. */
+  readonly c: Float64Array;
+  /** Copy b's eligibility spikes at b * rows (pre) and b * cols (post), ePreCount[b] and ePostCount[b] of them, and their masks. */
+  readonly ePreIdx: Int32Array;
+  readonly ePreCount: Int32Array;
+  readonly ePreMask: Uint8Array;
+  readonly ePostIdx: Int32Array;
+  readonly ePostCount: Int32Array;
+  readonly ePostMask: Uint8Array;
+  /** The rows and columns the summed terms touch (BatchTerms), counts[0] and counts[1] of them. */
+  readonly rowMask: Uint8Array;
+  readonly rowList: Int32Array;
+  readonly colMask: Uint8Array;
+  readonly colList: Int32Array;
+  readonly counts: Int32Array;
+  private readonly out: Float64Array;
+  private readonly spikes: Int32Array;
+  private readonly fns: BatchExports;
+  private readonly host: BatchHost;
+  private readonly headerAt: number;
+  private readonly pPlusAt: number;
+  private readonly pMinusAt: number;
+  private readonly ePreMaskAt: number;
+  private readonly ePostMaskAt: number;
+
+  private constructor(module: WebAssembly.Module, host: BatchHost, at: number, copies: number) {
+    const { memory, rows, cols } = host;
+    this.host = host;
+    this.copies = copies;
+    this.fns = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as BatchExports;
+    const buf = memory.buffer;
+    this.headerAt = at;
+    let next = at + HEADER_BYTES;
+    /** The next `bytes` of the region. */
+    const take = (bytes: number): number => {
+      const from = next;
+      next += bytes;
+      return from;
+    };
+    this.pPlusAt = take(8 * copies * rows);
+    this.pMinusAt = take(8 * copies * cols);
+    const mAt = take(8 * cols);
+    const cAt = take(8 * copies);
+    const outAt = take(8 * copies * cols);
+    const ePreIdxAt = take(4 * copies * rows);
+    const ePreCountAt = take(4 * copies);
+    const ePostIdxAt = take(4 * copies * cols);
+    const ePostCountAt = take(4 * copies);
+    const rowListAt = take(4 * rows);
+    const colListAt = take(4 * cols);
+    const countsAt = take(8);
+    const spikesAt = take(4 * copies * rows);
+    this.ePreMaskAt = take(copies * rows);
+    this.ePostMaskAt = take(copies * cols);
+    const rowMaskAt = take(rows);
+    const colMaskAt = take(cols);
+    this.pPlus = new Float64Array(buf, this.pPlusAt, copies * rows);
+    this.pMinus = new Float64Array(buf, this.pMinusAt, copies * cols);
+    this.c = new Float64Array(buf, cAt, copies);
+    this.out = new Float64Array(buf, outAt, copies * cols);
+    this.ePreIdx = new Int32Array(buf, ePreIdxAt, copies * rows);
+    this.ePreCount = new Int32Array(buf, ePreCountAt, copies);
+    this.ePostIdx = new Int32Array(buf, ePostIdxAt, copies * cols);
+    this.ePostCount = new Int32Array(buf, ePostCountAt, copies);
+    this.rowList = new Int32Array(buf, rowListAt, rows);
+    this.colList = new Int32Array(buf, colListAt, cols);
+    this.counts = new Int32Array(buf, countsAt, 2);
+    this.spikes = new Int32Array(buf, spikesAt, copies * rows);
+    this.ePreMask = new Uint8Array(buf, this.ePreMaskAt, copies * rows);
+    this.ePostMask = new Uint8Array(buf, this.ePostMaskAt, copies * cols);
+    this.rowMask = new Uint8Array(buf, rowMaskAt, rows);
+    this.colMask = new Uint8Array(buf, colMaskAt, cols);
+    new Int32Array(buf, at, HEADER_BYTES / 4).set([
+      host.termsUpAt, host.termsDownAt, rows, cols, copies,
+      this.pPlusAt, this.pMinusAt, mAt, cAt,
+      ePreIdxAt, ePreCountAt, this.ePreMaskAt, ePostIdxAt, ePostCountAt,
+      rowMaskAt, rowListAt, colMaskAt, colListAt, countsAt,
+      host.storedAt, outAt, spikesAt,
+    ]);
+  }
+
+  /**
+   * A batch's part of a connection's memory at byte `at` (batchBytes of it
+   * reserved there), or null where the batch kernels are unavailable.
+   */
+  static create(host: BatchHost, at: number, copies: number): WasmBatch | null {
+    return BATCH_MODULE === null ? null : new WasmBatch(BATCH_MODULE, host, at, copies);
+  }
+
+  /** Every copy's MSTDP terms added into the summed matrices, their rows and columns listed (batch-rules.ts BatchMstdpRule.addTerms). */
+  mstdpTerms(): void {
+    this.fns.mstdpTerms(this.headerAt);
+  }
+
+  /**
+   * out[b * cols + j] += w[i][j] * scale for every spike b * rows + i of
+   * spikeIdx[0 .. count) (the whole pre population's, copy by copy), the
+   * scale the double at byte 0: every copy's delivery into its part of out
+   * (the whole post population's input), in one call.
+   */
+  deliver(spikeIdx: Int32Array, count: number, out: Float64Array): void {
+    const spikes = this.spikes;
+    for (let k = 0; k < count; k++) spikes[k] = spikeIdx[k];
+    this.out.set(out);
+    this.fns.deliverCopies(this.headerAt, count);
+    out.set(this.out);
+  }
+
+  /** p_plus = p_plus * d + a * ePreMask and p_minus likewise with ePostMask, for every copy; (d, a) at ruleParams[plusSlot] and [minusSlot]. */
+  decayP(plusSlot: number, minusSlot: number): void {
+    const { host } = this;
+    host.decayAdd(this.pPlusAt, this.ePreMaskAt, this.pPlus.length, host.ruleParamsAt + 8 * plusSlot);
+    host.decayAdd(this.pMinusAt, this.ePostMaskAt, this.pMinus.length, host.ruleParamsAt + 8 * minusSlot);
+  }
+}
