@@ -16,6 +16,8 @@
 ;;   36 ePreIdx  40 ePreCount 44 ePreMask 48 ePostIdx 52 ePostCount
 ;;   56 rowMask  60 rowList  64 colMask  68 colList   72 counts (rows, columns touched)
 ;;   76 stored   80 out      84 spikes
+;;   88 uRow     92 dRow     96 colPos  100 colCopyCount  104 colCopies
+;;  108 the reduction's factor (a double's address)
 ;; A copy's vectors and lists are blocks: copy b's p_plus at pPlus + 8 * b *
 ;; rows, its eligibility's pre spikes at ePreIdx + 4 * b * rows (ePreCount[b]
 ;; of them, in copy b's neuron numbers), its pre mask at ePreMask + b * rows;
@@ -34,28 +36,56 @@
         (i32.store (i32.add (local.get $list) (i32.shl (local.get $n) (i32.const 2))) (local.get $i))
         (i32.store (local.get $count) (i32.add (local.get $n) (i32.const 1))))))
 
-  ;; MSTDP's step 1 for every copy b with c[b] = lr[0] * r_b not 0: dw =
-  ;; c[b] * e_b added to up where positive and subtracted from down where
-  ;; negative (batch-rules.ts BatchMstdpRule.addTerms), and the rows and
-  ;; columns touched listed. The rows of copy b's pre spikes: e[i][j] =
-  ;; p_minus[j], or p_plus[i] + p_minus[j] where post j spiked, built in
-  ;; m (a row of c[b] * p_minus, patched at the post spikes' columns for
-  ;; the row and put back after it), two synapses a vector; a lane whose dw
-  ;; is not positive adds +0 to up, one not negative subtracts +0 from down,
-  ;; which leaves their bits (neither is ever -0). Then the columns of copy
-  ;; b's post spikes on the rows of neurons that did not spike: e[i][j] =
-  ;; p_plus[i], a row at a time so the matrices are walked in memory order.
-  (func (export "mstdpTerms") (param $h i32)
-    (local $up i32) (local $down i32) (local $rows i32) (local $cols i32) (local $copies i32)
+  ;; The weight update of one synapse at byte $k under hard bounds with lazy
+  ;; decay, from the summed terms: ((w * scale + up) - down) * factor,
+  ;; clamped, over the next scale (weight-kernels.wat takeTerms' cells).
+  (func $update (param $k i32) (param $u f64) (param $d f64)
+    (local $wn f64)
+    (local.set $wn (f64.mul
+      (f64.sub (f64.add (f64.mul (f64.load (local.get $k)) (f64.load (i32.const 0))) (local.get $u)) (local.get $d))
+      (f64.load (i32.const 8))))
+    (local.set $wn (select (f64.load (i32.const 24)) (local.get $wn) (f64.gt (local.get $wn) (f64.load (i32.const 24)))))
+    (local.set $wn (select (f64.load (i32.const 16)) (local.get $wn) (f64.lt (local.get $wn) (f64.load (i32.const 16)))))
+    (f64.store (local.get $k) (f64.mul (local.get $wn) (f64.load (i32.const 32)))))
+
+  ;; MSTDP's update of a batch under hard bounds with lazy decay, every
+  ;; copy b with c[b] = lr[0] * r_b not 0 (batch-rules.ts BatchMstdpRule:
+  ;; addTerms, then BatchTerms.apply), without the summed matrices: each
+  ;; synapse's terms are summed where it is updated, copy by copy in copy
+  ;; order, so the sums are those of adding each copy's into the matrices.
+  ;; Copy b's dw = c[b] * e_b: on the rows of its pre spikes e[i][j] =
+  ;; p_minus[j], or p_plus[i] + p_minus[j] where post j spiked; on the
+  ;; columns of its post spikes, on the other rows, e[i][j] = p_plus[i]. The
+  ;; sums up (of the positive dw) and down (of the negative) are scaled by
+  ;; the reduction's factor (the double at byte $f), and a synapse whose two
+  ;; products are 0 keeps its bits (it only decays, by the scale).
+  ;;  1. The rows and columns touched are listed (rowMask/rowList,
+  ;;     colMask/colList), and for each column listed the copies whose
+  ;;     post spike it is, in copy order (colCopies, B a column).
+  ;;  2. Each row listed takes every copy's terms into a row of sums (uRow,
+  ;;     dRow): a copy with its pre spike there its whole row, built in m
+  ;;     (c[b] * p_minus, patched at its post spikes' columns) and added two
+  ;;     synapses a vector (a lane whose dw is not positive adds +0 to up,
+  ;;     one not negative subtracts +0 from down, which keeps their bits:
+  ;;     neither is ever -0); any other copy c[b] * p_plus[i] at its post
+  ;;     spikes' columns. Then the row is updated from the sums, which are
+  ;;     cleared.
+  ;;  3. Each column listed, on the rows not listed, two rows a vector: the
+  ;;     column's copies' c[b] * p_plus[i], summed by sign, update the
+  ;;     weight; a lane of a listed row keeps the weight step 2 left.
+  (func (export "mstdpUpdate") (param $h i32)
+    (local $rows i32) (local $cols i32) (local $copies i32)
     (local $pPlus i32) (local $pMinus i32) (local $m i32) (local $c i32)
     (local $ePreIdx i32) (local $ePreCount i32) (local $ePreMask i32) (local $ePostIdx i32) (local $ePostCount i32)
     (local $rowMask i32) (local $rowList i32) (local $colMask i32) (local $colList i32) (local $counts i32)
+    (local $stored i32) (local $uRow i32) (local $dRow i32) (local $colPos i32) (local $colCopyCount i32) (local $colCopies i32)
     (local $b i32) (local $cb f64) (local $C v128) (local $pp i32) (local $pm i32) (local $nPre i32) (local $nPost i32)
-    (local $preList i32) (local $postList i32) (local $preMask i32) (local $q i32) (local $r i32) (local $i i32)
-    (local $jb i32) (local $kb i32) (local $off i32) (local $rowBytes i32) (local $pairEnd i32)
-    (local $pi f64) (local $a f64) (local $ds f64) (local $dw v128)
-    (local.set $up (i32.load (local.get $h)))
-    (local.set $down (i32.load offset=4 (local.get $h)))
+    (local $preList i32) (local $postList i32) (local $q i32) (local $r i32) (local $i i32) (local $j i32)
+    (local $jb i32) (local $k i32) (local $off i32) (local $rowBytes i32) (local $pairEnd i32) (local $n i32)
+    (local $rowCount i32) (local $colCount i32) (local $copyList i32)
+    (local $pi f64) (local $a f64) (local $us f64) (local $ds f64) (local $fs f64)
+    (local $dw v128) (local $u v128) (local $d v128) (local $w v128) (local $wn v128) (local $keep v128)
+    (local $F v128) (local $S v128) (local $FAC v128) (local $LO v128) (local $HI v128) (local $INV v128)
     (local.set $rows (i32.load offset=8 (local.get $h)))
     (local.set $cols (i32.load offset=12 (local.get $h)))
     (local.set $copies (i32.load offset=16 (local.get $h)))
@@ -73,43 +103,98 @@
     (local.set $colMask (i32.load offset=64 (local.get $h)))
     (local.set $colList (i32.load offset=68 (local.get $h)))
     (local.set $counts (i32.load offset=72 (local.get $h)))
+    (local.set $stored (i32.load offset=76 (local.get $h)))
+    (local.set $uRow (i32.load offset=88 (local.get $h)))
+    (local.set $dRow (i32.load offset=92 (local.get $h)))
+    (local.set $colPos (i32.load offset=96 (local.get $h)))
+    (local.set $colCopyCount (i32.load offset=100 (local.get $h)))
+    (local.set $colCopies (i32.load offset=104 (local.get $h)))
+    (local.set $fs (f64.load (i32.load offset=108 (local.get $h))))
+    (local.set $F (f64x2.splat (local.get $fs)))
+    (local.set $S (f64x2.splat (f64.load (i32.const 0))))
+    (local.set $FAC (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
+    (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
     (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
-    (block $copiesDone
-      (loop $copiesLoop
-        (br_if $copiesDone (i32.ge_u (local.get $b) (local.get $copies)))
-        (local.set $cb (f64.load (i32.add (local.get $c) (i32.shl (local.get $b) (i32.const 3)))))
-        (if (f64.ne (local.get $cb) (f64.const 0))
+    ;; 1. The lists.
+    (block $listed
+      (loop $listCopies
+        (br_if $listed (i32.ge_u (local.get $b) (local.get $copies)))
+        (if (f64.ne (f64.load (i32.add (local.get $c) (i32.shl (local.get $b) (i32.const 3)))) (f64.const 0))
           (then
-            (local.set $pp (i32.add (local.get $pPlus) (i32.shl (i32.mul (local.get $b) (local.get $rows)) (i32.const 3))))
-            (local.set $pm (i32.add (local.get $pMinus) (i32.mul (local.get $b) (local.get $rowBytes))))
             (local.set $nPre (i32.load (i32.add (local.get $ePreCount) (i32.shl (local.get $b) (i32.const 2)))))
-            (local.set $nPost (i32.load (i32.add (local.get $ePostCount) (i32.shl (local.get $b) (i32.const 2)))))
             (local.set $preList (i32.add (local.get $ePreIdx) (i32.shl (i32.mul (local.get $b) (local.get $rows)) (i32.const 2))))
+            (local.set $q (i32.const 0))
+            (block $rowsListed
+              (loop $listRows
+                (br_if $rowsListed (i32.ge_u (local.get $q) (local.get $nPre)))
+                (call $touch (local.get $rowMask) (local.get $rowList) (local.get $counts)
+                  (i32.load (i32.add (local.get $preList) (i32.shl (local.get $q) (i32.const 2)))))
+                (local.set $q (i32.add (local.get $q) (i32.const 1)))
+                (br $listRows)))
+            (local.set $nPost (i32.load (i32.add (local.get $ePostCount) (i32.shl (local.get $b) (i32.const 2)))))
             (local.set $postList (i32.add (local.get $ePostIdx) (i32.shl (i32.mul (local.get $b) (local.get $cols)) (i32.const 2))))
-            (local.set $preMask (i32.add (local.get $ePreMask) (i32.mul (local.get $b) (local.get $rows))))
-            (if (i32.gt_u (local.get $nPre) (i32.const 0))
-              (then
-                ;; m = c[b] * p_minus of copy b
-                (local.set $C (f64x2.splat (local.get $cb)))
-                (local.set $jb (i32.const 0))
-                (block $scaled
-                  (loop $scale
-                    (br_if $scaled (i32.ge_u (local.get $jb) (local.get $pairEnd)))
-                    (v128.store (i32.add (local.get $m) (local.get $jb))
-                      (f64x2.mul (local.get $C) (v128.load (i32.add (local.get $pm) (local.get $jb)))))
-                    (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
-                    (br $scale)))
-                (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+            (local.set $r (i32.const 0))
+            (block $colsListed
+              (loop $listCols
+                (br_if $colsListed (i32.ge_u (local.get $r) (local.get $nPost)))
+                (local.set $j (i32.load (i32.add (local.get $postList) (i32.shl (local.get $r) (i32.const 2)))))
+                (if (i32.ne (i32.load8_u (i32.add (local.get $colMask) (local.get $j))) (i32.const 1))
                   (then
-                    (f64.store (i32.add (local.get $m) (local.get $pairEnd))
-                      (f64.mul (local.get $cb) (f64.load (i32.add (local.get $pm) (local.get $pairEnd)))))))
-                (local.set $q (i32.const 0))
-                (block $rowsDone
-                  (loop $rowsLoop
-                    (br_if $rowsDone (i32.ge_u (local.get $q) (local.get $nPre)))
-                    (local.set $i (i32.load (i32.add (local.get $preList) (i32.shl (local.get $q) (i32.const 2)))))
-                    (local.set $pi (f64.load (i32.add (local.get $pp) (i32.shl (local.get $i) (i32.const 3)))))
+                    (local.set $n (i32.load offset=4 (local.get $counts)))
+                    (i32.store8 (i32.add (local.get $colMask) (local.get $j)) (i32.const 1))
+                    (i32.store (i32.add (local.get $colPos) (i32.shl (local.get $j) (i32.const 2))) (local.get $n))
+                    (i32.store (i32.add (local.get $colList) (i32.shl (local.get $n) (i32.const 2))) (local.get $j))
+                    (i32.store (i32.add (local.get $colCopyCount) (i32.shl (local.get $n) (i32.const 2))) (i32.const 0))
+                    (i32.store offset=4 (local.get $counts) (i32.add (local.get $n) (i32.const 1)))))
+                (local.set $q (i32.load (i32.add (local.get $colPos) (i32.shl (local.get $j) (i32.const 2)))))
+                (local.set $k (i32.add (local.get $colCopyCount) (i32.shl (local.get $q) (i32.const 2))))
+                (local.set $n (i32.load (local.get $k)))
+                (i32.store (i32.add (local.get $colCopies) (i32.shl (i32.add (i32.mul (local.get $q) (local.get $copies)) (local.get $n)) (i32.const 2)))
+                  (local.get $b))
+                (i32.store (local.get $k) (i32.add (local.get $n) (i32.const 1)))
+                (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                (br $listCols)))))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $listCopies)))
+    (local.set $rowCount (i32.load (local.get $counts)))
+    (local.set $colCount (i32.load offset=4 (local.get $counts)))
+    ;; 2. The rows listed.
+    (local.set $q (i32.const 0))
+    (block $rowsDone
+      (loop $rowsLoop
+        (br_if $rowsDone (i32.ge_u (local.get $q) (local.get $rowCount)))
+        (local.set $i (i32.load (i32.add (local.get $rowList) (i32.shl (local.get $q) (i32.const 2)))))
+        (local.set $b (i32.const 0))
+        (block $termsDone
+          (loop $termsLoop
+            (br_if $termsDone (i32.ge_u (local.get $b) (local.get $copies)))
+            (local.set $cb (f64.load (i32.add (local.get $c) (i32.shl (local.get $b) (i32.const 3)))))
+            (if (f64.ne (local.get $cb) (f64.const 0))
+              (then
+                (local.set $pp (i32.add (local.get $pPlus) (i32.shl (i32.mul (local.get $b) (local.get $rows)) (i32.const 3))))
+                (local.set $pm (i32.add (local.get $pMinus) (i32.mul (local.get $b) (local.get $rowBytes))))
+                (local.set $nPost (i32.load (i32.add (local.get $ePostCount) (i32.shl (local.get $b) (i32.const 2)))))
+                (local.set $postList (i32.add (local.get $ePostIdx) (i32.shl (i32.mul (local.get $b) (local.get $cols)) (i32.const 2))))
+                (local.set $pi (f64.load (i32.add (local.get $pp) (i32.shl (local.get $i) (i32.const 3)))))
+                (if (i32.eq (i32.load8_u (i32.add (i32.add (local.get $ePreMask) (i32.mul (local.get $b) (local.get $rows))) (local.get $i))) (i32.const 1))
+                  (then
+                    ;; m = c[b] * p_minus, then c[b] * (p_plus[i] + p_minus[j]) at the post spikes.
+                    (local.set $C (f64x2.splat (local.get $cb)))
+                    (local.set $jb (i32.const 0))
+                    (block $scaled
+                      (loop $scale
+                        (br_if $scaled (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+                        (v128.store (i32.add (local.get $m) (local.get $jb))
+                          (f64x2.mul (local.get $C) (v128.load (i32.add (local.get $pm) (local.get $jb)))))
+                        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+                        (br $scale)))
+                    (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+                      (then
+                        (f64.store (i32.add (local.get $m) (local.get $pairEnd))
+                          (f64.mul (local.get $cb) (f64.load (i32.add (local.get $pm) (local.get $pairEnd)))))))
                     (local.set $r (i32.const 0))
                     (block $patched
                       (loop $patch
@@ -119,90 +204,161 @@
                           (f64.mul (local.get $cb) (f64.add (local.get $pi) (f64.load (i32.add (local.get $pm) (local.get $jb))))))
                         (local.set $r (i32.add (local.get $r) (i32.const 1)))
                         (br $patch)))
-                    (local.set $off (i32.mul (local.get $i) (local.get $rowBytes)))
                     (local.set $jb (i32.const 0))
                     (block $pairsDone
                       (loop $pairs
                         (br_if $pairsDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
                         (local.set $dw (v128.load (i32.add (local.get $m) (local.get $jb))))
-                        (local.set $kb (i32.add (local.get $off) (local.get $jb)))
-                        (v128.store (i32.add (local.get $up) (local.get $kb))
-                          (f64x2.add (v128.load (i32.add (local.get $up) (local.get $kb)))
+                        (v128.store (i32.add (local.get $uRow) (local.get $jb))
+                          (f64x2.add (v128.load (i32.add (local.get $uRow) (local.get $jb)))
                             (v128.and (local.get $dw) (f64x2.gt (local.get $dw) (v128.const f64x2 0 0)))))
-                        (v128.store (i32.add (local.get $down) (local.get $kb))
-                          (f64x2.sub (v128.load (i32.add (local.get $down) (local.get $kb)))
+                        (v128.store (i32.add (local.get $dRow) (local.get $jb))
+                          (f64x2.sub (v128.load (i32.add (local.get $dRow) (local.get $jb)))
                             (v128.and (local.get $dw) (f64x2.lt (local.get $dw) (v128.const f64x2 0 0)))))
                         (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
                         (br $pairs)))
                     (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
                       (then
-                        (local.set $ds (f64.load (i32.add (local.get $m) (local.get $pairEnd))))
-                        (local.set $kb (i32.add (local.get $off) (local.get $pairEnd)))
-                        (if (f64.gt (local.get $ds) (f64.const 0))
-                          (then
-                            (f64.store (i32.add (local.get $up) (local.get $kb))
-                              (f64.add (f64.load (i32.add (local.get $up) (local.get $kb))) (local.get $ds)))))
-                        (if (f64.lt (local.get $ds) (f64.const 0))
-                          (then
-                            (f64.store (i32.add (local.get $down) (local.get $kb))
-                              (f64.sub (f64.load (i32.add (local.get $down) (local.get $kb))) (local.get $ds)))))))
-                    (local.set $r (i32.const 0))
-                    (block $restored
-                      (loop $restore
-                        (br_if $restored (i32.ge_u (local.get $r) (local.get $nPost)))
-                        (local.set $jb (i32.shl (i32.load (i32.add (local.get $postList) (i32.shl (local.get $r) (i32.const 2)))) (i32.const 3)))
-                        (f64.store (i32.add (local.get $m) (local.get $jb))
-                          (f64.mul (local.get $cb) (f64.load (i32.add (local.get $pm) (local.get $jb)))))
-                        (local.set $r (i32.add (local.get $r) (i32.const 1)))
-                        (br $restore)))
-                    (call $touch (local.get $rowMask) (local.get $rowList) (local.get $counts) (local.get $i))
-                    (local.set $q (i32.add (local.get $q) (i32.const 1)))
-                    (br $rowsLoop)))))
-            (if (i32.gt_u (local.get $nPost) (i32.const 0))
-              (then
-                (local.set $i (i32.const 0))
-                (local.set $off (i32.const 0))
-                (block $colRowsDone
-                  (loop $colRows
-                    (br_if $colRowsDone (i32.ge_u (local.get $i) (local.get $rows)))
-                    (if (i32.ne (i32.load8_u (i32.add (local.get $preMask) (local.get $i))) (i32.const 1))
-                      (then
-                        (local.set $a (f64.mul (local.get $cb) (f64.load (i32.add (local.get $pp) (i32.shl (local.get $i) (i32.const 3))))))
+                        (local.set $a (f64.load (i32.add (local.get $m) (local.get $pairEnd))))
                         (if (f64.gt (local.get $a) (f64.const 0))
                           (then
-                            (local.set $r (i32.const 0))
-                            (block $upDone
-                              (loop $upLoop
-                                (br_if $upDone (i32.ge_u (local.get $r) (local.get $nPost)))
-                                (local.set $kb (i32.add (i32.add (local.get $up) (local.get $off))
-                                  (i32.shl (i32.load (i32.add (local.get $postList) (i32.shl (local.get $r) (i32.const 2)))) (i32.const 3))))
-                                (f64.store (local.get $kb) (f64.add (f64.load (local.get $kb)) (local.get $a)))
-                                (local.set $r (i32.add (local.get $r) (i32.const 1)))
-                                (br $upLoop)))))
+                            (f64.store (i32.add (local.get $uRow) (local.get $pairEnd))
+                              (f64.add (f64.load (i32.add (local.get $uRow) (local.get $pairEnd))) (local.get $a)))))
                         (if (f64.lt (local.get $a) (f64.const 0))
                           (then
-                            (local.set $r (i32.const 0))
-                            (block $downDone
-                              (loop $downLoop
-                                (br_if $downDone (i32.ge_u (local.get $r) (local.get $nPost)))
-                                (local.set $kb (i32.add (i32.add (local.get $down) (local.get $off))
-                                  (i32.shl (i32.load (i32.add (local.get $postList) (i32.shl (local.get $r) (i32.const 2)))) (i32.const 3))))
-                                (f64.store (local.get $kb) (f64.sub (f64.load (local.get $kb)) (local.get $a)))
-                                (local.set $r (i32.add (local.get $r) (i32.const 1)))
-                                (br $downLoop)))))))
-                    (local.set $off (i32.add (local.get $off) (local.get $rowBytes)))
-                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                    (br $colRows)))
+                            (f64.store (i32.add (local.get $dRow) (local.get $pairEnd))
+                              (f64.sub (f64.load (i32.add (local.get $dRow) (local.get $pairEnd))) (local.get $a))))))))
+                  (else
+                    ;; Copy b's post spikes' columns on this row: c[b] * p_plus[i].
+                    (local.set $a (f64.mul (local.get $cb) (local.get $pi)))
+                    (local.set $r (i32.const 0))
+                    (block $colsDone
+                      (loop $colsLoop
+                        (br_if $colsDone (i32.ge_u (local.get $r) (local.get $nPost)))
+                        (local.set $jb (i32.shl (i32.load (i32.add (local.get $postList) (i32.shl (local.get $r) (i32.const 2)))) (i32.const 3)))
+                        (if (f64.gt (local.get $a) (f64.const 0))
+                          (then
+                            (f64.store (i32.add (local.get $uRow) (local.get $jb))
+                              (f64.add (f64.load (i32.add (local.get $uRow) (local.get $jb))) (local.get $a)))))
+                        (if (f64.lt (local.get $a) (f64.const 0))
+                          (then
+                            (f64.store (i32.add (local.get $dRow) (local.get $jb))
+                              (f64.sub (f64.load (i32.add (local.get $dRow) (local.get $jb))) (local.get $a)))))
+                        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                        (br $colsLoop)))))))
+            (local.set $b (i32.add (local.get $b) (i32.const 1)))
+            (br $termsLoop)))
+        ;; The row from its sums, which are cleared.
+        (local.set $off (i32.add (local.get $stored) (i32.mul (local.get $i) (local.get $rowBytes))))
+        (local.set $jb (i32.const 0))
+        (block $takenDone
+          (loop $taken
+            (br_if $takenDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (local.set $u (f64x2.mul (v128.load (i32.add (local.get $uRow) (local.get $jb))) (local.get $F)))
+            (local.set $d (f64x2.mul (v128.load (i32.add (local.get $dRow) (local.get $jb))) (local.get $F)))
+            (v128.store (i32.add (local.get $uRow) (local.get $jb)) (v128.const i64x2 0 0))
+            (v128.store (i32.add (local.get $dRow) (local.get $jb)) (v128.const i64x2 0 0))
+            (local.set $w (v128.load (i32.add (local.get $off) (local.get $jb))))
+            (local.set $wn (f64x2.mul (f64x2.sub (f64x2.add (f64x2.mul (local.get $w) (local.get $S)) (local.get $u)) (local.get $d)) (local.get $FAC)))
+            (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+            (v128.store (i32.add (local.get $off) (local.get $jb))
+              (v128.bitselect (local.get $w) (local.get $wn)
+                (v128.and (f64x2.eq (local.get $u) (v128.const f64x2 0 0)) (f64x2.eq (local.get $d) (v128.const f64x2 0 0)))))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+            (br $taken)))
+        (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+          (then
+            (local.set $us (f64.mul (f64.load (i32.add (local.get $uRow) (local.get $pairEnd))) (local.get $fs)))
+            (local.set $ds (f64.mul (f64.load (i32.add (local.get $dRow) (local.get $pairEnd))) (local.get $fs)))
+            (f64.store (i32.add (local.get $uRow) (local.get $pairEnd)) (f64.const 0))
+            (f64.store (i32.add (local.get $dRow) (local.get $pairEnd)) (f64.const 0))
+            (if (i32.eqz (i32.and (f64.eq (local.get $us) (f64.const 0)) (f64.eq (local.get $ds) (f64.const 0))))
+              (then (call $update (i32.add (local.get $off) (local.get $pairEnd)) (local.get $us) (local.get $ds))))))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $rowsLoop)))
+    ;; 3. The columns listed, on the other rows.
+    (local.set $q (i32.const 0))
+    (block $columnsDone
+      (loop $columnsLoop
+        (br_if $columnsDone (i32.ge_u (local.get $q) (local.get $colCount)))
+        (local.set $jb (i32.shl (i32.load (i32.add (local.get $colList) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
+        (local.set $n (i32.load (i32.add (local.get $colCopyCount) (i32.shl (local.get $q) (i32.const 2)))))
+        (local.set $copyList (i32.add (local.get $colCopies) (i32.shl (i32.mul (local.get $q) (local.get $copies)) (i32.const 2))))
+        (local.set $i (i32.const 0))
+        (local.set $off (i32.add (local.get $stored) (local.get $jb)))
+        (block $rowPairsDone
+          (loop $rowPairs
+            (br_if $rowPairsDone (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $rows)))
+            (local.set $u (v128.const i64x2 0 0))
+            (local.set $d (v128.const i64x2 0 0))
+            (local.set $r (i32.const 0))
+            (block $sumsDone
+              (loop $sums
+                (br_if $sumsDone (i32.ge_u (local.get $r) (local.get $n)))
+                (local.set $b (i32.load (i32.add (local.get $copyList) (i32.shl (local.get $r) (i32.const 2)))))
+                (local.set $dw (f64x2.mul (f64x2.splat (f64.load (i32.add (local.get $c) (i32.shl (local.get $b) (i32.const 3)))))
+                  (v128.load (i32.add (local.get $pPlus) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $rows)) (local.get $i)) (i32.const 3))))))
+                (local.set $u (f64x2.add (local.get $u) (v128.and (local.get $dw) (f64x2.gt (local.get $dw) (v128.const f64x2 0 0)))))
+                (local.set $d (f64x2.sub (local.get $d) (v128.and (local.get $dw) (f64x2.lt (local.get $dw) (v128.const f64x2 0 0)))))
+                (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                (br $sums)))
+            (local.set $u (f64x2.mul (local.get $u) (local.get $F)))
+            (local.set $d (f64x2.mul (local.get $d) (local.get $F)))
+            (local.set $k (i32.add (local.get $off) (local.get $rowBytes)))
+            (local.set $w (v128.load64_lane 1 (local.get $k) (v128.load64_zero (local.get $off))))
+            (local.set $wn (f64x2.mul (f64x2.sub (f64x2.add (f64x2.mul (local.get $w) (local.get $S)) (local.get $u)) (local.get $d)) (local.get $FAC)))
+            (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+            ;; A listed row's lane (its mask byte 1) keeps what step 2 wrote.
+            (local.set $keep (v128.or
+              (v128.and (f64x2.eq (local.get $u) (v128.const f64x2 0 0)) (f64x2.eq (local.get $d) (v128.const f64x2 0 0)))
+              (i64x2.ne (i64x2.extend_low_i32x4_u (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u
+                (v128.load16_lane 0 (i32.add (local.get $rowMask) (local.get $i)) (v128.const i64x2 0 0)))))
+                (v128.const i64x2 0 0))))
+            (local.set $wn (v128.bitselect (local.get $w) (local.get $wn) (local.get $keep)))
+            (v128.store64_lane 0 (local.get $off) (local.get $wn))
+            (v128.store64_lane 1 (local.get $k) (local.get $wn))
+            (local.set $off (i32.add (local.get $k) (local.get $rowBytes)))
+            (local.set $i (i32.add (local.get $i) (i32.const 2)))
+            (br $rowPairs)))
+        (if (i32.lt_u (local.get $i) (local.get $rows))
+          (then
+            (if (i32.ne (i32.load8_u (i32.add (local.get $rowMask) (local.get $i))) (i32.const 1))
+              (then
+                (local.set $us (f64.const 0))
+                (local.set $ds (f64.const 0))
                 (local.set $r (i32.const 0))
-                (block $touched
-                  (loop $touchCols
-                    (br_if $touched (i32.ge_u (local.get $r) (local.get $nPost)))
-                    (call $touch (local.get $colMask) (local.get $colList) (i32.add (local.get $counts) (i32.const 4))
-                      (i32.load (i32.add (local.get $postList) (i32.shl (local.get $r) (i32.const 2)))))
+                (block $lastDone
+                  (loop $last
+                    (br_if $lastDone (i32.ge_u (local.get $r) (local.get $n)))
+                    (local.set $b (i32.load (i32.add (local.get $copyList) (i32.shl (local.get $r) (i32.const 2)))))
+                    (local.set $a (f64.mul (f64.load (i32.add (local.get $c) (i32.shl (local.get $b) (i32.const 3))))
+                      (f64.load (i32.add (local.get $pPlus) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $rows)) (local.get $i)) (i32.const 3))))))
+                    (if (f64.gt (local.get $a) (f64.const 0)) (then (local.set $us (f64.add (local.get $us) (local.get $a)))))
+                    (if (f64.lt (local.get $a) (f64.const 0)) (then (local.set $ds (f64.sub (local.get $ds) (local.get $a)))))
                     (local.set $r (i32.add (local.get $r) (i32.const 1)))
-                    (br $touchCols)))))))
-        (local.set $b (i32.add (local.get $b) (i32.const 1)))
-        (br $copiesLoop))))
+                    (br $last)))
+                (local.set $us (f64.mul (local.get $us) (local.get $fs)))
+                (local.set $ds (f64.mul (local.get $ds) (local.get $fs)))
+                (if (i32.eqz (i32.and (f64.eq (local.get $us) (f64.const 0)) (f64.eq (local.get $ds) (f64.const 0))))
+                  (then (call $update (local.get $off) (local.get $us) (local.get $ds))))))))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $columnsLoop)))
+    ;; The lists cleared for the next update.
+    (local.set $q (i32.const 0))
+    (block $rowsCleared
+      (loop $clearRows
+        (br_if $rowsCleared (i32.ge_u (local.get $q) (local.get $rowCount)))
+        (i32.store8 (i32.add (local.get $rowMask) (i32.load (i32.add (local.get $rowList) (i32.shl (local.get $q) (i32.const 2))))) (i32.const 0))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $clearRows)))
+    (local.set $q (i32.const 0))
+    (block $colsCleared
+      (loop $clearCols
+        (br_if $colsCleared (i32.ge_u (local.get $q) (local.get $colCount)))
+        (i32.store8 (i32.add (local.get $colMask) (i32.load (i32.add (local.get $colList) (i32.shl (local.get $q) (i32.const 2))))) (i32.const 0))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $clearCols)))
+    (i64.store (local.get $counts) (i64.const 0)))
 
   ;; Every copy's delivery in one call: out[b][j] += stored[i][j] * scale for
   ;; each spike listed at spikes ($count of them), neuron i of copy b given

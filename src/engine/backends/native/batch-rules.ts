@@ -192,8 +192,9 @@ export class BatchStdpRule extends BatchRuleBase {
  * MSTDP (and, with a trace, MSTDPET) per copy. Copy b's eligibility is kept
  * as in rules.ts, by the spikes it was built from and p_plus / p_minus.
  * Where the connection's memory holds the batch's state (DenseWeights.batch)
- * these arrays are in it, and the terms of every copy and the p vectors'
- * decay run as one kernel call each.
+ * these arrays are in it, and the update from every copy's terms (under
+ * hard bounds with lazy decay) and the p vectors' decay run as one kernel
+ * call each.
  */
 export class BatchMstdpRule extends BatchRuleBase {
   protected readonly lr0: number;
@@ -240,15 +241,19 @@ export class BatchMstdpRule extends BatchRuleBase {
   }
 
   update(rewards: Float64Array): void {
-    const wb = this.w.batch;
-    if (wb !== null) {
+    const { w } = this;
+    const wb = w.batch;
+    if (wb !== null && w.hardLazy) {
+      // One kernel call: each synapse's terms summed where it is updated, without the matrices.
       const c = wb.c;
       for (let b = 0; b < this.copies; b++) c[b] = this.lr0 * rewards[b];
-      wb.mstdpTerms();
+      w.begin();
+      w.applyBatchMstdp(REDUCTION);
+      w.end();
     } else {
       this.addTerms(rewards);
+      this.terms.apply(w);
     }
-    this.terms.apply(this.w);
     this.advance();
   }
 

@@ -2,8 +2,9 @@
  * A batch's per-copy state in its connection's WebAssembly memory, next to
  * the weights and the summed terms (wasm-weights.ts reserves the room), and
  * the kernels of batch-kernels.wat that run over it once for all copies:
- * MSTDP's terms of every copy, and every copy's delivery. A batch of B
- * copies otherwise pays B calls, or B passes of JavaScript, for each.
+ * MSTDP's update from every copy's terms, and every copy's delivery. A
+ * batch of B copies otherwise pays B calls, or B passes of JavaScript, for
+ * each.
  *
  * Layout, in bytes from `at` (a multiple of 16): a header of the i32
  * offsets the kernels read (see the .wat), then pPlus (B * rows f64),
@@ -11,15 +12,19 @@
  * ePreIdx (B * rows i32), ePreCount (B i32), ePostIdx (B * cols i32),
  * ePostCount (B i32), rowList (rows i32), colList (cols i32), counts (2 i32),
  * spikes (B * rows i32), ePreMask (B * rows u8), ePostMask (B * cols u8),
- * rowMask (rows u8), colMask (cols u8).
+ * rowMask (rows u8), colMask (cols u8), then from the next multiple of 16
+ * uRow, dRow (cols f64 each), colPos, colCopyCount (cols i32 each),
+ * colCopies (B * cols i32).
  */
 import { BATCH_KERNELS_WASM_BASE64 } from './batch-kernels-wasm.js';
 import { compileEmbedded } from './wasm-module.js';
 
 const HEADER_BYTES = 128;
+/** The header's slot of the reduction factor's address (byte 108). */
+const HEADER_FACTOR = 27;
 
 interface BatchExports {
-  mstdpTerms(header: number): void;
+  mstdpUpdate(header: number): void;
   deliverCopies(header: number, count: number): void;
 }
 
@@ -34,7 +39,8 @@ export function batchKernelsAvailable(): boolean {
 export function batchBytes(rows: number, cols: number, copies: number): number {
   const doubles = copies * rows + 2 * copies * cols + cols + copies;
   const ints = 2 * copies * rows + copies * cols + 2 * copies + rows + cols + 2;
-  return HEADER_BYTES + 8 * doubles + 4 * ints + copies * rows + copies * cols + rows + cols;
+  const first = HEADER_BYTES + 8 * doubles + 4 * ints + copies * rows + copies * cols + rows + cols;
+  return Math.ceil(first / 16) * 16 + 16 * cols + 8 * cols + 4 * copies * cols;
 }
 
 /** Where the weights' own arrays are, and the kernel the p vectors decay with (weight-kernels.wat decayAdd). */
@@ -76,6 +82,7 @@ export class WasmBatch {
   private readonly fns: BatchExports;
   private readonly host: BatchHost;
   private readonly headerAt: number;
+  private readonly header: Int32Array;
   private readonly pPlusAt: number;
   private readonly pMinusAt: number;
   private readonly ePreMaskAt: number;
@@ -112,6 +119,12 @@ export class WasmBatch {
     this.ePostMaskAt = take(copies * cols);
     const rowMaskAt = take(rows);
     const colMaskAt = take(cols);
+    next = Math.ceil(next / 16) * 16;
+    const uRowAt = take(8 * cols);
+    const dRowAt = take(8 * cols);
+    const colPosAt = take(4 * cols);
+    const colCopyCountAt = take(4 * cols);
+    const colCopiesAt = take(4 * copies * cols);
     this.pPlus = new Float64Array(buf, this.pPlusAt, copies * rows);
     this.pMinus = new Float64Array(buf, this.pMinusAt, copies * cols);
     this.c = new Float64Array(buf, cAt, copies);
@@ -128,12 +141,14 @@ export class WasmBatch {
     this.ePostMask = new Uint8Array(buf, this.ePostMaskAt, copies * cols);
     this.rowMask = new Uint8Array(buf, rowMaskAt, rows);
     this.colMask = new Uint8Array(buf, colMaskAt, cols);
-    new Int32Array(buf, at, HEADER_BYTES / 4).set([
+    this.header = new Int32Array(buf, at, HEADER_BYTES / 4);
+    this.header.set([
       host.termsUpAt, host.termsDownAt, rows, cols, copies,
       this.pPlusAt, this.pMinusAt, mAt, cAt,
       ePreIdxAt, ePreCountAt, this.ePreMaskAt, ePostIdxAt, ePostCountAt,
       rowMaskAt, rowListAt, colMaskAt, colListAt, countsAt,
       host.storedAt, outAt, spikesAt,
+      uRowAt, dRowAt, colPosAt, colCopyCountAt, colCopiesAt,
     ]);
   }
 
@@ -145,9 +160,15 @@ export class WasmBatch {
     return BATCH_MODULE === null ? null : new WasmBatch(BATCH_MODULE, host, at, copies);
   }
 
-  /** Every copy's MSTDP terms added into the summed matrices, their rows and columns listed (batch-rules.ts BatchMstdpRule.addTerms). */
-  mstdpTerms(): void {
-    this.fns.mstdpTerms(this.headerAt);
+  /**
+   * MSTDP's update of the weights from every copy's terms (batch-rules.ts
+   * BatchMstdpRule.addTerms, then BatchTerms.apply), c[b] = lr[0] * r_b
+   * set, under hard bounds with lazy decay: the kernels' doubles at bytes
+   * 0-39 set (DenseWeights), the reduction's factor at ruleParams[slot].
+   */
+  mstdpUpdate(slot: number): void {
+    this.header[HEADER_FACTOR] = this.host.ruleParamsAt + 8 * slot;
+    this.fns.mstdpUpdate(this.headerAt);
   }
 
   /**

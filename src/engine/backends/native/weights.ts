@@ -196,6 +196,16 @@ export class DenseWeights {
     (this.batch as WasmBatch).deliver(spikeIdx, count, out);
   }
 
+  /**
+   * For hardLazy, with a batch's kernels (batch !== null): MSTDP's update
+   * of every copy (WasmBatch.mstdpUpdate), the reduction's factor at
+   * ruleParams[slot]. Between begin() and end().
+   */
+  applyBatchMstdp(slot: number): void {
+    this.updateParams();
+    (this.batch as WasmBatch).mstdpUpdate(slot);
+  }
+
   begin(): void {
     this.nextScale = this.lazy ? this.scale * this.factor : 1;
   }
