@@ -108,12 +108,12 @@ export class NativeKernel implements Kernel {
       const inc = incoming[p];
       let delivers = false;
       for (let k = 0; k < inc.length; k++) if (pops[inc[k].pre].spikeCount > 0) delivers = true;
-      // Input only (or none), to few of its neurons: the step visits the
-      // neurons with input or away from rest. Input to a quarter or more of
-      // them (constant currents to every neuron) takes the dense step, which
-      // visits every neuron at less cost each than the sparse step's list.
-      // Both give the same bits, so the copies of a batch may share either.
-      if (!delivers && pop.sparseCapable && (hasInput[p] === 0 || nonZeroCount[p] * 4 < pop.n)) {
+      // Input only (or none), to few of its neurons, and few away from
+      // rest: the step visits those. Otherwise (constant currents to every
+      // neuron, outputs that fired) the dense step, which visits every
+      // neuron at less cost each than the sparse step's list. Both give the
+      // same bits, so the copies of a batch may share either.
+      if (!delivers && pop.prefersSparse(hasInput[p] === 1 ? nonZeroCount[p] : 0)) {
         if (hasInput[p] === 1) pop.stepSparse(inputs[p], nonZero[p], nonZeroCount[p]);
         else pop.stepSparse(null, nonZero[p], 0);
       } else {

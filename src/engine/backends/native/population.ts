@@ -180,6 +180,21 @@ export class LifPopulation {
     this.unsettledCount = u;
   }
 
+  /**
+   * Whether a step that nothing delivers into, with input to `inputCount`
+   * neurons, is cheaper sparse: the sparse step visits the neurons with
+   * input and those away from rest, each at several times the dense step's
+   * cost per neuron, and lags the others (caught up at the next dense step),
+   * so only while they are under a quarter of the population. Outputs that
+   * fired keep their potentials away from rest for good (v creeps toward
+   * rest and stops some ulps short), so a busy output population would
+   * otherwise visit most of its neurons through the list at every step
+   * without a delivery.
+   */
+  prefersSparse(inputCount: number): boolean {
+    return this.sparseCapable && (inputCount + this.unsettledCount) * 4 < this.n;
+  }
+
   /** A dense step (every neuron) with input `current`: model.md's five numbered steps. */
   stepDense(): void {
     // Step numbers count only while lagging (catchUp puts t back to 0), so a
