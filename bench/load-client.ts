@@ -15,6 +15,8 @@ export interface LoadOptions {
   /** Measured time, after warm-up. */
   durationMs: number;
   warmupMs: number;
+  /** Called when the measured time begins and when it ends (e.g. to read the servers' CPU time). */
+  onMeasure?: (phase: 'start' | 'end') => void;
 }
 
 export interface LoadResult {
@@ -108,11 +110,13 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
     setTimeout(() => {
       measuring = true;
       tMeasure = performance.now();
+      opts.onMeasure?.('start');
     }, opts.warmupMs);
     setTimeout(() => {
       measuring = false;
       stopped = true;
       tEnd = performance.now();
+      opts.onMeasure?.('end');
       void t0;
     }, opts.warmupMs + opts.durationMs);
   });

@@ -26,10 +26,19 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
+export interface ServerLaunch {
+  /** Runs the server on this core only (taskset), so that it neither takes nor lends time across cores. */
+  cpu?: number;
+  /** Node options before the script (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+}
+
 /** Starts dist/src/server.js with `env` on top of this process's environment; resolves once /readyz answers. */
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
+export async function startServer(env: Record<string, string>, launch: ServerLaunch = {}): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/src/server.js'], {
+  const args = [...(launch.nodeArgs ?? []), 'dist/src/server.js'];
+  const [command, argv] = launch.cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(launch.cpu), process.execPath, ...args]];
+  const child = spawn(command, argv, {
     env: { ...process.env, HOST, PORT: String(port), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -5,7 +5,7 @@
  * the owner runs every check itself (host, origin, key, quotas); its answer
  * comes back as it is, its `spikeserve-node` header naming it.
  */
-import type { Pool } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** Set on forwarded requests: how many nodes passed it on; a node receiving one serves it if it can. */
@@ -39,28 +39,54 @@ export class Forwarder {
   /** `PoolClass` is undici's Pool, which the cluster loads only when it starts (a server on its own never needs it). */
   constructor(private readonly PoolClass: typeof Pool) {}
 
-  /** Sends the request to `origin` (http://host:port) and reads the whole reply. */
-  async forward(origin: string, req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer | null; hops: number; timeoutMs?: number }): Promise<ForwardedReply> {
+  /**
+   * Sends the request to `origin` (http://host:port) and reads the whole
+   * reply. Through the pool's dispatch() and callbacks: the reply is a few
+   * chunks gathered into one buffer, with no stream built around it.
+   */
+  forward(origin: string, req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer | null; hops: number; timeoutMs?: number }): Promise<ForwardedReply> {
     const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) headers[k] = v;
+    for (const k in req.headers) {
+      const v = req.headers[k];
+      if (v !== undefined && !NOT_FORWARDED.has(k)) headers[k] = v;
+    }
     headers[HOPS_HEADER] = String(req.hops + 1);
-    let res;
-    try {
-      const timeouts = req.timeoutMs === undefined ? {} : { headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs };
-      res = await this.pool(origin).request({ method: req.method as 'GET', path: req.url, headers, body: req.body, ...timeouts });
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      throw new ForwardError(`${origin}: ${(e as Error).message}`, code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT');
-    }
-    let body: Buffer;
-    try {
-      body = Buffer.from(await res.body.arrayBuffer());
-    } catch (e) {
-      throw new ForwardError(`${origin}: the reply was cut off: ${(e as Error).message}`, false);
-    }
-    const out: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) out[k] = v;
-    return { status: res.statusCode, headers: out, body };
+    const timeouts = req.timeoutMs === undefined ? {} : { headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs };
+    return new Promise((resolve, reject) => {
+      let status = 0;
+      let replyHeaders: Record<string, string | string[]> | null = null;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const handler: Dispatcher.DispatchHandler = {
+        // Present so that undici takes this for a handler of its current interface.
+        onRequestStart: () => {},
+        onResponseStart: (_controller, statusCode, headers) => {
+          // 1xx answers are interim: the final one follows.
+          if (statusCode < 200) return;
+          status = statusCode;
+          replyHeaders = {};
+          for (const k in headers) {
+            const v = headers[k];
+            if (v !== undefined && !NOT_FORWARDED.has(k)) replyHeaders[k] = v;
+          }
+        },
+        onResponseData: (_controller, chunk) => {
+          chunks.push(chunk);
+          size += chunk.length;
+        },
+        onResponseEnd: () => resolve({ status, headers: replyHeaders ?? {}, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) }),
+        onResponseError: (_controller, e) => {
+          if (replyHeaders !== null) return reject(new ForwardError(`${origin}: the reply was cut off: ${e.message}`, false));
+          const code = (e as { code?: string }).code;
+          reject(new ForwardError(`${origin}: ${e.message}`, code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT'));
+        },
+      };
+      try {
+        this.pool(origin).dispatch({ method: req.method as Dispatcher.HttpMethod, path: req.url, headers, body: req.body, ...timeouts }, handler);
+      } catch (e) {
+        reject(new ForwardError(`${origin}: ${(e as Error).message}`, false));
+      }
+    });
   }
 
   private pool(origin: string): Pool {

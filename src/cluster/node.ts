@@ -218,12 +218,7 @@ export class ClusterNode {
   }
 
   holds(id: string): boolean {
-    try {
-      this.opts.sessions.check(id);
-      return true;
-    } catch {
-      return false;
-    }
+    return this.opts.sessions.has(id);
   }
 
   /**

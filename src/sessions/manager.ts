@@ -159,6 +159,11 @@ export class SessionManager {
     this.held.entry(id, owner);
   }
 
+  /** Whether the session is held here (loaded or not), as check() finds it, without building an error when it is not. */
+  has(id: string): boolean {
+    return this.held.entries.has(id);
+  }
+
   /** A session in memory (a dormant one is not found here: see open()). */
   get(id: string, owner?: Owner): Session {
     const e = this.held.entry(id, owner);
