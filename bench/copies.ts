@@ -7,7 +7,8 @@
  *   this process, in copy-steps per CPU second (each copy its own input
  *   pattern and reward);
  * - MSTDPET against MSTDP on the 1000 -> 1000 network, in CPU microseconds
- *   per step, rewarded every step and only every 50th step (an episode's end).
+ *   per step, rewarded every step, every 10th and only every 50th step (an
+ *   episode's end).
  *
  *   npm run bench:copies
  *   node dist/bench/copies.js [ENGINE] [batch|mstdpet]
@@ -66,7 +67,7 @@ function batchVsSessions(c: BenchCase): void {
 }
 
 function etVsMstdp(): void {
-  for (const rewardEvery of [1, 50]) {
+  for (const rewardEvery of [1, 10, 50]) {
     const us: Record<string, number> = {};
     for (const type of ['MSTDP', 'MSTDPET']) {
       const c = rewardedEvery(layered(`1000 -> 1000 ${type}, 1% input`, 1000, 1000, { type, lr: [0.0003, 0.0002] }, 0.01), rewardEvery);
