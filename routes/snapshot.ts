@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ref, SessionParamsSchema, type SessionParams } from '../src/api/common.js';
 import { SnapshotSchema } from '../src/engine/index.js';
-import { BINARY, binarySchema, binaryStream, encodeSnapshot, wantsBinary } from '../src/http/binary.js';
+import { BINARY, binarySchema, snapshotStream, wantsBinary } from '../src/http/binary.js';
 import { jsonStream } from '../src/http/json-stream.js';
 import { API_ERRORS, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
@@ -30,9 +30,9 @@ export default async function snapshotRoutes(app: FastifyInstance, { sessions }:
       },
     },
     async (request, reply) => {
+      // Copied in slices by the session, then sent a chunk (binary) or slice (JSON) at a time: millions of numbers in one go would hold the event loop.
       const snap = await (await sessions.open(request.params.id)).snapshotTyped();
-      if (wantsBinary(request)) return reply.type(BINARY).send(binaryStream(encodeSnapshot(snap)));
-      // In slices: a large session's snapshot is millions of numbers.
+      if (wantsBinary(request)) return reply.type(BINARY).send(snapshotStream(snap));
       return reply.type('application/json; charset=utf-8').send(jsonStream(snap));
     },
   );

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { LAZY_COLUMNS_MIN_SYNAPSES } from '../src/engine/backends/native/kernel.js';
 import { TICK_LIMIT } from '../src/engine/backends/native/lazy-columns.js';
 import { LifPopulation } from '../src/engine/backends/native/population.js';
-import type { RuleState } from '../src/engine/backends/kernel.js';
+import type { ExportedRuleState } from '../src/engine/backends/kernel.js';
 import { MstdpRule, StdpRule, type NativeRule } from '../src/engine/backends/native/rules.js';
 import { LAZY_ENTRIES, lazyPoolSize, wasmKernelsAvailable } from '../src/engine/backends/native/wasm-weights.js';
 import { DenseWeights } from '../src/engine/backends/native/weights.js';
@@ -30,7 +30,7 @@ interface PopState {
 interface HarnessState {
   stored: Float64Array;
   scale: number;
-  rule: RuleState;
+  rule: ExportedRuleState;
   pre: PopState;
   post: PopState;
 }

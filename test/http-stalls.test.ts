@@ -11,6 +11,7 @@ import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { decodeBlob } from '../src/persist/codec.js';
 import { decodeFrame } from '../src/ws/binary-format.js';
 import { probeDuring, rawRequest } from './helpers/loop-probe.js';
 import { startServer, type ServerProcess } from './helpers/server.js';
@@ -22,6 +23,9 @@ const BIN = 'application/octet-stream';
 const N = 2000;
 /** 288 MB of weights: a frame this large built in one go holds the loop past WORST_MS. */
 const BIG = 6000;
+/** 3000 x 3000 MSTDPET: 72 MB of weights and as much eligibility trace; its snapshot built in one go holds the loop for seconds. */
+const TRACED = 3000;
+const BIG_MSTDPET = { populations: { a: { n: TRACED }, b: { n: TRACED } }, connections: { ab: { pre: 'a', post: 'b', rule: { type: 'MSTDPET', lr: [0.01, 0.01] } } } };
 
 /** A GET whose body is kept as the chunks received. */
 function rawChunks(base: string, path: string, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; chunks: Buffer[] }> {
@@ -30,6 +34,28 @@ function rawChunks(base: string, path: string, headers: Record<string, string>):
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, chunks }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+/**
+ * A GET whose reply is read up to its first chunk, then left unread (the
+ * server's stream waits) while `meanwhile` runs, then read to its end.
+ */
+function readAround(base: string, path: string, headers: Record<string, string>, meanwhile: () => Promise<void>): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    httpGet(base + path, { headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      let paused = false;
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        if (paused) return;
+        paused = true;
+        res.pause();
+        meanwhile().then(() => res.resume(), reject);
+      });
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 300)}`))));
       res.on('error', reject);
     }).on('error', reject);
   });
@@ -215,6 +241,54 @@ describe('heavy requests do not stall the server', () => {
       const s = frame.sections[0];
       assert.ok(s.type === 'weights64' && s.index === 0 && s.rows === BIG && s.cols === BIG);
       assert.ok(s.values.every((w) => w >= 0 && w <= 1));
+    });
+
+    test(`GET /snapshot in binary of a ${TRACED} x ${TRACED} MSTDPET connection (weights and eligibility trace)`, async (t) => {
+      const created = await rawRequest(big.base, 'POST', '/v1/sessions', { body: JSON.stringify({ network: BIG_MSTDPET }), headers: JSON_HEADERS });
+      assert.equal(created.status, 201, created.body.toString().slice(0, 300));
+      const mstdpet = json(created.body).id;
+      // A few inputs fire, then the outputs (not together, or the eligibility is 0), then a step takes it into the trace.
+      const episode = [{ a: Array.from({ length: TRACED }, (_, i) => (i % 100 === 0 ? 60 : 0)) }, { b: new Array<number>(TRACED).fill(100) }, {}];
+      for (const inputs of episode) {
+        const stepped = await rawRequest(big.base, 'POST', `/v1/sessions/${mstdpet}/step`, { body: JSON.stringify({ inputs, return: {} }), headers: JSON_HEADERS });
+        assert.equal(stepped.status, 200, stepped.body.toString().slice(0, 300));
+      }
+      const { result: r, worstMs } = await probeDuring(big.base, () => rawChunks(big.base, `/v1/sessions/${mstdpet}/snapshot`, { accept: BIN }));
+      t.diagnostic(`/healthz worst ${worstMs.toFixed(0)} ms`);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['content-type'], BIN);
+      assert.ok(worstMs < WORST_MS, `/healthz waited ${worstMs.toFixed(0)} ms`);
+      const snap = decodeBlob(Buffer.concat(r.chunks), { typedKeys: new Set(['w', 'et']) }) as any;
+      assert.equal(snap.step, 3);
+      const c = snap.state.connections.ab;
+      assert.equal(c.w.length, TRACED * TRACED);
+      assert.equal(c.rule.et.length, TRACED * TRACED);
+      assert.ok(c.rule.et.some((x: number) => x !== 0), 'the trace holds the episode');
+      await rawRequest(big.base, 'DELETE', `/v1/sessions/${mstdpet}`);
+    });
+
+    test('a snapshot read while steps run is the session of one moment: the steps after the read do not show in it', async () => {
+      // STDP: every step with input changes weights all over the matrix.
+      const network = { populations: { a: { n: N }, b: { n: N } }, connections: { ab: { pre: 'a', post: 'b', rule: { type: 'STDP', lr: [0.01, 0.01] } } } };
+      const created = await rawRequest(big.base, 'POST', '/v1/sessions', { body: JSON.stringify({ network, seed: 3 }), headers: JSON_HEADERS });
+      assert.equal(created.status, 201, created.body.toString().slice(0, 300));
+      const sid = json(created.body).id;
+      const step = JSON.stringify({ steps: 3, inputs: { a: Array.from({ length: N }, (_, i) => (i % 3 === 0 ? 60 : 0)) }, return: {} });
+      const path = `/v1/sessions/${sid}/snapshot`;
+      const before = await rawRequest(big.base, 'GET', path, { headers: { accept: BIN } });
+      assert.equal(before.status, 200);
+      // The reply's first chunk is in, the rest (32 MB) not yet sent when the steps run.
+      const during = await readAround(big.base, path, { accept: BIN }, async () => {
+        for (let k = 1; k <= 4; k++) {
+          const r = await rawRequest(big.base, 'POST', `/v1/sessions/${sid}/step`, { body: step, headers: JSON_HEADERS });
+          assert.equal(r.status, 200, r.body.toString().slice(0, 300));
+          assert.equal(json(r.body).step, 3 * k);
+        }
+      });
+      assert.ok(during.equals(before.body), 'the snapshot read while the steps ran is the one before them, byte for byte');
+      const afterSteps = await rawRequest(big.base, 'GET', path, { headers: { accept: BIN } });
+      assert.ok(!afterSteps.body.equals(before.body), 'the steps changed the session');
+      await rawRequest(big.base, 'DELETE', `/v1/sessions/${sid}`);
     });
   });
 });

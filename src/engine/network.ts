@@ -13,7 +13,7 @@
 import { runToEnd, VALUES_PER_PAUSE } from './pause.js';
 import { SpikeserveError } from '../errors.js';
 import { DEFAULT_BACKEND, backendProvider, type BackendName } from './backends/index.js';
-import { f64Copy, type Kernel, type KernelGuard, type KernelState, type NonFinite } from './backends/kernel.js';
+import { f64Copy, type ExportedRuleState, type ExportedState, type Kernel, type KernelGuard, type KernelState, type NonFinite, type RuleState } from './backends/kernel.js';
 import { copyRewards } from './batch-inputs.js';
 import { checkReward, inputError, NetworkInputs, type BatchStepInputs, type RunPlan, type RunRequest } from './inputs.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
@@ -449,25 +449,38 @@ export class Network {
     const s = this.snapshotTyped();
     const state: KernelState = { populations: {}, connections: {} };
     for (const [name, p] of Object.entries(s.state.populations)) state.populations[name] = { ...p, v: plain(p.v), refrac: plain(p.refrac), traces: plain(p.traces) };
-    for (const [name, c] of Object.entries(s.state.connections)) state.connections[name] = { ...c, w: plain(c.w) };
+    for (const [name, c] of Object.entries(s.state.connections)) {
+      state.connections[name] = { ...c, w: plain(c.w), rule: plainRule(c.rule) };
+    }
     return { ...s, state };
   }
 
   /** The snapshot with its vectors as Float64Array copies: cheap to make, to encode and to write in slices. */
   snapshotTyped(): TypedSnapshot {
-    return this.typedSnapshot(false);
+    return this.typedSnapshot(this.kernel.exportState());
   }
 
   /**
-   * As snapshotTyped, but its weights may be the network's own arrays (no
-   * copy): read it only before the network next changes (a step, new
+   * As snapshotTyped, pausing (yield) every so often while millions of
+   * per-synapse values are copied: for a reply sent after the command, made
+   * in slices. The caller keeps the network unchanged until it ends.
+   */
+  *snapshotTypedPausing(): Generator<void, TypedSnapshot> {
+    if (this.kernel.exportStatePausing === undefined) return this.snapshotTyped();
+    return this.typedSnapshot(yield* this.kernel.exportStatePausing());
+  }
+
+  /**
+   * As snapshotTyped, but its weights and MSTDPET's traces may be the
+   * network's own arrays (no copy): read it only before the network next changes (a step, new
    * weights, a reset, dispose).
    */
   snapshotView(): TypedSnapshot {
-    return this.typedSnapshot(true);
+    return this.typedSnapshot(this.kernel.exportState({ live: true }));
   }
 
-  private typedSnapshot(live: boolean): TypedSnapshot {
+  /** The snapshot of the network as it is now, with `state` its kernel's. */
+  private typedSnapshot(state: ExportedState): TypedSnapshot {
     const network: ResolvedNetwork = { ...this.spec, connections: {} };
     for (const [name, c] of Object.entries(this.spec.connections)) {
       // Weights live in the state; the spec's initial `w` would only double the size.
@@ -482,13 +495,19 @@ export class Network {
       rng: this.rng.getState(),
       step: this.steps,
       pending: this.pendingUpdate,
-      state: this.kernel.exportState({ live }),
+      state,
     };
   }
 
   dispose(): void {
     this.kernel.dispose();
   }
+}
+
+/** A rule's state with MSTDPET's trace as a plain array, in the same place. */
+function plainRule(r: ExportedRuleState): RuleState {
+  const { et, ...rest } = r;
+  return et === undefined ? rest : { ...r, et: plain(et) };
 }
 
 /** A plain array of the same numbers (a loop: Array.from's iteration costs several times more). */

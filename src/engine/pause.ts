@@ -22,3 +22,10 @@ export function* copyPausing(to: Float64Array, from: ArrayLike<number>): Generat
     if (end < from.length) yield;
   }
 }
+
+/** A copy of `from`, made VALUES_PER_PAUSE values at a time, pausing (yield) between them. */
+export function* copyOfPausing(from: Float64Array): Generator<void, Float64Array> {
+  const to = new Float64Array(from.length);
+  yield* copyPausing(to, from);
+  return to;
+}

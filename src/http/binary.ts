@@ -12,7 +12,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SNAPSHOT_VECTORS, type TypedSnapshot } from '../engine/index.js';
 import { SpikeserveError } from '../errors.js';
-import { CodecError, decodeBlob, encodeBlob } from '../persist/codec.js';
+import { blobViews, CodecError, decodeBlob, planBlob } from '../persist/codec.js';
 import type { WeightMatrices } from '../api/state.js';
 import { BinaryFrameError, decodeFrame, encodeFrameParts, type FrameInput } from '../ws/binary-format.js';
 
@@ -20,16 +20,6 @@ export const BINARY = 'application/octet-stream';
 
 /** Bytes handed to the socket at once: one write of tens of megabytes holds the event loop while the kernel copies it. */
 const CHUNK_BYTES = 1 << 20;
-
-/** A binary reply as a stream of chunks, so the loop runs between them. */
-export function binaryStream(buf: Buffer): Readable {
-  return Readable.from(
-    (function* () {
-      for (let at = 0; at < buf.length; at += CHUNK_BYTES) yield buf.subarray(at, Math.min(buf.length, at + CHUNK_BYTES));
-    })(),
-    { objectMode: false },
-  );
-}
 
 /** The client listed the binary type in Accept. */
 export function wantsBinary(request: FastifyRequest): boolean {
@@ -79,9 +69,14 @@ export function decodeWeights(body: Buffer, rows: number, cols: number): Float64
   return s.values;
 }
 
-/** A snapshot in binary: the blob the server stores it in. */
-export function encodeSnapshot(snap: TypedSnapshot): Buffer {
-  return encodeBlob(snap);
+/**
+ * A snapshot in binary, the blob the server stores it in, as a stream: its
+ * numbers go out a chunk at a time as views of `snap`, a copy the session
+ * made for this reply (so a step arriving meanwhile does not change them),
+ * and the blob is never built in one go.
+ */
+export function snapshotStream(snap: TypedSnapshot): Readable {
+  return Readable.from(blobViews(planBlob(snap), CHUNK_BYTES), { objectMode: false });
 }
 
 /** A binary snapshot back to its JSON form, its vectors as Float64Arrays (checked in full when the session is built); throws SNAPSHOT_INVALID. */

@@ -98,6 +98,30 @@ export function* blobPieces(plan: BlobPlan, pieceBytes: number): Generator<Buffe
   }
 }
 
+/**
+ * The bytes of a planned blob as consecutive parts of at most `partBytes`
+ * (a multiple of 8): the head, then each array's numbers, as views of
+ * Float64Arrays where the machine is little-endian (not copies). The arrays
+ * must stay unchanged until the last part is used.
+ */
+export function* blobViews(plan: BlobPlan, partBytes: number): Generator<Buffer, void, void> {
+  if (partBytes <= 0 || partBytes % 8 !== 0) throw new RangeError('partBytes must be a positive multiple of 8');
+  yield plan.head;
+  const perPart = partBytes / 8;
+  for (const a of plan.arrays) {
+    for (let from = 0; from < a.length; from += perPart) {
+      const to = Math.min(a.length, from + perPart);
+      if (a instanceof Float64Array && LITTLE_ENDIAN) {
+        yield Buffer.from(a.buffer, a.byteOffset + from * 8, (to - from) * 8);
+      } else {
+        const out = Buffer.allocUnsafe((to - from) * 8);
+        for (let i = from; i < to; i++) out.writeDoubleLE(a[i], (i - from) * 8);
+        yield out;
+      }
+    }
+  }
+}
+
 export function encodeBlob(value: unknown): Buffer {
   const plan = planBlob(value);
   const [whole] = blobPieces(plan, Math.max(8, plan.bytes));

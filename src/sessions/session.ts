@@ -518,9 +518,13 @@ export class Session {
     return this.command(() => ({ ...this.net.snapshot(), name: this.name }));
   }
 
-  /** The snapshot with Float64Array copies of its vectors: for replies written in slices, or in binary. */
+  /**
+   * The snapshot with Float64Array copies of its vectors, made in slices: for
+   * replies sent after the command (JSON in slices, binary a chunk at a
+   * time), which a step arriving meanwhile does not change.
+   */
   snapshotTyped(): Promise<TypedSnapshot> {
-    return this.command(() => ({ ...this.net.snapshotTyped(), name: this.name }));
+    return this.command(() => inSlices(this.net.snapshotTypedPausing(), this.opts.sliceMs).then((s) => ({ ...s, name: this.name })));
   }
 
   summary(): SessionSummary {

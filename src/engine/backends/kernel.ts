@@ -18,13 +18,19 @@ export interface RuleState {
   et_scale?: number;
 }
 
+/** A rule's state as a kernel exports it: MSTDPET's eligibility trace as a Float64Array (millions of numbers as a plain array cost seconds). */
+export type ExportedRuleState = Omit<RuleState, 'et'> & { et?: Float64Array };
+
+/** What a rule's state is restored from: a snapshot's (a binary one holds the trace as a Float64Array too) or an exported one. */
+export type AnyRuleState = RuleState | ExportedRuleState;
+
 /** The state part of a rule whose only state is the weights (either backend's): nothing to reset, save or show. */
 export abstract class WeightsOnlyRule {
   reset(): void {}
-  getState(): RuleState {
+  getState(): ExportedRuleState {
     return {};
   }
-  setState(_state?: RuleState): void {}
+  setState(_state?: AnyRuleState): void {}
   eligibility(): null {
     return null;
   }
@@ -57,7 +63,7 @@ export interface KernelState {
  */
 export interface ExportedState {
   populations: Record<string, Omit<PopulationState, 'v' | 'refrac' | 'traces'> & { v: Float64Array; refrac: Float64Array; traces: Float64Array }>;
-  connections: Record<string, Omit<ConnectionState, 'w'> & { w: Float64Array }>;
+  connections: Record<string, Omit<ConnectionState, 'w' | 'rule'> & { w: Float64Array; rule: ExportedRuleState }>;
 }
 
 /** A Float64Array copy of `a`. */
@@ -141,6 +147,8 @@ export interface Kernel {
    * the kernel next changes (no copy of millions of weights).
    */
   exportState(options?: { live?: boolean }): ExportedState;
+  /** As exportState (copies), pausing (yield) every so often while the per-synapse vectors are copied. Where absent, exportState runs in one go. */
+  exportStatePausing?(): Generator<void, ExportedState>;
   importState(state: KernelState): void;
   /** As importState, pausing (yield) every so often while millions of weights are copied in; the kernel is used only once it ends. Where absent, importState runs in one go. */
   importStatePausing?(state: KernelState): Generator<void, void>;

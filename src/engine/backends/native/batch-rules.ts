@@ -7,7 +7,7 @@
  * touch only the rows and columns of its spikes (MSTDPET's, with a reward,
  * every synapse), and only the synapses touched are visited.
  */
-import type { RuleState } from '../kernel.js';
+import type { AnyRuleState, ExportedRuleState } from '../kernel.js';
 import type { SpikingCopy } from './population-copies.js';
 import type { RuleParts } from './rules.js';
 import { ScaledTrace } from './scaled-trace.js';
@@ -100,8 +100,9 @@ export interface BatchRule {
   update(rewards: Float64Array): void;
   reset(): void;
   /** The state of every copy, copy-major (copy b's p_plus at b * pre.n, e_pre as indices into B * pre.n, ...). */
-  getState(): RuleState;
-  setState(state: RuleState): void;
+  /** MSTDPET's trace as the rule's own values (exportState copies them). */
+  getState(): ExportedRuleState;
+  setState(state: AnyRuleState): void;
   eligibility(copy: number): Float64Array | null;
   eligibilityTrace(copy: number): Float64Array | null;
 }
@@ -125,10 +126,10 @@ abstract class BatchRuleBase implements BatchRule {
 
   abstract update(rewards: Float64Array): void;
   reset(): void {}
-  getState(): RuleState {
+  getState(): ExportedRuleState {
     return {};
   }
-  setState(_state: RuleState): void {}
+  setState(_state: AnyRuleState): void {}
   eligibility(_copy: number): Float64Array | null {
     return null;
   }
@@ -340,7 +341,7 @@ export class BatchMstdpRule extends BatchRuleBase {
     this.trace?.reset();
   }
 
-  override getState(): RuleState {
+  override getState(): ExportedRuleState {
     const rows = this.w.rows;
     const cols = this.w.cols;
     const ePre: number[] = [];
@@ -352,7 +353,7 @@ export class BatchMstdpRule extends BatchRuleBase {
     return { p_plus: Array.from(this.pPlus), p_minus: Array.from(this.pMinus), e_pre: ePre, e_post: ePost, ...this.trace?.state() };
   }
 
-  override setState(state: RuleState): void {
+  override setState(state: AnyRuleState): void {
     const rows = this.w.rows;
     const cols = this.w.cols;
     this.pPlus.set(state.p_plus ?? []);

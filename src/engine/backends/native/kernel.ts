@@ -2,7 +2,7 @@
  * The native backend: typed arrays and loops that do work in proportion to
  * spikes wherever model.md allows. The step path allocates nothing.
  */
-import { copyPausing, runToEnd } from '../../pause.js';
+import { copyPausing, copyOfPausing, runToEnd } from '../../pause.js';
 import type { ResolvedNetwork, RuleType } from '../../spec-schema.js';
 import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelState } from '../kernel.js';
 import { BatchMstdpetRule, BatchMstdpRule, BatchNoOpRule, BatchStdpRule, type BatchRule } from './batch-rules.js';
@@ -245,14 +245,28 @@ export class NativeKernel implements Kernel {
         spikes: Array.from(p.spikeIdx.subarray(0, p.spikeCount)),
       };
     });
+    const live = options.live === true;
     this.conns.forEach((c, i) => {
       c.weights.flushAll();
+      const rule = (c.batchRule ?? (c.rule as NativeRule)).getState();
       state.connections[this.connNames[i]] = {
-        w: options.live === true ? c.weights.stored : f64Copy(c.weights.stored),
+        w: live ? c.weights.stored : f64Copy(c.weights.stored),
         scale: c.weights.scale,
-        rule: (c.batchRule ?? (c.rule as NativeRule)).getState(),
+        // MSTDPET's trace comes as the rule's own values.
+        rule: live || rule.et === undefined ? rule : { ...rule, et: f64Copy(rule.et) },
       };
     });
+    return state;
+  }
+
+  *exportStatePausing(): Generator<void, ExportedState> {
+    // The live state, then its per-synapse vectors copied in pauses: the caller keeps the kernel unchanged until the end.
+    const state = this.exportState({ live: true });
+    for (const name of this.connNames) {
+      const c = state.connections[name];
+      c.w = yield* copyOfPausing(c.w);
+      if (c.rule.et !== undefined) c.rule = { ...c.rule, et: yield* copyOfPausing(c.rule.et) };
+    }
     return state;
   }
 

@@ -6,7 +6,7 @@
  * only decays, which DenseWeights does without touching it.
  */
 import type { ResolvedRule } from '../../spec-schema.js';
-import { WeightsOnlyRule, type RuleState } from '../kernel.js';
+import { WeightsOnlyRule, type AnyRuleState, type ExportedRuleState } from '../kernel.js';
 import type { LifPopulation } from './population.js';
 import { ScaledTrace } from './scaled-trace.js';
 import { DenseWeights } from './weights.js';
@@ -14,8 +14,9 @@ import { DenseWeights } from './weights.js';
 export interface NativeRule {
   update(reward: number): void;
   reset(): void;
-  getState(): RuleState;
-  setState(state: RuleState): void;
+  /** MSTDPET's trace as the rule's own values (exportState copies them). */
+  getState(): ExportedRuleState;
+  setState(state: AnyRuleState): void;
   /** The eligibility as a dense [pre.n][post.n] matrix, or null for rules without one. */
   eligibility(): number[][] | null;
   /** MSTDPET's eligibility trace, row-major, or null for other rules. */
@@ -302,7 +303,7 @@ export class MstdpRule implements NativeRule {
     this.trace?.reset();
   }
 
-  getState(): RuleState {
+  getState(): ExportedRuleState {
     return {
       p_plus: Array.from(this.pPlus),
       p_minus: Array.from(this.pMinus),
@@ -312,7 +313,7 @@ export class MstdpRule implements NativeRule {
     };
   }
 
-  setState(state: RuleState): void {
+  setState(state: AnyRuleState): void {
     this.w.flushAll();
     this.pPlus.set(state.p_plus ?? []);
     this.pMinus.set(state.p_minus ?? []);

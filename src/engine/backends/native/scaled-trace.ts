@@ -6,7 +6,7 @@
  * (batch-rules.ts).
  */
 import type { ResolvedRule } from '../../spec-schema.js';
-import type { RuleState } from '../kernel.js';
+import type { AnyRuleState, ExportedRuleState } from '../kernel.js';
 import { DenseWeights } from './weights.js';
 
 export class ScaledTrace {
@@ -52,12 +52,12 @@ export class ScaledTrace {
     this.scale = 1;
   }
 
-  /** The stored values and their scale as they are, so that a restored rule continues bit for bit. */
-  state(): Pick<RuleState, 'et' | 'et_scale'> {
-    return { et: Array.from(this.stored), et_scale: this.scale };
+  /** The stored values (themselves, not a copy: the kernel copies them) and their scale as they are, so that a restored rule continues bit for bit. */
+  state(): Pick<ExportedRuleState, 'et' | 'et_scale'> {
+    return { et: this.stored, et_scale: this.scale };
   }
 
-  restore(state: RuleState): void {
+  restore(state: AnyRuleState): void {
     this.stored.fill(0);
     this.stored.set(state.et ?? []);
     this.scale = state.et_scale ?? 1;

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResolvedConnection, RuleType } from '../../spec-schema.js';
-import { WeightsOnlyRule, type RuleState } from '../kernel.js';
+import { WeightsOnlyRule, type ExportedRuleState, type RuleState } from '../kernel.js';
 import type { TfjsPopulation } from './population.js';
 
 export class TfjsConnection {
@@ -95,7 +95,7 @@ export class TfjsConnection {
   }
 
   /** The shared snapshot form: weights as stored values times a scale (always 1 here) and the rule's state. */
-  exportState(): { w: Float64Array; scale: number; rule: RuleState } {
+  exportState(): { w: Float64Array; scale: number; rule: ExportedRuleState } {
     return { w: this.weights(), scale: 1, rule: this.rule.getState() };
   }
 
@@ -203,7 +203,7 @@ interface TfjsRule {
   /** State vectors by name (p_plus, p_minus), for finding a non-finite value. */
   variables(): [string, tf.Tensor][];
   reset(): void;
-  getState(): RuleState;
+  getState(): ExportedRuleState;
   setState(state: RuleState): void;
   eligibility(copy: number): Float64Array | null;
   /** MSTDPET's eligibility trace, row-major; absent for other rules. */
@@ -346,7 +346,7 @@ class MstdpRule implements TfjsRule {
     this.commit(this.initial());
   }
 
-  getState(): RuleState {
+  getState(): ExportedRuleState {
     return {
       p_plus: Array.from(this.pPlus.dataSync()),
       p_minus: Array.from(this.pMinus.dataSync()),
@@ -440,8 +440,8 @@ class MstdpetRule implements TfjsRule {
     this.et = tf.zeros(this.mstdp.matrixShape());
   }
 
-  getState(): RuleState {
-    return { ...this.mstdp.getState(), et: Array.from(this.et.dataSync()), et_scale: 1 };
+  getState(): ExportedRuleState {
+    return { ...this.mstdp.getState(), et: Float64Array.from(this.et.dataSync()), et_scale: 1 };
   }
 
   setState(state: RuleState): void {
