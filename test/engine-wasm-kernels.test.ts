@@ -95,19 +95,26 @@ test('delivery and hard-bound updates give the same bits in WebAssembly as in Ja
         assertSameBits(outJs, outWa, `${what}, delivery at step ${step}`);
         js.begin();
         wa.begin();
-        // Whole rows with one array (applyRowNegated); the kernel has a
-        // faster loop for arrays without zeros, so half of them have none.
+        // Whole rows with one array; the kernel has a faster loop for
+        // arrays without zeros, so half of them have none.
         const noZeros = step % 2 === 0;
         const change = () => {
           const d = edgy(rnd, size);
           return noZeros && d === 0 ? size / 3 : d;
         };
-        for (let r = 0; r < 3; r++) {
-          const i = Math.floor(rnd() * rows);
-          for (let j = 0; j < cols; j++) js.downRow[j] = wa.downRow[j] = change();
-          js.applyRowNegated(i);
-          wa.applyRowNegated(i);
-        }
+        // STDP's rows (applyStdpRows): each listed row's potentiation in
+        // perRow at the listed columns, depression downRow everywhere; upRow 0.
+        js.upRow.fill(0);
+        wa.upRow.fill(0);
+        for (let j = 0; j < cols; j++) js.downRow[j] = wa.downRow[j] = step % 3 === 0 ? change() : Math.abs(change());
+        for (let i = 0; i < rows; i++) js.perRow[i] = wa.perRow[i] = step % 3 === 0 ? edgy(rnd, size) : Math.abs(edgy(rnd, size));
+        const stdpRows = new Int32Array(rows);
+        const stdpRowCount = pick(rnd, rows, 0.4, stdpRows);
+        const stdpCols = pick(rnd, cols, step % 4 === 0 ? 0.9 : 0.2, list);
+        js.applyStdpRows(stdpRows, stdpRowCount, list, stdpCols);
+        wa.applyStdpRows(stdpRows, stdpRowCount, list, stdpCols);
+        assertSameBits(js.downRow, wa.downRow, `${what}, STDP rows leave downRow at step ${step}`);
+        assertSameBits(js.upRow, wa.upRow, `${what}, STDP rows leave upRow at step ${step}`);
         // A step's rows in one batch (applyRowsNegated).
         for (let j = 0; j < cols; j++) js.downRow[j] = wa.downRow[j] = change();
         const batch = pick(rnd, rows, 0.3, list);
@@ -127,15 +134,6 @@ test('delivery and hard-bound updates give the same bits in WebAssembly as in Ja
         js.applyRowsNegatedCross(crossRows, crossRowCount, list, crossCols, 2);
         wa.applyRowsNegatedCross(crossRows, crossRowCount, list, crossCols, 2);
         assertSameBits(js.downRow, wa.downRow, `${what}, downRow put back at step ${step}`);
-        // Listed cells with both terms (applyCells).
-        for (let j = 0; j < cols; j++) {
-          js.upRow[j] = wa.upRow[j] = Math.abs(edgy(rnd, size));
-          js.downRow[j] = wa.downRow[j] = Math.abs(edgy(rnd, size));
-        }
-        const cells = pick(rnd, cols, 0.4, list);
-        const row = Math.floor(rnd() * rows);
-        js.applyCells(row, list, cells);
-        wa.applyCells(row, list, cells);
         // Whole rows with both terms (applyRow): zeros of either sign in
         // either array, both at once where the weight must keep its bits.
         for (let r = 0; r < 2; r++) {

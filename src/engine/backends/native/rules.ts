@@ -103,7 +103,7 @@ export class StdpRule extends StatelessRule {
         // below, as they are caught up: one pass over the pre neurons, not two.
         pre.catchUpScaledTraces(w.perRow, w.ruleParams, LR_POST);
       } else if (post.spikeCount > 0) pre.catchUp();
-      const { upRow, downRow } = w;
+      const upRow = w.upRow;
       const tPre = pre.traces;
       const tPost = post.traces;
       // Depression on the rows of spiking pre neurons (every column with a post
@@ -112,27 +112,24 @@ export class StdpRule extends StatelessRule {
       // each row patches only those.
       const postIdx = post.spikeIdx;
       const postCount = post.spikeCount;
-      if (pre.spikeCount > 0) w.scaledIntoDown(tPost, LR_PRE);
-      // Without post spikes every row gets the same depression: one batch.
-      const batched = w.hardLazy && postCount === 0;
-      if (batched) w.applyRowsNegated(pre.spikeIdx, pre.spikeCount);
-      for (let k = 0; k < (batched ? 0 : pre.spikeCount); k++) {
-        const i = pre.spikeIdx[k];
-        const upHere = lrPost * tPre[i];
-        for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = upHere;
-        if (w.hardLazy && postCount * 8 < w.cols) {
-          // The spiking post neurons' columns with both terms, then the rest
-          // with depression alone (applyRowNegated skips the zeroed columns).
-          // Worth it for long rows with few post spikes; short rows take
-          // applyRow in one pass.
-          w.applyCells(i, postIdx, postCount);
-          for (let q = 0; q < postCount; q++) downRow[postIdx[q]] = 0;
-          w.applyRowNegated(i);
-          for (let q = 0; q < postCount; q++) downRow[postIdx[q]] = lrPre * tPost[postIdx[q]];
-        } else {
+      const preCount = pre.spikeCount;
+      if (preCount > 0) w.scaledIntoDown(tPost, LR_PRE);
+      if (w.hardLazy && postCount === 0) {
+        // Without post spikes every row gets the same depression: one batch.
+        w.applyRowsNegated(pre.spikeIdx, preCount);
+      } else if (w.hardLazy) {
+        // Each row's potentiation by row (perRow), all rows in one call.
+        const perRow = w.perRow;
+        for (let k = 0; k < preCount; k++) perRow[pre.spikeIdx[k]] = lrPost * tPre[pre.spikeIdx[k]];
+        w.applyStdpRows(pre.spikeIdx, preCount, postIdx, postCount);
+      } else {
+        for (let k = 0; k < preCount; k++) {
+          const i = pre.spikeIdx[k];
+          const upHere = lrPost * tPre[i];
+          for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = upHere;
           w.applyRow(i);
+          for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = 0;
         }
-        for (let q = 0; q < postCount; q++) upRow[postIdx[q]] = 0;
       }
       // Potentiation on the columns of spiking post neurons, rows not done above.
       if (columns) {
@@ -218,7 +215,7 @@ export class MstdpRule implements NativeRule {
       // The p_minus part is the same for every row; each row patches the
       // columns of the post spikes.
       if (w.hardLazy) {
-        // One array, -dw (see DenseWeights.applyRowNegated); downRow is its scratch.
+        // One array, -dw (see DenseWeights.applyRowsNegated); downRow is its scratch.
         if (this.ePreCount > 0) {
           // These rows are read and written here: they take their pending lazy columns first.
           w.flushRows(ePreIdx, this.ePreCount);

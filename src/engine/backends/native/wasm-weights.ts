@@ -38,11 +38,10 @@ export const MAX_WASM_BYTES = 2 ** 31 - PAGE_BYTES;
 
 interface KernelExports {
   deliver(stored: number, cols: number, idx: number, count: number, out: number): void;
-  rowNeg(row: number, m: number, cols: number): void;
   rowsNeg(stored: number, cols: number, idx: number, count: number, m: number): void;
   rowsNegCross(stored: number, cols: number, rowIdx: number, rowCount: number, colIdx: number, colCount: number, m: number, pre: number, post: number, c: number): void;
-  cells(row: number, idx: number, count: number, up: number, down: number): void;
   rowUpDown(row: number, up: number, down: number, cols: number): void;
+  stdpRows(stored: number, cols: number, rowIdx: number, rowCount: number, colIdx: number, colCount: number, m: number, up: number, save: number): void;
   cross(stored: number, rows: number, cols: number, perRow: number, mask: number, colIdx: number, colCount: number, split: number): void;
   decayClamp(stored: number, n: number): void;
   scaleInto(dst: number, src: number, n: number, c: number, negate: number): void;
@@ -294,12 +293,7 @@ export class WasmWeights {
     out.set(this.out);
   }
 
-  /** Row i minus downRow, hard bounds, lazy decay (weights.ts rowHardLazy). */
-  rowNegated(i: number): void {
-    this.fns.rowNeg(this.storedAt + 8 * i * this.cols, this.downAt, this.cols);
-  }
-
-  /** rowNegated for each listed row. */
+  /** Each listed row minus downRow, hard bounds, lazy decay (weights.ts rowHardLazy). */
   rowsNegated(rows: Int32Array, count: number): void {
     const idx = this.idx;
     for (let k = 0; k < count; k++) idx[k] = rows[k];
@@ -321,11 +315,12 @@ export class WasmWeights {
     this.fns.rowUpDown(this.storedAt + 8 * i * this.cols, this.upAt, this.downAt, this.cols);
   }
 
-  /** Row i's listed columns with upRow and downRow (weights.ts cellsHardLazy). */
-  cells(i: number, list: Int32Array, count: number): void {
-    const idx = this.idx;
-    for (let q = 0; q < count; q++) idx[q] = list[q];
-    this.fns.cells(this.storedAt + 8 * i * this.cols, this.idxAt, count, this.upAt, this.downAt);
+  /** DenseWeights.applyStdpRows: the rows' potentiation in perRow (by row), their depression in downRow; `out` is the kernel's scratch. */
+  stdpRows(rows: Int32Array, rowCount: number, cols: Int32Array, colCount: number): void {
+    const { idx, idx2 } = this;
+    for (let k = 0; k < rowCount; k++) idx[k] = rows[k];
+    for (let q = 0; q < colCount; q++) idx2[q] = cols[q];
+    this.fns.stdpRows(this.storedAt, this.cols, this.idxAt, rowCount, this.idx2At, colCount, this.downAt, this.perRowAt, this.outAt);
   }
 
   /**

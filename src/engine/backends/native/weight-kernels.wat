@@ -88,6 +88,8 @@
   ;; is clamped; columns where m[j] is 0 keep their bits. Keeping them takes
   ;; a compare and a select per pair, a third of the loop's instructions, so
   ;; a row pays it only when m holds a zero ($mHasZero, from $hasZero).
+  ;; Without decay (scale, factor and 1 / next scale all 1) the
+  ;; multiplications by 1 change no bit, and the loops leave them out.
   (func $rowNegWith (param $row i32) (param $m i32) (param $cols i32) (param $mHasZero i32)
     (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128)
     (local $w v128) (local $d v128) (local $wn v128)
@@ -99,7 +101,31 @@
     (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
     (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
-    (if (local.get $mHasZero)
+    (if (call $unitScales)
+      (then
+        (if (local.get $mHasZero)
+          (then
+            (block $done
+              (loop $pairs
+                (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+                (local.set $d (v128.load (i32.add (local.get $m) (local.get $jb))))
+                (local.set $w (v128.load (i32.add (local.get $row) (local.get $jb))))
+                (local.set $wn (f64x2.pmax (f64x2.pmin (f64x2.sub (local.get $w) (local.get $d)) (local.get $HI)) (local.get $LO)))
+                (v128.store (i32.add (local.get $row) (local.get $jb))
+                  (v128.bitselect (local.get $w) (local.get $wn) (f64x2.eq (local.get $d) (v128.const f64x2 0 0))))
+                (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+                (br $pairs))))
+          (else
+            (block $done
+              (loop $pairs
+                (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+                (v128.store (i32.add (local.get $row) (local.get $jb))
+                  (f64x2.pmax (f64x2.pmin
+                    (f64x2.sub (v128.load (i32.add (local.get $row) (local.get $jb))) (v128.load (i32.add (local.get $m) (local.get $jb))))
+                    (local.get $HI)) (local.get $LO)))
+                (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+                (br $pairs))))))
+      (else (if (local.get $mHasZero)
       (then
         (block $done
           (loop $pairs
@@ -127,7 +153,7 @@
             (v128.store (i32.add (local.get $row) (local.get $jb))
               (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
             (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
-            (br $pairs)))))
+            (br $pairs)))))))
     (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
       (then
         (local.set $ds (f64.load (i32.add (local.get $m) (local.get $pairEnd))))
@@ -135,6 +161,11 @@
           (then
             (f64.store (i32.add (local.get $row) (local.get $pairEnd))
               (call $hardLazySub (f64.load (i32.add (local.get $row) (local.get $pairEnd))) (local.get $ds))))))))
+
+  ;; 1 when scale, factor and 1 / next scale are all 1 (no decay).
+  (func $unitScales (result i32)
+    (i32.and (f64.eq (f64.load (i32.const 0)) (f64.const 1))
+      (i32.and (f64.eq (f64.load (i32.const 8)) (f64.const 1)) (f64.eq (f64.load (i32.const 32)) (f64.const 1)))))
 
   ;; 1 when one of m[0 .. $cols) is +0 or -0. The odd last entry is left to
   ;; rowNegWith's own check.
@@ -150,10 +181,7 @@
         (br $pairs)))
     (v128.any_true (local.get $any)))
 
-  (func (export "rowNeg") (param $row i32) (param $m i32) (param $cols i32)
-    (call $rowNegWith (local.get $row) (local.get $m) (local.get $cols) (call $hasZero (local.get $m) (local.get $cols))))
-
-  ;; rowNeg for each row listed at $idx (i32, $count of them) with the same m:
+  ;; $rowNegWith for each row listed at $idx (i32, $count of them) with the same m:
   ;; one call, and one look for zeros in m, for all of a step's spiking rows.
   (func (export "rowsNeg") (param $stored i32) (param $cols i32) (param $idx i32) (param $count i32) (param $m i32)
     (local $k i32) (local $rowBytes i32) (local $mHasZero i32)
@@ -170,7 +198,7 @@
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $rows))))
 
-  ;; rowNeg for each row i listed at $rowIdx, with m patched at the columns j
+  ;; $rowNegWith for each row i listed at $rowIdx, with m patched at the columns j
   ;; listed at $colIdx to -(c * (pre[i] + post[j])) and put back to
   ;; -(c * post[j]) after the row (c the double at byte $c): MSTDP's rows,
   ;; where the eligibility adds p_plus[i] at the columns of the post spikes.
@@ -214,7 +242,7 @@
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $rows))))
 
-  ;; One synapse of rowNeg's odd last column: (w * scale - d) * factor,
+  ;; One synapse of $rowNegWith's odd last column: (w * scale - d) * factor,
   ;; clamped, over the next scale.
   (func $hardLazySub (param $w f64) (param $d f64) (result f64)
     (local $wn f64) (local $hi f64) (local $lo f64)
@@ -283,7 +311,7 @@
   ;; factor of 1 (a batch's summed terms): the terms are the matrices at $up
   ;; and $down, shaped as the weights. The rows listed at $rowIdx whole, as
   ;; rowUpDown; then on every other row ($mask[i] != 1) the columns listed
-  ;; at $colIdx, as cells. Every term read is cleared to +0.
+  ;; at $colIdx, as rowUpDown does a synapse. Every term read is cleared to +0.
   (func (export "takeTerms")
     (param $stored i32) (param $rows i32) (param $cols i32) (param $rowIdx i32) (param $rowCount i32)
     (param $mask i32) (param $colIdx i32) (param $colCount i32) (param $up i32) (param $down i32)
@@ -334,30 +362,79 @@
         (local.set $off (i32.add (local.get $off) (local.get $rowBytes)))
         (br $rowLoop))))
 
-  ;; cellsHardLazy: the row at byte $row, only the columns listed at $idx,
-  ;; with both terms ((w * scale + up) - down); columns where both are 0 are skipped.
-  (func (export "cells") (param $row i32) (param $idx i32) (param $count i32) (param $up i32) (param $down i32)
-    (local $q i32) (local $jb i32) (local $u f64) (local $dn f64) (local $k i32)
-    (local $wn f64) (local $hi f64) (local $lo f64)
+  ;; STDP's rows under hard bounds with lazy decay (DenseWeights.applyStdpRows):
+  ;; for each row i listed at $rowIdx, synapse (i, j) takes both terms at
+  ;; the columns j listed at $colIdx (the post spikes: potentiation up[i],
+  ;; the double at $up + 8i, and depression m[j]), as rowUpDown does a
+  ;; synapse, and depression m[j] alone at every other column, as rowsNeg does. Each
+  ;; synapse changes once, by the expression applyRow gives it ((w + 0) - d
+  ;; and w - d are the same bits), so the rows may run before the cells: all
+  ;; of a step's rows in one call, with one look for zeros in m. m at the
+  ;; listed columns waits in $save while the rows run with 0 there, and is
+  ;; put back.
+  (func (export "stdpRows")
+    (param $stored i32) (param $cols i32) (param $rowIdx i32) (param $rowCount i32) (param $colIdx i32) (param $colCount i32)
+    (param $m i32) (param $up i32) (param $save i32)
+    (local $k i32) (local $q i32) (local $jb i32) (local $row i32) (local $rowBytes i32) (local $z i32) (local $at i32)
+    (local $u f64) (local $dn f64) (local $wn f64) (local $lo f64) (local $hi f64)
+    (if (i32.eqz (local.get $rowCount)) (then (return)))
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (block $saved
+      (loop $saving
+        (br_if $saved (i32.ge_u (local.get $q) (local.get $colCount)))
+        (local.set $jb (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
+        (f64.store (i32.add (local.get $save) (i32.shl (local.get $q) (i32.const 3))) (f64.load (i32.add (local.get $m) (local.get $jb))))
+        (f64.store (i32.add (local.get $m) (local.get $jb)) (f64.const 0))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $saving)))
+    (local.set $z (call $hasZero (local.get $m) (local.get $cols)))
+    (block $rowsDone
+      (loop $rows
+        (br_if $rowsDone (i32.ge_u (local.get $k) (local.get $rowCount)))
+        (call $rowNegWith
+          (i32.add (local.get $stored)
+            (i32.mul (i32.load (i32.add (local.get $rowIdx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes)))
+          (local.get $m) (local.get $cols) (local.get $z))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $rows)))
+    (local.set $q (i32.const 0))
+    (block $restored
+      (loop $restore
+        (br_if $restored (i32.ge_u (local.get $q) (local.get $colCount)))
+        (f64.store
+          (i32.add (local.get $m) (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
+          (f64.load (i32.add (local.get $save) (i32.shl (local.get $q) (i32.const 3)))))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $restore)))
+    (if (i32.eqz (local.get $colCount)) (then (return)))
     (local.set $lo (f64.load (i32.const 16)))
     (local.set $hi (f64.load (i32.const 24)))
-    (block $done
-      (loop $cells
-        (br_if $done (i32.ge_u (local.get $q) (local.get $count)))
-        (local.set $jb (i32.shl (i32.load (i32.add (local.get $idx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
-        (local.set $u (f64.load (i32.add (local.get $up) (local.get $jb))))
-        (local.set $dn (f64.load (i32.add (local.get $down) (local.get $jb))))
-        (if (i32.eqz (i32.and (f64.eq (local.get $u) (f64.const 0)) (f64.eq (local.get $dn) (f64.const 0))))
-          (then
-            (local.set $k (i32.add (local.get $row) (local.get $jb)))
-            (local.set $wn (f64.mul
-              (f64.sub (f64.add (f64.mul (f64.load (local.get $k)) (f64.load (i32.const 0))) (local.get $u)) (local.get $dn))
-              (f64.load (i32.const 8))))
-            (local.set $wn (select (local.get $hi) (local.get $wn) (f64.gt (local.get $wn) (local.get $hi))))
-            (local.set $wn (select (local.get $lo) (local.get $wn) (f64.lt (local.get $wn) (local.get $lo))))
-            (f64.store (local.get $k) (f64.mul (local.get $wn) (f64.load (i32.const 32))))))
-        (local.set $q (i32.add (local.get $q) (i32.const 1)))
-        (br $cells))))
+    (local.set $k (i32.const 0))
+    (block $cellRowsDone
+      (loop $cellRows
+        (br_if $cellRowsDone (i32.ge_u (local.get $k) (local.get $rowCount)))
+        (local.set $at (i32.load (i32.add (local.get $rowIdx) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $row (i32.add (local.get $stored) (i32.mul (local.get $at) (local.get $rowBytes))))
+        (local.set $u (f64.load (i32.add (local.get $up) (i32.shl (local.get $at) (i32.const 3)))))
+        (local.set $q (i32.const 0))
+        (block $cellsDone
+          (loop $cells
+            (br_if $cellsDone (i32.ge_u (local.get $q) (local.get $colCount)))
+            (local.set $jb (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
+            (local.set $dn (f64.load (i32.add (local.get $m) (local.get $jb))))
+            (if (i32.eqz (i32.and (f64.eq (local.get $u) (f64.const 0)) (f64.eq (local.get $dn) (f64.const 0))))
+              (then
+                (local.set $at (i32.add (local.get $row) (local.get $jb)))
+                (local.set $wn (f64.mul
+                  (f64.sub (f64.add (f64.mul (f64.load (local.get $at)) (f64.load (i32.const 0))) (local.get $u)) (local.get $dn))
+                  (f64.load (i32.const 8))))
+                (local.set $wn (select (local.get $hi) (local.get $wn) (f64.gt (local.get $wn) (local.get $hi))))
+                (local.set $wn (select (local.get $lo) (local.get $wn) (f64.lt (local.get $wn) (local.get $lo))))
+                (f64.store (local.get $at) (f64.mul (local.get $wn) (f64.load (i32.const 32))))))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $cells)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $cellRows))))
 
   ;; applyCross under hard bounds with lazy decay: for every row i with
   ;; perRow[i] != 0 and mask[i] != 1, the listed columns get perRow[i] as

@@ -169,7 +169,7 @@ export class DenseWeights {
     return this.wasm !== null;
   }
 
-  /** Hard bounds with lazy decay, the common case, where rules may use applyRowNegated and applyCells. */
+  /** Hard bounds with lazy decay, the common case, where rules may use applyRowsNegated, applyRowsNegatedCross and applyStdpRows. */
   get hardLazy(): boolean {
     return this.lazy && !this.soft;
   }
@@ -256,20 +256,13 @@ export class DenseWeights {
   }
 
   /**
-   * For hardLazy only: row i, synapse (i, j) becomes w - m[j] with m =
-   * downRow, then decays and is clamped; columns where m[j] is 0 are left
-   * alone. With m = down - up,
-   * one of them 0, this is applyRow's arithmetic exactly: (w + 0) - down and
-   * w - down are the same bits, and so are (w + up) - 0 and w - (-up). One
-   * array read per synapse instead of two.
+   * For hardLazy only: each listed row i, synapse (i, j) becomes w - m[j]
+   * with m = downRow, then decays and is clamped; columns where m[j] is 0
+   * are left alone. With m = down - up, one of them 0, this is applyRow's
+   * arithmetic exactly: (w + 0) - down and w - down are the same bits, and
+   * so are (w + up) - 0 and w - (-up). One array read per synapse instead of
+   * two, and one call into WebAssembly for a step's rows.
    */
-  applyRowNegated(i: number): void {
-    const params = this.updateParams();
-    if (this.wasm !== null) this.wasm.rowNegated(i);
-    else rowHardLazy(this.stored, Math.imul(i, this.cols), this.cols, this.downRow, params);
-  }
-
-  /** applyRowNegated for rows[0 .. count), all with the same downRow: one call into WebAssembly for a step's rows. */
   applyRowsNegated(rows: Int32Array, count: number): void {
     const params = this.updateParams();
     if (this.wasm !== null) this.wasm.rowsNegated(rows, count);
@@ -277,7 +270,7 @@ export class DenseWeights {
   }
 
   /**
-   * For hardLazy only: applyRowNegated for each listed row i, with downRow
+   * For hardLazy only: applyRowsNegated for each listed row i, with downRow
    * patched at the listed columns j to -(c * (preVector[i] + postVector[j]))
    * and put back to -(c * postVector[j]) after the row, c = ruleParams[slot]
    * (MSTDP's rows; downRow must hold -(c * postVector) on entry).
@@ -304,11 +297,26 @@ export class DenseWeights {
     }
   }
 
-  /** For hardLazy only: applyRow restricted to row i's columns idx[0 .. count). */
-  applyCells(i: number, idx: Int32Array, count: number): void {
-    const params = this.updateParams();
-    if (this.wasm !== null) this.wasm.cells(i, idx, count);
-    else cellsHardLazy(this.stored, Math.imul(i, this.cols), idx, count, this.upRow, this.downRow, params);
+  /**
+   * For hardLazy only: STDP's rows. Each listed row i takes applyRow's
+   * arithmetic with potentiation perRow[i] at the listed columns (the post
+   * spikes), 0 elsewhere, and depression downRow: in WebAssembly one call
+   * for all of them, in JavaScript applyRow a row at a time. upRow must be
+   * 0 at the listed columns, and is again after.
+   */
+  applyStdpRows(rows: Int32Array, rowCount: number, cols: Int32Array, colCount: number): void {
+    if (this.wasm !== null) {
+      this.updateParams();
+      this.wasm.stdpRows(rows, rowCount, cols, colCount);
+      return;
+    }
+    const { upRow, perRow } = this;
+    for (let k = 0; k < rowCount; k++) {
+      const i = rows[k];
+      for (let q = 0; q < colCount; q++) upRow[cols[q]] = perRow[i];
+      this.applyRow(i);
+      for (let q = 0; q < colCount; q++) upRow[cols[q]] = 0;
+    }
   }
 
   /**
@@ -650,7 +658,7 @@ function deliverRows(stored: Float64Array, cols: number, spikeIdx: Int32Array, s
   }
 }
 
-/** See DenseWeights.applyRowNegated; params from updateParams. */
+/** One row of DenseWeights.applyRowsNegated; params from updateParams. */
 function rowHardLazy(stored: Float64Array, base: number, cols: number, m: Float64Array, params: Float64Array): void {
   const scale = params[0];
   const factor = params[1];
@@ -771,33 +779,6 @@ function denseScaled(stored: Float64Array, m: Float64Array, ruleParams: Float64A
       wn *= inv;
     }
     stored[k] = wn;
-  }
-}
-
-/** See DenseWeights.applyCells: applyRow's hard, lazy arithmetic on the listed columns. */
-function cellsHardLazy(
-  stored: Float64Array,
-  base: number,
-  idx: Int32Array,
-  count: number,
-  upRow: Float64Array,
-  downRow: Float64Array,
-  params: Float64Array,
-): void {
-  const scale = params[0];
-  const factor = params[1];
-  const wMin = params[2];
-  const wMax = params[3];
-  const inv = params[4];
-  for (let q = 0; q < count; q++) {
-    const j = idx[q];
-    const up = upRow[j];
-    const down = downRow[j];
-    if (up === 0 && down === 0) continue;
-    const k = (base + j) | 0;
-    let wn = (stored[k] * scale + up - down) * factor;
-    wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
-    stored[k] = wn * inv;
   }
 }
 
