@@ -395,8 +395,10 @@ test("a batch's kernels (every copy's delivery, MSTDP's terms, the p vectors) gi
         const rnd = lcg(11 + r);
         const x = new Float64Array(copies * nPre);
         const rewards = new Float64Array(copies);
-        for (let t = 0; t < 200; t++) {
-          for (let i = 0; i < x.length; i++) x[i] = rnd() < 0.15 ? 60 + rnd() * 40 : 0;
+        for (let t = 0; t < 300; t++) {
+          // Busy stretches (copies sharing rows and columns) and sparse ones (each copy's own).
+          const rate = t % 100 < 50 ? 0.15 : 0.02;
+          for (let i = 0; i < x.length; i++) x[i] = rnd() < rate ? 60 + rnd() * 40 : 0;
           // Some copies unrewarded (their terms skipped), some rewarded with -0.
           for (let b = 0; b < copies; b++) rewards[b] = rnd() < 0.2 ? (rnd() < 0.5 ? 0 : -0) : rnd() - 0.4;
           js.step(x, rewards);

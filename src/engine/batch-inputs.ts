@@ -12,6 +12,7 @@
  * A reward: a number (every copy) or B numbers (one per copy); in a call of
  * several steps, also one list of B numbers per step.
  */
+import { MAX_ABS_VALUE } from './bounds.js';
 import { inputError } from './input-error.js';
 
 type Raw = unknown;
@@ -40,24 +41,26 @@ export class CopyRows {
  * when the copies' vectors are Float64Arrays. Entries are copied as they
  * are; their values are the input path's to check.
  */
-export function flattenStepInput(x: Raw, n: number, copies: number, field: string): Raw {
+export function flattenStepInput(x: Raw, n: number, copies: number, field: string, step = -1): Raw {
   if (!isList(x)) return x;
+  // A call's field names are built only for an error: a call of many steps builds no string a step.
+  const at = () => (step < 0 ? field : `${field}[${step}]`);
   if (!nested(x)) {
-    if (x.length !== n) throw inputError(field, `must have ${n} entries (one per neuron, the same for every copy), or be ${copies} such vectors (one per copy); got ${x.length} entries`);
+    if (x.length !== n) throw inputError(at(), `must have ${n} entries (one per neuron, the same for every copy), or be ${copies} such vectors (one per copy); got ${x.length} entries`);
     if (x instanceof Float64Array) return new CopyRows(Array.from({ length: copies }, () => x));
     const out = new Array<unknown>(copies * n);
     for (let b = 0; b < copies; b++) for (let i = 0; i < n; i++) out[b * n + i] = x[i];
     return out;
   }
-  if (x.length !== copies) throw inputError(field, `one vector per copy: expected ${copies} vectors of ${n}, got ${x.length}`);
+  if (x.length !== copies) throw inputError(at(), `one vector per copy: expected ${copies} vectors of ${n}, got ${x.length}`);
   let typed = true;
   for (let b = 0; b < copies; b++) {
     const row = x[b];
-    if (!isList(row)) throw inputError(`${field}[${b}]`, `must be a vector of ${n} numbers`);
-    if (row.length !== n) throw inputError(`${field}[${b}]`, `must have ${n} entries (one per neuron), got ${row.length}`);
+    if (!isList(row)) throw inputError(`${at()}[${b}]`, `must be a vector of ${n} numbers`);
+    if (row.length !== n) throw inputError(`${at()}[${b}]`, `must have ${n} entries (one per neuron), got ${row.length}`);
     if (!(row instanceof Float64Array)) typed = false;
   }
-  if (typed) return new CopyRows(Array.from(x as ArrayLike<Float64Array>));
+  if (typed) return new CopyRows(Array.isArray(x) ? (x as Float64Array[]) : Array.from(x as ArrayLike<Float64Array>));
   const out = new Array<unknown>(copies * n);
   for (let b = 0; b < copies; b++) {
     const row = x[b] as ArrayLike<unknown>;
@@ -74,7 +77,7 @@ export function flattenRunInput(x: Raw, n: number, copies: number, steps: number
   if (isList(x) && nested(x) && nested(x[0] as ArrayLike<unknown>)) {
     if (x.length !== steps) throw inputError(field, `one list of ${copies} vectors per step: expected ${steps}, got ${x.length}`);
     const out = new Array<unknown>(steps);
-    for (let t = 0; t < steps; t++) out[t] = flattenStepInput(x[t], n, copies, `${field}[${t}]`);
+    for (let t = 0; t < steps; t++) out[t] = flattenStepInput(x[t], n, copies, field, t);
     return out;
   }
   return flattenStepInput(x, n, copies, field);
@@ -121,6 +124,27 @@ export function copyRewards(reward: Raw, out: Float64Array, field: string, check
 }
 
 /**
+ * One step's reward (a number, or a list of `copies` numbers) into
+ * out[at .. at + copies) when every value is a number of magnitude at most
+ * MAX_ABS_VALUE, as checkReward accepts; false (out's values then
+ * unspecified) for anything else, which copyRewards checks with messages.
+ */
+function copyValid(reward: Raw, out: Float64Array, at: number, copies: number): boolean {
+  if (typeof reward === 'number') {
+    if (!(reward <= MAX_ABS_VALUE && reward >= -MAX_ABS_VALUE)) return false;
+    for (let b = 0; b < copies; b++) out[at + b] = reward;
+    return true;
+  }
+  if (!isList(reward) || reward.length !== copies) return false;
+  for (let b = 0; b < copies; b++) {
+    const x = reward[b];
+    if (typeof x !== 'number' || !(x <= MAX_ABS_VALUE && x >= -MAX_ABS_VALUE)) return false;
+    out[at + b] = x;
+  }
+  return true;
+}
+
+/**
  * A call's rewards for a batch, `rewarded` steps of them: a number, B
  * numbers (every step), or one of those per step. Step t's are at t * B.
  */
@@ -128,7 +152,10 @@ export function runRewards(reward: Raw, copies: number, steps: number, rewarded:
   const out = new Float64Array(steps * copies);
   if (isList(reward) && Array.prototype.some.call(reward, isList)) {
     if (reward.length !== rewarded) throw inputError('reward', `one reward (a number or ${copies} numbers) per rewarded step: expected ${rewarded}, got ${reward.length}`);
-    for (let t = 0; t < rewarded; t++) copyRewards(reward[t], out.subarray(t * copies, (t + 1) * copies), `reward[${t}]`, check);
+    for (let t = 0; t < rewarded; t++) {
+      // Rewards in range are copied without a field name or a view a step; anything else goes through copyRewards and its messages.
+      if (!copyValid(reward[t], out, t * copies, copies)) copyRewards(reward[t], out.subarray(t * copies, (t + 1) * copies), `reward[${t}]`, check);
+    }
     return out;
   }
   const held = new Float64Array(copies);
