@@ -64,7 +64,7 @@ const SPARSE_MIN_NEURONS = 32;
  * WebAssembly costs more than it saves, and each WebAssembly memory reserves
  * address space.
  */
-export const WASM_MIN_NEURONS = 128;
+export const WASM_MIN_NEURONS = 64;
 
 export class LifPopulation {
   readonly n: number;
