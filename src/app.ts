@@ -78,6 +78,8 @@ export interface AppOptions {
   sessions?: Partial<Pick<SessionManagerOptions, 'now'>>;
   /** Overload readings in place of the process's own (tests). */
   overload?: { sample?: () => LoadReading; intervalMs?: number };
+  /** The steps-per-second quota's clock, in ms (a fake clock in tests); default performance.now. */
+  quotaClock?: () => number;
 }
 
 declare module 'fastify' {
@@ -127,7 +129,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     heavyStepCost: config.overloadHeavyStepCost,
     ...options.overload,
   });
-  const budget = new StepBudget(config.quotaStepsPerS, config.quotaStepsBurst);
+  const budget = new StepBudget(config.quotaStepsPerS, config.quotaStepsBurst, options.quotaClock);
   let metrics: Metrics | null = null;
   const hooks: SessionHooks = {
     admitStep: (session, steps, cost) => {
