@@ -38,7 +38,7 @@ for (const rule of rules) {
       pre[3] = 100;
       pre[50] = 100;
       const inputs = { pre, post: 30 };
-      const steps = 50_000;
+      const steps = 10_000;
       // Two call sites with constant rewards, so the caller boxes nothing and
       // only the engine's own allocations are counted.
       const run = () => {
