@@ -6,46 +6,147 @@
  * playwright-core (a browser). Arguments are passed to node --test; --list
  * prints the files instead.
  *
- * The files run side by side, one per core (node --test alone runs one fewer
- * than the cores: one at a time on two): each picks its own ports and
- * temporary directories, so none waits on another. --test-concurrency=<n>
- * overrides it.
+ * Most files run several to a process (scripts/test-unit-group.mjs): starting
+ * node and loading the app once per file was most of what a small file cost.
+ * A file keeps a process of its own when one of its modules has a top-level
+ * await (it cannot be loaded synchronously inside its group) or when it, or a
+ * helper of its, starts tfjs (tfjs runs on one platform per process, and the
+ * tests pick theirs). --isolated gives every file a process of its own.
+ *
+ * The processes run side by side, one per core (node --test alone runs one
+ * fewer than the cores: one at a time on two): each test picks its own ports
+ * and temporary directories, so none waits on another. --test-concurrency=<n>
+ * overrides it. The groups are balanced on how long each file took last time
+ * (recorded in dist/test-unit-times.json), the longest started first.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import process from 'node:process';
-import { fileURLToPath, URL } from 'node:url';
+import { fileURLToPath, pathToFileURL, URL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 process.chdir(root);
 
 const OUT_OF_PROCESS = /from\s+['"](node:child_process|child_process|playwright-core)['"]/;
+const STARTS_TFJS = /\binitTfjs\b/;
 const LOCAL_IMPORT = /from\s+['"](\.{1,2}\/[^'"]+)['"]/g;
+const TIMES = 'dist/test-unit-times.json';
 
-/** Whether a test source, or a test helper it reaches, starts processes or a browser. */
-function outOfProcess(file, seen = new Set()) {
+/** Whether a test source, or a test helper it reaches, matches `pattern`. */
+function testSourcesMatch(file, pattern, seen = new Set()) {
   if (seen.has(file)) return false;
   seen.add(file);
   const text = readFileSync(file, 'utf8');
-  if (OUT_OF_PROCESS.test(text)) return true;
+  if (pattern.test(text)) return true;
   for (const [, spec] of text.matchAll(LOCAL_IMPORT)) {
     const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts'));
     // Only the tests' own helpers: what they import from src/ runs in the test's process.
-    if (target.startsWith(join(root, 'test')) && existsSync(target) && outOfProcess(target, seen)) return true;
+    if (target.startsWith(join(root, 'test')) && existsSync(target) && testSourcesMatch(target, pattern, seen)) return true;
   }
   return false;
 }
 
+/** Whether a module's code awaits outside any function (TypeScript's parser reads the JavaScript). */
+function hasTopLevelAwait(ts, text) {
+  const visit = (node) => {
+    if (ts.isFunctionLike(node) || ts.isClassLike(node)) return false;
+    if (ts.isAwaitExpression(node) || (ts.isForOfStatement(node) && node.awaitModifier)) return true;
+    return ts.forEachChild(node, visit) ?? false;
+  };
+  return visit(ts.createSourceFile('module.js', text, ts.ScriptTarget.Latest, false, ts.ScriptKind.JS));
+}
+
+/** Whether a compiled module, or one it imports from the repository, awaits at its top level. */
+function awaitsAtTopLevel(ts, file, known) {
+  if (known.has(file)) return known.get(file);
+  known.set(file, false); // while in an import cycle
+  const text = readFileSync(file, 'utf8');
+  let awaits = text.includes('await') && hasTopLevelAwait(ts, text);
+  for (const [, spec] of text.matchAll(LOCAL_IMPORT)) {
+    const target = resolve(dirname(file), spec);
+    if (!awaits && existsSync(target)) awaits = awaitsAtTopLevel(ts, target, known);
+  }
+  known.set(file, awaits);
+  return awaits;
+}
+
 const files = readdirSync('test')
-  .filter((f) => f.endsWith('.test.ts') && !outOfProcess(join(root, 'test', f)))
-  .map((f) => join('dist/test', f.replace(/\.ts$/, '.js')));
+  .filter((f) => f.endsWith('.test.ts') && !testSourcesMatch(join(root, 'test', f), OUT_OF_PROCESS))
+  .map((f) => ({ source: join(root, 'test', f), compiled: join('dist/test', f.replace(/\.ts$/, '.js')) }));
 const args = process.argv.slice(2);
 if (args.includes('--list')) {
-  process.stdout.write(files.join('\n') + '\n');
+  process.stdout.write(files.map((f) => f.compiled).join('\n') + '\n');
   process.exit(0);
 }
-const concurrency = args.some((a) => a.startsWith('--test-concurrency')) ? [] : [`--test-concurrency=${availableParallelism()}`];
-const r = spawnSync(process.execPath, ['--test', ...concurrency, ...args, ...files], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+const isolated = args.includes('--isolated');
+const passed = args.filter((a) => a !== '--isolated');
+const cores = availableParallelism();
+const concurrency = passed.some((a) => a.startsWith('--test-concurrency')) ? [] : [`--test-concurrency=${cores}`];
+
+// require() of an ES module (how a group loads its files) is in Node from 20.19 on.
+let loadable = [];
+if (!isolated && process.features.require_module) {
+  const ts = (await import('typescript')).default;
+  const known = new Map();
+  loadable = files.filter((f) => !awaitsAtTopLevel(ts, resolve(f.compiled), known));
+}
+const direct = files.filter((f) => !loadable.includes(f));
+const ownGroup = loadable.filter((f) => testSourcesMatch(f.source, STARTS_TFJS));
+const shared = loadable.filter((f) => !ownGroup.includes(f));
+
+let times = {};
+try {
+  times = JSON.parse(readFileSync(TIMES, 'utf8'));
+} catch {
+  // No record yet: every file counts the same.
+}
+const known = Object.values(times).filter((t) => typeof t === 'number');
+const usual = known.length > 0 ? known.sort((a, b) => a - b)[Math.floor(known.length / 2)] : 1;
+const timeOf = (f) => (typeof times[f.compiled] === 'number' ? times[f.compiled] : usual);
+
+// Longest first, each into the group with least so far; two groups a core,
+// so that node --test's queue evens out what the record got wrong.
+const groups = Array.from({ length: Math.min(shared.length, 2 * cores) }, () => ({ files: [], time: 0 }));
+for (const f of [...shared].sort((a, b) => timeOf(b) - timeOf(a))) {
+  const g = groups.reduce((least, g) => (g.time < least.time ? g : least));
+  g.files.push(f);
+  g.time += timeOf(f);
+}
+for (const f of ownGroup) groups.push({ files: [f], time: timeOf(f) });
+
+if (args.includes('--plan')) {
+  for (const g of groups) process.stdout.write(`one process, ${g.time.toFixed(1)} s last time:\n${g.files.map((f) => `  ${f.compiled}\n`).join('')}`);
+  for (const f of direct) process.stdout.write(`a process of its own: ${f.compiled}\n`);
+  process.exit(0);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'spikeserve-unit-'));
+const groupModule = pathToFileURL(join(root, 'scripts/test-unit-group.mjs')).href;
+const runs = groups.map((g, i) => {
+  const file = join(dir, `group-${i + 1}.mjs`);
+  const costs = join(dir, `group-${i + 1}.json`);
+  writeFileSync(file, `import { runGroup } from ${JSON.stringify(groupModule)};\nrunGroup(${JSON.stringify(g.files.map((f) => resolve(f.compiled)))}, ${JSON.stringify(costs)});\n`);
+  return { path: file, time: g.time };
+});
+for (const f of direct) runs.push({ path: f.compiled, time: timeOf(f) });
+runs.sort((a, b) => b.time - a.time);
+
+try {
+  // --test-force-exit: a file that leaves something running fails (runGroup says what), and its group still ends.
+  const r = spawnSync(process.execPath, ['--test', '--test-force-exit', ...concurrency, ...passed, ...runs.map((r) => r.path)], { stdio: 'inherit' });
+  // What each grouped file took, for the next run's groups (files run directly are not timed: they keep their last
+  // figure); not when the arguments picked some tests only.
+  for (const g of passed.every((a) => a.startsWith('--test-concurrency')) ? groups.keys() : []) {
+    try {
+      for (const [f, t] of Object.entries(JSON.parse(readFileSync(join(dir, `group-${g + 1}.json`), 'utf8')))) times[f] = Math.round(t.wallS * 100) / 100;
+    } catch {
+      // That group did not finish.
+    }
+  }
+  writeFileSync(TIMES, JSON.stringify(times, null, 1) + '\n');
+  process.exitCode = r.status ?? 1;
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
