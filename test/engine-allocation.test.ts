@@ -9,6 +9,9 @@ import { test } from 'node:test';
 import { Network } from '../src/engine/index.js';
 import { bytesAllocated } from './helpers/allocation.js';
 
+/** Measured runs at most: each also gives the optimising compiler more time (on a loaded machine it lags). */
+const ATTEMPTS = 8;
+
 const rules = [
   { type: 'NoOp' },
   { type: 'NoOp', weight_decay: 0.01 },
@@ -50,10 +53,11 @@ for (const rule of rules) {
       run(); // warm the JIT
       // The optimising compiler runs on a background thread: on a busy machine
       // (the other test files run in parallel) it may not be done after the
-      // warm-up, and unoptimised code boxes doubles. The best of three runs
-      // is the optimised step's; an allocation of its own shows in every run.
+      // warm-up, and unoptimised code boxes doubles. The best of up to
+      // ATTEMPTS runs is the optimised step's; an allocation of its own shows
+      // in every run.
       let bytes = Infinity;
-      for (let attempt = 0; attempt < 3 && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
+      for (let attempt = 0; attempt < ATTEMPTS && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
       assert.ok(bytes / steps < 8, `${(bytes / steps).toFixed(2)} bytes allocated per step`);
     });
   }
@@ -80,7 +84,7 @@ test('a step allocates nothing where populations step in WebAssembly (MSTDP, 300
   };
   run();
   let bytes = Infinity;
-  for (let attempt = 0; attempt < 3 && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
+  for (let attempt = 0; attempt < ATTEMPTS && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
   assert.ok(bytes / steps < 8, `${(bytes / steps).toFixed(2)} bytes allocated per step`);
 });
 
@@ -107,7 +111,7 @@ for (const rule of [{ type: 'STDP', lr: [0.001, 0.002], weight_decay: 0.001 }, {
     };
     run();
     let bytes = Infinity;
-    for (let attempt = 0; attempt < 3 && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
+    for (let attempt = 0; attempt < ATTEMPTS && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
     assert.ok(bytes / steps < 8, `${(bytes / steps).toFixed(2)} bytes allocated per step`);
   });
 }
