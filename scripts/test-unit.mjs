@@ -9,9 +9,10 @@
  * Most files run several to a process (scripts/test-unit-group.mjs): starting
  * node and loading the app once per file was most of what a small file cost.
  * A file keeps a process of its own when one of its modules has a top-level
- * await (it cannot be loaded synchronously inside its group) or when it, or a
- * helper of its, starts tfjs (tfjs runs on one platform per process, and the
- * tests pick theirs). --isolated gives every file a process of its own.
+ * await (it cannot be loaded synchronously inside its group). tfjs runs on
+ * one platform per process and the tests pick theirs, so a file that starts
+ * it shares a process only with files asking for the same platform (or none).
+ * --isolated gives every file a process of its own.
  *
  * The processes run side by side, one per core (node --test alone runs one
  * fewer than the cores: one at a time on two): each test picks its own ports
@@ -31,6 +32,8 @@ process.chdir(root);
 
 const OUT_OF_PROCESS = /from\s+['"](node:child_process|child_process|playwright-core)['"]/;
 const STARTS_TFJS = /\binitTfjs\b/;
+/** A test's own call that starts tfjs, and what it passes. */
+const TFJS_START = /\b(?:initTfjs|goldenOnTfjs)\(([^)]*)\)/g;
 const LOCAL_IMPORT = /from\s+['"](\.{1,2}\/[^'"]+)['"]/g;
 const TIMES = 'dist/test-unit-times.json';
 
@@ -93,8 +96,17 @@ if (!isolated && process.features.require_module) {
   loadable = files.filter((f) => !awaitsAtTopLevel(ts, resolve(f.compiled), known));
 }
 const direct = files.filter((f) => !loadable.includes(f));
-const ownGroup = loadable.filter((f) => testSourcesMatch(f.source, STARTS_TFJS));
-const shared = loadable.filter((f) => !ownGroup.includes(f));
+
+/**
+ * Which files a file may share a process with: any (null), or only those
+ * starting tfjs on the same platform, read from its own calls (the 'cpu' it
+ * names, or TFJS_BACKEND); a file that starts it some other way, none.
+ */
+function tfjsPlatform(f) {
+  if (!testSourcesMatch(f.source, STARTS_TFJS)) return null;
+  const asks = new Set([...readFileSync(f.source, 'utf8').matchAll(TFJS_START)].map(([, a]) => /^\{?\s*(?:prefer:\s*)?'(\w+)'\s*\}?$/.exec(a.trim())?.[1] ?? (/process\.env\.TFJS_BACKEND/.test(a) ? 'TFJS_BACKEND' : '')));
+  return asks.size === 1 && !asks.has('') ? `tfjs ${[...asks][0]}` : `alone ${f.compiled}`;
+}
 
 let times = {};
 try {
@@ -106,15 +118,18 @@ const known = Object.values(times).filter((t) => typeof t === 'number');
 const usual = known.length > 0 ? known.sort((a, b) => a - b)[Math.floor(known.length / 2)] : 1;
 const timeOf = (f) => (typeof times[f.compiled] === 'number' ? times[f.compiled] : usual);
 
-// Longest first, each into the group with least so far; two groups a core,
-// so that node --test's queue evens out what the record got wrong.
-const groups = Array.from({ length: Math.min(shared.length, 2 * cores) }, () => ({ files: [], time: 0 }));
-for (const f of [...shared].sort((a, b) => timeOf(b) - timeOf(a))) {
-  const g = groups.reduce((least, g) => (g.time < least.time ? g : least));
+// Longest first, each into the group with least so far that it may join;
+// two groups a core, so that node --test's queue evens out what the record
+// got wrong.
+const groups = Array.from({ length: Math.min(loadable.length, 2 * cores) }, () => ({ files: [], time: 0, platform: null }));
+for (const f of [...loadable].sort((a, b) => timeOf(b) - timeOf(a))) {
+  const platform = tfjsPlatform(f);
+  const open = groups.filter((g) => platform === null || g.platform === null || g.platform === platform);
+  const g = open.length > 0 && !platform?.startsWith('alone') ? open.reduce((least, g) => (g.time < least.time ? g : least)) : groups[groups.push({ files: [], time: 0, platform: null }) - 1];
   g.files.push(f);
   g.time += timeOf(f);
+  g.platform ??= platform;
 }
-for (const f of ownGroup) groups.push({ files: [f], time: timeOf(f) });
 
 if (args.includes('--plan')) {
   for (const g of groups) process.stdout.write(`one process, ${g.time.toFixed(1)} s last time:\n${g.files.map((f) => `  ${f.compiled}\n`).join('')}`);
