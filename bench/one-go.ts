@@ -3,9 +3,8 @@
  * default limits (one 2000 x 2000 connection, MAX_SYNAPSES_PER_SESSION):
  * the logged steps run again when a session is read back after a failed
  * commit (per 1000 steps: the log holds at most PERSIST_COMPACT_STEPS,
- * 10,000 by default), a WebSocket `snapshot` and `weights` reply's JSON
- * text, and the copy of
- * a session's snapshot a move between nodes puts in Redis. Each is timed
+ * 10,000 by default), and the copy of a session's snapshot a move between
+ * nodes puts in Redis. Each is timed
  * with process.cpuUsage() (which the machine's load does not inflate), best
  * and worst of ROUNDS (default 3).
  *
@@ -15,9 +14,7 @@ import { encodeStep } from '../src/api/command-codec.js';
 import { Network } from '../src/engine/index.js';
 import { encodeBlob } from '../src/persist/codec.js';
 import { replayCommands } from '../src/sessions/session-log.js';
-import { allWeights } from '../src/sessions/views.js';
 import { SpikeStats } from '../src/sessions/spike-stats.js';
-import { replyText } from '../src/ws/ordered-socket.js';
 
 const N = Number(process.env.N ?? 2000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -57,21 +54,6 @@ for (const rule of ['STDP', 'MSTDP']) {
 }
 {
   const net = network('STDP');
-  const times: number[] = [];
-  let bytes = 0;
-  for (let r = 0; r < ROUNDS; r++) {
-    const { ms, result } = cpuMs(() => replyText('snapshot', 1, { ...net.snapshot(), name: null }));
-    times.push(ms);
-    bytes = result.length;
-  }
-  report(`WebSocket snapshot reply (${(bytes / 1e6).toFixed(0)} MB of JSON text), ${N} x ${N}`, times);
-  const weightTimes: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const { ms, result } = cpuMs(() => replyText('weights', 1, allWeights(net)));
-    weightTimes.push(ms);
-    bytes = result.length;
-  }
-  report(`WebSocket weights reply (${(bytes / 1e6).toFixed(0)} MB of JSON text), ${N} x ${N}`, weightTimes);
   const blob = encodeBlob(net.snapshotTyped());
   const moveTimes: number[] = [];
   for (let r = 0; r < ROUNDS; r++) moveTimes.push(cpuMs(() => Buffer.concat([Buffer.alloc(4), Buffer.from('{}'), blob])).ms);

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ref, SessionParamsSchema, type SessionParams } from '../src/api/common.js';
 import { SnapshotSchema } from '../src/engine/index.js';
 import { BINARY, binarySchema, snapshotStream, wantsBinary } from '../src/http/binary.js';
-import { jsonStream } from '../src/http/json-stream.js';
+import { jsonStream } from '../src/api/json-slices.js';
 import { API_ERRORS, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
 

@@ -1,31 +1,19 @@
 /** /v1/sessions/{id}/weights: read every connection's weights, read or write one; as JSON or binary. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectionParamsSchema, SessionParamsSchema, type ConnectionParams, type SessionParams } from '../src/api/common.js';
-import { AllWeightsSchema, ConnectionWeightsSchema, PutWeightsBodySchema, type PutWeightsBody, type WeightMatrices, type WeightMatrix } from '../src/api/state.js';
+import { AllWeightsSchema, ConnectionWeightsSchema, PutWeightsBodySchema, type PutWeightsBody, type WeightMatrices } from '../src/api/state.js';
 import { acceptBinaryBodies, BINARY, binarySchema, decodeWeights, wantsBinary, weightsStream } from '../src/http/binary.js';
-import { jsonStream } from '../src/http/json-stream.js';
+import { jsonStream } from '../src/api/json-slices.js';
 import { SpikeserveError } from '../src/errors.js';
 import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
 import type { SessionManager } from '../src/sessions/manager.js';
+import { allWeightsOf, connectionWeightsOf } from '../src/sessions/views.js';
 
 const FRAME = 'a binary frame of kind weights (the WebSocket protocol\'s frame layout, described in /asyncapi.yaml), with one weights64 section (float64, little-endian, row-major) per connection, its index the connection\'s position in rule order';
 
 /** A reply of both media types, the JSON one described by `schema`. */
 function eitherType(schema: object, description: string, binary: string) {
   return { description, content: { 'application/json': { schema }, [BINARY]: { schema: binarySchema(binary) } } };
-}
-
-/** [rows][cols] views of a row-major matrix, written as JSON rows. */
-function rows(m: WeightMatrix): Float64Array[] {
-  const out = new Array<Float64Array>(m.rows);
-  for (let i = 0; i < m.rows; i++) out[i] = m.values.subarray(i * m.cols, (i + 1) * m.cols);
-  return out;
-}
-
-/** One connection's reply: its bounds and weights. */
-function oneConnection(w: WeightMatrices) {
-  const m = w.matrices[0];
-  return { connection: m.name, pre: m.pre, post: m.post, w_min: m.w_min, w_max: m.w_max, step: w.step, weights: rows(m) };
 }
 
 /** JSON written in slices, or binary a chunk at a time: a large matrix in one go would hold the event loop. */
@@ -54,9 +42,7 @@ export default async function weightRoutes(app: FastifyInstance, { sessions }: {
     },
     async (request, reply) => {
       const w = await (await sessions.open(request.params.id)).weightMatrices();
-      const weights: Record<string, Float64Array[]> = {};
-      for (const m of w.matrices) weights[m.name] = rows(m);
-      return send(request, reply, w, { step: w.step, weights });
+      return send(request, reply, w, allWeightsOf(w));
     },
   );
 
@@ -76,7 +62,7 @@ export default async function weightRoutes(app: FastifyInstance, { sessions }: {
     },
     async (request, reply) => {
       const w = await (await sessions.open(request.params.id)).weightMatrices(request.params.connection);
-      return send(request, reply, w, oneConnection(w));
+      return send(request, reply, w, connectionWeightsOf(w));
     },
   );
 
@@ -115,7 +101,7 @@ export default async function weightRoutes(app: FastifyInstance, { sessions }: {
         throw new SpikeserveError('REQUEST_INVALID', `body: a JSON object is required (send it with content-type: application/json, or a binary frame with content-type: ${BINARY})`, { field: 'body' });
       }
       const w = await session.replaceWeights(connection, weights);
-      return send(request, reply, w, oneConnection(w));
+      return send(request, reply, w, connectionWeightsOf(w));
     },
   );
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Network, VALUES_PER_PAUSE } from '../src/engine/index.js';
-import { jsonStream } from '../src/http/json-stream.js';
+import { jsonStream } from '../src/api/json-slices.js';
 import { blobViews, encodeBlob, planBlob } from '../src/persist/codec.js';
 
 test('a blob sent as views is the same bytes as the blob built in one go, no part over the size asked but the head', () => {

@@ -7,7 +7,7 @@
 import type { Network, ResolvedNetwork } from '../engine/index.js';
 import { connectionShape, VALUES_PER_PAUSE } from '../engine/index.js';
 import type { SessionDetail, SessionLimitsView, SessionSummary } from '../api/sessions.js';
-import type { AllWeights, ConnectionWeights, SessionState, WeightMatrices } from '../api/state.js';
+import type { AllWeights, ConnectionWeights, SessionState, WeightMatrices, WeightMatrix } from '../api/state.js';
 import { SpikeserveError } from '../errors.js';
 import type { SpikeStats } from './spike-stats.js';
 
@@ -159,6 +159,26 @@ export function allWeights(net: Network): AllWeights {
   const weights: Record<string, number[][]> = {};
   for (const c of net.connectionNames) weights[c] = net.weights(c);
   return { step: net.stepCount, weights };
+}
+
+/** [rows][cols] views of a row-major matrix, written as JSON rows. */
+function rowsOf(m: WeightMatrix): Float64Array[] {
+  const out = new Array<Float64Array>(m.rows);
+  for (let i = 0; i < m.rows; i++) out[i] = m.values.subarray(i * m.cols, (i + 1) * m.cols);
+  return out;
+}
+
+/** Every connection's weights (allWeights' reply) as views of row-major copies, for JSON written in slices. */
+export function allWeightsOf(w: WeightMatrices): { step: number; weights: Record<string, Float64Array[]> } {
+  const weights: Record<string, Float64Array[]> = {};
+  for (const m of w.matrices) weights[m.name] = rowsOf(m);
+  return { step: w.step, weights };
+}
+
+/** One connection's weights and bounds (connectionWeights' reply) as views of a row-major copy, for JSON written in slices. */
+export function connectionWeightsOf(w: WeightMatrices) {
+  const m = w.matrices[0];
+  return { connection: m.name, pre: m.pre, post: m.post, w_min: m.w_min, w_max: m.w_max, step: w.step, weights: rowsOf(m) };
 }
 
 /** Row-major copies of the named connections' weights, pausing (yield) while they are made. */

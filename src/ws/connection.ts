@@ -12,6 +12,7 @@ import type { ClientMessage, ClientMessageType, MessageId, WsFormat, WsRole, WsS
 import { COMMAND_TYPES } from '../api/ws.js';
 import { SpikeserveError } from '../errors.js';
 import type { CloseReason, Session } from '../sessions/manager.js';
+import { allWeightsOf, connectionWeightsOf } from '../sessions/views.js';
 import { encodeFrame, type SectionInput } from './binary-format.js';
 import { parseMessage } from './message-parser.js';
 import { OrderedSocket, replyText, type OrderedSocketOptions, type Slot } from './ordered-socket.js';
@@ -90,8 +91,10 @@ export class WsConnection extends OrderedSocket {
         return;
       case 'weights': {
         const binary = (msg.format ?? this.format) === 'binary';
-        const p = msg.connection === undefined ? session.allWeights() : session.weights(msg.connection);
-        this.settle(slot, type, id, p as Promise<AllWeights | ConnectionWeights>, (r) => (binary ? this.weightsFrame(r, id) : replyText(type, id, r)));
+        const c = msg.connection;
+        if (binary) this.settle(slot, type, id, (c === undefined ? session.allWeights() : session.weights(c)) as Promise<AllWeights | ConnectionWeights>, (r) => this.weightsFrame(r, id));
+        // JSON of a copy, written in slices.
+        else this.settle(slot, type, id, session.weightMatrices(c), (w) => this.replyInSlices(type, id, c === undefined ? allWeightsOf(w) : connectionWeightsOf(w)));
         return;
       }
       case 'set_weights': {
@@ -100,7 +103,7 @@ export class WsConnection extends OrderedSocket {
         return;
       }
       case 'snapshot':
-        this.settle(slot, type, id, session.snapshot(), (r) => replyText(type, id, r));
+        this.settle(slot, type, id, session.snapshotTyped(), (r) => this.replyInSlices(type, id, r));
         return;
       case 'subscribe':
         this.inOrder(slot, type, id, () => {
@@ -153,7 +156,7 @@ export class WsConnection extends OrderedSocket {
   /** False (and the event counted as dropped) when the send buffer is too full to take it. */
   acceptsEvent(): boolean {
     if (this.isClosing) return false;
-    if (this.ws.bufferedAmount > this.limits.sendBufferBytes) {
+    if (this.bufferedAmount > this.limits.sendBufferBytes) {
       this.droppedSinceNotice++;
       this.droppedTotal++;
       this.counters.eventsDropped++;

@@ -15,6 +15,7 @@ import type { MessageId } from '../api/ws.js';
 import { stepAll, stepEach } from '../sessions/batch-step.js';
 import type { Owner } from '../sessions/capacity.js';
 import type { Session, SessionManager } from '../sessions/manager.js';
+import { allWeightsOf, connectionWeightsOf } from '../sessions/views.js';
 import { readBinaryStepBatch, binaryStepBatchReply } from './binary-step-batch.js';
 import { parseMuxMessage } from './message-parser.js';
 import { OrderedSocket, replyText, type OrderedSocketOptions, type Slot } from './ordered-socket.js';
@@ -67,7 +68,7 @@ export class MuxConnection extends OrderedSocket {
       type,
       id,
       this.sessions.use(session, (s) => run(s, msg), this.owner),
-      (r) => replyText(type, id, r, session),
+      (r) => (type === 'snapshot' || type === 'weights' ? this.replyInSlices(type, id, r, session) : replyText(type, id, r, session)),
       session,
     );
   }
@@ -101,7 +102,7 @@ export class MuxConnection extends OrderedSocket {
   }
 }
 
-/** Runs one session's command; the result is the body its HTTP endpoint returns. */
+/** Runs one session's command; the result is the body its HTTP endpoint returns (a snapshot's and weights' as copies, for JSON written in slices). */
 function run(s: Session, msg: MuxSessionMessage): Promise<unknown> {
   switch (msg.type) {
     case 'step':
@@ -111,10 +112,10 @@ function run(s: Session, msg: MuxSessionMessage): Promise<unknown> {
     case 'reset':
       return s.reset({ weights: msg.weights });
     case 'weights':
-      return msg.connection === undefined ? s.allWeights() : s.weights(msg.connection);
+      return s.weightMatrices(msg.connection).then((w) => (msg.connection === undefined ? allWeightsOf(w) : connectionWeightsOf(w)));
     case 'set_weights':
       return s.setWeights(msg.connection, msg.weights);
     case 'snapshot':
-      return s.snapshot();
+      return s.snapshotTyped();
   }
 }

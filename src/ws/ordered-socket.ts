@@ -14,11 +14,20 @@
  * Replies are never dropped: a request the server read is always answered
  * while the socket is open. A subclass parses and runs the requests
  * (`handleMessage`), filling each one's slot with its reply.
+ *
+ * A reply of millions of numbers (a large session's snapshot or weights as
+ * JSON) is written in slices and sent as the fragments of one message, the
+ * next slice written once the peer has read the last below
+ * WS_SEND_BUFFER_BYTES: built in one go, it would hold the event loop for
+ * seconds. Until its last fragment is out, nothing else is sent on the
+ * socket but control frames: the replies after it, and the stream events
+ * and notices meanwhile, wait, in order.
  */
 import type { Duplex } from 'node:stream';
 import WebSocket, { type RawData } from 'ws';
 import { errorBody, type CodedFields } from '../api/errors.js';
 import type { MessageId } from '../api/ws.js';
+import { jsonSlices } from '../api/json-slices.js';
 import { isSpikeserveError, SpikeserveError, type ErrorCode } from '../errors.js';
 import { closeCodeFor, closeReason } from './close-codes.js';
 import { TokenBucket } from './rate-limiter.js';
@@ -56,10 +65,36 @@ const FLUSH_BYTES = 64 * 1024;
 /** How long a socket may take to answer our close frame before it is cut. */
 const CLOSE_GRACE_MS = 2000;
 
+/** A reply's JSON text, a slice at a time, to go out as the fragments of one text message. */
+export class Fragments {
+  constructor(
+    readonly chunks: AsyncIterable<string>,
+    /** The error reply to send instead if writing fails before any of it was sent. */
+    readonly failed: (e: unknown) => string,
+    /** The memory it holds until written (its typed arrays), counted as bytes waiting for the peer. */
+    readonly bytes: number,
+  ) {}
+}
+
+/** Bytes of the typed arrays in `v`, which a reply written in slices holds until it is out. */
+function typedBytes(v: unknown): number {
+  if (ArrayBuffer.isView(v)) return v.byteLength;
+  if (v === null || typeof v !== 'object') return 0;
+  let n = 0;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (x !== null && typeof x === 'object') n += typedBytes(x);
+  return n;
+}
+
+function sizeOf(out: string | Buffer | Fragments): number {
+  return out instanceof Fragments ? out.bytes : typeof out === 'string' ? out.length : out.length;
+}
+
 /** One request's place in the order of replies. */
 export interface Slot {
-  out: string | Buffer | null;
+  out: string | Buffer | Fragments | null;
   bytes: number;
+  /** Its reply's size, while it waits behind a reply going out in fragments. */
+  queued?: number;
 }
 
 export interface OrderedSocketOptions {
@@ -94,6 +129,14 @@ export abstract class OrderedSocket {
   private closeTimer: NodeJS.Timeout | null = null;
   private pendingClose: { code: number; reason: string } | null = null;
   private corked = false;
+  /** A reply is going out in fragments: everything else waits in `held`. */
+  private streaming = false;
+  private readonly held: (string | Buffer)[] = [];
+  private heldBytes = 0;
+  /** Replies ready behind the one going out in fragments (their `queued`). */
+  private queuedBytes = 0;
+  /** Wakes the fragments' writer when the send buffer drains or the socket closes. */
+  private wake: (() => void) | null = null;
   private readonly uncork = () => {
     this.corked = false;
     this.socket.uncork();
@@ -108,6 +151,7 @@ export abstract class OrderedSocket {
     this.ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     this.ws.on('pong', () => (this.alive = true));
     this.socket.on('drain', () => {
+      this.wake?.();
       this.drained();
       this.maybeResume();
     });
@@ -128,8 +172,9 @@ export abstract class OrderedSocket {
   /** The socket is closed (a hook: the session socket leaves its session). */
   protected detached(): void {}
 
+  /** Bytes waiting to go out: in the send buffer, and held behind a reply going out in fragments. */
   get bufferedAmount(): number {
-    return this.ws.bufferedAmount;
+    return this.ws.bufferedAmount + this.heldBytes;
   }
 
   get inFlight(): number {
@@ -188,7 +233,7 @@ export abstract class OrderedSocket {
   }
 
   private mustPause(): boolean {
-    return this.slots.length >= this.limits.maxInFlight || this.inFlightBytes >= this.limits.maxPayloadBytes || this.ws.bufferedAmount > this.limits.sendBufferBytes;
+    return this.slots.length >= this.limits.maxInFlight || this.inFlightBytes >= this.limits.maxPayloadBytes || this.bufferedAmount > this.limits.sendBufferBytes;
   }
 
   private maybeResume(): void {
@@ -205,10 +250,10 @@ export abstract class OrderedSocket {
   }
 
   /** Fills `slot` with what `p` settles to: `encode(result)`, or the error reply (about `session`, when given). */
-  protected settle<T>(slot: Slot, type: string, id: MessageId | undefined, p: Promise<T>, encode: (r: T) => string | Buffer, session?: string): void {
+  protected settle<T>(slot: Slot, type: string, id: MessageId | undefined, p: Promise<T>, encode: (r: T) => string | Buffer | Fragments, session?: string): void {
     p.then(
       (r) => {
-        let out: string | Buffer;
+        let out: string | Buffer | Fragments;
         try {
           out = encode(r);
         } catch (e) {
@@ -236,25 +281,107 @@ export abstract class OrderedSocket {
     return new SpikeserveError('INTERNAL_ERROR', `internal error: please report connection id ${this.id}; the details are in the server log`, { connectionId: this.id });
   }
 
-  protected fill(slot: Slot, out: string | Buffer): void {
+  /** The reply message replyText writes, as Fragments: its JSON text written in slices. */
+  protected replyInSlices(request: string, id: MessageId | undefined, result: unknown, session?: string): Fragments {
+    return new Fragments(jsonSlices(replyBody(request, id, result, session)), (e) => this.errorFor(e, id, request, session), typedBytes(result));
+  }
+
+  protected fill(slot: Slot, out: string | Buffer | Fragments): void {
     slot.out = out;
+    if (this.streaming) {
+      // Waiting behind a reply the peer reads slowly: a peer that stopped reading is cut once what waits passes WS_MAX_BUFFERED_BYTES.
+      slot.queued = sizeOf(out);
+      this.queuedBytes += slot.queued;
+      if (this.ws.bufferedAmount + this.heldBytes + this.queuedBytes > this.limits.maxBufferedBytes) this.abort();
+      return;
+    }
     if (this.slots[0] === slot) this.flush();
+  }
+
+  /** Takes the head slot off the queue. */
+  private shiftSlot(): Slot {
+    const s = this.slots.shift()!;
+    this.inFlightBytes -= s.bytes;
+    this.queuedBytes -= s.queued ?? 0;
+    return s;
   }
 
   private flush(): void {
     const slots = this.slots;
-    while (slots.length > 0 && slots[0].out !== null) {
-      const s = slots.shift()!;
-      this.inFlightBytes -= s.bytes;
-      this.send(s.out!);
+    while (!this.streaming && slots.length > 0 && slots[0].out !== null) {
+      const out = slots[0].out;
+      if (out instanceof Fragments) {
+        this.queuedBytes -= slots[0].queued ?? 0;
+        slots[0].queued = 0;
+        void this.sendFragments(slots[0], out);
+        return;
+      }
+      this.shiftSlot();
+      this.send(out);
     }
+    if (this.streaming) return;
     if (slots.length === 0 && this.pendingClose) this.finishClose();
     else this.maybeResume();
+  }
+
+  /**
+   * Sends `f` as one message, a fragment per chunk (each sent once the next
+   * is written, the last with fin), waiting while the send buffer is over
+   * WS_SEND_BUFFER_BYTES; then what was held meanwhile, then the next replies.
+   */
+  private async sendFragments(slot: Slot, f: Fragments): Promise<void> {
+    this.streaming = true;
+    const ws = this.ws;
+    let last: string | null = null;
+    let sent = false;
+    try {
+      for await (const chunk of f.chunks) {
+        if (ws.readyState !== WebSocket.OPEN) break;
+        if (last !== null) {
+          ws.send(last, { fin: false });
+          sent = true;
+          this.noteBuffered();
+          while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount > this.limits.sendBufferBytes) await new Promise<void>((r) => (this.wake = r));
+          this.wake = null;
+          if (ws.readyState !== WebSocket.OPEN) break;
+        }
+        last = chunk;
+      }
+      if (ws.readyState === WebSocket.OPEN) ws.send(last ?? '', { fin: true });
+    } catch (e) {
+      if (!sent) {
+        if (ws.readyState === WebSocket.OPEN) ws.send(f.failed(e));
+      } else {
+        // Part of the message is out: the peer can only be told by closing.
+        this.coded(e, undefined);
+        this.closing = true;
+        this.stopped();
+        ws.close(closeCodeFor('INTERNAL_ERROR'), closeReason('INTERNAL_ERROR', `internal error: please report connection id ${this.id}`));
+        this.armCloseTimer();
+      }
+    }
+    this.noteBuffered();
+    this.streaming = false;
+    if (this.slots[0] === slot) this.shiftSlot();
+    const held = this.held.splice(0);
+    this.heldBytes = 0;
+    for (const out of held) this.send(out);
+    this.flush();
+  }
+
+  private noteBuffered(): void {
+    const b = this.ws.bufferedAmount;
+    if (b > this.maxBuffered) this.maxBuffered = b;
   }
 
   protected send(out: string | Buffer): void {
     const ws = this.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
+    if (this.streaming) {
+      this.held.push(out);
+      this.heldBytes += typeof out === 'string' ? Buffer.byteLength(out) : out.length;
+      return;
+    }
     if (ws.bufferedAmount > this.limits.maxBufferedBytes) {
       this.abort();
       return;
@@ -274,8 +401,7 @@ export abstract class OrderedSocket {
       this.socket.uncork();
       this.socket.cork();
     }
-    const b = ws.bufferedAmount;
-    if (b > this.maxBuffered) this.maxBuffered = b;
+    this.noteBuffered();
   }
 
   // ---- closing ----
@@ -306,6 +432,7 @@ export abstract class OrderedSocket {
     const max = this.limits.maxBufferedBytes;
     this.log.warn({ ...this.logFields(), connectionId: this.id, bufferedBytes: this.ws.bufferedAmount, max }, 'websocket closed: peer stopped reading');
     this.stopped();
+    this.wake?.();
     this.ws.close(closeCodeFor('WS_BUFFER_EXCEEDED'), closeReason('WS_BUFFER_EXCEEDED', `more than ${max} bytes waiting to be read (WS_MAX_BUFFERED_BYTES)`));
     // The close frame waits behind everything the peer did not read: give it a moment, then cut.
     this.armCloseTimer(200);
@@ -336,14 +463,22 @@ export abstract class OrderedSocket {
     this.closeTimer = null;
     this.slots.length = 0;
     this.deferred.length = 0;
+    this.held.length = 0;
+    this.heldBytes = 0;
+    this.queuedBytes = 0;
+    this.wake?.();
     this.detached();
   }
 }
 
 /** A reply message: `session` names the session of a multiplexed socket's command (absent on a session's own socket). */
 export function replyText(request: string, id: MessageId | undefined, result: unknown, session?: string): string {
+  return JSON.stringify(replyBody(request, id, result, session));
+}
+
+function replyBody(request: string, id: MessageId | undefined, result: unknown, session?: string): object {
   // Without a session the object has no such key at all: one less for every reply of a session's own socket.
-  return JSON.stringify(session === undefined ? { type: 'reply', id, request, result } : { type: 'reply', id, request, session, result });
+  return session === undefined ? { type: 'reply', id, request, result } : { type: 'reply', id, request, session, result };
 }
 
 export function errorText(e: CodedFields, id: MessageId | undefined, request: string | undefined, session?: string): string {

@@ -1,9 +1,10 @@
 /**
- * JSON text written a piece at a time, as a stream: a reply of millions of
- * numbers (a large connection's weights, a snapshot) serialised in one go
- * would hold the event loop for seconds, and every other client with it.
- * The text is cut into chunks of about SLICE_MS of work, and the loop runs
- * between them; the stream also waits while the client reads slowly. Typed
+ * JSON text written a piece at a time: a reply of millions of numbers (a
+ * large connection's weights, a snapshot) serialised in one go would hold
+ * the event loop for seconds, and every other client with it. The text is
+ * cut into chunks of about SLICE_MS of work, and the loop runs between them;
+ * whoever sends the chunks takes the next one when the client has read
+ * enough (an HTTP body as a stream, a WebSocket message in fragments). Typed
  * arrays are written as JSON arrays (JSON.stringify would write objects).
  */
 import { Readable } from 'node:stream';
@@ -63,7 +64,8 @@ function* pieces(value: unknown): Generator<string> {
   yield JSON.stringify(value) ?? 'null';
 }
 
-async function* chunks(value: unknown): AsyncGenerator<string> {
+/** The JSON text of `value` (as JSON.stringify writes it), in chunks of a slice of work each, the loop let run between them. */
+export async function* jsonSlices(value: unknown): AsyncGenerator<string> {
   let buf = '';
   let sliceEnd = performance.now() + SLICE_MS;
   for (const p of pieces(value)) {
@@ -80,5 +82,5 @@ async function* chunks(value: unknown): AsyncGenerator<string> {
 
 /** A stream of the JSON text of `value`. */
 export function jsonStream(value: unknown): Readable {
-  return Readable.from(chunks(value), { objectMode: false });
+  return Readable.from(jsonSlices(value), { objectMode: false });
 }
