@@ -2,6 +2,7 @@
 API keys and tickets, and resuming after the socket drops."""
 
 import asyncio
+import itertools
 
 import numpy as np
 import pytest
@@ -79,20 +80,23 @@ def test_resume_after_the_socket_drops(server):
             ws._ws.transport.abort()
             assert [r.step for r in await asyncio.gather(*futs)] == list(range(3, 102, 2))
             assert ws.reconnects == 1
-            # Cut in mid-stream: some ran without their replies, the rest are sent again.
-            futs = [ws.step_nowait(FIRE, steps=2) for _ in range(200)]
-            await asyncio.sleep(0.005)
+            # Cut in mid-stream: a long step sits between short ones, and the socket is cut once the
+            # short steps before it are answered; it and those after it ran, or are sent again.
+            sizes = [2] * 100 + [30_000] + [2] * 100
+            futs = [ws.step_nowait(FIRE, steps=n) for n in sizes]
+            await futs[99]
             ws._ws.transport.abort()
             outcomes = await asyncio.gather(*futs, return_exceptions=True)
             lost = [o for o in outcomes if isinstance(o, BaseException)]
             assert ws.reconnects == 2
             assert all(isinstance(o, CommandLostError) and o.applied is True for o in lost), lost[:3]
-            # Every command ran once, in order: the i-th, when answered, left the count at 103 + 2i.
+            # Every command ran once, in order: the i-th, when answered, left the count at 101 plus the sizes up to it.
+            after = list(itertools.accumulate(sizes, initial=101))[1:]
             assert [(i, o.step) for i, o in enumerate(outcomes) if not isinstance(o, BaseException)] == [
-                (i, 103 + 2 * i) for i, o in enumerate(outcomes) if not isinstance(o, BaseException)
+                (i, after[i]) for i, o in enumerate(outcomes) if not isinstance(o, BaseException)
             ]
-            assert (await s.get())["step"] == 1 + 2 * 250, "every step ran exactly once"
-            assert (await ws.step(FIRE)).step == 502
+            assert (await s.get())["step"] == after[-1], "every step ran exactly once"
+            assert (await ws.step(FIRE)).step == after[-1] + 1
             await ws.close()
             await s.delete()
 
