@@ -122,8 +122,10 @@ const BATCH_REQUEST_LAYOUT = `Many sessions stepped in one binary frame: each ro
 | 2 | u16 | flags: 0 |
 | 4 | u32 | J, the header's length in bytes |
 | ${BATCH_REQUEST_HEADER_BYTES} | J bytes | the header, UTF-8 JSON text (components.schemas.binaryStepBatchHeader) |
-| | f64 x[N][n] | for each entry of the header's \`inputs\`, in order: row i is sessions[i]'s input |
-| | f64 reward[N] | with \`rewards: true\` |
+| | f64 x[R][n] | for each entry of the header's \`inputs\`, in order: sessions[i]'s rows, session by session |
+| | f64 reward[R] | with \`rewards: true\` |
+
+R is N, one row per session (for every copy of a batch session), or with the header's \`copyRows\` their sum: copyRows[i] rows for sessions[i], 1 (for every copy) or its batch_size B (one per copy, copy 0 first).
 
 The reply is a binary step_batch reply frame; a frame that does not follow the layout, whose header the schema refuses, whose values are not as many as the header says, or with more than maxBatchItems sessions, is refused whole with an \`error\` message, nothing run.`;
 

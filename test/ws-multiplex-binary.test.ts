@@ -146,6 +146,106 @@ test('a binary step_batch that does not follow the layout, the header\'s schema 
   }
 });
 
+test('copyRows: a batch session\'s entry holds one row per copy (inputs [B][n], rewards [B]) or one for every copy, stepping as the JSON step_batch does; a wrong count fails that row alone (INPUT_INVALID, copyRows[i]) or the frame (REQUEST_INVALID, MESSAGE_INVALID)', async () => {
+  const srv = await liveServer();
+  try {
+    const batch = { ...SEED_MSTDP_NETWORK, batch_size: 2 };
+    // Sessions of batch_size 2 (rows per copy, and one row for both copies) and of batch_size 1, each with a JSON twin.
+    const nets = [batch, batch, SEED_MSTDP_NETWORK];
+    const ids: string[] = [];
+    const twins: string[] = [];
+    for (const [i, network] of nets.entries()) {
+      ids.push((await srv.rest.createSession({ network, seed: 1 + i })).id);
+      twins.push((await srv.rest.createSession({ network, seed: 1 + i })).id);
+    }
+    const copyRows = [2, 1, 1];
+    const x = [[100, 0], [0, 100], [100, 50], [50, 100]]; // rows in order: session 0's copies 0 and 1, session 1's, session 2's
+    const post = [[0], [20], [0], [0]];
+    const rewards = [1, -1, 0.5, 2];
+    const s = await mux(srv.wsBase);
+    for (let round = 0; round < 3; round++) {
+      const defer = round === 1;
+      s.ws.send(
+        encodeStepBatchRequest(
+          {
+            type: 'step_batch',
+            id: round,
+            sessions: ids,
+            inputs: [
+              { population: 'pre', n: 2 },
+              { population: 'post', n: 1 },
+            ],
+            copyRows,
+            rewards: true,
+            steps: 5,
+            deferReward: defer,
+            counts: ['pre', 'post'],
+            potentials: ['post'],
+          },
+          [x.flat(), post.flat(), rewards],
+        ),
+      );
+      const items = [
+        { id: twins[0], inputs: { pre: x.slice(0, 2), post: post.slice(0, 2) }, reward: rewards.slice(0, 2) },
+        { id: twins[1], inputs: { pre: x[2], post: post[2] }, reward: rewards[2] },
+        { id: twins[2], inputs: { pre: x[3], post: post[3] }, reward: rewards[3] },
+      ];
+      s.ws.send(
+        JSON.stringify({
+          type: 'step_batch',
+          id: `j${round}`,
+          items: items.map((item) => ({ ...item, steps: 5, deferReward: defer, return: { populations: ['pre', 'post'], spikes: 'counts', potentials: true } })),
+        }),
+      );
+      const [b, j] = await s.next(2);
+      const r = b.binary;
+      assert.deepEqual(r.errors, []);
+      const results = j.result.results.map((o: { ok: boolean; result: unknown }) => (assert.ok(o.ok, JSON.stringify(o)), o.result));
+      const flat = (v: number[] | number[][]) => v.flat();
+      assert.deepEqual(Array.from(r.step), results.map((q: { step: number }) => q.step));
+      assert.deepEqual(r.pending, [defer, defer, defer]);
+      const [pre, postCounts, v] = r.sections;
+      assert.deepEqual(Array.from(pre.sizes), [4, 4, 2], 'a batch session\'s values are per copy');
+      assert.deepEqual(Array.from(pre.values), results.flatMap((q: { spikeCounts: { pre: number[][] } }) => flat(q.spikeCounts.pre)));
+      assert.deepEqual(Array.from(postCounts.values), results.flatMap((q: { spikeCounts: { post: number[][] } }) => flat(q.spikeCounts.post)));
+      assert.deepEqual(Array.from(v.values), results.flatMap((q: { potentials: { post: number[][] } }) => flat(q.potentials.post)), 'float64: exactly the JSON values');
+      assert.deepEqual(Array.from(pre.values).slice(0, 4), [5, 0, 0, 5], 'each copy got its own row');
+      if (defer) for (const [i, id] of [...ids, ...twins].entries()) await srv.rest.reward(id, i % 3 === 0 ? [1, -2] : 1);
+    }
+    for (let i = 0; i < 3; i++) assert.deepEqual(await srv.rest.weights(ids[i]), await srv.rest.weights(twins[i]), `session ${i}: the same learning`);
+    // Rows that are neither 1 nor the session's batch_size fail that row alone, naming it; the others run.
+    s.ws.send(encodeStepBatchRequest({ type: 'step_batch', sessions: [ids[0], ids[2], ids[1]], inputs: [{ population: 'pre', n: 2 }], copyRows: [3, 2, 2], rewards: true }, [new Array(14).fill(1), new Array(7).fill(0)]));
+    s.ws.send(encodeStepBatchRequest({ type: 'step_batch', sessions: [ids[1]], copyRows: [2], rewards: true }, [[0, Number.NaN]]));
+    // Too few or too many copyRows, or values for other rows than they say: the frame is refused whole.
+    s.ws.send(encodeStepBatchRequest({ type: 'step_batch', id: 'few', sessions: [ids[0], ids[1]], copyRows: [2], rewards: true }, [[1, 2, 3]]));
+    s.ws.send(encodeStepBatchRequest({ type: 'step_batch', id: 'zero', sessions: [ids[0]], copyRows: [0] }, []));
+    s.ws.send(encodeStepBatchRequest({ type: 'step_batch', id: 'short', sessions: [ids[0], ids[1]], copyRows: [2, 1], rewards: true }, [[1, 2]]));
+    const [wrong, nan, few, zero, short] = await s.next(5);
+    assert.deepEqual(wrong.binary.ok, [false, false, true]);
+    assert.deepEqual(
+      wrong.binary.errors.map((e: { index: number; error: { code: string; details: unknown } }) => [e.index, e.error.code, e.error.details]),
+      [
+        [0, 'INPUT_INVALID', { field: 'copyRows[0]', expected: [1, 2], got: 3 }],
+        [1, 'INPUT_INVALID', { field: 'copyRows[1]', expected: [1], got: 2 }],
+      ],
+    );
+    assert.match(wrong.binary.errors[0].error.message, /^copyRows\[0\]: 3 rows for session .*batch_size 2: give 1 row \(for every copy\) or 2 \(one per copy\)/);
+    assert.deepEqual(nan.binary.ok, [false]);
+    assert.equal(nan.binary.errors[0].error.code, 'INPUT_INVALID');
+    assert.equal(few.error.code, 'REQUEST_INVALID');
+    assert.deepEqual(few.error.details, { field: 'copyRows', expected: 2, got: 1 });
+    assert.equal(zero.error.code, 'REQUEST_INVALID');
+    assert.equal(short.error.code, 'MESSAGE_INVALID');
+    assert.deepEqual(short.error.details, { expected: 3, got: 2 });
+    assert.match(short.error.message, /2 sessions, 3 rows/);
+    const steps = await Promise.all(ids.map(async (id) => (await srv.rest.getSession(id)).step));
+    assert.deepEqual(steps, [15, 16, 15], 'only the row that fitted ran');
+    s.ws.close();
+  } finally {
+    await srv.close();
+  }
+});
+
 test('with API_KEYS, a binary step_batch steps its key\'s sessions only: another key\'s is SESSION_NOT_FOUND', async () => {
   const srv = await liveServer({ apiKeys: [{ id: 'alice', secret: 'bin-alice-0123456789abcdef' }, { id: 'bob', secret: 'bin-bob-0123456789abcdef' }] });
   try {

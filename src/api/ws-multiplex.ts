@@ -28,21 +28,27 @@ export const BinaryStepBatchHeaderSchema = Type.Object(
     type: Type.Literal('step_batch'),
     id: Type.Optional(IdSchema),
     sessions: Type.Array(Type.String(), {
-      description: 'The sessions to step, N of them (at most MAX_BATCH_ITEMS): row i of every array is sessions[i]\'s. A session may come more than once; its rows run in order.',
+      description: 'The sessions to step, N of them (at most MAX_BATCH_ITEMS): entry i of every array (one row, or copyRows[i] rows) is sessions[i]\'s. A session may come more than once; its entries run in order.',
     }),
     inputs: Type.Optional(
       Type.Array(
         Type.Object(
           {
             population: Type.String({ description: 'The population the rows are input to.' }),
-            n: Type.Integer({ minimum: 0, description: 'Values per row: the population\'s size (a session with batch_size > 1 takes the row as every copy\'s input).' }),
+            n: Type.Integer({ minimum: 0, description: 'Values per row: the population\'s size (a session of batch_size > 1 with one row in copyRows takes it as every copy\'s input).' }),
           },
           { additionalProperties: false },
         ),
-        { description: 'Per population, an [N][n] float64 array follows the header, in this order: one current per neuron for each session, held for every step. Populations left out get 0.' },
+        { description: 'Per population, an [N][n] float64 array follows the header ([R][n] with copyRows), in this order: one current per neuron for each session (or each copy), held for every step. Populations left out get 0.' },
       ),
     ),
-    rewards: Type.Optional(Type.Boolean({ description: 'A float64 reward per session, [N], follows the inputs (a session\'s reward for every step of the call). Default false: reward 0.' })),
+    copyRows: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 1 }), {
+        description:
+          'Per session, the rows its entry holds in every array (N entries; default all 1): 1, one row given to every copy of the session, or the session\'s batch_size B, one row per copy, copy 0 first. With R the sum, an input array is [R][n] and the rewards [R], each session\'s rows in session order.',
+      }),
+    ),
+    rewards: Type.Optional(Type.Boolean({ description: 'A float64 reward per row, following the inputs: per session one (for every copy) or, with copyRows, one per copy (a session\'s reward for every step of the call). Default false: reward 0.' })),
     steps: StepBodySchema.properties.steps,
     deferReward: StepBodySchema.properties.deferReward,
     counts: Type.Optional(Type.Array(Type.String(), { description: 'The populations whose spike counts over the call (per neuron) the reply carries, one section each, in this order. Default none.' })),

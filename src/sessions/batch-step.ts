@@ -9,6 +9,7 @@ import type { StepBody, StepResult } from '../api/step.js';
 import { SpikeserveError } from '../errors.js';
 import type { Owner } from './capacity.js';
 import type { SessionManager } from './manager.js';
+import type { Session } from './session.js';
 
 /**
  * Starts every item's step and resolves with their outcomes, in item order.
@@ -25,13 +26,24 @@ export function stepEach(sessions: SessionManager, items: readonly BatchStepItem
   );
 }
 
-/** As stepEach, session `ids[i]` stepped with `bodies[i]` (the caller checked the batch's size). */
-export function stepAll(sessions: SessionManager, ids: readonly string[], bodies: readonly StepBody[], owner: Owner | undefined): Promise<PromiseSettledResult<StepResult>[]> {
+/**
+ * As stepEach, session `ids[i]` stepped with `bodies[i]` (the caller checked
+ * the batch's size); `check(session, i)`, given, may refuse item i by
+ * throwing, once its session is found, before it runs.
+ */
+export function stepAll(
+  sessions: SessionManager,
+  ids: readonly string[],
+  bodies: readonly StepBody[],
+  owner: Owner | undefined,
+  check?: (session: Session, i: number) => void,
+): Promise<PromiseSettledResult<StepResult>[]> {
   // Queued in item order, so items of one session keep their order on its
   // queue (a session on disk is loaded once; its items follow in order); a
   // session in memory gets its item at once, as a single command does, so a
   // command sent after the batch cannot overtake it.
-  return Promise.allSettled(ids.map((id, i) => sessions.use(id, (s) => s.step(bodies[i]), owner)));
+  const run = check === undefined ? (s: Session, i: number) => s.step(bodies[i]) : (s: Session, i: number) => (check(s, i), s.step(bodies[i]));
+  return Promise.allSettled(ids.map((id, i) => sessions.use(id, (s) => run(s, i), owner)));
 }
 
 /** Throws LIMIT_EXCEEDED for a batch of more than `maxItems` items (MAX_BATCH_ITEMS), in the request's `field`. */

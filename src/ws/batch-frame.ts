@@ -17,8 +17,10 @@
  *     2  u16  flags, 0
  *     4  u32  J, the length in bytes of the JSON header
  *     8  J bytes: the header (BinaryStepBatchHeaderSchema) as UTF-8 JSON text
- *   then, for each of the header's `inputs` in order, f64 x[N][n] (row i is
- *   sessions[i]'s), then f64 reward[N] if `rewards`; nothing after.
+ *   then, for each of the header's `inputs` in order, f64 x[R][n], then f64
+ *   reward[R] if `rewards`; nothing after. R is N (row i is sessions[i]'s)
+ *   or, with the header's `copyRows`, their sum: sessions[i]'s copyRows[i]
+ *   rows in order, 1 for every copy of it or one per copy (copy 0 first).
  *
  * Reply, kind 8:
  *     0  u8   format version, 1
@@ -82,7 +84,7 @@ export function splitStepBatchRequest(data: Buffer): StepBatchRequestParts {
   return { header: data.subarray(BATCH_REQUEST_HEADER_BYTES, BATCH_REQUEST_HEADER_BYTES + j), values };
 }
 
-/** A request frame from its header and arrays (each already [N][n] row-major, in the header's order); for clients and tests. */
+/** A request frame from its header and arrays (each already [R][n] row-major, in the header's order); for clients and tests. */
 export function encodeStepBatchRequest(header: object, arrays: readonly ArrayLike<number>[]): Buffer {
   const text = Buffer.from(JSON.stringify(header), 'utf8');
   const start = pad8(BATCH_REQUEST_HEADER_BYTES + text.length);

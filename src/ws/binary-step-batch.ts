@@ -26,6 +26,21 @@ function invalid(message: string, details?: Record<string, unknown>): Spikeserve
   return new SpikeserveError('MESSAGE_INVALID', message, details);
 }
 
+/**
+ * Refuses (INPUT_INVALID) entry i of a binary step_batch whose rows (its
+ * `copyRows[i]`) are neither one for every copy nor one per copy of the
+ * session it steps, which has `copies` copies (its batch_size). Checked as
+ * the row runs, so that it fails that row alone, as a JSON item of the wrong
+ * shape does.
+ */
+export function checkCopyRows(h: BinaryStepBatchHeader, i: number, copies: number): void {
+  const rows = h.copyRows?.[i] ?? 1;
+  if (rows === 1 || rows === copies) return;
+  const field = `copyRows[${i}]`;
+  const want = copies === 1 ? 'its network has batch_size 1: give 1 row' : `its network has batch_size ${copies}: give 1 row (for every copy) or ${copies} (one per copy)`;
+  throw new SpikeserveError('INPUT_INVALID', `${field}: ${rows} rows for session ${h.sessions[i]}; ${want}`, { field, expected: copies === 1 ? [1] : [1, copies], got: rows });
+}
+
 /** The step requests of a binary step_batch frame, or the error that refuses it whole (more than `maxItems` sessions: LIMIT_EXCEEDED). */
 export function readBinaryStepBatch(data: Buffer, maxDepth: number, maxItems: number): Parsed<BinaryStepBatch, 'step_batch'> {
   let parts;
@@ -39,49 +54,59 @@ export function readBinaryStepBatch(data: Buffer, maxDepth: number, maxItems: nu
   if (!parsed.ok) return parsed;
   const h = parsed.message;
   const n = h.sessions.length;
+  const refuse = (error: SpikeserveError): Parsed<BinaryStepBatch, 'step_batch'> => ({ ok: false, id: h.id, request: 'step_batch', error });
   try {
     checkBatchSize(n, maxItems, 'sessions');
   } catch (e) {
-    return { ok: false, id: h.id, request: 'step_batch', error: e as SpikeserveError };
+    return refuse(e as SpikeserveError);
+  }
+  const copyRows = h.copyRows;
+  if (copyRows !== undefined && copyRows.length !== n) {
+    return refuse(new SpikeserveError('REQUEST_INVALID', `copyRows: ${copyRows.length} entries; it needs one per session, ${n}`, { field: 'copyRows', expected: n, got: copyRows.length }));
+  }
+  // first[i]: session i's first row in every array; rows in all, r.
+  const first = new Array<number>(n);
+  let r = 0;
+  for (let i = 0; i < n; i++) {
+    first[i] = r;
+    r += copyRows === undefined ? 1 : copyRows[i];
   }
   const inputs = h.inputs ?? [];
   const seen = new Set<string>();
-  let expected = h.rewards === true ? n : 0;
+  let expected = h.rewards === true ? r : 0;
   for (let k = 0; k < inputs.length; k++) {
     const p = inputs[k].population;
-    if (seen.has(p)) {
-      return { ok: false, id: h.id, request: 'step_batch', error: new SpikeserveError('REQUEST_INVALID', `inputs[${k}].population: "${p}" is given twice`, { field: `inputs[${k}].population` }) };
-    }
+    if (seen.has(p)) return refuse(new SpikeserveError('REQUEST_INVALID', `inputs[${k}].population: "${p}" is given twice`, { field: `inputs[${k}].population` }));
     seen.add(p);
-    expected += n * inputs[k].n;
+    expected += r * inputs[k].n;
   }
   const values = parts.values;
   if (values.length !== expected) {
-    return {
-      ok: false,
-      id: h.id,
-      request: 'step_batch',
-      error: invalid(`the frame has ${values.length} float64 values after its header; its header (${n} sessions, inputs and rewards) needs ${expected}`, { expected, got: values.length }),
-    };
+    const rows = copyRows === undefined ? `${n} sessions` : `${n} sessions, ${r} rows`;
+    return refuse(invalid(`the frame has ${values.length} float64 values after its header; its header (${rows}, inputs and rewards) needs ${expected}`, { expected, got: values.length }));
   }
   const counts = h.counts ?? [];
   const potentials = h.potentials ?? [];
   const ret: NonNullable<StepBody['return']> = { populations: [...new Set([...counts, ...potentials])], spikes: counts.length > 0 ? 'counts' : 'none' };
   if (potentials.length > 0) ret.potentials = true;
   const bodies: StepBody[] = new Array<StepBody>(n);
-  const rewards = h.rewards === true ? values.subarray(expected - n) : null;
+  const rewards = h.rewards === true ? values.subarray(expected - r) : null;
   for (let i = 0; i < n; i++) {
     const body: StepBody = { return: ret };
+    const rows = copyRows === undefined ? 1 : copyRows[i];
+    const at = first[i];
     if (h.steps !== undefined) body.steps = h.steps;
     if (h.deferReward !== undefined) body.deferReward = h.deferReward;
-    if (rewards !== null) body.reward = rewards[i];
+    // One row: a number and an [n] vector, for every copy; rows per copy: [B] rewards and [B][n] inputs, as JSON gives them.
+    if (rewards !== null) body.reward = (rows === 1 ? rewards[at] : rewards.subarray(at, at + rows)) as StepBody['reward'];
     if (inputs.length > 0) {
       // Views of the frame's values: the engine reads float64 arrays as they are.
-      const x: Record<string, Float64Array> = {};
-      let at = 0;
+      const x: Record<string, Float64Array | Float64Array[]> = {};
+      let base = 0;
       for (const { population, n: width } of inputs) {
-        x[population] = values.subarray(at + i * width, at + (i + 1) * width);
-        at += n * width;
+        const row = (c: number) => values.subarray(base + (at + c) * width, base + (at + c + 1) * width);
+        x[population] = rows === 1 ? row(0) : Array.from({ length: rows }, (_, c) => row(c));
+        base += r * width;
       }
       body.inputs = x as unknown as StepBody['inputs'];
     }

@@ -16,7 +16,7 @@ import { stepAll, stepEach } from '../sessions/batch-step.js';
 import type { Owner } from '../sessions/capacity.js';
 import type { Session, SessionManager } from '../sessions/manager.js';
 import { allWeightsOf, connectionWeightsOf } from '../sessions/views.js';
-import { readBinaryStepBatch, binaryStepBatchReply } from './binary-step-batch.js';
+import { checkCopyRows, readBinaryStepBatch, binaryStepBatchReply } from './binary-step-batch.js';
 import { parseMuxMessage } from './message-parser.js';
 import { OrderedSocket, replyText, type OrderedSocketOptions, type Slot } from './ordered-socket.js';
 
@@ -98,7 +98,8 @@ export class MuxConnection extends OrderedSocket {
       return;
     }
     const { header: h, bodies } = parsed.message;
-    this.settle(slot, h.type, h.id, stepAll(this.sessions, h.sessions, bodies, this.owner), (settled) => binaryStepBatchReply(h, settled, (reason, i) => this.coded(reason, h.type, h.sessions[i])));
+    const check = h.copyRows === undefined ? undefined : (session: Session, i: number) => checkCopyRows(h, i, session.copies);
+    this.settle(slot, h.type, h.id, stepAll(this.sessions, h.sessions, bodies, this.owner, check), (settled) => binaryStepBatchReply(h, settled, (reason, i) => this.coded(reason, h.type, h.sessions[i])));
   }
 }
 

@@ -301,20 +301,46 @@ def test_vector_session_of_batch_sessions_binary_equals_json(server):
             for p in b.spike_counts:
                 np.testing.assert_array_equal(a.spike_counts[p], b.spike_counts[p])
                 np.testing.assert_array_equal(a.potentials[p], b.potentials[p])
-        # Per copy of each session: [N, B, n] inputs and [N, B] rewards (a JSON step_batch).
+        # Per copy of each session: [N, B, n] inputs and [N, B] rewards, in the
+        # binary step_batch too (its rows per copy), not the JSON one.
+        json_calls = []
+        json_outcomes = over_socket._outcomes
+        over_socket._outcomes = lambda *a: json_calls.append(a) or json_outcomes(*a)
         per_copy = np.stack([x, x[::-1]], axis=1)
-        cs = over_socket.step({"pre": per_copy}, reward=np.array([[1, -1], [0, 0], [-1, 1]]), populations=["pre"], steps=3)
-        ch = over_http.step({"pre": per_copy}, reward=np.array([[1, -1], [0, 0], [-1, 1]]), populations=["pre"], steps=3)
+        rewards = np.array([[1, -1], [0, 0], [-1, 1]])
+        for defer in (False, True):
+            cs = over_socket.step_results({"pre": per_copy}, reward=rewards, populations=["pre", "post"], spikes="counts", potentials=True, steps=3, defer_reward=defer)
+            ch = over_http.step_results({"pre": per_copy}, reward=rewards, populations=["pre", "post"], spikes="counts", potentials=True, steps=3, defer_reward=defer)
+            for a, b in zip(cs, ch):
+                assert (a.step, a.pending, a.copies) == (b.step, b.pending, b.copies)
+                for p in ("pre", "post"):
+                    np.testing.assert_array_equal(a.spike_counts[p], b.spike_counts[p])
+                    np.testing.assert_array_equal(a.potentials[p], b.potentials[p])
+            assert cs[0].spike_counts["pre"].tolist() == [[3, 0], [3, 3]] and cs[1].spike_counts["pre"].tolist() == [[0, 3], [0, 3]], "session i, copy b: its own input"
+        for vec in (over_socket, over_http):
+            for s in vec.sessions:
+                s.reward([1, -1])
+        # A session's [N, n] row and its one reward go to every copy beside another input's per-copy rows.
+        cs = over_socket.step({"pre": per_copy, "post": np.zeros((3, 1))}, reward=np.array([1.0, 0.0, -1.0]), populations=["pre"], steps=3)
+        ch = over_http.step({"pre": per_copy, "post": np.zeros((3, 1))}, reward=np.array([1.0, 0.0, -1.0]), populations=["pre"], steps=3)
         assert cs["pre"].shape == (3, 2, 2)
         np.testing.assert_array_equal(cs["pre"], ch["pre"])
-        assert cs["pre"][0].tolist() == [[3, 0], [3, 3]] and cs["pre"][1].tolist() == [[0, 3], [0, 3]], "session i, copy b: its own input"
+        for a, b in zip(over_socket.sessions, over_http.sessions):
+            np.testing.assert_array_equal(a.weights("pre_post")["pre_post"], b.weights("pre_post")["pre_post"])
+        assert json_calls == [], "every call went as a binary step_batch"
+        # B' vectors for B copies: the server refuses that session's row, naming it.
         with pytest.raises(InputInvalidError) as e:
             over_socket.step({"pre": np.zeros((3, 3, 2))}, populations=["pre"])
-        assert e.value.details["index"] == 0
+        assert e.value.details["index"] == 0 and e.value.details["field"] == "copyRows[0]"
+        assert json_calls == []
         # The multiplexed socket's own binary step_batch gives a batch session's row as B x n, copy 0's first.
         with c.multiplex() as mux:
             b = mux.step_arrays([over_http.sessions[0].id], {"pre": [100.0, 0.0]}, counts=["pre"], steps=2)
             assert b.spike_counts["pre"].tolist() == [[2, 0, 2, 0]]
+            b = mux.step_arrays([over_http.sessions[0].id, over_http.sessions[1].id], {"pre": per_copy[:2]}, reward=rewards[:2], counts=["pre"], steps=2)
+            assert b.spike_counts["pre"].tolist() == [[2, 0, 2, 2], [0, 2, 0, 2]]
+            with pytest.raises(ValueError):
+                mux.step_arrays([over_http.sessions[0].id], {"pre": np.zeros((1, 2, 2)), "post": np.zeros((1, 3, 1))})
         over_socket.delete()
         over_http.delete()
 

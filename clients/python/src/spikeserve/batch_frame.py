@@ -33,7 +33,9 @@ class BatchRequest:
     """The parts of a binary ``step_batch`` that stay the same from call to
     call (the sessions, the populations with input and their sizes, what the
     reply carries), encoded once: :meth:`frame` then adds the id and the
-    arrays of one call."""
+    arrays of one call. ``copy_rows`` B > 1: each session's entry in every
+    array is one row per copy of a batch session of ``batch_size`` B (the
+    header's ``copyRows``), rather than one row for all its copies."""
 
     def __init__(
         self,
@@ -45,8 +47,10 @@ class BatchRequest:
         defer_reward: bool = False,
         counts: Sequence[str] = (),
         potentials: Sequence[str] = (),
+        copy_rows: int = 1,
     ):
         self.n = len(sessions)
+        self.copy_rows = int(copy_rows)
         self.sessions = list(sessions)
         self.steps = int(steps)
         self.defer_reward = bool(defer_reward)
@@ -57,6 +61,8 @@ class BatchRequest:
         rest: dict[str, Any] = {"sessions": list(sessions)}
         if self.inputs:
             rest["inputs"] = [{"population": p, "n": w} for p, w in self.inputs]
+        if self.copy_rows != 1:
+            rest["copyRows"] = [self.copy_rows] * self.n
         if rewards:
             rest["rewards"] = True
         if steps != 1:
@@ -73,7 +79,7 @@ class BatchRequest:
     def frame(self, rid: int, arrays: Sequence[np.ndarray]) -> bytes:
         """The frame of request ``rid``: ``arrays`` are float64 and C-ordered,
         each population's ``[N, n]`` input in the order given, then the ``[N]``
-        rewards if any."""
+        rewards if any (``[N, B, n]`` and ``[N, B]`` with ``copy_rows`` B)."""
         header = b'{"type":"step_batch","id":' + str(rid).encode() + self._rest
         pad = b"\0" * (_pad8(8 + len(header)) - 8 - len(header))
         return b"".join([_REQUEST_HEADER.pack(BINARY_VERSION, KIND_REQUEST, 0, len(header)), header, pad, *arrays])
@@ -171,25 +177,45 @@ def decode_batch_reply(buf: bytes, counts: Sequence[str], potentials: Sequence[s
     return out
 
 
-def batch_arrays(inputs: Mapping[str, Any] | None, reward: Any, n: int) -> tuple[list[tuple[str, int]], list[np.ndarray], bool] | None:
+def batch_arrays(inputs: Mapping[str, Any] | None, reward: Any, n: int) -> tuple[list[tuple[str, int]], list[np.ndarray], bool, int] | None:
     """The inputs and rewards of ``n`` sessions as the binary frame carries
-    them: per population an ``[N, n]`` float64 array (a row per session, or
-    one vector for all), then ``[N]`` rewards (one per session, or one number
-    for all). None when they do not fit it (a number for every neuron,
-    per-step inputs or rewards): those go as JSON."""
-    shapes: list[tuple[str, int]] = []
-    arrays: list[np.ndarray] = []
+    them, and the rows each session has in them: 1 (per population an
+    ``[N, n]`` float64 array, a row per session or one vector for all, then
+    ``[N]`` rewards, one per session or one number for all), or the copies
+    ``B`` of batch sessions when any input is ``[N, B, n]`` (a vector per
+    copy) or the rewards ``[N, B]``: then every array is per copy,
+    ``[N, B, n]`` and ``[N, B]``, a session's row or reward repeated for each
+    of its copies. None when they do not fit the frame (a number for every
+    neuron, per-step inputs or rewards, per-copy arrays of different B, or
+    of one copy): those go as JSON."""
+    given: list[tuple[str, np.ndarray]] = []
+    copies: set[int] = set()
     for k, v in (inputs or {}).items():
         a = np.asarray(v, dtype="<f8")
-        if a.ndim == 1:
-            a = np.broadcast_to(a, (n, a.shape[0]))
-        elif a.ndim != 2 or a.shape[0] != n:
+        if a.ndim not in (1, 2, 3) or (a.ndim > 1 and a.shape[0] != n):
             return None
-        shapes.append((k, a.shape[1]))
-        arrays.append(np.ascontiguousarray(a))
-    if reward is not None:
-        r = np.asarray(reward, dtype="<f8")
-        if r.ndim > 1 or (r.ndim == 1 and r.shape[0] != n):
+        if a.ndim == 3:
+            copies.add(a.shape[1])
+        given.append((k, a))
+    r = None if reward is None else np.asarray(reward, dtype="<f8")
+    if r is not None:
+        if r.ndim > 2 or (r.ndim >= 1 and r.shape[0] != n):
             return None
-        arrays.append(np.ascontiguousarray(np.broadcast_to(r, (n,))))
-    return shapes, arrays, reward is not None
+        if r.ndim == 2:
+            copies.add(r.shape[1])
+    if len(copies) > 1 or copies == {1}:
+        return None
+    b = copies.pop() if copies else 1
+    shapes: list[tuple[str, int]] = []
+    arrays: list[np.ndarray] = []
+    for k, a in given:
+        w = a.shape[-1]
+        if b > 1 and a.ndim == 2:
+            a = a[:, None, :]
+        shapes.append((k, w))
+        arrays.append(np.ascontiguousarray(np.broadcast_to(a, (n, b, w) if b > 1 else (n, w))))
+    if r is not None:
+        if b > 1 and r.ndim == 1:
+            r = r[:, None]
+        arrays.append(np.ascontiguousarray(np.broadcast_to(r, (n, b) if b > 1 else (n,))))
+    return shapes, arrays, r is not None, b

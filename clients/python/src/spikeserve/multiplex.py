@@ -391,14 +391,22 @@ class AsyncMultiplexSocket(_CommandSocket):
         """Step many sessions in one binary ``step_batch``, arrays in and out:
         ``inputs[pop]`` is an ``[N, n]`` array (row ``i`` is ``session_ids[i]``'s)
         or one vector for all, held for every step; ``reward`` one number per
-        session or one for all. The result has, per population of ``counts``,
+        session or one for all. Sessions of a batch network (``batch_size`` B)
+        also take ``[N, B, n]`` inputs and ``[N, B]`` rewards, one per copy
+        (then every array goes per copy, an ``[N, n]`` row or a session's one
+        reward repeated for its copies). The result has, per population of ``counts``,
         the ``[N, n]`` spike counts over the call, per population of
         ``potentials`` the ``[N, n]`` potentials after it (float64), each
         session's step count and flags, and the errors of the sessions that
         failed (the others ran)."""
         packed = batch_arrays(inputs, reward, len(session_ids))
         if packed is None:
-            raise ValueError("step_arrays takes per population an [N, n] array or one vector, and rewards as one number or one per session")
-        shapes, arrays, has_reward = packed
-        request = BatchRequest(session_ids, shapes, rewards=has_reward, steps=steps, defer_reward=defer_reward, counts=counts, potentials=potentials)
+            raise ValueError(
+                "step_arrays takes per population an [N, n] array, one vector, or [N, B, n] (one vector per copy, B > 1),"
+                " and rewards as one number, one per session, or [N, B]"
+            )
+        shapes, arrays, has_reward, rows = packed
+        request = BatchRequest(
+            session_ids, shapes, rewards=has_reward, steps=steps, defer_reward=defer_reward, counts=counts, potentials=potentials, copy_rows=rows
+        )
         return await self._wait(self.step_arrays_nowait(request, arrays))

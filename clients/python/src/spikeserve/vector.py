@@ -27,8 +27,8 @@ class VectorSession:
     ``transport="websocket"`` (the default) sends each call as one
     ``step_batch`` on a multiplexed WebSocket, opened at the first call and
     kept (a binary frame of arrays each way when the call's inputs are
-    arrays held over it and it asks for spike counts or potentials of named
-    populations; JSON otherwise); ``"http"`` as one ``POST /v1/batch/step``. Both run the same steps
+    arrays held over it, per session or per copy of batch sessions, and it
+    asks for spike counts or potentials of named populations; JSON otherwise); ``"http"`` as one ``POST /v1/batch/step``. Both run the same steps
     and give the same results; the socket spares each call an HTTP request
     (figures: docs/benchmarks.md, "Many sessions per call"). Use it as a
     context manager, or call :meth:`close`, to close the socket."""
@@ -89,8 +89,9 @@ class VectorSession:
 
     def _arrays(self, inputs: Mapping[str, Any] | None, reward: Any, kwargs: dict[str, Any]) -> BatchResult | None:
         """The call as one binary ``step_batch`` on the socket, when it fits one
-        (arrays of inputs held over the call, spike counts and potentials of
-        named populations back); None when it goes as JSON."""
+        (arrays of inputs held over the call, a row per session or, for batch
+        sessions, per copy; spike counts and potentials of named populations
+        back); None when it goes as JSON."""
         if self.transport != "websocket":
             return None
         populations = kwargs.get("populations")
@@ -100,18 +101,18 @@ class VectorSession:
         packed = batch_arrays(inputs, reward, len(self.sessions))
         if packed is None:
             return None
-        shapes, arrays, has_reward = packed
+        shapes, arrays, has_reward, rows = packed
         steps, defer = int(kwargs.get("steps", 1)), bool(kwargs.get("defer_reward", False))
         counts = tuple(populations) if spikes == "counts" else ()
         potentials = tuple(populations) if kwargs.get("potentials") else ()
         ids = tuple(s.id for s in self.sessions)
-        key = (ids, tuple(shapes), has_reward, steps, defer, counts, potentials)
+        key = (ids, tuple(shapes), has_reward, rows, steps, defer, counts, potentials)
         request = self._requests.get(key)
         if request is None:
             if len(self._requests) >= 16:
                 self._requests.clear()
             request = self._requests[key] = BatchRequest(
-                ids, shapes, rewards=has_reward, steps=steps, defer_reward=defer, counts=counts, potentials=potentials
+                ids, shapes, rewards=has_reward, steps=steps, defer_reward=defer, counts=counts, potentials=potentials, copy_rows=rows
             )
         if self._socket is None:
             self._socket = self.client.multiplex()
