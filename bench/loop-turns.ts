@@ -13,9 +13,22 @@
  * The first argument (default: this build's dist) lets two builds be
  * measured by the same script, alternately. Cases: snapshot-bin,
  * snapshot-json, mstdpet-snapshot-bin, tfjs-create, tfjs-snapshot-bin,
- * json-body, many-parts (default: all). ROUNDS (default 2) runs of each.
+ * json-body, many-parts, create, weights-bin, weights-json, weights-json8,
+ * put-bin, import-bin (default: all). ROUNDS (default 2) runs of each.
+ * PERSIST=1 runs the app with persistence on (a data directory in /tmp,
+ * deleted at the end), as heavy-requests.ts does. Besides the longest gap,
+ * the most CPU time used within any one gap is shown: on a loaded machine
+ * the longest gap in wall time may be a wait for a core, not work. Where
+ * Linux tells (/proc/self/task/<pid>/schedstat), also the time the main
+ * thread itself ran within the gap and waited for a core: the rest of a gap
+ * is time it was blocked (on the disk, or on the garbage collector's other
+ * threads), and other threads' CPU counts in the process's. GAPS=1
+ * also prints the longest gap's start and end on the monotonic clock (us,
+ * as a --cpu-prof profile's timestamps), to find what ran in it.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -26,29 +39,58 @@ const dist = resolve(distArg);
 const N = Number(process.env.N ?? 2000);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
 const BIN = 'application/octet-stream';
+const persist = process.env.PERSIST === '1';
 
 interface Gap {
   wallMs: number;
   cpuMs: number;
+  /** The most CPU time used within any one gap. */
+  maxCpuMs: number;
+  /** In the longest gap, the time the main thread ran, and waited for a core (NaN where not known). */
+  mainMs: number;
+  queuedMs: number;
+  /** The most time the main thread ran within any one gap. */
+  maxMainMs: number;
+  /** The longest gap's start and end, monotonic clock, us. */
+  fromUs: bigint;
+  toUs: bigint;
+}
+
+const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
+
+/** Nanoseconds the main thread has run, and waited for a core, so far; NaN where not known. */
+function mainThread(): [number, number] {
+  try {
+    const [run, wait] = readFileSync(SCHEDSTAT, 'latin1').split(' ');
+    return [Number(run), Number(wait)];
+  } catch {
+    return [NaN, NaN];
+  }
 }
 
 /** The longest gap between two turns of a 1 ms timer loop while `work` runs. */
 async function longestGap<T>(work: () => Promise<T>): Promise<{ result: T; gap: Gap; totalMs: number }> {
   let done = false;
-  const gap: Gap = { wallMs: 0, cpuMs: 0 };
-  let last = performance.now();
+  const gap: Gap = { wallMs: 0, cpuMs: 0, maxCpuMs: 0, mainMs: NaN, queuedMs: NaN, maxMainMs: 0, fromUs: 0n, toUs: 0n };
+  let last = process.hrtime.bigint();
   let lastCpu = process.cpuUsage();
+  let lastMain = mainThread();
   const loop = (async () => {
     while (!done) {
       await new Promise((r) => setTimeout(r, 1));
-      const now = performance.now();
+      const now = process.hrtime.bigint();
       const cpu = process.cpuUsage();
-      if (now - last > gap.wallMs) {
-        gap.wallMs = now - last;
-        gap.cpuMs = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
-      }
+      const wallMs = Number(now - last) / 1e6;
+      const cpuMs = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
+      const main = mainThread();
+      const mainMs = (main[0] - lastMain[0]) / 1e6;
+      const queuedMs = (main[1] - lastMain[1]) / 1e6;
+      if (wallMs > gap.wallMs) Object.assign(gap, { wallMs, cpuMs, mainMs, queuedMs, fromUs: last / 1000n, toUs: now / 1000n });
+      gap.maxCpuMs = Math.max(gap.maxCpuMs, cpuMs);
+      if (mainMs > gap.maxMainMs) gap.maxMainMs = mainMs;
       last = now;
       lastCpu = cpu;
+      lastMain = main;
     }
   })();
   const t0 = performance.now();
@@ -77,6 +119,20 @@ function send(base: string, method: string, path: string, body?: string | Buffer
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** A reply's whole body, for a request made before the measurement. */
+function fetchBody(base: string, path: string, headers: Record<string, string>): Promise<Buffer> {
+  return new Promise((resolveBody, reject) => {
+    const req = request(base + path, { headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolveBody(Buffer.concat(chunks)) : reject(new Error(`${path}: ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 async function create(base: string, network: unknown, extra: Record<string, unknown> = {}): Promise<string> {
   const r = await send(base, 'POST', '/v1/sessions', JSON.stringify({ network, seed: 1, ...extra }), JSON_HEADERS);
@@ -132,6 +188,38 @@ const CASES: Record<string, Case> = {
     const body = JSON.stringify({ weights });
     return { what: `PUT /weights/ab JSON, ${(body.length / 2 ** 20).toFixed(1)} MiB body`, run: () => send(base, 'PUT', `/v1/sessions/${id}/weights/ab`, body, JSON_HEADERS) };
   },
+  create: async (base) => ({
+    what: `create ${N} x ${N}${persist ? ', persistence on' : ''}`,
+    run: () => send(base, 'POST', '/v1/sessions', JSON.stringify({ network: square({ type: 'NoOp' }), seed: 1 }), JSON_HEADERS),
+  }),
+  'weights-bin': async (base) => {
+    const id = await create(base, square({ type: 'NoOp' }));
+    return { what: `GET /weights binary, ${N} x ${N}`, run: () => send(base, 'GET', `/v1/sessions/${id}/weights`, undefined, { accept: BIN }) };
+  },
+  'weights-json': async (base) => {
+    const id = await create(base, square({ type: 'NoOp' }));
+    return { what: `GET /weights JSON, ${N} x ${N}`, run: () => send(base, 'GET', `/v1/sessions/${id}/weights`) };
+  },
+  'weights-json8': async (base) => {
+    const id = await create(base, square({ type: 'NoOp' }));
+    return {
+      what: `8 x GET /weights JSON at once, ${N} x ${N}`,
+      run: async () => {
+        const all = await Promise.all(Array.from({ length: 8 }, () => send(base, 'GET', `/v1/sessions/${id}/weights`)));
+        return { status: all[0].status, bytes: all.reduce((a, r) => a + r.bytes, 0) };
+      },
+    };
+  },
+  'put-bin': async (base) => {
+    const id = await create(base, square({ type: 'NoOp' }));
+    const body = await fetchBody(base, `/v1/sessions/${id}/weights/ab`, { accept: BIN });
+    return { what: `PUT /weights/ab binary, ${N} x ${N}${persist ? ', persistence on' : ''}`, run: () => send(base, 'PUT', `/v1/sessions/${id}/weights/ab`, body, { 'content-type': BIN }) };
+  },
+  'import-bin': async (base) => {
+    const id = await create(base, square({ type: 'NoOp' }));
+    const body = await fetchBody(base, `/v1/sessions/${id}/snapshot`, { accept: BIN });
+    return { what: `POST /sessions from a binary snapshot, ${N} x ${N}${persist ? ', persistence on' : ''}`, run: () => send(base, 'POST', '/v1/sessions', body, { 'content-type': BIN }) };
+  },
   'many-parts': async (base) => {
     const populations: Record<string, { n: number }> = {};
     const connections: Record<string, { pre: string; post: string }> = {};
@@ -148,7 +236,8 @@ async function main(): Promise<void> {
   const { buildApp } = (await import(pathToFileURL(join(dist, 'src/app.js')).href)) as typeof import('../src/app.js');
   const { defaultConfig } = (await import(pathToFileURL(join(dist, 'src/config.js')).href)) as typeof import('../src/config.js');
   const { startBackends } = (await import(pathToFileURL(join(dist, 'src/engine/index.js')).href)) as typeof import('../src/engine/index.js');
-  const config = defaultConfig({ dataDir: '', overloadEventLoopDelayMs: 0, overloadMemoryMb: 0, maxSynapses: Math.max(4_000_000, N * N), maxNeurons: Math.max(100_000, 2 * N) });
+  const dataDir = persist ? mkdtempSync(join(tmpdir(), 'spikeserve-loop-turns-')) : '';
+  const config = defaultConfig({ dataDir, overloadEventLoopDelayMs: 0, overloadMemoryMb: 0, maxSynapses: Math.max(4_000_000, N * N), maxNeurons: Math.max(100_000, 2 * N) });
   await startBackends(config.backendSettings);
   const app = await buildApp(config, { logger: false });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -160,12 +249,16 @@ async function main(): Promise<void> {
       for (let round = 0; round < ROUNDS; round++) {
         const { what, run } = await c(address);
         const { result, gap, totalMs } = await longestGap(run);
-        console.log(`${dist} | ${what} | ${result.status} | ${result.bytes} bytes | total ${totalMs.toFixed(0)} ms | longest gap ${gap.wallMs.toFixed(0)} ms wall, ${gap.cpuMs.toFixed(0)} ms CPU`);
+        const window = process.env.GAPS === '1' ? ` [${gap.fromUs}-${gap.toUs}]` : '';
+        console.log(
+          `${dist} | ${what} | ${result.status} | ${result.bytes} bytes | total ${totalMs.toFixed(0)} ms | longest gap ${gap.wallMs.toFixed(0)} ms wall, ${gap.cpuMs.toFixed(0)} ms CPU (main thread ran ${gap.mainMs.toFixed(0)}, waited for a core ${gap.queuedMs.toFixed(0)}) | most in a gap: CPU ${gap.maxCpuMs.toFixed(0)} ms, main thread ran ${gap.maxMainMs.toFixed(0)} ms${window}`,
+        );
         await deleteAll(address);
       }
     }
   } finally {
     await app.close();
+    if (dataDir !== '') rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -440,7 +440,9 @@ export class Network {
           yield;
         }
       }
-      this.kernel.setWeights(k, flat);
+      // Clamped into the kernel's own weights: millions of them in one go would hold the caller's loop as long as the draw.
+      if (this.kernel.setWeightsPausing) yield* this.kernel.setWeightsPausing(k, flat);
+      else this.kernel.setWeights(k, flat);
     }
   }
 

@@ -5,6 +5,7 @@
  * reported. The heavy request's client must not parse large bodies while the
  * probe runs (that would stall this process, not the server's): raw bytes only.
  */
+import { readFileSync } from 'node:fs';
 import { request as httpRequest, Agent } from 'node:http';
 
 export interface RawReply {
@@ -100,6 +101,53 @@ export async function turnGapDuring<T>(work: () => Promise<T>): Promise<{ result
     // The gap in progress counts too: the work's last piece may hold the loop right before it resolves.
     await loop;
     return { result, worstMs };
+  } finally {
+    done = true;
+    await loop;
+  }
+}
+
+const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
+
+/** Milliseconds this process's main thread has run so far (Linux's schedstat); elsewhere, the process's CPU time. */
+function mainThreadMs(): number {
+  try {
+    return Number(readFileSync(SCHEDSTAT, 'latin1').split(' ')[0]) / 1e6;
+  } catch {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  }
+}
+
+/**
+ * As turnGapDuring, but what is measured is how long the main thread itself
+ * ran between two turns (the most over all gaps), in ms: work that holds the
+ * event loop. Unlike the gap's wall time, the machine's load does not
+ * stretch it (waiting for a core, or on the disk, is not running), so a
+ * bound on it can sit close above what sliced work takes.
+ */
+export async function heldDuring<T>(work: () => Promise<T>): Promise<{ result: T; heldMs: number; worstMs: number }> {
+  let done = false;
+  let heldMs = 0;
+  let worstMs = 0;
+  let last = performance.now();
+  let lastRan = mainThreadMs();
+  const loop = (async () => {
+    while (!done) {
+      await new Promise((r) => setTimeout(r, 1));
+      const now = performance.now();
+      const ran = mainThreadMs();
+      heldMs = Math.max(heldMs, ran - lastRan);
+      worstMs = Math.max(worstMs, now - last);
+      last = now;
+      lastRan = ran;
+    }
+  })();
+  try {
+    const result = await work();
+    done = true;
+    await loop;
+    return { result, heldMs, worstMs };
   } finally {
     done = true;
     await loop;
