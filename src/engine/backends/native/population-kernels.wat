@@ -19,8 +19,11 @@
   ;; | current], each $n doubles; s holds a byte per neuron, spikeIdx and
   ;; unsettled an i32 each. The previous step's spikes (the first $prevCount
   ;; of spikeIdx) are cleared from s first. With $track, the neurons that end
-  ;; away from rest are listed in unsettled. Writes [spike count, unsettled
-  ;; count] as two i32 at $counts.
+  ;; away from rest are counted, and listed in unsettled when they are fewer
+  ;; than a quarter of the population (the only case where the sparse step,
+  ;; which reads the list, may come next: LifPopulation.prefersSparse); the
+  ;; list is then made by a second pass over v. Writes [spike count,
+  ;; unsettled count] as two i32 at $counts.
   ;;
   ;; Two neurons a vector while neither spikes (the common case): the same
   ;; operations lane by lane, the refractory condition and the lower bound by
@@ -37,7 +40,7 @@
     (local $nb i32) (local $vAt i32) (local $rAt i32) (local $trAt i32) (local $xAt i32)
     (local $vi f64) (local $r f64) (local $tr f64)
     (local $THR v128) (local $REST v128) (local $RR v128) (local $DT v128) (local $RATE v128) (local $DECAY v128) (local $LB v128)
-    (local $V v128) (local $RF v128) (local $NE v128)
+    (local $V v128) (local $RF v128) (local $AWAY v128)
     (local.set $threshold (f64.load (local.get $params)))
     (local.set $rest (f64.load offset=8 (local.get $params)))
     (local.set $resetPot (f64.load offset=16 (local.get $params)))
@@ -88,14 +91,8 @@
                 (local.set $V (f64x2.pmax (local.get $V) (local.get $LB)))
                 (v128.store (local.get $vAt) (local.get $V))
                 (v128.store (local.get $trAt) (f64x2.mul (v128.load (local.get $trAt)) (local.get $DECAY)))
-                ;; Written unconditionally (u <= i < n), counted only when away from rest.
-                (local.set $NE (f64x2.ne (local.get $V) (local.get $REST)))
-                (i32.store (i32.add (local.get $unsettled) (i32.shl (local.get $u) (i32.const 2))) (local.get $i))
-                (local.set $u (i32.add (local.get $u)
-                  (i32.and (local.get $track) (i32.wrap_i64 (i64x2.extract_lane 0 (local.get $NE))))))
-                (i32.store (i32.add (local.get $unsettled) (i32.shl (local.get $u) (i32.const 2))) (i32.add (local.get $i) (i32.const 1)))
-                (local.set $u (i32.add (local.get $u)
-                  (i32.and (local.get $track) (i32.wrap_i64 (i64x2.extract_lane 1 (local.get $NE))))))
+                ;; Each lane away from rest is all ones, -1: subtracted, it counts.
+                (local.set $AWAY (i64x2.sub (local.get $AWAY) (f64x2.ne (local.get $V) (local.get $REST))))
                 (local.set $i (i32.add (local.get $i) (i32.const 2)))
                 (br $neurons)))
             (local.set $scalarLeft (i32.const 2))))
@@ -123,12 +120,26 @@
         (local.set $vi (select (local.get $lowerBound) (local.get $vi) (f64.lt (local.get $vi) (local.get $lowerBound))))
         (f64.store (local.get $vAt) (local.get $vi))
         (f64.store (local.get $trAt) (local.get $tr))
-        (i32.store (i32.add (local.get $unsettled) (i32.shl (local.get $u) (i32.const 2))) (local.get $i))
-        (local.set $u (i32.add (local.get $u)
-          (i32.and (local.get $track) (f64.ne (local.get $vi) (local.get $rest)))))
+        (local.set $u (i32.add (local.get $u) (f64.ne (local.get $vi) (local.get $rest))))
         (if (local.get $scalarLeft) (then (local.set $scalarLeft (i32.sub (local.get $scalarLeft) (i32.const 1)))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $neurons)))
+    (local.set $u (i32.add (local.get $u)
+      (i32.wrap_i64 (i64.add (i64x2.extract_lane 0 (local.get $AWAY)) (i64x2.extract_lane 1 (local.get $AWAY))))))
+    (if (i32.and (local.get $track) (i32.lt_u (i32.shl (local.get $u) (i32.const 2)) (local.get $n)))
+      (then
+        (local.set $u (i32.const 0))
+        (local.set $i (i32.const 0))
+        (block $listed
+          (loop $list
+            (br_if $listed (i32.ge_u (local.get $i) (local.get $n)))
+            ;; Written unconditionally (u <= i < n), counted only when away from rest.
+            (i32.store (i32.add (local.get $unsettled) (i32.shl (local.get $u) (i32.const 2))) (local.get $i))
+            (local.set $u (i32.add (local.get $u)
+              (f64.ne (f64.load (i32.add (local.get $state) (i32.shl (local.get $i) (i32.const 3)))) (local.get $rest))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $list)))))
+    (if (i32.eqz (local.get $track)) (then (local.set $u (i32.const 0))))
     (i32.store (local.get $counts) (local.get $count))
     (i32.store offset=4 (local.get $counts) (local.get $u)))
 )

@@ -97,9 +97,17 @@ export class LifPopulation {
    * sparse path's bookkeeping).
    */
   readonly sparseCapable: boolean;
-  /** Ascending indices of the neurons whose v is not exactly rest: the first unsettledCount entries. */
+  /**
+   * Ascending indices of the neurons whose v is not exactly rest: the first
+   * unsettledCount entries. After a dense step in WebAssembly they are
+   * listed only when fewer than a quarter of the neurons (unsettledListed),
+   * otherwise only counted: the kernel takes the sparse step, their one
+   * reader, only then (prefersSparse); a sparse step called anyway lists them first.
+   */
   private unsettled: Int32Array;
   private unsettledCount: number;
+  /** Whether `unsettled` holds the list, not only its count (see there). */
+  private unsettledListed = true;
   /** Scratch: the list being built during a step (swapped with `unsettled`), and the step's candidates. */
   private nextUnsettled: Int32Array;
   private readonly candidates: Int32Array;
@@ -174,10 +182,15 @@ export class LifPopulation {
   resync(): void {
     this.lagging = false;
     this.t = 0;
+    this.listUnsettled();
+  }
+
+  private listUnsettled(): void {
     const { v, restPot, unsettled } = this;
     let u = 0;
     for (let i = 0; i < v.length; i++) if (v[i] !== restPot) unsettled[u++] = i;
     this.unsettledCount = u;
+    this.unsettledListed = true;
   }
 
   /**
@@ -206,6 +219,7 @@ export class LifPopulation {
     else lifDense(this.state, this.s, this.spikeIdx, this.spikeCount, this.n, this.params, this.unsettled, track, counts);
     this.spikeCount = counts[0];
     this.unsettledCount = counts[1];
+    this.unsettledListed = this.wasm === null || this.unsettledCount * 4 < this.n;
   }
 
   /**
@@ -216,6 +230,7 @@ export class LifPopulation {
    * scanned for them.
    */
   stepSparse(x: Float64Array | null, nonZero: Int32Array, nonZeroCount: number): void {
+    if (!this.unsettledListed) this.listUnsettled();
     if (!this.lagging) {
       this.caughtUp.fill(this.t);
       this.lagging = true;
