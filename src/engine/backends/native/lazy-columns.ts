@@ -21,7 +21,8 @@
  * a_plus * 0 each step, the expression the eager decayAdd applies to every
  * neuron (for STDP's traces, x * d + -0, which is x * d, the population
  * step's own multiplication, for every x). Each row keeps its p at a step
- * and the kernel iterates it forward to each entry's step.
+ * and the kernel iterates it forward to each entry's step, as p * d: adding
+ * a zero changes no p but a zero's sign, and a zero p changes no weight.
  *
  * Bound: at most LAZY_ENTRIES entries, lazyPoolSize(cols) pending column
  * indices and TICK_LIMIT steps since the oldest entry; beyond that every row
@@ -54,14 +55,14 @@ export class LazyColumns {
 
   /**
    * Sets the per-row values the entries scale and how a silent neuron's
-   * value moves from one step to the next: p * d + add (MSTDP: p_plus with
-   * add = a_plus * 0; STDP: the pre traces with add = -0).
+   * value moves from one step to the next: p * d, then plus a zero (MSTDP:
+   * p_plus, plus a_plus * 0; STDP: the pre traces, plus -0), which the
+   * kernel leaves out (see the file comment).
    */
-  setSource(p: Float64Array, d: number, add: number): void {
+  setSource(p: Float64Array, d: number): void {
     this.flushAll();
     this.pPlus = p;
     this.v.decay[0] = d;
-    this.v.decay[1] = add;
   }
 
   get pending(): boolean {
@@ -113,7 +114,8 @@ export class LazyColumns {
     v.entryI32[10 * e + 7] = colCount;
     v.entryI32[10 * e + 8] = this.tick;
     const pool = v.pool;
-    for (let q = 0; q < colCount; q++) pool[this.poolUsed + q] = cols[q];
+    // Each column as its byte offset in a row, as the kernel adds it to the row's address.
+    for (let q = 0; q < colCount; q++) pool[this.poolUsed + q] = cols[q] << 3;
     this.poolUsed += colCount;
     this.entryCount = e + 1;
     const rowI32 = v.rowI32;

@@ -81,7 +81,7 @@ export class StdpRule extends StatelessRule {
     [this.lrPre, this.lrPost] = rule.lr;
     w.ruleParams[LR_POST] = this.lrPost;
     w.ruleParams[LR_PRE] = this.lrPre;
-    w.lazyColumns?.setSource(pre.traces, pre.traceDecay, -0);
+    w.lazyColumns?.setSource(pre.traces, pre.traceDecay);
   }
 
   update(): void {
@@ -195,7 +195,7 @@ export class MstdpRule implements NativeRule {
     p[MINUS_DECAY + 1] = rule.a_minus as number;
     this.pPlus = w.preVector;
     this.pMinus = w.postVector;
-    w.lazyColumns?.setSource(w.preVector, p[PLUS_DECAY], p[PLUS_DECAY + 1] * 0);
+    w.lazyColumns?.setSource(w.preVector, p[PLUS_DECAY]);
     this.ePreMask = new Uint8Array(pre.n);
     this.ePreIdx = new Int32Array(pre.n);
     this.ePostMask = new Uint8Array(post.n);

@@ -18,7 +18,8 @@
  * (rows f64), postVector (cols f64), idx, idx2 (max(rows, cols) i32 each),
  * mask (rows u8), postMask (cols u8); with lazy columns (lazy-columns.ts),
  * from the next multiple of 8: rowState (16 bytes a row), entries (40 bytes
- * each, LAZY_ENTRIES of them), pool (lazyPoolSize(cols) i32); with a trace
+ * each, LAZY_ENTRIES of them), pool (lazyPoolSize(cols) i32, columns' byte
+ * offsets in a row); with a trace
  * (MSTDPET's), from the next multiple of 16: trace (rows * cols f64); with
  * terms (a batch's summed potentiation and depression), from the next
  * multiple of 16: termsUp, termsDown (rows * cols f64 each); with a batch's
@@ -62,7 +63,7 @@ export const LAZY_ENTRIES = 4096;
 export function lazyPoolSize(cols: number): number {
   return Math.max(cols, Math.min(1 << 16, 64 * cols));
 }
-/** Byte offsets of the lazy columns' p_plus decay and a_plus * 0 among the kernels' doubles. */
+/** Byte offset of the lazy columns' p_plus decay among the kernels' doubles. */
 export const LAZY_DECAY_AT = 104;
 
 /** Typed-array views of the lazy columns' state in a WasmWeights memory. */
@@ -74,7 +75,7 @@ export interface LazyViews {
   entryF64: Float64Array;
   entryI32: Int32Array;
   pool: Int32Array;
-  /** [p_plus decay, a_plus * 0]. */
+  /** [p_plus decay]. */
   decay: Float64Array;
 }
 
@@ -235,7 +236,7 @@ export class WasmWeights {
       at += 40 * LAZY_ENTRIES;
       this.poolAt = at;
       const pool = new Int32Array(buf, at, lazyPoolSize(cols));
-      this.lazy = { rowF64, rowI32, entryF64, entryI32, pool, decay: new Float64Array(buf, LAZY_DECAY_AT, 2) };
+      this.lazy = { rowF64, rowI32, entryF64, entryI32, pool, decay: new Float64Array(buf, LAZY_DECAY_AT, 1) };
       at += 4 * lazyPoolSize(cols);
     }
     if (trace) {

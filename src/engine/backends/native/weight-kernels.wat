@@ -12,7 +12,8 @@
 ;; boxed number, an allocation.
 ;;   0 scale   8 factor   16 w_min   24 w_max   32 1 / next scale
 ;;   40.. the rules' scalars (see scaleInto and decayAdd)
-;;   104 the lazy columns' p_plus decay   112 a_plus * 0 (see flushRows)
+;;   104 the lazy columns' p_plus decay (see flushRows)   120 where $flushRow
+;;   leaves what it read ahead (so that the reads are not dropped)
 (module
   (import "env" "memory" (memory 1))
 
@@ -376,7 +377,8 @@
     (param $stored i32) (param $cols i32) (param $rowIdx i32) (param $rowCount i32) (param $colIdx i32) (param $colCount i32)
     (param $m i32) (param $up i32) (param $save i32)
     (local $k i32) (local $q i32) (local $jb i32) (local $row i32) (local $rowBytes i32) (local $z i32) (local $at i32)
-    (local $u f64) (local $dn f64) (local $wn f64) (local $lo f64) (local $hi f64)
+    (local $u f64) (local $dn f64) (local $U v128) (local $wv v128)
+    (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128)
     (if (i32.eqz (local.get $rowCount)) (then (return)))
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
     (block $saved
@@ -407,8 +409,11 @@
         (local.set $q (i32.add (local.get $q) (i32.const 1)))
         (br $restore)))
     (if (i32.eqz (local.get $colCount)) (then (return)))
-    (local.set $lo (f64.load (i32.const 16)))
-    (local.set $hi (f64.load (i32.const 24)))
+    (local.set $S (f64x2.splat (f64.load (i32.const 0))))
+    (local.set $F (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
+    (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
     (local.set $k (i32.const 0))
     (block $cellRowsDone
       (loop $cellRows
@@ -416,6 +421,7 @@
         (local.set $at (i32.load (i32.add (local.get $rowIdx) (i32.shl (local.get $k) (i32.const 2)))))
         (local.set $row (i32.add (local.get $stored) (i32.mul (local.get $at) (local.get $rowBytes))))
         (local.set $u (f64.load (i32.add (local.get $up) (i32.shl (local.get $at) (i32.const 3)))))
+        (local.set $U (f64x2.splat (local.get $u)))
         (local.set $q (i32.const 0))
         (block $cellsDone
           (loop $cells
@@ -424,13 +430,16 @@
             (local.set $dn (f64.load (i32.add (local.get $m) (local.get $jb))))
             (if (i32.eqz (i32.and (f64.eq (local.get $u) (f64.const 0)) (f64.eq (local.get $dn) (f64.const 0))))
               (then
+                ;; In a vector's first lane: the clamp by pmin and pmax, which
+                ;; do not branch (a select on doubles does, and mispredicts at
+                ;; every weight on a bound).
                 (local.set $at (i32.add (local.get $row) (local.get $jb)))
-                (local.set $wn (f64.mul
-                  (f64.sub (f64.add (f64.mul (f64.load (local.get $at)) (f64.load (i32.const 0))) (local.get $u)) (local.get $dn))
-                  (f64.load (i32.const 8))))
-                (local.set $wn (select (local.get $hi) (local.get $wn) (f64.gt (local.get $wn) (local.get $hi))))
-                (local.set $wn (select (local.get $lo) (local.get $wn) (f64.lt (local.get $wn) (local.get $lo))))
-                (f64.store (local.get $at) (f64.mul (local.get $wn) (f64.load (i32.const 32))))))
+                (local.set $wv (f64x2.mul
+                  (f64x2.sub (f64x2.add (f64x2.mul (v128.load64_zero (local.get $at)) (local.get $S)) (local.get $U))
+                    (f64x2.splat (local.get $dn)))
+                  (local.get $F)))
+                (v128.store64_lane 0 (local.get $at)
+                  (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wv) (local.get $HI)) (local.get $LO)) (local.get $INV)))))
             (local.set $q (i32.add (local.get $q) (i32.const 1)))
             (br $cells)))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
@@ -661,39 +670,60 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rowsLoop))))
 
-    ;; Lazy columns of MSTDP and STDP (lazy-columns.ts): applies to one row, at byte $row,
+  ;; Lazy columns of MSTDP and STDP (lazy-columns.ts): applies to one row, at byte $row,
   ;; the pending column operations from its cursor on, each exactly as
   ;; "cross" ($split 1) would have applied it at its step. Row state at $rs:
   ;; f64 p (p_plus at step t), i32 cursor, i32 t. An entry (40 bytes): f64 c,
-  ;; f64 scale, f64 1 / next scale, i32 first column (index into the pool),
-  ;; i32 column count, i32 step. Between two entries p only decays as
-  ;; decayAdd leaves it for a neuron that did not spike: p * d + (a_plus * 0).
-  (func $flushRow (param $row i32) (param $rs i32) (param $entries i32) (param $entryCount i32) (param $pool i32)
-    (local $e i32) (local $p f64) (local $t i32) (local $d f64) (local $z f64) (local $ea i32) (local $et i32)
-    (local $a f64) (local $up f64) (local $down f64) (local $D v128) (local $S v128) (local $INV v128)
-    (local $F v128) (local $LO v128) (local $HI v128) (local $wn v128)
-    (local $c i32) (local $n i32) (local $pairEnd i32) (local $list i32) (local $k0 i32) (local $k1 i32)
+  ;; f64 scale, f64 1 / next scale, i32 first column (index into the pool,
+  ;; which holds each column's byte offset in a row), i32 column count, i32
+  ;; step. Between two entries p only decays as decayAdd leaves it for a
+  ;; neuron that did not spike: p * d + (a_plus * 0). Adding that zero
+  ;; changes no p but a zero's sign, and a p of either zero changes no
+  ;; weight (c * p is 0, and the entry is skipped), so the iteration here
+  ;; is p * d alone: one multiplication a step on the row's dependency chain.
+  (func $flushRow (param $row i32) (param $rs i32) (param $entries i32) (param $entryCount i32) (param $pool i32) (param $rowBytes i32)
+    (local $e i32) (local $p f64) (local $t i32) (local $d f64) (local $ea i32) (local $et i32)
+    (local $a f64) (local $D v128) (local $S v128) (local $INV v128)
+    (local $F v128) (local $LO v128) (local $HI v128) (local $wn v128) (local $wm v128)
+    (local $list i32) (local $end i32) (local $quadEnd i32) (local $k0 i32) (local $k1 i32) (local $k2 i32) (local $k3 i32)
     (local.set $e (i32.load offset=8 (local.get $rs)))
     (if (i32.ge_u (local.get $e) (local.get $entryCount)) (then (return)))
     (local.set $p (f64.load (local.get $rs)))
     (local.set $t (i32.load offset=12 (local.get $rs)))
     (local.set $d (f64.load (i32.const 104)))
-    (local.set $z (f64.load (i32.const 112)))
-    ;; p = 0 (of either sign) changes no weight (c * p is 0) and is a fixed
-    ;; point of p * d + z after one step (+0 or z's -0): the row only moves
-    ;; its p and step to the last entry's. Rows of pre neurons that never
-    ;; fire skip the per-step iteration this way.
+    ;; p = 0 (of either sign) changes no weight (c * p is 0) and stays 0:
+    ;; the row only moves its step to the last entry's. Rows of pre neurons
+    ;; that never fire skip the per-step iteration this way.
     (if (f64.eq (local.get $p) (f64.const 0))
       (then
         (local.set $et (i32.load offset=32 (i32.add (local.get $entries) (i32.mul (i32.sub (local.get $entryCount) (i32.const 1)) (i32.const 40)))))
-        (if (i32.lt_s (local.get $t) (local.get $et))
-          (then
-            (local.set $p (f64.add (f64.mul (local.get $p) (local.get $d)) (local.get $z)))
-            (local.set $t (local.get $et))))
+        (if (i32.lt_s (local.get $t) (local.get $et)) (then (local.set $t (local.get $et))))
         (local.set $e (local.get $entryCount))))
     (local.set $F (f64x2.splat (f64.load (i32.const 8))))
     (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
     (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    ;; A row with many pending synapses (a quarter of its columns or more)
+    ;; is read in order first, a load per cache line: the lines stream in,
+    ;; where the updates' scattered order would wait for each one (the row
+    ;; of a pre neuron that last spiked long ago is far down the cache).
+    (if (i32.lt_u (local.get $e) (local.get $entryCount))
+      (then
+        (local.set $ea (i32.add (local.get $entries) (i32.mul (i32.sub (local.get $entryCount) (i32.const 1)) (i32.const 40))))
+        (if (i32.ge_u
+              (i32.sub (i32.add (i32.load offset=24 (local.get $ea)) (i32.load offset=28 (local.get $ea)))
+                (i32.load offset=24 (i32.add (local.get $entries) (i32.mul (local.get $e) (i32.const 40)))))
+              (i32.shr_u (local.get $rowBytes) (i32.const 5)))
+          (then
+            (local.set $k0 (local.get $row))
+            (local.set $k1 (i32.add (local.get $row) (local.get $rowBytes)))
+            (block $touched
+              (loop $touch
+                (br_if $touched (i32.ge_u (local.get $k0) (local.get $k1)))
+                (local.set $wn (v128.or (local.get $wn) (v128.load64_zero (local.get $k0))))
+                (local.set $k0 (i32.add (local.get $k0) (i32.const 64)))
+                (br $touch)))
+            (local.set $wn (v128.or (local.get $wn) (v128.load64_zero (i32.sub (local.get $k1) (i32.const 8)))))
+            (v128.store64_lane 0 (i32.const 120) (local.get $wn))))))
     (block $done
       (loop $entriesLoop
         (br_if $done (i32.ge_u (local.get $e) (local.get $entryCount)))
@@ -702,21 +732,23 @@
         (block $caught
           (loop $decay
             (br_if $caught (i32.ge_s (local.get $t) (local.get $et)))
-            (local.set $p (f64.add (f64.mul (local.get $p) (local.get $d)) (local.get $z)))
+            (local.set $p (f64.mul (local.get $p) (local.get $d)))
             (local.set $t (i32.add (local.get $t) (i32.const 1)))
             (br $decay)))
         (local.set $a (f64.mul (f64.load (local.get $ea)) (local.get $p)))
         (if (i32.eqz (f64.eq (local.get $a) (f64.const 0)))
           (then
-            (local.set $up (select (local.get $a) (f64.const 0) (f64.gt (local.get $a) (f64.const 0))))
-            (local.set $down (select (f64.neg (local.get $a)) (f64.const 0) (f64.lt (local.get $a) (f64.const 0))))
-            (local.set $D (f64x2.splat (f64.sub (local.get $up) (local.get $down))))
+            ;; cross's net change, up - down (a split by sign), is a itself:
+            ;; a - 0, or 0 - (-a); taken as it is, without a select on its
+            ;; sign, which branches (and mispredicts under MSTDP's rewards of
+            ;; either sign).
+            (local.set $D (f64x2.splat (local.get $a)))
             (local.set $S (f64x2.splat (f64.load offset=8 (local.get $ea))))
             (local.set $INV (f64x2.splat (f64.load offset=16 (local.get $ea))))
             (local.set $list (i32.add (local.get $pool) (i32.shl (i32.load offset=24 (local.get $ea)) (i32.const 2))))
-            (local.set $n (i32.load offset=28 (local.get $ea)))
-            (local.set $pairEnd (i32.and (local.get $n) (i32.const -2)))
-            (local.set $c (i32.const 0))
+            (local.set $end (i32.add (local.get $list) (i32.shl (i32.load offset=28 (local.get $ea)) (i32.const 2))))
+            ;; Four synapses an iteration (the listed columns are distinct).
+            (local.set $quadEnd (i32.add (local.get $list) (i32.and (i32.sub (local.get $end) (local.get $list)) (i32.const -16))))
             ;; Without decay (scale, factor and 1 / next scale all 1) the
             ;; multiplications by 1 change no bit: w + D, clamped.
             (if (i32.and (f64.eq (f64.load offset=8 (local.get $ea)) (f64.const 1))
@@ -724,39 +756,52 @@
               (then
                 (block $unitDone
                   (loop $unit
-                    (br_if $unitDone (i32.ge_u (local.get $c) (local.get $pairEnd)))
-                    (local.set $k0 (i32.add (local.get $row)
-                      (i32.shl (i32.load (i32.add (local.get $list) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
-                    (local.set $k1 (i32.add (local.get $row)
-                      (i32.shl (i32.load offset=4 (i32.add (local.get $list) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
+                    (br_if $unitDone (i32.ge_u (local.get $list) (local.get $quadEnd)))
+                    (local.set $k0 (i32.add (local.get $row) (i32.load (local.get $list))))
+                    (local.set $k1 (i32.add (local.get $row) (i32.load offset=4 (local.get $list))))
+                    (local.set $k2 (i32.add (local.get $row) (i32.load offset=8 (local.get $list))))
+                    (local.set $k3 (i32.add (local.get $row) (i32.load offset=12 (local.get $list))))
                     (local.set $wn (f64x2.add (v128.load64_lane 1 (local.get $k1) (v128.load64_zero (local.get $k0))) (local.get $D)))
+                    (local.set $wm (f64x2.add (v128.load64_lane 1 (local.get $k3) (v128.load64_zero (local.get $k2))) (local.get $D)))
                     (local.set $wn (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)))
+                    (local.set $wm (f64x2.pmax (f64x2.pmin (local.get $wm) (local.get $HI)) (local.get $LO)))
                     (v128.store64_lane 0 (local.get $k0) (local.get $wn))
                     (v128.store64_lane 1 (local.get $k1) (local.get $wn))
-                    (local.set $c (i32.add (local.get $c) (i32.const 2)))
-                    (br $unit)))))
-            (block $pairsDone
-              (loop $pairs
-                (br_if $pairsDone (i32.ge_u (local.get $c) (local.get $pairEnd)))
-                (local.set $k0 (i32.add (local.get $row)
-                  (i32.shl (i32.load (i32.add (local.get $list) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
-                (local.set $k1 (i32.add (local.get $row)
-                  (i32.shl (i32.load offset=4 (i32.add (local.get $list) (i32.shl (local.get $c) (i32.const 2)))) (i32.const 3))))
-                (local.set $wn (v128.load64_lane 1 (local.get $k1) (v128.load64_zero (local.get $k0))))
-                (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $wn) (local.get $S)) (local.get $D)) (local.get $F)))
+                    (v128.store64_lane 0 (local.get $k2) (local.get $wm))
+                    (v128.store64_lane 1 (local.get $k3) (local.get $wm))
+                    (local.set $list (i32.add (local.get $list) (i32.const 16)))
+                    (br $unit))))
+              (else
+                (block $quadsDone
+                  (loop $quads
+                    (br_if $quadsDone (i32.ge_u (local.get $list) (local.get $quadEnd)))
+                    (local.set $k0 (i32.add (local.get $row) (i32.load (local.get $list))))
+                    (local.set $k1 (i32.add (local.get $row) (i32.load offset=4 (local.get $list))))
+                    (local.set $k2 (i32.add (local.get $row) (i32.load offset=8 (local.get $list))))
+                    (local.set $k3 (i32.add (local.get $row) (i32.load offset=12 (local.get $list))))
+                    (local.set $wn (v128.load64_lane 1 (local.get $k1) (v128.load64_zero (local.get $k0))))
+                    (local.set $wm (v128.load64_lane 1 (local.get $k3) (v128.load64_zero (local.get $k2))))
+                    (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $wn) (local.get $S)) (local.get $D)) (local.get $F)))
+                    (local.set $wm (f64x2.mul (f64x2.add (f64x2.mul (local.get $wm) (local.get $S)) (local.get $D)) (local.get $F)))
+                    (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                    (local.set $wm (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wm) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                    (v128.store64_lane 0 (local.get $k0) (local.get $wn))
+                    (v128.store64_lane 1 (local.get $k1) (local.get $wn))
+                    (v128.store64_lane 0 (local.get $k2) (local.get $wm))
+                    (v128.store64_lane 1 (local.get $k3) (local.get $wm))
+                    (local.set $list (i32.add (local.get $list) (i32.const 16)))
+                    (br $quads)))))
+            ;; The last one to three, one at a time: (w * scale + D) * factor,
+            ;; clamped, over the next scale (without decay, w + D clamped).
+            (block $tailDone
+              (loop $tail
+                (br_if $tailDone (i32.ge_u (local.get $list) (local.get $end)))
+                (local.set $k0 (i32.add (local.get $row) (i32.load (local.get $list))))
+                (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (v128.load64_zero (local.get $k0)) (local.get $S)) (local.get $D)) (local.get $F)))
                 (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
                 (v128.store64_lane 0 (local.get $k0) (local.get $wn))
-                (v128.store64_lane 1 (local.get $k1) (local.get $wn))
-                (local.set $c (i32.add (local.get $c) (i32.const 2)))
-                (br $pairs)))
-            (if (i32.lt_u (local.get $pairEnd) (local.get $n))
-              (then
-                (local.set $k0 (i32.add (local.get $row)
-                  (i32.shl (i32.load (i32.add (local.get $list) (i32.shl (local.get $pairEnd) (i32.const 2)))) (i32.const 3))))
-                (local.set $wn (v128.load64_zero (local.get $k0)))
-                (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $wn) (local.get $S)) (local.get $D)) (local.get $F)))
-                (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
-                (v128.store64_lane 0 (local.get $k0) (local.get $wn))))))
+                (local.set $list (i32.add (local.get $list) (i32.const 4)))
+                (br $tail)))))
         (local.set $e (i32.add (local.get $e) (i32.const 1)))
         (br $entriesLoop)))
     (f64.store (local.get $rs) (local.get $p))
@@ -778,7 +823,7 @@
         (call $flushRow
           (i32.add (local.get $stored) (i32.mul (local.get $i) (local.get $rowBytes)))
           (i32.add (local.get $rowState) (i32.shl (local.get $i) (i32.const 4)))
-          (local.get $entries) (local.get $entryCount) (local.get $pool))
+          (local.get $entries) (local.get $entryCount) (local.get $pool) (local.get $rowBytes))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $rowsLoop))))
 )
