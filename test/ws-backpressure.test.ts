@@ -80,28 +80,31 @@ test('an observer that never reads: its buffer stays bounded, its events are dro
   }
 });
 
-test('a peer whose unread replies pass WS_MAX_BUFFERED_BYTES is closed (4413) and its buffer freed; the session carries on', async () => {
-  const srv = await liveServer({ wsSendBufferBytes: 64 * 1024, wsMaxBufferedBytes: 2 * 1024 * 1024 });
-  try {
-    const { id } = await srv.rest.createSession({ network: wide(200), seed: 1 });
-    const raw = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws?role=observer`);
-    await raw.next();
-    raw.ws.pause();
-    // About 30 MB of replies, asked for in one burst.
-    for (let i = 0; i < 40; i++) raw.ws.send(JSON.stringify({ type: 'weights', id: i }));
-    await waitFor(() => srv.app.websockets.connectionsOf(id).length === 0, 'the server to cut the socket');
-    assert.equal(srv.app.websockets.stats().closedSlow, 1);
-    raw.ws.resume();
-    const closed = await raw.closed;
-    assert.ok(closed.code === 4413 || closed.code === 1006, `closed with ${closed.code}`);
-    if (closed.code === 4413) assert.match(closed.reason, /^WS_BUFFER_EXCEEDED: /);
-    const ctl = await srv.rest.socket(id);
-    assert.equal((await ctl.step()).step, 1);
-    await ctl.close();
-  } finally {
-    await srv.close();
-  }
-});
+// 200 x 200: a reply of about 750 kB in JSON; 500 x 500: of 1 MB in binary.
+for (const [format, n] of [['json', 200], ['binary', 500]] as const) {
+  test(`a peer whose unread replies (${format}) pass WS_MAX_BUFFERED_BYTES is closed (4413) and its buffer freed; the session carries on`, async () => {
+    const srv = await liveServer({ wsSendBufferBytes: 64 * 1024, wsMaxBufferedBytes: 2 * 1024 * 1024 });
+    try {
+      const { id } = await srv.rest.createSession({ network: wide(n), seed: 1 });
+      const raw = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws?role=observer&format=${format}`);
+      await raw.next();
+      raw.ws.pause();
+      // About 30 MB of replies in JSON, 40 MB in binary, asked for in one burst.
+      for (let i = 0; i < 40; i++) raw.ws.send(JSON.stringify({ type: 'weights', id: i }));
+      await waitFor(() => srv.app.websockets.connectionsOf(id).length === 0, 'the server to cut the socket');
+      assert.equal(srv.app.websockets.stats().closedSlow, 1);
+      raw.ws.resume();
+      const closed = await raw.closed;
+      assert.ok(closed.code === 4413 || closed.code === 1006, `closed with ${closed.code}`);
+      if (closed.code === 4413) assert.match(closed.reason, /^WS_BUFFER_EXCEEDED: /);
+      const ctl = await srv.rest.socket(id);
+      assert.equal((await ctl.step()).step, 1);
+      await ctl.close();
+    } finally {
+      await srv.close();
+    }
+  });
+}
 
 test('a controller that pipelines without reading is no longer read from: requests in flight stay bounded, then every reply comes, in order', async () => {
   const maxInFlight = 16;

@@ -1,22 +1,28 @@
 /**
- * `snapshot` and `weights` replies over a WebSocket are written in slices and
- * sent as the fragments of one message: the client reads the same text as
- * the reply written in one go, nothing else is sent between its fragments
- * (the replies after it and the events meanwhile wait, in order), and the
- * server holds no more than WS_SEND_BUFFER_BYTES and a slice of it at once.
+ * `snapshot`, `weights` and `set_weights` replies over a WebSocket are
+ * written in slices and sent as the fragments of one message (JSON text, or
+ * a binary weights frame): the client reads the same text, or bytes, as the
+ * reply written in one go, nothing else is sent between its fragments (the
+ * replies after it and the events meanwhile wait, in order), and the server
+ * holds no more than WS_SEND_BUFFER_BYTES and a slice of it at once.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import WebSocket from 'ws';
+import type { MessageId } from '../src/api/ws.js';
+import type { Session } from '../src/sessions/manager.js';
+import { decodeFrame, encodeFrame, type SectionInput } from '../src/ws/binary-format.js';
 import { replyText } from '../src/ws/ordered-socket.js';
 import { liveServer, type LiveServer } from './helpers/ws.js';
 
-/** A socket whose messages are kept as the text received. */
-async function textSocket(url: string): Promise<{ ws: WebSocket; texts: string[]; next: (n?: number) => Promise<string[]> }> {
+/** A socket whose messages are kept as received: text, and the bytes of each (binary frames as they are). */
+async function textSocket(url: string): Promise<{ ws: WebSocket; texts: string[]; raw: Buffer[]; next: (n?: number) => Promise<string[]>; nextRaw: () => Promise<Buffer> }> {
   const ws = new WebSocket(url, { maxPayload: 1024 ** 3, perMessageDeflate: false });
   const texts: string[] = [];
+  const raw: Buffer[] = [];
   const waiting: (() => void)[] = [];
   ws.on('message', (d: Buffer) => {
+    raw.push(d);
     texts.push(d.toString('utf8'));
     waiting.splice(0).forEach((w) => w());
   });
@@ -30,8 +36,24 @@ async function textSocket(url: string): Promise<{ ws: WebSocket; texts: string[]
     read += n;
     return texts.slice(read - n, read);
   };
-  return { ws, texts, next };
+  const nextRaw = async () => {
+    await next();
+    return raw[read - 1];
+  };
+  return { ws, texts, raw, next, nextRaw };
 }
+
+/** The binary weights frame as it was built in one go: from [rows][cols] replies, the pending flag as the session has it. */
+function weightsFrameInOneGo(session: Session, id: MessageId | undefined, step: number, weights: Record<string, number[][]>): Buffer {
+  const sections: SectionInput[] = Object.entries(weights).map(([c, values]) => {
+    const [rows, cols] = session.shapeOf(c);
+    return { type: 'weights', index: session.connectionNames.indexOf(c), rows, cols, values };
+  });
+  return encodeFrame({ kind: 'weights', id, step, pending: session.summary().pending, sections });
+}
+
+/** bc's weights: some past its bounds (clamped), some not exact in float32. */
+const BC_WEIGHTS = Array.from({ length: 40 }, (_, i) => Array.from({ length: 5 }, (_, j) => ((i * 5 + j) % 9) / 3 - 1.4 + 0.1));
 
 const SMALL = {
   dt: 1,
@@ -73,6 +95,13 @@ test('the text of snapshot and weights replies is what JSON.stringify writes of 
       const [gotMux] = await mux.next();
       assert.equal(gotMux, replyText(request, mid, await expected(), id), `multiplexed ${JSON.stringify(msg)}`);
     }
+    // set_weights: the reply to writing the same weights again, in one go, is the same.
+    own.ws.send(JSON.stringify({ type: 'set_weights', id: 5, connection: 'bc', weights: BC_WEIGHTS }));
+    const [set] = await own.next();
+    assert.equal(set, replyText('set_weights', 5, await session.setWeights('bc', BC_WEIGHTS)));
+    mux.ws.send(JSON.stringify({ type: 'set_weights', id: 6, session: id, connection: 'bc', weights: BC_WEIGHTS }));
+    const [setMux] = await mux.next();
+    assert.equal(setMux, replyText('set_weights', 6, await session.setWeights('bc', BC_WEIGHTS), id), 'multiplexed set_weights');
     own.ws.send(JSON.stringify({ type: 'weights', id: 4, connection: 'nope' }));
     const [err] = await own.next();
     assert.equal(JSON.parse(err).error.code, 'CONNECTION_NOT_FOUND');
@@ -83,33 +112,85 @@ test('the text of snapshot and weights replies is what JSON.stringify writes of 
   }
 });
 
+test('binary weights frames, to weights and set_weights, are the bytes of the frame built in one go', async () => {
+  const srv = await liveServer();
+  try {
+    const id = await smallSession(srv);
+    const session = await srv.app.sessions.open(id);
+    // A step deferring its reward: the frames carry the pending flag.
+    assert.equal(session.summary().pending, true);
+    const bin = await textSocket(`${srv.wsBase}/v1/sessions/${id}/ws?format=binary`);
+    const json = await textSocket(`${srv.wsBase}/v1/sessions/${id}/ws?role=observer`);
+    await bin.next();
+    await json.next();
+    const all = await session.allWeights();
+    bin.ws.send(JSON.stringify({ type: 'weights', id: 1 }));
+    assert.deepEqual(await bin.nextRaw(), weightsFrameInOneGo(session, 1, all.step, all.weights), 'weights, every connection');
+    const ab = await session.weights('ab');
+    bin.ws.send(JSON.stringify({ type: 'weights', id: 'x', connection: 'ab' }));
+    assert.deepEqual(await bin.nextRaw(), weightsFrameInOneGo(session, 'x', ab.step, { ab: ab.weights }), 'weights, one connection');
+    // Asked for in binary on a JSON socket, without an id.
+    json.ws.send(JSON.stringify({ type: 'weights', connection: 'bc', format: 'binary' }));
+    const bc = await session.weights('bc');
+    assert.deepEqual(await json.nextRaw(), weightsFrameInOneGo(session, undefined, bc.step, { bc: bc.weights }), 'weights in binary on a JSON socket');
+    bin.ws.send(JSON.stringify({ type: 'set_weights', id: 2, connection: 'bc', weights: BC_WEIGHTS }));
+    const got = await bin.nextRaw();
+    const set = await session.setWeights('bc', BC_WEIGHTS);
+    assert.deepEqual(got, weightsFrameInOneGo(session, 2, set.step, { bc: set.weights }), 'set_weights');
+    bin.ws.send(JSON.stringify({ type: 'weights', id: 3, connection: 'nope' }));
+    const [err] = await bin.next();
+    assert.equal(JSON.parse(err).error.code, 'CONNECTION_NOT_FOUND');
+    bin.ws.close();
+    json.ws.close();
+  } finally {
+    await srv.close();
+  }
+});
+
 test('a large reply goes out as the client reads; a step sent right after it is answered after it, its events not inside it', async () => {
   const sendBuffer = 256 * 1024;
   const srv = await liveServer({ wsSendBufferBytes: sendBuffer });
   try {
-    // 1200 x 1200: about 27 MB of JSON text in a weights reply, more in a snapshot.
+    // 1200 x 1200: about 27 MB of JSON text in a weights reply, more in a snapshot; 5.8 MB in a binary frame.
     const n = 1200;
     const { id } = await srv.rest.createSession({ network: { populations: { a: { n }, b: { n } }, connections: { ab: { pre: 'a', post: 'b' } } }, seed: 1 });
     const s = await textSocket(`${srv.wsBase}/v1/sessions/${id}/ws`);
     await s.next();
     s.ws.send(JSON.stringify({ type: 'subscribe', id: 0, stream: 'spikes' }));
     await s.next();
-    for (const request of ['snapshot', 'weights']) {
+    // Nine characters a weight: 13 MB of text each way, under WS_MAX_PAYLOAD_BYTES.
+    const w = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => Number(`0.${String(1_000_000 + ((i * n + j) % 999_983)).slice(1)}1`)));
+    const requests: [object, string, number][] = [
+      [{ type: 'snapshot' }, 'snapshot', 20_000_000],
+      [{ type: 'weights' }, 'weights', 20_000_000],
+      [{ type: 'set_weights', connection: 'ab', weights: w }, 'set_weights', 10_000_000],
+      [{ type: 'weights', format: 'binary' }, 'binary weights', 4 * n * n],
+      [{ type: 'set_weights', connection: 'ab', weights: w, format: 'binary' }, 'binary set_weights', 4 * n * n],
+    ];
+    for (const [msg, what, size] of requests) {
       const before = s.texts.length;
-      s.ws.send(JSON.stringify({ type: request, id: 1 }));
+      s.ws.send(JSON.stringify({ ...msg, id: 1 }));
       s.ws.send(JSON.stringify({ type: 'step', id: 2, inputs: { a: 200 }, return: { spikes: 'none' } }));
       const [big, ...rest] = await s.next(3);
       assert.equal(s.texts.length, before + 3);
-      assert.ok(big.length > 20_000_000, `${big.length} characters`);
-      const reply = JSON.parse(big);
-      assert.equal(reply.type, 'reply');
-      assert.equal(reply.id, 1);
-      assert.equal(reply.request, request);
+      const bytes = s.raw[before];
+      assert.ok(bytes.length > size, `${what}: ${bytes.length} bytes`);
+      if (what.startsWith('binary')) {
+        const frame = decodeFrame(bytes);
+        assert.equal(frame.kind, 'weights', what);
+        assert.equal(frame.id, 1, what);
+        assert.equal(frame.sections.length, 1, what);
+      } else {
+        const reply = JSON.parse(big);
+        assert.equal(reply.type, 'reply', what);
+        assert.equal(reply.id, 1, what);
+        assert.equal(reply.request, (msg as { type: string }).type, what);
+      }
       const others = rest.map((t) => JSON.parse(t));
       assert.deepEqual(
         others.map((m) => [m.type, m.id]),
         [['spikes', undefined], ['reply', 2]],
-        'the step\'s event, then its reply, both after the large reply',
+        `${what}: the step's event, then its reply, both after the large reply`,
       );
     }
     const [info] = srv.app.websockets.connectionsOf(id);

@@ -1,10 +1,11 @@
 /**
  * A WebSocket request of a large session must not keep every other client
  * waiting: while its `snapshot` or `weights` reply (77 MB of JSON text at
- * the default limits) goes out, /healthz keeps answering. The server runs in
- * a process of its own; the probe asks /healthz every 10 ms and the slowest
- * answer must stay under a bound far above a healthy server's (a few ms) and
- * far below what such a reply built in one go costs (seconds).
+ * the default limits) or a binary weights frame (16 MB) goes out, /healthz
+ * keeps answering. The server runs in a process of its own; the probe asks
+ * /healthz every 10 ms and the slowest answer must stay under a bound far
+ * above a healthy server's (a few ms) and far below what such a reply built
+ * in one go costs (seconds).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -63,7 +64,7 @@ describe(`WebSocket replies of a ${N} x ${N} session do not stall the server`, (
   });
 
   for (const request of ['snapshot', 'weights'] as const) {
-    test(`${request} as JSON`, async () => {
+    test(`${request} as JSON`, async (t) => {
       const { result: text, worstMs } = await probeDuring(server.base, () => {
         socket.ws.send(JSON.stringify({ type: request, id: 1 }));
         return socket.next();
@@ -74,7 +75,20 @@ describe(`WebSocket replies of a ${N} x ${N} session do not stall the server`, (
       assert.equal(reply.request, request);
       const w = request === 'weights' ? reply.result.weights.ab : reply.result.state.connections.ab.w;
       assert.equal(w.length, request === 'weights' ? N : N * N);
+      t.diagnostic(`worst /healthz: ${worstMs.toFixed(0)} ms`);
       assert.ok(worstMs < WORST_MS, `/healthz waited ${worstMs.toFixed(0)} ms`);
     });
   }
+
+  test('weights as a binary frame', async (t) => {
+    const { result: frame, worstMs } = await probeDuring(server.base, () => {
+      socket.ws.send(JSON.stringify({ type: 'weights', id: 2, format: 'binary' }));
+      return socket.next();
+    });
+    // Header, id, one section of N x N float32.
+    assert.equal(frame.length, 24 + 4 + 12 + 4 * N * N);
+    assert.equal(frame[1], 2, 'a weights frame');
+    t.diagnostic(`worst /healthz: ${worstMs.toFixed(0)} ms`);
+    assert.ok(worstMs < WORST_MS, `/healthz waited ${worstMs.toFixed(0)} ms`);
+  });
 });

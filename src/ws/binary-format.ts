@@ -133,9 +133,11 @@ export function encodeFrame(frame: FrameInput): Buffer {
 }
 
 /**
- * encodeFrame's bytes as consecutive parts, each weights64 section's values
- * in parts of at most `partBytes`: views of the values where the machine is
- * little-endian, not copies. A frame of a large matrix is then never built,
+ * encodeFrame's bytes as consecutive parts, the values of each weights64
+ * section, and of each weights section given row-major as a Float64Array,
+ * in parts of at most `partBytes`: weights64 values as views where the
+ * machine is little-endian (not copies), weights values converted to
+ * float32 a part at a time. A frame of a large matrix is then never built,
  * or copied, in one go; the values must stay unchanged until the last part
  * is used.
  */
@@ -143,28 +145,58 @@ export function* encodeFrameParts(frame: FrameInput, partBytes: number): Generat
   const head = encodeFrame({ ...frame, sections: [] });
   head.writeUInt32LE(frame.sections.length, 20);
   yield head;
-  const perPart = Math.max(1, Math.floor(partBytes / 8));
   for (const s of frame.sections) {
-    if (s.type !== 'weights64') {
+    if (s.type === 'weights64') {
+      yield sectionHeader(s.type, s.index, s.rows, s.cols);
+      yield* f64Parts(s.values.subarray(0, s.rows * s.cols), Math.max(1, Math.floor(partBytes / 8)));
+    } else if (s.type === 'weights' && s.values instanceof Float64Array) {
+      yield sectionHeader(s.type, s.index, s.rows, s.cols);
+      yield* f32Parts(s.values.subarray(0, s.rows * s.cols), Math.max(1, Math.floor(partBytes / 4)));
+    } else {
       const buf = Buffer.alloc(sectionBytes(s));
       writeSection(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), 0, s);
       yield buf;
-      continue;
     }
-    const sectionHead = Buffer.alloc(SECTION_HEADER_BYTES);
-    // No values: the section's header alone.
-    writeSection(new DataView(sectionHead.buffer, sectionHead.byteOffset, sectionHead.byteLength), 0, { ...s, values: new Float64Array(0) });
-    yield sectionHead;
-    const n = s.rows * s.cols;
-    for (let from = 0; from < n; from += perPart) {
-      const part = s.values.subarray(from, Math.min(n, from + perPart));
-      if (LITTLE_ENDIAN) {
-        yield Buffer.from(part.buffer, part.byteOffset, part.byteLength);
-      } else {
-        const buf = Buffer.allocUnsafe(part.byteLength);
-        writeF64s(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), 0, part);
-        yield buf;
-      }
+  }
+}
+
+/** A section's 12-byte header alone (its payload follows in parts). */
+function sectionHeader(type: SectionType, index: number, a: number, b: number): Buffer {
+  const buf = Buffer.alloc(SECTION_HEADER_BYTES);
+  buf.writeUInt8(SECTION_TYPES[type], 0);
+  buf.writeUInt16LE(index, 2);
+  buf.writeUInt32LE(a, 4);
+  buf.writeUInt32LE(b, 8);
+  return buf;
+}
+
+/** `values` as float64 little-endian, `perPart` numbers a part: views where the machine is little-endian. */
+function* f64Parts(values: Float64Array, perPart: number): Generator<Buffer> {
+  for (let from = 0; from < values.length; from += perPart) {
+    const part = values.subarray(from, Math.min(values.length, from + perPart));
+    if (LITTLE_ENDIAN) {
+      yield Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+    } else {
+      const buf = Buffer.allocUnsafe(part.byteLength);
+      writeF64s(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), 0, part);
+      yield buf;
+    }
+  }
+}
+
+/** `values` as float32 little-endian (rounded as writeSection rounds them), `perPart` numbers a part, each a new buffer. */
+function* f32Parts(values: Float64Array, perPart: number): Generator<Buffer> {
+  for (let from = 0; from < values.length; from += perPart) {
+    const part = values.subarray(from, Math.min(values.length, from + perPart));
+    if (LITTLE_ENDIAN) {
+      const f = new Float32Array(part.length);
+      f.set(part);
+      yield Buffer.from(f.buffer, 0, f.byteLength);
+    } else {
+      const buf = Buffer.allocUnsafe(4 * part.length);
+      const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+      for (let i = 0; i < part.length; i++) dv.setFloat32(4 * i, part[i], true);
+      yield buf;
     }
   }
 }

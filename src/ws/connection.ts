@@ -6,20 +6,23 @@
  * reported) while the send buffer is over WS_SEND_BUFFER_BYTES; replies never
  * are.
  */
-import type { ConnectionWeights, AllWeights } from '../api/state.js';
+import type { WeightMatrices } from '../api/state.js';
 import type { StepResult } from '../api/step.js';
 import type { ClientMessage, ClientMessageType, MessageId, WsFormat, WsRole, WsStream } from '../api/ws.js';
 import { COMMAND_TYPES } from '../api/ws.js';
 import { SpikeserveError } from '../errors.js';
 import type { CloseReason, Session } from '../sessions/manager.js';
 import { allWeightsOf, connectionWeightsOf } from '../sessions/views.js';
-import { encodeFrame, type SectionInput } from './binary-format.js';
+import { encodeFrame, encodeFrameParts, type SectionInput } from './binary-format.js';
 import { parseMessage } from './message-parser.js';
-import { OrderedSocket, replyText, type OrderedSocketOptions, type Slot } from './ordered-socket.js';
+import { OrderedSocket, replyText, type Fragments, type OrderedSocketOptions, type Slot } from './ordered-socket.js';
 import type { SessionHub } from './session-hub.js';
 import { describeSubscription, makeSubscription, type Subscription } from './subscriptions.js';
 
 export { errorText, type ConnectionLimits, type WsCounters, type WsLog } from './ordered-socket.js';
+
+/** Bytes of a binary reply converted and sent at once, a fragment each. */
+const FRAME_PART_BYTES = 1 << 20;
 
 export interface ConnectionOptions extends OrderedSocketOptions {
   hub: SessionHub;
@@ -89,17 +92,16 @@ export class WsConnection extends OrderedSocket {
       case 'reset':
         this.settle(slot, type, id, session.reset({ weights: msg.weights }), (r) => replyText(type, id, r));
         return;
+      // Weights replies are of a copy, written in slices: JSON text, or a binary frame.
       case 'weights': {
         const binary = (msg.format ?? this.format) === 'binary';
         const c = msg.connection;
-        if (binary) this.settle(slot, type, id, (c === undefined ? session.allWeights() : session.weights(c)) as Promise<AllWeights | ConnectionWeights>, (r) => this.weightsFrame(r, id));
-        // JSON of a copy, written in slices.
-        else this.settle(slot, type, id, session.weightMatrices(c), (w) => this.replyInSlices(type, id, c === undefined ? allWeightsOf(w) : connectionWeightsOf(w)));
+        this.settle(slot, type, id, session.weightMatrices(c), (w) => (binary ? this.weightsFrame(type, w, id) : this.replyInSlices(type, id, c === undefined ? allWeightsOf(w) : connectionWeightsOf(w))));
         return;
       }
       case 'set_weights': {
         const binary = (msg.format ?? this.format) === 'binary';
-        this.settle(slot, type, id, session.setWeights(msg.connection, msg.weights), (r) => (binary ? this.weightsFrame(r, id) : replyText(type, id, r)));
+        this.settle(slot, type, id, session.replaceWeights(msg.connection, msg.weights), (w) => (binary ? this.weightsFrame(type, w, id) : this.replyInSlices(type, id, connectionWeightsOf(w))));
         return;
       }
       case 'snapshot':
@@ -202,11 +204,11 @@ export class WsConnection extends OrderedSocket {
     return encodeFrame({ kind: 'step', id, step: r.step, steps: r.steps, pending: r.pending, sections });
   }
 
-  private weightsFrame(r: AllWeights | ConnectionWeights, id: MessageId | undefined): Buffer {
-    const sections: SectionInput[] = [];
-    if ('connection' in r) sections.push(this.weightSection(r.connection, r.weights));
-    else for (const [c, w] of Object.entries(r.weights)) sections.push(this.weightSection(c, w));
-    return encodeFrame({ kind: 'weights', id, step: r.step, pending: this.session.summary().pending, sections });
+  /** A weights frame of the copy `w`, float32 converted a part at a time. */
+  private weightsFrame(request: ClientMessageType, w: WeightMatrices, id: MessageId | undefined): Fragments {
+    const sections: SectionInput[] = w.matrices.map((m) => ({ type: 'weights', index: m.index, rows: m.rows, cols: m.cols, values: m.values }));
+    const frame = { kind: 'weights' as const, id, step: w.step, pending: this.session.summary().pending, sections };
+    return this.frameInSlices(request, id, encodeFrameParts(frame, FRAME_PART_BYTES), w);
   }
 
   private weightSection(connection: string, w: number[][]): SectionInput {

@@ -20,6 +20,9 @@ import { checkCopyRows, readBinaryStepBatch, binaryStepBatchReply } from './bina
 import { parseMuxMessage } from './message-parser.js';
 import { OrderedSocket, replyText, type OrderedSocketOptions, type Slot } from './ordered-socket.js';
 
+/** The replies that hold a session's weights (or its whole state): copies, written in slices. */
+const SLICED: ReadonlySet<string> = new Set(['snapshot', 'weights', 'set_weights']);
+
 export interface MuxConnectionOptions extends OrderedSocketOptions {
   sessions: SessionManager;
   /** The key the upgrade authenticated (its id); undefined when the server has no keys, and every session may be driven. */
@@ -68,7 +71,7 @@ export class MuxConnection extends OrderedSocket {
       type,
       id,
       this.sessions.use(session, (s) => run(s, msg), this.owner),
-      (r) => (type === 'snapshot' || type === 'weights' ? this.replyInSlices(type, id, r, session) : replyText(type, id, r, session)),
+      (r) => (SLICED.has(type) ? this.replyInSlices(type, id, r, session) : replyText(type, id, r, session)),
       session,
     );
   }
@@ -115,7 +118,7 @@ function run(s: Session, msg: MuxSessionMessage): Promise<unknown> {
     case 'weights':
       return s.weightMatrices(msg.connection).then((w) => (msg.connection === undefined ? allWeightsOf(w) : connectionWeightsOf(w)));
     case 'set_weights':
-      return s.setWeights(msg.connection, msg.weights);
+      return s.replaceWeights(msg.connection, msg.weights).then(connectionWeightsOf);
     case 'snapshot':
       return s.snapshotTyped();
   }

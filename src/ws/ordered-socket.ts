@@ -16,14 +16,15 @@
  * (`handleMessage`), filling each one's slot with its reply.
  *
  * A reply of millions of numbers (a large session's snapshot or weights as
- * JSON) is written in slices and sent as the fragments of one message, the
- * next slice written once the peer has read the last below
- * WS_SEND_BUFFER_BYTES: built in one go, it would hold the event loop for
- * seconds. Until its last fragment is out, nothing else is sent on the
- * socket but control frames: the replies after it, and the stream events
- * and notices meanwhile, wait, in order.
+ * JSON, its weights as a binary frame) is written in slices and sent as the
+ * fragments of one message, the next slice written once the peer has read
+ * the last below WS_SEND_BUFFER_BYTES: built in one go, it would hold the
+ * event loop for seconds. Until its last fragment is out, nothing else is
+ * sent on the socket but control frames: the replies after it, and the
+ * stream events and notices meanwhile, wait, in order.
  */
 import type { Duplex } from 'node:stream';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import WebSocket, { type RawData } from 'ws';
 import { errorBody, type CodedFields } from '../api/errors.js';
 import type { MessageId } from '../api/ws.js';
@@ -65,10 +66,13 @@ const FLUSH_BYTES = 64 * 1024;
 /** How long a socket may take to answer our close frame before it is cut. */
 const CLOSE_GRACE_MS = 2000;
 
-/** A reply's JSON text, a slice at a time, to go out as the fragments of one text message. */
+/** Sending fragments this long without a pause lets the event loop run before the next. */
+const SEND_SLICE_MS = 4;
+
+/** A reply a slice at a time, to go out as the fragments of one message: JSON text (strings) or a binary frame (buffers). */
 export class Fragments {
   constructor(
-    readonly chunks: AsyncIterable<string>,
+    readonly chunks: AsyncIterable<string | Buffer> | Iterable<string | Buffer>,
     /** The error reply to send instead if writing fails before any of it was sent. */
     readonly failed: (e: unknown) => string,
     /** The memory it holds until written (its typed arrays), counted as bytes waiting for the peer. */
@@ -286,6 +290,11 @@ export abstract class OrderedSocket {
     return new Fragments(jsonSlices(replyBody(request, id, result, session)), (e) => this.errorFor(e, id, request, session), typedBytes(result));
   }
 
+  /** A binary reply frame as Fragments, its parts made one at a time (encodeFrameParts) from `held`, the typed arrays it is written from. */
+  protected frameInSlices(request: string, id: MessageId | undefined, parts: Iterable<Buffer>, held: unknown): Fragments {
+    return new Fragments(parts, (e) => this.errorFor(e, id, request), typedBytes(held));
+  }
+
   protected fill(slot: Slot, out: string | Buffer | Fragments): void {
     slot.out = out;
     if (this.streaming) {
@@ -327,13 +336,16 @@ export abstract class OrderedSocket {
   /**
    * Sends `f` as one message, a fragment per chunk (each sent once the next
    * is written, the last with fin), waiting while the send buffer is over
-   * WS_SEND_BUFFER_BYTES; then what was held meanwhile, then the next replies.
+   * WS_SEND_BUFFER_BYTES, and letting the event loop run every slice of
+   * work while the peer reads fast; then what was held meanwhile, then the
+   * next replies.
    */
   private async sendFragments(slot: Slot, f: Fragments): Promise<void> {
     this.streaming = true;
     const ws = this.ws;
-    let last: string | null = null;
+    let last: string | Buffer | null = null;
     let sent = false;
+    let sliceEnd = performance.now() + SEND_SLICE_MS;
     try {
       for await (const chunk of f.chunks) {
         if (ws.readyState !== WebSocket.OPEN) break;
@@ -341,8 +353,14 @@ export abstract class OrderedSocket {
           ws.send(last, { fin: false });
           sent = true;
           this.noteBuffered();
-          while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount > this.limits.sendBufferBytes) await new Promise<void>((r) => (this.wake = r));
-          this.wake = null;
+          if (ws.bufferedAmount > this.limits.sendBufferBytes) {
+            while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount > this.limits.sendBufferBytes) await new Promise<void>((r) => (this.wake = r));
+            this.wake = null;
+            sliceEnd = performance.now() + SEND_SLICE_MS;
+          } else if (performance.now() >= sliceEnd) {
+            await yieldToLoop();
+            sliceEnd = performance.now() + SEND_SLICE_MS;
+          }
           if (ws.readyState !== WebSocket.OPEN) break;
         }
         last = chunk;
