@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Network } from '../src/engine/index.js';
 import { SpikeserveError } from '../src/errors.js';
+import { ReferenceNetwork } from './helpers/reference-model.js';
 
 /** The seed's 2 -> 1 network with an MSTDPET or MSTDP rule. */
 function seedNet(type: 'MSTDP' | 'MSTDPET', extra: Record<string, unknown> = {}, backend: 'native' | 'tfjs' = 'native') {
@@ -84,6 +85,51 @@ describe('MSTDPET', () => {
       a.dispose();
       b.dispose();
     });
+  }
+
+  // Long enough for the post spikes' pending columns to be taken into the
+  // trace many times (p_plus decays below 2^-20 in about 140 steps at dt 1,
+  // tc_plus 10) and for the trace's scale to be folded into its values
+  // (below 1e-100 after about 1150 steps at tc_e_trace 5), on a connection
+  // with the WebAssembly kernels (45 x 31) and one with the JavaScript
+  // loops (7 x 5), with a snapshot restored midway.
+  for (const [nPre, nPost] of [[45, 31], [7, 5]]) {
+    // Rewards every step (the columns added at once), every 20th (kept
+    // pending in between), and in bursts of four every 40 steps (pending, then
+    // taken in when rewards come often again).
+    const schedules: [string, (t: number) => boolean][] = [
+      ['every step', () => true],
+      ['every 20th step', (t) => t % 20 === 19],
+      ['in bursts', (t) => t % 40 >= 36],
+    ];
+    for (const [when, rewarded] of schedules) {
+      test(`${nPre} -> ${nPost}, rewarded ${when}: spikes, weights and trace follow the dense reference over 1300 steps`, () => {
+        const spec = {
+          dt: 1,
+          populations: { pre: { n: nPre, refrac_length: 0 }, post: { n: nPost, refrac_length: 2 } },
+          connections: { c: { pre: 'pre', post: 'post', w_min: 0.3, w_max: 2.5, rule: { type: 'MSTDPET', lr: [2, 0], tc_plus: 10, tc_minus: 15, tc_e_trace: 5 } } },
+        };
+        let net = Network.create(spec, { seed: 3 });
+        const ref = new ReferenceNetwork(net.spec, { c: net.weights('c') });
+        let clamped = false;
+        let x = 12345;
+        const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+        for (let t = 0; t < 1300; t++) {
+          const inputs = { pre: Array.from({ length: nPre }, () => (rnd() < 0.15 ? 40 + 40 * rnd() : 0)) };
+          const reward = rewarded(t) ? 4 * (rnd() - 0.4) : 0;
+          net.step(inputs, reward);
+          ref.step(inputs, reward);
+          assert.deepEqual(net.spikes('pre'), ref.spikes('pre'));
+          assert.deepEqual(net.spikes('post'), ref.spikes('post'), `post spikes at step ${t}`);
+          if (t === 650) net = Network.fromSnapshot(JSON.parse(JSON.stringify(net.snapshot())));
+          clamped ||= ref.conns.get('c')!.w.some((row) => row.some((v) => v === 0.3 || v === 2.5));
+        }
+        const { w, et } = ref.conns.get('c')!;
+        net.weights('c').forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - w[i][j]) <= 1e-9, `w[${i}][${j}]: ${v} vs ${w[i][j]}`)));
+        (net.eligibilityTrace('c') as number[][]).forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - et[i][j]) <= 1e-9, `et[${i}][${j}]: ${v} vs ${et[i][j]}`)));
+        assert.ok(clamped, 'some weights met a bound');
+      });
+    }
   }
 
   test('reset puts the eligibility trace back to 0 and keeps the weights', () => {

@@ -9,6 +9,7 @@ import type { ResolvedRule } from '../../spec-schema.js';
 import { WeightsOnlyRule, type AnyRuleState, type ExportedRuleState } from '../kernel.js';
 import type { LifPopulation } from './population.js';
 import { ScaledTrace } from './scaled-trace.js';
+import { TraceColumns } from './trace-columns.js';
 import { DenseWeights } from './weights.js';
 
 export interface NativeRule {
@@ -163,8 +164,16 @@ const PLUS_DECAY = 1;
 const MINUS_DECAY = 3;
 /** MSTDPET's lr[0] * dt * r times the trace's scale, for applyScaledTrace. */
 const ET_C = 5;
-/** MSTDPET's 1 / tc_e_trace over the trace's scale, for traceAddRows and traceAddCols. */
+/** MSTDPET's 1 / tc_e_trace over the trace's scale, for traceAddRows, traceAddCols and TraceColumns. */
 const ET_K = 6;
+/**
+ * MSTDPET's post spikes' columns are kept pending (trace-columns.ts) once
+ * this many steps have passed without a reward, now or between the last two
+ * rewards; with rewards more often they are added at once, as a rewarded
+ * update that reads pending columns costs about as much more as the
+ * columns of that many steps (docs/benchmarks.md).
+ */
+const PENDING_AFTER_QUIET = 8;
 
 export class MstdpRule implements NativeRule {
   protected readonly pre: LifPopulation;
@@ -345,29 +354,41 @@ export class MstdpRule implements NativeRule {
  * constants), but between rewards it only decays and takes e on the rows and
  * columns of the spikes e was built from. So it is kept as stored * etScale,
  * as the weights keep their decay: the decay is one multiplication, adding e
- * touches those rows and columns, and only a step with a reward visits the
- * whole matrix. A reward at the end of an episode is the case it is for.
+ * touches the rows of the pre spikes, the columns of the post spikes are kept
+ * pending as one number per column (trace-columns.ts), and only a step with
+ * a reward visits the whole matrix. A reward at the end of an episode is the
+ * case it is for.
  */
 export class MstdpetRule extends MstdpRule {
   /** Its stored values are next to the weights (DenseWeights.trace). */
   private readonly et: ScaledTrace;
+  private readonly columns: TraceColumns;
+  /** Steps without a reward since the last rewarded one, and before it. */
+  private quietSteps = 0;
+  private quietBefore = 0;
 
   constructor(parts: RuleParts<LifPopulation>) {
     super(parts);
     if (parts.w.trace === null) throw new Error('MSTDPET needs weights built with a trace');
     this.trace = this.et = new ScaledTrace(parts.w.trace, parts.rule, parts.dt);
+    this.columns = new TraceColumns(parts.w, this.pPlus, parts.w.ruleParams[PLUS_DECAY]);
   }
 
   override update(reward: number): void {
-    this.traceEligibility();
     const c = this.et.lrDt * reward;
+    this.traceEligibility(c !== 0);
     this.w.begin();
     if (c !== 0) {
       this.w.ruleParams[ET_C] = c * this.et.scale;
-      this.w.applyScaledTrace(ET_C);
+      this.w.applyScaledTrace(ET_C, this.columns.pending);
     }
     this.w.end();
     this.advance();
+  }
+
+  protected override advance(): void {
+    super.advance();
+    this.columns.afterPreSpikes(this.pre.spikeIdx, this.pre.spikeCount);
   }
 
   /**
@@ -376,14 +397,59 @@ export class MstdpetRule extends MstdpRule {
    * p_minus on the rows of the pre spikes, then p_plus on the columns of
    * the post spikes.
    */
-  private traceEligibility(): void {
+  private traceEligibility(rewarded: boolean): void {
+    const { columns } = this;
+    // The scale is about to be folded into the stored values: the pending columns go in first.
+    if (this.et.scale * this.et.decay < DenseWeights.RENORMALISE_BELOW) columns.fold();
+    // Rewards are coming often again: the rewarded update goes back to the trace alone.
+    if (rewarded && columns.pending && this.quietSteps < PENDING_AFTER_QUIET) columns.fold();
     this.et.decayStep();
     this.w.ruleParams[ET_K] = this.et.invTc / this.et.scale;
     this.w.traceAddRows(this.ePreIdx, this.ePreCount, ET_K);
-    this.w.traceAddCols(this.ePostIdx, this.ePostCount, ET_K);
+    columns.rowsTaken(this.ePreIdx, this.ePreCount);
+    // A pending column costs one addition, but a rewarded update that reads
+    // pending columns costs more than one that reads the trace alone: the
+    // columns wait only where rewards have been rare (or, on a rewarded
+    // step, where the update reads them anyway).
+    const wait = rewarded ? columns.pending : Math.max(this.quietSteps, this.quietBefore) >= PENDING_AFTER_QUIET;
+    if (wait) columns.addColumns(this.ePostIdx, this.ePostCount, ET_K);
+    else this.w.traceAddCols(this.ePostIdx, this.ePostCount, ET_K);
+    if (rewarded) {
+      this.quietBefore = this.quietSteps;
+      this.quietSteps = 0;
+    } else {
+      this.quietSteps++;
+    }
+  }
+
+  override reset(): void {
+    super.reset();
+    this.restartColumns();
+  }
+
+  /**
+   * The pending columns are taken in, and the counts of quiet steps start
+   * again, as in a network restored from this state: both then continue
+   * with the same bits.
+   */
+  override getState(): ExportedRuleState {
+    this.columns.fold();
+    this.quietSteps = this.quietBefore = 0;
+    return super.getState();
+  }
+
+  override setState(state: AnyRuleState): void {
+    super.setState(state);
+    this.restartColumns();
+  }
+
+  private restartColumns(): void {
+    this.columns.restart();
+    this.quietSteps = this.quietBefore = 0;
   }
 
   override eligibilityTrace(): Float64Array {
+    this.columns.fold();
     return this.et.values(0, this.et.stored.length);
   }
 }

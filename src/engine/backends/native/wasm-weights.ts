@@ -20,7 +20,8 @@
  * from the next multiple of 8: rowState (16 bytes a row), entries (40 bytes
  * each, LAZY_ENTRIES of them), pool (lazyPoolSize(cols) i32, columns' byte
  * offsets in a row); with a trace
- * (MSTDPET's), from the next multiple of 16: trace (rows * cols f64); with
+ * (MSTDPET's), from the next multiple of 16: trace (rows * cols f64) and
+ * its pending columns (trace-columns.ts: cols f64, then rows f64 twice); with
  * terms (a batch's summed potentiation and depression), from the next
  * multiple of 16: termsUp, termsDown (rows * cols f64 each); with a batch's
  * copies, from the next multiple of 16: their state (wasm-batch.ts).
@@ -49,8 +50,10 @@ interface KernelExports {
   decayAdd(p: number, s: number, n: number, d: number): void;
   flushRows(stored: number, cols: number, rowIdx: number, rowCount: number, all: number, rowState: number, entries: number, entryCount: number, pool: number): void;
   denseAdd(stored: number, m: number, n: number, c: number): void;
-  addRows(m: number, cols: number, idx: number, count: number, v: number): void;
+  denseAddPending(stored: number, m: number, rows: number, cols: number, c: number, pr: number, q: number): void;
   addCols(m: number, rows: number, cols: number, perRow: number, colIdx: number, colCount: number): void;
+  addRows(m: number, cols: number, idx: number, count: number, v: number, q: number, dq: number): void;
+  foldColumns(m: number, rows: number, cols: number, pr: number, q: number, dq: number): void;
   takeTerms(stored: number, rows: number, cols: number, rowIdx: number, rowCount: number, mask: number, colIdx: number, colCount: number, up: number, down: number): void;
 }
 
@@ -112,7 +115,7 @@ export interface WasmLayout {
 
 function traceEnd({ rows, cols, lazy, trace }: WasmLayout): number {
   const end = lazyEnd(rows, cols, lazy);
-  return trace ? Math.ceil(end / 16) * 16 + 8 * rows * cols : end;
+  return trace ? Math.ceil(end / 16) * 16 + 8 * (rows * cols + cols + 2 * rows) : end;
 }
 
 function termsEnd(layout: WasmLayout): number {
@@ -172,6 +175,13 @@ export class WasmWeights {
   /** MSTDPET's trace, a matrix the size of the weights, or null when this memory has none. */
   readonly trace: Float64Array | null = null;
   private readonly traceAt: number = 0;
+  /** MSTDPET's pending trace columns (trace-columns.ts), next to the trace, or null with it. */
+  readonly traceColumns: Float64Array | null = null;
+  readonly traceRowFactors: Float64Array | null = null;
+  readonly traceRowChanges: Float64Array | null = null;
+  private readonly traceColumnsAt: number = 0;
+  private readonly traceRowFactorsAt: number = 0;
+  private readonly traceRowChangesAt: number = 0;
   /** A batch's summed potentiation and depression, matrices the size of the weights, or null when this memory has none. */
   readonly termsUp: Float64Array | null = null;
   readonly termsDown: Float64Array | null = null;
@@ -244,6 +254,15 @@ export class WasmWeights {
       this.traceAt = at;
       this.trace = new Float64Array(buf, at, rows * cols);
       at += 8 * rows * cols;
+      this.traceColumnsAt = at;
+      this.traceColumns = new Float64Array(buf, at, cols);
+      at += 8 * cols;
+      this.traceRowFactorsAt = at;
+      this.traceRowFactors = new Float64Array(buf, at, rows);
+      at += 8 * rows;
+      this.traceRowChangesAt = at;
+      this.traceRowChanges = new Float64Array(buf, at, rows);
+      at += 8 * rows;
     }
     if (terms) {
       at = Math.ceil(at / 16) * 16;
@@ -390,17 +409,28 @@ export class WasmWeights {
     this.fns.flushRows(this.storedAt, this.cols, this.idxAt, count, rows === null ? 1 : 0, this.rowStateAt, this.entriesAt, entryCount, this.poolAt);
   }
 
-  /** MSTDPET's dense update of every weight by ruleParams[slot] * trace, hard bounds, lazy decay (weights.ts denseScaled). */
-  traceIntoWeights(slot: number): void {
-    this.fns.denseAdd(this.storedAt, this.traceAt, this.rows * this.cols, RULE_PARAMS_AT + 8 * slot);
+  /**
+   * MSTDPET's dense update of every weight by ruleParams[slot] times the
+   * trace, with its pending columns when `pending`, hard bounds, lazy decay
+   * (weights.ts denseScaled).
+   */
+  traceIntoWeights(slot: number, pending: boolean): void {
+    if (pending) {
+      this.fns.denseAddPending(this.storedAt, this.traceAt, this.rows, this.cols, RULE_PARAMS_AT + 8 * slot, this.traceRowFactorsAt, this.traceColumnsAt);
+    } else {
+      this.fns.denseAdd(this.storedAt, this.traceAt, this.rows * this.cols, RULE_PARAMS_AT + 8 * slot);
+    }
   }
 
-  /** trace[i][j] += ruleParams[slot] * postVector[j] on the listed rows (upRow is the scratch). */
+  /**
+   * trace[i][j] += ruleParams[slot] * postVector[j] on the listed rows, less
+   * their pending columns' change (DenseWeights.traceAddRows; upRow is the scratch).
+   */
   traceAddRows(rows: Int32Array, count: number, slot: number): void {
     const idx = this.idx;
     for (let k = 0; k < count; k++) idx[k] = rows[k];
     this.fns.scaleInto(this.upAt, this.postVectorAt, this.cols, RULE_PARAMS_AT + 8 * slot, 0);
-    this.fns.addRows(this.traceAt, this.cols, this.idxAt, count, this.upAt);
+    this.fns.addRows(this.traceAt, this.cols, this.idxAt, count, this.upAt, this.traceColumnsAt, this.traceRowChangesAt);
   }
 
   /** trace[i][j] += ruleParams[slot] * preVector[i] on the listed columns (perRow is the scratch). */
@@ -409,5 +439,10 @@ export class WasmWeights {
     for (let q = 0; q < count; q++) idx[q] = cols[q];
     this.fns.scaleInto(this.perRowAt, this.preVectorAt, this.rows, RULE_PARAMS_AT + 8 * slot, 0);
     this.fns.addCols(this.traceAt, this.rows, this.cols, this.perRowAt, this.idxAt, count);
+  }
+
+  /** DenseWeights.foldTraceColumns. */
+  foldTraceColumns(): void {
+    this.fns.foldColumns(this.traceAt, this.rows, this.cols, this.traceRowFactorsAt, this.traceColumnsAt, this.traceRowChangesAt);
   }
 }

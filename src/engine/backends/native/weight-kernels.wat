@@ -620,30 +620,146 @@
             (local.set $x (select (f64.load (i32.const 16)) (local.get $x) (f64.lt (local.get $x) (f64.load (i32.const 16)))))
             (f64.store (i32.add (local.get $stored) (local.get $pairEnd)) (f64.mul (local.get $x) (f64.load (i32.const 32)))))))))
 
-  ;; m[i][j] += v[j] for every column of each row i listed at $idx ($count
-  ;; of them): MSTDPET's trace takes the eligibility of the pre spikes' rows.
-  (func (export "addRows") (param $m i32) (param $cols i32) (param $idx i32) (param $count i32) (param $v i32)
-    (local $k i32) (local $row i32) (local $jb i32) (local $rowBytes i32) (local $pairEnd i32)
+  ;; denseAdd with the trace's pending columns (weights.ts denseScaled):
+  ;; synapse (i, j) gets dw = c * (m[i][j] + pr[i] * q[j]) (pr and q the
+  ;; post spikes' pending columns, trace-columns.ts), then as in denseAdd.
+  ;; A row at a time, two synapses a vector.
+  (func (export "denseAddPending") (param $stored i32) (param $m i32) (param $rows i32) (param $cols i32) (param $c i32) (param $pr i32) (param $q i32)
+    (local $C v128) (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128) (local $P v128)
+    (local $w v128) (local $dw v128) (local $wn v128) (local $b i32) (local $pairEnd i32) (local $rowBytes i32) (local $i i32)
+    (local $base i32) (local $cs f64) (local $ps f64) (local $ds f64) (local $x f64)
+    (local.set $cs (f64.load (local.get $c)))
+    (local.set $C (f64x2.splat (local.get $cs)))
+    (local.set $S (f64x2.splat (f64.load (i32.const 0))))
+    (local.set $F (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
+    (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
+    (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $rowsDone
+      (loop $rowsLoop
+        (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $rows)))
+        (local.set $base (i32.mul (local.get $i) (local.get $rowBytes)))
+        (local.set $ps (f64.load (i32.add (local.get $pr) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $P (f64x2.splat (local.get $ps)))
+        (local.set $b (i32.const 0))
+        (block $done
+          (loop $pairs
+            (br_if $done (i32.ge_u (local.get $b) (local.get $pairEnd)))
+            (local.set $dw (f64x2.mul (local.get $C)
+              (f64x2.add (v128.load (i32.add (local.get $m) (i32.add (local.get $base) (local.get $b))))
+                (f64x2.mul (local.get $P) (v128.load (i32.add (local.get $q) (local.get $b)))))))
+            (local.set $w (v128.load (i32.add (local.get $stored) (i32.add (local.get $base) (local.get $b)))))
+            (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $w) (local.get $S)) (local.get $dw)) (local.get $F)))
+            (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+            (v128.store (i32.add (local.get $stored) (i32.add (local.get $base) (local.get $b)))
+              (v128.bitselect (local.get $w) (local.get $wn) (f64x2.eq (local.get $dw) (v128.const f64x2 0 0))))
+            (local.set $b (i32.add (local.get $b) (i32.const 16)))
+            (br $pairs)))
+        (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+          (then
+            (local.set $ds (f64.mul (local.get $cs)
+              (f64.add (f64.load (i32.add (local.get $m) (i32.add (local.get $base) (local.get $pairEnd))))
+                (f64.mul (local.get $ps) (f64.load (i32.add (local.get $q) (local.get $pairEnd)))))))
+            (if (f64.ne (local.get $ds) (f64.const 0))
+              (then
+                (local.set $x (f64.mul (f64.add (f64.mul (f64.load (i32.add (local.get $stored) (i32.add (local.get $base) (local.get $pairEnd))))
+                  (f64.load (i32.const 0))) (local.get $ds)) (f64.load (i32.const 8))))
+                (local.set $x (select (f64.load (i32.const 24)) (local.get $x) (f64.gt (local.get $x) (f64.load (i32.const 24)))))
+                (local.set $x (select (f64.load (i32.const 16)) (local.get $x) (f64.lt (local.get $x) (f64.load (i32.const 16)))))
+                (f64.store (i32.add (local.get $stored) (i32.add (local.get $base) (local.get $pairEnd)))
+                  (f64.mul (local.get $x) (f64.load (i32.const 32))))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rowsLoop))))
+
+  ;; For each row i listed at $idx ($count of them), m[i][j] = (m[i][j] +
+  ;; v[j]) - dq[i] * q[j] for every column, or m[i][j] + v[j] where dq[i] is
+  ;; +0 or -0 (q is never negative, so dq[i] * q[j] is then +0 and the
+  ;; subtraction changes no bit): MSTDPET's trace takes the eligibility of
+  ;; the pre spikes' rows, and the row's share of the pending columns that its
+  ;; neuron's spike changed (trace-columns.ts).
+  (func (export "addRows") (param $m i32) (param $cols i32) (param $idx i32) (param $count i32) (param $v i32) (param $q i32) (param $dq i32)
+    (local $k i32) (local $i i32) (local $row i32) (local $jb i32) (local $rowBytes i32) (local $pairEnd i32)
+    (local $ds f64) (local $D v128)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
     (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
     (block $done
       (loop $rows
         (br_if $done (i32.ge_u (local.get $k) (local.get $count)))
-        (local.set $row (i32.add (local.get $m)
-          (i32.mul (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes))))
+        (local.set $i (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $row (i32.add (local.get $m) (i32.mul (local.get $i) (local.get $rowBytes))))
+        (local.set $ds (f64.load (i32.add (local.get $dq) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $D (f64x2.splat (local.get $ds)))
+        (local.set $jb (i32.const 0))
+        (if (f64.eq (local.get $ds) (f64.const 0))
+          (then
+            (block $pairsDone
+              (loop $pairs
+                (br_if $pairsDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+                (v128.store (i32.add (local.get $row) (local.get $jb))
+                  (f64x2.add (v128.load (i32.add (local.get $row) (local.get $jb))) (v128.load (i32.add (local.get $v) (local.get $jb)))))
+                (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+                (br $pairs)))
+            (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+              (then
+                (f64.store (i32.add (local.get $row) (local.get $pairEnd))
+                  (f64.add (f64.load (i32.add (local.get $row) (local.get $pairEnd))) (f64.load (i32.add (local.get $v) (local.get $pairEnd))))))))
+          (else
+            (block $pairsDone
+              (loop $pairs
+                (br_if $pairsDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+                (v128.store (i32.add (local.get $row) (local.get $jb))
+                  (f64x2.sub
+                    (f64x2.add (v128.load (i32.add (local.get $row) (local.get $jb))) (v128.load (i32.add (local.get $v) (local.get $jb))))
+                    (f64x2.mul (local.get $D) (v128.load (i32.add (local.get $q) (local.get $jb))))))
+                (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+                (br $pairs)))
+            (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+              (then
+                (f64.store (i32.add (local.get $row) (local.get $pairEnd))
+                  (f64.sub
+                    (f64.add (f64.load (i32.add (local.get $row) (local.get $pairEnd))) (f64.load (i32.add (local.get $v) (local.get $pairEnd))))
+                    (f64.mul (local.get $ds) (f64.load (i32.add (local.get $q) (local.get $pairEnd))))))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $rows))))
+
+  ;; Every row i: m[i][j] = (m[i][j] - dq[i] * q[j]) + pr[i] * q[j] for every
+  ;; column (the first subtraction left out where dq[i] is 0, as in
+  ;; addRows): the post spikes' pending columns taken into MSTDPET's trace
+  ;; (trace-columns.ts).
+  (func (export "foldColumns") (param $m i32) (param $rows i32) (param $cols i32) (param $pr i32) (param $q i32) (param $dq i32)
+    (local $i i32) (local $row i32) (local $jb i32) (local $rowBytes i32) (local $pairEnd i32)
+    (local $ds f64) (local $ps f64) (local $D v128) (local $P v128) (local $x v128) (local $qv v128)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $rows)))
+        (local.set $row (i32.add (local.get $m) (i32.mul (local.get $i) (local.get $rowBytes))))
+        (local.set $ds (f64.load (i32.add (local.get $dq) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $ps (f64.load (i32.add (local.get $pr) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $D (f64x2.splat (local.get $ds)))
+        (local.set $P (f64x2.splat (local.get $ps)))
         (local.set $jb (i32.const 0))
         (block $pairsDone
           (loop $pairs
             (br_if $pairsDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
-            (v128.store (i32.add (local.get $row) (local.get $jb))
-              (f64x2.add (v128.load (i32.add (local.get $row) (local.get $jb))) (v128.load (i32.add (local.get $v) (local.get $jb)))))
+            (local.set $qv (v128.load (i32.add (local.get $q) (local.get $jb))))
+            (local.set $x (v128.load (i32.add (local.get $row) (local.get $jb))))
+            (if (f64.ne (local.get $ds) (f64.const 0))
+              (then (local.set $x (f64x2.sub (local.get $x) (f64x2.mul (local.get $D) (local.get $qv))))))
+            (v128.store (i32.add (local.get $row) (local.get $jb)) (f64x2.add (local.get $x) (f64x2.mul (local.get $P) (local.get $qv))))
             (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
             (br $pairs)))
         (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
           (then
-            (f64.store (i32.add (local.get $row) (local.get $pairEnd))
-              (f64.add (f64.load (i32.add (local.get $row) (local.get $pairEnd))) (f64.load (i32.add (local.get $v) (local.get $pairEnd)))))))
-        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (local.set $qv (v128.load64_zero (i32.add (local.get $q) (local.get $pairEnd))))
+            (local.set $x (v128.load64_zero (i32.add (local.get $row) (local.get $pairEnd))))
+            (if (f64.ne (local.get $ds) (f64.const 0))
+              (then (local.set $x (f64x2.sub (local.get $x) (f64x2.mul (local.get $D) (local.get $qv))))))
+            (v128.store64_lane 0 (i32.add (local.get $row) (local.get $pairEnd)) (f64x2.add (local.get $x) (f64x2.mul (local.get $P) (local.get $qv))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rows))))
 
   ;; m[i][j] += perRow[i] for every row i and each column j listed at

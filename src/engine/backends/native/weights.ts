@@ -108,9 +108,18 @@ export class DenseWeights {
   /**
    * MSTDPET's eligibility trace as the rule stores it (rules.ts), row-major,
    * or null for other rules: kept next to the weights so that traceAddRows,
-   * traceAddCols and applyScaledTrace run as WebAssembly kernels.
+   * traceAddCols, foldTraceColumns and applyScaledTrace run as WebAssembly kernels.
    */
   readonly trace: Float64Array | null;
+  /**
+   * With the trace, the post spikes' columns not yet added into it
+   * (trace-columns.ts): synapse (i, j) holds trace[i][j] +
+   * traceRowFactors[i] * traceColumns[j], less traceRowChanges[i] *
+   * traceColumns[j] until row i's next traceAddRows. Null without a trace.
+   */
+  readonly traceColumns: Float64Array | null;
+  readonly traceRowFactors: Float64Array | null;
+  readonly traceRowChanges: Float64Array | null;
   /**
    * A batch's potentiation and depression summed over its copies
    * (batch-rules.ts), or null where the matrix has no room for them in
@@ -159,6 +168,9 @@ export class DenseWeights {
     this.kernelParams = this.wasm?.params ?? new Float64Array(5);
     this.lazyColumns = this.wasm?.lazy ? new LazyColumns(this.wasm, this.wasm.lazy, rows, this.preVector) : null;
     this.trace = this.wasm?.trace ?? (trace ? new Float64Array(rows * cols) : null);
+    this.traceColumns = this.wasm?.traceColumns ?? (trace ? new Float64Array(cols) : null);
+    this.traceRowFactors = this.wasm?.traceRowFactors ?? (trace ? new Float64Array(rows) : null);
+    this.traceRowChanges = this.wasm?.traceRowChanges ?? (trace ? new Float64Array(rows) : null);
     this.termsUp = this.wasm?.termsUp ?? null;
     this.termsDown = this.wasm?.termsDown ?? null;
     this.batch = this.wasm?.batch ?? null;
@@ -352,19 +364,30 @@ export class DenseWeights {
   }
 
   /**
-   * Every synapse k gets the change dw = ruleParams[slot] * trace[k], as
-   * potentiation where positive and depression where negative: MSTDPET's
-   * dense update. Between begin() and end(); synapses where dw is 0 only decay.
+   * Every synapse (i, j) gets the change dw = ruleParams[slot] * (trace[i][j]
+   * + traceRowFactors[i] * traceColumns[j]), as potentiation where positive
+   * and depression where negative: MSTDPET's dense update. `pending` says
+   * whether traceColumns holds anything: where it is all 0 the loop leaves
+   * the product out (trace + 0 can only turn a -0 into +0, and dw is then 0
+   * either way). No row may have a traceRowChanges pending. Between begin()
+   * and end(); synapses where dw is 0 only decay.
    */
-  applyScaledTrace(slot: number): void {
+  applyScaledTrace(slot: number, pending: boolean): void {
     this.flushAll();
     const params = this.updateParams();
-    const trace = this.trace as Float64Array;
-    if (this.wasm !== null && this.wasm.trace !== null && this.lazy && !this.soft) this.wasm.traceIntoWeights(slot);
-    else denseScaled(this.stored, trace, this.ruleParams, slot, this.soft, this.lazy, params);
+    if (this.wasm !== null && this.wasm.trace !== null && this.lazy && !this.soft) this.wasm.traceIntoWeights(slot, pending);
+    else {
+      denseScaled(this.stored, this.trace as Float64Array, this.traceRowFactors as Float64Array, this.traceColumns as Float64Array, this.cols, this.ruleParams, slot, this.soft, this.lazy, params);
+    }
   }
 
-  /** trace[i][j] += postVector[j] * ruleParams[slot] for every column of the listed rows i. */
+  /**
+   * For every column of the listed rows i: trace[i][j] = (trace[i][j] +
+   * postVector[j] * ruleParams[slot]) - traceRowChanges[i] * traceColumns[j],
+   * the subtraction left out where traceRowChanges[i] is 0 (traceColumns is
+   * never negative, so it would change no bit). The caller clears the rows'
+   * traceRowChanges after.
+   */
   traceAddRows(rows: Int32Array, count: number, slot: number): void {
     if (count === 0) return;
     if (this.wasm !== null && this.wasm.trace !== null) {
@@ -373,16 +396,22 @@ export class DenseWeights {
     }
     const { cols, postVector } = this;
     const trace = this.trace as Float64Array;
+    const q = this.traceColumns as Float64Array;
+    const dq = this.traceRowChanges as Float64Array;
     const c = this.ruleParams[slot];
-    for (let q = 0; q < count; q++) {
-      const base = rows[q] * cols;
-      for (let j = 0; j < cols; j++) trace[base + j] += postVector[j] * c;
+    for (let k = 0; k < count; k++) {
+      const i = rows[k];
+      const base = i * cols;
+      const d = dq[i];
+      if (d === 0) for (let j = 0; j < cols; j++) trace[base + j] += postVector[j] * c;
+      else for (let j = 0; j < cols; j++) trace[base + j] = trace[base + j] + postVector[j] * c - d * q[j];
     }
   }
 
   /**
    * trace[i][j] += preVector[i] * ruleParams[slot] for every row of the
-   * listed columns j, a row at a time (the matrix in memory order).
+   * listed columns j, a row at a time (the matrix in memory order): the post
+   * spikes' columns added at once.
    */
   traceAddCols(colIdx: Int32Array, count: number, slot: number): void {
     if (count === 0) return;
@@ -397,6 +426,34 @@ export class DenseWeights {
       const a = preVector[i] * c;
       const base = i * cols;
       for (let q = 0; q < count; q++) trace[base + colIdx[q]] += a;
+    }
+  }
+
+  /**
+   * Takes the pending columns into the trace: trace[i][j] = (trace[i][j] -
+   * traceRowChanges[i] * traceColumns[j]) + traceRowFactors[i] *
+   * traceColumns[j] (the subtraction left out where traceRowChanges[i] is 0).
+   * The caller then clears traceColumns and traceRowChanges.
+   */
+  foldTraceColumns(): void {
+    if (this.wasm !== null && this.wasm.trace !== null) {
+      this.wasm.foldTraceColumns();
+      return;
+    }
+    const { cols, rows } = this;
+    const trace = this.trace as Float64Array;
+    const q = this.traceColumns as Float64Array;
+    const pr = this.traceRowFactors as Float64Array;
+    const dq = this.traceRowChanges as Float64Array;
+    for (let i = 0; i < rows; i++) {
+      const base = i * cols;
+      const d = dq[i];
+      const p = pr[i];
+      for (let j = 0; j < cols; j++) {
+        let x = trace[base + j];
+        if (d !== 0) x -= d * q[j];
+        trace[base + j] = x + p * q[j];
+      }
     }
   }
 
@@ -760,25 +817,41 @@ function termsHardLazy(
 }
 
 /** See DenseWeights.applyScaledTrace; params from updateParams. With eager decay end() decays and clamps, as in applyRow. */
-function denseScaled(stored: Float64Array, m: Float64Array, ruleParams: Float64Array, slot: number, soft: boolean, lazy: boolean, params: Float64Array): void {
+function denseScaled(
+  stored: Float64Array,
+  m: Float64Array,
+  pr: Float64Array,
+  q: Float64Array,
+  cols: number,
+  ruleParams: Float64Array,
+  slot: number,
+  soft: boolean,
+  lazy: boolean,
+  params: Float64Array,
+): void {
   const c = ruleParams[slot];
   const scale = params[0];
   const factor = params[1];
   const wMin = params[2];
   const wMax = params[3];
   const inv = params[4];
-  const n = stored.length;
-  for (let k = 0; k < n; k++) {
-    const dw = c * m[k];
-    if (dw === 0) continue;
-    const w = stored[k] * scale;
-    let wn = soft ? (dw > 0 ? w + dw * (wMax - w) : w + dw * (w - wMin)) : w + dw;
-    if (lazy) {
-      wn *= factor;
-      wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
-      wn *= inv;
+  const rows = pr.length;
+  for (let i = 0; i < rows; i++) {
+    const p = pr[i];
+    const base = i * cols;
+    for (let j = 0; j < cols; j++) {
+      const k = base + j;
+      const dw = c * (m[k] + p * q[j]);
+      if (dw === 0) continue;
+      const w = stored[k] * scale;
+      let wn = soft ? (dw > 0 ? w + dw * (wMax - w) : w + dw * (w - wMin)) : w + dw;
+      if (lazy) {
+        wn *= factor;
+        wn = wn < wMin ? wMin : wn > wMax ? wMax : wn;
+        wn *= inv;
+      }
+      stored[k] = wn;
     }
-    stored[k] = wn;
   }
 }
 
