@@ -1,13 +1,14 @@
 /**
  * Concurrency over real connections: many sessions stepped in parallel by
  * many clients give each the result it gets stepped alone, and a long run on
- * one session does not hold up requests on the others.
+ * one session does not hold up requests on the others. Each client keeps
+ * one connection open (keep-alive), as an agent stepping a session does.
  */
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import supertest from 'supertest';
+import { Client } from 'undici';
 import { Rng } from '../src/engine/random.js';
 import { makeApp } from './helpers/http.js';
 
@@ -19,6 +20,9 @@ const NET = {
     oo: { pre: 'out', post: 'out', w_max: 1, rule: { type: 'STDP', lr: [0.01, 0.01] } },
   },
 };
+
+/** Steps of the long run: it outlasts the 20 quick requests many times over, on a loaded machine too. */
+const LONG_RUN = 6_000_000;
 
 type Command = { method: 'post' | 'get' | 'put'; path: string; body?: unknown };
 
@@ -44,12 +48,29 @@ function script(seed: number, length: number): Command[] {
   return out;
 }
 
-async function play(agent: supertest.Agent, id: string, commands: Command[]): Promise<unknown[]> {
+/** A client of its own: one keep-alive connection to the server, JSON in and out. */
+class Agent {
+  private readonly client: Client;
+  constructor(base: string) {
+    this.client = new Client(base);
+  }
+
+  async send(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const r = await this.client.request(
+      body === undefined ? { method, path } : { method, path, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+    );
+    return { status: r.statusCode, body: await r.body.json() };
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
+async function play(agent: Agent, id: string, commands: Command[]): Promise<unknown[]> {
   const results: unknown[] = [];
   for (const c of commands) {
-    const url = `/v1/sessions/${id}/${c.path}`;
-    const req = c.method === 'get' ? agent.get(url) : c.method === 'put' ? agent.put(url).send(c.body as object) : agent.post(url).send(c.body as object);
-    const res = await req;
+    const res = await agent.send(c.method === 'get' ? 'GET' : c.method === 'put' ? 'PUT' : 'POST', `/v1/sessions/${id}/${c.path}`, c.body);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     results.push(res.body);
   }
@@ -66,8 +87,15 @@ describe('concurrency', () => {
   });
   after(() => app.close());
 
-  const create = async (agent: supertest.Agent, seed: number) => {
-    const r = await agent.post('/v1/sessions').send({ network: NET, seed });
+  /** Every client a test opens, closed after it. */
+  const agents: Agent[] = [];
+  const agent = () => agents[agents.push(new Agent(base)) - 1];
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map((a) => a.close()));
+  });
+
+  const create = async (agent: Agent, seed: number) => {
+    const r = await agent.send('POST', '/v1/sessions', { network: NET, seed });
     assert.equal(r.status, 201);
     return r.body.id as string;
   };
@@ -77,38 +105,37 @@ describe('concurrency', () => {
     const scripts = Array.from({ length: clients }, (_, i) => script(100 + i, 40));
     const parallel = await Promise.all(
       scripts.map(async (cmds, i) => {
-        const agent = supertest.agent(base);
-        return play(agent, await create(agent, i), cmds);
+        const mine = agent();
+        return play(mine, await create(mine, i), cmds);
       }),
     );
-    const agent = supertest.agent(base);
+    const alone = agent();
     for (let i = 0; i < clients; i++) {
-      const alone = await play(agent, await create(agent, i), scripts[i]);
-      assert.deepEqual(parallel[i], alone, `client ${i}`);
+      assert.deepEqual(parallel[i], await play(alone, await create(alone, i), scripts[i]), `client ${i}`);
     }
   });
 
-  test('a long run on one session does not hold up requests on the others', async () => {
-    const agent = supertest.agent(base);
-    const busy = await create(agent, 1);
-    const other = await create(agent, 2);
+  test('a long run on one session does not hold up requests on the others', async (t) => {
+    const busyAgent = agent();
+    const busy = await create(busyAgent, 1);
+    const other = await create(busyAgent, 2);
     const events: string[] = [];
-    const long = agent
-      .post(`/v1/sessions/${busy}/step`)
-      .send({ steps: 6_000_000, return: { spikes: 'none' } })
-      .then((r) => {
-        assert.equal(r.status, 200);
-        events.push('long');
-      });
-    const quickAgent = supertest.agent(base);
+    const t0 = performance.now();
+    const long = busyAgent.send('POST', `/v1/sessions/${busy}/step`, { steps: LONG_RUN, return: { spikes: 'none' } }).then((r) => {
+      assert.equal(r.status, 200);
+      events.push('long');
+      t.diagnostic(`long run: ${(performance.now() - t0).toFixed(0)} ms`);
+    });
+    const quickAgent = agent();
     for (let i = 0; i < 20; i++) {
-      const r = await quickAgent.post(`/v1/sessions/${other}/step`).send({ inputs: { inp: 1 } });
+      const r = await quickAgent.send('POST', `/v1/sessions/${other}/step`, { inputs: { inp: 1 } });
       assert.equal(r.status, 200);
       events.push('quick');
     }
+    t.diagnostic(`20 quick requests: ${(performance.now() - t0).toFixed(0)} ms`);
     // The busy session's own reads wait for its run: they never see half of it.
-    const state = await quickAgent.get(`/v1/sessions/${busy}`);
-    assert.equal(state.body.step, 6_000_000);
+    const state = await quickAgent.send('GET', `/v1/sessions/${busy}`);
+    assert.equal(state.body.step, LONG_RUN);
     await long;
     assert.deepEqual(events.slice(0, 20), new Array(20).fill('quick'), 'every quick request was answered before the long run ended');
   });
