@@ -7,6 +7,12 @@
  * runs. The bound is far above a sliced operation's gaps (tens of
  * milliseconds) and below what these operations cost in one go on a
  * session of this size (seconds).
+ *
+ * One such session serves the three tests, in turn: making it (9 million
+ * random weights and a first snapshot of 72 MB) costs more than each check
+ * after its creation, so the stop is that of the manager that created it,
+ * and the move takes the session that the stop wrote and a new manager
+ * restored.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -44,13 +50,12 @@ function manager(dir: string): SessionManager {
   return persistManager({ limits: LIMITS, maxTotalSynapses: 4 * N * N, store: Store.open(dir, 'normal') });
 }
 
-/** A large session with a step logged after its first snapshot: leaving memory needs a new snapshot. */
-async function bigSession(m: SessionManager): Promise<{ id: string; weights: Float64Array }> {
-  const s = await m.createInSlices({ network: BIG, seed: 1 });
-  await s.persisted();
+/** Steps session `id` with a step logged after its last snapshot (leaving memory then needs a new one); its weights after. */
+async function stepLogged(m: SessionManager, id: string): Promise<Float64Array> {
+  const s = await m.open(id);
   await s.step({ steps: 2, inputs: { a: Array.from({ length: N }, (_, i) => (i % 5 === 0 ? 50 : 0)) } });
   const [w] = (await s.weightMatrices('ab')).matrices;
-  return { id: s.id, weights: w.values };
+  return w.values;
 }
 
 async function weightsOf(m: SessionManager, id: string): Promise<Float64Array> {
@@ -58,13 +63,18 @@ async function weightsOf(m: SessionManager, id: string): Promise<Float64Array> {
   return w.values;
 }
 
-after(() => {
+/** The large session, in the manager that holds it now: what the next test takes on. */
+let big: { m: SessionManager; dir: string; id: string } | null = null;
+
+after(async () => {
+  await big?.m.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 describe(`a session of ${N} x ${N} synapses`, () => {
   test('is created, its initial weights drawn and stored, without holding the event loop', async (t) => {
-    const m = manager(tmp());
+    const dir = tmp();
+    const m = manager(dir);
     // A first, smaller session: what only the first creation of a process costs (code compiled) is not measured.
     await (await m.createInSlices({ network: { populations: { a: { n: 10 }, b: { n: 10 } }, connections: { ab: { pre: 'a', post: 'b' } } } })).persisted();
     const { result: s, heldMs, worstMs } = await heldDuring(async () => {
@@ -77,32 +87,34 @@ describe(`a session of ${N} x ${N} synapses`, () => {
     const [w] = (await s.weightMatrices('ab')).matrices;
     assert.equal(w.values.length, N * N);
     assert.ok(w.values.every((x) => x >= 0 && x <= 1));
-    await m.close();
+    big = { m, dir, id: s.id };
   });
 
   test('its final snapshot at a stop is written without holding the event loop', async (t) => {
-    const dir = tmp();
-    const m = manager(dir);
-    const { id, weights } = await bigSession(m);
+    assert.ok(big, 'the session to stop with is the one the test before created');
+    const { m, dir, id } = big;
+    const weights = await stepLogged(m, id);
     const { worstMs } = await turnGapDuring(() => m.close());
+    big = null;
     t.diagnostic(`longest gap while stopping: ${worstMs.toFixed(0)} ms`);
     assert.ok(worstMs < WORST_MS, `the event loop was held for ${worstMs.toFixed(0)} ms`);
     // The snapshot was written: the next start replays nothing, and the session is as it was.
     const store = Store.open(dir, 'normal');
-    const loaded = store.load().sessions;
-    assert.equal(loaded.length, 1);
-    assert.equal(loaded[0].commands, 0, 'no command is left to replay');
+    const loaded = store.load().sessions.find((l) => l.row.id === id);
+    assert.ok(loaded);
+    assert.equal(loaded.commands, 0, 'no command is left to replay');
     store.close();
     const m2 = manager(dir);
     m2.restore();
     assert.deepEqual(await weightsOf(m2, id), weights);
-    await m2.close();
+    big = { m: m2, dir, id };
   });
 
   test('moving it to another node holds neither node\'s event loop', async (t) => {
-    const from = manager(tmp());
+    assert.ok(big, 'the session to move is the one the test before restored');
+    const { m: from, id } = big;
     const to = manager(tmp());
-    const { id, weights } = await bigSession(from);
+    const weights = await stepLogged(from, id);
     const out = await turnGapDuring(() => from.exportSaved(id));
     t.diagnostic(`longest gap while taking it out: ${out.worstMs.toFixed(0)} ms`);
     assert.ok(out.worstMs < WORST_MS, `taking it out held the event loop for ${out.worstMs.toFixed(0)} ms`);
@@ -110,6 +122,7 @@ describe(`a session of ${N} x ${N} synapses`, () => {
     t.diagnostic(`longest gap while saving it in: ${into.worstMs.toFixed(0)} ms`);
     assert.ok(into.worstMs < WORST_MS, `saving it in held the event loop for ${into.worstMs.toFixed(0)} ms`);
     assert.deepEqual(await weightsOf(to, id), weights);
+    big = null;
     await from.close();
     await to.close();
   });
