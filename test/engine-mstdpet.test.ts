@@ -132,6 +132,27 @@ describe('MSTDPET', () => {
     }
   }
 
+  test('reading the eligibility trace mid-run changes nothing: the run goes on with the same bits', () => {
+    const spec = {
+      dt: 1,
+      populations: { pre: { n: 45, refrac_length: 0 }, post: { n: 31, refrac_length: 2 } },
+      connections: { c: { pre: 'pre', post: 'post', w_min: 0.3, w_max: 2.5, rule: { type: 'MSTDPET', lr: [2, 0], tc_plus: 10, tc_minus: 15, tc_e_trace: 5 } } },
+    };
+    const read = Network.create(spec, { seed: 4 });
+    const quiet = Network.create(spec, { seed: 4 });
+    let x = 777;
+    const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    for (let t = 0; t < 300; t++) {
+      const inputs = { pre: Array.from({ length: 45 }, () => (rnd() < 0.15 ? 40 + 40 * rnd() : 0)) };
+      const reward = t % 20 === 19 ? 4 * (rnd() - 0.4) : 0;
+      read.step(inputs, reward);
+      quiet.step(inputs, reward);
+      if (t % 7 === 3) read.eligibilityTrace('c');
+    }
+    assert.deepEqual(read.weightsFlat('c'), quiet.weightsFlat('c'));
+    assert.deepEqual(read.eligibilityTrace('c'), quiet.eligibilityTrace('c'));
+  });
+
   test('reset puts the eligibility trace back to 0 and keeps the weights', () => {
     const net = seedNet('MSTDPET');
     for (let t = 0; t < 30; t++) net.step({ pre: [100, 0] });

@@ -449,7 +449,6 @@ export class MstdpetRule extends MstdpRule {
   }
 
   override eligibilityTrace(): Float64Array {
-    this.columns.fold();
-    return this.et.values(0, this.et.stored.length);
+    return this.columns.values(this.et.stored, this.et.scale);
   }
 }

@@ -17,8 +17,9 @@
  *
  * The values are those of adding each column at once up to rounding: a
  * product of decays for each step's p_plus[i], one rounded sum per column.
- * The columns are taken into the trace (fold) before anything reads it
- * whole (the rule's state, snapshots), when the trace's scale is folded
+ * The columns are taken into the trace (fold) before the rule's state is
+ * taken (snapshots; a read of the trace computes the same values without
+ * changing anything), when the trace's scale is folded
  * into its values, and when pi falls below FOLD_BELOW, which bounds f[i]
  * (p_plus[i] / pi) and with it what the rounding of f[i] * q[j] can lose to
  * cancellation against the row's - delta * q[j]. The JavaScript loops and
@@ -86,6 +87,30 @@ export class TraceColumns {
       changes[i] += f - factors[i];
       factors[i] = f;
     }
+  }
+
+  /**
+   * The real trace (the stored values with the pending columns, times
+   * `scale`) into a new array, leaving the state as it is: a read does not
+   * change how the network goes on. The values are those fold() would leave.
+   */
+  values(stored: Float64Array, scale: number): Float64Array {
+    const { q, factors, changes } = this;
+    const cols = q.length;
+    const out = new Float64Array(stored.length);
+    for (let i = 0, k = 0; i < factors.length; i++) {
+      const d = changes[i];
+      const p = factors[i];
+      for (let j = 0; j < cols; j++, k++) {
+        let x = stored[k];
+        if (this.pending) {
+          if (d !== 0) x -= d * q[j];
+          x += p * q[j];
+        }
+        out[k] = x * scale;
+      }
+    }
+    return out;
   }
 
   /** Takes the pending columns into the trace and starts again from p_plus as it is. */
