@@ -18,6 +18,7 @@
 ;;   76 stored   80 out      84 spikes
 ;;   88 uRow     92 dRow     96 colPos  100 colCopyCount  104 colCopies
 ;;  108 the reduction's factor (a double's address)
+;;  112 rowKeep (an i64 per row: all ones while the row is listed, else 0)
 ;; A copy's vectors and lists are blocks: copy b's p_plus at pPlus + 8 * b *
 ;; rows, its eligibility's pre spikes at ePreIdx + 4 * b * rows (ePreCount[b]
 ;; of them, in copy b's neuron numbers), its pre mask at ePreMask + b * rows;
@@ -86,6 +87,7 @@
     (local $pi f64) (local $a f64) (local $us f64) (local $ds f64) (local $fs f64)
     (local $dw v128) (local $u v128) (local $d v128) (local $w v128) (local $wn v128) (local $keep v128)
     (local $F v128) (local $S v128) (local $FAC v128) (local $LO v128) (local $HI v128) (local $INV v128)
+    (local $rowKeep i32) (local $col i32)
     (local.set $rows (i32.load offset=8 (local.get $h)))
     (local.set $cols (i32.load offset=12 (local.get $h)))
     (local.set $copies (i32.load offset=16 (local.get $h)))
@@ -110,6 +112,7 @@
     (local.set $colCopyCount (i32.load offset=100 (local.get $h)))
     (local.set $colCopies (i32.load offset=104 (local.get $h)))
     (local.set $fs (f64.load (i32.load offset=108 (local.get $h))))
+    (local.set $rowKeep (i32.load offset=112 (local.get $h)))
     (local.set $F (f64x2.splat (local.get $fs)))
     (local.set $S (f64x2.splat (f64.load (i32.const 0))))
     (local.set $FAC (f64x2.splat (f64.load (i32.const 8))))
@@ -161,6 +164,15 @@
         (br $listCopies)))
     (local.set $rowCount (i32.load (local.get $counts)))
     (local.set $colCount (i32.load offset=4 (local.get $counts)))
+    ;; The listed rows' lanes, as masks the columns' vectors take whole.
+    (local.set $q (i32.const 0))
+    (block $kept
+      (loop $keepRows
+        (br_if $kept (i32.ge_u (local.get $q) (local.get $rowCount)))
+        (i64.store (i32.add (local.get $rowKeep) (i32.shl (i32.load (i32.add (local.get $rowList) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
+          (i64.const -1))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $keepRows)))
     ;; 2. The rows listed.
     (local.set $q (i32.const 0))
     (block $rowsDone
@@ -286,12 +298,23 @@
         (local.set $copyList (i32.add (local.get $colCopies) (i32.shl (i32.mul (local.get $q) (local.get $copies)) (i32.const 2))))
         (local.set $i (i32.const 0))
         (local.set $off (i32.add (local.get $stored) (local.get $jb)))
+        ;; A column of one copy's spike (most are): its c[b] and p_plus at hand.
+        (local.set $b (i32.load (local.get $copyList)))
+        (local.set $C (f64x2.splat (f64.load (i32.add (local.get $c) (i32.shl (local.get $b) (i32.const 3))))))
+        (local.set $col (i32.add (local.get $pPlus) (i32.shl (i32.mul (local.get $b) (local.get $rows)) (i32.const 3))))
         (block $rowPairsDone
           (loop $rowPairs
             (br_if $rowPairsDone (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $rows)))
             (local.set $u (v128.const i64x2 0 0))
             (local.set $d (v128.const i64x2 0 0))
             (local.set $r (i32.const 0))
+            (if (i32.eq (local.get $n) (i32.const 1))
+              (then
+                ;; 0 + x and 0 - x, as the loop below gives them for one copy.
+                (local.set $dw (f64x2.mul (local.get $C) (v128.load (i32.add (local.get $col) (i32.shl (local.get $i) (i32.const 3))))))
+                (local.set $u (v128.and (local.get $dw) (f64x2.gt (local.get $dw) (v128.const f64x2 0 0))))
+                (local.set $d (f64x2.sub (v128.const f64x2 0 0) (v128.and (local.get $dw) (f64x2.lt (local.get $dw) (v128.const f64x2 0 0)))))
+                (local.set $r (local.get $n))))
             (block $sumsDone
               (loop $sums
                 (br_if $sumsDone (i32.ge_u (local.get $r) (local.get $n)))
@@ -308,12 +331,10 @@
             (local.set $w (v128.load64_lane 1 (local.get $k) (v128.load64_zero (local.get $off))))
             (local.set $wn (f64x2.mul (f64x2.sub (f64x2.add (f64x2.mul (local.get $w) (local.get $S)) (local.get $u)) (local.get $d)) (local.get $FAC)))
             (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
-            ;; A listed row's lane (its mask byte 1) keeps what step 2 wrote.
+            ;; A listed row's lane (rowKeep all ones) keeps what step 2 wrote.
             (local.set $keep (v128.or
               (v128.and (f64x2.eq (local.get $u) (v128.const f64x2 0 0)) (f64x2.eq (local.get $d) (v128.const f64x2 0 0)))
-              (i64x2.ne (i64x2.extend_low_i32x4_u (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u
-                (v128.load16_lane 0 (i32.add (local.get $rowMask) (local.get $i)) (v128.const i64x2 0 0)))))
-                (v128.const i64x2 0 0))))
+              (v128.load (i32.add (local.get $rowKeep) (i32.shl (local.get $i) (i32.const 3))))))
             (local.set $wn (v128.bitselect (local.get $w) (local.get $wn) (local.get $keep)))
             (v128.store64_lane 0 (local.get $off) (local.get $wn))
             (v128.store64_lane 1 (local.get $k) (local.get $wn))
@@ -348,7 +369,9 @@
     (block $rowsCleared
       (loop $clearRows
         (br_if $rowsCleared (i32.ge_u (local.get $q) (local.get $rowCount)))
-        (i32.store8 (i32.add (local.get $rowMask) (i32.load (i32.add (local.get $rowList) (i32.shl (local.get $q) (i32.const 2))))) (i32.const 0))
+        (local.set $i (i32.load (i32.add (local.get $rowList) (i32.shl (local.get $q) (i32.const 2)))))
+        (i32.store8 (i32.add (local.get $rowMask) (local.get $i)) (i32.const 0))
+        (i64.store (i32.add (local.get $rowKeep) (i32.shl (local.get $i) (i32.const 3))) (i64.const 0))
         (local.set $q (i32.add (local.get $q) (i32.const 1)))
         (br $clearRows)))
     (local.set $q (i32.const 0))
@@ -365,7 +388,9 @@
   ;; as b * rows + i, copy by copy in list order: each out[b][j] takes its
   ;; additions in the order of copy b's own delivery (weight-kernels.wat
   ;; deliver), so the sums are the same bits.
-  (func (export "deliverCopies") (param $h i32) (param $count i32)
+  ;; With $fresh, out is zeroed first (the post population's input had
+  ;; nothing else this step), sparing the caller a copy of zeros in.
+  (func (export "deliverCopies") (param $h i32) (param $count i32) (param $fresh i32)
     (local $rows i32) (local $cols i32) (local $stored i32) (local $out i32) (local $spikes i32)
     (local $scale f64) (local $S v128) (local $rowBytes i32) (local $pairEnd i32)
     (local $k i32) (local $g i32) (local $b i32) (local $row i32) (local $o i32) (local $jb i32)
@@ -374,6 +399,9 @@
     (local.set $stored (i32.load offset=76 (local.get $h)))
     (local.set $out (i32.load offset=80 (local.get $h)))
     (local.set $spikes (i32.load offset=84 (local.get $h)))
+    (if (local.get $fresh)
+      (then (memory.fill (local.get $out) (i32.const 0)
+        (i32.shl (i32.mul (i32.load offset=16 (local.get $h)) (local.get $cols)) (i32.const 3)))))
     (local.set $scale (f64.load (i32.const 0)))
     (local.set $S (f64x2.splat (local.get $scale)))
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))

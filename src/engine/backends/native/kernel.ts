@@ -118,11 +118,14 @@ export class NativeKernel implements Kernel {
         else pop.stepSparse(null, nonZero[p], 0);
       } else {
         const cur = pop.current;
+        // A batch's delivery may write the input whole where it would start from zeros: the zeros are not written first.
+        let stale = false;
         if (hasInput[p] === 1) {
           cur.set(inputs[p]);
           pop.currentIsZero = false;
         } else if (!pop.currentIsZero) {
-          cur.fill(0);
+          if (B > 1) stale = true;
+          else cur.fill(0);
           pop.currentIsZero = true;
         }
         for (let k = 0; k < inc.length; k++) {
@@ -131,10 +134,15 @@ export class NativeKernel implements Kernel {
             // Every copy's delivery in one call, from the pre population's whole spike list.
             const from = pops[c.pre];
             if (from.spikeCount > 0) {
-              c.weights.deliverCopies(from.spikeIdx, from.spikeCount, cur);
+              c.weights.deliverCopies(from.spikeIdx, from.spikeCount, cur, pop.currentIsZero);
               pop.currentIsZero = false;
+              stale = false;
             }
             continue;
+          }
+          if (stale) {
+            cur.fill(0);
+            stale = false;
           }
           const pre = copiesOf[c.pre];
           for (let b = 0; b < B; b++) {
@@ -145,6 +153,7 @@ export class NativeKernel implements Kernel {
             }
           }
         }
+        if (stale) cur.fill(0);
         pop.stepDense();
       }
       if (B > 1) splitSpikes(pop, split[p]);

@@ -14,7 +14,7 @@
  * spikes (B * rows i32), ePreMask (B * rows u8), ePostMask (B * cols u8),
  * rowMask (rows u8), colMask (cols u8), then from the next multiple of 16
  * uRow, dRow (cols f64 each), colPos, colCopyCount (cols i32 each),
- * colCopies (B * cols i32).
+ * colCopies (B * cols i32), then from the next multiple of 16 rowKeep (rows i64).
  */
 import { BATCH_KERNELS_WASM_BASE64 } from './batch-kernels-wasm.js';
 import { compileEmbedded } from './wasm-module.js';
@@ -25,7 +25,7 @@ const HEADER_FACTOR = 27;
 
 interface BatchExports {
   mstdpUpdate(header: number): void;
-  deliverCopies(header: number, count: number): void;
+  deliverCopies(header: number, count: number, fresh: number): void;
 }
 
 /** Compiled once per process; null where WebAssembly or its SIMD instructions are missing (batches keep the JavaScript loops). */
@@ -40,7 +40,7 @@ export function batchBytes(rows: number, cols: number, copies: number): number {
   const doubles = copies * rows + 2 * copies * cols + cols + copies;
   const ints = 2 * copies * rows + copies * cols + 2 * copies + rows + cols + 2;
   const first = HEADER_BYTES + 8 * doubles + 4 * ints + copies * rows + copies * cols + rows + cols;
-  return Math.ceil(first / 16) * 16 + 16 * cols + 8 * cols + 4 * copies * cols;
+  return Math.ceil((Math.ceil(first / 16) * 16 + 16 * cols + 8 * cols + 4 * copies * cols) / 16) * 16 + 8 * rows;
 }
 
 /** Where the weights' own arrays are, and the kernel the p vectors decay with (weight-kernels.wat decayAdd). */
@@ -125,6 +125,8 @@ export class WasmBatch {
     const colPosAt = take(4 * cols);
     const colCopyCountAt = take(4 * cols);
     const colCopiesAt = take(4 * copies * cols);
+    next = Math.ceil(next / 16) * 16;
+    const rowKeepAt = take(8 * rows);
     this.pPlus = new Float64Array(buf, this.pPlusAt, copies * rows);
     this.pMinus = new Float64Array(buf, this.pMinusAt, copies * cols);
     this.c = new Float64Array(buf, cAt, copies);
@@ -148,7 +150,7 @@ export class WasmBatch {
       ePreIdxAt, ePreCountAt, this.ePreMaskAt, ePostIdxAt, ePostCountAt,
       rowMaskAt, rowListAt, colMaskAt, colListAt, countsAt,
       host.storedAt, outAt, spikesAt,
-      uRowAt, dRowAt, colPosAt, colCopyCountAt, colCopiesAt,
+      uRowAt, dRowAt, colPosAt, colCopyCountAt, colCopiesAt, 0, rowKeepAt,
     ]);
   }
 
@@ -175,13 +177,14 @@ export class WasmBatch {
    * out[b * cols + j] += w[i][j] * scale for every spike b * rows + i of
    * spikeIdx[0 .. count) (the whole pre population's, copy by copy), the
    * scale the double at byte 0: every copy's delivery into its part of out
-   * (the whole post population's input), in one call.
+   * (the whole post population's input), in one call. `fresh`: out is
+   * written whole, as if it had been zeros (its contents are not read).
    */
-  deliver(spikeIdx: Int32Array, count: number, out: Float64Array): void {
+  deliver(spikeIdx: Int32Array, count: number, out: Float64Array, fresh: boolean): void {
     const spikes = this.spikes;
     for (let k = 0; k < count; k++) spikes[k] = spikeIdx[k];
-    this.out.set(out);
-    this.fns.deliverCopies(this.headerAt, count);
+    if (!fresh) this.out.set(out);
+    this.fns.deliverCopies(this.headerAt, count, fresh ? 1 : 0);
     out.set(this.out);
   }
 

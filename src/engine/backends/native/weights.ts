@@ -201,11 +201,12 @@ export class DenseWeights {
   /**
    * A batch's delivery (batch !== null): for every spike b * rows + i of
    * spikeIdx[0 .. count), the whole pre population's, out[b * cols + j] +=
-   * w[i][j]: each copy's deliver() into its part of out, in one call.
+   * w[i][j]: each copy's deliver() into its part of out, in one call;
+   * `fresh`, out is written as if it had been zeros.
    */
-  deliverCopies(spikeIdx: Int32Array, count: number, out: Float64Array): void {
+  deliverCopies(spikeIdx: Int32Array, count: number, out: Float64Array, fresh = false): void {
     this.kernelParams[0] = this.scale;
-    (this.batch as WasmBatch).deliver(spikeIdx, count, out);
+    (this.batch as WasmBatch).deliver(spikeIdx, count, out, fresh);
   }
 
   /**
