@@ -1,12 +1,13 @@
 /**
  * Measures how long a server keeps others waiting while it serves one heavy
  * request: /healthz is asked about every 10 ms (one at a time, on a
- * connection of its own) while `work` runs, and the slowest answer is
- * reported. The heavy request's client must not parse large bodies while the
- * probe runs (that would stall this process, not the server's): raw bytes only.
+ * connection of its own, from a process of its own) while `work` runs, and
+ * the slowest answer is reported.
  */
+import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request as httpRequest, Agent } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { fileURLToPath } from 'node:url';
 
 export interface RawReply {
   status: number;
@@ -39,42 +40,26 @@ export interface Probed<T> {
 }
 
 export async function probeDuring<T>(base: string, work: () => Promise<T>, everyMs = 10): Promise<Probed<T>> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const once = () =>
-    new Promise<number>((resolve, reject) => {
-      const t0 = performance.now();
-      const req = httpRequest(`${base}/healthz`, { agent }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(performance.now() - t0));
-      });
-      req.on('error', reject);
-      req.end();
+  // In a process of its own (healthz-probe.ts): this one receives the heavy reply, and would make the probe wait for that too.
+  const probe = fork(fileURLToPath(new URL('./healthz-probe.js', import.meta.url)), [base, String(everyMs)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<void>((resolve) => probe.once('exit', () => resolve()));
+  const reply = (): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      probe.once('message', resolve);
+      probe.once('exit', (code) => reject(new Error(`the /healthz probe exited (${code}) before it answered`)));
     });
-  // A first answer opens the probe's connection before the measurement.
-  await once();
-  let done = false;
-  let worstMs = 0;
-  let probes = 0;
-  const loop = (async () => {
-    while (!done) {
-      const ms = await once();
-      worstMs = Math.max(worstMs, ms);
-      probes++;
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  })();
-  const t0 = performance.now();
   try {
+    await reply();
+    const t0 = performance.now();
     const result = await work();
     const workMs = performance.now() - t0;
-    done = true;
-    // The probe in flight counts too: the server may still be busy after its reply.
-    await loop;
+    const answer = reply();
+    probe.send('stop');
+    const { worstMs, probes } = (await answer) as { worstMs: number; probes: number };
     return { result, worstMs, probes, workMs };
   } finally {
-    done = true;
-    await loop.catch(() => {});
-    agent.destroy();
+    if (probe.exitCode === null && probe.signalCode === null) probe.kill();
+    await exited;
   }
 }
 
