@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectionParamsSchema, SessionParamsSchema, type ConnectionParams, type SessionParams } from '../src/api/common.js';
 import { AllWeightsSchema, ConnectionWeightsSchema, PutWeightsBodySchema, type PutWeightsBody, type WeightMatrices } from '../src/api/state.js';
-import { acceptBinaryBodies, BINARY, binarySchema, decodeWeights, wantsBinary, weightsStream } from '../src/http/binary.js';
+import { acceptBinaryBodies, BINARY, binarySchema, decodeWeights, wantsBinary, weightsStream, WEIGHTS_VALUES_AT } from '../src/http/binary.js';
 import { jsonStream } from '../src/api/json-slices.js';
 import { SpikeserveError } from '../src/errors.js';
 import { API_ERRORS, BODY_ERRORS, CHANGE_ERRORS, errorResponses, SESSION_ERRORS } from '../src/http/responses.js';
@@ -24,7 +24,7 @@ function send(request: FastifyRequest, reply: FastifyReply, w: WeightMatrices, j
 
 export default async function weightRoutes(app: FastifyInstance, { sessions }: { sessions: SessionManager }): Promise<void> {
   // A binary matrix as large as a session may hold, even past BODY_LIMIT_BYTES (JSON's bound).
-  acceptBinaryBodies(app, Math.max(app.initialConfig.bodyLimit ?? 0, 8 * sessions.limits.maxSynapses + 64 * 1024));
+  acceptBinaryBodies(app, Math.max(app.initialConfig.bodyLimit ?? 0, 8 * sessions.limits.maxSynapses + 64 * 1024), WEIGHTS_VALUES_AT);
 
   app.get<{ Params: SessionParams }>(
     '/sessions/:id/weights',

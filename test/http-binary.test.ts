@@ -5,9 +5,10 @@
  * imported again.
  */
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { decodeFrame } from '../src/ws/binary-format.js';
+import { decodeFrame, encodeFrame } from '../src/ws/binary-format.js';
 import { call, createSession, makeApp } from './helpers/http.js';
 
 const BIN = 'application/octet-stream';
@@ -65,6 +66,38 @@ describe('binary weights', () => {
     assert.deepEqual(stored, Array.from(values, (v) => Math.min(1, Math.max(-1, v))));
     const back = weightsOf((await app.inject({ method: 'GET', url: `/v1/sessions/${id}/weights/ab`, headers: { accept: BIN } })).rawPayload);
     assert.deepEqual(Array.from(back.values), stored);
+  });
+
+  test('a binary body sent without content-length (chunked), or a frame with an id, is read the same', async () => {
+    const one = weightsOf((await app.inject({ method: 'GET', url: `/v1/sessions/${id}/weights/ab`, headers: { accept: BIN } })).rawPayload);
+    const values = one.values.map((_, k) => (k % 5) * 0.3 - 0.6);
+    const frame = encodeFrame({ kind: 'weights', step: 0, sections: [{ type: 'weights64', index: 0, rows: one.rows, cols: one.cols, values }] });
+    // In pieces of odd sizes, as a stream: no content-length.
+    const pieces = Array.from({ length: Math.ceil(frame.length / 333) }, (_, k) => frame.subarray(k * 333, (k + 1) * 333));
+    let r = await app.inject({ method: 'PUT', url: `/v1/sessions/${id}/weights/ab`, payload: Readable.from(pieces), headers: { 'content-type': BIN, accept: BIN } });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.equal(r.headers['content-length'], undefined);
+    assert.deepEqual(weightsOf(r.rawPayload).values, values);
+    // An id (not sent by the HTTP API's own frames) moves the values off the alignment the body is read into: copied instead.
+    const withId = encodeFrame({ kind: 'weights', id: 'abc', step: 0, sections: [{ type: 'weights64', index: 0, rows: one.rows, cols: one.cols, values: values.map((v) => -v) }] });
+    r = await app.inject({ method: 'PUT', url: `/v1/sessions/${id}/weights/ab`, payload: withId, headers: { 'content-type': BIN, accept: BIN } });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.deepEqual(weightsOf(r.rawPayload).values, values.map((v) => -v));
+  });
+
+  test('a binary body past its bound (8 bytes a synapse of MAX_SYNAPSES_PER_SESSION, and a margin) is 413 BODY_TOO_LARGE, with or without content-length', async () => {
+    const small = await makeApp({ bodyLimitBytes: 1024, maxSynapses: 1000, maxTotalSynapses: 1000 });
+    try {
+      const sid = await createSession(small, { network: { populations: { a: { n: 10 }, b: { n: 10 } }, connections: { ab: { pre: 'a', post: 'b' } } } });
+      const tooMany = Buffer.alloc(8 * 1000 + 64 * 1024 + 1);
+      for (const payload of [tooMany, Readable.from([tooMany.subarray(0, 40_000), tooMany.subarray(40_000)])]) {
+        const r = await small.inject({ method: 'PUT', url: `/v1/sessions/${sid}/weights/ab`, payload, headers: { 'content-type': BIN } });
+        assert.equal(r.statusCode, 413, r.body);
+        assert.equal(r.json().error.code, 'BODY_TOO_LARGE');
+      }
+    } finally {
+      await small.close();
+    }
   });
 
   test('a frame of the wrong shape, or not a frame, is WEIGHTS_INVALID; an unknown connection 404', async () => {

@@ -274,7 +274,9 @@ function writeF64s(dv: DataView, o: number, values: Float64Array): void {
   for (let i = 0; i < values.length; i++) dv.setFloat64(o + 8 * i, values[i], true);
 }
 
-function readF64s(dv: DataView, o: number, n: number): Float64Array {
+/** `view`: the values in place where they are aligned, not a copy. */
+function readF64s(dv: DataView, o: number, n: number, view = false): Float64Array {
+  if (view && LITTLE_ENDIAN && (dv.byteOffset + o) % 8 === 0) return new Float64Array(dv.buffer, dv.byteOffset + o, n);
   const out = new Float64Array(n);
   if (LITTLE_ENDIAN) {
     new Uint8Array(out.buffer).set(new Uint8Array(dv.buffer, dv.byteOffset + o, 8 * n));
@@ -324,8 +326,12 @@ function readF32s(dv: DataView, o: number, n: number): Float32Array {
   return out;
 }
 
-/** Decodes a frame; throws BinaryFrameError on anything that does not follow the layout. */
-export function decodeFrame(data: ArrayBufferView | ArrayBuffer): DecodedFrame {
+/**
+ * Decodes a frame; throws BinaryFrameError on anything that does not follow
+ * the layout. `views`: weights64 values as views of `data` where they are
+ * aligned (the caller keeps `data` unchanged), else copies.
+ */
+export function decodeFrame(data: ArrayBufferView | ArrayBuffer, options: { views?: boolean } = {}): DecodedFrame {
   const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const need = (end: number, what: string) => {
@@ -376,7 +382,7 @@ export function decodeFrame(data: ArrayBufferView | ArrayBuffer): DecodedFrame {
         break;
       case 'weights64':
         need(p + 8 * a * b, `section ${k}`);
-        sections.push({ type, index, rows: a, cols: b, values: readF64s(dv, p, a * b) });
+        sections.push({ type, index, rows: a, cols: b, values: readF64s(dv, p, a * b, options.views === true) });
         o = p + 8 * a * b;
         break;
       case 'copy':
