@@ -1,10 +1,10 @@
 /**
- * The CPU time of work a server still does in one go on a session at the
+ * The CPU time of work a server does in one go on a session at the
  * default limits (one 2000 x 2000 connection, MAX_SYNAPSES_PER_SESSION):
- * the logged steps run again when a session is read back after a failed
- * commit (per 1000 steps: the log holds at most PERSIST_COMPACT_STEPS,
- * 10,000 by default), and the copy of a session's snapshot a move between
- * nodes puts in Redis. Each is timed
+ * the logged steps run again when the server starts and restores its
+ * sessions (per 1000 steps: the log holds at most PERSIST_COMPACT_STEPS,
+ * 10,000 by default; after a failed commit they run a step at a time), and
+ * the copy of a session's snapshot a move between nodes puts in Redis. Each is timed
  * with process.cpuUsage() (which the machine's load does not inflate), best
  * and worst of ROUNDS (default 3).
  *

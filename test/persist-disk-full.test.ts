@@ -12,14 +12,12 @@
  * commands. Needs root to mount the tmpfs: skipped, saying why, otherwise.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import WebSocket from 'ws';
 import { Network } from '../src/engine/index.js';
 import { startServer, type ServerProcess } from './helpers/server.js';
+import { fill, mountTmpfs, unmount } from './helpers/disk-full.js';
 import { persistManager } from './helpers/manager.js';
 import { openDataDir } from '../src/persist/open.js';
 import { Store } from '../src/persist/store.js';
@@ -113,50 +111,6 @@ async function wsBurst(base: string, c: Client, n: number, t: Tally): Promise<vo
   } finally {
     ws.close();
   }
-}
-
-/** Writes a file into `dir` until the file system refuses a byte more. */
-function fill(dir: string): string {
-  const path = join(dir, 'filler');
-  const fd = openSync(path, 'w');
-  try {
-    for (const size of [1 << 16, 4096, 1]) {
-      const chunk = Buffer.alloc(size, 0x5a);
-      for (;;) {
-        try {
-          if (writeSync(fd, chunk) < size) break;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOSPC') break;
-          throw e;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return path;
-}
-
-/** Mounts a tmpfs of `size` on a new directory; null (and why) where this cannot be done. */
-function mountTmpfs(size: string): { dir: string } | { skip: string } {
-  if (process.getuid?.() !== 0) return { skip: 'needs root to mount a tmpfs (CI runs as root)' };
-  const dir = mkdtempSync(join(tmpdir(), 'spikeserve-diskfull-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
-  } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
-    return { skip: `mount -t tmpfs is not permitted here: ${(e as Error).message.split('\n')[0]}` };
-  }
-  return { dir };
-}
-
-function unmount(dir: string): void {
-  try {
-    execFileSync('umount', [dir], { stdio: 'pipe' });
-  } catch {
-    execFileSync('umount', ['-l', dir], { stdio: 'pipe' });
-  }
-  rmSync(dir, { recursive: true, force: true });
 }
 
 async function assertSaved(base: string, clients: Client[], when: string): Promise<void> {

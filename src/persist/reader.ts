@@ -180,6 +180,10 @@ export class Reader {
     }
   }
 
+  has(key: number): boolean {
+    return this.db.prepare('SELECT 1 FROM sessions WHERE key = ?').get(key) !== undefined;
+  }
+
   /**
    * As loadOne, its snapshot's parts read one at a time, pausing (yield)
    * after each; its log records are read after the last pause, with the

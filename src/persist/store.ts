@@ -128,6 +128,11 @@ export class Store {
     return this.reader.loadOne(key, fromId, () => this.writer.tailRows);
   }
 
+  /** Whether the session is in the database (its row only; nothing else is read). */
+  has(key: number): boolean {
+    return this.reader.has(key);
+  }
+
   /** As loadOne, pausing (yield) after each part of its snapshot: see Reader.loadOnePausing. */
   loadOnePausing(key: number, fromId = 0): Generator<void, LoadedSession | null> {
     return this.reader.loadOnePausing(key, fromId, () => this.writer.tailRows);

@@ -7,7 +7,7 @@ import type { LoadedSession } from '../persist/rows.js';
 import type { SessionLog } from '../persist/session-log.js';
 import type { Store } from '../persist/store.js';
 import type { HeldSessions } from './held-sessions.js';
-import { decodeLoaded, logState } from './restore.js';
+import { decodeLoadedPausing, logState } from './restore.js';
 
 export function recoverFromFailedCommit(held: HeldSessions, err: unknown, logs: SessionLog[]): void {
   held.opts.log.error({ err, sessions: logs.length }, 'commit to the database failed: the sessions in it go back to their saved state');
@@ -22,10 +22,11 @@ export function recoverFromFailedCommit(held: HeldSessions, err: unknown, logs: 
     }
     let loaded: LoadedSession | null = null;
     s.resync(
-      () => {
-        loaded = journal.store.loadOne(log.key);
+      function* () {
+        // A part of its snapshot at a time, then rebuilt and its log run again in slices.
+        loaded = yield* journal.store.loadOnePausing(log.key);
         if (!loaded || loaded.damage) throw new Error(`cannot read session ${s.id} back: ${loaded?.damage ?? 'not in the database'}`);
-        return decodeLoaded(loaded, held.opts.limits);
+        return yield* decodeLoadedPausing(loaded, held.opts.limits);
       },
       (replayed) => {
         log.reset(logState(loaded!, replayed));
@@ -43,7 +44,7 @@ export function recoverFromFailedCommit(held: HeldSessions, err: unknown, logs: 
 /** Whether the session is in the database; null if the database cannot be read now (the reload then reports it). */
 function savedOnDisk(store: Store, key: number): boolean | null {
   try {
-    return store.loadOne(key) !== null;
+    return store.has(key);
   } catch {
     return null;
   }

@@ -5,7 +5,7 @@
  * put back and the commands after it run again, exactly as they ran the
  * first time (the engine is deterministic).
  */
-import type { Network, TypedSnapshot } from '../engine/index.js';
+import { runToEnd, type Network, type TypedSnapshot } from '../engine/index.js';
 import { decodeCommand, encodeReset, encodeReward, encodeStep, encodeWeights, type LoggedCommand } from '../api/command-codec.js';
 import type { StepBody } from '../api/step.js';
 import { encodeBlob } from '../persist/codec.js';
@@ -112,22 +112,30 @@ export interface ReplayTarget {
 
 /** Runs logged commands again, exactly as they ran the first time (limits of the time they ran do not apply twice). Returns the steps run and the bytes read. */
 export function replayCommands(target: ReplayTarget, commands: Iterable<LoggedCommand>): { steps: number; bytes: number } {
+  return runToEnd(replayCommandsPausing(target, commands));
+}
+
+/** As replayCommands, pausing (yield) after every network step and every other command: a log of thousands of steps of a large network takes seconds. */
+export function* replayCommandsPausing(target: ReplayTarget, commands: Iterable<LoggedCommand>): Generator<void, { steps: number; bytes: number }> {
   let steps = 0;
   let bytes = 0;
   for (const c of commands) {
-    steps += replayOne(target, c);
+    steps += yield* replayOne(target, c);
     bytes += c.payload.length;
   }
   return { steps, bytes };
 }
 
-function replayOne(target: ReplayTarget, logged: LoggedCommand): number {
+function* replayOne(target: ReplayTarget, logged: LoggedCommand): Generator<void, number> {
   const { net, stats } = target;
   const c = decodeCommand(logged);
   switch (c.kind) {
     case 'step': {
       const plan = net.prepareRun(c.body);
-      net.runSlice(plan, 0, plan.steps, () => stats.add(net));
+      for (let t = 0; t < plan.steps; t++) {
+        net.runSlice(plan, t, t + 1, () => stats.add(net));
+        yield;
+      }
       return plan.steps;
     }
     case 'reward':
@@ -144,5 +152,6 @@ function replayOne(target: ReplayTarget, logged: LoggedCommand): number {
       break;
     }
   }
+  yield;
   return 0;
 }

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ResolvedNetwork, TypedSnapshot } from '../engine/index.js';
-import { connectionShape, DEFAULT_ENGINE_LIMITS, Network, REWARD_RULE_TYPES, synapseCount } from '../engine/index.js';
+import { connectionShape, DEFAULT_ENGINE_LIMITS, Network, REWARD_RULE_TYPES, runToEnd, synapseCount } from '../engine/index.js';
 import { inSlices } from './in-slices.js';
 import { SpikeserveError } from '../errors.js';
 import { sessionNotFound } from '../api/errors.js';
@@ -22,7 +22,7 @@ import type { RewardSource } from '../api/ws.js';
 import { CommandQueue } from './command-queue.js';
 import { Listeners } from './listeners.js';
 import { inputError, StepRun, type RunContext } from './run.js';
-import { CommandRecorder, replayCommands } from './session-log.js';
+import { CommandRecorder, replayCommandsPausing } from './session-log.js';
 import { SpikeStats, type SnapshotMeta } from './spike-stats.js';
 import { allWeights, connectionWeights, copiesOf, detailOf, stateOf, stepView, summaryOf, weightMatrices, type StepView } from './views.js';
 
@@ -486,25 +486,35 @@ export class Session {
    * again. Not queued: for restore at start, and inside resync().
    */
   loadState(net: Network, meta: SnapshotMeta, commands: Iterable<LoggedCommand>): { steps: number; bytes: number } {
+    return runToEnd(this.loadStatePausing(net, meta, commands));
+  }
+
+  /** As loadState, pausing (yield) while the commands run again. */
+  private *loadStatePausing(net: Network, meta: SnapshotMeta, commands: Iterable<LoggedCommand>): Generator<void, { steps: number; bytes: number }> {
     if (net !== this.net) {
       const old = this.net;
       this.net = net;
       old.dispose();
     }
     this.stats.load(meta);
-    return replayCommands({ net: this.net, stats: this.stats, reset: (weights) => this.resetNow(weights) }, commands);
+    return yield* replayCommandsPausing({ net: this.net, stats: this.stats, reset: (weights) => this.resetNow(weights) }, commands);
   }
 
   /**
    * After a failed commit: waits for the commands already queued (their
-   * replies fail), then puts back the state on disk via `load`. If that fails
-   * too, the session is closed (it stays on disk for the next start).
+   * replies fail), then puts back the state on disk via `load`, and runs its
+   * logged commands again, in slices (the commands after wait). If that
+   * fails too, the session is closed (it stays on disk for the next start).
    */
-  resync(load: () => { net: Network; meta: SnapshotMeta; commands: LoggedCommand[] }, onLoaded: (replayed: { steps: number; bytes: number }) => void): Promise<void> {
-    return this.queue.run(() => {
+  resync(load: () => Generator<void, { net: Network; meta: SnapshotMeta; commands: LoggedCommand[] }>, onLoaded: (replayed: { steps: number; bytes: number }) => void): Promise<void> {
+    return this.queue.run(async () => {
       if (this.closed) return;
-      const { net, meta, commands } = load();
-      onLoaded(this.loadState(net, meta, commands));
+      const { net, meta, commands } = await inSlices(load(), this.opts.sliceMs);
+      if (this.closed) {
+        net.dispose();
+        return;
+      }
+      onLoaded(await inSlices(this.loadStatePausing(net, meta, commands), this.opts.sliceMs));
     });
   }
 
