@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Network, VALUES_PER_PAUSE } from '../src/engine/index.js';
 import { jsonStream } from '../src/api/json-slices.js';
-import { blobViews, encodeBlob, planBlob } from '../src/persist/codec.js';
+import { blobPieces, blobViews, encodeBlob, planBlob } from '../src/persist/codec.js';
 
 test('a blob sent as views is the same bytes as the blob built in one go, no part over the size asked but the head', () => {
   const value = {
@@ -52,4 +52,40 @@ test('the snapshot copied in pauses is the snapshot of that moment, trace includ
   for (const input of episode) net.step(input);
   assert.deepEqual(encodeBlob(copy), bytes, 'the copy did not move with the network');
   assert.notDeepEqual(encodeBlob(net.snapshotTyped()), bytes);
+});
+
+/** The documented layout written out by hand: magic, skeleton length, skeleton, zeros to a multiple of 8, the float64s. */
+function layout(skeleton: object, numbers: number[]): Buffer {
+  const json = Buffer.from(JSON.stringify(skeleton), 'utf8');
+  const head = Buffer.alloc((8 + json.length + 7) & ~7);
+  head.write('SSB1', 0, 'latin1');
+  head.writeUInt32LE(json.length, 4);
+  json.copy(head, 8);
+  const data = Buffer.alloc(8 * numbers.length);
+  numbers.forEach((x, i) => data.writeDoubleLE(x, 8 * i));
+  return Buffer.concat([head, data]);
+}
+
+test('a blob is the documented layout, whole, as views and as pieces of any size', () => {
+  const a = Float64Array.from({ length: 37 }, (_, k) => (k === 3 ? -0 : k / 7 - 2));
+  const f = new Float64Array(new ArrayBuffer(8 * 20), 8 * 5, 9).fill(0.25);
+  const value = { name: 'x', a, nested: { b: [1.5, -0, 3], c: new Float64Array(0), d: [], e: Float64Array.of(1e300, -1e-300) }, f, g: Float32Array.of(0.1, -2) };
+  const expected = layout(
+    { name: 'x', a: { $f: 0, $n: 37 }, nested: { b: { $f: 37, $n: 3 }, c: { $f: 40, $n: 0 }, d: [], e: { $f: 40, $n: 2 } }, f: { $f: 42, $n: 9 }, g: { $f: 51, $n: 2 } },
+    [...a, 1.5, -0, 3, 1e300, -1e-300, ...f, Math.fround(0.1), -2],
+  );
+  assert.deepEqual(encodeBlob(value), expected);
+  const plan = planBlob(value);
+  assert.equal(plan.bytes, expected.length);
+  assert.deepEqual(Buffer.concat([...blobViews(plan, 16)]), expected);
+  for (const size of [8, 16, 24, 40, 64, 4096]) {
+    const pieces = [...blobPieces(plan, size)];
+    assert.deepEqual(Buffer.concat(pieces), expected, `pieces of ${size}`);
+    // Every piece but the last is exactly the size asked.
+    assert.ok(pieces.slice(0, -1).every((p) => p.length === size) && pieces.at(-1)!.length <= size, `pieces of ${size}`);
+  }
+  // Pieces are copies: a later change of the arrays does not reach them.
+  const pieces = [...blobPieces(plan, 64)];
+  a[0] = 99;
+  assert.deepEqual(Buffer.concat(pieces), expected);
 });

@@ -62,47 +62,11 @@ export function planBlob(value: unknown): BlobPlan {
 }
 
 /**
- * The bytes of a planned blob as consecutive pieces of `pieceBytes` (a
- * multiple of 8; the last piece may be shorter), each made only when asked
- * for: a large blob is then never copied whole in one go.
- */
-export function* blobPieces(plan: BlobPlan, pieceBytes: number): Generator<Buffer, void, void> {
-  if (pieceBytes <= 0 || pieceBytes % 8 !== 0) throw new RangeError('pieceBytes must be a positive multiple of 8');
-  const { head, arrays, bytes } = plan;
-  let array = 0;
-  let element = 0;
-  for (let at = 0; at < bytes; ) {
-    const len = Math.min(pieceBytes, bytes - at);
-    const out = Buffer.allocUnsafe(len);
-    let o = 0;
-    if (at < head.length) o = head.copy(out, 0, at, Math.min(head.length, at + len));
-    // The head and every piece but the last are multiples of 8 bytes: pieces never split a number.
-    while (o < len) {
-      const a = arrays[array];
-      const n = Math.min(a.length - element, (len - o) / 8);
-      if (a instanceof Float64Array && LITTLE_ENDIAN) {
-        // The bytes as they are: a copy, where writing number by number costs far more.
-        out.set(new Uint8Array(a.buffer, a.byteOffset + element * 8, n * 8), o);
-      } else {
-        for (let i = 0; i < n; i++) out.writeDoubleLE(a[element + i], o + i * 8);
-      }
-      o += n * 8;
-      element += n;
-      if (element === a.length) {
-        array++;
-        element = 0;
-      }
-    }
-    at += len;
-    yield out;
-  }
-}
-
-/**
  * The bytes of a planned blob as consecutive parts of at most `partBytes`
  * (a multiple of 8): the head, then each array's numbers, as views of
  * Float64Arrays where the machine is little-endian (not copies). The arrays
- * must stay unchanged until the last part is used.
+ * must stay unchanged until the last part is used. The one writer of the
+ * layout: blobPieces and encodeBlob copy its parts.
  */
 export function* blobViews(plan: BlobPlan, partBytes: number): Generator<Buffer, void, void> {
   if (partBytes <= 0 || partBytes % 8 !== 0) throw new RangeError('partBytes must be a positive multiple of 8');
@@ -117,6 +81,32 @@ export function* blobViews(plan: BlobPlan, partBytes: number): Generator<Buffer,
         const out = Buffer.allocUnsafe((to - from) * 8);
         for (let i = from; i < to; i++) out.writeDoubleLE(a[i], (i - from) * 8);
         yield out;
+      }
+    }
+  }
+}
+
+/**
+ * The bytes of a planned blob (blobViews' parts, copied) as consecutive
+ * pieces of `pieceBytes` (a multiple of 8; the last piece may be shorter),
+ * each made only when asked for: a large blob is then never copied whole in
+ * one go, and a piece made does not change with the arrays.
+ */
+export function* blobPieces(plan: BlobPlan, pieceBytes: number): Generator<Buffer, void, void> {
+  if (pieceBytes <= 0 || pieceBytes % 8 !== 0) throw new RangeError('pieceBytes must be a positive multiple of 8');
+  let left = plan.bytes;
+  let piece = Buffer.allocUnsafe(Math.min(pieceBytes, left));
+  let o = 0;
+  for (const part of blobViews(plan, pieceBytes)) {
+    for (let from = 0; from < part.length; ) {
+      const n = part.copy(piece, o, from);
+      o += n;
+      from += n;
+      if (o === piece.length) {
+        yield piece;
+        left -= o;
+        o = 0;
+        if (left > 0) piece = Buffer.allocUnsafe(Math.min(pieceBytes, left));
       }
     }
   }
