@@ -12,7 +12,7 @@
 ;; boxed number, an allocation.
 ;;   0 scale   8 factor   16 w_min   24 w_max   32 1 / next scale
 ;;   40.. the rules' scalars (see scaleInto and decayAdd)
-;;   104 the lazy columns' p_plus decay (see flushRows)   120 where $flushRow
+;;   104 the lazy columns' p_plus decay (see flushRows)   120 where $readAhead
 ;;   leaves what it read ahead (so that the reads are not dropped)
 (module
   (import "env" "memory" (memory 1))
@@ -797,7 +797,7 @@
   ;; changes no p but a zero's sign, and a p of either zero changes no
   ;; weight (c * p is 0, and the entry is skipped), so the iteration here
   ;; is p * d alone: one multiplication a step on the row's dependency chain.
-  (func $flushRow (param $row i32) (param $rs i32) (param $entries i32) (param $entryCount i32) (param $pool i32) (param $rowBytes i32)
+  (func $flushRow (param $row i32) (param $rs i32) (param $entries i32) (param $entryCount i32) (param $pool i32) (param $rowBytes i32) (param $ahead i32)
     (local $e i32) (local $p f64) (local $t i32) (local $d f64) (local $ea i32) (local $et i32)
     (local $a f64) (local $D v128) (local $S v128) (local $INV v128)
     (local $F v128) (local $LO v128) (local $HI v128) (local $wn v128) (local $wm v128)
@@ -818,28 +818,7 @@
     (local.set $F (f64x2.splat (f64.load (i32.const 8))))
     (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
     (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
-    ;; A row with many pending synapses (a quarter of its columns or more)
-    ;; is read in order first, a load per cache line: the lines stream in,
-    ;; where the updates' scattered order would wait for each one (the row
-    ;; of a pre neuron that last spiked long ago is far down the cache).
-    (if (i32.lt_u (local.get $e) (local.get $entryCount))
-      (then
-        (local.set $ea (i32.add (local.get $entries) (i32.mul (i32.sub (local.get $entryCount) (i32.const 1)) (i32.const 40))))
-        (if (i32.ge_u
-              (i32.sub (i32.add (i32.load offset=24 (local.get $ea)) (i32.load offset=28 (local.get $ea)))
-                (i32.load offset=24 (i32.add (local.get $entries) (i32.mul (local.get $e) (i32.const 40)))))
-              (i32.shr_u (local.get $rowBytes) (i32.const 5)))
-          (then
-            (local.set $k0 (local.get $row))
-            (local.set $k1 (i32.add (local.get $row) (local.get $rowBytes)))
-            (block $touched
-              (loop $touch
-                (br_if $touched (i32.ge_u (local.get $k0) (local.get $k1)))
-                (local.set $wn (v128.or (local.get $wn) (v128.load64_zero (local.get $k0))))
-                (local.set $k0 (i32.add (local.get $k0) (i32.const 64)))
-                (br $touch)))
-            (local.set $wn (v128.or (local.get $wn) (v128.load64_zero (i32.sub (local.get $k1) (i32.const 8)))))
-            (v128.store64_lane 0 (i32.const 120) (local.get $wn))))))
+    (if (local.get $ahead) (then (call $readAhead (local.get $row) (local.get $rs) (local.get $entries) (local.get $entryCount) (local.get $rowBytes))))
     (block $done
       (loop $entriesLoop
         (br_if $done (i32.ge_u (local.get $e) (local.get $entryCount)))
@@ -907,8 +886,19 @@
                     (v128.store64_lane 1 (local.get $k3) (local.get $wm))
                     (local.set $list (i32.add (local.get $list) (i32.const 16)))
                     (br $quads)))))
-            ;; The last one to three, one at a time: (w * scale + D) * factor,
-            ;; clamped, over the next scale (without decay, w + D clamped).
+            ;; The last one to three: a pair, then one; (w * scale + D) *
+            ;; factor, clamped, over the next scale (without decay, w + D
+            ;; clamped: the multiplications by 1 change no bit).
+            (if (i32.le_u (i32.add (local.get $list) (i32.const 8)) (local.get $end))
+              (then
+                (local.set $k0 (i32.add (local.get $row) (i32.load (local.get $list))))
+                (local.set $k1 (i32.add (local.get $row) (i32.load offset=4 (local.get $list))))
+                (local.set $wn (v128.load64_lane 1 (local.get $k1) (v128.load64_zero (local.get $k0))))
+                (local.set $wn (f64x2.mul (f64x2.add (f64x2.mul (local.get $wn) (local.get $S)) (local.get $D)) (local.get $F)))
+                (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                (v128.store64_lane 0 (local.get $k0) (local.get $wn))
+                (v128.store64_lane 1 (local.get $k1) (local.get $wn))
+                (local.set $list (i32.add (local.get $list) (i32.const 8)))))
             (block $tailDone
               (loop $tail
                 (br_if $tailDone (i32.ge_u (local.get $list) (local.get $end)))
@@ -924,6 +914,33 @@
     (i32.store offset=8 (local.get $rs) (local.get $entryCount))
     (i32.store offset=12 (local.get $rs) (local.get $t)))
 
+  ;; A row (at byte $row, state at $rs) with many pending synapses (half
+  ;; as many as its columns or more, p not 0) is read in order before
+  ;; $flushRow runs, a load per cache line: the lines stream in, where the
+  ;; updates' scattered order would wait for each one (the row of a pre
+  ;; neuron that last spiked long ago is far down the cache).
+  (func $readAhead (param $row i32) (param $rs i32) (param $entries i32) (param $entryCount i32) (param $rowBytes i32)
+    (local $e i32) (local $ea i32) (local $at i32) (local $end i32) (local $sink v128)
+    (local.set $e (i32.load offset=8 (local.get $rs)))
+    (if (i32.ge_u (local.get $e) (local.get $entryCount)) (then (return)))
+    (if (f64.eq (f64.load (local.get $rs)) (f64.const 0)) (then (return)))
+    (local.set $ea (i32.add (local.get $entries) (i32.mul (i32.sub (local.get $entryCount) (i32.const 1)) (i32.const 40))))
+    (if (i32.lt_u
+          (i32.sub (i32.add (i32.load offset=24 (local.get $ea)) (i32.load offset=28 (local.get $ea)))
+            (i32.load offset=24 (i32.add (local.get $entries) (i32.mul (local.get $e) (i32.const 40)))))
+          (i32.shr_u (local.get $rowBytes) (i32.const 4)))
+      (then (return)))
+    (local.set $at (local.get $row))
+    (local.set $end (i32.add (local.get $row) (local.get $rowBytes)))
+    (block $touched
+      (loop $touch
+        (br_if $touched (i32.ge_u (local.get $at) (local.get $end)))
+        (local.set $sink (v128.or (local.get $sink) (v128.load64_zero (local.get $at))))
+        (local.set $at (i32.add (local.get $at) (i32.const 64)))
+        (br $touch)))
+    (local.set $sink (v128.or (local.get $sink) (v128.load64_zero (i32.sub (local.get $end) (i32.const 8)))))
+    (v128.store64_lane 0 (i32.const 120) (local.get $sink)))
+
   ;; $flushRow for each row listed at $rowIdx ($rowCount of them), or, when
   ;; $all, for rows 0 .. $rowCount.
   (func (export "flushRows")
@@ -931,6 +948,21 @@
     (param $rowState i32) (param $entries i32) (param $entryCount i32) (param $pool i32)
     (local $k i32) (local $i i32) (local $rowBytes i32)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    ;; The listed rows (a step's few) are all read ahead first, so that
+    ;; their lines stream in together; every row (flushAll) one at a time.
+    (if (i32.eqz (local.get $all))
+      (then
+        (block $aheadDone
+          (loop $aheadLoop
+            (br_if $aheadDone (i32.ge_u (local.get $k) (local.get $rowCount)))
+            (local.set $i (i32.load (i32.add (local.get $rowIdx) (i32.shl (local.get $k) (i32.const 2)))))
+            (call $readAhead
+              (i32.add (local.get $stored) (i32.mul (local.get $i) (local.get $rowBytes)))
+              (i32.add (local.get $rowState) (i32.shl (local.get $i) (i32.const 4)))
+              (local.get $entries) (local.get $entryCount) (local.get $rowBytes))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $aheadLoop)))
+        (local.set $k (i32.const 0))))
     (block $done
       (loop $rowsLoop
         (br_if $done (i32.ge_u (local.get $k) (local.get $rowCount)))
@@ -939,7 +971,7 @@
         (call $flushRow
           (i32.add (local.get $stored) (i32.mul (local.get $i) (local.get $rowBytes)))
           (i32.add (local.get $rowState) (i32.shl (local.get $i) (i32.const 4)))
-          (local.get $entries) (local.get $entryCount) (local.get $pool) (local.get $rowBytes))
+          (local.get $entries) (local.get $entryCount) (local.get $pool) (local.get $rowBytes) (local.get $all))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $rowsLoop))))
 )
