@@ -3,7 +3,9 @@
  * /healthz waiting meanwhile (the event loop's worst stall): a 2000 x 2000
  * connection's weights read and written (JSON and binary), its creation with
  * persistence on, its snapshot, a network of very many populations, and a
- * body of deeply nested JSON. The server runs in a process of its own.
+ * body of deeply nested JSON. The server runs in a process of its own, and
+ * /healthz is asked from a third (probeDuring): the process that receives the
+ * heavy replies would delay its answers too.
  *
  *   npm run build --silent && node dist/bench/heavy-requests.js
  */
