@@ -70,8 +70,17 @@ test(`kill -9 at ${KILL_POINTS} random points during streams of commands: every 
     let withInflight = 0;
     for (let k = 0; k < KILL_POINTS; k++) {
       const streams = clients.map((c) => stream(server.base, c));
-      // Kill somewhere in the first 20 to 250 ms of streaming.
-      await new Promise((res) => setTimeout(res, 20 + r() * 230));
+      // Kill somewhere in the first 20 to 250 ms of streaming, but not before every session has had a command
+      // acknowledged since the restart: on a loaded machine the first ones can take longer than that, and a kill
+      // before any would test nothing new.
+      const killAt = performance.now() + 20 + r() * 230;
+      const ackedBefore = clients.map((c) => c.acked);
+      let ended = false;
+      void Promise.race(streams).then(
+        () => (ended = true),
+        () => (ended = true),
+      );
+      while (!ended && (performance.now() < killAt || clients.some((c, i) => c.acked === ackedBefore[i]))) await new Promise((res) => setTimeout(res, 5));
       server.child.kill('SIGKILL');
       await server.exited;
       await Promise.all(streams);
