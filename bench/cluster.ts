@@ -23,7 +23,12 @@
  * REDIS_SERVER (default /usr/bin/redis-server), BENCH_PARTS (default
  * "scaling,hop"), BENCH_PIN=1 (node i runs on core i - 1 only, taskset, so
  * one node has one core and two nodes two), BENCH_PROFILE_DIR (node 2 of the
- * hop writes a CPU profile there, node --cpu-prof).
+ * hop writes a CPU profile there, node --cpu-prof), BENCH_HOP_CLIENTS (default
+ * 1: clients of the hop at once; with several, the forwarder is never idle
+ * between requests, so its CPU per request is its work per request, not its
+ * timers and collector spread over what a loaded machine let through). The
+ * servers are those of the directory it runs in (dist/src/server.js there):
+ * run from another build's directory, it measures that build.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -39,6 +44,7 @@ const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 const PARTS = (process.env.BENCH_PARTS ?? 'scaling,hop').split(',');
 const PIN = process.env.BENCH_PIN === '1';
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR ?? '';
+const HOP_CLIENTS = Number(process.env.BENCH_HOP_CLIENTS ?? 1);
 const SESSIONS = 16;
 
 /** CPU seconds (user + system) process `pid` has had, from /proc (clock ticks of 1/100 s). */
@@ -198,7 +204,7 @@ async function hop(): Promise<{ direct: HopRound[]; forwarded: HopRound[]; relay
     const request = jsonRequest('POST', `/v1/sessions/${s.id}/step`, { inputs: { pre: [100, 0] } });
     const round = async (port: number): Promise<HopRound> => {
       const meter = cpuMeter([...nodes.map((n) => n.child.pid!), relay.pid]);
-      const load = await runLoad({ host: HOST, port, requests: [request], durationMs: SECONDS * 500, warmupMs: 1000, onMeasure: meter.onMeasure });
+      const load = await runLoad({ host: HOST, port, requests: new Array<Buffer>(HOP_CLIENTS).fill(request), durationMs: SECONDS * 500, warmupMs: 1000, onMeasure: meter.onMeasure });
       return { load, cpuUsPerRequest: meter.used.map((c) => (c / load.requests) * 1e6) };
     };
     const direct: HopRound[] = [];
@@ -235,7 +241,7 @@ if (PARTS.includes('hop')) {
   const c = (rounds: HopRound[], i: number) => median(rounds.map((r) => r.cpuUsPerRequest[i])).toFixed(0);
   const d50 = p(h.direct, 'p50Ms');
   const f50 = p(h.forwarded, 'p50Ms');
-  console.log(`single step, one client: direct p50 ${d50.toFixed(0)} us (p99 ${p(h.direct, 'p99Ms').toFixed(0)}), forwarded p50 ${f50.toFixed(0)} us (p99 ${p(h.forwarded, 'p99Ms').toFixed(0)}): the hop costs ${(f50 - d50).toFixed(0)} us at p50 (medians of ${ROUNDS} rounds; load average ${load()})`);
+  console.log(`single step, ${HOP_CLIENTS === 1 ? 'one client' : `${HOP_CLIENTS} clients`}: direct p50 ${d50.toFixed(0)} us (p99 ${p(h.direct, 'p99Ms').toFixed(0)}), forwarded p50 ${f50.toFixed(0)} us (p99 ${p(h.forwarded, 'p99Ms').toFixed(0)}): the hop costs ${(f50 - d50).toFixed(0)} us at p50 (medians of ${ROUNDS} rounds; load average ${load()})`);
   const r50 = p(h.relayed, 'p50Ms');
   console.log(`through a byte relay (the floor of a hop here): p50 ${r50.toFixed(0)} us (p99 ${p(h.relayed, 'p99Ms').toFixed(0)}): ${(r50 - d50).toFixed(0)} us more than direct`);
   console.log(`CPU per request: direct: owner ${c(h.direct, 0)} us; forwarded: forwarder ${c(h.forwarded, 1)} us + owner ${c(h.forwarded, 0)} us; relayed: relay ${c(h.relayed, 2)} us + owner ${c(h.relayed, 0)} us`);

@@ -18,6 +18,7 @@ import { genReqId, loggerOptions, registerRequestLogging } from './http/logging.
 import { bodyIsOptional, typeboxValidatorCompiler } from './http/validation.js';
 import { registerJsonParser } from './http/json-body.js';
 import { lazySerializerFactory } from './http/serializers.js';
+import { ROUTER_OPTIONS } from './http/route-table.js';
 import { SessionManager, type RestoreReport, type SessionManagerOptions } from './sessions/manager.js';
 import type { SessionHooks } from './sessions/session.js';
 import { registerAuth } from './http/auth.js';
@@ -108,6 +109,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // fastify's two lines per request are replaced by registerRequestLogging's one.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId,
+    routerOptions: ROUTER_OPTIONS,
     bodyLimit: config.bodyLimitBytes,
     // fastify's own 503 while closing has another shape; the onRequest hook below answers instead.
     return503OnClosing: false,
@@ -199,7 +201,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
   registerHeaders(app, origins);
   registerAuth(app, keys, sessions);
-  if (cluster) registerClusterRouting(app, cluster, { maxBodyBytes: Math.max(config.bodyLimitBytes, maxSnapshotBytes({ ...DEFAULT_ENGINE_LIMITS, ...sessions.limits })) });
+  // In a cluster, most requests for a session on another node are passed on before the hooks above run, after the same checks (cluster/routing.ts: a check added above is added there).
+  if (cluster) {
+    const maxBodyBytes = Math.max(config.bodyLimitBytes, maxSnapshotBytes({ ...DEFAULT_ENGINE_LIMITS, ...sessions.limits }));
+    registerClusterRouting(app, cluster, { maxBodyBytes, hosts, keys, isClosing: () => closing });
+  }
   const counted = metrics;
   app.addHook('onResponse', (_request, reply, done) => {
     if (reply.errorCode !== undefined) counted.rejectedRequest(reply.errorCode, 'http');

@@ -13,7 +13,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { BatchStepItem, BatchStepOutcome } from '../api/batch.js';
 import { ForwardError, hopsOf } from './forward.js';
 import { unavailable, type ClusterNode, type Route } from './node.js';
-import { MAX_HOPS, notRun, RETRY_EVERY_MS, RETRY_FOR_MS } from './routing.js';
+import { notRun, RETRY_EVERY_MS, RETRY_FOR_MS } from './pass-on.js';
+import { MAX_HOPS } from './routing.js';
 
 type ItemError = Extract<BatchStepOutcome, { ok: false }>['error'];
 

@@ -13,6 +13,8 @@ export const HOPS_HEADER = 'spikeserve-hops';
 /** Set on every reply in cluster mode: the node that served it. */
 export const NODE_HEADER = 'spikeserve-node';
 
+const REQUEST_ID_HEADER = 'x-request-id';
+
 /** Hop-by-hop headers (RFC 9110 7.6.1) and the length undici sets from the body. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', HOPS_HEADER]);
 
@@ -44,13 +46,18 @@ export class Forwarder {
    * reply. Through the pool's dispatch() and callbacks: the reply is a few
    * chunks gathered into one buffer, with no stream built around it.
    */
-  forward(origin: string, req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer | null; hops: number; timeoutMs?: number }): Promise<ForwardedReply> {
+  forward(
+    origin: string,
+    req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer | null; hops: number; requestId?: string; timeoutMs?: number },
+  ): Promise<ForwardedReply> {
     const headers: Record<string, string | string[]> = {};
     for (const k in req.headers) {
       const v = req.headers[k];
       if (v !== undefined && !NOT_FORWARDED.has(k)) headers[k] = v;
     }
     headers[HOPS_HEADER] = String(req.hops + 1);
+    // The owner logs the request under the id this node gave it (the client's own, if it sent a usable one).
+    if (req.requestId !== undefined) headers[REQUEST_ID_HEADER] = req.requestId;
     const timeouts = req.timeoutMs === undefined ? {} : { headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs };
     return new Promise((resolve, reject) => {
       let status = 0;

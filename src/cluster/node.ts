@@ -232,8 +232,8 @@ export class ClusterNode {
   async route(id: string, fresh = false): Promise<Route> {
     if (this.holds(id)) return { kind: 'local' };
     if (!fresh) {
-      const node = this.peers.get(this.owners.get(id) ?? '');
-      if (node !== undefined) return { kind: 'remote', node };
+      const node = this.rememberedOwner(id);
+      if (node !== null) return { kind: 'remote', node };
     }
     let owner: Ownership | null;
     try {
@@ -254,6 +254,12 @@ export class ClusterNode {
     this.owners.set(id, node.id);
     this.peers.set(node.id, node);
     return { kind: 'remote', node };
+  }
+
+  /** The owner last found for a session not held here, if it was alive at the last heartbeat: route() without Redis. */
+  rememberedOwner(id: string): NodeInfo | null {
+    if (this.holds(id)) return null;
+    return this.peers.get(this.owners.get(id) ?? '') ?? null;
   }
 
   /** The nodes alive now, as the registry has them: what route() trusts until the next heartbeat. */

@@ -7,26 +7,34 @@
  * placement chooses (or the one the request pins with `spikeserve-place-on`).
  * What the router matched decides (the route and its decoded :id), never
  * the URL string. The owner's own answer "not run: shutting down" (a node
- * draining) is retried, against the session's new owner, for a while.
+ * draining) is retried, against the session's new owner, for a while
+ * (pass-on.ts).
+ *
+ * Most forwarded requests are passed on before fastify takes them up (see
+ * earlyOwner): fastify's request, reply, hooks and reply path cost the
+ * forwarding node more than the forward itself. Every other request goes
+ * through fastify, whose hooks below decide as described.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SpikeserveError } from '../errors.js';
 import { refuseRawRequest, toCodedError } from '../http/errors.js';
+import { genReqId, requestLine } from '../http/logging.js';
 import { isPublicRoute } from '../http/route-access.js';
+import { RouteTable } from '../http/route-table.js';
+import type { HostPolicy } from '../security/hosts.js';
+import type { KeyRing } from '../security/keys.js';
 import { WS_PATH } from '../ws/service.js';
-import { ForwardError, hopsOf, NODE_HEADER, type ForwardedReply } from './forward.js';
+import { hopsOf, NODE_HEADER, type ForwardedReply } from './forward.js';
 import { unavailable, type ClusterNode } from './node.js';
+import { passOn, readBody } from './pass-on.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
 
 /** Pins a new session to a node, by id. */
 export const PLACE_HEADER = 'spikeserve-place-on';
 /** A request passed on this many times is served where it is (a session moving twice while in flight answers 404 rather than looping). */
 export const MAX_HOPS = 3;
-/** How long a forwarder keeps retrying a request the owner did not run (it was draining, or just exited). */
-export const RETRY_FOR_MS = 15_000;
-export const RETRY_EVERY_MS = 100;
 
 const SESSION_ROUTE = '/v1/sessions/:id';
 const CREATE_ROUTE = '/v1/sessions';
@@ -34,13 +42,22 @@ const CREATE_ROUTE = '/v1/sessions';
 export interface RoutingOptions {
   /** Largest request body passed on (the owner applies its own limits too). */
   maxBodyBytes: number;
+  /** What fastify's hooks check on every request (app.ts), checked again before a request is passed on ahead of them. */
+  hosts: HostPolicy;
+  keys: KeyRing;
+  isClosing(): boolean;
 }
 
 export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, options: RoutingOptions): void {
   const forwarded = new WeakSet<FastifyRequest>();
+  // Requests passed on ahead of fastify whose forward failed: fastify answers them, with that error.
+  const failed = new WeakMap<IncomingMessage, unknown>();
+  const table = new RouteTable(app);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header(NODE_HEADER, node.id);
+    const failure = failed.get(request.raw);
+    if (failure !== undefined) throw failure;
     if (request.is404 || isPublicRoute(request)) return;
     const route = request.routeOptions.url ?? '';
     const hops = hopsOf(request.headers);
@@ -50,7 +67,7 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
       const target = await node.place(typeof pin === 'string' ? pin : undefined);
       if (target.id === node.id) return;
       forwarded.add(request);
-      return send(reply, await passOn(request, target.url, hops, null));
+      return send(reply, await forward(request, target.url, hops, null));
     }
     const id = (request.params as { id?: unknown } | undefined)?.id;
     if (typeof id !== 'string' || !route.startsWith(SESSION_ROUTE)) return;
@@ -65,39 +82,74 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
     }
     if (r.kind === 'unavailable') throw unavailable(id, r.node, `its node ${r.node} is not running`);
     forwarded.add(request);
-    return send(reply, await passOn(request, r.node.url, hops, id));
+    return send(reply, await forward(request, r.node.url, hops, id));
   });
+
+  async function forward(request: FastifyRequest, origin: string, hops: number, sessionId: string | null): Promise<ForwardedReply> {
+    const body = await readBody(request.raw, options.maxBodyBytes);
+    return passOn(node, { method: request.method, url: request.url, headers: request.headers, requestId: String(request.id), body, hops }, origin, sessionId);
+  }
+
+  /**
+   * The owner to pass a request on to ahead of fastify, or null: then
+   * fastify takes it up. Passed on ahead: a request from a client (not from
+   * another node), not a browser's (with an Origin header, which fastify's
+   * hooks check and answer with CORS), to a guarded session route as the
+   * router matches it (HEAD and OPTIONS aside), about a session that is not
+   * moving and that another node owns as this node remembers (the owner
+   * route() remembered, alive at the last heartbeat); and only if it
+   * passes every check fastify's hooks make before this module's: the
+   * server is not shutting down, the Host is allowed, the API key (when
+   * API_KEYS is set) is valid. A request that fails one goes to fastify,
+   * which answers it as for any node. The owner checks the rest (the key
+   * owns the session, quotas, the body).
+   */
+  function earlyOwner(req: IncomingMessage): { url: string; id: string } | null {
+    const method = req.method ?? '';
+    if (method === 'HEAD' || method === 'OPTIONS' || req.headers.origin !== undefined || hopsOf(req.headers) > 0 || options.isClosing()) return null;
+    const route = table.match(method, req.url ?? '/');
+    if (route === null || route.public || route.ownHooks || !route.url.startsWith(SESSION_ROUTE)) return null;
+    const id = route.params.id;
+    if (id === undefined || node.gates.waiting(id) !== null) return null;
+    const owner = node.rememberedOwner(id);
+    if (owner === null || !options.hosts.allows(req.headers.host)) return null;
+    if (options.keys.enabled && !('id' in options.keys.authenticate(req.headers.authorization))) return null;
+    return { url: owner.url, id };
+  }
+
+  /** Passes the request on and writes the owner's reply as it came; a failure is answered by fastify. */
+  async function forwardEarly(req: IncomingMessage, res: ServerResponse, to: { url: string; id: string }): Promise<void> {
+    const start = performance.now();
+    const requestId = genReqId(req);
+    let reply: ForwardedReply;
+    try {
+      const body = await readBody(req, options.maxBodyBytes);
+      reply = await passOn(node, { method: req.method!, url: req.url!, headers: req.headers, requestId, body, hops: 0 }, to.url, to.id);
+    } catch (err) {
+      failed.set(req, err);
+      return app.routing(req, res);
+    }
+    reply.headers['content-length'] = String(reply.body.length);
+    res.writeHead(reply.status, reply.headers);
+    res.end(reply.body);
+    app.log.info({ reqId: requestId, ...requestLine(req.method!, req.url!, reply.status, performance.now() - start, to.id.slice(0, 64), undefined) }, 'request');
+  }
+
+  // In place of fastify's handler of the server's requests, which takes every request not passed on early.
+  const server = app.server;
+  if (server.listeners('request').includes(app.routing)) {
+    server.removeListener('request', app.routing);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const to = earlyOwner(req);
+      if (to === null) app.routing(req, res);
+      else void forwardEarly(req, res, to);
+    });
+  } else {
+    app.log.warn('fastify\'s request handler was not found on the server: every forwarded request takes fastify\'s path');
+  }
 
   function serveHere(reply: FastifyReply, id: string): void {
     reply.raw.once('close', node.gates.enter(id));
-  }
-
-  /** Forwards, and while the owner answers "not run" (draining, gone), finds the session's owner again and retries. */
-  async function passOn(request: FastifyRequest, origin: string, hops: number, sessionId: string | null): Promise<ForwardedReply> {
-    const body = await readBody(request.raw, options.maxBodyBytes);
-    const until = performance.now() + RETRY_FOR_MS;
-    for (;;) {
-      try {
-        const res = await node.forwarder.forward(origin, { method: request.method, url: request.url, headers: request.headers, body, hops });
-        if (!(res.status === 503 && notRun(res)) || performance.now() > until) return res;
-      } catch (e) {
-        if (!(e instanceof ForwardError) || !e.notSent || performance.now() > until) {
-          throw unavailable(sessionId ?? 'new', null, e instanceof ForwardError ? e.message : String(e));
-        }
-      }
-      await new Promise((r) => setTimeout(r, RETRY_EVERY_MS));
-      if (sessionId === null) {
-        origin = (await node.place(undefined)).url;
-        continue;
-      }
-      const r = await node.route(sessionId, true);
-      if (r.kind === 'local') {
-        // It moved here meanwhile: this node serves it, as a request passed on to it.
-        return node.forwarder.forward(await node.selfUrl(), { method: request.method, url: request.url, headers: request.headers, body, hops });
-      }
-      if (r.kind === 'unavailable') throw unavailable(sessionId, r.node, `its node ${r.node} is not running`);
-      origin = r.node.url;
-    }
   }
 
   // A key at its quota of sessions over the cluster is refused before its network is built here.
@@ -136,53 +188,6 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
 
 function send(reply: FastifyReply, res: ForwardedReply): FastifyReply {
   return reply.code(res.status).headers(res.headers).send(res.body);
-}
-
-/** A 503 the owner sent without running the request: it is shutting down (and moving its sessions away). */
-export function notRun(res: ForwardedReply): boolean {
-  try {
-    return (JSON.parse(res.body.toString('utf8')) as { error?: { code?: string } }).error?.code === 'SHUTTING_DOWN';
-  } catch {
-    return false;
-  }
-}
-
-/** The request's body, read with the stream's events (an async iterator costs more than the few chunks a request has). */
-function readBody(raw: IncomingMessage, max: number): Promise<Buffer | null> {
-  if (raw.readableEnded) return Promise.resolve(null);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        done();
-        raw.destroy();
-        reject(new SpikeserveError('BODY_TOO_LARGE', `body: larger than the limit of ${max} bytes`, { max }));
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = () => {
-      done();
-      resolve(size === 0 ? null : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-    };
-    const onError = (e: Error) => {
-      done();
-      reject(e);
-    };
-    const onClose = () => onError(new Error('the connection closed before the whole body came'));
-    const done = () => {
-      raw.off('data', onData);
-      raw.off('end', onEnd);
-      raw.off('error', onError);
-      raw.off('close', onClose);
-    };
-    raw.on('data', onData);
-    raw.on('end', onEnd);
-    raw.on('error', onError);
-    raw.on('close', onClose);
-  });
 }
 
 /**

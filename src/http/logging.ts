@@ -35,18 +35,17 @@ export function registerRequestLogging(app: FastifyInstance): void {
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
-    const line: Record<string, unknown> = {
-      method: request.method,
-      url: loggedUrl(request.url),
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 100) / 100,
-    };
-    const sessionId = sessionIdOf(request);
-    if (sessionId) line.sessionId = sessionId;
-    if (reply.errorCode) line.code = reply.errorCode;
-    request.log.info(line, 'request');
+    request.log.info(requestLine(request.method, request.url, reply.statusCode, reply.elapsedTime, sessionIdOf(request), reply.errorCode), 'request');
     done();
   });
+}
+
+/** A request's log line, whoever answered it (fastify, or the cluster's forwarding before it). */
+export function requestLine(method: string, url: string, status: number, ms: number, sessionId: string | undefined, code: string | undefined): Record<string, unknown> {
+  const line: Record<string, unknown> = { method, url: loggedUrl(url), status, ms: Math.round(ms * 100) / 100 };
+  if (sessionId) line.sessionId = sessionId;
+  if (code) line.code = code;
+  return line;
 }
 
 /**
