@@ -1,6 +1,6 @@
 /**
  * Builds the HTTP service without listening: tests drive it with inject() or
- * supertest, server.ts puts it on a port. Everything the app holds (its
+ * listen on a port of their own, server.ts puts it on a port. Everything the app holds (its
  * session manager above all) is created here, per app.
  */
 import swagger, { type SwaggerTransformObject } from '@fastify/swagger';
@@ -38,7 +38,7 @@ import metricsRoutes from '../routes/metrics.js';
 import clusterRoutes from '../routes/cluster.js';
 import { startCluster } from './cluster/start.js';
 import type { ClusterNode } from './cluster/node.js';
-import { registerClusterRouting, upgradeRouter } from './cluster/routing.js';
+import { registerClusterRouting, registerNodeHeader, upgradeRouter } from './cluster/routing.js';
 import { maxSnapshotBytes } from './http/binary.js';
 import ticketRoutes from '../routes/tickets.js';
 import batchRoutes from '../routes/batch.js';
@@ -193,6 +193,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(notFoundHandler);
   registerRequestLogging(app);
+  if (cluster) registerNodeHeader(app, cluster);
   registerHostCheck(app, hosts);
 
   app.addHook('onRequest', (request, _reply, done) => {

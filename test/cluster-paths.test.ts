@@ -66,9 +66,9 @@ test('every endpoint of a session, on every way of writing its path, with every 
         const direct = await rawRequest(owner, p, { method, key, body });
         const through = await rawRequest(other, p, { method, key, body });
         if (outcome(direct) !== outcome(through)) differ.push(`${method} ${p} with ${who}: ${outcome(direct)} from its owner, ${outcome(through)} through n2`);
-        // Refused for want of a valid key by the node asked, never passed on; served by the owner.
+        // Refused for want of a valid key by the node asked (which names itself), never passed on; served by the owner.
         const by = through.headers['spikeserve-node'];
-        if (through.status === 401 ? by === 'n1' : through.status < 300 && by !== 'n1') misplaced.push(`${method} ${p} with ${who}: ${outcome(through)} from ${by}`);
+        if (through.status === 401 ? by !== 'n2' : through.status < 300 && by !== 'n1') misplaced.push(`${method} ${p} with ${who}: ${outcome(through)} from ${by}`);
       }
     }
   }
@@ -92,7 +92,8 @@ test('a browser of another origin, or a Host not allowed: refused by the node as
     assert.equal(direct.json?.error?.code, code, direct.body);
     assert.equal(through.json?.error?.code, code, through.body);
     assert.equal(through.status, direct.status);
-    assert.notEqual(through.headers['spikeserve-node'], 'n1', 'not passed on');
+    assert.equal(through.headers['spikeserve-node'], 'n2', 'refused by the node asked, not passed on');
+    assert.equal(direct.headers['spikeserve-node'], 'n1');
   }
   // Nothing ran: the session is at step 0.
   const state = await rawRequest(other, `/v1/sessions/${sid}`, { key: ALICE });

@@ -48,6 +48,14 @@ export interface RoutingOptions {
   isClosing(): boolean;
 }
 
+/** Names this node on every reply it gives, refusals by the checks that run before routing included; a reply passed on from the owner names the owner. */
+export function registerNodeHeader(app: FastifyInstance, node: ClusterNode): void {
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.header(NODE_HEADER, node.id);
+    done();
+  });
+}
+
 export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, options: RoutingOptions): void {
   const forwarded = new WeakSet<FastifyRequest>();
   // Requests passed on ahead of fastify whose forward failed: fastify answers them, with that error.
@@ -55,7 +63,6 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
   const table = new RouteTable(app);
 
   app.addHook('onRequest', async (request, reply) => {
-    reply.header(NODE_HEADER, node.id);
     const failure = failed.get(request.raw);
     if (failure !== undefined) throw failure;
     if (request.is404 || isPublicRoute(request)) return;
