@@ -85,7 +85,7 @@ describe('binary weights', () => {
     assert.deepEqual(weightsOf(r.rawPayload).values, values.map((v) => -v));
   });
 
-  test('a binary body past its bound (8 bytes a synapse of MAX_SYNAPSES_PER_SESSION, and a margin) is 413 BODY_TOO_LARGE, with or without content-length', async () => {
+  test('a binary body past its bound (8 bytes a synapse of MAX_SYNAPSES_PER_SESSION, and a margin) is 413 BODY_TOO_LARGE naming that bound, with or without content-length', async () => {
     const small = await makeApp({ bodyLimitBytes: 1024, maxSynapses: 1000, maxTotalSynapses: 1000 });
     try {
       const sid = await createSession(small, { network: { populations: { a: { n: 10 }, b: { n: 10 } }, connections: { ab: { pre: 'a', post: 'b' } } } });
@@ -94,6 +94,8 @@ describe('binary weights', () => {
         const r = await small.inject({ method: 'PUT', url: `/v1/sessions/${sid}/weights/ab`, payload, headers: { 'content-type': BIN } });
         assert.equal(r.statusCode, 413, r.body);
         assert.equal(r.json().error.code, 'BODY_TOO_LARGE');
+        assert.match(r.json().error.message, new RegExp(`limit of ${8 * 1000 + 64 * 1024} bytes`));
+        assert.equal(r.json().error.details.max, 8 * 1000 + 64 * 1024);
       }
     } finally {
       await small.close();

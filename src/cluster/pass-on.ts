@@ -1,12 +1,11 @@
 /**
  * Passing a request on to the node that owns its session, for both ways a
- * node forwards (routing.ts: before fastify, and from fastify's hook): the
- * body read once, the request sent, and while the owner answers "not run"
- * (it is draining, or just exited) the session's owner found again and the
- * request sent there, for a while.
+ * node forwards (routing.ts: before fastify, and from fastify's hook; the
+ * body is read once, by http/body-reader.ts): the request sent, and while
+ * the owner answers "not run" (it is draining, or just exited) the
+ * session's owner found again and the request sent there, for a while.
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { SpikeserveError } from '../errors.js';
+import type { IncomingHttpHeaders } from 'node:http';
 import { ForwardError, type ForwardedReply } from './forward.js';
 import { unavailable, type ClusterNode } from './node.js';
 
@@ -62,42 +61,4 @@ export function notRun(res: ForwardedReply): boolean {
   } catch {
     return false;
   }
-}
-
-/** The request's body, read with the stream's events (an async iterator costs more than the few chunks a request has). */
-export function readBody(raw: IncomingMessage, max: number): Promise<Buffer | null> {
-  if (raw.readableEnded) return Promise.resolve(null);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        done();
-        raw.destroy();
-        reject(new SpikeserveError('BODY_TOO_LARGE', `body: larger than the limit of ${max} bytes`, { max }));
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = () => {
-      done();
-      resolve(size === 0 ? null : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-    };
-    const onError = (e: Error) => {
-      done();
-      reject(e);
-    };
-    const onClose = () => onError(new Error('the connection closed before the whole body came'));
-    const done = () => {
-      raw.off('data', onData);
-      raw.off('end', onEnd);
-      raw.off('error', onError);
-      raw.off('close', onClose);
-    };
-    raw.on('data', onData);
-    raw.on('end', onEnd);
-    raw.on('error', onError);
-    raw.on('close', onClose);
-  });
 }

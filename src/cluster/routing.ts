@@ -19,6 +19,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SpikeserveError } from '../errors.js';
+import { readBody } from '../http/body-reader.js';
 import { refuseRawRequest, toCodedError } from '../http/errors.js';
 import { genReqId, requestLine } from '../http/logging.js';
 import { isPublicRoute } from '../http/route-access.js';
@@ -28,7 +29,7 @@ import type { KeyRing } from '../security/keys.js';
 import { WS_PATH } from '../ws/service.js';
 import { hopsOf, NODE_HEADER, type ForwardedReply } from './forward.js';
 import { unavailable, type ClusterNode } from './node.js';
-import { passOn, readBody } from './pass-on.js';
+import { passOn } from './pass-on.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
 
 /** Pins a new session to a node, by id. */
@@ -40,7 +41,7 @@ const SESSION_ROUTE = '/v1/sessions/:id';
 const CREATE_ROUTE = '/v1/sessions';
 
 export interface RoutingOptions {
-  /** Largest request body passed on (the owner applies its own limits too). */
+  /** Largest request body passed on, the largest any endpoint takes: a larger one is refused here, as the owner would refuse it (the owner applies its own limits too). */
   maxBodyBytes: number;
   /** What fastify's hooks check on every request (app.ts), checked again before a request is passed on ahead of them. */
   hosts: HostPolicy;
@@ -93,7 +94,7 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
   });
 
   async function forward(request: FastifyRequest, origin: string, hops: number, sessionId: string | null): Promise<ForwardedReply> {
-    const body = await readBody(request.raw, options.maxBodyBytes);
+    const body = await readBody(request.raw, { limit: options.maxBodyBytes });
     return passOn(node, { method: request.method, url: request.url, headers: request.headers, requestId: String(request.id), body, hops }, origin, sessionId);
   }
 
@@ -130,7 +131,7 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
     const requestId = genReqId(req);
     let reply: ForwardedReply;
     try {
-      const body = await readBody(req, options.maxBodyBytes);
+      const body = await readBody(req, { limit: options.maxBodyBytes });
       reply = await passOn(node, { method: req.method!, url: req.url!, headers: req.headers, requestId, body, hops: 0 }, to.url, to.id);
     } catch (err) {
       failed.set(req, err);

@@ -10,9 +10,10 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
-import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SNAPSHOT_VECTORS, type TypedSnapshot } from '../engine/index.js';
 import { SpikeserveError } from '../errors.js';
+import { readBody } from './body-reader.js';
 import { blobViews, CodecError, decodeBlob, planBlob } from '../persist/codec.js';
 import type { WeightMatrices } from '../api/state.js';
 import { BinaryFrameError, decodeFrame, encodeFrameParts, HEADER_BYTES, SECTION_HEADER_BYTES, type FrameInput } from '../ws/binary-format.js';
@@ -35,72 +36,16 @@ export function binarySchema(description: string) {
 
 /**
  * Accepts application/octet-stream bodies (as one Buffer) of up to
- * `bodyLimit` bytes, in this plugin's routes. Each chunk is copied into a
- * Buffer of the announced length as it arrives: fastify's own reader joins
- * the chunks at the end, tens of megabytes copied in one go. The Buffer is
- * placed so that the body's byte `valuesAt` (where its float64 values
- * start) is 8-byte aligned: they can then be read in place, not copied.
+ * `bodyLimit` bytes, in this plugin's routes, copied as they arrive
+ * (fastify's own reader joins the chunks at the end, tens of megabytes
+ * copied in one go) into a Buffer placed so that the body's byte
+ * `valuesAt` (where its float64 values start) is 8-byte aligned: they can
+ * then be read in place, not copied.
  */
 export function acceptBinaryBodies(app: FastifyInstance, bodyLimit: number, valuesAt = 0): void {
-  app.addContentTypeParser(BINARY, { bodyLimit }, (request, payload, done) => {
-    readBody(payload ?? request.raw, Number(request.headers['content-length']), bodyLimit, valuesAt, done);
-  });
-}
-
-/** A Buffer of `length` bytes (to be written in full) whose byte `at` is 8-byte aligned. */
-function alignedBuffer(length: number, at: number): Buffer {
-  const shift = (8 - (at % 8)) % 8;
-  // Slow: a memory of its own (never the shared pool), which starts aligned.
-  return Buffer.allocUnsafeSlow(shift + length).subarray(shift);
-}
-
-/** fastify's checks of a body read (size, content-length, a failed stream), with the same errors. */
-function readBody(payload: IncomingMessage, declared: number, limit: number, valuesAt: number, done: (err: Error | null, body?: Buffer) => void): void {
-  if (declared > limit) {
-    done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
-    return;
-  }
-  const known = Number.isSafeInteger(declared) && declared >= 0;
-  const into = known ? alignedBuffer(declared, valuesAt) : null;
-  const chunks: Buffer[] = [];
-  let received = 0;
-  const stop = () => {
-    payload.removeListener('data', onData);
-    payload.removeListener('end', onEnd);
-    payload.removeListener('error', onEnd);
-  };
-  function onData(chunk: Buffer): void {
-    if (received + chunk.length > limit || (into !== null && received + chunk.length > into.length)) {
-      stop();
-      done(received + chunk.length > limit ? new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE() : new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-      return;
-    }
-    if (into !== null) chunk.copy(into, received);
-    else chunks.push(chunk);
-    received += chunk.length;
-  }
-  function onEnd(err?: Error & { statusCode?: number }): void {
-    stop();
-    if (err != null) {
-      if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
-      done(err);
-      return;
-    }
-    if (into !== null) {
-      if (received !== into.length) done(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-      else done(null, into);
-      return;
-    }
-    // No content-length (chunked): joined at the end.
-    const body = alignedBuffer(received, valuesAt);
-    let at = 0;
-    for (const c of chunks) at += c.copy(body, at);
-    done(null, body);
-  }
-  payload.on('data', onData);
-  payload.on('end', onEnd);
-  payload.on('error', onEnd);
-  payload.resume();
+  app.addContentTypeParser(BINARY, { bodyLimit }, (request: FastifyRequest, payload: IncomingMessage) =>
+    readBody(payload ?? request.raw, { limit: bodyLimit, alignedAt: valuesAt }),
+  );
 }
 
 /**
