@@ -36,8 +36,7 @@ export async function stepAcross(node: ClusterNode, items: BatchStepItem[], ctx:
     const routes = new Map<string, Route | { kind: 'error'; error: unknown }>();
     await Promise.all(
       [...new Set(pending.map((i) => items[i].id))].map(async (id) => {
-        for (let wait = node.gates.waiting(id); wait !== null; wait = node.gates.waiting(id)) await wait;
-        if (node.holds(id) || hops >= MAX_HOPS) return void routes.set(id, { kind: 'local' });
+        if (await node.gates.whenOpen(id, () => node.holds(id) || hops >= MAX_HOPS)) return void routes.set(id, { kind: 'local' });
         // Asked again of Redis when a node passed the batch here (its memory was out of date) or on a retry.
         routes.set(id, await node.route(id, hops > 0 || round > 0).catch((error: unknown) => ({ kind: 'error' as const, error })));
       }),

@@ -15,6 +15,17 @@ export class SessionGates {
     return this.shut.get(id)?.opened ?? null;
   }
 
+  /**
+   * Runs `run` once the gate of `id` is open, in the turn whose check found
+   * it open: what `run` checks and counts with enter() is done before a move
+   * can shut the gate and wait for what was counted (an await between the
+   * check and the count would let one start in between).
+   */
+  async whenOpen<T>(id: string, run: () => T): Promise<T> {
+    for (let wait = this.waiting(id); wait !== null; wait = this.waiting(id)) await wait;
+    return run();
+  }
+
   /** One more request served here for `id`; the returned function ends it (once). */
   enter(id: string): () => void {
     this.active.set(id, (this.active.get(id) ?? 0) + 1);

@@ -80,13 +80,12 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
     const id = (request.params as { id?: unknown } | undefined)?.id;
     if (typeof id !== 'string' || !route.startsWith(SESSION_ROUTE)) return;
     // Served here only if held here and not moving, checked and counted in one turn: a move waits for what it counted.
-    for (let wait = node.gates.waiting(id); wait !== null; wait = node.gates.waiting(id)) await wait;
-    if (node.holds(id) || hops >= MAX_HOPS) return serveHere(reply, id);
+    if (await node.gates.whenOpen(id, () => (node.holds(id) || hops >= MAX_HOPS) && serveHere(reply, id))) return;
     // Passed here by a node that thought this one held it: ask Redis, not memory.
     const r = await node.route(id, hops > 0);
     if (r.kind === 'local') {
-      for (let wait = node.gates.waiting(id); wait !== null; wait = node.gates.waiting(id)) await wait;
-      return serveHere(reply, id);
+      await node.gates.whenOpen(id, () => serveHere(reply, id));
+      return;
     }
     if (r.kind === 'unavailable') throw unavailable(id, r.node, `its node ${r.node} is not running`);
     forwarded.add(request);
@@ -156,8 +155,10 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
     app.log.warn('fastify\'s request handler was not found on the server: every forwarded request takes fastify\'s path');
   }
 
-  function serveHere(reply: FastifyReply, id: string): void {
+  /** Counts the request as served here until its reply is out (true: it is). */
+  function serveHere(reply: FastifyReply, id: string): true {
     reply.raw.once('close', node.gates.enter(id));
+    return true;
   }
 
   // A key at its quota of sessions over the cluster is refused before its network is built here.

@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { ResolvedNetwork, TypedSnapshot } from '../engine/index.js';
+import type { EngineLimits, ResolvedNetwork, TypedSnapshot } from '../engine/index.js';
 import { connectionShape, DEFAULT_ENGINE_LIMITS, Network, REWARD_RULE_TYPES, runToEnd, synapseCount } from '../engine/index.js';
 import { inSlices } from './in-slices.js';
 import { SpikeserveError } from '../errors.js';
@@ -26,13 +26,8 @@ import { CommandRecorder, replayCommandsPausing } from './session-log.js';
 import { SpikeStats, type SnapshotMeta } from './spike-stats.js';
 import { allWeights, connectionWeights, copiesOf, detailOf, stateOf, stepView, summaryOf, weightMatrices, type StepView } from './views.js';
 
-export interface SessionLimits {
-  maxNeurons: number;
-  maxSynapses: number;
-  maxPopulations?: number;
-  maxConnections?: number;
-  /** Copies in a batch network (MAX_BATCH_SIZE); default the engine's. */
-  maxBatchSize?: number;
+/** The engine's limits on a network (from the configuration; unset ones the engine's defaults), and those on a call. */
+export interface SessionLimits extends EngineLimits {
   maxStepsPerCall: number;
   maxSpikeRecordsPerCall: number;
 }
