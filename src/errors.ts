@@ -20,7 +20,7 @@ export const ERROR_CATALOGUE = {
   BACKEND_UNAVAILABLE: { status: 503, description: 'The requested engine backend cannot run on this server: it was not started, or could not start here (GET /healthz says why; use the native backend). A saved session on that backend stays on disk, unchanged, and loads once the server runs with it.' },
   REQUEST_INVALID: { status: 400, description: 'The request is malformed: the body is not valid JSON, or a field, query parameter or path parameter is missing, unknown or of the wrong type.' },
   ROUTE_NOT_FOUND: { status: 404, description: 'No endpoint has this method and path (the API lives under /v1; see /openapi.yaml).' },
-  BODY_TOO_LARGE: { status: 413, description: 'The request body is larger than the configured limit (BODY_LIMIT_BYTES).' },
+  BODY_TOO_LARGE: { status: 413, description: 'The request body is larger than its endpoint takes (BODY_LIMIT_BYTES for JSON; binary weights and snapshots have limits of their own).' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body is not sent as application/json.' },
   SHUTTING_DOWN: { status: 503, description: 'The server is shutting down and takes no new work; retry against another instance or after the restart.' },
   MESSAGE_INVALID: { status: 400, description: 'A WebSocket message is not a JSON text object with a known `type` (malformed JSON, a binary frame, a missing or unknown type, or an `id` that is not a string of at most 128 characters or a finite number). It gets an error reply; the socket stays open.' },
