@@ -381,7 +381,7 @@ test("a batch's kernels (every copy's delivery, MSTDP's terms, the p vectors) gi
     { type: 'STDP', lr: [0.02, 0.03], weight_decay: 0.001 },
     { type: 'NoOp', weight_decay: 0.01 },
   ];
-  for (const [nPre, nPost, copies] of [[60, 45, 3], [45, 131, 4], [7, 3, 5]]) {
+  for (const [nPre, nPost, copies] of [[60, 45, 3], [45, 131, 4], [7, 3, 5], [41, 30, 16]]) {
     for (const [wMin, wMax] of [[0, 2], [-1, 1]]) {
       rules.forEach((rule, r) => {
         const spec = {

@@ -2,7 +2,8 @@
  * A batch's per-copy state in its connection's WebAssembly memory, next to
  * the weights and the summed terms (wasm-weights.ts reserves the room), and
  * the kernels of batch-kernels.wat that run over it once for all copies:
- * MSTDP's update from every copy's terms, and every copy's delivery. A
+ * MSTDP's update from every copy's terms, the p vectors' decay, and every
+ * copy's delivery. A
  * batch of B copies otherwise pays B calls, or B passes of JavaScript, for
  * each.
  *
@@ -14,18 +15,21 @@
  * spikes (B * rows i32), ePreMask (B * rows u8), ePostMask (B * cols u8),
  * rowMask (rows u8), colMask (cols u8), then from the next multiple of 16
  * uRow, dRow (cols f64 each), colPos, colCopyCount (cols i32 each),
- * colCopies (B * cols i32), then from the next multiple of 16 rowKeep (rows i64).
+ * colCopies (B * cols i32), then from the next multiple of 16 rowKeep (rows i64),
+ * colKeep (cols i64), ownerCount, owner (rows i32 each), soleCols,
+ * soleCopies, multiCols (cols i32 each).
  */
 import { BATCH_KERNELS_WASM_BASE64 } from './batch-kernels-wasm.js';
 import { compileEmbedded } from './wasm-module.js';
 
-const HEADER_BYTES = 128;
+const HEADER_BYTES = 160;
 /** The header's slot of the reduction factor's address (byte 108). */
 const HEADER_FACTOR = 27;
 
 interface BatchExports {
   mstdpUpdate(header: number): void;
   deliverCopies(header: number, count: number, fresh: number): void;
+  decayCopies(header: number, plus: number, minus: number): void;
 }
 
 /** Compiled once per process; null where WebAssembly or its SIMD instructions are missing (batches keep the JavaScript loops). */
@@ -40,10 +44,10 @@ export function batchBytes(rows: number, cols: number, copies: number): number {
   const doubles = copies * rows + 2 * copies * cols + cols + copies;
   const ints = 2 * copies * rows + copies * cols + 2 * copies + rows + cols + 2;
   const first = HEADER_BYTES + 8 * doubles + 4 * ints + copies * rows + copies * cols + rows + cols;
-  return Math.ceil((Math.ceil(first / 16) * 16 + 16 * cols + 8 * cols + 4 * copies * cols) / 16) * 16 + 8 * rows;
+  return Math.ceil((Math.ceil(first / 16) * 16 + 16 * cols + 8 * cols + 4 * copies * cols) / 16) * 16 + 8 * rows + 8 * cols + 8 * rows + 12 * cols;
 }
 
-/** Where the weights' own arrays are, and the kernel the p vectors decay with (weight-kernels.wat decayAdd). */
+/** Where the weights' own arrays are. */
 export interface BatchHost {
   memory: WebAssembly.Memory;
   rows: number;
@@ -51,8 +55,6 @@ export interface BatchHost {
   storedAt: number;
   termsUpAt: number;
   termsDownAt: number;
-  /** p[i] = p[i] * d + a * s[i], d and a the doubles at byte `params` (weight-kernels.wat decayAdd). */
-  decayAdd(p: number, s: number, n: number, params: number): void;
   /** Byte offset of the rules' scalars (DenseWeights.ruleParams). */
   ruleParamsAt: number;
 }
@@ -83,10 +85,6 @@ export class WasmBatch {
   private readonly host: BatchHost;
   private readonly headerAt: number;
   private readonly header: Int32Array;
-  private readonly pPlusAt: number;
-  private readonly pMinusAt: number;
-  private readonly ePreMaskAt: number;
-  private readonly ePostMaskAt: number;
 
   private constructor(module: WebAssembly.Module, host: BatchHost, at: number, copies: number) {
     const { memory, rows, cols } = host;
@@ -102,8 +100,8 @@ export class WasmBatch {
       next += bytes;
       return from;
     };
-    this.pPlusAt = take(8 * copies * rows);
-    this.pMinusAt = take(8 * copies * cols);
+    const pPlusAt = take(8 * copies * rows);
+    const pMinusAt = take(8 * copies * cols);
     const mAt = take(8 * cols);
     const cAt = take(8 * copies);
     const outAt = take(8 * copies * cols);
@@ -115,8 +113,8 @@ export class WasmBatch {
     const colListAt = take(4 * cols);
     const countsAt = take(8);
     const spikesAt = take(4 * copies * rows);
-    this.ePreMaskAt = take(copies * rows);
-    this.ePostMaskAt = take(copies * cols);
+    const ePreMaskAt = take(copies * rows);
+    const ePostMaskAt = take(copies * cols);
     const rowMaskAt = take(rows);
     const colMaskAt = take(cols);
     next = Math.ceil(next / 16) * 16;
@@ -127,8 +125,14 @@ export class WasmBatch {
     const colCopiesAt = take(4 * copies * cols);
     next = Math.ceil(next / 16) * 16;
     const rowKeepAt = take(8 * rows);
-    this.pPlus = new Float64Array(buf, this.pPlusAt, copies * rows);
-    this.pMinus = new Float64Array(buf, this.pMinusAt, copies * cols);
+    const colKeepAt = take(8 * cols);
+    const ownerCountAt = take(4 * rows);
+    const ownerAt = take(4 * rows);
+    const soleColsAt = take(4 * cols);
+    const soleCopiesAt = take(4 * cols);
+    const multiColsAt = take(4 * cols);
+    this.pPlus = new Float64Array(buf, pPlusAt, copies * rows);
+    this.pMinus = new Float64Array(buf, pMinusAt, copies * cols);
     this.c = new Float64Array(buf, cAt, copies);
     this.out = new Float64Array(buf, outAt, copies * cols);
     this.ePreIdx = new Int32Array(buf, ePreIdxAt, copies * rows);
@@ -139,18 +143,19 @@ export class WasmBatch {
     this.colList = new Int32Array(buf, colListAt, cols);
     this.counts = new Int32Array(buf, countsAt, 2);
     this.spikes = new Int32Array(buf, spikesAt, copies * rows);
-    this.ePreMask = new Uint8Array(buf, this.ePreMaskAt, copies * rows);
-    this.ePostMask = new Uint8Array(buf, this.ePostMaskAt, copies * cols);
+    this.ePreMask = new Uint8Array(buf, ePreMaskAt, copies * rows);
+    this.ePostMask = new Uint8Array(buf, ePostMaskAt, copies * cols);
     this.rowMask = new Uint8Array(buf, rowMaskAt, rows);
     this.colMask = new Uint8Array(buf, colMaskAt, cols);
     this.header = new Int32Array(buf, at, HEADER_BYTES / 4);
     this.header.set([
       host.termsUpAt, host.termsDownAt, rows, cols, copies,
-      this.pPlusAt, this.pMinusAt, mAt, cAt,
-      ePreIdxAt, ePreCountAt, this.ePreMaskAt, ePostIdxAt, ePostCountAt,
+      pPlusAt, pMinusAt, mAt, cAt,
+      ePreIdxAt, ePreCountAt, ePreMaskAt, ePostIdxAt, ePostCountAt,
       rowMaskAt, rowListAt, colMaskAt, colListAt, countsAt,
       host.storedAt, outAt, spikesAt,
-      uRowAt, dRowAt, colPosAt, colCopyCountAt, colCopiesAt, 0, rowKeepAt,
+      uRowAt, dRowAt, colPosAt, colCopyCountAt, colCopiesAt, 0, rowKeepAt, colKeepAt, ownerCountAt, ownerAt,
+      soleColsAt, soleCopiesAt, multiColsAt,
     ]);
   }
 
@@ -188,10 +193,13 @@ export class WasmBatch {
     out.set(this.out);
   }
 
-  /** p_plus = p_plus * d + a * ePreMask and p_minus likewise with ePostMask, for every copy; (d, a) at ruleParams[plusSlot] and [minusSlot]. */
+  /**
+   * p_plus = p_plus * d + a * ePreMask and p_minus likewise with ePostMask,
+   * for every copy, (d, a) at ruleParams[plusSlot] and [minusSlot]; from
+   * the eligibility's spike lists, which the masks mirror.
+   */
   decayP(plusSlot: number, minusSlot: number): void {
-    const { host } = this;
-    host.decayAdd(this.pPlusAt, this.ePreMaskAt, this.pPlus.length, host.ruleParamsAt + 8 * plusSlot);
-    host.decayAdd(this.pMinusAt, this.ePostMaskAt, this.pMinus.length, host.ruleParamsAt + 8 * minusSlot);
+    const at = this.host.ruleParamsAt;
+    this.fns.decayCopies(this.headerAt, at + 8 * plusSlot, at + 8 * minusSlot);
   }
 }

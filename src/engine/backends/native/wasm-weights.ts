@@ -275,12 +275,8 @@ export class WasmWeights {
     }
     if (hasBatch(layout)) {
       at = Math.ceil(at / 16) * 16;
-      const fns = this.fns;
       this.batch = WasmBatch.create(
-        {
-          memory, rows, cols, storedAt: this.storedAt, termsUpAt: this.termsUpAt, termsDownAt: this.termsDownAt, ruleParamsAt: RULE_PARAMS_AT,
-          decayAdd: fns.decayAdd,
-        },
+        { memory, rows, cols, storedAt: this.storedAt, termsUpAt: this.termsUpAt, termsDownAt: this.termsDownAt, ruleParamsAt: RULE_PARAMS_AT },
         at,
         layout.copies as number,
       );
