@@ -32,8 +32,12 @@ describe('golden cases over HTTP', () => {
   });
 
   for (const { file, c } of cases) {
+    // The engine's run of the case, made once for both tests.
+    let run: ReturnType<typeof replay> | undefined;
+    const reference = () => (run ??= replay(c));
+
     test(`${file}: one request per step equals the engine alone and the recorded run`, async () => {
-      const engine = replay(c);
+      const engine = reference();
       const id = await createSession(app, sessionBody(c));
       const pops = Object.keys(engine.spikes);
       const spikes: Record<string, number[][]> = Object.fromEntries(pops.map((p) => [p, []]));
@@ -64,7 +68,7 @@ describe('golden cases over HTTP', () => {
     });
 
     test(`${file}: the whole case in one request equals the engine alone`, async () => {
-      const engine = replay(c);
+      const engine = reference();
       const id = await createSession(app, sessionBody(c));
       const sizes: Record<string, number> = Object.fromEntries(Object.entries((c.network as { populations: Record<string, { n: number }> }).populations).map(([p, s]) => [p, s.n]));
       const copies = (c.network as { batch_size?: number }).batch_size ?? 1;

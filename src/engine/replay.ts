@@ -43,6 +43,7 @@ export function checkReplayCase(input: unknown): asserts input is ReplayCase {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new SpikeserveError('REPLAY_CASE_INVALID', 'case: must be a JSON object with "network" and "steps"');
   }
+  if (Value.Check(ReplayCaseSchema, input)) return;
   for (const err of Value.Errors(ReplayCaseSchema, input)) {
     const field = jsonPointerToField('case', err.path);
     throw new SpikeserveError('REPLAY_CASE_INVALID', `${field}: ${err.message.charAt(0).toLowerCase()}${err.message.slice(1)}`, { field });

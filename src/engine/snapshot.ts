@@ -132,7 +132,10 @@ export function checkSnapshotEnvelope(input: unknown, root = 'snapshot'): assert
   if (o.version === 1 && typeof network === 'object' && network !== null && network.batch_size !== undefined && network.batch_size !== 1) {
     throw snapError(`${root}.network.batch_size`, 'a version 1 snapshot holds one copy; batches came with version 2');
   }
-  for (const err of Value.Errors(SnapshotSchema, schemaView(o))) {
+  const view = schemaView(o);
+  // Value.Check first: it is several times cheaper than walking for errors, and nearly every snapshot passes.
+  if (Value.Check(SnapshotSchema, view)) return;
+  for (const err of Value.Errors(SnapshotSchema, view)) {
     throw snapError(jsonPointerToField(root, err.path), err.message.charAt(0).toLowerCase() + err.message.slice(1));
   }
 }
