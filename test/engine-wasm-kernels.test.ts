@@ -286,6 +286,8 @@ test('every rule and bound drives the same connection to the same bits with WebA
     { type: 'MSTDP', lr: 0.05, weight_decay: 0.01 },
     { type: 'MSTDP', lr: 0.05, boundary: 'soft' },
     { type: 'MSTDPET', lr: 0.05, tc_e_trace: 5 },
+    // Rewards applied row by row, with many weights replayed at their bounds.
+    { type: 'MSTDPET', lr: 3, tc_e_trace: 5 },
     { type: 'MSTDPET', lr: 0.05, weight_decay: 0.01 },
     { type: 'MSTDPET', lr: 0.05, boundary: 'soft' },
     { type: 'NoOp', weight_decay: 0.01 },

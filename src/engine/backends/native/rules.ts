@@ -7,6 +7,7 @@
  */
 import type { ResolvedRule } from '../../spec-schema.js';
 import { WeightsOnlyRule, type AnyRuleState, type ExportedRuleState } from '../kernel.js';
+import type { LazyRewards } from './lazy-rewards.js';
 import type { LifPopulation } from './population.js';
 import { ScaledTrace } from './scaled-trace.js';
 import { TraceColumns } from './trace-columns.js';
@@ -174,6 +175,13 @@ const ET_K = 6;
  * columns of that many steps (docs/benchmarks.md).
  */
 const PENDING_AFTER_QUIET = 8;
+/**
+ * MSTDPET's rewards are applied row by row (lazy-rewards.ts) on a rewarded
+ * step that comes fewer than this many steps after the previous one; a rarer
+ * reward updates every weight at once. Bringing rows up to date costs about
+ * a dense update every few dozen steps (docs/benchmarks.md).
+ */
+const LAZY_BELOW_QUIET = 20;
 
 export class MstdpRule implements NativeRule {
   protected readonly pre: LifPopulation;
@@ -355,14 +363,17 @@ export class MstdpRule implements NativeRule {
  * columns of the spikes e was built from. So it is kept as stored * etScale,
  * as the weights keep their decay: the decay is one multiplication, adding e
  * touches the rows of the pre spikes, the columns of the post spikes are kept
- * pending as one number per column (trace-columns.ts), and only a step with
- * a reward visits the whole matrix. A reward at the end of an episode is the
- * case it is for.
+ * pending as one number per column (trace-columns.ts). Under hard bounds
+ * without weight decay a reward is applied to each row when the row is next
+ * used (lazy-rewards.ts); otherwise a step with a reward visits the whole
+ * matrix. A reward at the end of an episode is the case it is for.
  */
 export class MstdpetRule extends MstdpRule {
   /** Its stored values are next to the weights (DenseWeights.trace). */
   private readonly et: ScaledTrace;
   private readonly columns: TraceColumns;
+  /** The rewards applied row by row, or null where each rewarded step updates every weight. */
+  private readonly lazy: LazyRewards | null;
   /** Steps without a reward since the last rewarded one, and before it. */
   private quietSteps = 0;
   private quietBefore = 0;
@@ -372,15 +383,26 @@ export class MstdpetRule extends MstdpRule {
     if (parts.w.trace === null) throw new Error('MSTDPET needs weights built with a trace');
     this.trace = this.et = new ScaledTrace(parts.w.trace, parts.rule, parts.dt);
     this.columns = new TraceColumns(parts.w, this.pPlus, parts.w.ruleParams[PLUS_DECAY]);
+    this.lazy = parts.w.enableLazyRewards();
+    this.columns.lazy = this.lazy;
   }
 
   override update(reward: number): void {
     const c = this.et.lrDt * reward;
+    const { lazy } = this;
+    // Rewards applied row by row where they come often; a rare one updates every weight, the rows brought up to date first.
+    const lazyStep = lazy !== null && c !== 0 && this.quietSteps < LAZY_BELOW_QUIET;
+    if (lazy !== null) {
+      if (c !== 0 && !lazyStep) lazy.flushAll();
+      else lazy.beforeStep(this.et);
+      lazy.active = lazyStep || lazy.pending;
+    }
     this.traceEligibility(c !== 0);
     this.w.begin();
     if (c !== 0) {
       this.w.ruleParams[ET_C] = c * this.et.scale;
-      this.w.applyScaledTrace(ET_C, this.columns.pending);
+      if (lazy !== null && lazyStep) lazy.reward(this.w.ruleParams, ET_C, this.et);
+      else this.w.applyScaledTrace(ET_C, this.columns.pending);
     }
     this.w.end();
     this.advance();
@@ -402,16 +424,23 @@ export class MstdpetRule extends MstdpRule {
     // The scale is about to be folded into the stored values: the pending columns go in first.
     if (this.et.scale * this.et.decay < DenseWeights.RENORMALISE_BELOW) columns.fold();
     // Rewards are coming often again: the rewarded update goes back to the trace alone.
-    if (rewarded && columns.pending && this.quietSteps < PENDING_AFTER_QUIET) columns.fold();
+    const lazy = this.lazy !== null && this.lazy.active;
+    if (!lazy && rewarded && columns.pending && this.quietSteps < PENDING_AFTER_QUIET) columns.fold();
+    const scale = this.et.scale * this.et.decay;
     this.et.decayStep();
+    if (scale < DenseWeights.RENORMALISE_BELOW) this.lazy?.traceScaled(scale);
     this.w.ruleParams[ET_K] = this.et.invTc / this.et.scale;
+    // These rows' trace is about to change: they take their rewards first.
+    this.lazy?.commitRows(this.ePreIdx, this.ePreCount);
     this.w.traceAddRows(this.ePreIdx, this.ePreCount, ET_K);
+    this.lazy?.rowsChanged(this.ePreIdx, this.ePreCount);
     columns.rowsTaken(this.ePreIdx, this.ePreCount);
     // A pending column costs one addition, but a rewarded update that reads
     // pending columns costs more than one that reads the trace alone: the
     // columns wait only where rewards have been rare (or, on a rewarded
     // step, where the update reads them anyway).
-    const wait = rewarded ? columns.pending : Math.max(this.quietSteps, this.quietBefore) >= PENDING_AFTER_QUIET;
+    // Lazy rewards read the columns row by row: they always wait.
+    const wait = lazy || (rewarded ? columns.pending : Math.max(this.quietSteps, this.quietBefore) >= PENDING_AFTER_QUIET);
     if (wait) columns.addColumns(this.ePostIdx, this.ePostCount, ET_K);
     else this.w.traceAddCols(this.ePostIdx, this.ePostCount, ET_K);
     if (rewarded) {

@@ -26,6 +26,7 @@
  * the WebAssembly kernels do the same operations in the same order: the
  * same bits.
  */
+import type { LazyRewards } from './lazy-rewards.js';
 import type { DenseWeights } from './weights.js';
 
 /** pi below which the columns are taken into the trace: rounding is then amplified at most 2^20-fold. */
@@ -39,6 +40,11 @@ export class TraceColumns {
   private pi = 1;
   /** Whether q holds anything. */
   pending = false;
+  /**
+   * MSTDPET's lazily applied rewards, which read the trace, q and the
+   * factors: every row takes its rewards before they change as a whole.
+   */
+  lazy: LazyRewards | null = null;
 
   constructor(
     private readonly w: DenseWeights,
@@ -65,6 +71,7 @@ export class TraceColumns {
     const a = this.pi * this.w.ruleParams[slot];
     for (let c = 0; c < count; c++) q[cols[c]] += a;
     this.pending = true;
+    this.lazy?.columnsAdded(cols, count);
   }
 
   /** The listed rows have taken their change (DenseWeights.traceAddRows). */
@@ -115,6 +122,7 @@ export class TraceColumns {
 
   /** Takes the pending columns into the trace and starts again from p_plus as it is. */
   fold(): void {
+    this.lazy?.flushAll();
     if (this.pending) {
       this.w.foldTraceColumns();
       this.pending = false;
@@ -124,10 +132,12 @@ export class TraceColumns {
 
   /** Nothing pending, the factors p_plus as it is: after the trace was reset, restored or folded. */
   restart(): void {
+    this.lazy?.flushAll();
     this.q.fill(0);
     this.changes.fill(0);
     this.factors.set(this.source);
     this.pi = 1;
     this.pending = false;
+    this.lazy?.factorsChanged();
   }
 }

@@ -21,11 +21,14 @@
  * each, LAZY_ENTRIES of them), pool (lazyPoolSize(cols) i32, columns' byte
  * offsets in a row); with a trace
  * (MSTDPET's), from the next multiple of 16: trace (rows * cols f64) and
- * its pending columns (trace-columns.ts: cols f64, then rows f64 twice); with
+ * its pending columns (trace-columns.ts: cols f64, then rows f64 twice),
+ * then the lazy rewards' H (cols f64), row scalars (8 f64) and rows'
+ * bounds on the trace (rows f64, lazy-rewards.ts); with
  * terms (a batch's summed potentiation and depression), from the next
  * multiple of 16: termsUp, termsDown (rows * cols f64 each); with a batch's
  * copies, from the next multiple of 16: their state (wasm-batch.ts).
  */
+import { lazyRewardSlots } from './lazy-rewards.js';
 import { batchBytes, WasmBatch } from './wasm-batch.js';
 import { compileEmbedded } from './wasm-module.js';
 import { WEIGHT_KERNELS_WASM_BASE64 } from './weight-kernels-wasm.js';
@@ -54,6 +57,9 @@ interface KernelExports {
   addCols(m: number, rows: number, cols: number, perRow: number, colIdx: number, colCount: number): void;
   addRows(m: number, cols: number, idx: number, count: number, v: number, q: number, dq: number): void;
   foldColumns(m: number, rows: number, cols: number, pr: number, q: number, dq: number): void;
+  lazyRow(u: number, t: number, h: number, h0: number, real: number, fails: number, mask: number, cols: number, p: number, commit: number): number;
+  maxAbsRows(m: number, cols: number, idx: number, count: number, all: number, out: number): void;
+  lazyQuiet(u: number, h: number, real: number, cols: number, p: number, commit: number): void;
   takeTerms(stored: number, rows: number, cols: number, rowIdx: number, rowCount: number, mask: number, colIdx: number, colCount: number, up: number, down: number): void;
 }
 
@@ -66,6 +72,14 @@ export const LAZY_ENTRIES = 4096;
 export function lazyPoolSize(cols: number): number {
   return Math.max(cols, Math.min(1 << 16, 64 * cols));
 }
+/** The lazy rewards' row scalars (lazy-rewards.ts, LazyRewardParts.params). */
+const LAZY_REWARD_PARAMS = 8;
+/** What the lazy rewards keep of an epoch: g, q and H at each of its rewarded steps (LazyRewardParts). */
+function lazyEpochDoubles(rows: number, cols: number): number {
+  const slots = lazyRewardSlots(rows);
+  return slots + slots * cols + (slots + 1) * cols;
+}
+
 /** Byte offset of the lazy columns' p_plus decay among the kernels' doubles. */
 export const LAZY_DECAY_AT = 104;
 
@@ -115,7 +129,7 @@ export interface WasmLayout {
 
 function traceEnd({ rows, cols, lazy, trace }: WasmLayout): number {
   const end = lazyEnd(rows, cols, lazy);
-  return trace ? Math.ceil(end / 16) * 16 + 8 * (rows * cols + cols + 2 * rows) : end;
+  return trace ? Math.ceil(end / 16) * 16 + 8 * (rows * cols + 2 * cols + 3 * rows + LAZY_REWARD_PARAMS + lazyEpochDoubles(rows, cols)) : end;
 }
 
 function termsEnd(layout: WasmLayout): number {
@@ -182,6 +196,17 @@ export class WasmWeights {
   private readonly traceColumnsAt: number = 0;
   private readonly traceRowFactorsAt: number = 0;
   private readonly traceRowChangesAt: number = 0;
+  /** MSTDPET's lazy rewards' H and row scalars (lazy-rewards.ts), next to the trace, or null with it. */
+  readonly lazyH: Float64Array | null = null;
+  readonly lazyParams: Float64Array | null = null;
+  readonly lazyRowMax: Float64Array | null = null;
+  readonly lazyHistoryG: Float64Array | null = null;
+  readonly lazyHistoryQ: Float64Array | null = null;
+  readonly lazyHistoryH: Float64Array | null = null;
+  private readonly lazyHistoryHAt: number = 0;
+  private readonly lazyHAt: number = 0;
+  private readonly lazyParamsAt: number = 0;
+  private readonly lazyRowMaxAt: number = 0;
   /** A batch's summed potentiation and depression, matrices the size of the weights, or null when this memory has none. */
   readonly termsUp: Float64Array | null = null;
   readonly termsDown: Float64Array | null = null;
@@ -263,6 +288,23 @@ export class WasmWeights {
       this.traceRowChangesAt = at;
       this.traceRowChanges = new Float64Array(buf, at, rows);
       at += 8 * rows;
+      this.lazyHAt = at;
+      this.lazyH = new Float64Array(buf, at, cols);
+      at += 8 * cols;
+      this.lazyParamsAt = at;
+      this.lazyParams = new Float64Array(buf, at, LAZY_REWARD_PARAMS);
+      at += 8 * LAZY_REWARD_PARAMS;
+      this.lazyRowMaxAt = at;
+      this.lazyRowMax = new Float64Array(buf, at, rows);
+      at += 8 * rows;
+      const slots = lazyRewardSlots(rows);
+      this.lazyHistoryG = new Float64Array(buf, at, slots);
+      at += 8 * slots;
+      this.lazyHistoryQ = new Float64Array(buf, at, slots * cols);
+      at += 8 * slots * cols;
+      this.lazyHistoryHAt = at;
+      this.lazyHistoryH = new Float64Array(buf, at, (slots + 1) * cols);
+      at += 8 * (slots + 1) * cols;
     }
     if (terms) {
       at = Math.ceil(at / 16) * 16;
@@ -440,5 +482,51 @@ export class WasmWeights {
   /** DenseWeights.foldTraceColumns. */
   foldTraceColumns(): void {
     this.fns.foldColumns(this.traceAt, this.rows, this.cols, this.traceRowFactorsAt, this.traceColumnsAt, this.traceRowChangesAt);
+  }
+
+  /** The lazy rewards' columns to replay are listed in idx2 (lazy-rewards.ts). */
+  get lazyFails(): Int32Array {
+    return this.idx2;
+  }
+
+  /**
+   * Row i's real weights into downRow, the columns to replay listed in
+   * idx2 (upRow the scratch); returns how many; with `commit`, the row
+   * stored where no replay is needed; `from`, the row of lazyHAt when row
+   * i was last brought up to date (lazy-rewards.ts lazyRowJs).
+   */
+  lazyRow(i: number, from: number, commit: boolean): number {
+    const off = 8 * i * this.cols;
+    const h0 = this.lazyHistoryHAt + 8 * from * this.cols;
+    return this.fns.lazyRow(this.storedAt + off, this.traceAt + off, this.lazyHAt, h0, this.downAt, this.idx2At, this.upAt, this.cols, this.lazyParamsAt, commit ? 1 : 0);
+  }
+
+  /** lazyRowMax[i] = max |trace[i][j]| for the listed rows, or every row when `rows` is null (lazy-rewards.ts maxAbsJs). */
+  maxAbsRows(rows: Int32Array | null, count: number): void {
+    if (rows !== null) {
+      const idx = this.idx;
+      for (let k = 0; k < count; k++) idx[k] = rows[k];
+    }
+    this.fns.maxAbsRows(this.traceAt, this.cols, this.idxAt, rows === null ? this.rows : count, rows === null ? 1 : 0, this.lazyRowMaxAt);
+  }
+
+  /** lazyRow for a row without rewards to take (lazy-rewards.ts lazyQuietJs). */
+  lazyQuiet(i: number, commit: boolean): void {
+    this.fns.lazyQuiet(this.storedAt + 8 * i * this.cols, this.lazyHAt, this.downAt, this.cols, this.lazyParamsAt, commit ? 1 : 0);
+  }
+
+  /** The post input in, for lazyDeliverRow (params[0] must hold the scale). */
+  lazyDeliverBegin(out: Float64Array): void {
+    this.out.set(out);
+    this.idx[0] = 0;
+  }
+
+  /** out[j] += downRow[j] * scale: delivery of the row lazyRow computed, as deliver() adds a row. */
+  lazyDeliverRow(): void {
+    this.fns.deliver(this.downAt, this.cols, this.idxAt, 1, this.outAt);
+  }
+
+  lazyDeliverEnd(out: Float64Array): void {
+    out.set(this.out);
   }
 }

@@ -762,6 +762,153 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rows))))
 
+  ;; MSTDPET's lazy rewards (lazy-rewards.ts lazyRowJs): one row's real
+  ;; weights w = (u + T * dG) + wf * H[j] into $real, and the columns where
+  ;; w0 - b < w_min or w0 + b > w_max, w0 = u + wf * H0[j] ($h0), listed
+  ;; (i32) at $fails, in column order; returns how many ($mask, a row of
+  ;; scratch, keeps each pair's decision for that list). With $commit, u takes w - f * H[j] where the column
+  ;; is not listed (a listed one keeps its u, which its replay reads). The
+  ;; row scalars at $p: 0 dG, 8 b, 16 wf, 24 w_min, 32 w_max, 40 f.
+  (func (export "lazyRow") (param $u i32) (param $t i32) (param $h i32) (param $h0 i32) (param $real i32) (param $fails i32) (param $mask i32) (param $cols i32) (param $p i32) (param $commit i32) (result i32)
+    (local $DG v128) (local $B v128) (local $WF v128) (local $LO v128) (local $HI v128) (local $F v128)
+    (local $uv v128) (local $hv v128) (local $w v128) (local $w0 v128) (local $bad v128) (local $any v128)
+    (local $jb i32) (local $pairEnd i32) (local $end i32) (local $n i32)
+    (local $dg f64) (local $bs f64) (local $wf f64) (local $lo f64) (local $hi f64) (local $fs f64)
+    (local $us f64) (local $hs f64) (local $ws f64) (local $w0s f64)
+    (local.set $dg (f64.load (local.get $p)))
+    (local.set $bs (f64.load offset=8 (local.get $p)))
+    (local.set $wf (f64.load offset=16 (local.get $p)))
+    (local.set $lo (f64.load offset=24 (local.get $p)))
+    (local.set $hi (f64.load offset=32 (local.get $p)))
+    (local.set $fs (f64.load offset=40 (local.get $p)))
+    (local.set $DG (f64x2.splat (local.get $dg)))
+    (local.set $B (f64x2.splat (local.get $bs)))
+    (local.set $WF (f64x2.splat (local.get $wf)))
+    (local.set $LO (f64x2.splat (local.get $lo)))
+    (local.set $HI (f64x2.splat (local.get $hi)))
+    (local.set $F (f64x2.splat (local.get $fs)))
+    (local.set $end (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+        (local.set $uv (v128.load (i32.add (local.get $u) (local.get $jb))))
+        (local.set $hv (v128.load (i32.add (local.get $h) (local.get $jb))))
+        (local.set $w (f64x2.add
+          (f64x2.add (local.get $uv) (f64x2.mul (v128.load (i32.add (local.get $t) (local.get $jb))) (local.get $DG)))
+          (f64x2.mul (local.get $WF) (local.get $hv))))
+        (v128.store (i32.add (local.get $real) (local.get $jb)) (local.get $w))
+        (local.set $w0 (f64x2.add (local.get $uv) (f64x2.mul (local.get $WF) (v128.load (i32.add (local.get $h0) (local.get $jb))))))
+        (local.set $bad (v128.or
+          (f64x2.lt (f64x2.sub (local.get $w0) (local.get $B)) (local.get $LO))
+          (f64x2.gt (f64x2.add (local.get $w0) (local.get $B)) (local.get $HI))))
+        (if (local.get $commit)
+          (then
+            (v128.store (i32.add (local.get $u) (local.get $jb))
+              (v128.bitselect (local.get $uv) (f64x2.sub (local.get $w) (f64x2.mul (local.get $F) (local.get $hv))) (local.get $bad)))))
+        (v128.store (i32.add (local.get $mask) (local.get $jb)) (local.get $bad))
+        (local.set $any (v128.or (local.get $any) (local.get $bad)))
+        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+        (br $pairs)))
+    ;; Rarely any: the listed columns, from the decisions kept.
+    (if (v128.any_true (local.get $any))
+      (then
+        (local.set $jb (i32.const 0))
+        (block $listDone
+          (loop $list
+            (br_if $listDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (if (i64.ne (i64.load (i32.add (local.get $mask) (local.get $jb))) (i64.const 0))
+              (then
+                (i32.store (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))) (i32.shr_u (local.get $jb) (i32.const 3)))
+                (local.set $n (i32.add (local.get $n) (i32.const 1)))))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 8)))
+            (br $list)))))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $end))
+      (then
+        (local.set $us (f64.load (i32.add (local.get $u) (local.get $pairEnd))))
+        (local.set $hs (f64.load (i32.add (local.get $h) (local.get $pairEnd))))
+        (local.set $ws (f64.add
+          (f64.add (local.get $us) (f64.mul (f64.load (i32.add (local.get $t) (local.get $pairEnd))) (local.get $dg)))
+          (f64.mul (local.get $wf) (local.get $hs))))
+        (f64.store (i32.add (local.get $real) (local.get $pairEnd)) (local.get $ws))
+        (local.set $w0s (f64.add (local.get $us) (f64.mul (local.get $wf) (f64.load (i32.add (local.get $h0) (local.get $pairEnd))))))
+        (if (i32.or
+              (f64.lt (f64.sub (local.get $w0s) (local.get $bs)) (local.get $lo))
+              (f64.gt (f64.add (local.get $w0s) (local.get $bs)) (local.get $hi)))
+          (then
+            (i32.store (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))) (i32.shr_u (local.get $pairEnd) (i32.const 3)))
+            (local.set $n (i32.add (local.get $n) (i32.const 1))))
+          (else
+            (if (local.get $commit)
+              (then
+                (f64.store (i32.add (local.get $u) (local.get $pairEnd))
+                  (f64.sub (local.get $ws) (f64.mul (local.get $fs) (local.get $hs))))))))))
+    (local.get $n))
+
+  ;; out[i] = max over j of |m[i][j]| for each row i listed at $idx ($count
+  ;; of them), or for rows 0 .. $count - 1 when $all (lazy-rewards.ts
+  ;; maxAbsJs): a bound on a row of MSTDPET's trace for the lazy rewards.
+  (func (export "maxAbsRows") (param $m i32) (param $cols i32) (param $idx i32) (param $count i32) (param $all i32) (param $out i32)
+    (local $k i32) (local $i i32) (local $row i32) (local $jb i32) (local $rowBytes i32) (local $pairEnd i32)
+    (local $mx v128) (local $a f64) (local $b f64)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $k) (local.get $count)))
+        (local.set $i (select (local.get $k) (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $all)))
+        (local.set $row (i32.add (local.get $m) (i32.mul (local.get $i) (local.get $rowBytes))))
+        (local.set $mx (v128.const f64x2 0 0))
+        (local.set $jb (i32.const 0))
+        (block $pairsDone
+          (loop $pairs
+            (br_if $pairsDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (local.set $mx (f64x2.pmax (local.get $mx) (f64x2.abs (v128.load (i32.add (local.get $row) (local.get $jb))))))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+            (br $pairs)))
+        (local.set $a (f64x2.extract_lane 0 (local.get $mx)))
+        (local.set $b (f64x2.extract_lane 1 (local.get $mx)))
+        (local.set $a (select (local.get $b) (local.get $a) (f64.gt (local.get $b) (local.get $a))))
+        (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
+          (then
+            (local.set $b (f64.abs (f64.load (i32.add (local.get $row) (local.get $pairEnd)))))
+            (local.set $a (select (local.get $b) (local.get $a) (f64.gt (local.get $b) (local.get $a))))))
+        (f64.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 3))) (local.get $a))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $rows))))
+
+  ;; lazyRow for a row with no rewarded step to take (lazy-rewards.ts
+  ;; lazyQuietJs): w = u + wf * H[j] into $real, no bound to check; with
+  ;; $commit, u = w - f * H[j]. Scalars at $p as in lazyRow.
+  (func (export "lazyQuiet") (param $u i32) (param $h i32) (param $real i32) (param $cols i32) (param $p i32) (param $commit i32)
+    (local $WF v128) (local $F v128) (local $hv v128) (local $w v128)
+    (local $wf f64) (local $fs f64) (local $hs f64) (local $ws f64) (local $jb i32) (local $pairEnd i32) (local $end i32)
+    (local.set $wf (f64.load offset=16 (local.get $p)))
+    (local.set $fs (f64.load offset=40 (local.get $p)))
+    (local.set $WF (f64x2.splat (local.get $wf)))
+    (local.set $F (f64x2.splat (local.get $fs)))
+    (local.set $end (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+        (local.set $hv (v128.load (i32.add (local.get $h) (local.get $jb))))
+        (local.set $w (f64x2.add (v128.load (i32.add (local.get $u) (local.get $jb))) (f64x2.mul (local.get $WF) (local.get $hv))))
+        (v128.store (i32.add (local.get $real) (local.get $jb)) (local.get $w))
+        (if (local.get $commit)
+          (then
+            (v128.store (i32.add (local.get $u) (local.get $jb)) (f64x2.sub (local.get $w) (f64x2.mul (local.get $F) (local.get $hv))))))
+        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $end))
+      (then
+        (local.set $hs (f64.load (i32.add (local.get $h) (local.get $pairEnd))))
+        (local.set $ws (f64.add (f64.load (i32.add (local.get $u) (local.get $pairEnd))) (f64.mul (local.get $wf) (local.get $hs))))
+        (f64.store (i32.add (local.get $real) (local.get $pairEnd)) (local.get $ws))
+        (if (local.get $commit)
+          (then
+            (f64.store (i32.add (local.get $u) (local.get $pairEnd)) (f64.sub (local.get $ws) (f64.mul (local.get $fs) (local.get $hs)))))))))
+
   ;; m[i][j] += perRow[i] for every row i and each column j listed at
   ;; $colIdx: MSTDPET's trace takes the eligibility of the post spikes'
   ;; columns, a row at a time so the matrix is walked in memory order.

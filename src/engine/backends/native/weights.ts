@@ -22,6 +22,7 @@
  */
 import { VALUES_PER_PAUSE } from '../../pause.js';
 import { LazyColumns } from './lazy-columns.js';
+import { LazyRewards, lazyRewardSlots } from './lazy-rewards.js';
 import type { WasmBatch } from './wasm-batch.js';
 import { WasmWeights } from './wasm-weights.js';
 
@@ -134,6 +135,13 @@ export class DenseWeights {
    * are, or the batch kernels are unavailable.
    */
   readonly batch: WasmBatch | null;
+  /**
+   * MSTDPET's rewards applied row by row (lazy-rewards.ts), or null where
+   * every rewarded step updates every weight: set by the rule
+   * (enableLazyRewards). Rows then store weights in that file's form, and
+   * delivery, flushAll and the weight reads go through it.
+   */
+  lazyRewards: LazyRewards | null = null;
 
   /** Below this the scale is folded into the stored values so it never underflows. */
   static readonly RENORMALISE_BELOW = 1e-100;
@@ -190,10 +198,47 @@ export class DenseWeights {
     return this.factor !== 1;
   }
 
+  /**
+   * For MSTDPET under hard bounds without weight decay (the trace next to
+   * the matrix): its rewards are applied row by row from now on
+   * (lazy-rewards.ts). Returns them, or null where the case does not allow
+   * it.
+   */
+  enableLazyRewards(): LazyRewards | null {
+    if (!this.hardLazy || this.decays || this.trace === null) return null;
+    const w = this.wasm;
+    const slots = lazyRewardSlots(this.rows);
+    const lazy = new LazyRewards({
+      rows: this.rows,
+      cols: this.cols,
+      wMin: this.wMin,
+      wMax: this.wMax,
+      u: this.stored,
+      trace: this.trace,
+      q: this.traceColumns as Float64Array,
+      factors: this.traceRowFactors as Float64Array,
+      h: w?.lazyH ?? new Float64Array(this.cols),
+      real: this.downRow,
+      fails: w?.lazyFails ?? new Int32Array(this.cols),
+      params: w?.lazyParams ?? new Float64Array(8),
+      rowMax: w?.lazyRowMax ?? new Float64Array(this.rows),
+      g: w?.lazyHistoryG ?? new Float64Array(slots),
+      qAt: w?.lazyHistoryQ ?? new Float64Array(slots * this.cols),
+      hAt: w?.lazyHistoryH ?? new Float64Array((slots + 1) * this.cols),
+      wasm: w !== null && w.lazyH !== null ? w : null,
+    });
+    this.lazyRewards = lazy;
+    return lazy;
+  }
+
   /** x_post[j] += sum over spiking i of w[i][j]: only the rows of neurons that spiked. */
   deliver(spikeIdx: Int32Array, spikeCount: number, out: Float64Array): void {
     this.flushRows(spikeIdx, spikeCount);
     this.kernelParams[0] = this.scale;
+    if (this.lazyRewards !== null && this.lazyRewards.pending) {
+      this.lazyRewards.deliver(spikeIdx, spikeCount, out, this.scale);
+      return;
+    }
     if (this.wasm !== null) this.wasm.deliver(spikeIdx, spikeCount, out);
     else deliverRows(this.stored, this.cols, spikeIdx, spikeCount, out, this.kernelParams);
   }
@@ -517,6 +562,7 @@ export class DenseWeights {
    * preVector outside an update.
    */
   flushAll(): void {
+    this.lazyRewards?.flushAll();
     const lc = this.lazyColumns;
     if (lc === null || !lc.pending) return;
     this.updateParams();
@@ -652,6 +698,22 @@ export class DenseWeights {
 
   /** As toFlat, pausing (yield) every VALUES_PER_PAUSE weights; the caller keeps the weights unchanged until it ends. */
   *toFlatPausing(): Generator<void, Float64Array> {
+    const lr = this.lazyRewards;
+    // Pending rewards are read without being applied: a network whose weights are read goes on with the same bits.
+    if (lr !== null && lr.pending) {
+      const out = new Float64Array(this.stored.length);
+      const { cols, wMin, wMax } = this;
+      const rowsPerPause = Math.max(1, Math.floor(VALUES_PER_PAUSE / Math.max(1, cols)));
+      for (let i = 0; i < this.rows; i++) {
+        lr.readRow(i, out, i * cols);
+        if ((i + 1) % rowsPerPause === 0 && i + 1 < this.rows) yield;
+      }
+      for (let k = 0; k < out.length; k++) {
+        const w = out[k];
+        out[k] = w < wMin ? wMin : w > wMax ? wMax : w;
+      }
+      return out;
+    }
     this.flushAll();
     const { stored, scale, wMin, wMax } = this;
     const out = new Float64Array(stored.length);

@@ -1,0 +1,387 @@
+/**
+ * MSTDPET's rewards applied row by row, when a row is next used, instead of
+ * a pass over every weight at every rewarded step (hard bounds without
+ * weight decay; docs/engine.md, "MSTDPET's lazy rewards").
+ *
+ * With the post spikes' columns pending (trace-columns.ts), synapse (i, j)'s
+ * trace at a rewarded step s is T[i][j] + F[i] * q[j](s): T and F change
+ * only when row i takes its own eligibility (the step after a spike of pre
+ * neuron i), and only q moves between. The rewarded step moves the weight by
+ * g_s * (T + F * q[j](s)), g_s = lr[0] * dt * r * the trace's scale. So,
+ * with G the sum of this epoch's g_s and H[j] the sum of g_s * q[j](s), a
+ * row that last took its rewards at G0 holds u = w - F * H[j] then, and its
+ * weight is now u + T * (G - G0) + F * H[j], where no bound acted between.
+ *
+ * Whether a bound could have acted: the walk from the row's last update to
+ * now moves by at most (V - V0) * (|T| + |F| * q[j]) from where it ends (V
+ * the sum of |g_s|; q only grows within an epoch), so a weight whose end
+ * value is that far inside both bounds never met one. Any other is replayed
+ * step by step, exactly as the dense update would have gone, from the value
+ * of g_s and of q at every rewarded step of the epoch (kept for that).
+ *
+ * A row is brought up to date where it is read already: delivery stores
+ * its weights as it reads them, and the step after its neuron's spike,
+ * before the trace's row changes, stores them in its factor's new basis.
+ * Everything that reads or writes the whole matrix, changes the trace or q
+ * as a whole (the pending columns taken in, the trace's scale folded, a
+ * reset, a restored state), and a full epoch (MAX_REWARDS rewarded steps, or
+ * the trace's scale fallen by EPOCH_SCALE_DROP, which bounds how much the
+ * sums G and H lose to rounding against a late row's share) first brings
+ * every row up to date and starts a new epoch. The weights are those of the
+ * dense update up to rounding (one rounded sum for many rounded additions);
+ * the JavaScript loops and the WebAssembly kernels give the same bits.
+ */
+import type { ScaledTrace } from './scaled-trace.js';
+import type { WasmWeights } from './wasm-weights.js';
+
+/** Rewarded steps an epoch keeps at most (fewer for small matrices: q and H at each cost 16 bytes a column). */
+const MAX_REWARDS = 256;
+
+/** Rewarded steps an epoch of a connection with `rows` pre neurons keeps. */
+export function lazyRewardSlots(rows: number): number {
+  return Math.max(8, Math.min(MAX_REWARDS, rows >> 1));
+}
+/** An epoch ends once the trace's scale has fallen this far since its first reward. */
+const EPOCH_SCALE_DROP = 2 ** -6;
+
+/** What LazyRewards works on: the matrix (the rows' u), the trace and its pending columns, and scratch. */
+export interface LazyRewardParts {
+  rows: number;
+  cols: number;
+  wMin: number;
+  wMax: number;
+  /** The weights as stored: row i holds u (see above). */
+  u: Float64Array;
+  /** The trace's stored values T. */
+  trace: Float64Array;
+  /** The pending columns q. */
+  q: Float64Array;
+  /** The rows' factors F. */
+  factors: Float64Array;
+  /** H, one value per column. */
+  h: Float64Array;
+  /** One row of real weights (scratch). */
+  real: Float64Array;
+  /** Columns that need replaying (scratch). */
+  fails: Int32Array;
+  /** [G - G0, the row's bound b, row's factor, w_min, w_max, factor now] for one row. */
+  params: Float64Array;
+  /** Per row, max |T[i][j]| (kept by LazyRewards). */
+  rowMax: Float64Array;
+  /** g_s of each rewarded step (lazyRewardSlots(rows) of them). */
+  g: Float64Array;
+  /** q at each rewarded step, column-major (column j's at j * slots), read along a synapse's replay. */
+  qAt: Float64Array;
+  /** H before the epoch's first rewarded step (zeros) and after each, row-major (slots + 1 rows). */
+  hAt: Float64Array;
+  /** The WebAssembly kernels over the same memory, or null for the JavaScript loops. */
+  wasm: WasmWeights | null;
+}
+
+export class LazyRewards {
+  private readonly p: LazyRewardParts;
+  private readonly maxRewards: number;
+  /** g_s, q and H at each rewarded step of the epoch (LazyRewardParts). */
+  private readonly g: Float64Array;
+  private readonly qAt: Float64Array;
+  private readonly hAt: Float64Array;
+  /** Per row: G, V and the rewarded steps so far when it was last brought up to date, and the factor its u refers to. */
+  private readonly rowG: Float64Array;
+  private readonly rowV: Float64Array;
+  private readonly rowF: Float64Array;
+  private readonly rowAt: Int32Array;
+  private G = 0;
+  private V = 0;
+  /** Rewarded steps in this epoch. */
+  private rewards = 0;
+  /** The trace's scale at the epoch's first reward. */
+  private epochScale = 1;
+  /** The largest q (q only grows until the pending columns restart). */
+  private qMax = 0;
+  /**
+   * Whether the rule applies its rewards here this step (or has some
+   * pending): only then are the rows' bounds on the trace kept, else they
+   * are recomputed at the next reward.
+   */
+  active = false;
+  private rowMaxStale = true;
+
+  constructor(parts: LazyRewardParts) {
+    this.p = parts;
+    const { rows, cols } = parts;
+    this.maxRewards = lazyRewardSlots(rows);
+    this.g = parts.g;
+    this.qAt = parts.qAt;
+    this.hAt = parts.hAt;
+    if (this.g.length < this.maxRewards || this.qAt.length < this.maxRewards * cols || this.hAt.length < (this.maxRewards + 1) * cols) throw new Error('lazy rewards need room for their epoch');
+    this.rowG = new Float64Array(rows);
+    this.rowV = new Float64Array(rows);
+    this.rowF = new Float64Array(rows);
+    this.rowAt = new Int32Array(rows);
+    parts.params[3] = parts.wMin;
+    parts.params[4] = parts.wMax;
+    this.restart();
+  }
+
+  /** Whether any row has rewards to take. */
+  get pending(): boolean {
+    return this.rewards > 0;
+  }
+
+  /**
+   * Before a step changes anything: a full epoch (or one whose trace's
+   * scale has fallen far) is brought up to date. (Doubles come in objects
+   * and arrays here: a double argument would be boxed.)
+   */
+  beforeStep(trace: ScaledTrace): void {
+    if (this.rewards > 0 && (this.rewards === this.maxRewards || trace.scale < this.epochScale * EPOCH_SCALE_DROP)) this.flushAll();
+  }
+
+  /** A rewarded step, g = params[slot] = lr[0] * dt * r * the trace's scale, after the step's columns were added to q. */
+  reward(params: Float64Array, slot: number, trace: ScaledTrace): void {
+    const g = params[slot];
+    const { q, h, cols } = this.p;
+    const r = this.rewards;
+    if (r === 0) this.epochScale = trace.scale;
+    if (this.rowMaxStale) this.allRowsChanged();
+    this.g[r] = g;
+    this.G += g;
+    this.V += Math.abs(g);
+    const { qAt, hAt } = this;
+    const base = (r + 1) * cols;
+    const m = this.maxRewards;
+    for (let j = 0; j < cols; j++) {
+      const x = q[j];
+      const y = h[j] + g * x;
+      h[j] = y;
+      qAt[j * m + r] = x;
+      hAt[base + j] = y;
+    }
+    this.rewards = r + 1;
+  }
+
+  /**
+   * Row i's real weights into the scratch row `real`; with `commit`, also
+   * stored as u = w - f * H (f = params[5]), else the state unchanged.
+   */
+  private rowReal(i: number, commit: boolean): void {
+    const { params, wasm, cols } = this.p;
+    params[2] = this.rowF[i];
+    if (this.rowAt[i] === this.rewards) {
+      // No rewarded step since the row was stored: u + wf * H, nothing to check.
+      if (wasm !== null) wasm.lazyQuiet(i, commit);
+      else lazyQuietJs(this.p, i * cols, commit);
+      return;
+    }
+    params[0] = this.G - this.rowG[i];
+    // How far the walk since the row's last update can get from where it started: |T| * M + |F| * 2 * M * q
+    // (q grows, so by Abel's summation), M the largest |G - G0| since.
+    const from = this.rowAt[i];
+    const { g } = this;
+    let sum = 0;
+    let most = 0;
+    for (let s = from; s < this.rewards; s++) {
+      sum += g[s];
+      const a = Math.abs(sum);
+      if (a > most) most = a;
+    }
+    params[1] = most * (this.p.rowMax[i] + 2 * Math.abs(params[2]) * this.qMax);
+    const n = wasm !== null ? wasm.lazyRow(i, from, commit) : lazyRowJs(this.p, i * cols, from * cols, commit);
+    if (n === 0) return;
+    const { fails, u, real, h } = this.p;
+    const f = params[5];
+    for (let k = 0; k < n; k++) {
+      const j = fails[k];
+      this.replay(i, j);
+      if (commit) u[i * cols + j] = real[j] - f * h[j];
+    }
+  }
+
+  /** Synapse (i, j) step by step over the rewarded steps since row i was last brought up to date, as the dense update goes. */
+  private replay(i: number, j: number): void {
+    const { u, trace, real, cols, wMin, wMax } = this.p;
+    const k = i * cols + j;
+    const t = trace[k];
+    const f = this.rowF[i];
+    const from = this.rowAt[i];
+    const { g, qAt } = this;
+    let w = u[k] + f * this.hAt[from * cols + j];
+    const at = j * this.maxRewards;
+    for (let s = from; s < this.rewards; s++) {
+      const dw = g[s] * (t + f * qAt[at + s]);
+      if (dw === 0) continue;
+      const x = w + dw;
+      w = x < wMin ? wMin : x > wMax ? wMax : x;
+    }
+    real[j] = w;
+  }
+
+  /** Stores the listed rows' weights, in the basis of their factors now: before their trace rows change. */
+  commitRows(rows: Int32Array, count: number): void {
+    if (this.rewards === 0) {
+      // H is 0: every row holds its real weights, in any basis.
+      const { factors } = this.p;
+      for (let k = 0; k < count; k++) this.rowF[rows[k]] = factors[rows[k]];
+      return;
+    }
+    for (let k = 0; k < count; k++) this.commit(rows[k]);
+  }
+
+  /** Row i's real weights into `real`, and stored in the basis of its factor now, unless it is up to date in it already. */
+  private commit(i: number): boolean {
+    const f = this.p.factors[i];
+    if (this.rowAt[i] === this.rewards && this.rowF[i] === f) return false;
+    this.p.params[5] = f;
+    this.rowReal(i, true);
+    this.rowG[i] = this.G;
+    this.rowV[i] = this.V;
+    this.rowF[i] = f;
+    this.rowAt[i] = this.rewards;
+    return true;
+  }
+
+  /** The listed rows of the trace changed (DenseWeights.traceAddRows): their bounds follow. */
+  rowsChanged(rows: Int32Array, count: number): void {
+    if (!this.active || this.rowMaxStale) {
+      this.rowMaxStale = true;
+      return;
+    }
+    if (this.p.wasm !== null) this.p.wasm.maxAbsRows(rows, count);
+    else for (let k = 0; k < count; k++) maxAbsJs(this.p, rows[k]);
+  }
+
+  /** Columns were added to q. */
+  columnsAdded(cols: Int32Array, count: number): void {
+    const { q } = this.p;
+    for (let k = 0; k < count; k++) if (q[cols[k]] > this.qMax) this.qMax = q[cols[k]];
+  }
+
+  /** The trace's stored values were multiplied by s (its scale folded in). */
+  traceScaled(s: number): void {
+    if (this.rowMaxStale) return;
+    const { rowMax } = this.p;
+    for (let i = 0; i < rowMax.length; i++) rowMax[i] *= s;
+  }
+
+  /**
+   * Delivery: out[j] += w[i][j] * scale for every listed row. The rows are
+   * stored up to date as they are read (the step after their spike then
+   * only changes their factor's basis).
+   */
+  deliver(rows: Int32Array, count: number, out: Float64Array, scale: number): void {
+    const { wasm, real, cols } = this.p;
+    if (wasm !== null) wasm.lazyDeliverBegin(out);
+    for (let k = 0; k < count; k++) {
+      if (!this.commit(rows[k])) this.rowReal(rows[k], false);
+      if (wasm !== null) wasm.lazyDeliverRow();
+      else for (let j = 0; j < cols; j++) out[j] += real[j] * scale;
+    }
+    if (wasm !== null) wasm.lazyDeliverEnd(out);
+  }
+
+  /** Row i's real weights into out from `at`, the state unchanged (weight reads). */
+  readRow(i: number, out: Float64Array, at: number): void {
+    this.rowReal(i, false);
+    const { real, cols } = this.p;
+    for (let j = 0; j < cols; j++) out[at + j] = real[j];
+  }
+
+  /**
+   * Brings every row up to date (u = w) and starts a new epoch: before
+   * anything reads or writes the matrix as a whole, or changes the trace,
+   * q or the factors other than a row at a time.
+   */
+  flushAll(): void {
+    if (this.rewards > 0) {
+      // u = w - 0 * H = w: the real weights, as H starts again from 0.
+      this.p.params[5] = 0;
+      for (let i = 0; i < this.p.rows; i++) this.rowReal(i, true);
+    }
+    this.restart();
+  }
+
+  /** A new epoch: no rewards, every row up to date in the basis of its factor now. Only where every row holds its real weights. */
+  private restart(): void {
+    this.hAt.fill(0, 0, this.p.cols);
+    this.G = 0;
+    this.V = 0;
+    this.rewards = 0;
+    this.p.h.fill(0);
+    this.rowG.fill(0);
+    this.rowV.fill(0);
+    this.rowAt.fill(0);
+    this.rowF.set(this.p.factors);
+  }
+
+  /**
+   * The factors, q and the trace changed as a whole (the pending columns
+   * restarted, the trace reset or restored): rows follow them, every row up
+   * to date first.
+   */
+  factorsChanged(): void {
+    this.flushAll();
+    const { q } = this.p;
+    this.qMax = 0;
+    for (let j = 0; j < q.length; j++) if (q[j] > this.qMax) this.qMax = q[j];
+    this.rowMaxStale = true;
+  }
+
+  /** Every row's bound on the trace, afresh. */
+  private allRowsChanged(): void {
+    const { wasm, rows } = this.p;
+    if (wasm !== null) wasm.maxAbsRows(null, rows);
+    else for (let i = 0; i < rows; i++) maxAbsJs(this.p, i);
+    this.rowMaxStale = false;
+  }
+}
+
+/**
+ * Row i's real weights (the row at `base`) into `real`, no bound assumed,
+ * and the columns where a bound could have acted (their weight when the row
+ * was last brought up to date, u + wf * H then, H's row at `h0` of hAt,
+ * within b of a bound) into `fails`; returns how many. With `commit`, the other columns store u = w - f * H (f =
+ * params[5]). The WebAssembly kernel `lazyRow` does the same operations.
+ */
+function lazyRowJs(p: LazyRewardParts, base: number, h0: number, commit: boolean): number {
+  const { u, trace, h, hAt, real, fails, params, cols } = p;
+  const f = params[5];
+  const dG = params[0];
+  const b = params[1];
+  const wf = params[2];
+  const lo = params[3];
+  const hi = params[4];
+  let n = 0;
+  for (let j = 0; j < cols; j++) {
+    const x = u[base + j];
+    const w = x + trace[base + j] * dG + wf * h[j];
+    real[j] = w;
+    // The weight where the row was last brought up to date, as a replay starts from it.
+    const w0 = x + wf * hAt[h0 + j];
+    if (w0 - b < lo || w0 + b > hi) fails[n++] = j;
+    else if (commit) u[base + j] = w - f * h[j];
+  }
+  return n;
+}
+
+/** lazyRowJs for a row with no rewarded step to take: w = u + wf * H, unchecked; the kernel `lazyQuiet` does the same. */
+function lazyQuietJs(p: LazyRewardParts, base: number, commit: boolean): void {
+  const { u, h, real, params, cols } = p;
+  const wf = params[2];
+  const f = params[5];
+  for (let j = 0; j < cols; j++) {
+    const w = u[base + j] + wf * h[j];
+    real[j] = w;
+    if (commit) u[base + j] = w - f * h[j];
+  }
+}
+
+/** rowMax[i] = max |T[i][j]|; the kernel `maxAbsRows` gives the same (a maximum is exact). */
+function maxAbsJs(p: LazyRewardParts, i: number): void {
+  const { trace, rowMax, cols } = p;
+  let mx = 0;
+  for (let k = i * cols, end = k + cols; k < end; k++) {
+    const a = Math.abs(trace[k]);
+    if (a > mx) mx = a;
+  }
+  rowMax[i] = mx;
+}
