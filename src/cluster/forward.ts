@@ -1,12 +1,14 @@
 /**
- * HTTP forwarding to the node that owns a session, with undici: one pool of
- * keep-alive connections per node. The request goes as the client sent it
+ * HTTP forwarding to the node that owns a session: over connections of its
+ * own (raw-http.ts), kept alive, one set per node; a request with a time
+ * limit (a listing's page) through undici's pool. The request goes as the client sent it
  * (method, path and query, headers but the hop-by-hop ones, body bytes), so
  * the owner runs every check itself (host, origin, key, quotas); its answer
  * comes back as it is, its `spikeserve-node` header naming it.
  */
 import type { Dispatcher, Pool } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
+import { RawHttpClient, RawHttpError } from './raw-http.js';
 
 /** Set on forwarded requests: how many nodes passed it on; a node receiving one serves it if it can. */
 export const HOPS_HEADER = 'spikeserve-hops';
@@ -14,6 +16,9 @@ export const HOPS_HEADER = 'spikeserve-hops';
 export const NODE_HEADER = 'spikeserve-node';
 
 const REQUEST_ID_HEADER = 'x-request-id';
+
+/** Methods whose request has a body: an empty one is announced (content-length: 0), as undici does. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) and the length undici sets from the body. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', HOPS_HEADER]);
@@ -37,6 +42,7 @@ export class ForwardError extends Error {
 
 export class Forwarder {
   private readonly pools = new Map<string, Pool>();
+  private readonly raw = new RawHttpClient();
 
   /** `PoolClass` is undici's Pool, which the cluster loads only when it starts (a server on its own never needs it). */
   constructor(private readonly PoolClass: typeof Pool) {}
@@ -58,7 +64,8 @@ export class Forwarder {
     headers[HOPS_HEADER] = String(req.hops + 1);
     // The owner logs the request under the id this node gave it (the client's own, if it sent a usable one).
     if (req.requestId !== undefined) headers[REQUEST_ID_HEADER] = req.requestId;
-    const timeouts = req.timeoutMs === undefined ? {} : { headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs };
+    if (req.timeoutMs === undefined) return this.forwardRaw(origin, req.method, req.url, headers, req.body);
+    const timeouts = { headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs };
     return new Promise((resolve, reject) => {
       let status = 0;
       let replyHeaders: Record<string, string | string[]> | null = null;
@@ -96,6 +103,27 @@ export class Forwarder {
     });
   }
 
+  /** The request written as HTTP/1.1 bytes, the reply's hop-by-hop headers and length left out as undici's path leaves them out. */
+  private async forwardRaw(origin: string, method: string, url: string, headers: Record<string, string | string[]>, body: Buffer | null): Promise<ForwardedReply> {
+    let head = `${method} ${url} HTTP/1.1\r\n`;
+    if (headers.host === undefined) head += `host: ${new URL(origin).host}\r\n`;
+    for (const k in headers) {
+      const v = headers[k];
+      if (typeof v === 'string') head += `${k}: ${v}\r\n`;
+      else for (const one of v) head += `${k}: ${one}\r\n`;
+    }
+    const sent = body !== null && (body.length > 0 || BODY_METHODS.has(method)) ? body : null;
+    if (sent !== null) head += `content-length: ${sent.length}\r\n`;
+    try {
+      const reply = await this.raw.request(origin, method, head, sent);
+      for (const k of NOT_FORWARDED) if (k in reply.headers) delete reply.headers[k];
+      return reply;
+    } catch (e) {
+      if (e instanceof RawHttpError) throw new ForwardError(`${origin}: ${e.message}`, e.notSent);
+      throw new ForwardError(`${origin}: ${(e as Error).message}`, false);
+    }
+  }
+
   private pool(origin: string): Pool {
     let p = this.pools.get(origin);
     if (!p) {
@@ -106,6 +134,7 @@ export class Forwarder {
   }
 
   async close(): Promise<void> {
+    this.raw.close();
     await Promise.all([...this.pools.values()].map((p) => p.destroy()));
     this.pools.clear();
   }
