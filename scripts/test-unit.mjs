@@ -9,21 +9,27 @@
  * Most files run several to a process (scripts/test-unit-group.mjs): starting
  * node and loading the app once per file was most of what a small file cost.
  * A file keeps a process of its own when one of its modules has a top-level
- * await (it cannot be loaded synchronously inside its group). tfjs runs on
- * one platform per process and the tests pick theirs, so a file that starts
- * it shares a process only with files asking for the same platform (or none).
- * --isolated gives every file a process of its own.
+ * await (it cannot be loaded synchronously inside its group); which modules
+ * do is recorded in dist/test-unit-modules.json, so that only those changed
+ * since are parsed again. tfjs runs on one platform per process and the
+ * tests pick theirs, so a file that starts it shares a process only with
+ * files asking for the same platform (or none). --isolated gives every file
+ * a process of its own.
  *
- * The processes run side by side, one per core (node --test alone runs one
- * fewer than the cores: one at a time on two): each test picks its own ports
- * and temporary directories, so none waits on another. --test-concurrency=<n>
- * overrides it. The groups are balanced on how long each file took last time
- * (recorded in dist/test-unit-times.json), the longest started first.
+ * The groups, two per core, all run at once (node --test alone runs one
+ * fewer processes than the cores: one at a time on two): a test waiting on a
+ * timer, a socket or the disk leaves its core to another process, and each
+ * test picks its own ports and temporary directories, so none waits on
+ * another. --test-concurrency=<n> overrides it. The groups are balanced on
+ * how long each file took last time (recorded in dist/test-unit-times.json),
+ * the longest started first; a file with a process of its own starts as the
+ * first group ends.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath, pathToFileURL, URL } from 'node:url';
 
@@ -61,15 +67,44 @@ function hasTopLevelAwait(ts, text) {
   return visit(ts.createSourceFile('module.js', text, ts.ScriptTarget.Latest, false, ts.ScriptKind.JS));
 }
 
+/**
+ * What hasTopLevelAwait found in each compiled module last time, by path,
+ * with the file's modification time and size then: loading TypeScript and
+ * parsing every module took longer than anything else before the tests
+ * start, and a build changes few modules.
+ */
+const MODULES = 'dist/test-unit-modules.json';
+let parsed = {};
+try {
+  parsed = JSON.parse(readFileSync(MODULES, 'utf8'));
+} catch {
+  // No record yet: every module is parsed.
+}
+let parsedChanged = false;
+let typescript = null;
+
+/** Whether a compiled module's own code awaits at its top level. */
+function ownTopLevelAwait(file, text) {
+  const { mtimeMs, size } = statSync(file);
+  const stamp = `${mtimeMs} ${size}`;
+  const key = relative(root, file);
+  if (parsed[key]?.stamp === stamp) return parsed[key].awaits;
+  typescript ??= createRequire(import.meta.url)('typescript');
+  const awaits = text.includes('await') && hasTopLevelAwait(typescript, text);
+  parsed[key] = { stamp, awaits };
+  parsedChanged = true;
+  return awaits;
+}
+
 /** Whether a compiled module, or one it imports from the repository, awaits at its top level. */
-function awaitsAtTopLevel(ts, file, known) {
+function awaitsAtTopLevel(file, known) {
   if (known.has(file)) return known.get(file);
   known.set(file, false); // while in an import cycle
   const text = readFileSync(file, 'utf8');
-  let awaits = text.includes('await') && hasTopLevelAwait(ts, text);
+  let awaits = ownTopLevelAwait(file, text);
   for (const [, spec] of text.matchAll(LOCAL_IMPORT)) {
     const target = resolve(dirname(file), spec);
-    if (!awaits && existsSync(target)) awaits = awaitsAtTopLevel(ts, target, known);
+    if (!awaits && existsSync(target)) awaits = awaitsAtTopLevel(target, known);
   }
   known.set(file, awaits);
   return awaits;
@@ -86,14 +121,13 @@ if (args.includes('--list')) {
 const isolated = args.includes('--isolated');
 const passed = args.filter((a) => a !== '--isolated');
 const cores = availableParallelism();
-const concurrency = passed.some((a) => a.startsWith('--test-concurrency')) ? [] : [`--test-concurrency=${cores}`];
 
 // require() of an ES module (how a group loads its files) is in Node from 20.19 on.
 let loadable = [];
 if (!isolated && process.features.require_module) {
-  const ts = (await import('typescript')).default;
   const known = new Map();
-  loadable = files.filter((f) => !awaitsAtTopLevel(ts, resolve(f.compiled), known));
+  loadable = files.filter((f) => !awaitsAtTopLevel(resolve(f.compiled), known));
+  if (parsedChanged) writeFileSync(MODULES, JSON.stringify(parsed, null, 1) + '\n');
 }
 const direct = files.filter((f) => !loadable.includes(f));
 
@@ -119,8 +153,8 @@ const usual = known.length > 0 ? known.sort((a, b) => a - b)[Math.floor(known.le
 const timeOf = (f) => (typeof times[f.compiled] === 'number' ? times[f.compiled] : usual);
 
 // Longest first, each into the group with least so far that it may join;
-// two groups a core, so that node --test's queue evens out what the record
-// got wrong.
+// two groups a core, so that what the record got wrong is a smaller part of
+// any one group.
 const groups = Array.from({ length: Math.min(loadable.length, 2 * cores) }, () => ({ files: [], time: 0, platform: null }));
 for (const f of [...loadable].sort((a, b) => timeOf(b) - timeOf(a))) {
   const platform = tfjsPlatform(f);
@@ -136,6 +170,10 @@ if (args.includes('--plan')) {
   for (const f of direct) process.stdout.write(`a process of its own: ${f.compiled}\n`);
   process.exit(0);
 }
+
+// Every group at once (two a core): while one waits (a timer, a socket, the
+// disk) another runs, and the cores share out the work.
+const concurrency = passed.some((a) => a.startsWith('--test-concurrency')) ? [] : [`--test-concurrency=${Math.max(cores, groups.length)}`];
 
 const dir = mkdtempSync(join(tmpdir(), 'spikeserve-unit-'));
 const groupModule = pathToFileURL(join(root, 'scripts/test-unit-group.mjs')).href;
