@@ -21,6 +21,7 @@ for (const format of ['json', 'binary'] as const) {
     const ws = await srv.rest.socket(id, { format });
     let steps = 0;
     let rewards = 0;
+    const acks: Promise<void>[] = [];
     const { correct } = await playSeedTask(
       {
         step: async (pre) => {
@@ -29,14 +30,20 @@ for (const format of ['json', 'binary'] as const) {
           assert.equal(r.pending, true);
           return r.spikes!.post[0].length > 0;
         },
-        reward: async (reward) => {
-          const r = await ws.reward(reward);
-          rewards++;
-          assert.equal(r.pending, false);
+        // Not awaited: the socket answers in order, so the next step waits
+        // behind this reward anyway; each reply is checked as it comes.
+        reward: (reward) => {
+          acks.push(
+            ws.reward(reward).then((r) => {
+              rewards++;
+              assert.equal(r.pending, false);
+            }),
+          );
         },
       },
       300,
     );
+    await Promise.all(acks);
     assert.equal(steps, 300 * 50);
     assert.equal(rewards, 300 * 50);
     const acc = accuracy(correct, 201, 300);
