@@ -4,7 +4,9 @@
  * when it, or a test helper it imports, imports node:child_process (a server
  * in its own process, kill -9, the CLI, the Dockerfile's commands) or
  * playwright-core (a browser). Arguments are passed to node --test; --list
- * prints the files instead.
+ * prints the files instead. The property, fuzz and long-run tests run at the
+ * quick depth (test/helpers/fuzz.ts); SPIKESERVE_TEST_DEPTH=full runs them
+ * as `npm test` does.
  *
  * Most files run several to a process (scripts/test-unit-group.mjs): starting
  * node and loading the app once per file was most of what a small file cost.
@@ -188,7 +190,9 @@ runs.sort((a, b) => b.time - a.time);
 
 try {
   // --test-force-exit: a file that leaves something running fails (runGroup says what), and its group still ends.
-  const r = spawnSync(process.execPath, ['--test', '--test-force-exit', ...concurrency, ...passed, ...runs.map((r) => r.path)], { stdio: 'inherit' });
+  // The quick depth (test/helpers/fuzz.ts) unless the caller asks for another: SPIKESERVE_TEST_DEPTH=full.
+  const env = { ...process.env, SPIKESERVE_TEST_DEPTH: process.env.SPIKESERVE_TEST_DEPTH || 'quick' };
+  const r = spawnSync(process.execPath, ['--test', '--test-force-exit', ...concurrency, ...passed, ...runs.map((r) => r.path)], { stdio: 'inherit', env });
   // What each grouped file took, for the next run's groups (files run directly are not timed: they keep their last
   // figure); not when the arguments picked some tests only.
   for (const g of passed.every((a) => a.startsWith('--test-concurrency')) ? groups.keys() : []) {

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import fc from 'fast-check';
 import { ERROR_CATALOGUE } from '../src/errors.js';
+import { fuzzRuns } from './helpers/fuzz.js';
 import { makeApp } from './helpers/http.js';
 
 const NET = {
@@ -15,7 +16,7 @@ const NET = {
   connections: { ab: { pre: 'a', post: 'b', rule: { type: 'MSTDP', lr: [0.01, 0] } } },
 };
 
-const RUNS = 300;
+const RUNS = fuzzRuns(300);
 
 const anyJson = fc.jsonValue({ maxDepth: 4 });
 const num = fc.oneof(fc.double(), fc.integer({ min: -3, max: 6 }), anyJson);

@@ -5,18 +5,19 @@
  * every seventh step: 700 steps in all, every phase of it) and checks the
  * memory at the end of each: a tensor left behind once per cycle, or more
  * often, shows at the first check. TFJS_LEAK_STEPS sets its length: by
- * default 10 cycles; 1 000 000 steps was run by hand, see docs/engine.md,
- * "Backends".
+ * default 10 cycles (2 in a quick run, test/helpers/fuzz.ts); 1 000 000
+ * steps was run by hand, see docs/engine.md, "Backends".
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { Network, initTfjs } from '../src/engine/index.js';
+import { atDepth } from './helpers/fuzz.js';
 import { loadGolden } from './helpers/golden.js';
 
 /** The length of the cycle of stepOnce's inputs and rewards (lcm of 100 and 7). */
 const CYCLE = 700;
-const STEPS = process.env.TFJS_LEAK_STEPS ? Number(process.env.TFJS_LEAK_STEPS) : 10 * CYCLE;
+const STEPS = process.env.TFJS_LEAK_STEPS ? Number(process.env.TFJS_LEAK_STEPS) : atDepth(10, 2) * CYCLE;
 const CHECK_EVERY = CYCLE;
 
 before(async () => {
