@@ -192,7 +192,9 @@ try {
   // --test-force-exit: a file that leaves something running fails (runGroup says what), and its group still ends.
   // The quick depth (test/helpers/fuzz.ts) unless the caller asks for another: SPIKESERVE_TEST_DEPTH=full.
   const env = { ...process.env, SPIKESERVE_TEST_DEPTH: process.env.SPIKESERVE_TEST_DEPTH || 'quick' };
-  const r = spawnSync(process.execPath, ['--test', '--test-force-exit', ...concurrency, ...passed, ...runs.map((r) => r.path)], { stdio: 'inherit', env });
+  // The groups' processes turn node:test's async hook off once their tests are declared (scripts/test-unit-hooks.mjs).
+  const hooks = isolated ? [] : ['--import', pathToFileURL(join(root, 'scripts/test-unit-hooks.mjs')).href];
+  const r = spawnSync(process.execPath, [...hooks, '--test', '--test-force-exit', ...concurrency, ...passed, ...runs.map((r) => r.path)], { stdio: 'inherit', env });
   // What each grouped file took, for the next run's groups (files run directly are not timed: they keep their last
   // figure); not when the arguments picked some tests only.
   for (const g of passed.every((a) => a.startsWith('--test-concurrency')) ? groups.keys() : []) {
