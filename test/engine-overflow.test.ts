@@ -230,6 +230,24 @@ describe('tfjs (float32): the step that overflows is refused and undone', () => 
     net.dispose();
   });
 
+  test('a state too large to scan on the host is checked by a reduction on the backend: the same refusal, the same place', () => {
+    // 3 x 5000 population values: past the size up to which the state is read back and scanned.
+    const net = Network.create({ populations: { small: { n: 2 }, big: { n: 5000, R: 1e30 } } }, { backend: 'tfjs' });
+    const x = new Array(5000).fill(1);
+    net.step({ big: x });
+    const before = state(net);
+    x[4321] = -1e30;
+    const e = code(() => net.step({ big: x }));
+    assert.equal(e.code, 'STEP_OVERFLOW');
+    assert.deepEqual(e.details, { population: 'big', variable: 'v', index: 4321, step: 2 });
+    assert.equal(state(net), before);
+    x[4321] = 1;
+    net.step({ big: x });
+    assert.equal(net.stepCount, 2);
+    assert.equal(allFinite(net), null);
+    net.dispose();
+  });
+
   test('a native snapshot beyond float32 does not restore on tfjs', () => {
     const net = Network.create({ populations: { a: { n: 1, R: 1e30, rest_pot: 0, threshold: 1 } } });
     net.step({ a: -1e30 });

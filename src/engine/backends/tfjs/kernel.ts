@@ -49,10 +49,17 @@ function checkSnapshotFloat32(state: KernelState): void {
 /**
  * float32 overflows within the bounds the engine accepts (R * x alone can
  * pass 3.4e38), so every step's new state is checked for a non-finite value
- * (one reduction over all of it) and the step undone if there is one. The
- * checkpoint clones the state tensors, which shares their data: nothing is
- * copied.
+ * and the step undone if there is one. The checkpoint clones the state
+ * tensors, which shares their data: nothing is copied.
+ *
+ * A small state is read back and scanned here: each tensor operation costs
+ * tfjs's own bookkeeping whatever its size, and the reduction over the
+ * state took two operations a variable and two more. Past
+ * SCAN_AT_MOST_VALUES the reduction runs on the backend, where reading the
+ * state back would cost more than it.
  */
+const SCAN_AT_MOST_VALUES = 4096;
+
 class TfjsGuard implements KernelGuard {
   private saved: { pops: PopulationTensors[]; conns: tf.Tensor[][] } | null = null;
 
@@ -69,10 +76,14 @@ class TfjsGuard implements KernelGuard {
     pops.forEach((p, i) => { for (const [v, t] of p.variables()) vars.push([popNames[i], null, v, t]); });
     conns.forEach((c, i) => { for (const [v, t] of c.variables()) vars.push([null, connNames[i], v, t]); });
     if (vars.length === 0) return null;
-    const allFinite = tf.tidy(() => tf.all(tf.concat(vars.map(([, , , t]) => tf.isFinite(tf.reshape(t, [-1]))))));
-    const ok = allFinite.dataSync()[0] !== 0;
-    allFinite.dispose();
-    if (ok) return null;
+    let size = 0;
+    for (const v of vars) size += v[3].size;
+    if (size > SCAN_AT_MOST_VALUES) {
+      const allFinite = tf.tidy(() => tf.all(tf.concat(vars.map(([, , , t]) => tf.isFinite(tf.reshape(t, [-1]))))));
+      const ok = allFinite.dataSync()[0] !== 0;
+      allFinite.dispose();
+      if (ok) return null;
+    }
     for (const [population, connection, variable, t] of vars) {
       const data = t.dataSync();
       for (let k = 0; k < data.length; k++) {
