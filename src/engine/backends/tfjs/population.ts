@@ -15,6 +15,15 @@ export type PopulationTensors = {
   s: tf.Tensor;
 };
 
+/**
+ * tf.where for a condition and two tensors of one shape: its Select kernel,
+ * without the three broadcasts where() makes first (a clone each when the
+ * shapes already agree). The same kernel, the same values.
+ */
+function select(condition: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel(tf.Select, { condition, t: a, e: b }) as tf.Tensor;
+}
+
 export class TfjsPopulation {
   readonly n: number;
   /** Copies of a batch: the state tensors are [copies][n], or [n] for one copy. */
@@ -34,6 +43,12 @@ export class TfjsPopulation {
   private readonly traceDecay: number;
   /** Zero current, for a population with no input and no incoming connection. */
   readonly zero: tf.Tensor;
+  /**
+   * refrac_length, reset_pot and 1 in every entry: the values put in at a
+   * spike (select()). A scalar there is broadcast to the state's shape
+   * first, more tensor operations each step, each with tfjs's bookkeeping.
+   */
+  private readonly atSpike: { refrac: tf.Tensor; v: tf.Tensor; trace: tf.Tensor };
 
   constructor(p: ResolvedPopulation, dt: number, copies = 1) {
     this.n = p.n;
@@ -44,6 +59,7 @@ export class TfjsPopulation {
     this.traceDecay = Math.exp(-dt / p.tau_s);
     this.inputBuffer = new Float32Array(copies * p.n);
     this.zero = tf.zeros(this.shape);
+    this.atSpike = { refrac: tf.fill(this.shape, p.refrac_length), v: tf.fill(this.shape, p.reset_pot), trace: tf.fill(this.shape, 1) };
     [this.v, this.refrac, this.traces, this.s] = this.initial();
   }
 
@@ -55,7 +71,7 @@ export class TfjsPopulation {
   /** One step with input current x; call inside tf.tidy. Returns the new state, leaves this one as it is. */
   step(x: tf.Tensor): PopulationTensors {
     const { p, dt } = this;
-    const { v, refrac, traces } = this;
+    const { v, refrac, traces, atSpike } = this;
     // 1. v += ((-(v - rest_pot) + R * x) * dt / tau_s) * (refrac_count <= 0)
     const active = tf.cast(tf.lessEqual(refrac, 0), 'float32');
     const drive = tf.add(tf.neg(tf.sub(v, p.rest_pot)), tf.mul(p.R, x));
@@ -63,14 +79,14 @@ export class TfjsPopulation {
     // 2. s = v >= threshold
     const spiked = tf.greaterEqual(v1, p.threshold);
     // 3. refrac_count -= dt; where s: refrac_count = refrac_length, v = reset_pot
-    const refrac1 = tf.where(spiked, tf.scalar(p.refrac_length), tf.sub(refrac, dt));
-    let v2 = tf.where(spiked, tf.scalar(p.reset_pot), v1);
+    const refrac1 = select(spiked, atSpike.refrac, tf.sub(refrac, dt));
+    let v2 = select(spiked, atSpike.v, v1);
     // 4. v = max(v, lower_bound)
     if (p.lower_bound !== null) v2 = tf.maximum(v2, p.lower_bound);
     // 5. traces *= exp(-dt / tau_s); then traces = 1 where s, or traces += trace_scale * s
     const s = tf.cast(spiked, 'float32');
     const decayed = tf.mul(traces, this.traceDecay);
-    const traces1 = p.additive_spike_trace ? tf.add(decayed, tf.mul(p.trace_scale, s)) : tf.where(spiked, tf.scalar(1), decayed);
+    const traces1 = p.additive_spike_trace ? tf.add(decayed, tf.mul(p.trace_scale, s)) : select(spiked, atSpike.trace, decayed);
     return { v: v2, refrac: refrac1, traces: traces1, s };
   }
 
@@ -131,6 +147,6 @@ export class TfjsPopulation {
   }
 
   dispose(): void {
-    tf.dispose([this.v, this.refrac, this.traces, this.s, this.zero]);
+    tf.dispose([this.v, this.refrac, this.traces, this.s, this.zero, this.atSpike.refrac, this.atSpike.v, this.atSpike.trace]);
   }
 }
