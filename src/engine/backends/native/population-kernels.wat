@@ -142,4 +142,138 @@
     (if (i32.eqz (local.get $track)) (then (local.set $u (i32.const 0))))
     (i32.store (local.get $counts) (local.get $count))
     (i32.store offset=4 (local.get $counts) (local.get $u)))
+  ;; Neuron $j's refrac (at byte $at, its trace $nb further) taken from step
+  ;; $q to $t, one subtraction and one multiplication a step, in order.
+  (func $chain (param $at i32) (param $nb i32) (param $q i32) (param $t i32) (param $dt f64) (param $decay f64)
+    (local $r f64) (local $tr f64)
+    (if (i32.ge_s (local.get $q) (local.get $t)) (then (return)))
+    (local.set $r (f64.load (local.get $at)))
+    (local.set $tr (f64.load (i32.add (local.get $at) (local.get $nb))))
+    (loop $steps
+      (local.set $r (f64.sub (local.get $r) (local.get $dt)))
+      (local.set $tr (f64.mul (local.get $tr) (local.get $decay)))
+      (local.set $q (i32.add (local.get $q) (i32.const 1)))
+      (br_if $steps (i32.lt_s (local.get $q) (local.get $t))))
+    (f64.store (local.get $at) (local.get $r))
+    (f64.store (i32.add (local.get $at) (local.get $nb)) (local.get $tr)))
+
+  ;; The refrac and trace of the $count neurons listed at $list (i32s)
+  ;; brought up to step $t, each from its caughtUp entry (an i32 per neuron
+  ;; at $caughtUp), which is then set to $t (population.ts
+  ;; catchUpSideBySide): each neuron's missed r - dt and tr * decay, in
+  ;; order, the same bits. Each neuron's chain of dependent operations alone
+  ;; runs at their latency; here eight neurons go side by side, as four
+  ;; vectors of refracs and four of traces, for the steps all eight miss,
+  ;; and then each one's own remaining steps. The list is first ordered by
+  ;; caughtUp (the neurons are independent, and the caller rebuilds the
+  ;; list afterwards), so that the eight of a group lag by about as much and
+  ;; their remaining steps are few.
+  (func (export "catchUpList")
+    (param $state i32) (param $n i32) (param $list i32) (param $count i32) (param $caughtUp i32)
+    (param $t i32) (param $dt f64) (param $decay f64)
+    (local $k i32) (local $p i32) (local $x i32) (local $key i32) (local $q i32) (local $together i32) (local $j i32)
+    (local $nb i32) (local $base i32) (local $g i32) (local $end i32)
+    (local $R0 v128) (local $R1 v128) (local $R2 v128) (local $R3 v128)
+    (local $T0 v128) (local $T1 v128) (local $T2 v128) (local $T3 v128) (local $DT v128) (local $D v128)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 3)))
+    (local.set $base (i32.add (local.get $state) (local.get $nb)))
+    (local.set $DT (f64x2.splat (local.get $dt)))
+    (local.set $D (f64x2.splat (local.get $decay)))
+    ;; Insertion sort by caughtUp, ascending (a step's list is a few dozen at most).
+    (local.set $k (i32.const 1))
+    (block $sorted
+      (loop $sort
+        (br_if $sorted (i32.ge_u (local.get $k) (local.get $count)))
+        (local.set $x (i32.load (i32.add (local.get $list) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $key (i32.load (i32.add (local.get $caughtUp) (i32.shl (local.get $x) (i32.const 2)))))
+        (local.set $p (local.get $k))
+        (block $placed
+          (loop $shift
+            (br_if $placed (i32.eqz (local.get $p)))
+            (local.set $j (i32.load (i32.add (local.get $list) (i32.shl (i32.sub (local.get $p) (i32.const 1)) (i32.const 2)))))
+            (br_if $placed (i32.le_s (i32.load (i32.add (local.get $caughtUp) (i32.shl (local.get $j) (i32.const 2)))) (local.get $key)))
+            (i32.store (i32.add (local.get $list) (i32.shl (local.get $p) (i32.const 2))) (local.get $j))
+            (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+            (br $shift)))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $p) (i32.const 2))) (local.get $x))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $sort)))
+    (local.set $k (i32.const 0))
+    (block $groupsDone
+      (loop $groups
+        (br_if $groupsDone (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $count)))
+        (local.set $g (i32.add (local.get $list) (i32.shl (local.get $k) (i32.const 2))))
+        ;; The last of the eight lags least: the steps all eight miss.
+        (local.set $together (i32.sub (local.get $t)
+          (i32.load (i32.add (local.get $caughtUp) (i32.shl (i32.load offset=28 (local.get $g)) (i32.const 2))))))
+        (local.set $R0 (v128.load64_lane 1 (i32.add (local.get $base) (i32.shl (i32.load offset=4 (local.get $g)) (i32.const 3)))
+          (v128.load64_zero (i32.add (local.get $base) (i32.shl (i32.load (local.get $g)) (i32.const 3))))))
+        (local.set $R1 (v128.load64_lane 1 (i32.add (local.get $base) (i32.shl (i32.load offset=12 (local.get $g)) (i32.const 3)))
+          (v128.load64_zero (i32.add (local.get $base) (i32.shl (i32.load offset=8 (local.get $g)) (i32.const 3))))))
+        (local.set $R2 (v128.load64_lane 1 (i32.add (local.get $base) (i32.shl (i32.load offset=20 (local.get $g)) (i32.const 3)))
+          (v128.load64_zero (i32.add (local.get $base) (i32.shl (i32.load offset=16 (local.get $g)) (i32.const 3))))))
+        (local.set $R3 (v128.load64_lane 1 (i32.add (local.get $base) (i32.shl (i32.load offset=28 (local.get $g)) (i32.const 3)))
+          (v128.load64_zero (i32.add (local.get $base) (i32.shl (i32.load offset=24 (local.get $g)) (i32.const 3))))))
+        (local.set $T0 (v128.load64_lane 1 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=4 (local.get $g)) (i32.const 3)))
+          (v128.load64_zero (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load (local.get $g)) (i32.const 3))))))
+        (local.set $T1 (v128.load64_lane 1 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=12 (local.get $g)) (i32.const 3)))
+          (v128.load64_zero (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=8 (local.get $g)) (i32.const 3))))))
+        (local.set $T2 (v128.load64_lane 1 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=20 (local.get $g)) (i32.const 3)))
+          (v128.load64_zero (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=16 (local.get $g)) (i32.const 3))))))
+        (local.set $T3 (v128.load64_lane 1 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=28 (local.get $g)) (i32.const 3)))
+          (v128.load64_zero (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=24 (local.get $g)) (i32.const 3))))))
+        (local.set $q (i32.const 0))
+        (block $stepsDone
+          (loop $steps
+            (br_if $stepsDone (i32.ge_s (local.get $q) (local.get $together)))
+            (local.set $R0 (f64x2.sub (local.get $R0) (local.get $DT)))
+            (local.set $R1 (f64x2.sub (local.get $R1) (local.get $DT)))
+            (local.set $R2 (f64x2.sub (local.get $R2) (local.get $DT)))
+            (local.set $R3 (f64x2.sub (local.get $R3) (local.get $DT)))
+            (local.set $T0 (f64x2.mul (local.get $T0) (local.get $D)))
+            (local.set $T1 (f64x2.mul (local.get $T1) (local.get $D)))
+            (local.set $T2 (f64x2.mul (local.get $T2) (local.get $D)))
+            (local.set $T3 (f64x2.mul (local.get $T3) (local.get $D)))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $steps)))
+        (v128.store64_lane 0 (i32.add (local.get $base) (i32.shl (i32.load (local.get $g)) (i32.const 3))) (local.get $R0))
+        (v128.store64_lane 1 (i32.add (local.get $base) (i32.shl (i32.load offset=4 (local.get $g)) (i32.const 3))) (local.get $R0))
+        (v128.store64_lane 0 (i32.add (local.get $base) (i32.shl (i32.load offset=8 (local.get $g)) (i32.const 3))) (local.get $R1))
+        (v128.store64_lane 1 (i32.add (local.get $base) (i32.shl (i32.load offset=12 (local.get $g)) (i32.const 3))) (local.get $R1))
+        (v128.store64_lane 0 (i32.add (local.get $base) (i32.shl (i32.load offset=16 (local.get $g)) (i32.const 3))) (local.get $R2))
+        (v128.store64_lane 1 (i32.add (local.get $base) (i32.shl (i32.load offset=20 (local.get $g)) (i32.const 3))) (local.get $R2))
+        (v128.store64_lane 0 (i32.add (local.get $base) (i32.shl (i32.load offset=24 (local.get $g)) (i32.const 3))) (local.get $R3))
+        (v128.store64_lane 1 (i32.add (local.get $base) (i32.shl (i32.load offset=28 (local.get $g)) (i32.const 3))) (local.get $R3))
+        (v128.store64_lane 0 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load (local.get $g)) (i32.const 3))) (local.get $T0))
+        (v128.store64_lane 1 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=4 (local.get $g)) (i32.const 3))) (local.get $T0))
+        (v128.store64_lane 0 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=8 (local.get $g)) (i32.const 3))) (local.get $T1))
+        (v128.store64_lane 1 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=12 (local.get $g)) (i32.const 3))) (local.get $T1))
+        (v128.store64_lane 0 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=16 (local.get $g)) (i32.const 3))) (local.get $T2))
+        (v128.store64_lane 1 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=20 (local.get $g)) (i32.const 3))) (local.get $T2))
+        (v128.store64_lane 0 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=24 (local.get $g)) (i32.const 3))) (local.get $T3))
+        (v128.store64_lane 1 (i32.add (i32.add (local.get $base) (local.get $nb)) (i32.shl (i32.load offset=28 (local.get $g)) (i32.const 3))) (local.get $T3))
+        ;; Each one's own remaining steps, then its caughtUp.
+        (local.set $end (i32.add (local.get $k) (i32.const 8)))
+        (block $ownDone
+          (loop $own
+            (br_if $ownDone (i32.ge_u (local.get $k) (local.get $end)))
+            (local.set $j (i32.load (i32.add (local.get $list) (i32.shl (local.get $k) (i32.const 2)))))
+            (local.set $p (i32.add (local.get $caughtUp) (i32.shl (local.get $j) (i32.const 2))))
+            (call $chain (i32.add (local.get $base) (i32.shl (local.get $j) (i32.const 3))) (local.get $nb)
+              (i32.add (i32.load (local.get $p)) (local.get $together)) (local.get $t) (local.get $dt) (local.get $decay))
+            (i32.store (local.get $p) (local.get $t))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $own)))
+        (br $groups)))
+    ;; The last few, one at a time.
+    (block $lastDone
+      (loop $last
+        (br_if $lastDone (i32.ge_u (local.get $k) (local.get $count)))
+        (local.set $j (i32.load (i32.add (local.get $list) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $p (i32.add (local.get $caughtUp) (i32.shl (local.get $j) (i32.const 2))))
+        (call $chain (i32.add (local.get $base) (i32.shl (local.get $j) (i32.const 3))) (local.get $nb)
+          (i32.load (local.get $p)) (local.get $t) (local.get $dt) (local.get $decay))
+        (i32.store (local.get $p) (local.get $t))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $last))))
 )

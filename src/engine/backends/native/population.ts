@@ -161,7 +161,7 @@ export class LifPopulation {
     this.candidates = new Int32Array(n);
     this.counts = wasm?.counts ?? new Int32Array(2);
     this.t = 0;
-    this.caughtUp = new Int32Array(n);
+    this.caughtUp = wasm?.caughtUp ?? new Int32Array(n);
     this.lagging = false;
     this.reset();
   }
@@ -253,7 +253,7 @@ export class LifPopulation {
     const counts = this.counts;
     lifSparse(
       this.state, input, x === null ? 0 : 1, this.s, this.spikeIdx, this.spikeCount, this.n, this.params,
-      this.candidates, candidateCount, next, this.caughtUp, this.t, counts,
+      this.candidates, candidateCount, next, this.caughtUp, this.t, counts, this.wasm,
     );
     this.nextUnsettled = this.unsettled;
     this.unsettled = next;
@@ -428,6 +428,7 @@ function lifSparse(
   caughtUp: Int32Array,
   t: number,
   counts: Int32Array,
+  wasm: WasmPopulation | null,
 ): void {
   const threshold = params[THRESHOLD];
   const restPot = params[REST_POT];
@@ -449,7 +450,11 @@ function lifSparse(
     const i = candidates[c] & MAX_N;
     if (caughtUp[i] < t) unsettled[lagging++] = i;
   }
-  if (lagging > 1) catchUpSideBySide(st, n1, unsettled, lagging, caughtUp, t, dt, traceDecay);
+  if (lagging > 1) {
+    // In WebAssembly, two chains a vector (the same operations).
+    if (wasm !== null) wasm.catchUpList(unsettled, lagging, t, dt, traceDecay);
+    else catchUpSideBySide(st, n1, unsettled, lagging, caughtUp, t, dt, traceDecay);
+  }
   let count = 0;
   let u = 0;
   for (let c = 0; c < candidateCount; c++) {

@@ -11,8 +11,8 @@
  *
  * Layout, in bytes: [0, 88) the step's parameters (population.ts slots),
  * [88, 96) the step's two i32 counts, then from 128: state ([v | refrac |
- * traces | current], 4n f64), spikeIdx, unsettled, nextUnsettled (n i32
- * each), s (n u8).
+ * traces | current], 4n f64), spikeIdx, unsettled, nextUnsettled, caughtUp
+ * (n i32 each), s (n u8).
  */
 import { POPULATION_KERNELS_WASM_BASE64 } from './population-kernels-wasm.js';
 import { compileEmbedded } from './wasm-module.js';
@@ -24,6 +24,7 @@ const PAGE_BYTES = 65536;
 
 interface PopulationExports {
   lifDense(state: number, s: number, spikeIdx: number, prevCount: number, n: number, params: number, unsettled: number, track: number, counts: number): void;
+  catchUpList(state: number, n: number, list: number, count: number, caughtUp: number, t: number, dt: number, decay: number): void;
 }
 
 /** Compiled once per process; null where WebAssembly is missing (populations keep the JavaScript loop). */
@@ -31,7 +32,7 @@ const POPULATION_MODULE = compileEmbedded(POPULATION_KERNELS_WASM_BASE64);
 
 function layoutBytes(n: number, paramCount: number): number {
   if (8 * paramCount > COUNTS_AT) throw new RangeError('population parameters overflow the header');
-  return HEADER_BYTES + 32 * n + 12 * n + n;
+  return HEADER_BYTES + 32 * n + 16 * n + n;
 }
 
 export class WasmPopulation {
@@ -42,6 +43,8 @@ export class WasmPopulation {
   /** The two unsettled lists the sparse step swaps between. */
   readonly unsettledA: Int32Array;
   readonly unsettledB: Int32Array;
+  /** LifPopulation's caughtUp, here so that catchUpList reads and writes it. */
+  readonly caughtUp: Int32Array;
   readonly s: Uint8Array;
   private readonly fns: PopulationExports;
   private readonly n: number;
@@ -49,6 +52,7 @@ export class WasmPopulation {
   private readonly spikeIdxAt: number;
   private readonly unsettledAAt: number;
   private readonly unsettledBAt: number;
+  private readonly caughtUpAt: number;
   private readonly sAt: number;
 
   private constructor(n: number, paramCount: number, module: WebAssembly.Module) {
@@ -71,6 +75,9 @@ export class WasmPopulation {
     at += 4 * n;
     this.unsettledBAt = at;
     this.unsettledB = new Int32Array(buf, at, n);
+    at += 4 * n;
+    this.caughtUpAt = at;
+    this.caughtUp = new Int32Array(buf, at, n);
     at += 4 * n;
     this.sAt = at;
     this.s = new Uint8Array(buf, at, n);
@@ -96,5 +103,15 @@ export class WasmPopulation {
   lifDense(prevCount: number, unsettled: Int32Array, track: number): void {
     const unsettledAt = unsettled === this.unsettledA ? this.unsettledAAt : this.unsettledBAt;
     this.fns.lifDense(this.stateAt, this.sAt, this.spikeIdxAt, prevCount, this.n, 0, unsettledAt, track, COUNTS_AT);
+  }
+
+  /**
+   * population.ts catchUpSideBySide for the `count` neurons listed in `list`
+   * (one of unsettledA and unsettledB): their refrac and trace brought up to
+   * step t, with caughtUp.
+   */
+  catchUpList(list: Int32Array, count: number, t: number, dt: number, decay: number): void {
+    const listAt = list === this.unsettledA ? this.unsettledAAt : this.unsettledBAt;
+    this.fns.catchUpList(this.stateAt, this.n, listAt, count, this.caughtUpAt, t, dt, decay);
   }
 }
