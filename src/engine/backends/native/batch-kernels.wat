@@ -622,38 +622,70 @@
         (local.set $copyList (i32.add (local.get $colCopies) (i32.shl (i32.mul (local.get $q) (local.get $copies)) (i32.const 2))))
         (local.set $i (i32.const 0))
         (local.set $off (i32.add (local.get $stored) (local.get $jb)))
-        (block $rowPairsDone
-          (loop $rowPairs
-            (br_if $rowPairsDone (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $rows)))
-            (local.set $u (v128.const i64x2 0 0))
-            (local.set $d (v128.const i64x2 0 0))
-            (local.set $r (i32.const 0))
-            (block $sumsDone
-              (loop $sums
-                (br_if $sumsDone (i32.ge_u (local.get $r) (local.get $n)))
-                (local.set $b (i32.load (i32.add (local.get $copyList) (i32.shl (local.get $r) (i32.const 2)))))
-                (local.set $dw (f64x2.mul (f64x2.splat (f64.load (i32.add (local.get $c) (i32.shl (local.get $b) (i32.const 3)))))
-                  (v128.load (i32.add (local.get $pPlus) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $rows)) (local.get $i)) (i32.const 3))))))
-                (local.set $u (f64x2.add (local.get $u) (v128.and (local.get $dw) (f64x2.gt (local.get $dw) (v128.const f64x2 0 0)))))
-                (local.set $d (f64x2.sub (local.get $d) (v128.and (local.get $dw) (f64x2.lt (local.get $dw) (v128.const f64x2 0 0)))))
-                (local.set $r (i32.add (local.get $r) (i32.const 1)))
-                (br $sums)))
-            (local.set $u (f64x2.mul (local.get $u) (local.get $F)))
-            (local.set $d (f64x2.mul (local.get $d) (local.get $F)))
-            (local.set $k (i32.add (local.get $off) (local.get $rowBytes)))
-            (local.set $w (v128.load64_lane 1 (local.get $k) (v128.load64_zero (local.get $off))))
-            (local.set $wn (f64x2.mul (f64x2.sub (f64x2.add (f64x2.mul (local.get $w) (local.get $S)) (local.get $u)) (local.get $d)) (local.get $FAC)))
-            (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
-            ;; A listed row's lane (rowKeep all ones) keeps what step 2 wrote.
-            (local.set $keep (v128.or
-              (v128.and (f64x2.eq (local.get $u) (v128.const f64x2 0 0)) (f64x2.eq (local.get $d) (v128.const f64x2 0 0)))
-              (v128.load (i32.add (local.get $rowKeep) (i32.shl (local.get $i) (i32.const 3))))))
-            (local.set $wn (v128.bitselect (local.get $w) (local.get $wn) (local.get $keep)))
-            (v128.store64_lane 0 (local.get $off) (local.get $wn))
-            (v128.store64_lane 1 (local.get $k) (local.get $wn))
-            (local.set $off (i32.add (local.get $k) (local.get $rowBytes)))
-            (local.set $i (i32.add (local.get $i) (i32.const 2)))
-            (br $rowPairs)))
+        (if (i32.eq (local.get $n) (i32.const 2))
+          (then
+            ;; Two copies' spikes (most such columns): the same sums as below, two terms in copy order,
+            ;; with each copy's factor and p_plus block taken once instead of on every pair of rows.
+            (local.set $b (i32.load (local.get $copyList)))
+            (local.set $C (f64x2.splat (f64.load (i32.add (local.get $c) (i32.shl (local.get $b) (i32.const 3))))))
+            (local.set $pp (i32.add (local.get $pPlus) (i32.shl (i32.mul (local.get $b) (local.get $rows)) (i32.const 3))))
+            (local.set $b (i32.load offset=4 (local.get $copyList)))
+            (local.set $keep (f64x2.splat (f64.load (i32.add (local.get $c) (i32.shl (local.get $b) (i32.const 3))))))
+            (local.set $pm (i32.add (local.get $pPlus) (i32.shl (i32.mul (local.get $b) (local.get $rows)) (i32.const 3))))
+            (block $twoDone
+              (loop $two
+                (br_if $twoDone (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $rows)))
+                (local.set $dw (f64x2.mul (local.get $C) (v128.load (i32.add (local.get $pp) (i32.shl (local.get $i) (i32.const 3))))))
+                (local.set $u (f64x2.add (v128.const i64x2 0 0) (v128.and (local.get $dw) (f64x2.gt (local.get $dw) (v128.const f64x2 0 0)))))
+                (local.set $d (f64x2.sub (v128.const i64x2 0 0) (v128.and (local.get $dw) (f64x2.lt (local.get $dw) (v128.const f64x2 0 0)))))
+                (local.set $dw (f64x2.mul (local.get $keep) (v128.load (i32.add (local.get $pm) (i32.shl (local.get $i) (i32.const 3))))))
+                (local.set $u (f64x2.mul (f64x2.add (local.get $u) (v128.and (local.get $dw) (f64x2.gt (local.get $dw) (v128.const f64x2 0 0)))) (local.get $F)))
+                (local.set $d (f64x2.mul (f64x2.sub (local.get $d) (v128.and (local.get $dw) (f64x2.lt (local.get $dw) (v128.const f64x2 0 0)))) (local.get $F)))
+                (local.set $k (i32.add (local.get $off) (local.get $rowBytes)))
+                (local.set $w (v128.load64_lane 1 (local.get $k) (v128.load64_zero (local.get $off))))
+                (local.set $wn (f64x2.mul (f64x2.sub (f64x2.add (f64x2.mul (local.get $w) (local.get $S)) (local.get $u)) (local.get $d)) (local.get $FAC)))
+                (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                (local.set $wn (v128.bitselect (local.get $w) (local.get $wn) (v128.or
+                  (v128.and (f64x2.eq (local.get $u) (v128.const f64x2 0 0)) (f64x2.eq (local.get $d) (v128.const f64x2 0 0)))
+                  (v128.load (i32.add (local.get $rowKeep) (i32.shl (local.get $i) (i32.const 3)))))))
+                (v128.store64_lane 0 (local.get $off) (local.get $wn))
+                (v128.store64_lane 1 (local.get $k) (local.get $wn))
+                (local.set $off (i32.add (local.get $k) (local.get $rowBytes)))
+                (local.set $i (i32.add (local.get $i) (i32.const 2)))
+                (br $two))))
+          (else
+            (block $rowPairsDone
+              (loop $rowPairs
+                (br_if $rowPairsDone (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $rows)))
+                (local.set $u (v128.const i64x2 0 0))
+                (local.set $d (v128.const i64x2 0 0))
+                (local.set $r (i32.const 0))
+                (block $sumsDone
+                  (loop $sums
+                    (br_if $sumsDone (i32.ge_u (local.get $r) (local.get $n)))
+                    (local.set $b (i32.load (i32.add (local.get $copyList) (i32.shl (local.get $r) (i32.const 2)))))
+                    (local.set $dw (f64x2.mul (f64x2.splat (f64.load (i32.add (local.get $c) (i32.shl (local.get $b) (i32.const 3)))))
+                      (v128.load (i32.add (local.get $pPlus) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $rows)) (local.get $i)) (i32.const 3))))))
+                    (local.set $u (f64x2.add (local.get $u) (v128.and (local.get $dw) (f64x2.gt (local.get $dw) (v128.const f64x2 0 0)))))
+                    (local.set $d (f64x2.sub (local.get $d) (v128.and (local.get $dw) (f64x2.lt (local.get $dw) (v128.const f64x2 0 0)))))
+                    (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                    (br $sums)))
+                (local.set $u (f64x2.mul (local.get $u) (local.get $F)))
+                (local.set $d (f64x2.mul (local.get $d) (local.get $F)))
+                (local.set $k (i32.add (local.get $off) (local.get $rowBytes)))
+                (local.set $w (v128.load64_lane 1 (local.get $k) (v128.load64_zero (local.get $off))))
+                (local.set $wn (f64x2.mul (f64x2.sub (f64x2.add (f64x2.mul (local.get $w) (local.get $S)) (local.get $u)) (local.get $d)) (local.get $FAC)))
+                (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                ;; A listed row's lane (rowKeep all ones) keeps what step 2 wrote.
+                (local.set $keep (v128.or
+                  (v128.and (f64x2.eq (local.get $u) (v128.const f64x2 0 0)) (f64x2.eq (local.get $d) (v128.const f64x2 0 0)))
+                  (v128.load (i32.add (local.get $rowKeep) (i32.shl (local.get $i) (i32.const 3))))))
+                (local.set $wn (v128.bitselect (local.get $w) (local.get $wn) (local.get $keep)))
+                (v128.store64_lane 0 (local.get $off) (local.get $wn))
+                (v128.store64_lane 1 (local.get $k) (local.get $wn))
+                (local.set $off (i32.add (local.get $k) (local.get $rowBytes)))
+                (local.set $i (i32.add (local.get $i) (i32.const 2)))
+                (br $rowPairs)))))
         (if (i32.lt_u (local.get $i) (local.get $rows))
           (then
             (if (i32.ne (i32.load8_u (i32.add (local.get $rowMask) (local.get $i))) (i32.const 1))
