@@ -25,6 +25,10 @@
 ;;  128 soleCols, 132 soleCopies (an i32 per column each: the listed columns of
 ;;      one copy's post spike, as byte offsets in a row, and that copy)
 ;;  136 multiCols (an i32 per column: the positions in colList of the others)
+;;  140 soleC (a double per column: c of soleCopies' copy), 144 soleP (an i32
+;;      per column: the byte offset of that copy's p_plus); soleCols,
+;;      soleCopies, soleC and soleP have room for one more entry, which repeats
+;;      the last when their count is odd
 ;; A copy's vectors and lists are blocks: copy b's p_plus at pPlus + 8 * b *
 ;; rows, its eligibility's pre spikes at ePreIdx + 4 * b * rows (ePreCount[b]
 ;; of them, in copy b's neuron numbers), its pre mask at ePreMask + b * rows;
@@ -86,10 +90,13 @@
     (local $soleCols i32) (local $soleCopies i32) (local $multiCols i32)
     (local $rowBytes i32) (local $pairEnd i32) (local $off i32) (local $pm i32) (local $jb i32) (local $q i32) (local $r i32) (local $k i32)
     (local $n i32) (local $list i32) (local $x i32) (local $ownerDone i32)
-    (local $j0 i32) (local $j1 i32) (local $x0 i32) (local $x1 i32) (local $a0 i32) (local $a1 i32)
+    (local $j0 i32) (local $j1 i32) (local $a0 i32) (local $a1 i32)
     (local $cb f64) (local $pi f64) (local $fs f64) (local $t f64) (local $up f64) (local $down f64)
     (local $C v128) (local $F v128) (local $S v128) (local $FAC v128) (local $LO v128) (local $HI v128) (local $INV v128)
     (local $dw v128) (local $w v128) (local $wn v128) (local $t1 v128) (local $t2 v128) (local $u v128) (local $d v128)
+    (local $soleC i32) (local $soleP i32) (local $at i32) (local $i8 i32) (local $X v128) (local $PI v128) (local $NE v128)
+    (local.set $soleC (i32.load offset=140 (local.get $h)))
+    (local.set $soleP (i32.load offset=144 (local.get $h)))
     (local.set $soleCols (i32.load offset=128 (local.get $h)))
     (local.set $soleCopies (i32.load offset=132 (local.get $h)))
     (local.set $multiCols (i32.load offset=136 (local.get $h)))
@@ -156,38 +163,35 @@
     ;; term and x's, each +0 where it has none (x's where x is the owner; a
     ;; zero term adds nothing either way), so the sums by sign have at most
     ;; two terms each and their order does not matter. An odd last column
-    ;; takes both lanes.
+    ;; takes both lanes (mstdpUpdate repeats it). Each column's c[x] and p_plus
+    ;; block come from the lists mstdpUpdate makes once a step, and which lane
+    ;; is the owner's own column from one comparison of the two copies.
     (local.set $S (f64x2.splat (f64.load (i32.const 0))))
     (local.set $FAC (f64x2.splat (f64.load (i32.const 8))))
     (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
     (local.set $F (f64x2.splat (local.get $fs)))
+    (local.set $X (i32x4.splat (local.get $b)))
+    (local.set $PI (f64x2.splat (local.get $pi)))
+    (local.set $i8 (i32.shl (local.get $i) (i32.const 3)))
     (block $solesDone
       (loop $soles
         (br_if $solesDone (i32.ge_u (local.get $k) (local.get $soleCount)))
-        (local.set $r (select (i32.add (local.get $k) (i32.const 1)) (local.get $k)
-          (i32.lt_u (i32.add (local.get $k) (i32.const 1)) (local.get $soleCount))))
-        (local.set $j0 (i32.load (i32.add (local.get $soleCols) (i32.shl (local.get $k) (i32.const 2)))))
-        (local.set $j1 (i32.load (i32.add (local.get $soleCols) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $x0 (i32.load (i32.add (local.get $soleCopies) (i32.shl (local.get $k) (i32.const 2)))))
-        (local.set $x1 (i32.load (i32.add (local.get $soleCopies) (i32.shl (local.get $r) (i32.const 2)))))
-        ;; The owner's c[b] * (p_plus[i] + p_minus[j]) at its own post spike, c[b] * p_minus[j] elsewhere
-        ;; (p_plus[i] * 0 + p_minus[j] is p_minus[j] but for the sign of a zero).
+        (local.set $at (i32.shl (local.get $k) (i32.const 2)))
+        (local.set $j0 (i32.load (i32.add (local.get $soleCols) (local.get $at))))
+        (local.set $j1 (i32.load offset=4 (i32.add (local.get $soleCols) (local.get $at))))
+        ;; All ones in a lane whose column is another copy's spike, zeros where it is the owner's own.
+        (local.set $NE (i64x2.extend_low_i32x4_s
+          (i32x4.ne (v128.load64_zero (i32.add (local.get $soleCopies) (local.get $at))) (local.get $X))))
+        ;; The owner's c[b] * (p_plus[i] + p_minus[j]) at its own post spike, c[b] * (+0 + p_minus[j]) elsewhere
+        ;; (p_minus[j] but for the sign of a zero, which then adds nothing either way).
         (local.set $t1 (f64x2.mul (local.get $C)
-          (f64x2.add
-            (f64x2.replace_lane 1
-              (f64x2.splat (f64.mul (local.get $pi) (f64.convert_i32_u (i32.eq (local.get $x0) (local.get $b)))))
-              (f64.mul (local.get $pi) (f64.convert_i32_u (i32.eq (local.get $x1) (local.get $b)))))
+          (f64x2.add (v128.andnot (local.get $PI) (local.get $NE))
             (v128.load64_lane 1 (i32.add (local.get $pm) (local.get $j1)) (v128.load64_zero (i32.add (local.get $pm) (local.get $j0)))))))
-        ;; x's c[x] * p_plus[x][i], times 0 where x is the owner.
-        (local.set $t2 (f64x2.replace_lane 1
-          (f64x2.splat (f64.mul
-            (f64.mul (f64.load (i32.add (local.get $c) (i32.shl (local.get $x0) (i32.const 3))))
-              (f64.load (i32.add (local.get $pPlus) (i32.shl (i32.add (i32.mul (local.get $x0) (local.get $rows)) (local.get $i)) (i32.const 3)))))
-            (f64.convert_i32_u (i32.ne (local.get $x0) (local.get $b)))))
-          (f64.mul
-            (f64.mul (f64.load (i32.add (local.get $c) (i32.shl (local.get $x1) (i32.const 3))))
-              (f64.load (i32.add (local.get $pPlus) (i32.shl (i32.add (i32.mul (local.get $x1) (local.get $rows)) (local.get $i)) (i32.const 3)))))
-            (f64.convert_i32_u (i32.ne (local.get $x1) (local.get $b))))))
+        ;; x's c[x] * p_plus[x][i], +0 where x is the owner.
+        (local.set $t2 (v128.and (local.get $NE)
+          (f64x2.mul (v128.load (i32.add (local.get $soleC) (i32.shl (local.get $k) (i32.const 3))))
+            (v128.load64_lane 1 (i32.add (i32.load offset=4 (i32.add (local.get $soleP) (local.get $at))) (local.get $i8))
+              (v128.load64_zero (i32.add (i32.load (i32.add (local.get $soleP) (local.get $at))) (local.get $i8)))))))
         (local.set $u (f64x2.mul (f64x2.add
           (v128.and (local.get $t1) (f64x2.gt (local.get $t1) (v128.const f64x2 0 0)))
           (v128.and (local.get $t2) (f64x2.gt (local.get $t2) (v128.const f64x2 0 0)))) (local.get $F)))
@@ -363,6 +367,7 @@
     (local $F v128) (local $S v128) (local $FAC v128) (local $LO v128) (local $HI v128) (local $INV v128)
     (local $rowKeep i32) (local $colKeep i32) (local $ownerCount i32) (local $owner i32) (local $unit i32)
     (local $soleCols i32) (local $soleCopies i32) (local $multiCols i32) (local $soleCount i32) (local $multiCount i32)
+    (local $soleC i32) (local $soleP i32)
     (local.set $rows (i32.load offset=8 (local.get $h)))
     (local.set $cols (i32.load offset=12 (local.get $h)))
     (local.set $copies (i32.load offset=16 (local.get $h)))
@@ -394,6 +399,8 @@
     (local.set $soleCols (i32.load offset=128 (local.get $h)))
     (local.set $soleCopies (i32.load offset=132 (local.get $h)))
     (local.set $multiCols (i32.load offset=136 (local.get $h)))
+    (local.set $soleC (i32.load offset=140 (local.get $h)))
+    (local.set $soleP (i32.load offset=144 (local.get $h)))
     (local.set $F (f64x2.splat (local.get $fs)))
     (local.set $S (f64x2.splat (f64.load (i32.const 0))))
     (local.set $FAC (f64x2.splat (f64.load (i32.const 8))))
@@ -477,14 +484,27 @@
         (if (i32.eq (i32.load (i32.add (local.get $colCopyCount) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 1))
           (then
             (i32.store (i32.add (local.get $soleCols) (i32.shl (local.get $soleCount) (i32.const 2))) (local.get $jb))
-            (i32.store (i32.add (local.get $soleCopies) (i32.shl (local.get $soleCount) (i32.const 2)))
-              (i32.load (i32.add (local.get $colCopies) (i32.shl (i32.mul (local.get $q) (local.get $copies)) (i32.const 2)))))
+            (local.set $b (i32.load (i32.add (local.get $colCopies) (i32.shl (i32.mul (local.get $q) (local.get $copies)) (i32.const 2)))))
+            (i32.store (i32.add (local.get $soleCopies) (i32.shl (local.get $soleCount) (i32.const 2))) (local.get $b))
+            (f64.store (i32.add (local.get $soleC) (i32.shl (local.get $soleCount) (i32.const 3)))
+              (f64.load (i32.add (local.get $c) (i32.shl (local.get $b) (i32.const 3)))))
+            (i32.store (i32.add (local.get $soleP) (i32.shl (local.get $soleCount) (i32.const 2)))
+              (i32.add (local.get $pPlus) (i32.shl (i32.mul (local.get $b) (local.get $rows)) (i32.const 3))))
             (local.set $soleCount (i32.add (local.get $soleCount) (i32.const 1))))
           (else
             (i32.store (i32.add (local.get $multiCols) (i32.shl (local.get $multiCount) (i32.const 2))) (local.get $q))
             (local.set $multiCount (i32.add (local.get $multiCount) (i32.const 1)))))
         (local.set $q (i32.add (local.get $q) (i32.const 1)))
         (br $keepCols)))
+    ;; An odd count of them: the last again, so that $ownedRow takes them two at a time.
+    (if (i32.and (local.get $soleCount) (i32.const 1))
+      (then
+        (local.set $k (i32.shl (i32.sub (local.get $soleCount) (i32.const 1)) (i32.const 2)))
+        (i32.store offset=4 (i32.add (local.get $soleCols) (local.get $k)) (i32.load (i32.add (local.get $soleCols) (local.get $k))))
+        (i32.store offset=4 (i32.add (local.get $soleCopies) (local.get $k)) (i32.load (i32.add (local.get $soleCopies) (local.get $k))))
+        (i32.store offset=4 (i32.add (local.get $soleP) (local.get $k)) (i32.load (i32.add (local.get $soleP) (local.get $k))))
+        (local.set $k (i32.shl (i32.sub (local.get $soleCount) (i32.const 1)) (i32.const 3)))
+        (f64.store offset=8 (i32.add (local.get $soleC) (local.get $k)) (f64.load (i32.add (local.get $soleC) (local.get $k))))))
     ;; 2. The rows listed.
     (local.set $q (i32.const 0))
     (block $rowsDone

@@ -16,8 +16,8 @@
  * rowMask (rows u8), colMask (cols u8), then from the next multiple of 16
  * uRow, dRow (cols f64 each), colPos, colCopyCount (cols i32 each),
  * colCopies (B * cols i32), then from the next multiple of 16 rowKeep (rows i64),
- * colKeep (cols i64), ownerCount, owner (rows i32 each), soleCols,
- * soleCopies, multiCols (cols i32 each).
+ * colKeep (cols i64), soleC (cols + 1 f64), ownerCount, owner (rows i32
+ * each), soleCols, soleCopies, soleP (cols + 1 i32 each), multiCols (cols i32).
  */
 import { BATCH_KERNELS_WASM_BASE64 } from './batch-kernels-wasm.js';
 import { compileEmbedded } from './wasm-module.js';
@@ -44,7 +44,7 @@ export function batchBytes(rows: number, cols: number, copies: number): number {
   const doubles = copies * rows + 2 * copies * cols + cols + copies;
   const ints = 2 * copies * rows + copies * cols + 2 * copies + rows + cols + 2;
   const first = HEADER_BYTES + 8 * doubles + 4 * ints + copies * rows + copies * cols + rows + cols;
-  return Math.ceil((Math.ceil(first / 16) * 16 + 16 * cols + 8 * cols + 4 * copies * cols) / 16) * 16 + 8 * rows + 8 * cols + 8 * rows + 12 * cols;
+  return Math.ceil((Math.ceil(first / 16) * 16 + 16 * cols + 8 * cols + 4 * copies * cols) / 16) * 16 + 8 * rows + 8 * cols + 8 * (cols + 1) + 8 * rows + 12 * (cols + 1) + 4 * cols;
 }
 
 /** Where the weights' own arrays are. */
@@ -126,10 +126,12 @@ export class WasmBatch {
     next = Math.ceil(next / 16) * 16;
     const rowKeepAt = take(8 * rows);
     const colKeepAt = take(8 * cols);
+    const soleCAt = take(8 * (cols + 1));
     const ownerCountAt = take(4 * rows);
     const ownerAt = take(4 * rows);
-    const soleColsAt = take(4 * cols);
-    const soleCopiesAt = take(4 * cols);
+    const soleColsAt = take(4 * (cols + 1));
+    const soleCopiesAt = take(4 * (cols + 1));
+    const solePAt = take(4 * (cols + 1));
     const multiColsAt = take(4 * cols);
     this.pPlus = new Float64Array(buf, pPlusAt, copies * rows);
     this.pMinus = new Float64Array(buf, pMinusAt, copies * cols);
@@ -155,7 +157,7 @@ export class WasmBatch {
       rowMaskAt, rowListAt, colMaskAt, colListAt, countsAt,
       host.storedAt, outAt, spikesAt,
       uRowAt, dRowAt, colPosAt, colCopyCountAt, colCopiesAt, 0, rowKeepAt, colKeepAt, ownerCountAt, ownerAt,
-      soleColsAt, soleCopiesAt, multiColsAt,
+      soleColsAt, soleCopiesAt, multiColsAt, soleCAt, solePAt,
     ]);
   }
 
