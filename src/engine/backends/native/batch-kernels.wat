@@ -767,6 +767,14 @@
     (local.set $Z (f64x2.splat (f64.mul (local.get $a) (f64.const 0))))
     (local.set $end (i32.add (local.get $p) (i32.shl (i32.mul (local.get $n) (local.get $copies)) (i32.const 3))))
     (local.set $k (local.get $p))
+    ;; Four entries an iteration, then a last pair.
+    (block $foursDone
+      (loop $fours
+        (br_if $foursDone (i32.gt_u (i32.add (local.get $k) (i32.const 32)) (local.get $end)))
+        (v128.store (local.get $k) (f64x2.add (f64x2.mul (v128.load (local.get $k)) (local.get $D)) (local.get $Z)))
+        (v128.store offset=16 (local.get $k) (f64x2.add (f64x2.mul (v128.load offset=16 (local.get $k)) (local.get $D)) (local.get $Z)))
+        (local.set $k (i32.add (local.get $k) (i32.const 32)))
+        (br $fours)))
     (block $pairsDone
       (loop $pairs
         (br_if $pairsDone (i32.gt_u (i32.add (local.get $k) (i32.const 16)) (local.get $end)))
