@@ -76,17 +76,19 @@
         (local.set $xAt (i32.add (local.get $trAt) (local.get $nb)))
         (if (i32.and (i32.eqz (local.get $scalarLeft)) (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $n)))
           (then
-            (local.set $V (v128.load (local.get $vAt)))
-            (local.set $RF (v128.load (local.get $rAt)))
-            (local.set $V (v128.bitselect
-              (f64x2.add (local.get $V)
-                (f64x2.mul
-                  (f64x2.add (f64x2.sub (local.get $REST) (local.get $V)) (f64x2.mul (local.get $RR) (v128.load (local.get $xAt))))
-                  (local.get $RATE)))
-              (local.get $V)
-              (f64x2.le (local.get $RF) (v128.const f64x2 0 0))))
-            (if (i32.eqz (v128.any_true (f64x2.ge (local.get $V) (local.get $THR))))
-              (then
+            ;; Pairs one after another, the four addresses moved along, until a pair with a spike or the end.
+            (block $spike
+              (loop $pairs
+                (local.set $V (v128.load (local.get $vAt)))
+                (local.set $RF (v128.load (local.get $rAt)))
+                (local.set $V (v128.bitselect
+                  (f64x2.add (local.get $V)
+                    (f64x2.mul
+                      (f64x2.add (f64x2.sub (local.get $REST) (local.get $V)) (f64x2.mul (local.get $RR) (v128.load (local.get $xAt))))
+                      (local.get $RATE)))
+                  (local.get $V)
+                  (f64x2.le (local.get $RF) (v128.const f64x2 0 0))))
+                (br_if $spike (v128.any_true (f64x2.ge (local.get $V) (local.get $THR))))
                 (v128.store (local.get $rAt) (f64x2.sub (local.get $RF) (local.get $DT)))
                 (local.set $V (f64x2.pmax (local.get $V) (local.get $LB)))
                 (v128.store (local.get $vAt) (local.get $V))
@@ -94,7 +96,13 @@
                 ;; Each lane away from rest is all ones, -1: subtracted, it counts.
                 (local.set $AWAY (i64x2.sub (local.get $AWAY) (f64x2.ne (local.get $V) (local.get $REST))))
                 (local.set $i (i32.add (local.get $i) (i32.const 2)))
-                (br $neurons)))
+                (local.set $vAt (i32.add (local.get $vAt) (i32.const 16)))
+                (local.set $rAt (i32.add (local.get $rAt) (i32.const 16)))
+                (local.set $trAt (i32.add (local.get $trAt) (i32.const 16)))
+                (local.set $xAt (i32.add (local.get $xAt) (i32.const 16)))
+                (br_if $pairs (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $n))))
+              (br $neurons))
+            ;; The pair at $i has a spike: one neuron at a time.
             (local.set $scalarLeft (i32.const 2))))
         ;; One neuron, as lifDense does it.
         (local.set $vi (f64.load (local.get $vAt)))
