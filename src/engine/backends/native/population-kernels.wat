@@ -1,6 +1,7 @@
-;; The dense LIF step of population.ts (lifDense) in WebAssembly. It must give
-;; the same bits as the JavaScript loop (test/engine-wasm-population.test.ts
-;; checks it): the same IEEE operations in the same order, no fused
+;; The dense LIF step of population.ts (lifDense) in WebAssembly, and the
+;; sparse step's catch-up of lagging neurons (catchUpSideBySide). They must give
+;; the same bits as the JavaScript loops (test/engine-wasm-population.test.ts
+;; checks them): the same IEEE operations in the same order, no fused
 ;; multiply-add, and the lower bound by compare and select as the JavaScript
 ;; `if` does it. The trace decays by a factor computed once in JavaScript, so
 ;; no exp is needed here.

@@ -27,8 +27,9 @@
  * WebAssembly memory of their own (wasm-population.ts), where the dense step
  * runs as a WebAssembly kernel with the same bits as lifDense (about twice
  * as fast, which a busy 1000-neuron post population gains every step:
- * docs/engine.md); the sparse step and catch-up run the loops below on the
- * same views.
+ * docs/engine.md), and so does the sparse step's catch-up of two or more
+ * lagging candidates; the rest of the sparse step and catchUp() run the
+ * loops below on the same views.
  */
 import type { ResolvedPopulation } from '../../spec-schema.js';
 import { WasmPopulation } from './wasm-population.js';

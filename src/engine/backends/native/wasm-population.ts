@@ -1,6 +1,6 @@
 /**
  * A LIF population's arrays in its own WebAssembly memory, and the dense step
- * (population-kernels.wat) that runs over them. The JavaScript loop in
+ * and the sparse step's catch-up (population-kernels.wat) that run over them. The JavaScript loop in
  * population.ts pays a map and bounds check on every typed-array access;
  * the same loop in WebAssembly does not, and gives the same bits.
  *
