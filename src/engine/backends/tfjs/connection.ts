@@ -12,7 +12,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResolvedConnection, RuleType } from '../../spec-schema.js';
 import { WeightsOnlyRule, type ExportedRuleState, type RuleState } from '../kernel.js';
-import type { TfjsPopulation } from './population.js';
+import type { Retire, TfjsPopulation } from './population.js';
+
+/** A Retire that frees nothing: for putting a checkpoint's own tensors back. */
+const keepAll: Retire = () => {};
 
 export class TfjsConnection {
   readonly rows: number;
@@ -41,15 +44,15 @@ export class TfjsConnection {
   }
 
   /** The rule's update with this reward, or a batch's rewards per copy (model.md "Learning rules"). */
-  update(reward: number, rewards: Float64Array | null): void {
+  update(reward: number, rewards: Float64Array | null, retire: Retire = tf.dispose): void {
     if (this.rule.isIdentity) return;
     const next = tf.tidy(() => {
       const { up, down, state } = this.rule.terms({ reward, rewards });
       return { w: applyUpdate(this.c, this.w, up, down), state };
     });
-    tf.dispose(this.w);
+    retire([this.w]);
     this.w = next.w;
-    this.rule.commit(next.state);
+    this.rule.commit(next.state, retire);
   }
 
   /** Real weights, row-major, clamped into the bounds. */
@@ -74,15 +77,15 @@ export class TfjsConnection {
     return this.rule.eligibilityTrace?.(copy) ?? null;
   }
 
-  /** Clones of the weights and the rule's state tensors: a checkpoint for restore(). */
-  save(): tf.Tensor[] {
-    return [tf.clone(this.w), ...this.rule.save()];
+  /** The weights and the rule's state tensors themselves, for a checkpoint (see TfjsPopulation.state). */
+  state(): tf.Tensor[] {
+    return [this.w, ...this.rule.state()];
   }
 
+  /** Puts back what state() gave, freeing nothing: the checkpoint decides what to free. */
   restore(saved: tf.Tensor[]): void {
-    tf.dispose(this.w);
     this.w = saved[0];
-    this.rule.commit(saved.slice(1));
+    this.rule.commit(saved.slice(1), keepAll);
   }
 
   /** The state variables by name, for finding a non-finite value. */
@@ -196,10 +199,10 @@ interface TfjsRule {
   readonly isIdentity: boolean;
   /** This update's terms; inside a tidy, reading but not replacing the rule's state. */
   terms(reward: Reward): RuleTerms;
-  /** Installs the state tensors terms() returned (or save() cloned), freeing the old ones. */
-  commit(state: tf.Tensor[]): void;
-  /** Clones of the state tensors, in commit()'s order. */
-  save(): tf.Tensor[];
+  /** Installs the state tensors terms() returned (or state() gave), handing the old ones to `retire`. */
+  commit(state: tf.Tensor[], retire?: Retire): void;
+  /** The state tensors themselves, in commit()'s order. */
+  state(): tf.Tensor[];
   /** State vectors by name (p_plus, p_minus), for finding a non-finite value. */
   variables(): [string, tf.Tensor][];
   reset(): void;
@@ -216,7 +219,7 @@ abstract class StatelessRule extends WeightsOnlyRule implements TfjsRule {
   abstract readonly isIdentity: boolean;
   abstract terms(reward: Reward): RuleTerms;
   commit(): void {}
-  save(): tf.Tensor[] {
+  state(): tf.Tensor[] {
     return [];
   }
   variables(): [string, tf.Tensor][] {
@@ -329,13 +332,13 @@ class MstdpRule implements TfjsRule {
     return { up, down, state: [pPlus, pMinus, e, tf.clone(pre.s), tf.clone(post.s)] };
   }
 
-  commit(state: tf.Tensor[]): void {
-    tf.dispose([this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost]);
+  commit(state: tf.Tensor[], retire: Retire = tf.dispose): void {
+    retire([this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost]);
     [this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost] = state;
   }
 
-  save(): tf.Tensor[] {
-    return [this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost].map((t) => tf.clone(t));
+  state(): tf.Tensor[] {
+    return [this.pPlus, this.pMinus, this.e, this.eSPre, this.eSPost];
   }
 
   variables(): [string, tf.Tensor][] {
@@ -420,14 +423,14 @@ class MstdpetRule implements TfjsRule {
     return { up, down, state: [...state, et] };
   }
 
-  commit(state: tf.Tensor[]): void {
-    tf.dispose(this.et);
+  commit(state: tf.Tensor[], retire: Retire = tf.dispose): void {
+    retire([this.et]);
     this.et = state[state.length - 1];
-    this.mstdp.commit(state.slice(0, -1));
+    this.mstdp.commit(state.slice(0, -1), retire);
   }
 
-  save(): tf.Tensor[] {
-    return [...this.mstdp.save(), tf.clone(this.et)];
+  state(): tf.Tensor[] {
+    return [...this.mstdp.state(), this.et];
   }
 
   variables(): [string, tf.Tensor][] {

@@ -15,7 +15,7 @@ import { SpikeserveError } from '../../../errors.js';
 import type { ResolvedNetwork } from '../../spec-schema.js';
 import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelGuard, type KernelState, type NonFinite } from '../kernel.js';
 import { TfjsConnection } from './connection.js';
-import { TfjsPopulation, type PopulationTensors } from './population.js';
+import { TfjsPopulation, type PopulationTensors, type Retire } from './population.js';
 
 const FLOAT32_MAX = 3.4028234663852886e38;
 
@@ -49,8 +49,10 @@ function checkSnapshotFloat32(state: KernelState): void {
 /**
  * float32 overflows within the bounds the engine accepts (R * x alone can
  * pass 3.4e38), so every step's new state is checked for a non-finite value
- * and the step undone if there is one. The checkpoint clones the state
- * tensors, which shares their data: nothing is copied.
+ * and the step undone if there is one. The checkpoint holds the state
+ * tensors themselves: while it is taken, the tensors a step replaces are
+ * kept (TfjsKernel.retire) rather than freed, so nothing is cloned or copied;
+ * release() frees them, rollback() puts them back and frees the step's.
  *
  * A small state is read back and scanned here: each tensor operation costs
  * tfjs's own bookkeeping whatever its size, and the reduction over the
@@ -67,7 +69,14 @@ class TfjsGuard implements KernelGuard {
 
   checkpoint(): void {
     this.release();
-    this.saved = { pops: this.kernel.pops.map((p) => p.save()), conns: this.kernel.conns.map((c) => c.save()) };
+    this.saved = { pops: this.kernel.pops.map((p) => p.state()), conns: this.kernel.conns.map((c) => c.state()) };
+    this.kernel.keepRetired();
+  }
+
+  /** Every state tensor installed now. */
+  private installed(): tf.Tensor[] {
+    const { pops, conns } = this.kernel;
+    return [...pops.flatMap((p) => Object.values(p.state())), ...conns.flatMap((c) => c.state())];
   }
 
   findNonFinite(): NonFinite | null {
@@ -100,16 +109,19 @@ class TfjsGuard implements KernelGuard {
     const saved = this.saved;
     if (saved === null) return;
     this.saved = null;
-    this.kernel.pops.forEach((p, i) => p.commit(saved.pops[i]));
+    const keep = new Set([...saved.pops.flatMap((p) => Object.values(p)), ...saved.conns.flat()]);
+    // What the step made, and what it replaced since (a tensor left as it was is the checkpoint's own).
+    const made = [...this.installed(), ...this.kernel.takeRetired()].filter((t) => !keep.has(t));
+    this.kernel.pops.forEach((p, i) => p.commit(saved.pops[i], () => {}));
     this.kernel.conns.forEach((c, i) => c.restore(saved.conns[i]));
+    tf.dispose(made);
   }
 
   release(): void {
-    const saved = this.saved;
-    if (saved === null) return;
+    if (this.saved === null) return;
     this.saved = null;
-    for (const p of saved.pops) tf.dispose([p.v, p.refrac, p.traces, p.s]);
-    for (const c of saved.conns) tf.dispose(c);
+    const installed = new Set(this.installed());
+    tf.dispose(this.kernel.takeRetired().filter((t) => !installed.has(t)));
   }
 }
 
@@ -124,6 +136,13 @@ export class TfjsKernel implements Kernel {
   private readonly connPre: number[];
   readonly popNames: string[];
   readonly connNames: string[];
+  /** State tensors replaced while a checkpoint is taken (TfjsGuard), kept for its rollback; null when none is. */
+  private retired: tf.Tensor[] | null = null;
+  /** What stepping does with the state tensors it replaces: frees them, or keeps them for the checkpoint. */
+  private readonly retire: Retire = (replaced) => {
+    if (this.retired === null) tf.dispose(replaced);
+    else this.retired.push(...replaced);
+  };
 
   constructor(
     spec: ResolvedNetwork,
@@ -180,17 +199,29 @@ export class TfjsKernel implements Kernel {
       }
       return out;
     });
-    for (let p = 0; p < pops.length; p++) pops[p].commit(next[p]);
+    for (let p = 0; p < pops.length; p++) pops[p].commit(next[p], this.retire);
+  }
+
+  /** From now on the state tensors a step replaces are kept, until takeRetired(). */
+  keepRetired(): void {
+    this.retired = [];
+  }
+
+  /** The state tensors replaced since keepRetired(); they are freed again from now on. */
+  takeRetired(): tf.Tensor[] {
+    const retired = this.retired ?? [];
+    this.retired = null;
+    return retired;
   }
 
   /** Part 2 for a batch: rewards[b] is copy b's reward. */
   updateRulesPerCopy(rewards: Float64Array): void {
-    for (const c of this.conns) c.update(0, rewards);
+    for (const c of this.conns) c.update(0, rewards, this.retire);
   }
 
   /** Part 2: every connection's rule in declaration order. */
   updateRules(reward: number): void {
-    for (const c of this.conns) c.update(reward, null);
+    for (const c of this.conns) c.update(reward, null, this.retire);
   }
 
   spikeCount(pop: number, copy = 0): number {

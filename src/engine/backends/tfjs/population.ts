@@ -6,6 +6,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResolvedPopulation } from '../../spec-schema.js';
 
+/** What becomes of state tensors a commit replaces: tf.dispose, or kept for a checkpoint (TfjsKernel.retire). */
+export type Retire = (replaced: tf.Tensor[]) => void;
+
 /** One population's state after a step: what step() returns inside the caller's tidy. */
 export type PopulationTensors = {
   v: tf.Tensor;
@@ -90,16 +93,19 @@ export class TfjsPopulation {
     return { v: v2, refrac: refrac1, traces: traces1, s };
   }
 
-  /** Replaces the state with `next` (already kept out of its tidy) and frees the old tensors. */
-  commit(next: PopulationTensors): void {
-    tf.dispose([this.v, this.refrac, this.traces, this.s]);
+  /**
+   * Replaces the state with `next` (already kept out of its tidy) and hands
+   * the old tensors to `retire`: freed, or kept by a checkpoint.
+   */
+  commit(next: PopulationTensors, retire: Retire = tf.dispose): void {
+    retire([this.v, this.refrac, this.traces, this.s]);
     ({ v: this.v, refrac: this.refrac, traces: this.traces, s: this.s } = next);
     this.spikeIdx = null;
   }
 
-  /** The state tensors, cloned (a clone shares its data, nothing is copied): a checkpoint for restore(). */
-  save(): PopulationTensors {
-    return { v: tf.clone(this.v), refrac: tf.clone(this.refrac), traces: tf.clone(this.traces), s: tf.clone(this.s) };
+  /** The state tensors themselves, for a checkpoint: commit() then retires them rather than freeing them. */
+  state(): PopulationTensors {
+    return { v: this.v, refrac: this.refrac, traces: this.traces, s: this.s };
   }
 
   /** The state variables by name, for finding a non-finite value. */
