@@ -44,7 +44,7 @@ export const MAX_WASM_BYTES = 2 ** 31 - PAGE_BYTES;
 interface KernelExports {
   deliver(stored: number, cols: number, idx: number, count: number, out: number): void;
   rowsNeg(stored: number, cols: number, idx: number, count: number, m: number): void;
-  rowsNegCross(stored: number, cols: number, rowIdx: number, rowCount: number, colIdx: number, colCount: number, m: number, pre: number, post: number, c: number): void;
+  rowsNegCross(stored: number, cols: number, rowIdx: number, rowCount: number, colIdx: number, colCount: number, m: number, pre: number, post: number, c: number, save: number): void;
   rowUpDown(row: number, up: number, down: number, cols: number): void;
   stdpRows(stored: number, cols: number, rowIdx: number, rowCount: number, colIdx: number, colCount: number, m: number, up: number, save: number): void;
   cross(stored: number, rows: number, cols: number, perRow: number, mask: number, colIdx: number, colCount: number, split: number): void;
@@ -358,13 +358,13 @@ export class WasmWeights {
     this.fns.rowsNeg(this.storedAt, this.cols, this.idxAt, count, this.downAt);
   }
 
-  /** DenseWeights.applyRowsNegatedCross. */
+  /** DenseWeights.applyRowsNegatedCross; `out` is the kernel's scratch. */
   rowsNegatedCross(rows: Int32Array, rowCount: number, cols: Int32Array, colCount: number, slot: number): void {
     const { idx, idx2 } = this;
     for (let k = 0; k < rowCount; k++) idx[k] = rows[k];
     for (let q = 0; q < colCount; q++) idx2[q] = cols[q];
     this.fns.rowsNegCross(
-      this.storedAt, this.cols, this.idxAt, rowCount, this.idx2At, colCount, this.downAt, this.preVectorAt, this.postVectorAt, RULE_PARAMS_AT + 8 * slot,
+      this.storedAt, this.cols, this.idxAt, rowCount, this.idx2At, colCount, this.downAt, this.preVectorAt, this.postVectorAt, RULE_PARAMS_AT + 8 * slot, this.outAt,
     );
   }
 

@@ -204,42 +204,72 @@
   ;; -(c * post[j]) after the row (c the double at byte $c): MSTDP's rows,
   ;; where the eligibility adds p_plus[i] at the columns of the post spikes.
   ;; One look for zeros in m serves every row; a patched zero is noted as it
-  ;; is written.
+  ;; is written. The listed columns' post[j] are gathered into $save first
+  ;; (in the list's order), so that the patches and the putting back take
+  ;; two columns a vector.
   (func (export "rowsNegCross")
     (param $stored i32) (param $cols i32) (param $rowIdx i32) (param $rowCount i32) (param $colIdx i32) (param $colCount i32)
-    (param $m i32) (param $pre i32) (param $post i32) (param $c i32)
+    (param $m i32) (param $pre i32) (param $post i32) (param $c i32) (param $save i32)
     (local $k i32) (local $q i32) (local $jb i32) (local $i i32) (local $rowBytes i32) (local $baseZero i32) (local $z i32)
     (local $cv f64) (local $pi f64) (local $v f64)
+    (local $pairEnd i32) (local $j0 i32) (local $j1 i32) (local $CV v128) (local $PI v128) (local $V v128) (local $ZV v128)
     (if (i32.eqz (local.get $rowCount)) (then (return)))
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
     (local.set $cv (f64.load (local.get $c)))
+    (local.set $CV (f64x2.splat (local.get $cv)))
     (local.set $baseZero (call $hasZero (local.get $m) (local.get $cols)))
+    (local.set $pairEnd (i32.and (local.get $colCount) (i32.const -2)))
+    (block $gathered
+      (loop $gather
+        (br_if $gathered (i32.ge_u (local.get $q) (local.get $colCount)))
+        (f64.store (i32.add (local.get $save) (i32.shl (local.get $q) (i32.const 3)))
+          (f64.load (i32.add (local.get $post) (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $gather)))
     (block $done
       (loop $rows
         (br_if $done (i32.ge_u (local.get $k) (local.get $rowCount)))
         (local.set $i (i32.load (i32.add (local.get $rowIdx) (i32.shl (local.get $k) (i32.const 2)))))
         (local.set $pi (f64.load (i32.add (local.get $pre) (i32.shl (local.get $i) (i32.const 3)))))
-        (local.set $z (local.get $baseZero))
+        (local.set $PI (f64x2.splat (local.get $pi)))
+        (local.set $ZV (v128.const i64x2 0 0))
         (local.set $q (i32.const 0))
         (block $patched
           (loop $patch
-            (br_if $patched (i32.ge_u (local.get $q) (local.get $colCount)))
+            (br_if $patched (i32.ge_u (local.get $q) (local.get $pairEnd)))
+            (local.set $j0 (i32.add (local.get $m) (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3))))
+            (local.set $j1 (i32.add (local.get $m) (i32.shl (i32.load offset=4 (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3))))
+            (local.set $V (f64x2.neg (f64x2.mul (local.get $CV)
+              (f64x2.add (local.get $PI) (v128.load (i32.add (local.get $save) (i32.shl (local.get $q) (i32.const 3))))))))
+            (v128.store64_lane 0 (local.get $j0) (local.get $V))
+            (v128.store64_lane 1 (local.get $j1) (local.get $V))
+            (local.set $ZV (v128.or (local.get $ZV) (f64x2.eq (local.get $V) (v128.const f64x2 0 0))))
+            (local.set $q (i32.add (local.get $q) (i32.const 2)))
+            (br $patch)))
+        (local.set $z (i32.or (local.get $baseZero) (v128.any_true (local.get $ZV))))
+        (if (i32.lt_u (local.get $q) (local.get $colCount))
+          (then
             (local.set $jb (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
             (local.set $v (f64.neg (f64.mul (local.get $cv) (f64.add (local.get $pi) (f64.load (i32.add (local.get $post) (local.get $jb)))))))
             (f64.store (i32.add (local.get $m) (local.get $jb)) (local.get $v))
-            (local.set $z (i32.or (local.get $z) (f64.eq (local.get $v) (f64.const 0))))
-            (local.set $q (i32.add (local.get $q) (i32.const 1)))
-            (br $patch)))
+            (local.set $z (i32.or (local.get $z) (f64.eq (local.get $v) (f64.const 0))))))
         (call $rowNegWith (i32.add (local.get $stored) (i32.mul (local.get $i) (local.get $rowBytes))) (local.get $m) (local.get $cols) (local.get $z))
         (local.set $q (i32.const 0))
         (block $restored
           (loop $restore
-            (br_if $restored (i32.ge_u (local.get $q) (local.get $colCount)))
+            (br_if $restored (i32.ge_u (local.get $q) (local.get $pairEnd)))
+            (local.set $j0 (i32.add (local.get $m) (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3))))
+            (local.set $j1 (i32.add (local.get $m) (i32.shl (i32.load offset=4 (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3))))
+            (local.set $V (f64x2.neg (f64x2.mul (local.get $CV) (v128.load (i32.add (local.get $save) (i32.shl (local.get $q) (i32.const 3)))))))
+            (v128.store64_lane 0 (local.get $j0) (local.get $V))
+            (v128.store64_lane 1 (local.get $j1) (local.get $V))
+            (local.set $q (i32.add (local.get $q) (i32.const 2)))
+            (br $restore)))
+        (if (i32.lt_u (local.get $q) (local.get $colCount))
+          (then
             (local.set $jb (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
             (f64.store (i32.add (local.get $m) (local.get $jb))
-              (f64.neg (f64.mul (local.get $cv) (f64.load (i32.add (local.get $post) (local.get $jb))))))
-            (local.set $q (i32.add (local.get $q) (i32.const 1)))
-            (br $restore)))
+              (f64.neg (f64.mul (local.get $cv) (f64.load (i32.add (local.get $post) (local.get $jb))))))))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $rows))))
 
@@ -379,6 +409,7 @@
     (local $k i32) (local $q i32) (local $jb i32) (local $row i32) (local $rowBytes i32) (local $z i32) (local $at i32)
     (local $u f64) (local $dn f64) (local $U v128) (local $wv v128)
     (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128)
+    (local $unit i32) (local $pairEnd i32) (local $k0 i32) (local $k1 i32) (local $UZ v128) (local $DN v128) (local $wn v128)
     (if (i32.eqz (local.get $rowCount)) (then (return)))
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
     (block $saved
@@ -414,6 +445,8 @@
     (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
     (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
     (local.set $INV (f64x2.splat (f64.load (i32.const 32))))
+    (local.set $unit (call $unitScales))
+    (local.set $pairEnd (i32.and (local.get $colCount) (i32.const -2)))
     (local.set $k (i32.const 0))
     (block $cellRowsDone
       (loop $cellRows
@@ -422,26 +455,58 @@
         (local.set $row (i32.add (local.get $stored) (i32.mul (local.get $at) (local.get $rowBytes))))
         (local.set $u (f64.load (i32.add (local.get $up) (i32.shl (local.get $at) (i32.const 3)))))
         (local.set $U (f64x2.splat (local.get $u)))
+        (local.set $UZ (f64x2.eq (local.get $U) (v128.const f64x2 0 0)))
+        ;; Two cells a vector, their columns' m from $save (in the list's
+        ;; order); a cell where u and m[j] are both 0 keeps its bits, by a
+        ;; mask (a branch on each cell's doubles would cost more than the
+        ;; arithmetic). Without decay the multiplications by 1 are left out.
         (local.set $q (i32.const 0))
-        (block $cellsDone
-          (loop $cells
-            (br_if $cellsDone (i32.ge_u (local.get $q) (local.get $colCount)))
+        (if (local.get $unit)
+          (then
+            (block $unitDone
+              (loop $unitPairs
+                (br_if $unitDone (i32.ge_u (local.get $q) (local.get $pairEnd)))
+                (local.set $k0 (i32.add (local.get $row) (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3))))
+                (local.set $k1 (i32.add (local.get $row) (i32.shl (i32.load offset=4 (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3))))
+                (local.set $DN (v128.load (i32.add (local.get $save) (i32.shl (local.get $q) (i32.const 3)))))
+                (local.set $wv (v128.load64_lane 1 (local.get $k1) (v128.load64_zero (local.get $k0))))
+                (local.set $wn (f64x2.pmax (f64x2.pmin (f64x2.sub (f64x2.add (local.get $wv) (local.get $U)) (local.get $DN)) (local.get $HI)) (local.get $LO)))
+                (local.set $wn (v128.bitselect (local.get $wv) (local.get $wn) (v128.and (local.get $UZ) (f64x2.eq (local.get $DN) (v128.const f64x2 0 0)))))
+                (v128.store64_lane 0 (local.get $k0) (local.get $wn))
+                (v128.store64_lane 1 (local.get $k1) (local.get $wn))
+                (local.set $q (i32.add (local.get $q) (i32.const 2)))
+                (br $unitPairs))))
+          (else
+            (block $pairsDone
+              (loop $pairs
+                (br_if $pairsDone (i32.ge_u (local.get $q) (local.get $pairEnd)))
+                (local.set $k0 (i32.add (local.get $row) (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3))))
+                (local.set $k1 (i32.add (local.get $row) (i32.shl (i32.load offset=4 (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3))))
+                (local.set $DN (v128.load (i32.add (local.get $save) (i32.shl (local.get $q) (i32.const 3)))))
+                (local.set $wv (v128.load64_lane 1 (local.get $k1) (v128.load64_zero (local.get $k0))))
+                (local.set $wn (f64x2.mul
+                  (f64x2.sub (f64x2.add (f64x2.mul (local.get $wv) (local.get $S)) (local.get $U)) (local.get $DN))
+                  (local.get $F)))
+                (local.set $wn (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wn) (local.get $HI)) (local.get $LO)) (local.get $INV)))
+                (local.set $wn (v128.bitselect (local.get $wv) (local.get $wn) (v128.and (local.get $UZ) (f64x2.eq (local.get $DN) (v128.const f64x2 0 0)))))
+                (v128.store64_lane 0 (local.get $k0) (local.get $wn))
+                (v128.store64_lane 1 (local.get $k1) (local.get $wn))
+                (local.set $q (i32.add (local.get $q) (i32.const 2)))
+                (br $pairs)))))
+        ;; An odd last cell in a vector's first lane.
+        (if (i32.lt_u (local.get $q) (local.get $colCount))
+          (then
             (local.set $jb (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
-            (local.set $dn (f64.load (i32.add (local.get $m) (local.get $jb))))
+            (local.set $dn (f64.load (i32.add (local.get $save) (i32.shl (local.get $q) (i32.const 3)))))
             (if (i32.eqz (i32.and (f64.eq (local.get $u) (f64.const 0)) (f64.eq (local.get $dn) (f64.const 0))))
               (then
-                ;; In a vector's first lane: the clamp by pmin and pmax, which
-                ;; do not branch (a select on doubles does, and mispredicts at
-                ;; every weight on a bound).
                 (local.set $at (i32.add (local.get $row) (local.get $jb)))
                 (local.set $wv (f64x2.mul
                   (f64x2.sub (f64x2.add (f64x2.mul (v128.load64_zero (local.get $at)) (local.get $S)) (local.get $U))
                     (f64x2.splat (local.get $dn)))
                   (local.get $F)))
                 (v128.store64_lane 0 (local.get $at)
-                  (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wv) (local.get $HI)) (local.get $LO)) (local.get $INV)))))
-            (local.set $q (i32.add (local.get $q) (i32.const 1)))
-            (br $cells)))
+                  (f64x2.mul (f64x2.pmax (f64x2.pmin (local.get $wv) (local.get $HI)) (local.get $LO)) (local.get $INV)))))))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $cellRows))))
 
