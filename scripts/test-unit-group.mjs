@@ -13,7 +13,8 @@
  *
  * A file must stop what it starts: after its tests and hooks, anything it
  * left keeping the process alive (a server, a socket, a timer) fails it,
- * named, rather than holding up the files after it or the end of the run.
+ * named, rather than holding up the files after it or the end of the run
+ * (the process is ended REPORT_MS after its last test).
  */
 import { relative } from 'node:path';
 import { createRequire } from 'node:module';
@@ -21,12 +22,19 @@ import { after, before, describe } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
+import { setTimeout as timer } from 'node:timers';
 import { setTimeout } from 'node:timers/promises';
 
 const require = createRequire(import.meta.url);
 
 /** How long what a file closed may take to go (sockets closing, a last timer). */
 const SETTLE_MS = 2000;
+/**
+ * How long a group's process may stay up after its last test when something
+ * a file left keeps it alive (that file has failed by then): time for the
+ * test runner to receive every result before the process is ended.
+ */
+const REPORT_MS = 5000;
 
 /** The kinds of handle keeping the process alive, counted. */
 function activeHandles() {
@@ -76,4 +84,8 @@ export function runGroup(files, costsFile = null) {
     });
   }
   if (costsFile !== null) after(() => writeFileSync(costsFile, JSON.stringify(costs)));
+  // Unreferenced: a group whose files stopped what they started ends before it fires.
+  after(() => {
+    timer(() => process.exit(1), REPORT_MS).unref();
+  });
 }
