@@ -16,6 +16,14 @@ import { resolveSpec } from '../src/engine/validate.js';
 import { DEFAULT_ENGINE_LIMITS } from '../src/engine/limits.js';
 import { assertSameBits, lcg } from './helpers/bits.js';
 
+/** Both populations brought up to date: their refractory counters and traces agree bit for bit. */
+function assertCaughtUpAlike(js: LifPopulation, wa: LifPopulation, what: string): void {
+  js.catchUp();
+  wa.catchUp();
+  assertSameBits(js.refrac, wa.refrac, `${what}: refrac`);
+  assertSameBits(js.traces, wa.traces, `${what}: traces`);
+}
+
 function population(n: number, params: Record<string, unknown>, dt: number, kernels: 'auto' | 'js' | 'wasm'): LifPopulation {
   const spec = resolveSpec({ dt, populations: { p: { n, ...params } }, connections: {} }, DEFAULT_ENGINE_LIMITS);
   return new LifPopulation(spec.populations.p, dt, kernels);
@@ -74,16 +82,10 @@ for (const [label, params, dt] of variants) {
         assert.deepEqual(Array.from(wa.s), Array.from(js.s), `${what}: spike mask`);
         assertSameBits(js.v, wa.v, `${what}: v`);
         if (t % 7 === 0) {
-          js.catchUp();
-          wa.catchUp();
-          assertSameBits(js.refrac, wa.refrac, `${what}: refrac`);
-          assertSameBits(js.traces, wa.traces, `${what}: traces`);
+          assertCaughtUpAlike(js, wa, what);
         }
       }
-      js.catchUp();
-      wa.catchUp();
-      assertSameBits(js.refrac, wa.refrac, `n ${n}: final refrac`);
-      assertSameBits(js.traces, wa.traces, `n ${n}: final traces`);
+      assertCaughtUpAlike(js, wa, `n ${n}: final`);
     }
   });
 }
@@ -118,16 +120,10 @@ test('many lagging neurons caught up in WebAssembly give the same bits as in Jav
       assert.deepEqual(Array.from(wa.spikeIdx.subarray(0, wa.spikeCount)), Array.from(js.spikeIdx.subarray(0, js.spikeCount)), `${what}: spikes`);
       assertSameBits(js.v, wa.v, `${what}: v`);
       if (t % 500 === 499) {
-        js.catchUp();
-        wa.catchUp();
-        assertSameBits(js.refrac, wa.refrac, `${what}: refrac`);
-        assertSameBits(js.traces, wa.traces, `${what}: traces`);
+        assertCaughtUpAlike(js, wa, what);
       }
     }
-    js.catchUp();
-    wa.catchUp();
-    assertSameBits(js.refrac, wa.refrac, `${label}: final refrac`);
-    assertSameBits(js.traces, wa.traces, `${label}: final traces`);
+    assertCaughtUpAlike(js, wa, `${label}: final`);
   }
 });
 
