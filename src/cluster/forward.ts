@@ -25,8 +25,20 @@ const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', '
 
 export interface ForwardedReply {
   status: number;
-  headers: Record<string, string | string[]>;
+  /** Names (lower-case) and values alternately, as the other node sent them, but the hop-by-hop headers and the length (as node:http's `rawHeaders`, which `writeHead` takes as they are). */
+  rawHeaders: string[];
   body: Buffer;
+}
+
+/** A reply's headers as one object, a header repeated as an array of its values. */
+export function headerObject(rawHeaders: string[]): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    const had = headers[name];
+    headers[name] = had === undefined ? rawHeaders[i + 1] : Array.isArray(had) ? [...had, rawHeaders[i + 1]] : [had, rawHeaders[i + 1]];
+  }
+  return headers;
 }
 
 /** A failure to reach the node, with whether the request certainly did not reach it (then it may be sent again). */
@@ -40,6 +52,19 @@ export class ForwardError extends Error {
   }
 }
 
+/** A request to pass on: as the client sent it (the hop-by-hop headers and the length are not passed on), with how many nodes passed it on so far. */
+export interface ForwardRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer | null;
+  hops: number;
+  /** The id the owner logs the request under, in place of the client's x-request-id. */
+  requestId?: string;
+  /** Set: through undici's pool, within this time (a listing's page). */
+  timeoutMs?: number;
+}
+
 export class Forwarder {
   private readonly pools = new Map<string, Pool>();
   private readonly raw = new RawHttpClient();
@@ -49,13 +74,12 @@ export class Forwarder {
 
   /**
    * Sends the request to `origin` (http://host:port) and reads the whole
-   * reply. Through the pool's dispatch() and callbacks: the reply is a few
-   * chunks gathered into one buffer, with no stream built around it.
+   * reply: over the node's own connections, or, with a time limit, through
+   * undici's pool's dispatch() and callbacks (the reply a few chunks
+   * gathered into one buffer, with no stream built around it).
    */
-  forward(
-    origin: string,
-    req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer | null; hops: number; requestId?: string; timeoutMs?: number },
-  ): Promise<ForwardedReply> {
+  forward(origin: string, req: ForwardRequest): Promise<ForwardedReply> {
+    if (req.timeoutMs === undefined) return this.forwardRaw(origin, req);
     const headers: Record<string, string | string[]> = {};
     for (const k in req.headers) {
       const v = req.headers[k];
@@ -64,11 +88,10 @@ export class Forwarder {
     headers[HOPS_HEADER] = String(req.hops + 1);
     // The owner logs the request under the id this node gave it (the client's own, if it sent a usable one).
     if (req.requestId !== undefined) headers[REQUEST_ID_HEADER] = req.requestId;
-    if (req.timeoutMs === undefined) return this.forwardRaw(origin, req.method, req.url, headers, req.body);
     const timeouts = { headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs };
     return new Promise((resolve, reject) => {
       let status = 0;
-      let replyHeaders: Record<string, string | string[]> | null = null;
+      let replyHeaders: string[] | null = null;
       const chunks: Buffer[] = [];
       let size = 0;
       const handler: Dispatcher.DispatchHandler = {
@@ -78,17 +101,19 @@ export class Forwarder {
           // 1xx answers are interim: the final one follows.
           if (statusCode < 200) return;
           status = statusCode;
-          replyHeaders = {};
+          replyHeaders = [];
           for (const k in headers) {
             const v = headers[k];
-            if (v !== undefined && !NOT_FORWARDED.has(k)) replyHeaders[k] = v;
+            if (v === undefined || NOT_FORWARDED.has(k)) continue;
+            if (typeof v === 'string') replyHeaders.push(k, v);
+            else for (const one of v) replyHeaders.push(k, one);
           }
         },
         onResponseData: (_controller, chunk) => {
           chunks.push(chunk);
           size += chunk.length;
         },
-        onResponseEnd: () => resolve({ status, headers: replyHeaders ?? {}, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) }),
+        onResponseEnd: () => resolve({ status, rawHeaders: replyHeaders ?? [], body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) }),
         onResponseError: (_controller, e) => {
           if (replyHeaders !== null) return reject(new ForwardError(`${origin}: the reply was cut off: ${e.message}`, false));
           const code = (e as { code?: string }).code;
@@ -103,21 +128,28 @@ export class Forwarder {
     });
   }
 
-  /** The request written as HTTP/1.1 bytes, the reply's hop-by-hop headers and length left out as undici's path leaves them out. */
-  private async forwardRaw(origin: string, method: string, url: string, headers: Record<string, string | string[]>, body: Buffer | null): Promise<ForwardedReply> {
-    let head = `${method} ${url} HTTP/1.1\r\n`;
+  /**
+   * The request written as HTTP/1.1 bytes, its head straight from the
+   * request's headers (no copy of them made first), the reply's hop-by-hop
+   * headers and length left out as undici's path leaves them out.
+   */
+  private async forwardRaw(origin: string, req: ForwardRequest): Promise<ForwardedReply> {
+    const { method, headers, body, requestId } = req;
+    let head = `${method} ${req.url} HTTP/1.1\r\n`;
     if (headers.host === undefined) head += `host: ${new URL(origin).host}\r\n`;
     for (const k in headers) {
       const v = headers[k];
+      if (v === undefined || NOT_FORWARDED.has(k) || (requestId !== undefined && k === REQUEST_ID_HEADER)) continue;
       if (typeof v === 'string') head += `${k}: ${v}\r\n`;
       else for (const one of v) head += `${k}: ${one}\r\n`;
     }
+    head += `${HOPS_HEADER}: ${req.hops + 1}\r\n`;
+    // The owner logs the request under the id this node gave it (the client's own, if it sent a usable one).
+    if (requestId !== undefined) head += `${REQUEST_ID_HEADER}: ${requestId}\r\n`;
     const sent = body !== null && (body.length > 0 || BODY_METHODS.has(method)) ? body : null;
     if (sent !== null) head += `content-length: ${sent.length}\r\n`;
     try {
-      const reply = await this.raw.request(origin, method, head, sent);
-      for (const k of NOT_FORWARDED) if (k in reply.headers) delete reply.headers[k];
-      return reply;
+      return await this.raw.request(origin, method, head, sent, NOT_FORWARDED);
     } catch (e) {
       if (e instanceof RawHttpError) throw new ForwardError(`${origin}: ${e.message}`, e.notSent);
       throw new ForwardError(`${origin}: ${(e as Error).message}`, false);

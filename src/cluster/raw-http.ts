@@ -14,8 +14,8 @@ import { connect, type Socket } from 'node:net';
 
 export interface RawReply {
   status: number;
-  /** Lower-case names; a header repeated is an array. */
-  headers: Record<string, string | string[]>;
+  /** Names (lower-case) and values alternately, in the order they came, a header repeated as often as it came; those `request()` was told to leave out left out. */
+  rawHeaders: string[];
   body: Buffer;
 }
 
@@ -35,9 +35,12 @@ export class RawHttpError extends Error {
 /** How long a connection may stay idle before it is closed, below a node's own keep-alive timeout (fastify's, 72 s). */
 const IDLE_MS = 4000;
 const CONNECT_TIMEOUT_MS = 2000;
+const NONE: ReadonlySet<string> = new Set();
+const READ_BUFFER_BYTES = 65536;
 /** Idle connections kept per node at most. */
 const MAX_IDLE = 128;
 const CRLF_CRLF = Buffer.from('\r\n\r\n', 'latin1');
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})/;
 
 type Framing = { kind: 'length'; left: number } | { kind: 'chunked' } | { kind: 'close' } | { kind: 'none' };
 
@@ -45,9 +48,11 @@ type Framing = { kind: 'length'; left: number } | { kind: 'chunked' } | { kind: 
 class Exchange {
   private pending: Buffer | null = null;
   private status = 0;
-  private headers: Record<string, string | string[]> | null = null;
+  private headers: string[] | null = null;
   private framing: Framing = { kind: 'none' };
   private readonly chunks: Buffer[] = [];
+  /** With content-length: the body, filled as its bytes come. */
+  private into: Buffer | null = null;
   private size = 0;
   /** Chunked: bytes of the current chunk still to come (-1: a size line is next; -2: the CRLF after a chunk; -3: trailers). */
   private chunkLeft = -1;
@@ -55,6 +60,8 @@ class Exchange {
 
   constructor(
     private readonly isHead: boolean,
+    /** Header names (lower-case) not kept in the reply. */
+    private readonly omit: ReadonlySet<string>,
     readonly resolve: (r: RawReply) => void,
     readonly reject: (e: RawHttpError) => void,
   ) {}
@@ -63,7 +70,11 @@ class Exchange {
     return this.headers !== null || this.pending !== null;
   }
 
-  /** Takes bytes off the connection; true once the reply is complete. Throws on a reply it cannot read. */
+  /**
+   * Takes bytes off the connection; true once the reply is complete. Throws
+   * on a reply it cannot read. `data` is the connection's read buffer, read
+   * into again next: what is kept of it is copied.
+   */
   feed(data: Buffer): boolean {
     let buf = this.pending === null ? data : Buffer.concat([this.pending, data]);
     this.pending = null;
@@ -71,7 +82,7 @@ class Exchange {
       const end = buf.indexOf(CRLF_CRLF);
       if (end < 0) {
         if (buf.length > 65536) throw new Error('reply head too large');
-        this.pending = buf;
+        this.pending = Buffer.from(buf);
         return false;
       }
       const final = this.parseHead(buf.toString('latin1', 0, end));
@@ -84,8 +95,8 @@ class Exchange {
 
   /** The reply, once complete. */
   reply(): RawReply {
-    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
-    return { status: this.status, headers: this.headers ?? {}, body };
+    const body = this.into ?? (this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size));
+    return { status: this.status, rawHeaders: this.headers ?? [], body };
   }
 
   /** The connection ended: complete if the reply runs to its end. */
@@ -94,25 +105,29 @@ class Exchange {
   }
 
   private parseHead(head: string): boolean {
-    const lines = head.split('\r\n');
-    const m = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0]);
-    if (m === null) throw new Error(`not an HTTP reply: ${JSON.stringify(lines[0].slice(0, 40))}`);
+    // Read line by line with indexOf, no array of lines: this runs on every forwarded reply.
+    const statusEnd = head.indexOf('\r\n');
+    const m = STATUS_LINE.exec(statusEnd < 0 ? head : head.slice(0, statusEnd));
+    if (m === null) throw new Error(`not an HTTP reply: ${JSON.stringify(head.slice(0, 40))}`);
     const status = Number(m[2]);
     // 1xx answers are interim: the final one follows (101 would switch protocols, which no buffered request asks for).
     if (status < 200) {
       if (status === 101) throw new Error('the other node switched protocols');
       return false;
     }
-    const headers: Record<string, string | string[]> = {};
+    const headers: string[] = [];
     let length = -1;
     let chunked = false;
     let close = m[1] === '0';
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i];
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw new Error('malformed reply header');
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
+    let at = statusEnd < 0 ? head.length : statusEnd + 2;
+    while (at < head.length) {
+      let eol = head.indexOf('\r\n', at);
+      if (eol < 0) eol = head.length;
+      const colon = head.indexOf(':', at);
+      if (colon <= at || colon > eol) throw new Error('malformed reply header');
+      const name = head.slice(at, colon).trim().toLowerCase();
+      const value = head.slice(colon + 1, eol).trim();
+      at = eol + 2;
       if (name === 'content-length') {
         length = Number(value);
         if (!Number.isSafeInteger(length) || length < 0) throw new Error('malformed content-length');
@@ -124,15 +139,17 @@ class Exchange {
         if (v.includes('close')) close = true;
         else if (v.includes('keep-alive')) close = m[1] === '0' ? false : close;
       }
-      const had = headers[name];
-      headers[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
+      if (!this.omit.has(name)) headers.push(name, value);
     }
     this.status = status;
     this.headers = headers;
     this.keepAlive = !close;
     if (this.isHead || status === 204 || status === 304) this.framing = { kind: 'none' };
     else if (chunked) this.framing = { kind: 'chunked' };
-    else if (length >= 0) this.framing = length === 0 ? { kind: 'none' } : { kind: 'length', left: length };
+    else if (length > 0) {
+      this.framing = { kind: 'length', left: length };
+      this.into = Buffer.allocUnsafe(length);
+    } else if (length === 0) this.framing = { kind: 'none' };
     else {
       this.framing = { kind: 'close' };
       this.keepAlive = false;
@@ -142,7 +159,8 @@ class Exchange {
 
   private take(chunk: Buffer): void {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
+    if (this.into !== null) chunk.copy(this.into, this.size);
+    else this.chunks.push(Buffer.from(chunk));
     this.size += chunk.length;
   }
 
@@ -175,7 +193,7 @@ class Exchange {
       }
       const eol = buf.indexOf('\r\n', at, 'latin1');
       if (eol < 0) {
-        this.pending = buf.subarray(at);
+        this.pending = Buffer.from(buf.subarray(at));
         return false;
       }
       const line = buf.toString('latin1', at, eol);
@@ -210,26 +228,38 @@ class Connection {
     host: string,
     port: number,
     private readonly pool: NodePool,
+    readBuffer: Buffer,
   ) {
-    this.socket = connect({ host, port, noDelay: true });
+    // Read straight into a buffer of the client's (onread), not through the socket's stream: a reply is parsed as it
+    // comes and what is kept of it copied out, which costs less than the stream's chunk handling and events.
+    this.socket = connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: readBuffer,
+        callback: (n) => {
+          this.onData(readBuffer.subarray(0, n));
+          return true; // keep reading (false would pause)
+        },
+      },
+    });
     const timer = setTimeout(() => this.socket.destroy(Object.assign(new Error(`connect timed out after ${CONNECT_TIMEOUT_MS} ms`), { code: 'CONNECT_TIMEOUT' })), CONNECT_TIMEOUT_MS);
     this.socket.once('connect', () => {
       clearTimeout(timer);
       this.connected = true;
     });
-    this.socket.on('data', (d: Buffer) => this.onData(d));
     this.socket.on('end', () => this.onEnd());
     this.socket.on('error', (e) => this.fail(e));
     this.socket.on('close', () => {
       clearTimeout(timer);
+      if (this.idleTimer !== null) clearTimeout(this.idleTimer);
       this.fail(new Error('the connection closed'));
       this.pool.forget(this);
     });
   }
 
   send(bytes: Buffer, exchange: Exchange): void {
-    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
     this.exchange = exchange;
     this.socket.write(bytes);
   }
@@ -270,8 +300,12 @@ class Connection {
     ex.reject(new RawHttpError(ex.replied ? `the reply was cut off: ${e.message}` : e.message, notSent, ex.replied));
   }
 
+  /** Closes the connection once idle for IDLE_MS: one timer per connection, restarted each time it falls idle (cheaper than a new one each time); a connection in use when it fires is left open. */
   idle(): void {
-    this.idleTimer = setTimeout(() => this.socket.destroy(), IDLE_MS);
+    if (this.idleTimer !== null) return void this.idleTimer.refresh();
+    this.idleTimer = setTimeout(() => {
+      if (this.exchange === null) this.socket.destroy();
+    }, IDLE_MS);
     this.idleTimer.unref();
   }
 }
@@ -283,10 +317,11 @@ class NodePool {
   constructor(
     private readonly host: string,
     private readonly port: number,
+    private readonly readBuffer: Buffer,
   ) {}
 
   acquire(): Connection {
-    const c = this.idle.pop() ?? new Connection(this.host, this.port, this);
+    const c = this.idle.pop() ?? new Connection(this.host, this.port, this, this.readBuffer);
     this.all.add(c);
     return c;
   }
@@ -311,12 +346,15 @@ class NodePool {
 /** Connections per node (origin: http://host:port), each request on one not in use. */
 export class RawHttpClient {
   private readonly pools = new Map<string, NodePool>();
+  /** Every connection reads into this: each read is parsed, and what is kept copied, before the next one. */
+  private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
   /**
    * Sends a request whose head (request line and header lines, each ending
-   * CRLF, without the blank line) is `head` and reads its whole reply.
+   * CRLF, without the blank line) is `head` and reads its whole reply,
+   * the headers named in `omit` (lower-case) left out of it.
    */
-  request(origin: string, method: string, head: string, body: Buffer | null): Promise<RawReply> {
+  request(origin: string, method: string, head: string, body: Buffer | null, omit: ReadonlySet<string> = NONE): Promise<RawReply> {
     const headLength = Buffer.byteLength(head, 'latin1');
     const bodyLength = body === null ? 0 : body.length;
     const bytes = Buffer.allocUnsafe(headLength + 2 + bodyLength);
@@ -325,7 +363,7 @@ export class RawHttpClient {
     bytes[headLength + 1] = 10;
     if (body !== null) body.copy(bytes, headLength + 2);
     return new Promise((resolve, reject) => {
-      const exchange = new Exchange(method === 'HEAD', resolve, reject);
+      const exchange = new Exchange(method === 'HEAD', omit, resolve, reject);
       this.pool(origin).acquire().send(bytes, exchange);
     });
   }
@@ -334,7 +372,7 @@ export class RawHttpClient {
     let p = this.pools.get(origin);
     if (p === undefined) {
       const u = new URL(origin);
-      p = new NodePool(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port || 80));
+      p = new NodePool(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port || 80), this.readBuffer);
       this.pools.set(origin, p);
     }
     return p;

@@ -27,7 +27,7 @@ import { RouteTable } from '../http/route-table.js';
 import type { HostPolicy } from '../security/hosts.js';
 import type { KeyRing } from '../security/keys.js';
 import { WS_PATH } from '../ws/service.js';
-import { hopsOf, NODE_HEADER, type ForwardedReply } from './forward.js';
+import { headerObject, hopsOf, NODE_HEADER, type ForwardedReply } from './forward.js';
 import { unavailable, type ClusterNode } from './node.js';
 import { passOn } from './pass-on.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
@@ -136,11 +136,16 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
       failed.set(req, err);
       return app.routing(req, res);
     }
-    reply.headers['content-length'] = String(reply.body.length);
-    res.writeHead(reply.status, reply.headers);
+    // The owner's headers as they came, in node:http's raw form: no object of them built here.
+    reply.rawHeaders.push('content-length', String(reply.body.length));
+    res.writeHead(reply.status, reply.rawHeaders);
     res.end(reply.body);
-    app.log.info({ reqId: requestId, ...requestLine(req.method!, req.url!, reply.status, performance.now() - start, to.id.slice(0, 64), undefined) }, 'request');
+    if (logRequests) app.log.info({ reqId: requestId, ...requestLine(req.method!, req.url!, reply.status, performance.now() - start, to.id.slice(0, 64), undefined) }, 'request');
   }
+
+  // The logger's level is set when the app is built; the line is not assembled at all when it is not written (pino's
+  // isLevelEnabled; a logger without it, as with logging off, is given every line).
+  const logRequests = (app.log as { isLevelEnabled?(level: string): boolean }).isLevelEnabled?.('info') ?? true;
 
   // In place of fastify's handler of the server's requests, which takes every request not passed on early.
   const server = app.server;
@@ -196,7 +201,7 @@ export function registerClusterRouting(app: FastifyInstance, node: ClusterNode, 
 }
 
 function send(reply: FastifyReply, res: ForwardedReply): FastifyReply {
-  return reply.code(res.status).headers(res.headers).send(res.body);
+  return reply.code(res.status).headers(headerObject(res.rawHeaders)).send(res.body);
 }
 
 /**
