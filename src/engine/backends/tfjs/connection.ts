@@ -12,10 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResolvedConnection, RuleType } from '../../spec-schema.js';
 import { WeightsOnlyRule, type ExportedRuleState, type RuleState } from '../kernel.js';
-import type { Retire, TfjsPopulation } from './population.js';
-
-/** A Retire that frees nothing: for putting a checkpoint's own tensors back. */
-const keepAll: Retire = () => {};
+import { keepAll, type Retire, type TfjsPopulation } from './population.js';
 
 export class TfjsConnection {
   readonly rows: number;

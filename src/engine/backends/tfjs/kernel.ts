@@ -15,7 +15,7 @@ import { SpikeserveError } from '../../../errors.js';
 import type { ResolvedNetwork } from '../../spec-schema.js';
 import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelGuard, type KernelState, type NonFinite } from '../kernel.js';
 import { TfjsConnection } from './connection.js';
-import { TfjsPopulation, type PopulationTensors, type Retire } from './population.js';
+import { keepAll, TfjsPopulation, type PopulationTensors, type Retire } from './population.js';
 
 const FLOAT32_MAX = 3.4028234663852886e38;
 
@@ -112,7 +112,7 @@ class TfjsGuard implements KernelGuard {
     const keep = new Set([...saved.pops.flatMap((p) => Object.values(p)), ...saved.conns.flat()]);
     // What the step made, and what it replaced since (a tensor left as it was is the checkpoint's own).
     const made = [...this.installed(), ...this.kernel.takeRetired()].filter((t) => !keep.has(t));
-    this.kernel.pops.forEach((p, i) => p.commit(saved.pops[i], () => {}));
+    this.kernel.pops.forEach((p, i) => p.commit(saved.pops[i], keepAll));
     this.kernel.conns.forEach((c, i) => c.restore(saved.conns[i]));
     tf.dispose(made);
   }

@@ -9,6 +9,9 @@ import type { ResolvedPopulation } from '../../spec-schema.js';
 /** What becomes of state tensors a commit replaces: tf.dispose, or kept for a checkpoint (TfjsKernel.retire). */
 export type Retire = (replaced: tf.Tensor[]) => void;
 
+/** A Retire that frees nothing: for putting a checkpoint's own tensors back. */
+export const keepAll: Retire = () => {};
+
 /** One population's state after a step: what step() returns inside the caller's tidy. */
 export type PopulationTensors = {
   v: tf.Tensor;
