@@ -301,10 +301,12 @@ describe('dashboard session view, in chromium', () => {
     if (process.env.DASHBOARD_SCREENSHOT) copyFileSync(outputPath('dashboard-three-layers.png'), process.env.DASHBOARD_SCREENSHOT);
 
     // Deleting the session ends the stream with the server's reason; the page keeps its last picture.
+    assert.deepEqual(browser.pageErrors, []);
     await call(server.app, 'DELETE', `/v1/sessions/${id}`);
     await page.locator('#message:not([hidden])').waitFor({ timeout: 5000 });
     assert.match((await page.locator('#message').textContent()) ?? '', /session is gone/i);
-    assert.deepEqual(browser.pageErrors, []);
+    // A weights read the page had in flight when the session went answers 404, which the browser logs; nothing else may fail.
+    assert.deepEqual(browser.pageErrors.filter((e) => !/Failed to load resource: .*404/.test(e)), []);
   });
 });
 

@@ -202,14 +202,28 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
   };
   let catchingUp = false;
   let lastCatchUp = 0;
+  /** The session's stream ended for good: nothing more to catch up with, and the reason stays on screen. */
+  let ended = false;
+  const end = (reason: string) => {
+    ended = true;
+    observer?.close();
+    observer = null;
+    say(reason);
+  };
   const catchUpWeights = async () => {
     catchingUp = true;
     lastCatchUp = performance.now();
     try {
       const w = await getWeights(id);
+      if (ended) return;
       for (const [name, m] of Object.entries(w.weights)) store.setWeights(name, w.step, m);
     } catch (e) {
-      if (e instanceof ApiError) say(`weights: ${e.code}: ${e.message}`);
+      if (ended || !(e instanceof ApiError)) return;
+      // Deleted between two frames of the stream: the read learns it first.
+      if (e.code === 'SESSION_NOT_FOUND') {
+        ctx.setStatus('session gone', 'error');
+        end(`The session is gone (${e.message}). Its last state stays on screen.`);
+      } else say(`weights: ${e.code}: ${e.message}`);
     } finally {
       catchingUp = false;
     }
@@ -241,8 +255,7 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
       store.dropped = total;
     },
     onEnd(reason) {
-      say(reason);
-      observer = null;
+      end(reason);
     },
   });
   observer?.setPopulations([...shown]);
@@ -297,7 +310,7 @@ function live(ctx: ViewContext, detail: SessionDetail): () => void {
     while (rateSamples.length > 2 && now - rateSamples[0].t > 2000) rateSamples.shift();
     const first = rateSamples[0];
     if (now - first.t > 250) stepsPerSecond = Math.max(0, ((store.step - first.step) * 1000) / (now - first.t));
-    if (!catchingUp && now - lastEvent > WEIGHTS_CATCH_UP_MS && now - lastCatchUp > WEIGHTS_CATCH_UP_MS) {
+    if (!ended && !catchingUp && now - lastEvent > WEIGHTS_CATCH_UP_MS && now - lastCatchUp > WEIGHTS_CATCH_UP_MS) {
       // Stale: older than the step count, or taken before a reward that has since been applied
       // (a REST read reflects the session as it is, so it ends the catching up either way).
       const stale = heatmaps.some((m) => {
