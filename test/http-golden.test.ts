@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { replay, type ReplayCase } from '../src/engine/index.js';
 import { atDepth } from './helpers/fuzz.js';
-import { goldenFiles, loadGolden, usesReward } from './helpers/golden.js';
+import { goldenFiles, loadGolden, stepsBody } from './helpers/golden.js';
 import { assertClose, call, createSession, makeApp } from './helpers/http.js';
 
 const cases = goldenFiles().map((f) => ({ file: f, c: loadGolden(f) as unknown as ReplayCase & { expect: { spikes: Record<string, number[][]>; weights: Record<string, number[][]>; v: Record<string, number[]> } } }));
@@ -20,25 +20,6 @@ function sessionBody(c: ReplayCase) {
   const network = structuredClone(c.network) as { connections?: Record<string, Record<string, unknown>> };
   for (const [name, w] of Object.entries(c.initial_weights ?? {})) network.connections![name].w = w;
   return { network, seed: c.seed ?? 0 };
-}
-
-/**
- * A step request for steps [from, to) of the case in one request: an input
- * vector and a reward per step, returning potentials and weights.
- */
-function stepsBody(c: ReplayCase, from: number, to: number) {
-  const steps = c.steps.slice(from, to);
-  const sizes: Record<string, number> = Object.fromEntries(Object.entries((c.network as { populations: Record<string, { n: number }> }).populations).map(([p, s]) => [p, s.n]));
-  const copies = (c.network as { batch_size?: number }).batch_size ?? 1;
-  const inputs: Record<string, unknown[]> = {};
-  for (const p of Object.keys(sizes)) {
-    // A step without input for a population is a step with zeros (model.md step 1), for every copy of a batch.
-    const zeros = copies > 1 ? Array.from({ length: copies }, () => new Array(sizes[p]).fill(0)) : new Array(sizes[p]).fill(0);
-    if (steps.some((s) => s.inputs?.[p])) inputs[p] = steps.map((s) => s.inputs?.[p] ?? zeros);
-  }
-  // Rewards only where a rule learns from them: elsewhere the API refuses them.
-  const reward = usesReward(c) ? { reward: steps.map((s) => s.reward ?? 0) } : {};
-  return { steps: steps.length, inputs, ...reward, return: { potentials: true, weights: true } };
 }
 
 describe('golden cases over HTTP', () => {

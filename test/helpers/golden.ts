@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ReplayResult } from '../../src/engine/index.js';
+import type { StepBody } from '../../src/api/step.js';
+import type { ReplayCase, ReplayResult } from '../../src/engine/index.js';
 
 export const GOLDEN_DIR = path.resolve(process.env.SPIKESERVE_GOLDEN_DIR ?? path.join('test', 'golden'));
 export const TOLERANCE = 1e-4;
@@ -69,4 +70,23 @@ export function assertPotentialsClose(actual: ReplayResult['v'], expected: Repla
 export function usesReward(c: { network: unknown }): boolean {
   const conns = (c.network as { connections?: Record<string, { rule?: { type?: string } }> }).connections ?? {};
   return Object.values(conns).some((x) => ['mstdp', 'mstdpet'].includes(x.rule?.type?.toLowerCase() ?? ''));
+}
+
+/**
+ * A step request for steps [from, to) of the case in one request: an input
+ * vector and a reward per step, returning potentials and weights.
+ */
+export function stepsBody(c: Pick<ReplayCase, 'network' | 'steps'>, from: number, to: number): StepBody {
+  const steps = c.steps.slice(from, to);
+  const sizes: Record<string, number> = Object.fromEntries(Object.entries((c.network as { populations: Record<string, { n: number }> }).populations).map(([p, s]) => [p, s.n]));
+  const copies = (c.network as { batch_size?: number }).batch_size ?? 1;
+  const inputs: Record<string, number[][] | number[][][]> = {};
+  for (const p of Object.keys(sizes)) {
+    // A step without input for a population is a step with zeros (model.md step 1), for every copy of a batch.
+    const zeros = copies > 1 ? Array.from({ length: copies }, () => new Array<number>(sizes[p]).fill(0)) : new Array<number>(sizes[p]).fill(0);
+    if (steps.some((s) => s.inputs?.[p])) inputs[p] = steps.map((s) => s.inputs?.[p] ?? zeros) as number[][] | number[][][];
+  }
+  // Rewards only where a rule learns from them: elsewhere the API refuses them.
+  const reward = usesReward(c) ? { reward: steps.map((s) => s.reward ?? 0) as number[] | number[][] } : {};
+  return { steps: steps.length, inputs, ...reward, return: { potentials: true, weights: true } };
 }
