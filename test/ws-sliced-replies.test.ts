@@ -151,22 +151,29 @@ test('a large reply goes out as the client reads; a step sent right after it is 
   const sendBuffer = 256 * 1024;
   const srv = await liveServer({ wsSendBufferBytes: sendBuffer });
   try {
-    // 1200 x 1200: about 27 MB of JSON text in a weights reply, more in a snapshot; 5.8 MB in a binary frame.
+    // 1200 x 1200: 5.8 MB in a binary frame, the smallest that the loopback socket's buffers do not take in one go.
     const n = 1200;
     const { id } = await srv.rest.createSession({ network: { populations: { a: { n }, b: { n } }, connections: { ab: { pre: 'a', post: 'b' } } }, seed: 1 });
     const s = await textSocket(`${srv.wsBase}/v1/sessions/${id}/ws`);
     await s.next();
     s.ws.send(JSON.stringify({ type: 'subscribe', id: 0, stream: 'spikes' }));
     await s.next();
-    // Nine characters a weight (0.dddddd1): 13 MB of text each way, under WS_MAX_PAYLOAD_BYTES. Made by
-    // division, not by parsing the text: dddddd1 / 1e7 is the double nearest that decimal, as parsing gives.
-    const w = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (((i * n + j) % 999_983) * 10 + 1) / 1e7));
+    // Sixteenths (0.0625, 0.5, ...): about 9 MB of text each way, under WS_MAX_PAYLOAD_BYTES. The
+    // binary requests go first, while the socket's buffers are at their smallest; after the binary
+    // set_weights, the JSON replies print these short numbers (the session's initial weights would
+    // print 17 digits each: three times the text, three times the work).
+    const row = (i: number) => {
+      const r = new Array<number>(n);
+      for (let j = 0; j < n; j++) r[j] = ((i * n + j) % 16) / 16;
+      return r;
+    };
+    const w = Array.from({ length: n }, (_, i) => row(i));
     const requests: [object, string, number][] = [
-      [{ type: 'snapshot' }, 'snapshot', 20_000_000],
-      [{ type: 'weights' }, 'weights', 20_000_000],
-      [{ type: 'set_weights', connection: 'ab', weights: w }, 'set_weights', 10_000_000],
       [{ type: 'weights', format: 'binary' }, 'binary weights', 4 * n * n],
       [{ type: 'set_weights', connection: 'ab', weights: w, format: 'binary' }, 'binary set_weights', 4 * n * n],
+      [{ type: 'set_weights', connection: 'ab', weights: w }, 'set_weights', 8_000_000],
+      [{ type: 'snapshot' }, 'snapshot', 8_000_000],
+      [{ type: 'weights' }, 'weights', 8_000_000],
     ];
     for (const [msg, what, size] of requests) {
       const before = s.texts.length;
