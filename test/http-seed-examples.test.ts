@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadGolden } from './helpers/golden.js';
-import { accuracy, playSeedTask, SEED_MSTDP_NETWORK } from './helpers/seed-mstdp-task.js';
+import { accuracy, playSeedTask, referenceTrajectory, SEED_MSTDP_NETWORK } from './helpers/seed-mstdp-task.js';
+import { atDepth } from './helpers/fuzz.js';
 import { assertClose, call, createSession, makeApp, seedStdpNetwork } from './helpers/http.js';
 import { forTests } from './helpers/for-tests.js';
 
@@ -47,32 +48,41 @@ describe('the seed examples over HTTP', () => {
     assert.deepEqual(r.body.weights.pre_post, weights);
   });
 
-  test('the MSTDP task in trials of 50 steps: >= 90% right on trials 201-300, a reward per step after looking at its spikes', async () => {
+  // At the quick depth the first 40 trials: the same trajectory, too early to judge the learning by.
+  const trials = atDepth(300, 40);
+  test(`the MSTDP task in ${trials} trials of 50 steps, a reward per step after looking at its spikes: the engine's trajectory exactly${trials >= 300 ? ', >= 90% right on trials 201-300' : ''}`, async () => {
     const id = await createSession(app(), { network: SEED_MSTDP_NETWORK, seed: 1 });
     const stepUrl = `/v1/sessions/${id}/step`;
     const rewardUrl = `/v1/sessions/${id}/reward`;
+    const fired: boolean[] = [];
     const { correct } = await playSeedTask(
       {
         step: async (pre) => {
           const r = await call(app(), 'POST', stepUrl, { inputs: { pre }, deferReward: true, return: { populations: ['post'] } });
           assert.equal(r.status, 200);
           assert.equal(r.body.pending, true);
-          return r.body.spikes.post[0].length > 0;
+          fired.push(r.body.spikes.post[0].length > 0);
+          return fired[fired.length - 1];
         },
         reward: async (reward) => {
           const r = await call(app(), 'POST', rewardUrl, { reward });
           assert.equal(r.status, 200);
         },
       },
-      300,
+      trials,
       { seed: 1 },
     );
-    const acc = accuracy(correct, 201, 300);
-    assert.ok(acc >= 0.9, `accuracy on trials 201-300 was ${acc}`);
+    const reference = await referenceTrajectory(1, trials);
+    assert.deepEqual(fired, reference.fired, 'the output fires at the steps it fires in-process');
     const w = await call(app(), 'GET', `/v1/sessions/${id}/weights/pre_post`);
-    const [[wFire], [wSilent]] = w.body.weights;
-    assert.ok(wFire > wSilent, `w from the FIRE input (${wFire}) should exceed w from the SILENT input (${wSilent})`);
+    assert.deepEqual(w.body.weights, reference.weights);
     const s = await call(app(), 'GET', `/v1/sessions/${id}`);
-    assert.equal(s.body.step, 300 * 50);
+    assert.equal(s.body.step, trials * 50);
+    if (trials >= 300) {
+      const acc = accuracy(correct, 201, 300);
+      assert.ok(acc >= 0.9, `accuracy on trials 201-300 was ${acc}`);
+      const [[wFire], [wSilent]] = w.body.weights;
+      assert.ok(wFire > wSilent, `w from the FIRE input (${wFire}) should exceed w from the SILENT input (${wSilent})`);
+    }
   });
 });
