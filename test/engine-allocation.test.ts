@@ -8,9 +8,18 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Network } from '../src/engine/index.js';
 import { bytesAllocated } from './helpers/allocation.js';
+import { atDepth } from './helpers/fuzz.js';
 
 /** Measured runs at most: each also gives the optimising compiler more time (on a loaded machine it lags). */
 const ATTEMPTS = 8;
+/**
+ * Steps a measured run takes (a batch's, and the 300 -> 200 network's, twice
+ * as many): one heap number a step is 16 bytes a step however many steps are
+ * sampled, so the quick depth samples fewer. The warm-up is WARM_UP runs, the
+ * same number of steps at either depth.
+ */
+const STEPS = atDepth(10_000, 2_500);
+const WARM_UP = 10_000 / STEPS;
 
 const rules = [
   { type: 'NoOp' },
@@ -41,7 +50,7 @@ for (const rule of rules) {
       pre[3] = 100;
       pre[50] = 100;
       const inputs = { pre, post: 30 };
-      const steps = 10_000;
+      const steps = STEPS;
       // Two call sites with constant rewards, so the caller boxes nothing and
       // only the engine's own allocations are counted.
       const run = () => {
@@ -50,7 +59,7 @@ for (const rule of rules) {
           else net.step(inputs, -1);
         }
       };
-      run(); // warm the JIT
+      for (let k = 0; k < WARM_UP; k++) run(); // warm the JIT
       // The optimising compiler runs on a background thread: on a busy machine
       // (the other test files run in parallel) it may not be done after the
       // warm-up, and unoptimised code boxes doubles. The best of up to
@@ -75,14 +84,14 @@ test('a step allocates nothing where populations step in WebAssembly (MSTDP, 300
   const pre = new Float64Array(300);
   for (let i = 0; i < 300; i += 37) pre[i] = 100;
   const inputs = { pre };
-  const steps = 20_000;
+  const steps = 2 * STEPS;
   const run = () => {
     for (let t = 0; t < steps; t++) {
       if (t & 1) net.step(inputs, 0.5);
       else net.step(inputs, -1);
     }
   };
-  run();
+  for (let k = 0; k < WARM_UP; k++) run();
   let bytes = Infinity;
   for (let attempt = 0; attempt < ATTEMPTS && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
   assert.ok(bytes / steps < 8, `${(bytes / steps).toFixed(2)} bytes allocated per step`);
@@ -101,15 +110,16 @@ for (const rule of [{ type: 'STDP', lr: [0.001, 0.002], weight_decay: 0.001 }, {
     );
     // Each copy its own input, held for the call; a reward per copy per step.
     const pre = Array.from({ length: 4 }, (_, b) => Array.from({ length: 100 }, (_, i) => (i % (7 + b) === 0 ? 100 : 0)));
-    const steps = 10_000;
-    const reward = Array.from({ length: 5 * steps }, (_, t) => [0.5, -1, 0, t & 1]);
-    const plan = net.prepareRun({ steps: 5 * steps, inputs: { pre }, reward });
+    const steps = STEPS;
+    const total = (WARM_UP + ATTEMPTS) * steps;
+    const reward = Array.from({ length: total }, (_, t) => [0.5, -1, 0, t & 1]);
+    const plan = net.prepareRun({ steps: total, inputs: { pre }, reward });
     let at = 0;
     const run = () => {
       net.runSlice(plan, at, at + steps);
       at += steps;
     };
-    run();
+    for (let k = 0; k < WARM_UP; k++) run();
     let bytes = Infinity;
     for (let attempt = 0; attempt < ATTEMPTS && bytes / steps >= 8; attempt++) bytes = Math.min(bytes, await bytesAllocated(run));
     assert.ok(bytes / steps < 8, `${(bytes / steps).toFixed(2)} bytes allocated per step`);
