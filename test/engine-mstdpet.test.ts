@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Network } from '../src/engine/index.js';
 import { SpikeserveError } from '../src/errors.js';
+import { atDepth } from './helpers/fuzz.js';
 import { ReferenceNetwork } from './helpers/reference-model.js';
 
 /** The seed's 2 -> 1 network with an MSTDPET or MSTDP rule. */
@@ -241,7 +242,8 @@ describe('MSTDPET', () => {
     const ref = new ReferenceNetwork(net.spec, { c: net.weights('c') });
     let x = 4242;
     const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-    for (let t = 0; t < 600; t++) {
+    // At the quick depth 250 steps: two and a half epochs of 100 rewarded steps.
+    for (let t = 0, steps = atDepth(600, 250); t < steps; t++) {
       const pre = new Array<number>(n).fill(0);
       for (let k = 0; k < 2; k++) pre[Math.floor(rnd() * n)] = 100;
       const reward = rnd() < 0.5 ? 1 : -1;
