@@ -49,7 +49,8 @@ test('a request read from a socket that is already closing is not run', async ()
     await old.next();
     old.ws.send(JSON.stringify({ type: 'step', id: 1, steps: 3000, inputs: { pre: 20 }, return: { spikes: 'none' } }));
     for (let i = 2; i <= 20; i++) old.ws.send(JSON.stringify({ type: 'step', id: i, return: { spikes: 'none' } }));
-    await waitFor(() => srv.app.websockets.connectionsOf(id).some((c) => c.paused), 'the server to stop reading');
+    // Paused for as long as the first request runs (tens of milliseconds): looked for every millisecond, so a late timer on a busy machine does not miss it.
+    await waitFor(() => srv.app.websockets.connectionsOf(id).some((c) => c.paused), 'the server to stop reading', 4000, 1);
     old.ws.terminate();
     await waitFor(() => srv.app.websockets.connectionsOf(id).length === 0, 'the server to see the socket go');
     const next = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws`);
