@@ -3,6 +3,8 @@
  * many clients give each the result it gets stepped alone, and a long run on
  * one session does not hold up requests on the others. Each client keeps
  * one connection open (keep-alive), as an agent stepping a session does.
+ * At the quick depth (test/helpers/fuzz.ts) each client sends 10 of its 40
+ * commands.
  */
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +12,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { Client } from 'undici';
 import { Rng } from '../src/engine/random.js';
+import { atDepth } from './helpers/fuzz.js';
 import { makeApp } from './helpers/http.js';
 
 const NET = {
@@ -102,7 +105,7 @@ describe('concurrency', () => {
 
   test('24 sessions stepped in parallel by 24 clients each get what they get alone', async () => {
     const clients = 24;
-    const scripts = Array.from({ length: clients }, (_, i) => script(100 + i, 40));
+    const scripts = Array.from({ length: clients }, (_, i) => script(100 + i, atDepth(40, 10)));
     const parallel = await Promise.all(
       scripts.map(async (cmds, i) => {
         const mine = agent();
