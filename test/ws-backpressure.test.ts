@@ -3,11 +3,14 @@
  * an observer that never reads costs the server a bounded buffer and the
  * controller nothing (its events are dropped, counted and reported); a peer
  * that lets replies pile up past WS_MAX_BUFFERED_BYTES is cut; a controller
- * that pipelines without reading is simply no longer read from.
+ * that pipelines without reading is simply no longer read from (at the quick
+ * depth, test/helpers/fuzz.ts, it pipelines 100 steps rather than 300: reading
+ * stops after a few dozen either way).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DroppedNotice } from '../src/api/ws.js';
+import { atDepth } from './helpers/fuzz.js';
 import { liveServer, rawSocket, waitFor } from './helpers/ws.js';
 
 /** n -> n neurons, all-to-all: a weights event of n*n numbers (about 19 bytes each in JSON). */
@@ -114,7 +117,7 @@ test('a controller that pipelines without reading is no longer read from: reques
     const raw = await rawSocket(`${srv.wsBase}/v1/sessions/${id}/ws`);
     await raw.next();
     raw.ws.pause();
-    const N = 300;
+    const N = atDepth(300, 100);
     for (let i = 0; i < N; i++) raw.ws.send(JSON.stringify({ type: 'step', id: i, return: { spikes: 'none', weights: true } }));
     await waitFor(() => srv.app.websockets.connectionsOf(id)[0]?.paused === true, 'the server to stop reading');
     // Give the server every chance to read more than it should.
