@@ -19,7 +19,9 @@ let server: Server;
 let origin: string;
 const forwarder = new Forwarder(Pool);
 /** A body of many reads, each byte told apart by its place. */
-const LARGE = Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => Math.imul(i, 2654435761) >>> 24));
+/** 3 MB of varied bytes, filled in place: made from an array of 3 million numbers, it was most of what loading this file cost. */
+const LARGE = Buffer.alloc(3_000_000);
+for (let i = 0; i < LARGE.length; i++) LARGE[i] = Math.imul(i, 2654435761) >>> 24;
 const seen: { method: string; url: string; headers: Record<string, unknown>; body: string; socket: unknown }[] = [];
 
 before(async () => {
