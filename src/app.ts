@@ -15,6 +15,7 @@ import { DEFAULT_ENGINE_LIMITS, NetworkSpecSchema, ResolvedNetworkSchema, Snapsh
 import { SpikeserveError } from './errors.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { genReqId, loggerOptions, registerRequestLogging } from './http/logging.js';
+import { named } from './http/plugin-name.js';
 import { bodyIsOptional, typeboxValidatorCompiler } from './http/validation.js';
 import { registerJsonParser } from './http/json-body.js';
 import { lazySerializerFactory } from './http/serializers.js';
@@ -253,27 +254,27 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // (which then call the API like any client). Every other route needs one.
   await app.register(
     publicScope(async (scope) => {
-      await scope.register(healthRoutes, { sessions, isClosing: () => closing });
-      await scope.register(docsRoutes);
+      await scope.register(named(healthRoutes), { sessions, isClosing: () => closing });
+      await scope.register(named(docsRoutes));
     }),
   );
   await app.register(
     publicScope(
       async (scope) => {
         await scope.register(swaggerUi, { routePrefix: '/docs' });
-        await scope.register(dashboardRoutes, {});
+        await scope.register(named(dashboardRoutes), {});
       },
       { pages: true },
     ),
   );
-  await app.register(sessionRoutes, { prefix: '/v1', sessions, cluster });
+  await app.register(named(sessionRoutes), { prefix: '/v1', sessions, cluster });
   for (const routes of [stepRoutes, resetRoutes, weightRoutes, stateRoutes, snapshotRoutes]) {
-    await app.register(routes, { prefix: '/v1', sessions });
+    await app.register(named(routes), { prefix: '/v1', sessions });
   }
-  await app.register(batchRoutes, { prefix: '/v1', sessions, cluster, maxItems: config.maxBatchItems, bodyLimit: config.bodyLimitBytes });
-  await app.register(ticketRoutes, { prefix: '/v1', sessions, tickets });
-  await app.register(metricsRoutes, { metrics });
-  await app.register(clusterRoutes, { prefix: '/v1', cluster });
+  await app.register(named(batchRoutes), { prefix: '/v1', sessions, cluster, maxItems: config.maxBatchItems, bodyLimit: config.bodyLimitBytes });
+  await app.register(named(ticketRoutes), { prefix: '/v1', sessions, tickets });
+  await app.register(named(metricsRoutes), { metrics });
+  await app.register(named(clusterRoutes), { prefix: '/v1', cluster });
   // Every upgrade passes the same checks as a /v1 request: host, origin, then ticket or key, then the session's owner.
   const websockets = attachWebSocket(app, sessions, config, {
     authorizeUpgrade: upgradeAuthorizer({ keys, tickets, origins, hosts, sessions }),

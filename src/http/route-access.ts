@@ -6,6 +6,7 @@
  * needs one too. So a new route is guarded unless it says otherwise.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { named } from './plugin-name.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -26,12 +27,12 @@ export interface PublicScopeOptions {
  * ones included), are public: `body` registers them on the scope it is given.
  */
 export function publicScope(body: (scope: FastifyInstance) => Promise<void>, options: PublicScopeOptions = {}): FastifyPluginAsync {
-  return async (scope) => {
+  return named(async (scope) => {
     scope.addHook('onRoute', (route) => {
       route.config = { ...route.config, access: 'public', ...(options.pages ? { page: true } : {}) };
     });
     await body(scope);
-  };
+  }, options.pages ? 'public pages' : 'public routes');
 }
 
 /** True when the route the request matched is public (a request no route matched is not). */

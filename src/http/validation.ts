@@ -80,7 +80,9 @@ export function typeboxValidatorCompiler(references: TSchema[]): FastifySchemaCo
     if (httpPart === 'body' && contentType === 'application/octet-stream') {
       return (data: unknown) => (Buffer.isBuffer(data) ? { value: data } : { error: new SpikeserveError('REQUEST_INVALID', 'body: required', { field: 'body' }) });
     }
-    const check = TypeCompiler.Compile(schema, references);
+    // Compiled when the route first validates, not when it is registered: an app
+    // registers every route, a test or a short-lived process uses a few.
+    let compiled: ReturnType<typeof TypeCompiler.Compile> | null = null;
     const root = httpPart === 'querystring' ? 'query' : httpPart === 'params' ? 'params' : httpPart === 'headers' ? 'headers' : '';
     // Query strings and path parameters arrive as text; convert them the way the schema asks (and only them).
     const convert = httpPart === 'querystring' || httpPart === 'params';
@@ -96,6 +98,7 @@ export function typeboxValidatorCompiler(references: TSchema[]): FastifySchemaCo
         value = {};
       }
       if (convert) value = Value.Convert(schema, references, value);
+      const check = (compiled ??= TypeCompiler.Compile(schema, references));
       if (check.Check(value)) return { value };
       // A literal JSON could only read as Infinity (1e400): say where, before the schema's more general words.
       const infinite = typeof value === 'object' && value !== null && !Array.isArray(value) ? findNonFinite(value) : null;
