@@ -8,6 +8,7 @@
  * owner's key still work.
  */
 import assert from 'node:assert/strict';
+import { Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -21,9 +22,12 @@ const WRONG = 'wrong-paths-secret-000000000';
 const NET = { populations: { a: { n: 2 }, b: { n: 1 } }, connections: { ab: { pre: 'a', post: 'b' } } };
 const REFUSED = [400, 401, 404];
 
+/** Keep-alive connections, one at a time: the paths are the same bytes, without a connection set up for each of the thousands of requests. */
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+
 /** One request with `path` sent byte for byte as given. */
 function raw(port: number, method: string, path: string, key?: string, body?: unknown) {
-  return rawRequest(port, path, { method, key, body });
+  return rawRequest(port, path, { method, key, body, agent });
 }
 
 /** A WebSocket upgrade on `path` as written. */
@@ -45,7 +49,10 @@ describe('API keys on every way of writing a path', () => {
     bobs = JSON.parse((await raw(port, 'POST', '/v1/sessions', BOB, { network: NET })).body).id;
   });
 
-  after(() => app.close());
+  after(async () => {
+    agent.destroy();
+    await app.close();
+  });
 
   /** [method, path, body, whether another key may use it] for every guarded endpoint of alice's session. */
   const endpoints = (): [string, string, unknown, boolean][] => [
