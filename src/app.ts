@@ -38,6 +38,7 @@ import { UPGRADE_QUERY_PARAMS, upgradeAuthorizer } from './security/upgrade.js';
 import metricsRoutes from '../routes/metrics.js';
 import clusterRoutes from '../routes/cluster.js';
 import { startCluster } from './cluster/start.js';
+import { ClusterStepBudget } from './cluster/step-quota.js';
 import type { ClusterNode } from './cluster/node.js';
 import { registerClusterRouting, registerNodeHeader, upgradeRouter } from './cluster/routing.js';
 import { maxSnapshotBytes } from './http/binary.js';
@@ -133,10 +134,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     ...options.overload,
   });
   const budget = new StepBudget(config.quotaStepsPerS, config.quotaStepsBurst, options.quotaClock);
+  // In a cluster the key's bucket is shared through Redis once the node has joined.
+  let clusterBudget: ClusterStepBudget | null = null;
   let metrics: Metrics | null = null;
   const hooks: SessionHooks = {
     admitStep: (session, steps, cost) => {
       overload.admitStep(cost);
+      if (clusterBudget !== null) return clusterBudget.take(session.owner, steps);
       budget.take(session.owner ?? '', steps);
     },
     stepDone: (steps, seconds) => metrics?.stepDone(steps, seconds),
@@ -170,6 +174,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   if (restoreReport) metrics.restored(restoreReport);
   // Cluster mode (REDIS_URL): the sessions just restored are claimed in the directory before anything is served.
   const cluster = config.redisUrl === '' ? null : await startCluster(app, config, sessions);
+  if (cluster !== null && budget.enabled) clusterBudget = new ClusterStepBudget(cluster.redis, budget, config.quotaStepsPerS, app.log);
   if (!keys.enabled) {
     app.log.warn({ host: config.host }, 'API_KEYS is not set: no authentication; anyone who can reach this address can use every session');
   }

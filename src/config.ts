@@ -211,7 +211,7 @@ const HOST_SETTINGS = {
     'QUOTA_STEPS_PER_S',
     '0',
     decimal(0, 1e12),
-    'Network steps per second one API key may run, over HTTP and WebSocket together (a token bucket); past it, 429 QUOTA_EXCEEDED with Retry-After. 0: no limit.',
+    'Network steps per second one API key may run, over HTTP and WebSocket together (a token bucket; in a cluster, over every node); past it, 429 QUOTA_EXCEEDED with Retry-After. 0: no limit.',
   ),
   quotaStepsBurst: setting('QUOTA_STEPS_BURST', '0', decimal(0, 1e12), 'Steps one API key may run at once above QUOTA_STEPS_PER_S (the bucket\'s size). 0: one second\'s worth.'),
   overloadEventLoopDelayMs: setting(

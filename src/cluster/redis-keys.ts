@@ -16,6 +16,8 @@ export const REDIS_KEYS = {
   keySessions: (key: string) => `${PREFIX}key-sessions:${key}`,
   /** Per API key, the sums over keySessions: hash { sessions, synapses }, changed with it in the same scripts. */
   keyUsage: (key: string) => `${PREFIX}key-usage:${key}`,
+  /** Per API key, its QUOTA_STEPS_PER_S bucket: hash { tokens, at } (step-quota.ts), expiring once it would be full again. */
+  stepBucket: (key: string) => `${PREFIX}step-bucket:${key}`,
   /** Sessions on their way to a node: a list of JSON handoff notes it pops. */
   inbox: (node: string) => `${PREFIX}inbox:${node}`,
   /** A moving session's saved form, until its new owner has it on disk. */

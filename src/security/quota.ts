@@ -29,6 +29,11 @@ export class StepBudget {
     return this.rate > 0;
   }
 
+  /** The bucket's size: what a call of more steps than it holds needs it to hold. */
+  get size(): number {
+    return this.capacity;
+  }
+
   /** Takes `steps` from `owner`'s bucket, or throws QUOTA_EXCEEDED saying when to retry. */
   take(owner: string, steps: number): void {
     if (this.rate <= 0) return;
@@ -46,11 +51,16 @@ export class StepBudget {
       b.tokens -= steps;
       return;
     }
-    const retryAfterSeconds = Math.max(1, Math.ceil((need - b.tokens) / this.rate));
-    throw new SpikeserveError(
-      'QUOTA_EXCEEDED',
-      `this API key has used its quota of ${this.rate} network steps per second (QUOTA_STEPS_PER_S); retry in ${retryAfterSeconds} s, or send fewer steps`,
-      { quota: 'stepsPerSecond', max: this.rate, retryAfterSeconds },
-    );
+    throw stepQuotaExceeded(this.rate, need - b.tokens);
   }
+}
+
+/** QUOTA_EXCEEDED for a key whose bucket lacks `short` steps: retry once the rate has made them up. */
+export function stepQuotaExceeded(rate: number, short: number): SpikeserveError {
+  const retryAfterSeconds = Math.max(1, Math.ceil(short / rate));
+  return new SpikeserveError(
+    'QUOTA_EXCEEDED',
+    `this API key has used its quota of ${rate} network steps per second (QUOTA_STEPS_PER_S); retry in ${retryAfterSeconds} s, or send fewer steps`,
+    { quota: 'stepsPerSecond', max: rate, retryAfterSeconds },
+  );
 }

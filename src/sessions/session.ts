@@ -76,8 +76,13 @@ export interface SessionOptions {
 
 /** What the manager checks and measures around a step, for every transport alike. */
 export interface SessionHooks {
-  /** Throws to refuse a step before it is queued (quotas, overload). `cost` is steps x (neurons + synapses). */
-  admitStep?(session: Session, steps: number, cost: number): void;
+  /**
+   * Throws to refuse a step before it is queued (quotas, overload). `cost` is
+   * steps x (neurons + synapses). A promise (a quota asking elsewhere) holds
+   * the step in its place in the session's queue until it settles, and
+   * refuses it there if it rejects.
+   */
+  admitStep?(session: Session, steps: number, cost: number): void | Promise<void>;
   /** A step call finished (reply ready to send): its network steps and seconds from arrival. */
   stepDone?(steps: number, seconds: number): void;
 }
@@ -322,15 +327,17 @@ export class Session {
     const hooks = this.opts.hooks;
     if (hooks === undefined) return this.command(() => this.runStep(body));
     const steps = body.steps ?? 1;
+    let admitted: void | Promise<void>;
     try {
-      hooks.admitStep?.(this, steps, steps * this.stepCost);
+      admitted = hooks.admitStep?.(this, steps, steps * this.stepCost);
     } catch (e) {
       return Promise.reject(e);
     }
-    if (hooks.stepDone === undefined) return this.command(() => this.runStep(body));
+    const task = admitted instanceof Promise ? afterAdmission(admitted, () => this.runStep(body)) : () => this.runStep(body);
+    if (hooks.stepDone === undefined) return this.command(task);
     const t0 = performance.now();
     const done = hooks.stepDone;
-    return this.command(() => this.runStep(body)).then((r) => {
+    return this.command(task).then((r) => {
       done(r.steps, (performance.now() - t0) / 1000);
       return r;
     });
@@ -577,4 +584,22 @@ export class Session {
 /** `next` after `first` if that is a promise, else at once. */
 function andThen<T>(first: Promise<void> | void, next: () => T | Promise<T>): T | Promise<T> {
   return first instanceof Promise ? first.then(next) : next();
+}
+
+/**
+ * A step's task once its admission settles: queued at once, so that it keeps
+ * its place among the session's commands, and refused in that place if the
+ * admission rejects (handled from the start: a rejection before the task
+ * runs is not an unhandled one).
+ */
+function afterAdmission<T>(admission: Promise<void>, run: () => T | Promise<T>): () => Promise<T> {
+  const settled = admission.then(
+    () => null,
+    (e: unknown) => ({ refused: e }),
+  );
+  return async () => {
+    const outcome = await settled;
+    if (outcome !== null) throw outcome.refused;
+    return run();
+  };
 }

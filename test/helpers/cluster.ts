@@ -32,6 +32,9 @@ export interface RedisProcess {
   stop(): Promise<void>;
   /** kill -9, then the same port again (without persistence: empty). */
   restart(): Promise<void>;
+  /** SIGSTOP: connected but answering nothing, until resume() (SIGCONT). */
+  pause(): void;
+  resume(): void;
 }
 
 export async function startRedis(port?: number): Promise<RedisProcess> {
@@ -66,6 +69,12 @@ export async function startRedis(port?: number): Promise<RedisProcess> {
     restart: async () => {
       await kill();
       await launch();
+    },
+    pause: () => {
+      child.kill('SIGSTOP');
+    },
+    resume: () => {
+      child.kill('SIGCONT');
     },
     stop: async () => {
       await kill();
