@@ -174,7 +174,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   if (restoreReport) metrics.restored(restoreReport);
   // Cluster mode (REDIS_URL): the sessions just restored are claimed in the directory before anything is served.
   const cluster = config.redisUrl === '' ? null : await startCluster(app, config, sessions);
-  if (cluster !== null && budget.enabled) clusterBudget = new ClusterStepBudget(cluster.redis, budget, config.quotaStepsPerS, app.log);
+  if (cluster !== null && budget.enabled) clusterBudget = new ClusterStepBudget(cluster.redis, budget, app.log);
   if (!keys.enabled) {
     app.log.warn({ host: config.host }, 'API_KEYS is not set: no authentication; anyone who can reach this address can use every session');
   }

@@ -51,7 +51,6 @@ export class ClusterStepBudget {
     private readonly redis: Redis,
     /** The node's own bucket: the rate and size, and what decides while Redis is away. */
     private readonly local: StepBudget,
-    private readonly rate: number,
     private readonly log: { warn(obj: object, msg: string): void },
   ) {}
 
@@ -72,14 +71,14 @@ export class ClusterStepBudget {
   /** Asks Redis for what the node lacks of `need` (holding `held`), and the lease beside. */
   private async lease(key: string, owner: Owner, steps: number, need: number, held: number): Promise<void> {
     const cover = Math.max(0, steps - held);
-    const reply = await this.ask(key, need - held, cover, Math.max(cover, this.rate * LEASE_S));
+    const reply = await this.ask(key, need - held, cover, Math.max(cover, this.local.rate * LEASE_S));
     if (reply === null) return this.local.take(owner ?? '', steps);
     const [granted, left] = reply;
     // What the node holds now: a late lease may have come in meanwhile.
     const holds = (this.held.get(key) ?? 0) + granted;
     if (granted === 0 && holds < need) {
       this.held.set(key, holds);
-      throw stepQuotaExceeded(this.rate, need - holds - Math.max(0, left));
+      throw stepQuotaExceeded(this.local.rate, need - holds - Math.max(0, left));
     }
     this.held.set(key, holds - steps);
   }
@@ -92,7 +91,7 @@ export class ClusterStepBudget {
   private async ask(key: string, need: number, cover: number, want: number): Promise<[number, number] | null> {
     let timer: NodeJS.Timeout | undefined;
     let late = false;
-    const asked = (this.redis.eval(LEASE, 1, REDIS_KEYS.stepBucket(key), this.rate, this.local.size, need, cover, want) as Promise<[string, string]>).then(
+    const asked = (this.redis.eval(LEASE, 1, REDIS_KEYS.stepBucket(key), this.local.rate, this.local.size, need, cover, want) as Promise<[string, string]>).then(
       (r): [number, number] => {
         const granted: [number, number] = [Number(r[0]), Number(r[1])];
         if (late) this.held.set(key, (this.held.get(key) ?? 0) + granted[0]);

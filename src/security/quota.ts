@@ -13,7 +13,8 @@ interface Bucket {
 }
 
 export class StepBudget {
-  private readonly rate: number;
+  /** Steps a second; 0 is off. */
+  readonly rate: number;
   private readonly capacity: number;
   private readonly buckets = new Map<string, Bucket>();
   private readonly now: () => number;
