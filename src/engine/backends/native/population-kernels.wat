@@ -26,22 +26,23 @@
   ;; list is then made by a second pass over v. Writes [spike count,
   ;; unsettled count] as two i32 at $counts.
   ;;
-  ;; Two neurons a vector while neither spikes (the common case): the same
-  ;; operations lane by lane, the refractory condition and the lower bound by
-  ;; compare and select (pmax(v, lb) is defined as v < lb ? lb : v). A pair
-  ;; where one spikes is left as it was loaded and goes through the scalar
-  ;; body, one neuron at a time, as does an odd last neuron.
+  ;; Two neurons a vector: the same operations lane by lane, the refractory
+  ;; condition and the lower bound by compare and select (pmax(v, lb) is
+  ;; defined as v < lb ? lb : v). A pair where one spikes (a few in a
+  ;; hundred) leaves the loop for a block that takes a spike's resets by
+  ;; compare and select too, and comes back; an odd last neuron goes
+  ;; through the scalar body.
   (func (export "lifDense")
     (param $state i32) (param $s i32) (param $spikeIdx i32) (param $prevCount i32) (param $n i32)
     (param $params i32) (param $unsettled i32) (param $track i32) (param $counts i32)
     (local $threshold f64) (local $rest f64) (local $resetPot f64) (local $refracLength f64)
     (local $R f64) (local $dt f64) (local $rate f64) (local $traceDecay f64) (local $lowerBound f64)
     (local $additive f64) (local $traceScale f64)
-    (local $k i32) (local $i i32) (local $count i32) (local $u i32) (local $scalarLeft i32)
+    (local $k i32) (local $i i32) (local $count i32) (local $u i32)
     (local $nb i32) (local $vAt i32) (local $rAt i32) (local $trAt i32) (local $xAt i32)
     (local $vi f64) (local $r f64) (local $tr f64)
     (local $THR v128) (local $REST v128) (local $RR v128) (local $DT v128) (local $RATE v128) (local $DECAY v128) (local $LB v128)
-    (local $V v128) (local $RF v128) (local $AWAY v128)
+    (local $V v128) (local $RF v128) (local $AWAY v128) (local $SP v128) (local $TR v128) (local $m i32)
     (local.set $threshold (f64.load (local.get $params)))
     (local.set $rest (f64.load offset=8 (local.get $params)))
     (local.set $resetPot (f64.load offset=16 (local.get $params)))
@@ -75,7 +76,7 @@
         (local.set $rAt (i32.add (local.get $vAt) (local.get $nb)))
         (local.set $trAt (i32.add (local.get $rAt) (local.get $nb)))
         (local.set $xAt (i32.add (local.get $trAt) (local.get $nb)))
-        (if (i32.and (i32.eqz (local.get $scalarLeft)) (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $n)))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $n))
           (then
             ;; Pairs one after another, the four addresses moved along, until a pair with a spike or the end.
             (block $spike
@@ -89,7 +90,7 @@
                       (local.get $RATE)))
                   (local.get $V)
                   (f64x2.le (local.get $RF) (v128.const f64x2 0 0))))
-                (br_if $spike (v128.any_true (f64x2.ge (local.get $V) (local.get $THR))))
+                (br_if $spike (i64x2.bitmask (f64x2.ge (local.get $V) (local.get $THR))))
                 (v128.store (local.get $rAt) (f64x2.sub (local.get $RF) (local.get $DT)))
                 (local.set $V (f64x2.pmax (local.get $V) (local.get $LB)))
                 (v128.store (local.get $vAt) (local.get $V))
@@ -103,8 +104,31 @@
                 (local.set $xAt (i32.add (local.get $xAt) (i32.const 16)))
                 (br_if $pairs (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $n))))
               (br $neurons))
-            ;; The pair at $i has a spike: one neuron at a time.
-            (local.set $scalarLeft (i32.const 2))))
+            ;; The pair at $i has a spike: both lanes as the scalar body
+            ;; leaves them, a spike's resets by compare and select, and the
+            ;; spiking neurons listed in order (each index written, counted
+            ;; only if it spiked).
+            (local.set $SP (f64x2.ge (local.get $V) (local.get $THR)))
+            (local.set $m (i64x2.bitmask (local.get $SP)))
+            (local.set $TR (f64x2.mul (v128.load (local.get $trAt)) (local.get $DECAY)))
+            (v128.store (local.get $rAt)
+              (v128.bitselect (f64x2.splat (local.get $refracLength)) (f64x2.sub (local.get $RF) (local.get $DT)) (local.get $SP)))
+            (local.set $V (f64x2.pmax (v128.bitselect (f64x2.splat (local.get $resetPot)) (local.get $V) (local.get $SP)) (local.get $LB)))
+            (v128.store (local.get $vAt) (local.get $V))
+            (v128.store (local.get $trAt)
+              (v128.bitselect
+                (select (f64x2.add (local.get $TR) (f64x2.splat (local.get $traceScale))) (f64x2.splat (f64.const 1))
+                  (f64.ne (local.get $additive) (f64.const 0)))
+                (local.get $TR) (local.get $SP)))
+            (local.set $AWAY (i64x2.sub (local.get $AWAY) (f64x2.ne (local.get $V) (local.get $REST))))
+            (i32.store (i32.add (local.get $spikeIdx) (i32.shl (local.get $count) (i32.const 2))) (local.get $i))
+            (local.set $count (i32.add (local.get $count) (i32.and (local.get $m) (i32.const 1))))
+            (i32.store (i32.add (local.get $spikeIdx) (i32.shl (local.get $count) (i32.const 2))) (i32.add (local.get $i) (i32.const 1)))
+            (local.set $count (i32.add (local.get $count) (i32.shr_u (local.get $m) (i32.const 1))))
+            (i32.store16 (i32.add (local.get $s) (local.get $i))
+              (i32.or (i32.and (local.get $m) (i32.const 1)) (i32.shl (i32.and (local.get $m) (i32.const 2)) (i32.const 7))))
+            (local.set $i (i32.add (local.get $i) (i32.const 2)))
+            (br $neurons)))
         ;; One neuron, as lifDense does it.
         (local.set $vi (f64.load (local.get $vAt)))
         (local.set $r (f64.load (local.get $rAt)))
@@ -130,7 +154,6 @@
         (f64.store (local.get $vAt) (local.get $vi))
         (f64.store (local.get $trAt) (local.get $tr))
         (local.set $u (i32.add (local.get $u) (f64.ne (local.get $vi) (local.get $rest))))
-        (if (local.get $scalarLeft) (then (local.set $scalarLeft (i32.sub (local.get $scalarLeft) (i32.const 1)))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $neurons)))
     (local.set $u (i32.add (local.get $u)
