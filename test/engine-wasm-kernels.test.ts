@@ -18,6 +18,7 @@ import { wasmKernelsAvailable } from '../src/engine/backends/native/wasm-weights
 import { WEIGHT_KERNELS_WASM_BASE64 } from '../src/engine/backends/native/weight-kernels-wasm.js';
 import { DenseWeights } from '../src/engine/backends/native/weights.js';
 import { DEFAULT_ENGINE_LIMITS } from '../src/engine/limits.js';
+import { runToEnd } from '../src/engine/pause.js';
 import { resolveSpec } from '../src/engine/validate.js';
 import { assertSameBits, lcg } from './helpers/bits.js';
 
@@ -93,6 +94,14 @@ test('delivery and hard-bound updates give the same bits in WebAssembly as in Ja
         js.deliver(list, spikes, outJs);
         wa.deliver(list, spikes, outWa);
         assertSameBits(outJs, outWa, `${what}, delivery at step ${step}`);
+        // Delivery written whole ("fresh"): what the input would hold had it been zeros.
+        const zerosFirst = new Float64Array(cols);
+        js.deliver(list, spikes, zerosFirst);
+        for (let j = 0; j < cols; j++) outJs[j] = outWa[j] = edgy(rnd, 50);
+        js.deliver(list, spikes, outJs, true);
+        wa.deliver(list, spikes, outWa, true);
+        assertSameBits(outJs, zerosFirst, `${what}, fresh delivery (JavaScript) at step ${step}`);
+        assertSameBits(outWa, zerosFirst, `${what}, fresh delivery (WebAssembly) at step ${step}`);
         js.begin();
         wa.begin();
         // Whole rows with one array; the kernel has a faster loop for
@@ -414,5 +423,67 @@ test("a batch's kernels (every copy's delivery, MSTDP's terms, the p vectors) gi
         assertSameBits(js.w.toFlat(), wa.w.toFlat(), `${JSON.stringify(rule)}: final weights`);
       });
     }
+  }
+});
+
+test("MSTDP's synaptic traces decay and take their spikes to the bit of p * d + a * s, in WebAssembly as in JavaScript", () => {
+  const rnd = lcg(4242);
+  for (const n of [1, 2, 7, 64]) {
+    // a of either sign and either zero; p with zeros of both signs.
+    for (const a of [1, -1, 0.25, 0, -0]) {
+      const js = new DenseWeights({ rows: n, cols: n + 1, wMin: 0, wMax: 1, weightDecay: 0, soft: false, kernels: 'js' });
+      const wa = new DenseWeights({ rows: n, cols: n + 1, wMin: 0, wMax: 1, weightDecay: 0, soft: false, kernels: 'wasm' });
+      for (const w of [js, wa]) {
+        w.ruleParams[1] = 0.9;
+        w.ruleParams[2] = a;
+      }
+      const spikes = new Int32Array(n);
+      for (let step = 0; step < 20; step++) {
+        const p = Array.from({ length: n }, () => (rnd() < 0.3 ? (rnd() < 0.5 ? 0 : -0) : edgy(rnd, 2)));
+        js.preVector.set(p);
+        wa.preVector.set(p);
+        const count = pick(rnd, n, 0.3, spikes);
+        const s = new Uint8Array(n);
+        for (let k = 0; k < count; k++) s[spikes[k]] = 1;
+        const expected = Float64Array.from(p, (x, i) => x * 0.9 + a * s[i]);
+        js.decayAddPre(1, spikes, count);
+        wa.decayAddPre(1, spikes, count);
+        assertSameBits(js.preVector, expected, `n ${n}, a ${Object.is(a, -0) ? '-0' : a}, step ${step} (JavaScript)`);
+        assertSameBits(wa.preVector, expected, `n ${n}, a ${Object.is(a, -0) ? '-0' : a}, step ${step} (WebAssembly)`);
+      }
+    }
+  }
+});
+
+test('rows whose depression is zero at some columns keep the bits there even after a restore brought weights outside the bounds', () => {
+  const rows = 9;
+  const cols = 33;
+  const rnd = lcg(777);
+  for (const outside of [false, true]) {
+    const js = new DenseWeights({ rows, cols, wMin: 0, wMax: 1, weightDecay: 0, soft: false, kernels: 'js' });
+    const wa = new DenseWeights({ rows, cols, wMin: 0, wMax: 1, weightDecay: 0, soft: false, kernels: 'wasm' });
+    // What a snapshot may hold: values it bounds in magnitude only, a -0 among them.
+    const values = Array.from({ length: rows * cols }, (_, k) => (k % 5 === 0 ? -0 : outside && k % 7 === 0 ? 1.5 : rnd()));
+    runToEnd(js.setStoredPausing(values, 1));
+    runToEnd(wa.setStoredPausing(values, 1));
+    const list = Int32Array.from({ length: rows }, (_, i) => i);
+    const postCols = Int32Array.of(2, 7, 30);
+    for (let step = 0; step < 4; step++) {
+      js.begin();
+      wa.begin();
+      // Depression never negative, zero at every fourth column: STDP's rows, and a batch of them.
+      for (let j = 0; j < cols; j++) js.downRow[j] = wa.downRow[j] = j % 4 === 0 ? 0 : rnd() * 0.1;
+      js.upRow.fill(0);
+      wa.upRow.fill(0);
+      for (let i = 0; i < rows; i++) js.perRow[i] = wa.perRow[i] = rnd() * 0.1;
+      js.applyStdpRows(list, rows, postCols, postCols.length);
+      wa.applyStdpRows(list, rows, postCols, postCols.length);
+      js.applyRowsNegated(list, rows);
+      wa.applyRowsNegated(list, rows);
+      js.end();
+      wa.end();
+      assertSameBits(wa.stored, js.stored, `${outside ? 'outside' : 'within'} the bounds, step ${step}`);
+    }
+    if (outside) assert.equal(js.stored[7 * 4], 1.5, 'a weight outside the bounds where the depression is 0 is left as it is');
   }
 });

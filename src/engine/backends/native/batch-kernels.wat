@@ -753,7 +753,7 @@
   ;; One p vector of every copy (copy b's $n doubles at $p + 8 * b * $n),
   ;; decayed, and this step's spikes added: p * d + a * s, s 1 at the
   ;; copy's spikes (the $count[b] neurons listed at $idx + 4 * b * $n) and
-  ;; 0 elsewhere (weight-kernels.wat decayAdd over the masks), with d and a
+  ;; 0 elsewhere (what weight-kernels.wat decayAddList does for one copy), with d and a
   ;; the doubles at $params. Every entry first becomes p * d + z, z = a * 0
   ;; (a signed zero: p * d + a * 0 exactly), two a vector without the
   ;; masks; then each spike's entry y takes y + a. That is p * d + a, the

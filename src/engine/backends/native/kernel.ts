@@ -2,7 +2,7 @@
  * The native backend: typed arrays and loops that do work in proportion to
  * spikes wherever model.md allows. The step path allocates nothing.
  */
-import { copyPausing, copyOfPausing, runToEnd } from '../../pause.js';
+import { copyOfPausing, runToEnd } from '../../pause.js';
 import type { ResolvedNetwork, RuleType } from '../../spec-schema.js';
 import { f64Copy, type ExportedState, type ExternalInputs, type Kernel, type KernelState } from '../kernel.js';
 import { BatchMstdpetRule, BatchMstdpRule, BatchNoOpRule, BatchStdpRule, type BatchRule } from './batch-rules.js';
@@ -118,23 +118,24 @@ export class NativeKernel implements Kernel {
         else pop.stepSparse(null, nonZero[p], 0);
       } else {
         const cur = pop.current;
-        // A batch's delivery may write the input whole where it would start from zeros: the zeros are not written first.
+        // A delivery may write the input whole where it would start from
+        // zeros (a batch's, or one copy's): the zeros are not written first.
         let stale = false;
         if (hasInput[p] === 1) {
           cur.set(inputs[p]);
           pop.currentIsZero = false;
         } else if (!pop.currentIsZero) {
-          if (B > 1) stale = true;
-          else cur.fill(0);
+          stale = true;
           pop.currentIsZero = true;
         }
         for (let k = 0; k < inc.length; k++) {
           const c = inc[k];
-          if (B > 1 && c.weights.batch !== null) {
-            // Every copy's delivery in one call, from the pre population's whole spike list.
+          if (B === 1 || c.weights.batch !== null) {
+            // One call: one copy's spikes, or every copy's from the pre population's whole spike list.
             const from = pops[c.pre];
             if (from.spikeCount > 0) {
-              c.weights.deliverCopies(from.spikeIdx, from.spikeCount, cur, pop.currentIsZero);
+              if (B === 1) c.weights.deliver(from.spikeIdx, from.spikeCount, cur, pop.currentIsZero);
+              else c.weights.deliverCopies(from.spikeIdx, from.spikeCount, cur, pop.currentIsZero);
               pop.currentIsZero = false;
               stale = false;
             }
@@ -301,10 +302,8 @@ export class NativeKernel implements Kernel {
     for (let i = 0; i < this.conns.length; i++) {
       const c = this.conns[i];
       const s = state.connections[this.connNames[i]];
-      c.weights.flushAll();
       // Tens of megabytes copied in one go held the event loop for tens of milliseconds.
-      yield* copyPausing(c.weights.stored, s.w);
-      c.weights.scale = s.scale;
+      yield* c.weights.setStoredPausing(s.w, s.scale);
       (c.batchRule ?? (c.rule as NativeRule)).setState(s.rule);
     }
   }

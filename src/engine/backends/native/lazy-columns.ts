@@ -18,7 +18,7 @@
  * p_plus[i] (the pre trace x[i] under STDP) is not stored per entry: between
  * two flushes of row i pre neuron i did not spike (a spike flushes its row
  * before the source vector takes it in), so the value only decays, p * d +
- * a_plus * 0 each step, the expression the eager decayAdd applies to every
+ * a_plus * 0 each step, the expression the eager decayAddList applies to every
  * neuron (for STDP's traces, x * d + -0, which is x * d, the population
  * step's own multiplication, for every x). Each row keeps its p at a step
  * and the kernel iterates it forward to each entry's step, as p * d: adding
@@ -113,6 +113,8 @@ export class LazyColumns {
     v.entryI32[10 * e + 6] = this.poolUsed;
     v.entryI32[10 * e + 7] = colCount;
     v.entryI32[10 * e + 8] = this.tick;
+    // Whether the kernel may leave out the multiplications by scale and 1 / next scale.
+    v.entryI32[10 * e + 9] = scale === 1 && inv === 1 ? 1 : 0;
     const pool = v.pool;
     // Each column as its byte offset in a row, as the kernel adds it to the row's address.
     for (let q = 0; q < colCount; q++) pool[this.poolUsed + q] = cols[q] << 3;

@@ -286,8 +286,8 @@ export class MstdpRule implements NativeRule {
     if (lazy !== null) {
       w.flushRows(pre.spikeIdx, pre.spikeCount);
     }
-    w.decayAddPre(PLUS_DECAY, pre.s);
-    w.decayAddPost(MINUS_DECAY, post.s);
+    w.decayAddPre(PLUS_DECAY, pre.spikeIdx, pre.spikeCount);
+    w.decayAddPost(MINUS_DECAY, post.spikeIdx, post.spikeCount);
     if (lazy !== null) lazy.afterPreSpikes(pre.spikeIdx, pre.spikeCount);
     // 4. e is now built from this step's spikes.
     this.setEligibilitySpikes(pre.spikeIdx, pre.spikeCount, post.spikeIdx, post.spikeCount);

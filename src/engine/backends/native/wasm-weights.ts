@@ -16,7 +16,7 @@
  * byte 40 the rules' scalars), then stored (rows * cols f64), upRow,
  * downRow (cols f64 each), perRow (rows f64), out (cols f64), preVector
  * (rows f64), postVector (cols f64), idx, idx2 (max(rows, cols) i32 each),
- * mask (rows u8), postMask (cols u8); with lazy columns (lazy-columns.ts),
+ * mask (rows u8); with lazy columns (lazy-columns.ts),
  * from the next multiple of 8: rowState (16 bytes a row), entries (40 bytes
  * each, LAZY_ENTRIES of them), pool (lazyPoolSize(cols) i32, columns' byte
  * offsets in a row); with a trace
@@ -50,7 +50,7 @@ interface KernelExports {
   cross(stored: number, rows: number, cols: number, perRow: number, mask: number, colIdx: number, colCount: number, split: number): void;
   decayClamp(stored: number, n: number): void;
   scaleInto(dst: number, src: number, n: number, c: number, negate: number): void;
-  decayAdd(p: number, s: number, n: number, d: number): void;
+  decayAddList(p: number, idx: number, count: number, n: number, d: number): void;
   flushRows(stored: number, cols: number, rowIdx: number, rowCount: number, all: number, rowState: number, entries: number, entryCount: number, pool: number): void;
   denseAdd(stored: number, m: number, n: number, c: number): void;
   denseAddPending(stored: number, m: number, rows: number, cols: number, c: number, pr: number, q: number): void;
@@ -82,13 +82,15 @@ function lazyEpochDoubles(rows: number, cols: number): number {
 
 /** Byte offset of the lazy columns' p_plus decay among the kernels' doubles. */
 export const LAZY_DECAY_AT = 104;
+/** Byte offset of an i32, 1 while every stored weight is known to be within [w_min, w_max] (see the .wat's $keepsZeros). */
+const IN_BOUNDS_AT = 112;
 
 /** Typed-array views of the lazy columns' state in a WasmWeights memory. */
 export interface LazyViews {
   /** Per row, 16 bytes: f64 p at [2i], i32 cursor at [4i + 2], i32 step at [4i + 3]. */
   rowF64: Float64Array;
   rowI32: Int32Array;
-  /** Per entry, 40 bytes: f64 c, scale, inv at [5e ..]; i32 start, count, step at [10e + 6 ..]. */
+  /** Per entry, 40 bytes: f64 c, scale, inv at [5e ..]; i32 start, count, step, unit (scale and inv both 1) at [10e + 6 ..]. */
   entryF64: Float64Array;
   entryI32: Int32Array;
   pool: Int32Array;
@@ -106,7 +108,7 @@ const KERNEL_MODULE = compileEmbedded(WEIGHT_KERNELS_WASM_BASE64);
 function baseBytes(rows: number, cols: number): number {
   const doubles = rows * cols + 4 * cols + 2 * rows;
   const ints = 2 * Math.max(rows, cols);
-  return PARAM_BYTES + 8 * doubles + 4 * ints + rows + cols;
+  return PARAM_BYTES + 8 * doubles + 4 * ints + rows;
 }
 
 function lazyEnd(rows: number, cols: number, lazy: boolean): number {
@@ -162,11 +164,11 @@ export class WasmWeights {
   readonly preVector: Float64Array;
   readonly postVector: Float64Array;
   readonly ruleParams: Float64Array;
-  private readonly postMask: Uint8Array;
   private readonly out: Float64Array;
   private readonly idx: Int32Array;
   private readonly idx2: Int32Array;
   private readonly mask: Uint8Array;
+  private readonly inBoundsFlag: Int32Array;
   private readonly fns: KernelExports;
   private readonly rows: number;
   private readonly cols: number;
@@ -180,7 +182,6 @@ export class WasmWeights {
   private readonly maskAt: number;
   private readonly preVectorAt: number;
   private readonly postVectorAt: number;
-  private readonly postMaskAt: number;
   /** The lazy columns' state, or null when this memory has none. */
   readonly lazy: LazyViews | null = null;
   private readonly rowStateAt: number = 0;
@@ -226,6 +227,7 @@ export class WasmWeights {
     let at = PARAM_BYTES;
     this.params = new Float64Array(buf, 0, 5);
     this.ruleParams = new Float64Array(buf, RULE_PARAMS_AT, RULE_PARAM_COUNT);
+    this.inBoundsFlag = new Int32Array(buf, IN_BOUNDS_AT, 1);
     this.storedAt = at;
     this.stored = new Float64Array(buf, at, rows * cols);
     at += 8 * rows * cols;
@@ -256,9 +258,6 @@ export class WasmWeights {
     this.maskAt = at;
     this.mask = new Uint8Array(buf, at, rows);
     at += rows;
-    this.postMaskAt = at;
-    this.postMask = new Uint8Array(buf, at, cols);
-    at += cols;
     if (lazy) {
       at = Math.ceil(at / 8) * 8;
       this.rowStateAt = at;
@@ -342,11 +341,17 @@ export class WasmWeights {
     }
   }
 
-  /** out[j] += w[i][j] * params[0] over the listed rows (weights.ts deliverRows). */
-  deliver(spikeIdx: Int32Array, spikeCount: number, out: Float64Array): void {
+  /** Tells the row kernels whether every stored weight is within [w_min, w_max] (DenseWeights.inBounds). */
+  set inBounds(yes: boolean) {
+    this.inBoundsFlag[0] = yes ? 1 : 0;
+  }
+
+  /** out[j] += w[i][j] * params[0] over the listed rows (weights.ts deliverRows); `fresh`, from zeros rather than out's values. */
+  deliver(spikeIdx: Int32Array, spikeCount: number, out: Float64Array, fresh = false): void {
     const idx = this.idx;
     for (let k = 0; k < spikeCount; k++) idx[k] = spikeIdx[k];
-    this.out.set(out);
+    if (fresh) this.out.fill(0);
+    else this.out.set(out);
     this.fns.deliver(this.storedAt, this.cols, this.idxAt, spikeCount, this.outAt);
     out.set(this.out);
   }
@@ -422,16 +427,20 @@ export class WasmWeights {
     this.fns.scaleInto(this.perRowAt, this.preVectorAt, this.rows, RULE_PARAMS_AT + 8 * slot, 0);
   }
 
-  /** preVector[i] = preVector[i] * ruleParams[slot] + ruleParams[slot + 1] * s[i]. */
-  decayAddPre(slot: number, s: Uint8Array): void {
-    this.mask.set(s);
-    this.fns.decayAdd(this.preVectorAt, this.maskAt, this.rows, RULE_PARAMS_AT + 8 * slot);
+  /** preVector[i] = preVector[i] * ruleParams[slot] + ruleParams[slot + 1] * s[i], s[i] 1 at the `count` listed neurons, else 0. */
+  decayAddPre(slot: number, spikes: Int32Array, count: number): void {
+    this.decayAddList(this.preVectorAt, this.rows, slot, spikes, count);
   }
 
-  /** postVector[j] = postVector[j] * ruleParams[slot] + ruleParams[slot + 1] * s[j]. */
-  decayAddPost(slot: number, s: Uint8Array): void {
-    this.postMask.set(s);
-    this.fns.decayAdd(this.postVectorAt, this.postMaskAt, this.cols, RULE_PARAMS_AT + 8 * slot);
+  /** postVector[j] = postVector[j] * ruleParams[slot] + ruleParams[slot + 1] * s[j], s[j] 1 at the `count` listed neurons, else 0. */
+  decayAddPost(slot: number, spikes: Int32Array, count: number): void {
+    this.decayAddList(this.postVectorAt, this.cols, slot, spikes, count);
+  }
+
+  private decayAddList(at: number, n: number, slot: number, spikes: Int32Array, count: number): void {
+    const idx = this.idx;
+    for (let k = 0; k < count; k++) idx[k] = spikes[k];
+    this.fns.decayAddList(at, this.idxAt, count, n, RULE_PARAMS_AT + 8 * slot);
   }
 
   /**

@@ -11,8 +11,9 @@
 ;; memory, set by the caller: a double argument from JavaScript would be a
 ;; boxed number, an allocation.
 ;;   0 scale   8 factor   16 w_min   24 w_max   32 1 / next scale
-;;   40.. the rules' scalars (see scaleInto and decayAdd)
-;;   104 the lazy columns' p_plus decay (see flushRows)   120 where $readAhead
+;;   40.. the rules' scalars (see scaleInto and decayAddList)
+;;   104 the lazy columns' p_plus decay (see flushRows)   112 an i32, 1 while
+;;   every stored weight is within [w_min, w_max] (see $keepsZeros)   120 where $readAhead
 ;;   leaves what it read ahead (so that the reads are not dropped)
 (module
   (import "env" "memory" (memory 1))
@@ -88,10 +89,14 @@
   ;; rowHardLazy: the row at byte $row, synapse j becomes w - m[j], decays and
   ;; is clamped; columns where m[j] is 0 keep their bits. Keeping them takes
   ;; a compare and a select per pair, a third of the loop's instructions, so
-  ;; a row pays it only when m holds a zero ($mHasZero, from $hasZero).
-  ;; Without decay (scale, factor and 1 / next scale all 1) the
-  ;; multiplications by 1 change no bit, and the loops leave them out.
-  (func $rowNegWith (param $row i32) (param $m i32) (param $cols i32) (param $mHasZero i32)
+  ;; a row pays it only when m holds a zero that could change a bit ($keep
+  ;; 2, from $keepsZeros). Without decay (scale, factor and 1 / next scale
+  ;; all 1) the multiplications by 1 change no bit, and the loops leave them
+  ;; out; where, besides, every weight is within [w_min, w_max] and no
+  ;; m[j] has its sign bit set ($keep 0: STDP's depression), w - m[j] <= w
+  ;; <= w_max and the upper clamp changes no bit either.
+  (func $rowNegWith (param $row i32) (param $m i32) (param $cols i32) (param $keep i32)
+    (local $rp i32) (local $mp i32)
     (local $S v128) (local $F v128) (local $LO v128) (local $HI v128) (local $INV v128)
     (local $w v128) (local $d v128) (local $wn v128)
     (local $jb i32) (local $pairEnd i32) (local $rowBytes i32) (local $ds f64)
@@ -104,7 +109,35 @@
     (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
     (if (call $unitScales)
       (then
-        (if (local.get $mHasZero)
+        (if (i32.eqz (local.get $keep))
+          (then
+            ;; Four pairs an iteration, their addresses as offsets from one
+            ;; (the loop's own instructions were most of it), then the rest.
+            (block $quadsDone
+              (loop $quads
+                (br_if $quadsDone (i32.gt_u (i32.add (local.get $jb) (i32.const 64)) (local.get $pairEnd)))
+                (local.set $rp (i32.add (local.get $row) (local.get $jb)))
+                (local.set $mp (i32.add (local.get $m) (local.get $jb)))
+                (v128.store (local.get $rp)
+                  (f64x2.pmax (f64x2.sub (v128.load (local.get $rp)) (v128.load (local.get $mp))) (local.get $LO)))
+                (v128.store offset=16 (local.get $rp)
+                  (f64x2.pmax (f64x2.sub (v128.load offset=16 (local.get $rp)) (v128.load offset=16 (local.get $mp))) (local.get $LO)))
+                (v128.store offset=32 (local.get $rp)
+                  (f64x2.pmax (f64x2.sub (v128.load offset=32 (local.get $rp)) (v128.load offset=32 (local.get $mp))) (local.get $LO)))
+                (v128.store offset=48 (local.get $rp)
+                  (f64x2.pmax (f64x2.sub (v128.load offset=48 (local.get $rp)) (v128.load offset=48 (local.get $mp))) (local.get $LO)))
+                (local.set $jb (i32.add (local.get $jb) (i32.const 64)))
+                (br $quads)))
+            (block $done
+              (loop $pairs
+                (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+                (v128.store (i32.add (local.get $row) (local.get $jb))
+                  (f64x2.pmax
+                    (f64x2.sub (v128.load (i32.add (local.get $row) (local.get $jb))) (v128.load (i32.add (local.get $m) (local.get $jb))))
+                    (local.get $LO)))
+                (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+                (br $pairs))))
+        (else (if (i32.eq (local.get $keep) (i32.const 2))
           (then
             (block $done
               (loop $pairs
@@ -117,6 +150,21 @@
                 (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
                 (br $pairs))))
           (else
+            (block $quadsDone
+              (loop $quads
+                (br_if $quadsDone (i32.gt_u (i32.add (local.get $jb) (i32.const 64)) (local.get $pairEnd)))
+                (local.set $rp (i32.add (local.get $row) (local.get $jb)))
+                (local.set $mp (i32.add (local.get $m) (local.get $jb)))
+                (v128.store (local.get $rp)
+                  (f64x2.pmax (f64x2.pmin (f64x2.sub (v128.load (local.get $rp)) (v128.load (local.get $mp))) (local.get $HI)) (local.get $LO)))
+                (v128.store offset=16 (local.get $rp)
+                  (f64x2.pmax (f64x2.pmin (f64x2.sub (v128.load offset=16 (local.get $rp)) (v128.load offset=16 (local.get $mp))) (local.get $HI)) (local.get $LO)))
+                (v128.store offset=32 (local.get $rp)
+                  (f64x2.pmax (f64x2.pmin (f64x2.sub (v128.load offset=32 (local.get $rp)) (v128.load offset=32 (local.get $mp))) (local.get $HI)) (local.get $LO)))
+                (v128.store offset=48 (local.get $rp)
+                  (f64x2.pmax (f64x2.pmin (f64x2.sub (v128.load offset=48 (local.get $rp)) (v128.load offset=48 (local.get $mp))) (local.get $HI)) (local.get $LO)))
+                (local.set $jb (i32.add (local.get $jb) (i32.const 64)))
+                (br $quads)))
             (block $done
               (loop $pairs
                 (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
@@ -125,8 +173,8 @@
                     (f64x2.sub (v128.load (i32.add (local.get $row) (local.get $jb))) (v128.load (i32.add (local.get $m) (local.get $jb))))
                     (local.get $HI)) (local.get $LO)))
                 (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
-                (br $pairs))))))
-      (else (if (local.get $mHasZero)
+                (br $pairs))))))))
+      (else (if (i32.eq (local.get $keep) (i32.const 2))
       (then
         (block $done
           (loop $pairs
@@ -168,6 +216,36 @@
     (i32.and (f64.eq (f64.load (i32.const 0)) (f64.const 1))
       (i32.and (f64.eq (f64.load (i32.const 8)) (f64.const 1)) (f64.eq (f64.load (i32.const 32)) (f64.const 1)))))
 
+  ;; What $rowNegWith must do about m's zeros and signs ($keep): 2, keep
+  ;; the bits of the weights where m is 0; 1, clamp on both sides; 0, clamp
+  ;; below only. Without decay, and while every stored weight is within
+  ;; [w_min, w_max] (the i32 at byte 112: every write clamps, and a restore
+  ;; checks what a snapshot brings), where m[j] is +0, w - m is w and the
+  ;; clamp leaves it: only a -0 could change a bit (a weight of -0 minus -0
+  ;; is +0); and where no m[j] has its sign bit set, w - m[j] <= w <= w_max.
+  ;; Otherwise any zero could change a bit.
+  (func $keepsZeros (param $m i32) (param $cols i32) (result i32)
+    (if (result i32) (i32.and (call $unitScales) (i32.load (i32.const 112)))
+      (then (call $signs (local.get $m) (local.get $cols)))
+      (else (i32.add (i32.const 1) (call $hasZero (local.get $m) (local.get $cols))))))
+
+  ;; Over m[0 .. $cols): 2 when one is -0 (its bits, as +0 == -0), else 1
+  ;; when one has its sign bit set, else 0. The odd last entry is left to
+  ;; rowNegWith's own check.
+  (func $signs (param $m i32) (param $cols i32) (result i32)
+    (local $jb i32) (local $pairEnd i32) (local $negZero v128) (local $any v128) (local $x v128)
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+        (local.set $x (v128.load (i32.add (local.get $m) (local.get $jb))))
+        (local.set $negZero (v128.or (local.get $negZero)
+          (i64x2.eq (local.get $x) (v128.const i64x2 0x8000000000000000 0x8000000000000000))))
+        (local.set $any (v128.or (local.get $any) (local.get $x)))
+        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+        (br $pairs)))
+    (select (i32.const 2) (i32.ne (i64x2.bitmask (local.get $any)) (i32.const 0)) (v128.any_true (local.get $negZero))))
+
   ;; 1 when one of m[0 .. $cols) is +0 or -0. The odd last entry is left to
   ;; rowNegWith's own check.
   (func $hasZero (param $m i32) (param $cols i32) (result i32)
@@ -185,17 +263,17 @@
   ;; $rowNegWith for each row listed at $idx (i32, $count of them) with the same m:
   ;; one call, and one look for zeros in m, for all of a step's spiking rows.
   (func (export "rowsNeg") (param $stored i32) (param $cols i32) (param $idx i32) (param $count i32) (param $m i32)
-    (local $k i32) (local $rowBytes i32) (local $mHasZero i32)
+    (local $k i32) (local $rowBytes i32) (local $keep i32)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
     (if (i32.eqz (local.get $count)) (then (return)))
-    (local.set $mHasZero (call $hasZero (local.get $m) (local.get $cols)))
+    (local.set $keep (call $keepsZeros (local.get $m) (local.get $cols)))
     (block $done
       (loop $rows
         (br_if $done (i32.ge_u (local.get $k) (local.get $count)))
         (call $rowNegWith
           (i32.add (local.get $stored)
             (i32.mul (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes)))
-          (local.get $m) (local.get $cols) (local.get $mHasZero))
+          (local.get $m) (local.get $cols) (local.get $keep))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $rows))))
 
@@ -212,12 +290,12 @@
     (param $m i32) (param $pre i32) (param $post i32) (param $c i32) (param $save i32)
     (local $k i32) (local $q i32) (local $jb i32) (local $i i32) (local $rowBytes i32) (local $baseZero i32) (local $z i32)
     (local $cv f64) (local $pi f64) (local $v f64)
-    (local $pairEnd i32) (local $j0 i32) (local $j1 i32) (local $CV v128) (local $PI v128) (local $V v128) (local $ZV v128)
+    (local $pairEnd i32) (local $j0 i32) (local $j1 i32) (local $CV v128) (local $PI v128) (local $V v128) (local $ZV v128) (local $SV v128)
     (if (i32.eqz (local.get $rowCount)) (then (return)))
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
     (local.set $cv (f64.load (local.get $c)))
     (local.set $CV (f64x2.splat (local.get $cv)))
-    (local.set $baseZero (call $hasZero (local.get $m) (local.get $cols)))
+    (local.set $baseZero (call $keepsZeros (local.get $m) (local.get $cols)))
     (local.set $pairEnd (i32.and (local.get $colCount) (i32.const -2)))
     (block $gathered
       (loop $gather
@@ -233,6 +311,7 @@
         (local.set $pi (f64.load (i32.add (local.get $pre) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $PI (f64x2.splat (local.get $pi)))
         (local.set $ZV (v128.const i64x2 0 0))
+        (local.set $SV (v128.const i64x2 0 0))
         (local.set $q (i32.const 0))
         (block $patched
           (loop $patch
@@ -244,15 +323,23 @@
             (v128.store64_lane 0 (local.get $j0) (local.get $V))
             (v128.store64_lane 1 (local.get $j1) (local.get $V))
             (local.set $ZV (v128.or (local.get $ZV) (f64x2.eq (local.get $V) (v128.const f64x2 0 0))))
+            (local.set $SV (v128.or (local.get $SV) (local.get $V)))
             (local.set $q (i32.add (local.get $q) (i32.const 2)))
             (br $patch)))
-        (local.set $z (i32.or (local.get $baseZero) (v128.any_true (local.get $ZV))))
+        ;; As $keepsZeros over the patched m: a patched zero (of either
+        ;; sign) keeps the weights' bits; one with its sign bit set needs
+        ;; both clamps.
+        (local.set $z (select (i32.const 2) (local.get $baseZero) (v128.any_true (local.get $ZV))))
+        (if (i32.and (i32.eqz (local.get $z)) (i32.ne (i64x2.bitmask (local.get $SV)) (i32.const 0)))
+          (then (local.set $z (i32.const 1))))
         (if (i32.lt_u (local.get $q) (local.get $colCount))
           (then
             (local.set $jb (i32.shl (i32.load (i32.add (local.get $colIdx) (i32.shl (local.get $q) (i32.const 2)))) (i32.const 3)))
             (local.set $v (f64.neg (f64.mul (local.get $cv) (f64.add (local.get $pi) (f64.load (i32.add (local.get $post) (local.get $jb)))))))
             (f64.store (i32.add (local.get $m) (local.get $jb)) (local.get $v))
-            (local.set $z (i32.or (local.get $z) (f64.eq (local.get $v) (f64.const 0))))))
+            (if (f64.eq (local.get $v) (f64.const 0))
+              (then (local.set $z (i32.const 2)))
+              (else (if (i32.and (i32.eqz (local.get $z)) (f64.lt (local.get $v) (f64.const 0))) (then (local.set $z (i32.const 1))))))))
         (call $rowNegWith (i32.add (local.get $stored) (i32.mul (local.get $i) (local.get $rowBytes))) (local.get $m) (local.get $cols) (local.get $z))
         (local.set $q (i32.const 0))
         (block $restored
@@ -420,7 +507,7 @@
         (f64.store (i32.add (local.get $m) (local.get $jb)) (f64.const 0))
         (local.set $q (i32.add (local.get $q) (i32.const 1)))
         (br $saving)))
-    (local.set $z (call $hasZero (local.get $m) (local.get $cols)))
+    (local.set $z (call $keepsZeros (local.get $m) (local.get $cols)))
     (block $rowsDone
       (loop $rows
         (br_if $rowsDone (i32.ge_u (local.get $k) (local.get $rowCount)))
@@ -616,35 +703,38 @@
         (if (local.get $negate) (then (local.set $x (f64x2.neg (local.get $x)))))
         (v128.store64_lane 0 (i32.add (local.get $dst) (local.get $pairEnd)) (local.get $x)))))
 
-  ;; p[i] = p[i] * d + a * s[i] for i < $n, s bytes (0 or 1), d and a the
-  ;; doubles at bytes $d and $d + 8: MSTDP's synaptic traces. Two neurons a
-  ;; vector: their two bytes widen to two doubles, exactly the conversion of
-  ;; one byte at a time, and the rest is lane by lane.
-  (func (export "decayAdd") (param $p i32) (param $s i32) (param $n i32) (param $d i32)
-    (local $i i32) (local $decay f64) (local $a f64) (local $k i32) (local $pairEnd i32)
-    (local $DECAY v128) (local $A v128)
+  ;; p[i] = p[i] * d + a * s[i] for the $n entries at $p, s[i] 1 for the
+  ;; $count indices listed at $idx and 0 elsewhere (d and a the doubles at
+  ;; byte $d): every entry as p * d + a * 0, two a vector, then a added at
+  ;; each listed one. (p * d + a * 0) + a is p * d + a to the bit: adding a
+  ;; zero changes only a zero's sign, a non-zero a then decides the sum, and
+  ;; a zero a is a * 0 itself, added twice.
+  (func (export "decayAddList") (param $p i32) (param $idx i32) (param $count i32) (param $n i32) (param $d i32)
+    (local $k i32) (local $decay f64) (local $a f64) (local $z f64) (local $at i32) (local $end i32) (local $pairEnd i32)
+    (local $DECAY v128) (local $Z v128)
     (local.set $decay (f64.load (local.get $d)))
     (local.set $a (f64.load offset=8 (local.get $d)))
+    (local.set $z (f64.mul (local.get $a) (f64.const 0)))
     (local.set $DECAY (f64x2.splat (local.get $decay)))
-    (local.set $A (f64x2.splat (local.get $a)))
-    (local.set $pairEnd (i32.and (local.get $n) (i32.const -2)))
+    (local.set $Z (f64x2.splat (local.get $z)))
+    (local.set $at (local.get $p))
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 3))))
+    (local.set $pairEnd (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3))))
     (block $pairsDone
       (loop $pairs
-        (br_if $pairsDone (i32.ge_u (local.get $i) (local.get $pairEnd)))
-        (local.set $k (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
-        (v128.store (local.get $k)
-          (f64x2.add (f64x2.mul (v128.load (local.get $k)) (local.get $DECAY))
-            (f64x2.mul (local.get $A)
-              (f64x2.convert_low_i32x4_u (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u
-                (v128.load16_lane 0 (i32.add (local.get $s) (local.get $i)) (v128.const i64x2 0 0))))))))
-        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br_if $pairsDone (i32.ge_u (local.get $at) (local.get $pairEnd)))
+        (v128.store (local.get $at) (f64x2.add (f64x2.mul (v128.load (local.get $at)) (local.get $DECAY)) (local.get $Z)))
+        (local.set $at (i32.add (local.get $at) (i32.const 16)))
         (br $pairs)))
-    (if (i32.lt_u (local.get $pairEnd) (local.get $n))
-      (then
-        (local.set $k (i32.add (local.get $p) (i32.shl (local.get $pairEnd) (i32.const 3))))
-        (f64.store (local.get $k)
-          (f64.add (f64.mul (f64.load (local.get $k)) (local.get $decay))
-            (f64.mul (local.get $a) (f64.convert_i32_u (i32.load8_u (i32.add (local.get $s) (local.get $pairEnd))))))))))
+    (if (i32.lt_u (local.get $at) (local.get $end))
+      (then (f64.store (local.get $at) (f64.add (f64.mul (f64.load (local.get $at)) (local.get $decay)) (local.get $z)))))
+    (block $listed
+      (loop $spikes
+        (br_if $listed (i32.ge_u (local.get $k) (local.get $count)))
+        (local.set $at (i32.add (local.get $p) (i32.shl (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (i32.const 3))))
+        (f64.store (local.get $at) (f64.add (f64.load (local.get $at)) (local.get $a)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $spikes))))
 
 ;; MSTDPET's dense update under hard bounds with lazy decay (weights.ts
   ;; denseScaled): every synapse gets dw = c * m[k] (c the double at byte
@@ -1004,7 +1094,9 @@
   ;; f64 p (p_plus at step t), i32 cursor, i32 t. An entry (40 bytes): f64 c,
   ;; f64 scale, f64 1 / next scale, i32 first column (index into the pool,
   ;; which holds each column's byte offset in a row), i32 column count, i32
-  ;; step. Between two entries p only decays as decayAdd leaves it for a
+  ;; step, i32 1 when scale and 1 / next scale are both 1 (set by
+  ;; lazy-columns.ts, so that an entry costs no comparisons of doubles).
+  ;; Between two entries p only decays as decayAddList leaves it for a
   ;; neuron that did not spike: p * d + (a_plus * 0). Adding that zero
   ;; changes no p but a zero's sign, and a p of either zero changes no
   ;; weight (c * p is 0, and the entry is skipped), so the iteration here
@@ -1014,6 +1106,7 @@
     (local $a f64) (local $D v128) (local $S v128) (local $INV v128)
     (local $F v128) (local $LO v128) (local $HI v128) (local $wn v128) (local $wm v128)
     (local $list i32) (local $end i32) (local $quadEnd i32) (local $k0 i32) (local $k1 i32) (local $k2 i32) (local $k3 i32)
+    (local $unitFactor i32)
     (local.set $e (i32.load offset=8 (local.get $rs)))
     (if (i32.ge_u (local.get $e) (local.get $entryCount)) (then (return)))
     (local.set $p (f64.load (local.get $rs)))
@@ -1028,6 +1121,7 @@
         (if (i32.lt_s (local.get $t) (local.get $et)) (then (local.set $t (local.get $et))))
         (local.set $e (local.get $entryCount))))
     (local.set $F (f64x2.splat (f64.load (i32.const 8))))
+    (local.set $unitFactor (f64.eq (f64.load (i32.const 8)) (f64.const 1)))
     (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
     (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
     (if (local.get $ahead) (then (call $readAhead (local.get $row) (local.get $rs) (local.get $entries) (local.get $entryCount) (local.get $rowBytes))))
@@ -1050,17 +1144,17 @@
             ;; sign, which branches (and mispredicts under MSTDP's rewards of
             ;; either sign).
             (local.set $D (f64x2.splat (local.get $a)))
-            (local.set $S (f64x2.splat (f64.load offset=8 (local.get $ea))))
-            (local.set $INV (f64x2.splat (f64.load offset=16 (local.get $ea))))
             (local.set $list (i32.add (local.get $pool) (i32.shl (i32.load offset=24 (local.get $ea)) (i32.const 2))))
             (local.set $end (i32.add (local.get $list) (i32.shl (i32.load offset=28 (local.get $ea)) (i32.const 2))))
             ;; Four synapses an iteration (the listed columns are distinct).
             (local.set $quadEnd (i32.add (local.get $list) (i32.and (i32.sub (local.get $end) (local.get $list)) (i32.const -16))))
             ;; Without decay (scale, factor and 1 / next scale all 1) the
             ;; multiplications by 1 change no bit: w + D, clamped.
-            (if (i32.and (f64.eq (f64.load offset=8 (local.get $ea)) (f64.const 1))
-                  (i32.and (f64.eq (f64.load offset=16 (local.get $ea)) (f64.const 1)) (f64.eq (f64.load (i32.const 8)) (f64.const 1))))
+            (if (i32.and (local.get $unitFactor) (i32.load offset=36 (local.get $ea)))
               (then
+                ;; For the last one to three below: scale and 1 / next scale are 1.
+                (local.set $S (v128.const f64x2 1 1))
+                (local.set $INV (v128.const f64x2 1 1))
                 (block $unitDone
                   (loop $unit
                     (br_if $unitDone (i32.ge_u (local.get $list) (local.get $quadEnd)))
@@ -1079,6 +1173,8 @@
                     (local.set $list (i32.add (local.get $list) (i32.const 16)))
                     (br $unit))))
               (else
+                (local.set $S (f64x2.splat (f64.load offset=8 (local.get $ea))))
+                (local.set $INV (f64x2.splat (f64.load offset=16 (local.get $ea))))
                 (block $quadsDone
                   (loop $quads
                     (br_if $quadsDone (i32.ge_u (local.get $list) (local.get $quadEnd)))

@@ -20,7 +20,7 @@
  * kernels with the same bits as the loops below; the soft-bound updates run
  * the loops below on the same views.
  */
-import { VALUES_PER_PAUSE } from '../../pause.js';
+import { copyPausing, VALUES_PER_PAUSE } from '../../pause.js';
 import { LazyColumns } from './lazy-columns.js';
 import { LazyRewards, lazyRewardSlots } from './lazy-rewards.js';
 import type { WasmBatch } from './wasm-batch.js';
@@ -182,6 +182,8 @@ export class DenseWeights {
     this.termsUp = this.wasm?.termsUp ?? null;
     this.termsDown = this.wasm?.termsDown ?? null;
     this.batch = this.wasm?.batch ?? null;
+    // The matrix starts at zeros.
+    this.noteInBounds(wMin <= 0 && wMax >= 0);
   }
 
   /** Whether the WebAssembly kernels run this matrix's hot loops. */
@@ -231,15 +233,19 @@ export class DenseWeights {
     return lazy;
   }
 
-  /** x_post[j] += sum over spiking i of w[i][j]: only the rows of neurons that spiked. */
-  deliver(spikeIdx: Int32Array, spikeCount: number, out: Float64Array): void {
+  /**
+   * x_post[j] += sum over spiking i of w[i][j]: only the rows of neurons
+   * that spiked; `fresh`, out is written as if it had been zeros.
+   */
+  deliver(spikeIdx: Int32Array, spikeCount: number, out: Float64Array, fresh = false): void {
     this.flushRows(spikeIdx, spikeCount);
     this.kernelParams[0] = this.scale;
-    if (this.lazyRewards !== null && this.lazyRewards.pending) {
-      this.lazyRewards.deliver(spikeIdx, spikeCount, out, this.scale);
+    if (this.wasm !== null && (this.lazyRewards === null || !this.lazyRewards.pending)) {
+      this.wasm.deliver(spikeIdx, spikeCount, out, fresh);
       return;
     }
-    if (this.wasm !== null) this.wasm.deliver(spikeIdx, spikeCount, out);
+    if (fresh) out.fill(0);
+    if (this.lazyRewards !== null && this.lazyRewards.pending) this.lazyRewards.deliver(spikeIdx, spikeCount, out, this.scale);
     else deliverRows(this.stored, this.cols, spikeIdx, spikeCount, out, this.kernelParams);
   }
 
@@ -536,16 +542,16 @@ export class DenseWeights {
     for (let i = 0; i < perRow.length; i++) perRow[i] = c * preVector[i];
   }
 
-  /** preVector[i] = preVector[i] * ruleParams[slot] + ruleParams[slot + 1] * s[i], s of 0s and 1s. */
-  decayAddPre(slot: number, s: Uint8Array): void {
-    if (this.wasm !== null) this.wasm.decayAddPre(slot, s);
-    else decayAdd(this.preVector, s, this.ruleParams, slot);
+  /** preVector[i] = preVector[i] * ruleParams[slot] + ruleParams[slot + 1] * s[i], s[i] 1 at the `count` listed neurons (distinct), else 0. */
+  decayAddPre(slot: number, spikes: Int32Array, count: number): void {
+    if (this.wasm !== null) this.wasm.decayAddPre(slot, spikes, count);
+    else decayAddList(this.preVector, spikes, count, this.ruleParams, slot);
   }
 
-  /** postVector[j] = postVector[j] * ruleParams[slot] + ruleParams[slot + 1] * s[j], s of 0s and 1s. */
-  decayAddPost(slot: number, s: Uint8Array): void {
-    if (this.wasm !== null) this.wasm.decayAddPost(slot, s);
-    else decayAdd(this.postVector, s, this.ruleParams, slot);
+  /** postVector[j] = postVector[j] * ruleParams[slot] + ruleParams[slot + 1] * s[j], s[j] 1 at the `count` listed neurons (distinct), else 0. */
+  decayAddPost(slot: number, spikes: Int32Array, count: number): void {
+    if (this.wasm !== null) this.wasm.decayAddPost(slot, spikes, count);
+    else decayAddList(this.postVector, spikes, count, this.ruleParams, slot);
   }
 
   /** Brings the listed rows up to date with the pending lazy columns, if any. */
@@ -661,6 +667,43 @@ export class DenseWeights {
     const { stored, scale } = this;
     for (let k = 0; k < stored.length; k++) stored[k] *= scale;
     this.scale = 1;
+    // A weight at a bound, times its scale, can land an ulp outside it (see toFlat).
+    this.noteInBounds(false);
+  }
+
+  /**
+   * Notes whether every stored value is within [wMin, wMax]. Every update
+   * clamps what it writes, so only writers of the whole matrix change it;
+   * the row kernels leave out what could not change a bit then
+   * (weight-kernels.wat, $keepsZeros).
+   */
+  private noteInBounds(yes: boolean): void {
+    if (this.wasm !== null) this.wasm.inBounds = yes;
+  }
+
+  /**
+   * Stored values and scale as a snapshot gives them (a restore), pausing
+   * (yield) every so often; the values are then looked over for any outside
+   * the bounds (a snapshot's are checked for their magnitude only).
+   */
+  *setStoredPausing(values: ArrayLike<number>, scale: number): Generator<void, void> {
+    this.flushAll();
+    yield* copyPausing(this.stored, values);
+    this.scale = scale;
+    const { stored, wMin, wMax } = this;
+    let inside = true;
+    for (let from = 0; from < stored.length && inside; from += VALUES_PER_PAUSE) {
+      const to = Math.min(stored.length, from + VALUES_PER_PAUSE);
+      for (let k = from; k < to; k++) {
+        const x = stored[k];
+        if (!(x >= wMin && x <= wMax)) {
+          inside = false;
+          break;
+        }
+      }
+      if (inside && to < stored.length) yield;
+    }
+    this.noteInBounds(inside);
   }
 
   /** Writes real weights (row-major), clamped into the bounds; resets the scale. */
@@ -679,6 +722,7 @@ export class DenseWeights {
       if (to < stored.length) yield;
     }
     this.scale = 1;
+    this.noteInBounds(true);
   }
 
   /**
@@ -918,9 +962,16 @@ function denseScaled(
   }
 }
 
-/** DenseWeights.decayAddPre/Post; the doubles stay in `params` (see decayAndClamp). */
-function decayAdd(p: Float64Array, s: Uint8Array, params: Float64Array, slot: number): void {
+/**
+ * DenseWeights.decayAddPre/Post: p * d + a * 0 everywhere, then + a at the
+ * listed entries, which is p * d + a there to the bit (adding a zero changes
+ * only a zero's sign, a non-zero a then decides the sum, and a zero a is
+ * a * 0 itself, added twice). The doubles stay in `params` (see decayAndClamp).
+ */
+function decayAddList(p: Float64Array, spikes: Int32Array, count: number, params: Float64Array, slot: number): void {
   const decay = params[slot];
   const a = params[slot + 1];
-  for (let i = 0; i < p.length; i++) p[i] = p[i] * decay + a * s[i];
+  const z = a * 0;
+  for (let i = 0; i < p.length; i++) p[i] = p[i] * decay + z;
+  for (let k = 0; k < count; k++) p[spikes[k]] += a;
 }
