@@ -30,6 +30,19 @@ before(async () => {
   const first = await rawRequest(cluster.nodes[1].port, `/v1/sessions/${id}`, { key: ALICE });
   assert.equal(first.status, 200, first.body);
   assert.equal(first.headers['spikeserve-node'], 'n1');
+  // A session missing from the directory is "not yet" (503) until every node
+  // has had time to claim its sessions in this Redis, a few seconds after
+  // the cluster first met it; the answers compared below are settled ones.
+  const unknown = '/v1/sessions/00000000-0000-4000-8000-000000000000';
+  for (const n of cluster.nodes) {
+    const deadline = Date.now() + 20_000;
+    let r = await rawRequest(n.port, unknown, { key: ALICE });
+    while (r.status === 503 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      r = await rawRequest(n.port, unknown, { key: ALICE });
+    }
+    assert.equal(r.status, 404, r.body);
+  }
 });
 after(async () => {
   await cluster?.stop();
