@@ -691,19 +691,17 @@ export class DenseWeights {
     yield* copyPausing(this.stored, values);
     this.scale = scale;
     const { stored, wMin, wMax } = this;
-    let inside = true;
-    for (let from = 0; from < stored.length && inside; from += VALUES_PER_PAUSE) {
+    for (let from = 0; from < stored.length; from += VALUES_PER_PAUSE) {
       const to = Math.min(stored.length, from + VALUES_PER_PAUSE);
       for (let k = from; k < to; k++) {
-        const x = stored[k];
-        if (!(x >= wMin && x <= wMax)) {
-          inside = false;
-          break;
+        if (!(stored[k] >= wMin && stored[k] <= wMax)) {
+          this.noteInBounds(false);
+          return;
         }
       }
-      if (inside && to < stored.length) yield;
+      if (to < stored.length) yield;
     }
-    this.noteInBounds(inside);
+    this.noteInBounds(true);
   }
 
   /** Writes real weights (row-major), clamped into the bounds; resets the scale. */
