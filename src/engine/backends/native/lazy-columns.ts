@@ -113,8 +113,6 @@ export class LazyColumns {
     v.entryI32[10 * e + 6] = this.poolUsed;
     v.entryI32[10 * e + 7] = colCount;
     v.entryI32[10 * e + 8] = this.tick;
-    // Whether the kernel may leave out the multiplications by scale and 1 / next scale.
-    v.entryI32[10 * e + 9] = scale === 1 && inv === 1 ? 1 : 0;
     const pool = v.pool;
     // Each column as its byte offset in a row, as the kernel adds it to the row's address.
     for (let q = 0; q < colCount; q++) pool[this.poolUsed + q] = cols[q] << 3;

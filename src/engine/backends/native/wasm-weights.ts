@@ -90,7 +90,7 @@ export interface LazyViews {
   /** Per row, 16 bytes: f64 p at [2i], i32 cursor at [4i + 2], i32 step at [4i + 3]. */
   rowF64: Float64Array;
   rowI32: Int32Array;
-  /** Per entry, 40 bytes: f64 c, scale, inv at [5e ..]; i32 start, count, step, unit (scale and inv both 1) at [10e + 6 ..]. */
+  /** Per entry, 40 bytes: f64 c, scale, inv at [5e ..]; i32 start, count, step at [10e + 6 ..]. */
   entryF64: Float64Array;
   entryI32: Int32Array;
   pool: Int32Array;

@@ -1094,9 +1094,7 @@
   ;; f64 p (p_plus at step t), i32 cursor, i32 t. An entry (40 bytes): f64 c,
   ;; f64 scale, f64 1 / next scale, i32 first column (index into the pool,
   ;; which holds each column's byte offset in a row), i32 column count, i32
-  ;; step, i32 1 when scale and 1 / next scale are both 1 (set by
-  ;; lazy-columns.ts, so that an entry costs no comparisons of doubles).
-  ;; Between two entries p only decays as decayAddList leaves it for a
+  ;; step. Between two entries p only decays as decayAddList leaves it for a
   ;; neuron that did not spike: p * d + (a_plus * 0). Adding that zero
   ;; changes no p but a zero's sign, and a p of either zero changes no
   ;; weight (c * p is 0, and the entry is skipped), so the iteration here
@@ -1106,7 +1104,6 @@
     (local $a f64) (local $D v128) (local $S v128) (local $INV v128)
     (local $F v128) (local $LO v128) (local $HI v128) (local $wn v128) (local $wm v128)
     (local $list i32) (local $end i32) (local $quadEnd i32) (local $k0 i32) (local $k1 i32) (local $k2 i32) (local $k3 i32)
-    (local $unitFactor i32)
     (local.set $e (i32.load offset=8 (local.get $rs)))
     (if (i32.ge_u (local.get $e) (local.get $entryCount)) (then (return)))
     (local.set $p (f64.load (local.get $rs)))
@@ -1121,7 +1118,6 @@
         (if (i32.lt_s (local.get $t) (local.get $et)) (then (local.set $t (local.get $et))))
         (local.set $e (local.get $entryCount))))
     (local.set $F (f64x2.splat (f64.load (i32.const 8))))
-    (local.set $unitFactor (f64.eq (f64.load (i32.const 8)) (f64.const 1)))
     (local.set $LO (f64x2.splat (f64.load (i32.const 16))))
     (local.set $HI (f64x2.splat (f64.load (i32.const 24))))
     (if (local.get $ahead) (then (call $readAhead (local.get $row) (local.get $rs) (local.get $entries) (local.get $entryCount) (local.get $rowBytes))))
@@ -1144,17 +1140,17 @@
             ;; sign, which branches (and mispredicts under MSTDP's rewards of
             ;; either sign).
             (local.set $D (f64x2.splat (local.get $a)))
+            (local.set $S (f64x2.splat (f64.load offset=8 (local.get $ea))))
+            (local.set $INV (f64x2.splat (f64.load offset=16 (local.get $ea))))
             (local.set $list (i32.add (local.get $pool) (i32.shl (i32.load offset=24 (local.get $ea)) (i32.const 2))))
             (local.set $end (i32.add (local.get $list) (i32.shl (i32.load offset=28 (local.get $ea)) (i32.const 2))))
             ;; Four synapses an iteration (the listed columns are distinct).
             (local.set $quadEnd (i32.add (local.get $list) (i32.and (i32.sub (local.get $end) (local.get $list)) (i32.const -16))))
             ;; Without decay (scale, factor and 1 / next scale all 1) the
             ;; multiplications by 1 change no bit: w + D, clamped.
-            (if (i32.and (local.get $unitFactor) (i32.load offset=36 (local.get $ea)))
+            (if (i32.and (f64.eq (f64.load offset=8 (local.get $ea)) (f64.const 1))
+                  (i32.and (f64.eq (f64.load offset=16 (local.get $ea)) (f64.const 1)) (f64.eq (f64.load (i32.const 8)) (f64.const 1))))
               (then
-                ;; For the last one to three below: scale and 1 / next scale are 1.
-                (local.set $S (v128.const f64x2 1 1))
-                (local.set $INV (v128.const f64x2 1 1))
                 (block $unitDone
                   (loop $unit
                     (br_if $unitDone (i32.ge_u (local.get $list) (local.get $quadEnd)))
@@ -1173,8 +1169,6 @@
                     (local.set $list (i32.add (local.get $list) (i32.const 16)))
                     (br $unit))))
               (else
-                (local.set $S (f64x2.splat (f64.load offset=8 (local.get $ea))))
-                (local.set $INV (f64x2.splat (f64.load offset=16 (local.get $ea))))
                 (block $quadsDone
                   (loop $quads
                     (br_if $quadsDone (i32.ge_u (local.get $list) (local.get $quadEnd)))
