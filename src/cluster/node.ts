@@ -60,6 +60,13 @@ export class ClusterNode {
   private url: string;
   private heartbeat: NodeJS.Timeout | null = null;
   private draining = false;
+  /**
+   * Set when a drained node leaves the registry: from then on nothing
+   * registers it again (a heartbeat, a session's removal, Redis coming
+   * back), or it would be listed alive, and asked for sessions, after it
+   * has exited, until its registration expired.
+   */
+  private left = false;
   private readonly startedAt = new Date().toISOString();
   private readonly opts: ClusterOptions;
 
@@ -213,7 +220,7 @@ export class ClusterNode {
 
   /** Renews the registration now, with the current load (also after each creation, so that placement sees it). */
   announce(): Promise<void> {
-    if (this.url === '') return Promise.resolve();
+    if (this.url === '' || this.left) return Promise.resolve();
     return this.registry.announce(this.info(), this.opts.heartbeatS * 3000);
   }
 
@@ -371,7 +378,11 @@ export class ClusterNode {
       }
     }
     const stayed = this.opts.sessions.size + this.opts.sessions.dormantCount;
-    if (stayed === 0) await this.registry.leave(this.id).catch(() => {});
+    if (stayed === 0) {
+      // Before the leave is sent: an announce already sent reaches Redis first, on the same connection.
+      this.left = true;
+      await this.registry.leave(this.id).catch(() => {});
+    }
     return { moved, stayed };
   }
 
