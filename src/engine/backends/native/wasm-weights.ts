@@ -82,7 +82,7 @@ function lazyEpochDoubles(rows: number, cols: number): number {
 
 /** Byte offset of the lazy columns' p_plus decay among the kernels' doubles. */
 export const LAZY_DECAY_AT = 104;
-/** Byte offset of an i32, 1 while every stored weight is known to be within [w_min, w_max] (see the .wat's $keepsZeros). */
+/** Byte offset of an i32, 1 while every stored weight is known to be within [w_min, w_max] (see the .wat's $keepLevel). */
 const IN_BOUNDS_AT = 112;
 
 /** Typed-array views of the lazy columns' state in a WasmWeights memory. */

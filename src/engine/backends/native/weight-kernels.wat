@@ -13,7 +13,7 @@
 ;;   0 scale   8 factor   16 w_min   24 w_max   32 1 / next scale
 ;;   40.. the rules' scalars (see scaleInto and decayAddList)
 ;;   104 the lazy columns' p_plus decay (see flushRows)   112 an i32, 1 while
-;;   every stored weight is within [w_min, w_max] (see $keepsZeros)   120 where $readAhead
+;;   every stored weight is within [w_min, w_max] (see $keepLevel)   120 where $readAhead
 ;;   leaves what it read ahead (so that the reads are not dropped)
 (module
   (import "env" "memory" (memory 1))
@@ -90,7 +90,7 @@
   ;; is clamped; columns where m[j] is 0 keep their bits. Keeping them takes
   ;; a compare and a select per pair, a third of the loop's instructions, so
   ;; a row pays it only when m holds a zero that could change a bit ($keep
-  ;; 2, from $keepsZeros). Without decay (scale, factor and 1 / next scale
+  ;; 2, from $keepLevel). Without decay (scale, factor and 1 / next scale
   ;; all 1) the multiplications by 1 change no bit, and the loops leave them
   ;; out; where, besides, every weight is within [w_min, w_max] and no
   ;; m[j] has its sign bit set ($keep 0: STDP's depression), w - m[j] <= w
@@ -224,7 +224,7 @@
   ;; clamp leaves it: only a -0 could change a bit (a weight of -0 minus -0
   ;; is +0); and where no m[j] has its sign bit set, w - m[j] <= w <= w_max.
   ;; Otherwise any zero could change a bit.
-  (func $keepsZeros (param $m i32) (param $cols i32) (result i32)
+  (func $keepLevel (param $m i32) (param $cols i32) (result i32)
     (if (result i32) (i32.and (call $unitScales) (i32.load (i32.const 112)))
       (then (call $signs (local.get $m) (local.get $cols)))
       (else (i32.add (i32.const 1) (call $hasZero (local.get $m) (local.get $cols))))))
@@ -266,7 +266,7 @@
     (local $k i32) (local $rowBytes i32) (local $keep i32)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
     (if (i32.eqz (local.get $count)) (then (return)))
-    (local.set $keep (call $keepsZeros (local.get $m) (local.get $cols)))
+    (local.set $keep (call $keepLevel (local.get $m) (local.get $cols)))
     (block $done
       (loop $rows
         (br_if $done (i32.ge_u (local.get $k) (local.get $count)))
@@ -288,14 +288,14 @@
   (func (export "rowsNegCross")
     (param $stored i32) (param $cols i32) (param $rowIdx i32) (param $rowCount i32) (param $colIdx i32) (param $colCount i32)
     (param $m i32) (param $pre i32) (param $post i32) (param $c i32) (param $save i32)
-    (local $k i32) (local $q i32) (local $jb i32) (local $i i32) (local $rowBytes i32) (local $baseZero i32) (local $z i32)
+    (local $k i32) (local $q i32) (local $jb i32) (local $i i32) (local $rowBytes i32) (local $baseKeep i32) (local $z i32)
     (local $cv f64) (local $pi f64) (local $v f64)
     (local $pairEnd i32) (local $j0 i32) (local $j1 i32) (local $CV v128) (local $PI v128) (local $V v128) (local $ZV v128) (local $SV v128)
     (if (i32.eqz (local.get $rowCount)) (then (return)))
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
     (local.set $cv (f64.load (local.get $c)))
     (local.set $CV (f64x2.splat (local.get $cv)))
-    (local.set $baseZero (call $keepsZeros (local.get $m) (local.get $cols)))
+    (local.set $baseKeep (call $keepLevel (local.get $m) (local.get $cols)))
     (local.set $pairEnd (i32.and (local.get $colCount) (i32.const -2)))
     (block $gathered
       (loop $gather
@@ -326,10 +326,10 @@
             (local.set $SV (v128.or (local.get $SV) (local.get $V)))
             (local.set $q (i32.add (local.get $q) (i32.const 2)))
             (br $patch)))
-        ;; As $keepsZeros over the patched m: a patched zero (of either
+        ;; As $keepLevel over the patched m: a patched zero (of either
         ;; sign) keeps the weights' bits; one with its sign bit set needs
         ;; both clamps.
-        (local.set $z (select (i32.const 2) (local.get $baseZero) (v128.any_true (local.get $ZV))))
+        (local.set $z (select (i32.const 2) (local.get $baseKeep) (v128.any_true (local.get $ZV))))
         (if (i32.and (i32.eqz (local.get $z)) (i32.ne (i64x2.bitmask (local.get $SV)) (i32.const 0)))
           (then (local.set $z (i32.const 1))))
         (if (i32.lt_u (local.get $q) (local.get $colCount))
@@ -507,7 +507,7 @@
         (f64.store (i32.add (local.get $m) (local.get $jb)) (f64.const 0))
         (local.set $q (i32.add (local.get $q) (i32.const 1)))
         (br $saving)))
-    (local.set $z (call $keepsZeros (local.get $m) (local.get $cols)))
+    (local.set $z (call $keepLevel (local.get $m) (local.get $cols)))
     (block $rowsDone
       (loop $rows
         (br_if $rowsDone (i32.ge_u (local.get $k) (local.get $rowCount)))

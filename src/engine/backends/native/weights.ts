@@ -675,7 +675,7 @@ export class DenseWeights {
    * Notes whether every stored value is within [wMin, wMax]. Every update
    * clamps what it writes, so only writers of the whole matrix change it;
    * the row kernels leave out what could not change a bit then
-   * (weight-kernels.wat, $keepsZeros).
+   * (weight-kernels.wat, $keepLevel).
    */
   private noteInBounds(yes: boolean): void {
     if (this.wasm !== null) this.wasm.inBounds = yes;
