@@ -105,6 +105,11 @@ export interface LazyViews {
 const KERNEL_MODULE = compileEmbedded(WEIGHT_KERNELS_WASM_BASE64);
 
 /** Bytes a rows x cols connection needs, as laid out above. */
+/** Copies list[0 .. count) into `to`, one of the lists in the memory that the kernels read. */
+function listInto(to: Int32Array, list: Int32Array, count: number): void {
+  for (let k = 0; k < count; k++) to[k] = list[k];
+}
+
 function baseBytes(rows: number, cols: number): number {
   const doubles = rows * cols + 4 * cols + 2 * rows;
   const ints = 2 * Math.max(rows, cols);
@@ -348,8 +353,7 @@ export class WasmWeights {
 
   /** out[j] += w[i][j] * params[0] over the listed rows (weights.ts deliverRows); `fresh`, from zeros rather than out's values. */
   deliver(spikeIdx: Int32Array, spikeCount: number, out: Float64Array, fresh = false): void {
-    const idx = this.idx;
-    for (let k = 0; k < spikeCount; k++) idx[k] = spikeIdx[k];
+    listInto(this.idx, spikeIdx, spikeCount);
     if (fresh) this.out.fill(0);
     else this.out.set(out);
     this.fns.deliver(this.storedAt, this.cols, this.idxAt, spikeCount, this.outAt);
@@ -358,16 +362,14 @@ export class WasmWeights {
 
   /** Each listed row minus downRow, hard bounds, lazy decay (weights.ts rowHardLazy). */
   rowsNegated(rows: Int32Array, count: number): void {
-    const idx = this.idx;
-    for (let k = 0; k < count; k++) idx[k] = rows[k];
+    listInto(this.idx, rows, count);
     this.fns.rowsNeg(this.storedAt, this.cols, this.idxAt, count, this.downAt);
   }
 
   /** DenseWeights.applyRowsNegatedCross; `out` is the kernel's scratch. */
   rowsNegatedCross(rows: Int32Array, rowCount: number, cols: Int32Array, colCount: number, slot: number): void {
-    const { idx, idx2 } = this;
-    for (let k = 0; k < rowCount; k++) idx[k] = rows[k];
-    for (let q = 0; q < colCount; q++) idx2[q] = cols[q];
+    listInto(this.idx, rows, rowCount);
+    listInto(this.idx2, cols, colCount);
     this.fns.rowsNegCross(
       this.storedAt, this.cols, this.idxAt, rowCount, this.idx2At, colCount, this.downAt, this.preVectorAt, this.postVectorAt, RULE_PARAMS_AT + 8 * slot, this.outAt,
     );
@@ -380,9 +382,8 @@ export class WasmWeights {
 
   /** DenseWeights.applyStdpRows: the rows' potentiation in perRow (by row), their depression in downRow; `out` is the kernel's scratch. */
   stdpRows(rows: Int32Array, rowCount: number, cols: Int32Array, colCount: number): void {
-    const { idx, idx2 } = this;
-    for (let k = 0; k < rowCount; k++) idx[k] = rows[k];
-    for (let q = 0; q < colCount; q++) idx2[q] = cols[q];
+    listInto(this.idx, rows, rowCount);
+    listInto(this.idx2, cols, colCount);
     this.fns.stdpRows(this.storedAt, this.cols, this.idxAt, rowCount, this.idx2At, colCount, this.downAt, this.perRowAt, this.outAt);
   }
 
@@ -391,9 +392,8 @@ export class WasmWeights {
    * lazy decay, the reduction's factor 1 (weights.ts termsHardLazy).
    */
   takeTerms(rowList: Int32Array, rowCount: number, rowMask: Uint8Array, colList: Int32Array, colCount: number): void {
-    const { idx, idx2 } = this;
-    for (let k = 0; k < rowCount; k++) idx[k] = rowList[k];
-    for (let q = 0; q < colCount; q++) idx2[q] = colList[q];
+    listInto(this.idx, rowList, rowCount);
+    listInto(this.idx2, colList, colCount);
     if (colCount > 0) this.mask.set(rowMask);
     this.fns.takeTerms(this.storedAt, this.rows, this.cols, this.idxAt, rowCount, this.maskAt, this.idx2At, colCount, this.termsUpAt, this.termsDownAt);
   }
@@ -401,8 +401,7 @@ export class WasmWeights {
   /** DenseWeights.applyCross under hard bounds with lazy decay. */
   cross(skipRow: Uint8Array, colIdx: Int32Array, colCount: number, split: boolean): void {
     this.mask.set(skipRow);
-    const idx = this.idx;
-    for (let c = 0; c < colCount; c++) idx[c] = colIdx[c];
+    listInto(this.idx, colIdx, colCount);
     this.fns.cross(this.storedAt, this.rows, this.cols, this.perRowAt, this.maskAt, this.idxAt, colCount, split ? 1 : 0);
   }
 
@@ -438,8 +437,7 @@ export class WasmWeights {
   }
 
   private decayAddList(at: number, n: number, slot: number, spikes: Int32Array, count: number): void {
-    const idx = this.idx;
-    for (let k = 0; k < count; k++) idx[k] = spikes[k];
+    listInto(this.idx, spikes, count);
     this.fns.decayAddList(at, this.idxAt, count, n, RULE_PARAMS_AT + 8 * slot);
   }
 
@@ -449,10 +447,7 @@ export class WasmWeights {
    * w_min and w_max.
    */
   flushRows(rows: Int32Array | null, count: number, entryCount: number): void {
-    if (rows !== null) {
-      const idx = this.idx;
-      for (let k = 0; k < count; k++) idx[k] = rows[k];
-    }
+    if (rows !== null) listInto(this.idx, rows, count);
     this.fns.flushRows(this.storedAt, this.cols, this.idxAt, count, rows === null ? 1 : 0, this.rowStateAt, this.entriesAt, entryCount, this.poolAt);
   }
 
@@ -474,16 +469,14 @@ export class WasmWeights {
    * their pending columns' change (DenseWeights.traceAddRows; upRow is the scratch).
    */
   traceAddRows(rows: Int32Array, count: number, slot: number): void {
-    const idx = this.idx;
-    for (let k = 0; k < count; k++) idx[k] = rows[k];
+    listInto(this.idx, rows, count);
     this.fns.scaleInto(this.upAt, this.postVectorAt, this.cols, RULE_PARAMS_AT + 8 * slot, 0);
     this.fns.addRows(this.traceAt, this.cols, this.idxAt, count, this.upAt, this.traceColumnsAt, this.traceRowChangesAt);
   }
 
   /** trace[i][j] += ruleParams[slot] * preVector[i] on the listed columns (perRow is the scratch). */
   traceAddCols(cols: Int32Array, count: number, slot: number): void {
-    const idx = this.idx;
-    for (let q = 0; q < count; q++) idx[q] = cols[q];
+    listInto(this.idx, cols, count);
     this.fns.scaleInto(this.perRowAt, this.preVectorAt, this.rows, RULE_PARAMS_AT + 8 * slot, 0);
     this.fns.addCols(this.traceAt, this.rows, this.cols, this.perRowAt, this.idxAt, count);
   }
@@ -512,10 +505,7 @@ export class WasmWeights {
 
   /** lazyRowMax[i] = max |trace[i][j]| for the listed rows, or every row when `rows` is null (lazy-rewards.ts maxAbsJs). */
   maxAbsRows(rows: Int32Array | null, count: number): void {
-    if (rows !== null) {
-      const idx = this.idx;
-      for (let k = 0; k < count; k++) idx[k] = rows[k];
-    }
+    if (rows !== null) listInto(this.idx, rows, count);
     this.fns.maxAbsRows(this.traceAt, this.cols, this.idxAt, rows === null ? this.rows : count, rows === null ? 1 : 0, this.lazyRowMaxAt);
   }
 
