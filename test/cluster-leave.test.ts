@@ -26,7 +26,9 @@ after(async () => {
   await redis.stop();
 });
 
-async function startNode(nodeId: string, dataDir: string): Promise<ClusterNode> {
+/** Runs `body` with a node of this Redis, started (registered, its heartbeat going) and closed after. */
+async function withNode(nodeId: string, body: (node: ClusterNode) => Promise<void>): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'spikeserve-leave-'));
   const node = await ClusterNode.start({
     redisUrl: redis.url,
     nodeId,
@@ -39,14 +41,19 @@ async function startNode(nodeId: string, dataDir: string): Promise<ClusterNode> 
     sessions: persistManager(),
     log: quiet,
   });
-  await node.listening({ host: '127.0.0.1', port: 9 });
-  return node;
+  try {
+    await node.listening({ host: '127.0.0.1', port: 9 });
+    await body(node);
+  } finally {
+    await node.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
-test('a drained node is no longer listed, and neither an announce nor its heartbeat lists it again', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'spikeserve-leave-'));
-  const node = await startNode('n7', dataDir);
-  try {
+const heartbeats = (n: number) => new Promise((r) => setTimeout(r, HEARTBEAT_S * 1000 * n + 100));
+
+test('a drained node is no longer listed, and neither an announce nor its heartbeat lists it again', () =>
+  withNode('n7', async (node) => {
     const listed = async () => (await node.registry.all()).map((n) => ({ id: n.id, alive: n.info !== null }));
     assert.deepEqual(await listed(), [{ id: 'n7', alive: true }]);
     assert.deepEqual(await node.drain(performance.now() + 5000), { moved: 0, stayed: 0 });
@@ -54,26 +61,16 @@ test('a drained node is no longer listed, and neither an announce nor its heartb
     // What a session's removal or Redis coming back would do, then three heartbeats' worth of ticks.
     await node.announce();
     assert.deepEqual(await listed(), []);
-    await new Promise((r) => setTimeout(r, HEARTBEAT_S * 3000 + 100));
+    await heartbeats(3);
     assert.deepEqual(await listed(), []);
     assert.equal(await node.registry.get('n7'), null);
-  } finally {
-    await node.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a node that has not drained renews its registration with every heartbeat', async () => {
+test('a node that has not drained renews its registration with every heartbeat', () =>
   // The other side of the test above: the ticks it waits through do register a node that has not left.
-  const dataDir = mkdtempSync(join(tmpdir(), 'spikeserve-leave-'));
-  const node = await startNode('n8', dataDir);
-  try {
+  withNode('n8', async (node) => {
     await node.registry.leave('n8');
     assert.equal(await node.registry.get('n8'), null);
-    await new Promise((r) => setTimeout(r, HEARTBEAT_S * 3000 + 100));
+    await heartbeats(3);
     assert.notEqual(await node.registry.get('n8'), null);
-  } finally {
-    await node.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-});
+  }));
