@@ -186,7 +186,12 @@ export class LazyRewards {
       if (a > most) most = a;
     }
     params[1] = most * (this.p.rowMax[i] + 2 * Math.abs(params[2]) * this.qMax);
-    const n = wasm !== null ? wasm.lazyRow(i, from, commit) : lazyRowJs(this.p, i * cols, from * cols, commit);
+    if (wasm !== null) {
+      const n = wasm.lazyRow(i, from, commit);
+      if (n > 0) wasm.lazyReplay(i, from, this.rewards, n, commit);
+      return;
+    }
+    const n = lazyRowJs(this.p, i * cols, from * cols, commit);
     if (n === 0) return;
     const { fails, u, real, h } = this.p;
     const f = params[5];
@@ -197,7 +202,11 @@ export class LazyRewards {
     }
   }
 
-  /** Synapse (i, j) step by step over the rewarded steps since row i was last brought up to date, as the dense update goes. */
+  /**
+   * Synapse (i, j) step by step over the rewarded steps since row i was
+   * last brought up to date, as the dense update goes; the kernel
+   * `lazyReplay` does the same operations, four synapses at a time.
+   */
   private replay(i: number, j: number): void {
     const { u, trace, real, cols, wMin, wMax } = this.p;
     const k = i * cols + j;

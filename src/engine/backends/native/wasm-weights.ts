@@ -57,7 +57,8 @@ interface KernelExports {
   addCols(m: number, rows: number, cols: number, perRow: number, colIdx: number, colCount: number): void;
   addRows(m: number, cols: number, idx: number, count: number, v: number, q: number, dq: number): void;
   foldColumns(m: number, rows: number, cols: number, pr: number, q: number, dq: number): void;
-  lazyRow(u: number, t: number, h: number, h0: number, real: number, fails: number, mask: number, cols: number, p: number, commit: number): number;
+  lazyRow(u: number, t: number, h: number, h0: number, real: number, fails: number, cols: number, p: number, commit: number): number;
+  lazyReplay(u: number, t: number, h: number, h0: number, real: number, fails: number, n: number, g: number, q: number, m: number, steps: number, p: number, commit: number): void;
   maxAbsRows(m: number, cols: number, idx: number, count: number, all: number, out: number): void;
   lazyQuiet(u: number, h: number, real: number, cols: number, p: number, commit: number): void;
   takeTerms(stored: number, rows: number, cols: number, rowIdx: number, rowCount: number, mask: number, colIdx: number, colCount: number, up: number, down: number): void;
@@ -209,7 +210,10 @@ export class WasmWeights {
   readonly lazyHistoryG: Float64Array | null = null;
   readonly lazyHistoryQ: Float64Array | null = null;
   readonly lazyHistoryH: Float64Array | null = null;
+  private readonly lazyHistoryGAt: number = 0;
+  private readonly lazyHistoryQAt: number = 0;
   private readonly lazyHistoryHAt: number = 0;
+  private readonly lazySlots: number = 0;
   private readonly lazyHAt: number = 0;
   private readonly lazyParamsAt: number = 0;
   private readonly lazyRowMaxAt: number = 0;
@@ -302,8 +306,11 @@ export class WasmWeights {
       this.lazyRowMax = new Float64Array(buf, at, rows);
       at += 8 * rows;
       const slots = lazyRewardSlots(rows);
+      this.lazySlots = slots;
+      this.lazyHistoryGAt = at;
       this.lazyHistoryG = new Float64Array(buf, at, slots);
       at += 8 * slots;
+      this.lazyHistoryQAt = at;
       this.lazyHistoryQ = new Float64Array(buf, at, slots * cols);
       at += 8 * slots * cols;
       this.lazyHistoryHAt = at;
@@ -500,7 +507,20 @@ export class WasmWeights {
   lazyRow(i: number, from: number, commit: boolean): number {
     const off = 8 * i * this.cols;
     const h0 = this.lazyHistoryHAt + 8 * from * this.cols;
-    return this.fns.lazyRow(this.storedAt + off, this.traceAt + off, this.lazyHAt, h0, this.downAt, this.idx2At, this.upAt, this.cols, this.lazyParamsAt, commit ? 1 : 0);
+    return this.fns.lazyRow(this.storedAt + off, this.traceAt + off, this.lazyHAt, h0, this.downAt, this.idx2At, this.cols, this.lazyParamsAt, commit ? 1 : 0);
+  }
+
+  /**
+   * The n columns lazyRow listed, replayed over the rewarded steps from
+   * `from` to `to` into downRow, and with `commit` stored (lazy-rewards.ts
+   * replay).
+   */
+  lazyReplay(i: number, from: number, to: number, n: number, commit: boolean): void {
+    const off = 8 * i * this.cols;
+    const h0 = this.lazyHistoryHAt + 8 * from * this.cols;
+    const g = this.lazyHistoryGAt + 8 * from;
+    const q = this.lazyHistoryQAt + 8 * from;
+    this.fns.lazyReplay(this.storedAt + off, this.traceAt + off, this.lazyHAt, h0, this.downAt, this.idx2At, n, g, q, this.lazySlots, to - from, this.lazyParamsAt, commit ? 1 : 0);
   }
 
   /** lazyRowMax[i] = max |trace[i][j]| for the listed rows, or every row when `rows` is null (lazy-rewards.ts maxAbsJs). */

@@ -3,7 +3,8 @@
 ;; bits as the JavaScript loops in weights.ts (test/engine-wasm-kernels.test.ts
 ;; checks it): the same operations in the same order, no fused multiply-add,
 ;; and bounds applied with compare and select, never f64.min/max, which treat
-;; -0 and +0 and NaN differently from the JavaScript ternaries.
+;; -0 and +0 and NaN differently from the JavaScript ternaries (f64x2.pmax
+;; and pmin are those ternaries exactly: pmax(x, lo) is x < lo ? lo : x).
 ;;
 ;; Each connection instantiates this module over its own memory (layout in
 ;; wasm-weights.ts). Addresses are byte offsets; the memory is at most 2 GiB,
@@ -920,14 +921,17 @@
   ;; MSTDPET's lazy rewards (lazy-rewards.ts lazyRowJs): one row's real
   ;; weights w = (u + T * dG) + wf * H[j] into $real, and the columns where
   ;; w0 - b < w_min or w0 + b > w_max, w0 = u + wf * H0[j] ($h0), listed
-  ;; (i32) at $fails, in column order; returns how many ($mask, a row of
-  ;; scratch, keeps each pair's decision for that list). With $commit, u takes w - f * H[j] where the column
-  ;; is not listed (a listed one keeps its u, which its replay reads). The
-  ;; row scalars at $p: 0 dG, 8 b, 16 wf, 24 w_min, 32 w_max, 40 f.
-  (func (export "lazyRow") (param $u i32) (param $t i32) (param $h i32) (param $h0 i32) (param $real i32) (param $fails i32) (param $mask i32) (param $cols i32) (param $p i32) (param $commit i32) (result i32)
+  ;; (i32) at $fails, in column order; returns how many. The list is written
+  ;; without branches: each pair stores both its columns at the list's end
+  ;; and moves the end past those that fail (the end never passes the
+  ;; column, so the stores stay within a row's room). With $commit, u takes
+  ;; w - f * H[j] where the column is not listed (a listed one keeps its u,
+  ;; which its replay reads). The row scalars at $p: 0 dG, 8 b, 16 wf,
+  ;; 24 w_min, 32 w_max, 40 f.
+  (func (export "lazyRow") (param $u i32) (param $t i32) (param $h i32) (param $h0 i32) (param $real i32) (param $fails i32) (param $cols i32) (param $p i32) (param $commit i32) (result i32)
     (local $DG v128) (local $B v128) (local $WF v128) (local $LO v128) (local $HI v128) (local $F v128)
-    (local $uv v128) (local $hv v128) (local $w v128) (local $w0 v128) (local $bad v128) (local $any v128)
-    (local $jb i32) (local $pairEnd i32) (local $end i32) (local $n i32)
+    (local $uv v128) (local $hv v128) (local $w v128) (local $w0 v128) (local $bad v128)
+    (local $jb i32) (local $pairEnd i32) (local $end i32) (local $n i32) (local $bits i32) (local $at i32)
     (local $dg f64) (local $bs f64) (local $wf f64) (local $lo f64) (local $hi f64) (local $fs f64)
     (local $us f64) (local $hs f64) (local $ws f64) (local $w0s f64)
     (local.set $dg (f64.load (local.get $p)))
@@ -961,23 +965,14 @@
           (then
             (v128.store (i32.add (local.get $u) (local.get $jb))
               (v128.bitselect (local.get $uv) (f64x2.sub (local.get $w) (f64x2.mul (local.get $F) (local.get $hv))) (local.get $bad)))))
-        (v128.store (i32.add (local.get $mask) (local.get $jb)) (local.get $bad))
-        (local.set $any (v128.or (local.get $any) (local.get $bad)))
+        (local.set $bits (i64x2.bitmask (local.get $bad)))
+        (local.set $at (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))))
+        (i32.store (local.get $at) (i32.shr_u (local.get $jb) (i32.const 3)))
+        (local.set $at (i32.add (local.get $at) (i32.shl (i32.and (local.get $bits) (i32.const 1)) (i32.const 2))))
+        (i32.store (local.get $at) (i32.add (i32.shr_u (local.get $jb) (i32.const 3)) (i32.const 1)))
+        (local.set $n (i32.add (local.get $n) (i32.popcnt (local.get $bits))))
         (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
         (br $pairs)))
-    ;; Rarely any: the listed columns, from the decisions kept.
-    (if (v128.any_true (local.get $any))
-      (then
-        (local.set $jb (i32.const 0))
-        (block $listDone
-          (loop $list
-            (br_if $listDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
-            (if (i64.ne (i64.load (i32.add (local.get $mask) (local.get $jb))) (i64.const 0))
-              (then
-                (i32.store (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))) (i32.shr_u (local.get $jb) (i32.const 3)))
-                (local.set $n (i32.add (local.get $n) (i32.const 1)))))
-            (local.set $jb (i32.add (local.get $jb) (i32.const 8)))
-            (br $list)))))
     (if (i32.lt_u (local.get $pairEnd) (local.get $end))
       (then
         (local.set $us (f64.load (i32.add (local.get $u) (local.get $pairEnd))))
@@ -999,6 +994,93 @@
                 (f64.store (i32.add (local.get $u) (local.get $pairEnd))
                   (f64.sub (local.get $ws) (f64.mul (local.get $fs) (local.get $hs))))))))))
     (local.get $n))
+
+  ;; MSTDPET's lazy rewards' replay (lazy-rewards.ts replay): each column j
+  ;; listed at $fails ($n of them) of one row, step by step over $steps
+  ;; rewarded steps, as the dense update goes: from w = u[j] + wf * H0[j],
+  ;; dw = g[s] * (T[j] + wf * q_s[j]), and where dw is not 0, w = w + dw
+  ;; clamped to [w_min, w_max]. The result goes to $real[j], and with
+  ;; $commit, u[j] = w - f * H[j]. g[s] at $g + 8 s, q_s[j] at $q + 8 (j $m
+  ;; + s). Four columns at a time, in two vectors, as their steps share g
+  ;; and every column's walk is a chain of its own; the last group repeats
+  ;; its last column in the lanes it lacks (both lanes write the same
+  ;; value). Scalars at $p as in lazyRow.
+  (func (export "lazyReplay") (param $u i32) (param $t i32) (param $h i32) (param $h0 i32) (param $real i32) (param $fails i32) (param $n i32)
+    (param $g i32) (param $q i32) (param $m i32) (param $steps i32) (param $p i32) (param $commit i32)
+    (local $WF v128) (local $LO v128) (local $HI v128) (local $F v128) (local $Z v128)
+    (local $T0 v128) (local $T1 v128) (local $W0 v128) (local $W1 v128) (local $G v128)
+    (local $d0 v128) (local $d1 v128) (local $x0 v128) (local $x1 v128) (local $c0 v128) (local $c1 v128)
+    (local $k i32) (local $last i32) (local $mb i32) (local $s i32) (local $sb i32) (local $end i32)
+    (local $j0 i32) (local $j1 i32) (local $j2 i32) (local $j3 i32)
+    (local $q0 i32) (local $q1 i32) (local $q2 i32) (local $q3 i32)
+    (local $b0 i32) (local $b1 i32) (local $b2 i32) (local $b3 i32)
+    (local.set $WF (f64x2.splat (f64.load offset=16 (local.get $p))))
+    (local.set $LO (f64x2.splat (f64.load offset=24 (local.get $p))))
+    (local.set $HI (f64x2.splat (f64.load offset=32 (local.get $p))))
+    (local.set $F (f64x2.splat (f64.load offset=40 (local.get $p))))
+    (local.set $last (i32.sub (local.get $n) (i32.const 1)))
+    (local.set $mb (i32.shl (local.get $m) (i32.const 3)))
+    (local.set $end (i32.shl (local.get $steps) (i32.const 3)))
+    (block $done
+      (loop $groups
+        (br_if $done (i32.ge_s (local.get $k) (local.get $n)))
+        ;; The group's columns (the last one again past the list's end), as byte offsets into a row.
+        (local.set $j0 (i32.shl (i32.load (i32.add (local.get $fails) (i32.shl (local.get $k) (i32.const 2)))) (i32.const 3)))
+        (local.set $j1 (i32.shl (i32.load (i32.add (local.get $fails) (i32.shl
+          (select (i32.add (local.get $k) (i32.const 1)) (local.get $last) (i32.lt_s (i32.add (local.get $k) (i32.const 1)) (local.get $n))) (i32.const 2)))) (i32.const 3)))
+        (local.set $j2 (i32.shl (i32.load (i32.add (local.get $fails) (i32.shl
+          (select (i32.add (local.get $k) (i32.const 2)) (local.get $last) (i32.lt_s (i32.add (local.get $k) (i32.const 2)) (local.get $n))) (i32.const 2)))) (i32.const 3)))
+        (local.set $j3 (i32.shl (i32.load (i32.add (local.get $fails) (i32.shl
+          (select (i32.add (local.get $k) (i32.const 3)) (local.get $last) (i32.lt_s (i32.add (local.get $k) (i32.const 3)) (local.get $n))) (i32.const 2)))) (i32.const 3)))
+        (local.set $T0 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $j1)) (v128.load64_zero (i32.add (local.get $t) (local.get $j0)))))
+        (local.set $T1 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $j3)) (v128.load64_zero (i32.add (local.get $t) (local.get $j2)))))
+        (local.set $W0 (f64x2.add
+          (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j1)) (v128.load64_zero (i32.add (local.get $u) (local.get $j0))))
+          (f64x2.mul (local.get $WF) (v128.load64_lane 1 (i32.add (local.get $h0) (local.get $j1)) (v128.load64_zero (i32.add (local.get $h0) (local.get $j0)))))))
+        (local.set $W1 (f64x2.add
+          (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j3)) (v128.load64_zero (i32.add (local.get $u) (local.get $j2))))
+          (f64x2.mul (local.get $WF) (v128.load64_lane 1 (i32.add (local.get $h0) (local.get $j3)) (v128.load64_zero (i32.add (local.get $h0) (local.get $j2)))))))
+        ;; q_s[j] for s = 0 at $q + j * m * 8 (the offsets j * 8 times m).
+        (local.set $q0 (i32.add (local.get $q) (i32.mul (local.get $j0) (local.get $m))))
+        (local.set $q1 (i32.add (local.get $q) (i32.mul (local.get $j1) (local.get $m))))
+        (local.set $q2 (i32.add (local.get $q) (i32.mul (local.get $j2) (local.get $m))))
+        (local.set $q3 (i32.add (local.get $q) (i32.mul (local.get $j3) (local.get $m))))
+        (local.set $sb (i32.const 0))
+        (block $stepsDone
+          (loop $stepLoop
+            (br_if $stepsDone (i32.ge_u (local.get $sb) (local.get $end)))
+            (local.set $G (v128.load64_splat (i32.add (local.get $g) (local.get $sb))))
+            (local.set $d0 (f64x2.mul (local.get $G) (f64x2.add (local.get $T0) (f64x2.mul (local.get $WF)
+              (v128.load64_lane 1 (i32.add (local.get $q1) (local.get $sb)) (v128.load64_zero (i32.add (local.get $q0) (local.get $sb))))))))
+            (local.set $d1 (f64x2.mul (local.get $G) (f64x2.add (local.get $T1) (f64x2.mul (local.get $WF)
+              (v128.load64_lane 1 (i32.add (local.get $q3) (local.get $sb)) (v128.load64_zero (i32.add (local.get $q2) (local.get $sb))))))))
+            (local.set $x0 (f64x2.add (local.get $W0) (local.get $d0)))
+            (local.set $x1 (f64x2.add (local.get $W1) (local.get $d1)))
+            ;; pmax(x, lo) is x < lo ? lo : x and pmin(y, hi) is hi < y ? hi : y, the JavaScript ternaries.
+            (local.set $c0 (f64x2.pmin (f64x2.pmax (local.get $x0) (local.get $LO)) (local.get $HI)))
+            (local.set $c1 (f64x2.pmin (f64x2.pmax (local.get $x1) (local.get $LO)) (local.get $HI)))
+            ;; A step that moves it by 0 leaves w as it is (w + 0 would turn -0 into +0).
+            (local.set $W0 (v128.bitselect (local.get $W0) (local.get $c0) (f64x2.eq (local.get $d0) (local.get $Z))))
+            (local.set $W1 (v128.bitselect (local.get $W1) (local.get $c1) (f64x2.eq (local.get $d1) (local.get $Z))))
+            (local.set $sb (i32.add (local.get $sb) (i32.const 8)))
+            (br $stepLoop)))
+        ;; Lanes in the order j3, j2, j1, j0, so that where a lane repeats a column the stores agree anyway.
+        (f64.store (i32.add (local.get $real) (local.get $j3)) (f64x2.extract_lane 1 (local.get $W1)))
+        (f64.store (i32.add (local.get $real) (local.get $j2)) (f64x2.extract_lane 0 (local.get $W1)))
+        (f64.store (i32.add (local.get $real) (local.get $j1)) (f64x2.extract_lane 1 (local.get $W0)))
+        (f64.store (i32.add (local.get $real) (local.get $j0)) (f64x2.extract_lane 0 (local.get $W0)))
+        (if (local.get $commit)
+          (then
+            (local.set $W0 (f64x2.sub (local.get $W0) (f64x2.mul (local.get $F)
+              (v128.load64_lane 1 (i32.add (local.get $h) (local.get $j1)) (v128.load64_zero (i32.add (local.get $h) (local.get $j0)))))))
+            (local.set $W1 (f64x2.sub (local.get $W1) (f64x2.mul (local.get $F)
+              (v128.load64_lane 1 (i32.add (local.get $h) (local.get $j3)) (v128.load64_zero (i32.add (local.get $h) (local.get $j2)))))))
+            (f64.store (i32.add (local.get $u) (local.get $j3)) (f64x2.extract_lane 1 (local.get $W1)))
+            (f64.store (i32.add (local.get $u) (local.get $j2)) (f64x2.extract_lane 0 (local.get $W1)))
+            (f64.store (i32.add (local.get $u) (local.get $j1)) (f64x2.extract_lane 1 (local.get $W0)))
+            (f64.store (i32.add (local.get $u) (local.get $j0)) (f64x2.extract_lane 0 (local.get $W0)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $groups))))
 
   ;; out[i] = max over j of |m[i][j]| for each row i listed at $idx ($count
   ;; of them), or for rows 0 .. $count - 1 when $all (lazy-rewards.ts
