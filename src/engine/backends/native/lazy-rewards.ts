@@ -12,12 +12,19 @@
  * row that last took its rewards at G0 holds u = w - F * H[j] then, and its
  * weight is now u + T * (G - G0) + F * H[j], where no bound acted between.
  *
- * Whether a bound could have acted: the walk from the row's last update to
- * now moves by at most (V - V0) * (|T| + |F| * q[j]) from where it ends (V
- * the sum of |g_s|; q only grows within an epoch), so a weight whose end
- * value is that far inside both bounds never met one. Any other is replayed
- * step by step, exactly as the dense update would have gone, from the value
- * of g_s and of q at every rewarded step of the epoch (kept for that).
+ * Whether a bound could have acted: from the row's last update, at the
+ * epoch's rewarded step a, synapse (i, j)'s walk is the sum of g_s * (e +
+ * F * (q[j](s) - q[j](a))), e = T + F * q[j](a) its trace then. With M the
+ * largest |sum of g_s| over the walk's first steps, the first part stays
+ * within M * |e|, the second within 2 M |F| (q[j] now - q[j](a)) by Abel's
+ * summation, as q only grows within an epoch: b, the walk's reach. A weight
+ * that was b (and a margin for rounding) inside both bounds never met one.
+ * The row's pass tests a bound of the whole row first, M * (max |T| + 2 |F|
+ * max q), which b never exceeds and which costs no read of q then; the few
+ * weights it lists are tested against their own b. Any that fail both are
+ * replayed step by step, exactly as the dense update would have gone, from
+ * the value of g_s and of q at every rewarded step of the epoch (kept for
+ * that).
  *
  * A row is brought up to date where it is read already: delivery stores
  * its weights as it reads them, and the step after its neuron's spike,
@@ -43,6 +50,8 @@ export function lazyRewardSlots(rows: number): number {
 }
 /** An epoch ends once the trace's scale has fallen this far since its first reward. */
 const EPOCH_SCALE_DROP = 2 ** -6;
+/** What a weight must keep from a bound, beyond its walk's reach, to skip its replay: this much of w_max - w_min. */
+const ROUNDING_MARGIN = 2 ** -20;
 
 /** What LazyRewards works on: the matrix (the rows' u), the trace and its pending columns, and scratch. */
 export interface LazyRewardParts {
@@ -64,7 +73,7 @@ export interface LazyRewardParts {
   real: Float64Array;
   /** Columns that need replaying (scratch). */
   fails: Int32Array;
-  /** [G - G0, the row's bound b, row's factor, w_min, w_max, factor now] for one row. */
+  /** [G - G0, the row's bound, row's factor, w_min, w_max, factor now, the margin for rounding, M] for one row. */
   params: Float64Array;
   /** Per row, max |T[i][j]| (kept by LazyRewards). */
   rowMax: Float64Array;
@@ -120,6 +129,8 @@ export class LazyRewards {
     this.rowAt = new Int32Array(rows);
     parts.params[3] = parts.wMin;
     parts.params[4] = parts.wMax;
+    // The closed form's rounding (u holds w - F * H) must not carry a weight past a bound a replay would have clamped it to.
+    parts.params[6] = (parts.wMax - parts.wMin) * ROUNDING_MARGIN;
     this.restart();
   }
 
@@ -185,14 +196,16 @@ export class LazyRewards {
       const a = Math.abs(sum);
       if (a > most) most = a;
     }
-    params[1] = most * (this.p.rowMax[i] + 2 * Math.abs(params[2]) * this.qMax);
+    params[1] = most * (this.p.rowMax[i] + 2 * Math.abs(params[2]) * this.qMax) + params[6];
+    params[7] = most;
     if (wasm !== null) {
       const n = wasm.lazyRow(i, from, commit);
       if (n > 0) wasm.lazyReplay(i, from, this.rewards, n, commit);
       return;
     }
-    const n = lazyRowJs(this.p, i * cols, from * cols, commit);
-    if (n === 0) return;
+    const listed = lazyRowJs(this.p, i * cols, from * cols, commit);
+    if (listed === 0) return;
+    const n = this.ownBounds(i, listed, commit);
     const { fails, u, real, h } = this.p;
     const f = params[5];
     for (let k = 0; k < n; k++) {
@@ -200,6 +213,34 @@ export class LazyRewards {
       this.replay(i, j);
       if (commit) u[i * cols + j] = real[j] - f * h[j];
     }
+  }
+
+  /**
+   * Of the `listed` columns of row i that lazyRowJs listed, keeps in `fails`
+   * those whose own bound fails too, and returns how many; with `commit`,
+   * stores the others (the kernel `lazyReplay` does the same first).
+   */
+  private ownBounds(i: number, listed: number, commit: boolean): number {
+    const { u, trace, h, q, fails, real, params, cols } = this.p;
+    const from = this.rowAt[i];
+    const wf = params[2];
+    const lo = params[3];
+    const hi = params[4];
+    const f = params[5];
+    const margin = params[6];
+    const m = params[7];
+    const wf2 = 2 * Math.abs(wf);
+    const base = i * cols;
+    let n = 0;
+    for (let k = 0; k < listed; k++) {
+      const j = fails[k];
+      const w0 = u[base + j] + wf * this.hAt[from * cols + j];
+      const q0 = this.qAt[j * this.maxRewards + from];
+      const b = m * (Math.abs(trace[base + j] + wf * q0) + wf2 * (q[j] - q0)) + margin;
+      if (w0 - b < lo || w0 + b > hi) fails[n++] = j;
+      else if (commit) u[base + j] = real[j] - f * h[j];
+    }
+    return n;
   }
 
   /**

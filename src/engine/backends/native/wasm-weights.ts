@@ -58,7 +58,7 @@ interface KernelExports {
   addRows(m: number, cols: number, idx: number, count: number, v: number, q: number, dq: number): void;
   foldColumns(m: number, rows: number, cols: number, pr: number, q: number, dq: number): void;
   lazyRow(u: number, t: number, h: number, h0: number, real: number, fails: number, cols: number, p: number, commit: number): number;
-  lazyReplay(u: number, t: number, h: number, h0: number, real: number, fails: number, n: number, g: number, q: number, m: number, steps: number, p: number, commit: number): void;
+  lazyReplay(u: number, t: number, h: number, h0: number, q: number, real: number, fails: number, n: number, g: number, qAt: number, m: number, steps: number, p: number, commit: number): void;
   maxAbsRows(m: number, cols: number, idx: number, count: number, all: number, out: number): void;
   lazyQuiet(u: number, h: number, real: number, cols: number, p: number, commit: number): void;
   takeTerms(stored: number, rows: number, cols: number, rowIdx: number, rowCount: number, mask: number, colIdx: number, colCount: number, up: number, down: number): void;
@@ -511,8 +511,9 @@ export class WasmWeights {
   }
 
   /**
-   * The n columns lazyRow listed, replayed over the rewarded steps from
-   * `from` to `to` into downRow, and with `commit` stored (lazy-rewards.ts
+   * Of the n columns lazyRow listed, those whose own bound fails too
+   * replayed over the rewarded steps from `from` to `to` into downRow; with
+   * `commit`, every listed column stored (lazy-rewards.ts ownBounds and
    * replay).
    */
   lazyReplay(i: number, from: number, to: number, n: number, commit: boolean): void {
@@ -520,7 +521,7 @@ export class WasmWeights {
     const h0 = this.lazyHistoryHAt + 8 * from * this.cols;
     const g = this.lazyHistoryGAt + 8 * from;
     const q = this.lazyHistoryQAt + 8 * from;
-    this.fns.lazyReplay(this.storedAt + off, this.traceAt + off, this.lazyHAt, h0, this.downAt, this.idx2At, n, g, q, this.lazySlots, to - from, this.lazyParamsAt, commit ? 1 : 0);
+    this.fns.lazyReplay(this.storedAt + off, this.traceAt + off, this.lazyHAt, h0, this.traceColumnsAt, this.downAt, this.idx2At, n, g, q, this.lazySlots, to - from, this.lazyParamsAt, commit ? 1 : 0);
   }
 
   /** lazyRowMax[i] = max |trace[i][j]| for the listed rows, or every row when `rows` is null (lazy-rewards.ts maxAbsJs). */

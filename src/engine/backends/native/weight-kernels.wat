@@ -995,31 +995,75 @@
                   (f64.sub (local.get $ws) (f64.mul (local.get $fs) (local.get $hs))))))))))
     (local.get $n))
 
-  ;; MSTDPET's lazy rewards' replay (lazy-rewards.ts replay): each column j
-  ;; listed at $fails ($n of them) of one row, step by step over $steps
-  ;; rewarded steps, as the dense update goes: from w = u[j] + wf * H0[j],
+  ;; MSTDPET's lazy rewards' replay (lazy-rewards.ts ownBounds and replay).
+  ;; First the columns j listed at $fails ($n of them) of one row are tested
+  ;; against their own bound: w0 = u[j] + wf * H0[j] ($h0) within b = M *
+  ;; (|T[j] + wf * q0| + 2 |wf| * (q[j] - q0)) + margin of a bound, q0 =
+  ;; q_0[j] (below), q at $q; those that pass keep the weight lazyRow
+  ;; computed, stored with $commit as lazyRow stores it, and the rest stay
+  ;; listed, in order. Each of these, step by step over $steps rewarded
+  ;; steps, as the dense update goes: from w = u[j] + wf * H0[j],
   ;; dw = g[s] * (T[j] + wf * q_s[j]), and where dw is not 0, w = w + dw
   ;; clamped to [w_min, w_max]. The result goes to $real[j], and with
-  ;; $commit, u[j] = w - f * H[j]. g[s] at $g + 8 s, q_s[j] at $q + 8 (j $m
-  ;; + s). Four columns at a time, in two vectors, as their steps share g
+  ;; $commit, u[j] = w - f * H[j]. g[s] at $g + 8 s, q_s[j] at $qAt + 8 (j
+  ;; $m + s). Four columns at a time, in two vectors, as their steps share g
   ;; and every column's walk is a chain of its own; the last group repeats
   ;; its last column in the lanes it lacks (both lanes write the same
-  ;; value). Scalars at $p as in lazyRow.
-  (func (export "lazyReplay") (param $u i32) (param $t i32) (param $h i32) (param $h0 i32) (param $real i32) (param $fails i32) (param $n i32)
-    (param $g i32) (param $q i32) (param $m i32) (param $steps i32) (param $p i32) (param $commit i32)
+  ;; value). Scalars at $p as in lazyRow, and 48 margin, 56 M.
+  (func (export "lazyReplay") (param $u i32) (param $t i32) (param $h i32) (param $h0 i32) (param $q i32) (param $real i32) (param $fails i32) (param $n i32)
+    (param $g i32) (param $qAt i32) (param $m i32) (param $steps i32) (param $p i32) (param $commit i32)
     (local $WF v128) (local $LO v128) (local $HI v128) (local $F v128) (local $Z v128)
     (local $T0 v128) (local $T1 v128) (local $W0 v128) (local $W1 v128) (local $G v128)
     (local $d0 v128) (local $d1 v128) (local $x0 v128) (local $x1 v128) (local $c0 v128) (local $c1 v128)
-    (local $k i32) (local $last i32) (local $mb i32) (local $s i32) (local $sb i32) (local $end i32)
+    (local $k i32) (local $last i32) (local $sb i32) (local $end i32)
     (local $j0 i32) (local $j1 i32) (local $j2 i32) (local $j3 i32)
-    (local $q0 i32) (local $q1 i32) (local $q2 i32) (local $q3 i32)
-    (local $b0 i32) (local $b1 i32) (local $b2 i32) (local $b3 i32)
-    (local.set $WF (f64x2.splat (f64.load offset=16 (local.get $p))))
-    (local.set $LO (f64x2.splat (f64.load offset=24 (local.get $p))))
-    (local.set $HI (f64x2.splat (f64.load offset=32 (local.get $p))))
-    (local.set $F (f64x2.splat (f64.load offset=40 (local.get $p))))
+    (local $qa0 i32) (local $qa1 i32) (local $qa2 i32) (local $qa3 i32)
+    (local $listed i32) (local $jb i32)
+    (local $wf f64) (local $wf2 f64) (local $lo f64) (local $hi f64) (local $fs f64) (local $mg f64) (local $ms f64)
+    (local $w0 f64) (local $q0 f64) (local $b f64)
+    (local.set $wf (f64.load offset=16 (local.get $p)))
+    (local.set $lo (f64.load offset=24 (local.get $p)))
+    (local.set $hi (f64.load offset=32 (local.get $p)))
+    (local.set $fs (f64.load offset=40 (local.get $p)))
+    (local.set $mg (f64.load offset=48 (local.get $p)))
+    (local.set $ms (f64.load offset=56 (local.get $p)))
+    (local.set $wf2 (f64.mul (f64.const 2) (f64.abs (local.get $wf))))
+    ;; The listed columns against their own bounds: the list keeps those that fail.
+    (local.set $listed (local.get $n))
+    (local.set $n (i32.const 0))
+    (block $tested
+      (loop $test
+        (br_if $tested (i32.ge_s (local.get $k) (local.get $listed)))
+        (local.set $jb (i32.shl (i32.load (i32.add (local.get $fails) (i32.shl (local.get $k) (i32.const 2)))) (i32.const 3)))
+        (local.set $w0 (f64.add (f64.load (i32.add (local.get $u) (local.get $jb)))
+          (f64.mul (local.get $wf) (f64.load (i32.add (local.get $h0) (local.get $jb))))))
+        (local.set $q0 (f64.load (i32.add (local.get $qAt) (i32.mul (local.get $jb) (local.get $m)))))
+        (local.set $b (f64.add
+          (f64.mul (local.get $ms)
+            (f64.add
+              (f64.abs (f64.add (f64.load (i32.add (local.get $t) (local.get $jb))) (f64.mul (local.get $wf) (local.get $q0))))
+              (f64.mul (local.get $wf2) (f64.sub (f64.load (i32.add (local.get $q) (local.get $jb))) (local.get $q0)))))
+          (local.get $mg)))
+        (if (i32.or
+              (f64.lt (f64.sub (local.get $w0) (local.get $b)) (local.get $lo))
+              (f64.gt (f64.add (local.get $w0) (local.get $b)) (local.get $hi)))
+          (then
+            (i32.store (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))) (i32.shr_u (local.get $jb) (i32.const 3)))
+            (local.set $n (i32.add (local.get $n) (i32.const 1))))
+          (else
+            (if (local.get $commit)
+              (then
+                (f64.store (i32.add (local.get $u) (local.get $jb))
+                  (f64.sub (f64.load (i32.add (local.get $real) (local.get $jb)))
+                    (f64.mul (local.get $fs) (f64.load (i32.add (local.get $h) (local.get $jb))))))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $test)))
+    (local.set $k (i32.const 0))
+    (local.set $WF (f64x2.splat (local.get $wf)))
+    (local.set $LO (f64x2.splat (local.get $lo)))
+    (local.set $HI (f64x2.splat (local.get $hi)))
+    (local.set $F (f64x2.splat (local.get $fs)))
     (local.set $last (i32.sub (local.get $n) (i32.const 1)))
-    (local.set $mb (i32.shl (local.get $m) (i32.const 3)))
     (local.set $end (i32.shl (local.get $steps) (i32.const 3)))
     (block $done
       (loop $groups
@@ -1041,19 +1085,19 @@
           (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j3)) (v128.load64_zero (i32.add (local.get $u) (local.get $j2))))
           (f64x2.mul (local.get $WF) (v128.load64_lane 1 (i32.add (local.get $h0) (local.get $j3)) (v128.load64_zero (i32.add (local.get $h0) (local.get $j2)))))))
         ;; q_s[j] for s = 0 at $q + j * m * 8 (the offsets j * 8 times m).
-        (local.set $q0 (i32.add (local.get $q) (i32.mul (local.get $j0) (local.get $m))))
-        (local.set $q1 (i32.add (local.get $q) (i32.mul (local.get $j1) (local.get $m))))
-        (local.set $q2 (i32.add (local.get $q) (i32.mul (local.get $j2) (local.get $m))))
-        (local.set $q3 (i32.add (local.get $q) (i32.mul (local.get $j3) (local.get $m))))
+        (local.set $qa0 (i32.add (local.get $qAt) (i32.mul (local.get $j0) (local.get $m))))
+        (local.set $qa1 (i32.add (local.get $qAt) (i32.mul (local.get $j1) (local.get $m))))
+        (local.set $qa2 (i32.add (local.get $qAt) (i32.mul (local.get $j2) (local.get $m))))
+        (local.set $qa3 (i32.add (local.get $qAt) (i32.mul (local.get $j3) (local.get $m))))
         (local.set $sb (i32.const 0))
         (block $stepsDone
           (loop $stepLoop
             (br_if $stepsDone (i32.ge_u (local.get $sb) (local.get $end)))
             (local.set $G (v128.load64_splat (i32.add (local.get $g) (local.get $sb))))
             (local.set $d0 (f64x2.mul (local.get $G) (f64x2.add (local.get $T0) (f64x2.mul (local.get $WF)
-              (v128.load64_lane 1 (i32.add (local.get $q1) (local.get $sb)) (v128.load64_zero (i32.add (local.get $q0) (local.get $sb))))))))
+              (v128.load64_lane 1 (i32.add (local.get $qa1) (local.get $sb)) (v128.load64_zero (i32.add (local.get $qa0) (local.get $sb))))))))
             (local.set $d1 (f64x2.mul (local.get $G) (f64x2.add (local.get $T1) (f64x2.mul (local.get $WF)
-              (v128.load64_lane 1 (i32.add (local.get $q3) (local.get $sb)) (v128.load64_zero (i32.add (local.get $q2) (local.get $sb))))))))
+              (v128.load64_lane 1 (i32.add (local.get $qa3) (local.get $sb)) (v128.load64_zero (i32.add (local.get $qa2) (local.get $sb))))))))
             (local.set $x0 (f64x2.add (local.get $W0) (local.get $d0)))
             (local.set $x1 (f64x2.add (local.get $W1) (local.get $d1)))
             ;; pmax(x, lo) is x < lo ? lo : x and pmin(y, hi) is hi < y ? hi : y, the JavaScript ternaries.
