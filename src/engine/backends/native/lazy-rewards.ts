@@ -75,8 +75,10 @@ export interface LazyRewardParts {
   fails: Int32Array;
   /** [G - G0, the row's bound, row's factor, w_min, w_max, factor now, the margin for rounding, M] for one row. */
   params: Float64Array;
-  /** Per row, max |T[i][j]| (kept by LazyRewards). */
+  /** Per row, max |T[i][j]|, kept as the trace's rows change while the rewards are applied here. */
   rowMax: Float64Array;
+  /** Takes rowMax afresh for every row. */
+  rowBounds: () => void;
   /** g_s of each rewarded step (lazyRewardSlots(rows) of them). */
   g: Float64Array;
   /** q at each rewarded step, column-major (column j's at j * slots), read along a synapse's replay. */
@@ -290,14 +292,14 @@ export class LazyRewards {
     return true;
   }
 
-  /** The listed rows of the trace changed (DenseWeights.traceAddRows): their bounds follow. */
-  rowsChanged(rows: Int32Array, count: number): void {
-    if (!this.active || this.rowMaxStale) {
-      this.rowMaxStale = true;
-      return;
-    }
-    if (this.p.wasm !== null) this.p.wasm.maxAbsRows(rows, count);
-    else for (let k = 0; k < count; k++) maxAbsJs(this.p, rows[k]);
+  /**
+   * Whether the rows' bounds follow the trace's rows as they change (the
+   * caller then has traceAddRows keep them): only while the rule applies
+   * its rewards here, else they are taken afresh at the next reward.
+   */
+  rowBoundsKept(): boolean {
+    if (!this.active) this.rowMaxStale = true;
+    return !this.rowMaxStale;
   }
 
   /** Columns were added to q. */
@@ -378,9 +380,7 @@ export class LazyRewards {
 
   /** Every row's bound on the trace, afresh. */
   private allRowsChanged(): void {
-    const { wasm, rows } = this.p;
-    if (wasm !== null) wasm.maxAbsRows(null, rows);
-    else for (let i = 0; i < rows; i++) maxAbsJs(this.p, i);
+    this.p.rowBounds();
     this.rowMaxStale = false;
   }
 }
@@ -425,13 +425,3 @@ function lazyQuietJs(p: LazyRewardParts, base: number, commit: boolean): void {
   }
 }
 
-/** rowMax[i] = max |T[i][j]|; the kernel `maxAbsRows` gives the same (a maximum is exact). */
-function maxAbsJs(p: LazyRewardParts, i: number): void {
-  const { trace, rowMax, cols } = p;
-  let mx = 0;
-  for (let k = i * cols, end = k + cols; k < end; k++) {
-    const a = Math.abs(trace[k]);
-    if (a > mx) mx = a;
-  }
-  rowMax[i] = mx;
-}

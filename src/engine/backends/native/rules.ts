@@ -432,8 +432,7 @@ export class MstdpetRule extends MstdpRule {
     this.w.ruleParams[ET_K] = this.et.invTc / this.et.scale;
     // These rows' trace is about to change: they take their rewards first.
     this.lazy?.commitRows(this.ePreIdx, this.ePreCount);
-    this.w.traceAddRows(this.ePreIdx, this.ePreCount, ET_K);
-    this.lazy?.rowsChanged(this.ePreIdx, this.ePreCount);
+    this.w.traceAddRows(this.ePreIdx, this.ePreCount, ET_K, this.lazy !== null && this.lazy.rowBoundsKept());
     columns.rowsTaken(this.ePreIdx, this.ePreCount);
     // A pending column costs one addition, but a rewarded update that reads
     // pending columns costs more than one that reads the trace alone: the

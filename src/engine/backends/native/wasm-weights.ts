@@ -55,11 +55,11 @@ interface KernelExports {
   denseAdd(stored: number, m: number, n: number, c: number): void;
   denseAddPending(stored: number, m: number, rows: number, cols: number, c: number, pr: number, q: number): void;
   addCols(m: number, rows: number, cols: number, perRow: number, colIdx: number, colCount: number): void;
-  addRows(m: number, cols: number, idx: number, count: number, v: number, q: number, dq: number): void;
+  addRows(m: number, cols: number, idx: number, count: number, v: number, q: number, dq: number, out: number, keepMax: number): void;
   foldColumns(m: number, rows: number, cols: number, pr: number, q: number, dq: number): void;
   lazyRow(u: number, t: number, h: number, h0: number, real: number, fails: number, cols: number, p: number, commit: number): number;
   lazyReplay(u: number, t: number, h: number, h0: number, q: number, real: number, fails: number, n: number, g: number, qAt: number, m: number, steps: number, p: number, commit: number): void;
-  maxAbsRows(m: number, cols: number, idx: number, count: number, all: number, out: number): void;
+  maxAbsRows(m: number, cols: number, rows: number, out: number): void;
   lazyQuiet(u: number, h: number, real: number, cols: number, p: number, commit: number): void;
   takeTerms(stored: number, rows: number, cols: number, rowIdx: number, rowCount: number, mask: number, colIdx: number, colCount: number, up: number, down: number): void;
 }
@@ -206,7 +206,7 @@ export class WasmWeights {
   /** MSTDPET's lazy rewards' H and row scalars (lazy-rewards.ts), next to the trace, or null with it. */
   readonly lazyH: Float64Array | null = null;
   readonly lazyParams: Float64Array | null = null;
-  readonly lazyRowMax: Float64Array | null = null;
+  readonly traceRowMax: Float64Array | null = null;
   readonly lazyHistoryG: Float64Array | null = null;
   readonly lazyHistoryQ: Float64Array | null = null;
   readonly lazyHistoryH: Float64Array | null = null;
@@ -216,7 +216,7 @@ export class WasmWeights {
   private readonly lazySlots: number = 0;
   private readonly lazyHAt: number = 0;
   private readonly lazyParamsAt: number = 0;
-  private readonly lazyRowMaxAt: number = 0;
+  private readonly traceRowMaxAt: number = 0;
   /** A batch's summed potentiation and depression, matrices the size of the weights, or null when this memory has none. */
   readonly termsUp: Float64Array | null = null;
   readonly termsDown: Float64Array | null = null;
@@ -302,8 +302,8 @@ export class WasmWeights {
       this.lazyParamsAt = at;
       this.lazyParams = new Float64Array(buf, at, LAZY_REWARD_PARAMS);
       at += 8 * LAZY_REWARD_PARAMS;
-      this.lazyRowMaxAt = at;
-      this.lazyRowMax = new Float64Array(buf, at, rows);
+      this.traceRowMaxAt = at;
+      this.traceRowMax = new Float64Array(buf, at, rows);
       at += 8 * rows;
       const slots = lazyRewardSlots(rows);
       this.lazySlots = slots;
@@ -473,12 +473,13 @@ export class WasmWeights {
 
   /**
    * trace[i][j] += ruleParams[slot] * postVector[j] on the listed rows, less
-   * their pending columns' change (DenseWeights.traceAddRows; upRow is the scratch).
+   * their pending columns' change, with `keepMax` each row's max |trace[i][j]|
+   * into traceRowMax (DenseWeights.traceAddRows; upRow is the scratch).
    */
-  traceAddRows(rows: Int32Array, count: number, slot: number): void {
+  traceAddRows(rows: Int32Array, count: number, slot: number, keepMax: boolean): void {
     listInto(this.idx, rows, count);
     this.fns.scaleInto(this.upAt, this.postVectorAt, this.cols, RULE_PARAMS_AT + 8 * slot, 0);
-    this.fns.addRows(this.traceAt, this.cols, this.idxAt, count, this.upAt, this.traceColumnsAt, this.traceRowChangesAt);
+    this.fns.addRows(this.traceAt, this.cols, this.idxAt, count, this.upAt, this.traceColumnsAt, this.traceRowChangesAt, this.traceRowMaxAt, keepMax ? 1 : 0);
   }
 
   /** trace[i][j] += ruleParams[slot] * preVector[i] on the listed columns (perRow is the scratch). */
@@ -524,10 +525,9 @@ export class WasmWeights {
     this.fns.lazyReplay(this.storedAt + off, this.traceAt + off, this.lazyHAt, h0, this.traceColumnsAt, this.downAt, this.idx2At, n, g, q, this.lazySlots, to - from, this.lazyParamsAt, commit ? 1 : 0);
   }
 
-  /** lazyRowMax[i] = max |trace[i][j]| for the listed rows, or every row when `rows` is null (lazy-rewards.ts maxAbsJs). */
-  maxAbsRows(rows: Int32Array | null, count: number): void {
-    if (rows !== null) listInto(this.idx, rows, count);
-    this.fns.maxAbsRows(this.traceAt, this.cols, this.idxAt, rows === null ? this.rows : count, rows === null ? 1 : 0, this.lazyRowMaxAt);
+  /** traceRowMax[i] = max |trace[i][j]| for every row (DenseWeights.traceRowMaxAll). */
+  maxAbsRows(): void {
+    this.fns.maxAbsRows(this.traceAt, this.cols, this.rows, this.traceRowMaxAt);
   }
 
   /** lazyRow for a row without rewards to take (lazy-rewards.ts lazyQuietJs). */

@@ -834,8 +834,10 @@
   ;; +0 or -0 (q is never negative, so dq[i] * q[j] is then +0 and the
   ;; subtraction changes no bit): MSTDPET's trace takes the eligibility of
   ;; the pre spikes' rows, and the row's share of the pending columns that its
-  ;; neuron's spike changed (trace-columns.ts).
+  ;; neuron's spike changed (trace-columns.ts). With $keepMax, out[i] = max
+  ;; over j of |m[i][j]| after, read while the row is still in cache.
   (func (export "addRows") (param $m i32) (param $cols i32) (param $idx i32) (param $count i32) (param $v i32) (param $q i32) (param $dq i32)
+    (param $out i32) (param $keepMax i32)
     (local $k i32) (local $i i32) (local $row i32) (local $jb i32) (local $rowBytes i32) (local $pairEnd i32)
     (local $ds f64) (local $D v128)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
@@ -877,6 +879,8 @@
                   (f64.sub
                     (f64.add (f64.load (i32.add (local.get $row) (local.get $pairEnd))) (f64.load (i32.add (local.get $v) (local.get $pairEnd))))
                     (f64.mul (local.get $ds) (f64.load (i32.add (local.get $q) (local.get $pairEnd))))))))))
+        (if (local.get $keepMax)
+          (then (f64.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 3))) (call $rowMaxAbs (local.get $row) (local.get $rowBytes)))))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $rows))))
 
@@ -1126,37 +1130,39 @@
         (local.set $k (i32.add (local.get $k) (i32.const 4)))
         (br $groups))))
 
-  ;; out[i] = max over j of |m[i][j]| for each row i listed at $idx ($count
-  ;; of them), or for rows 0 .. $count - 1 when $all (lazy-rewards.ts
-  ;; maxAbsJs): a bound on a row of MSTDPET's trace for the lazy rewards.
-  (func (export "maxAbsRows") (param $m i32) (param $cols i32) (param $idx i32) (param $count i32) (param $all i32) (param $out i32)
-    (local $k i32) (local $i i32) (local $row i32) (local $jb i32) (local $rowBytes i32) (local $pairEnd i32)
-    (local $mx v128) (local $a f64) (local $b f64)
+  ;; out[i] = max over j of |m[i][j]| for every row i (weights.ts
+  ;; traceRowMaxAll): a bound on a row of MSTDPET's trace for the lazy
+  ;; rewards. pmax(mx, a) is mx < a ? a : mx, the JavaScript's comparison.
+  (func (export "maxAbsRows") (param $m i32) (param $cols i32) (param $rows i32) (param $out i32)
+    (local $i i32) (local $row i32) (local $rowBytes i32)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 3)))
-    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (local.set $row (local.get $m))
     (block $done
-      (loop $rows
-        (br_if $done (i32.ge_u (local.get $k) (local.get $count)))
-        (local.set $i (select (local.get $k) (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $all)))
-        (local.set $row (i32.add (local.get $m) (i32.mul (local.get $i) (local.get $rowBytes))))
-        (local.set $mx (v128.const f64x2 0 0))
-        (local.set $jb (i32.const 0))
-        (block $pairsDone
-          (loop $pairs
-            (br_if $pairsDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
-            (local.set $mx (f64x2.pmax (local.get $mx) (f64x2.abs (v128.load (i32.add (local.get $row) (local.get $jb))))))
-            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
-            (br $pairs)))
-        (local.set $a (f64x2.extract_lane 0 (local.get $mx)))
-        (local.set $b (f64x2.extract_lane 1 (local.get $mx)))
-        (local.set $a (select (local.get $b) (local.get $a) (f64.gt (local.get $b) (local.get $a))))
-        (if (i32.lt_u (local.get $pairEnd) (local.get $rowBytes))
-          (then
-            (local.set $b (f64.abs (f64.load (i32.add (local.get $row) (local.get $pairEnd)))))
-            (local.set $a (select (local.get $b) (local.get $a) (f64.gt (local.get $b) (local.get $a))))))
-        (f64.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 3))) (local.get $a))
-        (local.set $k (i32.add (local.get $k) (i32.const 1)))
-        (br $rows))))
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $rows)))
+        (f64.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 3))) (call $rowMaxAbs (local.get $row) (local.get $rowBytes)))
+        (local.set $row (i32.add (local.get $row) (local.get $rowBytes)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each))))
+
+  ;; max |x| over the $bytes / 8 doubles at $row, from 0 up.
+  (func $rowMaxAbs (param $row i32) (param $bytes i32) (result f64)
+    (local $jb i32) (local $pairEnd i32) (local $mx v128) (local $a f64) (local $b f64)
+    (local.set $pairEnd (i32.and (local.get $bytes) (i32.const -16)))
+    (block $pairsDone
+      (loop $pairs
+        (br_if $pairsDone (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+        (local.set $mx (f64x2.pmax (local.get $mx) (f64x2.abs (v128.load (i32.add (local.get $row) (local.get $jb))))))
+        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+        (br $pairs)))
+    (local.set $a (f64x2.extract_lane 0 (local.get $mx)))
+    (local.set $b (f64x2.extract_lane 1 (local.get $mx)))
+    (local.set $a (select (local.get $b) (local.get $a) (f64.gt (local.get $b) (local.get $a))))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $bytes))
+      (then
+        (local.set $b (f64.abs (f64.load (i32.add (local.get $row) (local.get $pairEnd)))))
+        (local.set $a (select (local.get $b) (local.get $a) (f64.gt (local.get $b) (local.get $a))))))
+    (local.get $a))
 
   ;; lazyRow for a row with no rewarded step to take (lazy-rewards.ts
   ;; lazyQuietJs): w = u + wf * H[j] into $real, no bound to check; with

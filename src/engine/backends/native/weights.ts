@@ -121,6 +121,8 @@ export class DenseWeights {
   readonly traceColumns: Float64Array | null;
   readonly traceRowFactors: Float64Array | null;
   readonly traceRowChanges: Float64Array | null;
+  /** With the trace, max |trace[i][j]| over each row i, as traceAddRows left it when asked to keep it. Null without a trace. */
+  readonly traceRowMax: Float64Array | null;
   /**
    * A batch's potentiation and depression summed over its copies
    * (batch-rules.ts), or null where the matrix has no room for them in
@@ -179,6 +181,7 @@ export class DenseWeights {
     this.traceColumns = this.wasm?.traceColumns ?? (trace ? new Float64Array(cols) : null);
     this.traceRowFactors = this.wasm?.traceRowFactors ?? (trace ? new Float64Array(rows) : null);
     this.traceRowChanges = this.wasm?.traceRowChanges ?? (trace ? new Float64Array(rows) : null);
+    this.traceRowMax = this.wasm?.traceRowMax ?? (trace ? new Float64Array(rows) : null);
     this.termsUp = this.wasm?.termsUp ?? null;
     this.termsDown = this.wasm?.termsDown ?? null;
     this.batch = this.wasm?.batch ?? null;
@@ -223,7 +226,8 @@ export class DenseWeights {
       real: this.downRow,
       fails: w?.lazyFails ?? new Int32Array(this.cols),
       params: w?.lazyParams ?? new Float64Array(8),
-      rowMax: w?.lazyRowMax ?? new Float64Array(this.rows),
+      rowMax: this.traceRowMax as Float64Array,
+      rowBounds: () => this.traceRowMaxAll(),
       g: w?.lazyHistoryG ?? new Float64Array(slots),
       qAt: w?.lazyHistoryQ ?? new Float64Array(slots * this.cols),
       hAt: w?.lazyHistoryH ?? new Float64Array((slots + 1) * this.cols),
@@ -438,18 +442,20 @@ export class DenseWeights {
    * postVector[j] * ruleParams[slot]) - traceRowChanges[i] * traceColumns[j],
    * the subtraction left out where traceRowChanges[i] is 0 (traceColumns is
    * never negative, so it would change no bit). The caller clears the rows'
-   * traceRowChanges after.
+   * traceRowChanges after. With `keepMax`, each listed row's max |trace[i][j]|
+   * goes to traceRowMax[i] in the same pass.
    */
-  traceAddRows(rows: Int32Array, count: number, slot: number): void {
+  traceAddRows(rows: Int32Array, count: number, slot: number, keepMax: boolean): void {
     if (count === 0) return;
     if (this.wasm !== null && this.wasm.trace !== null) {
-      this.wasm.traceAddRows(rows, count, slot);
+      this.wasm.traceAddRows(rows, count, slot, keepMax);
       return;
     }
     const { cols, postVector } = this;
     const trace = this.trace as Float64Array;
     const q = this.traceColumns as Float64Array;
     const dq = this.traceRowChanges as Float64Array;
+    const rowMax = this.traceRowMax as Float64Array;
     const c = this.ruleParams[slot];
     for (let k = 0; k < count; k++) {
       const i = rows[k];
@@ -457,7 +463,19 @@ export class DenseWeights {
       const d = dq[i];
       if (d === 0) for (let j = 0; j < cols; j++) trace[base + j] += postVector[j] * c;
       else for (let j = 0; j < cols; j++) trace[base + j] = trace[base + j] + postVector[j] * c - d * q[j];
+      if (keepMax) rowMax[i] = maxAbs(trace, base, cols);
     }
+  }
+
+  /** max |trace[i][j]| over every row i into traceRowMax; the kernel `maxAbsRows` gives the same (a maximum is exact). */
+  traceRowMaxAll(): void {
+    if (this.wasm !== null && this.wasm.trace !== null) {
+      this.wasm.maxAbsRows();
+      return;
+    }
+    const trace = this.trace as Float64Array;
+    const rowMax = this.traceRowMax as Float64Array;
+    for (let i = 0; i < this.rows; i++) rowMax[i] = maxAbs(trace, i * this.cols, this.cols);
   }
 
   /**
@@ -972,4 +990,14 @@ function decayAddList(p: Float64Array, spikes: Int32Array, count: number, params
   const z = a * 0;
   for (let i = 0; i < p.length; i++) p[i] = p[i] * decay + z;
   for (let k = 0; k < count; k++) p[spikes[k]] += a;
+}
+
+/** max |m[k]| over the n values from `at`, from 0 up: a row's bound for MSTDPET's lazy rewards. */
+function maxAbs(m: Float64Array, at: number, n: number): number {
+  let mx = 0;
+  for (let k = at, end = at + n; k < end; k++) {
+    const a = Math.abs(m[k]);
+    if (a > mx) mx = a;
+  }
+  return mx;
 }
