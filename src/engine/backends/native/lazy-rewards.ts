@@ -9,8 +9,9 @@
  * neuron i), and only q moves between. The rewarded step moves the weight by
  * g_s * (T + F * q[j](s)), g_s = lr[0] * dt * r * the trace's scale. So,
  * with G the sum of this epoch's g_s and H[j] the sum of g_s * q[j](s), a
- * row that last took its rewards at G0 holds u = w - F * H[j] then, and its
- * weight is now u + T * (G - G0) + F * H[j], where no bound acted between.
+ * row that last took its rewards at G0, H0 holds its weight u then, and its
+ * weight is now u + T * (G - G0) + F * (H[j] - H0[j]), where no bound acted
+ * between.
  *
  * Whether a bound could have acted: from the row's last update, at the
  * epoch's rewarded step a, synapse (i, j)'s walk is the sum of g_s * (e +
@@ -28,7 +29,9 @@
  *
  * A row is brought up to date where it is read already: delivery stores
  * its weights as it reads them, and the step after its neuron's spike,
- * before the trace's row changes, stores them in its factor's new basis.
+ * before the trace's row and its factor change, stores them again if a
+ * reward came between (if none did, the stored weights are the weights,
+ * whatever the factor).
  * Everything that reads or writes the whole matrix, changes the trace or q
  * as a whole (the pending columns taken in, the trace's scale folded, a
  * reset, a restored state), and a full epoch (MAX_REWARDS rewarded steps, or
@@ -73,7 +76,7 @@ export interface LazyRewardParts {
   real: Float64Array;
   /** Columns that need replaying (scratch). */
   fails: Int32Array;
-  /** [G - G0, the row's bound, row's factor, w_min, w_max, factor now, the margin for rounding, M] for one row. */
+  /** [G - G0, the row's bound, the row's factor, w_min, w_max, the margin for rounding, M] for one row. */
   params: Float64Array;
   /** Per row, max |T[i][j]|, kept as the trace's rows change while the rewards are applied here. */
   rowMax: Float64Array;
@@ -96,13 +99,11 @@ export class LazyRewards {
   private readonly g: Float64Array;
   private readonly qAt: Float64Array;
   private readonly hAt: Float64Array;
-  /** Per row: G, V and the rewarded steps so far when it was last brought up to date, and the factor its u refers to. */
+  /** Per row: G and the rewarded steps so far when it was last brought up to date, and the factor of its trace since. */
   private readonly rowG: Float64Array;
-  private readonly rowV: Float64Array;
   private readonly rowF: Float64Array;
   private readonly rowAt: Int32Array;
   private G = 0;
-  private V = 0;
   /** Rewarded steps in this epoch. */
   private rewards = 0;
   /** The trace's scale at the epoch's first reward. */
@@ -126,13 +127,12 @@ export class LazyRewards {
     this.hAt = parts.hAt;
     if (this.g.length < this.maxRewards || this.qAt.length < this.maxRewards * cols || this.hAt.length < (this.maxRewards + 1) * cols) throw new Error('lazy rewards need room for their epoch');
     this.rowG = new Float64Array(rows);
-    this.rowV = new Float64Array(rows);
     this.rowF = new Float64Array(rows);
     this.rowAt = new Int32Array(rows);
     parts.params[3] = parts.wMin;
     parts.params[4] = parts.wMax;
-    // The closed form's rounding (u holds w - F * H) must not carry a weight past a bound a replay would have clamped it to.
-    parts.params[6] = (parts.wMax - parts.wMin) * ROUNDING_MARGIN;
+    // The closed form's rounding must not carry a weight past a bound a replay would have clamped it to.
+    parts.params[5] = (parts.wMax - parts.wMin) * ROUNDING_MARGIN;
     this.restart();
   }
 
@@ -159,7 +159,6 @@ export class LazyRewards {
     if (this.rowMaxStale) this.allRowsChanged();
     this.g[r] = g;
     this.G += g;
-    this.V += Math.abs(g);
     const { qAt, hAt } = this;
     const base = (r + 1) * cols;
     const m = this.maxRewards;
@@ -174,21 +173,17 @@ export class LazyRewards {
   }
 
   /**
-   * Row i's real weights into the scratch row `real`; with `commit`, also
-   * stored as u = w - f * H (f = params[5]), else the state unchanged.
+   * Row i's real weights into the scratch row `real`, with `commit` also
+   * stored, else the state unchanged; for a row that has taken every
+   * reward (whose stored weights are its weights), nothing.
    */
   private rowReal(i: number, commit: boolean): void {
     const { params, wasm, cols } = this.p;
+    if (this.rowAt[i] === this.rewards) return;
     params[2] = this.rowF[i];
-    if (this.rowAt[i] === this.rewards) {
-      // No rewarded step since the row was stored: u + wf * H, nothing to check.
-      if (wasm !== null) wasm.lazyQuiet(i, commit);
-      else lazyQuietJs(this.p, i * cols, commit);
-      return;
-    }
     params[0] = this.G - this.rowG[i];
-    // How far the walk since the row's last update can get from where it started: |T| * M + |F| * 2 * M * q
-    // (q grows, so by Abel's summation), M the largest |G - G0| since.
+    // M, the largest |G - G0| since the row's last update; the row's bound, M (max |T| + 2 |F| max q), is
+    // never less than a walk's reach (see above).
     const from = this.rowAt[i];
     const { g } = this;
     let sum = 0;
@@ -198,8 +193,8 @@ export class LazyRewards {
       const a = Math.abs(sum);
       if (a > most) most = a;
     }
-    params[1] = most * (this.p.rowMax[i] + 2 * Math.abs(params[2]) * this.qMax) + params[6];
-    params[7] = most;
+    params[1] = most * (this.p.rowMax[i] + 2 * Math.abs(params[2]) * this.qMax) + params[5];
+    params[6] = most;
     if (wasm !== null) {
       const n = wasm.lazyRow(i, from, commit);
       if (n > 0) wasm.lazyReplay(i, from, this.rewards, n, commit);
@@ -208,12 +203,11 @@ export class LazyRewards {
     const listed = lazyRowJs(this.p, i * cols, from * cols, commit);
     if (listed === 0) return;
     const n = this.ownBounds(i, listed, commit);
-    const { fails, u, real, h } = this.p;
-    const f = params[5];
+    const { fails, u, real } = this.p;
     for (let k = 0; k < n; k++) {
       const j = fails[k];
       this.replay(i, j);
-      if (commit) u[i * cols + j] = real[j] - f * h[j];
+      if (commit) u[i * cols + j] = real[j];
     }
   }
 
@@ -223,24 +217,23 @@ export class LazyRewards {
    * stores the others (the kernel `lazyReplay` does the same first).
    */
   private ownBounds(i: number, listed: number, commit: boolean): number {
-    const { u, trace, h, q, fails, real, params, cols } = this.p;
+    const { u, trace, q, fails, real, params, cols } = this.p;
     const from = this.rowAt[i];
     const wf = params[2];
     const lo = params[3];
     const hi = params[4];
-    const f = params[5];
-    const margin = params[6];
-    const m = params[7];
+    const margin = params[5];
+    const m = params[6];
     const wf2 = 2 * Math.abs(wf);
     const base = i * cols;
     let n = 0;
     for (let k = 0; k < listed; k++) {
       const j = fails[k];
-      const w0 = u[base + j] + wf * this.hAt[from * cols + j];
+      const w0 = u[base + j];
       const q0 = this.qAt[j * this.maxRewards + from];
       const b = m * (Math.abs(trace[base + j] + wf * q0) + wf2 * (q[j] - q0)) + margin;
       if (w0 - b < lo || w0 + b > hi) fails[n++] = j;
-      else if (commit) u[base + j] = real[j] - f * h[j];
+      else if (commit) u[base + j] = real[j];
     }
     return n;
   }
@@ -257,7 +250,7 @@ export class LazyRewards {
     const f = this.rowF[i];
     const from = this.rowAt[i];
     const { g, qAt } = this;
-    let w = u[k] + f * this.hAt[from * cols + j];
+    let w = u[k];
     const at = j * this.maxRewards;
     for (let s = from; s < this.rewards; s++) {
       const dw = g[s] * (t + f * qAt[at + s]);
@@ -268,25 +261,24 @@ export class LazyRewards {
     real[j] = w;
   }
 
-  /** Stores the listed rows' weights, in the basis of their factors now: before their trace rows change. */
+  /** Stores the listed rows' weights, their factors as they are now: before their trace rows change. */
   commitRows(rows: Int32Array, count: number): void {
-    if (this.rewards === 0) {
-      // H is 0: every row holds its real weights, in any basis.
-      const { factors } = this.p;
-      for (let k = 0; k < count; k++) this.rowF[rows[k]] = factors[rows[k]];
-      return;
-    }
     for (let k = 0; k < count; k++) this.commit(rows[k]);
   }
 
-  /** Row i's real weights into `real`, and stored in the basis of its factor now, unless it is up to date in it already. */
+  /**
+   * Row i brought up to date, its factor as it is now; returns whether its
+   * weights were computed into `real` (else the stored row holds them, as
+   * no reward came since it was last brought up to date).
+   */
   private commit(i: number): boolean {
     const f = this.p.factors[i];
-    if (this.rowAt[i] === this.rewards && this.rowF[i] === f) return false;
-    this.p.params[5] = f;
+    if (this.rowAt[i] === this.rewards) {
+      this.rowF[i] = f;
+      return false;
+    }
     this.rowReal(i, true);
     this.rowG[i] = this.G;
-    this.rowV[i] = this.V;
     this.rowF[i] = f;
     this.rowAt[i] = this.rewards;
     return true;
@@ -317,24 +309,30 @@ export class LazyRewards {
 
   /**
    * Delivery: out[j] += w[i][j] * scale for every listed row. The rows are
-   * stored up to date as they are read (the step after their spike then
-   * only changes their factor's basis).
+   * stored up to date as they are read (the step after their spike, with
+   * no reward between, then has nothing to store).
    */
   deliver(rows: Int32Array, count: number, out: Float64Array, scale: number): void {
-    const { wasm, real, cols } = this.p;
+    const { wasm, real, u, cols } = this.p;
     if (wasm !== null) wasm.lazyDeliverBegin(out);
     for (let k = 0; k < count; k++) {
-      if (!this.commit(rows[k])) this.rowReal(rows[k], false);
-      if (wasm !== null) wasm.lazyDeliverRow();
-      else for (let j = 0; j < cols; j++) out[j] += real[j] * scale;
+      const i = rows[k];
+      const computed = this.commit(i);
+      if (wasm !== null) wasm.lazyDeliverRow(computed ? -1 : i);
+      else if (computed) for (let j = 0; j < cols; j++) out[j] += real[j] * scale;
+      else for (let j = 0, base = i * cols; j < cols; j++) out[j] += u[base + j] * scale;
     }
     if (wasm !== null) wasm.lazyDeliverEnd(out);
   }
 
   /** Row i's real weights into out from `at`, the state unchanged (weight reads). */
   readRow(i: number, out: Float64Array, at: number): void {
+    const { real, u, cols } = this.p;
+    if (this.rowAt[i] === this.rewards) {
+      for (let j = 0, base = i * cols; j < cols; j++) out[at + j] = u[base + j];
+      return;
+    }
     this.rowReal(i, false);
-    const { real, cols } = this.p;
     for (let j = 0; j < cols; j++) out[at + j] = real[j];
   }
 
@@ -344,23 +342,17 @@ export class LazyRewards {
    * q or the factors other than a row at a time.
    */
   flushAll(): void {
-    if (this.rewards > 0) {
-      // u = w - 0 * H = w: the real weights, as H starts again from 0.
-      this.p.params[5] = 0;
-      for (let i = 0; i < this.p.rows; i++) this.rowReal(i, true);
-    }
+    if (this.rewards > 0) for (let i = 0; i < this.p.rows; i++) this.rowReal(i, true);
     this.restart();
   }
 
-  /** A new epoch: no rewards, every row up to date in the basis of its factor now. Only where every row holds its real weights. */
+  /** A new epoch: no rewards, every row up to date with its factor now. Only where every row holds its real weights. */
   private restart(): void {
     this.hAt.fill(0, 0, this.p.cols);
     this.G = 0;
-    this.V = 0;
     this.rewards = 0;
     this.p.h.fill(0);
     this.rowG.fill(0);
-    this.rowV.fill(0);
     this.rowAt.fill(0);
     this.rowF.set(this.p.factors);
   }
@@ -386,15 +378,15 @@ export class LazyRewards {
 }
 
 /**
- * Row i's real weights (the row at `base`) into `real`, no bound assumed,
- * and the columns where a bound could have acted (their weight when the row
- * was last brought up to date, u + wf * H then, H's row at `h0` of hAt,
- * within b of a bound) into `fails`; returns how many. With `commit`, the other columns store u = w - f * H (f =
- * params[5]). The WebAssembly kernel `lazyRow` does the same operations.
+ * Row i's real weights (the row at `base`) into `real`, no bound assumed:
+ * w = (u + T * dG) + wf * (H - H0), H0 the row at `h0` of hAt, H when the
+ * row was last brought up to date; and the columns where a bound could have
+ * acted (their weight u then within b = params[1] of a bound) into `fails`.
+ * Returns how many. With `commit`, the other columns store w. The
+ * WebAssembly kernel `lazyRow` does the same operations.
  */
 function lazyRowJs(p: LazyRewardParts, base: number, h0: number, commit: boolean): number {
   const { u, trace, h, hAt, real, fails, params, cols } = p;
-  const f = params[5];
   const dG = params[0];
   const b = params[1];
   const wf = params[2];
@@ -403,25 +395,10 @@ function lazyRowJs(p: LazyRewardParts, base: number, h0: number, commit: boolean
   let n = 0;
   for (let j = 0; j < cols; j++) {
     const x = u[base + j];
-    const w = x + trace[base + j] * dG + wf * h[j];
+    const w = x + trace[base + j] * dG + wf * (h[j] - hAt[h0 + j]);
     real[j] = w;
-    // The weight where the row was last brought up to date, as a replay starts from it.
-    const w0 = x + wf * hAt[h0 + j];
-    if (w0 - b < lo || w0 + b > hi) fails[n++] = j;
-    else if (commit) u[base + j] = w - f * h[j];
+    if (x - b < lo || x + b > hi) fails[n++] = j;
+    else if (commit) u[base + j] = w;
   }
   return n;
 }
-
-/** lazyRowJs for a row with no rewarded step to take: w = u + wf * H, unchecked; the kernel `lazyQuiet` does the same. */
-function lazyQuietJs(p: LazyRewardParts, base: number, commit: boolean): void {
-  const { u, h, real, params, cols } = p;
-  const wf = params[2];
-  const f = params[5];
-  for (let j = 0; j < cols; j++) {
-    const w = u[base + j] + wf * h[j];
-    real[j] = w;
-    if (commit) u[base + j] = w - f * h[j];
-  }
-}
-

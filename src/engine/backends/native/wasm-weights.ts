@@ -58,9 +58,8 @@ interface KernelExports {
   addRows(m: number, cols: number, idx: number, count: number, v: number, q: number, dq: number, out: number, keepMax: number): void;
   foldColumns(m: number, rows: number, cols: number, pr: number, q: number, dq: number): void;
   lazyRow(u: number, t: number, h: number, h0: number, real: number, fails: number, cols: number, p: number, commit: number): number;
-  lazyReplay(u: number, t: number, h: number, h0: number, q: number, real: number, fails: number, n: number, g: number, qAt: number, m: number, steps: number, p: number, commit: number): void;
+  lazyReplay(u: number, t: number, q: number, real: number, fails: number, n: number, g: number, qAt: number, m: number, steps: number, p: number, commit: number): void;
   maxAbsRows(m: number, cols: number, rows: number, out: number): void;
-  lazyQuiet(u: number, h: number, real: number, cols: number, p: number, commit: number): void;
   takeTerms(stored: number, rows: number, cols: number, rowIdx: number, rowCount: number, mask: number, colIdx: number, colCount: number, up: number, down: number): void;
 }
 
@@ -500,10 +499,10 @@ export class WasmWeights {
   }
 
   /**
-   * Row i's real weights into downRow, the columns to replay listed in
-   * idx2 (upRow the scratch); returns how many; with `commit`, the row
-   * stored where no replay is needed; `from`, the row of lazyHAt when row
-   * i was last brought up to date (lazy-rewards.ts lazyRowJs).
+   * Row i's real weights into downRow, the columns that may need a replay
+   * listed in idx2; returns how many; with `commit`, the row stored where
+   * none is needed; `from`, the row of lazyHAt when row i was last brought
+   * up to date (lazy-rewards.ts lazyRowJs).
    */
   lazyRow(i: number, from: number, commit: boolean): number {
     const off = 8 * i * this.cols;
@@ -519,10 +518,9 @@ export class WasmWeights {
    */
   lazyReplay(i: number, from: number, to: number, n: number, commit: boolean): void {
     const off = 8 * i * this.cols;
-    const h0 = this.lazyHistoryHAt + 8 * from * this.cols;
     const g = this.lazyHistoryGAt + 8 * from;
     const q = this.lazyHistoryQAt + 8 * from;
-    this.fns.lazyReplay(this.storedAt + off, this.traceAt + off, this.lazyHAt, h0, this.traceColumnsAt, this.downAt, this.idx2At, n, g, q, this.lazySlots, to - from, this.lazyParamsAt, commit ? 1 : 0);
+    this.fns.lazyReplay(this.storedAt + off, this.traceAt + off, this.traceColumnsAt, this.downAt, this.idx2At, n, g, q, this.lazySlots, to - from, this.lazyParamsAt, commit ? 1 : 0);
   }
 
   /** traceRowMax[i] = max |trace[i][j]| for every row (DenseWeights.traceRowMaxAll). */
@@ -530,20 +528,18 @@ export class WasmWeights {
     this.fns.maxAbsRows(this.traceAt, this.cols, this.rows, this.traceRowMaxAt);
   }
 
-  /** lazyRow for a row without rewards to take (lazy-rewards.ts lazyQuietJs). */
-  lazyQuiet(i: number, commit: boolean): void {
-    this.fns.lazyQuiet(this.storedAt + 8 * i * this.cols, this.lazyHAt, this.downAt, this.cols, this.lazyParamsAt, commit ? 1 : 0);
-  }
-
   /** The post input in, for lazyDeliverRow (params[0] must hold the scale). */
   lazyDeliverBegin(out: Float64Array): void {
     this.out.set(out);
-    this.idx[0] = 0;
   }
 
-  /** out[j] += downRow[j] * scale: delivery of the row lazyRow computed, as deliver() adds a row. */
-  lazyDeliverRow(): void {
-    this.fns.deliver(this.downAt, this.cols, this.idxAt, 1, this.outAt);
+  /**
+   * out[j] += w[j] * scale, as deliver() adds a row: w the row lazyRow
+   * computed into downRow, or with `stored` 0 or more that stored row.
+   */
+  lazyDeliverRow(stored: number): void {
+    this.idx[0] = stored < 0 ? 0 : stored;
+    this.fns.deliver(stored < 0 ? this.downAt : this.storedAt, this.cols, this.idxAt, 1, this.outAt);
   }
 
   lazyDeliverEnd(out: Float64Array): void {

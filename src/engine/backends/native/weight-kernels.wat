@@ -923,52 +923,47 @@
         (br $rows))))
 
   ;; MSTDPET's lazy rewards (lazy-rewards.ts lazyRowJs): one row's real
-  ;; weights w = (u + T * dG) + wf * H[j] into $real, and the columns where
-  ;; w0 - b < w_min or w0 + b > w_max, w0 = u + wf * H0[j] ($h0), listed
-  ;; (i32) at $fails, in column order; returns how many. The list is written
+  ;; weights w = (u + T * dG) + wf * (H[j] - H0[j]) (H0 at $h0) into $real,
+  ;; and the columns where u - b < w_min or u + b > w_max, listed (i32) at
+  ;; $fails, in column order; returns how many. The list is written
   ;; without branches: each pair stores both its columns at the list's end
   ;; and moves the end past those that fail (the end never passes the
   ;; column, so the stores stay within a row's room). With $commit, u takes
-  ;; w - f * H[j] where the column is not listed (a listed one keeps its u,
-  ;; which its replay reads). The row scalars at $p: 0 dG, 8 b, 16 wf,
-  ;; 24 w_min, 32 w_max, 40 f.
+  ;; w where the column is not listed (a listed one keeps its u, which its
+  ;; replay reads). The row scalars at $p: 0 dG, 8 b, 16 wf, 24 w_min,
+  ;; 32 w_max.
   (func (export "lazyRow") (param $u i32) (param $t i32) (param $h i32) (param $h0 i32) (param $real i32) (param $fails i32) (param $cols i32) (param $p i32) (param $commit i32) (result i32)
-    (local $DG v128) (local $B v128) (local $WF v128) (local $LO v128) (local $HI v128) (local $F v128)
-    (local $uv v128) (local $hv v128) (local $w v128) (local $w0 v128) (local $bad v128)
+    (local $DG v128) (local $B v128) (local $WF v128) (local $LO v128) (local $HI v128)
+    (local $uv v128) (local $w v128) (local $bad v128)
     (local $jb i32) (local $pairEnd i32) (local $end i32) (local $n i32) (local $bits i32) (local $at i32)
-    (local $dg f64) (local $bs f64) (local $wf f64) (local $lo f64) (local $hi f64) (local $fs f64)
-    (local $us f64) (local $hs f64) (local $ws f64) (local $w0s f64)
+    (local $dg f64) (local $bs f64) (local $wf f64) (local $lo f64) (local $hi f64)
+    (local $us f64) (local $ws f64)
     (local.set $dg (f64.load (local.get $p)))
     (local.set $bs (f64.load offset=8 (local.get $p)))
     (local.set $wf (f64.load offset=16 (local.get $p)))
     (local.set $lo (f64.load offset=24 (local.get $p)))
     (local.set $hi (f64.load offset=32 (local.get $p)))
-    (local.set $fs (f64.load offset=40 (local.get $p)))
     (local.set $DG (f64x2.splat (local.get $dg)))
     (local.set $B (f64x2.splat (local.get $bs)))
     (local.set $WF (f64x2.splat (local.get $wf)))
     (local.set $LO (f64x2.splat (local.get $lo)))
     (local.set $HI (f64x2.splat (local.get $hi)))
-    (local.set $F (f64x2.splat (local.get $fs)))
     (local.set $end (i32.shl (local.get $cols) (i32.const 3)))
     (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
     (block $done
       (loop $pairs
         (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
         (local.set $uv (v128.load (i32.add (local.get $u) (local.get $jb))))
-        (local.set $hv (v128.load (i32.add (local.get $h) (local.get $jb))))
         (local.set $w (f64x2.add
           (f64x2.add (local.get $uv) (f64x2.mul (v128.load (i32.add (local.get $t) (local.get $jb))) (local.get $DG)))
-          (f64x2.mul (local.get $WF) (local.get $hv))))
+          (f64x2.mul (local.get $WF)
+            (f64x2.sub (v128.load (i32.add (local.get $h) (local.get $jb))) (v128.load (i32.add (local.get $h0) (local.get $jb)))))))
         (v128.store (i32.add (local.get $real) (local.get $jb)) (local.get $w))
-        (local.set $w0 (f64x2.add (local.get $uv) (f64x2.mul (local.get $WF) (v128.load (i32.add (local.get $h0) (local.get $jb))))))
         (local.set $bad (v128.or
-          (f64x2.lt (f64x2.sub (local.get $w0) (local.get $B)) (local.get $LO))
-          (f64x2.gt (f64x2.add (local.get $w0) (local.get $B)) (local.get $HI))))
+          (f64x2.lt (f64x2.sub (local.get $uv) (local.get $B)) (local.get $LO))
+          (f64x2.gt (f64x2.add (local.get $uv) (local.get $B)) (local.get $HI))))
         (if (local.get $commit)
-          (then
-            (v128.store (i32.add (local.get $u) (local.get $jb))
-              (v128.bitselect (local.get $uv) (f64x2.sub (local.get $w) (f64x2.mul (local.get $F) (local.get $hv))) (local.get $bad)))))
+          (then (v128.store (i32.add (local.get $u) (local.get $jb)) (v128.bitselect (local.get $uv) (local.get $w) (local.get $bad)))))
         (local.set $bits (i64x2.bitmask (local.get $bad)))
         (local.set $at (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))))
         (i32.store (local.get $at) (i32.shr_u (local.get $jb) (i32.const 3)))
@@ -980,57 +975,51 @@
     (if (i32.lt_u (local.get $pairEnd) (local.get $end))
       (then
         (local.set $us (f64.load (i32.add (local.get $u) (local.get $pairEnd))))
-        (local.set $hs (f64.load (i32.add (local.get $h) (local.get $pairEnd))))
         (local.set $ws (f64.add
           (f64.add (local.get $us) (f64.mul (f64.load (i32.add (local.get $t) (local.get $pairEnd))) (local.get $dg)))
-          (f64.mul (local.get $wf) (local.get $hs))))
+          (f64.mul (local.get $wf)
+            (f64.sub (f64.load (i32.add (local.get $h) (local.get $pairEnd))) (f64.load (i32.add (local.get $h0) (local.get $pairEnd)))))))
         (f64.store (i32.add (local.get $real) (local.get $pairEnd)) (local.get $ws))
-        (local.set $w0s (f64.add (local.get $us) (f64.mul (local.get $wf) (f64.load (i32.add (local.get $h0) (local.get $pairEnd))))))
         (if (i32.or
-              (f64.lt (f64.sub (local.get $w0s) (local.get $bs)) (local.get $lo))
-              (f64.gt (f64.add (local.get $w0s) (local.get $bs)) (local.get $hi)))
+              (f64.lt (f64.sub (local.get $us) (local.get $bs)) (local.get $lo))
+              (f64.gt (f64.add (local.get $us) (local.get $bs)) (local.get $hi)))
           (then
             (i32.store (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))) (i32.shr_u (local.get $pairEnd) (i32.const 3)))
             (local.set $n (i32.add (local.get $n) (i32.const 1))))
           (else
-            (if (local.get $commit)
-              (then
-                (f64.store (i32.add (local.get $u) (local.get $pairEnd))
-                  (f64.sub (local.get $ws) (f64.mul (local.get $fs) (local.get $hs))))))))))
+            (if (local.get $commit) (then (f64.store (i32.add (local.get $u) (local.get $pairEnd)) (local.get $ws))))))))
     (local.get $n))
 
   ;; MSTDPET's lazy rewards' replay (lazy-rewards.ts ownBounds and replay).
   ;; First the columns j listed at $fails ($n of them) of one row are tested
-  ;; against their own bound: w0 = u[j] + wf * H0[j] ($h0) within b = M *
-  ;; (|T[j] + wf * q0| + 2 |wf| * (q[j] - q0)) + margin of a bound, q0 =
-  ;; q_0[j] (below), q at $q; those that pass keep the weight lazyRow
-  ;; computed, stored with $commit as lazyRow stores it, and the rest stay
-  ;; listed, in order. Each of these, step by step over $steps rewarded
-  ;; steps, as the dense update goes: from w = u[j] + wf * H0[j],
+  ;; against their own bound: u[j] within b = M * (|T[j] + wf * q0| + 2
+  ;; |wf| * (q[j] - q0)) + margin of a bound, q0 = q_0[j] (below), q at $q;
+  ;; those that pass keep the weight lazyRow computed, stored with $commit,
+  ;; and the rest stay listed, in order. Each of these, step by step over
+  ;; $steps rewarded steps, as the dense update goes: from w = u[j],
   ;; dw = g[s] * (T[j] + wf * q_s[j]), and where dw is not 0, w = w + dw
   ;; clamped to [w_min, w_max]. The result goes to $real[j], and with
-  ;; $commit, u[j] = w - f * H[j]. g[s] at $g + 8 s, q_s[j] at $qAt + 8 (j
+  ;; $commit, u[j] = w. g[s] at $g + 8 s, q_s[j] at $qAt + 8 (j
   ;; $m + s). Four columns at a time, in two vectors, as their steps share g
   ;; and every column's walk is a chain of its own; the last group repeats
   ;; its last column in the lanes it lacks (both lanes write the same
-  ;; value). Scalars at $p as in lazyRow, and 48 margin, 56 M.
-  (func (export "lazyReplay") (param $u i32) (param $t i32) (param $h i32) (param $h0 i32) (param $q i32) (param $real i32) (param $fails i32) (param $n i32)
+  ;; value). Scalars at $p as in lazyRow, and 40 margin, 48 M.
+  (func (export "lazyReplay") (param $u i32) (param $t i32) (param $q i32) (param $real i32) (param $fails i32) (param $n i32)
     (param $g i32) (param $qAt i32) (param $m i32) (param $steps i32) (param $p i32) (param $commit i32)
-    (local $WF v128) (local $LO v128) (local $HI v128) (local $F v128) (local $Z v128)
+    (local $WF v128) (local $LO v128) (local $HI v128) (local $Z v128)
     (local $T0 v128) (local $T1 v128) (local $W0 v128) (local $W1 v128) (local $G v128)
     (local $d0 v128) (local $d1 v128) (local $x0 v128) (local $x1 v128) (local $c0 v128) (local $c1 v128)
     (local $k i32) (local $last i32) (local $sb i32) (local $end i32)
     (local $j0 i32) (local $j1 i32) (local $j2 i32) (local $j3 i32)
     (local $qa0 i32) (local $qa1 i32) (local $qa2 i32) (local $qa3 i32)
     (local $listed i32) (local $jb i32)
-    (local $wf f64) (local $wf2 f64) (local $lo f64) (local $hi f64) (local $fs f64) (local $mg f64) (local $ms f64)
+    (local $wf f64) (local $wf2 f64) (local $lo f64) (local $hi f64) (local $mg f64) (local $ms f64)
     (local $w0 f64) (local $q0 f64) (local $b f64)
     (local.set $wf (f64.load offset=16 (local.get $p)))
     (local.set $lo (f64.load offset=24 (local.get $p)))
     (local.set $hi (f64.load offset=32 (local.get $p)))
-    (local.set $fs (f64.load offset=40 (local.get $p)))
-    (local.set $mg (f64.load offset=48 (local.get $p)))
-    (local.set $ms (f64.load offset=56 (local.get $p)))
+    (local.set $mg (f64.load offset=40 (local.get $p)))
+    (local.set $ms (f64.load offset=48 (local.get $p)))
     (local.set $wf2 (f64.mul (f64.const 2) (f64.abs (local.get $wf))))
     ;; The listed columns against their own bounds: the list keeps those that fail.
     (local.set $listed (local.get $n))
@@ -1039,8 +1028,7 @@
       (loop $test
         (br_if $tested (i32.ge_s (local.get $k) (local.get $listed)))
         (local.set $jb (i32.shl (i32.load (i32.add (local.get $fails) (i32.shl (local.get $k) (i32.const 2)))) (i32.const 3)))
-        (local.set $w0 (f64.add (f64.load (i32.add (local.get $u) (local.get $jb)))
-          (f64.mul (local.get $wf) (f64.load (i32.add (local.get $h0) (local.get $jb))))))
+        (local.set $w0 (f64.load (i32.add (local.get $u) (local.get $jb))))
         (local.set $q0 (f64.load (i32.add (local.get $qAt) (i32.mul (local.get $jb) (local.get $m)))))
         (local.set $b (f64.add
           (f64.mul (local.get $ms)
@@ -1057,16 +1045,13 @@
           (else
             (if (local.get $commit)
               (then
-                (f64.store (i32.add (local.get $u) (local.get $jb))
-                  (f64.sub (f64.load (i32.add (local.get $real) (local.get $jb)))
-                    (f64.mul (local.get $fs) (f64.load (i32.add (local.get $h) (local.get $jb))))))))))
+                (f64.store (i32.add (local.get $u) (local.get $jb)) (f64.load (i32.add (local.get $real) (local.get $jb))))))))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $test)))
     (local.set $k (i32.const 0))
     (local.set $WF (f64x2.splat (local.get $wf)))
     (local.set $LO (f64x2.splat (local.get $lo)))
     (local.set $HI (f64x2.splat (local.get $hi)))
-    (local.set $F (f64x2.splat (local.get $fs)))
     (local.set $last (i32.sub (local.get $n) (i32.const 1)))
     (local.set $end (i32.shl (local.get $steps) (i32.const 3)))
     (block $done
@@ -1082,12 +1067,8 @@
           (select (i32.add (local.get $k) (i32.const 3)) (local.get $last) (i32.lt_s (i32.add (local.get $k) (i32.const 3)) (local.get $n))) (i32.const 2)))) (i32.const 3)))
         (local.set $T0 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $j1)) (v128.load64_zero (i32.add (local.get $t) (local.get $j0)))))
         (local.set $T1 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $j3)) (v128.load64_zero (i32.add (local.get $t) (local.get $j2)))))
-        (local.set $W0 (f64x2.add
-          (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j1)) (v128.load64_zero (i32.add (local.get $u) (local.get $j0))))
-          (f64x2.mul (local.get $WF) (v128.load64_lane 1 (i32.add (local.get $h0) (local.get $j1)) (v128.load64_zero (i32.add (local.get $h0) (local.get $j0)))))))
-        (local.set $W1 (f64x2.add
-          (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j3)) (v128.load64_zero (i32.add (local.get $u) (local.get $j2))))
-          (f64x2.mul (local.get $WF) (v128.load64_lane 1 (i32.add (local.get $h0) (local.get $j3)) (v128.load64_zero (i32.add (local.get $h0) (local.get $j2)))))))
+        (local.set $W0 (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j1)) (v128.load64_zero (i32.add (local.get $u) (local.get $j0)))))
+        (local.set $W1 (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j3)) (v128.load64_zero (i32.add (local.get $u) (local.get $j2)))))
         ;; q_s[j] for s = 0 at $q + j * m * 8 (the offsets j * 8 times m).
         (local.set $qa0 (i32.add (local.get $qAt) (i32.mul (local.get $j0) (local.get $m))))
         (local.set $qa1 (i32.add (local.get $qAt) (i32.mul (local.get $j1) (local.get $m))))
@@ -1119,10 +1100,6 @@
         (f64.store (i32.add (local.get $real) (local.get $j0)) (f64x2.extract_lane 0 (local.get $W0)))
         (if (local.get $commit)
           (then
-            (local.set $W0 (f64x2.sub (local.get $W0) (f64x2.mul (local.get $F)
-              (v128.load64_lane 1 (i32.add (local.get $h) (local.get $j1)) (v128.load64_zero (i32.add (local.get $h) (local.get $j0)))))))
-            (local.set $W1 (f64x2.sub (local.get $W1) (f64x2.mul (local.get $F)
-              (v128.load64_lane 1 (i32.add (local.get $h) (local.get $j3)) (v128.load64_zero (i32.add (local.get $h) (local.get $j2)))))))
             (f64.store (i32.add (local.get $u) (local.get $j3)) (f64x2.extract_lane 1 (local.get $W1)))
             (f64.store (i32.add (local.get $u) (local.get $j2)) (f64x2.extract_lane 0 (local.get $W1)))
             (f64.store (i32.add (local.get $u) (local.get $j1)) (f64x2.extract_lane 1 (local.get $W0)))
@@ -1163,38 +1140,6 @@
         (local.set $b (f64.abs (f64.load (i32.add (local.get $row) (local.get $pairEnd)))))
         (local.set $a (select (local.get $b) (local.get $a) (f64.gt (local.get $b) (local.get $a))))))
     (local.get $a))
-
-  ;; lazyRow for a row with no rewarded step to take (lazy-rewards.ts
-  ;; lazyQuietJs): w = u + wf * H[j] into $real, no bound to check; with
-  ;; $commit, u = w - f * H[j]. Scalars at $p as in lazyRow.
-  (func (export "lazyQuiet") (param $u i32) (param $h i32) (param $real i32) (param $cols i32) (param $p i32) (param $commit i32)
-    (local $WF v128) (local $F v128) (local $hv v128) (local $w v128)
-    (local $wf f64) (local $fs f64) (local $hs f64) (local $ws f64) (local $jb i32) (local $pairEnd i32) (local $end i32)
-    (local.set $wf (f64.load offset=16 (local.get $p)))
-    (local.set $fs (f64.load offset=40 (local.get $p)))
-    (local.set $WF (f64x2.splat (local.get $wf)))
-    (local.set $F (f64x2.splat (local.get $fs)))
-    (local.set $end (i32.shl (local.get $cols) (i32.const 3)))
-    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
-    (block $done
-      (loop $pairs
-        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
-        (local.set $hv (v128.load (i32.add (local.get $h) (local.get $jb))))
-        (local.set $w (f64x2.add (v128.load (i32.add (local.get $u) (local.get $jb))) (f64x2.mul (local.get $WF) (local.get $hv))))
-        (v128.store (i32.add (local.get $real) (local.get $jb)) (local.get $w))
-        (if (local.get $commit)
-          (then
-            (v128.store (i32.add (local.get $u) (local.get $jb)) (f64x2.sub (local.get $w) (f64x2.mul (local.get $F) (local.get $hv))))))
-        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
-        (br $pairs)))
-    (if (i32.lt_u (local.get $pairEnd) (local.get $end))
-      (then
-        (local.set $hs (f64.load (i32.add (local.get $h) (local.get $pairEnd))))
-        (local.set $ws (f64.add (f64.load (i32.add (local.get $u) (local.get $pairEnd))) (f64.mul (local.get $wf) (local.get $hs))))
-        (f64.store (i32.add (local.get $real) (local.get $pairEnd)) (local.get $ws))
-        (if (local.get $commit)
-          (then
-            (f64.store (i32.add (local.get $u) (local.get $pairEnd)) (f64.sub (local.get $ws) (f64.mul (local.get $fs) (local.get $hs)))))))))
 
   ;; m[i][j] += perRow[i] for every row i and each column j listed at
   ;; $colIdx: MSTDPET's trace takes the eligibility of the post spikes'
