@@ -318,9 +318,13 @@ export class LazyRewards {
     for (let k = 0; k < count; k++) {
       const i = rows[k];
       const computed = this.commit(i);
-      if (wasm !== null) wasm.lazyDeliverRow(computed ? -1 : i);
-      else if (computed) for (let j = 0; j < cols; j++) out[j] += real[j] * scale;
-      else for (let j = 0, base = i * cols; j < cols; j++) out[j] += u[base + j] * scale;
+      if (wasm !== null) {
+        if (computed) wasm.lazyDeliverComputed();
+        else wasm.lazyDeliverStored(i);
+        continue;
+      }
+      const w = computed ? real : u;
+      for (let j = 0, at = computed ? 0 : i * cols; j < cols; j++) out[j] += w[at + j] * scale;
     }
     if (wasm !== null) wasm.lazyDeliverEnd(out);
   }
@@ -328,12 +332,10 @@ export class LazyRewards {
   /** Row i's real weights into out from `at`, the state unchanged (weight reads). */
   readRow(i: number, out: Float64Array, at: number): void {
     const { real, u, cols } = this.p;
-    if (this.rowAt[i] === this.rewards) {
-      for (let j = 0, base = i * cols; j < cols; j++) out[at + j] = u[base + j];
-      return;
-    }
-    this.rowReal(i, false);
-    for (let j = 0; j < cols; j++) out[at + j] = real[j];
+    const stored = this.rowAt[i] === this.rewards;
+    if (!stored) this.rowReal(i, false);
+    const w = stored ? u : real;
+    for (let j = 0, from = stored ? i * cols : 0; j < cols; j++) out[at + j] = w[from + j];
   }
 
   /**

@@ -104,12 +104,12 @@ export interface LazyViews {
  */
 const KERNEL_MODULE = compileEmbedded(WEIGHT_KERNELS_WASM_BASE64);
 
-/** Bytes a rows x cols connection needs, as laid out above. */
 /** Copies list[0 .. count) into `to`, one of the lists in the memory that the kernels read. */
 function listInto(to: Int32Array, list: Int32Array, count: number): void {
   for (let k = 0; k < count; k++) to[k] = list[k];
 }
 
+/** Bytes a rows x cols connection needs, as laid out above. */
 function baseBytes(rows: number, cols: number): number {
   const doubles = rows * cols + 4 * cols + 2 * rows;
   const ints = 2 * Math.max(rows, cols);
@@ -528,18 +528,21 @@ export class WasmWeights {
     this.fns.maxAbsRows(this.traceAt, this.cols, this.rows, this.traceRowMaxAt);
   }
 
-  /** The post input in, for lazyDeliverRow (params[0] must hold the scale). */
+  /** The post input in, for lazyDeliverComputed and lazyDeliverStored (params[0] must hold the scale). */
   lazyDeliverBegin(out: Float64Array): void {
     this.out.set(out);
   }
 
-  /**
-   * out[j] += w[j] * scale, as deliver() adds a row: w the row lazyRow
-   * computed into downRow, or with `stored` 0 or more that stored row.
-   */
-  lazyDeliverRow(stored: number): void {
-    this.idx[0] = stored < 0 ? 0 : stored;
-    this.fns.deliver(stored < 0 ? this.downAt : this.storedAt, this.cols, this.idxAt, 1, this.outAt);
+  /** out[j] += downRow[j] * scale: delivery of the row lazyRow computed, as deliver() adds a row. */
+  lazyDeliverComputed(): void {
+    this.idx[0] = 0;
+    this.fns.deliver(this.downAt, this.cols, this.idxAt, 1, this.outAt);
+  }
+
+  /** out[j] += w[i][j] * scale: delivery of stored row i, which holds its weights. */
+  lazyDeliverStored(i: number): void {
+    this.idx[0] = i;
+    this.fns.deliver(this.storedAt, this.cols, this.idxAt, 1, this.outAt);
   }
 
   lazyDeliverEnd(out: Float64Array): void {

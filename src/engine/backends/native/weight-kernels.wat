@@ -1069,7 +1069,7 @@
         (local.set $T1 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $j3)) (v128.load64_zero (i32.add (local.get $t) (local.get $j2)))))
         (local.set $W0 (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j1)) (v128.load64_zero (i32.add (local.get $u) (local.get $j0)))))
         (local.set $W1 (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j3)) (v128.load64_zero (i32.add (local.get $u) (local.get $j2)))))
-        ;; q_s[j] for s = 0 at $q + j * m * 8 (the offsets j * 8 times m).
+        ;; q_s[j] for s = 0 at $qAt + j * m * 8 (the offsets j * 8 times m).
         (local.set $qa0 (i32.add (local.get $qAt) (i32.mul (local.get $j0) (local.get $m))))
         (local.set $qa1 (i32.add (local.get $qAt) (i32.mul (local.get $j1) (local.get $m))))
         (local.set $qa2 (i32.add (local.get $qAt) (i32.mul (local.get $j2) (local.get $m))))
