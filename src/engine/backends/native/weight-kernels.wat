@@ -234,8 +234,21 @@
   ;; when one has its sign bit set, else 0. The odd last entry is left to
   ;; rowNegWith's own check.
   (func $signs (param $m i32) (param $cols i32) (result i32)
-    (local $jb i32) (local $pairEnd i32) (local $negZero v128) (local $any v128) (local $x v128)
+    (local $jb i32) (local $pairEnd i32) (local $negZero v128) (local $any v128) (local $x v128) (local $y v128)
     (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    ;; Two pairs an iteration (the loop's own instructions were half of it).
+    (block $twosDone
+      (loop $twos
+        (br_if $twosDone (i32.gt_u (i32.add (local.get $jb) (i32.const 32)) (local.get $pairEnd)))
+        (local.set $x (v128.load (i32.add (local.get $m) (local.get $jb))))
+        (local.set $y (v128.load offset=16 (i32.add (local.get $m) (local.get $jb))))
+        (local.set $negZero (v128.or (local.get $negZero)
+          (v128.or
+            (i64x2.eq (local.get $x) (v128.const i64x2 0x8000000000000000 0x8000000000000000))
+            (i64x2.eq (local.get $y) (v128.const i64x2 0x8000000000000000 0x8000000000000000)))))
+        (local.set $any (v128.or (local.get $any) (v128.or (local.get $x) (local.get $y))))
+        (local.set $jb (i32.add (local.get $jb) (i32.const 32)))
+        (br $twos)))
     (block $done
       (loop $pairs
         (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
@@ -686,10 +699,37 @@
   ;; dst[i] = c * src[i], or -(c * src[i]) when $negate, for i < $n, with c
   ;; the double at byte $c: the rules' per-row and per-column terms.
   (func (export "scaleInto") (param $dst i32) (param $src i32) (param $n i32) (param $c i32) (param $negate i32)
-    (local $C v128) (local $b i32) (local $pairEnd i32) (local $end i32) (local $x v128)
+    (local $C v128) (local $b i32) (local $pairEnd i32) (local $end i32) (local $x v128) (local $s i32) (local $d i32)
     (local.set $C (f64x2.splat (f64.load (local.get $c))))
     (local.set $end (i32.shl (local.get $n) (i32.const 3)))
     (local.set $pairEnd (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3)))
+    ;; Four pairs an iteration, each sign in a loop of its own (the loop's
+    ;; own instructions were half of it), then the rest.
+    (if (local.get $negate)
+      (then
+        (block $quadsDone
+          (loop $quads
+            (br_if $quadsDone (i32.gt_u (i32.add (local.get $b) (i32.const 64)) (local.get $pairEnd)))
+            (local.set $s (i32.add (local.get $src) (local.get $b)))
+            (local.set $d (i32.add (local.get $dst) (local.get $b)))
+            (v128.store (local.get $d) (f64x2.neg (f64x2.mul (local.get $C) (v128.load (local.get $s)))))
+            (v128.store offset=16 (local.get $d) (f64x2.neg (f64x2.mul (local.get $C) (v128.load offset=16 (local.get $s)))))
+            (v128.store offset=32 (local.get $d) (f64x2.neg (f64x2.mul (local.get $C) (v128.load offset=32 (local.get $s)))))
+            (v128.store offset=48 (local.get $d) (f64x2.neg (f64x2.mul (local.get $C) (v128.load offset=48 (local.get $s)))))
+            (local.set $b (i32.add (local.get $b) (i32.const 64)))
+            (br $quads))))
+      (else
+        (block $quadsDone
+          (loop $quads
+            (br_if $quadsDone (i32.gt_u (i32.add (local.get $b) (i32.const 64)) (local.get $pairEnd)))
+            (local.set $s (i32.add (local.get $src) (local.get $b)))
+            (local.set $d (i32.add (local.get $dst) (local.get $b)))
+            (v128.store (local.get $d) (f64x2.mul (local.get $C) (v128.load (local.get $s))))
+            (v128.store offset=16 (local.get $d) (f64x2.mul (local.get $C) (v128.load offset=16 (local.get $s))))
+            (v128.store offset=32 (local.get $d) (f64x2.mul (local.get $C) (v128.load offset=32 (local.get $s))))
+            (v128.store offset=48 (local.get $d) (f64x2.mul (local.get $C) (v128.load offset=48 (local.get $s))))
+            (local.set $b (i32.add (local.get $b) (i32.const 64)))
+            (br $quads)))))
     (block $done
       (loop $pairs
         (br_if $done (i32.ge_u (local.get $b) (local.get $pairEnd)))
@@ -721,6 +761,17 @@
     (local.set $at (local.get $p))
     (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 3))))
     (local.set $pairEnd (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3))))
+    ;; Four pairs an iteration (the loop's own instructions were half of
+    ;; it), then the rest.
+    (block $quadsDone
+      (loop $quads
+        (br_if $quadsDone (i32.gt_u (i32.add (local.get $at) (i32.const 64)) (local.get $pairEnd)))
+        (v128.store (local.get $at) (f64x2.add (f64x2.mul (v128.load (local.get $at)) (local.get $DECAY)) (local.get $Z)))
+        (v128.store offset=16 (local.get $at) (f64x2.add (f64x2.mul (v128.load offset=16 (local.get $at)) (local.get $DECAY)) (local.get $Z)))
+        (v128.store offset=32 (local.get $at) (f64x2.add (f64x2.mul (v128.load offset=32 (local.get $at)) (local.get $DECAY)) (local.get $Z)))
+        (v128.store offset=48 (local.get $at) (f64x2.add (f64x2.mul (v128.load offset=48 (local.get $at)) (local.get $DECAY)) (local.get $Z)))
+        (local.set $at (i32.add (local.get $at) (i32.const 64)))
+        (br $quads)))
     (block $pairsDone
       (loop $pairs
         (br_if $pairsDone (i32.ge_u (local.get $at) (local.get $pairEnd)))
@@ -950,28 +1001,51 @@
     (local.set $HI (f64x2.splat (local.get $hi)))
     (local.set $end (i32.shl (local.get $cols) (i32.const 3)))
     (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
-    (block $done
-      (loop $pairs
-        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
-        (local.set $uv (v128.load (i32.add (local.get $u) (local.get $jb))))
-        (local.set $w (f64x2.add
-          (f64x2.add (local.get $uv) (f64x2.mul (v128.load (i32.add (local.get $t) (local.get $jb))) (local.get $DG)))
-          (f64x2.mul (local.get $WF)
-            (f64x2.sub (v128.load (i32.add (local.get $h) (local.get $jb))) (v128.load (i32.add (local.get $h0) (local.get $jb)))))))
-        (v128.store (i32.add (local.get $real) (local.get $jb)) (local.get $w))
-        (local.set $bad (v128.or
-          (f64x2.lt (f64x2.sub (local.get $uv) (local.get $B)) (local.get $LO))
-          (f64x2.gt (f64x2.add (local.get $uv) (local.get $B)) (local.get $HI))))
-        (if (local.get $commit)
-          (then (v128.store (i32.add (local.get $u) (local.get $jb)) (v128.bitselect (local.get $uv) (local.get $w) (local.get $bad)))))
-        (local.set $bits (i64x2.bitmask (local.get $bad)))
-        (local.set $at (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))))
-        (i32.store (local.get $at) (i32.shr_u (local.get $jb) (i32.const 3)))
-        (local.set $at (i32.add (local.get $at) (i32.shl (i32.and (local.get $bits) (i32.const 1)) (i32.const 2))))
-        (i32.store (local.get $at) (i32.add (i32.shr_u (local.get $jb) (i32.const 3)) (i32.const 1)))
-        (local.set $n (i32.add (local.get $n) (i32.popcnt (local.get $bits))))
-        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
-        (br $pairs)))
+    ;; With and without $commit, a loop each (its test was in every pair).
+    (if (local.get $commit)
+      (then
+        (block $done
+          (loop $pairs
+            (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (local.set $uv (v128.load (i32.add (local.get $u) (local.get $jb))))
+            (local.set $w (f64x2.add
+              (f64x2.add (local.get $uv) (f64x2.mul (v128.load (i32.add (local.get $t) (local.get $jb))) (local.get $DG)))
+              (f64x2.mul (local.get $WF)
+                (f64x2.sub (v128.load (i32.add (local.get $h) (local.get $jb))) (v128.load (i32.add (local.get $h0) (local.get $jb)))))))
+            (v128.store (i32.add (local.get $real) (local.get $jb)) (local.get $w))
+            (local.set $bad (v128.or
+              (f64x2.lt (f64x2.sub (local.get $uv) (local.get $B)) (local.get $LO))
+              (f64x2.gt (f64x2.add (local.get $uv) (local.get $B)) (local.get $HI))))
+            (v128.store (i32.add (local.get $u) (local.get $jb)) (v128.bitselect (local.get $uv) (local.get $w) (local.get $bad)))
+            (local.set $bits (i64x2.bitmask (local.get $bad)))
+            (local.set $at (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))))
+            (i32.store (local.get $at) (i32.shr_u (local.get $jb) (i32.const 3)))
+            (local.set $at (i32.add (local.get $at) (i32.shl (i32.and (local.get $bits) (i32.const 1)) (i32.const 2))))
+            (i32.store (local.get $at) (i32.add (i32.shr_u (local.get $jb) (i32.const 3)) (i32.const 1)))
+            (local.set $n (i32.add (local.get $n) (i32.popcnt (local.get $bits))))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+            (br $pairs))))
+      (else
+        (block $done
+          (loop $pairs
+            (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+            (local.set $uv (v128.load (i32.add (local.get $u) (local.get $jb))))
+            (local.set $w (f64x2.add
+              (f64x2.add (local.get $uv) (f64x2.mul (v128.load (i32.add (local.get $t) (local.get $jb))) (local.get $DG)))
+              (f64x2.mul (local.get $WF)
+                (f64x2.sub (v128.load (i32.add (local.get $h) (local.get $jb))) (v128.load (i32.add (local.get $h0) (local.get $jb)))))))
+            (v128.store (i32.add (local.get $real) (local.get $jb)) (local.get $w))
+            (local.set $bad (v128.or
+              (f64x2.lt (f64x2.sub (local.get $uv) (local.get $B)) (local.get $LO))
+              (f64x2.gt (f64x2.add (local.get $uv) (local.get $B)) (local.get $HI))))
+            (local.set $bits (i64x2.bitmask (local.get $bad)))
+            (local.set $at (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))))
+            (i32.store (local.get $at) (i32.shr_u (local.get $jb) (i32.const 3)))
+            (local.set $at (i32.add (local.get $at) (i32.shl (i32.and (local.get $bits) (i32.const 1)) (i32.const 2))))
+            (i32.store (local.get $at) (i32.add (i32.shr_u (local.get $jb) (i32.const 3)) (i32.const 1)))
+            (local.set $n (i32.add (local.get $n) (i32.popcnt (local.get $bits))))
+            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+            (br $pairs)))))
     (if (i32.lt_u (local.get $pairEnd) (local.get $end))
       (then
         (local.set $us (f64.load (i32.add (local.get $u) (local.get $pairEnd))))
