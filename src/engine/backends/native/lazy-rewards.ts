@@ -31,7 +31,9 @@
  * its weights as it reads them, and the step after its neuron's spike,
  * before the trace's row and its factor change, stores them again if a
  * reward came between (if none did, the stored weights are the weights,
- * whatever the factor).
+ * whatever the factor). A row with one rewarded step to take, q unchanged
+ * since (that step after a spike, under a reward every step), takes it as
+ * the dense update would: one clamped addition a weight, no bound to test.
  * Everything that reads or writes the whole matrix, changes the trace or q
  * as a whole (the pending columns taken in, the trace's scale folded, a
  * reset, a restored state), and a full epoch (MAX_REWARDS rewarded steps, or
@@ -110,6 +112,8 @@ export class LazyRewards {
   private epochScale = 1;
   /** The largest q (q only grows until the pending columns restart). */
   private qMax = 0;
+  /** Whether columns were added to q since the last rewarded step. */
+  private qMoved = false;
   /**
    * Whether the rule applies its rewards here this step (or has some
    * pending): only then are the rows' bounds on the trace kept, else they
@@ -170,21 +174,32 @@ export class LazyRewards {
       hAt[base + j] = y;
     }
     this.rewards = r + 1;
+    this.qMoved = false;
   }
 
   /**
-   * Row i's real weights into the scratch row `real`, with `commit` also
-   * stored, else the state unchanged; for a row that has taken every
-   * reward (whose stored weights are its weights), nothing.
+   * Row i's real weights, with `commit` stored, else the state unchanged;
+   * returns whether they are in the scratch row `real` (else the stored row
+   * holds them: a row that has taken every reward, or one brought up to
+   * date by a single step with `commit`).
    */
-  private rowReal(i: number, commit: boolean): void {
+  private rowReal(i: number, commit: boolean): boolean {
     const { params, wasm, cols } = this.p;
-    if (this.rowAt[i] === this.rewards) return;
+    if (this.rowAt[i] === this.rewards) return false;
     params[2] = this.rowF[i];
+    const from = this.rowAt[i];
+    if (from === this.rewards - 1 && !this.qMoved) {
+      // One rewarded step since, with q as it was then (the step after a
+      // pre spike, under a reward every step): that step itself, as the
+      // dense update goes, costs less than the closed form and its bounds.
+      params[0] = this.g[from];
+      if (wasm !== null) wasm.lazyOne(i, commit);
+      else lazyOneJs(this.p, i * cols, commit);
+      return !commit;
+    }
     params[0] = this.G - this.rowG[i];
     // M, the largest |G - G0| since the row's last update; the row's bound, M (max |T| + 2 |F| max q), is
     // never less than a walk's reach (see above).
-    const from = this.rowAt[i];
     const { g } = this;
     let sum = 0;
     let most = 0;
@@ -198,10 +213,10 @@ export class LazyRewards {
     if (wasm !== null) {
       const n = wasm.lazyRow(i, from, commit);
       if (n > 0) wasm.lazyReplay(i, from, this.rewards, n, commit);
-      return;
+      return true;
     }
     const listed = lazyRowJs(this.p, i * cols, from * cols, commit);
-    if (listed === 0) return;
+    if (listed === 0) return true;
     const n = this.ownBounds(i, listed, commit);
     const { fails, u, real } = this.p;
     for (let k = 0; k < n; k++) {
@@ -209,6 +224,7 @@ export class LazyRewards {
       this.replay(i, j);
       if (commit) u[i * cols + j] = real[j];
     }
+    return true;
   }
 
   /**
@@ -268,20 +284,15 @@ export class LazyRewards {
 
   /**
    * Row i brought up to date, its factor as it is now; returns whether its
-   * weights were computed into `real` (else the stored row holds them, as
-   * no reward came since it was last brought up to date).
+   * weights were computed into `real` (else the stored row holds them).
    */
   private commit(i: number): boolean {
     const f = this.p.factors[i];
-    if (this.rowAt[i] === this.rewards) {
-      this.rowF[i] = f;
-      return false;
-    }
-    this.rowReal(i, true);
+    const inReal = this.rowReal(i, true);
     this.rowG[i] = this.G;
     this.rowF[i] = f;
     this.rowAt[i] = this.rewards;
-    return true;
+    return inReal;
   }
 
   /**
@@ -298,6 +309,7 @@ export class LazyRewards {
   columnsAdded(cols: Int32Array, count: number): void {
     const { q } = this.p;
     for (let k = 0; k < count; k++) if (q[cols[k]] > this.qMax) this.qMax = q[cols[k]];
+    if (count > 0) this.qMoved = true;
   }
 
   /** The trace's stored values were multiplied by s (its scale folded in). */
@@ -332,8 +344,7 @@ export class LazyRewards {
   /** Row i's real weights into out from `at`, the state unchanged (weight reads). */
   readRow(i: number, out: Float64Array, at: number): void {
     const { real, u, cols } = this.p;
-    const stored = this.rowAt[i] === this.rewards;
-    if (!stored) this.rowReal(i, false);
+    const stored = !this.rowReal(i, false);
     const w = stored ? u : real;
     for (let j = 0, from = stored ? i * cols : 0; j < cols; j++) out[at + j] = w[from + j];
   }
@@ -376,6 +387,33 @@ export class LazyRewards {
   private allRowsChanged(): void {
     this.p.rowBounds();
     this.rowMaxStale = false;
+  }
+}
+
+/**
+ * The row at `base` after one rewarded step, g = params[0], from its stored
+ * weights, with q as at that step: dw = g * (T + wf * q[j]), and where dw
+ * is not 0, w + dw clamped to [w_min, w_max] (the replay's step); into the
+ * stored row with `commit`, else into `real`. The WebAssembly kernel
+ * `lazyOne` does the same operations.
+ */
+function lazyOneJs(p: LazyRewardParts, base: number, commit: boolean): void {
+  const { u, trace, q, real, params, cols } = p;
+  const g = params[0];
+  const wf = params[2];
+  const lo = params[3];
+  const hi = params[4];
+  const out = commit ? u : real;
+  const at = commit ? base : 0;
+  for (let j = 0; j < cols; j++) {
+    const w = u[base + j];
+    const dw = g * (trace[base + j] + wf * q[j]);
+    if (dw === 0) {
+      out[at + j] = w;
+      continue;
+    }
+    const x = w + dw;
+    out[at + j] = x < lo ? lo : x > hi ? hi : x;
   }
 }
 

@@ -59,6 +59,7 @@ interface KernelExports {
   foldColumns(m: number, rows: number, cols: number, pr: number, q: number, dq: number): void;
   lazyRow(u: number, t: number, h: number, h0: number, real: number, fails: number, cols: number, p: number, commit: number): number;
   lazyReplay(u: number, t: number, q: number, real: number, fails: number, n: number, g: number, qAt: number, m: number, steps: number, p: number, commit: number): void;
+  lazyOne(u: number, t: number, q: number, dst: number, cols: number, p: number): void;
   maxAbsRows(m: number, cols: number, rows: number, out: number): void;
   takeTerms(stored: number, rows: number, cols: number, rowIdx: number, rowCount: number, mask: number, colIdx: number, colCount: number, up: number, down: number): void;
 }
@@ -521,6 +522,16 @@ export class WasmWeights {
     const g = this.lazyHistoryGAt + 8 * from;
     const q = this.lazyHistoryQAt + 8 * from;
     this.fns.lazyReplay(this.storedAt + off, this.traceAt + off, this.traceColumnsAt, this.downAt, this.idx2At, n, g, q, this.lazySlots, to - from, this.lazyParamsAt, commit ? 1 : 0);
+  }
+
+  /**
+   * Row i after one rewarded step, from its stored weights, into the
+   * stored row with `commit`, else into downRow (lazy-rewards.ts
+   * lazyOneJs).
+   */
+  lazyOne(i: number, commit: boolean): void {
+    const off = 8 * i * this.cols;
+    this.fns.lazyOne(this.storedAt + off, this.traceAt + off, this.traceColumnsAt, commit ? this.storedAt + off : this.downAt, this.cols, this.lazyParamsAt);
   }
 
   /** traceRowMax[i] = max |trace[i][j]| for every row (DenseWeights.traceRowMaxAll). */

@@ -1064,6 +1064,52 @@
             (if (local.get $commit) (then (f64.store (i32.add (local.get $u) (local.get $pairEnd)) (local.get $ws))))))))
     (local.get $n))
 
+  ;; MSTDPET's lazy rewards (lazy-rewards.ts lazyOneJs): one row, its
+  ;; stored weights at $u, after one rewarded step with q as at that step:
+  ;; dw = g * (T[j] + wf * q[j]), and where dw is not 0 (of either sign), w +
+  ;; dw clamped to [w_min, w_max], into $dst (the stored row itself, or a
+  ;; scratch row). Scalars at $p as in lazyRow, g where lazyRow has dG.
+  (func (export "lazyOne") (param $u i32) (param $t i32) (param $q i32) (param $dst i32) (param $cols i32) (param $p i32)
+    (local $G v128) (local $WF v128) (local $LO v128) (local $HI v128) (local $Z v128)
+    (local $w v128) (local $d v128)
+    (local $jb i32) (local $pairEnd i32) (local $end i32)
+    (local $gs f64) (local $ws f64) (local $ds f64) (local $xs f64)
+    (local.set $gs (f64.load (local.get $p)))
+    (local.set $G (f64x2.splat (local.get $gs)))
+    (local.set $WF (f64x2.splat (f64.load offset=16 (local.get $p))))
+    (local.set $LO (f64x2.splat (f64.load offset=24 (local.get $p))))
+    (local.set $HI (f64x2.splat (f64.load offset=32 (local.get $p))))
+    (local.set $end (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+        (local.set $w (v128.load (i32.add (local.get $u) (local.get $jb))))
+        (local.set $d (f64x2.mul (local.get $G)
+          (f64x2.add (v128.load (i32.add (local.get $t) (local.get $jb)))
+            (f64x2.mul (local.get $WF) (v128.load (i32.add (local.get $q) (local.get $jb)))))))
+        ;; pmax(x, lo) is x < lo ? lo : x and pmin(y, hi) is hi < y ? hi : y, the
+        ;; JavaScript ternaries; where dw is 0, w as it is (w + 0 would turn -0 into +0).
+        (v128.store (i32.add (local.get $dst) (local.get $jb))
+          (v128.bitselect (local.get $w)
+            (f64x2.pmin (f64x2.pmax (f64x2.add (local.get $w) (local.get $d)) (local.get $LO)) (local.get $HI))
+            (f64x2.eq (local.get $d) (local.get $Z))))
+        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $end))
+      (then
+        (local.set $ws (f64.load (i32.add (local.get $u) (local.get $pairEnd))))
+        (local.set $ds (f64.mul (local.get $gs)
+          (f64.add (f64.load (i32.add (local.get $t) (local.get $pairEnd)))
+            (f64.mul (f64.load offset=16 (local.get $p)) (f64.load (i32.add (local.get $q) (local.get $pairEnd)))))))
+        (local.set $xs (f64.add (local.get $ws) (local.get $ds)))
+        (f64.store (i32.add (local.get $dst) (local.get $pairEnd))
+          (select (local.get $ws)
+            (select (f64.load offset=24 (local.get $p))
+              (select (f64.load offset=32 (local.get $p)) (local.get $xs) (f64.gt (local.get $xs) (f64.load offset=32 (local.get $p))))
+              (f64.lt (local.get $xs) (f64.load offset=24 (local.get $p))))
+            (f64.eq (local.get $ds) (f64.const 0)))))))
+
   ;; MSTDPET's lazy rewards' replay (lazy-rewards.ts ownBounds and replay).
   ;; First the columns j listed at $fails ($n of them) of one row are tested
   ;; against their own bound: u[j] within b = M * (|T[j] + wf * q0| + 2
