@@ -193,10 +193,10 @@ export class MstdpRule implements NativeRule {
   /** p_plus and p_minus live in the weights' vectors, next to the matrix (see DenseWeights.preVector). */
   readonly pPlus: Float64Array;
   readonly pMinus: Float64Array;
-  protected readonly ePreMask: Uint8Array;
+  /** The eligibility's spikes as lists; as a mask of the pre neurons only where a kernel reads one (applyCross). */
   protected readonly ePreIdx: Int32Array;
   protected ePreCount = 0;
-  protected readonly ePostMask: Uint8Array;
+  private readonly ePreMask: Uint8Array;
   protected readonly ePostIdx: Int32Array;
   protected ePostCount = 0;
 
@@ -215,7 +215,6 @@ export class MstdpRule implements NativeRule {
     w.lazyColumns?.setSource(w.preVector, p[PLUS_DECAY]);
     this.ePreMask = new Uint8Array(pre.n);
     this.ePreIdx = new Int32Array(pre.n);
-    this.ePostMask = new Uint8Array(post.n);
     this.ePostIdx = new Int32Array(post.n);
   }
 
@@ -267,7 +266,9 @@ export class MstdpRule implements NativeRule {
           w.appendLazyColumns(ePostIdx, this.ePostCount, C, ePreIdx, this.ePreCount);
         } else {
           w.scaledPreIntoPerRow(C);
+          for (let k = 0; k < this.ePreCount; k++) ePreMask[ePreIdx[k]] = 1;
           w.applyCross(ePreMask, ePostIdx, this.ePostCount, true);
+          for (let k = 0; k < this.ePreCount; k++) ePreMask[ePreIdx[k]] = 0;
         }
       }
     }
@@ -294,17 +295,9 @@ export class MstdpRule implements NativeRule {
   }
 
   private setEligibilitySpikes(preIdx: ArrayLike<number>, preCount: number, postIdx: ArrayLike<number>, postCount: number): void {
-    const { ePreMask, ePreIdx, ePostMask, ePostIdx } = this;
-    for (let k = 0; k < this.ePreCount; k++) ePreMask[ePreIdx[k]] = 0;
-    for (let k = 0; k < this.ePostCount; k++) ePostMask[ePostIdx[k]] = 0;
-    for (let k = 0; k < preCount; k++) {
-      ePreIdx[k] = preIdx[k];
-      ePreMask[preIdx[k]] = 1;
-    }
-    for (let k = 0; k < postCount; k++) {
-      ePostIdx[k] = postIdx[k];
-      ePostMask[postIdx[k]] = 1;
-    }
+    const { ePreIdx, ePostIdx } = this;
+    for (let k = 0; k < preCount; k++) ePreIdx[k] = preIdx[k];
+    for (let k = 0; k < postCount; k++) ePostIdx[k] = postIdx[k];
     this.ePreCount = preCount;
     this.ePostCount = postCount;
   }
@@ -342,11 +335,15 @@ export class MstdpRule implements NativeRule {
   }
 
   eligibility(): number[][] {
+    const preMask = new Uint8Array(this.pre.n);
+    const postMask = new Uint8Array(this.post.n);
+    for (let k = 0; k < this.ePreCount; k++) preMask[this.ePreIdx[k]] = 1;
+    for (let k = 0; k < this.ePostCount; k++) postMask[this.ePostIdx[k]] = 1;
     const out: number[][] = [];
     for (let i = 0; i < this.pre.n; i++) {
       const row = new Array<number>(this.post.n);
       for (let j = 0; j < this.post.n; j++) {
-        row[j] = this.pPlus[i] * this.ePostMask[j] + this.ePreMask[i] * this.pMinus[j];
+        row[j] = this.pPlus[i] * postMask[j] + preMask[i] * this.pMinus[j];
       }
       out.push(row);
     }
