@@ -86,7 +86,11 @@ export interface LazyRewardParts {
   rowBounds: () => void;
   /** g_s of each rewarded step (lazyRewardSlots(rows) of them). */
   g: Float64Array;
-  /** q at each rewarded step, column-major (column j's at j * slots), read along a synapse's replay. */
+  /**
+   * q at each rewarded step, row-major (step s's at s * cols): a rewarded
+   * step writes one contiguous row; the reads (a listed weight's q then, a
+   * replay's steps) are few.
+   */
   qAt: Float64Array;
   /** H before the epoch's first rewarded step (zeros) and after each, row-major (slots + 1 rows). */
   hAt: Float64Array;
@@ -163,15 +167,19 @@ export class LazyRewards {
     if (this.rowMaxStale) this.allRowsChanged();
     this.g[r] = g;
     this.G += g;
-    const { qAt, hAt } = this;
-    const base = (r + 1) * cols;
-    const m = this.maxRewards;
-    for (let j = 0; j < cols; j++) {
-      const x = q[j];
-      const y = h[j] + g * x;
-      h[j] = y;
-      qAt[j * m + r] = x;
-      hAt[base + j] = y;
+    if (this.p.wasm !== null) {
+      this.p.wasm.lazyReward(r);
+    } else {
+      const { qAt, hAt } = this;
+      const base = (r + 1) * cols;
+      const qBase = r * cols;
+      for (let j = 0; j < cols; j++) {
+        const x = q[j];
+        const y = h[j] + g * x;
+        h[j] = y;
+        qAt[qBase + j] = x;
+        hAt[base + j] = y;
+      }
     }
     this.rewards = r + 1;
     this.qMoved = false;
@@ -246,7 +254,7 @@ export class LazyRewards {
     for (let k = 0; k < listed; k++) {
       const j = fails[k];
       const w0 = u[base + j];
-      const q0 = this.qAt[j * this.maxRewards + from];
+      const q0 = this.qAt[from * cols + j];
       const b = m * (Math.abs(trace[base + j] + wf * q0) + wf2 * (q[j] - q0)) + margin;
       if (w0 - b < lo || w0 + b > hi) fails[n++] = j;
       else if (commit) u[base + j] = real[j];
@@ -267,9 +275,8 @@ export class LazyRewards {
     const from = this.rowAt[i];
     const { g, qAt } = this;
     let w = u[k];
-    const at = j * this.maxRewards;
     for (let s = from; s < this.rewards; s++) {
-      const dw = g[s] * (t + f * qAt[at + s]);
+      const dw = g[s] * (t + f * qAt[s * cols + j]);
       if (dw === 0) continue;
       const x = w + dw;
       w = x < wMin ? wMin : x > wMax ? wMax : x;

@@ -58,8 +58,9 @@ interface KernelExports {
   addRows(m: number, cols: number, idx: number, count: number, v: number, q: number, dq: number, out: number, keepMax: number): void;
   foldColumns(m: number, rows: number, cols: number, pr: number, q: number, dq: number): void;
   lazyRow(u: number, t: number, h: number, h0: number, real: number, fails: number, cols: number, p: number, commit: number): number;
-  lazyReplay(u: number, t: number, q: number, real: number, fails: number, n: number, g: number, qAt: number, m: number, steps: number, p: number, commit: number): void;
+  lazyReplay(u: number, t: number, q: number, real: number, fails: number, n: number, g: number, qAt: number, rowBytes: number, steps: number, p: number, commit: number): void;
   lazyOne(u: number, t: number, q: number, dst: number, cols: number, p: number): void;
+  lazyReward(q: number, h: number, qRow: number, hRow: number, cols: number, g: number): void;
   maxAbsRows(m: number, cols: number, rows: number, out: number): void;
   takeTerms(stored: number, rows: number, cols: number, rowIdx: number, rowCount: number, mask: number, colIdx: number, colCount: number, up: number, down: number): void;
 }
@@ -213,7 +214,6 @@ export class WasmWeights {
   private readonly lazyHistoryGAt: number = 0;
   private readonly lazyHistoryQAt: number = 0;
   private readonly lazyHistoryHAt: number = 0;
-  private readonly lazySlots: number = 0;
   private readonly lazyHAt: number = 0;
   private readonly lazyParamsAt: number = 0;
   private readonly traceRowMaxAt: number = 0;
@@ -306,7 +306,6 @@ export class WasmWeights {
       this.traceRowMax = new Float64Array(buf, at, rows);
       at += 8 * rows;
       const slots = lazyRewardSlots(rows);
-      this.lazySlots = slots;
       this.lazyHistoryGAt = at;
       this.lazyHistoryG = new Float64Array(buf, at, slots);
       at += 8 * slots;
@@ -520,8 +519,14 @@ export class WasmWeights {
   lazyReplay(i: number, from: number, to: number, n: number, commit: boolean): void {
     const off = 8 * i * this.cols;
     const g = this.lazyHistoryGAt + 8 * from;
-    const q = this.lazyHistoryQAt + 8 * from;
-    this.fns.lazyReplay(this.storedAt + off, this.traceAt + off, this.traceColumnsAt, this.downAt, this.idx2At, n, g, q, this.lazySlots, to - from, this.lazyParamsAt, commit ? 1 : 0);
+    const q = this.lazyHistoryQAt + 8 * from * this.cols;
+    this.fns.lazyReplay(this.storedAt + off, this.traceAt + off, this.traceColumnsAt, this.downAt, this.idx2At, n, g, q, 8 * this.cols, to - from, this.lazyParamsAt, commit ? 1 : 0);
+  }
+
+  /** Rewarded step r's columns: H takes g_r * q, and the history q and H after (lazy-rewards.ts reward; g_r already in the history). */
+  lazyReward(r: number): void {
+    const rowBytes = 8 * this.cols;
+    this.fns.lazyReward(this.traceColumnsAt, this.lazyHAt, this.lazyHistoryQAt + r * rowBytes, this.lazyHistoryHAt + (r + 1) * rowBytes, this.cols, this.lazyHistoryGAt + 8 * r);
   }
 
   /**

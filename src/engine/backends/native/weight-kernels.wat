@@ -1064,6 +1064,35 @@
             (if (local.get $commit) (then (f64.store (i32.add (local.get $u) (local.get $pairEnd)) (local.get $ws))))))))
     (local.get $n))
 
+  ;; MSTDPET's lazy rewards (lazy-rewards.ts reward): a rewarded step's
+  ;; columns, g the double at $g: for j < $cols, H[j] = H[j] + g * q[j]
+  ;; (H at $h, q at $q), and the step's rows of the history, q into $qRow
+  ;; and the new H into $hRow.
+  (func (export "lazyReward") (param $q i32) (param $h i32) (param $qRow i32) (param $hRow i32) (param $cols i32) (param $g i32)
+    (local $G v128) (local $x v128) (local $y v128) (local $gs f64) (local $xs f64) (local $ys f64)
+    (local $jb i32) (local $pairEnd i32) (local $end i32)
+    (local.set $gs (f64.load (local.get $g)))
+    (local.set $G (f64x2.splat (local.get $gs)))
+    (local.set $end (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+        (local.set $x (v128.load (i32.add (local.get $q) (local.get $jb))))
+        (local.set $y (f64x2.add (v128.load (i32.add (local.get $h) (local.get $jb))) (f64x2.mul (local.get $G) (local.get $x))))
+        (v128.store (i32.add (local.get $h) (local.get $jb)) (local.get $y))
+        (v128.store (i32.add (local.get $qRow) (local.get $jb)) (local.get $x))
+        (v128.store (i32.add (local.get $hRow) (local.get $jb)) (local.get $y))
+        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+        (br $pairs)))
+    (if (i32.lt_u (local.get $pairEnd) (local.get $end))
+      (then
+        (local.set $xs (f64.load (i32.add (local.get $q) (local.get $pairEnd))))
+        (local.set $ys (f64.add (f64.load (i32.add (local.get $h) (local.get $pairEnd))) (f64.mul (local.get $gs) (local.get $xs))))
+        (f64.store (i32.add (local.get $h) (local.get $pairEnd)) (local.get $ys))
+        (f64.store (i32.add (local.get $qRow) (local.get $pairEnd)) (local.get $xs))
+        (f64.store (i32.add (local.get $hRow) (local.get $pairEnd)) (local.get $ys)))))
+
   ;; MSTDPET's lazy rewards (lazy-rewards.ts lazyOneJs): one row, its
   ;; stored weights at $u, after one rewarded step with q as at that step:
   ;; dw = g * (T[j] + wf * q[j]), and where dw is not 0 (of either sign), w +
@@ -1119,20 +1148,20 @@
   ;; $steps rewarded steps, as the dense update goes: from w = u[j],
   ;; dw = g[s] * (T[j] + wf * q_s[j]), and where dw is not 0, w = w + dw
   ;; clamped to [w_min, w_max]. The result goes to $real[j], and with
-  ;; $commit, u[j] = w. g[s] at $g + 8 s, q_s[j] at $qAt + 8 (j
-  ;; $m + s). Four columns at a time, in two vectors, as their steps share g
+  ;; $commit, u[j] = w. g[s] at $g + 8 s, q_s[j] at $qAt + $rowBytes s
+  ;; + 8 j (a row of q a rewarded step). Four columns at a time, in two vectors, as their steps share g
   ;; and every column's walk is a chain of its own; the last group repeats
   ;; its last column in the lanes it lacks (both lanes write the same
   ;; value). Scalars at $p as in lazyRow, and 40 margin, 48 M.
   (func (export "lazyReplay") (param $u i32) (param $t i32) (param $q i32) (param $real i32) (param $fails i32) (param $n i32)
-    (param $g i32) (param $qAt i32) (param $m i32) (param $steps i32) (param $p i32) (param $commit i32)
+    (param $g i32) (param $qAt i32) (param $rowBytes i32) (param $steps i32) (param $p i32) (param $commit i32)
     (local $WF v128) (local $LO v128) (local $HI v128) (local $Z v128)
     (local $T0 v128) (local $T1 v128) (local $W0 v128) (local $W1 v128) (local $G v128)
     (local $d0 v128) (local $d1 v128) (local $x0 v128) (local $x1 v128) (local $c0 v128) (local $c1 v128)
     (local $k i32) (local $last i32) (local $sb i32) (local $end i32)
     (local $j0 i32) (local $j1 i32) (local $j2 i32) (local $j3 i32)
     (local $qa0 i32) (local $qa1 i32) (local $qa2 i32) (local $qa3 i32)
-    (local $listed i32) (local $jb i32)
+    (local $listed i32) (local $jb i32) (local $qb i32)
     (local $wf f64) (local $wf2 f64) (local $lo f64) (local $hi f64) (local $mg f64) (local $ms f64)
     (local $w0 f64) (local $q0 f64) (local $b f64)
     (local.set $wf (f64.load offset=16 (local.get $p)))
@@ -1149,7 +1178,7 @@
         (br_if $tested (i32.ge_s (local.get $k) (local.get $listed)))
         (local.set $jb (i32.shl (i32.load (i32.add (local.get $fails) (i32.shl (local.get $k) (i32.const 2)))) (i32.const 3)))
         (local.set $w0 (f64.load (i32.add (local.get $u) (local.get $jb))))
-        (local.set $q0 (f64.load (i32.add (local.get $qAt) (i32.mul (local.get $jb) (local.get $m)))))
+        (local.set $q0 (f64.load (i32.add (local.get $qAt) (local.get $jb))))
         (local.set $b (f64.add
           (f64.mul (local.get $ms)
             (f64.add
@@ -1189,20 +1218,21 @@
         (local.set $T1 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $j3)) (v128.load64_zero (i32.add (local.get $t) (local.get $j2)))))
         (local.set $W0 (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j1)) (v128.load64_zero (i32.add (local.get $u) (local.get $j0)))))
         (local.set $W1 (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j3)) (v128.load64_zero (i32.add (local.get $u) (local.get $j2)))))
-        ;; q_s[j] for s = 0 at $qAt + j * m * 8 (the offsets j * 8 times m).
-        (local.set $qa0 (i32.add (local.get $qAt) (i32.mul (local.get $j0) (local.get $m))))
-        (local.set $qa1 (i32.add (local.get $qAt) (i32.mul (local.get $j1) (local.get $m))))
-        (local.set $qa2 (i32.add (local.get $qAt) (i32.mul (local.get $j2) (local.get $m))))
-        (local.set $qa3 (i32.add (local.get $qAt) (i32.mul (local.get $j3) (local.get $m))))
+        ;; q_s[j] for s = 0 at $qAt + j * 8, a row of $rowBytes further each step.
+        (local.set $qa0 (i32.add (local.get $qAt) (local.get $j0)))
+        (local.set $qa1 (i32.add (local.get $qAt) (local.get $j1)))
+        (local.set $qa2 (i32.add (local.get $qAt) (local.get $j2)))
+        (local.set $qa3 (i32.add (local.get $qAt) (local.get $j3)))
         (local.set $sb (i32.const 0))
+        (local.set $qb (i32.const 0))
         (block $stepsDone
           (loop $stepLoop
             (br_if $stepsDone (i32.ge_u (local.get $sb) (local.get $end)))
             (local.set $G (v128.load64_splat (i32.add (local.get $g) (local.get $sb))))
             (local.set $d0 (f64x2.mul (local.get $G) (f64x2.add (local.get $T0) (f64x2.mul (local.get $WF)
-              (v128.load64_lane 1 (i32.add (local.get $qa1) (local.get $sb)) (v128.load64_zero (i32.add (local.get $qa0) (local.get $sb))))))))
+              (v128.load64_lane 1 (i32.add (local.get $qa1) (local.get $qb)) (v128.load64_zero (i32.add (local.get $qa0) (local.get $qb))))))))
             (local.set $d1 (f64x2.mul (local.get $G) (f64x2.add (local.get $T1) (f64x2.mul (local.get $WF)
-              (v128.load64_lane 1 (i32.add (local.get $qa3) (local.get $sb)) (v128.load64_zero (i32.add (local.get $qa2) (local.get $sb))))))))
+              (v128.load64_lane 1 (i32.add (local.get $qa3) (local.get $qb)) (v128.load64_zero (i32.add (local.get $qa2) (local.get $qb))))))))
             (local.set $x0 (f64x2.add (local.get $W0) (local.get $d0)))
             (local.set $x1 (f64x2.add (local.get $W1) (local.get $d1)))
             ;; pmax(x, lo) is x < lo ? lo : x and pmin(y, hi) is hi < y ? hi : y, the JavaScript ternaries.
@@ -1212,6 +1242,7 @@
             (local.set $W0 (v128.bitselect (local.get $W0) (local.get $c0) (f64x2.eq (local.get $d0) (local.get $Z))))
             (local.set $W1 (v128.bitselect (local.get $W1) (local.get $c1) (f64x2.eq (local.get $d1) (local.get $Z))))
             (local.set $sb (i32.add (local.get $sb) (i32.const 8)))
+            (local.set $qb (i32.add (local.get $qb) (local.get $rowBytes)))
             (br $stepLoop)))
         ;; Lanes in the order j3, j2, j1, j0, so that where a lane repeats a column the stores agree anyway.
         (f64.store (i32.add (local.get $real) (local.get $j3)) (f64x2.extract_lane 1 (local.get $W1)))
