@@ -230,7 +230,8 @@ describe('MSTDPET', () => {
   }
 
   test('200 -> 200 at 1% input, rewards of both signs every step: the dense reference, bounds met both ways', () => {
-    // The benchmark's kind of network, smaller: epochs ended by their count of rewarded steps, rows replayed at both bounds,
+    // The benchmark's kind of network, smaller: the history's ring of 100 rewarded steps wrapping, rows brought up to date
+    // as their last update leaves it, rows of pre neurons that never fired left as they are, rows replayed at both bounds,
     // delivery of rows whose rewards are pending, on the WebAssembly kernels.
     const n = 200;
     const spec = {
@@ -242,7 +243,7 @@ describe('MSTDPET', () => {
     const ref = new ReferenceNetwork(net.spec, { c: net.weights('c') });
     let x = 4242;
     const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-    // At the quick depth 250 steps: two and a half epochs of 100 rewarded steps.
+    // At the quick depth 250 steps: the ring of 100 slots goes round two and a half times.
     for (let t = 0, steps = atDepth(600, 250); t < steps; t++) {
       const pre = new Array<number>(n).fill(0);
       for (let k = 0; k < 2; k++) pre[Math.floor(rnd() * n)] = 100;

@@ -25,7 +25,8 @@
  * weights it lists are tested against their own b. Any that fail both are
  * replayed step by step, exactly as the dense update would have gone, from
  * the value of g_s and of q at every rewarded step of the epoch (kept for
- * that).
+ * that, in a ring of slots: a row whose last update is about to leave the
+ * ring takes its rewards first).
  *
  * A row is brought up to date where it is read already: delivery stores
  * its weights as it reads them, and the step after its neuron's spike,
@@ -36,9 +37,9 @@
  * the dense update would: one clamped addition a weight, no bound to test.
  * Everything that reads or writes the whole matrix, changes the trace or q
  * as a whole (the pending columns taken in, the trace's scale folded, a
- * reset, a restored state), and a full epoch (MAX_REWARDS rewarded steps, or
- * the trace's scale fallen by EPOCH_SCALE_DROP, which bounds how much the
- * sums G and H lose to rounding against a late row's share) first brings
+ * reset, a restored state), and a full epoch (EPOCH_SLOTS rounds of the
+ * ring, or the trace's scale fallen by EPOCH_SCALE_DROP, which bounds how
+ * much the sums G and H lose to rounding against a late row's share) first brings
  * every row up to date and starts a new epoch. The weights are those of the
  * dense update up to rounding (one rounded sum for many rounded additions);
  * the JavaScript loops and the WebAssembly kernels give the same bits.
@@ -46,13 +47,20 @@
 import type { ScaledTrace } from './scaled-trace.js';
 import type { WasmWeights } from './wasm-weights.js';
 
-/** Rewarded steps an epoch keeps at most (fewer for small matrices: q and H at each cost 16 bytes a column). */
-const MAX_REWARDS = 256;
+/** Rewarded steps the history keeps at most (fewer for small matrices: q and H at each cost 16 bytes a column). */
+const MAX_SLOTS = 256;
 
-/** Rewarded steps an epoch of a connection with `rows` pre neurons keeps. */
+/** Rewarded steps the history of a connection with `rows` pre neurons keeps, a ring. */
 export function lazyRewardSlots(rows: number): number {
-  return Math.max(8, Math.min(MAX_REWARDS, rows >> 1));
+  return Math.max(8, Math.min(MAX_SLOTS, rows >> 1));
 }
+/** An epoch's rewarded steps at most, in slots of the history (which bounds how far G and H grow). */
+const EPOCH_SLOTS = 16;
+/**
+ * Rows whose last update is about to leave the history are brought up to
+ * date this many rewarded steps ahead, in one look over the rows.
+ */
+const AGE_AHEAD = 16;
 /** An epoch ends once the trace's scale has fallen this far since its first reward. */
 const EPOCH_SCALE_DROP = 2 ** -6;
 /** What a weight must keep from a bound, beyond its walk's reach, to skip its replay: this much of w_max - w_min. */
@@ -110,7 +118,7 @@ export class LazyRewards {
   private readonly rowF: Float64Array;
   private readonly rowAt: Int32Array;
   private G = 0;
-  /** Rewarded steps in this epoch. */
+  /** Rewarded steps in this epoch; step s's g and q are in slot s % maxRewards, H after it in row (s + 1) % (maxRewards + 1). */
   private rewards = 0;
   /** The trace's scale at the epoch's first reward. */
   private epochScale = 1;
@@ -155,7 +163,7 @@ export class LazyRewards {
    * and arrays here: a double argument would be boxed.)
    */
   beforeStep(trace: ScaledTrace): void {
-    if (this.rewards > 0 && (this.rewards === this.maxRewards || trace.scale < this.epochScale * EPOCH_SCALE_DROP)) this.flushAll();
+    if (this.rewards > 0 && (this.rewards === EPOCH_SLOTS * this.maxRewards || trace.scale < this.epochScale * EPOCH_SCALE_DROP)) this.flushAll();
   }
 
   /** A rewarded step, g = params[slot] = lr[0] * dt * r * the trace's scale, after the step's columns were added to q. */
@@ -165,14 +173,33 @@ export class LazyRewards {
     const r = this.rewards;
     if (r === 0) this.epochScale = trace.scale;
     if (this.rowMaxStale) this.allRowsChanged();
-    this.g[r] = g;
+    const m = this.maxRewards;
+    // Step r takes the slots of step r - m: the rows last brought up to
+    // date then (or, looking ahead, up to AGE_AHEAD steps later) first take
+    // their rewards. Most rows are brought up to date by their own spikes
+    // long before.
+    const oldest = r - m;
+    const ahead = Math.min(AGE_AHEAD, m);
+    if (oldest >= 0 && oldest % ahead === 0) {
+      const { rowAt } = this;
+      for (let i = 0; i < rowAt.length; i++) {
+        if (rowAt[i] < oldest + ahead && rowAt[i] !== r) {
+          this.rowReal(i, true);
+          this.rowG[i] = this.G;
+          rowAt[i] = r;
+        }
+      }
+    }
+    const at = r % m;
+    const hRow = (r + 1) % (m + 1);
+    this.g[at] = g;
     this.G += g;
     if (this.p.wasm !== null) {
-      this.p.wasm.lazyReward(r);
+      this.p.wasm.lazyReward(at, hRow);
     } else {
       const { qAt, hAt } = this;
-      const base = (r + 1) * cols;
-      const qBase = r * cols;
+      const base = hRow * cols;
+      const qBase = at * cols;
       for (let j = 0; j < cols; j++) {
         const x = q[j];
         const y = h[j] + g * x;
@@ -194,13 +221,17 @@ export class LazyRewards {
   private rowReal(i: number, commit: boolean): boolean {
     const { params, wasm, cols } = this.p;
     if (this.rowAt[i] === this.rewards) return false;
+    // A row whose trace is 0 (a pre neuron that has not fired) takes no
+    // change from any reward: the dense update keeps such weights as they are.
+    if (this.p.rowMax[i] === 0 && this.rowF[i] === 0) return false;
     params[2] = this.rowF[i];
     const from = this.rowAt[i];
+    const m = this.maxRewards;
     if (from === this.rewards - 1 && !this.qMoved) {
       // One rewarded step since, with q as it was then (the step after a
       // pre spike, under a reward every step): that step itself, as the
       // dense update goes, costs less than the closed form and its bounds.
-      params[0] = this.g[from];
+      params[0] = this.g[from % m];
       if (wasm !== null) wasm.lazyOne(i, commit);
       else lazyOneJs(this.p, i * cols, commit);
       return !commit;
@@ -211,19 +242,19 @@ export class LazyRewards {
     const { g } = this;
     let sum = 0;
     let most = 0;
-    for (let s = from; s < this.rewards; s++) {
-      sum += g[s];
+    for (let s = from, k = from % m; s < this.rewards; s++, k = k + 1 === m ? 0 : k + 1) {
+      sum += g[k];
       const a = Math.abs(sum);
       if (a > most) most = a;
     }
     params[1] = most * (this.p.rowMax[i] + 2 * Math.abs(params[2]) * this.qMax) + params[5];
     params[6] = most;
     if (wasm !== null) {
-      const n = wasm.lazyRow(i, from, commit);
-      if (n > 0) wasm.lazyReplay(i, from, this.rewards, n, commit);
+      const n = wasm.lazyRow(i, from % (m + 1), commit);
+      if (n > 0) wasm.lazyReplay(i, from % m, m, this.rewards - from, n, commit);
       return true;
     }
-    const listed = lazyRowJs(this.p, i * cols, from * cols, commit);
+    const listed = lazyRowJs(this.p, i * cols, (from % (m + 1)) * cols, commit);
     if (listed === 0) return true;
     const n = this.ownBounds(i, listed, commit);
     const { fails, u, real } = this.p;
@@ -254,7 +285,7 @@ export class LazyRewards {
     for (let k = 0; k < listed; k++) {
       const j = fails[k];
       const w0 = u[base + j];
-      const q0 = this.qAt[from * cols + j];
+      const q0 = this.qAt[(from % this.maxRewards) * cols + j];
       const b = m * (Math.abs(trace[base + j] + wf * q0) + wf2 * (q[j] - q0)) + margin;
       if (w0 - b < lo || w0 + b > hi) fails[n++] = j;
       else if (commit) u[base + j] = real[j];
@@ -275,8 +306,9 @@ export class LazyRewards {
     const from = this.rowAt[i];
     const { g, qAt } = this;
     let w = u[k];
-    for (let s = from; s < this.rewards; s++) {
-      const dw = g[s] * (t + f * qAt[s * cols + j]);
+    const m = this.maxRewards;
+    for (let s = from, slot = from % m; s < this.rewards; s++, slot = slot + 1 === m ? 0 : slot + 1) {
+      const dw = g[slot] * (t + f * qAt[slot * cols + j]);
       if (dw === 0) continue;
       const x = w + dw;
       w = x < wMin ? wMin : x > wMax ? wMax : x;

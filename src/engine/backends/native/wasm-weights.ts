@@ -58,7 +58,7 @@ interface KernelExports {
   addRows(m: number, cols: number, idx: number, count: number, v: number, q: number, dq: number, out: number, keepMax: number): void;
   foldColumns(m: number, rows: number, cols: number, pr: number, q: number, dq: number): void;
   lazyRow(u: number, t: number, h: number, h0: number, real: number, fails: number, cols: number, p: number, commit: number): number;
-  lazyReplay(u: number, t: number, q: number, real: number, fails: number, n: number, g: number, qAt: number, rowBytes: number, steps: number, p: number, commit: number): void;
+  lazyReplay(u: number, t: number, q: number, real: number, fails: number, n: number, g: number, qAt: number, rowBytes: number, start: number, slots: number, steps: number, p: number, commit: number): void;
   lazyOne(u: number, t: number, q: number, dst: number, cols: number, p: number): void;
   lazyReward(q: number, h: number, qRow: number, hRow: number, cols: number, g: number): void;
   maxAbsRows(m: number, cols: number, rows: number, out: number): void;
@@ -501,32 +501,38 @@ export class WasmWeights {
   /**
    * Row i's real weights into downRow, the columns that may need a replay
    * listed in idx2; returns how many; with `commit`, the row stored where
-   * none is needed; `from`, the row of lazyHAt when row i was last brought
-   * up to date (lazy-rewards.ts lazyRowJs).
+   * none is needed; `hRow`, the row of the history of H that holds H as
+   * it was when row i was last brought up to date (lazy-rewards.ts
+   * lazyRowJs).
    */
-  lazyRow(i: number, from: number, commit: boolean): number {
+  lazyRow(i: number, hRow: number, commit: boolean): number {
     const off = 8 * i * this.cols;
-    const h0 = this.lazyHistoryHAt + 8 * from * this.cols;
+    const h0 = this.lazyHistoryHAt + 8 * hRow * this.cols;
     return this.fns.lazyRow(this.storedAt + off, this.traceAt + off, this.lazyHAt, h0, this.downAt, this.idx2At, this.cols, this.lazyParamsAt, commit ? 1 : 0);
   }
 
   /**
    * Of the n columns lazyRow listed, those whose own bound fails too
-   * replayed over the rewarded steps from `from` to `to` into downRow; with
-   * `commit`, every listed column stored (lazy-rewards.ts ownBounds and
-   * replay).
+   * replayed over `steps` rewarded steps from slot `start` of the history
+   * (a ring of `slots`) into downRow; with `commit`, every listed column
+   * stored (lazy-rewards.ts ownBounds and replay).
    */
-  lazyReplay(i: number, from: number, to: number, n: number, commit: boolean): void {
+  lazyReplay(i: number, start: number, slots: number, steps: number, n: number, commit: boolean): void {
     const off = 8 * i * this.cols;
-    const g = this.lazyHistoryGAt + 8 * from;
-    const q = this.lazyHistoryQAt + 8 * from * this.cols;
-    this.fns.lazyReplay(this.storedAt + off, this.traceAt + off, this.traceColumnsAt, this.downAt, this.idx2At, n, g, q, 8 * this.cols, to - from, this.lazyParamsAt, commit ? 1 : 0);
+    this.fns.lazyReplay(
+      this.storedAt + off, this.traceAt + off, this.traceColumnsAt, this.downAt, this.idx2At, n,
+      this.lazyHistoryGAt, this.lazyHistoryQAt, 8 * this.cols, start, slots, steps, this.lazyParamsAt, commit ? 1 : 0,
+    );
   }
 
-  /** Rewarded step r's columns: H takes g_r * q, and the history q and H after (lazy-rewards.ts reward; g_r already in the history). */
-  lazyReward(r: number): void {
+  /**
+   * A rewarded step's columns: H takes g * q, and q and the new H go to the
+   * history, q and g (already there) in slot `slot`, H in row `hRow`
+   * (lazy-rewards.ts reward).
+   */
+  lazyReward(slot: number, hRow: number): void {
     const rowBytes = 8 * this.cols;
-    this.fns.lazyReward(this.traceColumnsAt, this.lazyHAt, this.lazyHistoryQAt + r * rowBytes, this.lazyHistoryHAt + (r + 1) * rowBytes, this.cols, this.lazyHistoryGAt + 8 * r);
+    this.fns.lazyReward(this.traceColumnsAt, this.lazyHAt, this.lazyHistoryQAt + slot * rowBytes, this.lazyHistoryHAt + hRow * rowBytes, this.cols, this.lazyHistoryGAt + 8 * slot);
   }
 
   /**

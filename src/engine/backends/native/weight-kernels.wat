@@ -1154,14 +1154,14 @@
   ;; its last column in the lanes it lacks (both lanes write the same
   ;; value). Scalars at $p as in lazyRow, and 40 margin, 48 M.
   (func (export "lazyReplay") (param $u i32) (param $t i32) (param $q i32) (param $real i32) (param $fails i32) (param $n i32)
-    (param $g i32) (param $qAt i32) (param $rowBytes i32) (param $steps i32) (param $p i32) (param $commit i32)
+    (param $g i32) (param $qAt i32) (param $rowBytes i32) (param $start i32) (param $slots i32) (param $steps i32) (param $p i32) (param $commit i32)
     (local $WF v128) (local $LO v128) (local $HI v128) (local $Z v128)
     (local $T0 v128) (local $T1 v128) (local $W0 v128) (local $W1 v128) (local $G v128)
     (local $d0 v128) (local $d1 v128) (local $x0 v128) (local $x1 v128) (local $c0 v128) (local $c1 v128)
     (local $k i32) (local $last i32) (local $sb i32) (local $end i32)
     (local $j0 i32) (local $j1 i32) (local $j2 i32) (local $j3 i32)
     (local $qa0 i32) (local $qa1 i32) (local $qa2 i32) (local $qa3 i32)
-    (local $listed i32) (local $jb i32) (local $qb i32)
+    (local $listed i32) (local $jb i32) (local $qb i32) (local $taken i32) (local $sb0 i32) (local $qb0 i32) (local $gEnd i32)
     (local $wf f64) (local $wf2 f64) (local $lo f64) (local $hi f64) (local $mg f64) (local $ms f64)
     (local $w0 f64) (local $q0 f64) (local $b f64)
     (local.set $wf (f64.load offset=16 (local.get $p)))
@@ -1178,7 +1178,7 @@
         (br_if $tested (i32.ge_s (local.get $k) (local.get $listed)))
         (local.set $jb (i32.shl (i32.load (i32.add (local.get $fails) (i32.shl (local.get $k) (i32.const 2)))) (i32.const 3)))
         (local.set $w0 (f64.load (i32.add (local.get $u) (local.get $jb))))
-        (local.set $q0 (f64.load (i32.add (local.get $qAt) (local.get $jb))))
+        (local.set $q0 (f64.load (i32.add (i32.add (local.get $qAt) (i32.mul (local.get $start) (local.get $rowBytes))) (local.get $jb))))
         (local.set $b (f64.add
           (f64.mul (local.get $ms)
             (f64.add
@@ -1202,7 +1202,11 @@
     (local.set $LO (f64x2.splat (local.get $lo)))
     (local.set $HI (f64x2.splat (local.get $hi)))
     (local.set $last (i32.sub (local.get $n) (i32.const 1)))
-    (local.set $end (i32.shl (local.get $steps) (i32.const 3)))
+    ;; The history is a ring of $slots: g[s] at $g + 8 s, q_s a row of
+    ;; $rowBytes at $qAt + $rowBytes s; the walk starts at slot $start.
+    (local.set $sb0 (i32.shl (local.get $start) (i32.const 3)))
+    (local.set $qb0 (i32.mul (local.get $start) (local.get $rowBytes)))
+    (local.set $gEnd (i32.shl (local.get $slots) (i32.const 3)))
     (block $done
       (loop $groups
         (br_if $done (i32.ge_s (local.get $k) (local.get $n)))
@@ -1218,16 +1222,17 @@
         (local.set $T1 (v128.load64_lane 1 (i32.add (local.get $t) (local.get $j3)) (v128.load64_zero (i32.add (local.get $t) (local.get $j2)))))
         (local.set $W0 (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j1)) (v128.load64_zero (i32.add (local.get $u) (local.get $j0)))))
         (local.set $W1 (v128.load64_lane 1 (i32.add (local.get $u) (local.get $j3)) (v128.load64_zero (i32.add (local.get $u) (local.get $j2)))))
-        ;; q_s[j] for s = 0 at $qAt + j * 8, a row of $rowBytes further each step.
+        ;; q_s[j] at $qAt + j * 8, a row of $rowBytes further each step.
         (local.set $qa0 (i32.add (local.get $qAt) (local.get $j0)))
         (local.set $qa1 (i32.add (local.get $qAt) (local.get $j1)))
         (local.set $qa2 (i32.add (local.get $qAt) (local.get $j2)))
         (local.set $qa3 (i32.add (local.get $qAt) (local.get $j3)))
-        (local.set $sb (i32.const 0))
-        (local.set $qb (i32.const 0))
+        (local.set $sb (local.get $sb0))
+        (local.set $qb (local.get $qb0))
+        (local.set $taken (i32.const 0))
         (block $stepsDone
           (loop $stepLoop
-            (br_if $stepsDone (i32.ge_u (local.get $sb) (local.get $end)))
+            (br_if $stepsDone (i32.ge_u (local.get $taken) (local.get $steps)))
             (local.set $G (v128.load64_splat (i32.add (local.get $g) (local.get $sb))))
             (local.set $d0 (f64x2.mul (local.get $G) (f64x2.add (local.get $T0) (f64x2.mul (local.get $WF)
               (v128.load64_lane 1 (i32.add (local.get $qa1) (local.get $qb)) (v128.load64_zero (i32.add (local.get $qa0) (local.get $qb))))))))
@@ -1241,8 +1246,13 @@
             ;; A step that moves it by 0 leaves w as it is (w + 0 would turn -0 into +0).
             (local.set $W0 (v128.bitselect (local.get $W0) (local.get $c0) (f64x2.eq (local.get $d0) (local.get $Z))))
             (local.set $W1 (v128.bitselect (local.get $W1) (local.get $c1) (f64x2.eq (local.get $d1) (local.get $Z))))
+            (local.set $taken (i32.add (local.get $taken) (i32.const 1)))
             (local.set $sb (i32.add (local.get $sb) (i32.const 8)))
             (local.set $qb (i32.add (local.get $qb) (local.get $rowBytes)))
+            (if (i32.eq (local.get $sb) (local.get $gEnd))
+              (then
+                (local.set $sb (i32.const 0))
+                (local.set $qb (i32.const 0))))
             (br $stepLoop)))
         ;; Lanes in the order j3, j2, j1, j0, so that where a lane repeats a column the stores agree anyway.
         (f64.store (i32.add (local.get $real) (local.get $j3)) (f64x2.extract_lane 1 (local.get $W1)))
