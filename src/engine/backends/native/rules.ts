@@ -181,7 +181,7 @@ const PENDING_AFTER_QUIET = 8;
  * reward updates every weight at once. Bringing rows up to date costs about
  * a dense update every few dozen steps (docs/benchmarks.md).
  */
-const LAZY_BELOW_QUIET = 20;
+const LAZY_BELOW_QUIET = 32;
 
 export class MstdpRule implements NativeRule {
   protected readonly pre: LifPopulation;
