@@ -92,15 +92,19 @@ export interface LazyRewardParts {
   rowMax: Float64Array;
   /** Takes rowMax afresh for every row. */
   rowBounds: () => void;
-  /** g_s of each rewarded step (lazyRewardSlots(rows) of them). */
+  /** g_s of each rewarded step, a ring of lazyRewardSlots(rows) slots (step s in slot s % slots). */
   g: Float64Array;
   /**
-   * q at each rewarded step, row-major (step s's at s * cols): a rewarded
-   * step writes one contiguous row; the reads (a listed weight's q then, a
-   * replay's steps) are few.
+   * q at each rewarded step, in the same ring, row-major (slot k's at
+   * k * cols): a rewarded step writes one contiguous row; the reads (a
+   * listed weight's q then, a replay's steps) are few.
    */
   qAt: Float64Array;
-  /** H before the epoch's first rewarded step (zeros) and after each, row-major (slots + 1 rows). */
+  /**
+   * H before the epoch's first rewarded step (zeros, row 0) and after each,
+   * row-major, a ring of slots + 1 rows (after step s in row (s + 1) %
+   * (slots + 1)).
+   */
   hAt: Float64Array;
   /** The WebAssembly kernels over the same memory, or null for the JavaScript loops. */
   wasm: WasmWeights | null;
