@@ -186,13 +186,7 @@ export class LazyRewards {
     const ahead = Math.min(AGE_AHEAD, m);
     if (oldest >= 0 && oldest % ahead === 0) {
       const { rowAt } = this;
-      for (let i = 0; i < rowAt.length; i++) {
-        if (rowAt[i] < oldest + ahead && rowAt[i] !== r) {
-          this.rowReal(i, true);
-          this.rowG[i] = this.G;
-          rowAt[i] = r;
-        }
-      }
+      for (let i = 0; i < rowAt.length; i++) if (rowAt[i] < oldest + ahead) this.takeRewards(i);
     }
     const at = r % m;
     const hRow = (r + 1) % (m + 1);
@@ -331,9 +325,18 @@ export class LazyRewards {
    */
   private commit(i: number): boolean {
     const f = this.p.factors[i];
+    const inReal = this.takeRewards(i);
+    this.rowF[i] = f;
+    return inReal;
+  }
+
+  /**
+   * Row i brought up to date, its trace's factor as it was (the trace row
+   * unchanged); returns as rowReal does.
+   */
+  private takeRewards(i: number): boolean {
     const inReal = this.rowReal(i, true);
     this.rowG[i] = this.G;
-    this.rowF[i] = f;
     this.rowAt[i] = this.rewards;
     return inReal;
   }

@@ -57,7 +57,7 @@ interface KernelExports {
   addCols(m: number, rows: number, cols: number, perRow: number, colIdx: number, colCount: number): void;
   addRows(m: number, cols: number, idx: number, count: number, v: number, q: number, dq: number, out: number, keepMax: number): void;
   foldColumns(m: number, rows: number, cols: number, pr: number, q: number, dq: number): void;
-  lazyRow(u: number, t: number, h: number, h0: number, real: number, fails: number, cols: number, p: number, commit: number): number;
+  lazyRow(u: number, t: number, h: number, h0: number, real: number, fails: number, cols: number, p: number, dst: number): number;
   lazyReplay(u: number, t: number, q: number, real: number, fails: number, n: number, g: number, qAt: number, rowBytes: number, start: number, slots: number, steps: number, p: number, commit: number): void;
   lazyOne(u: number, t: number, q: number, dst: number, cols: number, p: number): void;
   lazyReward(q: number, h: number, qRow: number, hRow: number, cols: number, g: number): void;
@@ -508,7 +508,9 @@ export class WasmWeights {
   lazyRow(i: number, hRow: number, commit: boolean): number {
     const off = 8 * i * this.cols;
     const h0 = this.lazyHistoryHAt + 8 * hRow * this.cols;
-    return this.fns.lazyRow(this.storedAt + off, this.traceAt + off, this.lazyHAt, h0, this.downAt, this.idx2At, this.cols, this.lazyParamsAt, commit ? 1 : 0);
+    // Without commit the row as committed goes to upRow, scratch here.
+    const dst = commit ? this.storedAt + off : this.upAt;
+    return this.fns.lazyRow(this.storedAt + off, this.traceAt + off, this.lazyHAt, h0, this.downAt, this.idx2At, this.cols, this.lazyParamsAt, dst);
   }
 
   /**

@@ -979,16 +979,17 @@
   ;; $fails, in column order; returns how many. The list is written
   ;; without branches: each pair stores both its columns at the list's end
   ;; and moves the end past those that fail (the end never passes the
-  ;; column, so the stores stay within a row's room). With $commit, u takes
-  ;; w where the column is not listed (a listed one keeps its u, which its
-  ;; replay reads). The row scalars at $p: 0 dG, 8 b, 16 wf, 24 w_min,
-  ;; 32 w_max.
-  (func (export "lazyRow") (param $u i32) (param $t i32) (param $h i32) (param $h0 i32) (param $real i32) (param $fails i32) (param $cols i32) (param $p i32) (param $commit i32) (result i32)
+  ;; column, so the stores stay within a row's room). The row as a commit
+  ;; leaves it (w where the column is not listed, u where it is, which its
+  ;; replay reads) goes to $dst: the stored row itself to commit, a scratch
+  ;; row otherwise (a store in every pair, where a test of a flag was). The
+  ;; row scalars at $p: 0 dG, 8 b, 16 wf, 24 w_min, 32 w_max.
+  (func (export "lazyRow") (param $u i32) (param $t i32) (param $h i32) (param $h0 i32) (param $real i32) (param $fails i32) (param $cols i32) (param $p i32) (param $dst i32) (result i32)
     (local $DG v128) (local $B v128) (local $WF v128) (local $LO v128) (local $HI v128)
     (local $uv v128) (local $w v128) (local $bad v128)
     (local $jb i32) (local $pairEnd i32) (local $end i32) (local $n i32) (local $bits i32) (local $at i32)
     (local $dg f64) (local $bs f64) (local $wf f64) (local $lo f64) (local $hi f64)
-    (local $us f64) (local $ws f64)
+    (local $us f64) (local $ws f64) (local $listed i32)
     (local.set $dg (f64.load (local.get $p)))
     (local.set $bs (f64.load offset=8 (local.get $p)))
     (local.set $wf (f64.load offset=16 (local.get $p)))
@@ -1001,51 +1002,27 @@
     (local.set $HI (f64x2.splat (local.get $hi)))
     (local.set $end (i32.shl (local.get $cols) (i32.const 3)))
     (local.set $pairEnd (i32.shl (i32.and (local.get $cols) (i32.const -2)) (i32.const 3)))
-    ;; With and without $commit, a loop each (its test was in every pair).
-    (if (local.get $commit)
-      (then
-        (block $done
-          (loop $pairs
-            (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
-            (local.set $uv (v128.load (i32.add (local.get $u) (local.get $jb))))
-            (local.set $w (f64x2.add
-              (f64x2.add (local.get $uv) (f64x2.mul (v128.load (i32.add (local.get $t) (local.get $jb))) (local.get $DG)))
-              (f64x2.mul (local.get $WF)
-                (f64x2.sub (v128.load (i32.add (local.get $h) (local.get $jb))) (v128.load (i32.add (local.get $h0) (local.get $jb)))))))
-            (v128.store (i32.add (local.get $real) (local.get $jb)) (local.get $w))
-            (local.set $bad (v128.or
-              (f64x2.lt (f64x2.sub (local.get $uv) (local.get $B)) (local.get $LO))
-              (f64x2.gt (f64x2.add (local.get $uv) (local.get $B)) (local.get $HI))))
-            (v128.store (i32.add (local.get $u) (local.get $jb)) (v128.bitselect (local.get $uv) (local.get $w) (local.get $bad)))
-            (local.set $bits (i64x2.bitmask (local.get $bad)))
-            (local.set $at (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))))
-            (i32.store (local.get $at) (i32.shr_u (local.get $jb) (i32.const 3)))
-            (local.set $at (i32.add (local.get $at) (i32.shl (i32.and (local.get $bits) (i32.const 1)) (i32.const 2))))
-            (i32.store (local.get $at) (i32.add (i32.shr_u (local.get $jb) (i32.const 3)) (i32.const 1)))
-            (local.set $n (i32.add (local.get $n) (i32.popcnt (local.get $bits))))
-            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
-            (br $pairs))))
-      (else
-        (block $done
-          (loop $pairs
-            (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
-            (local.set $uv (v128.load (i32.add (local.get $u) (local.get $jb))))
-            (local.set $w (f64x2.add
-              (f64x2.add (local.get $uv) (f64x2.mul (v128.load (i32.add (local.get $t) (local.get $jb))) (local.get $DG)))
-              (f64x2.mul (local.get $WF)
-                (f64x2.sub (v128.load (i32.add (local.get $h) (local.get $jb))) (v128.load (i32.add (local.get $h0) (local.get $jb)))))))
-            (v128.store (i32.add (local.get $real) (local.get $jb)) (local.get $w))
-            (local.set $bad (v128.or
-              (f64x2.lt (f64x2.sub (local.get $uv) (local.get $B)) (local.get $LO))
-              (f64x2.gt (f64x2.add (local.get $uv) (local.get $B)) (local.get $HI))))
-            (local.set $bits (i64x2.bitmask (local.get $bad)))
-            (local.set $at (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))))
-            (i32.store (local.get $at) (i32.shr_u (local.get $jb) (i32.const 3)))
-            (local.set $at (i32.add (local.get $at) (i32.shl (i32.and (local.get $bits) (i32.const 1)) (i32.const 2))))
-            (i32.store (local.get $at) (i32.add (i32.shr_u (local.get $jb) (i32.const 3)) (i32.const 1)))
-            (local.set $n (i32.add (local.get $n) (i32.popcnt (local.get $bits))))
-            (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
-            (br $pairs)))))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $jb) (local.get $pairEnd)))
+        (local.set $uv (v128.load (i32.add (local.get $u) (local.get $jb))))
+        (local.set $w (f64x2.add
+          (f64x2.add (local.get $uv) (f64x2.mul (v128.load (i32.add (local.get $t) (local.get $jb))) (local.get $DG)))
+          (f64x2.mul (local.get $WF)
+            (f64x2.sub (v128.load (i32.add (local.get $h) (local.get $jb))) (v128.load (i32.add (local.get $h0) (local.get $jb)))))))
+        (v128.store (i32.add (local.get $real) (local.get $jb)) (local.get $w))
+        (local.set $bad (v128.or
+          (f64x2.lt (f64x2.sub (local.get $uv) (local.get $B)) (local.get $LO))
+          (f64x2.gt (f64x2.add (local.get $uv) (local.get $B)) (local.get $HI))))
+        (v128.store (i32.add (local.get $dst) (local.get $jb)) (v128.bitselect (local.get $uv) (local.get $w) (local.get $bad)))
+        (local.set $bits (i64x2.bitmask (local.get $bad)))
+        (local.set $at (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))))
+        (i32.store (local.get $at) (i32.shr_u (local.get $jb) (i32.const 3)))
+        (local.set $at (i32.add (local.get $at) (i32.shl (i32.and (local.get $bits) (i32.const 1)) (i32.const 2))))
+        (i32.store (local.get $at) (i32.add (i32.shr_u (local.get $jb) (i32.const 3)) (i32.const 1)))
+        (local.set $n (i32.add (local.get $n) (i32.popcnt (local.get $bits))))
+        (local.set $jb (i32.add (local.get $jb) (i32.const 16)))
+        (br $pairs)))
     (if (i32.lt_u (local.get $pairEnd) (local.get $end))
       (then
         (local.set $us (f64.load (i32.add (local.get $u) (local.get $pairEnd))))
@@ -1054,17 +1031,15 @@
           (f64.mul (local.get $wf)
             (f64.sub (f64.load (i32.add (local.get $h) (local.get $pairEnd))) (f64.load (i32.add (local.get $h0) (local.get $pairEnd)))))))
         (f64.store (i32.add (local.get $real) (local.get $pairEnd)) (local.get $ws))
-        (if (i32.or
-              (f64.lt (f64.sub (local.get $us) (local.get $bs)) (local.get $lo))
-              (f64.gt (f64.add (local.get $us) (local.get $bs)) (local.get $hi)))
-          (then
-            (i32.store (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))) (i32.shr_u (local.get $pairEnd) (i32.const 3)))
-            (local.set $n (i32.add (local.get $n) (i32.const 1))))
-          (else
-            (if (local.get $commit) (then (f64.store (i32.add (local.get $u) (local.get $pairEnd)) (local.get $ws))))))))
+        (local.set $listed (i32.or
+          (f64.lt (f64.sub (local.get $us) (local.get $bs)) (local.get $lo))
+          (f64.gt (f64.add (local.get $us) (local.get $bs)) (local.get $hi))))
+        (f64.store (i32.add (local.get $dst) (local.get $pairEnd)) (select (local.get $us) (local.get $ws) (local.get $listed)))
+        (i32.store (i32.add (local.get $fails) (i32.shl (local.get $n) (i32.const 2))) (i32.shr_u (local.get $pairEnd) (i32.const 3)))
+        (local.set $n (i32.add (local.get $n) (local.get $listed)))))
     (local.get $n))
 
-  ;; MSTDPET's lazy rewards (lazy-rewards.ts reward): a rewarded step's
+    ;; MSTDPET's lazy rewards (lazy-rewards.ts reward): a rewarded step's
   ;; columns, g the double at $g: for j < $cols, H[j] = H[j] + g * q[j]
   ;; (H at $h, q at $q), and the step's rows of the history, q into $qRow
   ;; and the new H into $hRow.
@@ -1149,16 +1124,17 @@
   ;; dw = g[s] * (T[j] + wf * q_s[j]), and where dw is not 0, w = w + dw
   ;; clamped to [w_min, w_max]. The result goes to $real[j], and with
   ;; $commit, u[j] = w. g[s] at $g + 8 s, q_s[j] at $qAt + $rowBytes s
-  ;; + 8 j (a row of q a rewarded step). Four columns at a time, in two vectors, as their steps share g
-  ;; and every column's walk is a chain of its own; the last group repeats
-  ;; its last column in the lanes it lacks (both lanes write the same
-  ;; value). Scalars at $p as in lazyRow, and 40 margin, 48 M.
+  ;; + 8 j (a row of q a rewarded step), s from slot $start round a ring
+  ;; of $slots. Four columns at a time, in two vectors, as their steps
+  ;; share g and every column's walk is a chain of its own; the last group
+  ;; repeats its last column in the lanes it lacks (both lanes write the
+  ;; same value). Scalars at $p as in lazyRow, and 40 margin, 48 M.
   (func (export "lazyReplay") (param $u i32) (param $t i32) (param $q i32) (param $real i32) (param $fails i32) (param $n i32)
     (param $g i32) (param $qAt i32) (param $rowBytes i32) (param $start i32) (param $slots i32) (param $steps i32) (param $p i32) (param $commit i32)
     (local $WF v128) (local $LO v128) (local $HI v128) (local $Z v128)
     (local $T0 v128) (local $T1 v128) (local $W0 v128) (local $W1 v128) (local $G v128)
     (local $d0 v128) (local $d1 v128) (local $x0 v128) (local $x1 v128) (local $c0 v128) (local $c1 v128)
-    (local $k i32) (local $last i32) (local $sb i32) (local $end i32)
+    (local $k i32) (local $last i32) (local $sb i32)
     (local $j0 i32) (local $j1 i32) (local $j2 i32) (local $j3 i32)
     (local $qa0 i32) (local $qa1 i32) (local $qa2 i32) (local $qa3 i32)
     (local $listed i32) (local $jb i32) (local $qb i32) (local $taken i32) (local $sb0 i32) (local $qb0 i32) (local $gEnd i32)
@@ -1170,6 +1146,11 @@
     (local.set $mg (f64.load offset=40 (local.get $p)))
     (local.set $ms (f64.load offset=48 (local.get $p)))
     (local.set $wf2 (f64.mul (f64.const 2) (f64.abs (local.get $wf))))
+    ;; The history is a ring of $slots: g[s] at $g + 8 s, q_s a row of
+    ;; $rowBytes at $qAt + $rowBytes s; the walk starts at slot $start.
+    (local.set $sb0 (i32.shl (local.get $start) (i32.const 3)))
+    (local.set $qb0 (i32.mul (local.get $start) (local.get $rowBytes)))
+    (local.set $gEnd (i32.shl (local.get $slots) (i32.const 3)))
     ;; The listed columns against their own bounds: the list keeps those that fail.
     (local.set $listed (local.get $n))
     (local.set $n (i32.const 0))
@@ -1178,7 +1159,7 @@
         (br_if $tested (i32.ge_s (local.get $k) (local.get $listed)))
         (local.set $jb (i32.shl (i32.load (i32.add (local.get $fails) (i32.shl (local.get $k) (i32.const 2)))) (i32.const 3)))
         (local.set $w0 (f64.load (i32.add (local.get $u) (local.get $jb))))
-        (local.set $q0 (f64.load (i32.add (i32.add (local.get $qAt) (i32.mul (local.get $start) (local.get $rowBytes))) (local.get $jb))))
+        (local.set $q0 (f64.load (i32.add (i32.add (local.get $qAt) (local.get $qb0)) (local.get $jb))))
         (local.set $b (f64.add
           (f64.mul (local.get $ms)
             (f64.add
@@ -1202,11 +1183,6 @@
     (local.set $LO (f64x2.splat (local.get $lo)))
     (local.set $HI (f64x2.splat (local.get $hi)))
     (local.set $last (i32.sub (local.get $n) (i32.const 1)))
-    ;; The history is a ring of $slots: g[s] at $g + 8 s, q_s a row of
-    ;; $rowBytes at $qAt + $rowBytes s; the walk starts at slot $start.
-    (local.set $sb0 (i32.shl (local.get $start) (i32.const 3)))
-    (local.set $qb0 (i32.mul (local.get $start) (local.get $rowBytes)))
-    (local.set $gEnd (i32.shl (local.get $slots) (i32.const 3)))
     (block $done
       (loop $groups
         (br_if $done (i32.ge_s (local.get $k) (local.get $n)))
